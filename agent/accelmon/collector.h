@@ -1,0 +1,167 @@
+/* accelmon collector ABI: the one public header every collector includes.
+ *
+ * Built-in collectors and external .so plugins use exactly this interface. A
+ * plugin exports one symbol, `accelmon_collector` (a const struct
+ * am_collector), whose abi_version the agent checks before calling anything.
+ * Data flow: init() registers metric families; poll() looks up series (once,
+ * interned) and emits samples into the collector's own lock-free ring; the
+ * aggregator turns them into counters, integrals and windows.
+ */
+#ifndef ACCELMON_COLLECTOR_H
+#define ACCELMON_COLLECTOR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change of the structs or functions below. */
+#define ACCELMON_COLLECTOR_ABI_VERSION 1u
+#define ACCELMON_COLLECTOR_SYMBOL "accelmon_collector"
+
+struct am_ctx;     /* one per collector instance, owned by the agent */
+struct am_config;  /* this collector's section of the config file */
+
+/* How the aggregator treats the samples of a family. */
+enum am_kind {
+	/* Last value wins. */
+	AM_GAUGE = 0,
+	/* A device counter as read (raw units x scale). The exported counter
+	 * starts at the first reading and then grows by the deltas: a wrap of a
+	 * `bits`-wide counter is unwrapped, a value that goes backwards is a
+	 * reset (the new reading is the delta, never a negative one), and a
+	 * saturating counter stuck at its maximum stops growing and is flagged. */
+	AM_COUNTER = 1,
+	/* Each sample is a rate (a 0..1 ratio, watts, bytes/s); the exported
+	 * counter grows by value x seconds since the previous sample of the
+	 * series: busy fraction -> busy seconds, watts -> joules. */
+	AM_INTEGRAL = 2,
+	/* Gauges: the maximum / mean of the samples seen in the last window_s. */
+	AM_WINDOW_MAX = 3,
+	AM_WINDOW_MEAN = 4,
+	/* Constant 1 with identifying labels (accel_info, fabric_port_info). */
+	AM_INFO = 5,
+};
+
+#define AM_MAX_LABELS 8
+
+struct am_family_def {
+	const char *name;  /* full name; counters and integrals end in _total */
+	const char *help;
+	enum am_kind kind;
+	const char *unit;  /* OpenMetrics unit ("bytes", "seconds", ...) or NULL */
+	const char *labels[AM_MAX_LABELS]; /* label names, NULL-terminated */
+	/* AM_COUNTER only: bit width (0 means 64) and whether it saturates at
+	 * its maximum instead of wrapping (InfiniBand error counters). */
+	unsigned bits;
+	bool saturating;
+	/* Multiplier applied to every sample (4 for IB 4-octet words, 1024 for
+	 * KiB, 1e-3 for mW); 0 means 1. */
+	double scale;
+	/* AM_WINDOW_*: window length in seconds; 0 means 15. */
+	double window_s;
+};
+
+/* Handles: a family is an index, a series a 32-bit id. */
+typedef int am_family_t;
+typedef uint32_t am_series_t;
+#define AM_SERIES_INVALID UINT32_MAX
+
+enum am_log_level { AM_LOG_ERROR = 0, AM_LOG_WARN, AM_LOG_INFO, AM_LOG_DEBUG };
+
+/* Option types a collector declares for its config section; the agent checks
+ * the config file against them (unknown key or wrong type: exit 2). */
+enum am_opt_type {
+	AM_OPT_BOOL = 1,
+	AM_OPT_INT,
+	AM_OPT_DURATION, /* "1s", "250ms", "2m" -> seconds as double */
+	AM_OPT_STRING,
+	AM_OPT_REGEX,    /* a string that must compile as a POSIX ERE */
+	AM_OPT_STRLIST,  /* a YAML sequence of strings (or one string) */
+};
+
+struct am_option {
+	const char *name;
+	enum am_opt_type type;
+	const char *help;
+};
+
+/* Flags of a collector descriptor. */
+#define AM_COLLECTOR_NEEDS_CONFIG 0x1u /* stays off until its section exists */
+
+struct am_collector {
+	uint32_t abi_version; /* ACCELMON_COLLECTOR_ABI_VERSION */
+	uint32_t flags;
+	const char *name;     /* config key and the `collector` label */
+	const char *description;
+	const struct am_option *options; /* terminated by a {NULL} entry */
+	/* Polls --once makes before printing (2 where a delta is needed). */
+	unsigned once_polls;
+	/* Find devices and register families. Return 0 when something was found
+	 * (and *state set), -ENODEV when nothing applies on this machine (say why
+	 * with am_found()), another negative errno on failure. */
+	int (*init)(struct am_ctx *ctx, const struct am_config *cfg, void **state);
+	/* One collection cycle; 0 or a negative errno (the collector is then
+	 * reported down for this cycle). Runs on the collector's own thread. */
+	int (*poll)(struct am_ctx *ctx, void *state);
+	void (*fini)(void *state);
+};
+
+/* ---- calls a collector makes into the agent ---- */
+
+/* Register a family; returns its handle or a negative errno. Registering the
+ * same name twice with the same definition returns the same handle. */
+am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
+
+/* Intern a series: values for each label of the family, in order. Cheap after
+ * the first call (hash lookup), but collectors should cache the id. */
+am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
+		      const char *const *label_values);
+
+/* Queue one sample, stamped with the current poll's time. Never blocks: when
+ * the ring is full the sample is dropped and counted. */
+void am_emit(struct am_ctx *ctx, am_series_t series, double value);
+
+/* One line at startup saying what the collector found, or why nothing. */
+void am_found(struct am_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Log with the collector's name as prefix; identical messages are
+ * rate-limited (the first, then a count every minute). */
+void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Count a file or call that failed (accelmon_collector_read_errors_total). */
+void am_read_error(struct am_ctx *ctx);
+
+/* Roots used in place of /sys and /proc (--sysfs, --procfs). No trailing /. */
+const char *am_sysfs(const struct am_ctx *ctx);
+const char *am_procfs(const struct am_ctx *ctx);
+
+/* Time of the current poll (monotonic ns; the agent's clock, fake in tests)
+ * and this collector's interval. */
+int64_t am_poll_time_ns(const struct am_ctx *ctx);
+double am_interval_s(const struct am_ctx *ctx);
+
+/* Config access: value of an option declared in the descriptor, or the
+ * default when the file does not set it. */
+bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt);
+long long am_cfg_int(const struct am_config *cfg, const char *key,
+		     long long dflt);
+double am_cfg_duration(const struct am_config *cfg, const char *key,
+		       double dflt_s);
+const char *am_cfg_string(const struct am_config *cfg, const char *key,
+			  const char *dflt);
+/* Number of strings in a list option (0 when unset); am_cfg_list_at gets one. */
+size_t am_cfg_list_len(const struct am_config *cfg, const char *key);
+const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
+			   size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACCELMON_COLLECTOR_H */

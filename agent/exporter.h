@@ -1,0 +1,24 @@
+/* Exporter interface (internal): an exporter reads snapshots and hands them
+ * to the outside world (HTTP scrape, remote write, record files). Exporters
+ * are listed in one table in agent/builtin.c.
+ */
+#ifndef ACCELMON_EXPORTER_H
+#define ACCELMON_EXPORTER_H
+
+#include "accelmon/collector.h"
+
+struct agent_config;
+
+struct am_exporter {
+	const char *name;            /* key under `exporters:` */
+	uint32_t flags;              /* AM_COLLECTOR_NEEDS_CONFIG: off until configured */
+	const struct am_option *options;
+	/* Start (threads, sockets); cfg is this exporter's section, agent the
+	 * whole config (listen address etc.). 0 or a negative errno. */
+	int (*start)(const struct agent_config *agent, const struct am_config *cfg,
+		     void **state);
+	/* Flush what is pending and stop. */
+	void (*stop)(void *state);
+};
+
+#endif

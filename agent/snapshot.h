@@ -1,0 +1,51 @@
+/* Snapshots: what the aggregator publishes and every exporter reads.
+ *
+ * A snapshot is immutable once published: the rendered text exposition (0.0.4
+ * and OpenMetrics) and the value of every live series. The aggregator swaps
+ * the current pointer; readers take a reference, so a scrape copies bytes and
+ * never waits for a collector.
+ */
+#ifndef ACCELMON_SNAPSHOT_H
+#define ACCELMON_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "series.h"
+
+struct snap_value {
+	uint32_t series;     /* id: series_get() gives family and labels */
+	double value;        /* exported value (counters already unwrapped) */
+};
+
+struct snapshot {
+	atomic_int refs;
+	uint64_t generation;
+	int64_t wall_ms;            /* wall-clock time of rendering */
+	char *text;                 /* text format 0.0.4 */
+	size_t text_len;
+	char *om;                   /* OpenMetrics 1.0.0, ends in "# EOF\n" */
+	size_t om_len;
+	struct snap_value *values;  /* live series, sorted by id */
+	size_t nvalues;
+	/* gzip of text/om, made by the first scrape that asks (under gz_lock) */
+	void *gz_lock;
+	char *text_gz, *om_gz;
+	size_t text_gz_len, om_gz_len;
+};
+
+/* Current snapshot with a reference held (never NULL after agg start). */
+struct snapshot *snapshot_acquire(void);
+void snapshot_release(struct snapshot *s);
+
+/* Aggregator side: publish s (takes ownership); the previous one is released. */
+void snapshot_publish(struct snapshot *s);
+struct snapshot *snapshot_new(void);
+
+/* Gzip body for format (0 text, 1 OpenMetrics), made once per snapshot.
+ * Returns 0 and sets *out/*len, or a negative errno. */
+int snapshot_gzip(struct snapshot *s, int openmetrics, const char **out,
+		  size_t *len);
+
+#endif
