@@ -88,9 +88,16 @@ static uint32_t stress_n(void)
 static const struct {
 	uint32_t req, want;
 } cap_cases[] = {
-	{ 0, 2 },       { 1, 2 },	  { 2, 2 },	  { 3, 4 },
-	{ 4, 4 },       { 5, 8 },	  { 1000, 1024 }, { 1024, 1024 },
-	{ 1025, 2048 }, { 65535, 65536 },
+	{ 0, 2 },
+	{ 1, 2 },
+	{ 2, 2 },
+	{ 3, 4 },
+	{ 4, 4 },
+	{ 5, 8 },
+	{ 1000, 1024 },
+	{ 1024, 1024 },
+	{ 1025, 2048 },
+	{ 65535, 65536 },
 };
 
 START_TEST(test_capacity_rounding)
@@ -185,9 +192,15 @@ static const struct {
 	uint32_t cap, push1, pop, push2;
 	uint64_t dropped;
 } drop_cases[] = {
-	{ 4, 4, 0, 0, 0 },   { 4, 5, 0, 0, 1 },	 { 4, 10, 0, 0, 6 },
-	{ 4, 10, 2, 3, 7 },  { 4, 10, 4, 4, 6 },  { 2, 3, 1, 5, 5 },
-	{ 16, 100, 16, 100, 168 }, { 8, 8, 3, 2, 0 },
+	/* cap, push1, pop, push2, dropped */
+	{ 4, 4, 0, 0, 0 },
+	{ 4, 5, 0, 0, 1 },
+	{ 4, 10, 0, 0, 6 },
+	{ 4, 10, 2, 3, 7 },
+	{ 4, 10, 4, 4, 6 },
+	{ 2, 3, 1, 5, 5 },
+	{ 16, 100, 16, 100, 168 },
+	{ 8, 8, 3, 2, 0 },
 };
 
 START_TEST(test_drop_accounting)
@@ -249,8 +262,15 @@ static const struct {
 	uint32_t cap, stored, max;
 	size_t want;
 } batch_cases[] = {
-	{ 8, 0, 8, 0 },	 { 8, 5, 0, 0 },  { 8, 5, 3, 3 },   { 8, 5, 5, 5 },
-	{ 8, 5, 100, 5 }, { 8, 8, 8, 8 },  { 8, 8, 1, 1 },   { 2, 2, 64, 2 },
+	/* cap, stored, max, want */
+	{ 8, 0, 8, 0 },
+	{ 8, 5, 0, 0 },
+	{ 8, 5, 3, 3 },
+	{ 8, 5, 5, 5 },
+	{ 8, 5, 100, 5 },
+	{ 8, 8, 8, 8 },
+	{ 8, 8, 1, 1 },
+	{ 2, 2, 64, 2 },
 };
 
 START_TEST(test_pop_batch_limits)
@@ -286,10 +306,10 @@ END_TEST
 struct stress {
 	struct ring *r;
 	uint32_t n;
-	bool retry;		 /* lossless: yield and retry on full */
-	atomic_bool done;	 /* producer finished (release) */
-	uint32_t pushed_ok;	 /* producer's own count of accepted pushes */
-	uint64_t refused;	 /* ... and of refused ones, retries included */
+	bool retry;	    /* lossless: yield and retry on full */
+	atomic_bool done;   /* producer finished (release) */
+	uint32_t pushed_ok; /* producer's own count of accepted pushes */
+	uint64_t refused;   /* ... and of refused ones, retries included */
 };
 
 static void *stress_producer(void *arg)

@@ -1,9 +1,15 @@
 /* Ring throughput benchmark (not a test): items/s through one producer and one
  * consumer thread for accelmon's SPSC ring, ck_ring's typed SPSC ring and a
  * mutex-protected circular queue, all carrying the same 24-byte am_sample at
- * the same capacity. Prints best and median items/s and the ratios.
+ * the same capacity. Prints best and median items/s and the ratios, for two
+ * consumer behaviours: "tight" (drains as fast as it can, so it sits right
+ * behind the producer: the worst case for cache-line traffic) and "paced"
+ * (pauses ~1 us after a small batch, like the aggregator's periodic drain).
  * Usage: bench_ring [items (50000000)] [repetitions (5)] [capacity (4096)]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* pthread_setaffinity_np, CPU_SET */
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -24,6 +30,10 @@
  * does. ck_ring's SPSC dequeue has no batch form: it loops one at a time. */
 #define BENCH_BATCH 256
 #define BENCH_CACHELINE 64
+/* Paced mode: after a pop of fewer than BENCH_PACE_MIN samples, spin
+ * BENCH_PACE_SPINS pause instructions before the next pop. */
+#define BENCH_PACE_MIN (BENCH_BATCH / 4)
+#define BENCH_PACE_SPINS 32
 
 static inline void bench_relax(void)
 {
@@ -122,6 +132,9 @@ static size_t mq_pop_batch(struct mq *q, struct am_sample *out, size_t max)
 enum impl { IMPL_OURS, IMPL_CK, IMPL_MUTEX, IMPL_N };
 static const char *const impl_name[IMPL_N] = { "accelmon ring", "ck_ring spsc", "mutex queue" };
 
+enum mode { MODE_TIGHT, MODE_PACED, MODE_N };
+static const char *const mode_name[MODE_N] = { "tight", "paced" };
+
 struct run {
 	enum impl impl;
 	uint64_t n;
@@ -185,7 +198,8 @@ static size_t ck_pop_batch(struct ckq *q, struct am_sample *out, size_t max)
 }
 
 /* Runs the consumer on the calling thread; returns items/s. */
-static double bench_once(enum impl impl, uint64_t n, uint32_t cap, int cpu_prod, int cpu_cons)
+static double bench_once(enum impl impl, enum mode mode, uint64_t n, uint32_t cap, int cpu_prod,
+			 int cpu_cons)
 {
 	static struct am_sample out[BENCH_BATCH];
 	struct run r = { .impl = impl, .n = n, .cpu_prod = cpu_prod, .cpu_cons = cpu_cons };
@@ -256,6 +270,9 @@ static double bench_once(enum impl impl, uint64_t n, uint32_t cap, int cpu_prod,
 			}
 		}
 		got += k;
+		if (mode == MODE_PACED && k < BENCH_PACE_MIN)
+			for (int z = 0; z < BENCH_PACE_SPINS; z++)
+				bench_relax();
 	}
 	t1 = bench_now();
 	pthread_join(th, NULL);
@@ -286,7 +303,7 @@ int main(int argc, char **argv)
 	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 0) : 50000000ull;
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
 	unsigned long capl = argc > 3 ? strtoul(argv[3], NULL, 0) : 4096;
-	double best[IMPL_N], med[IMPL_N], *res[IMPL_N];
+	double best[MODE_N][IMPL_N], med[MODE_N][IMPL_N], *res[MODE_N][IMPL_N];
 	int cpu_prod = -1, cpu_cons = -1;
 	uint32_t cap;
 	cpu_set_t set;
@@ -313,27 +330,40 @@ int main(int argc, char **argv)
 	       (unsigned long long)n, reps, cap, sizeof(struct am_sample), BENCH_BATCH, cpu_prod,
 	       cpu_cons);
 
-	for (int i = 0; i < IMPL_N; i++) {
-		res[i] = calloc((size_t)reps, sizeof(double));
-		if (!res[i])
-			return 1;
+	for (int m = 0; m < MODE_N; m++) {
+		for (int i = 0; i < IMPL_N; i++) {
+			res[m][i] = calloc((size_t)reps, sizeof(double));
+			if (!res[m][i])
+				return 1;
+		}
 	}
 	/* Interleave implementations so drift in machine load hits all. */
 	for (int rep = 0; rep < reps; rep++)
-		for (int i = 0; i < IMPL_N; i++)
-			res[i][rep] = bench_once((enum impl)i, n, cap, cpu_prod, cpu_cons);
+		for (int m = 0; m < MODE_N; m++)
+			for (int i = 0; i < IMPL_N; i++)
+				res[m][i][rep] = bench_once((enum impl)i, (enum mode)m, n, cap,
+							    cpu_prod, cpu_cons);
 
-	printf("%-14s %14s %14s\n", "implementation", "best items/s", "median items/s");
-	for (int i = 0; i < IMPL_N; i++) {
-		qsort(res[i], (size_t)reps, sizeof(double), bench_cmp);
-		best[i] = res[i][reps - 1];
-		med[i] = reps % 2 ? res[i][reps / 2] : (res[i][reps / 2 - 1] + res[i][reps / 2]) / 2;
-		printf("%-14s %14.4g %14.4g\n", impl_name[i], best[i], med[i]);
-		free(res[i]);
+	printf("%-6s %-14s %15s %15s\n", "mode", "implementation", "best items/s",
+	       "median items/s");
+	for (int m = 0; m < MODE_N; m++) {
+		for (int i = 0; i < IMPL_N; i++) {
+			double *v = res[m][i];
+
+			qsort(v, (size_t)reps, sizeof(double), bench_cmp);
+			best[m][i] = v[reps - 1];
+			med[m][i] = reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2;
+			printf("%-6s %-14s %15.4g %15.4g\n", mode_name[m], impl_name[i], best[m][i],
+			       med[m][i]);
+			free(v);
+		}
 	}
-	printf("ratio ours/ck_ring: best %.2fx, median %.2fx\n", best[IMPL_OURS] / best[IMPL_CK],
-	       med[IMPL_OURS] / med[IMPL_CK]);
-	printf("ratio ours/mutex:   best %.2fx, median %.2fx\n", best[IMPL_OURS] / best[IMPL_MUTEX],
-	       med[IMPL_OURS] / med[IMPL_MUTEX]);
+	for (int m = 0; m < MODE_N; m++) {
+		printf("%-6s ours/ck_ring: best %.2fx, median %.2fx; ours/mutex: best %.2fx, "
+		       "median %.2fx\n",
+		       mode_name[m], best[m][IMPL_OURS] / best[m][IMPL_CK],
+		       med[m][IMPL_OURS] / med[m][IMPL_CK], best[m][IMPL_OURS] / best[m][IMPL_MUTEX],
+		       med[m][IMPL_OURS] / med[m][IMPL_MUTEX]);
+	}
 	return 0;
 }
