@@ -13,9 +13,11 @@ const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);
 
 extern const struct am_exporter prometheus_exporter;
+extern const struct am_exporter records_exporter;
 
 const struct am_exporter *const builtin_exporters[] = {
 	&prometheus_exporter,
+	&records_exporter,
 };
 const size_t builtin_nexporters =
 	sizeof(builtin_exporters) / sizeof(builtin_exporters[0]);

@@ -180,17 +180,24 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 		return REC_FRAME_CORRUPT;
 	}
 	n = get32(h + 4);
-	/* Checked before the header CRC so that a damaged length is named as
-	 * such; it also bounds the allocation below. */
-	if (n > REC_FRAME_MAX || n > r->size) {
-		snprintf(r->why, sizeof(r->why),
-			 "frame length %u larger than the file (%llu bytes)", n,
-			 (unsigned long long)r->size);
+	if (get32(h + 12) != rec_crc32c(0, h, 12)) {
+		/* The length cannot be trusted; name it when it is the likely
+		 * damage (it points past the end of the file). */
+		if (n > r->size)
+			snprintf(r->why, sizeof(r->why),
+				 "frame length %u larger than the file (%llu bytes)",
+				 n, (unsigned long long)r->size);
+		else
+			snprintf(r->why, sizeof(r->why),
+				 "frame header checksum mismatch");
 		return REC_FRAME_CORRUPT;
 	}
-	if (get32(h + 12) != rec_crc32c(0, h, 12)) {
+	/* A checked header past the end of the file is a frame whose writer
+	 * stopped mid-way: a torn tail. Bound it before allocating. */
+	if (n > REC_FRAME_MAX) {
 		snprintf(r->why, sizeof(r->why),
-			 "frame header checksum mismatch");
+			 "frame length %u above the %u-byte limit", n,
+			 REC_FRAME_MAX);
 		return REC_FRAME_CORRUPT;
 	}
 	avail = ensure(r, REC_FRAME_HDR + (size_t)n);

@@ -3,7 +3,10 @@
  * CRC32C of the first 12 header bytes; all little-endian) and the payload.
  * Files are append-only, so after a crash only the last frame can be torn;
  * the reader returns every complete frame, reports a torn tail by offset, and
- * resynchronises on the next valid frame after a damaged one.
+ * resynchronises on the next valid frame after a damaged one. A header
+ * whose checksum fails is damage (its length is then not trusted: a length
+ * beyond the file is named as such); a checked header whose payload runs
+ * past the end of the file is a torn tail.
  */
 #ifndef ACCELMON_RECORDS_FRAME_H
 #define ACCELMON_RECORDS_FRAME_H

@@ -1,0 +1,676 @@
+/* Records exporter: every interval, the current snapshot goes to an
+ * append-only file of CRC-checked protobuf frames (records.proto), for
+ * accelmon-audit and offline capacity planning. New series are defined once
+ * per file, then only changed values are written. A frame is written with one
+ * write() and a failed write is cut off again, so a crash or a full disk can
+ * only ever leave a torn last frame, never damage an earlier one.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "clock.h"
+#include "exporter.h"
+#include "exporters/records.h"
+#include "exporters/records_codec.h"
+#include "exporters/records_frame.h"
+#include "log.h"
+#include "series.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+#define REC "records"
+
+static const struct am_option rec_options[] = {
+	{"dir", AM_OPT_STRING, "directory of the record files (required)"},
+	{"max_file_size", AM_OPT_STRING, "rotate a file beyond this size (default 64MiB)"},
+	{"max_file_age", AM_OPT_DURATION, "rotate a file older than this (default 1d)"},
+	{"retention_size", AM_OPT_STRING, "delete the oldest files beyond this total (default 1GiB)"},
+	{"retention_age", AM_OPT_DURATION, "delete files older than this (default 400d)"},
+	{"fsync_interval", AM_OPT_DURATION, "fsync at most this often; 0 after every batch (default 30s)"},
+	{"keyframe_every", AM_OPT_INT, "batches between keyframes (default 80)"},
+	{NULL, 0, NULL},
+};
+
+/* Process-wide so they stay registered across reloads. */
+static _Atomic uint64_t rec_batches_total, rec_bytes_total,
+	rec_dropped_total, rec_errors_total, rec_deleted_total;
+static pthread_once_t rec_stats_once = PTHREAD_ONCE_INIT;
+
+static void rec_stats_register(void)
+{
+	agg_stat_register("accelmon_records_batches_total",
+			  "Sample batches written to record files.", 1, "",
+			  &rec_batches_total);
+	agg_stat_register("accelmon_records_written_bytes_total",
+			  "Bytes written to record files.", 1, "", &rec_bytes_total);
+	agg_stat_register("accelmon_records_dropped_batches_total",
+			  "Sample batches lost because a record file could not be "
+			  "written (full disk, I/O error).",
+			  1, "", &rec_dropped_total);
+	agg_stat_register("accelmon_records_write_errors_total",
+			  "Failed writes to record files.", 1, "", &rec_errors_total);
+	agg_stat_register("accelmon_records_deleted_files_total",
+			  "Record files deleted by the retention limits.", 1, "",
+			  &rec_deleted_total);
+}
+
+struct rec_writer {
+	struct rec_opts o;
+	char *dir;
+	char host[256], machine_id[64];
+	struct rec_encoder enc;
+	int fd;
+	char path[PATH_MAX];
+	uint64_t size;          /* bytes of complete frames in the file */
+	int64_t opened_ms;
+	uint64_t file_seq;
+	uint64_t last_gen;
+	int64_t last_fsync_ms;
+	bool unsynced;
+	struct rec_stats st;
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	uint32_t *refs;
+	double *vals;
+	size_t vcap;
+	struct log_ratelimit rl;
+};
+
+int rec_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {
+		{"", 1}, {"b", 1}, {"k", 1000}, {"kb", 1000}, {"kib", 1024},
+		{"m", 1000000}, {"mb", 1000000}, {"mib", 1048576},
+		{"g", 1000000000}, {"gb", 1000000000}, {"gib", 1073741824},
+		{"t", 1000000000000ull}, {"tb", 1000000000000ull},
+		{"tib", 1099511627776ull},
+	};
+	char *end;
+	double v;
+
+	if (!s || !*s || *s == '-' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0) || v > 1e18)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcasecmp(end, units[i].suffix) == 0) {
+			*out = (uint64_t)(v * (double)units[i].mult);
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static void wlog(struct rec_writer *w, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void wlog(struct rec_writer *w, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_limited(&w->rl, level, REC, fmt, ap);
+	va_end(ap);
+}
+
+static void read_machine_id(char *buf, size_t len)
+{
+	FILE *f = fopen("/etc/machine-id", "r");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\r\n")] = '\0';
+	fclose(f);
+}
+
+int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
+{
+	struct rec_writer *w;
+
+	if (!o->dir || !*o->dir)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->o = *o;
+	w->dir = strdup(o->dir);
+	if (!w->dir) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->o.dir = w->dir;
+	w->o.hostname = NULL;
+	if (!w->o.write_fn)
+		w->o.write_fn = write;
+	if (o->hostname)
+		snprintf(w->host, sizeof(w->host), "%s", o->hostname);
+	else if (gethostname(w->host, sizeof(w->host) - 1) < 0)
+		snprintf(w->host, sizeof(w->host), "unknown");
+	read_machine_id(w->machine_id, sizeof(w->machine_id));
+	rec_enc_init(&w->enc, o->keyframe_every);
+	w->fd = -1;
+	*out = w;
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+void rec_writer_close(struct rec_writer *w)
+{
+	if (w->fd < 0)
+		return;
+	if (w->unsynced)
+		fsync(w->fd);
+	close(w->fd);
+	w->fd = -1;
+	w->unsynced = false;
+	if (w->size == 0)
+		unlink(w->path); /* nothing complete in it */
+	w->path[0] = '\0';
+}
+
+void rec_writer_free(struct rec_writer *w)
+{
+	if (!w)
+		return;
+	rec_writer_close(w);
+	rec_enc_free(&w->enc);
+	free(w->wbuf);
+	free(w->refs);
+	free(w->vals);
+	free(w->dir);
+	free(w);
+}
+
+void rec_writer_stats(const struct rec_writer *w, struct rec_stats *out)
+{
+	*out = w->st;
+}
+
+const char *rec_writer_path(const struct rec_writer *w)
+{
+	return w->path;
+}
+
+/* ---- retention ---- */
+
+struct rfile {
+	char name[256];
+	int64_t mtime_ms;
+	uint64_t size;
+};
+
+static int rfile_cmp(const void *x, const void *y)
+{
+	const struct rfile *a = x, *b = y;
+	if (a->mtime_ms != b->mtime_ms)
+		return a->mtime_ms < b->mtime_ms ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* Delete the oldest *.amrec files of the directory while the total size or
+ * the age is over its limit; never the file being written. */
+static void retention(struct rec_writer *w, int64_t now_ms)
+{
+	DIR *d = opendir(w->dir);
+	struct rfile *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = w->fd >= 0 ? w->size : 0;
+	struct dirent *e;
+	const char *cur = strrchr(w->path, '/');
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		struct stat st;
+		if (len < 7 || len >= sizeof(v->name) ||
+		    strcmp(e->d_name + len - 6, ".amrec") != 0)
+			continue;
+		if (cur && strcmp(cur + 1, e->d_name) == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct rfile *nv = realloc(v, cap * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", e->d_name);
+		v[n].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+				st.st_mtim.tv_nsec / 1000000;
+		v[n].size = (uint64_t)st.st_size;
+		total += v[n].size;
+		n++;
+	}
+	if (v)
+		qsort(v, n, sizeof(*v), rfile_cmp);
+	for (size_t i = 0; i < n; i++) {
+		bool old = w->o.retention_age_s > 0 &&
+			   (double)(now_ms - v[i].mtime_ms) >
+				   w->o.retention_age_s * 1000;
+		bool big = w->o.retention_size > 0 && total > w->o.retention_size;
+		if (!old && !big)
+			break;
+		if (unlinkat(dirfd(d), v[i].name, 0) == 0) {
+			total -= v[i].size;
+			w->st.files_deleted++;
+			atomic_fetch_add_explicit(&rec_deleted_total, 1,
+						  memory_order_relaxed);
+			log_msg(LOGL_INFO, REC, "retention: deleted %s/%s (%s)",
+				w->dir, v[i].name, old ? "age" : "total size");
+		}
+	}
+	free(v);
+	closedir(d);
+}
+
+/* ---- writing ---- */
+
+static bool disk_full(int err)
+{
+	/* EFBIG: a file-size limit (RLIMIT_FSIZE, quota-like filesystems)
+	 * is handled like a full disk: pause and retry later. */
+	return err == ENOSPC || err == EDQUOT || err == EFBIG;
+}
+
+static int append(struct rec_writer *w, const uint8_t *p, size_t n)
+{
+	if (w->wlen + n > w->wcap) {
+		size_t cap = w->wcap ? w->wcap : 65536;
+		while (cap < w->wlen + n)
+			cap *= 2;
+		uint8_t *b = realloc(w->wbuf, cap);
+		if (!b)
+			return -ENOMEM;
+		w->wbuf = b;
+		w->wcap = cap;
+	}
+	memcpy(w->wbuf + w->wlen, p, n);
+	w->wlen += n;
+	return 0;
+}
+
+/* Write the whole buffer at the end of the file. On failure the partial
+ * write is truncated away so that later frames never follow a torn one. */
+static int flush_buf(struct rec_writer *w)
+{
+	size_t done = 0;
+
+	while (done < w->wlen) {
+		ssize_t k = w->o.write_fn(w->fd, w->wbuf + done, w->wlen - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			int err = k < 0 ? errno : ENOSPC;
+			if (done && ftruncate(w->fd, (off_t)w->size) < 0)
+				wlog(w, LOGL_WARN,
+				     "%s: cannot cut off a partial write: %s",
+				     w->path, strerror(errno));
+			return -err;
+		}
+		done += (size_t)k;
+	}
+	w->size += w->wlen;
+	w->wlen = 0;
+	return 0;
+}
+
+static int open_file(struct rec_writer *w, int64_t now_ms)
+{
+	Amrec__FileHeader h = AMREC__FILE_HEADER__INIT;
+	char stamp[32], host[64];
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+	const uint8_t *p;
+	size_t n, k = 0;
+	int rc;
+
+	if (mkdir(w->dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	/* The host name goes into the file name so that files of many nodes
+	 * can share a directory; keep it to safe characters. */
+	for (const char *s = w->host; *s && k < sizeof(host) - 1; s++)
+		host[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+					    (*s >= '0' && *s <= '9') || *s == '-' ||
+					    *s == '.' ?
+				    *s :
+				    '_';
+	host[k] = '\0';
+	for (int tries = 0;; tries++) {
+		snprintf(w->path, sizeof(w->path), "%s/%s-%s-%llu.amrec", w->dir,
+			 host, stamp, (unsigned long long)w->file_seq);
+		w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+					      O_CLOEXEC, 0644);
+		if (w->fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 1000) {
+			rc = -errno;
+			w->path[0] = '\0';
+			return rc;
+		}
+		w->file_seq++;
+	}
+	w->size = 0;
+	w->opened_ms = now_ms;
+	rec_enc_reset(&w->enc);
+	h.has_magic = h.has_format_version = true;
+	h.magic = REC_HEADER_MAGIC;
+	h.format_version = REC_FORMAT_VERSION;
+	h.hostname = w->host;
+	h.machine_id = w->machine_id[0] ? w->machine_id : NULL;
+	h.agent_version = (char *)PACKAGE_VERSION;
+	h.has_start_time_ms = h.has_interval_ms = true;
+	h.start_time_ms = now_ms;
+	h.interval_ms = (uint32_t)(w->o.interval_s * 1000 + 0.5);
+	h.has_keyframe_every = true;
+	h.keyframe_every = w->enc.keyframe_every;
+	h.has_file_seq = true;
+	h.file_seq = w->file_seq++;
+	w->wlen = 0;
+	if ((rc = rec_enc_header(&w->enc, &h, &p, &n)) < 0 ||
+	    (rc = append(w, p, n)) < 0 || (rc = flush_buf(w)) < 0)
+		return rc;
+	fsync_dir(w->dir);
+	w->unsynced = true;
+	w->st.files_opened++;
+	return 0;
+}
+
+static Amrec__SeriesType series_type(enum am_kind k)
+{
+	switch (k) {
+	case AM_COUNTER:
+	case AM_INTEGRAL:
+		return AMREC__SERIES_TYPE__SERIES_COUNTER;
+	case AM_INFO:
+		return AMREC__SERIES_TYPE__SERIES_INFO;
+	default:
+		return AMREC__SERIES_TYPE__SERIES_GAUGE;
+	}
+}
+
+/* Encode definitions of new series and the batch into wbuf. */
+static int encode(struct rec_writer *w, const struct snapshot *s)
+{
+	const uint8_t *p;
+	size_t n, nv = 0;
+	int rc;
+
+	if (s->nvalues > w->vcap) {
+		size_t cap = s->nvalues * 2;
+		uint32_t *r = realloc(w->refs, cap * sizeof(*r));
+		if (r)
+			w->refs = r;
+		double *v = realloc(w->vals, cap * sizeof(*v));
+		if (v)
+			w->vals = v;
+		if (!r || !v)
+			return -ENOMEM;
+		w->vcap = cap;
+	}
+	for (size_t i = 0; i < s->nvalues; i++) {
+		uint32_t id = s->values[i].series;
+		if (nv && id <= w->refs[nv - 1])
+			continue; /* snapshot values are sorted; be safe */
+		if (!rec_enc_defined(&w->enc, id)) {
+			const struct series *se = series_get(id);
+			if (!se || !se->fam)
+				continue;
+			const struct family *f = se->fam;
+			struct rec_series_def d = {
+				.ref = id,
+				.family = f->name,
+				.nlabels = f->nlabels,
+				.names = (const char *const *)f->labels,
+				.values = (const char *const *)se->values,
+				.type = series_type(f->kind),
+				.unit = f->unit && *f->unit ? f->unit : NULL,
+				.resolution = rec_resolution(f->name, f->unit),
+			};
+			if ((rc = rec_enc_series(&w->enc, &d, &p, &n)) < 0 ||
+			    (rc = append(w, p, n)) < 0)
+				return rc;
+		}
+		w->refs[nv] = id;
+		w->vals[nv++] = s->values[i].value;
+	}
+	if ((rc = rec_enc_batch(&w->enc, s->wall_ms, w->refs, w->vals, nv, &p,
+				&n)) < 0)
+		return rc;
+	return append(w, p, n);
+}
+
+int rec_writer_write(struct rec_writer *w, const struct snapshot *s,
+		     int64_t now_ms)
+{
+	int rc;
+
+	if (!s || (w->last_gen && s->generation == w->last_gen))
+		return 0;
+	w->last_gen = s->generation;
+	if (w->fd >= 0 &&
+	    ((w->o.max_file_size && w->size >= w->o.max_file_size) ||
+	     (w->o.max_file_age_s > 0 &&
+	      (double)(now_ms - w->opened_ms) >= w->o.max_file_age_s * 1000))) {
+		rec_writer_close(w);
+	}
+	if (w->fd < 0) {
+		if ((rc = open_file(w, now_ms)) < 0)
+			goto fail;
+		retention(w, now_ms);
+	}
+	w->wlen = 0;
+	if ((rc = encode(w, s)) < 0 || (rc = flush_buf(w)) < 0)
+		goto fail;
+	w->st.batches++;
+	atomic_fetch_add_explicit(&rec_batches_total, 1, memory_order_relaxed);
+	w->unsynced = true;
+	if (w->o.fsync_interval_s <= 0 ||
+	    (double)(now_ms - w->last_fsync_ms) >= w->o.fsync_interval_s * 1000) {
+		if (fsync(w->fd) < 0 && disk_full(errno)) {
+			rc = -errno;
+			goto fail;
+		}
+		w->last_fsync_ms = now_ms;
+		w->unsynced = false;
+	}
+	if (w->st.paused) {
+		log_msg(LOGL_INFO, REC, "%s: writing again; %llu batches were lost",
+			w->path, (unsigned long long)w->st.dropped_batches);
+		w->st.paused = false;
+	}
+	return 0;
+fail:
+	w->st.dropped_batches++;
+	w->st.write_errors++;
+	atomic_fetch_add_explicit(&rec_dropped_total, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rec_errors_total, 1, memory_order_relaxed);
+	if (!w->st.paused)
+		wlog(w, disk_full(-rc) ? LOGL_WARN : LOGL_ERROR,
+		     "%s: %s; pausing, retrying every interval (dropped batches "
+		     "are counted in accelmon_records_dropped_batches_total)",
+		     w->path[0] ? w->path : w->dir, strerror(-rc));
+	w->st.paused = true;
+	/* The encoder's state may now be ahead of the file: start afresh in a
+	 * new file on the next attempt, keeping what is already written. */
+	rec_writer_close(w);
+	return rc;
+}
+
+/* ---- the exporter thread ---- */
+
+struct rec_exp {
+	struct rec_writer *w;
+	double interval_s;
+	pthread_t th;
+	pthread_mutex_t lk;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *rec_thread(void *arg)
+{
+	struct rec_exp *x = arg;
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&x->lk);
+	while (!x->stop) {
+		int64_t ns = (int64_t)(x->interval_s * 1e9);
+		next.tv_sec += ns / 1000000000;
+		next.tv_nsec += ns % 1000000000;
+		if (next.tv_nsec >= 1000000000) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000;
+		}
+		while (!x->stop &&
+		       pthread_cond_timedwait(&x->cv, &x->lk, &next) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&x->lk);
+		/* On stop, the aggregator has published its final snapshot:
+		 * write it too. */
+		struct snapshot *s = snapshot_acquire();
+		if (s) {
+			rec_writer_write(x->w, s, clock_wall_ms());
+			snapshot_release(s);
+		}
+		pthread_mutex_lock(&x->lk);
+	}
+	pthread_mutex_unlock(&x->lk);
+	return NULL;
+}
+
+static int size_opt(const struct am_config *cfg, const char *key,
+		    uint64_t dflt, uint64_t *out)
+{
+	const char *s = am_cfg_string(cfg, key, NULL);
+	*out = dflt;
+	if (s && rec_parse_size(s, out) < 0) {
+		log_msg(LOGL_ERROR, REC, "%s: not a size: '%s' (e.g. 64MiB)", key, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int rec_start(const struct agent_config *agent,
+		     const struct am_config *cfg, void **state)
+{
+	struct rec_opts o = {
+		.dir = am_cfg_string(cfg, "dir", NULL),
+		.interval_s = am_cfg_duration(cfg, "interval", 15),
+		.max_file_age_s = am_cfg_duration(cfg, "max_file_age", 86400),
+		.retention_age_s = am_cfg_duration(cfg, "retention_age", 400 * 86400.0),
+		.fsync_interval_s = am_cfg_duration(cfg, "fsync_interval", 30),
+		.keyframe_every = (unsigned)am_cfg_int(cfg, "keyframe_every", 80),
+	};
+	struct rec_exp *x;
+	pthread_condattr_t ca;
+	int rc;
+
+	(void)agent;
+	if (!o.dir || !*o.dir) {
+		log_msg(LOGL_ERROR, REC, "the records exporter needs `dir`");
+		return -EINVAL;
+	}
+	if (size_opt(cfg, "max_file_size", 64ull << 20, &o.max_file_size) < 0 ||
+	    size_opt(cfg, "retention_size", 1ull << 30, &o.retention_size) < 0)
+		return -EINVAL;
+	if (o.interval_s < 0.1)
+		o.interval_s = 0.1;
+	if (o.keyframe_every < 1 || o.keyframe_every > 100000)
+		o.keyframe_every = 80;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	if ((rc = rec_writer_new(&o, &x->w)) < 0) {
+		free(x);
+		return rc;
+	}
+	if (mkdir(o.dir, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		log_msg(LOGL_ERROR, REC, "%s: %s", o.dir, strerror(errno));
+		rec_writer_free(x->w);
+		free(x);
+		return rc;
+	}
+	x->interval_s = o.interval_s;
+	pthread_mutex_init(&x->lk, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_once(&rec_stats_once, rec_stats_register);
+	if ((rc = pthread_create(&x->th, NULL, rec_thread, x)) != 0) {
+		rec_writer_free(x->w);
+		free(x);
+		return -rc;
+	}
+	log_msg(LOGL_INFO, REC, "writing %s every %gs", o.dir, o.interval_s);
+	*state = x;
+	return 0;
+}
+
+static void rec_stop(void *state)
+{
+	struct rec_exp *x = state;
+
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->lk);
+	x->stop = true;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->lk);
+	pthread_join(x->th, NULL);
+	rec_writer_free(x->w);
+	pthread_cond_destroy(&x->cv);
+	pthread_mutex_destroy(&x->lk);
+	free(x);
+}
+
+const struct am_exporter records_exporter = {
+	.name = REC,
+	.flags = AM_COLLECTOR_NEEDS_CONFIG,
+	.options = rec_options,
+	.start = rec_start,
+	.stop = rec_stop,
+};
