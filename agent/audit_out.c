@@ -450,7 +450,7 @@ static void html_heat(FILE *f, const struct audit *a)
 	fprintf(f, "; each cell is %.3g h; grey: no data.</p>\n",
 		a->heat_w_ms / 3600000.0);
 	fprintf(f,
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" "
+		"<svg width=\"%zu\" "
 		"height=\"%zu\" role=\"img\" aria-label=\"utilization heat map\">\n",
 		left + ncols * cw + 20, top + nrows * ch + 30);
 	for (size_t r = 0; r < nrows; r++) {
@@ -503,7 +503,7 @@ static void html_hist(FILE *f, const struct audit *a)
 	}
 	fputs("<h2>Devices by mean utilization</h2>\n", f);
 	fprintf(f,
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+		"<svg width=\"%d\" "
 		"height=\"%d\" role=\"img\" aria-label=\"utilization histogram\">\n",
 		left + 10 * bw + 10, top + hh + 40);
 	for (int b = 0; b < 10; b++) {

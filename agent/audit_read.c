@@ -432,6 +432,27 @@ static int on_batch(struct file_ctx *fc)
 	return 0;
 }
 
+static void on_batch_result(struct file_ctx *fc, int rc, uint64_t off)
+{
+	struct audit *a = fc->a;
+
+	if (rc == 0) {
+		fc->skipping = false;
+		if (on_batch(fc) < 0)
+			warnf(a, fc->path, off, "out of memory");
+		return;
+	}
+	a->in.skipped_batches++;
+	a->skipped = true;
+	if (!fc->skipping)
+		warnf(a, fc->path, off, "%s",
+		      rc == -EAGAIN ? "batch follows lost data; skipping to the "
+				      "next keyframe" :
+				      "inconsistent batch; skipping to the next "
+				      "keyframe");
+	fc->skipping = true;
+}
+
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -499,6 +520,12 @@ int audit_file(struct audit *a, const char *path)
 			break;
 		}
 		a->in.frames++;
+		rc = rec_dec_batch_wire(&fc.dec, p, len);
+		if (rc != -ENOTSUP) {
+			on_batch_result(&fc, rc, off);
+			first = false;
+			continue;
+		}
 		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
 		if (!rec) {
 			a->in.bad_records++;
@@ -527,22 +554,8 @@ int audit_file(struct audit *a, const char *path)
 			}
 			break;
 		case AMREC__RECORD__BODY_BATCH:
-			rc = rec_dec_batch(&fc.dec, rec->batch);
-			if (rc == 0) {
-				fc.skipping = false;
-				rc = on_batch(&fc);
-			} else {
-				a->in.skipped_batches++;
-				a->skipped = true;
-				if (!fc.skipping)
-					warnf(a, path, off, "%s",
-					      rc == -EAGAIN ?
-						      "batch follows lost data; "
-						      "skipping to the next keyframe" :
-						      "inconsistent batch; skipping to "
-						      "the next keyframe");
-				fc.skipping = true;
-			}
+			on_batch_result(&fc, rec_dec_batch(&fc.dec, rec->batch),
+					off);
 			break;
 		default:
 			break;

@@ -349,6 +349,8 @@ static int flush_buf(struct rec_writer *w)
 		done += (size_t)k;
 	}
 	w->size += w->wlen;
+	w->st.bytes += w->wlen;
+	atomic_fetch_add_explicit(&rec_bytes_total, w->wlen, memory_order_relaxed);
 	w->wlen = 0;
 	return 0;
 }

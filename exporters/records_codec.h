@@ -86,6 +86,9 @@ struct rec_decoder {
 	uint32_t *live;            /* wanted live refs, ascending */
 	size_t nlive, livecap;
 	bool live_dirty;
+	/* scratch of rec_dec_batch_wire(), by field number (5..9) */
+	void *wire[10];
+	size_t wirecap[10];
 };
 
 void rec_dec_init(struct rec_decoder *d);
@@ -101,6 +104,11 @@ int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def,
  * (skipped until the next keyframe); -EINVAL: inconsistent batch (the
  * decoder then waits for a keyframe). */
 int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b);
+
+/* The same for a whole Record payload, parsed in place without protobuf-c's
+ * allocations (the audit's hot path). -ENOTSUP when the payload is not a
+ * plain batch record as this writer makes them: unpack it the usual way. */
+int rec_dec_batch_wire(struct rec_decoder *d, const uint8_t *p, size_t len);
 
 /* The wanted live series after the last batch: refs d->live[0..nlive). */
 double rec_dec_value(const struct rec_decoder *d, uint32_t ref);
