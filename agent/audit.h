@@ -56,7 +56,9 @@ struct audit_opts {
 };
 
 struct audit_input {
-	uint64_t files, files_failed, frames, batches, samples;
+	uint64_t files, files_failed, frames, batches;
+	uint64_t samples;        /* values of every series in the batches read */
+	uint64_t device_samples; /* of those, the ones the report uses */
 	uint64_t corrupt_regions, corrupt_bytes, torn_tails, bad_records;
 	uint64_t skipped_batches;
 };

@@ -188,12 +188,14 @@ static int write_json(const struct audit *a, FILE *f)
 	fprintf(f,
 		",\n  \"input\": {\"files\": %llu, \"files_failed\": %llu, "
 		"\"frames\": %llu, \"batches\": %llu, \"samples\": %llu, "
+		"\"device_samples\": %llu, "
 		"\"corrupt_regions\": %llu, \"corrupt_bytes\": %llu, "
 		"\"torn_tails\": %llu, \"bad_records\": %llu, "
 		"\"skipped_batches\": %llu, \"complete\": %s},\n",
 		(unsigned long long)in->files, (unsigned long long)in->files_failed,
 		(unsigned long long)in->frames, (unsigned long long)in->batches,
 		(unsigned long long)in->samples,
+		(unsigned long long)in->device_samples,
 		(unsigned long long)in->corrupt_regions,
 		(unsigned long long)in->corrupt_bytes,
 		(unsigned long long)in->torn_tails,
@@ -452,7 +454,7 @@ static void html_heat(FILE *f, const struct audit *a)
 	fprintf(f,
 		"<svg width=\"%zu\" "
 		"height=\"%zu\" role=\"img\" aria-label=\"utilization heat map\">\n",
-		left + ncols * cw + 20, top + nrows * ch + 30);
+		left + ncols * cw + 20, top + nrows * ch + 40);
 	for (size_t r = 0; r < nrows; r++) {
 		fprintf(f, "<text x=\"%d\" y=\"%zu\" class=\"l\">", left - 6,
 			top + r * ch + ch - 2);
@@ -480,6 +482,15 @@ static void html_heat(FILE *f, const struct audit *a)
 		"<text x=\"%zu\" y=\"%zu\" class=\"a\" text-anchor=\"end\">%s</text>\n",
 		left, top + nrows * ch + 16, t0, left + ncols * cw,
 		top + nrows * ch + 16, t1);
+	/* legend: the colour scale */
+	for (int i = 0; i <= 4; i++) {
+		heat_colour(col, sizeof(col), i / 4.0);
+		fprintf(f,
+			"<rect x=\"%d\" y=\"%zu\" width=\"10\" height=\"10\" "
+			"fill=\"%s\"/><text x=\"%d\" y=\"%zu\" class=\"a\">%d%%</text>\n",
+			left + i * 52, top + nrows * ch + 22, col, left + i * 52 + 13,
+			top + nrows * ch + 31, i * 25);
+	}
 	fputs("</svg>\n", f);
 out:
 	free(rows);

@@ -421,7 +421,8 @@ static int on_batch(struct file_ctx *fc)
 			a->touched[a->ntouched++] = dev;
 		}
 	}
-	a->in.samples += d->nlive;
+	a->in.samples += d->nlive_all;
+	a->in.device_samples += d->nlive;
 	for (size_t i = 0; i < a->ntouched; i++) {
 		struct audit_device *dev = a->touched[i];
 		account(a, dev, t, fc->interval_ms);

@@ -425,6 +425,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 	if (key) {
 		for (uint32_t r = 0; r < d->ns; r++)
 			d->s[r].live = false;
+		d->nlive_all = 0;
 		d->live_dirty = true;
 		d->time_ms = b->time_ms;
 	} else {
@@ -438,6 +439,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 		if (!s->live) {
 			s->live = true;
 			s->ticks = 0;
+			d->nlive_all++;
 			d->live_dirty = true;
 		}
 		if (xi < b->n_exact_pos && xpos == i) {
@@ -457,6 +459,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 		ref += b->gone_refs[i];
 		if (d->s[ref].live) {
 			d->s[ref].live = false;
+			d->nlive_all--;
 			d->live_dirty = true;
 		}
 	}
@@ -534,7 +537,8 @@ static int wire_packed(struct rec_decoder *d, int field, const uint8_t *p,
 		d->wirecap[field] = max;
 	}
 	if (field == 8) {
-		memcpy(d->wire[field], p, max * 8); /* little-endian doubles */
+		if (max) /* protobuf doubles are little-endian, as are our hosts */
+			memcpy(d->wire[field], p, max * 8);
 		*count = max;
 		return 0;
 	}

@@ -85,6 +85,7 @@ struct rec_decoder {
 	int64_t time_ms;
 	uint32_t *live;            /* wanted live refs, ascending */
 	size_t nlive, livecap;
+	size_t nlive_all;          /* live series, wanted or not */
 	bool live_dirty;
 	/* scratch of rec_dec_batch_wire(), by field number (5..9) */
 	void *wire[10];

@@ -210,7 +210,8 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 		return REC_FRAME_TORN;
 	}
 	h = r->buf + r->pos; /* ensure() may have moved the window */
-	if (get32(h + 8) != rec_crc32c(0, h + REC_FRAME_HDR, n)) {
+	if (!r->no_payload_crc &&
+	    get32(h + 8) != rec_crc32c(0, h + REC_FRAME_HDR, n)) {
 		snprintf(r->why, sizeof(r->why), "payload checksum mismatch");
 		return REC_FRAME_CORRUPT;
 	}

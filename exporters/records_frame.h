@@ -48,6 +48,9 @@ struct rec_frame_reader {
 	char why[96];        /* reason of the last TORN / CORRUPT */
 	uint64_t skipped;    /* bytes skipped over by the last CORRUPT */
 	int err;             /* errno of the last IOERR */
+	/* Fuzzing only: accept payloads whose checksum fails, so that mutated
+	 * records get past this layer into the decoder. */
+	int no_payload_crc;
 };
 
 /* Read from an open file (size from fstat) or from memory. The reader does

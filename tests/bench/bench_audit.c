@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	char tmpl[] = "/tmp/bench-audit-XXXXXX";
 	const char *dir = argc > 2 ? argv[2] : mkdtemp(tmpl);
 	unsigned nodes = ndays < 50 ? ndays : 50, days = (ndays + nodes - 1) / nodes;
-	uint64_t samples = 0;
+	uint64_t samples = 0, generated = 0;
 	long long bytes = 0;
 	char **paths = calloc((size_t)nodes * days, sizeof(*paths));
 	size_t n = 0;
@@ -57,14 +57,11 @@ int main(int argc, char **argv)
 					.ngpus = 8, .nhcas = 8, .nvlinks = 0,
 					.seed = k * 7919 + d,
 				};
-				long long b = recgen_node(&o, &samples);
+				long long b = recgen_node(&o, &generated);
 				if (b < 0) {
 					fprintf(stderr, "bench_audit: cannot write %s\n", path);
 					return 1;
 				}
-			} else {
-				/* reusing files from an earlier run */
-				samples += 5760ull * (8 * 30 + 8 * 20 + 10);
 			}
 			FILE *f = fopen(path, "rb");
 			if (f) {
@@ -91,11 +88,12 @@ int main(int argc, char **argv)
 	double t = now_s() - t0;
 	long rss = peak_rss_kib();
 
+	samples = a.in.samples; /* also right when files are reused */
 	double year_samples = (double)samples / n * 365 * 1000;
 	printf("bench_audit: %zu node-days (%u nodes x %u days), %.0f MiB on disk (%.2f MiB per node-day), generated in %.1f s\n",
 	       n, nodes, days, bytes / 1048576.0, bytes / 1048576.0 / n, tgen);
 	printf("bench_audit: audit %.2f s: %.3g samples/s in the files (%.3g audited device samples/s), %.0f node-days/s, %.0f MiB/s\n",
-	       t, samples / t, a.in.samples / t, n / t, bytes / 1048576.0 / t);
+	       t, samples / t, a.in.device_samples / t, n / t, bytes / 1048576.0 / t);
 	printf("bench_audit: peak RSS %ld KiB (%ld KiB before the audit); %zu devices, %.0f busy h of %.0f observed h\n",
 	       rss, rss_before, a.ndev, a.total.t.busy_s / 3600, a.total.t.observed_s / 3600);
 	printf("bench_audit: a year of 1,000 nodes at 15 s = %.3g samples = 365,000 node-days: %.1f min on one core (target 60 min), ratio %.2f\n",
