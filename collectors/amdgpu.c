@@ -60,139 +60,139 @@ enum amdgpu_fam {
 #define DEV_LABELS "device", "uuid"
 
 static const struct am_family_def amdgpu_fams[F_COUNT] = {
-	[F_INFO] = {"accel_info",
-		    "Accelerator identity; constant 1.",
-		    AM_INFO,
-		    NULL,
-		    {DEV_LABELS, "vendor", "model", "pci_bus_id", "driver",
-		     "vbios_version", "numa_node"}},
-	[F_UP] = {"accel_up",
-		  "1 when the device's sysfs files could be read this poll.",
+    [F_INFO] = {"accel_info",
+		"Accelerator identity; constant 1.",
+		AM_INFO,
+		NULL,
+		{DEV_LABELS, "vendor", "model", "pci_bus_id", "driver", "vbios_version",
+		 "numa_node"}},
+    [F_UP] = {"accel_up",
+	      "1 when the device's sysfs files could be read this poll.",
+	      AM_GAUGE,
+	      NULL,
+	      {DEV_LABELS}},
+    [F_UTIL] = {"accel_utilization_ratio",
+		"Share of time the graphics/compute engine was busy "
+		"(gpu_busy_percent / 100).",
+		AM_GAUGE,
+		"ratio",
+		{DEV_LABELS},
+		.scale = 0.01},
+    [F_BUSY] = {"accel_busy_seconds_total",
+		"Seconds the graphics/compute engine was busy, integrated "
+		"from gpu_busy_percent at every poll.",
+		AM_INTEGRAL,
+		"seconds",
+		{DEV_LABELS},
+		.scale = 0.01},
+    [F_MEMBW] = {"accel_memory_bandwidth_utilization_ratio",
+		 "Memory controller busy share (mem_busy_percent / 100).",
+		 AM_GAUGE,
+		 "ratio",
+		 {DEV_LABELS},
+		 .scale = 0.01},
+    [F_ENGINE] = {"accel_engine_utilization_ratio",
+		  "Busy share of an auxiliary engine (engine=\"vcn\": video "
+		  "codec, vcn_busy_percent / 100).",
 		  AM_GAUGE,
-		  NULL,
-		  {DEV_LABELS}},
-	[F_UTIL] = {"accel_utilization_ratio",
-		    "Share of time the graphics/compute engine was busy "
-		    "(gpu_busy_percent / 100).",
+		  "ratio",
+		  {DEV_LABELS, "engine"},
+		  .scale = 0.01},
+    [F_MEM_USED] = {"accel_memory_used_bytes",
+		    "Device memory (VRAM) in use.",
 		    AM_GAUGE,
-		    "ratio",
-		    {DEV_LABELS},
-		    .scale = 0.01},
-	[F_BUSY] = {"accel_busy_seconds_total",
-		    "Seconds the graphics/compute engine was busy, integrated "
-		    "from gpu_busy_percent at every poll.",
-		    AM_INTEGRAL,
-		    "seconds",
-		    {DEV_LABELS},
-		    .scale = 0.01},
-	[F_MEMBW] = {"accel_memory_bandwidth_utilization_ratio",
-		     "Memory controller busy share (mem_busy_percent / 100).",
+		    "bytes",
+		    {DEV_LABELS}},
+    [F_MEM_TOTAL] = {"accel_memory_total_bytes",
+		     "Device memory (VRAM) size.",
 		     AM_GAUGE,
-		     "ratio",
-		     {DEV_LABELS},
-		     .scale = 0.01},
-	[F_ENGINE] = {"accel_engine_utilization_ratio",
-		      "Busy share of an auxiliary engine (engine=\"vcn\": video "
-		      "codec, vcn_busy_percent / 100).",
+		     "bytes",
+		     {DEV_LABELS}},
+    [F_POOL_USED] = {"accel_memory_pool_used_bytes",
+		     "Memory in use per amdgpu pool (vram, vis_vram: "
+		     "CPU-visible VRAM, gtt: system memory mapped to the GPU).",
+		     AM_GAUGE,
+		     "bytes",
+		     {DEV_LABELS, "pool"}},
+    [F_POOL_TOTAL] = {"accel_memory_pool_total_bytes",
+		      "Size of each amdgpu memory pool (vram, vis_vram, gtt).",
 		      AM_GAUGE,
-		      "ratio",
-		      {DEV_LABELS, "engine"},
-		      .scale = 0.01},
-	[F_MEM_USED] = {"accel_memory_used_bytes",
-			"Device memory (VRAM) in use.",
-			AM_GAUGE,
-			"bytes",
-			{DEV_LABELS}},
-	[F_MEM_TOTAL] = {"accel_memory_total_bytes",
-			 "Device memory (VRAM) size.",
-			 AM_GAUGE,
-			 "bytes",
-			 {DEV_LABELS}},
-	[F_POOL_USED] = {"accel_memory_pool_used_bytes",
-			 "Memory in use per amdgpu pool (vram, vis_vram: "
-			 "CPU-visible VRAM, gtt: system memory mapped to the GPU).",
-			 AM_GAUGE,
-			 "bytes",
-			 {DEV_LABELS, "pool"}},
-	[F_POOL_TOTAL] = {"accel_memory_pool_total_bytes",
-			  "Size of each amdgpu memory pool (vram, vis_vram, gtt).",
-			  AM_GAUGE,
-			  "bytes",
-			  {DEV_LABELS, "pool"}},
-	[F_POWER] = {"accel_power_watts",
-		     "Board/socket power (hwmon power1_average or power1_input, "
-		     "else gpu_metrics).",
-		     AM_GAUGE,
-		     "watts",
-		     {DEV_LABELS},
-		     .scale = 1e-6},
-	[F_POWER_LIMIT] = {"accel_power_limit_watts",
-			   "Power cap (hwmon power1_cap).",
-			   AM_GAUGE,
-			   "watts",
-			   {DEV_LABELS},
-			   .scale = 1e-6},
-	[F_ENERGY] = {"accel_energy_joules_total",
-		      "Energy used: the gpu_metrics energy accumulator when the "
-		      "table has one, else power integrated over poll intervals.",
-		      AM_COUNTER,
-		      "joules",
-		      {DEV_LABELS}},
-	[F_TEMP] = {"accel_temperature_celsius",
-		    "Temperature per hwmon sensor (edge, junction, mem, ...).",
-		    AM_GAUGE,
-		    "celsius",
-		    {DEV_LABELS, "sensor"},
-		    .scale = 1e-3},
-	[F_CLOCK] = {"accel_clock_hertz",
-		     "Current clock (graphics = sclk, memory = mclk).",
-		     AM_GAUGE,
-		     "hertz",
-		     {DEV_LABELS, "clock"}},
-	[F_ECC] = {"accel_ecc_errors_total",
-		   "RAS error counts per block (type=corrected|uncorrected).",
+		      "bytes",
+		      {DEV_LABELS, "pool"}},
+    [F_POWER] = {"accel_power_watts",
+		 "Board/socket power (hwmon power1_average or power1_input, "
+		 "else gpu_metrics).",
+		 AM_GAUGE,
+		 "watts",
+		 {DEV_LABELS},
+		 .scale = 1e-6},
+    [F_POWER_LIMIT] = {"accel_power_limit_watts",
+		       "Power cap (hwmon power1_cap).",
+		       AM_GAUGE,
+		       "watts",
+		       {DEV_LABELS},
+		       .scale = 1e-6},
+    [F_ENERGY] = {"accel_energy_joules_total",
+		  "Energy used: the gpu_metrics energy accumulator when the "
+		  "table has one, else power integrated over poll intervals.",
+		  AM_COUNTER,
+		  "joules",
+		  {DEV_LABELS}},
+    [F_TEMP] = {"accel_temperature_celsius",
+		"Temperature per hwmon sensor (edge, junction, mem, ...).",
+		AM_GAUGE,
+		"celsius",
+		{DEV_LABELS, "sensor"},
+		.scale = 1e-3},
+    [F_CLOCK] = {"accel_clock_hertz",
+		 "Current clock (graphics = sclk, memory = mclk).",
+		 AM_GAUGE,
+		 "hertz",
+		 {DEV_LABELS, "clock"}},
+    [F_ECC] = {"accel_ecc_errors_total",
+	       "RAS error counts per block (type=corrected|uncorrected).",
+	       AM_COUNTER,
+	       NULL,
+	       {DEV_LABELS, "type", "block"}},
+    [F_THROTTLED] = {"accel_throttled_seconds_total",
+		     "Seconds throttled per reason, from the gpu_metrics "
+		     "throttler residency accumulators.",
+		     AM_INTEGRAL,
+		     "seconds",
+		     {DEV_LABELS, "reason"}},
+    [F_PCIE_TX] = {"accel_pcie_transmit_bytes_total",
+		   "PCIe bytes sent, estimated from pcie_bw (packets x max "
+		   "payload over a 1 s window, read every pcie_interval and "
+		   "held until the next reading): an upper bound.",
 		   AM_COUNTER,
-		   NULL,
-		   {DEV_LABELS, "type", "block"}},
-	[F_THROTTLED] = {"accel_throttled_seconds_total",
-			 "Seconds throttled per reason, from the gpu_metrics "
-			 "throttler residency accumulators.",
-			 AM_INTEGRAL,
-			 "seconds",
-			 {DEV_LABELS, "reason"}},
-	[F_PCIE_TX] = {"accel_pcie_transmit_bytes_total",
-		       "PCIe bytes sent, estimated from pcie_bw (packets x max "
-		       "payload over a 1 s window, sampled every pcie_interval): "
-		       "an upper bound.",
-		       AM_INTEGRAL,
-		       "bytes",
-		       {DEV_LABELS}},
-	[F_PCIE_RX] = {"accel_pcie_receive_bytes_total",
-		       "PCIe bytes received, estimated like the transmit side.",
-		       AM_INTEGRAL,
-		       "bytes",
-		       {DEV_LABELS}},
-	/* The driver documents the XGMI accumulators in "KiloBytes"; AMD's
-	 * firmware sizes are binary, so 1 unit = 1024 bytes. */
-	[F_XGMI_READ] = {"fabric_xgmi_read_bytes_total",
-			 "XGMI data read per link (gpu_metrics).",
-			 AM_COUNTER,
-			 "bytes",
-			 {"device", "link"},
-			 .scale = 1024},
-	[F_XGMI_WRITE] = {"fabric_xgmi_write_bytes_total",
-			  "XGMI data written per link (gpu_metrics).",
-			  AM_COUNTER,
-			  "bytes",
-			  {"device", "link"},
-			  .scale = 1024},
+		   "bytes",
+		   {DEV_LABELS}},
+    [F_PCIE_RX] = {"accel_pcie_receive_bytes_total",
+		   "PCIe bytes received, estimated like the transmit side.",
+		   AM_COUNTER,
+		   "bytes",
+		   {DEV_LABELS}},
+    /* The driver documents the XGMI accumulators in "KiloBytes"; AMD's
+     * firmware sizes are binary, so 1 unit = 1024 bytes. */
+    [F_XGMI_READ] = {"fabric_xgmi_read_bytes_total",
+		     "XGMI data read per link (gpu_metrics).",
+		     AM_COUNTER,
+		     "bytes",
+		     {"device", "link"},
+		     .scale = 1024},
+    [F_XGMI_WRITE] = {"fabric_xgmi_write_bytes_total",
+		      "XGMI data written per link (gpu_metrics).",
+		      AM_COUNTER,
+		      "bytes",
+		      {"device", "link"},
+		      .scale = 1024},
 };
 
 static const char *const amdgpu_pools[3] = {"vram", "vis_vram", "gtt"};
 static const char *const amdgpu_reasons[AMDGPU_GM_RES_COUNT] = {
-	"prochot", "ppt", "socket_thermal", "vr_thermal", "hbm_thermal"};
-static const char *const amdgpu_links[AMDGPU_GM_XGMI_LINKS] = {
-	"0", "1", "2", "3", "4", "5", "6", "7"};
+    "prochot", "ppt", "socket_thermal", "vr_thermal", "hbm_thermal"};
+static const char *const amdgpu_links[AMDGPU_GM_XGMI_LINKS] = {"0", "1", "2", "3",
+							       "4", "5", "6", "7"};
 
 struct amdgpu_temp {
 	char input[24]; /* "temp2_input" */
@@ -238,18 +238,18 @@ struct amdgpu_dev {
 	const char *power_file; /* "power1_average", "power1_input" or NULL */
 
 	/* cached series; AM_SERIES_INVALID until first use */
-	am_series_t s_info, s_up, s_util, s_busy, s_membw, s_vcn, s_mem_used,
-		s_mem_total, s_power, s_plimit, s_energy, s_pcie_tx, s_pcie_rx;
+	am_series_t s_info, s_up, s_util, s_busy, s_membw, s_vcn, s_mem_used, s_mem_total,
+	    s_power, s_plimit, s_energy, s_pcie_tx, s_pcie_rx;
 	am_series_t s_pool_used[3], s_pool_total[3];
 	am_series_t s_throttled[AMDGPU_GM_RES_COUNT];
 	am_series_t s_xgmi_rd[AMDGPU_GM_XGMI_LINKS];
 	am_series_t s_xgmi_wr[AMDGPU_GM_XGMI_LINKS];
 
 	/* gpu_metrics state */
-	int gm_off;        /* table absent, unreadable or of an unknown version */
+	int gm_off; /* table absent, unreadable or of an unknown version */
 	int gm_logged;
 	enum amdgpu_energy_src energy_src;
-	double energy_j;   /* ENERGY_POWER: our own integral */
+	double energy_j; /* ENERGY_POWER: our own integral */
 	int64_t energy_last_ns;
 	int res_prev_valid;
 	uint32_t res_prev_acc;
@@ -257,7 +257,11 @@ struct amdgpu_dev {
 
 	/* pcie_bw runs on its own, longer interval */
 	int pcie_off;
+	int pcie_valid;
 	int64_t pcie_next_ns;
+	int64_t pcie_last_ns;
+	double pcie_rx_rate, pcie_tx_rate;   /* bytes/s at the last reading */
+	double pcie_rx_bytes, pcie_tx_bytes; /* estimate so far */
 };
 
 struct amdgpu_state {
@@ -270,21 +274,20 @@ struct amdgpu_state {
 };
 
 static const struct am_option amdgpu_options[] = {
-	{"pcie_interval", AM_OPT_DURATION,
-	 "how often to read device/pcie_bw (slow: the driver samples for 1 s); "
-	 "0 turns it off (default 10s)"},
-	{"gpu_metrics", AM_OPT_BOOL,
-	 "read the binary gpu_metrics table (energy, throttling, XGMI; "
-	 "default true)"},
-	{NULL, 0, NULL},
+    {"pcie_interval", AM_OPT_DURATION,
+     "how often to read device/pcie_bw (slow: the driver samples for 1 s); "
+     "0 turns it off (default 10s)"},
+    {"gpu_metrics", AM_OPT_BOOL,
+     "read the binary gpu_metrics table (energy, throttling, XGMI; "
+     "default true)"},
+    {NULL, 0, NULL},
 };
 
 /* ---- small file helpers ---- */
 
 /* Read a text file relative to dirfd into buf (NUL-terminated, trailing
  * whitespace trimmed). Returns its length or -errno. */
-static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf,
-				size_t cap)
+static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t cap)
 {
 	int fd;
 	size_t got = 0;
@@ -341,8 +344,8 @@ static int amdgpu_parse_u64(const char *s, uint64_t *out)
 /* Read one unsigned number. 0 and *v on success; -ENOENT when the file is
  * missing (metric absent, not an error); any other failure is logged once
  * per message and counted as a read error. */
-static int amdgpu_read_u64(struct am_ctx *ctx, const struct amdgpu_dev *d,
-			   int dirfd, const char *name, uint64_t *v)
+static int amdgpu_read_u64(struct am_ctx *ctx, const struct amdgpu_dev *d, int dirfd,
+			   const char *name, uint64_t *v)
 {
 	char buf[64];
 	ssize_t n = amdgpu_read_text(dirfd, name, buf, sizeof(buf));
@@ -365,8 +368,8 @@ static int amdgpu_read_u64(struct am_ctx *ctx, const struct amdgpu_dev *d,
 	return rc;
 }
 
-static am_series_t amdgpu_ser(struct am_ctx *ctx, am_series_t *cache,
-			      am_family_t fam, const char *const *labels)
+static am_series_t amdgpu_ser(struct am_ctx *ctx, am_series_t *cache, am_family_t fam,
+			      const char *const *labels)
 {
 	if (*cache == AM_SERIES_INVALID && fam >= 0)
 		*cache = am_series(ctx, fam, labels);
@@ -381,14 +384,19 @@ static void amdgpu_emit(struct am_ctx *ctx, am_series_t s, double v)
 
 /* ---- discovery ---- */
 
+/* Bounded copy that truncates quietly (sysfs strings are short; a long
+ * one is cut, never overflowed). */
 static void amdgpu_copy(char *dst, size_t cap, const char *src)
 {
-	snprintf(dst, cap, "%s", src);
+	size_t i;
+
+	for (i = 0; i + 1 < cap && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
 }
 
 /* KEY=value from a uevent file, or "" */
-static void amdgpu_uevent(const char *uevent, const char *key, char *out,
-			  size_t cap)
+static void amdgpu_uevent(const char *uevent, const char *key, char *out, size_t cap)
 {
 	size_t kl = strlen(key);
 	const char *p = uevent;
@@ -418,11 +426,11 @@ struct amdgpu_model {
 /* A few data-center parts by PCI device id; anything else is named by its
  * ids (product_name, when the board has one, wins over both). */
 static const struct amdgpu_model amdgpu_models[] = {
-	{PCI_VENDOR_AMD, 0x738c, "AMD Instinct MI100"},
-	{PCI_VENDOR_AMD, 0x740c, "AMD Instinct MI250X/MI250"},
-	{PCI_VENDOR_AMD, 0x740f, "AMD Instinct MI210"},
-	{PCI_VENDOR_AMD, 0x74a0, "AMD Instinct MI300A"},
-	{PCI_VENDOR_AMD, 0x74a1, "AMD Instinct MI300X"},
+    {PCI_VENDOR_AMD, 0x738c, "AMD Instinct MI100"},
+    {PCI_VENDOR_AMD, 0x740c, "AMD Instinct MI250X/MI250"},
+    {PCI_VENDOR_AMD, 0x740f, "AMD Instinct MI210"},
+    {PCI_VENDOR_AMD, 0x74a0, "AMD Instinct MI300A"},
+    {PCI_VENDOR_AMD, 0x74a1, "AMD Instinct MI300X"},
 };
 
 static void amdgpu_discover_hwmon(struct amdgpu_dev *d)
@@ -445,13 +453,12 @@ static void amdgpu_discover_hwmon(struct amdgpu_dev *d)
 		if (strncmp(e->d_name, "hwmon", 5) != 0)
 			continue;
 		if (!best[0] || strlen(e->d_name) < strlen(best) ||
-		    (strlen(e->d_name) == strlen(best) &&
-		     strcmp(e->d_name, best) < 0))
+		    (strlen(e->d_name) == strlen(best) && strcmp(e->d_name, best) < 0))
 			amdgpu_copy(best, sizeof(best), e->d_name);
 	}
 	if (best[0])
-		d->hwmon_fd = openat(dirfd(dir), best,
-				     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		d->hwmon_fd =
+		    openat(dirfd(dir), best, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	closedir(dir);
 }
 
@@ -549,15 +556,13 @@ static void amdgpu_discover_ras(struct amdgpu_dev *d)
 			continue;
 		struct amdgpu_ras *r = &d->ras[d->nras++];
 		amdgpu_copy(r->file, sizeof(r->file), e->d_name);
-		snprintf(r->block, sizeof(r->block), "%.*s", (int)(n - sl),
-			 e->d_name);
+		snprintf(r->block, sizeof(r->block), "%.*s", (int)(n - sl), e->d_name);
 		r->s_ce = r->s_ue = AM_SERIES_INVALID;
 	}
 	closedir(dir);
 }
 
-static void amdgpu_identify(struct amdgpu_dev *d, unsigned vendor,
-			    const char *uevent)
+static void amdgpu_identify(struct amdgpu_dev *d, unsigned vendor, const char *uevent)
 {
 	char buf[256], pciid[64];
 	unsigned dev_id = 0;
@@ -579,10 +584,9 @@ static void amdgpu_identify(struct amdgpu_dev *d, unsigned vendor,
 		d->numa[0] = '\0';
 
 	amdgpu_copy(d->vendor, sizeof(d->vendor),
-		    (vendor == PCI_VENDOR_HYGON ||
-		     strcmp(d->driver, "hydcu") == 0)
-			    ? "Hygon"
-			    : "AMD");
+		    (vendor == PCI_VENDOR_HYGON || strcmp(d->driver, "hydcu") == 0)
+			? "Hygon"
+			: "AMD");
 
 	if (amdgpu_read_text(d->dev_fd, "device", buf, sizeof(buf)) > 0)
 		dev_id = (unsigned)strtoul(buf, NULL, 16);
@@ -596,24 +600,20 @@ static void amdgpu_identify(struct amdgpu_dev *d, unsigned vendor,
 		amdgpu_copy(d->model, sizeof(d->model), buf);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(amdgpu_models) / sizeof(amdgpu_models[0]);
-	     i++) {
+	for (size_t i = 0; i < sizeof(amdgpu_models) / sizeof(amdgpu_models[0]); i++) {
 		if (amdgpu_models[i].vendor == vendor &&
 		    amdgpu_models[i].device == dev_id) {
-			amdgpu_copy(d->model, sizeof(d->model),
-				    amdgpu_models[i].name);
+			amdgpu_copy(d->model, sizeof(d->model), amdgpu_models[i].name);
 			return;
 		}
 	}
-	snprintf(d->model, sizeof(d->model), "%s %04x:%04x", d->vendor, vendor,
-		 dev_id);
+	snprintf(d->model, sizeof(d->model), "%s %04x:%04x", d->vendor, vendor, dev_id);
 }
 
 /* Is class/drm/<name> a card of ours? Fills *d when it is. */
-static int amdgpu_probe_card(int drm_fd, const char *name, int card,
-			     struct amdgpu_dev *d)
+static int amdgpu_probe_card(int drm_fd, const char *name, int card, struct amdgpu_dev *d)
 {
-	char path[64], link[PATH_MAX], uevent[AMDGPU_TEXT_MAX], buf[64];
+	char path[300], link[PATH_MAX], uevent[AMDGPU_TEXT_MAX], buf[64];
 	unsigned vendor = 0;
 	ssize_t n;
 
@@ -666,10 +666,9 @@ static int amdgpu_probe_card(int drm_fd, const char *name, int card,
 	amdgpu_discover_sensors(d);
 	amdgpu_discover_ras(d);
 
-	am_series_t *all[] = {&d->s_info,     &d->s_up,       &d->s_util,
-			      &d->s_busy,     &d->s_membw,    &d->s_vcn,
-			      &d->s_mem_used, &d->s_mem_total, &d->s_power,
-			      &d->s_plimit,   &d->s_energy,   &d->s_pcie_tx,
+	am_series_t *all[] = {&d->s_info,   &d->s_up,	  &d->s_util,	  &d->s_busy,
+			      &d->s_membw,  &d->s_vcn,	  &d->s_mem_used, &d->s_mem_total,
+			      &d->s_power,  &d->s_plimit, &d->s_energy,	  &d->s_pcie_tx,
 			      &d->s_pcie_rx};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		*all[i] = AM_SERIES_INVALID;
@@ -718,8 +717,7 @@ static int amdgpu_cmp_dev(const void *a, const void *b)
 
 static void amdgpu_fini(void *state);
 
-static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg,
-		       void **statep)
+static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **statep)
 {
 	char path[PATH_MAX];
 	struct amdgpu_state *st;
@@ -754,8 +752,7 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg,
 		int card = amdgpu_card_number(e->d_name);
 		if (card < 0)
 			continue;
-		if (amdgpu_probe_card(drm_fd, e->d_name, card,
-				      &st->devs[st->ndevs]) == 0)
+		if (amdgpu_probe_card(drm_fd, e->d_name, card, &st->devs[st->ndevs]) == 0)
 			st->ndevs++;
 	}
 	closedir(dir);
@@ -788,9 +785,8 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg,
 	int hygon = 0;
 	for (int i = 0; i < st->ndevs; i++)
 		hygon += strcmp(st->devs[i].vendor, "Hygon") == 0;
-	am_found(ctx, "%d card(s) (%d AMD, %d Hygon) under %s, first %s (%s)",
-		 st->ndevs, st->ndevs - hygon, hygon, path, st->devs[0].name,
-		 st->devs[0].model);
+	am_found(ctx, "%d card(s) (%d AMD, %d Hygon) under %s, first %s (%s)", st->ndevs,
+		 st->ndevs - hygon, hygon, path, st->devs[0].name, st->devs[0].model);
 	*statep = st;
 	return 0;
 fail:
@@ -825,8 +821,7 @@ static ssize_t amdgpu_read_gm(struct amdgpu_state *st, int dirfd)
 	if (fd < 0)
 		return -errno;
 	while (got <= AMDGPU_GM_MAX_BYTES) {
-		ssize_t n = read(fd, st->gm_buf + got,
-				 AMDGPU_GM_MAX_BYTES + 1 - got);
+		ssize_t n = read(fd, st->gm_buf + got, AMDGPU_GM_MAX_BYTES + 1 - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -860,8 +855,7 @@ static int amdgpu_poll_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 	if (n < 0) {
 		am_read_error(ctx);
 		am_log(ctx, AM_LOG_WARN, "%s: reading gpu_metrics: %s", d->name,
-		       n == -EFBIG ? "larger than 128 KiB, ignored"
-				   : strerror((int)-n));
+		       n == -EFBIG ? "larger than 128 KiB, ignored" : strerror((int)-n));
 		return (int)n;
 	}
 	rc = amdgpu_gm_parse(st->gm_buf, (size_t)n, gm);
@@ -872,8 +866,8 @@ static int amdgpu_poll_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 			am_log(ctx, AM_LOG_INFO,
 			       "%s: gpu_metrics v%u.%u (%u bytes) is not a "
 			       "layout accelmon knows; skipping it",
-			       d->name, gm->format_revision,
-			       gm->content_revision, gm->structure_size);
+			       d->name, gm->format_revision, gm->content_revision,
+			       gm->structure_size);
 		d->gm_logged = 1;
 		d->gm_off = 1;
 		return rc;
@@ -890,11 +884,9 @@ static int amdgpu_poll_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 	return 0;
 }
 
-static void amdgpu_emit_power_energy(struct am_ctx *ctx,
-				     struct amdgpu_state *st,
-				     struct amdgpu_dev *d,
-				     const struct amdgpu_gm *gm, int have_gm,
-				     const char *const *lv)
+static void amdgpu_emit_power_energy(struct am_ctx *ctx, struct amdgpu_state *st,
+				     struct amdgpu_dev *d, const struct amdgpu_gm *gm,
+				     int have_gm, const char *const *lv)
 {
 	uint64_t v;
 	double watts = -1;
@@ -924,8 +916,7 @@ static void amdgpu_emit_power_energy(struct am_ctx *ctx,
 		else if (watts >= 0)
 			d->energy_src = ENERGY_POWER;
 	}
-	if (d->energy_src == ENERGY_GM && have_gm &&
-	    (gm->have & AMDGPU_GM_HAVE_ENERGY)) {
+	if (d->energy_src == ENERGY_GM && have_gm && (gm->have & AMDGPU_GM_HAVE_ENERGY)) {
 		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY], lv),
 			    (double)gm->energy_raw / 65536.0);
 	} else if (d->energy_src == ENERGY_POWER && watts >= 0) {
@@ -973,15 +964,15 @@ static void amdgpu_emit_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 	for (int i = 0; i < AMDGPU_GM_XGMI_LINKS; i++) {
 		const char *l[] = {lv[0], amdgpu_links[i]};
 		if (gm->xgmi_read_mask & (1u << i))
-			amdgpu_emit(ctx,
-				    amdgpu_ser(ctx, &d->s_xgmi_rd[i],
-					       st->fam[F_XGMI_READ], l),
-				    (double)gm->xgmi_read_kib[i]);
+			amdgpu_emit(
+			    ctx,
+			    amdgpu_ser(ctx, &d->s_xgmi_rd[i], st->fam[F_XGMI_READ], l),
+			    (double)gm->xgmi_read_kib[i]);
 		if (gm->xgmi_write_mask & (1u << i))
-			amdgpu_emit(ctx,
-				    amdgpu_ser(ctx, &d->s_xgmi_wr[i],
-					       st->fam[F_XGMI_WRITE], l),
-				    (double)gm->xgmi_write_kib[i]);
+			amdgpu_emit(
+			    ctx,
+			    amdgpu_ser(ctx, &d->s_xgmi_wr[i], st->fam[F_XGMI_WRITE], l),
+			    (double)gm->xgmi_write_kib[i]);
 	}
 }
 
@@ -1027,7 +1018,8 @@ static void amdgpu_poll_clocks(struct am_ctx *ctx, struct amdgpu_state *st,
 
 		if (!c->from_dpm) {
 			if (amdgpu_read_u64(ctx, d, d->hwmon_fd, c->input, &v) == 0)
-				amdgpu_emit(ctx, amdgpu_ser(ctx, &c->s, st->fam[F_CLOCK], l),
+				amdgpu_emit(ctx,
+					    amdgpu_ser(ctx, &c->s, st->fam[F_CLOCK], l),
 					    (double)v);
 			continue;
 		}
@@ -1056,7 +1048,7 @@ static int amdgpu_parse_ras(const char *text, uint64_t *ue, uint64_t *ce)
 		size_t len = end ? (size_t)(end - line) : strlen(line);
 		if (len < sizeof(num) + sizeof(key) &&
 		    sscanf(line, "%7[a-z]: %31[^\n]", key, num) == 2) {
-			uint64_t *dst = strcmp(key, "ue") == 0   ? ue
+			uint64_t *dst = strcmp(key, "ue") == 0	 ? ue
 					: strcmp(key, "ce") == 0 ? ce
 								 : NULL;
 			if (dst) {
@@ -1083,8 +1075,10 @@ static void amdgpu_poll_ras(struct am_ctx *ctx, struct amdgpu_state *st,
 			continue;
 		if (n < 0 || amdgpu_parse_ras(text, &ue, &ce) < 0) {
 			am_read_error(ctx);
-			am_log(ctx, AM_LOG_WARN, "%s: ras/%s: expected \"ue: N\" and "
-			       "\"ce: N\"", d->name, r->file);
+			am_log(ctx, AM_LOG_WARN,
+			       "%s: ras/%s: expected \"ue: N\" and "
+			       "\"ce: N\"",
+			       d->name, r->file);
 			continue;
 		}
 		const char *lu[] = {lv[0], lv[1], "uncorrected", r->block};
@@ -1104,49 +1098,68 @@ static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
 	int64_t now = am_poll_time_ns(ctx);
 	char extra;
 
-	if (d->pcie_off || st->pcie_interval_s <= 0 || now < d->pcie_next_ns)
+	if (d->pcie_off || st->pcie_interval_s <= 0)
 		return;
-	d->pcie_next_ns = now + (int64_t)(st->pcie_interval_s * 1e9);
-	ssize_t n = amdgpu_read_text(d->dev_fd, "pcie_bw", text, sizeof(text));
-	if (n == -ENOENT || n == -EOPNOTSUPP || n == -ENODATA || n == -EINVAL) {
-		/* APUs and some kernels refuse it: stop trying. */
-		d->pcie_off = 1;
-		if (n != -ENOENT)
-			am_log(ctx, AM_LOG_INFO, "%s: pcie_bw not supported (%s); "
-			       "not reading it again", d->name, strerror((int)-n));
-		return;
+	if (now >= d->pcie_next_ns) {
+		d->pcie_next_ns = now + (int64_t)(st->pcie_interval_s * 1e9);
+		ssize_t n = amdgpu_read_text(d->dev_fd, "pcie_bw", text, sizeof(text));
+		if (n == -ENOENT || n == -EOPNOTSUPP || n == -ENODATA || n == -EINVAL) {
+			/* APUs and some kernels refuse it: stop trying. */
+			d->pcie_off = 1;
+			if (n != -ENOENT)
+				am_log(ctx, AM_LOG_INFO,
+				       "%s: pcie_bw not supported (%s); not "
+				       "reading it again",
+				       d->name, strerror((int)-n));
+			return;
+		}
+		if (n < 0 || text[0] == '-' ||
+		    sscanf(text, "%llu %llu %llu %c", &rx, &tx, &mps, &extra) != 3 ||
+		    mps > 4096) {
+			am_read_error(ctx);
+			am_log(ctx, AM_LOG_WARN,
+			       "%s: pcie_bw: expected \"received sent "
+			       "max_payload\"",
+			       d->name);
+		} else {
+			/* Counts are over the driver's 1 s window: packets x
+			 * max payload is an upper bound of bytes per second,
+			 * taken to hold until the next reading. */
+			if (d->pcie_last_ns > 0) {
+				double dt = (double)(now - d->pcie_last_ns) * 1e-9;
+				d->pcie_rx_bytes += d->pcie_rx_rate * dt;
+				d->pcie_tx_bytes += d->pcie_tx_rate * dt;
+			}
+			d->pcie_rx_rate = (double)rx * (double)mps;
+			d->pcie_tx_rate = (double)tx * (double)mps;
+			d->pcie_last_ns = now;
+			d->pcie_valid = 1;
+		}
 	}
-	if (n < 0 || text[0] == '-' ||
-	    sscanf(text, "%llu %llu %llu %c", &rx, &tx, &mps, &extra) != 3 ||
-	    mps > 4096) {
-		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: pcie_bw: expected \"received sent "
-		       "max_payload\"", d->name);
+	if (!d->pcie_valid)
 		return;
-	}
-	/* Counts are over the driver's 1 s window: packets x payload = an
-	 * upper bound of bytes per second. */
+	/* Emitted every poll so the series stays fresh between readings. */
 	amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_pcie_rx, st->fam[F_PCIE_RX], lv),
-		    (double)rx * (double)mps);
+		    d->pcie_rx_bytes);
 	amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_pcie_tx, st->fam[F_PCIE_TX], lv),
-		    (double)tx * (double)mps);
+		    d->pcie_tx_bytes);
 }
 
 static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 			    struct amdgpu_dev *d)
 {
 	static const char *const pool_files[3][2] = {
-		{"mem_info_vram_used", "mem_info_vram_total"},
-		{"mem_info_vis_vram_used", "mem_info_vis_vram_total"},
-		{"mem_info_gtt_used", "mem_info_gtt_total"}};
+	    {"mem_info_vram_used", "mem_info_vram_total"},
+	    {"mem_info_vis_vram_used", "mem_info_vis_vram_total"},
+	    {"mem_info_gtt_used", "mem_info_gtt_total"}};
 	const char *lv[] = {d->name, d->uuid};
 	struct amdgpu_gm gm;
 	int have_gm, ok = 0, rc;
 	uint64_t v;
 
 	if (d->s_info == AM_SERIES_INVALID) {
-		const char *info[] = {d->name,   d->uuid,   d->vendor, d->model,
-				      d->pci,    d->driver, d->vbios,  d->numa};
+		const char *info[] = {d->name, d->uuid,	  d->vendor, d->model,
+				      d->pci,  d->driver, d->vbios,  d->numa};
 		amdgpu_ser(ctx, &d->s_info, st->fam[F_INFO], info);
 	}
 	amdgpu_emit(ctx, d->s_info, 1);
@@ -1156,8 +1169,8 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 	rc = amdgpu_read_u64(ctx, d, d->dev_fd, "gpu_busy_percent", &v);
 	if (rc == 0 && v > 100) {
 		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: gpu_busy_percent %" PRIu64
-		       " is above 100", d->name, v);
+		am_log(ctx, AM_LOG_WARN, "%s: gpu_busy_percent %" PRIu64 " is above 100",
+		       d->name, v);
 		rc = -ERANGE;
 	}
 	if (rc == -ENOENT && have_gm && (gm.have & AMDGPU_GM_HAVE_GFX)) {
@@ -1175,8 +1188,8 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 	rc = amdgpu_read_u64(ctx, d, d->dev_fd, "mem_busy_percent", &v);
 	if (rc == 0 && v > 100) {
 		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: mem_busy_percent %" PRIu64
-		       " is above 100", d->name, v);
+		am_log(ctx, AM_LOG_WARN, "%s: mem_busy_percent %" PRIu64 " is above 100",
+		       d->name, v);
 		rc = -ERANGE;
 	}
 	if (rc == -ENOENT && have_gm && (gm.have & AMDGPU_GM_HAVE_UMC)) {
@@ -1196,18 +1209,18 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 			    (double)v);
 	} else if (rc == 0) {
 		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: vcn_busy_percent %" PRIu64
-		       " is above 100", d->name, v);
+		am_log(ctx, AM_LOG_WARN, "%s: vcn_busy_percent %" PRIu64 " is above 100",
+		       d->name, v);
 	}
 
 	for (int p = 0; p < 3; p++) {
 		const char *l[] = {d->name, d->uuid, amdgpu_pools[p]};
 		if (amdgpu_read_u64(ctx, d, d->dev_fd, pool_files[p][0], &v) == 0) {
 			ok = 1;
-			amdgpu_emit(ctx,
-				    amdgpu_ser(ctx, &d->s_pool_used[p],
-					       st->fam[F_POOL_USED], l),
-				    (double)v);
+			amdgpu_emit(
+			    ctx,
+			    amdgpu_ser(ctx, &d->s_pool_used[p], st->fam[F_POOL_USED], l),
+			    (double)v);
 			if (p == 0)
 				amdgpu_emit(ctx,
 					    amdgpu_ser(ctx, &d->s_mem_used,
@@ -1257,15 +1270,15 @@ static int amdgpu_poll(struct am_ctx *ctx, void *state)
 }
 
 const struct am_collector amdgpu_collector = {
-	.abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
-	.flags = 0,
-	.name = "amdgpu",
-	.description = "AMD Instinct/Radeon (amdgpu) and Hygon DCU (hydcu) "
-		       "devices from sysfs, including the gpu_metrics table",
-	.options = amdgpu_options,
-	/* busy seconds, energy by power and throttle residency need a delta */
-	.once_polls = 2,
-	.init = amdgpu_init,
-	.poll = amdgpu_poll,
-	.fini = amdgpu_fini,
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .flags = 0,
+    .name = "amdgpu",
+    .description = "AMD Instinct/Radeon (amdgpu) and Hygon DCU (hydcu) "
+		   "devices from sysfs, including the gpu_metrics table",
+    .options = amdgpu_options,
+    /* busy seconds, energy by power and throttle residency need a delta */
+    .once_polls = 2,
+    .init = amdgpu_init,
+    .poll = amdgpu_poll,
+    .fini = amdgpu_fini,
 };

@@ -63,7 +63,7 @@ struct gm_v1_3 {
 struct gm_v1_4 {
 	struct gm_hdr h;
 	uint16_t temperature[3]; /* hotspot, mem, vrsoc */
-	uint16_t socket_power;   /* W */
+	uint16_t socket_power;	 /* W */
 	uint16_t gfx_activity;
 	uint16_t umc_activity;
 	uint16_t vcn_activity[4];
@@ -81,7 +81,8 @@ struct gm_v1_4 {
 	uint64_t xgmi_read_kib[8];
 	uint64_t xgmi_write_kib[8];
 	uint64_t firmware_timestamp;
-	uint16_t current_clocks[8 + 4 + 4 + 4 + 1]; /* gfx[8] soc[4] vclk[4] dclk[4] uclk */
+	uint16_t
+	    current_clocks[8 + 4 + 4 + 4 + 1]; /* gfx[8] soc[4] vclk[4] dclk[4] uclk */
 	uint16_t pad0;
 };
 
@@ -171,35 +172,35 @@ struct gm_v1_6 {
 
 /* Format 1, content 7 and 8: v1_6 plus the VRAM bandwidth ceiling and XGMI
  * link status; they differ only in the per-partition block. */
-#define GM_V1_7_BODY(xcp_type)                                              \
-	struct gm_hdr h;                                                    \
-	uint16_t temperature[3];                                            \
-	uint16_t socket_power;                                              \
-	uint16_t gfx_activity;                                              \
-	uint16_t umc_activity;                                              \
-	uint64_t mem_max_bandwidth;                                         \
-	uint64_t energy;                                                    \
-	uint64_t system_clock_counter;                                      \
-	uint32_t accumulation_counter;                                      \
-	uint32_t residency[5];                                              \
-	uint32_t gfxclk_lock_status;                                        \
-	uint16_t pcie_link_width;                                           \
-	uint16_t pcie_link_speed;                                           \
-	uint16_t xgmi_link_width;                                           \
-	uint16_t xgmi_link_speed;                                           \
-	uint32_t gfx_activity_acc;                                          \
-	uint32_t mem_activity_acc;                                          \
-	uint64_t pcie_counters[5];                                          \
-	uint32_t pcie_nak_sent;                                             \
-	uint32_t pcie_nak_rcvd;                                             \
-	uint64_t xgmi_read_kib[8];                                          \
-	uint64_t xgmi_write_kib[8];                                         \
-	uint16_t xgmi_link_status[8];                                       \
-	uint16_t pad0;                                                      \
-	uint64_t firmware_timestamp;                                        \
-	uint16_t current_clocks[8 + 4 + 4 + 4 + 1];                         \
-	uint16_t num_partition;                                             \
-	xcp_type xcp[8];                                                    \
+#define GM_V1_7_BODY(xcp_type)                                                           \
+	struct gm_hdr h;                                                                 \
+	uint16_t temperature[3];                                                         \
+	uint16_t socket_power;                                                           \
+	uint16_t gfx_activity;                                                           \
+	uint16_t umc_activity;                                                           \
+	uint64_t mem_max_bandwidth;                                                      \
+	uint64_t energy;                                                                 \
+	uint64_t system_clock_counter;                                                   \
+	uint32_t accumulation_counter;                                                   \
+	uint32_t residency[5];                                                           \
+	uint32_t gfxclk_lock_status;                                                     \
+	uint16_t pcie_link_width;                                                        \
+	uint16_t pcie_link_speed;                                                        \
+	uint16_t xgmi_link_width;                                                        \
+	uint16_t xgmi_link_speed;                                                        \
+	uint32_t gfx_activity_acc;                                                       \
+	uint32_t mem_activity_acc;                                                       \
+	uint64_t pcie_counters[5];                                                       \
+	uint32_t pcie_nak_sent;                                                          \
+	uint32_t pcie_nak_rcvd;                                                          \
+	uint64_t xgmi_read_kib[8];                                                       \
+	uint64_t xgmi_write_kib[8];                                                      \
+	uint16_t xgmi_link_status[8];                                                    \
+	uint16_t pad0;                                                                   \
+	uint64_t firmware_timestamp;                                                     \
+	uint16_t current_clocks[8 + 4 + 4 + 4 + 1];                                      \
+	uint16_t num_partition;                                                          \
+	xcp_type xcp[8];                                                                 \
 	uint32_t pcie_lc_perf_other_end_recovery;
 
 struct gm_v1_7 {
@@ -265,43 +266,54 @@ struct gm_layout {
 };
 
 static const struct gm_layout gm_layouts[] = {
-	{1, 1, sizeof(struct gm_v1_1),
-	 {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power),
-	  OFF(gm_v1_1, gfx_activity), OFF(gm_v1_1, umc_activity), NONE, NONE,
-	  NONE, NONE, NONE}},
-	{1, 2, sizeof(struct gm_v1_2),
-	 {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power),
-	  OFF(gm_v1_1, gfx_activity), OFF(gm_v1_1, umc_activity), NONE, NONE,
-	  NONE, NONE, NONE}},
-	{1, 3, sizeof(struct gm_v1_3),
-	 {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power),
-	  OFF(gm_v1_1, gfx_activity), OFF(gm_v1_1, umc_activity), NONE, NONE,
-	  NONE, NONE, NONE}},
-	{1, 4, sizeof(struct gm_v1_4),
-	 {OFF(gm_v1_4, energy), OFF(gm_v1_4, socket_power),
-	  OFF(gm_v1_4, gfx_activity), OFF(gm_v1_4, umc_activity),
-	  OFF(gm_v1_4, vcn_activity), NONE, NONE, OFF(gm_v1_4, xgmi_read_kib),
-	  OFF(gm_v1_4, xgmi_write_kib)}},
-	{1, 5, sizeof(struct gm_v1_5),
-	 {OFF(gm_v1_5, energy), OFF(gm_v1_5, socket_power),
-	  OFF(gm_v1_5, gfx_activity), OFF(gm_v1_5, umc_activity),
-	  OFF(gm_v1_5, vcn_activity), NONE, NONE, OFF(gm_v1_5, xgmi_read_kib),
-	  OFF(gm_v1_5, xgmi_write_kib)}},
-	{1, 6, sizeof(struct gm_v1_6),
-	 {OFF(gm_v1_6, energy), OFF(gm_v1_6, socket_power),
-	  OFF(gm_v1_6, gfx_activity), OFF(gm_v1_6, umc_activity), NONE,
-	  OFF(gm_v1_6, accumulation_counter), OFF(gm_v1_6, residency),
-	  OFF(gm_v1_6, xgmi_read_kib), OFF(gm_v1_6, xgmi_write_kib)}},
-	{1, 7, sizeof(struct gm_v1_7),
-	 {OFF(gm_v1_7, energy), OFF(gm_v1_7, socket_power),
-	  OFF(gm_v1_7, gfx_activity), OFF(gm_v1_7, umc_activity), NONE,
-	  OFF(gm_v1_7, accumulation_counter), OFF(gm_v1_7, residency),
-	  OFF(gm_v1_7, xgmi_read_kib), OFF(gm_v1_7, xgmi_write_kib)}},
-	{1, 8, sizeof(struct gm_v1_8),
-	 {OFF(gm_v1_8, energy), OFF(gm_v1_8, socket_power),
-	  OFF(gm_v1_8, gfx_activity), OFF(gm_v1_8, umc_activity), NONE,
-	  OFF(gm_v1_8, accumulation_counter), OFF(gm_v1_8, residency),
-	  OFF(gm_v1_8, xgmi_read_kib), OFF(gm_v1_8, xgmi_write_kib)}},
+    {1,
+     1,
+     sizeof(struct gm_v1_1),
+     {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power), OFF(gm_v1_1, gfx_activity),
+      OFF(gm_v1_1, umc_activity), NONE, NONE, NONE, NONE, NONE}},
+    {1,
+     2,
+     sizeof(struct gm_v1_2),
+     {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power), OFF(gm_v1_1, gfx_activity),
+      OFF(gm_v1_1, umc_activity), NONE, NONE, NONE, NONE, NONE}},
+    {1,
+     3,
+     sizeof(struct gm_v1_3),
+     {OFF(gm_v1_1, energy), OFF(gm_v1_1, socket_power), OFF(gm_v1_1, gfx_activity),
+      OFF(gm_v1_1, umc_activity), NONE, NONE, NONE, NONE, NONE}},
+    {1,
+     4,
+     sizeof(struct gm_v1_4),
+     {OFF(gm_v1_4, energy), OFF(gm_v1_4, socket_power), OFF(gm_v1_4, gfx_activity),
+      OFF(gm_v1_4, umc_activity), OFF(gm_v1_4, vcn_activity), NONE, NONE,
+      OFF(gm_v1_4, xgmi_read_kib), OFF(gm_v1_4, xgmi_write_kib)}},
+    {1,
+     5,
+     sizeof(struct gm_v1_5),
+     {OFF(gm_v1_5, energy), OFF(gm_v1_5, socket_power), OFF(gm_v1_5, gfx_activity),
+      OFF(gm_v1_5, umc_activity), OFF(gm_v1_5, vcn_activity), NONE, NONE,
+      OFF(gm_v1_5, xgmi_read_kib), OFF(gm_v1_5, xgmi_write_kib)}},
+    {1,
+     6,
+     sizeof(struct gm_v1_6),
+     {OFF(gm_v1_6, energy), OFF(gm_v1_6, socket_power), OFF(gm_v1_6, gfx_activity),
+      OFF(gm_v1_6, umc_activity), NONE, OFF(gm_v1_6, accumulation_counter),
+      OFF(gm_v1_6, residency), OFF(gm_v1_6, xgmi_read_kib),
+      OFF(gm_v1_6, xgmi_write_kib)}},
+    {1,
+     7,
+     sizeof(struct gm_v1_7),
+     {OFF(gm_v1_7, energy), OFF(gm_v1_7, socket_power), OFF(gm_v1_7, gfx_activity),
+      OFF(gm_v1_7, umc_activity), NONE, OFF(gm_v1_7, accumulation_counter),
+      OFF(gm_v1_7, residency), OFF(gm_v1_7, xgmi_read_kib),
+      OFF(gm_v1_7, xgmi_write_kib)}},
+    {1,
+     8,
+     sizeof(struct gm_v1_8),
+     {OFF(gm_v1_8, energy), OFF(gm_v1_8, socket_power), OFF(gm_v1_8, gfx_activity),
+      OFF(gm_v1_8, umc_activity), NONE, OFF(gm_v1_8, accumulation_counter),
+      OFF(gm_v1_8, residency), OFF(gm_v1_8, xgmi_read_kib),
+      OFF(gm_v1_8, xgmi_write_kib)}},
 };
 
 static const struct gm_layout *gm_find(unsigned frev, unsigned crev)
@@ -318,8 +330,7 @@ size_t amdgpu_gm_layout_size(unsigned frev, unsigned crev)
 	return l ? l->size : 0;
 }
 
-long amdgpu_gm_field_offset(unsigned frev, unsigned crev,
-			    enum amdgpu_gm_field f)
+long amdgpu_gm_field_offset(unsigned frev, unsigned crev, enum amdgpu_gm_field f)
 {
 	const struct gm_layout *l = gm_find(frev, crev);
 	if (!l || (unsigned)f >= AMDGPU_GM_F_COUNT)
@@ -391,8 +402,7 @@ int amdgpu_gm_parse(const uint8_t *buf, size_t len, struct amdgpu_gm *out)
 
 	if (off[AMDGPU_GM_F_POWER] != NONE) {
 		uint16_t p;
-		if (gm_u16(&c, off[AMDGPU_GM_F_POWER], &p) == 0 &&
-		    p != UINT16_MAX) {
+		if (gm_u16(&c, off[AMDGPU_GM_F_POWER], &p) == 0 && p != UINT16_MAX) {
 			out->socket_power_w = p;
 			out->have |= AMDGPU_GM_HAVE_POWER;
 		}
@@ -421,15 +431,12 @@ int amdgpu_gm_parse(const uint8_t *buf, size_t len, struct amdgpu_gm *out)
 			out->have |= AMDGPU_GM_HAVE_VCN;
 	}
 
-	if (off[AMDGPU_GM_F_ACC_COUNTER] != NONE &&
-	    off[AMDGPU_GM_F_RESIDENCY] != NONE &&
-	    gm_u32(&c, off[AMDGPU_GM_F_ACC_COUNTER],
-		   &out->accumulation_counter) == 0 &&
+	if (off[AMDGPU_GM_F_ACC_COUNTER] != NONE && off[AMDGPU_GM_F_RESIDENCY] != NONE &&
+	    gm_u32(&c, off[AMDGPU_GM_F_ACC_COUNTER], &out->accumulation_counter) == 0 &&
 	    out->accumulation_counter != UINT32_MAX) {
 		for (int i = 0; i < AMDGPU_GM_RES_COUNT; i++) {
 			uint32_t v;
-			if (gm_u32(&c, off[AMDGPU_GM_F_RESIDENCY] + 4 * i, &v) ==
-				    0 &&
+			if (gm_u32(&c, off[AMDGPU_GM_F_RESIDENCY] + 4 * i, &v) == 0 &&
 			    v != UINT32_MAX) {
 				out->residency[i] = v;
 				out->residency_mask |= (uint8_t)(1u << i);

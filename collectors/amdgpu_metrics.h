@@ -28,13 +28,13 @@ enum amdgpu_gm_reason {
 /* Bits of amdgpu_gm.have: which values the table really carried. A field the
  * firmware does not fill is all-ones (the driver pre-fills the table with
  * 0xff), and is reported absent rather than as a huge number. */
-#define AMDGPU_GM_HAVE_ENERGY    0x01u
-#define AMDGPU_GM_HAVE_POWER     0x02u
-#define AMDGPU_GM_HAVE_GFX       0x04u
-#define AMDGPU_GM_HAVE_UMC       0x08u
+#define AMDGPU_GM_HAVE_ENERGY 0x01u
+#define AMDGPU_GM_HAVE_POWER 0x02u
+#define AMDGPU_GM_HAVE_GFX 0x04u
+#define AMDGPU_GM_HAVE_UMC 0x08u
 #define AMDGPU_GM_HAVE_RESIDENCY 0x10u
-#define AMDGPU_GM_HAVE_XGMI      0x20u
-#define AMDGPU_GM_HAVE_VCN       0x40u
+#define AMDGPU_GM_HAVE_XGMI 0x20u
+#define AMDGPU_GM_HAVE_VCN 0x40u
 
 struct amdgpu_gm {
 	/* header, filled whenever at least 4 bytes were given */
@@ -92,7 +92,6 @@ enum amdgpu_gm_field {
 	AMDGPU_GM_F_XGMI_WRITE,
 	AMDGPU_GM_F_COUNT
 };
-long amdgpu_gm_field_offset(unsigned frev, unsigned crev,
-			    enum amdgpu_gm_field f);
+long amdgpu_gm_field_offset(unsigned frev, unsigned crev, enum amdgpu_gm_field f);
 
 #endif

@@ -26,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (amdgpu_gm_parse(copy, size, &gm) == 0) {
 		if (gm.structure_size > size ||
 		    gm.structure_size !=
-			    amdgpu_gm_layout_size(gm.format_revision,
-						  gm.content_revision))
+			amdgpu_gm_layout_size(gm.format_revision, gm.content_revision))
 			abort();
 		if ((gm.have & AMDGPU_GM_HAVE_GFX) && gm.gfx_activity > 100)
 			abort();
