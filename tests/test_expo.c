@@ -3,6 +3,7 @@
  * and the gzip bodies of a snapshot. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
