@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ enum amdgpu_fam {
 	F_POWER,
 	F_POWER_LIMIT,
 	F_ENERGY,
+	F_ENERGY_PW,
 	F_TEMP,
 	F_CLOCK,
 	F_ECC,
@@ -132,12 +134,23 @@ static const struct am_family_def amdgpu_fams[F_COUNT] = {
 		       "watts",
 		       {DEV_LABELS},
 		       .scale = 1e-6},
+    /* One family, two views: the firmware accumulator (2^-16 J units,
+     * exact, 64-bit) where gpu_metrics has it, else the aggregator
+     * integrates sampled power (uW) into joules. */
     [F_ENERGY] = {"accel_energy_joules_total",
 		  "Energy used: the gpu_metrics energy accumulator when the "
 		  "table has one, else power integrated over poll intervals.",
 		  AM_COUNTER,
 		  "joules",
-		  {DEV_LABELS}},
+		  {DEV_LABELS},
+		  .scale = 1.0 / 65536},
+    [F_ENERGY_PW] = {"accel_energy_joules_total",
+		     "Energy used: the gpu_metrics energy accumulator when the "
+		     "table has one, else power integrated over poll intervals.",
+		     AM_INTEGRAL,
+		     "joules",
+		     {DEV_LABELS},
+		     .scale = 1e-6},
     [F_TEMP] = {"accel_temperature_celsius",
 		"Temperature per hwmon sensor (edge, junction, mem, ...).",
 		AM_GAUGE,
@@ -249,8 +262,6 @@ struct amdgpu_dev {
 	int gm_off; /* table absent, unreadable or of an unknown version */
 	int gm_logged;
 	enum amdgpu_energy_src energy_src;
-	double energy_j; /* ENERGY_POWER: our own integral */
-	int64_t energy_last_ns;
 	int res_prev_valid;
 	uint32_t res_prev_acc;
 	uint32_t res_prev[AMDGPU_GM_RES_COUNT];
@@ -380,6 +391,14 @@ static void amdgpu_emit(struct am_ctx *ctx, am_series_t s, double v)
 {
 	if (s != AM_SERIES_INVALID)
 		am_emit(ctx, s, v);
+}
+
+/* AM_COUNTER families take exact integers (a fractional value would be
+ * dropped by the aggregator, a double loses bits past 2^53). */
+static void amdgpu_emit_u64(struct am_ctx *ctx, am_series_t s, uint64_t v)
+{
+	if (s != AM_SERIES_INVALID)
+		am_emit_u64(ctx, s, v);
 }
 
 /* ---- discovery ---- */
@@ -890,7 +909,6 @@ static void amdgpu_emit_power_energy(struct am_ctx *ctx, struct amdgpu_state *st
 {
 	uint64_t v;
 	double watts = -1;
-	int64_t now = am_poll_time_ns(ctx);
 
 	if (d->power_file &&
 	    amdgpu_read_u64(ctx, d, d->hwmon_fd, d->power_file, &v) == 0) {
@@ -917,16 +935,14 @@ static void amdgpu_emit_power_energy(struct am_ctx *ctx, struct amdgpu_state *st
 			d->energy_src = ENERGY_POWER;
 	}
 	if (d->energy_src == ENERGY_GM && have_gm && (gm->have & AMDGPU_GM_HAVE_ENERGY)) {
-		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY], lv),
-			    (double)gm->energy_raw / 65536.0);
+		am_series_t s = amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY], lv);
+		if (s != AM_SERIES_INVALID)
+			am_emit_u64(ctx, s, gm->energy_raw);
 	} else if (d->energy_src == ENERGY_POWER && watts >= 0) {
-		/* Left rectangle: the power read now held since the last
-		 * poll. A skipped poll (read error) just widens the step. */
-		if (d->energy_last_ns > 0 && now > d->energy_last_ns)
-			d->energy_j += watts * (double)(now - d->energy_last_ns) * 1e-9;
-		d->energy_last_ns = now;
-		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY], lv),
-			    d->energy_j);
+		/* The power read now, as a rate the aggregator integrates
+		 * over the time since the previous sample. */
+		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY_PW], lv),
+			    watts * 1e6);
 	}
 }
 
@@ -964,15 +980,15 @@ static void amdgpu_emit_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 	for (int i = 0; i < AMDGPU_GM_XGMI_LINKS; i++) {
 		const char *l[] = {lv[0], amdgpu_links[i]};
 		if (gm->xgmi_read_mask & (1u << i))
-			amdgpu_emit(
+			amdgpu_emit_u64(
 			    ctx,
 			    amdgpu_ser(ctx, &d->s_xgmi_rd[i], st->fam[F_XGMI_READ], l),
-			    (double)gm->xgmi_read_kib[i]);
+			    gm->xgmi_read_kib[i]);
 		if (gm->xgmi_write_mask & (1u << i))
-			amdgpu_emit(
+			amdgpu_emit_u64(
 			    ctx,
 			    amdgpu_ser(ctx, &d->s_xgmi_wr[i], st->fam[F_XGMI_WRITE], l),
-			    (double)gm->xgmi_write_kib[i]);
+			    gm->xgmi_write_kib[i]);
 	}
 }
 
@@ -1083,10 +1099,8 @@ static void amdgpu_poll_ras(struct am_ctx *ctx, struct amdgpu_state *st,
 		}
 		const char *lu[] = {lv[0], lv[1], "uncorrected", r->block};
 		const char *lc[] = {lv[0], lv[1], "corrected", r->block};
-		amdgpu_emit(ctx, amdgpu_ser(ctx, &r->s_ue, st->fam[F_ECC], lu),
-			    (double)ue);
-		amdgpu_emit(ctx, amdgpu_ser(ctx, &r->s_ce, st->fam[F_ECC], lc),
-			    (double)ce);
+		amdgpu_emit_u64(ctx, amdgpu_ser(ctx, &r->s_ue, st->fam[F_ECC], lu), ue);
+		amdgpu_emit_u64(ctx, amdgpu_ser(ctx, &r->s_ce, st->fam[F_ECC], lc), ce);
 	}
 }
 
@@ -1139,10 +1153,10 @@ static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
 	if (!d->pcie_valid)
 		return;
 	/* Emitted every poll so the series stays fresh between readings. */
-	amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_pcie_rx, st->fam[F_PCIE_RX], lv),
-		    d->pcie_rx_bytes);
-	amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_pcie_tx, st->fam[F_PCIE_TX], lv),
-		    d->pcie_tx_bytes);
+	amdgpu_emit_u64(ctx, amdgpu_ser(ctx, &d->s_pcie_rx, st->fam[F_PCIE_RX], lv),
+			(uint64_t)llround(d->pcie_rx_bytes));
+	amdgpu_emit_u64(ctx, amdgpu_ser(ctx, &d->s_pcie_tx, st->fam[F_PCIE_TX], lv),
+			(uint64_t)llround(d->pcie_tx_bytes));
 }
 
 static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,

@@ -100,8 +100,22 @@ for name in mi300x radeon; do
 	start_ne "$tree" || exit 1
 	stop_ne
 
+	# node_exporter 1.5 also lists non-amdgpu cards (all zeros); compare
+	# the cards whose uevent names the amdgpu driver, as accelmon does.
+	amd=""
+	for ue in "$tree"/class/drm/card*/device/uevent; do
+		c=${ue%/device/uevent}
+		c=${c##*/card}
+		case $c in *[!0-9]*) continue ;; esac
+		if grep -q '^DRIVER=amdgpu$' "$ue"; then
+			amd="$amd $c"
+		else
+			echo "note: $name: card$c is not amdgpu; node_exporter's zeros for it are not compared"
+		fi
+	done
+
 	# Pairs: node_exporter family = accelmon family (+ pool label).
-	out=$(awk -v tree="$name" '
+	out=$(awk -v tree="$name" -v amd="$amd" '
 	function lab(line, key,    re, s) {
 		re = key "=\"[^\"]*\""
 		if (!match(line, re)) return ""
@@ -109,12 +123,13 @@ for name in mi300x radeon; do
 		return s
 	}
 	function num(line) { return $NF + 0 }
+	BEGIN { n = split(amd, l, " "); for (i = 1; i <= n; i++) isamd[l[i]] = 1 }
 	FNR == 1 { file++ }
 	/^#/ { next }
 	file == 1 {   # node_exporter
 		n = lab($0, "card"); sub(/^card/, "", n)
 		split($1, a, "{"); fam = a[1]
-		if (fam ~ /^node_drm_(gpu_busy_percent|memory_)/) ne[fam, n] = num($0)
+		if (fam ~ /^node_drm_(gpu_busy_percent|memory_)/ && (n in isamd)) ne[fam, n] = num($0)
 		next
 	}
 	file == 2 {   # accelmon
