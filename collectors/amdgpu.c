@@ -168,8 +168,10 @@ static const struct am_family_def amdgpu_fams[F_COUNT] = {
 	       NULL,
 	       {DEV_LABELS, "type", "block"}},
     [F_THROTTLED] = {"accel_throttled_seconds_total",
-		     "Seconds throttled per reason, from the gpu_metrics "
-		     "throttler residency accumulators.",
+		     "Seconds throttled per reason, from gpu_metrics: residency "
+		     "accumulators (prochot, ppt, socket_thermal, vr_thermal, "
+		     "hbm_thermal) or the sampled throttler mask (power, "
+		     "current, thermal, other).",
 		     AM_INTEGRAL,
 		     "seconds",
 		     {DEV_LABELS, "reason"}},
@@ -204,6 +206,9 @@ static const struct am_family_def amdgpu_fams[F_COUNT] = {
 static const char *const amdgpu_pools[3] = {"vram", "vis_vram", "gtt"};
 static const char *const amdgpu_reasons[AMDGPU_GM_RES_COUNT] = {
     "prochot", "ppt", "socket_thermal", "vr_thermal", "hbm_thermal"};
+/* Classes of the ASIC-independent throttler mask, one per 16 bits. */
+static const char *const amdgpu_throttle_cls[4] = {"power", "current", "thermal",
+						   "other"};
 static const char *const amdgpu_links[AMDGPU_GM_XGMI_LINKS] = {"0", "1", "2", "3",
 							       "4", "5", "6", "7"};
 
@@ -255,6 +260,7 @@ struct amdgpu_dev {
 	    s_power, s_plimit, s_energy, s_pcie_tx, s_pcie_rx;
 	am_series_t s_pool_used[3], s_pool_total[3];
 	am_series_t s_throttled[AMDGPU_GM_RES_COUNT];
+	am_series_t s_throttle_cls[4];
 	am_series_t s_xgmi_rd[AMDGPU_GM_XGMI_LINKS];
 	am_series_t s_xgmi_wr[AMDGPU_GM_XGMI_LINKS];
 
@@ -695,6 +701,8 @@ static int amdgpu_probe_card(int drm_fd, const char *name, int card, struct amdg
 		d->s_pool_used[i] = d->s_pool_total[i] = AM_SERIES_INVALID;
 	for (int i = 0; i < AMDGPU_GM_RES_COUNT; i++)
 		d->s_throttled[i] = AM_SERIES_INVALID;
+	for (int i = 0; i < 4; i++)
+		d->s_throttle_cls[i] = AM_SERIES_INVALID;
 	for (int i = 0; i < AMDGPU_GM_XGMI_LINKS; i++)
 		d->s_xgmi_rd[i] = d->s_xgmi_wr[i] = AM_SERIES_INVALID;
 	return 0;
@@ -976,6 +984,19 @@ static void amdgpu_emit_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 		d->res_prev_valid = 1;
 		d->res_prev_acc = gm->accumulation_counter;
 		memcpy(d->res_prev, gm->residency, sizeof(d->res_prev));
+	}
+	if (gm->have & AMDGPU_GM_HAVE_INDEP_THROTTLE) {
+		/* Older tables (content 3: MI200, Navi2x) only say whether a
+		 * throttler is active now: sampled at every poll, a class
+		 * counts as throttled for the whole interval. */
+		for (int i = 0; i < 4; i++) {
+			const char *l[] = {lv[0], lv[1], amdgpu_throttle_cls[i]};
+			int on = ((gm->indep_throttle_status >> (16 * i)) & 0xffffu) != 0;
+			amdgpu_emit(ctx,
+				    amdgpu_ser(ctx, &d->s_throttle_cls[i],
+					       st->fam[F_THROTTLED], l),
+				    on);
+		}
 	}
 	for (int i = 0; i < AMDGPU_GM_XGMI_LINKS; i++) {
 		const char *l[] = {lv[0], amdgpu_links[i]};

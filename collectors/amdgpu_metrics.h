@@ -35,6 +35,7 @@ enum amdgpu_gm_reason {
 #define AMDGPU_GM_HAVE_RESIDENCY 0x10u
 #define AMDGPU_GM_HAVE_XGMI 0x20u
 #define AMDGPU_GM_HAVE_VCN 0x40u
+#define AMDGPU_GM_HAVE_INDEP_THROTTLE 0x80u
 
 struct amdgpu_gm {
 	/* header, filled whenever at least 4 bytes were given */
@@ -63,6 +64,9 @@ struct amdgpu_gm {
 	uint64_t xgmi_write_kib[AMDGPU_GM_XGMI_LINKS];
 	uint8_t xgmi_read_mask;
 	uint8_t xgmi_write_mask;
+	/* ASIC-independent throttler bitmask (content 3): 16 bits per class,
+	 * power 0-15, current 16-31, temperature 32-47, other 48-63 */
+	uint64_t indep_throttle_status;
 };
 
 /* Parse len bytes of a gpu_metrics file. Returns 0 on success, -EBADMSG when
@@ -90,6 +94,7 @@ enum amdgpu_gm_field {
 	AMDGPU_GM_F_RESIDENCY,
 	AMDGPU_GM_F_XGMI_READ,
 	AMDGPU_GM_F_XGMI_WRITE,
+	AMDGPU_GM_F_INDEP_THROTTLE,
 	AMDGPU_GM_F_COUNT
 };
 long amdgpu_gm_field_offset(unsigned frev, unsigned crev, enum amdgpu_gm_field f);

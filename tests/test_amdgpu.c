@@ -187,6 +187,29 @@ START_TEST(test_gm_oversized)
 }
 END_TEST
 
+/* v1.3's ASIC-independent throttler mask: 16 bits per class. */
+START_TEST(test_gm_indep_throttle)
+{
+	const struct layout *l = &layouts[2];
+	uint8_t *b = make_blob(l, &std_vals);
+	struct amdgpu_gm gm;
+
+	ck_assert_uint_eq(l->crev, 3);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(!(gm.have & AMDGPU_GM_HAVE_INDEP_THROTTLE)); /* all-ones */
+	put64(b, 112, (1ull << 1) | (1ull << 36));	       /* PPT1 + hotspot */
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_INDEP_THROTTLE);
+	ck_assert_uint_eq(gm.indep_throttle_status, (1ull << 1) | (1ull << 36));
+	free(b);
+	/* no other layout has the field */
+	for (int i = 0; i < NLAYOUTS; i++)
+		ck_assert_int_eq(amdgpu_gm_field_offset(layouts[i].frev, layouts[i].crev,
+							AMDGPU_GM_F_INDEP_THROTTLE),
+				 layouts[i].crev == 3 ? 112 : -1);
+}
+END_TEST
+
 /* A table of header lies and unknown versions. */
 struct bad_case {
 	const char *what;
@@ -669,6 +692,9 @@ START_TEST(test_mi300x_node)
 	ck_assert(isnan(
 	    rec_get("accel_throttled_seconds_total", "reason=\"hbm_thermal\"", NULL)));
 	ck_assert(isnan(rec_get("accel_throttled_seconds_total", "amdgpu3\"", NULL)));
+	/* v1.3 (card5): make_blob leaves indep_throttle_status all-ones,
+	 * i.e. not supported: no throttle series either */
+	ck_assert(isnan(rec_get("accel_throttled_seconds_total", "amdgpu5\"", NULL)));
 	/* XGMI (v1.4+): KiB x 1024 */
 	ck_near(rec_get("fabric_xgmi_read_bytes_total", "device=\"amdgpu4\",link=\"0\"",
 			NULL),
@@ -705,6 +731,36 @@ START_TEST(test_pcie_interval)
 	ck_assert_int_eq(n, 3);
 	ck_near(rec_get("accel_pcie_transmit_bytes_total", "amdgpu1\"", NULL),
 		1000.0 * 256);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* A Navi2x/MI200-style v1.3 table on the Radeon: energy from it, and the
+ * throttler mask sampled into per-class throttled time. */
+START_TEST(test_v13_throttle_mask)
+{
+	const char *root = copy_fixture("radeon");
+	const struct layout *l = layout_of(1, 3);
+	uint8_t *b = make_blob(l, &std_vals);
+	struct run r;
+	int n;
+
+	put64(b, 112, (1ull << 1) | (1ull << 36)); /* PPT1 + hotspot */
+	write_file(root, "card0/device/gpu_metrics", b, l->size);
+	free(b);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	run_poll(&r);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"power\"", &n), 1);
+	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"thermal\"", NULL), 1);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"current\"", NULL), 0);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"other\"", NULL), 0);
+	ck_near(rec_get("accel_energy_joules_total", "amdgpu0", NULL), 1000.5);
+	/* hwmon power wins over the table's socket power */
+	ck_near(rec_get("accel_power_watts", "amdgpu0", NULL), 63.0);
+	ck_assert_int_eq(r.ctx.read_errors, 0);
 	amdgpu_collector.fini(r.state);
 	drop_fixture();
 }
@@ -866,12 +922,14 @@ static Suite *amdgpu_suite(void)
 	tcase_add_loop_test(tp, test_gm_truncated_every_length, 0, NLAYOUTS);
 	tcase_add_loop_test(tp, test_gm_oversized, 0, NLAYOUTS);
 	tcase_add_loop_test(tp, test_gm_all_ones_is_absent, 0, NLAYOUTS);
+	tcase_add_test(tp, test_gm_indep_throttle);
 	tcase_add_loop_test(tp, test_gm_bad_headers, 0,
 			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	suite_add_tcase(s, tp);
 
 	tcase_add_test(tc, test_mi300x_node);
 	tcase_add_test(tc, test_pcie_interval);
+	tcase_add_test(tc, test_v13_throttle_mask);
 	tcase_add_test(tc, test_radeon_consumer);
 	tcase_add_test(tc, test_hygon_dcu);
 	tcase_add_test(tc, test_bad_values);
