@@ -451,6 +451,7 @@ const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t 
 static void rec_reset(void)
 {
 	rec_nfams = rec_nseries = rec_nlogs = 0;
+	memset(rec_series, 0, sizeof(rec_series));
 	rec_pcie_interval = 10.0;
 }
 
