@@ -76,6 +76,24 @@ start_ne() {
 	return 1
 }
 
+# Write bytes (printf escapes) into a file at an offset, in place.
+patch() {
+	printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# A gpu_metrics v1.8 table (layout: kernel kgd_pp_interface.h, 3872 bytes)
+# pre-filled with 0xff like the driver's, with energy 1000 J (1000 x 2^16
+# at offset 24), accumulation counter and residencies 0 (offsets 40..63)
+# and XGMI link 0 read = 1 KiB (offset 136).
+make_v18() {
+	head -c 3872 /dev/zero | tr '\000' '\377' >"$1"
+	patch "$1" 0 '\040\017\001\010'
+	patch "$1" 24 '\000\000\350\003\000\000\000\000'
+	patch "$1" 40 '\000\000\000\000\000\000\000\000\000\000\000\000'
+	patch "$1" 52 '\000\000\000\000\000\000\000\000\000\000\000\000'
+	patch "$1" 136 '\001\000\000\000\000\000\000\000'
+}
+
 stop_ne() {
 	kill "$NE_PID" 2>/dev/null
 	wait "$NE_PID" 2>/dev/null
@@ -85,7 +103,17 @@ stop_ne() {
 fail=0
 checks=0
 for name in mi300x radeon; do
-	tree=$SRC/tests/fixtures/amdgpu/$name
+	# a writable copy: the MI300X cards get gpu_metrics tables (not
+	# committed), which node_exporter ignores and accelmon reads
+	tree=$WORK/$name
+	mkdir -p "$tree"
+	cp -R "$SRC/tests/fixtures/amdgpu/$name/." "$tree/"
+	chmod -R u+w "$tree"
+	if [ $name = mi300x ]; then
+		for c in 0 1 2 3 4 5 6 7; do
+			make_v18 "$tree/class/drm/card$c/device/gpu_metrics"
+		done
+	fi
 	if ! "$ACCELMON" --once --sysfs "$tree" --config "$WORK/accelmon.yml" \
 		>"$WORK/am.prom" 2>"$WORK/am.err"; then
 		echo "FAIL: accelmon --once on $name:"
@@ -96,6 +124,16 @@ for name in mi300x radeon; do
 		echo "FAIL: promtool check metrics on accelmon's $name output:"
 		cat "$WORK/lint"
 		fail=1
+	fi
+	if [ $name = mi300x ]; then
+		for want in \
+			'accel_energy_joules_total{device="amdgpu7",uuid="5c3a1f07a1b2c307"} 1000' \
+			'fabric_xgmi_read_bytes_total{device="amdgpu3",link="0"} 1024'; do
+			if ! grep -qxF "$want" "$WORK/am.prom"; then
+				echo "FAIL: $name: accelmon output lacks: $want"
+				fail=1
+			fi
+		done
 	fi
 	start_ne "$tree" || exit 1
 	stop_ne
