@@ -287,6 +287,7 @@ struct amdgpu_state {
 	int ndevs;
 	int use_gm;
 	double pcie_interval_s;
+	int pcie_rr;	 /* next device to offer the pcie_bw read to */
 	uint8_t *gm_buf; /* AMDGPU_GM_MAX_BYTES + 1, shared: polls are serial */
 };
 
@@ -1125,8 +1126,16 @@ static void amdgpu_poll_ras(struct am_ctx *ctx, struct amdgpu_state *st,
 	}
 }
 
+static int amdgpu_pcie_due(const struct amdgpu_state *st, const struct amdgpu_dev *d,
+			   int64_t now)
+{
+	return !d->pcie_off && st->pcie_interval_s > 0 && now >= d->pcie_next_ns;
+}
+
+/* may_read: this device holds the poll's one pcie_bw read (see
+ * amdgpu_poll). */
 static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
-			     struct amdgpu_dev *d, const char *const *lv)
+			     struct amdgpu_dev *d, const char *const *lv, int may_read)
 {
 	char text[128];
 	unsigned long long rx, tx, mps;
@@ -1135,7 +1144,7 @@ static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
 
 	if (d->pcie_off || st->pcie_interval_s <= 0)
 		return;
-	if (now >= d->pcie_next_ns) {
+	if (may_read && amdgpu_pcie_due(st, d, now)) {
 		d->pcie_next_ns = now + (int64_t)(st->pcie_interval_s * 1e9);
 		ssize_t n = amdgpu_read_text(d->dev_fd, "pcie_bw", text, sizeof(text));
 		if (n == -ENOENT || n == -EOPNOTSUPP || n == -ENODATA || n == -EINVAL) {
@@ -1181,7 +1190,7 @@ static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
 }
 
 static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
-			    struct amdgpu_dev *d)
+			    struct amdgpu_dev *d, int pcie_read)
 {
 	static const char *const pool_files[3][2] = {
 	    {"mem_info_vram_used", "mem_info_vram_total"},
@@ -1287,7 +1296,7 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 	}
 	amdgpu_poll_clocks(ctx, st, d, lv);
 	amdgpu_poll_ras(ctx, st, d, lv);
-	amdgpu_poll_pcie(ctx, st, d, lv);
+	amdgpu_poll_pcie(ctx, st, d, lv, pcie_read);
 	if (have_gm)
 		amdgpu_emit_gm(ctx, st, d, &gm, lv);
 
@@ -1298,9 +1307,22 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 static int amdgpu_poll(struct am_ctx *ctx, void *state)
 {
 	struct amdgpu_state *st = state;
+	int64_t now = am_poll_time_ns(ctx);
+	int pcie = -1;
 
+	/* A pcie_bw read sleeps about a second in the driver: at most one
+	 * per poll, handed round the devices that are due, so eight GPUs
+	 * never stall a poll for eight seconds. */
+	for (int k = 0; k < st->ndevs; k++) {
+		int i = (st->pcie_rr + k) % st->ndevs;
+		if (amdgpu_pcie_due(st, &st->devs[i], now)) {
+			pcie = i;
+			st->pcie_rr = (i + 1) % st->ndevs;
+			break;
+		}
+	}
 	for (int i = 0; i < st->ndevs; i++)
-		amdgpu_poll_dev(ctx, st, &st->devs[i]);
+		amdgpu_poll_dev(ctx, st, &st->devs[i], i == pcie);
 	return 0;
 }
 

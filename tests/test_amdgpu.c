@@ -659,11 +659,15 @@ START_TEST(test_mi300x_node)
 			NULL),
 		3);
 	ck_assert(isnan(rec_get("accel_ecc_errors_total", "block=\"features\"", NULL)));
-	/* pcie_bw on its own 10 s interval: read at the first poll only, the
-	 * estimate (bytes so far) emitted at every poll; no growth without a
-	 * second reading */
-	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", &n), 0);
+	/* pcie_bw on its own 10 s interval, one device per poll: card0 read
+	 * at poll 1, card1 at poll 2; the estimate (bytes so far) is emitted
+	 * at every poll after a device's first reading, and does not grow
+	 * without a second reading */
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", &n), 0);
 	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert(isnan(rec_get("accel_pcie_receive_bytes_total", "amdgpu2\"", NULL)));
 
 	/* energy from the accumulator, in joules, for every known layout */
 	for (int c = 0; c < 6; c++) {
@@ -718,9 +722,13 @@ END_TEST
 START_TEST(test_pcie_interval)
 {
 	const char *root = copy_fixture("mi300x");
+	char cmd[600];
 	struct run r;
 	int n;
 
+	/* one card left, so it gets the read at every poll */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/class/drm/card[02-7]", root);
+	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_int_eq(run_init_pcie(&r, root, 1.0), 0);
 	run_poll(&r);
 	write_file(root, "card1/device/pcie_bw", "4000 0 256\n", 11);
@@ -739,6 +747,35 @@ END_TEST
 
 /* A Navi2x/MI200-style v1.3 table on the Radeon: energy from it, and the
  * throttler mask sampled into per-class throttled time. */
+/* Eight cards due at once: one pcie_bw read per poll, round-robin. */
+START_TEST(test_pcie_one_read_per_poll)
+{
+	const char *root = copy_fixture("mi300x");
+	struct run r;
+	char want[32];
+
+	ck_assert_int_eq(run_init_pcie(&r, root, 1.0), 0);
+	for (int p = 1; p <= 8; p++) {
+		run_poll(&r);
+		for (int c = 0; c < 8; c++) {
+			snprintf(want, sizeof(want), "amdgpu%d\"", c);
+			/* after p polls exactly cards 0..p-1 have had a reading */
+			ck_assert_msg(isnan(rec_get("accel_pcie_receive_bytes_total",
+						    want, NULL)) == (c >= p),
+				      "poll %d card %d", p, c);
+		}
+	}
+	/* the ninth poll goes back to card0 (due again), whose 1000 B/s x
+	 * 256 estimate has now held for 8 s */
+	run_poll(&r);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", NULL),
+		1000.0 * 256 * 8);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", NULL), 0);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
 START_TEST(test_v13_throttle_mask)
 {
 	const char *root = copy_fixture("radeon");
@@ -843,13 +880,16 @@ START_TEST(test_bad_values)
 
 	ck_assert_int_eq(run_init(&r, root), 0);
 	run_poll(&r);
-	/* 11 bad text files on card1 (busy, mem busy, vcn > 100, vram used
-	 * and total, gtt total, power, temp2, umc ras, pp_dpm_sclk, pcie_bw)
-	 * + the two gpu_metrics */
-	ck_assert_int_eq(r.ctx.read_errors, 13);
+	/* 10 bad text files on card1 (busy, mem busy, vcn > 100, vram used
+	 * and total, gtt total, power, temp2, umc ras, pp_dpm_sclk) + the two
+	 * gpu_metrics; this poll's pcie_bw read went to card0 (no file: off) */
+	ck_assert_int_eq(r.ctx.read_errors, 12);
+	run_poll(&r);
+	/* the same again, plus card1's garbage pcie_bw */
+	ck_assert_int_eq(r.ctx.read_errors, 12 + 13);
 	run_poll(&r);
 	/* pcie_bw is not retried within its interval */
-	ck_assert_int_eq(r.ctx.read_errors, 13 + 12);
+	ck_assert_int_eq(r.ctx.read_errors, 12 + 13 + 12);
 
 	/* card0: nothing to read, but it is still a device */
 	ck_assert(!isnan(rec_get("accel_info", "amdgpu0", NULL)));
@@ -930,6 +970,7 @@ static Suite *amdgpu_suite(void)
 
 	tcase_add_test(tc, test_mi300x_node);
 	tcase_add_test(tc, test_pcie_interval);
+	tcase_add_test(tc, test_pcie_one_read_per_poll);
 	tcase_add_test(tc, test_v13_throttle_mask);
 	tcase_add_test(tc, test_radeon_consumer);
 	tcase_add_test(tc, test_hygon_dcu);
