@@ -304,7 +304,8 @@ static const struct am_option amdgpu_options[] = {
 /* ---- small file helpers ---- */
 
 /* Read a text file relative to dirfd into buf (NUL-terminated, trailing
- * whitespace trimmed). Returns its length or -errno. */
+ * whitespace trimmed). Returns its length or -errno; -EFBIG when the file
+ * does not fit. */
 static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t cap)
 {
 	int fd;
@@ -327,6 +328,14 @@ static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t c
 		if (n == 0)
 			break;
 		got += (size_t)n;
+	}
+	if (got == cap - 1) {
+		/* Full buffer: a longer file would be judged on a prefix. */
+		char more;
+		if (read(fd, &more, 1) > 0) {
+			close(fd);
+			return -EFBIG;
+		}
 	}
 	close(fd);
 	while (got > 0 && isspace((unsigned char)buf[got - 1]))

@@ -880,16 +880,17 @@ START_TEST(test_bad_values)
 
 	ck_assert_int_eq(run_init(&r, root), 0);
 	run_poll(&r);
-	/* 10 bad text files on card1 (busy, mem busy, vcn > 100, vram used
-	 * and total, gtt total, power, temp2, umc ras, pp_dpm_sclk) + the two
-	 * gpu_metrics; this poll's pcie_bw read went to card0 (no file: off) */
-	ck_assert_int_eq(r.ctx.read_errors, 12);
+	/* 11 bad text files on card1 (busy, mem busy, vcn > 100, vram used
+	 * and total, vis_vram used, gtt total, power, temp2, umc ras,
+	 * pp_dpm_sclk) + the two gpu_metrics; this poll's pcie_bw read went to
+	 * card0 (no file: off) */
+	ck_assert_int_eq(r.ctx.read_errors, 13);
 	run_poll(&r);
 	/* the same again, plus card1's garbage pcie_bw */
-	ck_assert_int_eq(r.ctx.read_errors, 12 + 13);
+	ck_assert_int_eq(r.ctx.read_errors, 13 + 14);
 	run_poll(&r);
 	/* pcie_bw is not retried within its interval */
-	ck_assert_int_eq(r.ctx.read_errors, 12 + 13 + 12);
+	ck_assert_int_eq(r.ctx.read_errors, 13 + 14 + 13);
 
 	/* card0: nothing to read, but it is still a device */
 	ck_assert(!isnan(rec_get("accel_info", "amdgpu0", NULL)));
@@ -909,6 +910,11 @@ START_TEST(test_bad_values)
 	ck_assert(isnan(rec_get("accel_clock_hertz", c1, NULL)));
 	ck_assert(isnan(rec_get("accel_ecc_errors_total", "block=\"umc\"", NULL)));
 	ck_near(rec_get("accel_memory_pool_used_bytes", "pool=\"gtt\"", NULL), 1048576.0);
+	ck_assert(
+	    isnan(rec_get("accel_memory_pool_used_bytes", "pool=\"vis_vram\"", NULL)));
+	ck_assert_int_ge(rec_log_count("amdgpu1: reading mem_info_vis_vram_used: "
+				       "File too large"),
+			 1);
 	ck_assert(isnan(rec_get("accel_memory_pool_total_bytes", "pool=\"gtt\"", NULL)));
 	ck_near(rec_get("accel_power_limit_watts", c1, NULL), 300.0);
 	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 45.0);
