@@ -126,6 +126,10 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
  * the ring is full the sample is dropped and counted. */
 void am_emit(struct am_ctx *ctx, am_series_t series, double value);
 
+/* Exact form for AM_COUNTER families: the raw reading as an unsigned 64-bit
+ * integer, so counters past 2^53 keep every bit (a double does not). */
+void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
+
 /* One line at startup saying what the collector found, or why nothing. */
 void am_found(struct am_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
