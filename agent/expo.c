@@ -32,6 +32,9 @@ static int buf_reserve(struct buf *b, size_t extra)
 	}
 	b->p = n;
 	b->cap = ncap;
+	/* A fresh buffer reads as "" even before anything is put in it
+	 * (escape("") used to return uninitialized memory). */
+	b->p[b->len] = '\0';
 	return 0;
 }
 
