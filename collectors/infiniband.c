@@ -269,7 +269,7 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		       NULL,
 		       {IB_PORT_LABELS, "type"},
 		       32},
-	[IBF_LIFESPAN] = {"fabric_roce_counter_lifespan_seconds",
+	[IBF_LIFESPAN] = {"fabric_roce_lifespan_seconds",
 			  "How long the driver caches hw_counters values "
 			  "(lifespan, in ms in sysfs).",
 			  AM_GAUGE,
@@ -1395,7 +1395,11 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx,
 			f->last_ns = now;
 			f->have = true;
 		}
-		am_emit(ctx, f->sid, (double)v);
+		/* Counters go as exact integers (past 2^53 a double is not). */
+		if (ib_fam_defs[f->c->fam].kind == AM_COUNTER)
+			am_emit_u64(ctx, f->sid, v);
+		else
+			am_emit(ctx, f->sid, (double)v);
 		if (f->sat_sid != AM_SERIES_INVALID) {
 			uint64_t max = f->bits >= 64
 					       ? UINT64_MAX

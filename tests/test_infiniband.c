@@ -1,14 +1,44 @@
-/* Check suite for the InfiniBand/RoCE collector (collectors/infiniband.c).
- * The collector's .c is included so its parsers can be tested directly, and
- * the am_* calls are answered by a small recording fake (fake clock, fake
- * config, emitted values by series). Counter arithmetic after the emit
- * (unwrap, reset, windows) belongs to the core and is tested there and in
- * tests/integration/ib_node_exporter.sh.
+/* Check suite for the InfiniBand/RoCE collector (collectors/infiniband.c),
+ * in two parts:
+ *  - unit: the collector's .c is included (its am_* calls renamed to a small
+ *    recording fake) so parsers, discovery, error handling and open counts
+ *    are tested directly, with an open() hook that counts opens and injects
+ *    errors root cannot otherwise get;
+ *  - core: the real infiniband_collector through agent/harness.c (real ring,
+ *    aggregator and exposition, fake clock): exact exposed values, x4 bytes,
+ *    resets, wraps, saturation, the peak window.
  */
+#define am_family fake_am_family
+#define am_series fake_am_series
+#define am_emit fake_am_emit
+#define am_emit_u64 fake_am_emit_u64
+#define am_found fake_am_found
+#define am_log fake_am_log
+#define am_read_error fake_am_read_error
+#define am_sysfs fake_am_sysfs
+#define am_procfs fake_am_procfs
+#define am_poll_time_ns fake_am_poll_time_ns
+#define am_interval_s fake_am_interval_s
+#define am_cfg_bool fake_am_cfg_bool
+#define am_cfg_int fake_am_cfg_int
+#define am_cfg_duration fake_am_cfg_duration
+#define am_cfg_string fake_am_cfg_string
+#define am_cfg_list_len fake_am_cfg_list_len
+#define am_cfg_list_at fake_am_cfg_list_at
+#define am_ctx fake_am_ctx
+#define am_config fake_am_config
+#define infiniband_collector ib_unit_copy_collector
 #include "../collectors/infiniband.c"
+#undef infiniband_collector
+#undef am_ctx
+#undef am_config
 
 #include <check.h>
+#include <math.h>
 #include <sys/stat.h>
+
+#include "harness.h"
+#include "series.h"
 #include <sys/wait.h>
 
 #ifndef TEST_SRCDIR
@@ -27,7 +57,7 @@ struct fake_series {
 	unsigned nemit;
 };
 
-struct am_ctx {
+struct fake_am_ctx {
 	const char *sysfs;
 	int64_t now;
 	struct am_family_def fams[64];
@@ -38,15 +68,15 @@ struct am_ctx {
 	unsigned read_errors;
 };
 
-struct am_config {
+struct fake_am_config {
 	const char *key[8];
 	const char *val[8];
 	double peak;
 };
 
-static struct am_ctx *C;
+static struct fake_am_ctx *C;
 
-am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
+am_family_t am_family(struct fake_am_ctx *ctx, const struct am_family_def *def)
 {
 	for (int i = 0; i < ctx->nfams; i++)
 		if (strcmp(ctx->fams[i].name, def->name) == 0)
@@ -55,7 +85,7 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 	return ctx->nfams++;
 }
 
-am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
+am_series_t am_series(struct fake_am_ctx *ctx, am_family_t fam,
 		      const char *const *lv)
 {
 	char key[256] = "";
@@ -75,20 +105,25 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 	return ctx->nseries++;
 }
 
-void am_emit(struct am_ctx *ctx, am_series_t s, double v)
+void am_emit(struct fake_am_ctx *ctx, am_series_t s, double v)
 {
 	ck_assert_uint_lt(s, ctx->nseries);
 	ctx->series[s].value = v;
 	ctx->series[s].nemit++;
 }
 
-void am_found(struct am_ctx *ctx, const char *fmt, ...)
+void am_emit_u64(struct fake_am_ctx *ctx, am_series_t s, uint64_t raw)
+{
+	am_emit(ctx, s, (double)raw);
+}
+
+void am_found(struct fake_am_ctx *ctx, const char *fmt, ...)
 {
 	(void)ctx;
 	(void)fmt;
 }
 
-void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt,
+void am_log(struct fake_am_ctx *ctx, enum am_log_level level, const char *fmt,
 	    ...)
 {
 	(void)ctx;
@@ -96,41 +131,41 @@ void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt,
 	(void)fmt;
 }
 
-void am_read_error(struct am_ctx *ctx)
+void am_read_error(struct fake_am_ctx *ctx)
 {
 	ctx->read_errors++;
 }
 
-const char *am_sysfs(const struct am_ctx *ctx)
+const char *am_sysfs(const struct fake_am_ctx *ctx)
 {
 	return ctx->sysfs;
 }
 
-const char *am_procfs(const struct am_ctx *ctx)
+const char *am_procfs(const struct fake_am_ctx *ctx)
 {
 	(void)ctx;
 	return "/proc";
 }
 
-int64_t am_poll_time_ns(const struct am_ctx *ctx)
+int64_t am_poll_time_ns(const struct fake_am_ctx *ctx)
 {
 	return ctx->now;
 }
 
-double am_interval_s(const struct am_ctx *ctx)
+double am_interval_s(const struct fake_am_ctx *ctx)
 {
 	(void)ctx;
 	return 1.0;
 }
 
-bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
+bool am_cfg_bool(const struct fake_am_config *cfg, const char *key, bool dflt)
 {
 	(void)cfg;
 	(void)key;
 	return dflt;
 }
 
-long long am_cfg_int(const struct am_config *cfg, const char *key,
+long long am_cfg_int(const struct fake_am_config *cfg, const char *key,
 		     long long dflt)
 {
 	(void)cfg;
@@ -138,7 +173,7 @@ long long am_cfg_int(const struct am_config *cfg, const char *key,
 	return dflt;
 }
 
-double am_cfg_duration(const struct am_config *cfg, const char *key,
+double am_cfg_duration(const struct fake_am_config *cfg, const char *key,
 		       double dflt_s)
 {
 	if (cfg && strcmp(key, "peak_window") == 0 && cfg->peak > 0)
@@ -146,7 +181,7 @@ double am_cfg_duration(const struct am_config *cfg, const char *key,
 	return dflt_s;
 }
 
-const char *am_cfg_string(const struct am_config *cfg, const char *key,
+const char *am_cfg_string(const struct fake_am_config *cfg, const char *key,
 			  const char *dflt)
 {
 	for (int i = 0; cfg && i < 8 && cfg->key[i]; i++)
@@ -155,14 +190,14 @@ const char *am_cfg_string(const struct am_config *cfg, const char *key,
 	return dflt;
 }
 
-size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
+size_t am_cfg_list_len(const struct fake_am_config *cfg, const char *key)
 {
 	(void)cfg;
 	(void)key;
 	return 0;
 }
 
-const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
+const char *am_cfg_list_at(const struct fake_am_config *cfg, const char *key,
 			   size_t i)
 {
 	(void)cfg;
@@ -294,7 +329,7 @@ static unsigned nemit(const char *fam, const char *key)
 	return s ? s->nemit : 0;
 }
 
-static struct ib_state *start(const char *root, struct am_config *cfg)
+static struct ib_state *start(const char *root, struct fake_am_config *cfg)
 {
 	void *st = NULL;
 
@@ -519,11 +554,11 @@ START_TEST(t_ndr8)
 	ck_assert_double_eq(val("fabric_counter_saturated",
 				"mlx5_0,1,symbol_error"),
 			    0);
-	ck_assert_double_eq(val("fabric_roce_counter_lifespan_seconds",
+	ck_assert_double_eq(val("fabric_roce_lifespan_seconds",
 				"mlx5_0,1"),
 			    10);
 	ck_assert_double_eq(
-		C->fams[fam_id("fabric_roce_counter_lifespan_seconds")].scale,
+		C->fams[fam_id("fabric_roce_lifespan_seconds")].scale,
 		1e-3);
 	/* no utilization on the first poll */
 	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio",
@@ -537,7 +572,7 @@ START_TEST(t_utilization_and_peak)
 {
 	const char *root = copy_fixture("ndr8");
 	struct ib_state *st;
-	struct am_config cfg = {.peak = 30};
+	struct fake_am_config cfg = {.peak = 30};
 	const char *tx = "mlx5_2/ports/1/counters/port_xmit_data";
 	const char *rx = "mlx5_2/ports/1/counters/port_rcv_data";
 	uint64_t t0 = 1000000000000ull, r0 = 7;
@@ -904,7 +939,7 @@ END_TEST
 START_TEST(t_exclude_before_open)
 {
 	const char *root = copy_fixture("down");
-	struct am_config cfg = {
+	struct fake_am_config cfg = {
 		.key = {"exclude_ports"},
 		.val = {"^ibp2s0f1:2$"},
 	};
@@ -932,7 +967,7 @@ END_TEST
 
 START_TEST(t_device_filters)
 {
-	struct am_config inc = {.key = {"include", "exclude"},
+	struct fake_am_config inc = {.key = {"include", "exclude"},
 				.val = {"^mlx5_[0-3]$", "^mlx5_2$"}};
 	struct ib_state *st;
 
@@ -947,7 +982,7 @@ START_TEST(t_device_filters)
 	ib_fini(st);
 
 	/* include_ports narrows to DEVICE:PORT */
-	struct am_config pinc = {.key = {"include_ports"},
+	struct fake_am_config pinc = {.key = {"include_ports"},
 				 .val = {"^mlx5_[67]:1$"}};
 	st = start(FIX "/ndr8", &pinc);
 	ck_assert_uint_eq(st->nports, 2);
@@ -958,7 +993,7 @@ END_TEST
 START_TEST(t_nodev)
 {
 	void *st = NULL;
-	struct am_config all = {.key = {"exclude"}, .val = {"."}};
+	struct fake_am_config all = {.key = {"exclude"}, .val = {"."}};
 
 	C->sysfs = "/nonexistent-accelmon-sysfs";
 	ck_assert_int_eq(ib_init(C, NULL, &st), -ENODEV);
@@ -1008,11 +1043,214 @@ START_TEST(t_steady_state)
 }
 END_TEST
 
+
+/* ---- through the core (harness: real ring, aggregator, exposition) ---- */
+
+extern const struct am_collector infiniband_collector;
+#define S(x) ((int64_t)((x) * 1e9))
+
+static struct harness *hstart(const char *yaml, const char *sysfs)
+{
+	char err[512] = "";
+	struct harness *h;
+
+	series_reset();
+	h = harness_new(&infiniband_collector, yaml, sysfs, NULL, S(1), err,
+			sizeof err);
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	return h;
+}
+
+static double hget(struct harness *h, const char *fam, const char *labels)
+{
+	double v = -1;
+
+	ck_assert_msg(harness_value(h, fam, labels, &v) == 0, "missing %s%s",
+		      fam, labels);
+	return v;
+}
+
+static bool hhas(struct harness *h, const char *fam, const char *labels)
+{
+	double v;
+
+	return harness_value(h, fam, labels, &v) == 0;
+}
+
+#define PL(dev) "{device=\"" dev "\",port=\"1\"}"
+#define PLD(dev, d) "{device=\"" dev "\",port=\"1\",direction=\"" d "\"}"
+
+START_TEST(h_exposition)
+{
+	struct harness *h = hstart(NULL, FIX "/ndr8");
+	struct snapshot *snap;
+
+	ck_assert_int_eq(harness_init_rc(h), 0);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	snap = harness_render(h, S(2));
+	ck_assert_ptr_nonnull(snap);
+	/* 4-octet words x 4, exact integer text */
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_port_transmit_bytes_total{device=\"mlx5_3\",port=\"1\"} "
+		"16000139276004\n"));
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_port_link_speed_bytes_per_second{device=\"mlx5_0\","
+		"port=\"1\"} 50000000000\n"));
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_port_info{device=\"mlx5_0\",port=\"1\",link_layer="
+		"\"InfiniBand\",netdev=\"\",rate=\"400 Gb/sec (4X NDR)\","
+		"firmware_version=\"28.39.1002\",node_guid=\"b83f:d203:00a1:1000\","
+		"accelerator=\"0000:14:00.0\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_counter_saturated{device=\"mlx5_0\",port=\"1\","
+		"counter=\"symbol_error\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_roce_lifespan_seconds{device=\"mlx5_0\","
+		"port=\"1\"} 0.01\n"));
+	ck_assert_ptr_nonnull(strstr(snap->text,
+		"fabric_port_utilization_ratio{device=\"mlx5_0\",port=\"1\","
+		"direction=\"transmit\"} 0\n"));
+	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
+				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
+			    507);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	ck_assert_uint_eq(harness_dropped(h), 0);
+	snapshot_release(snap);
+	harness_free(h);
+}
+END_TEST
+
+START_TEST(h_reset_and_wrap)
+{
+	const char *root = copy_fixture("roce");
+	struct harness *h = hstart(NULL, root);
+	const char *tx = "mlx5_0/ports/1/counters/port_xmit_data";
+	const char *oos = "mlx5_0/ports/1/hw_counters/out_of_sequence";
+
+	put_u64(root, tx, 1000000);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	put_u64(root, tx, 1000100);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total",
+				 PL("mlx5_0")), 4000400);
+	/* driver reload: the counter restarts at 50; never a negative step */
+	put_u64(root, tx, 50);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total",
+				 PL("mlx5_0")), 4000400 + 200);
+	/* out_of_sequence is 32-bit and wraps: 4294967290 -> 5 is +11 */
+	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total",
+				 PL("mlx5_0")), 4294967290.0);
+	put_u64(root, oos, 5);
+	ck_assert_int_eq(harness_poll(h, S(4)), 0);
+	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total",
+				 PL("mlx5_0")), 4294967301.0);
+	/* np_cnp_sent is 64-bit: going backwards is a reset, not a wrap */
+	put_u64(root, "mlx5_0/ports/1/hw_counters/np_cnp_sent", 7);
+	ck_assert_int_eq(harness_poll(h, S(5)), 0);
+	ck_assert_double_eq(hget(h, "fabric_roce_cnp_sent_total",
+				 PL("mlx5_0")), 123456789012.0 + 7);
+	harness_free(h);
+}
+END_TEST
+
+START_TEST(h_saturation)
+{
+	const char *root = copy_fixture("saturated");
+	struct harness *h = hstart(NULL, root);
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
+				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
+			    65535);
+	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
+				 "{device=\"mlx5_0\",port=\"1\",counter=\"link_downed\"}"),
+			    1);
+	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
+				 "{device=\"mlx5_0\",port=\"1\",counter=\"port_xmit_data\"}"),
+			    1);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_wait_total",
+				 PL("mlx5_0")), 4294967295.0);
+	/* no transmit utilization from a stuck counter */
+	ck_assert(!hhas(h, "fabric_port_utilization_ratio",
+			PLD("mlx5_0", "transmit")));
+	ck_assert(hhas(h, "fabric_port_utilization_ratio",
+		       PLD("mlx5_0", "receive")));
+	/* perfquery -R clears it: the exported total keeps what it had */
+	put(root, "mlx5_0/ports/1/counters/symbol_error", "3\n");
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
+				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
+			    65535 + 3);
+	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
+				 "{device=\"mlx5_0\",port=\"1\",counter=\"symbol_error\"}"),
+			    0);
+	harness_free(h);
+}
+END_TEST
+
+/* A 1-poll burst at 80% stays visible as the peak for the window (5 s
+ * here), while the per-poll ratio is back to 10% at once. */
+START_TEST(h_peak_window)
+{
+	const char *root = copy_fixture("ndr8");
+	struct harness *h = hstart("{peak_window: 5s}", root);
+	const char *tx = "mlx5_4/ports/1/counters/port_xmit_data";
+	uint64_t w = 1000;
+	/* words per 1 s poll at 50 GB/s line rate for a given ratio */
+	const uint64_t full = 12500000000ull;
+
+	put_u64(root, tx, w);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	for (int t = 2; t <= 12; t++) {
+		w += t == 4 ? full / 10 * 8 : full / 10;
+		put_u64(root, tx, w);
+		ck_assert_int_eq(harness_poll(h, S(t)), 0);
+		ck_assert_double_eq_tol(hget(h, "fabric_port_utilization_ratio",
+					     PLD("mlx5_4", "transmit")),
+					t == 4 ? 0.8 : 0.1, 1e-9);
+		ck_assert_msg(fabs(hget(h, "fabric_port_utilization_peak_ratio",
+					PLD("mlx5_4", "transmit")) -
+				   (t >= 4 && t < 9 ? 0.8 : 0.1)) < 1e-9,
+			      "t=%d peak %f", t,
+			      hget(h, "fabric_port_utilization_peak_ratio",
+				   PLD("mlx5_4", "transmit")));
+	}
+	harness_free(h);
+}
+END_TEST
+
+START_TEST(h_errors_and_nodev)
+{
+	struct harness *h = hstart(NULL, FIX "/garbage");
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_uint_eq(harness_read_errors(h), 7);
+	ck_assert(!hhas(h, "fabric_port_errors_total",
+			"{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"));
+	ck_assert(hhas(h, "fabric_port_errors_total",
+		       "{device=\"mlx5_0\",port=\"1\",type=\"link_error_recovery\"}"));
+	harness_free(h);
+
+	h = hstart(NULL, "/nonexistent-accelmon-sysfs");
+	ck_assert_int_eq(harness_init_rc(h), -ENODEV);
+	ck_assert_ptr_nonnull(strstr(harness_found(h), "infiniband"));
+	harness_free(h);
+
+	h = hstart("{exclude: 'mlx5'}", FIX "/ndr8");
+	ck_assert_int_eq(harness_init_rc(h), -ENODEV);
+	harness_free(h);
+}
+END_TEST
+
 static Suite *ib_suite(void)
 {
 	Suite *s = suite_create("infiniband");
 	TCase *p = tcase_create("parsers");
 	TCase *f = tcase_create("fixtures");
+	TCase *c = tcase_create("core");
 
 	tcase_add_test(p, t_parse_u64);
 	tcase_add_test(p, t_parse_state);
@@ -1035,6 +1273,14 @@ static Suite *ib_suite(void)
 	tcase_add_test(f, t_nodev);
 	tcase_add_test(f, t_steady_state);
 	suite_add_tcase(s, f);
+
+	tcase_add_checked_fixture(c, setup, teardown);
+	tcase_add_test(c, h_exposition);
+	tcase_add_test(c, h_reset_and_wrap);
+	tcase_add_test(c, h_saturation);
+	tcase_add_test(c, h_peak_window);
+	tcase_add_test(c, h_errors_and_nodev);
+	suite_add_tcase(s, c);
 	return s;
 }
 
