@@ -72,212 +72,212 @@ enum ib_fam {
  * In both cases the per-counter width is known here, and this collector
  * exports fabric_counter_saturated{device,port,counter} itself. */
 static const struct am_family_def ib_fam_defs[IBF_N] = {
-	[IBF_INFO] = {"fabric_port_info",
-		      "RDMA port identity: link layer, netdev, rate text, "
-		      "firmware, node GUID, nearest accelerator (PCI address).",
-		      AM_INFO,
-		      NULL,
-		      {IB_PORT_LABELS, "link_layer", "netdev", "rate",
-		       "firmware_version", "node_guid", "accelerator"}},
-	[IBF_DEVINFO] = {"fabric_device_info",
-			 "RDMA device identity: board id, HCA type, NUMA node, "
-			 "PCI address, firmware.",
-			 AM_INFO,
-			 NULL,
-			 {"device", "board_id", "hca_type", "numa_node",
-			  "pci_bus_id", "firmware_version"}},
-	[IBF_UP] = {"fabric_port_up",
-		    "1 when the port's logical state is ACTIVE, else 0.",
-		    AM_GAUGE,
-		    NULL,
-		    {IB_PORT_LABELS}},
-	[IBF_STATE] = {"fabric_port_state",
-		       "Logical port state number (1 DOWN, 2 INIT, 3 ARMED, "
-		       "4 ACTIVE, 5 ACTIVE_DEFER).",
-		       AM_GAUGE,
-		       NULL,
-		       {IB_PORT_LABELS}},
-	[IBF_PHYS] = {"fabric_port_physical_state",
-		      "Physical port state number (2 Polling, 3 Disabled, "
-		      "5 LinkUp, 6 LinkErrorRecovery, ...).",
-		      AM_GAUGE,
-		      NULL,
-		      {IB_PORT_LABELS}},
-	[IBF_SPEED] = {"fabric_port_link_speed_bytes_per_second",
-		       "Port data rate from the rate file, in bytes per second.",
-		       AM_GAUGE,
-		       "bytes_per_second",
-		       {IB_PORT_LABELS}},
-	[IBF_LANES] = {"fabric_port_link_lanes",
-		       "Active link width in lanes (the NX in the rate file).",
-		       AM_GAUGE,
-		       NULL,
-		       {IB_PORT_LABELS}},
-	[IBF_TX_BYTES] = {"fabric_port_transmit_bytes_total",
-			  "Data transmitted (port_xmit_data x 4 octets).",
-			  AM_COUNTER,
-			  "bytes",
-			  {IB_PORT_LABELS},
-			  64,
-			  false,
-			  4.0},
-	[IBF_RX_BYTES] = {"fabric_port_receive_bytes_total",
-			  "Data received (port_rcv_data x 4 octets).",
-			  AM_COUNTER,
-			  "bytes",
-			  {IB_PORT_LABELS},
-			  64,
-			  false,
-			  4.0},
-	[IBF_TX_PKTS] = {"fabric_port_transmit_packets_total",
-			 "Packets transmitted.",
-			 AM_COUNTER,
-			 NULL,
-			 {IB_PORT_LABELS},
-			 64},
-	[IBF_RX_PKTS] = {"fabric_port_receive_packets_total",
-			 "Packets received.",
-			 AM_COUNTER,
-			 NULL,
-			 {IB_PORT_LABELS},
-			 64},
-	[IBF_TX_UCAST] = {"fabric_port_unicast_transmit_packets_total",
-			  "Unicast packets transmitted.",
-			  AM_COUNTER,
-			  NULL,
-			  {IB_PORT_LABELS},
-			  64},
-	[IBF_RX_UCAST] = {"fabric_port_unicast_receive_packets_total",
-			  "Unicast packets received.",
-			  AM_COUNTER,
-			  NULL,
-			  {IB_PORT_LABELS},
-			  64},
-	[IBF_TX_MCAST] = {"fabric_port_multicast_transmit_packets_total",
-			  "Multicast packets transmitted.",
-			  AM_COUNTER,
-			  NULL,
-			  {IB_PORT_LABELS},
-			  64},
-	[IBF_RX_MCAST] = {"fabric_port_multicast_receive_packets_total",
-			  "Multicast packets received.",
-			  AM_COUNTER,
-			  NULL,
-			  {IB_PORT_LABELS},
-			  64},
-	[IBF_WAIT] = {"fabric_port_transmit_wait_total",
-		      "Ticks a packet waited to be sent (port_xmit_wait; "
-		      "32-bit, saturates).",
+    [IBF_INFO] = {"fabric_port_info",
+		  "RDMA port identity: link layer, netdev, rate text, "
+		  "firmware, node GUID, nearest accelerator (PCI address).",
+		  AM_INFO,
+		  NULL,
+		  {IB_PORT_LABELS, "link_layer", "netdev", "rate", "firmware_version",
+		   "node_guid", "accelerator"}},
+    [IBF_DEVINFO] = {"fabric_device_info",
+		     "RDMA device identity: board id, HCA type, NUMA node, "
+		     "PCI address, firmware.",
+		     AM_INFO,
+		     NULL,
+		     {"device", "board_id", "hca_type", "numa_node", "pci_bus_id",
+		      "firmware_version"}},
+    [IBF_UP] = {"fabric_port_up",
+		"1 when the port's logical state is ACTIVE, else 0.",
+		AM_GAUGE,
+		NULL,
+		{IB_PORT_LABELS}},
+    [IBF_STATE] = {"fabric_port_state",
+		   "Logical port state number (1 DOWN, 2 INIT, 3 ARMED, "
+		   "4 ACTIVE, 5 ACTIVE_DEFER).",
+		   AM_GAUGE,
+		   NULL,
+		   {IB_PORT_LABELS}},
+    [IBF_PHYS] = {"fabric_port_physical_state",
+		  "Physical port state number (2 Polling, 3 Disabled, "
+		  "5 LinkUp, 6 LinkErrorRecovery, ...).",
+		  AM_GAUGE,
+		  NULL,
+		  {IB_PORT_LABELS}},
+    [IBF_SPEED] = {"fabric_port_link_speed_bytes_per_second",
+		   "Port data rate from the rate file, in bytes per second.",
+		   AM_GAUGE,
+		   "bytes_per_second",
+		   {IB_PORT_LABELS}},
+    [IBF_LANES] = {"fabric_port_link_lanes",
+		   "Active link width in lanes (the NX in the rate file).",
+		   AM_GAUGE,
+		   NULL,
+		   {IB_PORT_LABELS}},
+    [IBF_TX_BYTES] = {"fabric_port_transmit_bytes_total",
+		      "Data transmitted (port_xmit_data x 4 octets).",
 		      AM_COUNTER,
-		      NULL,
+		      "bytes",
 		      {IB_PORT_LABELS},
-		      32,
-		      true},
-	[IBF_ERRORS] = {"fabric_port_errors_total",
-			"Port error counters by sysfs name (4, 8 or 16-bit, "
-			"saturating).",
-			AM_COUNTER,
-			NULL,
-			{IB_PORT_LABELS, "type"},
-			16,
-			true},
-	[IBF_SATURATED] = {"fabric_counter_saturated",
-			   "1 while a saturating port counter sits at its "
-			   "maximum (it no longer counts; clear it with "
-			   "perfquery -R), else 0.",
-			   AM_GAUGE,
-			   NULL,
-			   {IB_PORT_LABELS, "counter"}},
-	[IBF_UTIL] = {"fabric_port_utilization_ratio",
-		      "Data rate over the last poll interval divided by the "
-		      "link speed.",
-		      AM_GAUGE,
-		      "ratio",
-		      {IB_PORT_LABELS, "direction"}},
-	[IBF_PEAK] = {"fabric_port_utilization_peak_ratio",
-		      "Highest per-poll utilization in the peak window.",
-		      AM_WINDOW_MAX,
-		      "ratio",
-		      {IB_PORT_LABELS, "direction"}},
-	[IBF_CNP_SENT] = {"fabric_roce_cnp_sent_total",
-			  "Congestion notification packets sent by the "
-			  "notification point (np_cnp_sent).",
-			  AM_COUNTER,
-			  NULL,
-			  {IB_PORT_LABELS},
-			  64},
-	[IBF_CNP_HANDLED] = {"fabric_roce_cnp_handled_total",
-			     "CNPs handled by the reaction point "
-			     "(rp_cnp_handled).",
-			     AM_COUNTER,
-			     NULL,
-			     {IB_PORT_LABELS},
-			     64},
-	[IBF_CNP_IGNORED] = {"fabric_roce_cnp_ignored_total",
-			     "CNPs ignored by the reaction point "
-			     "(rp_cnp_ignored).",
-			     AM_COUNTER,
-			     NULL,
-			     {IB_PORT_LABELS},
-			     64},
-	[IBF_ECN] = {"fabric_roce_ecn_marked_packets_total",
-		     "RoCE packets received with an ECN mark "
-		     "(np_ecn_marked_roce_packets).",
+		      64,
+		      false,
+		      4.0},
+    [IBF_RX_BYTES] = {"fabric_port_receive_bytes_total",
+		      "Data received (port_rcv_data x 4 octets).",
+		      AM_COUNTER,
+		      "bytes",
+		      {IB_PORT_LABELS},
+		      64,
+		      false,
+		      4.0},
+    [IBF_TX_PKTS] = {"fabric_port_transmit_packets_total",
+		     "Packets transmitted.",
 		     AM_COUNTER,
 		     NULL,
 		     {IB_PORT_LABELS},
 		     64},
-	[IBF_ICRC] = {"fabric_roce_icrc_encapsulated_packets_total",
-		      "RoCE packets with an ICRC error "
-		      "(rx_icrc_encapsulated).",
+    [IBF_RX_PKTS] = {"fabric_port_receive_packets_total",
+		     "Packets received.",
+		     AM_COUNTER,
+		     NULL,
+		     {IB_PORT_LABELS},
+		     64},
+    [IBF_TX_UCAST] = {"fabric_port_unicast_transmit_packets_total",
+		      "Unicast packets transmitted.",
 		      AM_COUNTER,
 		      NULL,
 		      {IB_PORT_LABELS},
 		      64},
-	[IBF_OOS] = {"fabric_roce_out_of_sequence_total",
-		     "Packets received out of sequence (out_of_sequence, "
-		     "32-bit wrapping).",
-		     AM_COUNTER,
-		     NULL,
-		     {IB_PORT_LABELS},
-		     32},
-	[IBF_OOB] = {"fabric_roce_out_of_buffer_total",
-		     "Packets dropped for lack of a receive WQE "
-		     "(out_of_buffer, 32-bit wrapping).",
-		     AM_COUNTER,
-		     NULL,
-		     {IB_PORT_LABELS},
-		     32},
-	[IBF_RETRANS] = {"fabric_roce_retransmits_total",
-			 "Requester events that make the HCA retransmit, by "
-			 "sysfs name (32-bit wrapping).",
+    [IBF_RX_UCAST] = {"fabric_port_unicast_receive_packets_total",
+		      "Unicast packets received.",
+		      AM_COUNTER,
+		      NULL,
+		      {IB_PORT_LABELS},
+		      64},
+    [IBF_TX_MCAST] = {"fabric_port_multicast_transmit_packets_total",
+		      "Multicast packets transmitted.",
+		      AM_COUNTER,
+		      NULL,
+		      {IB_PORT_LABELS},
+		      64},
+    [IBF_RX_MCAST] = {"fabric_port_multicast_receive_packets_total",
+		      "Multicast packets received.",
+		      AM_COUNTER,
+		      NULL,
+		      {IB_PORT_LABELS},
+		      64},
+    [IBF_WAIT] = {"fabric_port_transmit_wait_total",
+		  "Ticks a packet waited to be sent (port_xmit_wait; "
+		  "32-bit, saturates).",
+		  AM_COUNTER,
+		  NULL,
+		  {IB_PORT_LABELS},
+		  32,
+		  true},
+    [IBF_ERRORS] = {"fabric_port_errors_total",
+		    "Port error counters by sysfs name (4, 8 or 16-bit, "
+		    "saturating).",
+		    AM_COUNTER,
+		    NULL,
+		    {IB_PORT_LABELS, "type"},
+		    16,
+		    true},
+    [IBF_SATURATED] = {"fabric_counter_saturated",
+		       "1 while a saturating port counter sits at its "
+		       "maximum (it no longer counts; clear it with "
+		       "perfquery -R), else 0.",
+		       AM_GAUGE,
+		       NULL,
+		       {IB_PORT_LABELS, "counter"}},
+    [IBF_UTIL] = {"fabric_port_utilization_ratio",
+		  "Data rate over the last poll interval divided by the "
+		  "link speed.",
+		  AM_GAUGE,
+		  "ratio",
+		  {IB_PORT_LABELS, "direction"}},
+    [IBF_PEAK] = {"fabric_port_utilization_peak_ratio",
+		  "Highest per-poll utilization in the peak window.",
+		  AM_WINDOW_MAX,
+		  "ratio",
+		  {IB_PORT_LABELS, "direction"}},
+    [IBF_CNP_SENT] = {"fabric_roce_cnp_sent_total",
+		      "Congestion notification packets sent by the "
+		      "notification point (np_cnp_sent).",
+		      AM_COUNTER,
+		      NULL,
+		      {IB_PORT_LABELS},
+		      64},
+    [IBF_CNP_HANDLED] = {"fabric_roce_cnp_handled_total",
+			 "CNPs handled by the reaction point "
+			 "(rp_cnp_handled).",
 			 AM_COUNTER,
 			 NULL,
-			 {IB_PORT_LABELS, "type"},
-			 32},
-	[IBF_DUP] = {"fabric_roce_duplicate_requests_total",
-		     "Requests received again (the peer retransmitted; "
-		     "duplicate_request, 32-bit wrapping).",
+			 {IB_PORT_LABELS},
+			 64},
+    [IBF_CNP_IGNORED] = {"fabric_roce_cnp_ignored_total",
+			 "CNPs ignored by the reaction point "
+			 "(rp_cnp_ignored).",
+			 AM_COUNTER,
+			 NULL,
+			 {IB_PORT_LABELS},
+			 64},
+    [IBF_ECN] = {"fabric_roce_ecn_marked_packets_total",
+		 "RoCE packets received with an ECN mark "
+		 "(np_ecn_marked_roce_packets).",
+		 AM_COUNTER,
+		 NULL,
+		 {IB_PORT_LABELS},
+		 64},
+    [IBF_ICRC] = {"fabric_roce_icrc_encapsulated_packets_total",
+		  "RoCE packets with an ICRC error "
+		  "(rx_icrc_encapsulated).",
+		  AM_COUNTER,
+		  NULL,
+		  {IB_PORT_LABELS},
+		  64},
+    [IBF_OOS] = {"fabric_roce_out_of_sequence_total",
+		 "Packets received out of sequence (out_of_sequence, "
+		 "32-bit wrapping).",
+		 AM_COUNTER,
+		 NULL,
+		 {IB_PORT_LABELS},
+		 32},
+    [IBF_OOB] = {"fabric_roce_out_of_buffer_total",
+		 "Packets dropped for lack of a receive WQE "
+		 "(out_of_buffer, 32-bit wrapping).",
+		 AM_COUNTER,
+		 NULL,
+		 {IB_PORT_LABELS},
+		 32},
+    [IBF_RETRANS] = {"fabric_roce_retransmits_total",
+		     "Requester events that make the HCA retransmit, by "
+		     "sysfs name (32-bit wrapping).",
 		     AM_COUNTER,
 		     NULL,
-		     {IB_PORT_LABELS},
+		     {IB_PORT_LABELS, "type"},
 		     32},
-	[IBF_COMPL] = {"fabric_roce_completion_errors_total",
-		       "Completions with error, requester and responder side, "
-		       "by sysfs name (32-bit wrapping).",
-		       AM_COUNTER,
-		       NULL,
-		       {IB_PORT_LABELS, "type"},
-		       32},
-	[IBF_LIFESPAN] = {"fabric_roce_lifespan_seconds",
-			  "How long the driver caches hw_counters values "
-			  "(lifespan, in ms in sysfs).",
-			  AM_GAUGE,
-			  "seconds",
-			  {IB_PORT_LABELS},
-			  0,
-			  false,
-			  1e-3},
+    [IBF_DUP] = {"fabric_roce_duplicate_requests_total",
+		 "Requests received again (the peer retransmitted; "
+		 "duplicate_request, 32-bit wrapping).",
+		 AM_COUNTER,
+		 NULL,
+		 {IB_PORT_LABELS},
+		 32},
+    [IBF_COMPL] = {"fabric_roce_completion_errors_total",
+		   "Completions with error, requester and responder side, "
+		   "by sysfs name (32-bit wrapping).",
+		   AM_COUNTER,
+		   NULL,
+		   {IB_PORT_LABELS, "type"},
+		   32},
+    [IBF_LIFESPAN] = {"fabric_roce_lifespan_seconds",
+		      "How long the driver caches hw_counters values "
+		      "(lifespan, in ms in sysfs).",
+		      AM_GAUGE,
+		      "seconds",
+		      {IB_PORT_LABELS},
+		      0,
+		      false,
+		      1e-3},
 };
 
 /* ---- the files a port offers ---- */
@@ -304,90 +304,78 @@ struct ib_ctr {
 /* counters_ext/ first: on kernels before 4.5 it holds the 64-bit versions,
  * which then replace the 32-bit ones of counters/ in the same family. */
 static const struct ib_ctr ib_ctrs[] = {
-	{"port_xmit_data_64", IBD_EXT, IBF_TX_BYTES, 64, false, IBR_TX, NULL},
-	{"port_rcv_data_64", IBD_EXT, IBF_RX_BYTES, 64, false, IBR_RX, NULL},
-	{"port_xmit_packets_64", IBD_EXT, IBF_TX_PKTS, 64, false, 0, NULL},
-	{"port_rcv_packets_64", IBD_EXT, IBF_RX_PKTS, 64, false, 0, NULL},
-	{"port_unicast_xmit_packets", IBD_EXT, IBF_TX_UCAST, 64, false, 0, NULL},
-	{"port_unicast_rcv_packets", IBD_EXT, IBF_RX_UCAST, 64, false, 0, NULL},
-	{"port_multicast_xmit_packets", IBD_EXT, IBF_TX_MCAST, 64, false, 0,
-	 NULL},
-	{"port_multicast_rcv_packets", IBD_EXT, IBF_RX_MCAST, 64, false, 0,
-	 NULL},
+    {"port_xmit_data_64", IBD_EXT, IBF_TX_BYTES, 64, false, IBR_TX, NULL},
+    {"port_rcv_data_64", IBD_EXT, IBF_RX_BYTES, 64, false, IBR_RX, NULL},
+    {"port_xmit_packets_64", IBD_EXT, IBF_TX_PKTS, 64, false, 0, NULL},
+    {"port_rcv_packets_64", IBD_EXT, IBF_RX_PKTS, 64, false, 0, NULL},
+    {"port_unicast_xmit_packets", IBD_EXT, IBF_TX_UCAST, 64, false, 0, NULL},
+    {"port_unicast_rcv_packets", IBD_EXT, IBF_RX_UCAST, 64, false, 0, NULL},
+    {"port_multicast_xmit_packets", IBD_EXT, IBF_TX_MCAST, 64, false, 0, NULL},
+    {"port_multicast_rcv_packets", IBD_EXT, IBF_RX_MCAST, 64, false, 0, NULL},
 
-	{"port_xmit_data", IBD_COUNTERS, IBF_TX_BYTES, 0, true, IBR_TX, NULL},
-	{"port_rcv_data", IBD_COUNTERS, IBF_RX_BYTES, 0, true, IBR_RX, NULL},
-	{"port_xmit_packets", IBD_COUNTERS, IBF_TX_PKTS, 0, true, 0, NULL},
-	{"port_rcv_packets", IBD_COUNTERS, IBF_RX_PKTS, 0, true, 0, NULL},
-	{"unicast_xmit_packets", IBD_COUNTERS, IBF_TX_UCAST, 64, false, 0, NULL},
-	{"unicast_rcv_packets", IBD_COUNTERS, IBF_RX_UCAST, 64, false, 0, NULL},
-	{"multicast_xmit_packets", IBD_COUNTERS, IBF_TX_MCAST, 64, false, 0,
-	 NULL},
-	{"multicast_rcv_packets", IBD_COUNTERS, IBF_RX_MCAST, 64, false, 0,
-	 NULL},
-	{"port_xmit_wait", IBD_COUNTERS, IBF_WAIT, 32, true, 0, NULL},
-	/* IBA PortCounters widths; all saturate at 2^bits - 1. */
-	{"symbol_error", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "symbol_error"},
-	{"port_rcv_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
-	 "port_rcv_errors"},
-	{"port_rcv_remote_physical_errors", IBD_COUNTERS, IBF_ERRORS, 16, true,
-	 0, "port_rcv_remote_physical_errors"},
-	{"port_rcv_switch_relay_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
-	 "port_rcv_switch_relay_errors"},
-	{"port_xmit_discards", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
-	 "port_xmit_discards"},
-	{"VL15_dropped", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "VL15_dropped"},
-	{"link_error_recovery", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
-	 "link_error_recovery"},
-	{"link_downed", IBD_COUNTERS, IBF_ERRORS, 8, true, 0, "link_downed"},
-	{"port_xmit_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
-	 "port_xmit_constraint_errors"},
-	{"port_rcv_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
-	 "port_rcv_constraint_errors"},
-	{"local_link_integrity_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
-	 "local_link_integrity_errors"},
-	{"excessive_buffer_overrun_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
-	 "excessive_buffer_overrun_errors"},
+    {"port_xmit_data", IBD_COUNTERS, IBF_TX_BYTES, 0, true, IBR_TX, NULL},
+    {"port_rcv_data", IBD_COUNTERS, IBF_RX_BYTES, 0, true, IBR_RX, NULL},
+    {"port_xmit_packets", IBD_COUNTERS, IBF_TX_PKTS, 0, true, 0, NULL},
+    {"port_rcv_packets", IBD_COUNTERS, IBF_RX_PKTS, 0, true, 0, NULL},
+    {"unicast_xmit_packets", IBD_COUNTERS, IBF_TX_UCAST, 64, false, 0, NULL},
+    {"unicast_rcv_packets", IBD_COUNTERS, IBF_RX_UCAST, 64, false, 0, NULL},
+    {"multicast_xmit_packets", IBD_COUNTERS, IBF_TX_MCAST, 64, false, 0, NULL},
+    {"multicast_rcv_packets", IBD_COUNTERS, IBF_RX_MCAST, 64, false, 0, NULL},
+    {"port_xmit_wait", IBD_COUNTERS, IBF_WAIT, 32, true, 0, NULL},
+    /* IBA PortCounters widths; all saturate at 2^bits - 1. */
+    {"symbol_error", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "symbol_error"},
+    {"port_rcv_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "port_rcv_errors"},
+    {"port_rcv_remote_physical_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
+     "port_rcv_remote_physical_errors"},
+    {"port_rcv_switch_relay_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
+     "port_rcv_switch_relay_errors"},
+    {"port_xmit_discards", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "port_xmit_discards"},
+    {"VL15_dropped", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "VL15_dropped"},
+    {"link_error_recovery", IBD_COUNTERS, IBF_ERRORS, 8, true, 0, "link_error_recovery"},
+    {"link_downed", IBD_COUNTERS, IBF_ERRORS, 8, true, 0, "link_downed"},
+    {"port_xmit_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
+     "port_xmit_constraint_errors"},
+    {"port_rcv_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
+     "port_rcv_constraint_errors"},
+    {"local_link_integrity_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
+     "local_link_integrity_errors"},
+    {"excessive_buffer_overrun_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
+     "excessive_buffer_overrun_errors"},
 
-	/* mlx5 hw_counters: the congestion-control ones and
-	 * rx_icrc_encapsulated are 64-bit, the rest 32-bit and wrap. */
-	{"np_cnp_sent", IBD_HW, IBF_CNP_SENT, 64, false, 0, NULL},
-	{"rp_cnp_handled", IBD_HW, IBF_CNP_HANDLED, 64, false, 0, NULL},
-	{"rp_cnp_ignored", IBD_HW, IBF_CNP_IGNORED, 64, false, 0, NULL},
-	{"np_ecn_marked_roce_packets", IBD_HW, IBF_ECN, 64, false, 0, NULL},
-	{"rx_icrc_encapsulated", IBD_HW, IBF_ICRC, 64, false, 0, NULL},
-	{"out_of_sequence", IBD_HW, IBF_OOS, 32, false, 0, NULL},
-	{"out_of_buffer", IBD_HW, IBF_OOB, 32, false, 0, NULL},
-	/* Retransmits: the four requester-side events after which the HCA
-	 * resends (ACK timeout, NAK sequence error, implied NAK, RNR NAK; each
-	 * counted only while the QP retry limit was not exceeded).
-	 * duplicate_request is the responder seeing the peer's retransmits and
-	 * has its own family; roce_adp_retrans* are left out because adaptive
-	 * retransmission timeouts overlap local_ack_timeout_err. */
-	{"local_ack_timeout_err", IBD_HW, IBF_RETRANS, 32, false, 0,
-	 "local_ack_timeout_err"},
-	{"packet_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0, "packet_seq_err"},
-	{"implied_nak_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0,
-	 "implied_nak_seq_err"},
-	{"rnr_nak_retry_err", IBD_HW, IBF_RETRANS, 32, false, 0,
-	 "rnr_nak_retry_err"},
-	{"duplicate_request", IBD_HW, IBF_DUP, 32, false, 0, NULL},
-	{"req_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "req_cqe_error"},
-	{"req_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "req_cqe_flush_error"},
-	{"req_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "req_remote_access_errors"},
-	{"req_remote_invalid_request", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "req_remote_invalid_request"},
-	{"resp_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "resp_cqe_error"},
-	{"resp_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "resp_cqe_flush_error"},
-	{"resp_local_length_error", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "resp_local_length_error"},
-	{"resp_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
-	 "resp_remote_access_errors"},
-	/* A gauge in milliseconds (scaled to seconds by the family). */
-	{"lifespan", IBD_HW, IBF_LIFESPAN, 64, false, 0, NULL},
+    /* mlx5 hw_counters: the congestion-control ones and
+     * rx_icrc_encapsulated are 64-bit, the rest 32-bit and wrap. */
+    {"np_cnp_sent", IBD_HW, IBF_CNP_SENT, 64, false, 0, NULL},
+    {"rp_cnp_handled", IBD_HW, IBF_CNP_HANDLED, 64, false, 0, NULL},
+    {"rp_cnp_ignored", IBD_HW, IBF_CNP_IGNORED, 64, false, 0, NULL},
+    {"np_ecn_marked_roce_packets", IBD_HW, IBF_ECN, 64, false, 0, NULL},
+    {"rx_icrc_encapsulated", IBD_HW, IBF_ICRC, 64, false, 0, NULL},
+    {"out_of_sequence", IBD_HW, IBF_OOS, 32, false, 0, NULL},
+    {"out_of_buffer", IBD_HW, IBF_OOB, 32, false, 0, NULL},
+    /* Retransmits: the four requester-side events after which the HCA
+     * resends (ACK timeout, NAK sequence error, implied NAK, RNR NAK; each
+     * counted only while the QP retry limit was not exceeded).
+     * duplicate_request is the responder seeing the peer's retransmits and
+     * has its own family; roce_adp_retrans* are left out because adaptive
+     * retransmission timeouts overlap local_ack_timeout_err. */
+    {"local_ack_timeout_err", IBD_HW, IBF_RETRANS, 32, false, 0, "local_ack_timeout_err"},
+    {"packet_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0, "packet_seq_err"},
+    {"implied_nak_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0, "implied_nak_seq_err"},
+    {"rnr_nak_retry_err", IBD_HW, IBF_RETRANS, 32, false, 0, "rnr_nak_retry_err"},
+    {"duplicate_request", IBD_HW, IBF_DUP, 32, false, 0, NULL},
+    {"req_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "req_cqe_error"},
+    {"req_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0, "req_cqe_flush_error"},
+    {"req_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
+     "req_remote_access_errors"},
+    {"req_remote_invalid_request", IBD_HW, IBF_COMPL, 32, false, 0,
+     "req_remote_invalid_request"},
+    {"resp_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "resp_cqe_error"},
+    {"resp_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0, "resp_cqe_flush_error"},
+    {"resp_local_length_error", IBD_HW, IBF_COMPL, 32, false, 0,
+     "resp_local_length_error"},
+    {"resp_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
+     "resp_remote_access_errors"},
+    /* A gauge in milliseconds (scaled to seconds by the family). */
+    {"lifespan", IBD_HW, IBF_LIFESPAN, 64, false, 0, NULL},
 };
 #define IB_NCTRS (sizeof(ib_ctrs) / sizeof(ib_ctrs[0]))
 
@@ -405,7 +393,7 @@ static const struct ib_ctr ib_ctrs[] = {
 struct ib_file {
 	const struct ib_ctr *c; /* NULL for state/phys_state/rate */
 	char *path;
-	int fd;    /* held open between polls, else -1 */
+	int fd;	   /* held open between polls, else -1 */
 	bool keep; /* within the fd budget: hold it open */
 	uint8_t bits;
 	bool sat;
@@ -507,8 +495,7 @@ static int ib_parse_state(const char *buf, size_t n, unsigned *id)
 /* "400 Gb/sec (4X NDR)", "2.5 Gb/sec (1X SDR)" -> bytes/s and lanes (0 when
  * the width part is missing). Decimal arithmetic, so 2.5 Gb/s is exactly
  * 312500000 B/s (1 Gb/s = 125000000 B/s, and 10^k divides that for k <= 6). */
-static int ib_parse_rate(const char *buf, size_t n, double *bytes_s,
-			 unsigned *lanes)
+static int ib_parse_rate(const char *buf, size_t n, double *bytes_s, unsigned *lanes)
 {
 	uint64_t ip = 0, fp = 0, div = 1;
 	size_t i = 0, nd = 0;
@@ -597,8 +584,7 @@ static bool ib_is_accel(unsigned cls, unsigned vendor)
 		return false;
 	if (sub == 0x02 || sub == 0x80)
 		return true;
-	return sub == 0x00 &&
-	       (vendor == 0x10de || vendor == 0x1002 || vendor == 0x1d94);
+	return sub == 0x00 && (vendor == 0x10de || vendor == 0x1002 || vendor == 0x1d94);
 }
 
 /* ---- small file helpers (init time) ---- */
@@ -627,8 +613,7 @@ static int ib_read_text(const char *path, char *buf, size_t size)
 
 /* An optional attribute: absent is fine, any other failure is a read
  * error. Leaves buf empty on failure. */
-static void ib_read_opt(struct am_ctx *ctx, const char *path, char *buf,
-			size_t size)
+static void ib_read_opt(struct am_ctx *ctx, const char *path, char *buf, size_t size)
 {
 	int r = ib_read_text(path, buf, size);
 
@@ -653,8 +638,7 @@ static unsigned ib_read_hex(const char *dir, const char *name)
 {
 	char path[PATH_MAX], buf[32];
 
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >=
-	    (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
 		return 0;
 	if (ib_read_text(path, buf, sizeof buf) <= 0)
 		return 0;
@@ -663,8 +647,8 @@ static unsigned ib_read_hex(const char *dir, const char *name)
 
 /* Depth-first search for accelerators below dir (PCI function directories
  * only), skipping the subtree `skip`; keeps the lowest PCI address. */
-static void ib_scan_accel(const char *dir, const char *skip, int depth,
-			  char *best, size_t bestsz)
+static void ib_scan_accel(const char *dir, const char *skip, int depth, char *best,
+			  size_t bestsz)
 {
 	DIR *d;
 	struct dirent *de;
@@ -681,8 +665,7 @@ static void ib_scan_accel(const char *dir, const char *skip, int depth,
 			continue;
 		if (skip && strcmp(sub, skip) == 0)
 			continue;
-		if (ib_is_accel(ib_read_hex(sub, "class"),
-				ib_read_hex(sub, "vendor")) &&
+		if (ib_is_accel(ib_read_hex(sub, "class"), ib_read_hex(sub, "vendor")) &&
 		    (!best[0] || strcmp(de->d_name, best) < 0) &&
 		    strlen(de->d_name) < bestsz)
 			memcpy(best, de->d_name, strlen(de->d_name) + 1);
@@ -725,15 +708,15 @@ static void ib_nearest_accel(const char *hca_dir, char *out, size_t outsz)
 /* ---- options and filters ---- */
 
 static const struct am_option ib_options[] = {
-	{"include", AM_OPT_REGEX, "only devices whose name matches"},
-	{"exclude", AM_OPT_REGEX, "skip devices whose name matches"},
-	{"include_ports", AM_OPT_REGEX,
-	 "only ports whose DEVICE:PORT matches (e.g. \"^mlx5_[0-3]:1$\")"},
-	{"exclude_ports", AM_OPT_REGEX,
-	 "skip ports whose DEVICE:PORT matches (e.g. \"^mlx5_0:2$|^mlx5_4:\")"},
-	{"peak_window", AM_OPT_DURATION,
-	 "window of fabric_port_utilization_peak_ratio (default 15s)"},
-	{NULL, 0, NULL},
+    {"include", AM_OPT_REGEX, "only devices whose name matches"},
+    {"exclude", AM_OPT_REGEX, "skip devices whose name matches"},
+    {"include_ports", AM_OPT_REGEX,
+     "only ports whose DEVICE:PORT matches (e.g. \"^mlx5_[0-3]:1$\")"},
+    {"exclude_ports", AM_OPT_REGEX,
+     "skip ports whose DEVICE:PORT matches (e.g. \"^mlx5_0:2$|^mlx5_4:\")"},
+    {"peak_window", AM_OPT_DURATION,
+     "window of fabric_port_utilization_peak_ratio (default 15s)"},
+    {NULL, 0, NULL},
 };
 
 struct ib_filter {
@@ -744,8 +727,8 @@ struct ib_filter {
 static int ib_filter_init(struct am_ctx *ctx, const struct am_config *cfg,
 			  struct ib_filter *f)
 {
-	static const char *const keys[4] = {"include", "exclude",
-					    "include_ports", "exclude_ports"};
+	static const char *const keys[4] = {"include", "exclude", "include_ports",
+					    "exclude_ports"};
 	regex_t *re[4] = {&f->inc, &f->exc, &f->pinc, &f->pexc};
 	bool *has[4] = {&f->has_inc, &f->has_exc, &f->has_pinc, &f->has_pexc};
 
@@ -756,8 +739,7 @@ static int ib_filter_init(struct am_ctx *ctx, const struct am_config *cfg,
 		if (!s || !*s)
 			continue;
 		if (regcomp(re[i], s, REG_EXTENDED | REG_NOSUB) != 0) {
-			am_log(ctx, AM_LOG_ERROR, "%s: bad regex \"%s\"",
-			       keys[i], s);
+			am_log(ctx, AM_LOG_ERROR, "%s: bad regex \"%s\"", keys[i], s);
 			return -EINVAL;
 		}
 		*has[i] = true;
@@ -777,8 +759,8 @@ static void ib_filter_free(struct ib_filter *f)
 		regfree(&f->pexc);
 }
 
-static bool ib_want(const regex_t *inc, bool has_inc, const regex_t *exc,
-		    bool has_exc, const char *s)
+static bool ib_want(const regex_t *inc, bool has_inc, const regex_t *exc, bool has_exc,
+		    const char *s)
 {
 	if (has_inc && regexec(inc, s, 0, NULL, 0) != 0)
 		return false;
@@ -815,8 +797,8 @@ static void ib_file_close(struct ib_file *f)
 	f->path = NULL;
 }
 
-static void ib_file_setup(struct ib_state *st, struct ib_file *f,
-			  const struct ib_ctr *c, char *path)
+static void ib_file_setup(struct ib_state *st, struct ib_file *f, const struct ib_ctr *c,
+			  char *path)
 {
 	memset(f, 0, sizeof *f);
 	f->c = c;
@@ -840,8 +822,7 @@ static bool ib_dir_has(char **names, int n, const char *name)
 /* List the counter directories of one port and set up a file for each
  * known counter present. Missing directories are normal (no hw_counters on
  * mlx4, no counters_ext on current kernels). */
-static int ib_port_files(struct ib_state *st, struct ib_port *p,
-			 const char *pdir)
+static int ib_port_files(struct ib_state *st, struct ib_port *p, const char *pdir)
 {
 	char **names[IBD_N] = {NULL};
 	int nn[IBD_N] = {0};
@@ -871,8 +852,7 @@ static int ib_port_files(struct ib_state *st, struct ib_port *p,
 			return -ENOMEM;
 		nn[d] = n;
 	}
-	wide = ib_dir_has(names[IBD_COUNTERS], nn[IBD_COUNTERS],
-			  "unicast_xmit_packets");
+	wide = ib_dir_has(names[IBD_COUNTERS], nn[IBD_COUNTERS], "unicast_xmit_packets");
 	p->files = calloc(IB_NCTRS, sizeof *p->files);
 	if (!p->files) {
 		ret = -ENOMEM;
@@ -910,8 +890,8 @@ out:
 	return ret;
 }
 
-static int ib_add_port(struct am_ctx *ctx, struct ib_state *st,
-		       struct ib_dev *dev, const char *ddir, const char *num)
+static int ib_add_port(struct am_ctx *ctx, struct ib_state *st, struct ib_dev *dev,
+		       const char *ddir, const char *num)
 {
 	struct ib_port *p = &st->ports[st->nports];
 	char *pdir = NULL, *path;
@@ -964,8 +944,8 @@ out:
 }
 
 /* ib_read_opt for DIR/NAME. */
-static void ib_read_opt_at(struct am_ctx *ctx, const char *dir,
-			   const char *name, char *buf, size_t size)
+static void ib_read_opt_at(struct am_ctx *ctx, const char *dir, const char *name,
+			   char *buf, size_t size)
 {
 	char path[PATH_MAX];
 
@@ -974,8 +954,7 @@ static void ib_read_opt_at(struct am_ctx *ctx, const char *dir,
 		ib_read_opt(ctx, path, buf, size);
 }
 
-static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev,
-			const char *ddir)
+static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev, const char *ddir)
 {
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *base;
@@ -984,8 +963,7 @@ static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev,
 	ib_read_opt_at(ctx, ddir, "board_id", dev->board, sizeof dev->board);
 	ib_read_opt_at(ctx, ddir, "hca_type", dev->hca, sizeof dev->hca);
 	ib_read_opt_at(ctx, ddir, "node_guid", dev->guid, sizeof dev->guid);
-	ib_read_opt_at(ctx, ddir, "device/numa_node", dev->numa,
-		       sizeof dev->numa);
+	ib_read_opt_at(ctx, ddir, "device/numa_node", dev->numa, sizeof dev->numa);
 	if (strcmp(dev->numa, "-1") == 0)
 		dev->numa[0] = '\0'; /* no NUMA affinity known */
 
@@ -998,8 +976,7 @@ static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev,
 	base = base ? base + 1 : real;
 	if (!ib_is_pci_addr(base))
 		return;
-	if (snprintf(dev->pci, sizeof dev->pci, "%s", base) >=
-	    (int)sizeof dev->pci) {
+	if (snprintf(dev->pci, sizeof dev->pci, "%s", base) >= (int)sizeof dev->pci) {
 		dev->pci[0] = '\0';
 		return;
 	}
@@ -1019,8 +996,7 @@ static size_t ib_fd_budget(void)
 
 static void ib_fini(void *state);
 
-static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
-		   void **state)
+static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct ib_state *st;
 	struct ib_filter flt;
@@ -1033,8 +1009,7 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 	snprintf(root, sizeof root, "%s/class/infiniband", am_sysfs(ctx));
 	n = scandir(root, &de, ib_no_dots, ib_versionsort);
 	if (n < 0) {
-		am_found(ctx, "no %s (no RDMA device, or ib_core not loaded)",
-			 root);
+		am_found(ctx, "no %s (no RDMA device, or ib_core not loaded)", root);
 		return -ENODEV;
 	}
 	if (n == 0) {
@@ -1066,21 +1041,18 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 
 		/* The device filter comes before anything under it is
 		 * opened, including its ports directory. */
-		if (!ib_want(&flt.inc, flt.has_inc, &flt.exc, flt.has_exc,
-			     name)) {
+		if (!ib_want(&flt.inc, flt.has_inc, &flt.exc, flt.has_exc, name)) {
 			excluded++;
 			continue;
 		}
 		if (snprintf(ddir, sizeof ddir, "%s/%s", root, name) >=
-			    (int)sizeof ddir ||
-		    snprintf(pdir, sizeof pdir, "%s/ports", ddir) >=
-			    (int)sizeof pdir)
+			(int)sizeof ddir ||
+		    snprintf(pdir, sizeof pdir, "%s/ports", ddir) >= (int)sizeof pdir)
 			continue;
 		np = scandir(pdir, &pe, ib_no_dots, ib_versionsort);
 		if (np < 0) {
 			am_read_error(ctx);
-			am_log(ctx, AM_LOG_WARN, "%s: %s", pdir,
-			       strerror(errno));
+			am_log(ctx, AM_LOG_WARN, "%s: %s", pdir, strerror(errno));
 			continue;
 		}
 		dev = &st->devs[st->ndevs];
@@ -1092,8 +1064,7 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 		dev->s_info = AM_SERIES_INVALID;
 		st->ndevs++;
 		ib_dev_info(ctx, dev, ddir);
-		grown = realloc(st->ports,
-				(maxports + (size_t)np) * sizeof *st->ports);
+		grown = realloc(st->ports, (maxports + (size_t)np) * sizeof *st->ports);
 		if (!grown) {
 			ret = -ENOMEM;
 			goto out_ports;
@@ -1105,16 +1076,15 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 
 			/* Port directories are numbers (1, 2; 0 on switches). */
 			if (strspn(pe[j]->d_name, "0123456789") !=
-				    strlen(pe[j]->d_name) ||
+				strlen(pe[j]->d_name) ||
 			    strlen(pe[j]->d_name) > 5)
 				continue;
-			if (snprintf(key, sizeof key, "%s:%s", name,
-				     pe[j]->d_name) >= (int)sizeof key)
+			if (snprintf(key, sizeof key, "%s:%s", name, pe[j]->d_name) >=
+			    (int)sizeof key)
 				continue;
-			if (ib_want(&flt.pinc, flt.has_pinc, &flt.pexc,
-				    flt.has_pexc, key)) {
-				ret = ib_add_port(ctx, st, dev, ddir,
-						  pe[j]->d_name);
+			if (ib_want(&flt.pinc, flt.has_pinc, &flt.pexc, flt.has_pexc,
+				    key)) {
+				ret = ib_add_port(ctx, st, dev, ddir, pe[j]->d_name);
 				if (ret < 0)
 					goto out_ports;
 			}
@@ -1127,8 +1097,10 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 			goto out_st;
 	}
 	if (st->nports == 0) {
-		am_found(ctx, "%d RDMA device(s) in %s, %d excluded, no port "
-			 "left to read", n, root, excluded);
+		am_found(ctx,
+			 "%d RDMA device(s) in %s, %d excluded, no port "
+			 "left to read",
+			 n, root, excluded);
 		ret = -ENODEV;
 		goto out_st;
 	}
@@ -1143,8 +1115,8 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg,
 			goto out_st;
 		}
 	}
-	am_found(ctx, "%zu RDMA device(s), %zu port(s) in %s (%d excluded)",
-		 st->ndevs, st->nports, root, excluded);
+	am_found(ctx, "%zu RDMA device(s), %zu port(s) in %s (%d excluded)", st->ndevs,
+		 st->nports, root, excluded);
 	*state = st;
 	ret = 0;
 	goto out_flt;
@@ -1206,8 +1178,8 @@ static void ib_file_fail(struct am_ctx *ctx, struct ib_file *f, int err)
 
 /* Read one file into buf. Returns the length, -EAGAIN while a failed file
  * waits for its retry, or -errno (already counted). */
-static int ib_file_read(struct am_ctx *ctx, struct ib_state *st,
-			struct ib_file *f, char *buf, size_t size)
+static int ib_file_read(struct am_ctx *ctx, struct ib_state *st, struct ib_file *f,
+			char *buf, size_t size)
 {
 	ssize_t n;
 	int fd = f->fd;
@@ -1246,8 +1218,7 @@ static void ib_file_ok(struct ib_file *f)
 	f->backoff_s = 0;
 }
 
-static void ib_intern(struct ib_state *st, struct am_ctx *ctx,
-		      struct ib_port *p)
+static void ib_intern(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p)
 {
 	const char *pl[] = {p->dev->name, p->num, NULL, NULL};
 	static const char *const dirs[2] = {"transmit", "receive"};
@@ -1269,8 +1240,7 @@ static void ib_intern(struct ib_state *st, struct am_ctx *ctx,
 		f->sid = am_series(ctx, st->fam[f->c->fam], pl);
 		if (f->sat) {
 			pl[2] = f->c->file;
-			f->sat_sid =
-				am_series(ctx, st->fam[IBF_SATURATED], pl);
+			f->sat_sid = am_series(ctx, st->fam[IBF_SATURATED], pl);
 		}
 	}
 	if (p->dev->s_info == AM_SERIES_INVALID) {
@@ -1285,11 +1255,11 @@ static void ib_intern(struct ib_state *st, struct am_ctx *ctx,
 
 /* The info series carries the rate text, so it is interned again (a rare
  * allocation) when the link retrains to another rate. */
-static void ib_port_info(struct ib_state *st, struct am_ctx *ctx,
-			 struct ib_port *p, const char *rate, size_t n)
+static void ib_port_info(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p,
+			 const char *rate, size_t n)
 {
-	if (p->s_info != AM_SERIES_INVALID && p->interned &&
-	    strlen(p->rate_text) == n && memcmp(p->rate_text, rate, n) == 0)
+	if (p->s_info != AM_SERIES_INVALID && p->interned && strlen(p->rate_text) == n &&
+	    memcmp(p->rate_text, rate, n) == 0)
 		return;
 	if (n >= sizeof p->rate_text)
 		n = sizeof p->rate_text - 1;
@@ -1297,16 +1267,14 @@ static void ib_port_info(struct ib_state *st, struct am_ctx *ctx,
 	p->rate_text[n] = '\0';
 	{
 		const struct ib_dev *d = p->dev;
-		const char *il[] = {d->name,	   p->num, p->link_layer,
-				    p->netdev,	   p->rate_text, d->fw,
-				    d->guid,	   d->accel};
+		const char *il[] = {d->name,	  p->num, p->link_layer, p->netdev,
+				    p->rate_text, d->fw,  d->guid,	 d->accel};
 
 		p->s_info = am_series(ctx, st->fam[IBF_INFO], il);
 	}
 }
 
-static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx,
-			 struct ib_port *p)
+static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p)
 {
 	char buf[IB_VALBUF * 2];
 	unsigned id;
@@ -1358,8 +1326,8 @@ static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx,
 	am_emit(ctx, p->s_info, 1);
 }
 
-static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx,
-			 struct ib_port *p, int64_t now)
+static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p,
+			 int64_t now)
 {
 	char buf[IB_VALBUF];
 
@@ -1374,8 +1342,7 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx,
 		if (n < 0)
 			continue;
 		/* A full buffer means more than a number: garbage. */
-		if ((size_t)n == sizeof buf ||
-		    ib_parse_u64(buf, (size_t)n, &v) < 0) {
+		if ((size_t)n == sizeof buf || ib_parse_u64(buf, (size_t)n, &v) < 0) {
 			ib_file_fail(ctx, f, -EINVAL);
 			continue;
 		}
@@ -1384,10 +1351,9 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx,
 			double r;
 			int d = f->c->role == IBR_TX ? 0 : 1;
 
-			if (f->have &&
-			    ib_util_ratio(f->last, v, f->bits, f->sat,
-					  (double)(now - f->last_ns) / 1e9,
-					  p->speed, &r) == 0) {
+			if (f->have && ib_util_ratio(f->last, v, f->bits, f->sat,
+						     (double)(now - f->last_ns) / 1e9,
+						     p->speed, &r) == 0) {
 				am_emit(ctx, p->s_util[d], r);
 				am_emit(ctx, p->s_peak[d], r);
 			}
@@ -1401,9 +1367,8 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx,
 		else
 			am_emit(ctx, f->sid, (double)v);
 		if (f->sat_sid != AM_SERIES_INVALID) {
-			uint64_t max = f->bits >= 64
-					       ? UINT64_MAX
-					       : ((uint64_t)1 << f->bits) - 1;
+			uint64_t max =
+			    f->bits >= 64 ? UINT64_MAX : ((uint64_t)1 << f->bits) - 1;
 
 			am_emit(ctx, f->sat_sid, v >= max ? 1 : 0);
 		}
@@ -1424,13 +1389,13 @@ static int ib_poll(struct am_ctx *ctx, void *state)
 }
 
 const struct am_collector infiniband_collector = {
-	.abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
-	.flags = 0,
-	.name = "infiniband",
-	.description = "InfiniBand and RoCE ports from /sys/class/infiniband",
-	.options = ib_options,
-	.once_polls = 2,
-	.init = ib_init,
-	.poll = ib_poll,
-	.fini = ib_fini,
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .flags = 0,
+    .name = "infiniband",
+    .description = "InfiniBand and RoCE ports from /sys/class/infiniband",
+    .options = ib_options,
+    .once_polls = 2,
+    .init = ib_init,
+    .poll = ib_poll,
+    .fini = ib_fini,
 };

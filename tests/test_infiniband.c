@@ -85,19 +85,17 @@ am_family_t am_family(struct fake_am_ctx *ctx, const struct am_family_def *def)
 	return ctx->nfams++;
 }
 
-am_series_t am_series(struct fake_am_ctx *ctx, am_family_t fam,
-		      const char *const *lv)
+am_series_t am_series(struct fake_am_ctx *ctx, am_family_t fam, const char *const *lv)
 {
 	char key[256] = "";
 	size_t n = 0;
 
 	ctx->nintern++;
 	for (int i = 0; i < AM_MAX_LABELS && ctx->fams[fam].labels[i]; i++)
-		n += (size_t)snprintf(key + n, sizeof key - n, "%s%s",
-				      i ? "," : "", lv[i]);
+		n += (size_t)snprintf(key + n, sizeof key - n, "%s%s", i ? "," : "",
+				      lv[i]);
 	for (unsigned i = 0; i < ctx->nseries; i++)
-		if (ctx->series[i].fam == fam &&
-		    strcmp(ctx->series[i].key, key) == 0)
+		if (ctx->series[i].fam == fam && strcmp(ctx->series[i].key, key) == 0)
 			return i;
 	ck_assert_uint_lt(ctx->nseries, FAKE_MAX_SERIES);
 	ctx->series[ctx->nseries].fam = fam;
@@ -123,8 +121,7 @@ void am_found(struct fake_am_ctx *ctx, const char *fmt, ...)
 	(void)fmt;
 }
 
-void am_log(struct fake_am_ctx *ctx, enum am_log_level level, const char *fmt,
-	    ...)
+void am_log(struct fake_am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
 {
 	(void)ctx;
 	(void)level;
@@ -165,16 +162,14 @@ bool am_cfg_bool(const struct fake_am_config *cfg, const char *key, bool dflt)
 	return dflt;
 }
 
-long long am_cfg_int(const struct fake_am_config *cfg, const char *key,
-		     long long dflt)
+long long am_cfg_int(const struct fake_am_config *cfg, const char *key, long long dflt)
 {
 	(void)cfg;
 	(void)key;
 	return dflt;
 }
 
-double am_cfg_duration(const struct fake_am_config *cfg, const char *key,
-		       double dflt_s)
+double am_cfg_duration(const struct fake_am_config *cfg, const char *key, double dflt_s)
 {
 	if (cfg && strcmp(key, "peak_window") == 0 && cfg->peak > 0)
 		return cfg->peak;
@@ -197,8 +192,7 @@ size_t am_cfg_list_len(const struct fake_am_config *cfg, const char *key)
 	return 0;
 }
 
-const char *am_cfg_list_at(const struct fake_am_config *cfg, const char *key,
-			   size_t i)
+const char *am_cfg_list_at(const struct fake_am_config *cfg, const char *key, size_t i)
 {
 	(void)cfg;
 	(void)key;
@@ -354,19 +348,19 @@ START_TEST(t_parse_u64)
 		int ret;
 		uint64_t v;
 	} t[] = {
-		{"0\n", 0, 0},
-		{"42", 0, 42},
-		{"4000034819001\n", 0, 4000034819001ull},
-		{"18446744073709551615\n", 0, UINT64_MAX},
-		{"18446744073709551616\n", -EINVAL, 0}, /* 2^64 */
-		{"123456789012345678901", -EINVAL, 0},  /* 21 digits */
-		{"", -EINVAL, 0},
-		{"\n", -EINVAL, 0},
-		{"N/A (no PMA)\n", -EINVAL, 0},
-		{"12abc\n", -EINVAL, 0},
-		{"-5\n", -EINVAL, 0},
-		{"0x10\n", -EINVAL, 0},
-		{" 7", -EINVAL, 0},
+	    {"0\n", 0, 0},
+	    {"42", 0, 42},
+	    {"4000034819001\n", 0, 4000034819001ull},
+	    {"18446744073709551615\n", 0, UINT64_MAX},
+	    {"18446744073709551616\n", -EINVAL, 0}, /* 2^64 */
+	    {"123456789012345678901", -EINVAL, 0},  /* 21 digits */
+	    {"", -EINVAL, 0},
+	    {"\n", -EINVAL, 0},
+	    {"N/A (no PMA)\n", -EINVAL, 0},
+	    {"12abc\n", -EINVAL, 0},
+	    {"-5\n", -EINVAL, 0},
+	    {"0x10\n", -EINVAL, 0},
+	    {" 7", -EINVAL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -387,11 +381,9 @@ START_TEST(t_parse_state)
 		int ret;
 		unsigned id;
 	} t[] = {
-		{"4: ACTIVE\n", 0, 4},	{"1: DOWN", 0, 1},
-		{"5: LinkUp\n", 0, 5},	{"2: Polling\n", 0, 2},
-		{"3: Disabled\n", 0, 3}, {"ACTIVE\n", -EINVAL, 0},
-		{"4 ACTIVE\n", -EINVAL, 0}, {"", -EINVAL, 0},
-		{"4", -EINVAL, 0},
+	    {"4: ACTIVE\n", 0, 4},	{"1: DOWN", 0, 1},	 {"5: LinkUp\n", 0, 5},
+	    {"2: Polling\n", 0, 2},	{"3: Disabled\n", 0, 3}, {"ACTIVE\n", -EINVAL, 0},
+	    {"4 ACTIVE\n", -EINVAL, 0}, {"", -EINVAL, 0},	 {"4", -EINVAL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -413,27 +405,27 @@ START_TEST(t_parse_rate)
 		double bps;
 		unsigned lanes;
 	} t[] = {
-		{"400 Gb/sec (4X NDR)\n", 0, 50e9, 4},
-		{"800 Gb/sec (4X XDR)\n", 0, 100e9, 4},
-		{"200 Gb/sec (4X HDR)\n", 0, 25e9, 4},
-		{"200 Gb/sec (2X NDR)\n", 0, 25e9, 2},
-		{"100 Gb/sec (4X EDR)\n", 0, 12.5e9, 4},
-		{"25 Gb/sec (1X EDR)\n", 0, 3.125e9, 1},
-		{"56 Gb/sec (4X FDR)\n", 0, 7e9, 4},
-		{"40 Gb/sec (4X QDR)\n", 0, 5e9, 4},
-		{"20 Gb/sec (4X DDR)\n", 0, 2.5e9, 4},
-		{"10 Gb/sec (4X SDR)\n", 0, 1.25e9, 4},
-		{"2.5 Gb/sec (1X SDR)\n", 0, 312500000, 1},
-		{"14 Gb/sec (1X FDR)\n", 0, 1.75e9, 1},
-		{"13.64 Gb/sec (1X FDR)\n", 0, 1705000000, 1},
-		{"300 Gb/sec (12X EDR)\n", 0, 37.5e9, 12},
-		{"100 Gb/sec\n", 0, 12.5e9, 0}, /* no width part */
-		{"", -EINVAL, 0, 0},
-		{"Gb/sec (4X NDR)", -EINVAL, 0, 0},
-		{"400 Mb/sec (4X NDR)", -EINVAL, 0, 0},
-		{"400\n", -EINVAL, 0, 0},
-		{"4. Gb/sec (4X NDR)", -EINVAL, 0, 0},
-		{"Invalid argument\n", -EINVAL, 0, 0},
+	    {"400 Gb/sec (4X NDR)\n", 0, 50e9, 4},
+	    {"800 Gb/sec (4X XDR)\n", 0, 100e9, 4},
+	    {"200 Gb/sec (4X HDR)\n", 0, 25e9, 4},
+	    {"200 Gb/sec (2X NDR)\n", 0, 25e9, 2},
+	    {"100 Gb/sec (4X EDR)\n", 0, 12.5e9, 4},
+	    {"25 Gb/sec (1X EDR)\n", 0, 3.125e9, 1},
+	    {"56 Gb/sec (4X FDR)\n", 0, 7e9, 4},
+	    {"40 Gb/sec (4X QDR)\n", 0, 5e9, 4},
+	    {"20 Gb/sec (4X DDR)\n", 0, 2.5e9, 4},
+	    {"10 Gb/sec (4X SDR)\n", 0, 1.25e9, 4},
+	    {"2.5 Gb/sec (1X SDR)\n", 0, 312500000, 1},
+	    {"14 Gb/sec (1X FDR)\n", 0, 1.75e9, 1},
+	    {"13.64 Gb/sec (1X FDR)\n", 0, 1705000000, 1},
+	    {"300 Gb/sec (12X EDR)\n", 0, 37.5e9, 12},
+	    {"100 Gb/sec\n", 0, 12.5e9, 0}, /* no width part */
+	    {"", -EINVAL, 0, 0},
+	    {"Gb/sec (4X NDR)", -EINVAL, 0, 0},
+	    {"400 Mb/sec (4X NDR)", -EINVAL, 0, 0},
+	    {"400\n", -EINVAL, 0, 0},
+	    {"4. Gb/sec (4X NDR)", -EINVAL, 0, 0},
+	    {"Invalid argument\n", -EINVAL, 0, 0},
 	};
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -443,8 +435,7 @@ START_TEST(t_parse_rate)
 
 		ck_assert_msg(r == t[i].ret, "\"%s\": %d", t[i].in, r);
 		if (r == 0) {
-			ck_assert_msg(bps == t[i].bps, "\"%s\": %.1f", t[i].in,
-				      bps);
+			ck_assert_msg(bps == t[i].bps, "\"%s\": %.1f", t[i].in, bps);
 			ck_assert_uint_eq(lanes, t[i].lanes);
 		}
 	}
@@ -461,31 +452,30 @@ START_TEST(t_util_ratio)
 		int ret;
 		double r;
 	} t[] = {
-		/* 6.25e9 words = 25 GB in 1 s on 50 GB/s: half */
-		{1000, 1000 + 6250000000ull, 64, false, 1, 50e9, 0, 0.5},
-		{0, 0, 64, false, 1, 50e9, 0, 0.0},
-		/* same bytes over 2 s: a quarter */
-		{0, 6250000000ull, 64, false, 2, 50e9, 0, 0.25},
-		/* 5% over line rate: timing jitter, clamped */
-		{0, 13125000000ull, 64, false, 1, 50e9, 0, 1.0},
-		/* 50% over: an unseen reset or wrap, no ratio */
-		{0, 18750000000ull, 64, false, 1, 50e9, -ERANGE, 0},
-		/* backwards: reset */
-		{5000, 10, 64, false, 1, 50e9, -ERANGE, 0},
-		/* 32-bit saturating, at max now or before */
-		{100, 4294967295ull, 32, true, 1, 50e9, -EOVERFLOW, 0},
-		{4294967295ull, 4294967295ull, 32, true, 1, 50e9, -EOVERFLOW,
-		 0},
-		/* 32-bit below max is fine */
-		{100, 100 + 312500000ull, 32, true, 1, 12.5e9, 0, 0.1},
-		{0, 10, 64, false, 0, 50e9, -EAGAIN, 0},
-		{0, 10, 64, false, 1, 0, -ENODATA, 0},
+	    /* 6.25e9 words = 25 GB in 1 s on 50 GB/s: half */
+	    {1000, 1000 + 6250000000ull, 64, false, 1, 50e9, 0, 0.5},
+	    {0, 0, 64, false, 1, 50e9, 0, 0.0},
+	    /* same bytes over 2 s: a quarter */
+	    {0, 6250000000ull, 64, false, 2, 50e9, 0, 0.25},
+	    /* 5% over line rate: timing jitter, clamped */
+	    {0, 13125000000ull, 64, false, 1, 50e9, 0, 1.0},
+	    /* 50% over: an unseen reset or wrap, no ratio */
+	    {0, 18750000000ull, 64, false, 1, 50e9, -ERANGE, 0},
+	    /* backwards: reset */
+	    {5000, 10, 64, false, 1, 50e9, -ERANGE, 0},
+	    /* 32-bit saturating, at max now or before */
+	    {100, 4294967295ull, 32, true, 1, 50e9, -EOVERFLOW, 0},
+	    {4294967295ull, 4294967295ull, 32, true, 1, 50e9, -EOVERFLOW, 0},
+	    /* 32-bit below max is fine */
+	    {100, 100 + 312500000ull, 32, true, 1, 12.5e9, 0, 0.1},
+	    {0, 10, 64, false, 0, 50e9, -EAGAIN, 0},
+	    {0, 10, 64, false, 1, 0, -ENODATA, 0},
 	};
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		double r = -1;
-		int ret = ib_util_ratio(t[i].prev, t[i].cur, t[i].bits,
-					t[i].sat, t[i].dt, t[i].speed, &r);
+		int ret = ib_util_ratio(t[i].prev, t[i].cur, t[i].bits, t[i].sat, t[i].dt,
+					t[i].speed, &r);
 
 		ck_assert_msg(ret == t[i].ret, "row %zu: %d", i, ret);
 		if (ret == 0)
@@ -522,48 +512,35 @@ START_TEST(t_ndr8)
 	/* raw 4-octet words; the family scales by 4 (never by lanes) */
 	ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx5_3,1"),
 			    4000034819001.0);
-	ck_assert_double_eq(C->fams[fam_id("fabric_port_transmit_bytes_total")]
-				    .scale,
+	ck_assert_double_eq(C->fams[fam_id("fabric_port_transmit_bytes_total")].scale,
 			    4.0);
-	ck_assert_double_eq(
-		val("fabric_port_link_speed_bytes_per_second", "mlx5_7,1"),
-		50e9);
+	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second", "mlx5_7,1"),
+			    50e9);
 	ck_assert_double_eq(val("fabric_port_link_lanes", "mlx5_7,1"), 4);
 	ck_assert_double_eq(val("fabric_port_up", "mlx5_0,1"), 1);
 	ck_assert_double_eq(val("fabric_port_state", "mlx5_0,1"), 4);
 	ck_assert_double_eq(val("fabric_port_physical_state", "mlx5_0,1"), 5);
 	/* info: the GPU under the same PCIe switch, not its neighbour's */
-	ck_assert_double_eq(
-		val("fabric_port_info",
-		    "mlx5_0,1,InfiniBand,,400 Gb/sec (4X NDR),28.39.1002,"
-		    "b83f:d203:00a1:1000,0000:14:00.0"),
-		1);
-	ck_assert_double_eq(
-		val("fabric_port_info",
-		    "mlx5_1,1,InfiniBand,,400 Gb/sec (4X NDR),28.39.1002,"
-		    "b83f:d203:00a1:1001,0000:18:00.0"),
-		1);
+	ck_assert_double_eq(val("fabric_port_info",
+				"mlx5_0,1,InfiniBand,,400 Gb/sec (4X NDR),28.39.1002,"
+				"b83f:d203:00a1:1000,0000:14:00.0"),
+			    1);
+	ck_assert_double_eq(val("fabric_port_info",
+				"mlx5_1,1,InfiniBand,,400 Gb/sec (4X NDR),28.39.1002,"
+				"b83f:d203:00a1:1001,0000:18:00.0"),
+			    1);
 	ck_assert_double_eq(val("fabric_device_info",
 				"mlx5_5,MT_0000000838,MT4129,1,0000:57:00.0,"
 				"28.39.1002"),
 			    1);
 	/* 64-bit port (unicast_xmit_packets exists): no saturation series
 	 * for data, but one for every saturating error counter */
-	ck_assert_ptr_null(find("fabric_counter_saturated",
-				"mlx5_0,1,port_xmit_data"));
-	ck_assert_double_eq(val("fabric_counter_saturated",
-				"mlx5_0,1,symbol_error"),
-			    0);
-	ck_assert_double_eq(val("fabric_roce_lifespan_seconds",
-				"mlx5_0,1"),
-			    10);
-	ck_assert_double_eq(
-		C->fams[fam_id("fabric_roce_lifespan_seconds")].scale,
-		1e-3);
+	ck_assert_ptr_null(find("fabric_counter_saturated", "mlx5_0,1,port_xmit_data"));
+	ck_assert_double_eq(val("fabric_counter_saturated", "mlx5_0,1,symbol_error"), 0);
+	ck_assert_double_eq(val("fabric_roce_lifespan_seconds", "mlx5_0,1"), 10);
+	ck_assert_double_eq(C->fams[fam_id("fabric_roce_lifespan_seconds")].scale, 1e-3);
 	/* no utilization on the first poll */
-	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio",
-				"mlx5_0,1,transmit"),
-			  0);
+	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_0,1,transmit"), 0);
 	ib_fini(st);
 }
 END_TEST
@@ -583,66 +560,51 @@ START_TEST(t_utilization_and_peak)
 	st = start(root, &cfg);
 	ck_assert_double_eq(C->fams[fam_id("fabric_port_utilization_peak_"
 					   "ratio")]
-				    .window_s,
+				.window_s,
 			    30);
-	ck_assert_int_eq(
-		C->fams[fam_id("fabric_port_utilization_peak_ratio")].kind,
-		AM_WINDOW_MAX);
+	ck_assert_int_eq(C->fams[fam_id("fabric_port_utilization_peak_ratio")].kind,
+			 AM_WINDOW_MAX);
 	poll_at(st, 10);
 	/* 1 s later: 25 GB sent (half of 50 GB/s), 5 GB received (0.1) */
 	put_u64(root, tx, t0 + 6250000000ull);
 	put_u64(root, rx, r0 + 1250000000ull);
 	poll_at(st, 11);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio",
-				    "mlx5_2,1,transmit"),
+	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 				0.5, 1e-12);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio",
-				    "mlx5_2,1,receive"),
+	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_2,1,receive"),
 				0.1, 1e-12);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_peak_ratio",
-				    "mlx5_2,1,transmit"),
-				0.5, 1e-12);
+	ck_assert_double_eq_tol(
+	    val("fabric_port_utilization_peak_ratio", "mlx5_2,1,transmit"), 0.5, 1e-12);
 	/* idle ports: 0, not absent */
-	ck_assert_double_eq(val("fabric_port_utilization_ratio",
-				"mlx5_0,1,transmit"),
-			    0);
+	ck_assert_double_eq(val("fabric_port_utilization_ratio", "mlx5_0,1,transmit"), 0);
 	/* 2 s later, 12.5 GB more: 0.125; every per-poll value feeds the
 	 * window max */
 	put_u64(root, tx, t0 + 6250000000ull + 3125000000ull);
 	poll_at(st, 13);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio",
-				    "mlx5_2,1,transmit"),
+	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 				0.125, 1e-12);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_peak_ratio",
-				    "mlx5_2,1,transmit"),
-				0.125, 1e-12);
-	ck_assert_uint_eq(nemit("fabric_port_utilization_peak_ratio",
-				"mlx5_2,1,transmit"),
-			  2);
+	ck_assert_double_eq_tol(
+	    val("fabric_port_utilization_peak_ratio", "mlx5_2,1,transmit"), 0.125, 1e-12);
+	ck_assert_uint_eq(
+	    nemit("fabric_port_utilization_peak_ratio", "mlx5_2,1,transmit"), 2);
 	/* counter reset (driver reload): no ratio from a backwards delta,
 	 * the raw value still goes to the core (which treats it as a reset) */
-	polls_before = nemit("fabric_port_utilization_ratio",
-			     "mlx5_2,1,transmit");
+	polls_before = nemit("fabric_port_utilization_ratio", "mlx5_2,1,transmit");
 	put_u64(root, tx, 1000);
 	poll_at(st, 14);
-	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio",
-				"mlx5_2,1,transmit"),
+	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 			  polls_before);
-	ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx5_2,1"),
-			    1000);
+	ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx5_2,1"), 1000);
 	/* and the poll after the reset measures from the new base */
 	put_u64(root, tx, 1000 + 625000000ull);
 	poll_at(st, 15);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio",
-				    "mlx5_2,1,transmit"),
+	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 				0.05, 1e-12);
 	/* an impossible jump (3x line rate): skipped, not clamped */
-	polls_before = nemit("fabric_port_utilization_ratio",
-			     "mlx5_2,1,transmit");
+	polls_before = nemit("fabric_port_utilization_ratio", "mlx5_2,1,transmit");
 	put_u64(root, tx, 1000 + 625000000ull + 37500000000ull);
 	poll_at(st, 16);
-	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio",
-				"mlx5_2,1,transmit"),
+	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 			  polls_before);
 	ib_fini(st);
 }
@@ -659,56 +621,46 @@ START_TEST(t_saturated)
 		const char *ctr;
 		double sat;
 	} t[] = {
-		{"symbol_error", 1},
-		{"port_rcv_errors", 1},
-		{"VL15_dropped", 1},
-		{"link_downed", 1},
-		{"link_error_recovery", 1},
-		{"local_link_integrity_errors", 1},
-		{"excessive_buffer_overrun_errors", 1},
-		{"port_xmit_wait", 1},
-		/* 32-bit PortCounters (no unicast_xmit_packets) */
-		{"port_xmit_data", 1},
-		{"port_xmit_packets", 1},
-		{"port_rcv_data", 0},
-		{"port_xmit_discards", 0},
-		{"port_xmit_constraint_errors", 0},
+	    {"symbol_error", 1},
+	    {"port_rcv_errors", 1},
+	    {"VL15_dropped", 1},
+	    {"link_downed", 1},
+	    {"link_error_recovery", 1},
+	    {"local_link_integrity_errors", 1},
+	    {"excessive_buffer_overrun_errors", 1},
+	    {"port_xmit_wait", 1},
+	    /* 32-bit PortCounters (no unicast_xmit_packets) */
+	    {"port_xmit_data", 1},
+	    {"port_xmit_packets", 1},
+	    {"port_rcv_data", 0},
+	    {"port_xmit_discards", 0},
+	    {"port_xmit_constraint_errors", 0},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		char key[96];
 
 		snprintf(key, sizeof key, "mlx5_0,1,%s", t[i].ctr);
-		ck_assert_msg(val("fabric_counter_saturated", key) == t[i].sat,
-			      "%s", t[i].ctr);
+		ck_assert_msg(val("fabric_counter_saturated", key) == t[i].sat, "%s",
+			      t[i].ctr);
 	}
 	/* the saturated value is exported as read; the core stops its growth */
-	ck_assert_double_eq(val("fabric_port_errors_total",
-				"mlx5_0,1,symbol_error"),
+	ck_assert_double_eq(val("fabric_port_errors_total", "mlx5_0,1,symbol_error"),
 			    65535);
-	ck_assert_int_eq(C->fams[fam_id("fabric_port_errors_total")].saturating,
-			 1);
-	ck_assert_uint_eq(C->fams[fam_id("fabric_port_transmit_wait_total")]
-				  .bits,
-			  32);
-	ck_assert_int_eq(C->fams[fam_id("fabric_port_transmit_wait_total")]
-				 .saturating,
+	ck_assert_int_eq(C->fams[fam_id("fabric_port_errors_total")].saturating, 1);
+	ck_assert_uint_eq(C->fams[fam_id("fabric_port_transmit_wait_total")].bits, 32);
+	ck_assert_int_eq(C->fams[fam_id("fabric_port_transmit_wait_total")].saturating,
 			 1);
 	/* second poll: transmit data is stuck at max, so no transmit
 	 * utilization; receive still moves and has one */
 	put_u64(root, "mlx5_0/ports/1/counters/port_rcv_data", 1234567 + 312500000);
 	poll_at(st, 2);
-	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio",
-				"mlx5_0,1,transmit"),
-			  0);
-	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio",
-				    "mlx5_0,1,receive"),
+	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_0,1,transmit"), 0);
+	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_0,1,receive"),
 				0.1, 1e-12);
 	/* cleared with perfquery -R: flag drops */
 	put(root, "mlx5_0/ports/1/counters/symbol_error", "0\n");
 	poll_at(st, 3);
-	ck_assert_double_eq(val("fabric_counter_saturated",
-				"mlx5_0,1,symbol_error"),
-			    0);
+	ck_assert_double_eq(val("fabric_counter_saturated", "mlx5_0,1,symbol_error"), 0);
 	ib_fini(st);
 }
 END_TEST
@@ -720,58 +672,52 @@ START_TEST(t_roce_widths)
 	poll_at(st, 1);
 	ck_assert_uint_eq(C->read_errors, 0);
 	ck_assert_uint_eq(st->nports, 2);
-	ck_assert_double_eq(
-		val("fabric_port_info",
-		    "mlx5_0,1,Ethernet,ens1f0np0,100 Gb/sec (4X EDR),"
-		    "22.36.1010,0c42:a103:0011:2230,"),
-		1); /* the BMC's VGA is not an accelerator */
+	ck_assert_double_eq(val("fabric_port_info",
+				"mlx5_0,1,Ethernet,ens1f0np0,100 Gb/sec (4X EDR),"
+				"22.36.1010,0c42:a103:0011:2230,"),
+			    1); /* the BMC's VGA is not an accelerator */
 	/* renamed device: read like any other */
-	ck_assert_double_eq(
-		val("fabric_port_info",
-		    "rocep23s0f1,1,Ethernet,ens1f1np1,25 Gb/sec (1X EDR),"
-		    "22.36.1010,0c42:a103:0011:2231,"),
-		1);
+	ck_assert_double_eq(val("fabric_port_info",
+				"rocep23s0f1,1,Ethernet,ens1f1np1,25 Gb/sec (1X EDR),"
+				"22.36.1010,0c42:a103:0011:2231,"),
+			    1);
 	ck_assert_double_eq(val("fabric_roce_cnp_sent_total", "mlx5_0,1"),
 			    123456789012.0);
 	ck_assert_double_eq(val("fabric_roce_cnp_handled_total", "mlx5_0,1"),
 			    5000000000.0);
-	ck_assert_double_eq(val("fabric_roce_out_of_sequence_total",
-				"mlx5_0,1"),
+	ck_assert_double_eq(val("fabric_roce_out_of_sequence_total", "mlx5_0,1"),
 			    4294967290.0);
 	ck_assert(nemit("fabric_roce_retransmits_total",
 			"rocep23s0f1,1,local_ack_timeout_err") > 0);
-	ck_assert(nemit("fabric_roce_completion_errors_total",
-			"mlx5_0,1,resp_cqe_error") > 0);
+	ck_assert(
+	    nemit("fabric_roce_completion_errors_total", "mlx5_0,1,resp_cqe_error") > 0);
 	ck_assert(nemit("fabric_roce_duplicate_requests_total", "mlx5_0,1") > 0);
-	ck_assert(nemit("fabric_roce_ecn_marked_packets_total", "mlx5_0,1") >
-		  0);
+	ck_assert(nemit("fabric_roce_ecn_marked_packets_total", "mlx5_0,1") > 0);
 	ck_assert(nemit("fabric_roce_cnp_ignored_total", "mlx5_0,1") > 0);
 	ck_assert(nemit("fabric_roce_out_of_buffer_total", "mlx5_0,1") > 0);
-	ck_assert(nemit("fabric_roce_icrc_encapsulated_packets_total",
-			"mlx5_0,1") > 0);
+	ck_assert(nemit("fabric_roce_icrc_encapsulated_packets_total", "mlx5_0,1") > 0);
 	/* widths: 64-bit congestion counters, 32-bit wrapping others */
 	static const struct {
 		const char *fam;
 		unsigned bits;
 	} w[] = {
-		{"fabric_roce_cnp_sent_total", 64},
-		{"fabric_roce_cnp_handled_total", 64},
-		{"fabric_roce_cnp_ignored_total", 64},
-		{"fabric_roce_ecn_marked_packets_total", 64},
-		{"fabric_roce_icrc_encapsulated_packets_total", 64},
-		{"fabric_roce_out_of_sequence_total", 32},
-		{"fabric_roce_out_of_buffer_total", 32},
-		{"fabric_roce_retransmits_total", 32},
-		{"fabric_roce_duplicate_requests_total", 32},
-		{"fabric_roce_completion_errors_total", 32},
-		{"fabric_port_transmit_bytes_total", 64},
+	    {"fabric_roce_cnp_sent_total", 64},
+	    {"fabric_roce_cnp_handled_total", 64},
+	    {"fabric_roce_cnp_ignored_total", 64},
+	    {"fabric_roce_ecn_marked_packets_total", 64},
+	    {"fabric_roce_icrc_encapsulated_packets_total", 64},
+	    {"fabric_roce_out_of_sequence_total", 32},
+	    {"fabric_roce_out_of_buffer_total", 32},
+	    {"fabric_roce_retransmits_total", 32},
+	    {"fabric_roce_duplicate_requests_total", 32},
+	    {"fabric_roce_completion_errors_total", 32},
+	    {"fabric_port_transmit_bytes_total", 64},
 	};
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
 		const struct am_family_def *d = &C->fams[fam_id(w[i].fam)];
 
 		ck_assert_msg(d->kind == AM_COUNTER, "%s", w[i].fam);
-		ck_assert_msg((d->bits ? d->bits : 64) == w[i].bits, "%s",
-			      w[i].fam);
+		ck_assert_msg((d->bits ? d->bits : 64) == w[i].bits, "%s", w[i].fam);
 		ck_assert_msg(!d->saturating, "%s", w[i].fam);
 	}
 	ib_fini(st);
@@ -790,23 +736,17 @@ START_TEST(t_oldkernel_counters_ext)
 	/* bytes and packets come from the 64-bit counters_ext files ... */
 	ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx4_0,1"),
 			    25000201118001.0);
-	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second",
-				"mlx4_0,1"),
+	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second", "mlx4_0,1"),
 			    7e9);
-	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second",
-				"mlx4_0,2"),
+	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second", "mlx4_0,2"),
 			    5e9);
 	/* ... and the saturated 32-bit ones are never opened */
 	ck_assert_uint_eq(n_match_opens, 0);
-	ck_assert_ptr_null(find("fabric_counter_saturated",
-				"mlx4_0,1,port_xmit_data"));
-	ck_assert_double_eq(val("fabric_port_unicast_transmit_packets_total",
-				"mlx4_0,2"),
+	ck_assert_ptr_null(find("fabric_counter_saturated", "mlx4_0,1,port_xmit_data"));
+	ck_assert_double_eq(val("fabric_port_unicast_transmit_packets_total", "mlx4_0,2"),
 			    26000232815.0);
 	/* the 64-bit source gives a utilization on the second poll */
-	ck_assert_double_eq(val("fabric_port_utilization_ratio",
-				"mlx4_0,1,transmit"),
-			    0);
+	ck_assert_double_eq(val("fabric_port_utilization_ratio", "mlx4_0,1,transmit"), 0);
 	ck_assert_double_eq(val("fabric_device_info",
 				"mlx4_0,MT_1090120019,MT4099,,0000:04:00.0,"
 				"2.42.5000"),
@@ -844,20 +784,14 @@ START_TEST(t_garbage)
 	 * digits), port_xmit_discards (12abc), VL15_dropped (-5),
 	 * port_rcv_switch_relay_errors (300 digits), out_of_sequence (0x10) */
 	ck_assert_uint_eq(C->read_errors, 7);
-	ck_assert_ptr_nonnull(find("fabric_port_errors_total",
-				   "mlx5_0,1,symbol_error"));
-	ck_assert_uint_eq(nemit("fabric_port_errors_total",
-				"mlx5_0,1,symbol_error"),
-			  0);
-	ck_assert_uint_eq(nemit("fabric_port_errors_total",
-				"mlx5_0,1,port_rcv_switch_relay_errors"),
-			  0);
-	ck_assert_uint_eq(nemit("fabric_roce_out_of_sequence_total",
-				"mlx5_0,1"),
-			  0);
+	ck_assert_ptr_nonnull(find("fabric_port_errors_total", "mlx5_0,1,symbol_error"));
+	ck_assert_uint_eq(nemit("fabric_port_errors_total", "mlx5_0,1,symbol_error"), 0);
+	ck_assert_uint_eq(
+	    nemit("fabric_port_errors_total", "mlx5_0,1,port_rcv_switch_relay_errors"),
+	    0);
+	ck_assert_uint_eq(nemit("fabric_roce_out_of_sequence_total", "mlx5_0,1"), 0);
 	/* the rest of the port is reported */
-	ck_assert(nemit("fabric_port_errors_total",
-			"mlx5_0,1,link_error_recovery") > 0);
+	ck_assert(nemit("fabric_port_errors_total", "mlx5_0,1,link_error_recovery") > 0);
 	ck_assert(nemit("fabric_port_transmit_bytes_total", "mlx5_0,1") > 0);
 	ck_assert(nemit("fabric_roce_out_of_buffer_total", "mlx5_0,1") > 0);
 	/* remembered: not read again before the backoff ends */
@@ -890,8 +824,7 @@ START_TEST(t_unreadable)
 	struct ib_state *st;
 	const char *cdir;
 
-	snprintf(p, sizeof p, "%s/class/infiniband/mlx5_1/ports/1/counters",
-		 root);
+	snprintf(p, sizeof p, "%s/class/infiniband/mlx5_1/ports/1/counters", root);
 	cdir = p;
 	{
 		char f[PATH_MAX + 64];
@@ -915,20 +848,15 @@ START_TEST(t_unreadable)
 	st = start(root, NULL);
 	poll_at(st, 1);
 	ck_assert_uint_eq(C->read_errors, 6);
-	ck_assert_uint_eq(nemit("fabric_port_errors_total",
-				"mlx5_1,1,symbol_error"),
-			  0);
-	ck_assert_uint_eq(nemit("fabric_port_transmit_wait_total", "mlx5_1,1"),
-			  0);
+	ck_assert_uint_eq(nemit("fabric_port_errors_total", "mlx5_1,1,symbol_error"), 0);
+	ck_assert_uint_eq(nemit("fabric_port_transmit_wait_total", "mlx5_1,1"), 0);
 	ck_assert(nemit("fabric_port_transmit_bytes_total", "mlx5_1,1") > 0);
-	ck_assert(nemit("fabric_port_errors_total",
-			"mlx5_1,1,port_xmit_discards") > 0);
+	ck_assert(nemit("fabric_port_errors_total", "mlx5_1,1,port_xmit_discards") > 0);
 	ck_assert(nemit("fabric_port_up", "mlx5_1,1") > 0);
 	/* the file comes back (permission fixed): picked up at the retry */
 	inject_suffix[0] = "no-such-suffix";
 	poll_at(st, 5);
-	ck_assert_uint_eq(nemit("fabric_port_transmit_wait_total", "mlx5_1,1"),
-			  0);
+	ck_assert_uint_eq(nemit("fabric_port_transmit_wait_total", "mlx5_1,1"), 0);
 	poll_at(st, 11);
 	ck_assert(nemit("fabric_port_transmit_wait_total", "mlx5_1,1") > 0);
 	ck_assert_uint_eq(C->read_errors, 11);
@@ -940,16 +868,15 @@ START_TEST(t_exclude_before_open)
 {
 	const char *root = copy_fixture("down");
 	struct fake_am_config cfg = {
-		.key = {"exclude_ports"},
-		.val = {"^ibp2s0f1:2$"},
+	    .key = {"exclude_ports"},
+	    .val = {"^ibp2s0f1:2$"},
 	};
 	struct ib_state *st;
 	char f[PATH_MAX];
 
 	/* every file of the excluded port fails if opened */
 	snprintf(f, sizeof f,
-		 "%s/class/infiniband/ibp2s0f1/ports/2/counters/symbol_error",
-		 root);
+		 "%s/class/infiniband/ibp2s0f1/ports/2/counters/symbol_error", root);
 	ck_assert_int_eq(unlink(f), 0);
 	ck_assert_int_eq(mkdir(f, 0755), 0);
 	open_log_match = "/ibp2s0f1/ports/2/";
@@ -968,7 +895,7 @@ END_TEST
 START_TEST(t_device_filters)
 {
 	struct fake_am_config inc = {.key = {"include", "exclude"},
-				.val = {"^mlx5_[0-3]$", "^mlx5_2$"}};
+				     .val = {"^mlx5_[0-3]$", "^mlx5_2$"}};
 	struct ib_state *st;
 
 	open_log_match = "/mlx5_2/";
@@ -982,8 +909,7 @@ START_TEST(t_device_filters)
 	ib_fini(st);
 
 	/* include_ports narrows to DEVICE:PORT */
-	struct fake_am_config pinc = {.key = {"include_ports"},
-				 .val = {"^mlx5_[67]:1$"}};
+	struct fake_am_config pinc = {.key = {"include_ports"}, .val = {"^mlx5_[67]:1$"}};
 	st = start(FIX "/ndr8", &pinc);
 	ck_assert_uint_eq(st->nports, 2);
 	ib_fini(st);
@@ -1035,19 +961,17 @@ START_TEST(t_steady_state)
 		poll_at(st, 2);
 		ck_assert_uint_gt(n_opens, opens);
 		ck_assert_uint_eq(C->read_errors, 0);
-		ck_assert_double_eq(val("fabric_port_transmit_bytes_total",
-					"mlx5_3,1"),
+		ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx5_3,1"),
 				    4000034819001.0);
 		ib_fini(st);
 	}
 }
 END_TEST
 
-
 /* ---- through the core (harness: real ring, aggregator, exposition) ---- */
 
 extern const struct am_collector infiniband_collector;
-#define S(x) ((int64_t)((x) * 1e9))
+#define S(x) ((int64_t)((x)*1e9))
 
 static struct harness *hstart(const char *yaml, const char *sysfs)
 {
@@ -1055,8 +979,7 @@ static struct harness *hstart(const char *yaml, const char *sysfs)
 	struct harness *h;
 
 	series_reset();
-	h = harness_new(&infiniband_collector, yaml, sysfs, NULL, S(1), err,
-			sizeof err);
+	h = harness_new(&infiniband_collector, yaml, sysfs, NULL, S(1), err, sizeof err);
 	ck_assert_msg(h != NULL, "harness: %s", err);
 	return h;
 }
@@ -1065,8 +988,8 @@ static double hget(struct harness *h, const char *fam, const char *labels)
 {
 	double v = -1;
 
-	ck_assert_msg(harness_value(h, fam, labels, &v) == 0, "missing %s%s",
-		      fam, labels);
+	ck_assert_msg(harness_value(h, fam, labels, &v) == 0, "missing %s%s", fam,
+		      labels);
 	return v;
 }
 
@@ -1091,26 +1014,27 @@ START_TEST(h_exposition)
 	snap = harness_render(h, S(2));
 	ck_assert_ptr_nonnull(snap);
 	/* 4-octet words x 4, exact integer text */
+	ck_assert_ptr_nonnull(strstr(
+	    snap->text, "fabric_port_transmit_bytes_total{device=\"mlx5_3\",port=\"1\"} "
+			"16000139276004\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    snap->text, "fabric_port_link_speed_bytes_per_second{device=\"mlx5_0\","
+			"port=\"1\"} 50000000000\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(snap->text,
+		   "fabric_port_info{device=\"mlx5_0\",port=\"1\",link_layer="
+		   "\"InfiniBand\",netdev=\"\",rate=\"400 Gb/sec (4X NDR)\","
+		   "firmware_version=\"28.39.1002\",node_guid=\"b83f:d203:00a1:1000\","
+		   "accelerator=\"0000:14:00.0\"} 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(snap->text, "fabric_counter_saturated{device=\"mlx5_0\",port=\"1\","
+			       "counter=\"symbol_error\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_port_transmit_bytes_total{device=\"mlx5_3\",port=\"1\"} "
-		"16000139276004\n"));
-	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_port_link_speed_bytes_per_second{device=\"mlx5_0\","
-		"port=\"1\"} 50000000000\n"));
-	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_port_info{device=\"mlx5_0\",port=\"1\",link_layer="
-		"\"InfiniBand\",netdev=\"\",rate=\"400 Gb/sec (4X NDR)\","
-		"firmware_version=\"28.39.1002\",node_guid=\"b83f:d203:00a1:1000\","
-		"accelerator=\"0000:14:00.0\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_counter_saturated{device=\"mlx5_0\",port=\"1\","
-		"counter=\"symbol_error\"} 0\n"));
-	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_roce_lifespan_seconds{device=\"mlx5_0\","
-		"port=\"1\"} 0.01\n"));
-	ck_assert_ptr_nonnull(strstr(snap->text,
-		"fabric_port_utilization_ratio{device=\"mlx5_0\",port=\"1\","
-		"direction=\"transmit\"} 0\n"));
+				     "fabric_roce_lifespan_seconds{device=\"mlx5_0\","
+				     "port=\"1\"} 0.01\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    snap->text, "fabric_port_utilization_ratio{device=\"mlx5_0\",port=\"1\","
+			"direction=\"transmit\"} 0\n"));
 	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
 				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
 			    507);
@@ -1132,25 +1056,25 @@ START_TEST(h_reset_and_wrap)
 	ck_assert_int_eq(harness_poll(h, S(1)), 0);
 	put_u64(root, tx, 1000100);
 	ck_assert_int_eq(harness_poll(h, S(2)), 0);
-	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total",
-				 PL("mlx5_0")), 4000400);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total", PL("mlx5_0")),
+			    4000400);
 	/* driver reload: the counter restarts at 50; never a negative step */
 	put_u64(root, tx, 50);
 	ck_assert_int_eq(harness_poll(h, S(3)), 0);
-	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total",
-				 PL("mlx5_0")), 4000400 + 200);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_bytes_total", PL("mlx5_0")),
+			    4000400 + 200);
 	/* out_of_sequence is 32-bit and wraps: 4294967290 -> 5 is +11 */
-	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total",
-				 PL("mlx5_0")), 4294967290.0);
+	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total", PL("mlx5_0")),
+			    4294967290.0);
 	put_u64(root, oos, 5);
 	ck_assert_int_eq(harness_poll(h, S(4)), 0);
-	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total",
-				 PL("mlx5_0")), 4294967301.0);
+	ck_assert_double_eq(hget(h, "fabric_roce_out_of_sequence_total", PL("mlx5_0")),
+			    4294967301.0);
 	/* np_cnp_sent is 64-bit: going backwards is a reset, not a wrap */
 	put_u64(root, "mlx5_0/ports/1/hw_counters/np_cnp_sent", 7);
 	ck_assert_int_eq(harness_poll(h, S(5)), 0);
-	ck_assert_double_eq(hget(h, "fabric_roce_cnp_sent_total",
-				 PL("mlx5_0")), 123456789012.0 + 7);
+	ck_assert_double_eq(hget(h, "fabric_roce_cnp_sent_total", PL("mlx5_0")),
+			    123456789012.0 + 7);
 	harness_free(h);
 }
 END_TEST
@@ -1165,28 +1089,29 @@ START_TEST(h_saturation)
 	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
 				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
 			    65535);
-	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
-				 "{device=\"mlx5_0\",port=\"1\",counter=\"link_downed\"}"),
-			    1);
-	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
-				 "{device=\"mlx5_0\",port=\"1\",counter=\"port_xmit_data\"}"),
-			    1);
-	ck_assert_double_eq(hget(h, "fabric_port_transmit_wait_total",
-				 PL("mlx5_0")), 4294967295.0);
+	ck_assert_double_eq(
+	    hget(h, "fabric_counter_saturated",
+		 "{device=\"mlx5_0\",port=\"1\",counter=\"link_downed\"}"),
+	    1);
+	ck_assert_double_eq(
+	    hget(h, "fabric_counter_saturated",
+		 "{device=\"mlx5_0\",port=\"1\",counter=\"port_xmit_data\"}"),
+	    1);
+	ck_assert_double_eq(hget(h, "fabric_port_transmit_wait_total", PL("mlx5_0")),
+			    4294967295.0);
 	/* no transmit utilization from a stuck counter */
-	ck_assert(!hhas(h, "fabric_port_utilization_ratio",
-			PLD("mlx5_0", "transmit")));
-	ck_assert(hhas(h, "fabric_port_utilization_ratio",
-		       PLD("mlx5_0", "receive")));
+	ck_assert(!hhas(h, "fabric_port_utilization_ratio", PLD("mlx5_0", "transmit")));
+	ck_assert(hhas(h, "fabric_port_utilization_ratio", PLD("mlx5_0", "receive")));
 	/* perfquery -R clears it: the exported total keeps what it had */
 	put(root, "mlx5_0/ports/1/counters/symbol_error", "3\n");
 	ck_assert_int_eq(harness_poll(h, S(3)), 0);
 	ck_assert_double_eq(hget(h, "fabric_port_errors_total",
 				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
 			    65535 + 3);
-	ck_assert_double_eq(hget(h, "fabric_counter_saturated",
-				 "{device=\"mlx5_0\",port=\"1\",counter=\"symbol_error\"}"),
-			    0);
+	ck_assert_double_eq(
+	    hget(h, "fabric_counter_saturated",
+		 "{device=\"mlx5_0\",port=\"1\",counter=\"symbol_error\"}"),
+	    0);
 	harness_free(h);
 }
 END_TEST
@@ -1208,9 +1133,9 @@ START_TEST(h_peak_window)
 		w += t == 4 ? full / 10 * 8 : full / 10;
 		put_u64(root, tx, w);
 		ck_assert_int_eq(harness_poll(h, S(t)), 0);
-		ck_assert_double_eq_tol(hget(h, "fabric_port_utilization_ratio",
-					     PLD("mlx5_4", "transmit")),
-					t == 4 ? 0.8 : 0.1, 1e-9);
+		ck_assert_double_eq_tol(
+		    hget(h, "fabric_port_utilization_ratio", PLD("mlx5_4", "transmit")),
+		    t == 4 ? 0.8 : 0.1, 1e-9);
 		ck_assert_msg(fabs(hget(h, "fabric_port_utilization_peak_ratio",
 					PLD("mlx5_4", "transmit")) -
 				   (t >= 4 && t < 9 ? 0.8 : 0.1)) < 1e-9,

@@ -66,8 +66,7 @@ double am_cfg_duration(const struct am_config *c, const char *k, double d)
 	(void)k;
 	return d;
 }
-const char *am_cfg_string(const struct am_config *c, const char *k,
-			  const char *d)
+const char *am_cfg_string(const struct am_config *c, const char *k, const char *d)
 {
 	(void)c;
 	(void)k;
@@ -95,8 +94,7 @@ int main(int argc, char **argv)
 	}
 	root = argv[1];
 	if (ib_init(NULL, NULL, &st) != 0) {
-		fprintf(stderr, "bench_ib: no InfiniBand device under %s\n",
-			root);
+		fprintf(stderr, "bench_ib: no InfiniBand device under %s\n", root);
 		return 1;
 	}
 	/* first poll interns series and opens the files: not measured */

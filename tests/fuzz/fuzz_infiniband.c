@@ -56,8 +56,7 @@ double am_cfg_duration(const struct am_config *c, const char *k, double d)
 	(void)k;
 	return d;
 }
-const char *am_cfg_string(const struct am_config *c, const char *k,
-			  const char *d)
+const char *am_cfg_string(const struct am_config *c, const char *k, const char *d)
 {
 	(void)c;
 	(void)k;
