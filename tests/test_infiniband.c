@@ -229,6 +229,8 @@ static int fake_open(const char *path, int flags)
 /* ---- helpers ---- */
 
 static char tmpdir[PATH_MAX];
+static char tmptrees[4][PATH_MAX + 64];
+static unsigned ntmptrees;
 
 static void setup(void)
 {
@@ -240,6 +242,7 @@ static void setup(void)
 	open_log_match = NULL;
 	memset(inject_suffix, 0, sizeof inject_suffix);
 	tmpdir[0] = '\0';
+	ntmptrees = 0;
 }
 
 static void teardown(void)
@@ -254,16 +257,32 @@ static void teardown(void)
 	C = NULL;
 }
 
-/* Copy a fixture tree to a temp dir (tests that change files). */
+/* Build a fixture tree as a writable sysfs root in a temp dir (the
+ * committed trees keep their symlinks in TREE.links, see mktree.sh). Asking
+ * again for the same tree in a test returns the same copy. */
+
 static const char *copy_fixture(const char *name)
 {
-	char cmd[2 * PATH_MAX];
+	char cmd[3 * PATH_MAX];
+	char *tmptree;
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_ib.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(cmd, sizeof cmd, "cp -a '%s/%s/.' '%s/'", FIX, name, tmpdir);
+	if (!tmpdir[0]) {
+		snprintf(tmpdir, sizeof tmpdir, "/tmp/test_ib.XXXXXX");
+		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	}
+	for (unsigned i = 0; i < ntmptrees && i < 4; i++) {
+		const char *base = strrchr(tmptrees[i], '/');
+
+		if (base && strcmp(base + 1, name) == 0)
+			return tmptrees[i];
+	}
+	ck_assert_uint_lt(ntmptrees, 4);
+	tmptree = tmptrees[ntmptrees++];
+	snprintf(tmptree, PATH_MAX + 64, "%s/%s", tmpdir, name);
+	snprintf(cmd, sizeof cmd, "sh '%s/mktree.sh' '%s/%s' '%s'", FIX, FIX,
+		 name, tmptree);
 	ck_assert_int_eq(system(cmd), 0);
-	return tmpdir;
+	return tmptree;
 }
 
 /* Overwrite a file in place (same inode: held fds see the new value). */
@@ -503,7 +522,7 @@ END_TEST
 
 START_TEST(t_ndr8)
 {
-	struct ib_state *st = start(FIX "/ndr8", NULL);
+	struct ib_state *st = start(copy_fixture("ndr8"), NULL);
 
 	ck_assert_uint_eq(st->ndevs, 8);
 	ck_assert_uint_eq(st->nports, 8);
@@ -667,7 +686,7 @@ END_TEST
 
 START_TEST(t_roce_widths)
 {
-	struct ib_state *st = start(FIX "/roce", NULL);
+	struct ib_state *st = start(copy_fixture("roce"), NULL);
 
 	poll_at(st, 1);
 	ck_assert_uint_eq(C->read_errors, 0);
@@ -729,7 +748,7 @@ START_TEST(t_oldkernel_counters_ext)
 	struct ib_state *st;
 
 	open_log_match = "/counters/port_xmit_data";
-	st = start(FIX "/oldkernel", NULL);
+	st = start(copy_fixture("oldkernel"), NULL);
 	poll_at(st, 1);
 	poll_at(st, 2);
 	ck_assert_uint_eq(C->read_errors, 0);
@@ -757,7 +776,7 @@ END_TEST
 
 START_TEST(t_down)
 {
-	struct ib_state *st = start(FIX "/down", NULL);
+	struct ib_state *st = start(copy_fixture("down"), NULL);
 
 	poll_at(st, 1);
 	ck_assert_uint_eq(st->nports, 3);
@@ -778,7 +797,7 @@ START_TEST(t_garbage)
 	struct ib_state *st;
 	unsigned opens;
 
-	st = start(FIX "/garbage", NULL);
+	st = start(copy_fixture("garbage"), NULL);
 	poll_at(st, 1);
 	/* symbol_error (empty), port_rcv_errors (N/A), link_downed (21
 	 * digits), port_xmit_discards (12abc), VL15_dropped (-5),
@@ -899,7 +918,7 @@ START_TEST(t_device_filters)
 	struct ib_state *st;
 
 	open_log_match = "/mlx5_2/";
-	st = start(FIX "/ndr8", &inc);
+	st = start(copy_fixture("ndr8"), &inc);
 	poll_at(st, 1);
 	ck_assert_uint_eq(st->ndevs, 3);
 	ck_assert_uint_eq(n_match_opens, 0);
@@ -910,7 +929,7 @@ START_TEST(t_device_filters)
 
 	/* include_ports narrows to DEVICE:PORT */
 	struct fake_am_config pinc = {.key = {"include_ports"}, .val = {"^mlx5_[67]:1$"}};
-	st = start(FIX "/ndr8", &pinc);
+	st = start(copy_fixture("ndr8"), &pinc);
 	ck_assert_uint_eq(st->nports, 2);
 	ib_fini(st);
 }
@@ -923,7 +942,7 @@ START_TEST(t_nodev)
 
 	C->sysfs = "/nonexistent-accelmon-sysfs";
 	ck_assert_int_eq(ib_init(C, NULL, &st), -ENODEV);
-	C->sysfs = FIX "/ndr8";
+	C->sysfs = copy_fixture("ndr8");
 	n_opens = 0;
 	ck_assert_int_eq(ib_init(C, &all, &st), -ENODEV);
 	ck_assert_uint_eq(n_opens, 0);
@@ -934,7 +953,7 @@ END_TEST
  * files; and beyond the fd budget files are opened per read. */
 START_TEST(t_steady_state)
 {
-	struct ib_state *st = start(FIX "/ndr8", NULL);
+	struct ib_state *st = start(copy_fixture("ndr8"), NULL);
 	unsigned interned, opens;
 
 	poll_at(st, 1);
@@ -953,7 +972,7 @@ START_TEST(t_steady_state)
 		low = old;
 		low.rlim_cur = 64; /* budget 32 held fds */
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-		st = start(FIX "/ndr8", NULL);
+		st = start(copy_fixture("ndr8"), NULL);
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 		ck_assert_uint_eq(st->fd_budget, 32);
 		poll_at(st, 1);
@@ -1005,7 +1024,7 @@ static bool hhas(struct harness *h, const char *fam, const char *labels)
 
 START_TEST(h_exposition)
 {
-	struct harness *h = hstart(NULL, FIX "/ndr8");
+	struct harness *h = hstart(NULL, copy_fixture("ndr8"));
 	struct snapshot *snap;
 
 	ck_assert_int_eq(harness_init_rc(h), 0);
@@ -1149,7 +1168,7 @@ END_TEST
 
 START_TEST(h_errors_and_nodev)
 {
-	struct harness *h = hstart(NULL, FIX "/garbage");
+	struct harness *h = hstart(NULL, copy_fixture("garbage"));
 
 	ck_assert_int_eq(harness_poll(h, S(1)), 0);
 	ck_assert_uint_eq(harness_read_errors(h), 7);
@@ -1164,7 +1183,7 @@ START_TEST(h_errors_and_nodev)
 	ck_assert_ptr_nonnull(strstr(harness_found(h), "infiniband"));
 	harness_free(h);
 
-	h = hstart("{exclude: 'mlx5'}", FIX "/ndr8");
+	h = hstart("{exclude: 'mlx5'}", copy_fixture("ndr8"));
 	ck_assert_int_eq(harness_init_rc(h), -ENODEV);
 	harness_free(h);
 }

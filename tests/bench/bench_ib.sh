@@ -7,7 +7,7 @@
 # Usage: tests/bench/bench_ib.sh [SYSFS_ROOT] [POLLS] [SCRAPES]
 set -u
 SRC=${ABS_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-ROOT=${1:-$SRC/tests/fixtures/infiniband/ndr8}
+ROOT=${1:-}
 POLLS=${2:-20000}
 SCRAPES=${3:-21}
 NE=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
@@ -20,6 +20,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+if [ -z "$ROOT" ]; then
+	# The 8-HCA fixture with its symlinks (see mktree.sh).
+	ROOT=$TMP/ndr8
+	sh "$SRC/tests/fixtures/infiniband/mktree.sh" \
+		"$SRC/tests/fixtures/infiniband/ndr8" "$ROOT" || exit 1
+fi
 $CC -O2 -std=gnu11 -I "$SRC/agent" "$SRC/tests/bench/bench_ib.c" \
 	-o "$TMP/bench_ib" || { echo "bench_ib: build failed"; exit 1; }
 "$TMP/bench_ib" "$ROOT" "$POLLS" > "$TMP/ours" || exit 1

@@ -76,7 +76,9 @@ stop_ne() {
 fail=0
 total=0
 for t in $TREES; do
-	tree=$FIX/$t
+	# A writable sysfs root with the tree's symlinks (see mktree.sh).
+	tree=$TMP/tree.$t
+	sh "$FIX/mktree.sh" "$FIX/$t" "$tree" || { echo "FAIL: mktree $t"; exit 1; }
 	start_ne "$tree" || exit 1
 	curl -sf "http://127.0.0.1:$NEPORT/metrics" > "$TMP/ne.$t" || {
 		echo "FAIL: scrape of node_exporter on $t"; exit 1; }
