@@ -31,6 +31,13 @@ $CC -O2 -std=gnu11 -I "$SRC/agent" "$SRC/tests/bench/bench_ib.c" \
 "$TMP/bench_ib" "$ROOT" "$POLLS" > "$TMP/ours" || exit 1
 cat "$TMP/ours"
 ours=$(sed -n 's/^cpu_seconds_per_poll=//p' "$TMP/ours")
+# Through the core (ring + aggregator), when make bench-ib built it.
+core=
+if [ -n "${BENCH_IB_CORE_BIN:-}" ] && [ -x "$BENCH_IB_CORE_BIN" ]; then
+	"$BENCH_IB_CORE_BIN" "$ROOT" "$POLLS" > "$TMP/core" || exit 1
+	cat "$TMP/core"
+	core=$(sed -n 's/^core_cpu_seconds_per_poll=//p' "$TMP/core")
+fi
 
 if [ ! -x "$NE" ]; then
 	echo "node_exporter not found ($NE): no comparison"
@@ -65,3 +72,8 @@ echo "node_exporter_scrape_seconds_median=$ne (of $SCRAPES scrapes, wall time of
 awk -v a="$ours" -v b="$ne" 'BEGIN {
 	printf "accelmon_poll_cpu_us=%.1f node_exporter_us=%.1f ratio=%.1fx (target >= 10x)\n",
 		a * 1e6, b * 1e6, b / a }'
+if [ -n "$core" ]; then
+	awk -v a="$core" -v b="$ne" 'BEGIN {
+	printf "accelmon_poll_plus_aggregation_cpu_us=%.1f node_exporter_us=%.1f ratio=%.1fx\n",
+		a * 1e6, b * 1e6, b / a }'
+fi
