@@ -8,7 +8,9 @@
  * Prints mean CPU and wall time per poll; tests/bench/bench_ib.sh compares
  * them with node_exporter. Usage: bench_ib SYSFS_ROOT [POLLS]
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, strverscmp in the included collector */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
