@@ -71,6 +71,11 @@ enum ib_fam {
  *    one family, declared as 16-bit saturating (the widest).
  * In both cases the per-counter width is known here, and this collector
  * exports fabric_counter_saturated{device,port,counter} itself. */
+/* Port identity needs more than AM_MAX_LABELS (8) labels, so it is split:
+ * fabric_port_info carries the per-port ones and those DESIGN.md names
+ * (link layer, netdev, rate text, firmware, GUID, nearest accelerator), and
+ * fabric_device_info{device} the per-device rest (board id, HCA type, NUMA
+ * node, PCI address). Join them on `device`. */
 static const struct am_family_def ib_fam_defs[IBF_N] = {
     [IBF_INFO] = {"fabric_port_info",
 		  "RDMA port identity: link layer, netdev, rate text, "

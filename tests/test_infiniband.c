@@ -279,8 +279,8 @@ static const char *copy_fixture(const char *name)
 	ck_assert_uint_lt(ntmptrees, 4);
 	tmptree = tmptrees[ntmptrees++];
 	snprintf(tmptree, PATH_MAX + 64, "%s/%s", tmpdir, name);
-	snprintf(cmd, sizeof cmd, "sh '%s/mktree.sh' '%s/%s' '%s'", FIX, FIX,
-		 name, tmptree);
+	snprintf(cmd, sizeof cmd, "sh '%s/mktree.sh' '%s/%s' '%s'", FIX, FIX, name,
+		 tmptree);
 	ck_assert_int_eq(system(cmd), 0);
 	return tmptree;
 }
