@@ -133,12 +133,12 @@ static void set_text_double(struct sstate *st, double v)
 	st->vlen = (uint8_t)expo_format_double(st->vtext, sizeof(st->vtext), v);
 }
 
-static double counter_value(const struct family *f, uint64_t total)
+static double counter_value(const struct famview *f, uint64_t total)
 {
 	return (double)total * f->scale;
 }
 
-static void set_text_counter(const struct family *f, struct sstate *st)
+static void set_text_counter(const struct famview *f, struct sstate *st)
 {
 	double scaled = f->scale;
 
@@ -154,7 +154,7 @@ static void set_text_counter(const struct family *f, struct sstate *st)
 }
 
 /* A device counter reading: unwrap, detect resets and saturation. */
-static void apply_counter(struct agg *a, const struct family *f,
+static void apply_counter(struct agg *a, const struct famview *f,
 			  struct sstate *st, uint64_t raw)
 {
 	uint64_t mask = f->bits >= 64 ? UINT64_MAX : ((1ull << f->bits) - 1);
@@ -196,7 +196,7 @@ static void apply_counter(struct agg *a, const struct family *f,
 	set_text_counter(f, st);
 }
 
-static void apply_window(const struct family *f, struct sstate *st, int64_t t,
+static void apply_window(const struct famview *f, struct sstate *st, int64_t t,
 			 double v)
 {
 	struct window *w = st->win;
@@ -261,7 +261,7 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		const struct am_sample *s = &smp[k];
 		const struct series *se = series_get(s->series);
-		const struct family *f;
+		const struct famview *f;
 		struct sstate *st;
 		double v;
 
@@ -269,7 +269,7 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 			a->counts.unknown_series++;
 			continue;
 		}
-		f = se->fam;
+		f = se->view;
 		st = state_for(a, se);
 		if (!st)
 			continue;

@@ -32,9 +32,7 @@ static int buf_reserve(struct buf *b, size_t extra)
 	}
 	b->p = n;
 	b->cap = ncap;
-	/* A fresh buffer reads as "" even before anything is put in it
-	 * (escape("") used to return uninitialized memory). */
-	b->p[b->len] = '\0';
+	b->p[b->len] = '\0'; /* a fresh buffer is a valid empty string */
 	return 0;
 }
 

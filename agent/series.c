@@ -22,6 +22,8 @@
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct family *families[FAMILY_MAX];
 static atomic_int nfamilies;
+static struct famview *views[FAMILY_MAX];
+static atomic_int nviews;
 static struct series **chunks[CHUNK_MAX];
 static atomic_uint nseries;
 
@@ -50,11 +52,16 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int family_same(const struct family *f, const struct am_family_def *d,
-		       unsigned nlabels)
+/* The type a kind is exposed as: counter, gauge or info. */
+static int kind_class(enum am_kind k)
 {
-	if (f->kind != d->kind || f->nlabels != nlabels ||
-	    strcmp(f->help, d->help ? d->help : "") != 0)
+	return k == AM_COUNTER || k == AM_INTEGRAL ? 1 : k == AM_INFO ? 2 : 0;
+}
+
+static int family_compatible(const struct family *f,
+			     const struct am_family_def *d, unsigned nlabels)
+{
+	if (kind_class(f->kind) != kind_class(d->kind) || f->nlabels != nlabels)
 		return 0;
 	for (unsigned i = 0; i < nlabels; i++)
 		if (strcmp(f->labels[i], d->labels[i]) != 0)
@@ -75,11 +82,81 @@ static void family_free(struct family *f)
 	free(f);
 }
 
+/* Under reg_lock: the family named def->name, added if new; -errno. */
+static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
+{
+	int n = atomic_load_explicit(&nfamilies, memory_order_relaxed);
+	struct family *f;
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(families[i]->name, def->name) == 0)
+			return family_compatible(families[i], def, nlabels) ? i : -EINVAL;
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->id = n;
+	f->name = strdup(def->name);
+	f->help = strdup(def->help ? def->help : "");
+	f->help_escaped = f->help ? expo_escape_help(f->help) : NULL;
+	f->unit = def->unit ? strdup(def->unit) : NULL;
+	f->kind = def->kind;
+	f->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++)
+		f->labels[i] = strdup(def->labels[i]);
+	if (!f->name || !f->help || !f->help_escaped || (def->unit && !f->unit))
+		goto fail;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (!f->labels[i])
+			goto fail;
+	families[n] = f;
+	/* Publishes the complete family to readers that load nfamilies. */
+	atomic_store_explicit(&nfamilies, n + 1, memory_order_release);
+	return n;
+fail:
+	family_free(f);
+	return -ENOMEM;
+}
+
+/* Under reg_lock: a view with def's aggregation of family f; -errno. */
+static int view_find_or_add(const struct family *f, const struct am_family_def *def)
+{
+	int n = atomic_load_explicit(&nviews, memory_order_relaxed);
+	unsigned bits = def->bits ? def->bits : 64;
+	double scale = def->scale != 0 ? def->scale : 1.0;
+	double window = def->window_s > 0 ? def->window_s : 15.0;
+	struct famview *v;
+
+	for (int i = 0; i < n; i++) {
+		v = views[i];
+		if (v->fam == f && v->kind == def->kind && v->bits == bits &&
+		    v->saturating == (int)def->saturating && v->scale == scale &&
+		    v->window_s == window)
+			return i;
+	}
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->id = n;
+	v->fam = f;
+	v->kind = def->kind;
+	v->bits = bits;
+	v->saturating = def->saturating;
+	v->scale = scale;
+	v->window_s = window;
+	views[n] = v;
+	/* Publishes the complete view to readers that load nviews. */
+	atomic_store_explicit(&nviews, n + 1, memory_order_release);
+	return n;
+}
+
 int series_family_register(const struct am_family_def *def, int owner)
 {
 	unsigned nlabels = 0;
-	struct family *f;
-	int n, rc;
+	int rc;
 
 	if (!def || !valid_name(def->name, 1) || def->kind < AM_GAUGE ||
 	    def->kind > AM_INFO)
@@ -104,50 +181,19 @@ int series_family_register(const struct am_family_def *def, int owner)
 		return -EINVAL;
 
 	pthread_mutex_lock(&reg_lock);
-	n = atomic_load_explicit(&nfamilies, memory_order_relaxed);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(families[i]->name, def->name) == 0) {
-			rc = family_same(families[i], def, nlabels) ? i : -EINVAL;
-			goto out;
-		}
-	}
-	rc = -ENOMEM;
-	if (n >= FAMILY_MAX)
-		goto out;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		goto out;
-	f->id = n;
-	f->name = strdup(def->name);
-	f->help = strdup(def->help ? def->help : "");
-	f->help_escaped = expo_escape_help(f->help);
-	f->unit = def->unit ? strdup(def->unit) : NULL;
-	f->kind = def->kind;
-	f->nlabels = nlabels;
-	for (unsigned i = 0; i < nlabels; i++)
-		f->labels[i] = strdup(def->labels[i]);
-	f->bits = def->bits ? def->bits : 64;
-	f->saturating = def->saturating;
-	f->scale = def->scale != 0 ? def->scale : 1.0;
-	f->window_s = def->window_s > 0 ? def->window_s : 15.0;
-	f->owner = owner;
-	if (!f->name || !f->help || !f->help_escaped ||
-	    (def->unit && !f->unit)) {
-		family_free(f);
-		goto out;
-	}
-	for (unsigned i = 0; i < nlabels; i++)
-		if (!f->labels[i]) {
-			family_free(f);
-			goto out;
-		}
-	families[n] = f;
-	/* Publishes the complete family to readers that load nfamilies. */
-	atomic_store_explicit(&nfamilies, n + 1, memory_order_release);
-	rc = n;
-out:
+	rc = family_find_or_add(def, nlabels);
+	if (rc >= 0)
+		rc = view_find_or_add(families[rc], def);
 	pthread_mutex_unlock(&reg_lock);
+	(void)owner;
 	return rc;
+}
+
+const struct famview *series_view_get(int id)
+{
+	if (id < 0 || id >= atomic_load_explicit(&nviews, memory_order_acquire))
+		return NULL;
+	return views[id];
 }
 
 const struct family *series_family_get(int id)
@@ -214,16 +260,18 @@ static int htab_grow(void)
 	return 0;
 }
 
-static struct series *series_build(const struct family *f,
+static struct series *series_build(const struct famview *fv,
 				   const char *const *values, uint32_t id,
 				   int owner)
 {
+	const struct family *f = fv->fam;
 	struct series *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->id = id;
 	s->fam = f;
+	s->view = fv;
 	s->owner = owner;
 	for (unsigned i = 0; i < f->nlabels; i++) {
 		s->values[i] = strdup(values[i]);
@@ -241,15 +289,18 @@ fail:
 	return NULL;
 }
 
-uint32_t series_intern(int fam, const char *const *values, int owner)
+uint32_t series_intern(int view, const char *const *values, int owner)
 {
-	const struct family *f = series_family_get(fam);
+	const struct famview *fv = series_view_get(view);
+	const struct family *f = fv ? fv->fam : NULL;
 	uint32_t id = AM_SERIES_INVALID, count;
 	struct series *s;
+	int fam;
 	size_t i;
 
 	if (!f)
 		return AM_SERIES_INVALID;
+	fam = f->id;
 	for (unsigned k = 0; k < f->nlabels; k++)
 		if (!values || !values[k])
 			return AM_SERIES_INVALID;
@@ -272,7 +323,7 @@ uint32_t series_intern(int fam, const char *const *values, int owner)
 		if (!chunks[count >> CHUNK_BITS])
 			goto out;
 	}
-	s = series_build(f, values, count, owner);
+	s = series_build(fv, values, count, owner);
 	if (!s)
 		goto out;
 	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
@@ -318,6 +369,11 @@ void series_reset(void)
 		family_free(families[i]);
 		families[i] = NULL;
 	}
+	for (int i = 0; i < atomic_load(&nviews); i++) {
+		free(views[i]);
+		views[i] = NULL;
+	}
+	atomic_store(&nviews, 0);
 	free(htab);
 	htab = NULL;
 	hcap = 0;

@@ -23,6 +23,7 @@ static const struct {
 	{"tab\tstays", "tab\tstays", "tab\tstays"},
 	{"utf-8 \xc3\xa9", "utf-8 \xc3\xa9", "utf-8 \xc3\xa9"},
 	{"", "", ""},
+	{"x", "x", "x"},
 };
 
 START_TEST(test_escaping)
@@ -129,8 +130,8 @@ START_TEST(test_family_headers)
 	series_reset();
 	f = series_family_register(&d, -1);
 	ck_assert_int_ge(f, 0);
-	expo_family_header(&t, series_family_get(f), 0);
-	expo_family_header(&o, series_family_get(f), 1);
+	expo_family_header(&t, series_view_get(f)->fam, 0);
+	expo_family_header(&o, series_view_get(f)->fam, 1);
 	ck_assert_str_eq(t.p, "# HELP x_energy_joules_total Energy.\n"
 			      "# TYPE x_energy_joules_total counter\n");
 	ck_assert_str_eq(o.p, "# HELP x_energy_joules Energy.\n"
@@ -181,10 +182,24 @@ START_TEST(test_interning)
 
 	series_reset();
 	f = series_family_register(&d, 0);
-	/* Same name, same definition: same handle; different help: refused. */
+	/* Same name, same definition: same handle. Another collector may
+	 * register it with other help text (the first wins) and another
+	 * aggregation of the same exposed type (a new view of one family). */
 	ck_assert_int_eq(series_family_register(&d, 0), f);
 	d.help = "other";
-	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	ck_assert_int_eq(series_family_register(&d, 1), f);
+	d.kind = AM_WINDOW_MAX;
+	ck_assert_int_ne(series_family_register(&d, 1), f);
+	ck_assert_ptr_eq(series_view_get(series_family_register(&d, 1))->fam,
+			 series_view_get(f)->fam);
+	/* ... but not as another type, or with other labels. */
+	d.kind = AM_INFO;
+	ck_assert_int_lt(series_family_register(&d, 1), 0);
+	d.kind = AM_GAUGE;
+	d.labels[1] = "c";
+	ck_assert_int_lt(series_family_register(&d, 1), 0);
+	d.labels[1] = "b";
+	ck_assert_str_eq(series_view_get(f)->fam->help, "h");
 	for (int i = 0; i < 2000; i++) {
 		snprintf(a, sizeof(a), "%d", i / 7);
 		snprintf(b, sizeof(b), "%d", i % 7);
