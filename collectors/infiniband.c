@@ -60,17 +60,15 @@ enum ib_fam {
 
 #define IB_PORT_LABELS "device", "port"
 
-/* Counter families are declared 64-bit unless every counter that feeds them
- * has the same narrower width. Two families mix widths and are declared so
- * that the core's arithmetic stays right for all of them:
- *  - transmit/receive bytes and packets: 64-bit on current kernels, but the
- *    32-bit PortCounters (no unicast_xmit_packets, no counters_ext) saturate
- *    at 2^32-1 per the IBA spec. A saturating counter stuck at its maximum
- *    simply stops growing, which a 64-bit family reproduces exactly.
- *  - fabric_port_errors_total{type}: 4, 8 and 16-bit saturating counters in
- *    one family, declared as 16-bit saturating (the widest).
- * In both cases the per-counter width is known here, and this collector
- * exports fabric_counter_saturated{device,port,counter} itself. */
+/* Counter widths: the definitions below give each family its usual width,
+ * and a counter of another width registers its own view of the same family
+ * (same name and labels, its own bits and saturation: see am_family) so the
+ * core unwraps, resets and flags saturation with the counter's real width:
+ *  - transmit/receive bytes and packets: 64-bit when the port has
+ *    PortCountersExtended, else the 32-bit PortCounters, which saturate;
+ *  - fabric_port_errors_total{type}: 16, 8 or 4-bit, all saturating.
+ * The core does not export its saturation flag, so this collector exports
+ * fabric_counter_saturated{device,port,counter} itself. */
 /* Port identity needs more than AM_MAX_LABELS (8) labels, so it is split:
  * fabric_port_info carries the per-port ones and those DESIGN.md names
  * (link layer, netdev, rate text, firmware, GUID, nearest accelerator), and
@@ -405,6 +403,7 @@ struct ib_file {
 	bool failed;
 	uint32_t backoff_s;
 	int64_t retry_ns;
+	am_family_t fam; /* handle with this counter's width */
 	am_series_t sid, sat_sid;
 	uint64_t last; /* last good raw value (for utilization) */
 	int64_t last_ns;
@@ -433,8 +432,17 @@ struct ib_port {
 	am_series_t s_util[2], s_peak[2];
 };
 
+/* A family registered with another width than its definition. */
+struct ib_view {
+	uint8_t fam, bits;
+	bool sat;
+	am_family_t handle;
+};
+
 struct ib_state {
 	am_family_t fam[IBF_N];
+	struct ib_view views[8];
+	size_t nviews;
 	struct ib_dev *devs;
 	size_t ndevs;
 	struct ib_port *ports;
@@ -1001,6 +1009,38 @@ static size_t ib_fd_budget(void)
 
 static void ib_fini(void *state);
 
+/* The family handle for a file: the family's own, or a view with the
+ * file's width when that differs from the definition. */
+static int ib_file_family(struct am_ctx *ctx, struct ib_state *st, struct ib_file *f)
+{
+	const struct am_family_def *d = &ib_fam_defs[f->c->fam];
+	struct am_family_def def;
+
+	if (d->kind != AM_COUNTER ||
+	    ((d->bits ? d->bits : 64) == f->bits && d->saturating == f->sat)) {
+		f->fam = st->fam[f->c->fam];
+		return 0;
+	}
+	for (size_t i = 0; i < st->nviews; i++) {
+		const struct ib_view *v = &st->views[i];
+
+		if (v->fam == f->c->fam && v->bits == f->bits && v->sat == f->sat) {
+			f->fam = v->handle;
+			return 0;
+		}
+	}
+	if (st->nviews == sizeof st->views / sizeof st->views[0])
+		return -ENOSPC; /* cannot happen with the table above */
+	def = *d;
+	def.bits = f->bits;
+	def.saturating = f->sat;
+	f->fam = am_family(ctx, &def);
+	if (f->fam < 0)
+		return f->fam;
+	st->views[st->nviews++] = (struct ib_view){f->c->fam, f->bits, f->sat, f->fam};
+	return 0;
+}
+
 static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct ib_state *st;
@@ -1120,6 +1160,15 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 			goto out_st;
 		}
 	}
+	for (size_t i = 0; i < st->nports; i++) {
+		struct ib_port *p = &st->ports[i];
+
+		for (size_t j = 0; j < p->nfiles; j++) {
+			ret = ib_file_family(ctx, st, &p->files[j]);
+			if (ret < 0)
+				goto out_st;
+		}
+	}
 	am_found(ctx, "%zu RDMA device(s), %zu port(s) in %s (%d excluded)", st->ndevs,
 		 st->nports, root, excluded);
 	*state = st;
@@ -1177,7 +1226,9 @@ static void ib_file_fail(struct am_ctx *ctx, struct ib_file *f, int err)
 	f->have = false;
 	am_read_error(ctx);
 	am_log(ctx, AM_LOG_WARN, "%s: %s (skipped, retry in %us)", f->path,
-	       err == -EINVAL && f->c ? "not a counter value" : strerror(-err),
+	       err == -EINVAL && f->c ? "not a counter value"
+	       : err == -ERANGE	      ? "value wider than the counter"
+				      : strerror(-err),
 	       f->backoff_s);
 }
 
@@ -1242,7 +1293,7 @@ static void ib_intern(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p
 		struct ib_file *f = &p->files[i];
 
 		pl[2] = f->c->label;
-		f->sid = am_series(ctx, st->fam[f->c->fam], pl);
+		f->sid = am_series(ctx, f->fam, pl);
 		if (f->sat) {
 			pl[2] = f->c->file;
 			f->sat_sid = am_series(ctx, st->fam[IBF_SATURATED], pl);
@@ -1349,6 +1400,12 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 		/* A full buffer means more than a number: garbage. */
 		if ((size_t)n == sizeof buf || ib_parse_u64(buf, (size_t)n, &v) < 0) {
 			ib_file_fail(ctx, f, -EINVAL);
+			continue;
+		}
+		/* More bits than the counter has: the width assumed for this
+		 * port is wrong or the read is; either way not a value. */
+		if (f->bits < 64 && v > ((uint64_t)1 << f->bits) - 1) {
+			ib_file_fail(ctx, f, -ERANGE);
 			continue;
 		}
 		ib_file_ok(f);

@@ -37,6 +37,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "agg.h"
 #include "harness.h"
 #include "series.h"
 #include <sys/wait.h>
@@ -51,7 +52,7 @@
 #define FAKE_MAX_SERIES 4096
 
 struct fake_series {
-	int fam;
+	int fam;       /* the view it was interned with */
 	char key[256]; /* label values joined with ',' */
 	double value;
 	unsigned nemit;
@@ -76,11 +77,17 @@ struct fake_am_config {
 
 static struct fake_am_ctx *C;
 
+/* Like the core: one view per (name, width, saturation, scale, window). */
 am_family_t am_family(struct fake_am_ctx *ctx, const struct am_family_def *def)
 {
 	for (int i = 0; i < ctx->nfams; i++)
-		if (strcmp(ctx->fams[i].name, def->name) == 0)
+		if (strcmp(ctx->fams[i].name, def->name) == 0 &&
+		    ctx->fams[i].bits == def->bits &&
+		    ctx->fams[i].saturating == def->saturating &&
+		    ctx->fams[i].scale == def->scale &&
+		    ctx->fams[i].window_s == def->window_s)
 			return i;
+	ck_assert_int_lt(ctx->nfams, 64);
 	ctx->fams[ctx->nfams] = *def;
 	return ctx->nfams++;
 }
@@ -95,7 +102,9 @@ am_series_t am_series(struct fake_am_ctx *ctx, am_family_t fam, const char *cons
 		n += (size_t)snprintf(key + n, sizeof key - n, "%s%s", i ? "," : "",
 				      lv[i]);
 	for (unsigned i = 0; i < ctx->nseries; i++)
-		if (ctx->series[i].fam == fam && strcmp(ctx->series[i].key, key) == 0)
+		if (strcmp(ctx->fams[ctx->series[i].fam].name, ctx->fams[fam].name) ==
+			0 &&
+		    strcmp(ctx->series[i].key, key) == 0)
 			return i;
 	ck_assert_uint_lt(ctx->nseries, FAKE_MAX_SERIES);
 	ctx->series[ctx->nseries].fam = fam;
@@ -317,12 +326,20 @@ static int fam_id(const char *name)
 
 static struct fake_series *find(const char *fam, const char *key)
 {
-	int f = fam_id(fam);
-
 	for (unsigned i = 0; i < C->nseries; i++)
-		if (C->series[i].fam == f && strcmp(C->series[i].key, key) == 0)
+		if (strcmp(C->fams[C->series[i].fam].name, fam) == 0 &&
+		    strcmp(C->series[i].key, key) == 0)
 			return &C->series[i];
 	return NULL;
+}
+
+/* The registration (width, saturation) a series was interned with. */
+static const struct am_family_def *view_of(const char *fam, const char *key)
+{
+	struct fake_series *s = find(fam, key);
+
+	ck_assert_msg(s != NULL, "no series %s{%s}", fam, key);
+	return &C->fams[s->fam];
 }
 
 /* Value of a series that must have been emitted. */
@@ -552,6 +569,9 @@ START_TEST(t_ndr8)
 				"mlx5_5,MT_0000000838,MT4129,1,0000:57:00.0,"
 				"28.39.1002"),
 			    1);
+	ck_assert_uint_eq(view_of("fabric_port_transmit_bytes_total", "mlx5_0,1")->bits,
+			  64);
+	ck_assert(!view_of("fabric_port_transmit_bytes_total", "mlx5_0,1")->saturating);
 	/* 64-bit port (unicast_xmit_packets exists): no saturation series
 	 * for data, but one for every saturating error counter */
 	ck_assert_ptr_null(find("fabric_counter_saturated", "mlx5_0,1,port_xmit_data"));
@@ -662,6 +682,30 @@ START_TEST(t_saturated)
 		ck_assert_msg(val("fabric_counter_saturated", key) == t[i].sat, "%s",
 			      t[i].ctr);
 	}
+	/* each counter is registered with its own width (a view of the family)
+	 * so the core detects its saturation at the right maximum */
+	static const struct {
+		const char *fam, *key;
+		unsigned bits;
+	} wv[] = {
+	    {"fabric_port_errors_total", "mlx5_0,1,symbol_error", 16},
+	    {"fabric_port_errors_total", "mlx5_0,1,VL15_dropped", 16},
+	    {"fabric_port_errors_total", "mlx5_0,1,link_downed", 8},
+	    {"fabric_port_errors_total", "mlx5_0,1,port_rcv_constraint_errors", 8},
+	    {"fabric_port_errors_total", "mlx5_0,1,local_link_integrity_errors", 4},
+	    {"fabric_port_errors_total", "mlx5_0,1,excessive_buffer_overrun_errors", 4},
+	    {"fabric_port_transmit_wait_total", "mlx5_0,1", 32},
+	    {"fabric_port_transmit_bytes_total", "mlx5_0,1", 32},
+	    {"fabric_port_receive_packets_total", "mlx5_0,1", 32},
+	};
+	for (size_t i = 0; i < sizeof wv / sizeof wv[0]; i++) {
+		const struct am_family_def *d = view_of(wv[i].fam, wv[i].key);
+
+		ck_assert_msg(d->bits == wv[i].bits && d->saturating, "%s{%s}: %u %d",
+			      wv[i].fam, wv[i].key, d->bits, d->saturating);
+	}
+	ck_assert_double_eq(
+	    view_of("fabric_port_transmit_bytes_total", "mlx5_0,1")->scale, 4.0);
 	/* the saturated value is exported as read; the core stops its growth */
 	ck_assert_double_eq(val("fabric_port_errors_total", "mlx5_0,1,symbol_error"),
 			    65535);
@@ -676,6 +720,12 @@ START_TEST(t_saturated)
 	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_0,1,transmit"), 0);
 	ck_assert_double_eq_tol(val("fabric_port_utilization_ratio", "mlx5_0,1,receive"),
 				0.1, 1e-12);
+	/* a value wider than the 32-bit counter: an error for that value */
+	put(root, "mlx5_0/ports/1/counters/port_rcv_packets", "5000000000\n");
+	poll_at(st, 2.5);
+	ck_assert_uint_eq(C->read_errors, 1);
+	ck_assert_double_eq(val("fabric_port_receive_packets_total", "mlx5_0,1"),
+			    3000000000.0);
 	/* cleared with perfquery -R: flag drops */
 	put(root, "mlx5_0/ports/1/counters/symbol_error", "0\n");
 	poll_at(st, 3);
@@ -1019,6 +1069,19 @@ static bool hhas(struct harness *h, const char *fam, const char *labels)
 	return harness_value(h, fam, labels, &v) == 0;
 }
 
+/* The core's saturation flag of a series (internal, not exported). */
+static int hsat(struct harness *h, const char *fam, const char *labels)
+{
+	for (uint32_t id = 0; id < series_count(); id++) {
+		const struct series *s = series_get(id);
+
+		if (strcmp(s->fam->name, fam) == 0 && strcmp(s->label_text, labels) == 0)
+			return agg_saturated(harness_agg(h), id);
+	}
+	ck_abort_msg("no series %s%s", fam, labels);
+	return -1;
+}
+
 #define PL(dev) "{device=\"" dev "\",port=\"1\"}"
 #define PLD(dev, d) "{device=\"" dev "\",port=\"1\",direction=\"" d "\"}"
 
@@ -1118,6 +1181,19 @@ START_TEST(h_saturation)
 	    1);
 	ck_assert_double_eq(hget(h, "fabric_port_transmit_wait_total", PL("mlx5_0")),
 			    4294967295.0);
+	/* the core, given each counter's own width, sees the same saturation */
+	ck_assert_int_eq(hsat(h, "fabric_port_errors_total",
+			      "{device=\"mlx5_0\",port=\"1\",type=\"link_downed\"}"),
+			 1);
+	ck_assert_int_eq(
+	    hsat(h, "fabric_port_errors_total",
+		 "{device=\"mlx5_0\",port=\"1\",type=\"local_link_integrity_errors\"}"),
+	    1);
+	ck_assert_int_eq(
+	    hsat(h, "fabric_port_errors_total",
+		 "{device=\"mlx5_0\",port=\"1\",type=\"port_xmit_discards\"}"),
+	    0);
+	ck_assert_int_eq(hsat(h, "fabric_port_transmit_bytes_total", PL("mlx5_0")), 1);
 	/* no transmit utilization from a stuck counter */
 	ck_assert(!hhas(h, "fabric_port_utilization_ratio", PLD("mlx5_0", "transmit")));
 	ck_assert(hhas(h, "fabric_port_utilization_ratio", PLD("mlx5_0", "receive")));
