@@ -294,6 +294,45 @@ static const char *copy_fixture(const char *name)
 	return tmptree;
 }
 
+/* Read-only tests share one build of every tree, made once per test case
+ * (an unchecked fixture runs in the parent, before the forked tests). */
+static char shared_dir[PATH_MAX];
+static const char *const shared_trees[] = {"ndr8", "roce",	"oldkernel",
+					   "down", "saturated", "garbage"};
+
+static void shared_setup(void)
+{
+	snprintf(shared_dir, sizeof shared_dir, "/tmp/test_ib_ro.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(shared_dir));
+	for (size_t i = 0; i < sizeof shared_trees / sizeof shared_trees[0]; i++) {
+		char cmd[3 * PATH_MAX];
+
+		snprintf(cmd, sizeof cmd, "sh '%s/mktree.sh' '%s/%s' '%s/%s'", FIX, FIX,
+			 shared_trees[i], shared_dir, shared_trees[i]);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+
+static void shared_teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", shared_dir);
+	if (shared_dir[0] && system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", shared_dir);
+}
+
+/* A tree the test only reads. */
+static const char *tree(const char *name)
+{
+	static char path[4][PATH_MAX + 64];
+	static unsigned n;
+	char *p = path[n++ % 4];
+
+	snprintf(p, PATH_MAX + 64, "%s/%s", shared_dir, name);
+	return p;
+}
+
 /* Overwrite a file in place (same inode: held fds see the new value). */
 static void put(const char *root, const char *rel, const char *text)
 {
@@ -539,7 +578,7 @@ END_TEST
 
 START_TEST(t_ndr8)
 {
-	struct ib_state *st = start(copy_fixture("ndr8"), NULL);
+	struct ib_state *st = start(tree("ndr8"), NULL);
 
 	ck_assert_uint_eq(st->ndevs, 8);
 	ck_assert_uint_eq(st->nports, 8);
@@ -736,7 +775,7 @@ END_TEST
 
 START_TEST(t_roce_widths)
 {
-	struct ib_state *st = start(copy_fixture("roce"), NULL);
+	struct ib_state *st = start(tree("roce"), NULL);
 
 	poll_at(st, 1);
 	ck_assert_uint_eq(C->read_errors, 0);
@@ -798,7 +837,7 @@ START_TEST(t_oldkernel_counters_ext)
 	struct ib_state *st;
 
 	open_log_match = "/counters/port_xmit_data";
-	st = start(copy_fixture("oldkernel"), NULL);
+	st = start(tree("oldkernel"), NULL);
 	poll_at(st, 1);
 	poll_at(st, 2);
 	ck_assert_uint_eq(C->read_errors, 0);
@@ -826,7 +865,7 @@ END_TEST
 
 START_TEST(t_down)
 {
-	struct ib_state *st = start(copy_fixture("down"), NULL);
+	struct ib_state *st = start(tree("down"), NULL);
 
 	poll_at(st, 1);
 	ck_assert_uint_eq(st->nports, 3);
@@ -847,7 +886,7 @@ START_TEST(t_garbage)
 	struct ib_state *st;
 	unsigned opens;
 
-	st = start(copy_fixture("garbage"), NULL);
+	st = start(tree("garbage"), NULL);
 	poll_at(st, 1);
 	/* symbol_error (empty), port_rcv_errors (N/A), link_downed (21
 	 * digits), port_xmit_discards (12abc), VL15_dropped (-5),
@@ -968,7 +1007,7 @@ START_TEST(t_device_filters)
 	struct ib_state *st;
 
 	open_log_match = "/mlx5_2/";
-	st = start(copy_fixture("ndr8"), &inc);
+	st = start(tree("ndr8"), &inc);
 	poll_at(st, 1);
 	ck_assert_uint_eq(st->ndevs, 3);
 	ck_assert_uint_eq(n_match_opens, 0);
@@ -979,7 +1018,7 @@ START_TEST(t_device_filters)
 
 	/* include_ports narrows to DEVICE:PORT */
 	struct fake_am_config pinc = {.key = {"include_ports"}, .val = {"^mlx5_[67]:1$"}};
-	st = start(copy_fixture("ndr8"), &pinc);
+	st = start(tree("ndr8"), &pinc);
 	ck_assert_uint_eq(st->nports, 2);
 	ib_fini(st);
 }
@@ -992,7 +1031,7 @@ START_TEST(t_nodev)
 
 	C->sysfs = "/nonexistent-accelmon-sysfs";
 	ck_assert_int_eq(ib_init(C, NULL, &st), -ENODEV);
-	C->sysfs = copy_fixture("ndr8");
+	C->sysfs = tree("ndr8");
 	n_opens = 0;
 	ck_assert_int_eq(ib_init(C, &all, &st), -ENODEV);
 	ck_assert_uint_eq(n_opens, 0);
@@ -1003,7 +1042,7 @@ END_TEST
  * files; and beyond the fd budget files are opened per read. */
 START_TEST(t_steady_state)
 {
-	struct ib_state *st = start(copy_fixture("ndr8"), NULL);
+	struct ib_state *st = start(tree("ndr8"), NULL);
 	unsigned interned, opens;
 
 	poll_at(st, 1);
@@ -1022,7 +1061,7 @@ START_TEST(t_steady_state)
 		low = old;
 		low.rlim_cur = 64; /* budget 32 held fds */
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-		st = start(copy_fixture("ndr8"), NULL);
+		st = start(tree("ndr8"), NULL);
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 		ck_assert_uint_eq(st->fd_budget, 32);
 		poll_at(st, 1);
@@ -1087,7 +1126,7 @@ static int hsat(struct harness *h, const char *fam, const char *labels)
 
 START_TEST(h_exposition)
 {
-	struct harness *h = hstart(NULL, copy_fixture("ndr8"));
+	struct harness *h = hstart(NULL, tree("ndr8"));
 	struct snapshot *snap;
 
 	ck_assert_int_eq(harness_init_rc(h), 0);
@@ -1244,7 +1283,7 @@ END_TEST
 
 START_TEST(h_errors_and_nodev)
 {
-	struct harness *h = hstart(NULL, copy_fixture("garbage"));
+	struct harness *h = hstart(NULL, tree("garbage"));
 
 	ck_assert_int_eq(harness_poll(h, S(1)), 0);
 	ck_assert_uint_eq(harness_read_errors(h), 7);
@@ -1259,7 +1298,7 @@ START_TEST(h_errors_and_nodev)
 	ck_assert_ptr_nonnull(strstr(harness_found(h), "infiniband"));
 	harness_free(h);
 
-	h = hstart("{exclude: 'mlx5'}", copy_fixture("ndr8"));
+	h = hstart("{exclude: 'mlx5'}", tree("ndr8"));
 	ck_assert_int_eq(harness_init_rc(h), -ENODEV);
 	harness_free(h);
 }
@@ -1279,6 +1318,7 @@ static Suite *ib_suite(void)
 	tcase_add_test(p, t_is_accel);
 	suite_add_tcase(s, p);
 
+	tcase_add_unchecked_fixture(f, shared_setup, shared_teardown);
 	tcase_add_checked_fixture(f, setup, teardown);
 	tcase_add_test(f, t_ndr8);
 	tcase_add_test(f, t_utilization_and_peak);
@@ -1294,6 +1334,7 @@ static Suite *ib_suite(void)
 	tcase_add_test(f, t_steady_state);
 	suite_add_tcase(s, f);
 
+	tcase_add_unchecked_fixture(c, shared_setup, shared_teardown);
 	tcase_add_checked_fixture(c, setup, teardown);
 	tcase_add_test(c, h_exposition);
 	tcase_add_test(c, h_reset_and_wrap);
