@@ -1234,37 +1234,33 @@ static void ib_file_fail(struct am_ctx *ctx, struct ib_file *f, int err)
 
 /* Read one file into buf. Returns the length, -EAGAIN while a failed file
  * waits for its retry, or -errno (already counted). */
-static int ib_file_read(struct am_ctx *ctx, struct ib_state *st, struct ib_file *f,
-			char *buf, size_t size)
+static int ib_file_read(struct am_ctx *ctx, struct ib_file *f, char *buf, size_t size)
 {
 	ssize_t n;
-	int fd = f->fd;
+	int fd = f->fd, err;
 
 	if (f->failed && am_poll_time_ns(ctx) < f->retry_ns)
 		return -EAGAIN;
 	if (fd < 0) {
 		fd = ib_open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
-			int e = -errno;
-
-			ib_file_fail(ctx, f, e);
-			return e;
+			err = -errno;
+			ib_file_fail(ctx, f, err);
+			return err;
 		}
 	}
 	/* sysfs regenerates the value on every read at offset 0, so a held
 	 * fd is as fresh as a new open. */
 	n = pread(fd, buf, size, 0);
+	err = n < 0 ? -errno : 0;
 	if (f->keep && n >= 0)
 		f->fd = fd;
 	else if (fd != f->fd)
 		close(fd);
 	if (n < 0) {
-		int e = -errno;
-
-		ib_file_fail(ctx, f, e);
-		return e;
+		ib_file_fail(ctx, f, err);
+		return err;
 	}
-	(void)st;
 	return (int)n;
 }
 
@@ -1336,7 +1332,7 @@ static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 	unsigned id;
 	int n;
 
-	n = ib_file_read(ctx, st, &p->state, buf, sizeof buf);
+	n = ib_file_read(ctx, &p->state, buf, sizeof buf);
 	if (n >= 0) {
 		if (ib_parse_state(buf, (size_t)n, &id) == 0) {
 			ib_file_ok(&p->state);
@@ -1346,7 +1342,7 @@ static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 			ib_file_fail(ctx, &p->state, -EINVAL);
 		}
 	}
-	n = ib_file_read(ctx, st, &p->phys, buf, sizeof buf);
+	n = ib_file_read(ctx, &p->phys, buf, sizeof buf);
 	if (n >= 0) {
 		if (ib_parse_state(buf, (size_t)n, &id) == 0) {
 			ib_file_ok(&p->phys);
@@ -1355,7 +1351,7 @@ static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 			ib_file_fail(ctx, &p->phys, -EINVAL);
 		}
 	}
-	n = ib_file_read(ctx, st, &p->rate, buf, sizeof buf);
+	n = ib_file_read(ctx, &p->rate, buf, sizeof buf);
 	if (n >= 0 && (size_t)n < sizeof buf) {
 		double bps;
 		unsigned lanes;
@@ -1393,7 +1389,7 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 	for (size_t i = 0; i < p->nfiles; i++) {
 		struct ib_file *f = &p->files[i];
 		uint64_t v;
-		int n = ib_file_read(ctx, st, f, buf, sizeof buf);
+		int n = ib_file_read(ctx, f, buf, sizeof buf);
 
 		if (n < 0)
 			continue;
