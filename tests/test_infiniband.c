@@ -881,6 +881,39 @@ START_TEST(t_down)
 }
 END_TEST
 
+/* A port that comes up: state, speed and lanes follow, and the info series
+ * moves to the new rate text (the old one is no longer emitted and goes
+ * stale in the core). */
+START_TEST(t_link_comes_up)
+{
+	const char *root = copy_fixture("down");
+	struct ib_state *st = start(root, NULL);
+	const char *old_info = "ibp2s0f0,1,InfiniBand,,10 Gb/sec (4X SDR),28.39.1002,"
+			       "b83f:d203:00a1:0000,";
+	const char *new_info = "ibp2s0f0,1,InfiniBand,,200 Gb/sec (4X HDR),28.39.1002,"
+			       "b83f:d203:00a1:0000,";
+	unsigned interned;
+
+	poll_at(st, 1);
+	ck_assert_double_eq(val("fabric_port_up", "ibp2s0f0,1"), 0);
+	ck_assert_uint_eq(nemit("fabric_port_info", old_info), 1);
+	put(root, "ibp2s0f0/ports/1/state", "4: ACTIVE\n");
+	put(root, "ibp2s0f0/ports/1/phys_state", "5: LinkUp\n");
+	put(root, "ibp2s0f0/ports/1/rate", "200 Gb/sec (4X HDR)\n");
+	poll_at(st, 2);
+	interned = C->nintern;
+	poll_at(st, 3);
+	ck_assert_uint_eq(C->nintern, interned); /* once per change only */
+	ck_assert_double_eq(val("fabric_port_up", "ibp2s0f0,1"), 1);
+	ck_assert_double_eq(val("fabric_port_physical_state", "ibp2s0f0,1"), 5);
+	ck_assert_double_eq(val("fabric_port_link_speed_bytes_per_second", "ibp2s0f0,1"),
+			    25e9);
+	ck_assert_uint_eq(nemit("fabric_port_info", old_info), 1);
+	ck_assert_uint_eq(nemit("fabric_port_info", new_info), 2);
+	ib_fini(st);
+}
+END_TEST
+
 START_TEST(t_garbage)
 {
 	struct ib_state *st;
@@ -1326,6 +1359,7 @@ static Suite *ib_suite(void)
 	tcase_add_test(f, t_roce_widths);
 	tcase_add_test(f, t_oldkernel_counters_ext);
 	tcase_add_test(f, t_down);
+	tcase_add_test(f, t_link_comes_up);
 	tcase_add_test(f, t_garbage);
 	tcase_add_test(f, t_unreadable);
 	tcase_add_test(f, t_exclude_before_open);
