@@ -5,9 +5,15 @@
 #include "builtin.h"
 
 extern const struct am_collector netdev_collector;
+extern const struct am_collector sim_collector;
+extern const struct am_collector amdgpu_collector;
+extern const struct am_collector infiniband_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
+	&sim_collector,
+	&amdgpu_collector,
+	&infiniband_collector,
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

@@ -22,6 +22,8 @@
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct family *families[FAMILY_MAX];
 static atomic_int nfamilies;
+static struct famview *views[FAMILY_MAX];
+static atomic_int nviews;
 static struct series **chunks[CHUNK_MAX];
 static atomic_uint nseries;
 
@@ -50,16 +52,15 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int family_same(const struct family *f, const struct am_family_def *d,
-		       unsigned nlabels)
+/* The type a kind is exposed as: counter, gauge or info. */
+static int kind_class(enum am_kind k)
 {
-	if (f->kind != d->kind || f->nlabels != nlabels ||
-	    strcmp(f->help, d->help ? d->help : "") != 0)
-		return 0;
-	for (unsigned i = 0; i < nlabels; i++)
-		if (strcmp(f->labels[i], d->labels[i]) != 0)
-			return 0;
-	return 1;
+	return k == AM_COUNTER || k == AM_INTEGRAL ? 1 : k == AM_INFO ? 2 : 0;
+}
+
+static int family_compatible(const struct family *f, const struct am_family_def *d)
+{
+	return kind_class(f->kind) == kind_class(d->kind);
 }
 
 static void family_free(struct family *f)
@@ -75,11 +76,103 @@ static void family_free(struct family *f)
 	free(f);
 }
 
+/* Under reg_lock: the family named def->name, added if new; -errno. */
+static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
+{
+	int n = atomic_load_explicit(&nfamilies, memory_order_relaxed);
+	struct family *f;
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(families[i]->name, def->name) == 0)
+			return family_compatible(families[i], def) ? i : -EINVAL;
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->id = n;
+	f->name = strdup(def->name);
+	f->help = strdup(def->help ? def->help : "");
+	f->help_escaped = f->help ? expo_escape_help(f->help) : NULL;
+	f->unit = def->unit ? strdup(def->unit) : NULL;
+	f->kind = def->kind;
+	f->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++)
+		f->labels[i] = strdup(def->labels[i]);
+	if (!f->name || !f->help || !f->help_escaped || (def->unit && !f->unit))
+		goto fail;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (!f->labels[i])
+			goto fail;
+	families[n] = f;
+	/* Publishes the complete family to readers that load nfamilies. */
+	atomic_store_explicit(&nfamilies, n + 1, memory_order_release);
+	return n;
+fail:
+	family_free(f);
+	return -ENOMEM;
+}
+
+/* Under reg_lock: a view with def's aggregation of family f; -errno. */
+static int view_labels_same(const struct famview *v, const struct am_family_def *def,
+			    unsigned nlabels)
+{
+	if (v->nlabels != nlabels)
+		return 0;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (strcmp(v->labels[i], def->labels[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int view_find_or_add(const struct family *f, const struct am_family_def *def,
+			    unsigned nlabels)
+{
+	int n = atomic_load_explicit(&nviews, memory_order_relaxed);
+	unsigned bits = def->bits ? def->bits : 64;
+	double scale = def->scale != 0 ? def->scale : 1.0;
+	double window = def->window_s > 0 ? def->window_s : 15.0;
+	struct famview *v;
+
+	for (int i = 0; i < n; i++) {
+		v = views[i];
+		if (v->fam == f && v->kind == def->kind && v->bits == bits &&
+		    v->saturating == (int)def->saturating && v->scale == scale &&
+		    v->window_s == window && view_labels_same(v, def, nlabels))
+			return i;
+	}
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->id = n;
+	v->fam = f;
+	v->kind = def->kind;
+	v->bits = bits;
+	v->saturating = def->saturating;
+	v->scale = scale;
+	v->window_s = window;
+	v->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++) {
+		v->labels[i] = strdup(def->labels[i]);
+		if (!v->labels[i]) {
+			while (i--)
+				free(v->labels[i]);
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	views[n] = v;
+	/* Publishes the complete view to readers that load nviews. */
+	atomic_store_explicit(&nviews, n + 1, memory_order_release);
+	return n;
+}
+
 int series_family_register(const struct am_family_def *def, int owner)
 {
 	unsigned nlabels = 0;
-	struct family *f;
-	int n, rc;
+	int rc;
 
 	if (!def || !valid_name(def->name, 1) || def->kind < AM_GAUGE ||
 	    def->kind > AM_INFO)
@@ -104,50 +197,19 @@ int series_family_register(const struct am_family_def *def, int owner)
 		return -EINVAL;
 
 	pthread_mutex_lock(&reg_lock);
-	n = atomic_load_explicit(&nfamilies, memory_order_relaxed);
-	for (int i = 0; i < n; i++) {
-		if (strcmp(families[i]->name, def->name) == 0) {
-			rc = family_same(families[i], def, nlabels) ? i : -EINVAL;
-			goto out;
-		}
-	}
-	rc = -ENOMEM;
-	if (n >= FAMILY_MAX)
-		goto out;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		goto out;
-	f->id = n;
-	f->name = strdup(def->name);
-	f->help = strdup(def->help ? def->help : "");
-	f->help_escaped = expo_escape_help(f->help);
-	f->unit = def->unit ? strdup(def->unit) : NULL;
-	f->kind = def->kind;
-	f->nlabels = nlabels;
-	for (unsigned i = 0; i < nlabels; i++)
-		f->labels[i] = strdup(def->labels[i]);
-	f->bits = def->bits ? def->bits : 64;
-	f->saturating = def->saturating;
-	f->scale = def->scale != 0 ? def->scale : 1.0;
-	f->window_s = def->window_s > 0 ? def->window_s : 15.0;
-	f->owner = owner;
-	if (!f->name || !f->help || !f->help_escaped ||
-	    (def->unit && !f->unit)) {
-		family_free(f);
-		goto out;
-	}
-	for (unsigned i = 0; i < nlabels; i++)
-		if (!f->labels[i]) {
-			family_free(f);
-			goto out;
-		}
-	families[n] = f;
-	/* Publishes the complete family to readers that load nfamilies. */
-	atomic_store_explicit(&nfamilies, n + 1, memory_order_release);
-	rc = n;
-out:
+	rc = family_find_or_add(def, nlabels);
+	if (rc >= 0)
+		rc = view_find_or_add(families[rc], def, nlabels);
 	pthread_mutex_unlock(&reg_lock);
+	(void)owner;
 	return rc;
+}
+
+const struct famview *series_view_get(int id)
+{
+	if (id < 0 || id >= atomic_load_explicit(&nviews, memory_order_acquire))
+		return NULL;
+	return views[id];
 }
 
 const struct family *series_family_get(int id)
@@ -179,13 +241,16 @@ static struct series *series_at(uint32_t id)
 	return chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
 }
 
-static int series_match(const struct series *s, int fam,
+/* Same family, same label names and same values: the same series, whichever
+ * registration (view) interns it. */
+static int series_match(const struct series *s, const struct famview *fv,
 			const char *const *values)
 {
-	if (s->fam->id != fam)
+	if (s->fam != fv->fam || s->view->nlabels != fv->nlabels)
 		return 0;
-	for (unsigned i = 0; i < s->fam->nlabels; i++)
-		if (strcmp(s->values[i], values[i]) != 0)
+	for (unsigned i = 0; i < fv->nlabels; i++)
+		if (strcmp(s->view->labels[i], fv->labels[i]) != 0 ||
+		    strcmp(s->values[i], values[i]) != 0)
 			return 0;
 	return 1;
 }
@@ -202,7 +267,7 @@ static int htab_grow(void)
 	for (uint32_t id = 0; id < count; id++) {
 		const struct series *s = series_at(id);
 		size_t i = series_hash(s->fam->id, (const char *const *)s->values,
-				       s->fam->nlabels) & (ncap - 1);
+				       s->view->nlabels) & (ncap - 1);
 
 		while (n[i] != UINT32_MAX)
 			i = (i + 1) & (ncap - 1);
@@ -214,52 +279,58 @@ static int htab_grow(void)
 	return 0;
 }
 
-static struct series *series_build(const struct family *f,
+static struct series *series_build(const struct famview *fv,
 				   const char *const *values, uint32_t id,
 				   int owner)
 {
+	const struct family *f = fv->fam;
 	struct series *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->id = id;
 	s->fam = f;
+	s->view = fv;
 	s->owner = owner;
-	for (unsigned i = 0; i < f->nlabels; i++) {
+	for (unsigned i = 0; i < fv->nlabels; i++) {
 		s->values[i] = strdup(values[i]);
 		if (!s->values[i])
 			goto fail;
 	}
-	s->label_text = expo_label_text(f, (const char *const *)s->values);
+	s->label_text = expo_label_text(fv->nlabels, (const char *const *)fv->labels,
+					(const char *const *)s->values);
 	if (!s->label_text)
 		goto fail;
 	return s;
 fail:
-	for (unsigned i = 0; i < f->nlabels; i++)
+	for (unsigned i = 0; i < fv->nlabels; i++)
 		free(s->values[i]);
 	free(s);
 	return NULL;
 }
 
-uint32_t series_intern(int fam, const char *const *values, int owner)
+uint32_t series_intern(int view, const char *const *values, int owner)
 {
-	const struct family *f = series_family_get(fam);
+	const struct famview *fv = series_view_get(view);
+	const struct family *f = fv ? fv->fam : NULL;
 	uint32_t id = AM_SERIES_INVALID, count;
 	struct series *s;
+	int fam;
 	size_t i;
 
 	if (!f)
 		return AM_SERIES_INVALID;
-	for (unsigned k = 0; k < f->nlabels; k++)
+	fam = f->id;
+	for (unsigned k = 0; k < fv->nlabels; k++)
 		if (!values || !values[k])
 			return AM_SERIES_INVALID;
 	pthread_mutex_lock(&reg_lock);
 	count = atomic_load_explicit(&nseries, memory_order_relaxed);
 	if ((count + 1) * 2 > hcap && htab_grow() < 0)
 		goto out;
-	i = series_hash(fam, values, f->nlabels) & (hcap - 1);
+	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
-		if (series_match(series_at(htab[i]), fam, values)) {
+		if (series_match(series_at(htab[i]), fv, values)) {
 			id = htab[i];
 			goto out;
 		}
@@ -272,7 +343,7 @@ uint32_t series_intern(int fam, const char *const *values, int owner)
 		if (!chunks[count >> CHUNK_BITS])
 			goto out;
 	}
-	s = series_build(f, values, count, owner);
+	s = series_build(fv, values, count, owner);
 	if (!s)
 		goto out;
 	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
@@ -305,7 +376,7 @@ void series_reset(void)
 	for (uint32_t id = 0; id < count; id++) {
 		struct series *s = series_at(id);
 
-		for (unsigned i = 0; i < s->fam->nlabels; i++)
+		for (unsigned i = 0; i < s->view->nlabels; i++)
 			free(s->values[i]);
 		free(s->label_text);
 		free(s);
@@ -318,6 +389,13 @@ void series_reset(void)
 		family_free(families[i]);
 		families[i] = NULL;
 	}
+	for (int i = 0; i < atomic_load(&nviews); i++) {
+		for (unsigned k = 0; k < views[i]->nlabels; k++)
+			free(views[i]->labels[k]);
+		free(views[i]);
+		views[i] = NULL;
+	}
+	atomic_store(&nviews, 0);
 	free(htab);
 	htab = NULL;
 	hcap = 0;

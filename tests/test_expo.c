@@ -3,6 +3,7 @@
  * and the gzip bodies of a snapshot. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -22,6 +23,7 @@ static const struct {
 	{"tab\tstays", "tab\tstays", "tab\tstays"},
 	{"utf-8 \xc3\xa9", "utf-8 \xc3\xa9", "utf-8 \xc3\xa9"},
 	{"", "", ""},
+	{"x", "x", "x"},
 };
 
 START_TEST(test_escaping)
@@ -128,8 +130,8 @@ START_TEST(test_family_headers)
 	series_reset();
 	f = series_family_register(&d, -1);
 	ck_assert_int_ge(f, 0);
-	expo_family_header(&t, series_family_get(f), 0);
-	expo_family_header(&o, series_family_get(f), 1);
+	expo_family_header(&t, series_view_get(f)->fam, 0);
+	expo_family_header(&o, series_view_get(f)->fam, 1);
 	ck_assert_str_eq(t.p, "# HELP x_energy_joules_total Energy.\n"
 			      "# TYPE x_energy_joules_total counter\n");
 	ck_assert_str_eq(o.p, "# HELP x_energy_joules Energy.\n"
@@ -180,10 +182,21 @@ START_TEST(test_interning)
 
 	series_reset();
 	f = series_family_register(&d, 0);
-	/* Same name, same definition: same handle; different help: refused. */
+	/* Same name, same definition: same handle. Another collector may
+	 * register it with other help text (the first wins) and another
+	 * aggregation of the same exposed type (a new view of one family). */
 	ck_assert_int_eq(series_family_register(&d, 0), f);
 	d.help = "other";
-	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	ck_assert_int_eq(series_family_register(&d, 1), f);
+	d.kind = AM_WINDOW_MAX;
+	ck_assert_int_ne(series_family_register(&d, 1), f);
+	ck_assert_ptr_eq(series_view_get(series_family_register(&d, 1))->fam,
+			 series_view_get(f)->fam);
+	/* ... but not as another type. */
+	d.kind = AM_INFO;
+	ck_assert_int_lt(series_family_register(&d, 1), 0);
+	d.kind = AM_GAUGE;
+	ck_assert_str_eq(series_view_get(f)->fam->help, "h");
 	for (int i = 0; i < 2000; i++) {
 		snprintf(a, sizeof(a), "%d", i / 7);
 		snprintf(b, sizeof(b), "%d", i % 7);
@@ -201,6 +214,22 @@ START_TEST(test_interning)
 			  series_intern(f, (const char *const[]){"12", "3"}, 0));
 	ck_assert_uint_eq(series_intern(f, (const char *const[]){"x", NULL}, 0),
 			  AM_SERIES_INVALID);
+	/* Other label names: another view of the same family, whose series
+	 * render their own names; same names and values: the same series. */
+	{
+		struct am_family_def d2 = {.name = "i_gauge", .help = "x",
+					   .kind = AM_GAUGE, .labels = {"a", "c"}};
+		int v2 = series_family_register(&d2, 1);
+		uint32_t s2;
+
+		ck_assert_int_ge(v2, 0);
+		ck_assert_int_ne(v2, f);
+		ck_assert_ptr_eq(series_view_get(v2)->fam, series_view_get(f)->fam);
+		s2 = series_intern(v2, (const char *const[]){"0", "0"}, 1);
+		ck_assert_uint_ne(s2, series_intern(f, (const char *const[]){"0", "0"}, 0));
+		ck_assert_str_eq(series_get(s2)->label_text, "{a=\"0\",c=\"0\"}");
+		ck_assert_uint_eq(s2, series_intern(v2, (const char *const[]){"0", "0"}, 1));
+	}
 }
 END_TEST
 

@@ -29,7 +29,9 @@ static struct harness *start(const char *yaml, const char *sysfs)
 
 static int has(struct harness *h, const char *fam, const char *labels, double *v)
 {
-	return harness_value(h, fam, labels, v) == 0;
+	double tmp;
+
+	return harness_value(h, fam, labels, v ? v : &tmp) == 0;
 }
 
 static double get(struct harness *h, const char *fam, const char *labels)
@@ -148,7 +150,7 @@ static void write_file(const char *path, const char *text)
 /* A driver reload resets the counters: the exported value never drops. */
 START_TEST(test_reset_between_polls)
 {
-	char dir[] = "/tmp/accelmon-netdev-XXXXXX", cmd[512], path[512];
+	char dir[] = "/tmp/accelmon-netdev-XXXXXX", cmd[8192], path[512];
 	struct harness *h;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -190,7 +192,7 @@ static int read_proc_net_dev(struct procdev *out, int max)
 		*colon = '\0';
 		while (*name == ' ')
 			name++;
-		snprintf(out[n].name, sizeof(out[n].name), "%s", name);
+		snprintf(out[n].name, sizeof(out[n].name), "%.63s", name);
 		if (sscanf(colon + 1, "%llu %llu %*u %*u %*u %*u %*u %*u %llu %llu",
 			   &out[n].rx_bytes, &out[n].rx_packets, &out[n].tx_bytes,
 			   &out[n].tx_packets) == 4)
@@ -215,7 +217,7 @@ START_TEST(test_live_against_proc)
 	ck_assert_int_gt(nb, 0);
 	for (int i = 0; i < nb; i++) {
 		for (int j = 0; j < na; j++) {
-			char lbl[96];
+			char lbl[160];
 			static const char *const fams[4] = {
 				"fabric_netdev_receive_bytes_total",
 				"fabric_netdev_receive_packets_total",
@@ -228,7 +230,7 @@ START_TEST(test_live_against_proc)
 
 			if (strcmp(before[i].name, after[j].name) != 0)
 				continue;
-			snprintf(lbl, sizeof(lbl), "{device=\"%s\"}", before[i].name);
+			snprintf(lbl, sizeof(lbl), "{device=\"%.63s\"}", before[i].name);
 			for (int k = 0; k < 4; k++) {
 				double v = get(h, fams[k], lbl);
 

@@ -2,8 +2,9 @@
  * untrusted files: frames, protobuf records, the delta decoder. It is also
  * differential: the in-place batch parser (rec_dec_batch_wire) must leave
  * the decoder exactly as protobuf-c's unpack + rec_dec_batch does whenever
- * it accepts a payload. Build and run: make fuzz-records (FUZZ_SECONDS);
- * the corpus is seeded with a small generated record file.
+ * it accepts a payload. make fuzz-records builds it and seeds the corpus
+ * with a generated record file; then run tests/fuzz/fuzz_record_frames
+ * -max_total_time=60 -max_len=65536 tests/fuzz/corpus-records
  */
 #include <errno.h>
 #include <stddef.h>
