@@ -36,6 +36,7 @@ struct audit_device {
 	struct audit_totals t;
 	/* accounting state */
 	int64_t last_ms;      /* time of the previous sample, INT64_MIN: none */
+	uint64_t run_id;      /* agent run of the previous sample */
 	double prev[AUDIT_NMETRICS], cur[AUDIT_NMETRICS];
 	unsigned prev_mask, cur_mask;
 	bool touched;

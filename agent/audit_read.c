@@ -262,7 +262,7 @@ static double clamp(double v, double lo, double hi)
 }
 
 static void account(struct audit *a, struct audit_device *d, int64_t t,
-		    int64_t interval_ms)
+		    int64_t interval_ms, uint64_t run_id)
 {
 	const struct audit_opts *o = &a->o;
 	bool t_in = t >= o->from_ms && t <= o->to_ms;
@@ -273,10 +273,23 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 			d->t.peak_mem = d->cur[AUDIT_MEM];
 	}
 	if (d->last_ms == INT64_MIN) {
+		d->run_id = run_id;
 		rebase(d, t);
 		return;
 	}
 	int64_t dt = t - d->last_ms;
+	if (run_id != d->run_id) {
+		/* The agent restarted: its counters started over at some
+		 * unknown moment inside this step, so the step is not
+		 * observed; it counts as a gap however short. */
+		if (t_in || (d->last_ms >= o->from_ms && d->last_ms <= o->to_ms)) {
+			d->t.gaps++;
+			d->t.gap_s += dt > 0 ? dt / 1000.0 : 0;
+		}
+		d->run_id = run_id;
+		rebase(d, t);
+		return;
+	}
 	if (dt <= 0) {
 		/* Time went backwards (NTP step, RTC reset) or repeated: no
 		 * interval can be measured; start again from here. */
@@ -340,6 +353,7 @@ struct file_ctx {
 	const char *path;
 	char *node;
 	int64_t interval_ms;
+	uint64_t run_id;
 	struct ref_map *map;
 	size_t nmap;
 	struct rec_decoder dec;
@@ -425,7 +439,7 @@ static int on_batch(struct file_ctx *fc)
 	a->in.device_samples += d->nlive;
 	for (size_t i = 0; i < a->ntouched; i++) {
 		struct audit_device *dev = a->touched[i];
-		account(a, dev, t, fc->interval_ms);
+		account(a, dev, t, fc->interval_ms, fc->run_id);
 		dev->touched = false;
 		dev->cur_mask = 0;
 	}
@@ -469,6 +483,8 @@ static void on_header(struct file_ctx *fc, const Amrec__FileHeader *h)
 		set_str(&fc->node, node);
 	if (h->has_interval_ms && h->interval_ms > 0)
 		fc->interval_ms = h->interval_ms;
+	if (h->has_run_id)
+		fc->run_id = h->run_id;
 }
 
 int audit_file(struct audit *a, const char *path)
@@ -494,6 +510,8 @@ int audit_file(struct audit *a, const char *path)
 	}
 	rec_dec_init(&fc.dec);
 	fc.node = strdup(base_name(path));
+	/* Until a header says otherwise, a file is a run of its own. */
+	fc.run_id = 0x8000000000000000ull | a->in.files;
 	for (;;) {
 		const uint8_t *p;
 		size_t len;

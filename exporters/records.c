@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ struct rec_writer {
 	uint64_t size;          /* bytes of complete frames in the file */
 	int64_t opened_ms;
 	uint64_t file_seq;
+	uint64_t run_id;
 	uint64_t last_gen;
 	int64_t last_fsync_ms;
 	bool unsynced;
@@ -89,6 +91,7 @@ struct rec_writer {
 	size_t wlen, wcap;
 	uint32_t *refs;
 	double *vals;
+	struct snap_value *sorted;
 	size_t vcap;
 	struct log_ratelimit rl;
 };
@@ -170,6 +173,10 @@ int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 	else if (gethostname(w->host, sizeof(w->host) - 1) < 0)
 		snprintf(w->host, sizeof(w->host), "unknown");
 	read_machine_id(w->machine_id, sizeof(w->machine_id));
+	if (getrandom(&w->run_id, sizeof(w->run_id), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(w->run_id))
+		w->run_id = (uint64_t)clock_monotonic_ns() ^
+			    ((uint64_t)getpid() << 32) ^ (uint64_t)clock_wall_ms();
 	rec_enc_init(&w->enc, o->keyframe_every);
 	w->fd = -1;
 	*out = w;
@@ -212,6 +219,7 @@ void rec_writer_free(struct rec_writer *w)
 	free(w->wbuf);
 	free(w->refs);
 	free(w->vals);
+	free(w->sorted);
 	free(w->dir);
 	free(w);
 }
@@ -408,6 +416,8 @@ static int open_file(struct rec_writer *w, int64_t now_ms)
 	h.keyframe_every = w->enc.keyframe_every;
 	h.has_file_seq = true;
 	h.file_seq = w->file_seq++;
+	h.has_run_id = true;
+	h.run_id = w->run_id;
 	w->wlen = 0;
 	if ((rc = rec_enc_header(&w->enc, &h, &p, &n)) < 0 ||
 	    (rc = append(w, p, n)) < 0 || (rc = flush_buf(w)) < 0)
@@ -431,6 +441,12 @@ static Amrec__SeriesType series_type(enum am_kind k)
 	}
 }
 
+static int snap_value_cmp(const void *x, const void *y)
+{
+	const struct snap_value *a = x, *b = y;
+	return a->series < b->series ? -1 : a->series > b->series;
+}
+
 /* Encode definitions of new series and the batch into wbuf. */
 static int encode(struct rec_writer *w, const struct snapshot *s)
 {
@@ -446,14 +462,21 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 		double *v = realloc(w->vals, cap * sizeof(*v));
 		if (v)
 			w->vals = v;
-		if (!r || !v)
+		struct snap_value *sv = realloc(w->sorted, cap * sizeof(*sv));
+		if (sv)
+			w->sorted = sv;
+		if (!r || !v || !sv)
 			return -ENOMEM;
 		w->vcap = cap;
 	}
+	/* The aggregator lists values in family order; batches want series
+	 * refs ascending. */
+	memcpy(w->sorted, s->values, s->nvalues * sizeof(*w->sorted));
+	qsort(w->sorted, s->nvalues, sizeof(*w->sorted), snap_value_cmp);
 	for (size_t i = 0; i < s->nvalues; i++) {
-		uint32_t id = s->values[i].series;
-		if (nv && id <= w->refs[nv - 1])
-			continue; /* snapshot values are sorted; be safe */
+		uint32_t id = w->sorted[i].series;
+		if (nv && id == w->refs[nv - 1])
+			continue; /* a series listed twice: keep the first */
 		if (!rec_enc_defined(&w->enc, id)) {
 			const struct series *se = series_get(id);
 			if (!se || !se->fam)
@@ -474,7 +497,7 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 				return rc;
 		}
 		w->refs[nv] = id;
-		w->vals[nv++] = s->values[i].value;
+		w->vals[nv++] = w->sorted[i].value;
 	}
 	if ((rc = rec_enc_batch(&w->enc, s->wall_ms, w->refs, w->vals, nv, &p,
 				&n)) < 0)

@@ -19,6 +19,18 @@ static int put(struct recgen *g, const uint8_t *p, size_t n)
 int recgen_open(struct recgen *g, const char *path, const char *host,
 		int64_t start_ms, uint32_t interval_ms, uint64_t file_seq)
 {
+	/* a run of its own: host and start time */
+	uint64_t run = 1469598103934665603ull;
+	for (const char *p = host; *p; p++)
+		run = (run ^ (uint8_t)*p) * 1099511628211ull;
+	return recgen_open_run(g, path, host, start_ms, interval_ms, file_seq,
+			       run ^ (uint64_t)start_ms);
+}
+
+int recgen_open_run(struct recgen *g, const char *path, const char *host,
+		    int64_t start_ms, uint32_t interval_ms, uint64_t file_seq,
+		    uint64_t run_id)
+{
 	Amrec__FileHeader h = AMREC__FILE_HEADER__INIT;
 	const uint8_t *p;
 	size_t n;
@@ -38,6 +50,8 @@ int recgen_open(struct recgen *g, const char *path, const char *host,
 	h.interval_ms = interval_ms;
 	h.keyframe_every = 80;
 	h.file_seq = file_seq;
+	h.has_run_id = true;
+	h.run_id = run_id;
 	if (rec_enc_header(&g->enc, &h, &p, &n) < 0)
 		return -ENOMEM;
 	return put(g, p, n);

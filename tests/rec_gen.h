@@ -19,8 +19,13 @@ struct recgen {
 	uint64_t bytes;
 };
 
+/* A file of a new agent run (its own run id). */
 int recgen_open(struct recgen *g, const char *path, const char *host,
 		int64_t start_ms, uint32_t interval_ms, uint64_t file_seq);
+/* A file of run run_id: files of one run continue each other's counters. */
+int recgen_open_run(struct recgen *g, const char *path, const char *host,
+		    int64_t start_ms, uint32_t interval_ms, uint64_t file_seq,
+		    uint64_t run_id);
 /* Define a series: labels as "name=value" strings, NULL-terminated.
  * Returns its ref (refs are dense from 0). */
 uint32_t recgen_series(struct recgen *g, const char *family,

@@ -293,6 +293,63 @@ START_TEST(test_clock_jump_and_restart)
 }
 END_TEST
 
+/* Two files 15 s apart: a rotation (same run, counters go on) is bridged;
+ * a fast restart (new run, counters from 0) is a gap, not a reset. */
+START_TEST(test_rotation_and_restart)
+{
+	static const struct {
+		const char *what;
+		bool same_run;
+		double observed_s;
+		unsigned gaps, resets;
+	} cases[] = {
+		{"rotation", true, 1999 * 15.0, 0, 0},
+		{"restart", false, 1998 * 15.0, 1, 0},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char p1[128], p2[128], *paths[2] = {p1, p2};
+		struct recgen g;
+		struct tdev d;
+		uint32_t refs[8];
+		double vals[8];
+		struct audit a;
+		mkdir_tmp();
+		snprintf(p1, sizeof(p1), "%s/r1.amrec", dir);
+		snprintf(p2, sizeof(p2), "%s/r2.amrec", dir);
+		for (int f = 0; f < 2; f++) {
+			int64_t t0 = T0 + f * 1000LL * IV;
+			ck_assert_int_eq(recgen_open_run(&g, f ? p2 : p1, "rot", t0, IV, (uint64_t)f,
+							 cases[c].same_run ? 42 : 42 + (uint64_t)f), 0);
+			double busy = d.vbusy, energy = d.venergy;
+			def_dev(&g, &d, "nvidia0", "NVIDIA L4");
+			if (f && cases[c].same_run) {
+				d.vbusy = busy;
+				d.venergy = energy;
+			}
+			for (int k = 0; k < 1000; k++) {
+				if (k > 0 || f) {
+					d.vbusy += 6;
+					d.venergy += 30 * 15;
+				}
+				put_dev(&d, 1e9, refs, vals, 0);
+				ck_assert_int_eq(recgen_batch(&g, t0 + (int64_t)k * IV, refs, vals, 6), 0);
+			}
+			ck_assert_int_gt(recgen_close(&g), 0);
+		}
+		run_audit(&a, &dflt, paths, 2);
+		const struct audit_totals *t = &dev(&a, "rot", "nvidia0")->t;
+		ck_assert_msg(t->gaps == cases[c].gaps, "%s: gaps %llu", cases[c].what,
+			      (unsigned long long)t->gaps);
+		ck_assert_uint_eq(t->resets, cases[c].resets);
+		NEAR(t->observed_s, cases[c].observed_s);
+		NEAR(t->busy_s, cases[c].observed_s * 0.4);
+		NEAR(t->energy_j, cases[c].observed_s * 30);
+		audit_free(&a);
+		rm_dir();
+	}
+}
+END_TEST
+
 static void flip(const char *path, long off, uint8_t mask)
 {
 	int fd = open(path, O_RDWR);
@@ -416,6 +473,7 @@ static Suite *audit_suite(void)
 	TCase *tc = tcase_create("truth");
 	tcase_add_test(tc, test_known_truth);
 	tcase_add_test(tc, test_clock_jump_and_restart);
+	tcase_add_test(tc, test_rotation_and_restart);
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_outputs);
 	tcase_set_timeout(tc, 60);

@@ -535,8 +535,11 @@ static void wfix_set(struct wfix *f, uint64_t gen)
 {
 	f->snap.generation = gen;
 	f->snap.wall_ms = 1764000000000LL + (int64_t)gen * 15000;
-	for (int i = 0; i < WS; i++)
-		f->vals[i] = (struct snap_value){f->ids[i], wvalue(i, gen)};
+	/* in family order, as the aggregator lists them: not by id */
+	int k = 0;
+	for (int fam = 0; fam < 2; fam++)
+		for (int i = 1 - fam; i < WS; i += 2)
+			f->vals[k++] = (struct snap_value){f->ids[i], wvalue(i, gen)};
 }
 
 /* Read every *.amrec in dir: count batches and check each value against
