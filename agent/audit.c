@@ -37,8 +37,8 @@ static void usage(FILE *f)
 static int parse_time(const char *s, int64_t *ms)
 {
 	static const char *const fmts[] = {
-		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%MZ",
-		"%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d",
+	    "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%MZ",
+	    "%Y-%m-%dT%H:%M",	  "%Y-%m-%d %H:%M:%S", "%Y-%m-%d",
 	};
 	char *end;
 
@@ -121,19 +121,22 @@ static int walk(struct paths *p, const char *dir, int depth)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'},
-		{"from", required_argument, NULL, 'F'},
-		{"to", required_argument, NULL, 'T'},
-		{"idle-below", required_argument, NULL, 'i'},
-		{"top", required_argument, NULL, 'n'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"to", required_argument, NULL, 'T'},
+	    {"idle-below", required_argument, NULL, 'i'},
+	    {"top", required_argument, NULL, 'n'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct audit_opts o = {
-		.from_ms = INT64_MIN, .to_ms = INT64_MAX, .idle_below = 0.05,
-		.top = 10, .gap_intervals = 3,
+	    .from_ms = INT64_MIN,
+	    .to_ms = INT64_MAX,
+	    .idle_below = 0.05,
+	    .top = 10,
+	    .gap_intervals = 3,
 	};
 	enum audit_format fmt = AUDIT_TABLE;
 	const char *output = NULL;
@@ -163,8 +166,7 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 		case 'T':
-			if (parse_time(optarg, c == 'F' ? &o.from_ms : &o.to_ms) <
-			    0) {
+			if (parse_time(optarg, c == 'F' ? &o.from_ms : &o.to_ms) < 0) {
 				fprintf(stderr,
 					"accelmon-audit: --%s: cannot parse time '%s'\n",
 					c == 'F' ? "from" : "to", optarg);
@@ -229,8 +231,7 @@ int main(int argc, char **argv)
 			a.in.files_failed++;
 			continue;
 		}
-		rc = S_ISDIR(st.st_mode) ? walk(&p, argv[i], 0) :
-					   paths_add(&p, argv[i]);
+		rc = S_ISDIR(st.st_mode) ? walk(&p, argv[i], 0) : paths_add(&p, argv[i]);
 		if (rc < 0) {
 			fprintf(stderr, "accelmon-audit: %s: %s\n", argv[i],
 				strerror(-rc));
@@ -246,8 +247,7 @@ int main(int argc, char **argv)
 	}
 	FILE *out = stdout;
 	if (output && !(out = fopen(output, "w"))) {
-		fprintf(stderr, "accelmon-audit: %s: %s\n", output,
-			strerror(errno));
+		fprintf(stderr, "accelmon-audit: %s: %s\n", output, strerror(errno));
 		return 1;
 	}
 	if (audit_write(&a, fmt, out) < 0 || fflush(out) != 0) {
@@ -260,9 +260,8 @@ int main(int argc, char **argv)
 	if (a.skipped)
 		status = 1;
 	if (a.skipped)
-		fprintf(stderr,
-			"accelmon-audit: some input was skipped (see above); "
-			"the report covers the rest\n");
+		fprintf(stderr, "accelmon-audit: some input was skipped (see above); "
+				"the report covers the rest\n");
 	audit_free(&a);
 	for (size_t i = 0; i < p.n; i++)
 		free(p.v[i]);

@@ -13,11 +13,11 @@
 #define AUDIT_HEAT_BUCKETS 96
 
 enum audit_metric {
-	AUDIT_BUSY = 0,  /* accel_busy_seconds_total */
-	AUDIT_SM,        /* accel_sm_active_seconds_total */
-	AUDIT_TENSOR,    /* accel_tensor_active_seconds_total */
-	AUDIT_ENERGY,    /* accel_energy_joules_total */
-	AUDIT_MEM,       /* accel_memory_used_bytes (gauge) */
+	AUDIT_BUSY = 0, /* accel_busy_seconds_total */
+	AUDIT_SM,	/* accel_sm_active_seconds_total */
+	AUDIT_TENSOR,	/* accel_tensor_active_seconds_total */
+	AUDIT_ENERGY,	/* accel_energy_joules_total */
+	AUDIT_MEM,	/* accel_memory_used_bytes (gauge) */
 	AUDIT_NMETRICS,
 	AUDIT_INFO = AUDIT_NMETRICS, /* accel_info (model label) */
 };
@@ -35,8 +35,8 @@ struct audit_device {
 	char *node, *device, *uuid, *model;
 	struct audit_totals t;
 	/* accounting state */
-	int64_t last_ms;      /* time of the previous sample, INT64_MIN: none */
-	uint64_t run_id;      /* agent run of the previous sample */
+	int64_t last_ms; /* time of the previous sample, INT64_MIN: none */
+	uint64_t run_id; /* agent run of the previous sample */
 	double prev[AUDIT_NMETRICS], cur[AUDIT_NMETRICS];
 	unsigned prev_mask, cur_mask;
 	bool touched;
@@ -44,21 +44,21 @@ struct audit_device {
 };
 
 struct audit_group {
-	char *name;           /* node or model */
+	char *name; /* node or model */
 	struct audit_totals t;
 	float heat_busy[AUDIT_HEAT_BUCKETS], heat_obs[AUDIT_HEAT_BUCKETS];
 };
 
 struct audit_opts {
-	int64_t from_ms, to_ms;  /* INT64_MIN / INT64_MAX: open */
-	double idle_below;       /* busy fraction below which an interval is idle */
-	unsigned top;            /* least-used nodes listed */
-	double gap_intervals;    /* a step longer than this many intervals is a gap */
+	int64_t from_ms, to_ms; /* INT64_MIN / INT64_MAX: open */
+	double idle_below;	/* busy fraction below which an interval is idle */
+	unsigned top;		/* least-used nodes listed */
+	double gap_intervals;	/* a step longer than this many intervals is a gap */
 };
 
 struct audit_input {
 	uint64_t files, files_failed, frames, batches;
-	uint64_t samples;        /* values of every series in the batches read */
+	uint64_t samples;	 /* values of every series in the batches read */
 	uint64_t device_samples; /* of those, the ones the report uses */
 	uint64_t corrupt_regions, corrupt_bytes, torn_tails, bad_records;
 	uint64_t skipped_batches;
@@ -69,15 +69,15 @@ struct audit {
 	struct audit_input in;
 	struct audit_device **dev;
 	size_t ndev, devcap;
-	void *index;             /* (node, device) -> device */
+	void *index; /* (node, device) -> device */
 	/* per-file scratch */
 	struct audit_device **touched;
 	size_t ntouched, touchedcap;
 	/* heat map: bucket i covers [origin + i*w, origin + (i+1)*w) */
 	int64_t heat_origin_ms, heat_w_ms;
-	int64_t first_ms, last_ms;  /* span of counted intervals */
-	bool skipped;            /* something was not read: exit status 1 */
-	FILE *warn;              /* warnings (stderr; NULL: silent) */
+	int64_t first_ms, last_ms; /* span of counted intervals */
+	bool skipped;		   /* something was not read: exit status 1 */
+	FILE *warn;		   /* warnings (stderr; NULL: silent) */
 	/* after audit_finish */
 	struct audit_group total;
 	struct audit_group *nodes, *models;

@@ -29,40 +29,55 @@ static void fmt_time(int64_t ms, char *buf, size_t len)
 /* ---- the figures of one row, shared by every format ---- */
 
 struct field {
-	const char *key;     /* JSON / CSV name */
-	const char *head;    /* table heading */
-	int w, prec;         /* table column width and decimals */
-	double scale;        /* table scale (percent, GiB) */
+	const char *key;  /* JSON / CSV name */
+	const char *head; /* table heading */
+	int w, prec;	  /* table column width and decimals */
+	double scale;	  /* table scale (percent, GiB) */
 };
 
 enum {
-	F_DEVICES, F_OBS, F_BUSY, F_UTIL, F_SMH, F_SMR, F_TH, F_TR, F_IDLE,
-	F_KWH, F_IKWH, F_PEAK, F_EQ, F_RESETS, F_GAPS, F_GAPH, F_JUMPS, F_N
+	F_DEVICES,
+	F_OBS,
+	F_BUSY,
+	F_UTIL,
+	F_SMH,
+	F_SMR,
+	F_TH,
+	F_TR,
+	F_IDLE,
+	F_KWH,
+	F_IKWH,
+	F_PEAK,
+	F_EQ,
+	F_RESETS,
+	F_GAPS,
+	F_GAPH,
+	F_JUMPS,
+	F_N
 };
 
 static const struct field fields[F_N] = {
-	[F_DEVICES] = {"devices", "devs", 5, 0, 1},
-	[F_OBS] = {"observed_hours", "obs h", 9, 1, 1},
-	[F_BUSY] = {"busy_hours", "busy h", 9, 1, 1},
-	[F_UTIL] = {"utilization", "util%", 6, 1, 100},
-	[F_SMH] = {"sm_active_hours", NULL, 0, 0, 1},
-	[F_SMR] = {"sm_active_ratio", "sm%", 6, 1, 100},
-	[F_TH] = {"tensor_active_hours", NULL, 0, 0, 1},
-	[F_TR] = {"tensor_active_ratio", "tens%", 6, 1, 100},
-	[F_IDLE] = {"idle_hours", "idle h", 9, 1, 1},
-	[F_KWH] = {"energy_kwh", "kWh", 9, 2, 1},
-	[F_IKWH] = {"idle_energy_kwh", "idle kWh", 9, 2, 1},
-	[F_PEAK] = {"peak_memory_bytes", "peak GiB", 8, 1, 1.0 / 1073741824},
-	[F_EQ] = {"equivalent_busy_accelerators", "eq.busy", 8, 2, 1},
-	[F_RESETS] = {"counter_resets", "resets", 6, 0, 1},
-	[F_GAPS] = {"gaps", "gaps", 5, 0, 1},
-	[F_GAPH] = {"gap_hours", "gap h", 7, 1, 1},
-	[F_JUMPS] = {"clock_jumps", "jumps", 5, 0, 1},
+    [F_DEVICES] = {"devices", "devs", 5, 0, 1},
+    [F_OBS] = {"observed_hours", "obs h", 9, 1, 1},
+    [F_BUSY] = {"busy_hours", "busy h", 9, 1, 1},
+    [F_UTIL] = {"utilization", "util%", 6, 1, 100},
+    [F_SMH] = {"sm_active_hours", NULL, 0, 0, 1},
+    [F_SMR] = {"sm_active_ratio", "sm%", 6, 1, 100},
+    [F_TH] = {"tensor_active_hours", NULL, 0, 0, 1},
+    [F_TR] = {"tensor_active_ratio", "tens%", 6, 1, 100},
+    [F_IDLE] = {"idle_hours", "idle h", 9, 1, 1},
+    [F_KWH] = {"energy_kwh", "kWh", 9, 2, 1},
+    [F_IKWH] = {"idle_energy_kwh", "idle kWh", 9, 2, 1},
+    [F_PEAK] = {"peak_memory_bytes", "peak GiB", 8, 1, 1.0 / 1073741824},
+    [F_EQ] = {"equivalent_busy_accelerators", "eq.busy", 8, 2, 1},
+    [F_RESETS] = {"counter_resets", "resets", 6, 0, 1},
+    [F_GAPS] = {"gaps", "gaps", 5, 0, 1},
+    [F_GAPH] = {"gap_hours", "gap h", 7, 1, 1},
+    [F_JUMPS] = {"clock_jumps", "jumps", 5, 0, 1},
 };
 
 /* Values of t; NAN where the hardware gave nothing (JSON null, "-"). */
-static void values(const struct audit *a, const struct audit_totals *t,
-		   double v[F_N])
+static void values(const struct audit *a, const struct audit_totals *t, double v[F_N])
 {
 	double period = audit_period_s(a);
 
@@ -105,11 +120,9 @@ static int least_cmp(const void *x, const void *y)
 	return strverscmp(a->name, b->name);
 }
 
-static const struct audit_group **least_used(const struct audit *a,
-					     size_t *n)
+static const struct audit_group **least_used(const struct audit *a, size_t *n)
 {
-	const struct audit_group **v =
-		malloc((a->nnodes ? a->nnodes : 1) * sizeof(*v));
+	const struct audit_group **v = malloc((a->nnodes ? a->nnodes : 1) * sizeof(*v));
 	if (!v) {
 		*n = 0;
 		return NULL;
@@ -126,8 +139,7 @@ static const struct audit_group **least_used(const struct audit *a,
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
-	     p++) {
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
 		else if (*p < 0x20)
@@ -146,8 +158,7 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.10g", v);
 }
 
-static void json_totals(FILE *f, const struct audit *a,
-			const struct audit_totals *t)
+static void json_totals(FILE *f, const struct audit *a, const struct audit_totals *t)
 {
 	double v[F_N];
 
@@ -180,8 +191,8 @@ static int write_json(const struct audit *a, FILE *f)
 	fmt_time(a->first_ms, from, sizeof(from));
 	fmt_time(a->last_ms, to, sizeof(to));
 	fprintf(f, "{\n  \"report\": \"accelmon-audit\", \"version\": 1,\n");
-	fprintf(f, "  \"period\": {\"from\": \"%s\", \"to\": \"%s\", \"hours\": ",
-		from, to);
+	fprintf(f, "  \"period\": {\"from\": \"%s\", \"to\": \"%s\", \"hours\": ", from,
+		to);
 	json_num(f, audit_period_s(a) / 3600);
 	fprintf(f, "},\n  \"idle_below\": ");
 	json_num(f, a->o.idle_below);
@@ -194,14 +205,11 @@ static int write_json(const struct audit *a, FILE *f)
 		"\"skipped_batches\": %llu, \"complete\": %s},\n",
 		(unsigned long long)in->files, (unsigned long long)in->files_failed,
 		(unsigned long long)in->frames, (unsigned long long)in->batches,
-		(unsigned long long)in->samples,
-		(unsigned long long)in->device_samples,
+		(unsigned long long)in->samples, (unsigned long long)in->device_samples,
 		(unsigned long long)in->corrupt_regions,
-		(unsigned long long)in->corrupt_bytes,
-		(unsigned long long)in->torn_tails,
+		(unsigned long long)in->corrupt_bytes, (unsigned long long)in->torn_tails,
 		(unsigned long long)in->bad_records,
-		(unsigned long long)in->skipped_batches,
-		a->skipped ? "false" : "true");
+		(unsigned long long)in->skipped_batches, a->skipped ? "false" : "true");
 	fputs("  \"total\": {", f);
 	json_totals(f, a, &a->total.t);
 	fputs("},\n  \"models\": [", f);
@@ -256,9 +264,9 @@ static void csv_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void csv_row(FILE *f, const struct audit *a, const char *level,
-		    const char *node, const char *dev, const char *uuid,
-		    const char *model, const struct audit_totals *t)
+static void csv_row(FILE *f, const struct audit *a, const char *level, const char *node,
+		    const char *dev, const char *uuid, const char *model,
+		    const struct audit_totals *t)
 {
 	double v[F_N];
 
@@ -290,11 +298,9 @@ static int write_csv(const struct audit *a, FILE *f)
 			d->model ? d->model : "unknown", &d->t);
 	}
 	for (size_t i = 0; i < a->nnodes; i++)
-		csv_row(f, a, "node", a->nodes[i].name, "", "", "",
-			&a->nodes[i].t);
+		csv_row(f, a, "node", a->nodes[i].name, "", "", "", &a->nodes[i].t);
 	for (size_t i = 0; i < a->nmodels; i++)
-		csv_row(f, a, "model", "", "", "", a->models[i].name,
-			&a->models[i].t);
+		csv_row(f, a, "model", "", "", "", a->models[i].name, &a->models[i].t);
 	csv_row(f, a, "total", "", "", "", "", &a->total.t);
 	return ferror(f) ? -1 : 0;
 }
@@ -311,8 +317,8 @@ static void table_head(FILE *f, const char *what, int width)
 	fputc('\n', f);
 }
 
-static void table_row(FILE *f, const struct audit *a, const char *name,
-		      int width, const struct audit_totals *t)
+static void table_row(FILE *f, const struct audit *a, const char *name, int width,
+		      const struct audit_totals *t)
 {
 	double v[F_N];
 
@@ -340,18 +346,16 @@ static int write_table(const struct audit *a, FILE *f)
 
 	fmt_time(a->first_ms, from, sizeof(from));
 	fmt_time(a->last_ms, to, sizeof(to));
-	fprintf(f, "accelmon-audit: %s .. %s (%.1f h), idle below %.1f%%\n",
-		from, to, audit_period_s(a) / 3600, a->o.idle_below * 100);
-	fprintf(f,
-		"input: %llu files (%llu unreadable), %llu batches; "
-		"%llu corrupt regions, %llu torn tails, %llu batches skipped%s\n\n",
-		(unsigned long long)a->in.files,
-		(unsigned long long)a->in.files_failed,
-		(unsigned long long)a->in.batches,
-		(unsigned long long)a->in.corrupt_regions,
-		(unsigned long long)a->in.torn_tails,
-		(unsigned long long)a->in.skipped_batches,
-		a->skipped ? " (incomplete)" : "");
+	fprintf(f, "accelmon-audit: %s .. %s (%.1f h), idle below %.1f%%\n", from, to,
+		audit_period_s(a) / 3600, a->o.idle_below * 100);
+	fprintf(
+	    f,
+	    "input: %llu files (%llu unreadable), %llu batches; "
+	    "%llu corrupt regions, %llu torn tails, %llu batches skipped%s\n\n",
+	    (unsigned long long)a->in.files, (unsigned long long)a->in.files_failed,
+	    (unsigned long long)a->in.batches, (unsigned long long)a->in.corrupt_regions,
+	    (unsigned long long)a->in.torn_tails,
+	    (unsigned long long)a->in.skipped_batches, a->skipped ? " (incomplete)" : "");
 	table_head(f, "TOTAL", w);
 	table_row(f, a, "all", w, &a->total.t);
 	fputc('\n', f);
@@ -370,8 +374,7 @@ static int write_table(const struct audit *a, FILE *f)
 	fputc('\n', f);
 	table_head(f, "DEVICE", w);
 	for (size_t i = 0; i < a->ndev; i++) {
-		snprintf(name, sizeof(name), "%s/%s", a->dev[i]->node,
-			 a->dev[i]->device);
+		snprintf(name, sizeof(name), "%s/%s", a->dev[i]->node, a->dev[i]->device);
 		table_row(f, a, name, w, &a->dev[i]->t);
 	}
 	free(least);
@@ -384,11 +387,20 @@ static void html_str(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*s, f);
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*s, f);
 		}
 	}
 }
@@ -418,7 +430,7 @@ static void html_heat(FILE *f, const struct audit *a)
 	bool by_node = a->ndev > (size_t)maxrows;
 	size_t nl = 0;
 	const struct audit_group **least = by_node ? least_used(a, &nl) : NULL;
-	char (*names)[160] = NULL;
+	char(*names)[160] = NULL;
 
 	rows = calloc(maxrows, sizeof(*rows));
 	names = calloc(maxrows, sizeof(*names));
@@ -426,27 +438,24 @@ static void html_heat(FILE *f, const struct audit *a)
 		goto out;
 	if (!by_node) {
 		for (size_t i = 0; i < a->ndev && nrows < (size_t)maxrows; i++) {
-			snprintf(names[nrows], sizeof(names[0]), "%s/%s",
-				 a->dev[i]->node, a->dev[i]->device);
+			snprintf(names[nrows], sizeof(names[0]), "%s/%s", a->dev[i]->node,
+				 a->dev[i]->device);
 			rows[nrows] = (struct heat_row){
-				names[nrows], a->dev[i]->heat_busy,
-				a->dev[i]->heat_obs};
+			    names[nrows], a->dev[i]->heat_busy, a->dev[i]->heat_obs};
 			nrows++;
 		}
 	} else {
-		for (size_t i = 0; least && i < nl && nrows < (size_t)maxrows;
-		     i++)
+		for (size_t i = 0; least && i < nl && nrows < (size_t)maxrows; i++)
 			rows[nrows++] = (struct heat_row){
-				least[i]->name, least[i]->heat_busy,
-				least[i]->heat_obs};
+			    least[i]->name, least[i]->heat_busy, least[i]->heat_obs};
 	}
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < AUDIT_HEAT_BUCKETS; c++)
 			if (rows[r].obs[c] > 0 && c + 1 > ncols)
 				ncols = c + 1;
 	fprintf(f, "<h2>Utilization over time</h2>\n<p>%s",
-		by_node ? "One row per node (the least used first" :
-			  "One row per device");
+		by_node ? "One row per node (the least used first"
+			: "One row per device");
 	if (by_node)
 		fprintf(f, ", %zu of %zu nodes)", nrows, a->nnodes);
 	fprintf(f, "; each cell is %.3g h; grey: no data.</p>\n",
@@ -461,27 +470,27 @@ static void html_heat(FILE *f, const struct audit *a)
 		html_str(f, rows[r].name);
 		fputs("</text>\n", f);
 		for (size_t c = 0; c < ncols; c++) {
-			double u = rows[r].obs[c] > 0 ?
-					   rows[r].busy[c] / rows[r].obs[c] :
-					   NAN;
+			double u =
+			    rows[r].obs[c] > 0 ? rows[r].busy[c] / rows[r].obs[c] : NAN;
 			heat_colour(col, sizeof(col), u);
-			fprintf(f,
-				"<rect x=\"%zu\" y=\"%zu\" width=\"%d\" "
-				"height=\"%d\" fill=\"%s\"><title>%.1f%%</title></rect>\n",
-				left + c * cw, top + r * ch, cw - 1, ch - 1, col,
-				isnan(u) ? 0.0 : u * 100);
+			fprintf(
+			    f,
+			    "<rect x=\"%zu\" y=\"%zu\" width=\"%d\" "
+			    "height=\"%d\" fill=\"%s\"><title>%.1f%%</title></rect>\n",
+			    left + c * cw, top + r * ch, cw - 1, ch - 1, col,
+			    isnan(u) ? 0.0 : u * 100);
 		}
 	}
 	fmt_time(a->heat_origin_ms, t0, sizeof(t0));
-	fmt_time(a->heat_origin_ms == INT64_MIN ?
-			 INT64_MIN :
-			 a->heat_origin_ms + (int64_t)ncols * a->heat_w_ms,
+	fmt_time(a->heat_origin_ms == INT64_MIN
+		     ? INT64_MIN
+		     : a->heat_origin_ms + (int64_t)ncols * a->heat_w_ms,
 		 t1, sizeof(t1));
 	fprintf(f,
 		"<text x=\"%d\" y=\"%zu\" class=\"a\">%s</text>"
 		"<text x=\"%zu\" y=\"%zu\" class=\"a\" text-anchor=\"end\">%s</text>\n",
-		left, top + nrows * ch + 16, t0, left + ncols * cw,
-		top + nrows * ch + 16, t1);
+		left, top + nrows * ch + 16, t0, left + ncols * cw, top + nrows * ch + 16,
+		t1);
 	/* legend: the colour scale */
 	for (int i = 0; i <= 4; i++) {
 		heat_colour(col, sizeof(col), i / 4.0);
@@ -519,17 +528,18 @@ static void html_hist(FILE *f, const struct audit *a)
 		left + 10 * bw + 10, top + hh + 40);
 	for (int b = 0; b < 10; b++) {
 		int h = (int)lround((double)bins[b] / max * hh);
-		fprintf(f,
-			"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
-			"fill=\"hsl(215,70%%,45%%)\"><title>%u devices</title></rect>"
-			"<text x=\"%d\" y=\"%d\" class=\"a\" text-anchor=\"middle\">%u</text>"
-			"<text x=\"%d\" y=\"%d\" class=\"a\" text-anchor=\"middle\">%d-%d%%</text>\n",
-			left + b * bw + 2, top + hh - h, bw - 4, h, bins[b],
-			left + b * bw + bw / 2, top + hh - h - 3, bins[b],
-			left + b * bw + bw / 2, top + hh + 16, b * 10, b * 10 + 10);
+		fprintf(
+		    f,
+		    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+		    "fill=\"hsl(215,70%%,45%%)\"><title>%u devices</title></rect>"
+		    "<text x=\"%d\" y=\"%d\" class=\"a\" text-anchor=\"middle\">%u</text>"
+		    "<text x=\"%d\" y=\"%d\" class=\"a\" "
+		    "text-anchor=\"middle\">%d-%d%%</text>\n",
+		    left + b * bw + 2, top + hh - h, bw - 4, h, bins[b],
+		    left + b * bw + bw / 2, top + hh - h - 3, bins[b],
+		    left + b * bw + bw / 2, top + hh + 16, b * 10, b * 10 + 10);
 	}
-	fprintf(f,
-		"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n",
+	fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n",
 		left, top + hh, left + 10 * bw, top + hh);
 	fputs("</svg>\n", f);
 }
@@ -557,7 +567,7 @@ static void html_table(FILE *f, const struct audit *a, const char *what,
 				fputs("-", f);
 			else
 				fprintf(f, "%*.*f", fields[i].w, fields[i].prec,
-				v[i] * fields[i].scale);
+					v[i] * fields[i].scale);
 			fputs("</td>", f);
 		}
 		fputs("</tr>\n", f);
@@ -572,7 +582,7 @@ static int write_html(const struct audit *a, FILE *f)
 	const struct audit_group **least = least_used(a, &nl);
 	const struct audit_group *tot = &a->total;
 	const struct audit_group **models =
-		malloc((a->nmodels ? a->nmodels : 1) * sizeof(*models));
+	    malloc((a->nmodels ? a->nmodels : 1) * sizeof(*models));
 
 	fmt_time(a->first_ms, from, sizeof(from));
 	fmt_time(a->last_ms, to, sizeof(to));
@@ -586,16 +596,15 @@ static int write_html(const struct audit *a, FILE *f)
 	      ".l{font-size:10px;text-anchor:end}.a{font-size:11px}\n"
 	      ".warn{color:#a40}\n</style></head><body>\n",
 	      f);
-	fprintf(f, "<h1>Accelerator audit</h1>\n<p>%s to %s (%.1f hours); idle "
-		   "means busy below %.1f%% of an interval.</p>\n",
+	fprintf(f,
+		"<h1>Accelerator audit</h1>\n<p>%s to %s (%.1f hours); idle "
+		"means busy below %.1f%% of an interval.</p>\n",
 		from, to, audit_period_s(a) / 3600, a->o.idle_below * 100);
 	fprintf(f,
 		"<p%s>Input: %llu files (%llu unreadable), %llu batches; %llu "
 		"corrupt regions, %llu torn tails, %llu batches skipped.</p>\n",
-		a->skipped ? " class=\"warn\"" : "",
-		(unsigned long long)a->in.files,
-		(unsigned long long)a->in.files_failed,
-		(unsigned long long)a->in.batches,
+		a->skipped ? " class=\"warn\"" : "", (unsigned long long)a->in.files,
+		(unsigned long long)a->in.files_failed, (unsigned long long)a->in.batches,
 		(unsigned long long)a->in.corrupt_regions,
 		(unsigned long long)a->in.torn_tails,
 		(unsigned long long)a->in.skipped_batches);

@@ -17,12 +17,12 @@
 #include "exporters/records_frame.h"
 
 static const char *const metric_family[] = {
-	[AUDIT_BUSY] = "accel_busy_seconds_total",
-	[AUDIT_SM] = "accel_sm_active_seconds_total",
-	[AUDIT_TENSOR] = "accel_tensor_active_seconds_total",
-	[AUDIT_ENERGY] = "accel_energy_joules_total",
-	[AUDIT_MEM] = "accel_memory_used_bytes",
-	[AUDIT_INFO] = "accel_info",
+    [AUDIT_BUSY] = "accel_busy_seconds_total",
+    [AUDIT_SM] = "accel_sm_active_seconds_total",
+    [AUDIT_TENSOR] = "accel_tensor_active_seconds_total",
+    [AUDIT_ENERGY] = "accel_energy_joules_total",
+    [AUDIT_MEM] = "accel_memory_used_bytes",
+    [AUDIT_INFO] = "accel_info",
 };
 
 /* ---- (node, device) index: open addressing, grows at half full ---- */
@@ -53,8 +53,8 @@ static int index_put(struct dev_index *ix, struct audit_device *d)
 		for (size_t i = 0; i < ix->cap; i++) {
 			if (!ix->slot[i])
 				continue;
-			size_t j = hash2(ix->slot[i]->node, ix->slot[i]->device) &
-				   (cap - 1);
+			size_t j =
+			    hash2(ix->slot[i]->node, ix->slot[i]->device) & (cap - 1);
 			while (s[j])
 				j = (j + 1) & (cap - 1);
 			s[j] = ix->slot[i];
@@ -71,8 +71,8 @@ static int index_put(struct dev_index *ix, struct audit_device *d)
 	return 0;
 }
 
-static struct audit_device *index_get(const struct dev_index *ix,
-				      const char *node, const char *device)
+static struct audit_device *index_get(const struct dev_index *ix, const char *node,
+				      const char *device)
 {
 	if (!ix->cap)
 		return NULL;
@@ -95,10 +95,9 @@ void audit_init(struct audit *a, const struct audit_opts *o)
 	a->index = calloc(1, sizeof(struct dev_index));
 	a->heat_origin_ms = o->from_ms != INT64_MIN ? o->from_ms : INT64_MIN;
 	a->heat_w_ms = 60000;
-	if (o->from_ms != INT64_MIN && o->to_ms != INT64_MAX &&
-	    o->to_ms > o->from_ms)
-		a->heat_w_ms = (o->to_ms - o->from_ms + AUDIT_HEAT_BUCKETS - 1) /
-			       AUDIT_HEAT_BUCKETS;
+	if (o->from_ms != INT64_MIN && o->to_ms != INT64_MAX && o->to_ms > o->from_ms)
+		a->heat_w_ms =
+		    (o->to_ms - o->from_ms + AUDIT_HEAT_BUCKETS - 1) / AUDIT_HEAT_BUCKETS;
 	a->first_ms = INT64_MAX;
 	a->last_ms = INT64_MIN;
 	a->warn = stderr;
@@ -132,11 +131,10 @@ void audit_free(struct audit *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static void warnf(struct audit *a, const char *path, uint64_t off,
-		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void warnf(struct audit *a, const char *path, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void warnf(struct audit *a, const char *path, uint64_t off,
-		  const char *fmt, ...)
+static void warnf(struct audit *a, const char *path, uint64_t off, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -357,13 +355,13 @@ struct file_ctx {
 	struct ref_map *map;
 	size_t nmap;
 	struct rec_decoder dec;
-	bool skipping;  /* inside a run of batches lost to damage */
+	bool skipping; /* inside a run of batches lost to damage */
 };
 
 static const char *label(const Amrec__SeriesDef *s, const char *name)
 {
-	size_t n = s->n_label_names < s->n_label_values ? s->n_label_names :
-							   s->n_label_values;
+	size_t n =
+	    s->n_label_names < s->n_label_values ? s->n_label_names : s->n_label_values;
 	for (size_t i = 0; i < n; i++)
 		if (s->label_names[i] && strcmp(s->label_names[i], name) == 0)
 			return s->label_values[i];
@@ -425,7 +423,7 @@ static int on_batch(struct file_ctx *fc)
 			if (a->ntouched == a->touchedcap) {
 				size_t cap = a->touchedcap ? 2 * a->touchedcap : 64;
 				struct audit_device **v =
-					realloc(a->touched, cap * sizeof(*v));
+				    realloc(a->touched, cap * sizeof(*v));
 				if (!v)
 					return -ENOMEM;
 				a->touched = v;
@@ -462,8 +460,8 @@ static void on_batch_result(struct file_ctx *fc, int rc, uint64_t off)
 	if (!fc->skipping)
 		warnf(a, fc->path, off, "%s",
 		      rc == -EAGAIN ? "batch follows lost data; skipping to the "
-				      "next keyframe" :
-				      "inconsistent batch; skipping to the next "
+				      "next keyframe"
+				    : "inconsistent batch; skipping to the next "
 				      "keyframe");
 	fc->skipping = true;
 }
@@ -476,9 +474,9 @@ static const char *base_name(const char *path)
 
 static void on_header(struct file_ctx *fc, const Amrec__FileHeader *h)
 {
-	const char *node = h->hostname && *h->hostname ? h->hostname :
-			   h->machine_id && *h->machine_id ? h->machine_id :
-							     NULL;
+	const char *node = h->hostname && *h->hostname	     ? h->hostname
+			   : h->machine_id && *h->machine_id ? h->machine_id
+							     : NULL;
 	if (node)
 		set_str(&fc->node, node);
 	if (h->has_interval_ms && h->interval_ms > 0)
@@ -500,8 +498,7 @@ int audit_file(struct audit *a, const char *path)
 	if (fd < 0 || (rc = rec_frame_reader_fd(&r, fd)) < 0) {
 		rc = fd < 0 ? -errno : rc;
 		if (a->warn)
-			fprintf(a->warn, "accelmon-audit: %s: %s\n", path,
-				strerror(-rc));
+			fprintf(a->warn, "accelmon-audit: %s: %s\n", path, strerror(-rc));
 		a->in.files_failed++;
 		a->skipped = true;
 		if (fd >= 0)
@@ -573,8 +570,7 @@ int audit_file(struct audit *a, const char *path)
 			}
 			break;
 		case AMREC__RECORD__BODY_BATCH:
-			on_batch_result(&fc, rec_dec_batch(&fc.dec, rec->batch),
-					off);
+			on_batch_result(&fc, rec_dec_batch(&fc.dec, rec->batch), off);
 			break;
 		default:
 			break;
@@ -630,10 +626,10 @@ static void read_key(struct file_key *k)
 		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
 		if (rec && rec->body_case == AMREC__RECORD__BODY_HEADER) {
 			const Amrec__FileHeader *h = rec->header;
-			const char *node = h->hostname && *h->hostname ? h->hostname :
-					   h->machine_id && *h->machine_id ?
-								 h->machine_id :
-								 base_name(k->path);
+			const char *node = h->hostname && *h->hostname ? h->hostname
+					   : h->machine_id && *h->machine_id
+					       ? h->machine_id
+					       : base_name(k->path);
 			k->node = strdup(node);
 			k->start_ms = h->start_time_ms;
 			k->seq = h->file_seq;

@@ -39,19 +39,21 @@
 #define REC "records"
 
 static const struct am_option rec_options[] = {
-	{"dir", AM_OPT_STRING, "directory of the record files (required)"},
-	{"max_file_size", AM_OPT_STRING, "rotate a file beyond this size (default 64MiB)"},
-	{"max_file_age", AM_OPT_DURATION, "rotate a file older than this (default 1d)"},
-	{"retention_size", AM_OPT_STRING, "delete the oldest files beyond this total (default 1GiB)"},
-	{"retention_age", AM_OPT_DURATION, "delete files older than this (default 400d)"},
-	{"fsync_interval", AM_OPT_DURATION, "fsync at most this often; 0 after every batch (default 30s)"},
-	{"keyframe_every", AM_OPT_INT, "batches between keyframes (default 80)"},
-	{NULL, 0, NULL},
+    {"dir", AM_OPT_STRING, "directory of the record files (required)"},
+    {"max_file_size", AM_OPT_STRING, "rotate a file beyond this size (default 64MiB)"},
+    {"max_file_age", AM_OPT_DURATION, "rotate a file older than this (default 1d)"},
+    {"retention_size", AM_OPT_STRING,
+     "delete the oldest files beyond this total (default 1GiB)"},
+    {"retention_age", AM_OPT_DURATION, "delete files older than this (default 400d)"},
+    {"fsync_interval", AM_OPT_DURATION,
+     "fsync at most this often; 0 after every batch (default 30s)"},
+    {"keyframe_every", AM_OPT_INT, "batches between keyframes (default 80)"},
+    {NULL, 0, NULL},
 };
 
 /* Process-wide so they stay registered across reloads. */
-static _Atomic uint64_t rec_batches_total, rec_bytes_total,
-	rec_dropped_total, rec_errors_total, rec_deleted_total;
+static _Atomic uint64_t rec_batches_total, rec_bytes_total, rec_dropped_total,
+    rec_errors_total, rec_deleted_total;
 static pthread_once_t rec_stats_once = PTHREAD_ONCE_INIT;
 
 static void rec_stats_register(void)
@@ -79,7 +81,7 @@ struct rec_writer {
 	struct rec_encoder enc;
 	int fd;
 	char path[PATH_MAX];
-	uint64_t size;          /* bytes of complete frames in the file */
+	uint64_t size; /* bytes of complete frames in the file */
 	int64_t opened_ms;
 	uint64_t file_seq;
 	uint64_t run_id;
@@ -102,11 +104,20 @@ int rec_parse_size(const char *s, uint64_t *out)
 		const char *suffix;
 		uint64_t mult;
 	} units[] = {
-		{"", 1}, {"b", 1}, {"k", 1000}, {"kb", 1000}, {"kib", 1024},
-		{"m", 1000000}, {"mb", 1000000}, {"mib", 1048576},
-		{"g", 1000000000}, {"gb", 1000000000}, {"gib", 1073741824},
-		{"t", 1000000000000ull}, {"tb", 1000000000000ull},
-		{"tib", 1099511627776ull},
+	    {"", 1},
+	    {"b", 1},
+	    {"k", 1000},
+	    {"kb", 1000},
+	    {"kib", 1024},
+	    {"m", 1000000},
+	    {"mb", 1000000},
+	    {"mib", 1048576},
+	    {"g", 1000000000},
+	    {"gb", 1000000000},
+	    {"gib", 1073741824},
+	    {"t", 1000000000000ull},
+	    {"tb", 1000000000000ull},
+	    {"tib", 1099511627776ull},
 	};
 	char *end;
 	double v;
@@ -126,7 +137,7 @@ int rec_parse_size(const char *s, uint64_t *out)
 }
 
 static void wlog(struct rec_writer *w, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void wlog(struct rec_writer *w, int level, const char *fmt, ...)
 {
@@ -175,8 +186,8 @@ int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 	read_machine_id(w->machine_id, sizeof(w->machine_id));
 	if (getrandom(&w->run_id, sizeof(w->run_id), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(w->run_id))
-		w->run_id = (uint64_t)clock_monotonic_ns() ^
-			    ((uint64_t)getpid() << 32) ^ (uint64_t)clock_wall_ms();
+		w->run_id = (uint64_t)clock_monotonic_ns() ^ ((uint64_t)getpid() << 32) ^
+			    (uint64_t)clock_wall_ms();
 	rec_enc_init(&w->enc, o->keyframe_every);
 	w->fd = -1;
 	*out = w;
@@ -282,8 +293,8 @@ static void retention(struct rec_writer *w, int64_t now_ms)
 			v = nv;
 		}
 		snprintf(v[n].name, sizeof(v[n].name), "%s", e->d_name);
-		v[n].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-				st.st_mtim.tv_nsec / 1000000;
+		v[n].mtime_ms =
+		    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		v[n].size = (uint64_t)st.st_size;
 		total += v[n].size;
 		n++;
@@ -292,8 +303,7 @@ static void retention(struct rec_writer *w, int64_t now_ms)
 		qsort(v, n, sizeof(*v), rfile_cmp);
 	for (size_t i = 0; i < n; i++) {
 		bool old = w->o.retention_age_s > 0 &&
-			   (double)(now_ms - v[i].mtime_ms) >
-				   w->o.retention_age_s * 1000;
+			   (double)(now_ms - v[i].mtime_ms) > w->o.retention_age_s * 1000;
 		bool big = w->o.retention_size > 0 && total > w->o.retention_size;
 		if (!old && !big)
 			break;
@@ -302,8 +312,8 @@ static void retention(struct rec_writer *w, int64_t now_ms)
 			w->st.files_deleted++;
 			atomic_fetch_add_explicit(&rec_deleted_total, 1,
 						  memory_order_relaxed);
-			log_msg(LOGL_INFO, REC, "retention: deleted %s/%s (%s)",
-				w->dir, v[i].name, old ? "age" : "total size");
+			log_msg(LOGL_INFO, REC, "retention: deleted %s/%s (%s)", w->dir,
+				v[i].name, old ? "age" : "total size");
 		}
 	}
 	free(v);
@@ -350,8 +360,8 @@ static int flush_buf(struct rec_writer *w)
 			int err = k < 0 ? errno : ENOSPC;
 			if (done && ftruncate(w->fd, (off_t)w->size) < 0)
 				wlog(w, LOGL_WARN,
-				     "%s: cannot cut off a partial write: %s",
-				     w->path, strerror(errno));
+				     "%s: cannot cut off a partial write: %s", w->path,
+				     strerror(errno));
 			return -err;
 		}
 		done += (size_t)k;
@@ -381,16 +391,15 @@ static int open_file(struct rec_writer *w, int64_t now_ms)
 	 * can share a directory; keep it to safe characters. */
 	for (const char *s = w->host; *s && k < sizeof(host) - 1; s++)
 		host[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-					    (*s >= '0' && *s <= '9') || *s == '-' ||
-					    *s == '.' ?
-				    *s :
-				    '_';
+				    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'
+				? *s
+				: '_';
 	host[k] = '\0';
 	for (int tries = 0;; tries++) {
-		snprintf(w->path, sizeof(w->path), "%s/%s-%s-%llu.amrec", w->dir,
-			 host, stamp, (unsigned long long)w->file_seq);
-		w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
-					      O_CLOEXEC, 0644);
+		snprintf(w->path, sizeof(w->path), "%s/%s-%s-%llu.amrec", w->dir, host,
+			 stamp, (unsigned long long)w->file_seq);
+		w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+			     0644);
 		if (w->fd >= 0)
 			break;
 		if (errno != EEXIST || tries > 1000) {
@@ -483,14 +492,14 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 				continue;
 			const struct family *f = se->fam;
 			struct rec_series_def d = {
-				.ref = id,
-				.family = f->name,
-				.nlabels = f->nlabels,
-				.names = (const char *const *)f->labels,
-				.values = (const char *const *)se->values,
-				.type = series_type(f->kind),
-				.unit = f->unit && *f->unit ? f->unit : NULL,
-				.resolution = rec_resolution(f->name, f->unit),
+			    .ref = id,
+			    .family = f->name,
+			    .nlabels = f->nlabels,
+			    .names = (const char *const *)f->labels,
+			    .values = (const char *const *)se->values,
+			    .type = series_type(f->kind),
+			    .unit = f->unit && *f->unit ? f->unit : NULL,
+			    .resolution = rec_resolution(f->name, f->unit),
 			};
 			if ((rc = rec_enc_series(&w->enc, &d, &p, &n)) < 0 ||
 			    (rc = append(w, p, n)) < 0)
@@ -499,24 +508,21 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 		w->refs[nv] = id;
 		w->vals[nv++] = w->sorted[i].value;
 	}
-	if ((rc = rec_enc_batch(&w->enc, s->wall_ms, w->refs, w->vals, nv, &p,
-				&n)) < 0)
+	if ((rc = rec_enc_batch(&w->enc, s->wall_ms, w->refs, w->vals, nv, &p, &n)) < 0)
 		return rc;
 	return append(w, p, n);
 }
 
-int rec_writer_write(struct rec_writer *w, const struct snapshot *s,
-		     int64_t now_ms)
+int rec_writer_write(struct rec_writer *w, const struct snapshot *s, int64_t now_ms)
 {
 	int rc;
 
 	if (!s || (w->last_gen && s->generation == w->last_gen))
 		return 0;
 	w->last_gen = s->generation;
-	if (w->fd >= 0 &&
-	    ((w->o.max_file_size && w->size >= w->o.max_file_size) ||
-	     (w->o.max_file_age_s > 0 &&
-	      (double)(now_ms - w->opened_ms) >= w->o.max_file_age_s * 1000))) {
+	if (w->fd >= 0 && ((w->o.max_file_size && w->size >= w->o.max_file_size) ||
+			   (w->o.max_file_age_s > 0 && (double)(now_ms - w->opened_ms) >=
+							   w->o.max_file_age_s * 1000))) {
 		rec_writer_close(w);
 	}
 	if (w->fd < 0) {
@@ -605,8 +611,8 @@ static void *rec_thread(void *arg)
 	return NULL;
 }
 
-static int size_opt(const struct am_config *cfg, const char *key,
-		    uint64_t dflt, uint64_t *out)
+static int size_opt(const struct am_config *cfg, const char *key, uint64_t dflt,
+		    uint64_t *out)
 {
 	const char *s = am_cfg_string(cfg, key, NULL);
 	*out = dflt;
@@ -617,16 +623,16 @@ static int size_opt(const struct am_config *cfg, const char *key,
 	return 0;
 }
 
-static int rec_start(const struct agent_config *agent,
-		     const struct am_config *cfg, void **state)
+static int rec_start(const struct agent_config *agent, const struct am_config *cfg,
+		     void **state)
 {
 	struct rec_opts o = {
-		.dir = am_cfg_string(cfg, "dir", NULL),
-		.interval_s = am_cfg_duration(cfg, "interval", 15),
-		.max_file_age_s = am_cfg_duration(cfg, "max_file_age", 86400),
-		.retention_age_s = am_cfg_duration(cfg, "retention_age", 400 * 86400.0),
-		.fsync_interval_s = am_cfg_duration(cfg, "fsync_interval", 30),
-		.keyframe_every = (unsigned)am_cfg_int(cfg, "keyframe_every", 80),
+	    .dir = am_cfg_string(cfg, "dir", NULL),
+	    .interval_s = am_cfg_duration(cfg, "interval", 15),
+	    .max_file_age_s = am_cfg_duration(cfg, "max_file_age", 86400),
+	    .retention_age_s = am_cfg_duration(cfg, "retention_age", 400 * 86400.0),
+	    .fsync_interval_s = am_cfg_duration(cfg, "fsync_interval", 30),
+	    .keyframe_every = (unsigned)am_cfg_int(cfg, "keyframe_every", 80),
 	};
 	struct rec_exp *x;
 	pthread_condattr_t ca;
@@ -693,9 +699,9 @@ static void rec_stop(void *state)
 }
 
 const struct am_exporter records_exporter = {
-	.name = REC,
-	.flags = AM_COLLECTOR_NEEDS_CONFIG,
-	.options = rec_options,
-	.start = rec_start,
-	.stop = rec_stop,
+    .name = REC,
+    .flags = AM_COLLECTOR_NEEDS_CONFIG,
+    .options = rec_options,
+    .start = rec_start,
+    .stop = rec_stop,
 };

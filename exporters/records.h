@@ -15,14 +15,14 @@
 
 struct rec_opts {
 	const char *dir;
-	double interval_s;         /* sample period (default 15 s) */
-	uint64_t max_file_size;    /* rotate beyond this many bytes */
-	double max_file_age_s;     /* rotate files older than this */
-	uint64_t retention_size;   /* delete oldest files beyond this total */
-	double retention_age_s;    /* delete files older than this */
-	double fsync_interval_s;   /* 0: after every batch */
-	unsigned keyframe_every;   /* batches between keyframes */
-	const char *hostname;      /* NULL: gethostname() */
+	double interval_s;	 /* sample period (default 15 s) */
+	uint64_t max_file_size;	 /* rotate beyond this many bytes */
+	double max_file_age_s;	 /* rotate files older than this */
+	uint64_t retention_size; /* delete oldest files beyond this total */
+	double retention_age_s;	 /* delete files older than this */
+	double fsync_interval_s; /* 0: after every batch */
+	unsigned keyframe_every; /* batches between keyframes */
+	const char *hostname;	 /* NULL: gethostname() */
 	/* write(2), injectable so tests can fill the disk; NULL: write */
 	ssize_t (*write_fn)(int fd, const void *buf, size_t n);
 };
@@ -38,8 +38,7 @@ struct rec_writer;
 int rec_writer_new(const struct rec_opts *o, struct rec_writer **out);
 /* Write snapshot s taken at wall time now_ms (a snapshot already written is
  * skipped). 0, or a negative errno when the batch was dropped. */
-int rec_writer_write(struct rec_writer *w, const struct snapshot *s,
-		     int64_t now_ms);
+int rec_writer_write(struct rec_writer *w, const struct snapshot *s, int64_t now_ms);
 /* fsync and close the current file (the next write opens a new one). */
 void rec_writer_close(struct rec_writer *w);
 void rec_writer_free(struct rec_writer *w);

@@ -16,10 +16,10 @@ struct rec_enc_series {
 	double res;
 	bool defined;
 	bool live;
-	bool exact;       /* last value was stored as a double */
-	int64_t ticks;    /* last ticks (0 after a double) */
-	uint64_t bits;    /* last double's bits when exact */
-	uint64_t seen;    /* seq + 1 of the last batch that had it */
+	bool exact;    /* last value was stored as a double */
+	int64_t ticks; /* last ticks (0 after a double) */
+	uint64_t bits; /* last double's bits when exact */
+	uint64_t seen; /* seq + 1 of the last batch that had it */
 };
 
 struct rec_dec_series {
@@ -43,12 +43,9 @@ double rec_resolution(const char *family, const char *unit)
 		const char *unit, *suffix;
 		double res;
 	} table[] = {
-		{"seconds", "_seconds_total", 1e-3},
-		{"seconds", "_seconds", 1e-3},
-		{"joules", "_joules_total", 1e-3},
-		{"watts", "_watts", 1e-3},
-		{"celsius", "_celsius", 1e-3},
-		{"ratio", "_ratio", 1e-6},
+	    {"seconds", "_seconds_total", 1e-3}, {"seconds", "_seconds", 1e-3},
+	    {"joules", "_joules_total", 1e-3},	 {"watts", "_watts", 1e-3},
+	    {"celsius", "_celsius", 1e-3},	 {"ratio", "_ratio", 1e-6},
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if ((unit && strcmp(unit, table[i].unit) == 0) ||
@@ -207,9 +204,8 @@ int rec_enc_series(struct rec_encoder *e, const struct rec_series_def *d,
 	return 0;
 }
 
-int rec_enc_batch(struct rec_encoder *e, int64_t time_ms,
-		  const uint32_t *refs, const double *values, size_t n,
-		  const uint8_t **frame, size_t *len)
+int rec_enc_batch(struct rec_encoder *e, int64_t time_ms, const uint32_t *refs,
+		  const double *values, size_t n, const uint8_t **frame, size_t *len)
 {
 	Amrec__Record rec = AMREC__RECORD__INIT;
 	Amrec__SampleBatch b = AMREC__SAMPLE_BATCH__INIT;
@@ -241,8 +237,7 @@ int rec_enc_batch(struct rec_encoder *e, int64_t time_ms,
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint32_t ref = refs[i];
-		if (ref >= e->ns || !e->s[ref].defined ||
-		    (i > 0 && ref <= refs[i - 1]))
+		if (ref >= e->ns || !e->s[ref].defined || (i > 0 && ref <= refs[i - 1]))
 			return -EINVAL;
 		struct rec_enc_series *s = &e->s[ref];
 		int64_t t = 0;
@@ -334,12 +329,10 @@ void rec_dec_free(struct rec_decoder *d)
 	memset(d, 0, sizeof(*d));
 }
 
-int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def,
-		   bool want)
+int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want)
 {
 	uint32_t ref = def->ref;
-	double res = def->has_resolution && def->resolution > 0 ?
-			     def->resolution : 0;
+	double res = def->has_resolution && def->resolution > 0 ? def->resolution : 0;
 
 	/* Refs are dense from 0; a huge one is damage or abuse, not a file
 	 * this writer made. */
@@ -375,8 +368,8 @@ static int rebuild_live(struct rec_decoder *d)
 	for (uint32_t ref = 0; ref < d->ns; ref++) {
 		if (!d->s[ref].live || !d->s[ref].want)
 			continue;
-		if (grow((void **)&d->live, &d->livecap, d->nlive + 1,
-			 sizeof(uint32_t)) < 0)
+		if (grow((void **)&d->live, &d->livecap, d->nlive + 1, sizeof(uint32_t)) <
+		    0)
 			return -ENOMEM;
 		d->live[d->nlive++] = ref;
 	}
@@ -403,8 +396,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 	 * previous values intact. */
 	for (size_t i = 0; i < b->n_ref_deltas; i++) {
 		uint64_t r = (uint64_t)ref + b->ref_deltas[i];
-		if ((i > 0 && b->ref_deltas[i] == 0) || r >= d->ns ||
-		    !d->s[r].defined)
+		if ((i > 0 && b->ref_deltas[i] == 0) || r >= d->ns || !d->s[r].defined)
 			goto bad;
 		ref = (uint32_t)r;
 	}
@@ -449,8 +441,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 				xpos += b->exact_pos[xi];
 		} else {
 			/* Wrapping add: damaged input must not be UB. */
-			s->ticks = (int64_t)((uint64_t)s->ticks +
-					     (uint64_t)b->ticks[i]);
+			s->ticks = (int64_t)((uint64_t)s->ticks + (uint64_t)b->ticks[i]);
 			s->value = from_ticks(s->ticks, s->res);
 		}
 	}
@@ -522,9 +513,9 @@ static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 static int wire_packed(struct rec_decoder *d, int field, const uint8_t *p,
 		       const uint8_t *end, size_t *count)
 {
-	size_t n = 0, elem = field == 6 ? sizeof(int64_t) :
-			     field == 8 ? sizeof(double) :
-					  sizeof(uint32_t);
+	size_t n = 0, elem = field == 6	  ? sizeof(int64_t)
+			     : field == 8 ? sizeof(double)
+					  : sizeof(uint32_t);
 	size_t max = field == 8 ? (size_t)(end - p) / 8 : (size_t)(end - p);
 
 	if (field == 8 && (size_t)(end - p) % 8)
@@ -606,8 +597,7 @@ int rec_dec_batch_wire(struct rec_decoder *d, const uint8_t *p, size_t len)
 			continue;
 		}
 		size_t n;
-		if (wt != 2 || wire_varint(&p, end, &v) < 0 ||
-		    v > (uint64_t)(end - p) ||
+		if (wt != 2 || wire_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p) ||
 		    wire_packed(d, (int)field, p, p + v, &n) < 0)
 			return -ENOTSUP;
 		p += v;

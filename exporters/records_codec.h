@@ -23,8 +23,8 @@ struct rec_series_def {
 	const char *const *names;
 	const char *const *values;
 	Amrec__SeriesType type;
-	const char *unit;   /* NULL: none */
-	double resolution;  /* rec_resolution() */
+	const char *unit;  /* NULL: none */
+	double resolution; /* rec_resolution() */
 };
 
 /* The tick size the writer uses for a family: 1e-3 for seconds, joules,
@@ -35,9 +35,9 @@ double rec_resolution(const char *family, const char *unit);
 struct rec_enc_series;
 
 struct rec_encoder {
-	struct rec_enc_series *s;  /* by ref */
+	struct rec_enc_series *s; /* by ref */
 	uint32_t ns;
-	uint64_t seq;              /* of the next batch */
+	uint64_t seq; /* of the next batch */
 	int64_t last_time_ms;
 	unsigned keyframe_every;
 	unsigned since_key;
@@ -48,7 +48,7 @@ struct rec_encoder {
 	double *xval;
 	uint32_t *gone;
 	size_t scap, gonecap;
-	uint8_t *buf;              /* the last encoded frame */
+	uint8_t *buf; /* the last encoded frame */
 	size_t bufcap;
 };
 
@@ -69,23 +69,22 @@ int rec_enc_series(struct rec_encoder *e, const struct rec_series_def *d,
 		   const uint8_t **frame, size_t *len);
 /* values[i] of series refs[i] (ascending, all defined) at time_ms: the whole
  * set of live series; series missing from it are recorded as gone. */
-int rec_enc_batch(struct rec_encoder *e, int64_t time_ms,
-		  const uint32_t *refs, const double *values, size_t n,
-		  const uint8_t **frame, size_t *len);
+int rec_enc_batch(struct rec_encoder *e, int64_t time_ms, const uint32_t *refs,
+		  const double *values, size_t n, const uint8_t **frame, size_t *len);
 
 /* ---- decoder ---- */
 
 struct rec_dec_series;
 
 struct rec_decoder {
-	struct rec_dec_series *s;  /* by ref */
+	struct rec_dec_series *s; /* by ref */
 	uint32_t ns;
-	bool synced;               /* the previous batch was decoded */
+	bool synced; /* the previous batch was decoded */
 	uint64_t seq;
 	int64_t time_ms;
-	uint32_t *live;            /* wanted live refs, ascending */
+	uint32_t *live; /* wanted live refs, ascending */
 	size_t nlive, livecap;
-	size_t nlive_all;          /* live series, wanted or not */
+	size_t nlive_all; /* live series, wanted or not */
 	bool live_dirty;
 	/* scratch of rec_dec_batch_wire(), by field number (5..9) */
 	void *wire[10];
@@ -97,8 +96,7 @@ void rec_dec_free(struct rec_decoder *d);
 
 /* Define a series; want: whether rec_dec_batch should report its values.
  * -EINVAL for a ref already defined with another resolution. */
-int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def,
-		   bool want);
+int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want);
 
 /* Apply one batch. 0: d->time_ms is the batch time and rec_dec_value() gives
  * the wanted live series; -EAGAIN: a delta batch whose predecessor was lost

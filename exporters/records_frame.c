@@ -49,8 +49,8 @@ uint32_t rec_crc32c(uint32_t crc, const void *buf, size_t len)
 				     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
 		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		      crc_table[3][p[4]] ^ crc_table[2][p[5]] ^
-		      crc_table[1][p[6]] ^ crc_table[0][p[7]];
+		      crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
+		      crc_table[0][p[7]];
 		p += 8;
 		len -= 8;
 	}
@@ -73,8 +73,7 @@ static uint32_t get32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-void rec_frame_header(uint8_t hdr[REC_FRAME_HDR], const void *payload,
-		      size_t len)
+void rec_frame_header(uint8_t hdr[REC_FRAME_HDR], const void *payload, size_t len)
 {
 	put32(hdr, REC_FRAME_MAGIC);
 	put32(hdr + 4, (uint32_t)len);
@@ -94,8 +93,7 @@ int rec_frame_reader_fd(struct rec_frame_reader *r, int fd)
 	return 0;
 }
 
-void rec_frame_reader_mem(struct rec_frame_reader *r, const void *buf,
-			  size_t len)
+void rec_frame_reader_mem(struct rec_frame_reader *r, const void *buf, size_t len)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -175,8 +173,7 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 	}
 	h = r->buf + r->pos;
 	if (get32(h) != REC_FRAME_MAGIC) {
-		snprintf(r->why, sizeof(r->why), "bad frame magic 0x%08x",
-			 get32(h));
+		snprintf(r->why, sizeof(r->why), "bad frame magic 0x%08x", get32(h));
 		return REC_FRAME_CORRUPT;
 	}
 	n = get32(h + 4);
@@ -185,8 +182,8 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 		 * damage (it points past the end of the file). */
 		if (n > r->size)
 			snprintf(r->why, sizeof(r->why),
-				 "frame length %u larger than the file (%llu bytes)",
-				 n, (unsigned long long)r->size);
+				 "frame length %u larger than the file (%llu bytes)", n,
+				 (unsigned long long)r->size);
 		else
 			snprintf(r->why, sizeof(r->why),
 				 "frame header checksum mismatch");
@@ -196,8 +193,7 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 	 * stopped mid-way: a torn tail. Bound it before allocating. */
 	if (n > REC_FRAME_MAX) {
 		snprintf(r->why, sizeof(r->why),
-			 "frame length %u above the %u-byte limit", n,
-			 REC_FRAME_MAX);
+			 "frame length %u above the %u-byte limit", n, REC_FRAME_MAX);
 		return REC_FRAME_CORRUPT;
 	}
 	avail = ensure(r, REC_FRAME_HDR + (size_t)n);
@@ -210,8 +206,7 @@ static enum rec_frame_status probe(struct rec_frame_reader *r, uint32_t *len)
 		return REC_FRAME_TORN;
 	}
 	h = r->buf + r->pos; /* ensure() may have moved the window */
-	if (!r->no_payload_crc &&
-	    get32(h + 8) != rec_crc32c(0, h + REC_FRAME_HDR, n)) {
+	if (!r->no_payload_crc && get32(h + 8) != rec_crc32c(0, h + REC_FRAME_HDR, n)) {
 		snprintf(r->why, sizeof(r->why), "payload checksum mismatch");
 		return REC_FRAME_CORRUPT;
 	}
@@ -256,9 +251,8 @@ static void resync(struct rec_frame_reader *r)
 	memcpy(r->why, why, sizeof(why));
 }
 
-enum rec_frame_status rec_frame_next(struct rec_frame_reader *r,
-				     const uint8_t **payload, size_t *len,
-				     uint64_t *offset)
+enum rec_frame_status rec_frame_next(struct rec_frame_reader *r, const uint8_t **payload,
+				     size_t *len, uint64_t *offset)
 {
 	enum rec_frame_status st;
 	uint32_t n = 0;

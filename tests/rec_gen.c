@@ -16,8 +16,8 @@ static int put(struct recgen *g, const uint8_t *p, size_t n)
 	return 0;
 }
 
-int recgen_open(struct recgen *g, const char *path, const char *host,
-		int64_t start_ms, uint32_t interval_ms, uint64_t file_seq)
+int recgen_open(struct recgen *g, const char *path, const char *host, int64_t start_ms,
+		uint32_t interval_ms, uint64_t file_seq)
 {
 	/* a run of its own: host and start time */
 	uint64_t run = 1469598103934665603ull;
@@ -57,9 +57,8 @@ int recgen_open_run(struct recgen *g, const char *path, const char *host,
 	return put(g, p, n);
 }
 
-uint32_t recgen_series(struct recgen *g, const char *family,
-		       Amrec__SeriesType type, const char *unit,
-		       const char *const *labels)
+uint32_t recgen_series(struct recgen *g, const char *family, Amrec__SeriesType type,
+		       const char *unit, const char *const *labels)
 {
 	char names[RECGEN_MAXL][64], vals[RECGEN_MAXL][128];
 	const char *np[RECGEN_MAXL], *vp[RECGEN_MAXL];
@@ -69,16 +68,21 @@ uint32_t recgen_series(struct recgen *g, const char *family,
 
 	for (; labels && labels[nl] && nl < RECGEN_MAXL; nl++) {
 		const char *eq = strchr(labels[nl], '=');
-		snprintf(names[nl], sizeof(names[nl]), "%.*s",
-			 (int)(eq - labels[nl]), labels[nl]);
+		snprintf(names[nl], sizeof(names[nl]), "%.*s", (int)(eq - labels[nl]),
+			 labels[nl]);
 		snprintf(vals[nl], sizeof(vals[nl]), "%s", eq + 1);
 		np[nl] = names[nl];
 		vp[nl] = vals[nl];
 	}
 	struct rec_series_def d = {
-		.ref = g->nseries, .family = family, .nlabels = nl,
-		.names = np, .values = vp, .type = type, .unit = unit,
-		.resolution = rec_resolution(family, unit),
+	    .ref = g->nseries,
+	    .family = family,
+	    .nlabels = nl,
+	    .names = np,
+	    .values = vp,
+	    .type = type,
+	    .unit = unit,
+	    .resolution = rec_resolution(family, unit),
 	};
 	if (rec_enc_series(&g->enc, &d, &p, &n) < 0 || put(g, p, n) < 0)
 		return UINT32_MAX;
@@ -119,15 +123,15 @@ enum dyn {
 	D_POWERINT, /* joules */
 	D_POWER,    /* watts */
 	D_BYTES,    /* counter: busy x k bytes/s (integer) */
-	D_TEMP,     /* celsius, integer */
-	D_MEM,      /* bytes gauge, changes with phase */
-	D_SLOW,     /* counter that grows rarely */
+	D_TEMP,	    /* celsius, integer */
+	D_MEM,	    /* bytes gauge, changes with phase */
+	D_SLOW,	    /* counter that grows rarely */
 };
 
 struct gs {
 	uint32_t ref;
 	enum dyn dyn;
-	int dev;      /* GPU index, or -1 */
+	int dev; /* GPU index, or -1 */
 	double k, v;
 };
 
@@ -145,15 +149,15 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 		free(busy);
 		return rc < 0 ? rc : -ENOMEM;
 	}
-#define ADD(fam, type, unit, dyn_, devi, k_, v_, ...)                          \
-	do {                                                                 \
-		const char *l_[] = {__VA_ARGS__, NULL};                      \
-		if (ns == cap) {                                             \
-			cap = cap ? 2 * cap : 256;                           \
-			s = realloc(s, cap * sizeof(*s));                    \
-		}                                                            \
-		s[ns++] = (struct gs){recgen_series(&g, fam, type, unit, l_), \
-				      dyn_, devi, k_, v_};                   \
+#define ADD(fam, type, unit, dyn_, devi, k_, v_, ...)                                    \
+	do {                                                                             \
+		const char *l_[] = {__VA_ARGS__, NULL};                                  \
+		if (ns == cap) {                                                         \
+			cap = cap ? 2 * cap : 256;                                       \
+			s = realloc(s, cap * sizeof(*s));                                \
+		}                                                                        \
+		s[ns++] = (struct gs){recgen_series(&g, fam, type, unit, l_), dyn_,      \
+				      devi, k_, v_};                                     \
 	} while (0)
 	for (unsigned i = 0; i < o->ngpus; i++) {
 		snprintf(dev, sizeof(dev), "nvidia%u", i);
@@ -161,66 +165,127 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 		snprintf(lbl[0], sizeof(lbl[0]), "device=%s", dev);
 		snprintf(lbl[1], sizeof(lbl[1]), "uuid=%s", uuid);
 		const char *D = lbl[0], *U = lbl[1];
-		ADD("accel_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST, -1, 0, 1,
-		    D, U, "vendor=nvidia", "model=NVIDIA H100 80GB HBM3",
+		ADD("accel_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST, -1, 0,
+		    1, D, U, "vendor=nvidia", "model=NVIDIA H100 80GB HBM3",
 		    "driver_version=550.54.15", "pci_bus_id=0000:1b:00.0");
-		ADD("accel_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 1, D, U);
-		ADD("accel_busy_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", D_BUSYINT, (int)i, 1, 0, D, U);
-		ADD("accel_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 1, 0, D, U);
-		ADD("accel_sm_active_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", D_BUSYINT, (int)i, 0.7, 0, D, U);
-		ADD("accel_sm_active_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 0.7, 0, D, U);
-		ADD("accel_sm_occupancy_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 0.4, 0, D, U);
-		ADD("accel_tensor_active_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", D_BUSYINT, (int)i, 0.35, 0, D, U);
-		ADD("accel_tensor_active_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 0.35, 0, D, U);
-		ADD("accel_memory_bandwidth_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 0.5, 0, D, U);
-		ADD("accel_memory_used_bytes", AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes", D_MEM, (int)i, 0, 0, D, U);
-		ADD("accel_memory_total_bytes", AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes", D_CONST, -1, 0, 85899345920.0, D, U);
-		ADD("accel_power_watts", AMREC__SERIES_TYPE__SERIES_GAUGE, "watts", D_POWER, (int)i, 0, 0, D, U);
-		ADD("accel_power_limit_watts", AMREC__SERIES_TYPE__SERIES_GAUGE, "watts", D_CONST, -1, 0, 700, D, U);
-		ADD("accel_energy_joules_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "joules", D_POWERINT, (int)i, 0, 1e9, D, U);
-		ADD("accel_temperature_celsius", AMREC__SERIES_TYPE__SERIES_GAUGE, "celsius", D_TEMP, (int)i, 0, 0, D, U, "sensor=gpu");
-		ADD("accel_temperature_celsius", AMREC__SERIES_TYPE__SERIES_GAUGE, "celsius", D_TEMP, (int)i, 0, 0, D, U, "sensor=memory");
-		ADD("accel_clock_hertz", AMREC__SERIES_TYPE__SERIES_GAUGE, "hertz", D_CONST, -1, 0, 1980e6, D, U, "clock=sm");
-		ADD("accel_clock_hertz", AMREC__SERIES_TYPE__SERIES_GAUGE, "hertz", D_CONST, -1, 0, 2619e6, D, U, "clock=memory");
-		static const char *const reasons[] = {"reason=power_cap", "reason=thermal", "reason=sw_slowdown", "reason=hw_slowdown"};
+		ADD("accel_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 1,
+		    D, U);
+		ADD("accel_busy_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "seconds", D_BUSYINT, (int)i, 1, 0, D, U);
+		ADD("accel_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio",
+		    D_BUSYG, (int)i, 1, 0, D, U);
+		ADD("accel_sm_active_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "seconds", D_BUSYINT, (int)i, 0.7, 0, D, U);
+		ADD("accel_sm_active_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio",
+		    D_BUSYG, (int)i, 0.7, 0, D, U);
+		ADD("accel_sm_occupancy_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio",
+		    D_BUSYG, (int)i, 0.4, 0, D, U);
+		ADD("accel_tensor_active_seconds_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", D_BUSYINT, (int)i,
+		    0.35, 0, D, U);
+		ADD("accel_tensor_active_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    "ratio", D_BUSYG, (int)i, 0.35, 0, D, U);
+		ADD("accel_memory_bandwidth_utilization_ratio",
+		    AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, (int)i, 0.5, 0, D,
+		    U);
+		ADD("accel_memory_used_bytes", AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes",
+		    D_MEM, (int)i, 0, 0, D, U);
+		ADD("accel_memory_total_bytes", AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes",
+		    D_CONST, -1, 0, 85899345920.0, D, U);
+		ADD("accel_power_watts", AMREC__SERIES_TYPE__SERIES_GAUGE, "watts",
+		    D_POWER, (int)i, 0, 0, D, U);
+		ADD("accel_power_limit_watts", AMREC__SERIES_TYPE__SERIES_GAUGE, "watts",
+		    D_CONST, -1, 0, 700, D, U);
+		ADD("accel_energy_joules_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "joules", D_POWERINT, (int)i, 0, 1e9, D, U);
+		ADD("accel_temperature_celsius", AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    "celsius", D_TEMP, (int)i, 0, 0, D, U, "sensor=gpu");
+		ADD("accel_temperature_celsius", AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    "celsius", D_TEMP, (int)i, 0, 0, D, U, "sensor=memory");
+		ADD("accel_clock_hertz", AMREC__SERIES_TYPE__SERIES_GAUGE, "hertz",
+		    D_CONST, -1, 0, 1980e6, D, U, "clock=sm");
+		ADD("accel_clock_hertz", AMREC__SERIES_TYPE__SERIES_GAUGE, "hertz",
+		    D_CONST, -1, 0, 2619e6, D, U, "clock=memory");
+		static const char *const reasons[] = {
+		    "reason=power_cap", "reason=thermal", "reason=sw_slowdown",
+		    "reason=hw_slowdown"};
 		for (int r = 0; r < 4; r++)
-			ADD("accel_throttled_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", r == 0 ? D_BUSYINT : D_CONST, r == 0 ? (int)i : -1, 0.05, 0, D, U, reasons[r]);
-		ADD("accel_pcie_transmit_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i, 2e9, 0, D, U);
-		ADD("accel_pcie_receive_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i, 6e9, 0, D, U);
-		ADD("accel_ecc_errors_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_SLOW, -1, 0, 0, D, U, "type=corrected");
-		ADD("accel_ecc_errors_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_CONST, -1, 0, 0, D, U, "type=uncorrected");
+			ADD("accel_throttled_seconds_total",
+			    AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds",
+			    r == 0 ? D_BUSYINT : D_CONST, r == 0 ? (int)i : -1, 0.05, 0,
+			    D, U, reasons[r]);
+		ADD("accel_pcie_transmit_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "bytes", D_BYTES, (int)i, 2e9, 0, D, U);
+		ADD("accel_pcie_receive_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "bytes", D_BYTES, (int)i, 6e9, 0, D, U);
+		ADD("accel_ecc_errors_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL,
+		    D_SLOW, -1, 0, 0, D, U, "type=corrected");
+		ADD("accel_ecc_errors_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL,
+		    D_CONST, -1, 0, 0, D, U, "type=uncorrected");
 		for (unsigned l = 0; l < o->nvlinks; l++) {
 			snprintf(lbl[2], sizeof(lbl[2]), "link=%u", l);
-			ADD("fabric_nvlink_transmit_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i, 20e9, 0, D, lbl[2]);
-			ADD("fabric_nvlink_receive_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i, 20e9, 0, D, lbl[2]);
+			ADD("fabric_nvlink_transmit_bytes_total",
+			    AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i,
+			    20e9, 0, D, lbl[2]);
+			ADD("fabric_nvlink_receive_bytes_total",
+			    AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, (int)i,
+			    20e9, 0, D, lbl[2]);
 		}
 	}
 	for (unsigned h = 0; h < o->nhcas; h++) {
 		snprintf(lbl[0], sizeof(lbl[0]), "device=mlx5_%u", h);
 		const char *D = lbl[0], *P = "port=1";
 		int gi = o->ngpus ? (int)(h % o->ngpus) : -1;
-		ADD("fabric_port_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST, -1, 0, 1, D, P, "link_layer=InfiniBand", "netdev=ibp1s0", "firmware=28.39.1002");
-		ADD("fabric_port_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 1, D, P);
-		ADD("fabric_port_link_speed_bytes_per_second", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 50e9, D, P);
-		ADD("fabric_port_transmit_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, gi, 30e9, 0, D, P);
-		ADD("fabric_port_receive_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, gi, 30e9, 0, D, P);
-		ADD("fabric_port_transmit_packets_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_BYTES, gi, 7e6, 0, D, P);
-		ADD("fabric_port_receive_packets_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_BYTES, gi, 7e6, 0, D, P);
-		ADD("fabric_port_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, gi, 0.6, 0, D, P, "direction=transmit");
-		ADD("fabric_port_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE, "ratio", D_BUSYG, gi, 0.6, 0, D, P, "direction=receive");
-		ADD("fabric_port_transmit_wait_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_BYTES, gi, 1e5, 0, D, P);
-		static const char *const errs[] = {"type=symbol", "type=receive", "type=link_downed", "type=link_recovery", "type=transmit_discards", "type=local_integrity"};
+		ADD("fabric_port_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST,
+		    -1, 0, 1, D, P, "link_layer=InfiniBand", "netdev=ibp1s0",
+		    "firmware=28.39.1002");
+		ADD("fabric_port_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1,
+		    0, 1, D, P);
+		ADD("fabric_port_link_speed_bytes_per_second",
+		    AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 50e9, D, P);
+		ADD("fabric_port_transmit_bytes_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, "bytes", D_BYTES, gi, 30e9, 0, D,
+		    P);
+		ADD("fabric_port_receive_bytes_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    "bytes", D_BYTES, gi, 30e9, 0, D, P);
+		ADD("fabric_port_transmit_packets_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_BYTES, gi, 7e6, 0, D, P);
+		ADD("fabric_port_receive_packets_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_BYTES, gi, 7e6, 0, D, P);
+		ADD("fabric_port_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    "ratio", D_BUSYG, gi, 0.6, 0, D, P, "direction=transmit");
+		ADD("fabric_port_utilization_ratio", AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    "ratio", D_BUSYG, gi, 0.6, 0, D, P, "direction=receive");
+		ADD("fabric_port_transmit_wait_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    NULL, D_BYTES, gi, 1e5, 0, D, P);
+		static const char *const errs[] = {"type=symbol",
+						   "type=receive",
+						   "type=link_downed",
+						   "type=link_recovery",
+						   "type=transmit_discards",
+						   "type=local_integrity"};
 		for (int e = 0; e < 6; e++)
-			ADD("fabric_port_errors_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, e == 0 ? D_SLOW : D_CONST, -1, 0, 0, D, P, errs[e]);
-		ADD("fabric_roce_cnp_sent_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_SLOW, -1, 0, 0, D, P);
-		ADD("fabric_roce_ecn_marked_packets_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_SLOW, -1, 0, 0, D, P);
+			ADD("fabric_port_errors_total",
+			    AMREC__SERIES_TYPE__SERIES_COUNTER, NULL,
+			    e == 0 ? D_SLOW : D_CONST, -1, 0, 0, D, P, errs[e]);
+		ADD("fabric_roce_cnp_sent_total", AMREC__SERIES_TYPE__SERIES_COUNTER,
+		    NULL, D_SLOW, -1, 0, 0, D, P);
+		ADD("fabric_roce_ecn_marked_packets_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_SLOW, -1, 0, 0, D, P);
 	}
-	static const char *const colls[] = {"collector=nvml", "collector=infiniband", "collector=netdev"};
-	ADD("accelmon_build_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST, -1, 0, 1, "version=0.1.0");
+	static const char *const colls[] = {"collector=nvml", "collector=infiniband",
+					    "collector=netdev"};
+	ADD("accelmon_build_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, D_CONST, -1, 0,
+	    1, "version=0.1.0");
 	for (int c = 0; c < 3; c++) {
-		ADD("accelmon_collector_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL, D_CONST, -1, 0, 1, colls[c]);
-		ADD("accelmon_collector_duration_seconds", AMREC__SERIES_TYPE__SERIES_GAUGE, "seconds", D_BUSYG, -1, 0.002, 0, colls[c]);
-		ADD("accelmon_ring_dropped_samples_total", AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_CONST, -1, 0, 0, colls[c]);
+		ADD("accelmon_collector_up", AMREC__SERIES_TYPE__SERIES_GAUGE, NULL,
+		    D_CONST, -1, 0, 1, colls[c]);
+		ADD("accelmon_collector_duration_seconds",
+		    AMREC__SERIES_TYPE__SERIES_GAUGE, "seconds", D_BUSYG, -1, 0.002, 0,
+		    colls[c]);
+		ADD("accelmon_ring_dropped_samples_total",
+		    AMREC__SERIES_TYPE__SERIES_COUNTER, NULL, D_CONST, -1, 0, 0,
+		    colls[c]);
 	}
 #undef ADD
 	uint32_t *refs = malloc(ns * sizeof(*refs));
@@ -259,7 +324,8 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 				x->v = fr * x->k;
 				break;
 			case D_POWER:
-				x->v = round((70 + fr * 560 + rnd(&seed) * 10) * 1000) / 1000;
+				x->v = round((70 + fr * 560 + rnd(&seed) * 10) * 1000) /
+				       1000;
 				break;
 			case D_POWERINT:
 				x->v += round((70 + fr * 560) * dt * 1000) / 1000;
@@ -271,7 +337,8 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 				x->v = 35 + floor(fr * 40 + rnd(&seed) * 2);
 				break;
 			case D_MEM:
-				x->v = f > 0 ? 60e9 + floor(rnd(&seed) * 8) * 1048576 * 64 : 1048576.0 * 512;
+				x->v = f > 0 ? 60e9 + floor(rnd(&seed) * 8) * 1048576 * 64
+					     : 1048576.0 * 512;
 				break;
 			case D_SLOW:
 				if (rnd(&seed) < 0.002)

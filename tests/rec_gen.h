@@ -20,17 +20,16 @@ struct recgen {
 };
 
 /* A file of a new agent run (its own run id). */
-int recgen_open(struct recgen *g, const char *path, const char *host,
-		int64_t start_ms, uint32_t interval_ms, uint64_t file_seq);
+int recgen_open(struct recgen *g, const char *path, const char *host, int64_t start_ms,
+		uint32_t interval_ms, uint64_t file_seq);
 /* A file of run run_id: files of one run continue each other's counters. */
 int recgen_open_run(struct recgen *g, const char *path, const char *host,
 		    int64_t start_ms, uint32_t interval_ms, uint64_t file_seq,
 		    uint64_t run_id);
 /* Define a series: labels as "name=value" strings, NULL-terminated.
  * Returns its ref (refs are dense from 0). */
-uint32_t recgen_series(struct recgen *g, const char *family,
-		       Amrec__SeriesType type, const char *unit,
-		       const char *const *labels);
+uint32_t recgen_series(struct recgen *g, const char *family, Amrec__SeriesType type,
+		       const char *unit, const char *const *labels);
 int recgen_batch(struct recgen *g, int64_t time_ms, const uint32_t *refs,
 		 const double *values, size_t n);
 /* Returns bytes written, or a negative errno. */

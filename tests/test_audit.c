@@ -40,8 +40,7 @@ struct tdev {
 	double vbusy, venergy, vsm, vtensor;
 };
 
-static void def_dev(struct recgen *g, struct tdev *d, const char *name,
-		    const char *model)
+static void def_dev(struct recgen *g, struct tdev *d, const char *name, const char *model)
 {
 	char dl[64], ul[64], ml[96];
 	snprintf(dl, sizeof(dl), "device=%s", name);
@@ -50,17 +49,23 @@ static void def_dev(struct recgen *g, struct tdev *d, const char *name,
 	const char *info[] = {dl, ul, "vendor=nvidia", ml, NULL};
 	const char *l[] = {dl, ul, NULL};
 	memset(d, 0, sizeof(*d));
-	d->info = recgen_series(g, "accel_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, info);
-	d->busy = recgen_series(g, "accel_busy_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
-	d->sm = recgen_series(g, "accel_sm_active_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
-	d->tensor = recgen_series(g, "accel_tensor_active_seconds_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
-	d->energy = recgen_series(g, "accel_energy_joules_total", AMREC__SERIES_TYPE__SERIES_COUNTER, "joules", l);
-	d->mem = recgen_series(g, "accel_memory_used_bytes", AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes", l);
+	d->info =
+	    recgen_series(g, "accel_info", AMREC__SERIES_TYPE__SERIES_INFO, NULL, info);
+	d->busy = recgen_series(g, "accel_busy_seconds_total",
+				AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
+	d->sm = recgen_series(g, "accel_sm_active_seconds_total",
+			      AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
+	d->tensor = recgen_series(g, "accel_tensor_active_seconds_total",
+				  AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
+	d->energy = recgen_series(g, "accel_energy_joules_total",
+				  AMREC__SERIES_TYPE__SERIES_COUNTER, "joules", l);
+	d->mem = recgen_series(g, "accel_memory_used_bytes",
+			       AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes", l);
 }
 
 /* Append d's six values to refs/vals (refs ascending by construction). */
-static size_t put_dev(const struct tdev *d, double mem, uint32_t *refs,
-		      double *vals, size_t k)
+static size_t put_dev(const struct tdev *d, double mem, uint32_t *refs, double *vals,
+		      size_t k)
 {
 	uint32_t r[] = {d->info, d->busy, d->sm, d->tensor, d->energy, d->mem};
 	double v[] = {1, d->vbusy, d->vsm, d->vtensor, d->venergy, mem};
@@ -109,12 +114,14 @@ static void write_truth(const char *path)
 			}
 		}
 		bool busy0 = k > 0 && (k % 10) < 3;
-		n = put_dev(&d[0], busy0 ? 40 * 1073741824.0 : 1073741824.0, refs, vals, n);
+		n = put_dev(&d[0], busy0 ? 40 * 1073741824.0 : 1073741824.0, refs, vals,
+			    n);
 		n = put_dev(&d[1], 0, refs, vals, n);
 		if (k < 2000 || k >= 2240)
 			n = put_dev(&d[2], 2e9, refs, vals, n);
 		n = put_dev(&d[3], 3e9, refs, vals, n);
-		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, n), 0);
+		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, n),
+				 0);
 	}
 	ck_assert_int_gt(recgen_close(&g), 0);
 }
@@ -158,12 +165,14 @@ static void write_jumpy(const char *path1, const char *path2)
 }
 
 static const struct audit_opts dflt = {
-	.from_ms = INT64_MIN, .to_ms = INT64_MAX, .idle_below = 0.05,
-	.top = 10, .gap_intervals = 3,
+    .from_ms = INT64_MIN,
+    .to_ms = INT64_MAX,
+    .idle_below = 0.05,
+    .top = 10,
+    .gap_intervals = 3,
 };
 
-static void run_audit(struct audit *a, const struct audit_opts *o,
-		      char **paths, size_t n)
+static void run_audit(struct audit *a, const struct audit_opts *o, char **paths, size_t n)
 {
 	audit_init(a, o);
 	a->warn = NULL;
@@ -183,9 +192,9 @@ static const struct audit_device *dev(const struct audit *a, const char *node,
 	return NULL;
 }
 
-#define NEAR(got, want)                                                      \
-	ck_assert_msg(fabs((double)(got) - (double)(want)) <=                    \
-			      1e-3 * fabs((double)(want)) + 1e-9,              \
+#define NEAR(got, want)                                                                  \
+	ck_assert_msg(fabs((double)(got) - (double)(want)) <=                            \
+			  1e-3 * fabs((double)(want)) + 1e-9,                            \
 		      "%s = %.9g, want %.9g", #got, (double)(got), (double)(want))
 
 struct truth {
@@ -207,14 +216,13 @@ START_TEST(test_known_truth)
 	ck_assert(!a.skipped);
 	ck_assert_uint_eq(a.in.batches, NB);
 	static const struct truth want[] = {
-		{"nvidia0", 24, 7.2, 16.8, (1728 * 6000 + 4032 * 900) / 3.6e6,
-		 4032 * 900 / 3.6e6, 40 * 1073741824.0, 5.76, 3.6, 0, 0, 0},
-		{"nvidia1", 24, 0, 24, 55 * 86400 / 3.6e6, 55 * 86400 / 3.6e6, 0,
-		 0, 0, 0, 0, 0},
-		{"nvidia2", (5760 - 241) * 15 / 3600.0,
-		 (5760 - 241) * 7.5 / 3600.0, 0, (5760 - 241) * 3750 / 3.6e6, 0,
-		 2e9, 0, 0, 0, 1, 241 * 15 / 3600.0},
-		{"nvidia3", 24, 14.4, 0, 7.2, 0, 3e9, 0, 0, 2, 0, 0},
+	    {"nvidia0", 24, 7.2, 16.8, (1728 * 6000 + 4032 * 900) / 3.6e6,
+	     4032 * 900 / 3.6e6, 40 * 1073741824.0, 5.76, 3.6, 0, 0, 0},
+	    {"nvidia1", 24, 0, 24, 55 * 86400 / 3.6e6, 55 * 86400 / 3.6e6, 0, 0, 0, 0, 0,
+	     0},
+	    {"nvidia2", (5760 - 241) * 15 / 3600.0, (5760 - 241) * 7.5 / 3600.0, 0,
+	     (5760 - 241) * 3750 / 3.6e6, 0, 2e9, 0, 0, 0, 1, 241 * 15 / 3600.0},
+	    {"nvidia3", 24, 14.4, 0, 7.2, 0, 3e9, 0, 0, 2, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct audit_device *d = dev(&a, "truth", want[i].device);
@@ -303,8 +311,8 @@ START_TEST(test_rotation_and_restart)
 		double observed_s;
 		unsigned gaps, resets;
 	} cases[] = {
-		{"rotation", true, 1999 * 15.0, 0, 0},
-		{"restart", false, 1998 * 15.0, 1, 0},
+	    {"rotation", true, 1999 * 15.0, 0, 0},
+	    {"restart", false, 1998 * 15.0, 1, 0},
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		char p1[128], p2[128], *paths[2] = {p1, p2};
@@ -318,8 +326,10 @@ START_TEST(test_rotation_and_restart)
 		snprintf(p2, sizeof(p2), "%s/r2.amrec", dir);
 		for (int f = 0; f < 2; f++) {
 			int64_t t0 = T0 + f * 1000LL * IV;
-			ck_assert_int_eq(recgen_open_run(&g, f ? p2 : p1, "rot", t0, IV, (uint64_t)f,
-							 cases[c].same_run ? 42 : 42 + (uint64_t)f), 0);
+			ck_assert_int_eq(
+			    recgen_open_run(&g, f ? p2 : p1, "rot", t0, IV, (uint64_t)f,
+					    cases[c].same_run ? 42 : 42 + (uint64_t)f),
+			    0);
 			double busy = d.vbusy, energy = d.venergy;
 			def_dev(&g, &d, "nvidia0", "NVIDIA L4");
 			if (f && cases[c].same_run) {
@@ -332,7 +342,9 @@ START_TEST(test_rotation_and_restart)
 					d.venergy += 30 * 15;
 				}
 				put_dev(&d, 1e9, refs, vals, 0);
-				ck_assert_int_eq(recgen_batch(&g, t0 + (int64_t)k * IV, refs, vals, 6), 0);
+				ck_assert_int_eq(
+				    recgen_batch(&g, t0 + (int64_t)k * IV, refs, vals, 6),
+				    0);
 			}
 			ck_assert_int_gt(recgen_close(&g), 0);
 		}
@@ -382,9 +394,9 @@ START_TEST(test_damaged_files)
 		long off; /* from the middle of j1; -1: truncate */
 		uint8_t mask;
 	} cases[] = {
-		{"bit flip in a payload", 0, 0x10},
-		{"bit flip in a length", 4, 0x01},
-		{"truncated", -1, 0},
+	    {"bit flip in a payload", 0, 0x10},
+	    {"bit flip in a length", 4, 0x01},
+	    {"truncated", -1, 0},
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		write_jumpy(p2, p3);
@@ -396,8 +408,7 @@ START_TEST(test_damaged_files)
 			ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
 			close(fd);
 			long pos = st.st_size / 2;
-			while (pos < st.st_size - 4 &&
-			       memcmp(buf + pos, "AMF1", 4) != 0)
+			while (pos < st.st_size - 4 && memcmp(buf + pos, "AMF1", 4) != 0)
 				pos++;
 			free(buf);
 			flip(p2, pos + (cases[c].off ? cases[c].off : 20), cases[c].mask);
@@ -406,13 +417,16 @@ START_TEST(test_damaged_files)
 		}
 		run_audit(&a, &dflt, paths, 3);
 		ck_assert_msg(a.skipped, "%s: not reported", cases[c].what);
-		ck_assert_msg(a.in.corrupt_regions + a.in.torn_tails >= 1, "%s", cases[c].what);
+		ck_assert_msg(a.in.corrupt_regions + a.in.torn_tails >= 1, "%s",
+			      cases[c].what);
 		if (cases[c].off < 0)
 			ck_assert_uint_eq(a.in.torn_tails, 1);
 		/* the intact node is reported exactly as before */
 		for (size_t i = 0; i < 4; i++) {
-			static const char *const n[] = {"nvidia0", "nvidia1", "nvidia2", "nvidia3"};
-			ck_assert(dev(&a, "truth", n[i])->t.busy_s == dev(&ref, "truth", n[i])->t.busy_s);
+			static const char *const n[] = {"nvidia0", "nvidia1", "nvidia2",
+							"nvidia3"};
+			ck_assert(dev(&a, "truth", n[i])->t.busy_s ==
+				  dev(&ref, "truth", n[i])->t.busy_s);
 		}
 		/* the damaged one loses at most a keyframe span and a bit */
 		double lost = dev(&ref, "jumpy", "nvidia0")->t.observed_s -
@@ -440,10 +454,15 @@ START_TEST(test_outputs)
 		enum audit_format f;
 		const char *must[4];
 	} cases[] = {
-		{AUDIT_JSON, {"\"busy_hours\": 7.2", "\"least_used_nodes\"", "\"counter_resets\": 2", "\"complete\": true"}},
-		{AUDIT_CSV, {"level,node,device", "device,truth,nvidia0,GPU-nvidia0,NVIDIA A100-SXM4-40GB,1,24,7.2,0.3,", "total,", "model,"}},
-		{AUDIT_TABLE, {"LEAST-USED NODES", "truth/nvidia3", "TOTAL", "util%"}},
-		{AUDIT_HTML, {"<svg", "utilization heat map", "<title>", "</html>"}},
+	    {AUDIT_JSON,
+	     {"\"busy_hours\": 7.2", "\"least_used_nodes\"", "\"counter_resets\": 2",
+	      "\"complete\": true"}},
+	    {AUDIT_CSV,
+	     {"level,node,device",
+	      "device,truth,nvidia0,GPU-nvidia0,NVIDIA A100-SXM4-40GB,1,24,7.2,0.3,",
+	      "total,", "model,"}},
+	    {AUDIT_TABLE, {"LEAST-USED NODES", "truth/nvidia3", "TOTAL", "util%"}},
+	    {AUDIT_HTML, {"<svg", "utilization heat map", "<title>", "</html>"}},
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		FILE *f = open_memstream(&buf, &len);

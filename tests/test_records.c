@@ -46,8 +46,7 @@ static void rmtree(const char *dir)
 
 /* A buffer of n frames with payloads of the given sizes; offsets[i] is
  * where frame i starts. Payload bytes are a function of (i, j). */
-static uint8_t *make_frames(const size_t *sizes, size_t n, size_t *len,
-			    size_t *offsets)
+static uint8_t *make_frames(const size_t *sizes, size_t n, size_t *len, size_t *offsets)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -65,8 +64,7 @@ static uint8_t *make_frames(const size_t *sizes, size_t n, size_t *len,
 	return b;
 }
 
-static bool payload_ok(const uint8_t *p, size_t len, size_t i,
-		       const size_t *sizes)
+static bool payload_ok(const uint8_t *p, size_t len, size_t i, const size_t *sizes)
 {
 	if (len != sizes[i])
 		return false;
@@ -86,10 +84,10 @@ START_TEST(test_crc32c_vectors)
 		size_t len;
 		uint32_t crc;
 	} cases[] = {
-		{"check value \"123456789\"", 1, 9, 0xE3069283u},
-		{"empty", 0, 0, 0},
-		{"32 zero bytes", 0, 32, 0x8A9136AAu},
-		{"32 0xff bytes", 0xff, 32, 0x62A8AB43u},
+	    {"check value \"123456789\"", 1, 9, 0xE3069283u},
+	    {"empty", 0, 0, 0},
+	    {"32 zero bytes", 0, 32, 0x8A9136AAu},
+	    {"32 0xff bytes", 0xff, 32, 0x62A8AB43u},
 	};
 	uint8_t buf[64];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -116,8 +114,7 @@ START_TEST(test_crc32c_chain_and_alignment)
 	uint32_t whole = rec_crc32c(0, big, 1000);
 	for (size_t cut = 0; cut <= 1000; cut += 37)
 		ck_assert_uint_eq(
-			rec_crc32c(rec_crc32c(0, big, cut), big + cut, 1000 - cut),
-			whole);
+		    rec_crc32c(rec_crc32c(0, big, cut), big + cut, 1000 - cut), whole);
 	/* every alignment of the slice-by-8 loop gives the same result */
 	uint8_t shifted[1000 + 8];
 	for (size_t a = 1; a < 8; a++) {
@@ -133,8 +130,8 @@ static const size_t fsizes[] = {0, 1, 100, 70000, 5, 300000, 17, 8};
 #define NF (sizeof(fsizes) / sizeof(fsizes[0]))
 
 struct readout {
-	size_t ok;                /* frames returned intact, in order */
-	bool misread;             /* a frame that is not one of ours */
+	size_t ok;    /* frames returned intact, in order */
+	bool misread; /* a frame that is not one of ours */
 	int torn, corrupt;
 	uint64_t torn_off, corrupt_off;
 	char why[96];
@@ -222,8 +219,8 @@ START_TEST(test_frames_truncation)
 		struct readout o;
 		struct rec_frame_reader r;
 		size_t complete = 0;
-		while (complete < NF && off[complete] + REC_FRAME_HDR +
-						fsizes[complete] <= cut)
+		while (complete < NF &&
+		       off[complete] + REC_FRAME_HDR + fsizes[complete] <= cut)
 			complete++;
 		rec_frame_reader_mem(&r, b, cut);
 		read_all(&r, &o);
@@ -263,8 +260,7 @@ START_TEST(test_frames_bit_flips)
 			rec_frame_reader_mem(&r, b, len);
 			read_all(&r, &o);
 			b[pos] ^= (uint8_t)(1u << bit);
-			ck_assert_msg(!o.misread, "flip at %zu bit %d misread", pos,
-				      bit);
+			ck_assert_msg(!o.misread, "flip at %zu bit %d misread", pos, bit);
 			ck_assert_msg(o.corrupt >= 1, "flip at %zu unnoticed", pos);
 			ck_assert_uint_eq(o.ok, NF - 1);
 			ck_assert_int_eq(o.torn, 0);
@@ -328,24 +324,30 @@ struct cseries {
 };
 
 static const struct cseries cser[] = {
-	{"accel_busy_seconds_total", "seconds", 0},
-	{"accel_utilization_ratio", "ratio", 0},
-	{"fabric_port_transmit_bytes_total", "bytes", 0},
-	{"accel_power_watts", "watts", 0},
-	{"odd_value", NULL, 0}, /* exact: non-integers as doubles, NaN, inf */
-	{"appearing", NULL, 0},
+    {"accel_busy_seconds_total", "seconds", 0},
+    {"accel_utilization_ratio", "ratio", 0},
+    {"fabric_port_transmit_bytes_total", "bytes", 0},
+    {"accel_power_watts", "watts", 0},
+    {"odd_value", NULL, 0}, /* exact: non-integers as doubles, NaN, inf */
+    {"appearing", NULL, 0},
 };
 #define NCS (sizeof(cser) / sizeof(cser[0]))
 
 static double cvalue(size_t s, size_t b)
 {
 	switch (s) {
-	case 0: return 4.5 * b + 0.0123 * (b % 7);
-	case 1: return (b % 10) / 10.0 + 0.000123;
-	case 2: return 1e12 + 1234567.0 * b * b;
-	case 3: return 400 + (b % 3) * 0.125;
-	case 4: return b % 5 == 0 ? NAN : b % 5 == 1 ? INFINITY : b * 0.1;
-	default: return b;
+	case 0:
+		return 4.5 * b + 0.0123 * (b % 7);
+	case 1:
+		return (b % 10) / 10.0 + 0.000123;
+	case 2:
+		return 1e12 + 1234567.0 * b * b;
+	case 3:
+		return 400 + (b % 3) * 0.125;
+	case 4:
+		return b % 5 == 0 ? NAN : b % 5 == 1 ? INFINITY : b * 0.1;
+	default:
+		return b;
 	}
 }
 
@@ -365,11 +367,14 @@ static void codec_run(long lose)
 	for (size_t s = 0; s < NCS; s++) {
 		const char *names[] = {"device"}, *vals[] = {"x"};
 		struct rec_series_def def = {
-			.ref = (uint32_t)s, .family = cser[s].family,
-			.nlabels = 1, .names = names, .values = vals,
-			.type = AMREC__SERIES_TYPE__SERIES_GAUGE,
-			.unit = cser[s].unit,
-			.resolution = rec_resolution(cser[s].family, cser[s].unit),
+		    .ref = (uint32_t)s,
+		    .family = cser[s].family,
+		    .nlabels = 1,
+		    .names = names,
+		    .values = vals,
+		    .type = AMREC__SERIES_TYPE__SERIES_GAUGE,
+		    .unit = cser[s].unit,
+		    .resolution = rec_resolution(cser[s].family, cser[s].unit),
 		};
 		ck_assert_int_eq(rec_enc_series(&e, &def, &p, &n), 0);
 		struct rec_frame_reader r;
@@ -393,12 +398,12 @@ static void codec_run(long lose)
 			refs[k] = (uint32_t)s;
 			vals[k++] = cvalue(s, b);
 		}
-		ck_assert_int_eq(rec_enc_batch(&e, 1000000 + (int64_t)b * 15000,
-					       refs, vals, k, &p, &n), 0);
+		ck_assert_int_eq(rec_enc_batch(&e, 1000000 + (int64_t)b * 15000, refs,
+					       vals, k, &p, &n),
+				 0);
 		if ((long)b == lose)
 			continue;
-		rec = amrec__record__unpack(NULL, n - REC_FRAME_HDR,
-					    p + REC_FRAME_HDR);
+		rec = amrec__record__unpack(NULL, n - REC_FRAME_HDR, p + REC_FRAME_HDR);
 		ck_assert_ptr_nonnull(rec);
 		int rc = rec_dec_batch(&d, rec->batch);
 		bool key = rec->batch->keyframe;
@@ -422,11 +427,12 @@ static void codec_run(long lose)
 				ck_assert(isnan(got));
 			else if (res > 0)
 				ck_assert_msg(fabs(got - want) <= res / 2 + 1e-12,
-					      "series %u batch %zu: %.9g != %.9g", s,
-					      b, got, want);
+					      "series %u batch %zu: %.9g != %.9g", s, b,
+					      got, want);
 			else
-				ck_assert_msg(got == want, "series %u batch %zu: %.17g != %.17g",
-					      s, b, got, want);
+				ck_assert_msg(got == want,
+					      "series %u batch %zu: %.17g != %.17g", s, b,
+					      got, want);
 		}
 	}
 	ck_assert_int_gt(decoded, 200);
@@ -452,16 +458,16 @@ START_TEST(test_resolution_table)
 		const char *family, *unit;
 		double res;
 	} cases[] = {
-		{"accel_busy_seconds_total", "seconds", 1e-3},
-		{"accel_energy_joules_total", "joules", 1e-3},
-		{"accel_utilization_ratio", "ratio", 1e-6},
-		{"accel_power_watts", NULL, 1e-3},
-		{"fabric_port_transmit_bytes_total", "bytes", 0},
-		{"accel_up", NULL, 0},
+	    {"accel_busy_seconds_total", "seconds", 1e-3},
+	    {"accel_energy_joules_total", "joules", 1e-3},
+	    {"accel_utilization_ratio", "ratio", 1e-6},
+	    {"accel_power_watts", NULL, 1e-3},
+	    {"fabric_port_transmit_bytes_total", "bytes", 0},
+	    {"accel_up", NULL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		ck_assert_msg(rec_resolution(cases[i].family, cases[i].unit) ==
-				      cases[i].res,
+				  cases[i].res,
 			      "%s", cases[i].family);
 }
 END_TEST
@@ -473,10 +479,9 @@ START_TEST(test_parse_size)
 		int rc;
 		uint64_t v;
 	} cases[] = {
-		{"1048576", 0, 1048576}, {"64MiB", 0, 64ull << 20},
-		{"1GB", 0, 1000000000}, {"512k", 0, 512000},
-		{"1.5GiB", 0, 3ull << 29}, {"", -EINVAL, 0}, {"-1", -EINVAL, 0},
-		{"12 parsecs", -EINVAL, 0}, {"MiB", -EINVAL, 0},
+	    {"1048576", 0, 1048576}, {"64MiB", 0, 64ull << 20},	 {"1GB", 0, 1000000000},
+	    {"512k", 0, 512000},     {"1.5GiB", 0, 3ull << 29},	 {"", -EINVAL, 0},
+	    {"-1", -EINVAL, 0},	     {"12 parsecs", -EINVAL, 0}, {"MiB", -EINVAL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t v = 0;
@@ -501,12 +506,18 @@ static void wfix_init(struct wfix *f)
 {
 	static const char *const labels[] = {"device", NULL};
 	struct am_family_def busy = {
-		.name = "accel_busy_seconds_total", .help = "busy",
-		.kind = AM_INTEGRAL, .unit = "seconds", .labels = {"device"},
+	    .name = "accel_busy_seconds_total",
+	    .help = "busy",
+	    .kind = AM_INTEGRAL,
+	    .unit = "seconds",
+	    .labels = {"device"},
 	};
 	struct am_family_def bytes = {
-		.name = "fabric_port_transmit_bytes_total", .help = "tx",
-		.kind = AM_COUNTER, .unit = "bytes", .labels = {"device"},
+	    .name = "fabric_port_transmit_bytes_total",
+	    .help = "tx",
+	    .kind = AM_COUNTER,
+	    .unit = "bytes",
+	    .labels = {"device"},
 	};
 	(void)labels;
 	series_reset();
@@ -544,8 +555,7 @@ static void wfix_set(struct wfix *f, uint64_t gen)
 
 /* Read every *.amrec in dir: count batches and check each value against
  * wvalue() at the generation its time stamp says. */
-static void check_dir(const char *dir, uint64_t *batches, int *files,
-		      int *damaged)
+static void check_dir(const char *dir, uint64_t *batches, int *files, int *damaged)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -575,17 +585,20 @@ static void check_dir(const char *dir, uint64_t *batches, int *files,
 			Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
 			ck_assert_ptr_nonnull(rec);
 			if (rec->body_case == AMREC__RECORD__BODY_SERIES)
-				ck_assert_int_eq(rec_dec_series(&dec, rec->series, true), 0);
+				ck_assert_int_eq(rec_dec_series(&dec, rec->series, true),
+						 0);
 			if (rec->body_case == AMREC__RECORD__BODY_BATCH) {
 				ck_assert_int_eq(rec_dec_batch(&dec, rec->batch), 0);
-				uint64_t gen = (uint64_t)((dec.time_ms - 1764000000000LL) / 15000);
+				uint64_t gen =
+				    (uint64_t)((dec.time_ms - 1764000000000LL) / 15000);
 				ck_assert_uint_eq(dec.nlive, WS);
 				for (size_t i = 0; i < dec.nlive; i++) {
 					double want = wvalue((int)i, gen);
 					double got = rec_dec_value(&dec, dec.live[i]);
 					ck_assert_msg(fabs(got - want) <= 5e-4,
 						      "gen %llu series %zu: %g != %g",
-						      (unsigned long long)gen, i, got, want);
+						      (unsigned long long)gen, i, got,
+						      want);
 				}
 				(*batches)++;
 			}
@@ -602,9 +615,13 @@ START_TEST(test_writer_rotation_retention)
 {
 	char *dir = tmpdir();
 	struct rec_opts o = {
-		.dir = dir, .interval_s = 15, .max_file_size = 4096,
-		.retention_size = 1 << 20, .fsync_interval_s = 60,
-		.keyframe_every = 10, .hostname = "node/1",
+	    .dir = dir,
+	    .interval_s = 15,
+	    .max_file_size = 4096,
+	    .retention_size = 1 << 20,
+	    .fsync_interval_s = 60,
+	    .keyframe_every = 10,
+	    .hostname = "node/1",
 	};
 	struct rec_writer *w;
 	struct wfix f;
@@ -669,8 +686,11 @@ START_TEST(test_writer_disk_full)
 {
 	char *dir = tmpdir();
 	struct rec_opts o = {
-		.dir = dir, .interval_s = 15, .fsync_interval_s = 0,
-		.keyframe_every = 10, .write_fn = fake_write,
+	    .dir = dir,
+	    .interval_s = 15,
+	    .fsync_interval_s = 0,
+	    .keyframe_every = 10,
+	    .write_fn = fake_write,
 	};
 	struct rec_writer *w;
 	struct wfix f;

@@ -51,15 +51,20 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/%s-%03u.amrec", dir, host, d);
 			if (access(path, R_OK) != 0) {
 				struct recgen_node_opts o = {
-					.path = path, .host = host,
-					.start_ms = 1764028800000LL + (int64_t)d * 86400000,
-					.interval_ms = 15000, .nbatches = 5760,
-					.ngpus = 8, .nhcas = 8, .nvlinks = 0,
-					.seed = k * 7919 + d,
+				    .path = path,
+				    .host = host,
+				    .start_ms = 1764028800000LL + (int64_t)d * 86400000,
+				    .interval_ms = 15000,
+				    .nbatches = 5760,
+				    .ngpus = 8,
+				    .nhcas = 8,
+				    .nvlinks = 0,
+				    .seed = k * 7919 + d,
 				};
 				long long b = recgen_node(&o, &generated);
 				if (b < 0) {
-					fprintf(stderr, "bench_audit: cannot write %s\n", path);
+					fprintf(stderr, "bench_audit: cannot write %s\n",
+						path);
 					return 1;
 				}
 			}
@@ -75,8 +80,11 @@ int main(int argc, char **argv)
 	long rss_before = peak_rss_kib();
 
 	struct audit_opts o = {
-		.from_ms = INT64_MIN, .to_ms = INT64_MAX, .idle_below = 0.05,
-		.top = 10, .gap_intervals = 3,
+	    .from_ms = INT64_MIN,
+	    .to_ms = INT64_MAX,
+	    .idle_below = 0.05,
+	    .top = 10,
+	    .gap_intervals = 3,
 	};
 	struct audit a;
 	t0 = now_s();
@@ -90,13 +98,18 @@ int main(int argc, char **argv)
 
 	samples = a.in.samples; /* also right when files are reused */
 	double year_samples = (double)samples / n * 365 * 1000;
-	printf("bench_audit: %zu node-days (%u nodes x %u days), %.0f MiB on disk (%.2f MiB per node-day), generated in %.1f s\n",
+	printf("bench_audit: %zu node-days (%u nodes x %u days), %.0f MiB on disk (%.2f "
+	       "MiB per node-day), generated in %.1f s\n",
 	       n, nodes, days, bytes / 1048576.0, bytes / 1048576.0 / n, tgen);
-	printf("bench_audit: audit %.2f s: %.3g samples/s in the files (%.3g audited device samples/s), %.0f node-days/s, %.0f MiB/s\n",
+	printf("bench_audit: audit %.2f s: %.3g samples/s in the files (%.3g audited "
+	       "device samples/s), %.0f node-days/s, %.0f MiB/s\n",
 	       t, samples / t, a.in.device_samples / t, n / t, bytes / 1048576.0 / t);
-	printf("bench_audit: peak RSS %ld KiB (%ld KiB before the audit); %zu devices, %.0f busy h of %.0f observed h\n",
-	       rss, rss_before, a.ndev, a.total.t.busy_s / 3600, a.total.t.observed_s / 3600);
-	printf("bench_audit: a year of 1,000 nodes at 15 s = %.3g samples = 365,000 node-days: %.1f min on one core (target 60 min), ratio %.2f\n",
+	printf("bench_audit: peak RSS %ld KiB (%ld KiB before the audit); %zu devices, "
+	       "%.0f busy h of %.0f observed h\n",
+	       rss, rss_before, a.ndev, a.total.t.busy_s / 3600,
+	       a.total.t.observed_s / 3600);
+	printf("bench_audit: a year of 1,000 nodes at 15 s = %.3g samples = 365,000 "
+	       "node-days: %.1f min on one core (target 60 min), ratio %.2f\n",
 	       year_samples, 365000.0 / (n / t) / 60, 365000.0 / (n / t) / 3600);
 	audit_free(&a);
 	if (argc <= 2) {
