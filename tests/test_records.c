@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -663,6 +664,48 @@ START_TEST(test_writer_rotation_retention)
 }
 END_TEST
 
+/* Rotation by age (the snapshots' wall clock) and retention by age (file
+ * modification times against the writer's clock). */
+START_TEST(test_writer_age_limits)
+{
+	char *dir = tmpdir();
+	struct rec_opts o = {
+		.dir = dir, .interval_s = 15, .max_file_age_s = 600,
+		.fsync_interval_s = 60, .keyframe_every = 10,
+	};
+	struct rec_writer *w;
+	struct wfix f;
+	struct rec_stats st;
+	uint64_t batches;
+	int files, damaged;
+
+	wfix_init(&f);
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	for (uint64_t g = 1; g <= 200; g++) { /* 50 min at 15 s */
+		wfix_set(&f, g);
+		ck_assert_int_eq(rec_writer_write(w, &f.snap, f.snap.wall_ms), 0);
+	}
+	rec_writer_free(w);
+	check_dir(dir, &batches, &files, &damaged);
+	ck_assert_uint_eq(batches, 200);
+	ck_assert_int_eq(files, 5); /* a new file every 10 minutes */
+
+	/* Two days later, with a one-day retention: the old files go. */
+	o.retention_age_s = 86400;
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	wfix_set(&f, 201);
+	int64_t later = (int64_t)time(NULL) * 1000 + 2 * 86400000LL;
+	ck_assert_int_eq(rec_writer_write(w, &f.snap, later), 0);
+	rec_writer_stats(w, &st);
+	rec_writer_free(w);
+	ck_assert_uint_eq(st.files_deleted, 5);
+	check_dir(dir, &batches, &files, &damaged);
+	ck_assert_int_eq(files, 1);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* A full disk, simulated by the writer's injectable write(): while "full",
  * a write stores a few bytes and then fails with ENOSPC, as a real one
  * does. Batches are dropped and counted, the partial frame is cut off, and
@@ -749,6 +792,7 @@ static Suite *records_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("writer");
 	tcase_add_test(tc, test_writer_rotation_retention);
+	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_disk_full);
 	suite_add_tcase(s, tc);
 	return s;
