@@ -480,8 +480,10 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 	}
 	/* The aggregator lists values in family order; batches want series
 	 * refs ascending. */
-	memcpy(w->sorted, s->values, s->nvalues * sizeof(*w->sorted));
-	qsort(w->sorted, s->nvalues, sizeof(*w->sorted), snap_value_cmp);
+	if (s->nvalues) {
+		memcpy(w->sorted, s->values, s->nvalues * sizeof(*w->sorted));
+		qsort(w->sorted, s->nvalues, sizeof(*w->sorted), snap_value_cmp);
+	}
 	for (size_t i = 0; i < s->nvalues; i++) {
 		uint32_t id = w->sorted[i].series;
 		if (nv && id == w->refs[nv - 1])
