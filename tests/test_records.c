@@ -216,7 +216,7 @@ START_TEST(test_frames_truncation)
 	size_t len, off[NF];
 	uint8_t *b = make_frames(fsizes, NF, &len, off);
 
-	for (size_t cut = off[NF - 3]; cut < len; cut++) {
+	for (size_t cut = off[NF - 3]; cut < len;) {
 		struct readout o;
 		struct rec_frame_reader r;
 		size_t complete = 0;
@@ -234,6 +234,15 @@ START_TEST(test_frames_truncation)
 			ck_assert_int_eq(o.torn, 1);
 			ck_assert_uint_eq(o.torn_off, off[complete]);
 		}
+		/* every byte near frame boundaries, a sample inside big
+		 * payloads (each cut rereads the whole buffer) */
+		bool near = false;
+		for (size_t i = NF - 3; i < NF; i++)
+			if (cut + 40 >= off[i] && cut < off[i] + REC_FRAME_HDR + 40)
+				near = true;
+		if (cut + 40 >= len)
+			near = true;
+		cut += near ? 1 : 331;
 	}
 	/* one file-backed case through the buffered reader */
 	struct readout o;
