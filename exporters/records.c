@@ -493,11 +493,15 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 			if (!se || !se->fam)
 				continue;
 			const struct family *f = se->fam;
+			/* Label names belong to the registration (accel_info
+			 * carries each vendor's own identity labels). */
+			unsigned nl = se->view ? se->view->nlabels : f->nlabels;
+			char *const *names = se->view ? se->view->labels : f->labels;
 			struct rec_series_def d = {
 			    .ref = id,
 			    .family = f->name,
-			    .nlabels = f->nlabels,
-			    .names = (const char *const *)f->labels,
+			    .nlabels = nl,
+			    .names = (const char *const *)names,
 			    .values = (const char *const *)se->values,
 			    .type = series_type(f->kind),
 			    .unit = f->unit && *f->unit ? f->unit : NULL,

@@ -673,14 +673,83 @@ START_TEST(test_writer_rotation_retention)
 }
 END_TEST
 
+/* accel_info registered by two collectors with different label names: each
+ * series definition carries its own registration's names. */
+START_TEST(test_writer_label_names_per_registration)
+{
+	char *dir = tmpdir();
+	struct am_family_def a = {
+	    .name = "accel_info",
+	    .help = "i",
+	    .kind = AM_INFO,
+	    .labels = {"device", "uuid", "model"},
+	};
+	struct am_family_def b = {
+	    .name = "accel_info",
+	    .help = "i",
+	    .kind = AM_INFO,
+	    .labels = {"device", "uuid", "model", "vbios_version"},
+	};
+	struct rec_opts o = {.dir = dir, .interval_s = 15, .keyframe_every = 10};
+	struct rec_writer *w;
+	struct snap_value vals[2];
+	struct snapshot snap = {
+	    .generation = 1, .wall_ms = 1764000000000LL, .values = vals, .nvalues = 2};
+
+	series_reset();
+	int va = series_family_register(&a, 0), vb = series_family_register(&b, 1);
+	ck_assert_int_ge(va, 0);
+	ck_assert_int_ge(vb, 0);
+	const char *x[] = {"nvidia0", "GPU-1", "H100"};
+	const char *y[] = {"amdgpu0", "5c3a", "MI300X", "113-M3"};
+	vals[0] = (struct snap_value){series_intern(vb, y, 1), 1};
+	vals[1] = (struct snap_value){series_intern(va, x, 0), 1};
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	ck_assert_int_eq(rec_writer_write(w, &snap, snap.wall_ms), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", rec_writer_path(w));
+	rec_writer_free(w);
+
+	int fd = open(path, O_RDONLY), defs = 0;
+	struct rec_frame_reader r;
+	const uint8_t *p;
+	size_t len;
+	uint64_t off;
+	ck_assert_int_eq(rec_frame_reader_fd(&r, fd), 0);
+	while (rec_frame_next(&r, &p, &len, &off) == REC_FRAME_OK) {
+		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
+		ck_assert_ptr_nonnull(rec);
+		if (rec->body_case == AMREC__RECORD__BODY_SERIES) {
+			const Amrec__SeriesDef *d = rec->series;
+			bool amd = strcmp(d->label_values[0], "amdgpu0") == 0;
+			ck_assert_uint_eq(d->n_label_names, amd ? 4 : 3);
+			ck_assert_uint_eq(d->n_label_values, d->n_label_names);
+			if (amd)
+				ck_assert_str_eq(d->label_names[3], "vbios_version");
+			ck_assert_int_eq(d->type, AMREC__SERIES_TYPE__SERIES_INFO);
+			defs++;
+		}
+		amrec__record__free_unpacked(rec, NULL);
+	}
+	ck_assert_int_eq(defs, 2);
+	rec_frame_reader_free(&r);
+	close(fd);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* Rotation by age (the snapshots' wall clock) and retention by age (file
  * modification times against the writer's clock). */
 START_TEST(test_writer_age_limits)
 {
 	char *dir = tmpdir();
 	struct rec_opts o = {
-		.dir = dir, .interval_s = 15, .max_file_age_s = 600,
-		.fsync_interval_s = 60, .keyframe_every = 10,
+	    .dir = dir,
+	    .interval_s = 15,
+	    .max_file_age_s = 600,
+	    .fsync_interval_s = 60,
+	    .keyframe_every = 10,
 	};
 	struct rec_writer *w;
 	struct wfix f;
@@ -802,6 +871,7 @@ static Suite *records_suite(void)
 	tc = tcase_create("writer");
 	tcase_add_test(tc, test_writer_rotation_retention);
 	tcase_add_test(tc, test_writer_age_limits);
+	tcase_add_test(tc, test_writer_label_names_per_registration);
 	tcase_add_test(tc, test_writer_disk_full);
 	suite_add_tcase(s, tc);
 	return s;
