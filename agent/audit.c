@@ -76,7 +76,11 @@ static int paths_add(struct paths *p, const char *path)
 		p->v = v;
 		p->cap = cap;
 	}
-	if (!(p->v[p->n] = strdup(path)))
+	/* Canonical names, so that a file named twice (itself and through
+	 * its directory) can be read once. */
+	char *canon = realpath(path, NULL);
+	p->v[p->n] = canon ? canon : strdup(path);
+	if (!p->v[p->n])
 		return -ENOMEM;
 	p->n++;
 	return 0;
@@ -240,7 +244,8 @@ int main(int argc, char **argv)
 	}
 	audit_sort_files(&a, p.v, p.n);
 	for (size_t i = 0; i < p.n; i++)
-		audit_file(&a, p.v[i]);
+		if (i == 0 || strcmp(p.v[i], p.v[i - 1]) != 0) /* adjacent */
+			audit_file(&a, p.v[i]);
 	if (audit_finish(&a) < 0) {
 		fprintf(stderr, "accelmon-audit: out of memory\n");
 		return 1;
