@@ -38,6 +38,7 @@ struct audit_device {
 	int64_t last_ms; /* time of the previous sample, INT64_MIN: none */
 	uint64_t run_id; /* agent run of the previous sample */
 	double prev[AUDIT_NMETRICS], cur[AUDIT_NMETRICS];
+	double carry[AUDIT_NMETRICS]; /* time counters: over the last interval */
 	unsigned prev_mask, cur_mask;
 	bool touched;
 	float heat_busy[AUDIT_HEAT_BUCKETS], heat_obs[AUDIT_HEAT_BUCKETS];

@@ -236,9 +236,17 @@ static void rebase(struct audit_device *d, int64_t t)
 	d->last_ms = t;
 }
 
+/* Start over from this sample: the step before it is not measured. */
+static void restart(struct audit_device *d, int64_t t)
+{
+	for (int m = 0; m < AUDIT_NMETRICS; m++)
+		d->carry[m] = 0;
+	rebase(d, t);
+}
+
 /* Increase of a counter over one interval. A counter that went backwards was
- * reset (driver reload, agent restart): as Prometheus does, the new value is
- * the increase since the reset, and the reset is counted. */
+ * reset (driver reload): as Prometheus does, the new value is the increase
+ * since the reset, and the reset is counted. */
 static double counter_delta(struct audit_device *d, int m)
 {
 	double v = d->cur[m] - d->prev[m];
@@ -249,14 +257,25 @@ static double counter_delta(struct audit_device *d, int m)
 	return v;
 }
 
+/* The same for a time counter (busy, SM, tensor seconds), at most the
+ * interval: a poll that straddles a snapshot moves a little busy time into
+ * the neighbouring interval, so what is over the interval is carried into
+ * the next one rather than lost (a device busy all the time reads 100%, not
+ * 99.9%). The carry is dropped at a gap or a reset. */
+static double time_delta(struct audit_device *d, int m, double dts)
+{
+	uint64_t resets = d->t.resets;
+	double v = counter_delta(d, m);
+	if (d->t.resets != resets)
+		d->carry[m] = 0;
+	v += d->carry[m];
+	d->carry[m] = v > dts ? v - dts : 0;
+	return v > dts ? dts : v;
+}
+
 static bool both(const struct audit_device *d, int m)
 {
 	return (d->cur_mask & d->prev_mask & (1u << m)) != 0;
-}
-
-static double clamp(double v, double lo, double hi)
-{
-	return v < lo ? lo : v > hi ? hi : v;
 }
 
 static void account(struct audit *a, struct audit_device *d, int64_t t,
@@ -272,7 +291,7 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 	}
 	if (d->last_ms == INT64_MIN) {
 		d->run_id = run_id;
-		rebase(d, t);
+		restart(d, t);
 		return;
 	}
 	int64_t dt = t - d->last_ms;
@@ -285,7 +304,7 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 			d->t.gap_s += dt > 0 ? dt / 1000.0 : 0;
 		}
 		d->run_id = run_id;
-		rebase(d, t);
+		restart(d, t);
 		return;
 	}
 	if (dt <= 0) {
@@ -293,7 +312,7 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 		 * interval can be measured; start again from here. */
 		if (dt < 0 && t_in)
 			d->t.clock_jumps++;
-		rebase(d, t);
+		restart(d, t);
 		return;
 	}
 	if ((double)dt > o->gap_intervals * (double)interval_ms) {
@@ -302,25 +321,25 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 			d->t.gaps++;
 			d->t.gap_s += dt / 1000.0;
 		}
-		rebase(d, t);
+		restart(d, t);
 		return;
 	}
 	if (!both(d, AUDIT_BUSY) || d->last_ms < o->from_ms || t > o->to_ms) {
-		rebase(d, t);
+		restart(d, t);
 		return;
 	}
 	double dts = dt / 1000.0;
-	double busy = clamp(counter_delta(d, AUDIT_BUSY), 0, dts);
+	double busy = time_delta(d, AUDIT_BUSY, dts);
 	double energy = 0;
 	d->t.observed_s += dts;
 	d->t.busy_s += busy;
 	if (both(d, AUDIT_SM)) {
 		d->t.has_sm = true;
-		d->t.sm_s += clamp(counter_delta(d, AUDIT_SM), 0, dts);
+		d->t.sm_s += time_delta(d, AUDIT_SM, dts);
 	}
 	if (both(d, AUDIT_TENSOR)) {
 		d->t.has_tensor = true;
-		d->t.tensor_s += clamp(counter_delta(d, AUDIT_TENSOR), 0, dts);
+		d->t.tensor_s += time_delta(d, AUDIT_TENSOR, dts);
 	}
 	if (both(d, AUDIT_ENERGY)) {
 		d->t.has_energy = true;

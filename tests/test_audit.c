@@ -362,6 +362,40 @@ START_TEST(test_rotation_and_restart)
 }
 END_TEST
 
+/* A device busy all the time whose polls straddle the snapshots: busy time
+ * moves between neighbouring intervals (15.2 s, 14.8 s, ...) but the device
+ * reads 100%, never more in an interval and not less in total. */
+START_TEST(test_straddling_polls)
+{
+	char p1[128], *paths[1] = {p1};
+	struct recgen g;
+	struct tdev d;
+	uint32_t refs[8];
+	double vals[8];
+	struct audit a;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/s.amrec", dir);
+	ck_assert_int_eq(recgen_open(&g, p1, "straddle", T0, IV, 0), 0);
+	def_dev(&g, &d, "nvidia0", "NVIDIA L4");
+	for (int k = 0; k < 1001; k++) {
+		if (k > 0)
+			d.vbusy += k % 2 ? 15.2 : 14.8;
+		put_dev(&d, 1e9, refs, vals, 0);
+		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, 6),
+				 0);
+	}
+	ck_assert_int_gt(recgen_close(&g), 0);
+	run_audit(&a, &dflt, paths, 1);
+	const struct audit_totals *t = &dev(&a, "straddle", "nvidia0")->t;
+	NEAR(t->observed_s, 1000 * 15.0);
+	NEAR(t->busy_s, 1000 * 15.0);
+	ck_assert(t->busy_s <= t->observed_s);
+	audit_free(&a);
+	rm_dir();
+}
+END_TEST
+
 static void flip(const char *path, long off, uint8_t mask)
 {
 	int fd = open(path, O_RDWR);
@@ -493,6 +527,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_known_truth);
 	tcase_add_test(tc, test_clock_jump_and_restart);
 	tcase_add_test(tc, test_rotation_and_restart);
+	tcase_add_test(tc, test_straddling_polls);
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_outputs);
 	tcase_set_timeout(tc, 60);
