@@ -839,9 +839,9 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 		/* Each value has its own status: a link that went down
 		 * fails alone. */
 		if (d->fv[i].nvmlReturn != NVML_SUCCESS) {
-			enum nvml_verdict v = nvml_classify(d->fv[i].nvmlReturn);
+			enum nvml_verdict vd = nvml_classify(d->fv[i].nvmlReturn);
 
-			if (v == V_DEV_FAULT || v == V_LIB_FAULT) {
+			if (vd == V_DEV_FAULT || vd == V_LIB_FAULT) {
 				nvml_mark_down(st, d, d->fv[i].nvmlReturn,
 					       "field value");
 				return;
@@ -1126,18 +1126,18 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 	nvmlReturn_t r;
 
 	st->ctx = ctx;
-	/* Cheap library health check: a driver unload or version mismatch
-	 * shows up here first. */
-	if (st->lib_ok && !st->need_reinit) {
-		r = st->lib.count(&n);
-		if (nvml_classify(r) == V_LIB_FAULT) {
-			am_log(ctx, AM_LOG_WARN, "NVML unusable: %s",
-			       nvml_strerror(st, r));
-			st->need_reinit = true;
-		}
-	}
+	/* A fault seen on an earlier poll is handled now (re-initialising in
+	 * the poll that saw it would only meet the same fault again). */
 	if (st->need_reinit || !st->lib_ok)
 		nvml_reinit(st);
+	/* Cheap library health check, once per poll: a driver unload or a
+	 * library/driver mismatch shows up here first. */
+	r = st->lib.count(&n);
+	if (st->lib_ok && nvml_classify(r) == V_LIB_FAULT) {
+		am_log(ctx, AM_LOG_WARN, "NVML unusable: %s; re-initialising on the next poll",
+		       nvml_strerror(st, r));
+		st->need_reinit = true;
+	}
 	for (int i = 0; i < st->ndev; i++) {
 		struct nvml_dev *d = &st->dev[i];
 
