@@ -12,39 +12,54 @@
 
 #include "accelmon/collector.h"
 
+/* An exposition family: what Prometheus sees (name, help, type, labels).
+ * Several collectors may register the same family (accel_power_watts from
+ * NVML in mW and from amdgpu in uW): the first help and unit win, and every
+ * registration must agree on the exposed type and the label names. */
 struct family {
 	int id;
 	char *name;           /* as registered (counters end in _total) */
 	char *help;
 	char *help_escaped;   /* HELP text escaped for the exposition */
-	enum am_kind kind;
+	enum am_kind kind;    /* of the first registration; decides the TYPE */
 	char *unit;           /* NULL or OpenMetrics unit */
 	unsigned nlabels;
 	char *labels[AM_MAX_LABELS];
-	unsigned bits;
+};
+
+/* One registration's view of a family: how its samples are aggregated. */
+struct famview {
+	int id;
+	const struct family *fam;
+	enum am_kind kind;
+	unsigned bits;        /* 1..64 */
 	int saturating;
-	double scale;
+	double scale;         /* never 0 */
 	double window_s;
-	int owner;            /* collector slot that registered it, -1 for core */
 };
 
 struct series {
 	uint32_t id;
 	const struct family *fam;
+	const struct famview *view; /* aggregation of its samples */
 	int owner;            /* collector slot that emits it */
 	char *values[AM_MAX_LABELS];
 	/* `{a="x",b="y"}` with values escaped, or "" when the family has no labels */
 	char *label_text;
 };
 
-/* Register or find a family; returns id >= 0 or -EINVAL (bad name, label
- * names, or a redefinition that differs), -ENOMEM. */
+/* Register a family (or find it) and return a view id >= 0 carrying this
+ * registration's aggregation; -EINVAL for a bad name or label names, or a
+ * family already registered with another type or other labels; -ENOMEM. */
 int series_family_register(const struct am_family_def *def, int owner);
-const struct family *series_family_get(int id);
+const struct famview *series_view_get(int view);
+const struct family *series_family_get(int family);
 int series_family_count(void);
 
-/* Intern (family, label values); returns id or AM_SERIES_INVALID. */
-uint32_t series_intern(int family, const char *const *values, int owner);
+/* Intern (view, label values); returns id or AM_SERIES_INVALID. The series
+ * identity is the family and label values; the view of its first intern
+ * decides its aggregation. */
+uint32_t series_intern(int view, const char *const *values, int owner);
 const struct series *series_get(uint32_t id);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */

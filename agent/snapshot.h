@@ -29,7 +29,7 @@ struct snapshot {
 	size_t om_len;
 	struct snap_value *values;  /* live series, sorted by id */
 	size_t nvalues;
-	/* gzip of text/om, made by the first scrape that asks (under gz_lock) */
+	/* gzip of text and om, made by the first scrape that asks (gz_lock) */
 	void *gz_lock;
 	char *text_gz, *om_gz;
 	size_t text_gz_len, om_gz_len;
@@ -42,9 +42,11 @@ void snapshot_release(struct snapshot *s);
 /* Aggregator side: publish s (takes ownership); the previous one is released. */
 void snapshot_publish(struct snapshot *s);
 struct snapshot *snapshot_new(void);
+/* Drop the current snapshot (at exit). */
+void snapshot_shutdown(void);
 
 /* Gzip body for format (0 text, 1 OpenMetrics), made once per snapshot.
- * Returns 0 and sets *out/*len, or a negative errno. */
+ * Returns 0 and sets *out and *len, or a negative errno. */
 int snapshot_gzip(struct snapshot *s, int openmetrics, const char **out,
 		  size_t *len);
 

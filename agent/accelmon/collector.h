@@ -113,8 +113,12 @@ struct am_collector {
 
 /* ---- calls a collector makes into the agent ---- */
 
-/* Register a family; returns its handle or a negative errno. Registering the
- * same name twice with the same definition returns the same handle. */
+/* Register a family; returns its handle or a negative errno. Families are
+ * shared by name across collectors (accel_power_watts from NVML and from
+ * amdgpu): every registration must expose the same type (counter for
+ * AM_COUNTER/AM_INTEGRAL, gauge for AM_GAUGE/AM_WINDOW_*, info) and the same
+ * label names; the first HELP and unit win. bits, saturating, scale and
+ * window_s belong to this handle, so each collector keeps its own units. */
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
 
 /* Intern a series: values for each label of the family, in order. Cheap after
@@ -125,6 +129,10 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 /* Queue one sample, stamped with the current poll's time. Never blocks: when
  * the ring is full the sample is dropped and counted. */
 void am_emit(struct am_ctx *ctx, am_series_t series, double value);
+
+/* Exact form for AM_COUNTER families: the raw reading as an unsigned 64-bit
+ * integer, so counters past 2^53 keep every bit (a double does not). */
+void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
 
 /* One line at startup saying what the collector found, or why nothing. */
 void am_found(struct am_ctx *ctx, const char *fmt, ...)

@@ -1,0 +1,624 @@
+/* Aggregator: per-series state fed from the rings, rendered into snapshots.
+ *
+ * Counters are tracked as exact unsigned integers (raw units): the exported
+ * value starts at the first reading and grows by deltas, so it equals the
+ * device counter until the first wrap or reset, and never decreases after.
+ * Rate samples (ratios, watts) are integrated into seconds or joules. Value
+ * text is formatted once when a value changes; rendering only copies bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "clock.h"
+#include "expo.h"
+#include "selfstats.h"
+#include "series.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+struct window {
+	unsigned head, n, cap;
+	struct {
+		int64_t t;
+		double v;
+	} e[];
+};
+
+struct sstate {
+	uint8_t seen, saturated, vlen;
+	int64_t last_t;
+	uint64_t raw_prev;  /* counter: last raw reading */
+	uint64_t raw_total; /* counter: exported value / scale */
+	double value;       /* gauge, integral and window values (scaled) */
+	struct window *win;
+	char vtext[32];
+};
+
+struct famlist {
+	uint32_t *ids;
+	size_t n, cap;
+};
+
+struct agg {
+	struct agg_opts opts;
+	struct sstate *st;
+	size_t nst;
+	struct famlist *fams;
+	size_t nfams;
+	struct agg_counts counts;
+	uint64_t generation;
+	struct agg_collector_status *status_buf;
+	size_t status_cap;
+};
+
+struct agg *agg_new(const struct agg_opts *opts)
+{
+	struct agg *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	if (opts)
+		a->opts = *opts;
+	return a;
+}
+
+void agg_free(struct agg *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nst; i++)
+		free(a->st[i].win);
+	for (size_t i = 0; i < a->nfams; i++)
+		free(a->fams[i].ids);
+	free(a->st);
+	free(a->fams);
+	free(a->status_buf);
+	free(a);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(*p, ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	memset((char *)n + *cap * elem, 0, (ncap - *cap) * elem);
+	*p = n;
+	*cap = ncap;
+	return 0;
+}
+
+/* First sample of a series: make room and list it under its family. */
+static struct sstate *state_for(struct agg *a, const struct series *s)
+{
+	struct famlist *fl;
+	size_t i;
+
+	if (grow((void **)&a->st, &a->nst, (size_t)s->id + 1, sizeof(*a->st)) < 0 ||
+	    grow((void **)&a->fams, &a->nfams, (size_t)s->fam->id + 1,
+		 sizeof(*a->fams)) < 0)
+		return NULL;
+	if (a->st[s->id].seen)
+		return &a->st[s->id];
+	fl = &a->fams[s->fam->id];
+	if (grow((void **)&fl->ids, &fl->cap, fl->n + 1, sizeof(*fl->ids)) < 0)
+		return NULL;
+	/* Keep ids sorted so the output order is stable (registration order). */
+	i = fl->n;
+	while (i > 0 && fl->ids[i - 1] > s->id) {
+		fl->ids[i] = fl->ids[i - 1];
+		i--;
+	}
+	fl->ids[i] = s->id;
+	fl->n++;
+	return &a->st[s->id];
+}
+
+static void set_text_double(struct sstate *st, double v)
+{
+	st->value = v;
+	st->vlen = (uint8_t)expo_format_double(st->vtext, sizeof(st->vtext), v);
+}
+
+static double counter_value(const struct famview *f, uint64_t total)
+{
+	return (double)total * f->scale;
+}
+
+static void set_text_counter(const struct famview *f, struct sstate *st)
+{
+	double scaled = f->scale;
+
+	/* Integer scales keep exact integer text (bytes = words x 4). */
+	if (scaled == floor(scaled) && scaled >= 1 && scaled < 1e6 &&
+	    st->raw_total <= UINT64_MAX / (uint64_t)scaled) {
+		st->vlen = (uint8_t)expo_format_u64(st->vtext, sizeof(st->vtext),
+						    st->raw_total * (uint64_t)scaled);
+		st->value = (double)(st->raw_total * (uint64_t)scaled);
+	} else {
+		set_text_double(st, counter_value(f, st->raw_total));
+	}
+}
+
+/* A device counter reading: unwrap, detect resets and saturation. */
+static void apply_counter(struct agg *a, const struct famview *f,
+			  struct sstate *st, uint64_t raw)
+{
+	uint64_t mask = f->bits >= 64 ? UINT64_MAX : ((1ull << f->bits) - 1);
+	uint64_t delta;
+
+	if (raw > mask) {
+		/* More bits than the declared width: the collector misread. */
+		a->counts.bad_values++;
+		return;
+	}
+	if (!st->seen) {
+		st->raw_total = raw;
+	} else if (raw >= st->raw_prev) {
+		delta = raw - st->raw_prev;
+		st->raw_total += delta;
+	} else if (!f->saturating && f->bits < 64 && st->raw_prev > mask / 2) {
+		/* A narrow counter that was in the top half of its range and is
+		 * now below where it was has wrapped once (polls are far more
+		 * frequent than a full wrap); from the bottom half it can only
+		 * have been reset. */
+		delta = (raw - st->raw_prev) & mask;
+		st->raw_total += delta;
+		a->counts.wraps++;
+	} else {
+		/* Backwards: a reset (driver reload, counter clear). What the
+		 * counter holds now was counted since the reset. */
+		st->raw_total += raw;
+		st->saturated = 0;
+		a->counts.resets++;
+	}
+	if (f->saturating) {
+		int sat = raw == mask;
+
+		if (sat && !st->saturated)
+			a->counts.saturations++;
+		st->saturated = (uint8_t)sat;
+	}
+	st->raw_prev = raw;
+	set_text_counter(f, st);
+}
+
+static void apply_window(const struct famview *f, struct sstate *st, int64_t t,
+			 double v)
+{
+	struct window *w = st->win;
+	int64_t horizon = t - (int64_t)(f->window_s * NS_PER_S);
+	double acc;
+
+	if (!w) {
+		w = calloc(1, sizeof(*w) + 16 * sizeof(w->e[0]));
+		if (!w)
+			return;
+		w->cap = 16;
+		st->win = w;
+	}
+	/* Evict samples that left the window. */
+	while (w->n && w->e[w->head].t <= horizon) {
+		w->head = (w->head + 1) % w->cap;
+		w->n--;
+	}
+	if (w->n == w->cap) {
+		if (w->cap < 4096) {
+			struct window *nw =
+				calloc(1, sizeof(*nw) + 2 * w->cap * sizeof(w->e[0]));
+
+			if (nw) {
+				for (unsigned i = 0; i < w->n; i++)
+					nw->e[i] = w->e[(w->head + i) % w->cap];
+				nw->n = w->n;
+				nw->cap = 2 * w->cap;
+				free(w);
+				st->win = w = nw;
+			}
+		}
+		if (w->n == w->cap) { /* could not grow: forget the oldest */
+			w->head = (w->head + 1) % w->cap;
+			w->n--;
+		}
+	}
+	w->e[(w->head + w->n) % w->cap].t = t;
+	w->e[(w->head + w->n) % w->cap].v = v;
+	w->n++;
+	acc = f->kind == AM_WINDOW_MAX ? -INFINITY : 0;
+	for (unsigned i = 0; i < w->n; i++) {
+		double x = w->e[(w->head + i) % w->cap].v;
+
+		if (f->kind == AM_WINDOW_MAX)
+			acc = x > acc ? x : acc;
+		else
+			acc += x;
+	}
+	set_text_double(st, f->kind == AM_WINDOW_MAX ? acc : acc / w->n);
+}
+
+static double owner_interval(const struct agg *a, int owner)
+{
+	if (owner < 0 || !a->opts.interval)
+		return 0;
+	return a->opts.interval(a->opts.arg, owner);
+}
+
+void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct am_sample *s = &smp[k];
+		const struct series *se = series_get(s->series);
+		const struct famview *f;
+		struct sstate *st;
+		double v;
+
+		if (!se) {
+			a->counts.unknown_series++;
+			continue;
+		}
+		f = se->view;
+		st = state_for(a, se);
+		if (!st)
+			continue;
+		a->counts.samples++;
+		if (f->kind == AM_COUNTER) {
+			uint64_t raw;
+
+			if (s->flags & SAMPLE_U64) {
+				memcpy(&raw, &s->value, sizeof(raw));
+			} else if (s->value >= 0 && s->value < 18446744073709551616.0 &&
+				   s->value == floor(s->value)) {
+				raw = (uint64_t)s->value;
+			} else {
+				a->counts.bad_values++;
+				continue;
+			}
+			apply_counter(a, f, st, raw);
+		} else {
+			v = s->value;
+			if (!isfinite(v) && f->kind != AM_GAUGE) {
+				a->counts.bad_values++;
+				continue;
+			}
+			v *= f->scale;
+			switch (f->kind) {
+			case AM_INTEGRAL:
+				if (!st->seen) {
+					set_text_double(st, 0);
+				} else if (s->t_ns > st->last_t) {
+					double dt = (double)(s->t_ns - st->last_t) / NS_PER_S;
+					double iv = owner_interval(a, se->owner);
+
+					/* A gap longer than the staleness horizon is time
+					 * nobody observed: integrate nothing over it. */
+					if (iv <= 0 || dt <= 3 * iv)
+						set_text_double(st, st->value + v * dt);
+				}
+				break;
+			case AM_WINDOW_MAX:
+			case AM_WINDOW_MEAN:
+				apply_window(f, st, s->t_ns, v);
+				break;
+			case AM_INFO:
+				set_text_double(st, 1);
+				break;
+			default:
+				set_text_double(st, v);
+				break;
+			}
+		}
+		st->seen = 1;
+		if (s->t_ns > st->last_t || !st->last_t)
+			st->last_t = s->t_ns;
+	}
+}
+
+int agg_value(const struct agg *a, uint32_t id, double *out)
+{
+	if (id >= a->nst || !a->st[id].seen)
+		return -ENOENT;
+	*out = a->st[id].value;
+	return 0;
+}
+
+int agg_saturated(const struct agg *a, uint32_t id)
+{
+	return id < a->nst && a->st[id].saturated;
+}
+
+void agg_counts(const struct agg *a, struct agg_counts *out)
+{
+	*out = a->counts;
+}
+
+/* ---- agent-wide stats registered by exporters ---- */
+
+struct agg_stat {
+	char *name, *help, *labels;
+	int is_counter;
+	const _Atomic uint64_t *value;
+};
+static pthread_mutex_t stat_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct agg_stat *stats;
+static size_t nstats, stats_cap;
+
+int agg_stat_register(const char *name, const char *help, int is_counter,
+		      const char *labels, const _Atomic uint64_t *value)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&stat_lock);
+	if (grow((void **)&stats, &stats_cap, nstats + 1, sizeof(*stats)) < 0) {
+		rc = -ENOMEM;
+	} else {
+		struct agg_stat *s = &stats[nstats];
+
+		s->name = strdup(name);
+		s->help = expo_escape_help(help);
+		s->labels = strdup(labels ? labels : "");
+		s->is_counter = is_counter;
+		s->value = value;
+		if (!s->name || !s->help || !s->labels) {
+			free(s->name);
+			free(s->help);
+			free(s->labels);
+			rc = -ENOMEM;
+		} else {
+			nstats++;
+		}
+	}
+	pthread_mutex_unlock(&stat_lock);
+	return rc;
+}
+
+void agg_stat_clear(void)
+{
+	pthread_mutex_lock(&stat_lock);
+	for (size_t i = 0; i < nstats; i++) {
+		free(stats[i].name);
+		free(stats[i].help);
+		free(stats[i].labels);
+	}
+	nstats = 0;
+	pthread_mutex_unlock(&stat_lock);
+}
+
+/* ---- rendering ---- */
+
+static void put_line(struct buf *t, struct buf *o, const char *name,
+		     const char *labels, const char *val, size_t vlen)
+{
+	size_t start = t->len;
+
+	buf_puts(t, name);
+	buf_puts(t, labels);
+	buf_put(t, " ", 1);
+	buf_put(t, val, vlen);
+	buf_put(t, "\n", 1);
+	/* Sample lines are the same in both formats (counters already carry
+	 * their _total); only the family headers differ. */
+	if (!t->oom)
+		buf_put(o, t->p + start, t->len - start);
+}
+
+static void header2(struct buf *t, struct buf *o, const struct family *f)
+{
+	expo_family_header(t, f, 0);
+	expo_family_header(o, f, 1);
+}
+
+static void self_family(struct buf *t, struct buf *o, const char *name,
+			const char *help, enum am_kind kind, const char *unit)
+{
+	struct family f;
+
+	memset(&f, 0, sizeof(f));
+	f.name = (char *)name;
+	f.help_escaped = (char *)help;
+	f.kind = kind;
+	f.unit = (char *)unit;
+	header2(t, o, &f);
+}
+
+static void self_value(struct buf *t, struct buf *o, const char *name,
+		       const char *labels, double v)
+{
+	char val[32];
+	int n = expo_format_double(val, sizeof(val), v);
+
+	put_line(t, o, name, labels, val, (size_t)n);
+}
+
+static void render_self(struct agg *a, struct buf *t, struct buf *o)
+{
+	struct selfstats ps;
+	size_t n = 0;
+	char lbl[256];
+
+	self_family(t, o, "accelmon_build_info",
+		    "A constant 1 labelled with the agent's version and collector ABI.",
+		    AM_INFO, NULL);
+	snprintf(lbl, sizeof(lbl), "{version=\"%s\",abi=\"%u\"}", PACKAGE_VERSION,
+		 ACCELMON_COLLECTOR_ABI_VERSION);
+	self_value(t, o, "accelmon_build_info", lbl, 1);
+
+	if (a->opts.status) {
+		if (!a->status_buf) {
+			a->status_cap = 256;
+			a->status_buf = calloc(a->status_cap, sizeof(*a->status_buf));
+		}
+		if (a->status_buf)
+			n = a->opts.status(a->opts.arg, a->status_buf, a->status_cap);
+	}
+	if (n) {
+		static const struct {
+			const char *name, *help, *unit;
+			enum am_kind kind;
+		} fams[] = {
+			{"accelmon_collector_up",
+			 "1 when the collector's last poll succeeded within its deadline, 0 when it failed or overran (watchdog).",
+			 NULL, AM_GAUGE},
+			{"accelmon_collector_duration_seconds",
+			 "Wall-clock duration of the collector's last completed poll.",
+			 "seconds", AM_GAUGE},
+			{"accelmon_ring_dropped_samples_total",
+			 "Samples dropped because the collector's ring was full.",
+			 NULL, AM_COUNTER},
+			{"accelmon_collector_read_errors_total",
+			 "Files or calls the collector could not read (skipped, the rest still reported).",
+			 NULL, AM_COUNTER},
+		};
+		for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+			self_family(t, o, fams[k].name, fams[k].help, fams[k].kind,
+				    fams[k].unit);
+			for (size_t i = 0; i < n; i++) {
+				const struct agg_collector_status *cs = &a->status_buf[i];
+				double v;
+				char *esc = expo_escape_label_value(cs->name);
+
+				if (k == 1 && cs->duration_s < 0) {
+					free(esc);
+					continue;
+				}
+				v = k == 0 ? cs->up : k == 1 ? cs->duration_s
+					: k == 2 ? (double)cs->dropped
+						 : (double)cs->read_errors;
+				snprintf(lbl, sizeof(lbl), "{collector=\"%s\"}",
+					 esc ? esc : "");
+				free(esc);
+				self_value(t, o, fams[k].name, lbl, v);
+			}
+		}
+	}
+
+	pthread_mutex_lock(&stat_lock);
+	for (size_t i = 0; i < nstats; i++) {
+		/* Families may repeat with other labels: header once. */
+		int first = 1;
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(stats[j].name, stats[i].name) == 0)
+				first = 0;
+		if (first) {
+			for (size_t j = i; j < nstats; j++) {
+				if (strcmp(stats[j].name, stats[i].name) != 0)
+					continue;
+				if (j == i)
+					self_family(t, o, stats[i].name, stats[i].help,
+						    stats[i].is_counter ? AM_COUNTER
+									: AM_GAUGE,
+						    NULL);
+				self_value(t, o, stats[j].name, stats[j].labels,
+					   (double)atomic_load_explicit(
+						   stats[j].value, memory_order_relaxed));
+			}
+		}
+	}
+	pthread_mutex_unlock(&stat_lock);
+
+	if (selfstats_read(&ps) == 0) {
+		self_family(t, o, "process_cpu_seconds_total",
+			    "Total user and system CPU time spent in seconds.",
+			    AM_COUNTER, "seconds");
+		self_value(t, o, "process_cpu_seconds_total", "", ps.cpu_seconds);
+		self_family(t, o, "process_resident_memory_bytes",
+			    "Resident memory size in bytes.", AM_GAUGE, "bytes");
+		self_value(t, o, "process_resident_memory_bytes", "", ps.rss_bytes);
+		self_family(t, o, "process_virtual_memory_bytes",
+			    "Virtual memory size in bytes.", AM_GAUGE, "bytes");
+		self_value(t, o, "process_virtual_memory_bytes", "", ps.vsize_bytes);
+		self_family(t, o, "process_start_time_seconds",
+			    "Start time of the process since unix epoch in seconds.",
+			    AM_GAUGE, "seconds");
+		self_value(t, o, "process_start_time_seconds", "", ps.start_time_s);
+		self_family(t, o, "process_open_fds",
+			    "Number of open file descriptors.", AM_GAUGE, NULL);
+		self_value(t, o, "process_open_fds", "", ps.open_fds);
+		self_family(t, o, "process_max_fds",
+			    "Maximum number of open file descriptors.", AM_GAUGE, NULL);
+		self_value(t, o, "process_max_fds", "", ps.max_fds);
+	}
+}
+
+static int series_live(const struct agg *a, const struct series *s,
+		       const struct sstate *st, int64_t now)
+{
+	double iv;
+
+	if (s->owner < 0 || !a->opts.interval)
+		return 1;
+	iv = a->opts.interval(a->opts.arg, s->owner);
+	if (iv <= 0)
+		return 0;
+	/* Stale after three missed intervals. */
+	return now - st->last_t <= (int64_t)(3 * iv * NS_PER_S);
+}
+
+struct snapshot *agg_render(struct agg *a, int64_t now)
+{
+	struct snapshot *snap = snapshot_new();
+	struct buf t = {0}, o = {0};
+	size_t nvals = 0, capvals = 0;
+	struct snap_value *vals = NULL;
+
+	if (!snap)
+		return NULL;
+	for (size_t fi = 0; fi < a->nfams; fi++) {
+		const struct famlist *fl = &a->fams[fi];
+		const struct family *f;
+		int header = 0;
+
+		if (!fl->n)
+			continue;
+		f = series_family_get((int)fi);
+		for (size_t k = 0; k < fl->n; k++) {
+			const struct series *s = series_get(fl->ids[k]);
+			const struct sstate *st = &a->st[fl->ids[k]];
+
+			if (!series_live(a, s, st, now))
+				continue;
+			if (!header) {
+				header2(&t, &o, f);
+				header = 1;
+			}
+			put_line(&t, &o, f->name, s->label_text, st->vtext, st->vlen);
+			if (grow((void **)&vals, &capvals, nvals + 1, sizeof(*vals)) == 0) {
+				vals[nvals].series = s->id;
+				vals[nvals].value = st->value;
+				nvals++;
+			}
+		}
+	}
+	if (a->opts.self_metrics)
+		render_self(a, &t, &o);
+	buf_puts(&o, "# EOF\n");
+	if (t.oom || o.oom || (!t.p && !(t.p = strdup(""))) || !o.p) {
+		buf_free(&t);
+		buf_free(&o);
+		free(vals);
+		snapshot_release(snap);
+		return NULL;
+	}
+	snap->text = t.p;
+	snap->text_len = t.len;
+	snap->om = o.p;
+	snap->om_len = o.len;
+	snap->values = vals;
+	snap->nvalues = nvals;
+	snap->generation = ++a->generation;
+	snap->wall_ms = clock_wall_ms();
+	return snap;
+}

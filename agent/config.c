@@ -1,0 +1,1352 @@
+/* Agent configuration: parses the YAML file (libyaml document API) into an
+ * agent_config, checking every key against the option tables of the known
+ * collectors and exporters. The embedded default is applied first and the
+ * file on top of it, through the same code path; errors are one line
+ * "SOURCE:LINE: key.path: problem". Also the am_cfg_* getters of the ABI.
+ */
+#ifdef HAVE_CONFIG_H
+/* The autoconf header, for ACCELMON_DEFAULT_PORT. It shares its name with
+ * agent/config.h beside this file: angle brackets skip this directory, and
+ * automake's DEFAULT_INCLUDES (-I. of the build dir) come before AM_CPPFLAGS,
+ * so this finds the generated one, in-tree and VPATH builds alike. */
+#include <config.h>
+#endif
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#ifndef ACCELMON_DEFAULT_PORT
+#define ACCELMON_DEFAULT_PORT 9917
+#endif
+#define CFG_STR_(x) #x
+#define CFG_STR(x) CFG_STR_(x)
+
+/* Larger than any sane config; bounds what a typo'd path can make us read. */
+#define CFG_MAX_BYTES (1024 * 1024)
+#define CFG_MIN_INTERVAL_S 0.1
+#define CFG_DEFAULT_INTERVAL_S 1.0
+#define CFG_EMBEDDED_SOURCE "<embedded default>"
+
+const char config_embedded_default[] =
+	"# accelmon embedded default configuration.\n"
+	"# Every key is optional: a --config file overrides these key by key.\n"
+	"\n"
+	"# Prometheus /metrics endpoint; loopback only until an operator opens it.\n"
+	"listen: 127.0.0.1:" CFG_STR(ACCELMON_DEFAULT_PORT) "\n"
+	"\n"
+	"# error, warn, info or debug.\n"
+	"log_level: info\n"
+	"\n"
+	"# Every collector auto-detects its hardware and reports what it found;\n"
+	"# those that need setting up (pcap, sim) stay off until configured.\n"
+	"collectors: {}\n"
+	"\n"
+	"# Exporters besides the Prometheus endpoint (remote_write, records) are\n"
+	"# off until configured.\n"
+	"exporters: {}\n";
+
+/* ---- option values (struct am_config) ---- */
+
+struct cfg_value {
+	char *key;
+	enum am_opt_type type;
+	union {
+		bool b;
+		long long i;
+		double d;  /* DURATION, seconds */
+		char *s;   /* STRING, REGEX */
+		struct {
+			char **v;
+			size_t n;
+		} list;    /* STRLIST */
+	} u;
+};
+
+/* A section's keys as set by the embedded default and the file, in the
+ * order first set. The generic keys (enabled, interval, timeout) are stored
+ * here too, so a component can read them with the same getters. */
+struct am_config {
+	struct cfg_value *vals;
+	size_t n, cap;
+};
+
+static void cfg_value_clear(struct cfg_value *v)
+{
+	switch (v->type) {
+	case AM_OPT_STRING:
+	case AM_OPT_REGEX:
+		free(v->u.s);
+		break;
+	case AM_OPT_STRLIST:
+		for (size_t i = 0; i < v->u.list.n; i++)
+			free(v->u.list.v[i]);
+		free(v->u.list.v);
+		break;
+	default:
+		break;
+	}
+	memset(&v->u, 0, sizeof(v->u));
+}
+
+static void am_config_free(struct am_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		cfg_value_clear(&c->vals[i]);
+		free(c->vals[i].key);
+	}
+	free(c->vals);
+	free(c);
+}
+
+static struct cfg_value *am_config_find(const struct am_config *c,
+					const char *key)
+{
+	if (!c || !key)
+		return NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->vals[i].key, key) == 0)
+			return &c->vals[i];
+	return NULL;
+}
+
+/* Slot for `key`, emptied if it was set before (a later layer wins). The
+ * caller fills type and value; the slot owns them from then on. */
+static struct cfg_value *am_config_slot(struct am_config *c, const char *key)
+{
+	struct cfg_value *v = am_config_find(c, key);
+
+	if (v) {
+		cfg_value_clear(v);
+		return v;
+	}
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? 2 * c->cap : 8;
+		struct cfg_value *nv = realloc(c->vals, ncap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		c->vals = nv;
+		c->cap = ncap;
+	}
+	v = &c->vals[c->n];
+	memset(v, 0, sizeof(*v));
+	v->key = strdup(key);
+	if (!v->key)
+		return NULL;
+	c->n++;
+	return v;
+}
+
+bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	return v && v->type == AM_OPT_BOOL ? v->u.b : dflt;
+}
+
+long long am_cfg_int(const struct am_config *cfg, const char *key,
+		     long long dflt)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	return v && v->type == AM_OPT_INT ? v->u.i : dflt;
+}
+
+double am_cfg_duration(const struct am_config *cfg, const char *key,
+		       double dflt_s)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	return v && v->type == AM_OPT_DURATION ? v->u.d : dflt_s;
+}
+
+const char *am_cfg_string(const struct am_config *cfg, const char *key,
+			  const char *dflt)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	if (v && (v->type == AM_OPT_STRING || v->type == AM_OPT_REGEX))
+		return v->u.s;
+	return dflt;
+}
+
+size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	return v && v->type == AM_OPT_STRLIST ? v->u.list.n : 0;
+}
+
+const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
+			   size_t i)
+{
+	const struct cfg_value *v = am_config_find(cfg, key);
+
+	if (!v || v->type != AM_OPT_STRLIST || i >= v->u.list.n)
+		return NULL;
+	return v->u.list.v[i];
+}
+
+/* ---- durations ---- */
+
+int config_parse_duration(const char *s, double *out_s)
+{
+	double total = 0;
+	const char *p = s;
+	int terms = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	/* One or more NUMBER[UNIT] terms ("1m30s"); only the last may omit
+	 * its unit, and only when it is the only term (bare seconds). Digits
+	 * are checked by hand because strtod alone would take "inf", "nan",
+	 * hex floats, signs and leading blanks. */
+	while (*p) {
+		const char *num = p;
+		size_t digits = 0, dots = 0;
+		char buf[64];
+		double v, mult;
+
+		while ((*p >= '0' && *p <= '9') || *p == '.') {
+			if (*p == '.')
+				dots++;
+			else
+				digits++;
+			p++;
+		}
+		if (!digits || dots > 1 || (size_t)(p - num) >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, num, (size_t)(p - num));
+		buf[p - num] = '\0';
+		v = strtod(buf, NULL);
+
+		if (p[0] == 'm' && p[1] == 's') {
+			mult = 1e-3;
+			p += 2;
+		} else if (*p == 's') {
+			mult = 1;
+			p++;
+		} else if (*p == 'm') {
+			mult = 60;
+			p++;
+		} else if (*p == 'h') {
+			mult = 3600;
+			p++;
+		} else if (*p == 'd') {
+			mult = 86400;
+			p++;
+		} else if (*p == '\0' && terms == 0) {
+			mult = 1;
+		} else {
+			return -EINVAL;
+		}
+		/* Divide for milliseconds: 100 / 1000.0 is exactly the double
+		 * 0.1, so "100ms" meets the 0.1 s minimum. */
+		total += mult == 1e-3 ? v / 1000.0 : v * mult;
+		terms++;
+	}
+	if (!isfinite(total) || total < 0)
+		return -EINVAL;
+	*out_s = total;
+	return 0;
+}
+
+/* ---- parsing ---- */
+
+struct cfg_parse {
+	yaml_document_t *doc;
+	const char *source;
+	char *err;
+	size_t errlen;
+	const struct cfg_component *collectors, *exporters;
+	size_t ncollectors, nexporters;
+	struct agent_config *cfg;
+};
+
+#define CFG_PATH_MAX 256
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	/* Exactly one line, whatever the quoted text held. */
+	for (char *c = err; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+}
+
+/* Error at a node: "SOURCE:LINE: PATH: problem"; returns -EINVAL. */
+static int node_err(struct cfg_parse *p, const yaml_node_t *node,
+		    const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int node_err(struct cfg_parse *p, const yaml_node_t *node,
+		    const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_err(p->err, p->errlen, "%s:%lu: %s: %s", p->source,
+		node ? (unsigned long)node->start_mark.line + 1 : 1UL, path,
+		msg);
+	return -EINVAL;
+}
+
+static int oom(struct cfg_parse *p)
+{
+	set_err(p->err, p->errlen, "%s: out of memory", p->source);
+	return -ENOMEM;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* A plain empty, ~ or null scalar: YAML's null (`netdev:` with nothing). */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = scalar(n);
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") ||
+	       !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+/* What a node is, for "expected X, got Y": quoted (escaped, shortened) text
+ * for scalars so that the message stays one readable line. */
+static const char *describe(const yaml_node_t *n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a sequence";
+	if (is_null(n))
+		return "nothing (null)";
+	buf[o++] = '"';
+	for (const unsigned char *s = n->data.scalar.value; *s; s++) {
+		if (o + 8 >= len) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*s < 0x20 || *s == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *s);
+		else if (*s == '"' || *s == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\%c", *s);
+		else
+			buf[o++] = (char)*s;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static void join_path(char *out, const char *parent, const char *key)
+{
+	if (parent && *parent)
+		snprintf(out, CFG_PATH_MAX, "%s.%s", parent, key);
+	else
+		snprintf(out, CFG_PATH_MAX, "%s", key);
+}
+
+/* Known keys, comma-separated, for "unknown key (known: ...)". */
+static void known_list(char *buf, size_t len, const char *const *fixed,
+		       const struct am_option *opts)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; fixed && fixed[i] && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "",
+				      fixed[i]);
+	for (size_t i = 0; opts && opts[i].name && o < len; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; fixed && fixed[j]; j++)
+			dup |= !strcmp(fixed[j], opts[i].name);
+		if (!dup)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+					      o ? ", " : "", opts[i].name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
+typedef int (*cfg_pair_fn)(struct cfg_parse *p, void *ctx, const char *path,
+			   const char *key, const yaml_node_t *knode,
+			   const yaml_node_t *val);
+
+/* Walk a mapping: keys must be scalars, appear once, and be accepted by
+ * `known` (returns false for an unknown key: the caller's fn is not
+ * called and `unknown_fmt` + the known list make the error). Pairs are
+ * handled in file order, so the first problem in the file is reported. */
+static int walk_mapping(struct cfg_parse *p, const yaml_node_t *map,
+			const char *path,
+			bool (*known)(void *ctx, const char *key),
+			void (*list_known)(void *ctx, char *buf, size_t len),
+			const char *unknown_what, cfg_pair_fn fn, void *ctx)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	yaml_node_pair_t *top = map->data.mapping.pairs.top;
+	char kpath[CFG_PATH_MAX], d[96];
+
+	for (yaml_node_pair_t *pr = start; pr < top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
+		int rc;
+
+		if (!k || !v)
+			return node_err(p, map, path[0] ? path : "top level",
+					"malformed mapping");
+		if (k->type != YAML_SCALAR_NODE || is_null(k))
+			return node_err(p, k, path[0] ? path : "top level",
+					"keys must be names, got %s",
+					describe(k, d, sizeof(d)));
+		join_path(kpath, path, scalar(k));
+		if (!known(ctx, scalar(k))) {
+			char kl[512];
+
+			list_known(ctx, kl, sizeof(kl));
+			return node_err(p, k, kpath, "unknown %s (known: %s)",
+					unknown_what, kl);
+		}
+		/* Earlier keys were all known and distinct, so this scan is
+		 * bounded by the size of the known set. */
+		for (yaml_node_pair_t *q = start; q < pr; q++) {
+			yaml_node_t *qk = yaml_document_get_node(p->doc, q->key);
+
+			if (!strcmp(scalar(qk), scalar(k)))
+				return node_err(p, k, kpath,
+						"duplicate key (first at line %lu)",
+						(unsigned long)qk->start_mark.line +
+							1);
+		}
+		rc = fn(p, ctx, kpath, scalar(k), k, v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A value that must be a non-null scalar. */
+static int want_scalar(struct cfg_parse *p, const yaml_node_t *v,
+		       const char *path, const char *what)
+{
+	char d[96];
+
+	if (v->type == YAML_SCALAR_NODE && !is_null(v))
+		return 0;
+	return node_err(p, v, path, "expected %s, got %s", what,
+			describe(v, d, sizeof(d)));
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* glibc's regcomp expands a repetition into copies of its subtree, so
+ * "a++++++..." or "((a{255}){255}){255}" take memory exponential in the
+ * pattern's length. POSIX leaves adjacent duplication symbols undefined
+ * anyway, so refuse them, cap interval bounds, and estimate the expanded
+ * size (siblings add, a repetition multiplies what it repeats) against a
+ * bound far above what an interface or device name pattern needs.
+ * Returns why the pattern is refused, or NULL. */
+#define CFG_RE_MAX_DUP 255
+#define CFG_RE_MAX_NODES 100000.0
+#define CFG_RE_MAX_DEPTH 32
+
+static const char *regex_problem(const char *re)
+{
+	double size[CFG_RE_MAX_DEPTH] = {0}, last = 0;
+	int depth = 0;
+	bool after_quant = false;
+
+	for (const char *c = re; *c; c++) {
+		bool quant = false;
+		unsigned long hi = 1;
+
+		if (*c == '(') {
+			if (++depth >= CFG_RE_MAX_DEPTH)
+				return "groups nested too deeply";
+			size[depth] = 0;
+			last = 0;
+			after_quant = false;
+			continue;
+		}
+		if (*c == ')' && depth > 0) {
+			last = size[depth] > 0 ? size[depth] : 1;
+			size[--depth] += last;
+			after_quant = false;
+			continue;
+		}
+		if (*c == '|') {
+			last = 0;
+			after_quant = false;
+			continue;
+		}
+		if (*c == '*' || *c == '+' || *c == '?') {
+			quant = true;
+			hi = 2; /* star and plus duplicate their operand once */
+		} else if (*c == '{') {
+			const char *close = strchr(c, '}');
+			char *end;
+			unsigned long lo = strtoul(c + 1, &end, 10);
+
+			if (!close)
+				return NULL; /* regcomp reports it */
+			hi = lo;
+			if (*end == ',')
+				hi = end[1] == '}' ? lo + 1
+						   : strtoul(end + 1, &end, 10);
+			if (lo > CFG_RE_MAX_DUP || hi > CFG_RE_MAX_DUP)
+				return "repetition count over 255";
+			quant = true;
+			c = close;
+		} else if (*c == '\\') {
+			if (c[1])
+				c++;
+			last = 1;
+		} else if (*c == '[') {
+			/* A bracket expression is one atom; "]" first (after an
+			 * optional "^") is a literal, [:class:] and friends nest. */
+			c++;
+			if (*c == '^')
+				c++;
+			if (*c == ']')
+				c++;
+			while (*c && *c != ']') {
+				if (*c == '[' && (c[1] == ':' || c[1] == '.' ||
+						  c[1] == '=')) {
+					const char *e = c + 2;
+
+					while (*e && !(e[0] == c[1] && e[1] == ']'))
+						e++;
+					if (!*e)
+						return NULL;
+					c = e + 1;
+				}
+				c++;
+			}
+			if (!*c)
+				return NULL;
+			last = 1;
+		} else {
+			last = 1;
+		}
+		if (quant && after_quant)
+			return "adjacent repetition operators (undefined in POSIX ERE)";
+		after_quant = quant;
+		if (quant) {
+			double extra = last * (double)(hi > 1 ? hi - 1 : 0);
+
+			size[depth] += extra;
+			last += extra;
+		} else {
+			size[depth] += 1;
+		}
+		for (int i = 0; i <= depth; i++)
+			if (size[i] > CFG_RE_MAX_NODES)
+				return "repetitions expand too far";
+	}
+	return NULL;
+}
+
+/* Store one option of a section (generic or the component's own). */
+static int set_option(struct cfg_parse *p, struct am_config *opts,
+		      const char *path, const char *key, enum am_opt_type type,
+		      const yaml_node_t *v)
+{
+	struct cfg_value *slot;
+	char d[96];
+	int rc;
+
+	if (type == AM_OPT_STRLIST) {
+		size_t n = 0;
+		char **list;
+
+		if (v->type == YAML_SEQUENCE_NODE) {
+			yaml_node_item_t *it = v->data.sequence.items.start;
+			yaml_node_item_t *end = v->data.sequence.items.top;
+
+			n = (size_t)(end - it);
+			for (size_t i = 0; i < n; i++) {
+				yaml_node_t *e =
+					yaml_document_get_node(p->doc, it[i]);
+				char ipath[CFG_PATH_MAX + 24];
+
+				snprintf(ipath, sizeof(ipath), "%s[%zu]", path,
+					 i);
+				rc = want_scalar(p, e, ipath, "a string");
+				if (rc)
+					return rc;
+			}
+		} else {
+			/* A single string is a one-element list. */
+			rc = want_scalar(p, v, path,
+					 "a list of strings or one string");
+			if (rc)
+				return rc;
+			n = 1;
+		}
+		list = calloc(n ? n : 1, sizeof(*list));
+		if (!list)
+			return oom(p);
+		for (size_t i = 0; i < n; i++) {
+			const yaml_node_t *e =
+				v->type == YAML_SEQUENCE_NODE
+					? yaml_document_get_node(
+						  p->doc,
+						  v->data.sequence.items.start[i])
+					: v;
+
+			list[i] = strdup(scalar(e));
+			if (!list[i]) {
+				while (i--)
+					free(list[i]);
+				free(list);
+				return oom(p);
+			}
+		}
+		slot = am_config_slot(opts, key);
+		if (!slot) {
+			for (size_t i = 0; i < n; i++)
+				free(list[i]);
+			free(list);
+			return oom(p);
+		}
+		slot->type = AM_OPT_STRLIST;
+		slot->u.list.v = list;
+		slot->u.list.n = n;
+		return 0;
+	}
+
+	switch (type) {
+	case AM_OPT_BOOL: {
+		bool b;
+
+		rc = want_scalar(p, v, path, "a boolean (true or false)");
+		if (rc)
+			return rc;
+		if (parse_bool(scalar(v), &b))
+			return node_err(p, v, path,
+					"expected a boolean (true or false), got %s",
+					describe(v, d, sizeof(d)));
+		if (!(slot = am_config_slot(opts, key)))
+			return oom(p);
+		slot->type = type;
+		slot->u.b = b;
+		return 0;
+	}
+	case AM_OPT_INT: {
+		const char *s;
+		char *end;
+		long long i;
+
+		rc = want_scalar(p, v, path, "an integer");
+		if (rc)
+			return rc;
+		s = scalar(v);
+		/* strtoll skips blanks and takes base prefixes in base 0:
+		 * insist on a plain decimal so "010" is ten, not eight. */
+		if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+'))
+			return node_err(p, v, path,
+					"expected an integer, got %s",
+					describe(v, d, sizeof(d)));
+		errno = 0;
+		i = strtoll(s, &end, 10);
+		if (end == s || *end)
+			return node_err(p, v, path,
+					"expected an integer, got %s",
+					describe(v, d, sizeof(d)));
+		if (errno == ERANGE)
+			return node_err(p, v, path,
+					"integer out of range: %s",
+					describe(v, d, sizeof(d)));
+		if (!(slot = am_config_slot(opts, key)))
+			return oom(p);
+		slot->type = type;
+		slot->u.i = i;
+		return 0;
+	}
+	case AM_OPT_DURATION: {
+		double s;
+
+		rc = want_scalar(p, v, path, "a duration (e.g. 250ms, 1s, 2m)");
+		if (rc)
+			return rc;
+		if (config_parse_duration(scalar(v), &s))
+			return node_err(p, v, path,
+					"invalid duration %s (use e.g. 250ms, 1s, 1.5s, 2m, 1h)",
+					describe(v, d, sizeof(d)));
+		if (!strcmp(key, "interval") &&
+		    s < CFG_MIN_INTERVAL_S - 1e-12)
+			return node_err(p, v, path,
+					"%s is below the minimum interval of 100ms",
+					describe(v, d, sizeof(d)));
+		if (!strcmp(key, "timeout") && s <= 0)
+			return node_err(p, v, path,
+					"timeout must be greater than 0, got %s",
+					describe(v, d, sizeof(d)));
+		if (!(slot = am_config_slot(opts, key)))
+			return oom(p);
+		slot->type = type;
+		slot->u.d = s;
+		return 0;
+	}
+	case AM_OPT_STRING:
+	case AM_OPT_REGEX: {
+		bool re_type = type == AM_OPT_REGEX;
+		char *s;
+
+		rc = want_scalar(p, v, path,
+				 re_type ? "a regular expression" : "a string");
+		if (rc)
+			return rc;
+		if (re_type) {
+			/* Checked here so a bad pattern stops startup with
+			 * its line number; the component compiles its own
+			 * copy from the string. */
+			const char *why = regex_problem(scalar(v));
+			regex_t re;
+			int erc;
+
+			if (why)
+				return node_err(p, v, path,
+						"invalid regex %s: %s",
+						describe(v, d, sizeof(d)), why);
+			erc = regcomp(&re, scalar(v), REG_EXTENDED | REG_NOSUB);
+			if (erc) {
+				char rwhy[128];
+
+				regerror(erc, &re, rwhy, sizeof(rwhy));
+				return node_err(p, v, path,
+						"invalid regex %s: %s",
+						describe(v, d, sizeof(d)), rwhy);
+			}
+			regfree(&re);
+		}
+		if (!(s = strdup(scalar(v))))
+			return oom(p);
+		if (!(slot = am_config_slot(opts, key))) {
+			free(s);
+			return oom(p);
+		}
+		slot->type = type;
+		slot->u.s = s;
+		return 0;
+	}
+	default:
+		return node_err(p, v, path, "option has an unknown type %d",
+				(int)type);
+	}
+}
+
+/* ---- sections (collectors.NAME, exporters.NAME) ---- */
+
+static const char *const section_generic[] = {"enabled", "interval",
+					      "timeout", NULL};
+
+struct section_ctx {
+	const struct cfg_component *comp;
+	struct cfg_section *sec;
+};
+
+static const struct am_option *comp_option(const struct cfg_component *c,
+					   const char *key)
+{
+	for (size_t i = 0; c->options && c->options[i].name; i++)
+		if (!strcmp(c->options[i].name, key))
+			return &c->options[i];
+	return NULL;
+}
+
+static bool section_known(void *vctx, const char *key)
+{
+	struct section_ctx *sc = vctx;
+
+	for (size_t i = 0; section_generic[i]; i++)
+		if (!strcmp(section_generic[i], key))
+			return true;
+	return comp_option(sc->comp, key) != NULL;
+}
+
+static void section_list(void *vctx, char *buf, size_t len)
+{
+	struct section_ctx *sc = vctx;
+
+	known_list(buf, len, section_generic, sc->comp->options);
+}
+
+static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
+			const char *key, const yaml_node_t *knode,
+			const yaml_node_t *val)
+{
+	struct section_ctx *sc = vctx;
+	enum am_opt_type type;
+
+	(void)knode;
+	/* The generic keys keep their meaning even if a component's table
+	 * repeats one of them. */
+	if (!strcmp(key, "enabled"))
+		type = AM_OPT_BOOL;
+	else if (!strcmp(key, "interval") || !strcmp(key, "timeout"))
+		type = AM_OPT_DURATION;
+	else
+		type = comp_option(sc->comp, key)->type;
+	return set_option(p, sc->sec->opts, path, key, type, val);
+}
+
+struct group_ctx {
+	const struct cfg_component *comps;
+	size_t ncomps;
+	struct cfg_section *secs;
+};
+
+static bool group_known(void *vctx, const char *key)
+{
+	struct group_ctx *g = vctx;
+
+	for (size_t i = 0; i < g->ncomps; i++)
+		if (!strcmp(g->comps[i].name, key))
+			return true;
+	return false;
+}
+
+static void group_list(void *vctx, char *buf, size_t len)
+{
+	struct group_ctx *g = vctx;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < g->ncomps && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "",
+				      g->comps[i].name);
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
+static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
+		      const char *key, const yaml_node_t *knode,
+		      const yaml_node_t *val)
+{
+	struct group_ctx *g = vctx;
+	struct section_ctx sc;
+	char d[96];
+	size_t i;
+
+	(void)knode;
+	for (i = 0; i < g->ncomps; i++)
+		if (!strcmp(g->comps[i].name, key))
+			break;
+	sc.comp = &g->comps[i];
+	sc.sec = &g->secs[i];
+	sc.sec->present = true;
+	/* `netdev:` (null) and `netdev: {}` both mean "on, defaults". */
+	if (is_null(val))
+		return 0;
+	if (val->type != YAML_MAPPING_NODE)
+		return node_err(p, val, path, "expected a mapping, got %s",
+				describe(val, d, sizeof(d)));
+	return walk_mapping(p, val, path, section_known, section_list, "key",
+			    section_pair, &sc);
+}
+
+/* ---- top level ---- */
+
+static const char *const top_keys[] = {"listen", "log_level", "collectors",
+				       "exporters", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug",
+					 NULL};
+
+static bool top_known(void *vctx, const char *key)
+{
+	(void)vctx;
+	for (size_t i = 0; top_keys[i]; i++)
+		if (!strcmp(top_keys[i], key))
+			return true;
+	return false;
+}
+
+static void top_list(void *vctx, char *buf, size_t len)
+{
+	(void)vctx;
+	known_list(buf, len, top_keys, NULL);
+}
+
+/* HOST:PORT with a non-empty host, IPv6 in brackets, port 1..65535.
+ * Returns NULL if fine, else why not. */
+static const char *listen_problem(const char *s)
+{
+	const char *colon, *port;
+	unsigned long n = 0;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close)
+			return "missing ']' after the IPv6 address";
+		if (close == s + 1)
+			return "empty host";
+		if (close[1] != ':')
+			return "missing :PORT";
+		port = close + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return "missing :PORT";
+		if (colon == s)
+			return "empty host";
+		if (memchr(s, ':', (size_t)(colon - s)))
+			return "an IPv6 address needs brackets";
+		port = colon + 1;
+	}
+	if (!*port)
+		return "missing port number";
+	for (const char *c = port; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return "port is not a number";
+		n = n * 10 + (unsigned long)(*c - '0');
+		if (n > 65535)
+			return "port out of range 1..65535";
+	}
+	if (n == 0)
+		return "port out of range 1..65535";
+	return NULL;
+}
+
+static int top_pair(struct cfg_parse *p, void *vctx, const char *path,
+		    const char *key, const yaml_node_t *knode,
+		    const yaml_node_t *val)
+{
+	struct agent_config *cfg = p->cfg;
+	char d[96];
+	int rc;
+
+	(void)vctx;
+	(void)knode;
+	if (!strcmp(key, "listen")) {
+		const char *why;
+		char *s;
+
+		if (val->type == YAML_SEQUENCE_NODE)
+			return node_err(p, val, path,
+					"expected a string, got a sequence (quote an IPv6 address: listen: \"[::1]:" CFG_STR(
+						ACCELMON_DEFAULT_PORT) "\")");
+		rc = want_scalar(p, val, path, "a string");
+		if (rc)
+			return rc;
+		why = listen_problem(scalar(val));
+		if (why)
+			return node_err(p, val, path,
+					"invalid address %s: %s (expected HOST:PORT, e.g. 127.0.0.1:%d or [::1]:%d)",
+					describe(val, d, sizeof(d)), why,
+					ACCELMON_DEFAULT_PORT,
+					ACCELMON_DEFAULT_PORT);
+		if (!(s = strdup(scalar(val))))
+			return oom(p);
+		free(cfg->listen);
+		cfg->listen = s;
+		return 0;
+	}
+	if (!strcmp(key, "log_level")) {
+		rc = want_scalar(p, val, path, "a string");
+		if (rc)
+			return rc;
+		for (int i = 0; log_levels[i]; i++) {
+			if (!strcasecmp(scalar(val), log_levels[i])) {
+				cfg->log_level = i;
+				return 0;
+			}
+		}
+		return node_err(p, val, path,
+				"unknown level %s (known: error, warn, info, debug)",
+				describe(val, d, sizeof(d)));
+	}
+	if (!strcmp(key, "collectors") || !strcmp(key, "exporters")) {
+		bool coll = key[0] == 'c';
+		struct group_ctx g = {
+			.comps = coll ? p->collectors : p->exporters,
+			.ncomps = coll ? p->ncollectors : p->nexporters,
+			.secs = coll ? cfg->collectors : cfg->exporters,
+		};
+
+		if (is_null(val))
+			return 0;
+		if (val->type != YAML_MAPPING_NODE)
+			return node_err(p, val, path,
+					"expected a mapping of %s names, got %s",
+					coll ? "collector" : "exporter",
+					describe(val, d, sizeof(d)));
+		return walk_mapping(p, val, path, group_known, group_list,
+				    coll ? "collector" : "exporter",
+				    group_pair, &g);
+	}
+	return 0; /* not reached: walk_mapping checked top_known */
+}
+
+/* Line of a libyaml error: reader errors (bad UTF-8) only carry a byte
+ * offset, the others a mark. */
+static unsigned long yaml_err_line(const yaml_parser_t *ps, const char *text,
+				   size_t len)
+{
+	unsigned long line = 1;
+
+	if (ps->error != YAML_READER_ERROR)
+		return (unsigned long)ps->problem_mark.line + 1;
+	for (size_t i = 0; i < ps->problem_offset && i < len; i++)
+		line += text[i] == '\n';
+	return line;
+}
+
+/* `listen: [::1]:9917` is a YAML flow sequence, not a string: the commonest
+ * way to trip over YAML here, so the error says what to write instead. */
+static const char *yaml_hint(const char *text, size_t len, unsigned long line)
+{
+	const char *s = text, *end = text + len;
+
+	for (unsigned long l = 1; l < line && s < end; l++) {
+		s = memchr(s, '\n', (size_t)(end - s));
+		if (!s)
+			return "";
+		s++;
+	}
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if ((size_t)(end - s) > 7 && !strncmp(s, "listen:", 7)) {
+		for (s += 7; s < end && *s == ' '; s++)
+			;
+		if (s < end && *s == '[')
+			return " (quote an IPv6 address: listen: \"[::1]:" CFG_STR(
+				ACCELMON_DEFAULT_PORT) "\")";
+	}
+	return "";
+}
+
+static void yaml_error(struct cfg_parse *p, const yaml_parser_t *ps,
+		       const char *text, size_t len)
+{
+	const char *problem = ps->problem ? ps->problem : "parse error";
+	unsigned long line = yaml_err_line(ps, text, len);
+	const char *hint = yaml_hint(text ? text : "", text ? len : 0, line);
+
+	if (ps->context)
+		set_err(p->err, p->errlen,
+			"%s:%lu: invalid YAML: %s %s starting at line %lu%s",
+			p->source, line, problem, ps->context,
+			(unsigned long)ps->context_mark.line + 1, hint);
+	else
+		set_err(p->err, p->errlen, "%s:%lu: invalid YAML: %s%s",
+			p->source, line, problem, hint);
+}
+
+/* Apply one YAML text on top of p->cfg. */
+static int apply_text(struct cfg_parse *p, const char *text, size_t len,
+		      const char *source)
+{
+	yaml_parser_t ps;
+	yaml_document_t doc, extra;
+	yaml_node_t *root, *xroot;
+	char d[96];
+	int rc = 0;
+
+	p->source = source;
+	if (len > CFG_MAX_BYTES) {
+		set_err(p->err, p->errlen, "%s: too large (over %d bytes)",
+			source, CFG_MAX_BYTES);
+		return -EINVAL;
+	}
+	if (!yaml_parser_initialize(&ps))
+		return oom(p);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""),
+				     len);
+	if (!yaml_parser_load(&ps, &doc)) {
+		rc = ps.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		yaml_error(p, &ps, text, len);
+		yaml_parser_delete(&ps);
+		return rc;
+	}
+	p->doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+
+	/* A second document would be silently ignored otherwise. */
+	if (root) {
+		if (!yaml_parser_load(&ps, &extra)) {
+			yaml_error(p, &ps, text, len);
+			rc = -EINVAL;
+			goto out;
+		}
+		xroot = yaml_document_get_root_node(&extra);
+		if (xroot)
+			rc = node_err(p, xroot, "top level",
+				      "only one YAML document is allowed");
+		yaml_document_delete(&extra);
+		if (rc)
+			goto out;
+	}
+
+	if (!root || is_null(root))
+		goto out; /* empty file: everything stays as it was */
+	if (root->type != YAML_MAPPING_NODE) {
+		rc = node_err(p, root, "top level",
+			      "expected a mapping of settings, got %s",
+			      describe(root, d, sizeof(d)));
+		goto out;
+	}
+	rc = walk_mapping(p, root, "", top_known, top_list, "key", top_pair,
+			  NULL);
+out:
+	p->doc = NULL;
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&ps);
+	return rc;
+}
+
+static int init_sections(struct cfg_section **out, size_t *nout,
+			 const struct cfg_component *comps, size_t n)
+{
+	struct cfg_section *s = calloc(n ? n : 1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	*out = s;
+	*nout = n;
+	for (size_t i = 0; i < n; i++) {
+		s[i].name = strdup(comps[i].name);
+		s[i].opts = calloc(1, sizeof(*s[i].opts));
+		if (!s[i].name || !s[i].opts)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void finish_sections(struct cfg_section *s, size_t n,
+			    const struct cfg_component *comps)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool dflt = !(comps[i].needs_config && !s[i].present);
+
+		s[i].enabled = am_cfg_bool(s[i].opts, "enabled", dflt);
+		s[i].interval_s = am_cfg_duration(s[i].opts, "interval",
+						  CFG_DEFAULT_INTERVAL_S);
+		s[i].timeout_s =
+			am_cfg_duration(s[i].opts, "timeout", s[i].interval_s);
+	}
+}
+
+int config_parse(const char *yaml, size_t len, const char *source,
+		 const struct cfg_component *collectors, size_t ncollectors,
+		 const struct cfg_component *exporters, size_t nexporters,
+		 struct agent_config **out, char *err, size_t errlen)
+{
+	struct cfg_parse p = {
+		.err = err,
+		.errlen = errlen,
+		.collectors = collectors,
+		.ncollectors = collectors ? ncollectors : 0,
+		.exporters = exporters,
+		.nexporters = exporters ? nexporters : 0,
+	};
+	struct agent_config *cfg;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	*out = NULL;
+	if (!source)
+		source = "<config>";
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		set_err(err, errlen, "%s: out of memory", source);
+		return -ENOMEM;
+	}
+	p.cfg = cfg;
+	cfg->log_level = CFG_LOG_INFO;
+	cfg->source = strdup(source);
+	if (!cfg->source ||
+	    init_sections(&cfg->collectors, &cfg->ncollectors, p.collectors,
+			  p.ncollectors) ||
+	    init_sections(&cfg->exporters, &cfg->nexporters, p.exporters,
+			  p.nexporters)) {
+		p.source = source;
+		rc = oom(&p);
+		goto fail;
+	}
+
+	/* The embedded default is the base; the text overrides it key by key.
+	 * Both go through apply_text, so the default is checked exactly like
+	 * a file. */
+	rc = apply_text(&p, config_embedded_default,
+			sizeof(config_embedded_default) - 1,
+			CFG_EMBEDDED_SOURCE);
+	if (!rc && yaml != config_embedded_default)
+		rc = apply_text(&p, yaml, len, source);
+	if (rc)
+		goto fail;
+	if (!cfg->listen) {
+		/* Only if someone removes `listen` from the embedded text. */
+		cfg->listen = strdup("127.0.0.1:" CFG_STR(ACCELMON_DEFAULT_PORT));
+		if (!cfg->listen) {
+			rc = oom(&p);
+			goto fail;
+		}
+	}
+	finish_sections(cfg->collectors, cfg->ncollectors, p.collectors);
+	finish_sections(cfg->exporters, cfg->nexporters, p.exporters);
+	*out = cfg;
+	return 0;
+fail:
+	config_free(cfg);
+	return rc;
+}
+
+int config_load_file(const char *path,
+		     const struct cfg_component *collectors, size_t ncollectors,
+		     const struct cfg_component *exporters, size_t nexporters,
+		     struct agent_config **out, char *err, size_t errlen)
+{
+	size_t len = 0, cap = 64 * 1024;
+	char *buf = NULL;
+	int fd, rc;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		return rc;
+	}
+	/* Read to EOF rather than trusting st_size: /dev/stdin and /proc
+	 * files report 0. One byte past the cap tells "too large". */
+	for (;;) {
+		ssize_t r;
+
+		if (len == cap || !buf) {
+			char *nb;
+
+			cap = buf ? cap * 2 : cap;
+			if (cap > CFG_MAX_BYTES + 1)
+				cap = CFG_MAX_BYTES + 1;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				rc = -ENOMEM;
+				set_err(err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			set_err(err, errlen, "%s: cannot read: %s", path,
+				strerror(-rc));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > CFG_MAX_BYTES) {
+			rc = -EFBIG;
+			set_err(err, errlen,
+				"%s: file too large (a config file is at most %d KiB)",
+				path, CFG_MAX_BYTES / 1024);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	rc = config_parse(buf, len, path, collectors, ncollectors, exporters,
+			  nexporters, out, err, errlen);
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static void free_sections(struct cfg_section *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((char *)s[i].name);
+		am_config_free(s[i].opts);
+	}
+	free(s);
+}
+
+void config_free(struct agent_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->source);
+	free(cfg->listen);
+	free_sections(cfg->collectors, cfg->ncollectors);
+	free_sections(cfg->exporters, cfg->nexporters);
+	free(cfg);
+}
+
+static const struct cfg_section *find_section(const struct cfg_section *s,
+					      size_t n, const char *name)
+{
+	for (size_t i = 0; s && name && i < n; i++)
+		if (!strcmp(s[i].name, name))
+			return &s[i];
+	return NULL;
+}
+
+const struct cfg_section *config_collector(const struct agent_config *cfg,
+					   const char *name)
+{
+	return cfg ? find_section(cfg->collectors, cfg->ncollectors, name)
+		   : NULL;
+}
+
+const struct cfg_section *config_exporter(const struct agent_config *cfg,
+					  const char *name)
+{
+	return cfg ? find_section(cfg->exporters, cfg->nexporters, name) : NULL;
+}

@@ -1,0 +1,284 @@
+/* Exposition formats: escaping and number formatting exactly as the text
+ * 0.0.4 and OpenMetrics 1.0.0 specifications require, family headers, and
+ * Accept / Accept-Encoding negotiation.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "expo.h"
+#include "series.h"
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1, ncap;
+	char *n;
+
+	if (b->oom)
+		return -1;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 4096;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(b->p, ncap);
+	if (!n) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = n;
+	b->cap = ncap;
+	return 0;
+}
+
+void buf_put(struct buf *b, const char *s, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static char *escape(const char *s, int quote)
+{
+	struct buf b = {0};
+
+	buf_reserve(&b, strlen(s));
+	for (; *s; s++) {
+		if (*s == '\\')
+			buf_put(&b, "\\\\", 2);
+		else if (*s == '\n')
+			buf_put(&b, "\\n", 2);
+		else if (quote && *s == '"')
+			buf_put(&b, "\\\"", 2);
+		else
+			buf_put(&b, s, 1);
+	}
+	if (b.oom) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.p ? b.p : strdup("");
+}
+
+char *expo_escape_help(const char *s)
+{
+	return escape(s, 0);
+}
+
+char *expo_escape_label_value(const char *s)
+{
+	return escape(s, 1);
+}
+
+char *expo_label_text(const struct family *f, const char *const *values)
+{
+	struct buf b = {0};
+
+	if (f->nlabels == 0)
+		return strdup("");
+	buf_put(&b, "{", 1);
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		char *v = expo_escape_label_value(values[i]);
+
+		if (!v) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_printf(&b, "%s%s=\"%s\"", i ? "," : "", f->labels[i], v);
+		free(v);
+	}
+	buf_put(&b, "}", 1);
+	if (b.oom) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.p;
+}
+
+int expo_format_double(char *buf, size_t cap, double v)
+{
+	if (isnan(v))
+		return snprintf(buf, cap, "NaN");
+	if (isinf(v))
+		return snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
+	/* Integers up to 2^53 print exactly without an exponent. */
+	if (v == floor(v) && fabs(v) < 9007199254740992.0)
+		return snprintf(buf, cap, "%.0f", v);
+	for (int prec = 15; prec <= 17; prec++) {
+		int n = snprintf(buf, cap, "%.*g", prec, v);
+
+		if (strtod(buf, NULL) == v || prec == 17)
+			return n;
+	}
+	return 0;
+}
+
+int expo_format_u64(char *buf, size_t cap, uint64_t v)
+{
+	return snprintf(buf, cap, "%" PRIu64, v);
+}
+
+static const char *type_name(const struct family *f, int openmetrics)
+{
+	switch (f->kind) {
+	case AM_COUNTER:
+	case AM_INTEGRAL:
+		return "counter";
+	case AM_INFO:
+		return openmetrics ? "info" : "gauge";
+	default:
+		return "gauge";
+	}
+}
+
+void expo_family_header(struct buf *b, const struct family *f, int openmetrics)
+{
+	size_t n = strlen(f->name);
+	const char *t = type_name(f, openmetrics);
+
+	/* OpenMetrics names the family without the sample suffix: a counter
+	 * "x_total" is family "x", an info "y_info" is family "y". */
+	if (openmetrics && (f->kind == AM_COUNTER || f->kind == AM_INTEGRAL))
+		n -= strlen("_total");
+	else if (openmetrics && f->kind == AM_INFO)
+		n -= strlen("_info");
+	buf_printf(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)n, f->name,
+		   f->help_escaped, (int)n, f->name, t);
+	if (openmetrics && f->unit) {
+		size_t u = strlen(f->unit);
+
+		/* UNIT must match the family name's suffix, or be left out. */
+		if (n > u + 1 && f->name[n - u - 1] == '_' &&
+		    strncmp(f->name + n - u, f->unit, u) == 0)
+			buf_printf(b, "# UNIT %.*s %s\n", (int)n, f->name, f->unit);
+	}
+}
+
+/* Parse one media range of an Accept header: type and q (default 1). */
+static void media_range(const char *s, size_t len, char *type, size_t tcap,
+			double *q, char *version, size_t vcap)
+{
+	size_t i = 0, t = 0;
+
+	*q = 1.0;
+	version[0] = '\0';
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	while (i < len && s[i] != ';' && !isspace((unsigned char)s[i])) {
+		if (t + 1 < tcap)
+			type[t++] = (char)tolower((unsigned char)s[i]);
+		i++;
+	}
+	type[t] = '\0';
+	while (i < len) {
+		size_t k, v = 0;
+
+		while (i < len && (s[i] == ';' || isspace((unsigned char)s[i])))
+			i++;
+		k = i;
+		while (i < len && s[i] != ';')
+			i++;
+		if (i - k > 2 && strncasecmp(s + k, "q=", 2) == 0) {
+			char tmp[16];
+			size_t m = i - k - 2 < sizeof(tmp) - 1 ? i - k - 2 : sizeof(tmp) - 1;
+
+			memcpy(tmp, s + k + 2, m);
+			tmp[m] = '\0';
+			*q = strtod(tmp, NULL);
+		} else if (i - k > 8 && strncasecmp(s + k, "version=", 8) == 0) {
+			for (size_t j = k + 8; j < i && v + 1 < vcap &&
+					       !isspace((unsigned char)s[j]);
+			     j++)
+				version[v++] = s[j];
+			version[v] = '\0';
+		}
+	}
+}
+
+int expo_wants_openmetrics(const char *accept)
+{
+	double om_q = 0, text_q = 0;
+
+	if (!accept)
+		return 0;
+	while (*accept) {
+		const char *end = strchr(accept, ',');
+		size_t len = end ? (size_t)(end - accept) : strlen(accept);
+		char type[64], version[32];
+		double q;
+
+		media_range(accept, len, type, sizeof(type), &q, version,
+			    sizeof(version));
+		if (strcmp(type, "application/openmetrics-text") == 0) {
+			/* We speak 1.0.0 only; an unversioned range takes it too. */
+			if ((!version[0] || strcmp(version, "1.0.0") == 0) && q > om_q)
+				om_q = q;
+		} else if (strcmp(type, "text/plain") == 0 ||
+			   strcmp(type, "*/*") == 0 || strcmp(type, "text/*") == 0) {
+			if (q > text_q)
+				text_q = q;
+		}
+		if (!end)
+			break;
+		accept = end + 1;
+	}
+	return om_q > 0 && om_q >= text_q;
+}
+
+int expo_accepts_gzip(const char *enc)
+{
+	double gzip_q = -1, star_q = -1;
+
+	if (!enc)
+		return 0;
+	while (*enc) {
+		const char *end = strchr(enc, ',');
+		size_t len = end ? (size_t)(end - enc) : strlen(enc);
+		char type[64], version[8];
+		double q;
+
+		media_range(enc, len, type, sizeof(type), &q, version, sizeof(version));
+		if (strcmp(type, "gzip") == 0)
+			gzip_q = q;
+		else if (strcmp(type, "*") == 0)
+			star_q = q;
+		if (!end)
+			break;
+		enc = end + 1;
+	}
+	/* An explicit gzip entry wins over the wildcard (RFC 9110 12.5.3). */
+	return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
+}

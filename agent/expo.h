@@ -1,0 +1,52 @@
+/* Exposition formats: escaping, number formatting, family headers for text
+ * 0.0.4 and OpenMetrics 1.0.0, and HTTP content negotiation. Pure functions,
+ * used by the aggregator when it renders a snapshot.
+ */
+#ifndef ACCELMON_EXPO_H
+#define ACCELMON_EXPO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct family;
+
+/* Growable byte buffer; on allocation failure `oom` is set and writes stop. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+void buf_put(struct buf *b, const char *s, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/* HELP text: escape backslash and newline (both formats). Malloc'ed. */
+char *expo_escape_help(const char *s);
+/* Label value: escape backslash, double quote and newline. Malloc'ed. */
+char *expo_escape_label_value(const char *s);
+/* `{name="value",...}` for a family's labels, or "" without labels. */
+char *expo_label_text(const struct family *f, const char *const *values);
+
+/* Shortest text that parses back to the same double; NaN, +Inf, -Inf.
+ * Returns the length written (buf of at least 32 bytes). */
+int expo_format_double(char *buf, size_t cap, double v);
+int expo_format_u64(char *buf, size_t cap, uint64_t v);
+
+/* # HELP / # TYPE (and # UNIT in OpenMetrics) lines of a family. */
+void expo_family_header(struct buf *b, const struct family *f, int openmetrics);
+
+/* Content negotiation on an Accept header: 1 when OpenMetrics 1.0.0 is
+ * preferred (q at least that of text/plain), 0 for text 0.0.4. */
+int expo_wants_openmetrics(const char *accept);
+/* 1 when an Accept-Encoding header allows gzip (q > 0). */
+int expo_accepts_gzip(const char *accept_encoding);
+
+#define EXPO_CT_TEXT "text/plain; version=0.0.4; charset=utf-8"
+#define EXPO_CT_OPENMETRICS \
+	"application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+#endif

@@ -1,0 +1,278 @@
+/* accelmon: command line, configuration, signals and the agent's lifetime.
+ * Starts the collectors (scheduler), the aggregator and the exporters; SIGHUP
+ * reloads the config (a bad one keeps the running one), SIGTERM/SIGINT stop
+ * everything with a bounded grace period. --once prints one exposition.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "config.h"
+#include "log.h"
+#include "scheduler.h"
+#include "snapshot.h"
+
+#define STOP_GRACE_S 2.0
+
+struct opts {
+	const char *config, *listen, *sysfs, *procfs, *log_level;
+	int once;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: accelmon [--config FILE] [--listen HOST:PORT] [--sysfs DIR]\n"
+		"                [--procfs DIR] [--once] [--log-level LEVEL]\n"
+		"                [--print-config] [--version] [--help]\n"
+		"\n"
+		"  --config FILE      YAML configuration (default: the embedded one)\n"
+		"  --listen HOST:PORT address of the /metrics endpoint (default 127.0.0.1:%d)\n"
+		"  --sysfs DIR        root used in place of /sys (fixtures, containers)\n"
+		"  --procfs DIR       root used in place of /proc\n"
+		"  --once             one collection cycle, print the exposition, exit\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --print-config     print the embedded default configuration and exit\n"
+		"  --version          print the version and exit\n"
+		"\n"
+		"Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n",
+		ACCELMON_DEFAULT_PORT);
+}
+
+static int load_config(const struct opts *o, struct agent_config **out,
+		       char *err, size_t errlen)
+{
+	int rc;
+
+	if (o->config)
+		rc = config_load_file(o->config, builtin_collector_components(),
+				      builtin_ncollectors, builtin_exporter_components(),
+				      builtin_nexporters, out, err, errlen);
+	else
+		rc = config_parse(config_embedded_default,
+				  strlen(config_embedded_default),
+				  "<embedded default>", builtin_collector_components(),
+				  builtin_ncollectors, builtin_exporter_components(),
+				  builtin_nexporters, out, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (o->listen) {
+		char *l = strdup(o->listen);
+
+		if (!l) {
+			config_free(*out);
+			return -ENOMEM;
+		}
+		free((*out)->listen);
+		(*out)->listen = l;
+	}
+	if (o->log_level)
+		(*out)->log_level = log_level_parse(o->log_level);
+	return 0;
+}
+
+struct running_exporters {
+	void *state[16];
+	int started[16];
+};
+
+static int exporters_start(const struct agent_config *cfg,
+			   struct running_exporters *rx, int skip_prometheus)
+{
+	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		const struct am_exporter *e = builtin_exporters[i];
+		const struct cfg_section *sec = config_exporter(cfg, e->name);
+		int rc;
+
+		if (skip_prometheus && strcmp(e->name, "prometheus") == 0)
+			continue;
+		if (!sec || !sec->enabled)
+			continue;
+		rc = e->start(cfg, sec->opts, &rx->state[i]);
+		if (rc < 0) {
+			log_msg(LOGL_ERROR, e->name, "cannot start: %s", strerror(-rc));
+			return rc;
+		}
+		rx->started[i] = 1;
+	}
+	return 0;
+}
+
+static void exporters_stop(struct running_exporters *rx, int keep_prometheus)
+{
+	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		if (!rx->started[i])
+			continue;
+		if (keep_prometheus && strcmp(builtin_exporters[i]->name, "prometheus") == 0)
+			continue;
+		builtin_exporters[i]->stop(rx->state[i]);
+		rx->started[i] = 0;
+		rx->state[i] = NULL;
+	}
+}
+
+static int run_once(struct sched *s, const struct agent_config *cfg)
+{
+	struct snapshot *snap;
+	int rc = 0;
+
+	if (sched_start_collectors(s, cfg, 1) < 0)
+		return 1;
+	sched_wait_once(s);
+	sched_flush(s);
+	snap = snapshot_acquire();
+	if (!snap || fwrite(snap->text, 1, snap->text_len, stdout) != snap->text_len ||
+	    fflush(stdout) != 0) {
+		log_msg(LOGL_ERROR, NULL, "cannot write the exposition to stdout");
+		rc = 1;
+	}
+	snapshot_release(snap);
+	sched_stop_collectors(s, STOP_GRACE_S);
+	return rc;
+}
+
+static int run_daemon(struct sched *s, struct agent_config **cfgp,
+		      const struct opts *o, const sigset_t *sigs)
+{
+	struct running_exporters rx;
+	int rc = 0;
+
+	memset(&rx, 0, sizeof(rx));
+	if (sched_start_collectors(s, *cfgp, 0) < 0 || sched_start_aggregator(s) < 0) {
+		log_msg(LOGL_ERROR, NULL, "cannot start threads");
+		return 1;
+	}
+	if (exporters_start(*cfgp, &rx, 0) < 0) {
+		rc = 1;
+		goto out;
+	}
+	for (;;) {
+		int sig;
+
+		if (sigwait(sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			struct agent_config *ncfg = NULL;
+			char err[1024];
+			int same_listen;
+
+			if (load_config(o, &ncfg, err, sizeof(err)) < 0) {
+				log_msg(LOGL_ERROR, NULL,
+					"reload failed, keeping the running config: %s", err);
+				continue;
+			}
+			log_set_level(ncfg->log_level);
+			same_listen = strcmp(ncfg->listen, (*cfgp)->listen) == 0;
+			sched_stop_collectors(s, STOP_GRACE_S);
+			exporters_stop(&rx, same_listen);
+			config_free(*cfgp);
+			*cfgp = ncfg;
+			sched_start_collectors(s, ncfg, 0);
+			if (exporters_start(ncfg, &rx, same_listen) < 0)
+				log_msg(LOGL_ERROR, NULL,
+					"reload: an exporter did not start (see above)");
+			log_msg(LOGL_INFO, NULL, "configuration reloaded from %s",
+				ncfg->source);
+			continue;
+		}
+		log_msg(LOGL_INFO, NULL, "%s: shutting down",
+			sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+out:
+	sched_stop_collectors(s, STOP_GRACE_S);
+	sched_stop_aggregator(s); /* publishes the final snapshot */
+	exporters_stop(&rx, 0);    /* exporters flush it */
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"sysfs", required_argument, NULL, 's'},
+		{"procfs", required_argument, NULL, 'p'},
+		{"once", no_argument, NULL, 'o'},
+		{"log-level", required_argument, NULL, 'L'},
+		{"print-config", no_argument, NULL, 'P'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o;
+	struct agent_config *cfg = NULL;
+	struct sched *s;
+	sigset_t sigs;
+	char err[1024];
+	int c, rc;
+
+	memset(&o, 0, sizeof(o));
+	while ((c = getopt_long(argc, argv, "c:l:s:p:oL:PVh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config = optarg; break;
+		case 'l': o.listen = optarg; break;
+		case 's': o.sysfs = optarg; break;
+		case 'p': o.procfs = optarg; break;
+		case 'o': o.once = 1; break;
+		case 'L':
+			if (log_level_parse(optarg) < 0) {
+				fprintf(stderr, "accelmon: --log-level: unknown level '%s' (error, warn, info, debug)\n", optarg);
+				return 2;
+			}
+			o.log_level = optarg;
+			break;
+		case 'P': fputs(config_embedded_default, stdout); return 0;
+		case 'V': printf("accelmon %s (collector ABI %u)\n", PACKAGE_VERSION, ACCELMON_COLLECTOR_ABI_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "accelmon: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (o.sysfs && access(o.sysfs, R_OK | X_OK) != 0) {
+		fprintf(stderr, "accelmon: --sysfs %s: %s\n", o.sysfs, strerror(errno));
+		return 2;
+	}
+	if (o.procfs && access(o.procfs, R_OK | X_OK) != 0) {
+		fprintf(stderr, "accelmon: --procfs %s: %s\n", o.procfs, strerror(errno));
+		return 2;
+	}
+	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "accelmon: %s\n", err);
+		return 2;
+	}
+	log_set_level(cfg->log_level);
+
+	/* Signals go to main's sigwait only: block them before any thread. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	s = sched_new(o.sysfs, o.procfs);
+	if (!s) {
+		config_free(cfg);
+		fprintf(stderr, "accelmon: out of memory\n");
+		return 1;
+	}
+	if (o.once)
+		rc = run_once(s, cfg);
+	else
+		rc = run_daemon(s, &cfg, &o, &sigs);
+	snapshot_shutdown();
+	sched_free(s);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,468 @@
+/* Scheduler and aggregator thread.
+ *
+ * Each collector instance gets a slot: its thread runs init() then polls on a
+ * fixed-rate schedule; its ring carries samples to the aggregator thread. The
+ * aggregator thread is also the watchdog: a poll running past the collector's
+ * timeout marks it down (accelmon_collector_up 0) while the thread stays
+ * stuck; its series go stale after three intervals. Slots are indexed by the
+ * collector's position in the built-in table, so series keep their owner
+ * across a config reload.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "builtin.h"
+#include "clock.h"
+#include "log.h"
+#include "plugin_api.h"
+#include "scheduler.h"
+
+struct slot {
+	const struct am_collector *desc;
+	const struct am_config *cfg;
+	struct am_ctx ctx;
+	void *state;
+	pthread_t thr;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	double interval_s, timeout_s;
+	int once;
+	atomic_int stop;
+	atomic_int running;       /* init succeeded, polling */
+	atomic_int finished;      /* thread returned */
+	atomic_int done_once;     /* --once polls complete */
+	atomic_llong poll_start;  /* monotonic ns of the poll in progress, 0 if none */
+	atomic_llong last_duration;
+	atomic_int last_rc;
+	atomic_uint polls;
+	int overrun_logged;
+};
+
+struct sched {
+	char *sysfs, *procfs;
+	pthread_mutex_t lock;     /* slots[] against the aggregator's drain */
+	struct slot *slots[SCHED_MAX_SLOTS];
+	struct agg *agg;
+	pthread_t agg_thr;
+	int agg_running;
+	atomic_int agg_stop;
+	struct am_sample *batch;
+};
+
+#define BATCH 1024
+
+static int64_t real_now(void)
+{
+	return clock_monotonic_ns();
+}
+
+static int slot_overrun(const struct slot *sl, int64_t now)
+{
+	int64_t start = atomic_load_explicit(&sl->poll_start, memory_order_acquire);
+
+	return start && now - start > (int64_t)(sl->timeout_s * NS_PER_S);
+}
+
+static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
+{
+	struct sched *s = arg;
+	int64_t now = clock_now_ns();
+	size_t n = 0;
+
+	/* Called from the aggregator with s->lock held. */
+	for (int i = 0; i < SCHED_MAX_SLOTS && n < max; i++) {
+		struct slot *sl = s->slots[i];
+		int over;
+
+		if (!sl || !atomic_load(&sl->running))
+			continue;
+		over = slot_overrun(sl, now);
+		if (!atomic_load(&sl->polls) && !over)
+			continue;
+		out[n].name = sl->desc->name;
+		out[n].up = !over && atomic_load(&sl->last_rc) == 0;
+		out[n].duration_s = atomic_load(&sl->polls)
+					    ? (double)atomic_load(&sl->last_duration) / NS_PER_S
+					    : -1;
+		out[n].dropped = ring_dropped(sl->ctx.ring);
+		out[n].read_errors = atomic_load_explicit(&sl->ctx.read_errors,
+							  memory_order_relaxed);
+		n++;
+	}
+	return n;
+}
+
+static double interval_cb(void *arg, int owner)
+{
+	struct sched *s = arg;
+	struct slot *sl;
+
+	if (owner < 0 || owner >= SCHED_MAX_SLOTS)
+		return 0;
+	sl = s->slots[owner];
+	return sl && atomic_load(&sl->running) ? sl->interval_s : 0;
+}
+
+struct sched *sched_new(const char *sysfs, const char *procfs)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+	struct agg_opts o = {status_cb, interval_cb, NULL, 1};
+
+	if (!s)
+		return NULL;
+	o.arg = s;
+	s->sysfs = strdup(sysfs ? sysfs : "/sys");
+	s->procfs = strdup(procfs ? procfs : "/proc");
+	s->agg = agg_new(&o);
+	s->batch = malloc(BATCH * sizeof(*s->batch));
+	pthread_mutex_init(&s->lock, NULL);
+	if (!s->sysfs || !s->procfs || !s->agg || !s->batch) {
+		sched_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void slot_free(struct slot *sl)
+{
+	ring_destroy(sl->ctx.ring);
+	pthread_mutex_destroy(&sl->lock);
+	pthread_cond_destroy(&sl->cond);
+	free(sl);
+}
+
+void sched_free(struct sched *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++)
+		if (s->slots[i])
+			slot_free(s->slots[i]);
+	agg_free(s->agg);
+	free(s->batch);
+	free(s->sysfs);
+	free(s->procfs);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct agg *sched_agg(struct sched *s)
+{
+	return s->agg;
+}
+
+/* Sleep until abs (monotonic ns) or until asked to stop. */
+static void slot_sleep_until(struct slot *sl, int64_t abs_ns)
+{
+	struct timespec ts = {abs_ns / NS_PER_S, abs_ns % NS_PER_S};
+
+	pthread_mutex_lock(&sl->lock);
+	while (!atomic_load(&sl->stop) && real_now() < abs_ns)
+		if (pthread_cond_timedwait(&sl->cond, &sl->lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&sl->lock);
+}
+
+static void *slot_thread(void *arg)
+{
+	struct slot *sl = arg;
+	const char *name = sl->desc->name;
+	int64_t next, interval = (int64_t)(sl->interval_s * NS_PER_S);
+	unsigned want = sl->desc->once_polls ? sl->desc->once_polls : 1;
+	int rc;
+
+	/* init may block in a driver too: it runs here, not on main. */
+	atomic_store(&sl->poll_start, clock_now_ns());
+	rc = sl->desc->init(&sl->ctx, sl->cfg, &sl->state);
+	atomic_store(&sl->poll_start, 0);
+	if (rc != 0) {
+		if (rc == -ENODEV)
+			log_msg(LOGL_INFO, name, "nothing found: %s",
+				sl->ctx.found[0] ? sl->ctx.found : "no devices");
+		else
+			log_msg(LOGL_ERROR, name, "init failed: %s%s%s", strerror(-rc),
+				sl->ctx.found[0] ? ": " : "", sl->ctx.found);
+		atomic_store(&sl->done_once, 1);
+		atomic_store(&sl->finished, 1);
+		return NULL;
+	}
+	log_msg(LOGL_INFO, name, "%s (every %gs)",
+		sl->ctx.found[0] ? sl->ctx.found : "ready", sl->interval_s);
+	atomic_store(&sl->running, 1);
+	next = real_now();
+	while (!atomic_load(&sl->stop)) {
+		int64_t t0 = clock_now_ns(), t1;
+
+		sl->ctx.poll_ns = t0;
+		/* release: the watchdog reading poll_start sees a poll under way */
+		atomic_store_explicit(&sl->poll_start, t0, memory_order_release);
+		rc = sl->desc->poll(&sl->ctx, sl->state);
+		t1 = clock_now_ns();
+		atomic_store(&sl->last_duration, t1 - t0);
+		atomic_store(&sl->last_rc, rc);
+		atomic_store_explicit(&sl->poll_start, 0, memory_order_release);
+		atomic_fetch_add(&sl->polls, 1);
+		if (rc != 0)
+			log_limitedf(&sl->ctx.rl, LOGL_WARN, name, "poll failed: %s",
+				     strerror(-rc));
+		if (sl->overrun_logged && rc == 0) {
+			log_msg(LOGL_INFO, name, "poll completed again");
+			sl->overrun_logged = 0;
+		}
+		if (sl->once && atomic_load(&sl->polls) >= want) {
+			atomic_store(&sl->done_once, 1);
+			break;
+		}
+		next += interval;
+		if (next <= real_now()) /* overran: skip missed ticks, keep phase */
+			next += ((real_now() - next) / interval + 1) * interval;
+		slot_sleep_until(sl, next);
+	}
+	if (sl->desc->fini)
+		sl->desc->fini(sl->state);
+	sl->state = NULL;
+	atomic_store(&sl->finished, 1);
+	return NULL;
+}
+
+int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
+			   int once)
+{
+	int started = 0;
+
+	for (size_t i = 0; i < cfg->ncollectors && i < SCHED_MAX_SLOTS; i++) {
+		const struct cfg_section *sec = &cfg->collectors[i];
+		const struct am_collector *desc = NULL;
+		struct slot *sl;
+		pthread_condattr_t ca;
+
+		for (size_t k = 0; k < builtin_ncollectors; k++)
+			if (strcmp(builtin_collectors[k]->name, sec->name) == 0)
+				desc = builtin_collectors[k];
+		if (!desc)
+			continue;
+		if (!sec->enabled) {
+			log_msg(LOGL_INFO, desc->name, "%s",
+				desc->flags & AM_COLLECTOR_NEEDS_CONFIG && !sec->present
+					? "off (needs a config section)"
+					: "disabled in config");
+			continue;
+		}
+		if (desc->abi_version != ACCELMON_COLLECTOR_ABI_VERSION) {
+			log_msg(LOGL_ERROR, desc->name, "ABI version %u, agent has %u: skipped",
+				desc->abi_version, ACCELMON_COLLECTOR_ABI_VERSION);
+			continue;
+		}
+		sl = calloc(1, sizeof(*sl));
+		if (!sl)
+			return -ENOMEM;
+		sl->desc = desc;
+		sl->cfg = sec->opts;
+		sl->interval_s = sec->interval_s;
+		sl->timeout_s = sec->timeout_s > 0 ? sec->timeout_s : sec->interval_s;
+		sl->once = once;
+		pthread_mutex_init(&sl->lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sl->cond, &ca);
+		pthread_condattr_destroy(&ca);
+		ctx_init(&sl->ctx, (int)i, desc, ring_create(SCHED_RING_CAPACITY),
+			 s->sysfs, s->procfs, sl->interval_s);
+		if (!sl->ctx.ring) {
+			slot_free(sl);
+			return -ENOMEM;
+		}
+		pthread_mutex_lock(&s->lock);
+		if (s->slots[i]) /* left over from before a reload */
+			slot_free(s->slots[i]);
+		s->slots[i] = sl;
+		pthread_mutex_unlock(&s->lock);
+		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
+			log_msg(LOGL_ERROR, desc->name, "cannot start thread");
+			atomic_store(&sl->finished, 1);
+			atomic_store(&sl->done_once, 1);
+			continue;
+		}
+		started++;
+	}
+	return started;
+}
+
+void sched_stop_collectors(struct sched *s, double grace_s)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)grace_s;
+	dl.tv_nsec += (long)((grace_s - (double)(time_t)grace_s) * 1e9);
+	if (dl.tv_nsec >= NS_PER_S) {
+		dl.tv_sec++;
+		dl.tv_nsec -= NS_PER_S;
+	}
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
+		struct slot *sl = s->slots[i];
+
+		if (!sl)
+			continue;
+		pthread_mutex_lock(&sl->lock);
+		atomic_store(&sl->stop, 1);
+		pthread_cond_broadcast(&sl->cond);
+		pthread_mutex_unlock(&sl->lock);
+	}
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
+		struct slot *sl = s->slots[i];
+
+		if (!sl)
+			continue;
+		if (pthread_timedjoin_np(sl->thr, NULL, &dl) != 0) {
+			/* Hung in a driver call: leave the thread and everything it
+			 * can touch (slot, ring, state) alive, and go on. */
+			log_msg(LOGL_WARN, sl->desc->name,
+				"did not stop within %gs (stuck in a poll); abandoned",
+				grace_s);
+			pthread_detach(sl->thr);
+			pthread_mutex_lock(&s->lock);
+			s->slots[i] = NULL;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		/* The thread is gone: drain what it left, then drop the slot. */
+		pthread_mutex_lock(&s->lock);
+		for (size_t n; (n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH));)
+			agg_ingest(s->agg, s->batch, n);
+		s->slots[i] = NULL;
+		pthread_mutex_unlock(&s->lock);
+		slot_free(sl);
+	}
+}
+
+int sched_wait_once(struct sched *s)
+{
+	int overran = 0;
+
+	for (;;) {
+		int pending = 0;
+		int64_t now = clock_now_ns();
+
+		for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
+			struct slot *sl = s->slots[i];
+
+			if (!sl || atomic_load(&sl->done_once))
+				continue;
+			if (slot_overrun(sl, now)) {
+				if (!sl->overrun_logged) {
+					log_msg(LOGL_WARN, sl->desc->name,
+						"poll overran its %gs deadline; reported down",
+						sl->timeout_s);
+					sl->overrun_logged = 1;
+					overran++;
+				}
+				continue;
+			}
+			pending++;
+		}
+		if (!pending)
+			return overran;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static size_t drain_all(struct sched *s)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
+		struct slot *sl = s->slots[i];
+		size_t n;
+
+		if (!sl)
+			continue;
+		while ((n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH)) > 0) {
+			agg_ingest(s->agg, s->batch, n);
+			total += n;
+		}
+	}
+	return total;
+}
+
+static void watchdog(struct sched *s, int64_t now)
+{
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
+		struct slot *sl = s->slots[i];
+
+		if (sl && !sl->overrun_logged && slot_overrun(sl, now)) {
+			log_msg(LOGL_WARN, sl->desc->name,
+				"poll overran its %gs deadline; reported down until it returns",
+				sl->timeout_s);
+			sl->overrun_logged = 1;
+		}
+	}
+}
+
+void sched_flush(struct sched *s)
+{
+	struct snapshot *snap;
+
+	pthread_mutex_lock(&s->lock);
+	drain_all(s);
+	snap = agg_render(s->agg, clock_now_ns());
+	pthread_mutex_unlock(&s->lock);
+	if (snap)
+		snapshot_publish(snap);
+}
+
+static void *agg_thread(void *arg)
+{
+	struct sched *s = arg;
+	int64_t last_pub = 0;
+	int dirty = 1;
+
+	while (!atomic_load(&s->agg_stop)) {
+		int64_t now;
+		struct snapshot *snap = NULL;
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		pthread_mutex_lock(&s->lock);
+		dirty |= drain_all(s) > 0;
+		now = clock_now_ns();
+		watchdog(s, now);
+		/* Publish soon after new samples, and at least every second so
+		 * watchdog verdicts, staleness and process metrics move. */
+		if ((dirty && now - last_pub >= 200 * 1000 * 1000LL) ||
+		    now - last_pub >= NS_PER_S) {
+			snap = agg_render(s->agg, now);
+			last_pub = now;
+			dirty = 0;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (snap)
+			snapshot_publish(snap);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int sched_start_aggregator(struct sched *s)
+{
+	sched_flush(s); /* a first snapshot before anyone scrapes */
+	atomic_store(&s->agg_stop, 0);
+	if (pthread_create(&s->agg_thr, NULL, agg_thread, s) != 0)
+		return -EAGAIN;
+	s->agg_running = 1;
+	return 0;
+}
+
+void sched_stop_aggregator(struct sched *s)
+{
+	if (!s->agg_running)
+		return;
+	atomic_store(&s->agg_stop, 1);
+	pthread_join(s->agg_thr, NULL);
+	s->agg_running = 0;
+	sched_flush(s);
+}

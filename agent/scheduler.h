@@ -1,0 +1,43 @@
+/* Scheduler: one thread per collector instance (own interval, init and
+ * polls on that thread), a watchdog that marks an overrunning poll down, and
+ * the aggregator thread that drains every ring in batches and publishes
+ * snapshots. Nothing here waits on a collector without a bounded deadline.
+ */
+#ifndef ACCELMON_SCHEDULER_H
+#define ACCELMON_SCHEDULER_H
+
+#include <stdio.h>
+
+#include "agg.h"
+#include "config.h"
+
+#define SCHED_MAX_SLOTS 64
+#define SCHED_RING_CAPACITY 8192
+
+struct sched;
+
+/* sysfs/procfs: roots in place of /sys and /proc (NULL for the real ones). */
+struct sched *sched_new(const char *sysfs, const char *procfs);
+void sched_free(struct sched *s);
+
+/* Start the enabled collectors of cfg (each prints one line saying what it
+ * found). once: each makes its once_polls polls and then stops. */
+int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
+			   int once);
+/* Ask every collector to stop and wait up to grace_s in total; collectors
+ * still hung after that are abandoned (detached, never freed). */
+void sched_stop_collectors(struct sched *s, double grace_s);
+/* --once: wait until every collector finished its polls or overran its
+ * deadline; returns the number that overran. */
+int sched_wait_once(struct sched *s);
+
+/* Aggregator: drain rings, run the watchdog, publish when something changed. */
+int sched_start_aggregator(struct sched *s);
+void sched_stop_aggregator(struct sched *s);
+/* Drain every ring and publish a snapshot now (same thread rules as above:
+ * only when the aggregator thread is not running). */
+void sched_flush(struct sched *s);
+
+struct agg *sched_agg(struct sched *s);
+
+#endif

@@ -1,0 +1,382 @@
+/* Series registry: families and interned series, shared by every collector.
+ *
+ * Writers (collector threads registering on their first poll) take one mutex.
+ * The tables are append-only and chunked, so a pointer handed out never moves;
+ * the published counts are stored with release order after the entry is
+ * complete, and readers (aggregator, exporters) load them with acquire.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expo.h"
+#include "series.h"
+
+#define FAMILY_MAX 4096
+#define CHUNK_BITS 12
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define CHUNK_MAX 1024 /* 4M series */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct family *families[FAMILY_MAX];
+static atomic_int nfamilies;
+static struct famview *views[FAMILY_MAX];
+static atomic_int nviews;
+static struct series **chunks[CHUNK_MAX];
+static atomic_uint nseries;
+
+/* Open-addressing hash of series ids, keyed by (family, values). */
+static uint32_t *htab;
+static size_t hcap;
+
+static int valid_name(const char *s, int allow_colon)
+{
+	if (!s || !*s)
+		return 0;
+	for (const char *p = s; *p; p++) {
+		int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			 *p == '_' || (allow_colon && *p == ':') ||
+			 (p != s && *p >= '0' && *p <= '9');
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The type a kind is exposed as: counter, gauge or info. */
+static int kind_class(enum am_kind k)
+{
+	return k == AM_COUNTER || k == AM_INTEGRAL ? 1 : k == AM_INFO ? 2 : 0;
+}
+
+static int family_compatible(const struct family *f,
+			     const struct am_family_def *d, unsigned nlabels)
+{
+	if (kind_class(f->kind) != kind_class(d->kind) || f->nlabels != nlabels)
+		return 0;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (strcmp(f->labels[i], d->labels[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static void family_free(struct family *f)
+{
+	if (!f)
+		return;
+	free(f->name);
+	free(f->help);
+	free(f->help_escaped);
+	free(f->unit);
+	for (unsigned i = 0; i < f->nlabels; i++)
+		free(f->labels[i]);
+	free(f);
+}
+
+/* Under reg_lock: the family named def->name, added if new; -errno. */
+static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
+{
+	int n = atomic_load_explicit(&nfamilies, memory_order_relaxed);
+	struct family *f;
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(families[i]->name, def->name) == 0)
+			return family_compatible(families[i], def, nlabels) ? i : -EINVAL;
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->id = n;
+	f->name = strdup(def->name);
+	f->help = strdup(def->help ? def->help : "");
+	f->help_escaped = f->help ? expo_escape_help(f->help) : NULL;
+	f->unit = def->unit ? strdup(def->unit) : NULL;
+	f->kind = def->kind;
+	f->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++)
+		f->labels[i] = strdup(def->labels[i]);
+	if (!f->name || !f->help || !f->help_escaped || (def->unit && !f->unit))
+		goto fail;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (!f->labels[i])
+			goto fail;
+	families[n] = f;
+	/* Publishes the complete family to readers that load nfamilies. */
+	atomic_store_explicit(&nfamilies, n + 1, memory_order_release);
+	return n;
+fail:
+	family_free(f);
+	return -ENOMEM;
+}
+
+/* Under reg_lock: a view with def's aggregation of family f; -errno. */
+static int view_find_or_add(const struct family *f, const struct am_family_def *def)
+{
+	int n = atomic_load_explicit(&nviews, memory_order_relaxed);
+	unsigned bits = def->bits ? def->bits : 64;
+	double scale = def->scale != 0 ? def->scale : 1.0;
+	double window = def->window_s > 0 ? def->window_s : 15.0;
+	struct famview *v;
+
+	for (int i = 0; i < n; i++) {
+		v = views[i];
+		if (v->fam == f && v->kind == def->kind && v->bits == bits &&
+		    v->saturating == (int)def->saturating && v->scale == scale &&
+		    v->window_s == window)
+			return i;
+	}
+	if (n >= FAMILY_MAX)
+		return -ENOMEM;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->id = n;
+	v->fam = f;
+	v->kind = def->kind;
+	v->bits = bits;
+	v->saturating = def->saturating;
+	v->scale = scale;
+	v->window_s = window;
+	views[n] = v;
+	/* Publishes the complete view to readers that load nviews. */
+	atomic_store_explicit(&nviews, n + 1, memory_order_release);
+	return n;
+}
+
+int series_family_register(const struct am_family_def *def, int owner)
+{
+	unsigned nlabels = 0;
+	int rc;
+
+	if (!def || !valid_name(def->name, 1) || def->kind < AM_GAUGE ||
+	    def->kind > AM_INFO)
+		return -EINVAL;
+	/* Counters carry _total in their registered name (0.0.4 style). */
+	if ((def->kind == AM_COUNTER || def->kind == AM_INTEGRAL) !=
+	    ends_with(def->name, "_total"))
+		return -EINVAL;
+	if (def->kind == AM_INFO && !ends_with(def->name, "_info"))
+		return -EINVAL;
+	while (nlabels < AM_MAX_LABELS && def->labels[nlabels]) {
+		const char *l = def->labels[nlabels];
+
+		if (!valid_name(l, 0) || strncmp(l, "__", 2) == 0)
+			return -EINVAL;
+		for (unsigned j = 0; j < nlabels; j++)
+			if (strcmp(def->labels[j], l) == 0)
+				return -EINVAL;
+		nlabels++;
+	}
+	if (def->bits > 64)
+		return -EINVAL;
+
+	pthread_mutex_lock(&reg_lock);
+	rc = family_find_or_add(def, nlabels);
+	if (rc >= 0)
+		rc = view_find_or_add(families[rc], def);
+	pthread_mutex_unlock(&reg_lock);
+	(void)owner;
+	return rc;
+}
+
+const struct famview *series_view_get(int id)
+{
+	if (id < 0 || id >= atomic_load_explicit(&nviews, memory_order_acquire))
+		return NULL;
+	return views[id];
+}
+
+const struct family *series_family_get(int id)
+{
+	if (id < 0 || id >= atomic_load_explicit(&nfamilies, memory_order_acquire))
+		return NULL;
+	return families[id];
+}
+
+int series_family_count(void)
+{
+	return atomic_load_explicit(&nfamilies, memory_order_acquire);
+}
+
+static uint64_t series_hash(int fam, const char *const *values, unsigned n)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)fam;
+
+	for (unsigned i = 0; i < n; i++) {
+		for (const char *p = values[i]; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		h = (h ^ 0xff) * 1099511628211ull; /* separator */
+	}
+	return h;
+}
+
+static struct series *series_at(uint32_t id)
+{
+	return chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
+}
+
+static int series_match(const struct series *s, int fam,
+			const char *const *values)
+{
+	if (s->fam->id != fam)
+		return 0;
+	for (unsigned i = 0; i < s->fam->nlabels; i++)
+		if (strcmp(s->values[i], values[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int htab_grow(void)
+{
+	size_t ncap = hcap ? hcap * 2 : 1024;
+	uint32_t *n = malloc(ncap * sizeof(*n));
+	uint32_t count = atomic_load_explicit(&nseries, memory_order_relaxed);
+
+	if (!n)
+		return -ENOMEM;
+	memset(n, 0xff, ncap * sizeof(*n));
+	for (uint32_t id = 0; id < count; id++) {
+		const struct series *s = series_at(id);
+		size_t i = series_hash(s->fam->id, (const char *const *)s->values,
+				       s->fam->nlabels) & (ncap - 1);
+
+		while (n[i] != UINT32_MAX)
+			i = (i + 1) & (ncap - 1);
+		n[i] = id;
+	}
+	free(htab);
+	htab = n;
+	hcap = ncap;
+	return 0;
+}
+
+static struct series *series_build(const struct famview *fv,
+				   const char *const *values, uint32_t id,
+				   int owner)
+{
+	const struct family *f = fv->fam;
+	struct series *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->fam = f;
+	s->view = fv;
+	s->owner = owner;
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		s->values[i] = strdup(values[i]);
+		if (!s->values[i])
+			goto fail;
+	}
+	s->label_text = expo_label_text(f, (const char *const *)s->values);
+	if (!s->label_text)
+		goto fail;
+	return s;
+fail:
+	for (unsigned i = 0; i < f->nlabels; i++)
+		free(s->values[i]);
+	free(s);
+	return NULL;
+}
+
+uint32_t series_intern(int view, const char *const *values, int owner)
+{
+	const struct famview *fv = series_view_get(view);
+	const struct family *f = fv ? fv->fam : NULL;
+	uint32_t id = AM_SERIES_INVALID, count;
+	struct series *s;
+	int fam;
+	size_t i;
+
+	if (!f)
+		return AM_SERIES_INVALID;
+	fam = f->id;
+	for (unsigned k = 0; k < f->nlabels; k++)
+		if (!values || !values[k])
+			return AM_SERIES_INVALID;
+	pthread_mutex_lock(&reg_lock);
+	count = atomic_load_explicit(&nseries, memory_order_relaxed);
+	if ((count + 1) * 2 > hcap && htab_grow() < 0)
+		goto out;
+	i = series_hash(fam, values, f->nlabels) & (hcap - 1);
+	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
+		if (series_match(series_at(htab[i]), fam, values)) {
+			id = htab[i];
+			goto out;
+		}
+	}
+	if ((count >> CHUNK_BITS) >= CHUNK_MAX)
+		goto out;
+	if (!chunks[count >> CHUNK_BITS]) {
+		chunks[count >> CHUNK_BITS] =
+			calloc(CHUNK_SIZE, sizeof(struct series *));
+		if (!chunks[count >> CHUNK_BITS])
+			goto out;
+	}
+	s = series_build(fv, values, count, owner);
+	if (!s)
+		goto out;
+	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
+	htab[i] = count;
+	id = count;
+	/* Publishes the complete series entry to readers of nseries. */
+	atomic_store_explicit(&nseries, count + 1, memory_order_release);
+out:
+	pthread_mutex_unlock(&reg_lock);
+	return id;
+}
+
+const struct series *series_get(uint32_t id)
+{
+	if (id >= atomic_load_explicit(&nseries, memory_order_acquire))
+		return NULL;
+	return series_at(id);
+}
+
+uint32_t series_count(void)
+{
+	return atomic_load_explicit(&nseries, memory_order_acquire);
+}
+
+void series_reset(void)
+{
+	uint32_t count = atomic_load(&nseries);
+	int nf = atomic_load(&nfamilies);
+
+	for (uint32_t id = 0; id < count; id++) {
+		struct series *s = series_at(id);
+
+		for (unsigned i = 0; i < s->fam->nlabels; i++)
+			free(s->values[i]);
+		free(s->label_text);
+		free(s);
+	}
+	for (unsigned c = 0; c < CHUNK_MAX; c++) {
+		free(chunks[c]);
+		chunks[c] = NULL;
+	}
+	for (int i = 0; i < nf; i++) {
+		family_free(families[i]);
+		families[i] = NULL;
+	}
+	for (int i = 0; i < atomic_load(&nviews); i++) {
+		free(views[i]);
+		views[i] = NULL;
+	}
+	atomic_store(&nviews, 0);
+	free(htab);
+	htab = NULL;
+	hcap = 0;
+	atomic_store(&nseries, 0);
+	atomic_store(&nfamilies, 0);
+}

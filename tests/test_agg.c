@@ -1,0 +1,379 @@
+/* Aggregator tests on fake time: counter wrap, reset and saturation, time
+ * integration of ratios, windowed gauges, staleness, rendering of both
+ * exposition formats from the same state. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "clock.h"
+#include "series.h"
+
+#define S(x) ((int64_t)((x) * 1e9))
+
+static double test_interval = 1.0;
+
+static double interval_cb(void *arg, int owner)
+{
+	(void)arg;
+	return owner == 0 ? test_interval : 0;
+}
+
+static struct agg *new_agg(void)
+{
+	struct agg_opts o = {NULL, interval_cb, NULL, 0};
+
+	test_interval = 1.0;
+	series_reset();
+	return agg_new(&o);
+}
+
+static uint32_t one_series(const struct am_family_def *d, const char *label)
+{
+	int f = series_family_register(d, 0);
+	const char *v[1] = {label};
+
+	ck_assert_int_ge(f, 0);
+	return series_intern(f, v, 0);
+}
+
+static void feed_u64(struct agg *a, uint32_t id, int64_t t, uint64_t raw)
+{
+	struct am_sample s = {id, SAMPLE_U64, t, 0};
+
+	memcpy(&s.value, &raw, sizeof(raw));
+	agg_ingest(a, &s, 1);
+}
+
+static void feed(struct agg *a, uint32_t id, int64_t t, double v)
+{
+	struct am_sample s = {id, 0, t, v};
+
+	agg_ingest(a, &s, 1);
+}
+
+static double value(struct agg *a, uint32_t id)
+{
+	double v = -1;
+
+	ck_assert_int_eq(agg_value(a, id, &v), 0);
+	return v;
+}
+
+/* Table: a counter of given width read as a sequence; expected exported
+ * values after each reading, and how many resets and wraps were seen. */
+static const struct {
+	const char *what;
+	unsigned bits;
+	int saturating;
+	double scale;
+	uint64_t raw[6];
+	uint64_t want[6];
+	int n;
+	uint64_t resets, wraps;
+} counter_cases[] = {
+	{"monotonic 64-bit", 64, 0, 1, {10, 20, 35}, {10, 20, 35}, 3, 0, 0},
+	{"64-bit goes backwards = reset", 64, 0, 1, {1000, 1500, 200, 300},
+	 {1000, 1500, 1700, 1800}, 4, 1, 0},
+	{"32-bit wrap from the top half", 32, 0, 1,
+	 {4294967000u, 4294967295u, 100, 300}, {4294967000u, 4294967295u,
+						 4294967396u, 4294967596u}, 4, 0, 1},
+	{"32-bit backwards from the bottom half = reset", 32, 0, 1,
+	 {1000, 2000000000u, 50}, {1000, 2000000000u, 2000000050u}, 3, 1, 0},
+	{"IB words x4 stay exact integers", 64, 0, 4,
+	 {1, 2500000000000000ull, 2500000000000001ull},
+	 {4, 10000000000000000ull, 10000000000000004ull}, 3, 0, 0},
+	{"16-bit saturating sticks at 65535", 16, 1, 1, {65000, 65535, 65535, 65535},
+	 {65000, 65535, 65535, 65535}, 4, 0, 0},
+	{"saturated counter cleared = reset", 16, 1, 1, {65535, 3, 10},
+	 {65535, 65538, 65545}, 3, 1, 0},
+	{"exact beyond 2^53", 64, 0, 1,
+	 {9007199254740993ull, 9007199254740995ull},
+	 {9007199254740993ull, 9007199254740995ull}, 2, 0, 0},
+};
+
+START_TEST(test_counter_table)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_counter_total", .help = "h",
+				  .kind = AM_COUNTER, .labels = {"device"}};
+	struct agg_counts c;
+	uint32_t id;
+	struct snapshot *snap;
+	char want[64];
+
+	d.bits = counter_cases[_i].bits;
+	d.saturating = counter_cases[_i].saturating;
+	d.scale = counter_cases[_i].scale;
+	id = one_series(&d, "x");
+	for (int k = 0; k < counter_cases[_i].n; k++) {
+		feed_u64(a, id, S(k + 1), counter_cases[_i].raw[k]);
+		snap = agg_render(a, S(k + 1));
+		/* Compare the rendered text: doubles lose bits past 2^53. */
+		snprintf(want, sizeof(want), "t_counter_total{device=\"x\"} %llu\n",
+			 (unsigned long long)counter_cases[_i].want[k]);
+		ck_assert_msg(strstr(snap->text, want), "%s, step %d: want %s got %s",
+			      counter_cases[_i].what, k, want, snap->text);
+		snapshot_release(snap);
+	}
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.resets, counter_cases[_i].resets);
+	ck_assert_uint_eq(c.wraps, counter_cases[_i].wraps);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_saturation_flag)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_sat_total", .help = "h", .kind = AM_COUNTER,
+				  .labels = {"device"}, .bits = 8, .saturating = true};
+	uint32_t id = one_series(&d, "x");
+	struct agg_counts c;
+
+	feed_u64(a, id, S(1), 200);
+	ck_assert(!agg_saturated(a, id));
+	feed_u64(a, id, S(2), 255);
+	ck_assert(agg_saturated(a, id));
+	feed_u64(a, id, S(3), 255);
+	ck_assert(agg_saturated(a, id));
+	ck_assert_double_eq(value(a, id), 255);
+	feed_u64(a, id, S(4), 0); /* cleared by an admin: a reset */
+	ck_assert(!agg_saturated(a, id));
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.saturations, 1);
+	ck_assert_uint_eq(c.resets, 1);
+	/* A reading wider than the declared width is refused, not wrapped. */
+	feed_u64(a, id, S(5), 256);
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.bad_values, 1);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_counter_from_double_and_negative)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_dbl_total", .help = "h", .kind = AM_COUNTER,
+				  .labels = {"device"}};
+	uint32_t id = one_series(&d, "x");
+	struct agg_counts c;
+
+	feed(a, id, S(1), 100);
+	feed(a, id, S(2), -5);   /* never a negative counter */
+	feed(a, id, S(3), 1.5);  /* not an integer reading */
+	feed(a, id, S(4), NAN);
+	feed(a, id, S(5), 150);
+	ck_assert_double_eq(value(a, id), 150);
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.bad_values, 3);
+	agg_free(a);
+}
+END_TEST
+
+/* A 30% duty cycle sampled every 100 ms for 60 s integrates to 18 s. */
+START_TEST(test_integration_accuracy)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_busy_seconds_total", .help = "h",
+				  .kind = AM_INTEGRAL, .unit = "seconds",
+				  .labels = {"device"}};
+	uint32_t id = one_series(&d, "x");
+
+	test_interval = 0.1;
+	for (int k = 0; k <= 600; k++)
+		feed(a, id, S(k * 0.1), (k % 10) < 3 ? 1.0 : 0.0);
+	/* Samples cover (t-0.1, t]: the first one opens the integral. */
+	ck_assert_double_eq_tol(value(a, id), 18.0, 1e-6);
+	agg_free(a);
+}
+END_TEST
+
+/* Watts integrate to joules with the scale applied (mW -> W). */
+START_TEST(test_integration_scale_and_gap)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_energy_joules_total", .help = "h",
+				  .kind = AM_INTEGRAL, .labels = {"device"},
+				  .scale = 1e-3};
+	uint32_t id = one_series(&d, "x");
+
+	feed(a, id, S(0), 250000); /* 250 W */
+	feed(a, id, S(1), 250000);
+	feed(a, id, S(2), 250000);
+	ck_assert_double_eq_tol(value(a, id), 500, 1e-9);
+	/* A 10 s silence is longer than 3 intervals: nobody observed it. */
+	feed(a, id, S(12), 250000);
+	ck_assert_double_eq_tol(value(a, id), 500, 1e-9);
+	feed(a, id, S(13), 100000);
+	ck_assert_double_eq_tol(value(a, id), 600, 1e-9);
+	/* Time going backwards adds nothing. */
+	feed(a, id, S(12.5), 100000);
+	ck_assert_double_eq_tol(value(a, id), 600, 1e-9);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_window_max_mean)
+{
+	struct agg *a = new_agg();
+	struct am_family_def dmax = {.name = "t_peak_ratio", .help = "h",
+				     .kind = AM_WINDOW_MAX, .labels = {"device"},
+				     .window_s = 5};
+	struct am_family_def dmean = {.name = "t_mean_ratio", .help = "h",
+				      .kind = AM_WINDOW_MEAN, .labels = {"device"},
+				      .window_s = 5};
+	uint32_t mx = one_series(&dmax, "x");
+	int fmean = series_family_register(&dmean, 0);
+	const char *v[1] = {"x"};
+	uint32_t mn = series_intern(fmean, v, 0);
+	const double seq[] = {0.1, 0.9, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3};
+
+	for (int k = 0; k < 8; k++) {
+		feed(a, mx, S(k + 1), seq[k]);
+		feed(a, mn, S(k + 1), seq[k]);
+	}
+	/* Window (3, 8]: 0.2 0.2 0.2 0.2 0.3 -> the 0.9 at t=2 has left. */
+	ck_assert_double_eq_tol(value(a, mx), 0.3, 1e-12);
+	ck_assert_double_eq_tol(value(a, mn), 1.1 / 5, 1e-12);
+	feed(a, mx, S(9), 0.95);
+	ck_assert_double_eq_tol(value(a, mx), 0.95, 1e-12);
+	/* Many samples in the window: the buffer grows, the max stays right. */
+	for (int k = 0; k < 3000; k++)
+		feed(a, mx, S(10) + k * 1000000LL, k == 1500 ? 0.99 : 0.5);
+	ck_assert_double_eq_tol(value(a, mx), 0.99, 1e-12);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_staleness)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_gauge", .help = "h", .kind = AM_GAUGE,
+				  .labels = {"device"}};
+	uint32_t id = one_series(&d, "x");
+	int fother = series_family_register(
+		&(struct am_family_def){.name = "t_other", .help = "h",
+					.kind = AM_GAUGE, .labels = {"device"}},
+		5);
+	const char *v[1] = {"y"};
+	uint32_t other = series_intern(fother, v, 5);
+	struct snapshot *snap;
+
+	feed(a, id, S(10), 1);
+	feed(a, other, S(10), 2);
+	snap = agg_render(a, S(12.9));
+	ck_assert_ptr_nonnull(strstr(snap->text, "t_gauge{device=\"x\"} 1\n"));
+	/* Owner 5 is not running: its series are not exported at all. */
+	ck_assert_ptr_null(strstr(snap->text, "t_other"));
+	ck_assert_uint_eq(snap->nvalues, 1);
+	snapshot_release(snap);
+	/* Three missed 1 s intervals later the series is gone, header too. */
+	snap = agg_render(a, S(13.01));
+	ck_assert_ptr_null(strstr(snap->text, "t_gauge"));
+	snapshot_release(snap);
+	/* It comes back with the next sample. */
+	feed(a, id, S(14), 3);
+	snap = agg_render(a, S(14));
+	ck_assert_ptr_nonnull(strstr(snap->text, "t_gauge{device=\"x\"} 3\n"));
+	snapshot_release(snap);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_render_both_formats)
+{
+	struct agg *a = new_agg();
+	uint32_t c = one_series(&(struct am_family_def){.name = "t_bytes_total",
+							.help = "Bytes \\ moved\nin total.",
+							.kind = AM_COUNTER,
+							.unit = "bytes",
+							.labels = {"device"}},
+				"a\"b\\c\nd");
+	uint32_t i = one_series(&(struct am_family_def){.name = "t_port_info",
+							.help = "Info.",
+							.kind = AM_INFO,
+							.labels = {"device"}},
+				"p");
+	uint32_t u = series_intern(series_family_register(&(struct am_family_def){
+						   .name = "t_unknown_unit",
+						   .help = "x", .kind = AM_GAUGE,
+						   .unit = "bytes"}, 0),
+				   (const char *const[]){NULL}, 0);
+	struct snapshot *snap;
+
+	feed_u64(a, c, S(1), 42);
+	feed(a, i, S(1), 7);
+	feed(a, u, S(1), 0.5);
+	snap = agg_render(a, S(1));
+	ck_assert_str_eq(snap->text,
+			 "# HELP t_bytes_total Bytes \\\\ moved\\nin total.\n"
+			 "# TYPE t_bytes_total counter\n"
+			 "t_bytes_total{device=\"a\\\"b\\\\c\\nd\"} 42\n"
+			 "# HELP t_port_info Info.\n"
+			 "# TYPE t_port_info gauge\n"
+			 "t_port_info{device=\"p\"} 1\n"
+			 "# HELP t_unknown_unit x\n"
+			 "# TYPE t_unknown_unit gauge\n"
+			 "t_unknown_unit 0.5\n");
+	ck_assert_str_eq(snap->om,
+			 "# HELP t_bytes Bytes \\\\ moved\\nin total.\n"
+			 "# TYPE t_bytes counter\n"
+			 "# UNIT t_bytes bytes\n"
+			 "t_bytes_total{device=\"a\\\"b\\\\c\\nd\"} 42\n"
+			 "# HELP t_port Info.\n"
+			 "# TYPE t_port info\n"
+			 "t_port_info{device=\"p\"} 1\n"
+			 "# HELP t_unknown_unit x\n"
+			 "# TYPE t_unknown_unit gauge\n"
+			 "t_unknown_unit 0.5\n"
+			 "# EOF\n");
+	snapshot_release(snap);
+	agg_free(a);
+}
+END_TEST
+
+START_TEST(test_unknown_series_counted)
+{
+	struct agg *a = new_agg();
+	struct agg_counts c;
+
+	feed(a, 12345, S(1), 1);
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.unknown_series, 1);
+	agg_free(a);
+}
+END_TEST
+
+static Suite *agg_suite(void)
+{
+	Suite *s = suite_create("agg");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_counter_table, 0,
+			    sizeof(counter_cases) / sizeof(counter_cases[0]));
+	tcase_add_test(tc, test_saturation_flag);
+	tcase_add_test(tc, test_counter_from_double_and_negative);
+	tcase_add_test(tc, test_integration_accuracy);
+	tcase_add_test(tc, test_integration_scale_and_gap);
+	tcase_add_test(tc, test_window_max_mean);
+	tcase_add_test(tc, test_staleness);
+	tcase_add_test(tc, test_render_both_formats);
+	tcase_add_test(tc, test_unknown_series_counted);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(agg_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,699 @@
+/* Tests of the YAML configuration (agent/config.c) against a fake component
+ * table: the embedded default, a full valid file, every error class with its
+ * exact "SOURCE:LINE: key.path: problem" line, needs_config and enabled
+ * semantics, the am_cfg_* getters, config_load_file and durations.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf: ACCELMON_DEFAULT_PORT */
+#endif
+/* By path: "config.h" from here would find the autoconf header. */
+#include "../agent/config.h"
+
+#ifndef ACCELMON_DEFAULT_PORT
+#define ACCELMON_DEFAULT_PORT 9917
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define PORT STR(ACCELMON_DEFAULT_PORT)
+
+static const struct am_option netdev_opts[] = {
+	{"include", AM_OPT_REGEX, "interfaces to report"},
+	{"exclude", AM_OPT_REGEX, "interfaces to skip"},
+	{"physical_only", AM_OPT_BOOL, "only interfaces with a device link"},
+	{NULL, 0, NULL},
+};
+static const struct am_option nvml_opts[] = {
+	{"library", AM_OPT_STRING, "NVML library to dlopen"},
+	{NULL, 0, NULL},
+};
+static const struct am_option pcap_opts[] = {
+	{"interfaces", AM_OPT_STRLIST, "interfaces to capture on"},
+	{"top_k", AM_OPT_INT, "peers reported"},
+	{"idle", AM_OPT_DURATION, "forget a peer after"},
+	{NULL, 0, NULL},
+};
+static const struct am_option records_opts[] = {
+	{"dir", AM_OPT_STRING, "record directory"},
+	/* Repeats a generic key: it must keep its generic meaning. */
+	{"interval", AM_OPT_DURATION, "write interval"},
+	{NULL, 0, NULL},
+};
+
+static const struct cfg_component colls[] = {
+	{"netdev", netdev_opts, false},
+	{"nvml", nvml_opts, false},
+	{"pcap", pcap_opts, true},
+};
+static const struct cfg_component exps[] = {
+	{"records", records_opts, true},
+	{"textfile", NULL, false},
+};
+#define NCOLLS (sizeof(colls) / sizeof(colls[0]))
+#define NEXPS (sizeof(exps) / sizeof(exps[0]))
+
+static char err[512];
+
+static int parse(const char *yaml, struct agent_config **out)
+{
+	memset(err, 'X', sizeof(err) - 1);
+	err[sizeof(err) - 1] = '\0';
+	return config_parse(yaml, strlen(yaml), "t.yaml", colls, NCOLLS, exps,
+			    NEXPS, out, err, sizeof(err));
+}
+
+static struct agent_config *parse_ok(const char *yaml)
+{
+	struct agent_config *cfg = NULL;
+	int rc = parse(yaml, &cfg);
+
+	ck_assert_msg(rc == 0, "parse failed (%d): %s\n---\n%s", rc, err, yaml);
+	ck_assert_ptr_nonnull(cfg);
+	return cfg;
+}
+
+/* ---- valid configurations ---- */
+
+START_TEST(test_embedded_default)
+{
+	struct agent_config *cfg = NULL;
+	int rc = config_parse(config_embedded_default,
+			      strlen(config_embedded_default),
+			      "<embedded default>", colls, NCOLLS, exps, NEXPS,
+			      &cfg, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(config_embedded_default, "# "));
+	ck_assert_str_eq(cfg->listen, "127.0.0.1:" PORT);
+	ck_assert_str_eq(cfg->source, "<embedded default>");
+	ck_assert_int_eq(cfg->log_level, CFG_LOG_INFO);
+	ck_assert_uint_eq(cfg->ncollectors, NCOLLS);
+	ck_assert_uint_eq(cfg->nexporters, NEXPS);
+	for (size_t i = 0; i < NCOLLS; i++) {
+		ck_assert_str_eq(cfg->collectors[i].name, colls[i].name);
+		ck_assert(!cfg->collectors[i].present);
+		ck_assert(cfg->collectors[i].interval_s == 1.0);
+		ck_assert(cfg->collectors[i].timeout_s == 1.0);
+		ck_assert_ptr_nonnull(cfg->collectors[i].opts);
+	}
+	ck_assert(config_collector(cfg, "netdev")->enabled);
+	ck_assert(config_collector(cfg, "nvml")->enabled);
+	ck_assert(!config_collector(cfg, "pcap")->enabled);
+	ck_assert(!config_exporter(cfg, "records")->enabled);
+	ck_assert(config_exporter(cfg, "textfile")->enabled);
+	ck_assert_ptr_null(config_collector(cfg, "records"));
+	ck_assert_ptr_null(config_exporter(cfg, "nope"));
+	config_free(cfg);
+}
+END_TEST
+
+static const char full_yaml[] =
+	"# a full configuration\n"
+	"listen: \"[::1]:9100\"\n"
+	"log_level: DEBUG\n"
+	"collectors:\n"
+	"  netdev:\n"
+	"    interval: 250ms\n"
+	"    include: \"^(en|eth|ib)\"\n"
+	"    exclude: ^lo$\n"
+	"    physical_only: no\n"
+	"  nvml: {library: /opt/nvidia/libnvidia-ml.so.1, timeout: 3s,\n"
+	"         enabled: off}\n"
+	"  pcap:\n"
+	"    interfaces: [eth0, 'eth1']\n"
+	"    top_k: 64\n"
+	"    idle: 2m\n"
+	"exporters:\n"
+	"  records: {dir: /var/lib/accelmon/records, interval: 15s}\n";
+
+START_TEST(test_full_file)
+{
+	struct agent_config *cfg = parse_ok(full_yaml);
+	const struct cfg_section *nd = config_collector(cfg, "netdev");
+	const struct cfg_section *nv = config_collector(cfg, "nvml");
+	const struct cfg_section *pc = config_collector(cfg, "pcap");
+	const struct cfg_section *rec = config_exporter(cfg, "records");
+	const struct cfg_section *tf = config_exporter(cfg, "textfile");
+
+	ck_assert_str_eq(cfg->source, "t.yaml");
+	ck_assert_str_eq(cfg->listen, "[::1]:9100");
+	ck_assert_int_eq(cfg->log_level, CFG_LOG_DEBUG);
+
+	ck_assert(nd->present && nd->enabled);
+	ck_assert_double_eq_tol(nd->interval_s, 0.25, 1e-12);
+	ck_assert_double_eq_tol(nd->timeout_s, 0.25, 1e-12);
+	ck_assert_str_eq(am_cfg_string(nd->opts, "include", NULL),
+			 "^(en|eth|ib)");
+	ck_assert_str_eq(am_cfg_string(nd->opts, "exclude", NULL), "^lo$");
+	ck_assert(!am_cfg_bool(nd->opts, "physical_only", true));
+	/* The generic keys are readable through the getters as well. */
+	ck_assert_double_eq_tol(am_cfg_duration(nd->opts, "interval", 9), 0.25,
+				1e-12);
+
+	ck_assert(nv->present && !nv->enabled);
+	ck_assert_str_eq(am_cfg_string(nv->opts, "library", "x"),
+			 "/opt/nvidia/libnvidia-ml.so.1");
+	ck_assert(nv->interval_s == 1.0);
+	ck_assert(nv->timeout_s == 3.0);
+
+	ck_assert(pc->present && pc->enabled);
+	ck_assert_uint_eq(am_cfg_list_len(pc->opts, "interfaces"), 2);
+	ck_assert_str_eq(am_cfg_list_at(pc->opts, "interfaces", 0), "eth0");
+	ck_assert_str_eq(am_cfg_list_at(pc->opts, "interfaces", 1), "eth1");
+	ck_assert_ptr_null(am_cfg_list_at(pc->opts, "interfaces", 2));
+	ck_assert_int_eq(am_cfg_int(pc->opts, "top_k", 0), 64);
+	ck_assert(am_cfg_duration(pc->opts, "idle", 0) == 120.0);
+
+	ck_assert(rec->present && rec->enabled);
+	ck_assert_str_eq(am_cfg_string(rec->opts, "dir", NULL),
+			 "/var/lib/accelmon/records");
+	ck_assert(rec->interval_s == 15.0 && rec->timeout_s == 15.0);
+	ck_assert(!tf->present && tf->enabled);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_getter_defaults)
+{
+	struct agent_config *cfg = parse_ok("collectors:\n"
+					    "  nvml: {library: libx.so}\n");
+	const struct am_config *o = config_collector(cfg, "nvml")->opts;
+
+	/* Unset keys, keys of another type and a NULL config: the default. */
+	ck_assert_str_eq(am_cfg_string(o, "nope", "d"), "d");
+	ck_assert_int_eq(am_cfg_int(o, "library", 7), 7);
+	ck_assert(am_cfg_bool(o, "library", true));
+	ck_assert(am_cfg_duration(o, "library", 2.5) == 2.5);
+	ck_assert_uint_eq(am_cfg_list_len(o, "library"), 0);
+	ck_assert_ptr_null(am_cfg_list_at(o, "library", 0));
+	ck_assert_int_eq(am_cfg_int(NULL, "x", -3), -3);
+	ck_assert_str_eq(am_cfg_string(NULL, "x", "n"), "n");
+	ck_assert_uint_eq(am_cfg_list_len(NULL, "x"), 0);
+	ck_assert(!am_cfg_bool(NULL, "x", false));
+	config_free(cfg);
+	config_free(NULL);
+}
+END_TEST
+
+/* needs_config and enabled: YAML snippet -> expected pcap/netdev/records. */
+static const struct {
+	const char *yaml;
+	bool pcap_present, pcap_on, netdev_on, records_on;
+} enable_cases[] = {
+	{"", false, false, true, false},
+	{"# only a comment\n", false, false, true, false},
+	{"collectors: {}\n", false, false, true, false},
+	{"collectors:\n", false, false, true, false},
+	{"collectors:\n  pcap: {}\n", true, true, true, false},
+	{"collectors:\n  pcap:\n", true, true, true, false},
+	{"collectors:\n  pcap: ~\n", true, true, true, false},
+	{"collectors:\n  pcap: {top_k: 5}\n", true, true, true, false},
+	{"collectors:\n  pcap: {enabled: false}\n", true, false, true, false},
+	{"collectors:\n  netdev: {enabled: false}\n", false, false, false,
+	 false},
+	{"collectors:\n  netdev: {enabled: OFF}\n", false, false, false, false},
+	{"collectors:\n  netdev: {enabled: Yes}\n", false, false, true, false},
+	{"exporters:\n  records: {dir: /tmp}\n", false, false, true, true},
+	{"exporters:\n  records:\n", false, false, true, true},
+	{"exporters:\n  records: {enabled: no}\n", false, false, true, false},
+};
+
+START_TEST(test_enabled)
+{
+	struct agent_config *cfg = parse_ok(enable_cases[_i].yaml);
+
+	ck_assert_msg(config_collector(cfg, "pcap")->present ==
+			      enable_cases[_i].pcap_present,
+		      "case %d", _i);
+	ck_assert_msg(config_collector(cfg, "pcap")->enabled ==
+			      enable_cases[_i].pcap_on,
+		      "case %d", _i);
+	ck_assert_msg(config_collector(cfg, "netdev")->enabled ==
+			      enable_cases[_i].netdev_on,
+		      "case %d", _i);
+	ck_assert_msg(config_exporter(cfg, "records")->enabled ==
+			      enable_cases[_i].records_on,
+		      "case %d", _i);
+	config_free(cfg);
+}
+END_TEST
+
+/* Patterns an operator writes must still pass the size guard. */
+static const char *const good_regex[] = {
+	"^(en|eth|ib)[0-9]+$", "^lo$", "[[:alpha:]]+[]a-]*", "a{1,255}",
+	"(a+)+b*", "^(eth[0-9]+|en[a-z0-9]+|ib[0-9]+|bond[0-9]+|mlx5_[0-9]+)$",
+	"\\++", "[+*]+", "(a{255}){255}", "a|b|c?d",
+};
+
+START_TEST(test_good_regex)
+{
+	char yaml[256];
+	struct agent_config *cfg;
+
+	snprintf(yaml, sizeof(yaml), "collectors:\n  netdev: {include: '%s'}\n",
+		 good_regex[_i]);
+	cfg = parse_ok(yaml);
+	ck_assert_str_eq(am_cfg_string(config_collector(cfg, "netdev")->opts,
+				       "include", NULL),
+			 good_regex[_i]);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_strlist_single)
+{
+	struct agent_config *cfg = parse_ok("collectors:\n"
+					    "  pcap: {interfaces: eth3}\n");
+	const struct am_config *o = config_collector(cfg, "pcap")->opts;
+
+	ck_assert_uint_eq(am_cfg_list_len(o, "interfaces"), 1);
+	ck_assert_str_eq(am_cfg_list_at(o, "interfaces", 0), "eth3");
+	config_free(cfg);
+
+	cfg = parse_ok("collectors:\n  pcap: {interfaces: []}\n");
+	o = config_collector(cfg, "pcap")->opts;
+	ck_assert_uint_eq(am_cfg_list_len(o, "interfaces"), 0);
+	config_free(cfg);
+}
+END_TEST
+
+/* Values accepted for each scalar kind: YAML -> what the getter reads. */
+START_TEST(test_values)
+{
+	struct agent_config *cfg = parse_ok(
+		"listen: localhost:1\n"
+		"log_level: Warn\n"
+		"collectors:\n"
+		"  netdev: {interval: 0.1, timeout: 1m30s, physical_only: ON}\n"
+		"  pcap: {top_k: -9223372036854775808, idle: 1.5}\n"
+		"  nvml: {library: 123}\n");
+	const struct cfg_section *nd = config_collector(cfg, "netdev");
+	const struct am_config *pc = config_collector(cfg, "pcap")->opts;
+
+	ck_assert_str_eq(cfg->listen, "localhost:1");
+	ck_assert_int_eq(cfg->log_level, CFG_LOG_WARN);
+	ck_assert(nd->interval_s == 0.1);
+	ck_assert(nd->timeout_s == 90.0);
+	ck_assert(am_cfg_bool(nd->opts, "physical_only", false));
+	ck_assert(am_cfg_int(pc, "top_k", 0) == -9223372036854775807LL - 1);
+	ck_assert(am_cfg_duration(pc, "idle", 0) == 1.5);
+	ck_assert_str_eq(
+		am_cfg_string(config_collector(cfg, "nvml")->opts, "library",
+			      NULL),
+		"123");
+	config_free(cfg);
+
+	cfg = parse_ok("log_level: error\n");
+	ck_assert_int_eq(cfg->log_level, CFG_LOG_ERROR);
+	ck_assert_str_eq(cfg->listen, "127.0.0.1:" PORT); /* from the default */
+	config_free(cfg);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+struct err_case {
+	const char *yaml;
+	int line;
+	const char *exact;  /* whole message after "t.yaml:LINE: ", or NULL */
+	const char *substr; /* when the text comes from libyaml or libc */
+};
+
+static const struct err_case err_cases[] = {
+	/* bad YAML */
+	{"listen: [1, 2\n", 2, NULL, "invalid YAML: "},
+	{"collectors:\n\tnetdev: {}\n", 2, NULL, "invalid YAML: "},
+	{"listen: 127.0.0.1:1\nlog_level: info\n  debug: x\n", 3, NULL,
+	 "invalid YAML: "},
+	{"listen: \"abc\n", 2, NULL, "invalid YAML: "},
+	{"listen: *nope\n", 1, NULL, "invalid YAML: "},
+	{"listen: a:1\n---\nlog_level: info\n", 3,
+	 "top level: only one YAML document is allowed", NULL},
+	{"- listen\n", 1,
+	 "top level: expected a mapping of settings, got a sequence", NULL},
+	{"just text\n", 1,
+	 "top level: expected a mapping of settings, got \"just text\"", NULL},
+	{"? [a]\n: 1\n", 1, "top level: keys must be names, got a sequence",
+	 NULL},
+	/* unknown keys */
+	{"listen: 127.0.0.1:1\nlisten_port: 5\n", 2,
+	 "listen_port: unknown key (known: listen, log_level, collectors, "
+	 "exporters)",
+	 NULL},
+	{"collectors:\n  netdve: {}\n", 2,
+	 "collectors.netdve: unknown collector (known: netdev, nvml, pcap)",
+	 NULL},
+	{"exporters:\n  remote_write: {}\n", 2,
+	 "exporters.remote_write: unknown exporter (known: records, textfile)",
+	 NULL},
+	{"# accelmon test config\n"
+	 "listen: 0.0.0.0:9917\n"
+	 "log_level: debug\n"
+	 "collectors:\n"
+	 "  netdev:\n"
+	 "    interval: 1s\n"
+	 "    intervall: 2s\n",
+	 7,
+	 "collectors.netdev.intervall: unknown key (known: enabled, interval, "
+	 "timeout, include, exclude, physical_only)",
+	 NULL},
+	{"exporters:\n  textfile: {path: x}\n", 2,
+	 "exporters.textfile.path: unknown key (known: enabled, interval, "
+	 "timeout)",
+	 NULL},
+	{"exporters:\n  records:\n    dir: x\n    spool: y\n", 4,
+	 "exporters.records.spool: unknown key (known: enabled, interval, "
+	 "timeout, dir)",
+	 NULL},
+	/* wrong types */
+	{"log_level: info\nlisten:\n  host: x\n", 3,
+	 "listen: expected a string, got a mapping", NULL},
+	{"listen: [a, b]\n", 1,
+	 "listen: expected a string, got a sequence (quote an IPv6 address: "
+	 "listen: \"[::1]:" PORT "\")",
+	 NULL},
+	{"log_level: info\nlisten: [::1]:9917\n", 2, NULL,
+	 "(quote an IPv6 address: listen: \"[::1]:" PORT "\")"},
+	{"listen:\n", 1, "listen: expected a string, got nothing (null)", NULL},
+	{"log_level: verbose\n", 1,
+	 "log_level: unknown level \"verbose\" (known: error, warn, info, "
+	 "debug)",
+	 NULL},
+	{"collectors: [netdev]\n", 1,
+	 "collectors: expected a mapping of collector names, got a sequence",
+	 NULL},
+	{"exporters: records\n", 1,
+	 "exporters: expected a mapping of exporter names, got \"records\"",
+	 NULL},
+	{"collectors:\n  netdev: 5\n", 2,
+	 "collectors.netdev: expected a mapping, got \"5\"", NULL},
+	{"collectors:\n  netdev: {physical_only: maybe}\n", 2,
+	 "collectors.netdev.physical_only: expected a boolean (true or false), "
+	 "got \"maybe\"",
+	 NULL},
+	{"collectors:\n  netdev:\n    enabled: 1\n", 3,
+	 "collectors.netdev.enabled: expected a boolean (true or false), got "
+	 "\"1\"",
+	 NULL},
+	{"collectors:\n  pcap:\n    top_k: yes\n", 3,
+	 "collectors.pcap.top_k: expected an integer, got \"yes\"", NULL},
+	{"collectors:\n  pcap:\n    top_k: 1.5\n", 3,
+	 "collectors.pcap.top_k: expected an integer, got \"1.5\"", NULL},
+	{"collectors:\n  pcap:\n    top_k: ' 5'\n", 3,
+	 "collectors.pcap.top_k: expected an integer, got \" 5\"", NULL},
+	{"collectors:\n  pcap:\n    top_k: 99999999999999999999\n", 3,
+	 "collectors.pcap.top_k: integer out of range: "
+	 "\"99999999999999999999\"",
+	 NULL},
+	{"collectors:\n  pcap:\n    top_k: [1]\n", 3,
+	 "collectors.pcap.top_k: expected an integer, got a sequence", NULL},
+	{"collectors:\n  netdev: {interval: 5 parsecs}\n", 2,
+	 "collectors.netdev.interval: invalid duration \"5 parsecs\" (use e.g. "
+	 "250ms, 1s, 1.5s, 2m, 1h)",
+	 NULL},
+	{"collectors:\n  pcap: {idle: -1s}\n", 2,
+	 "collectors.pcap.idle: invalid duration \"-1s\" (use e.g. 250ms, 1s, "
+	 "1.5s, 2m, 1h)",
+	 NULL},
+	{"collectors:\n  nvml:\n    library:\n      path: x\n", 4,
+	 "collectors.nvml.library: expected a string, got a mapping", NULL},
+	{"collectors:\n  nvml: {library: null}\n", 2,
+	 "collectors.nvml.library: expected a string, got nothing (null)",
+	 NULL},
+	{"collectors:\n  netdev: {include: [a]}\n", 2,
+	 "collectors.netdev.include: expected a regular expression, got a "
+	 "sequence",
+	 NULL},
+	{"collectors:\n  pcap:\n    interfaces:\n      - eth0\n      - {a: 1}\n",
+	 5, "collectors.pcap.interfaces[1]: expected a string, got a mapping",
+	 NULL},
+	{"collectors:\n  pcap: {interfaces: {eth0: 1}}\n", 2,
+	 "collectors.pcap.interfaces: expected a list of strings or one "
+	 "string, got a mapping",
+	 NULL},
+	{"collectors:\n  pcap: {top_k: \"a\\nb\"}\n", 2,
+	 "collectors.pcap.top_k: expected an integer, got \"a\\x0ab\"", NULL},
+	/* interval and timeout limits */
+	{"collectors:\n  netdev:\n    interval: 50ms\n", 3,
+	 "collectors.netdev.interval: \"50ms\" is below the minimum interval "
+	 "of 100ms",
+	 NULL},
+	{"exporters:\n  records: {interval: 0.05}\n", 2,
+	 "exporters.records.interval: \"0.05\" is below the minimum interval "
+	 "of 100ms",
+	 NULL},
+	{"collectors:\n  nvml: {timeout: 0s}\n", 2,
+	 "collectors.nvml.timeout: timeout must be greater than 0, got \"0s\"",
+	 NULL},
+	/* bad regex */
+	{"collectors:\n  netdev:\n    exclude: \"(\"\n", 3, NULL,
+	 "collectors.netdev.exclude: invalid regex \"(\": "},
+	{"collectors:\n  netdev: {include: \"a{2,1}\"}\n", 2, NULL,
+	 "collectors.netdev.include: invalid regex \"a{2,1}\": "},
+	/* refused before regcomp: exponential memory in glibc */
+	{"collectors:\n  netdev: {include: \"^lo1+++\"}\n", 2,
+	 "collectors.netdev.include: invalid regex \"^lo1+++\": adjacent "
+	 "repetition operators (undefined in POSIX ERE)",
+	 NULL},
+	{"collectors:\n  netdev: {include: \"a{256}\"}\n", 2, NULL,
+	 "invalid regex \"a{256}\": repetition count over 255"},
+	{"collectors:\n  netdev: {include: \"((a{255}){255}){255}\"}\n", 2,
+	 NULL, ": repetitions expand too far"},
+	/* duplicate keys */
+	{"listen: a:1\nlog_level: info\nlisten: b:2\n", 3,
+	 "listen: duplicate key (first at line 1)", NULL},
+	{"collectors:\n  netdev:\n    interval: 1s\n    interval: 2s\n", 4,
+	 "collectors.netdev.interval: duplicate key (first at line 3)", NULL},
+	{"collectors:\n  nvml: {}\n  netdev: {}\n  nvml: {}\n", 4,
+	 "collectors.nvml: duplicate key (first at line 2)", NULL},
+	/* bad listen */
+	{"listen: localhost\n", 1,
+	 "listen: invalid address \"localhost\": missing :PORT (expected "
+	 "HOST:PORT, e.g. 127.0.0.1:" PORT " or [::1]:" PORT ")",
+	 NULL},
+	{"listen: \":9917\"\n", 1, NULL, "listen: invalid address \":9917\": "
+					 "empty host"},
+	{"listen: 127.0.0.1:0\n", 1, NULL, "port out of range 1..65535"},
+	{"listen: 127.0.0.1:65536\n", 1, NULL, "port out of range 1..65535"},
+	{"listen: \"127.0.0.1:\"\n", 1, NULL, "missing port number"},
+	{"listen: 127.0.0.1:http\n", 1, NULL, "port is not a number"},
+	{"listen: ::1:9917\n", 1, NULL, "an IPv6 address needs brackets"},
+	{"listen: \"[::1]9917\"\n", 1, NULL, "missing :PORT"},
+	{"listen: \"[]:9917\"\n", 1, NULL, "empty host"},
+	{"listen: \"[::1:9917\"\n", 1, NULL, "missing ']'"},
+};
+
+START_TEST(test_errors)
+{
+	const struct err_case *c = &err_cases[_i];
+	struct agent_config *cfg = (struct agent_config *)&cfg; /* poison */
+	char prefix[32];
+	int rc = parse(c->yaml, &cfg);
+
+	if (getenv("SHOW_ERRORS"))
+		fprintf(stderr, "%s\n", err);
+	ck_assert_msg(rc == -EINVAL, "case %d: rc %d, err %s", _i, rc, err);
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(!strchr(err, '\n'), "case %d: two lines: %s", _i, err);
+	snprintf(prefix, sizeof(prefix), "t.yaml:%d: ", c->line);
+	ck_assert_msg(!strncmp(err, prefix, strlen(prefix)),
+		      "case %d: want line %d, got: %s", _i, c->line, err);
+	if (c->exact)
+		ck_assert_str_eq(err + strlen(prefix), c->exact);
+	if (c->substr)
+		ck_assert_msg(strstr(err, c->substr), "case %d: want '%s' in: %s",
+			      _i, c->substr, err);
+}
+END_TEST
+
+START_TEST(test_error_small_buffer)
+{
+	struct agent_config *cfg;
+	char small[12];
+	int rc = config_parse("bogus: 1\n", 9, "t.yaml", colls, NCOLLS, exps,
+			      NEXPS, &cfg, small, sizeof(small));
+
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_str_eq(small, "t.yaml:1: b");
+	/* A NULL error buffer is allowed. */
+	ck_assert_int_eq(config_parse("bogus: 1\n", 9, "t.yaml", colls, NCOLLS,
+				      exps, NEXPS, &cfg, NULL, 0),
+			 -EINVAL);
+}
+END_TEST
+
+/* ---- files ---- */
+
+static char *write_tmp(const char *text, size_t len)
+{
+	char *path = strdup("/tmp/test_config_XXXXXX");
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+START_TEST(test_load_file)
+{
+	struct agent_config *cfg = NULL;
+	char *path = write_tmp(full_yaml, strlen(full_yaml));
+	char want[600];
+	int rc;
+
+	rc = config_load_file(path, colls, NCOLLS, exps, NEXPS, &cfg, err,
+			      sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_eq(cfg->source, path);
+	ck_assert_str_eq(cfg->listen, "[::1]:9100");
+	config_free(cfg);
+	unlink(path);
+	free(path);
+
+	/* Errors name the file. */
+	path = write_tmp("listen: x:1\nfoo: 1\n", 18);
+	rc = config_load_file(path, colls, NCOLLS, exps, NEXPS, &cfg, err,
+			      sizeof(err));
+	ck_assert_int_eq(rc, -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:2: foo: unknown key (known: listen, log_level, "
+		 "collectors, exporters)",
+		 path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+	free(path);
+
+	rc = config_load_file("/nonexistent/accelmon.yaml", colls, NCOLLS,
+			      exps, NEXPS, &cfg, err, sizeof(err));
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(err, "/nonexistent/accelmon.yaml: cannot read: No "
+			      "such file or directory");
+
+	rc = config_load_file("/tmp", colls, NCOLLS, exps, NEXPS, &cfg, err,
+			      sizeof(err));
+	ck_assert_int_eq(rc, -EISDIR);
+	ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
+}
+END_TEST
+
+START_TEST(test_load_file_too_large)
+{
+	size_t len = 1024 * 1024 + 1;
+	char *big = malloc(len);
+	struct agent_config *cfg = NULL;
+	char *path, want[600];
+	int rc;
+
+	/* A valid YAML comment: only the size is wrong. */
+	memset(big, ' ', len);
+	big[0] = '#';
+	path = write_tmp(big, len);
+	rc = config_load_file(path, colls, NCOLLS, exps, NEXPS, &cfg, err,
+			      sizeof(err));
+	ck_assert_int_eq(rc, -EFBIG);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof(want),
+		 "%s: file too large (a config file is at most 1024 KiB)", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+	free(path);
+
+	/* Exactly at the cap is fine. */
+	path = write_tmp(big, len - 1);
+	rc = config_load_file(path, colls, NCOLLS, exps, NEXPS, &cfg, err,
+			      sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	config_free(cfg);
+	unlink(path);
+	free(path);
+	free(big);
+}
+END_TEST
+
+/* ---- durations ---- */
+
+static const struct {
+	const char *s;
+	int rc;
+	double v;
+} dur_cases[] = {
+	{"250ms", 0, 0.25},   {"100ms", 0, 0.1},  {"1s", 0, 1},
+	{"1.5s", 0, 1.5},     {"2m", 0, 120},     {"1h", 0, 3600},
+	{"1d", 0, 86400},     {"5", 0, 5},        {"0.25", 0, 0.25},
+	{".5s", 0, 0.5},      {"0s", 0, 0},       {"1m30s", 0, 90},
+	{"1h1m1s", 0, 3661},  {"", -EINVAL, 0},   {"s", -EINVAL, 0},
+	{"-1s", -EINVAL, 0},  {"+1s", -EINVAL, 0}, {"1x", -EINVAL, 0},
+	{"1 s", -EINVAL, 0},  {" 1s", -EINVAL, 0}, {"1s ", -EINVAL, 0},
+	{"5 parsecs", -EINVAL, 0}, {"nan", -EINVAL, 0}, {"inf", -EINVAL, 0},
+	{"infs", -EINVAL, 0}, {"1e3", -EINVAL, 0}, {"0x10", -EINVAL, 0},
+	{"1..5s", -EINVAL, 0}, {"1.2.3", -EINVAL, 0}, {".", -EINVAL, 0},
+	{"1m5", -EINVAL, 0},  {"1sms", -EINVAL, 0},
+	{"1000000000000000000000000000000000000000000000000000000000000000000",
+	 -EINVAL, 0},
+};
+
+START_TEST(test_durations)
+{
+	double v = -42;
+	int rc = config_parse_duration(dur_cases[_i].s, &v);
+
+	ck_assert_msg(rc == dur_cases[_i].rc, "'%s': rc %d", dur_cases[_i].s,
+		      rc);
+	if (rc == 0)
+		ck_assert_msg(v == dur_cases[_i].v, "'%s': %g", dur_cases[_i].s,
+			      v);
+	else
+		ck_assert(v == -42); /* untouched on error */
+}
+END_TEST
+
+START_TEST(test_duration_null)
+{
+	double v;
+
+	ck_assert_int_eq(config_parse_duration(NULL, &v), -EINVAL);
+}
+END_TEST
+
+#define NELEM(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_embedded_default);
+	tcase_add_test(tc, test_full_file);
+	tcase_add_test(tc, test_getter_defaults);
+	tcase_add_loop_test(tc, test_enabled, 0, NELEM(enable_cases));
+	tcase_add_test(tc, test_strlist_single);
+	tcase_add_loop_test(tc, test_good_regex, 0, NELEM(good_regex));
+	tcase_add_test(tc, test_values);
+	tcase_add_loop_test(tc, test_errors, 0, NELEM(err_cases));
+	tcase_add_test(tc, test_error_small_buffer);
+	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_load_file_too_large);
+	tcase_add_loop_test(tc, test_durations, 0, NELEM(dur_cases));
+	tcase_add_test(tc, test_duration_null);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

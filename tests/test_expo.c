@@ -1,0 +1,299 @@
+/* Exposition tests: label-value and HELP escaping, number formatting,
+ * OpenMetrics vs 0.0.4 family headers, Accept / Accept-Encoding negotiation
+ * and the gzip bodies of a snapshot. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "expo.h"
+#include "series.h"
+#include "snapshot.h"
+
+static const struct {
+	const char *in, *label, *help;
+} esc_cases[] = {
+	{"plain", "plain", "plain"},
+	{"back\\slash", "back\\\\slash", "back\\\\slash"},
+	{"a \"quote\"", "a \\\"quote\\\"", "a \"quote\""},
+	{"new\nline", "new\\nline", "new\\nline"},
+	{"\\\"\n", "\\\\\\\"\\n", "\\\\\"\\n"},
+	{"tab\tstays", "tab\tstays", "tab\tstays"},
+	{"utf-8 \xc3\xa9", "utf-8 \xc3\xa9", "utf-8 \xc3\xa9"},
+	{"", "", ""},
+};
+
+START_TEST(test_escaping)
+{
+	char *l = expo_escape_label_value(esc_cases[_i].in);
+	char *h = expo_escape_help(esc_cases[_i].in);
+
+	ck_assert_str_eq(l, esc_cases[_i].label);
+	ck_assert_str_eq(h, esc_cases[_i].help);
+	free(l);
+	free(h);
+}
+END_TEST
+
+static const struct {
+	double v;
+	const char *text;
+} num_cases[] = {
+	{0, "0"}, {1, "1"}, {-3, "-3"}, {0.1, "0.1"}, {1e-7, "9.9999999999999995e-08"},
+	{123456789012345.0, "123456789012345"}, {0.3, "0.3"},
+	{1.0 / 3, "0.33333333333333331"}, {1e300, "1.0000000000000001e+300"},
+};
+
+START_TEST(test_numbers)
+{
+	char buf[40];
+
+	expo_format_double(buf, sizeof(buf), num_cases[_i].v);
+	/* The text must parse back to exactly the same double. */
+	ck_assert_double_eq(strtod(buf, NULL), num_cases[_i].v);
+	ck_assert_uint_le(strlen(buf), strlen(num_cases[_i].text));
+}
+END_TEST
+
+START_TEST(test_special_numbers)
+{
+	char buf[40];
+
+	expo_format_double(buf, sizeof(buf), NAN);
+	ck_assert_str_eq(buf, "NaN");
+	expo_format_double(buf, sizeof(buf), INFINITY);
+	ck_assert_str_eq(buf, "+Inf");
+	expo_format_double(buf, sizeof(buf), -INFINITY);
+	ck_assert_str_eq(buf, "-Inf");
+	expo_format_u64(buf, sizeof(buf), UINT64_MAX);
+	ck_assert_str_eq(buf, "18446744073709551615");
+}
+END_TEST
+
+static const struct {
+	const char *accept;
+	int om;
+} accept_cases[] = {
+	{NULL, 0},
+	{"", 0},
+	{"*/*", 0},
+	{"text/plain", 0},
+	{"text/plain;version=0.0.4", 0},
+	/* What Prometheus 2.42+ sends. */
+	{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+	 "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", 1},
+	{"application/openmetrics-text", 1},
+	{"application/openmetrics-text; version=1.0.0; charset=utf-8", 1},
+	/* Only the 0.0.1 draft: we do not speak it, fall back to text. */
+	{"application/openmetrics-text;version=0.0.1", 0},
+	{"application/openmetrics-text;q=0.2,text/plain;q=0.9", 0},
+	{"text/plain;q=0.3, application/openmetrics-text;version=1.0.0;q=0.8", 1},
+	{"application/openmetrics-text;q=0", 0},
+	{"APPLICATION/OPENMETRICS-TEXT;VERSION=1.0.0", 1},
+};
+
+START_TEST(test_negotiation)
+{
+	ck_assert_msg(expo_wants_openmetrics(accept_cases[_i].accept) ==
+			      accept_cases[_i].om,
+		      "Accept: %s", accept_cases[_i].accept ? accept_cases[_i].accept : "(none)");
+}
+END_TEST
+
+static const struct {
+	const char *enc;
+	int gz;
+} enc_cases[] = {
+	{NULL, 0}, {"", 0}, {"identity", 0}, {"gzip", 1}, {"deflate, gzip", 1},
+	{"gzip;q=0", 0}, {"br;q=1.0, gzip;q=0.8, *;q=0.1", 1}, {"*", 1},
+	{"gzip;q=0, *", 0},
+};
+
+START_TEST(test_gzip_negotiation)
+{
+	ck_assert_msg(expo_accepts_gzip(enc_cases[_i].enc) == enc_cases[_i].gz,
+		      "Accept-Encoding: %s", enc_cases[_i].enc ? enc_cases[_i].enc : "(none)");
+}
+END_TEST
+
+START_TEST(test_family_headers)
+{
+	struct buf t = {0}, o = {0};
+	struct am_family_def d = {.name = "x_energy_joules_total",
+				  .help = "Energy.", .kind = AM_COUNTER,
+				  .unit = "joules"};
+	int f;
+
+	series_reset();
+	f = series_family_register(&d, -1);
+	ck_assert_int_ge(f, 0);
+	expo_family_header(&t, series_view_get(f)->fam, 0);
+	expo_family_header(&o, series_view_get(f)->fam, 1);
+	ck_assert_str_eq(t.p, "# HELP x_energy_joules_total Energy.\n"
+			      "# TYPE x_energy_joules_total counter\n");
+	ck_assert_str_eq(o.p, "# HELP x_energy_joules Energy.\n"
+			      "# TYPE x_energy_joules counter\n"
+			      "# UNIT x_energy_joules joules\n");
+	buf_free(&t);
+	buf_free(&o);
+}
+END_TEST
+
+/* Registration refuses names that would render invalid exposition. */
+static const struct {
+	const char *name;
+	enum am_kind kind;
+	const char *label;
+	int ok;
+} reg_cases[] = {
+	{"ok_gauge", AM_GAUGE, "device", 1},
+	{"ok_total", AM_COUNTER, "device", 1},
+	{"counter_without_suffix", AM_COUNTER, "device", 0},
+	{"gauge_total", AM_GAUGE, "device", 0},
+	{"9starts_with_digit", AM_GAUGE, "device", 0},
+	{"has-dash", AM_GAUGE, "device", 0},
+	{"bad_label", AM_GAUGE, "__reserved", 0},
+	{"bad_label2", AM_GAUGE, "a-b", 0},
+	{"x_info", AM_INFO, "device", 1},
+	{"x_not_info_suffix", AM_INFO, "device", 0},
+};
+
+START_TEST(test_registration_rules)
+{
+	struct am_family_def d = {.name = reg_cases[_i].name, .help = "h",
+				  .kind = reg_cases[_i].kind,
+				  .labels = {reg_cases[_i].label}};
+
+	series_reset();
+	ck_assert_int_eq(series_family_register(&d, 0) >= 0, reg_cases[_i].ok);
+}
+END_TEST
+
+START_TEST(test_interning)
+{
+	struct am_family_def d = {.name = "i_gauge", .help = "h", .kind = AM_GAUGE,
+				  .labels = {"a", "b"}};
+	int f;
+	uint32_t ids[2000];
+	char a[16], b[16];
+
+	series_reset();
+	f = series_family_register(&d, 0);
+	/* Same name, same definition: same handle. Another collector may
+	 * register it with other help text (the first wins) and another
+	 * aggregation of the same exposed type (a new view of one family). */
+	ck_assert_int_eq(series_family_register(&d, 0), f);
+	d.help = "other";
+	ck_assert_int_eq(series_family_register(&d, 1), f);
+	d.kind = AM_WINDOW_MAX;
+	ck_assert_int_ne(series_family_register(&d, 1), f);
+	ck_assert_ptr_eq(series_view_get(series_family_register(&d, 1))->fam,
+			 series_view_get(f)->fam);
+	/* ... but not as another type, or with other labels. */
+	d.kind = AM_INFO;
+	ck_assert_int_lt(series_family_register(&d, 1), 0);
+	d.kind = AM_GAUGE;
+	d.labels[1] = "c";
+	ck_assert_int_lt(series_family_register(&d, 1), 0);
+	d.labels[1] = "b";
+	ck_assert_str_eq(series_view_get(f)->fam->help, "h");
+	for (int i = 0; i < 2000; i++) {
+		snprintf(a, sizeof(a), "%d", i / 7);
+		snprintf(b, sizeof(b), "%d", i % 7);
+		ids[i] = series_intern(f, (const char *const[]){a, b}, 0);
+		ck_assert_uint_eq(ids[i], (uint32_t)i);
+	}
+	for (int i = 0; i < 2000; i++) {
+		snprintf(a, sizeof(a), "%d", i / 7);
+		snprintf(b, sizeof(b), "%d", i % 7);
+		ck_assert_uint_eq(series_intern(f, (const char *const[]){a, b}, 0), ids[i]);
+	}
+	ck_assert_str_eq(series_get(ids[15])->label_text, "{a=\"2\",b=\"1\"}");
+	/* A value of the pair split differently is a different series. */
+	ck_assert_uint_ne(series_intern(f, (const char *const[]){"1", "23"}, 0),
+			  series_intern(f, (const char *const[]){"12", "3"}, 0));
+	ck_assert_uint_eq(series_intern(f, (const char *const[]){"x", NULL}, 0),
+			  AM_SERIES_INVALID);
+}
+END_TEST
+
+static char *gunzip(const char *in, size_t len, size_t *outlen)
+{
+	z_stream z;
+	char *out = malloc(1 << 20);
+
+	memset(&z, 0, sizeof(z));
+	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = 1 << 20;
+	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	*outlen = (1 << 20) - z.avail_out;
+	inflateEnd(&z);
+	return out;
+}
+
+START_TEST(test_snapshot_gzip_and_refcount)
+{
+	struct snapshot *s = snapshot_new(), *got;
+	const char *gz, *gz2;
+	size_t len, len2, plain;
+	char *back;
+
+	s->text = strdup("a 1\nb 2\n");
+	s->text_len = strlen(s->text);
+	s->om = strdup("a 1\n# EOF\n");
+	s->om_len = strlen(s->om);
+	snapshot_publish(s);
+	got = snapshot_acquire();
+	ck_assert_ptr_eq(got, s);
+	ck_assert_int_eq(snapshot_gzip(got, 1, &gz, &len), 0);
+	ck_assert_int_eq(snapshot_gzip(got, 1, &gz2, &len2), 0);
+	ck_assert_ptr_eq(gz, gz2); /* made once */
+	back = gunzip(gz, len, &plain);
+	ck_assert_uint_eq(plain, s->om_len);
+	ck_assert_int_eq(memcmp(back, s->om, plain), 0);
+	free(back);
+	/* A newer snapshot replaces it; ours stays valid until released. */
+	snapshot_publish(snapshot_new());
+	ck_assert_str_eq(got->text, "a 1\nb 2\n");
+	snapshot_release(got);
+	snapshot_shutdown();
+	ck_assert_ptr_null(snapshot_acquire());
+}
+END_TEST
+
+static Suite *expo_suite(void)
+{
+	Suite *s = suite_create("expo");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_escaping, 0, sizeof(esc_cases) / sizeof(esc_cases[0]));
+	tcase_add_loop_test(tc, test_numbers, 0, sizeof(num_cases) / sizeof(num_cases[0]));
+	tcase_add_test(tc, test_special_numbers);
+	tcase_add_loop_test(tc, test_negotiation, 0,
+			    sizeof(accept_cases) / sizeof(accept_cases[0]));
+	tcase_add_loop_test(tc, test_gzip_negotiation, 0,
+			    sizeof(enc_cases) / sizeof(enc_cases[0]));
+	tcase_add_test(tc, test_family_headers);
+	tcase_add_loop_test(tc, test_registration_rules, 0,
+			    sizeof(reg_cases) / sizeof(reg_cases[0]));
+	tcase_add_test(tc, test_interning);
+	tcase_add_test(tc, test_snapshot_gzip_and_refcount);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(expo_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
