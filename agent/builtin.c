@@ -5,9 +5,11 @@
 #include "builtin.h"
 
 extern const struct am_collector netdev_collector;
+extern const struct am_collector nvml_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
+	&nvml_collector,
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

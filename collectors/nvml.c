@@ -427,8 +427,8 @@ static bool nvml_want(struct nvml_dev *d, int cap, const void *fn)
 	return d->up && d->cap[cap] != CAP_NO;
 }
 
-static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot,
-		     double v)
+static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d,
+				    int slot)
 {
 	if (d->s[slot] == AM_SERIES_INVALID) {
 		const char *extra = nvml_slot_defs[slot].extra;
@@ -439,10 +439,27 @@ static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot,
 		lv[2] = extra;
 		d->s[slot] = am_series(st->ctx,
 				       st->fam[nvml_slot_defs[slot].fam], lv);
-		if (d->s[slot] == AM_SERIES_INVALID)
-			return;
 	}
-	am_emit(st->ctx, d->s[slot], v);
+	return d->s[slot];
+}
+
+static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot,
+		     double v)
+{
+	am_series_t s = nvml_slot_series(st, d, slot);
+
+	if (s != AM_SERIES_INVALID)
+		am_emit(st->ctx, s, v);
+}
+
+/* Counters go through am_emit_u64 so readings past 2^53 keep every bit. */
+static void nvml_put_u64(struct nvml_state *st, struct nvml_dev *d, int slot,
+			 unsigned long long v)
+{
+	am_series_t s = nvml_slot_series(st, d, slot);
+
+	if (s != AM_SERIES_INVALID)
+		am_emit_u64(st->ctx, s, v);
 }
 
 static void nvml_reset_series(struct nvml_dev *d)
@@ -629,7 +646,7 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d,
 
 	if (nvml_want(d, C_ENERGY, st->lib.energy) &&
 	    nvml_ok(st, d, C_ENERGY, st->lib.energy(d->h, &mj), "energy"))
-		nvml_put(st, d, S_ENERGY, (double)mj);
+		nvml_put_u64(st, d, S_ENERGY, mj);
 	if (nvml_want(d, C_POWER, st->lib.power) &&
 	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
 		nvml_put(st, d, S_POWER, mw);
@@ -705,13 +722,13 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED,
 				NVML_VOLATILE_ECC, &n),
 		    "corrected ECC errors"))
-		nvml_put(st, d, S_ECC_C, (double)n);
+		nvml_put_u64(st, d, S_ECC_C, n);
 	if (nvml_want(d, C_ECC_U, st->lib.ecc) &&
 	    nvml_ok(st, d, C_ECC_U,
 		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
 				NVML_VOLATILE_ECC, &n),
 		    "uncorrected ECC errors"))
-		nvml_put(st, d, S_ECC_U, (double)n);
+		nvml_put_u64(st, d, S_ECC_U, n);
 	if (nvml_want(d, C_PROCS, st->lib.processes)) {
 		count = NVML_PROC_SLOTS;
 		r = st->lib.processes(d->h, &count, st->procs);
@@ -851,7 +868,13 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 		if (!nvml_field_double(&d->fv[i], &v))
 			continue;
 		s = nvml_field_series(st, d, &d->fmeta[i]);
-		if (s != AM_SERIES_INVALID)
+		if (s == AM_SERIES_INVALID)
+			continue;
+		/* NVLink KiB counters are 64-bit: keep them exact. */
+		if (d->fv[i].valueType == NVML_VALUE_TYPE_UNSIGNED_LONG_LONG &&
+		    d->fmeta[i].field != NVML_FI_DEV_MEMORY_TEMP)
+			am_emit_u64(st->ctx, s, d->fv[i].value.ullVal);
+		else
 			am_emit(st->ctx, s, v);
 	}
 }
@@ -1051,7 +1074,7 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 			c->series = am_series(st->ctx, st->fam[F_EVENTS], lv);
 		}
 		if (c->series != AM_SERIES_INVALID)
-			am_emit(st->ctx, c->series, (double)c->n);
+			am_emit_u64(st->ctx, c->series, c->n);
 	}
 }
 

@@ -102,6 +102,12 @@ void am_emit(struct am_ctx *c, am_series_t s, double v)
 	sers[s].poll = cur_poll;
 }
 
+void am_emit_u64(struct am_ctx *c, am_series_t s, uint64_t raw)
+{
+	ck_assert_int_eq(fams[sers[s].fam].kind, AM_COUNTER);
+	am_emit(c, s, (double)raw);
+}
+
 void am_found(struct am_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
