@@ -6,9 +6,11 @@
 
 extern const struct am_collector netdev_collector;
 extern const struct am_collector nvml_collector;
+extern const struct am_collector sim_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
+	&sim_collector,
 	&nvml_collector,
 };
 const size_t builtin_ncollectors =

@@ -32,6 +32,7 @@ static int buf_reserve(struct buf *b, size_t extra)
 	}
 	b->p = n;
 	b->cap = ncap;
+	b->p[b->len] = '\0'; /* a fresh buffer is a valid empty string */
 	return 0;
 }
 

@@ -23,6 +23,7 @@ static const struct {
 	{"tab\tstays", "tab\tstays", "tab\tstays"},
 	{"utf-8 \xc3\xa9", "utf-8 \xc3\xa9", "utf-8 \xc3\xa9"},
 	{"", "", ""},
+	{"x", "x", "x"},
 };
 
 START_TEST(test_escaping)

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Agent-level tests of the nvml collector: `accelmon --once` against the fake
 # libnvidia-ml.so.1 for each scenario under tests/fixtures/nvml (exact lines
 # of the exposition, then `promtool check metrics`), a GPU lost and back and
@@ -35,14 +35,12 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-# config LIBRARY [extra yaml lines...] -> $TMP/cfg.yaml
+# config LIBRARY -> $TMP/cfg.yaml; NETDEV=true also runs netdev.
 config() {
-	lib=$1; shift
 	{
 		echo "collectors:"
-		echo "  netdev: {enabled: false}"
-		echo "  nvml: {library: $lib, interval: 200ms, timeout: 500ms}"
-		for l in "$@"; do echo "$l"; done
+		echo "  netdev: {enabled: ${NETDEV:-false}, interval: 200ms}"
+		echo "  nvml: {library: $1, interval: 200ms, timeout: 500ms}"
 	} > "$TMP/cfg.yaml"
 }
 
@@ -198,12 +196,20 @@ else
 fi
 
 # ---- server mode helpers ----
-PORT=$((20000 + $$ % 20000))
-# start SCENARIO [extra yaml...]: agent in the background on $PORT
+# A loopback port nobody listens on.
+free_port() {
+	for _ in $(seq 1 50); do
+		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+# start SCENARIO: agent in the background on a free $PORT
 start() {
-	scen=$1; shift
-	config "$LIB" "listen: 127.0.0.1:$PORT" "$@"
-	FAKE_NVML_SCENARIO=$FIX/$scen "$ACCELMON" --config "$TMP/cfg.yaml" \
+	PORT=$(free_port)
+	config "$LIB"
+	FAKE_NVML_SCENARIO=$FIX/$1 "$ACCELMON" --config "$TMP/cfg.yaml" \
+		--listen "127.0.0.1:$PORT" \
 		--sysfs "$ABS_SRCDIR/tests/fixtures/netdev/sys" \
 		> "$TMP/agent.out" 2> "$TMP/agent.err" &
 	AGENT_PID=$!
@@ -248,7 +254,7 @@ if start lost.ini; then
 fi
 
 # ---- an NVML call that never returns: scrapes go on, the watchdog says 0 ----
-if start hang.ini "  netdev: {enabled: true}"; then
+if NETDEV=true start hang.ini; then
 	i=0 down=0 answered=0
 	while [ $i -lt 50 ]; do
 		if body=$(scrape); then
@@ -266,12 +272,24 @@ if start hang.ini "  netdev: {enabled: true}"; then
 	if [ $down -eq 1 ]; then
 		ok "hang: accelmon_collector_up{collector=\"nvml\"} 0 after $answered answered scrapes"
 		has hang 'accelmon_collector_up{collector="netdev"} 1'
+		grep -q "nvml: poll overran" "$TMP/agent.err" &&
+			ok "hang: watchdog logged: $(grep -m1 'nvml: poll overran' "$TMP/agent.err")" ||
+			fail "hang: no watchdog line in the log: $(cat "$TMP/agent.err")"
 		# scrapes keep answering while the collector thread is stuck
 		t0=$(date +%s)
 		for k in 1 2 3 4 5; do
 			scrape > "$TMP/hang2.prom" || fail "hang: scrape after watchdog failed"
 			sleep 0.2
 		done
+		# the hung collector's series go stale; netdev's stay
+		if grep -q '^accel_up' "$TMP/hang2.prom"; then
+			fail "hang: nvml series did not go stale"
+		else
+			ok "hang: nvml series stale"
+		fi
+		grep -q '^fabric_netdev_up{device="eth0"} 1$' "$TMP/hang2.prom" &&
+			ok "hang: netdev still reporting" ||
+			fail "hang: netdev series missing"
 		if grep -Fxq 'accelmon_collector_up{collector="nvml"} 0' "$TMP/hang2.prom" &&
 		   [ $(( $(date +%s) - t0 )) -lt 10 ]; then
 			ok "hang: 5 more scrapes answered promptly, nvml still down"

@@ -1,0 +1,48 @@
+# Shared helpers for the integration tests (sourced). Each test starts the
+# servers it needs on loopback and stops them on exit.
+set -u
+: "${ACCELMON:?run through make check (ACCELMON unset)}"
+: "${ABS_SRCDIR:?}"
+FIXTURES="$ABS_SRCDIR/tests/fixtures"
+WORK=$(mktemp -d /tmp/accelmon-it.XXXXXX)
+PIDS=""
+
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null; done
+  for p in $PIDS; do wait "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+ok() { echo "ok: $*"; }
+
+# A loopback TCP port nobody listens on.
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# wait_http URL [seconds]: until it answers 200.
+wait_http() {
+  local deadline=$(( $(date +%s) + ${2:-10} ))
+  while [ "$(date +%s)" -le "$deadline" ]; do
+    curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_agent ARGS...: runs accelmon in the background, log in $WORK/agent.log.
+start_agent() {
+  "$ACCELMON" "$@" >"$WORK/agent.out" 2>"$WORK/agent.log" &
+  AGENT_PID=$!
+  PIDS="$PIDS $AGENT_PID"
+}
+
+need() { command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed"; }

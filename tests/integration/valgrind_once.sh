@@ -1,0 +1,14 @@
+#!/bin/bash
+# valgrind memcheck on a whole --once run: no errors, no leaks.
+. "$(dirname "$0")/lib.sh"
+need valgrind
+if ldd "$ACCELMON" | grep -q 'lib[at]san'; then skip "sanitizer build"; fi
+printf 'collectors:\n  sim: {devices: 4}\n' > "$WORK/v.yaml"
+valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
+  "$ACCELMON" --once --config "$WORK/v.yaml" --sysfs "$FIXTURES/netdev/sys" \
+  >"$WORK/out" 2>"$WORK/vg"
+rc=$?
+[ "$rc" = 0 ] || fail "valgrind exit $rc: $(grep -v '^accelmon' "$WORK/vg" | head -40)"
+grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/out" || fail "no output under valgrind"
+ok "valgrind memcheck: clean"
