@@ -657,7 +657,9 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d,
 				double dt = (now - d->e_prev_ns) * 1e-9;
 
 				d->e_mj += (d->e_prev_mw + mw) / 2.0 * dt;
-				nvml_put(st, d, S_ENERGY, d->e_mj);
+				/* whole millijoules: counters take integers */
+				nvml_put_u64(st, d, S_ENERGY,
+					     (unsigned long long)d->e_mj);
 			}
 			d->e_have = true;
 			d->e_prev_mw = mw;
