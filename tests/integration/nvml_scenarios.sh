@@ -237,10 +237,10 @@ stop() {
 scrape() { "$CURL" -fsS -m 2 "http://127.0.0.1:$PORT/metrics"; }
 
 # ---- GPU lost and back, watched through scrapes ----
-if start lost.ini; then
+if start lost_late.ini; then
 	seen=""
 	i=0
-	while [ $i -lt 60 ]; do
+	while [ $i -lt 80 ]; do
 		v=$(scrape | grep -F "accel_up{$L1}" | awk '{print $2}')
 		case "$seen" in *"$v") ;; *) seen="$seen$v" ;; esac
 		case "$seen" in *101) break ;; esac
