@@ -121,6 +121,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			       const char *version, const char *upload_data,
 			       size_t *upload_size, void **con_cls)
 {
+	static int seen;
+
+	/* Answer on the second call, once MHD knows the request has no body
+	 * left: a response queued on the first call makes MHD close the
+	 * connection, and keep-alive is most of a fast scrape. */
+	if (*con_cls == NULL) {
+		*con_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_size) { /* a body we do not want: swallow it */
+		*upload_size = 0;
+		return MHD_YES;
+	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
@@ -214,11 +227,14 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		limit = 1;
 	if (threads < 1)
 		threads = 1;
+	/* A pool of one is not the same as no pool in MHD: only ask for one
+	 * when more than one thread is wanted. */
 	p->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, handler, p, MHD_OPTION_LISTEN_SOCKET, p->fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout < 1 ? 1 : timeout),
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_END);
+		threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		(unsigned)threads, MHD_OPTION_END);
 	if (!p->d) {
 		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s", agent->listen);
 		close(p->fd);
