@@ -68,158 +68,278 @@ static const struct nvml_sym {
 	size_t off;
 	const char *names[4];
 } nvml_syms[] = {
+/* clang-format off */
 #define S(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__, NULL } }
-	S(init, "nvmlInit_v2", "nvmlInit"),
-	S(shutdown, "nvmlShutdown"),
-	S(error_string, "nvmlErrorString"),
-	S(driver_version, "nvmlSystemGetDriverVersion"),
-	S(count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
-	S(handle_by_index, "nvmlDeviceGetHandleByIndex_v2",
-	  "nvmlDeviceGetHandleByIndex"),
-	S(name, "nvmlDeviceGetName"),
-	S(uuid, "nvmlDeviceGetUUID"),
-	S(serial, "nvmlDeviceGetSerial"),
-	/* _v1 has another layout; without _v3/_v2 pci_bus_id stays empty. */
-	S(pci_info, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"),
-	S(numa_node, "nvmlDeviceGetNumaNodeId"),
-	S(utilization, "nvmlDeviceGetUtilizationRates"),
-	S(memory_v2, "nvmlDeviceGetMemoryInfo_v2"),
-	S(memory, "nvmlDeviceGetMemoryInfo"),
-	S(power, "nvmlDeviceGetPowerUsage"),
-	S(power_limit, "nvmlDeviceGetEnforcedPowerLimit"),
-	S(energy, "nvmlDeviceGetTotalEnergyConsumption"),
-	S(temperature, "nvmlDeviceGetTemperature"),
-	S(clock, "nvmlDeviceGetClockInfo"),
-	S(pcie, "nvmlDeviceGetPcieThroughput"),
-	S(clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
-	  "nvmlDeviceGetCurrentClocksThrottleReasons"),
-	S(ecc, "nvmlDeviceGetTotalEccErrors"),
-	/* Only the count is used, and the v1 element is a prefix of the v2/v3
-	 * one, so one 24-byte-element buffer serves every version. */
-	S(processes, "nvmlDeviceGetComputeRunningProcesses_v3",
-	  "nvmlDeviceGetComputeRunningProcesses_v2",
-	  "nvmlDeviceGetComputeRunningProcesses"),
-	S(field_values, "nvmlDeviceGetFieldValues"),
-	S(event_set_create, "nvmlEventSetCreate"),
-	S(register_events, "nvmlDeviceRegisterEvents"),
-	S(supported_events, "nvmlDeviceGetSupportedEventTypes"),
-	/* v1 fills a smaller struct; only v2 is used. */
-	S(event_set_wait, "nvmlEventSetWait_v2"),
-	S(event_set_free, "nvmlEventSetFree"),
-	S(gpm_support, "nvmlGpmQueryDeviceSupport"),
-	S(gpm_alloc, "nvmlGpmSampleAlloc"),
-	S(gpm_free, "nvmlGpmSampleFree"),
-	S(gpm_sample, "nvmlGpmSampleGet"),
-	S(gpm_mig_sample, "nvmlGpmMigSampleGet"),
-	S(gpm_metrics, "nvmlGpmMetricsGet"),
-	S(mig_mode, "nvmlDeviceGetMigMode"),
-	S(mig_max, "nvmlDeviceGetMaxMigDeviceCount"),
-	S(mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex"),
-	S(gpu_instance_id, "nvmlDeviceGetGpuInstanceId"),
+    /* clang-format on */
+    S(init, "nvmlInit_v2", "nvmlInit"),
+    S(shutdown, "nvmlShutdown"),
+    S(error_string, "nvmlErrorString"),
+    S(driver_version, "nvmlSystemGetDriverVersion"),
+    S(count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
+    S(handle_by_index, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"),
+    S(name, "nvmlDeviceGetName"),
+    S(uuid, "nvmlDeviceGetUUID"),
+    S(serial, "nvmlDeviceGetSerial"),
+    /* _v1 has another layout; without _v3/_v2 pci_bus_id stays empty. */
+    S(pci_info, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"),
+    S(numa_node, "nvmlDeviceGetNumaNodeId"),
+    S(utilization, "nvmlDeviceGetUtilizationRates"),
+    S(memory_v2, "nvmlDeviceGetMemoryInfo_v2"),
+    S(memory, "nvmlDeviceGetMemoryInfo"),
+    S(power, "nvmlDeviceGetPowerUsage"),
+    S(power_limit, "nvmlDeviceGetEnforcedPowerLimit"),
+    S(energy, "nvmlDeviceGetTotalEnergyConsumption"),
+    S(temperature, "nvmlDeviceGetTemperature"),
+    S(clock, "nvmlDeviceGetClockInfo"),
+    S(pcie, "nvmlDeviceGetPcieThroughput"),
+    S(clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
+      "nvmlDeviceGetCurrentClocksThrottleReasons"),
+    S(ecc, "nvmlDeviceGetTotalEccErrors"),
+    /* Only the count is used, and the v1 element is a prefix of the v2/v3
+     * one, so one 24-byte-element buffer serves every version. */
+    S(processes, "nvmlDeviceGetComputeRunningProcesses_v3",
+      "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses"),
+    S(field_values, "nvmlDeviceGetFieldValues"),
+    S(event_set_create, "nvmlEventSetCreate"),
+    S(register_events, "nvmlDeviceRegisterEvents"),
+    S(supported_events, "nvmlDeviceGetSupportedEventTypes"),
+    /* v1 fills a smaller struct; only v2 is used. */
+    S(event_set_wait, "nvmlEventSetWait_v2"),
+    S(event_set_free, "nvmlEventSetFree"),
+    S(gpm_support, "nvmlGpmQueryDeviceSupport"),
+    S(gpm_alloc, "nvmlGpmSampleAlloc"),
+    S(gpm_free, "nvmlGpmSampleFree"),
+    S(gpm_sample, "nvmlGpmSampleGet"),
+    S(gpm_mig_sample, "nvmlGpmMigSampleGet"),
+    S(gpm_metrics, "nvmlGpmMetricsGet"),
+    S(mig_mode, "nvmlDeviceGetMigMode"),
+    S(mig_max, "nvmlDeviceGetMaxMigDeviceCount"),
+    S(mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex"),
+    S(gpu_instance_id, "nvmlDeviceGetGpuInstanceId"),
 #undef S
 };
 
 /* Families, registered at init. */
 enum nvml_fam {
-	F_INFO, F_UP, F_UTIL, F_BUSY, F_MEMUTIL, F_MEM_USED, F_MEM_TOTAL,
-	F_POWER, F_PLIMIT, F_ENERGY, F_TEMP, F_CLOCK, F_THROTTLE, F_PCIE_TX,
-	F_PCIE_RX, F_ECC, F_PROCS, F_NVL_TX, F_NVL_RX, F_EVENTS, F_SM_ACTIVE,
-	F_SM_ACTIVE_S, F_SM_OCC, F_TENSOR, F_TENSOR_S, F_DRAM_BW, F_COUNT
+	F_INFO,
+	F_UP,
+	F_UTIL,
+	F_BUSY,
+	F_MEMUTIL,
+	F_MEM_USED,
+	F_MEM_TOTAL,
+	F_POWER,
+	F_PLIMIT,
+	F_ENERGY,
+	F_TEMP,
+	F_CLOCK,
+	F_THROTTLE,
+	F_PCIE_TX,
+	F_PCIE_RX,
+	F_ECC,
+	F_PROCS,
+	F_NVL_TX,
+	F_NVL_RX,
+	F_EVENTS,
+	F_SM_ACTIVE,
+	F_SM_ACTIVE_S,
+	F_SM_OCC,
+	F_TENSOR,
+	F_TENSOR_S,
+	F_DRAM_BW,
+	F_COUNT
 };
 
 #define DEV_LABELS "device", "uuid"
 static const struct am_family_def nvml_fams[F_COUNT] = {
-	[F_INFO] = { "accel_info",
-		     "Accelerator identity; constant 1 (join on device, uuid).",
-		     AM_INFO, NULL,
-		     { DEV_LABELS, "vendor", "model", "pci_bus_id",
-		       "driver_version", "serial", "numa_node" } },
-	[F_UP] = { "accel_up",
-		   "1 when the device answered this poll, 0 when it is lost or the driver is unusable.",
-		   AM_GAUGE, NULL, { DEV_LABELS } },
-	[F_UTIL] = { "accel_utilization_ratio",
-		     "Share of the last sample period in which one or more kernels ran (NVML utilization.gpu).",
-		     AM_GAUGE, "ratio", { DEV_LABELS } },
-	[F_BUSY] = { "accel_busy_seconds_total",
-		     "Seconds in which one or more kernels ran (accel_utilization_ratio integrated over polls).",
-		     AM_INTEGRAL, "seconds", { DEV_LABELS } },
-	[F_MEMUTIL] = { "accel_memory_utilization_ratio",
-			"Share of the last sample period in which device memory was read or written (NVML utilization.memory, memory controller).",
-			AM_GAUGE, "ratio", { DEV_LABELS } },
-	[F_MEM_USED] = { "accel_memory_used_bytes",
-			 "Device memory allocated.", AM_GAUGE, "bytes",
-			 { DEV_LABELS } },
-	[F_MEM_TOTAL] = { "accel_memory_total_bytes",
-			  "Device memory in total.", AM_GAUGE, "bytes",
-			  { DEV_LABELS } },
-	[F_POWER] = { "accel_power_watts", "Power draw.", AM_GAUGE, "watts",
-		      { DEV_LABELS }, .scale = 1e-3 },
-	[F_PLIMIT] = { "accel_power_limit_watts", "Enforced power limit.",
-		       AM_GAUGE, "watts", { DEV_LABELS }, .scale = 1e-3 },
-	/* One family, two sources: a family has one HELP and one kind, so the
-	 * fallback integration is done here (not with AM_INTEGRAL) and both
-	 * sources reach the core as a millijoule counter. */
-	[F_ENERGY] = { "accel_energy_joules_total",
-		       "Energy consumed: NVML's total energy counter where the GPU has one (Volta and newer), else accel_power_watts integrated over the collector's polls since it started (trapezoid rule).",
-		       AM_COUNTER, "joules", { DEV_LABELS }, .scale = 1e-3 },
-	[F_TEMP] = { "accel_temperature_celsius",
-		     "Temperature by sensor (gpu = die, memory = HBM).",
-		     AM_GAUGE, "celsius", { DEV_LABELS, "sensor" } },
-	[F_CLOCK] = { "accel_clock_hertz", "Current clock by domain.",
-		      AM_GAUGE, "hertz", { DEV_LABELS, "clock" },
-		      .scale = 1e6 },
-	[F_THROTTLE] = { "accel_throttled_seconds_total",
-			 "Seconds during which NVML reported the clock event (throttle) reason active; gpu_idle and the *_setting reasons are not slowdowns.",
-			 AM_INTEGRAL, "seconds", { DEV_LABELS, "reason" } },
-	[F_PCIE_TX] = { "accel_pcie_transmit_bytes_total",
-			"Bytes sent over PCIe, NVML throughput (KiB/s, 20 ms samples) integrated over polls.",
-			AM_INTEGRAL, "bytes", { DEV_LABELS }, .scale = 1024 },
-	[F_PCIE_RX] = { "accel_pcie_receive_bytes_total",
-			"Bytes received over PCIe, NVML throughput (KiB/s, 20 ms samples) integrated over polls.",
-			AM_INTEGRAL, "bytes", { DEV_LABELS }, .scale = 1024 },
-	[F_ECC] = { "accel_ecc_errors_total",
-		    "Device memory ECC errors since the driver loaded (volatile counters).",
-		    AM_COUNTER, NULL, { DEV_LABELS, "type" } },
-	[F_PROCS] = { "accel_compute_processes",
-		      "Compute processes running on the device.", AM_GAUGE,
-		      NULL, { DEV_LABELS } },
-	[F_NVL_TX] = { "fabric_nvlink_transmit_bytes_total",
-		       "NVLink data bytes transmitted, per link; link=\"all\" is NVML's total over links (do not add it to the per-link series).",
-		       AM_COUNTER, "bytes", { DEV_LABELS, "link" },
-		       .scale = 1024 },
-	[F_NVL_RX] = { "fabric_nvlink_receive_bytes_total",
-		       "NVLink data bytes received, per link; link=\"all\" is NVML's total over links (do not add it to the per-link series).",
-		       AM_COUNTER, "bytes", { DEV_LABELS, "link" },
-		       .scale = 1024 },
-	[F_EVENTS] = { "accel_error_events_total",
-		       "Critical NVML events seen by this agent: code is the Xid number, or double_bit_ecc / single_bit_ecc.",
-		       AM_COUNTER, NULL, { DEV_LABELS, "code" } },
-	[F_SM_ACTIVE] = { "accel_sm_active_ratio",
-			  "Mean share of SMs with at least one warp resident over the poll (GPM SM utilization).",
-			  AM_GAUGE, "ratio", { DEV_LABELS } },
-	[F_SM_ACTIVE_S] = { "accel_sm_active_seconds_total",
-			    "accel_sm_active_ratio integrated over polls.",
-			    AM_INTEGRAL, "seconds", { DEV_LABELS } },
-	[F_SM_OCC] = { "accel_sm_occupancy_ratio",
-		       "Resident warps over the SMs' maximum, over the poll (GPM SM occupancy).",
-		       AM_GAUGE, "ratio", { DEV_LABELS } },
-	[F_TENSOR] = { "accel_tensor_active_ratio",
-		       "Share of cycles any tensor pipe was active over the poll (GPM any-tensor utilization).",
-		       AM_GAUGE, "ratio", { DEV_LABELS } },
-	[F_TENSOR_S] = { "accel_tensor_active_seconds_total",
-			 "accel_tensor_active_ratio integrated over polls.",
-			 AM_INTEGRAL, "seconds", { DEV_LABELS } },
-	[F_DRAM_BW] = { "accel_memory_bandwidth_utilization_ratio",
-			"DRAM bandwidth used over its peak, over the poll (GPM DRAM bandwidth utilization).",
-			AM_GAUGE, "ratio", { DEV_LABELS } },
+    [F_INFO] = {"accel_info",
+		"Accelerator identity; constant 1 (join on device, uuid).",
+		AM_INFO,
+		NULL,
+		{DEV_LABELS, "vendor", "model", "pci_bus_id", "driver_version", "serial",
+		 "numa_node"}},
+    [F_UP] = {"accel_up",
+	      "1 when the device answered this poll, 0 when it is lost or the driver is "
+	      "unusable.",
+	      AM_GAUGE,
+	      NULL,
+	      {DEV_LABELS}},
+    [F_UTIL] = {"accel_utilization_ratio",
+		"Share of the last sample period in which one or more kernels ran (NVML "
+		"utilization.gpu).",
+		AM_GAUGE,
+		"ratio",
+		{DEV_LABELS}},
+    [F_BUSY] = {"accel_busy_seconds_total",
+		"Seconds in which one or more kernels ran (accel_utilization_ratio "
+		"integrated over polls).",
+		AM_INTEGRAL,
+		"seconds",
+		{DEV_LABELS}},
+    [F_MEMUTIL] = {"accel_memory_utilization_ratio",
+		   "Share of the last sample period in which device memory was read or "
+		   "written (NVML utilization.memory, memory controller).",
+		   AM_GAUGE,
+		   "ratio",
+		   {DEV_LABELS}},
+    [F_MEM_USED] = {"accel_memory_used_bytes",
+		    "Device memory allocated.",
+		    AM_GAUGE,
+		    "bytes",
+		    {DEV_LABELS}},
+    [F_MEM_TOTAL] = {"accel_memory_total_bytes",
+		     "Device memory in total.",
+		     AM_GAUGE,
+		     "bytes",
+		     {DEV_LABELS}},
+    [F_POWER] = {"accel_power_watts",
+		 "Power draw.",
+		 AM_GAUGE,
+		 "watts",
+		 {DEV_LABELS},
+		 .scale = 1e-3},
+    [F_PLIMIT] = {"accel_power_limit_watts",
+		  "Enforced power limit.",
+		  AM_GAUGE,
+		  "watts",
+		  {DEV_LABELS},
+		  .scale = 1e-3},
+    /* One family, two sources: a family has one HELP and one kind, so the
+     * fallback integration is done here (not with AM_INTEGRAL) and both
+     * sources reach the core as a millijoule counter. */
+    [F_ENERGY] = {"accel_energy_joules_total",
+		  "Energy consumed: NVML's total energy counter where the GPU has one "
+		  "(Volta and newer), else accel_power_watts integrated over the "
+		  "collector's polls since it started (trapezoid rule).",
+		  AM_COUNTER,
+		  "joules",
+		  {DEV_LABELS},
+		  .scale = 1e-3},
+    [F_TEMP] = {"accel_temperature_celsius",
+		"Temperature by sensor (gpu = die, memory = HBM).",
+		AM_GAUGE,
+		"celsius",
+		{DEV_LABELS, "sensor"}},
+    [F_CLOCK] = {"accel_clock_hertz",
+		 "Current clock by domain.",
+		 AM_GAUGE,
+		 "hertz",
+		 {DEV_LABELS, "clock"},
+		 .scale = 1e6},
+    [F_THROTTLE] =
+	{"accel_throttled_seconds_total",
+	 "Seconds during which NVML reported the clock event (throttle) reason active; "
+	 "gpu_idle and the *_setting reasons are not slowdowns.",
+	 AM_INTEGRAL,
+	 "seconds",
+	 {DEV_LABELS, "reason"}},
+    [F_PCIE_TX] = {"accel_pcie_transmit_bytes_total",
+		   "Bytes sent over PCIe, NVML throughput (KiB/s, 20 ms samples) "
+		   "integrated over polls.",
+		   AM_INTEGRAL,
+		   "bytes",
+		   {DEV_LABELS},
+		   .scale = 1024},
+    [F_PCIE_RX] = {"accel_pcie_receive_bytes_total",
+		   "Bytes received over PCIe, NVML throughput (KiB/s, 20 ms samples) "
+		   "integrated over polls.",
+		   AM_INTEGRAL,
+		   "bytes",
+		   {DEV_LABELS},
+		   .scale = 1024},
+    [F_ECC] = {"accel_ecc_errors_total",
+	       "Device memory ECC errors since the driver loaded (volatile counters).",
+	       AM_COUNTER,
+	       NULL,
+	       {DEV_LABELS, "type"}},
+    [F_PROCS] = {"accel_compute_processes",
+		 "Compute processes running on the device.",
+		 AM_GAUGE,
+		 NULL,
+		 {DEV_LABELS}},
+    [F_NVL_TX] = {"fabric_nvlink_transmit_bytes_total",
+		  "NVLink data bytes transmitted, per link; link=\"all\" is NVML's total "
+		  "over links (do not add it to the per-link series).",
+		  AM_COUNTER,
+		  "bytes",
+		  {DEV_LABELS, "link"},
+		  .scale = 1024},
+    [F_NVL_RX] = {"fabric_nvlink_receive_bytes_total",
+		  "NVLink data bytes received, per link; link=\"all\" is NVML's total "
+		  "over links (do not add it to the per-link series).",
+		  AM_COUNTER,
+		  "bytes",
+		  {DEV_LABELS, "link"},
+		  .scale = 1024},
+    [F_EVENTS] = {"accel_error_events_total",
+		  "Critical NVML events seen by this agent: code is the Xid number, or "
+		  "double_bit_ecc / single_bit_ecc.",
+		  AM_COUNTER,
+		  NULL,
+		  {DEV_LABELS, "code"}},
+    [F_SM_ACTIVE] = {"accel_sm_active_ratio",
+		     "Mean share of SMs with at least one warp resident over the poll "
+		     "(GPM SM utilization).",
+		     AM_GAUGE,
+		     "ratio",
+		     {DEV_LABELS}},
+    [F_SM_ACTIVE_S] = {"accel_sm_active_seconds_total",
+		       "accel_sm_active_ratio integrated over polls.",
+		       AM_INTEGRAL,
+		       "seconds",
+		       {DEV_LABELS}},
+    [F_SM_OCC] =
+	{"accel_sm_occupancy_ratio",
+	 "Resident warps over the SMs' maximum, over the poll (GPM SM occupancy).",
+	 AM_GAUGE,
+	 "ratio",
+	 {DEV_LABELS}},
+    [F_TENSOR] = {"accel_tensor_active_ratio",
+		  "Share of cycles any tensor pipe was active over the poll (GPM "
+		  "any-tensor utilization).",
+		  AM_GAUGE,
+		  "ratio",
+		  {DEV_LABELS}},
+    [F_TENSOR_S] = {"accel_tensor_active_seconds_total",
+		    "accel_tensor_active_ratio integrated over polls.",
+		    AM_INTEGRAL,
+		    "seconds",
+		    {DEV_LABELS}},
+    [F_DRAM_BW] = {"accel_memory_bandwidth_utilization_ratio",
+		   "DRAM bandwidth used over its peak, over the poll (GPM DRAM bandwidth "
+		   "utilization).",
+		   AM_GAUGE,
+		   "ratio",
+		   {DEV_LABELS}},
 };
 
 /* Per-device series slots: family and the value of its third label. */
 enum nvml_slot {
-	S_UP, S_UTIL, S_BUSY, S_MEMUTIL, S_MEM_USED, S_MEM_TOTAL, S_POWER,
-	S_PLIMIT, S_ENERGY, S_TEMP_GPU, S_CLK_GR, S_CLK_SM, S_CLK_MEM,
-	S_PCIE_TX, S_PCIE_RX, S_ECC_C, S_ECC_U, S_PROCS, S_SM_ACTIVE,
-	S_SM_ACTIVE_S, S_SM_OCC, S_TENSOR, S_TENSOR_S, S_DRAM_BW, S_THR0,
+	S_UP,
+	S_UTIL,
+	S_BUSY,
+	S_MEMUTIL,
+	S_MEM_USED,
+	S_MEM_TOTAL,
+	S_POWER,
+	S_PLIMIT,
+	S_ENERGY,
+	S_TEMP_GPU,
+	S_CLK_GR,
+	S_CLK_SM,
+	S_CLK_MEM,
+	S_PCIE_TX,
+	S_PCIE_RX,
+	S_ECC_C,
+	S_ECC_U,
+	S_PROCS,
+	S_SM_ACTIVE,
+	S_SM_ACTIVE_S,
+	S_SM_OCC,
+	S_TENSOR,
+	S_TENSOR_S,
+	S_DRAM_BW,
+	S_THR0,
 	S_COUNT = S_THR0 + 9
 };
 
@@ -227,46 +347,80 @@ static const struct nvml_reason {
 	unsigned long long bit;
 	const char *name;
 } nvml_reasons[9] = {
-	{ NVML_CLOCKS_EVENT_GPU_IDLE, "gpu_idle" },
-	{ NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS_SETTING,
-	  "applications_clocks_setting" },
-	{ NVML_CLOCKS_EVENT_SW_POWER_CAP, "sw_power_cap" },
-	{ NVML_CLOCKS_EVENT_HW_SLOWDOWN, "hw_slowdown" },
-	{ NVML_CLOCKS_EVENT_SYNC_BOOST, "sync_boost" },
-	{ NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN, "sw_thermal_slowdown" },
-	{ NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN, "hw_thermal_slowdown" },
-	{ NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN, "hw_power_brake_slowdown" },
-	{ NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING, "display_clock_setting" },
+    {NVML_CLOCKS_EVENT_GPU_IDLE, "gpu_idle"},
+    {NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS_SETTING, "applications_clocks_setting"},
+    {NVML_CLOCKS_EVENT_SW_POWER_CAP, "sw_power_cap"},
+    {NVML_CLOCKS_EVENT_HW_SLOWDOWN, "hw_slowdown"},
+    {NVML_CLOCKS_EVENT_SYNC_BOOST, "sync_boost"},
+    {NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN, "sw_thermal_slowdown"},
+    {NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN, "hw_thermal_slowdown"},
+    {NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN, "hw_power_brake_slowdown"},
+    {NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING, "display_clock_setting"},
 };
 
 static const struct {
 	enum nvml_fam fam;
 	const char *extra;
 } nvml_slot_defs[S_COUNT] = {
-	[S_UP] = { F_UP, NULL }, [S_UTIL] = { F_UTIL, NULL },
-	[S_BUSY] = { F_BUSY, NULL }, [S_MEMUTIL] = { F_MEMUTIL, NULL },
-	[S_MEM_USED] = { F_MEM_USED, NULL },
-	[S_MEM_TOTAL] = { F_MEM_TOTAL, NULL }, [S_POWER] = { F_POWER, NULL },
-	[S_PLIMIT] = { F_PLIMIT, NULL }, [S_ENERGY] = { F_ENERGY, NULL },
-	[S_TEMP_GPU] = { F_TEMP, "gpu" }, [S_CLK_GR] = { F_CLOCK, "graphics" },
-	[S_CLK_SM] = { F_CLOCK, "sm" }, [S_CLK_MEM] = { F_CLOCK, "memory" },
-	[S_PCIE_TX] = { F_PCIE_TX, NULL }, [S_PCIE_RX] = { F_PCIE_RX, NULL },
-	[S_ECC_C] = { F_ECC, "corrected" }, [S_ECC_U] = { F_ECC, "uncorrected" },
-	[S_PROCS] = { F_PROCS, NULL }, [S_SM_ACTIVE] = { F_SM_ACTIVE, NULL },
-	[S_SM_ACTIVE_S] = { F_SM_ACTIVE_S, NULL }, [S_SM_OCC] = { F_SM_OCC, NULL },
-	[S_TENSOR] = { F_TENSOR, NULL }, [S_TENSOR_S] = { F_TENSOR_S, NULL },
-	[S_DRAM_BW] = { F_DRAM_BW, NULL },
-#define R(i) [S_THR0 + i] = { F_THROTTLE, NULL }
-	R(0), R(1), R(2), R(3), R(4), R(5), R(6), R(7), R(8),
+    [S_UP] = {F_UP, NULL},
+    [S_UTIL] = {F_UTIL, NULL},
+    [S_BUSY] = {F_BUSY, NULL},
+    [S_MEMUTIL] = {F_MEMUTIL, NULL},
+    [S_MEM_USED] = {F_MEM_USED, NULL},
+    [S_MEM_TOTAL] = {F_MEM_TOTAL, NULL},
+    [S_POWER] = {F_POWER, NULL},
+    [S_PLIMIT] = {F_PLIMIT, NULL},
+    [S_ENERGY] = {F_ENERGY, NULL},
+    [S_TEMP_GPU] = {F_TEMP, "gpu"},
+    [S_CLK_GR] = {F_CLOCK, "graphics"},
+    [S_CLK_SM] = {F_CLOCK, "sm"},
+    [S_CLK_MEM] = {F_CLOCK, "memory"},
+    [S_PCIE_TX] = {F_PCIE_TX, NULL},
+    [S_PCIE_RX] = {F_PCIE_RX, NULL},
+    [S_ECC_C] = {F_ECC, "corrected"},
+    [S_ECC_U] = {F_ECC, "uncorrected"},
+    [S_PROCS] = {F_PROCS, NULL},
+    [S_SM_ACTIVE] = {F_SM_ACTIVE, NULL},
+    [S_SM_ACTIVE_S] = {F_SM_ACTIVE_S, NULL},
+    [S_SM_OCC] = {F_SM_OCC, NULL},
+    [S_TENSOR] = {F_TENSOR, NULL},
+    [S_TENSOR_S] = {F_TENSOR_S, NULL},
+    [S_DRAM_BW] = {F_DRAM_BW, NULL},
+#define R(i) [S_THR0 + i] = {F_THROTTLE, NULL}
+    R(0),
+    R(1),
+    R(2),
+    R(3),
+    R(4),
+    R(5),
+    R(6),
+    R(7),
+    R(8),
 #undef R
 };
 
 /* What a probe learnt about one metric of one device. */
 enum nvml_cap_state { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
 enum nvml_cap {
-	C_UTIL, C_MEM, C_POWER, C_PLIMIT, C_ENERGY, C_TEMP, C_CLK_GR, C_CLK_SM,
-	C_CLK_MEM, C_REASONS, C_PCIE_TX, C_PCIE_RX, C_ECC_C, C_ECC_U, C_PROCS,
-	C_FIELDS, C_EVENTS, C_GPM, C_COUNT
+	C_UTIL,
+	C_MEM,
+	C_POWER,
+	C_PLIMIT,
+	C_ENERGY,
+	C_TEMP,
+	C_CLK_GR,
+	C_CLK_SM,
+	C_CLK_MEM,
+	C_REASONS,
+	C_PCIE_TX,
+	C_PCIE_RX,
+	C_ECC_C,
+	C_ECC_U,
+	C_PROCS,
+	C_FIELDS,
+	C_EVENTS,
+	C_GPM,
+	C_COUNT
 };
 
 /* One requested field value and the series it feeds. */
@@ -282,20 +436,20 @@ struct nvml_event_count {
 };
 
 struct nvml_dev {
-	unsigned index;       /* NVML index (parent's index for MIG) */
-	int parent;           /* -1, or the parent GPU's slot for a MIG instance */
-	unsigned mig_index;   /* MIG: index under the parent */
-	unsigned gi;          /* MIG: GPU instance id */
+	unsigned index;	    /* NVML index (parent's index for MIG) */
+	int parent;	    /* -1, or the parent GPU's slot for a MIG instance */
+	unsigned mig_index; /* MIG: index under the parent */
+	unsigned gi;	    /* MIG: GPU instance id */
 	nvmlDevice_t h;
-	char name[32];        /* "nvidia0", MIG "nvidia0-gi1" */
+	char name[32]; /* "nvidia0", MIG "nvidia0-gi1" */
 	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
 	char model[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
 	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
 	char serial[NVML_DEVICE_SERIAL_BUFFER_SIZE + 2];
 	char numa[16];
-	bool up;              /* answered this poll */
-	bool lost;            /* handle must be re-acquired */
-	bool probed;          /* identity strings read once */
+	bool up;     /* answered this poll */
+	bool lost;   /* handle must be re-acquired */
+	bool probed; /* identity strings read once */
 	unsigned char cap[C_COUNT];
 	am_series_t s[S_COUNT];
 	am_series_t s_info, s_temp_mem;
@@ -323,7 +477,7 @@ struct nvml_state {
 	char library[256];
 	char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
 	am_family_t fam[F_COUNT];
-	bool lib_ok;          /* nvmlInit succeeded and no library-wide fault */
+	bool lib_ok; /* nvmlInit succeeded and no library-wide fault */
 	bool need_reinit;
 	unsigned event_wait_ms;
 	nvmlEventSet_t evset;
@@ -334,11 +488,10 @@ struct nvml_state {
 };
 
 static const struct am_option nvml_options[] = {
-	{ "library", AM_OPT_STRING,
-	  "NVML library to dlopen (default libnvidia-ml.so.1)" },
-	{ "event_wait", AM_OPT_DURATION,
-	  "how long each poll waits for NVML critical events (default 10ms)" },
-	{ NULL, 0, NULL },
+    {"library", AM_OPT_STRING, "NVML library to dlopen (default libnvidia-ml.so.1)"},
+    {"event_wait", AM_OPT_DURATION,
+     "how long each poll waits for NVML critical events (default 10ms)"},
+    {NULL, 0, NULL},
 };
 
 static const char *nvml_strerror(struct nvml_state *st, nvmlReturn_t r)
@@ -378,12 +531,12 @@ static enum nvml_verdict nvml_classify(nvmlReturn_t r)
 	}
 }
 
-static void nvml_mark_down(struct nvml_state *st, struct nvml_dev *d,
-			   nvmlReturn_t r, const char *what)
+static void nvml_mark_down(struct nvml_state *st, struct nvml_dev *d, nvmlReturn_t r,
+			   const char *what)
 {
 	if (d->up)
-		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; reporting it down",
-		       d->name, what, nvml_strerror(st, r));
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; reporting it down", d->name,
+		       what, nvml_strerror(st, r));
 	d->up = false;
 	d->lost = true;
 	if (nvml_classify(r) == V_LIB_FAULT)
@@ -391,8 +544,8 @@ static void nvml_mark_down(struct nvml_state *st, struct nvml_dev *d,
 }
 
 /* Check one answer for capability `cap` of d. True when the value is valid. */
-static bool nvml_ok(struct nvml_state *st, struct nvml_dev *d, int cap,
-		    nvmlReturn_t r, const char *what)
+static bool nvml_ok(struct nvml_state *st, struct nvml_dev *d, int cap, nvmlReturn_t r,
+		    const char *what)
 {
 	switch (nvml_classify(r)) {
 	case V_OK:
@@ -427,24 +580,21 @@ static bool nvml_want(struct nvml_dev *d, int cap, const void *fn)
 	return d->up && d->cap[cap] != CAP_NO;
 }
 
-static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d,
-				    int slot)
+static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d, int slot)
 {
 	if (d->s[slot] == AM_SERIES_INVALID) {
 		const char *extra = nvml_slot_defs[slot].extra;
-		const char *lv[4] = { d->name, d->uuid, NULL, NULL };
+		const char *lv[4] = {d->name, d->uuid, NULL, NULL};
 
 		if (slot >= S_THR0)
 			extra = nvml_reasons[slot - S_THR0].name;
 		lv[2] = extra;
-		d->s[slot] = am_series(st->ctx,
-				       st->fam[nvml_slot_defs[slot].fam], lv);
+		d->s[slot] = am_series(st->ctx, st->fam[nvml_slot_defs[slot].fam], lv);
 	}
 	return d->s[slot];
 }
 
-static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot,
-		     double v)
+static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot, double v)
 {
 	am_series_t s = nvml_slot_series(st, d, slot);
 
@@ -485,8 +635,7 @@ static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 	int v;
 
 	d->numa[0] = '\0';
-	if (st->lib.numa_node &&
-	    st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
+	if (st->lib.numa_node && st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
 		snprintf(d->numa, sizeof(d->numa), "%u", node);
 		return;
 	}
@@ -528,7 +677,7 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 	}
 	if (st->lib.serial &&
 	    st->lib.serial(d->h, d->serial, NVML_DEVICE_SERIAL_BUFFER_SIZE) !=
-		    NVML_SUCCESS)
+		NVML_SUCCESS)
 		d->serial[0] = '\0';
 	nvml_probe_numa(st, d);
 }
@@ -565,16 +714,15 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 	if (r != NVML_SUCCESS) {
 		if (nvml_classify(r) == V_LIB_FAULT)
 			st->need_reinit = true;
-		am_log(st->ctx, AM_LOG_WARN, "%s: still unavailable: %s",
-		       d->name, nvml_strerror(st, r));
+		am_log(st->ctx, AM_LOG_WARN, "%s: still unavailable: %s", d->name,
+		       nvml_strerror(st, r));
 		return false;
 	}
 	d->h = h;
 	if (!d->probed || strcmp(uuid, d->uuid) != 0) {
 		if (d->probed)
-			am_log(st->ctx, AM_LOG_WARN,
-			       "%s: UUID changed from %s to %s", d->name,
-			       d->uuid, uuid);
+			am_log(st->ctx, AM_LOG_WARN, "%s: UUID changed from %s to %s",
+			       d->name, d->uuid, uuid);
 		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
 		nvml_reset_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
@@ -595,9 +743,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 {
 	if (d->s_info == AM_SERIES_INVALID) {
-		const char *lv[8] = { d->name,	 d->uuid,   "nvidia",
-				      d->model,	 d->bus_id, st->driver,
-				      d->serial, d->numa };
+		const char *lv[8] = {d->name,	d->uuid,    "nvidia",  d->model,
+				     d->bus_id, st->driver, d->serial, d->numa};
 
 		d->s_info = am_series(st->ctx, st->fam[F_INFO], lv);
 	}
@@ -612,34 +759,29 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 	nvmlUtilization_t u;
 
 	if (nvml_want(d, C_UTIL, st->lib.utilization) &&
-	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u),
-		    "utilization")) {
+	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
 		nvml_put(st, d, S_UTIL, u.gpu / 100.0);
 		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
 		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
 	}
-	if (st->lib.memory_v2 &&
-	    nvml_want(d, C_MEM, st->lib.memory_v2)) {
-		nvmlMemory_v2_t m = { .version = NVML_MEMORY_V2_VERSION };
+	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2)) {
+		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
 
-		if (nvml_ok(st, d, C_MEM, st->lib.memory_v2(d->h, &m),
-			    "memory info")) {
+		if (nvml_ok(st, d, C_MEM, st->lib.memory_v2(d->h, &m), "memory info")) {
 			nvml_put(st, d, S_MEM_USED, (double)m.used);
 			nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
 		}
 	} else if (nvml_want(d, C_MEM, st->lib.memory)) {
 		nvmlMemory_t m;
 
-		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m),
-			    "memory info")) {
+		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m), "memory info")) {
 			nvml_put(st, d, S_MEM_USED, (double)m.used);
 			nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
 		}
 	}
 }
 
-static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d,
-			    int64_t now)
+static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
 	unsigned long long mj;
 	unsigned mw;
@@ -667,8 +809,7 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d,
 		}
 	}
 	if (nvml_want(d, C_PLIMIT, st->lib.power_limit) &&
-	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw),
-		    "power limit"))
+	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
 		nvml_put(st, d, S_PLIMIT, mw);
 }
 
@@ -678,22 +819,21 @@ static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
 		int cap, slot, type;
 		const char *what;
 	} clk[] = {
-		{ C_CLK_GR, S_CLK_GR, NVML_CLOCK_GRAPHICS, "graphics clock" },
-		{ C_CLK_SM, S_CLK_SM, NVML_CLOCK_SM, "SM clock" },
-		{ C_CLK_MEM, S_CLK_MEM, NVML_CLOCK_MEM, "memory clock" },
+	    {C_CLK_GR, S_CLK_GR, NVML_CLOCK_GRAPHICS, "graphics clock"},
+	    {C_CLK_SM, S_CLK_SM, NVML_CLOCK_SM, "SM clock"},
+	    {C_CLK_MEM, S_CLK_MEM, NVML_CLOCK_MEM, "memory clock"},
 	};
 	unsigned long long reasons;
 	unsigned v;
 
 	if (nvml_want(d, C_TEMP, st->lib.temperature) &&
-	    nvml_ok(st, d, C_TEMP,
-		    st->lib.temperature(d->h, NVML_TEMPERATURE_GPU, &v),
+	    nvml_ok(st, d, C_TEMP, st->lib.temperature(d->h, NVML_TEMPERATURE_GPU, &v),
 		    "temperature"))
 		nvml_put(st, d, S_TEMP_GPU, v);
 	for (size_t i = 0; i < sizeof(clk) / sizeof(clk[0]); i++)
 		if (nvml_want(d, clk[i].cap, st->lib.clock) &&
-		    nvml_ok(st, d, clk[i].cap,
-			    st->lib.clock(d->h, clk[i].type, &v), clk[i].what))
+		    nvml_ok(st, d, clk[i].cap, st->lib.clock(d->h, clk[i].type, &v),
+			    clk[i].what))
 			nvml_put(st, d, clk[i].slot, v);
 	if (nvml_want(d, C_REASONS, st->lib.clock_reasons) &&
 	    nvml_ok(st, d, C_REASONS, st->lib.clock_reasons(d->h, &reasons),
@@ -710,19 +850,17 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 	nvmlReturn_t r;
 
 	if (nvml_want(d, C_PCIE_TX, st->lib.pcie) &&
-	    nvml_ok(st, d, C_PCIE_TX,
-		    st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
+	    nvml_ok(st, d, C_PCIE_TX, st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
 		    "PCIe TX throughput"))
 		nvml_put(st, d, S_PCIE_TX, kbs);
 	if (nvml_want(d, C_PCIE_RX, st->lib.pcie) &&
-	    nvml_ok(st, d, C_PCIE_RX,
-		    st->lib.pcie(d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
+	    nvml_ok(st, d, C_PCIE_RX, st->lib.pcie(d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
 		    "PCIe RX throughput"))
 		nvml_put(st, d, S_PCIE_RX, kbs);
 	if (nvml_want(d, C_ECC_C, st->lib.ecc) &&
 	    nvml_ok(st, d, C_ECC_C,
-		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED,
-				NVML_VOLATILE_ECC, &n),
+		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC,
+				&n),
 		    "corrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_C, n);
 	if (nvml_want(d, C_ECC_U, st->lib.ecc) &&
@@ -745,14 +883,29 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 static bool nvml_field_double(const nvmlFieldValue_t *f, double *out)
 {
 	switch (f->valueType) {
-	case NVML_VALUE_TYPE_DOUBLE: *out = f->value.dVal; return true;
-	case NVML_VALUE_TYPE_UNSIGNED_INT: *out = f->value.uiVal; return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG: *out = (double)f->value.ulVal; return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: *out = (double)f->value.ullVal; return true;
-	case NVML_VALUE_TYPE_SIGNED_LONG_LONG: *out = (double)f->value.sllVal; return true;
-	case NVML_VALUE_TYPE_SIGNED_INT: *out = f->value.siVal; return true;
-	case NVML_VALUE_TYPE_UNSIGNED_SHORT: *out = f->value.usVal; return true;
-	default: return false;
+	case NVML_VALUE_TYPE_DOUBLE:
+		*out = f->value.dVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_INT:
+		*out = f->value.uiVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG:
+		*out = (double)f->value.ulVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+		*out = (double)f->value.ullVal;
+		return true;
+	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+		*out = (double)f->value.sllVal;
+		return true;
+	case NVML_VALUE_TYPE_SIGNED_INT:
+		*out = f->value.siVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
+		*out = f->value.usVal;
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -810,7 +963,7 @@ static am_series_t nvml_field_series(struct nvml_state *st, struct nvml_dev *d,
 				     struct nvml_field *m)
 {
 	char link[16];
-	const char *lv[4] = { d->name, d->uuid, link, NULL };
+	const char *lv[4] = {d->name, d->uuid, link, NULL};
 	int fam;
 
 	if (m->series != AM_SERIES_INVALID)
@@ -823,9 +976,8 @@ static am_series_t nvml_field_series(struct nvml_state *st, struct nvml_dev *d,
 			snprintf(link, sizeof(link), "all");
 		else
 			snprintf(link, sizeof(link), "%u", m->scope);
-		fam = m->field == NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX ?
-			      F_NVL_TX :
-			      F_NVL_RX;
+		fam = m->field == NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX ? F_NVL_TX
+									: F_NVL_RX;
 	}
 	m->series = am_series(st->ctx, st->fam[fam], lv);
 	return m->series;
@@ -847,8 +999,7 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 			d->fv[i].fieldId = d->fmeta[i].field;
 			d->fv[i].scopeId = d->fmeta[i].scope;
 		}
-		if (!nvml_ok(st, d, C_FIELDS,
-			     st->lib.field_values(d->h, d->nfv, d->fv),
+		if (!nvml_ok(st, d, C_FIELDS, st->lib.field_values(d->h, d->nfv, d->fv),
 			     "field values"))
 			return;
 	}
@@ -861,8 +1012,7 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 			enum nvml_verdict vd = nvml_classify(d->fv[i].nvmlReturn);
 
 			if (vd == V_DEV_FAULT || vd == V_LIB_FAULT) {
-				nvml_mark_down(st, d, d->fv[i].nvmlReturn,
-					       "field value");
+				nvml_mark_down(st, d, d->fv[i].nvmlReturn, "field value");
 				return;
 			}
 			continue;
@@ -885,10 +1035,10 @@ static const struct {
 	unsigned id;
 	int slot, slot_s;
 } nvml_gpm_want[] = {
-	{ NVML_GPM_METRIC_SM_UTIL, S_SM_ACTIVE, S_SM_ACTIVE_S },
-	{ NVML_GPM_METRIC_SM_OCCUPANCY, S_SM_OCC, -1 },
-	{ NVML_GPM_METRIC_ANY_TENSOR_UTIL, S_TENSOR, S_TENSOR_S },
-	{ NVML_GPM_METRIC_DRAM_BW_UTIL, S_DRAM_BW, -1 },
+    {NVML_GPM_METRIC_SM_UTIL, S_SM_ACTIVE, S_SM_ACTIVE_S},
+    {NVML_GPM_METRIC_SM_OCCUPANCY, S_SM_OCC, -1},
+    {NVML_GPM_METRIC_ANY_TENSOR_UTIL, S_TENSOR, S_TENSOR_S},
+    {NVML_GPM_METRIC_DRAM_BW_UTIL, S_DRAM_BW, -1},
 };
 #define NVML_GPM_NWANT (sizeof(nvml_gpm_want) / sizeof(nvml_gpm_want[0]))
 
@@ -903,11 +1053,10 @@ static nvmlReturn_t nvml_gpm_take(struct nvml_state *st, struct nvml_dev *d,
 /* GPM: one sample per poll into the current buffer; metrics come from the
  * previous and the current one when they are >= 100 ms apart, then the
  * buffers swap. A too-short gap keeps the older sample for next time. */
-static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d,
-			  int64_t now)
+static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
 	const struct nvml_lib *l = &st->lib;
-	nvmlGpmSupport_t sup = { .version = NVML_GPM_SUPPORT_VERSION };
+	nvmlGpmSupport_t sup = {.version = NVML_GPM_SUPPORT_VERSION};
 	nvmlGpmMetricsGet_t *mg = st->mg;
 	nvmlDevice_t support_dev;
 
@@ -930,16 +1079,15 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d,
 	if (!d->gs[0]) {
 		if (l->gpm_alloc(&d->gs[0]) != NVML_SUCCESS ||
 		    l->gpm_alloc(&d->gs[1]) != NVML_SUCCESS) {
-			am_log(st->ctx, AM_LOG_WARN,
-			       "%s: cannot allocate GPM samples", d->name);
+			am_log(st->ctx, AM_LOG_WARN, "%s: cannot allocate GPM samples",
+			       d->name);
 			nvml_gpm_free(st, d);
 			return;
 		}
 		d->gcur = 0;
 		d->ghave = false;
 	}
-	if (!nvml_ok(st, d, C_GPM, nvml_gpm_take(st, d, d->gs[d->gcur]),
-		     "GPM sample"))
+	if (!nvml_ok(st, d, C_GPM, nvml_gpm_take(st, d, d->gs[d->gcur]), "GPM sample"))
 		return;
 	if (!d->ghave) {
 		d->ghave = true;
@@ -949,8 +1097,9 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d,
 	}
 	if (now - d->gprev_ns < NVML_GPM_MIN_GAP_NS)
 		return;
-	memset(mg, 0, offsetof(nvmlGpmMetricsGet_t, metrics) +
-			      NVML_GPM_NWANT * sizeof(mg->metrics[0]));
+	memset(mg, 0,
+	       offsetof(nvmlGpmMetricsGet_t, metrics) +
+		   NVML_GPM_NWANT * sizeof(mg->metrics[0]));
 	mg->version = NVML_GPM_METRICS_GET_VERSION;
 	mg->numMetrics = NVML_GPM_NWANT;
 	mg->sample1 = d->gs[d->gcur ^ 1];
@@ -976,8 +1125,7 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d,
 /* Register d for the critical events it supports (once per handle). */
 static void nvml_register_events(struct nvml_state *st, struct nvml_dev *d)
 {
-	unsigned long long types = NVML_EVENT_XID_CRITICAL |
-				   NVML_EVENT_DOUBLE_BIT_ECC |
+	unsigned long long types = NVML_EVENT_XID_CRITICAL | NVML_EVENT_DOUBLE_BIT_ECC |
 				   NVML_EVENT_SINGLE_BIT_ECC;
 	unsigned long long sup;
 
@@ -1045,8 +1193,7 @@ static void nvml_drain_events(struct nvml_state *st)
 		return;
 	for (int i = 0; i < NVML_MAX_EVENTS_PER_POLL; i++) {
 		memset(&e, 0, sizeof(e));
-		r = st->lib.event_set_wait(st->evset, &e,
-					   i == 0 ? st->event_wait_ms : 0);
+		r = st->lib.event_set_wait(st->evset, &e, i == 0 ? st->event_wait_ms : 0);
 		if (r == NVML_ERROR_TIMEOUT)
 			break;
 		if (r != NVML_SUCCESS) {
@@ -1071,7 +1218,7 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 		struct nvml_event_count *c = &d->ev[i];
 
 		if (c->series == AM_SERIES_INVALID) {
-			const char *lv[3] = { d->name, d->uuid, c->code };
+			const char *lv[3] = {d->name, d->uuid, c->code};
 
 			c->series = am_series(st->ctx, st->fam[F_EVENTS], lv);
 		}
@@ -1080,8 +1227,7 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 	}
 }
 
-static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d,
-			     int64_t now)
+static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
 	nvml_poll_util_mem(st, d);
 	nvml_poll_power(st, d, now);
@@ -1159,7 +1305,8 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 	 * library/driver mismatch shows up here first. */
 	r = st->lib.count(&n);
 	if (st->lib_ok && nvml_classify(r) == V_LIB_FAULT) {
-		am_log(ctx, AM_LOG_WARN, "NVML unusable: %s; re-initialising on the next poll",
+		am_log(ctx, AM_LOG_WARN,
+		       "NVML unusable: %s; re-initialising on the next poll",
 		       nvml_strerror(st, r));
 		st->need_reinit = true;
 	}
@@ -1218,8 +1365,7 @@ static void nvml_fini(void *state)
 	nvml_unload(state);
 }
 
-static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index,
-			int parent)
+static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int parent)
 {
 	struct nvml_dev *d;
 
@@ -1242,8 +1388,7 @@ static void nvml_find_mig(struct nvml_state *st, int pslot, int cap)
 	unsigned cur = 0, pend = 0, max = 0, gi;
 	nvmlDevice_t h;
 
-	if (!l->mig_mode || !l->mig_max || !l->mig_handle ||
-	    !l->gpu_instance_id)
+	if (!l->mig_mode || !l->mig_max || !l->mig_handle || !l->gpu_instance_id)
 		return;
 	if (l->mig_mode(p->h, &cur, &pend) != NVML_SUCCESS ||
 	    cur != NVML_DEVICE_MIG_ENABLE)
@@ -1264,14 +1409,12 @@ static void nvml_find_mig(struct nvml_state *st, int pslot, int cap)
 		d = &st->dev[slot];
 		d->mig_index = m;
 		d->gi = gi;
-		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", p->index,
-			 gi);
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", p->index, gi);
 		nvml_acquire(st, d);
 	}
 }
 
-static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg,
-		     void **state)
+static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct nvml_state *st = calloc(1, sizeof(*st));
 	const char *libname;
@@ -1285,7 +1428,7 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg,
 	libname = am_cfg_string(cfg, "library", NVML_DEFAULT_LIBRARY);
 	snprintf(st->library, sizeof(st->library), "%s", libname);
 	st->event_wait_ms =
-		(unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
+	    (unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
 	st->lib.dl = dlopen(st->library, RTLD_NOW | RTLD_LOCAL);
 	if (!st->lib.dl) {
 		const char *why = dlerror();
@@ -1354,9 +1497,9 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg,
 	nmig = 0;
 	for (int i = 0; i < st->ndev; i++)
 		nmig += st->dev[i].parent >= 0;
-	am_found(ctx, "%u NVIDIA GPU(s) (%d answering, %u MIG instance(s)), driver %s, via %s",
-		 n, ngpu, nmig, st->driver[0] ? st->driver : "unknown",
-		 st->library);
+	am_found(ctx,
+		 "%u NVIDIA GPU(s) (%d answering, %u MIG instance(s)), driver %s, via %s",
+		 n, ngpu, nmig, st->driver[0] ? st->driver : "unknown", st->library);
 	*state = st;
 	return 0;
 fail:
@@ -1365,13 +1508,13 @@ fail:
 }
 
 const struct am_collector nvml_collector = {
-	.abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
-	.flags = 0,
-	.name = "nvml",
-	.description = "NVIDIA GPUs through NVML (libnvidia-ml.so.1)",
-	.options = nvml_options,
-	.once_polls = 2,
-	.init = nvml_init,
-	.poll = nvml_poll,
-	.fini = nvml_fini,
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .flags = 0,
+    .name = "nvml",
+    .description = "NVIDIA GPUs through NVML (libnvidia-ml.so.1)",
+    .options = nvml_options,
+    .once_polls = 2,
+    .init = nvml_init,
+    .poll = nvml_poll,
+    .fini = nvml_fini,
 };

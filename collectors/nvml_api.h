@@ -34,8 +34,8 @@ typedef struct nvmlEventSet_st *nvmlEventSet_t;
 typedef struct nvmlGpmSample_st *nvmlGpmSample_t;
 
 /* ---- enums passed by value (all are C enums, i.e. int-sized) ---- */
-#define NVML_TEMPERATURE_GPU 0  /* nvmlTemperatureSensors_t: GPU die */
-#define NVML_CLOCK_GRAPHICS 0   /* nvmlClockType_t */
+#define NVML_TEMPERATURE_GPU 0 /* nvmlTemperatureSensors_t: GPU die */
+#define NVML_CLOCK_GRAPHICS 0  /* nvmlClockType_t */
 #define NVML_CLOCK_SM 1
 #define NVML_CLOCK_MEM 2
 #define NVML_PCIE_UTIL_TX_BYTES 0 /* nvmlPcieUtilCounter_t, KB/s over 20 ms */
@@ -112,10 +112,10 @@ _Static_assert(sizeof(nvmlValue_t) == 8, "nvmlValue_t");
 
 typedef struct {
 	unsigned int fieldId;
-	unsigned int scopeId;  /* NVLink fields: the link, UINT_MAX = all links */
-	long long timestamp;   /* CPU time of the value, us since 1970 */
+	unsigned int scopeId; /* NVLink fields: the link, UINT_MAX = all links */
+	long long timestamp;  /* CPU time of the value, us since 1970 */
 	long long latencyUsec;
-	int valueType;         /* NVML_VALUE_TYPE_* */
+	int valueType;		 /* NVML_VALUE_TYPE_* */
 	nvmlReturn_t nvmlReturn; /* per value: check before reading value */
 	nvmlValue_t value;
 } nvmlFieldValue_t;
@@ -201,26 +201,20 @@ typedef nvmlReturn_t (*nvml_shutdown_fn)(void);
 typedef const char *(*nvml_error_string_fn)(nvmlReturn_t r);
 typedef nvmlReturn_t (*nvml_driver_version_fn)(char *buf, unsigned int len);
 typedef nvmlReturn_t (*nvml_count_fn)(unsigned int *count);
-typedef nvmlReturn_t (*nvml_handle_by_index_fn)(unsigned int i,
-						nvmlDevice_t *dev);
-typedef nvmlReturn_t (*nvml_dev_string_fn)(nvmlDevice_t dev, char *buf,
-					   unsigned int len);
+typedef nvmlReturn_t (*nvml_handle_by_index_fn)(unsigned int i, nvmlDevice_t *dev);
+typedef nvmlReturn_t (*nvml_dev_string_fn)(nvmlDevice_t dev, char *buf, unsigned int len);
 typedef nvmlReturn_t (*nvml_pci_info_fn)(nvmlDevice_t dev, nvmlPciInfo_t *pci);
 typedef nvmlReturn_t (*nvml_dev_uint_fn)(nvmlDevice_t dev, unsigned int *v);
-typedef nvmlReturn_t (*nvml_dev_ull_fn)(nvmlDevice_t dev,
-					unsigned long long *v);
-typedef nvmlReturn_t (*nvml_utilization_fn)(nvmlDevice_t dev,
-					    nvmlUtilization_t *u);
+typedef nvmlReturn_t (*nvml_dev_ull_fn)(nvmlDevice_t dev, unsigned long long *v);
+typedef nvmlReturn_t (*nvml_utilization_fn)(nvmlDevice_t dev, nvmlUtilization_t *u);
 typedef nvmlReturn_t (*nvml_memory_fn)(nvmlDevice_t dev, nvmlMemory_t *m);
-typedef nvmlReturn_t (*nvml_memory_v2_fn)(nvmlDevice_t dev,
-					  nvmlMemory_v2_t *m);
+typedef nvmlReturn_t (*nvml_memory_v2_fn)(nvmlDevice_t dev, nvmlMemory_v2_t *m);
 /* GetTemperature, GetClockInfo, GetPcieThroughput: (dev, enum, uint *). */
 typedef nvmlReturn_t (*nvml_dev_enum_uint_fn)(nvmlDevice_t dev, int which,
 					      unsigned int *v);
-typedef nvmlReturn_t (*nvml_ecc_fn)(nvmlDevice_t dev, int error_type,
-				    int counter_type, unsigned long long *v);
-typedef nvmlReturn_t (*nvml_processes_fn)(nvmlDevice_t dev,
-					  unsigned int *count,
+typedef nvmlReturn_t (*nvml_ecc_fn)(nvmlDevice_t dev, int error_type, int counter_type,
+				    unsigned long long *v);
+typedef nvmlReturn_t (*nvml_processes_fn)(nvmlDevice_t dev, unsigned int *count,
 					  nvmlProcessInfo_t *infos);
 typedef nvmlReturn_t (*nvml_field_values_fn)(nvmlDevice_t dev, int count,
 					     nvmlFieldValue_t *values);
@@ -228,16 +222,13 @@ typedef nvmlReturn_t (*nvml_event_set_create_fn)(nvmlEventSet_t *set);
 typedef nvmlReturn_t (*nvml_register_events_fn)(nvmlDevice_t dev,
 						unsigned long long types,
 						nvmlEventSet_t set);
-typedef nvmlReturn_t (*nvml_event_set_wait_fn)(nvmlEventSet_t set,
-					       nvmlEventData_t *data,
+typedef nvmlReturn_t (*nvml_event_set_wait_fn)(nvmlEventSet_t set, nvmlEventData_t *data,
 					       unsigned int timeout_ms);
 typedef nvmlReturn_t (*nvml_event_set_free_fn)(nvmlEventSet_t set);
-typedef nvmlReturn_t (*nvml_gpm_support_fn)(nvmlDevice_t dev,
-					    nvmlGpmSupport_t *s);
+typedef nvmlReturn_t (*nvml_gpm_support_fn)(nvmlDevice_t dev, nvmlGpmSupport_t *s);
 typedef nvmlReturn_t (*nvml_gpm_sample_alloc_fn)(nvmlGpmSample_t *s);
 typedef nvmlReturn_t (*nvml_gpm_sample_free_fn)(nvmlGpmSample_t s);
-typedef nvmlReturn_t (*nvml_gpm_sample_get_fn)(nvmlDevice_t dev,
-					       nvmlGpmSample_t s);
+typedef nvmlReturn_t (*nvml_gpm_sample_get_fn)(nvmlDevice_t dev, nvmlGpmSample_t s);
 typedef nvmlReturn_t (*nvml_gpm_mig_sample_get_fn)(nvmlDevice_t dev,
 						   unsigned int gpu_instance,
 						   nvmlGpmSample_t s);

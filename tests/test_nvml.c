@@ -71,8 +71,7 @@ static int nlabels(int fam)
 	return n;
 }
 
-am_series_t am_series(struct am_ctx *c, am_family_t fam,
-		      const char *const *lv)
+am_series_t am_series(struct am_ctx *c, am_family_t fam, const char *const *lv)
 {
 	int n = nlabels(fam), i, k;
 
@@ -160,20 +159,17 @@ bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
 	return dflt;
 }
 
-long long am_cfg_int(const struct am_config *cfg, const char *key,
-		     long long dflt)
+long long am_cfg_int(const struct am_config *cfg, const char *key, long long dflt)
 {
 	return dflt;
 }
 
-double am_cfg_duration(const struct am_config *cfg, const char *key,
-		       double dflt)
+double am_cfg_duration(const struct am_config *cfg, const char *key, double dflt)
 {
 	return strcmp(key, "event_wait") == 0 ? 0.001 : dflt;
 }
 
-const char *am_cfg_string(const struct am_config *cfg, const char *key,
-			  const char *dflt)
+const char *am_cfg_string(const struct am_config *cfg, const char *key, const char *dflt)
 {
 	if (strcmp(key, "library") == 0 && cfg->library)
 		return cfg->library;
@@ -185,8 +181,7 @@ size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
 	return 0;
 }
 
-const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
-			   size_t i)
+const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t i)
 {
 	return NULL;
 }
@@ -195,7 +190,7 @@ const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
 
 static void *start(const char *lib, const char *scenario)
 {
-	struct am_config cfg = { lib };
+	struct am_config cfg = {lib};
 	void *st = NULL;
 	int rc;
 
@@ -229,8 +224,8 @@ static double get(const char *fam, const char *dev, const char *extra)
 
 		if (strcmp(f->name, fam) != 0 || strcmp(sers[i].lv[0], dev))
 			continue;
-		if (extra && (nlabels(sers[i].fam) < 3 ||
-			      strcmp(sers[i].lv[2], extra) != 0))
+		if (extra &&
+		    (nlabels(sers[i].fam) < 3 || strcmp(sers[i].lv[2], extra) != 0))
 			continue;
 		if (sers[i].poll != cur_poll)
 			continue;
@@ -278,9 +273,9 @@ static const struct am_family_def *family(const char *name)
 }
 
 #define ABSENT(x) ck_assert_msg(isnan(x), "%s should be absent, is %g", #x, x)
-#define EQ(x, v) ck_assert_msg(fabs((double)(x) - (double)(v)) < \
-				       1e-9 * (fabs((double)(v)) + 1),     \
-			       "%s = %.9g, want %.9g", #x, (double)(x), (double)(v))
+#define EQ(x, v)                                                                         \
+	ck_assert_msg(fabs((double)(x) - (double)(v)) < 1e-9 * (fabs((double)(v)) + 1),  \
+		      "%s = %.9g, want %.9g", #x, (double)(x), (double)(v))
 
 /* ---- scenarios: one table row per expected sample ---- */
 
@@ -296,100 +291,113 @@ struct scenario {
 	struct expect e[64];
 };
 
-#define END { NULL, NULL, NULL, 0 }
+#define END                                                                              \
+	{                                                                                \
+		NULL, NULL, NULL, 0                                                      \
+	}
 static const struct scenario scenarios[] = {
-	{ "h100.ini", FAKE_LIB, 2, {
-		{ "accel_up", "nvidia0", NULL, 1 },
-		{ "accel_up", "nvidia1", NULL, 1 },
-		{ "accel_utilization_ratio", "nvidia0", NULL, 0.37 },
-		{ "accel_busy_seconds_total", "nvidia0", NULL, 0.37 },
-		{ "accel_memory_utilization_ratio", "nvidia0", NULL, 0.12 },
-		{ "accel_memory_used_bytes", "nvidia0", NULL, 42949672960.0 },
-		{ "accel_memory_total_bytes", "nvidia0", NULL, 85520809984.0 },
-		{ "accel_power_watts", "nvidia0", NULL, 312500 },
-		{ "accel_power_limit_watts", "nvidia0", NULL, 700000 },
-		/* tick 3 at the 2nd poll: 1000000 + 3 x 5000 mJ */
-		{ "accel_energy_joules_total", "nvidia0", NULL, 1015000 },
-		{ "accel_temperature_celsius", "nvidia0", "gpu", 45 },
-		{ "accel_temperature_celsius", "nvidia0", "memory", 52 },
-		{ "accel_clock_hertz", "nvidia0", "graphics", 1980 },
-		{ "accel_clock_hertz", "nvidia0", "memory", 2619 },
-		{ "accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1 },
-		{ "accel_throttled_seconds_total", "nvidia0", "hw_thermal_slowdown", 1 },
-		{ "accel_throttled_seconds_total", "nvidia0", "gpu_idle", 0 },
-		{ "accel_pcie_transmit_bytes_total", "nvidia0", NULL, 1000 },
-		{ "accel_pcie_receive_bytes_total", "nvidia0", NULL, 2000 },
-		{ "accel_ecc_errors_total", "nvidia0", "corrected", 3 },
-		{ "accel_ecc_errors_total", "nvidia0", "uncorrected", 0 },
-		{ "accel_compute_processes", "nvidia0", NULL, 2 },
-		{ "accel_compute_processes", "nvidia1", NULL, 0 },
-		/* link L carries (L+1) x (1000 + 100 x tick) KiB */
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "0", 1300 },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "17", 18 * 1300 },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "all", 171 * 1300 },
-		{ "fabric_nvlink_receive_bytes_total", "nvidia0", "1", 2 * 2300 },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "18", NAN },
-		{ "accel_sm_active_ratio", "nvidia0", NULL, 0.455 },
-		{ "accel_sm_active_seconds_total", "nvidia0", NULL, 0.455 },
-		{ "accel_sm_occupancy_ratio", "nvidia0", NULL, 0.30 },
-		{ "accel_tensor_active_ratio", "nvidia0", NULL, 0.20 },
-		{ "accel_tensor_active_seconds_total", "nvidia0", NULL, 0.20 },
-		{ "accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, 0.60 },
-		{ "accel_sm_active_ratio", "nvidia1", NULL, 0.90 },
-		/* gpu1's GPM answers NOT_SUPPORTED for this one metric only */
-		{ "accel_tensor_active_ratio", "nvidia1", NULL, NAN },
-		{ "accel_error_events_total", "nvidia0", "79", 1 },
-		{ "accel_error_events_total", "nvidia1", "79", NAN },
-		END } },
-	{ "a100.ini", FAKE_LIB, 3, {
-		{ "accel_up", "nvidia0", NULL, 1 },
-		{ "accel_utilization_ratio", "nvidia0", NULL, 0.80 },
-		{ "accel_energy_joules_total", "nvidia0", NULL, 5000000 + 4 * 2500 },
-		{ "accel_ecc_errors_total", "nvidia0", "uncorrected", 1 },
-		{ "accel_throttled_seconds_total", "nvidia0", "gpu_idle", 1 },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "11", 12 * 300 },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "12", NAN },
-		{ "fabric_nvlink_receive_bytes_total", "nvidia0", "all", 78 * 400 },
-		{ "accel_temperature_celsius", "nvidia0", "memory", NAN },
-		{ "accel_sm_active_ratio", "nvidia0", NULL, NAN },
-		{ "accel_tensor_active_ratio", "nvidia0", NULL, NAN },
-		{ "accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, NAN },
-		END } },
-	{ "t4.ini", FAKE_LIB, 3, {
-		{ "accel_up", "nvidia0", NULL, 1 },
-		{ "accel_power_watts", "nvidia0", NULL, 70000 },
-		/* no energy counter: 70 W integrated over 2 s of fake time */
-		{ "accel_energy_joules_total", "nvidia0", NULL, 140000 },
-		{ "accel_ecc_errors_total", "nvidia0", "corrected", NAN },
-		{ "accel_throttled_seconds_total", "nvidia0", "gpu_idle", NAN },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN },
-		{ "accel_temperature_celsius", "nvidia0", "memory", NAN },
-		{ "accel_sm_active_ratio", "nvidia0", NULL, NAN },
-		{ "accel_compute_processes", "nvidia0", NULL, 3 },
-		END } },
-	{ "old.ini", FAKE_OLD_LIB, 2, {
-		{ "accel_up", "nvidia0", NULL, 1 },
-		{ "accel_utilization_ratio", "nvidia0", NULL, 0.60 },
-		{ "accel_memory_used_bytes", "nvidia0", NULL, 4294967296.0 },
-		{ "accel_energy_joules_total", "nvidia0", NULL, 180000 },
-		{ "accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1 },
-		{ "accel_compute_processes", "nvidia0", NULL, 1 },
-		{ "accel_sm_active_ratio", "nvidia0", NULL, NAN },
-		{ "fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN },
-		END } },
-	{ "mig.ini", FAKE_LIB, 2, {
-		{ "accel_up", "nvidia0", NULL, 1 },
-		{ "accel_up", "nvidia0-gi1", NULL, 1 },
-		{ "accel_up", "nvidia0-gi2", NULL, 1 },
-		{ "accel_memory_used_bytes", "nvidia0-gi1", NULL, 10737418240.0 },
-		{ "accel_memory_total_bytes", "nvidia0-gi2", NULL, 42949672960.0 },
-		{ "accel_sm_active_ratio", "nvidia0-gi1", NULL, 0.50 },
-		{ "accel_tensor_active_ratio", "nvidia0-gi1", NULL, 0.10 },
-		{ "accel_sm_active_ratio", "nvidia0-gi2", NULL, 0.05 },
-		{ "accel_utilization_ratio", "nvidia0-gi1", NULL, NAN },
-		{ "accel_power_watts", "nvidia0-gi1", NULL, NAN },
-		{ "accel_power_watts", "nvidia0", NULL, 200000 },
-		END } },
+    {"h100.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_up", "nvidia1", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.37},
+      {"accel_busy_seconds_total", "nvidia0", NULL, 0.37},
+      {"accel_memory_utilization_ratio", "nvidia0", NULL, 0.12},
+      {"accel_memory_used_bytes", "nvidia0", NULL, 42949672960.0},
+      {"accel_memory_total_bytes", "nvidia0", NULL, 85520809984.0},
+      {"accel_power_watts", "nvidia0", NULL, 312500},
+      {"accel_power_limit_watts", "nvidia0", NULL, 700000},
+      /* tick 3 at the 2nd poll: 1000000 + 3 x 5000 mJ */
+      {"accel_energy_joules_total", "nvidia0", NULL, 1015000},
+      {"accel_temperature_celsius", "nvidia0", "gpu", 45},
+      {"accel_temperature_celsius", "nvidia0", "memory", 52},
+      {"accel_clock_hertz", "nvidia0", "graphics", 1980},
+      {"accel_clock_hertz", "nvidia0", "memory", 2619},
+      {"accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "hw_thermal_slowdown", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", 0},
+      {"accel_pcie_transmit_bytes_total", "nvidia0", NULL, 1000},
+      {"accel_pcie_receive_bytes_total", "nvidia0", NULL, 2000},
+      {"accel_ecc_errors_total", "nvidia0", "corrected", 3},
+      {"accel_ecc_errors_total", "nvidia0", "uncorrected", 0},
+      {"accel_compute_processes", "nvidia0", NULL, 2},
+      {"accel_compute_processes", "nvidia1", NULL, 0},
+      /* link L carries (L+1) x (1000 + 100 x tick) KiB */
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "0", 1300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "17", 18 * 1300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", 171 * 1300},
+      {"fabric_nvlink_receive_bytes_total", "nvidia0", "1", 2 * 2300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "18", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, 0.455},
+      {"accel_sm_active_seconds_total", "nvidia0", NULL, 0.455},
+      {"accel_sm_occupancy_ratio", "nvidia0", NULL, 0.30},
+      {"accel_tensor_active_ratio", "nvidia0", NULL, 0.20},
+      {"accel_tensor_active_seconds_total", "nvidia0", NULL, 0.20},
+      {"accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, 0.60},
+      {"accel_sm_active_ratio", "nvidia1", NULL, 0.90},
+      /* gpu1's GPM answers NOT_SUPPORTED for this one metric only */
+      {"accel_tensor_active_ratio", "nvidia1", NULL, NAN},
+      {"accel_error_events_total", "nvidia0", "79", 1},
+      {"accel_error_events_total", "nvidia1", "79", NAN},
+      END}},
+    {"a100.ini",
+     FAKE_LIB,
+     3,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.80},
+      {"accel_energy_joules_total", "nvidia0", NULL, 5000000 + 4 * 2500},
+      {"accel_ecc_errors_total", "nvidia0", "uncorrected", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", 1},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "11", 12 * 300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "12", NAN},
+      {"fabric_nvlink_receive_bytes_total", "nvidia0", "all", 78 * 400},
+      {"accel_temperature_celsius", "nvidia0", "memory", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_tensor_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, NAN},
+      END}},
+    {"t4.ini",
+     FAKE_LIB,
+     3,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_power_watts", "nvidia0", NULL, 70000},
+      /* no energy counter: 70 W integrated over 2 s of fake time */
+      {"accel_energy_joules_total", "nvidia0", NULL, 140000},
+      {"accel_ecc_errors_total", "nvidia0", "corrected", NAN},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", NAN},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
+      {"accel_temperature_celsius", "nvidia0", "memory", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_compute_processes", "nvidia0", NULL, 3},
+      END}},
+    {"old.ini",
+     FAKE_OLD_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.60},
+      {"accel_memory_used_bytes", "nvidia0", NULL, 4294967296.0},
+      {"accel_energy_joules_total", "nvidia0", NULL, 180000},
+      {"accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1},
+      {"accel_compute_processes", "nvidia0", NULL, 1},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
+      END}},
+    {"mig.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_up", "nvidia0-gi1", NULL, 1},
+      {"accel_up", "nvidia0-gi2", NULL, 1},
+      {"accel_memory_used_bytes", "nvidia0-gi1", NULL, 10737418240.0},
+      {"accel_memory_total_bytes", "nvidia0-gi2", NULL, 42949672960.0},
+      {"accel_sm_active_ratio", "nvidia0-gi1", NULL, 0.50},
+      {"accel_tensor_active_ratio", "nvidia0-gi1", NULL, 0.10},
+      {"accel_sm_active_ratio", "nvidia0-gi2", NULL, 0.05},
+      {"accel_utilization_ratio", "nvidia0-gi1", NULL, NAN},
+      {"accel_power_watts", "nvidia0-gi1", NULL, NAN},
+      {"accel_power_watts", "nvidia0", NULL, 200000},
+      END}},
 };
 
 START_TEST(test_scenario)
@@ -407,13 +415,13 @@ START_TEST(test_scenario)
 
 		if (isnan(e->value))
 			ck_assert_msg(isnan(v), "%s: %s{%s,%s} should be absent, is %g",
-				      sc->file, e->fam, e->dev,
-				      e->extra ? e->extra : "", v);
+				      sc->file, e->fam, e->dev, e->extra ? e->extra : "",
+				      v);
 		else
 			ck_assert_msg(fabs(v - e->value) <= 1e-9 * fabs(e->value),
-				      "%s: %s{%s,%s} = %.10g, want %.10g",
-				      sc->file, e->fam, e->dev,
-				      e->extra ? e->extra : "", v, e->value);
+				      "%s: %s{%s,%s} = %.10g, want %.10g", sc->file,
+				      e->fam, e->dev, e->extra ? e->extra : "", v,
+				      e->value);
 	}
 	ck_assert_int_eq(read_errors, 0);
 	nvml_collector.fini(st);
@@ -422,25 +430,26 @@ END_TEST
 
 START_TEST(test_missing_library)
 {
-	struct am_config cfg = { "/nonexistent/libnvidia-ml.so.1" };
+	struct am_config cfg = {"/nonexistent/libnvidia-ml.so.1"};
 	void *st = NULL;
 
 	ck_assert_int_eq(nvml_collector.init(&ctx, &cfg, &st), -ENODEV);
-	ck_assert_msg(strncmp(found, "/nonexistent/libnvidia-ml.so.1 not found: ",
-			      42) == 0, "found: %s", found);
+	ck_assert_msg(strncmp(found, "/nonexistent/libnvidia-ml.so.1 not found: ", 42) ==
+			  0,
+		      "found: %s", found);
 	ck_assert_ptr_null(strchr(found, '\n'));
 	/* the default name is what the message shows on a plain machine */
 	cfg.library = NULL;
 	if (!dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD) &&
 	    nvml_collector.init(&ctx, &cfg, &st) == -ENODEV)
-		ck_assert_msg(strncmp(found, "libnvidia-ml.so.1 ", 18) == 0,
-			      "found: %s", found);
+		ck_assert_msg(strncmp(found, "libnvidia-ml.so.1 ", 18) == 0, "found: %s",
+			      found);
 }
 END_TEST
 
 START_TEST(test_no_driver)
 {
-	struct am_config cfg = { FAKE_LIB };
+	struct am_config cfg = {FAKE_LIB};
 	void *st = NULL;
 
 	unsetenv("FAKE_NVML_SCENARIO");
@@ -469,12 +478,10 @@ START_TEST(test_info_and_families)
 	ck_assert_int_eq(family("accel_energy_joules_total")->kind, AM_COUNTER);
 	EQ(family("accel_clock_hertz")->scale, 1e6);
 	EQ(family("accel_pcie_transmit_bytes_total")->scale, 1024);
-	ck_assert_int_eq(family("accel_pcie_transmit_bytes_total")->kind,
-			 AM_INTEGRAL);
+	ck_assert_int_eq(family("accel_pcie_transmit_bytes_total")->kind, AM_INTEGRAL);
 	EQ(family("fabric_nvlink_receive_bytes_total")->scale, 1024);
 	ck_assert_int_eq(family("accel_busy_seconds_total")->kind, AM_INTEGRAL);
-	ck_assert_int_eq(family("accel_throttled_seconds_total")->kind,
-			 AM_INTEGRAL);
+	ck_assert_int_eq(family("accel_throttled_seconds_total")->kind, AM_INTEGRAL);
 	ck_assert_int_eq(family("accel_info")->kind, AM_INFO);
 	/* first poll: GPM has one sample only, nothing to report yet */
 	ABSENT(get("accel_sm_active_ratio", "nvidia0", NULL));
@@ -565,7 +572,7 @@ END_TEST
 START_TEST(test_gpu_lost_and_back)
 {
 	void *st = start(FAKE_LIB, FIX "lost.ini");
-	static const double up1[] = { 1, 0, 0, 1 };
+	static const double up1[] = {1, 0, 0, 1};
 
 	for (int p = 0; p < 4; p++) {
 		poll_once(st);
@@ -590,7 +597,7 @@ END_TEST
 START_TEST(test_driver_fault_reinit)
 {
 	void *st = start(FAKE_LIB, FIX "driver.ini");
-	static const double up[] = { 1, 0, 0, 1, 1 };
+	static const double up[] = {1, 0, 0, 1, 1};
 
 	for (int p = 0; p < 5; p++) {
 		poll_once(st);

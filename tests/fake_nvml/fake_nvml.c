@@ -58,22 +58,22 @@ static const struct {
 	const char *name;
 	nvmlReturn_t code;
 } fake_codes[] = {
-	{ "SUCCESS", NVML_SUCCESS },
-	{ "UNINITIALIZED", NVML_ERROR_UNINITIALIZED },
-	{ "INVALID_ARGUMENT", NVML_ERROR_INVALID_ARGUMENT },
-	{ "NOT_SUPPORTED", NVML_ERROR_NOT_SUPPORTED },
-	{ "NO_PERMISSION", NVML_ERROR_NO_PERMISSION },
-	{ "NOT_FOUND", NVML_ERROR_NOT_FOUND },
-	{ "INSUFFICIENT_SIZE", NVML_ERROR_INSUFFICIENT_SIZE },
-	{ "DRIVER_NOT_LOADED", NVML_ERROR_DRIVER_NOT_LOADED },
-	{ "TIMEOUT", NVML_ERROR_TIMEOUT },
-	{ "FUNCTION_NOT_FOUND", NVML_ERROR_FUNCTION_NOT_FOUND },
-	{ "GPU_IS_LOST", NVML_ERROR_GPU_IS_LOST },
-	{ "RESET_REQUIRED", NVML_ERROR_RESET_REQUIRED },
-	{ "LIB_RM_VERSION_MISMATCH", NVML_ERROR_LIB_RM_VERSION_MISMATCH },
-	{ "ARGUMENT_VERSION_MISMATCH", NVML_ERROR_ARGUMENT_VERSION_MISMATCH },
-	{ "GPU_NOT_FOUND", NVML_ERROR_GPU_NOT_FOUND },
-	{ "UNKNOWN", NVML_ERROR_UNKNOWN },
+    {"SUCCESS", NVML_SUCCESS},
+    {"UNINITIALIZED", NVML_ERROR_UNINITIALIZED},
+    {"INVALID_ARGUMENT", NVML_ERROR_INVALID_ARGUMENT},
+    {"NOT_SUPPORTED", NVML_ERROR_NOT_SUPPORTED},
+    {"NO_PERMISSION", NVML_ERROR_NO_PERMISSION},
+    {"NOT_FOUND", NVML_ERROR_NOT_FOUND},
+    {"INSUFFICIENT_SIZE", NVML_ERROR_INSUFFICIENT_SIZE},
+    {"DRIVER_NOT_LOADED", NVML_ERROR_DRIVER_NOT_LOADED},
+    {"TIMEOUT", NVML_ERROR_TIMEOUT},
+    {"FUNCTION_NOT_FOUND", NVML_ERROR_FUNCTION_NOT_FOUND},
+    {"GPU_IS_LOST", NVML_ERROR_GPU_IS_LOST},
+    {"RESET_REQUIRED", NVML_ERROR_RESET_REQUIRED},
+    {"LIB_RM_VERSION_MISMATCH", NVML_ERROR_LIB_RM_VERSION_MISMATCH},
+    {"ARGUMENT_VERSION_MISMATCH", NVML_ERROR_ARGUMENT_VERSION_MISMATCH},
+    {"GPU_NOT_FOUND", NVML_ERROR_GPU_NOT_FOUND},
+    {"UNKNOWN", NVML_ERROR_UNKNOWN},
 };
 
 /* ---- scenario ---- */
@@ -85,8 +85,7 @@ static char *fake_trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-			 e[-1] == '\r'))
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
 		*--e = '\0';
 	return s;
 }
@@ -159,8 +158,7 @@ static int fake_num(const struct fake_gpu *g, const char *key, double *out)
 
 	if (!s)
 		return 0;
-	v = (strncmp(s, "0x", 2) == 0) ? (double)strtoull(s, &end, 16) :
-					 strtod(s, &end);
+	v = (strncmp(s, "0x", 2) == 0) ? (double)strtoull(s, &end, 16) : strtod(s, &end);
 	if (*end == '+')
 		v += strtod(end + 1, NULL) * (double)fake_tick;
 	*out = v;
@@ -292,8 +290,8 @@ static struct fake_gpu *fake_gpu_by_index(unsigned idx)
 	return NULL;
 }
 
-static nvmlReturn_t fake_copy(const struct fake_gpu *g, const char *key,
-			      char *buf, unsigned len)
+static nvmlReturn_t fake_copy(const struct fake_gpu *g, const char *key, char *buf,
+			      unsigned len)
 {
 	const char *s = fake_str(g, key);
 
@@ -410,8 +408,7 @@ static nvmlReturn_t fake_handle(const char *fn, unsigned i, nvmlDevice_t *d)
 }
 
 #ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned i,
-						       nvmlDevice_t *d)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned i, nvmlDevice_t *d)
 {
 	return fake_handle("nvmlDeviceGetHandleByIndex_v2", i, d);
 }
@@ -423,12 +420,11 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned i, nvmlDevice_t *d)
 
 /* ---- identity ---- */
 
-#define FAKE_STRING_FN(sym, key)                                         \
-	FAKE_EXPORT nvmlReturn_t sym(nvmlDevice_t d, char *buf, unsigned len) \
-	{                                                                \
-		nvmlReturn_t r = fake_enter(fake_dev(d), #sym);          \
-		return r != NVML_SUCCESS ? r :                            \
-					   fake_copy(fake_dev(d), key, buf, len); \
+#define FAKE_STRING_FN(sym, key)                                                         \
+	FAKE_EXPORT nvmlReturn_t sym(nvmlDevice_t d, char *buf, unsigned len)            \
+	{                                                                                \
+		nvmlReturn_t r = fake_enter(fake_dev(d), #sym);                          \
+		return r != NVML_SUCCESS ? r : fake_copy(fake_dev(d), key, buf, len);    \
 	}
 FAKE_STRING_FN(nvmlDeviceGetName, "model")
 FAKE_STRING_FN(nvmlDeviceGetUUID, "uuid")
@@ -456,8 +452,7 @@ static nvmlReturn_t fake_pci(const char *fn, nvmlDevice_t d, nvmlPciInfo_t *p)
 }
 
 #ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d,
-						 nvmlPciInfo_t *p)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p)
 {
 	return fake_pci("nvmlDeviceGetPciInfo_v3", d, p);
 }
@@ -467,8 +462,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t d, unsigned *n)
 	return fake_uint(d, "nvmlDeviceGetNumaNodeId", "numa_node", n);
 }
 #endif
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d,
-						 nvmlPciInfo_t *p)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfo_t *p)
 {
 	return fake_pci("nvmlDeviceGetPciInfo_v2", d, p);
 }
@@ -491,8 +485,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d,
 	return NVML_SUCCESS;
 }
 
-static nvmlReturn_t fake_mem(const char *fn, nvmlDevice_t d,
-			     unsigned long long *total, unsigned long long *used)
+static nvmlReturn_t fake_mem(const char *fn, nvmlDevice_t d, unsigned long long *total,
+			     unsigned long long *used)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, fn);
@@ -508,8 +502,7 @@ static nvmlReturn_t fake_mem(const char *fn, nvmlDevice_t d,
 }
 
 #ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d,
-						    nvmlMemory_v2_t *m)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m)
 {
 	nvmlReturn_t r;
 
@@ -527,8 +520,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d,
 #endif
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
 {
-	nvmlReturn_t r = fake_mem("nvmlDeviceGetMemoryInfo", d, &m->total,
-				  &m->used);
+	nvmlReturn_t r = fake_mem("nvmlDeviceGetMemoryInfo", d, &m->total, &m->used);
 
 	if (r == NVML_SUCCESS)
 		m->free = m->total - m->used;
@@ -540,11 +532,9 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned *mw)
 	return fake_uint(d, "nvmlDeviceGetPowerUsage", "power_mw", mw);
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d,
-							 unsigned *mw)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned *mw)
 {
-	return fake_uint(d, "nvmlDeviceGetEnforcedPowerLimit", "power_limit_mw",
-			 mw);
+	return fake_uint(d, "nvmlDeviceGetEnforcedPowerLimit", "power_limit_mw", mw);
 }
 
 static nvmlReturn_t fake_ull(nvmlDevice_t dev, const char *fn, const char *key,
@@ -563,40 +553,36 @@ static nvmlReturn_t fake_ull(nvmlDevice_t dev, const char *fn, const char *key,
 }
 
 #ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(
-	nvmlDevice_t d, unsigned long long *mj)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d,
+							     unsigned long long *mj)
 {
-	return fake_ull(d, "nvmlDeviceGetTotalEnergyConsumption", "energy_mj",
-			mj);
+	return fake_ull(d, "nvmlDeviceGetTotalEnergyConsumption", "energy_mj", mj);
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(
-	nvmlDevice_t d, unsigned long long *v)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t d,
+								unsigned long long *v)
 {
-	return fake_ull(d, "nvmlDeviceGetCurrentClocksEventReasons",
-			"clock_reasons", v);
+	return fake_ull(d, "nvmlDeviceGetCurrentClocksEventReasons", "clock_reasons", v);
 }
 #endif
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(
-	nvmlDevice_t d, unsigned long long *v)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t d,
+								   unsigned long long *v)
 {
-	return fake_ull(d, "nvmlDeviceGetCurrentClocksThrottleReasons",
-			"clock_reasons", v);
+	return fake_ull(d, "nvmlDeviceGetCurrentClocksThrottleReasons", "clock_reasons",
+			v);
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor,
-						  unsigned *t)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned *t)
 {
 	if (sensor != NVML_TEMPERATURE_GPU)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	return fake_uint(d, "nvmlDeviceGetTemperature", "temp_gpu", t);
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t d, int type,
-						unsigned *mhz)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t d, int type, unsigned *mhz)
 {
-	static const char *const keys[] = { "clock_graphics_mhz",
-					    "clock_sm_mhz", "clock_memory_mhz" };
+	static const char *const keys[] = {"clock_graphics_mhz", "clock_sm_mhz",
+					   "clock_memory_mhz"};
 
 	if (type < 0 || type > 2)
 		return NVML_ERROR_INVALID_ARGUMENT;
@@ -606,25 +592,21 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t d, int type,
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t d, int counter,
 						     unsigned *kbs)
 {
-	if (counter != NVML_PCIE_UTIL_TX_BYTES &&
-	    counter != NVML_PCIE_UTIL_RX_BYTES)
+	if (counter != NVML_PCIE_UTIL_TX_BYTES && counter != NVML_PCIE_UTIL_RX_BYTES)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	return fake_uint(d, "nvmlDeviceGetPcieThroughput",
-			 counter == NVML_PCIE_UTIL_TX_BYTES ? "pcie_tx_kbs" :
-							      "pcie_rx_kbs",
-			 kbs);
+	return fake_uint(
+	    d, "nvmlDeviceGetPcieThroughput",
+	    counter == NVML_PCIE_UTIL_TX_BYTES ? "pcie_tx_kbs" : "pcie_rx_kbs", kbs);
 }
 
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type,
-						     int counter,
-						     unsigned long long *n)
+						     int counter, unsigned long long *n)
 {
 	if (counter != NVML_VOLATILE_ECC)
 		return NVML_ERROR_NOT_SUPPORTED;
 	return fake_ull(d, "nvmlDeviceGetTotalEccErrors",
-			type == NVML_MEMORY_ERROR_TYPE_CORRECTED ?
-				"ecc_corrected" :
-				"ecc_uncorrected",
+			type == NVML_MEMORY_ERROR_TYPE_CORRECTED ? "ecc_corrected"
+								 : "ecc_uncorrected",
 			n);
 }
 
@@ -641,8 +623,7 @@ static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 		return NVML_ERROR_INSUFFICIENT_SIZE;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		nvmlProcessInfo_t p = { .pid = 1000 + i,
-					.usedGpuMemory = 1ull << 30 };
+		nvmlProcessInfo_t p = {.pid = 1000 + i, .usedGpuMemory = 1ull << 30};
 
 		memcpy((char *)infos + i * elem, &p, elem);
 	}
@@ -651,19 +632,20 @@ static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 }
 
 #ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(
-	nvmlDevice_t d, unsigned *count, nvmlProcessInfo_t *infos)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d,
+								 unsigned *count,
+								 nvmlProcessInfo_t *infos)
 {
-	return fake_procs("nvmlDeviceGetComputeRunningProcesses_v3", d, count,
-			  infos, sizeof(*infos));
+	return fake_procs("nvmlDeviceGetComputeRunningProcesses_v3", d, count, infos,
+			  sizeof(*infos));
 }
 #endif
 /* v1 elements are 16 bytes (pid, usedGpuMemory). */
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(
-	nvmlDevice_t d, unsigned *count, nvmlProcessInfo_t *infos)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t d,
+							      unsigned *count,
+							      nvmlProcessInfo_t *infos)
 {
-	return fake_procs("nvmlDeviceGetComputeRunningProcesses", d, count,
-			  infos, 16);
+	return fake_procs("nvmlDeviceGetComputeRunningProcesses", d, count, infos, 16);
 }
 
 #ifndef FAKE_OLD_DRIVER
@@ -748,10 +730,10 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t d,
 
 	if (r != NVML_SUCCESS)
 		return r;
-	*t = fake_num(g, "events_supported", &v) ? (unsigned long long)v :
-						   (NVML_EVENT_XID_CRITICAL |
-						    NVML_EVENT_DOUBLE_BIT_ECC |
-						    NVML_EVENT_SINGLE_BIT_ECC);
+	*t = fake_num(g, "events_supported", &v)
+		 ? (unsigned long long)v
+		 : (NVML_EVENT_XID_CRITICAL | NVML_EVENT_DOUBLE_BIT_ECC |
+		    NVML_EVENT_SINGLE_BIT_ECC);
 	return NVML_SUCCESS;
 }
 
@@ -777,8 +759,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d,
 }
 
 /* Delivers each configured Xid once, from its tick on. */
-FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set,
-					     nvmlEventData_t *e,
+FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *e,
 					     unsigned timeout_ms)
 {
 	fake_trace("nvmlEventSetWait_v2");
@@ -814,8 +795,8 @@ FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set,
 		}
 	}
 	if (timeout_ms) {
-		struct timespec ts = { timeout_ms / 1000,
-				       (long)(timeout_ms % 1000) * 1000000L };
+		struct timespec ts = {timeout_ms / 1000,
+				      (long)(timeout_ms % 1000) * 1000000L};
 
 		nanosleep(&ts, NULL);
 	}
@@ -830,8 +811,7 @@ struct nvmlGpmSample_st {
 	long tick;
 };
 
-FAKE_EXPORT nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t d,
-						   nvmlGpmSupport_t *s)
+FAKE_EXPORT nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t d, nvmlGpmSupport_t *s)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, "nvmlGpmQueryDeviceSupport");
@@ -860,8 +840,7 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t s)
 	return NVML_SUCCESS;
 }
 
-static nvmlReturn_t fake_gpm_take(struct fake_gpu *g, const char *fn,
-				  nvmlGpmSample_t s)
+static nvmlReturn_t fake_gpm_take(struct fake_gpu *g, const char *fn, nvmlGpmSample_t s)
 {
 	nvmlReturn_t r = fake_enter(g, fn);
 	double v = 0;
@@ -894,10 +873,8 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t d, unsigned gi,
 		return NVML_ERROR_INVALID_ARGUMENT;
 	for (int i = 0; i < fake_nsec; i++)
 		if (fake_sec[i].parent == p->index &&
-		    fake_num(&fake_sec[i], "gpu_instance_id", &v) &&
-		    (unsigned)v == gi)
-			return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet",
-					     s);
+		    fake_num(&fake_sec[i], "gpu_instance_id", &v) && (unsigned)v == gi)
+			return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet", s);
 	return NVML_ERROR_NOT_FOUND;
 }
 
@@ -909,10 +886,10 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *m)
 		unsigned id;
 		const char *key;
 	} keys[] = {
-		{ NVML_GPM_METRIC_SM_UTIL, "gpm_sm_util" },
-		{ NVML_GPM_METRIC_SM_OCCUPANCY, "gpm_sm_occupancy" },
-		{ NVML_GPM_METRIC_ANY_TENSOR_UTIL, "gpm_tensor_util" },
-		{ NVML_GPM_METRIC_DRAM_BW_UTIL, "gpm_dram_bw_util" },
+	    {NVML_GPM_METRIC_SM_UTIL, "gpm_sm_util"},
+	    {NVML_GPM_METRIC_SM_OCCUPANCY, "gpm_sm_occupancy"},
+	    {NVML_GPM_METRIC_ANY_TENSOR_UTIL, "gpm_tensor_util"},
+	    {NVML_GPM_METRIC_DRAM_BW_UTIL, "gpm_dram_bw_util"},
 	};
 	long long gap_ns;
 
@@ -961,8 +938,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned *cur,
 	return NVML_SUCCESS;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d,
-							unsigned *n)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d, unsigned *n)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetMaxMigDeviceCount");
@@ -973,8 +949,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d,
 	return NVML_SUCCESS;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d,
-							     unsigned idx,
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned idx,
 							     nvmlDevice_t *mig)
 {
 	struct fake_gpu *g = fake_dev(d);
@@ -993,17 +968,15 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d,
 	return NVML_ERROR_NOT_FOUND;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d,
-						    unsigned *id)
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned *id)
 {
-	return fake_uint(d, "nvmlDeviceGetGpuInstanceId", "gpu_instance_id",
-			 id);
+	return fake_uint(d, "nvmlDeviceGetGpuInstanceId", "gpu_instance_id", id);
 }
 #endif /* !FAKE_OLD_DRIVER */
 
 /* The exported definitions must match the collector's function-pointer
  * types: a drifted prototype fails here. */
-#define FAKE_SAME(fn, type) \
+#define FAKE_SAME(fn, type)                                                              \
 	_Static_assert(__builtin_types_compatible_p(__typeof__(&fn), type), #fn)
 FAKE_SAME(nvmlInit, nvml_init_fn);
 FAKE_SAME(nvmlShutdown, nvml_shutdown_fn);
