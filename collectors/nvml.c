@@ -480,6 +480,7 @@ struct nvml_state {
 	bool lib_ok; /* nvmlInit succeeded and no library-wide fault */
 	bool need_reinit;
 	unsigned event_wait_ms;
+	bool read_pcie; /* nvmlDeviceGetPcieThroughput samples 20 ms per call */
 	nvmlEventSet_t evset;
 	struct nvml_dev *dev;
 	int ndev;
@@ -491,6 +492,8 @@ static const struct am_option nvml_options[] = {
     {"library", AM_OPT_STRING, "NVML library to dlopen (default libnvidia-ml.so.1)"},
     {"event_wait", AM_OPT_DURATION,
      "how long each poll waits for NVML critical events (default 10ms)"},
+    {"pcie", AM_OPT_BOOL,
+     "read PCIe throughput (each read blocks 20 ms per direction and GPU; default true)"},
     {NULL, 0, NULL},
 };
 
@@ -849,6 +852,8 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 	unsigned kbs, count;
 	nvmlReturn_t r;
 
+	if (!st->read_pcie)
+		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
 	if (nvml_want(d, C_PCIE_TX, st->lib.pcie) &&
 	    nvml_ok(st, d, C_PCIE_TX, st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
 		    "PCIe TX throughput"))
@@ -1427,6 +1432,7 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	st->ctx = ctx;
 	libname = am_cfg_string(cfg, "library", NVML_DEFAULT_LIBRARY);
 	snprintf(st->library, sizeof(st->library), "%s", libname);
+	st->read_pcie = am_cfg_bool(cfg, "pcie", true);
 	st->event_wait_ms =
 	    (unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
 	st->lib.dl = dlopen(st->library, RTLD_NOW | RTLD_LOCAL);
