@@ -520,6 +520,8 @@ static enum nvml_verdict nvml_classify(nvmlReturn_t r)
 	case NVML_ERROR_NOT_SUPPORTED:
 	case NVML_ERROR_FUNCTION_NOT_FOUND:
 	case NVML_ERROR_NO_PERMISSION:
+	/* a struct version this library does not speak */
+	case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
 		return V_ABSENT;
 	case NVML_ERROR_GPU_IS_LOST:
 	case NVML_ERROR_GPU_NOT_FOUND:
@@ -769,12 +771,25 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 	}
 	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2)) {
 		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
+		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
 
-		if (nvml_ok(st, d, C_MEM, st->lib.memory_v2(d->h, &m), "memory info")) {
-			nvml_put(st, d, S_MEM_USED, (double)m.used);
-			nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
+		/* A _v2 that wants another struct version: use the v1 call
+		 * from now on (one library, so for every device). */
+		if (r == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && st->lib.memory) {
+			am_log(st->ctx, AM_LOG_INFO,
+			       "nvmlDeviceGetMemoryInfo_v2: %s; using "
+			       "nvmlDeviceGetMemoryInfo",
+			       nvml_strerror(st, r));
+			st->lib.memory_v2 = NULL;
+		} else {
+			if (nvml_ok(st, d, C_MEM, r, "memory info")) {
+				nvml_put(st, d, S_MEM_USED, (double)m.used);
+				nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
+			}
+			return;
 		}
-	} else if (nvml_want(d, C_MEM, st->lib.memory)) {
+	}
+	if (nvml_want(d, C_MEM, st->lib.memory)) {
 		nvmlMemory_t m;
 
 		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m), "memory info")) {

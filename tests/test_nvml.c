@@ -539,6 +539,10 @@ START_TEST(test_probe_once)
 	ck_assert_int_eq(calls("nvmlGpmSampleGet"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceRegisterEvents"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceGetPowerUsage"), 4);
+	/* _v2 answered ARGUMENT_VERSION_MISMATCH once: v1 from then on */
+	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo_v2"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 4);
+	EQ(get("accel_memory_used_bytes", "nvidia0", NULL), 2147483648.0);
 	ck_assert_int_eq(read_errors, 0);
 	nvml_collector.fini(st);
 }

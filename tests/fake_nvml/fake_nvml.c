@@ -13,7 +13,8 @@
  * fault = CODE@FROM-TO (every call on the device, ticks FROM..TO), in
  * [global] global_fault = CODE@FROM-TO; hang = SYMBOL@FROM sleeps
  * hang_seconds (default 3600) in that call; xid = 79@3,48@4 delivers Xid
- * events from those ticks on. $FAKE_NVML_TRACE names a file that receives
+ * events from those ticks on; memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2
+ * answer CODE. $FAKE_NVML_TRACE names a file that receives
  * each symbol's name on its first call.
  */
 #include <errno.h>
@@ -509,6 +510,12 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v
 	if (m->version != NVML_MEMORY_V2_VERSION) {
 		fake_trace("nvmlDeviceGetMemoryInfo_v2");
 		return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+	}
+	/* memory_v2 = CODE: this call answers CODE (a driver whose _v2
+	 * expects another struct version, say) */
+	if (fake_str(fake_dev(d), "memory_v2")) {
+		fake_trace("nvmlDeviceGetMemoryInfo_v2");
+		return fake_code(fake_str(fake_dev(d), "memory_v2"));
 	}
 	r = fake_mem("nvmlDeviceGetMemoryInfo_v2", d, &m->total, &m->used);
 	if (r == NVML_SUCCESS) {
