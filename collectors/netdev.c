@@ -41,12 +41,19 @@ static const struct {
 };
 #define ND_NSTATS (sizeof(nd_stats) / sizeof(nd_stats[0]))
 
+/* Per-interface files other than statistics/, in path[] after them. */
+enum { ND_OPER = ND_NSTATS, ND_SPEED, ND_MTU, ND_ADDR, ND_DUPLEX, ND_NPATHS };
+static const char *const nd_attr[] = {"operstate", "speed", "mtu", "address", "duplex"};
+
 struct nd_if {
 	char name[64];
 	int seen; /* present at the last scan */
 	am_series_t stat[ND_NSTATS];
 	am_series_t up, speed, mtu, info;
-	char info_key[192]; /* address|operstate|duplex of the info series */
+	/* Built once at discovery: a poll formats no strings. */
+	char *path[ND_NPATHS];
+	/* Labels of the current info series, to notice a change. */
+	char addr[64], oper[32], duplex[32];
 };
 
 struct nd {
@@ -120,6 +127,22 @@ static int nd_wanted(struct nd *nd, const char *name)
 	return 1;
 }
 
+static int nd_paths(struct nd *nd, struct nd_if *ifp)
+{
+	for (int k = 0; k < ND_NPATHS; k++) {
+		int n = k < (int)ND_NSTATS
+				? asprintf(&ifp->path[k], "%s/%s/statistics/%s", nd->root,
+					   ifp->name, nd_stats[k].file)
+				: asprintf(&ifp->path[k], "%s/%s/%s", nd->root, ifp->name,
+					   nd_attr[k - ND_NSTATS]);
+		if (n < 0) {
+			ifp->path[k] = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static struct nd_if *nd_find(struct nd *nd, const char *name)
 {
 	for (size_t i = 0; i < nd->nifs; i++)
@@ -156,9 +179,14 @@ static void nd_scan(struct nd *nd)
 				       ND_MAX_IFS, e->d_name);
 				continue;
 			}
-			ifp = &nd->ifs[nd->nifs++];
+			ifp = &nd->ifs[nd->nifs];
 			memset(ifp, 0, sizeof(*ifp));
 			snprintf(ifp->name, sizeof(ifp->name), "%s", e->d_name);
+			if (nd_paths(nd, ifp) < 0) {
+				am_log(nd->ctx, AM_LOG_ERROR, "out of memory");
+				continue;
+			}
+			nd->nifs++;
 			for (size_t k = 0; k < ND_NSTATS; k++)
 				ifp->stat[k] = am_series(nd->ctx, nd->f_stat[k], lv);
 			ifp->up = am_series(nd->ctx, nd->f_up, lv);
@@ -170,6 +198,8 @@ static void nd_scan(struct nd *nd)
 	}
 	closedir(d);
 }
+
+static void nd_fini(void *state);
 
 static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
@@ -225,11 +255,7 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		am_found(ctx, "no %sinterfaces under %s%s",
 			 nd->physical_only ? "physical " : "", nd->root,
 			 nd->physical_only ? " (none has a device link; physical_only: false reads virtual ones)" : "");
-		if (nd->has_include)
-			regfree(&nd->include);
-		if (nd->has_exclude)
-			regfree(&nd->exclude);
-		free(nd);
+		nd_fini(nd);
 		return -ENODEV;
 	}
 	am_found(ctx, "%zu interface%s under %s", found, found == 1 ? "" : "s",
@@ -240,48 +266,43 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 
 static void nd_poll_if(struct nd *nd, struct nd_if *ifp)
 {
-	char path[4608], val[128], addr[64], oper[32], duplex[32];
+	char val[128], addr[64], oper[32], duplex[32];
 	uint64_t v;
 	int n;
 
 	for (size_t k = 0; k < ND_NSTATS; k++) {
-		snprintf(path, sizeof(path), "%s/%s/statistics/%s", nd->root,
-			 ifp->name, nd_stats[k].file);
-		n = nd_read(path, val, sizeof(val));
+		n = nd_read(ifp->path[k], val, sizeof(val));
 		if (n == -ENOENT)
 			continue; /* older kernels lack some files */
 		if (n < 0 || nd_parse_u64(val, &v) < 0) {
-			am_log(nd->ctx, AM_LOG_WARN, "%s: %s", path,
+			am_log(nd->ctx, AM_LOG_WARN, "%s: %s", ifp->path[k],
 			       n < 0 ? strerror(-n) : "not an unsigned integer");
 			am_read_error(nd->ctx);
 			continue;
 		}
 		am_emit_u64(nd->ctx, ifp->stat[k], v);
 	}
-	snprintf(path, sizeof(path), "%s/%s/operstate", nd->root, ifp->name);
-	if (nd_read(path, oper, sizeof(oper)) < 0)
-		snprintf(oper, sizeof(oper), "unknown");
+	if (nd_read(ifp->path[ND_OPER], oper, sizeof(oper)) < 0)
+		strcpy(oper, "unknown");
 	am_emit(nd->ctx, ifp->up, strcmp(oper, "up") == 0);
-	snprintf(path, sizeof(path), "%s/%s/speed", nd->root, ifp->name);
 	/* speed reads EINVAL, or -1, while the link is down: leave it absent. */
-	if (nd_read(path, val, sizeof(val)) > 0 && val[0] != '-' &&
+	if (nd_read(ifp->path[ND_SPEED], val, sizeof(val)) > 0 && val[0] != '-' &&
 	    nd_parse_u64(val, &v) == 0)
 		am_emit(nd->ctx, ifp->speed, (double)v * 125000.0);
-	snprintf(path, sizeof(path), "%s/%s/mtu", nd->root, ifp->name);
-	if (nd_read(path, val, sizeof(val)) > 0 && nd_parse_u64(val, &v) == 0)
+	if (nd_read(ifp->path[ND_MTU], val, sizeof(val)) > 0 && nd_parse_u64(val, &v) == 0)
 		am_emit(nd->ctx, ifp->mtu, (double)v);
-	snprintf(path, sizeof(path), "%s/%s/address", nd->root, ifp->name);
-	if (nd_read(path, addr, sizeof(addr)) < 0)
+	if (nd_read(ifp->path[ND_ADDR], addr, sizeof(addr)) < 0)
 		addr[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s/duplex", nd->root, ifp->name);
-	if (nd_read(path, duplex, sizeof(duplex)) < 0)
+	if (nd_read(ifp->path[ND_DUPLEX], duplex, sizeof(duplex)) < 0)
 		duplex[0] = '\0';
-	snprintf(val, sizeof(val), "%s|%s|%s", addr, oper, duplex);
-	if (ifp->info == AM_SERIES_INVALID || strcmp(val, ifp->info_key) != 0) {
+	if (ifp->info == AM_SERIES_INVALID || strcmp(addr, ifp->addr) != 0 ||
+	    strcmp(oper, ifp->oper) != 0 || strcmp(duplex, ifp->duplex) != 0) {
 		const char *lv[4] = {ifp->name, addr, oper, duplex};
 
 		ifp->info = am_series(nd->ctx, nd->f_info, lv);
-		snprintf(ifp->info_key, sizeof(ifp->info_key), "%s", val);
+		memcpy(ifp->addr, addr, sizeof(addr));
+		memcpy(ifp->oper, oper, sizeof(oper));
+		memcpy(ifp->duplex, duplex, sizeof(duplex));
 	}
 	am_emit(nd->ctx, ifp->info, 1);
 }
@@ -307,6 +328,9 @@ static void nd_fini(void *state)
 
 	if (!nd)
 		return;
+	for (size_t i = 0; i < nd->nifs; i++)
+		for (int k = 0; k < ND_NPATHS; k++)
+			free(nd->ifs[i].path[k]);
 	if (nd->has_include)
 		regfree(&nd->include);
 	if (nd->has_exclude)

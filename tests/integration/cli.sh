@@ -31,6 +31,12 @@ expect 2 "bad.yaml:" --config "$WORK/bad.yaml" --once
 printf 'collectors:\n  netdev: {interval: 50ms}\n' > "$WORK/short.yaml"
 expect 2 "short.yaml:2: collectors.netdev.interval" --config "$WORK/short.yaml" --once
 
+# The shipped example configuration is valid.
+"$ACCELMON" --config "$ABS_SRCDIR/agent/accelmon.example.yaml" --sysfs "$FIXTURES/netdev/sys" --once >"$WORK/ex.out" 2>"$WORK/ex.err" ||
+  fail "example config: $(cat "$WORK/ex.err")"
+grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/ex.out" || fail "example config output"
+ok "agent/accelmon.example.yaml runs"
+
 # A port already taken is a runtime failure (1), named clearly.
 port=$(free_port)
 start_agent --sysfs "$FIXTURES/netdev/sys" --listen "127.0.0.1:$port"
