@@ -1505,16 +1505,16 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 		}
 	}
 	nvml_events_open(st);
+	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */
 	for (unsigned i = 0; i < n; i++) {
-		int slot = nvml_add_dev(st, (int)cap, i, -1);
-		struct nvml_dev *d = &st->dev[slot];
+		struct nvml_dev *d = &st->dev[nvml_add_dev(st, (int)cap, i, -1)];
 
 		snprintf(d->name, sizeof(d->name), "nvidia%u", i);
-		if (nvml_acquire(st, d)) {
-			ngpu++;
-			nvml_find_mig(st, slot, (int)cap);
-		}
+		ngpu += nvml_acquire(st, d);
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (st->dev[i].up)
+			nvml_find_mig(st, (int)i, (int)cap);
 	nmig = 0;
 	for (int i = 0; i < st->ndev; i++)
 		nmig += st->dev[i].parent >= 0;
