@@ -585,6 +585,13 @@ static bool nvml_want(struct nvml_dev *d, int cap, const void *fn)
 	return d->up && d->cap[cap] != CAP_NO;
 }
 
+static am_series_t nvml_series(struct nvml_state *st, int fam, const char *const *lv)
+{
+	if (st->fam[fam] < 0)
+		return AM_SERIES_INVALID;
+	return am_series(st->ctx, st->fam[fam], lv);
+}
+
 static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d, int slot)
 {
 	if (d->s[slot] == AM_SERIES_INVALID) {
@@ -594,7 +601,7 @@ static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d, i
 		if (slot >= S_THR0)
 			extra = nvml_reasons[slot - S_THR0].name;
 		lv[2] = extra;
-		d->s[slot] = am_series(st->ctx, st->fam[nvml_slot_defs[slot].fam], lv);
+		d->s[slot] = nvml_series(st, nvml_slot_defs[slot].fam, lv);
 	}
 	return d->s[slot];
 }
@@ -751,7 +758,7 @@ static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 		const char *lv[8] = {d->name,	d->uuid,    "nvidia",  d->model,
 				     d->bus_id, st->driver, d->serial, d->numa};
 
-		d->s_info = am_series(st->ctx, st->fam[F_INFO], lv);
+		d->s_info = nvml_series(st, F_INFO, lv);
 	}
 	if (d->s_info != AM_SERIES_INVALID)
 		am_emit(st->ctx, d->s_info, 1);
@@ -999,7 +1006,7 @@ static am_series_t nvml_field_series(struct nvml_state *st, struct nvml_dev *d,
 		fam = m->field == NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX ? F_NVL_TX
 									: F_NVL_RX;
 	}
-	m->series = am_series(st->ctx, st->fam[fam], lv);
+	m->series = nvml_series(st, fam, lv);
 	return m->series;
 }
 
@@ -1240,7 +1247,7 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 		if (c->series == AM_SERIES_INVALID) {
 			const char *lv[3] = {d->name, d->uuid, c->code};
 
-			c->series = am_series(st->ctx, st->fam[F_EVENTS], lv);
+			c->series = nvml_series(st, F_EVENTS, lv);
 		}
 		if (c->series != AM_SERIES_INVALID)
 			am_emit_u64(st->ctx, c->series, c->n);
@@ -1497,12 +1504,15 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	}
 	if (st->lib.gpm_metrics)
 		st->mg = calloc(1, sizeof(*st->mg));
+	/* Families are shared by name with other collectors; one that another
+	 * collector defined with other labels is left out, not fatal. */
 	for (int f = 0; f < F_COUNT; f++) {
 		st->fam[f] = am_family(ctx, &nvml_fams[f]);
-		if (st->fam[f] < 0) {
-			rc = st->fam[f];
-			goto fail;
-		}
+		if (st->fam[f] < 0)
+			am_log(ctx, AM_LOG_WARN,
+			       "family %s not registered (%s): defined differently "
+			       "elsewhere; omitted",
+			       nvml_fams[f].name, strerror(-st->fam[f]));
 	}
 	nvml_events_open(st);
 	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */

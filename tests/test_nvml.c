@@ -52,8 +52,13 @@ static int read_errors;
 static char found[512];
 static struct am_ctx ctx;
 
+/* A family name another collector "already registered differently". */
+static const char *refuse_family;
+
 am_family_t am_family(struct am_ctx *c, const struct am_family_def *def)
 {
+	if (refuse_family && strcmp(def->name, refuse_family) == 0)
+		return -EINVAL;
 	for (int i = 0; i < nfams; i++)
 		if (strcmp(fams[i].name, def->name) == 0)
 			return i;
@@ -632,6 +637,22 @@ START_TEST(test_mig_info)
 }
 END_TEST
 
+/* accel_info defined with other labels by another collector: the rest
+ * still reports. */
+START_TEST(test_family_refused)
+{
+	void *st;
+
+	refuse_family = "accel_info";
+	st = start(FAKE_LIB, FIX "a100.ini");
+	poll_once(st);
+	ck_assert_ptr_null(info("nvidia0", "uuid"));
+	EQ(get("accel_up", "nvidia0", NULL), 1);
+	EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.80);
+	nvml_collector.fini(st);
+}
+END_TEST
+
 static Suite *nvml_suite(void)
 {
 	Suite *s = suite_create("nvml");
@@ -649,6 +670,7 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_gpu_lost_and_back);
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
+	tcase_add_test(tc, test_family_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
