@@ -637,6 +637,62 @@ START_TEST(test_mig_info)
 }
 END_TEST
 
+/* Every fault code the collector must survive, from a scenario written here:
+ * per-device codes hit gpu1 at ticks 3-4 (polls 2-3), library-wide ones
+ * every call at tick 3 (poll 2; NVML comes back from poll 4). */
+static const struct fault_case {
+	const char *code;
+	int global;
+	double up0[5], up1[5];
+} fault_cases[] = {
+    {"GPU_IS_LOST", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"GPU_NOT_FOUND", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"RESET_REQUIRED", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"UNINITIALIZED", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+    {"DRIVER_NOT_LOADED", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+    {"LIB_RM_VERSION_MISMATCH", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+};
+
+START_TEST(test_fault_codes)
+{
+	const struct fault_case *fc = &fault_cases[_i];
+	char path[] = "/tmp/nvml_fault_XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+	void *st;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[global]\ndriver_version = 1.0\n%s%s%s\n",
+		fc->global ? "global_fault = " : "", fc->global ? fc->code : "",
+		fc->global ? "@3-3" : "");
+	for (int g = 0; g < 2; g++)
+		fprintf(
+		    f, "[gpu%d]\nuuid = GPU-%d\nutil_gpu = %d\nutil_memory = 1\n%s%s%s\n",
+		    g, g, 10 + g, !fc->global && g == 1 ? "fault = " : "",
+		    !fc->global && g == 1 ? fc->code : "",
+		    !fc->global && g == 1 ? "@3-4" : "");
+	fclose(f);
+	st = start(FAKE_LIB, path);
+	for (int p = 0; p < 5; p++) {
+		poll_once(st);
+		ck_assert_msg(get("accel_up", "nvidia0", NULL) == fc->up0[p],
+			      "%s poll %d: nvidia0 up %g", fc->code, p + 1,
+			      get("accel_up", "nvidia0", NULL));
+		ck_assert_msg(get("accel_up", "nvidia1", NULL) == fc->up1[p],
+			      "%s poll %d: nvidia1 up %g", fc->code, p + 1,
+			      get("accel_up", "nvidia1", NULL));
+		/* a device that is up reports; one that is down reports nothing */
+		ck_assert(isnan(get("accel_utilization_ratio", "nvidia1", NULL)) ==
+			  !fc->up1[p]);
+	}
+	ck_assert_int_eq(read_errors, 0);
+	nvml_collector.fini(st);
+	unlink(path);
+}
+END_TEST
+
 /* accel_info defined with other labels by another collector: the rest
  * still reports. */
 START_TEST(test_family_refused)
@@ -671,6 +727,8 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
 	tcase_add_test(tc, test_family_refused);
+	tcase_add_loop_test(tc, test_fault_codes, 0,
+			    sizeof(fault_cases) / sizeof(fault_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
