@@ -1,21 +1,23 @@
 /* Test double of libnvidia-ml.so.1 for the nvml collector's tests: exports
  * NVML's real symbol names with the real struct layouts (collectors/nvml_api.h,
  * whose prototypes are checked against these definitions at compile time) and
- * answers from a scenario file named by $FAKE_NVML_SCENARIO. Built twice: the
- * current API, and with -DFAKE_OLD_DRIVER an old driver that lacks the
- * versioned symbols, energy, field values, events, GPM and MIG.
+ * answers from a scenario file named by $FAKE_NVML_SCENARIO (none: nvmlInit
+ * says DRIVER_NOT_LOADED). Built twice: the current API, and with
+ * -DFAKE_OLD_DRIVER an old driver that lacks the versioned symbols, energy,
+ * field values, events, GPM, the NUMA call and MIG.
  *
  * Scenario: INI sections [global], [gpuN] (top-level GPUs, index N) and
  * [migN] (GPU instances: parent=, gpu_instance_id=). A missing key makes the
  * call that reads it answer NOT_SUPPORTED. Numbers may be "BASE+STEP": the
  * value is BASE + STEP * tick, where tick counts nvmlDeviceGetCount calls
- * (the collector makes one per poll, plus one at init). Faults:
- * fault = CODE@FROM-TO (every call on the device, ticks FROM..TO), in
- * [global] global_fault = CODE@FROM-TO; hang = SYMBOL@FROM sleeps
- * hang_seconds (default 3600) in that call; xid = 79@3,48@4 delivers Xid
- * events from those ticks on; memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2
- * answer CODE. $FAKE_NVML_TRACE names a file that receives
- * each symbol's name on its first call.
+ * (the collector makes one at init and one per poll). Faults:
+ * fault = CODE@FROM-TO (every call on the device, ticks FROM..TO);
+ * in [global], global_fault = CODE@FROM-TO (every call) and init = CODE;
+ * hang = SYMBOL@FROM sleeps hang_seconds (default 3600) in that call;
+ * xid = 79@3,48@4 delivers each Xid once from its tick on;
+ * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE.
+ * Tests read call counts with the exported fake_nvml_calls("symbol");
+ * $FAKE_NVML_TRACE names a file that gets each symbol on its first call.
  */
 #include <errno.h>
 #include <limits.h>
