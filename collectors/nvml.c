@@ -578,9 +578,9 @@ static bool nvml_ok(struct nvml_state *st, struct nvml_dev *d, int cap, nvmlRetu
 
 /* Whether to call for capability cap: the symbol exists and no probe said
  * the device lacks it. */
-static bool nvml_want(struct nvml_dev *d, int cap, const void *fn)
+static bool nvml_want(struct nvml_dev *d, int cap, bool have_symbol)
 {
-	if (!fn)
+	if (!have_symbol)
 		d->cap[cap] = CAP_NO;
 	return d->up && d->cap[cap] != CAP_NO;
 }
@@ -736,6 +736,14 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 			am_log(st->ctx, AM_LOG_WARN, "%s: UUID changed from %s to %s",
 			       d->name, d->uuid, uuid);
 		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+		/* Another GPU: forget what was learnt about the old one. */
+		free(d->fv);
+		free(d->fmeta);
+		d->fv = NULL;
+		d->fmeta = NULL;
+		d->nfv = 0;
+		d->nev = 0;
+		d->e_mj = 0;
 		nvml_reset_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
 		nvml_probe_info(st, d);
@@ -770,13 +778,13 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 {
 	nvmlUtilization_t u;
 
-	if (nvml_want(d, C_UTIL, st->lib.utilization) &&
+	if (nvml_want(d, C_UTIL, st->lib.utilization != NULL) &&
 	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
 		nvml_put(st, d, S_UTIL, u.gpu / 100.0);
 		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
 		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
 	}
-	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2)) {
+	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2 != NULL)) {
 		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
 		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
 
@@ -796,7 +804,7 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 			return;
 		}
 	}
-	if (nvml_want(d, C_MEM, st->lib.memory)) {
+	if (nvml_want(d, C_MEM, st->lib.memory != NULL)) {
 		nvmlMemory_t m;
 
 		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m), "memory info")) {
@@ -811,10 +819,10 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t n
 	unsigned long long mj;
 	unsigned mw;
 
-	if (nvml_want(d, C_ENERGY, st->lib.energy) &&
+	if (nvml_want(d, C_ENERGY, st->lib.energy != NULL) &&
 	    nvml_ok(st, d, C_ENERGY, st->lib.energy(d->h, &mj), "energy"))
 		nvml_put_u64(st, d, S_ENERGY, mj);
-	if (nvml_want(d, C_POWER, st->lib.power) &&
+	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
 	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
 		nvml_put(st, d, S_POWER, mw);
 		if (d->cap[C_ENERGY] == CAP_NO) {
@@ -833,7 +841,7 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t n
 			d->e_prev_ns = now;
 		}
 	}
-	if (nvml_want(d, C_PLIMIT, st->lib.power_limit) &&
+	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
 	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
 		nvml_put(st, d, S_PLIMIT, mw);
 }
@@ -851,16 +859,16 @@ static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
 	unsigned long long reasons;
 	unsigned v;
 
-	if (nvml_want(d, C_TEMP, st->lib.temperature) &&
+	if (nvml_want(d, C_TEMP, st->lib.temperature != NULL) &&
 	    nvml_ok(st, d, C_TEMP, st->lib.temperature(d->h, NVML_TEMPERATURE_GPU, &v),
 		    "temperature"))
 		nvml_put(st, d, S_TEMP_GPU, v);
 	for (size_t i = 0; i < sizeof(clk) / sizeof(clk[0]); i++)
-		if (nvml_want(d, clk[i].cap, st->lib.clock) &&
+		if (nvml_want(d, clk[i].cap, st->lib.clock != NULL) &&
 		    nvml_ok(st, d, clk[i].cap, st->lib.clock(d->h, clk[i].type, &v),
 			    clk[i].what))
 			nvml_put(st, d, clk[i].slot, v);
-	if (nvml_want(d, C_REASONS, st->lib.clock_reasons) &&
+	if (nvml_want(d, C_REASONS, st->lib.clock_reasons != NULL) &&
 	    nvml_ok(st, d, C_REASONS, st->lib.clock_reasons(d->h, &reasons),
 		    "clock event reasons"))
 		for (int i = 0; i < 9; i++)
@@ -876,27 +884,27 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 
 	if (!st->read_pcie)
 		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
-	if (nvml_want(d, C_PCIE_TX, st->lib.pcie) &&
+	if (nvml_want(d, C_PCIE_TX, st->lib.pcie != NULL) &&
 	    nvml_ok(st, d, C_PCIE_TX, st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
 		    "PCIe TX throughput"))
 		nvml_put(st, d, S_PCIE_TX, kbs);
-	if (nvml_want(d, C_PCIE_RX, st->lib.pcie) &&
+	if (nvml_want(d, C_PCIE_RX, st->lib.pcie != NULL) &&
 	    nvml_ok(st, d, C_PCIE_RX, st->lib.pcie(d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
 		    "PCIe RX throughput"))
 		nvml_put(st, d, S_PCIE_RX, kbs);
-	if (nvml_want(d, C_ECC_C, st->lib.ecc) &&
+	if (nvml_want(d, C_ECC_C, st->lib.ecc != NULL) &&
 	    nvml_ok(st, d, C_ECC_C,
 		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC,
 				&n),
 		    "corrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_C, n);
-	if (nvml_want(d, C_ECC_U, st->lib.ecc) &&
+	if (nvml_want(d, C_ECC_U, st->lib.ecc != NULL) &&
 	    nvml_ok(st, d, C_ECC_U,
 		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
 				NVML_VOLATILE_ECC, &n),
 		    "uncorrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_U, n);
-	if (nvml_want(d, C_PROCS, st->lib.processes)) {
+	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
 		count = NVML_PROC_SLOTS;
 		r = st->lib.processes(d->h, &count, st->procs);
 		/* Too small a buffer still tells how many there are. */
@@ -1014,7 +1022,7 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 {
 	double v;
 
-	if (!nvml_want(d, C_FIELDS, st->lib.field_values))
+	if (!nvml_want(d, C_FIELDS, st->lib.field_values != NULL))
 		return;
 	if (!d->fv) {
 		nvml_probe_fields(st, d);
@@ -1088,9 +1096,9 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now
 	nvmlDevice_t support_dev;
 
 	if (!l->gpm_alloc || !l->gpm_free || !l->gpm_metrics || !mg ||
-	    !(d->parent >= 0 ? (void *)l->gpm_mig_sample : (void *)l->gpm_sample))
+	    (d->parent >= 0 ? !l->gpm_mig_sample : !l->gpm_sample))
 		d->cap[C_GPM] = CAP_NO;
-	if (!nvml_want(d, C_GPM, l->gpm_support))
+	if (!nvml_want(d, C_GPM, l->gpm_support != NULL))
 		return;
 	if (d->cap[C_GPM] == CAP_UNKNOWN) {
 		/* MIG instances are sampled through the parent GPU. */
@@ -1158,7 +1166,7 @@ static void nvml_register_events(struct nvml_state *st, struct nvml_dev *d)
 
 	if (d->ev_registered || !st->evset || d->parent >= 0)
 		return;
-	if (!nvml_want(d, C_EVENTS, st->lib.register_events))
+	if (!nvml_want(d, C_EVENTS, st->lib.register_events != NULL))
 		return;
 	d->ev_registered = true;
 	if (st->lib.supported_events) {
