@@ -150,168 +150,105 @@ enum nvml_fam {
 	F_COUNT
 };
 
-#define DEV_LABELS "device", "uuid"
+/* FAM(name, kind, unit, scale, help, extra labels...): every family carries
+ * device and uuid first; scale turns NVML's units into base units (0 = 1). */
+/* clang-format off */
+#define FAM(n, k, u, sc, h, ...) { .name = n, .help = h, .kind = k, .unit = u, \
+	.scale = sc, .labels = { "device", "uuid", __VA_ARGS__ } }
+/* clang-format on */
 static const struct am_family_def nvml_fams[F_COUNT] = {
-    [F_INFO] = {"accel_info",
-		"Accelerator identity; constant 1 (join on device, uuid).",
-		AM_INFO,
-		NULL,
-		{DEV_LABELS, "vendor", "model", "pci_bus_id", "driver_version", "serial",
-		 "numa_node"}},
-    [F_UP] = {"accel_up",
-	      "1 when the device answered this poll, 0 when it is lost or the driver is "
-	      "unusable.",
-	      AM_GAUGE,
-	      NULL,
-	      {DEV_LABELS}},
-    [F_UTIL] = {"accel_utilization_ratio",
-		"Share of the last sample period in which one or more kernels ran (NVML "
-		"utilization.gpu).",
-		AM_GAUGE,
-		"ratio",
-		{DEV_LABELS}},
-    [F_BUSY] = {"accel_busy_seconds_total",
-		"Seconds in which one or more kernels ran (accel_utilization_ratio "
-		"integrated over polls).",
-		AM_INTEGRAL,
-		"seconds",
-		{DEV_LABELS}},
-    [F_MEMUTIL] = {"accel_memory_utilization_ratio",
-		   "Share of the last sample period in which device memory was read or "
-		   "written (NVML utilization.memory, memory controller).",
-		   AM_GAUGE,
-		   "ratio",
-		   {DEV_LABELS}},
-    [F_MEM_USED] = {"accel_memory_used_bytes",
-		    "Device memory allocated.",
-		    AM_GAUGE,
-		    "bytes",
-		    {DEV_LABELS}},
-    [F_MEM_TOTAL] = {"accel_memory_total_bytes",
-		     "Device memory in total.",
-		     AM_GAUGE,
-		     "bytes",
-		     {DEV_LABELS}},
-    [F_POWER] = {"accel_power_watts",
-		 "Power draw.",
-		 AM_GAUGE,
-		 "watts",
-		 {DEV_LABELS},
-		 .scale = 1e-3},
-    [F_PLIMIT] = {"accel_power_limit_watts",
-		  "Enforced power limit.",
-		  AM_GAUGE,
-		  "watts",
-		  {DEV_LABELS},
-		  .scale = 1e-3},
+    [F_INFO] = FAM("accel_info", AM_INFO, NULL, 0,
+		   "Accelerator identity; constant 1 (join on device, uuid).", "vendor",
+		   "model", "pci_bus_id", "driver_version", "serial", "numa_node"),
+    [F_UP] = FAM("accel_up", AM_GAUGE, NULL, 0,
+		 "1 when the device answered this poll, 0 when it is lost or the "
+		 "driver is unusable.",
+		 NULL),
+    [F_UTIL] = FAM("accel_utilization_ratio", AM_GAUGE, "ratio", 0,
+		   "Share of the last sample period in which one or more kernels "
+		   "ran (NVML utilization.gpu).",
+		   NULL),
+    [F_BUSY] = FAM("accel_busy_seconds_total", AM_INTEGRAL, "seconds", 0,
+		   "Seconds in which one or more kernels ran "
+		   "(accel_utilization_ratio integrated over polls).",
+		   NULL),
+    [F_MEMUTIL] = FAM("accel_memory_utilization_ratio", AM_GAUGE, "ratio", 0,
+		      "Share of the last sample period in which device memory was "
+		      "read or written (NVML utilization.memory, memory controller).",
+		      NULL),
+    [F_MEM_USED] = FAM("accel_memory_used_bytes", AM_GAUGE, "bytes", 0,
+		       "Device memory allocated.", NULL),
+    [F_MEM_TOTAL] = FAM("accel_memory_total_bytes", AM_GAUGE, "bytes", 0,
+			"Device memory in total.", NULL),
+    [F_POWER] = FAM("accel_power_watts", AM_GAUGE, "watts", 1e-3, "Power draw.", NULL),
+    [F_PLIMIT] = FAM("accel_power_limit_watts", AM_GAUGE, "watts", 1e-3,
+		     "Enforced power limit.", NULL),
     /* One family, two sources: a family has one HELP and one kind, so the
      * fallback integration is done here (not with AM_INTEGRAL) and both
      * sources reach the core as a millijoule counter. */
-    [F_ENERGY] = {"accel_energy_joules_total",
-		  "Energy consumed: NVML's total energy counter where the GPU has one "
-		  "(Volta and newer), else accel_power_watts integrated over the "
-		  "collector's polls since it started (trapezoid rule).",
-		  AM_COUNTER,
-		  "joules",
-		  {DEV_LABELS},
-		  .scale = 1e-3},
-    [F_TEMP] = {"accel_temperature_celsius",
-		"Temperature by sensor (gpu = die, memory = HBM).",
-		AM_GAUGE,
-		"celsius",
-		{DEV_LABELS, "sensor"}},
-    [F_CLOCK] = {"accel_clock_hertz",
-		 "Current clock by domain.",
-		 AM_GAUGE,
-		 "hertz",
-		 {DEV_LABELS, "clock"},
-		 .scale = 1e6},
-    [F_THROTTLE] =
-	{"accel_throttled_seconds_total",
-	 "Seconds during which NVML reported the clock event (throttle) reason active; "
-	 "gpu_idle and the *_setting reasons are not slowdowns.",
-	 AM_INTEGRAL,
-	 "seconds",
-	 {DEV_LABELS, "reason"}},
-    [F_PCIE_TX] = {"accel_pcie_transmit_bytes_total",
-		   "Bytes sent over PCIe, NVML throughput (KiB/s, 20 ms samples) "
-		   "integrated over polls.",
-		   AM_INTEGRAL,
-		   "bytes",
-		   {DEV_LABELS},
-		   .scale = 1024},
-    [F_PCIE_RX] = {"accel_pcie_receive_bytes_total",
-		   "Bytes received over PCIe, NVML throughput (KiB/s, 20 ms samples) "
-		   "integrated over polls.",
-		   AM_INTEGRAL,
-		   "bytes",
-		   {DEV_LABELS},
-		   .scale = 1024},
-    [F_ECC] = {"accel_ecc_errors_total",
-	       "Device memory ECC errors since the driver loaded (volatile counters).",
-	       AM_COUNTER,
-	       NULL,
-	       {DEV_LABELS, "type"}},
-    [F_PROCS] = {"accel_compute_processes",
-		 "Compute processes running on the device.",
-		 AM_GAUGE,
-		 NULL,
-		 {DEV_LABELS}},
-    [F_NVL_TX] = {"fabric_nvlink_transmit_bytes_total",
-		  "NVLink data bytes transmitted, per link; link=\"all\" is NVML's total "
-		  "over links (do not add it to the per-link series).",
-		  AM_COUNTER,
-		  "bytes",
-		  {DEV_LABELS, "link"},
-		  .scale = 1024},
-    [F_NVL_RX] = {"fabric_nvlink_receive_bytes_total",
-		  "NVLink data bytes received, per link; link=\"all\" is NVML's total "
-		  "over links (do not add it to the per-link series).",
-		  AM_COUNTER,
-		  "bytes",
-		  {DEV_LABELS, "link"},
-		  .scale = 1024},
-    [F_EVENTS] = {"accel_error_events_total",
-		  "Critical NVML events seen by this agent: code is the Xid number, or "
-		  "double_bit_ecc / single_bit_ecc.",
-		  AM_COUNTER,
-		  NULL,
-		  {DEV_LABELS, "code"}},
-    [F_SM_ACTIVE] = {"accel_sm_active_ratio",
-		     "Mean share of SMs with at least one warp resident over the poll "
-		     "(GPM SM utilization).",
-		     AM_GAUGE,
-		     "ratio",
-		     {DEV_LABELS}},
-    [F_SM_ACTIVE_S] = {"accel_sm_active_seconds_total",
-		       "accel_sm_active_ratio integrated over polls.",
-		       AM_INTEGRAL,
-		       "seconds",
-		       {DEV_LABELS}},
-    [F_SM_OCC] =
-	{"accel_sm_occupancy_ratio",
-	 "Resident warps over the SMs' maximum, over the poll (GPM SM occupancy).",
-	 AM_GAUGE,
-	 "ratio",
-	 {DEV_LABELS}},
-    [F_TENSOR] = {"accel_tensor_active_ratio",
-		  "Share of cycles any tensor pipe was active over the poll (GPM "
-		  "any-tensor utilization).",
-		  AM_GAUGE,
-		  "ratio",
-		  {DEV_LABELS}},
-    [F_TENSOR_S] = {"accel_tensor_active_seconds_total",
-		    "accel_tensor_active_ratio integrated over polls.",
-		    AM_INTEGRAL,
-		    "seconds",
-		    {DEV_LABELS}},
-    [F_DRAM_BW] = {"accel_memory_bandwidth_utilization_ratio",
-		   "DRAM bandwidth used over its peak, over the poll (GPM DRAM bandwidth "
-		   "utilization).",
-		   AM_GAUGE,
-		   "ratio",
-		   {DEV_LABELS}},
+    [F_ENERGY] = FAM("accel_energy_joules_total", AM_COUNTER, "joules", 1e-3,
+		     "Energy consumed: NVML's total energy counter where the GPU has "
+		     "one (Volta and newer), else accel_power_watts integrated over "
+		     "the collector's polls since it started (trapezoid rule).",
+		     NULL),
+    [F_TEMP] = FAM("accel_temperature_celsius", AM_GAUGE, "celsius", 0,
+		   "Temperature by sensor (gpu = die, memory = HBM).", "sensor"),
+    [F_CLOCK] = FAM("accel_clock_hertz", AM_GAUGE, "hertz", 1e6,
+		    "Current clock by domain.", "clock"),
+    [F_THROTTLE] = FAM("accel_throttled_seconds_total", AM_INTEGRAL, "seconds", 0,
+		       "Seconds during which NVML reported the clock event (throttle) "
+		       "reason active; gpu_idle and the *_setting reasons are not "
+		       "slowdowns.",
+		       "reason"),
+    [F_PCIE_TX] = FAM("accel_pcie_transmit_bytes_total", AM_INTEGRAL, "bytes", 1024,
+		      "Bytes sent over PCIe: NVML throughput (KiB/s, 20 ms samples) "
+		      "integrated over polls.",
+		      NULL),
+    [F_PCIE_RX] = FAM("accel_pcie_receive_bytes_total", AM_INTEGRAL, "bytes", 1024,
+		      "Bytes received over PCIe: NVML throughput (KiB/s, 20 ms "
+		      "samples) integrated over polls.",
+		      NULL),
+    [F_ECC] = FAM("accel_ecc_errors_total", AM_COUNTER, NULL, 0,
+		  "Device memory ECC errors since the driver loaded (volatile "
+		  "counters).",
+		  "type"),
+    [F_PROCS] = FAM("accel_compute_processes", AM_GAUGE, NULL, 0,
+		    "Compute processes running on the device.", NULL),
+    [F_NVL_TX] = FAM("fabric_nvlink_transmit_bytes_total", AM_COUNTER, "bytes", 1024,
+		     "NVLink data bytes transmitted, per link; link=\"all\" is "
+		     "NVML's total over links (do not add it to the per-link "
+		     "series).",
+		     "link"),
+    [F_NVL_RX] = FAM("fabric_nvlink_receive_bytes_total", AM_COUNTER, "bytes", 1024,
+		     "NVLink data bytes received, per link; link=\"all\" is NVML's "
+		     "total over links (do not add it to the per-link series).",
+		     "link"),
+    [F_EVENTS] = FAM("accel_error_events_total", AM_COUNTER, NULL, 0,
+		     "Critical NVML events seen by this agent: code is the Xid "
+		     "number, or double_bit_ecc / single_bit_ecc.",
+		     "code"),
+    [F_SM_ACTIVE] = FAM("accel_sm_active_ratio", AM_GAUGE, "ratio", 0,
+			"Share of time the SMs were busy (at least one warp resident), "
+			"averaged over SMs and the poll (GPM SM utilization).",
+			NULL),
+    [F_SM_ACTIVE_S] = FAM("accel_sm_active_seconds_total", AM_INTEGRAL, "seconds", 0,
+			  "accel_sm_active_ratio integrated over polls.", NULL),
+    [F_SM_OCC] = FAM("accel_sm_occupancy_ratio", AM_GAUGE, "ratio", 0,
+		     "Resident warps over the SMs' maximum, over the poll (GPM SM "
+		     "occupancy).",
+		     NULL),
+    [F_TENSOR] = FAM("accel_tensor_active_ratio", AM_GAUGE, "ratio", 0,
+		     "Share of cycles any tensor pipe was active over the poll (GPM "
+		     "any-tensor utilization).",
+		     NULL),
+    [F_TENSOR_S] = FAM("accel_tensor_active_seconds_total", AM_INTEGRAL, "seconds", 0,
+		       "accel_tensor_active_ratio integrated over polls.", NULL),
+    [F_DRAM_BW] = FAM("accel_memory_bandwidth_utilization_ratio", AM_GAUGE, "ratio", 0,
+		      "DRAM bandwidth used over its peak, over the poll (GPM DRAM "
+		      "bandwidth utilization).",
+		      NULL),
 };
+#undef FAM
 
 /* Per-device series slots: family and the value of its third label. */
 enum nvml_slot {
