@@ -104,21 +104,22 @@ char *expo_escape_label_value(const char *s)
 	return escape(s, 1);
 }
 
-char *expo_label_text(const struct family *f, const char *const *values)
+char *expo_label_text(unsigned nlabels, const char *const *names,
+		      const char *const *values)
 {
 	struct buf b = {0};
 
-	if (f->nlabels == 0)
+	if (nlabels == 0)
 		return strdup("");
 	buf_put(&b, "{", 1);
-	for (unsigned i = 0; i < f->nlabels; i++) {
+	for (unsigned i = 0; i < nlabels; i++) {
 		char *v = expo_escape_label_value(values[i]);
 
 		if (!v) {
 			buf_free(&b);
 			return NULL;
 		}
-		buf_printf(&b, "%s%s=\"%s\"", i ? "," : "", f->labels[i], v);
+		buf_printf(&b, "%s%s=\"%s\"", i ? "," : "", names[i], v);
 		free(v);
 	}
 	buf_put(&b, "}", 1);

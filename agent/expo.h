@@ -28,8 +28,9 @@ void buf_free(struct buf *b);
 char *expo_escape_help(const char *s);
 /* Label value: escape backslash, double quote and newline. Malloc'ed. */
 char *expo_escape_label_value(const char *s);
-/* `{name="value",...}` for a family's labels, or "" without labels. */
-char *expo_label_text(const struct family *f, const char *const *values);
+/* `{name="value",...}` for n labels, or "" without labels. Malloc'ed. */
+char *expo_label_text(unsigned n, const char *const *names,
+		      const char *const *values);
 
 /* Shortest text that parses back to the same double; NaN, +Inf, -Inf.
  * Returns the length written (buf of at least 32 bytes). */

@@ -58,15 +58,9 @@ static int kind_class(enum am_kind k)
 	return k == AM_COUNTER || k == AM_INTEGRAL ? 1 : k == AM_INFO ? 2 : 0;
 }
 
-static int family_compatible(const struct family *f,
-			     const struct am_family_def *d, unsigned nlabels)
+static int family_compatible(const struct family *f, const struct am_family_def *d)
 {
-	if (kind_class(f->kind) != kind_class(d->kind) || f->nlabels != nlabels)
-		return 0;
-	for (unsigned i = 0; i < nlabels; i++)
-		if (strcmp(f->labels[i], d->labels[i]) != 0)
-			return 0;
-	return 1;
+	return kind_class(f->kind) == kind_class(d->kind);
 }
 
 static void family_free(struct family *f)
@@ -90,7 +84,7 @@ static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
 
 	for (int i = 0; i < n; i++)
 		if (strcmp(families[i]->name, def->name) == 0)
-			return family_compatible(families[i], def, nlabels) ? i : -EINVAL;
+			return family_compatible(families[i], def) ? i : -EINVAL;
 	if (n >= FAMILY_MAX)
 		return -ENOMEM;
 	f = calloc(1, sizeof(*f));
@@ -120,7 +114,19 @@ fail:
 }
 
 /* Under reg_lock: a view with def's aggregation of family f; -errno. */
-static int view_find_or_add(const struct family *f, const struct am_family_def *def)
+static int view_labels_same(const struct famview *v, const struct am_family_def *def,
+			    unsigned nlabels)
+{
+	if (v->nlabels != nlabels)
+		return 0;
+	for (unsigned i = 0; i < nlabels; i++)
+		if (strcmp(v->labels[i], def->labels[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int view_find_or_add(const struct family *f, const struct am_family_def *def,
+			    unsigned nlabels)
 {
 	int n = atomic_load_explicit(&nviews, memory_order_relaxed);
 	unsigned bits = def->bits ? def->bits : 64;
@@ -132,7 +138,7 @@ static int view_find_or_add(const struct family *f, const struct am_family_def *
 		v = views[i];
 		if (v->fam == f && v->kind == def->kind && v->bits == bits &&
 		    v->saturating == (int)def->saturating && v->scale == scale &&
-		    v->window_s == window)
+		    v->window_s == window && view_labels_same(v, def, nlabels))
 			return i;
 	}
 	if (n >= FAMILY_MAX)
@@ -147,6 +153,16 @@ static int view_find_or_add(const struct family *f, const struct am_family_def *
 	v->saturating = def->saturating;
 	v->scale = scale;
 	v->window_s = window;
+	v->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++) {
+		v->labels[i] = strdup(def->labels[i]);
+		if (!v->labels[i]) {
+			while (i--)
+				free(v->labels[i]);
+			free(v);
+			return -ENOMEM;
+		}
+	}
 	views[n] = v;
 	/* Publishes the complete view to readers that load nviews. */
 	atomic_store_explicit(&nviews, n + 1, memory_order_release);
@@ -183,7 +199,7 @@ int series_family_register(const struct am_family_def *def, int owner)
 	pthread_mutex_lock(&reg_lock);
 	rc = family_find_or_add(def, nlabels);
 	if (rc >= 0)
-		rc = view_find_or_add(families[rc], def);
+		rc = view_find_or_add(families[rc], def, nlabels);
 	pthread_mutex_unlock(&reg_lock);
 	(void)owner;
 	return rc;
@@ -225,13 +241,16 @@ static struct series *series_at(uint32_t id)
 	return chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
 }
 
-static int series_match(const struct series *s, int fam,
+/* Same family, same label names and same values: the same series, whichever
+ * registration (view) interns it. */
+static int series_match(const struct series *s, const struct famview *fv,
 			const char *const *values)
 {
-	if (s->fam->id != fam)
+	if (s->fam != fv->fam || s->view->nlabels != fv->nlabels)
 		return 0;
-	for (unsigned i = 0; i < s->fam->nlabels; i++)
-		if (strcmp(s->values[i], values[i]) != 0)
+	for (unsigned i = 0; i < fv->nlabels; i++)
+		if (strcmp(s->view->labels[i], fv->labels[i]) != 0 ||
+		    strcmp(s->values[i], values[i]) != 0)
 			return 0;
 	return 1;
 }
@@ -248,7 +267,7 @@ static int htab_grow(void)
 	for (uint32_t id = 0; id < count; id++) {
 		const struct series *s = series_at(id);
 		size_t i = series_hash(s->fam->id, (const char *const *)s->values,
-				       s->fam->nlabels) & (ncap - 1);
+				       s->view->nlabels) & (ncap - 1);
 
 		while (n[i] != UINT32_MAX)
 			i = (i + 1) & (ncap - 1);
@@ -273,17 +292,18 @@ static struct series *series_build(const struct famview *fv,
 	s->fam = f;
 	s->view = fv;
 	s->owner = owner;
-	for (unsigned i = 0; i < f->nlabels; i++) {
+	for (unsigned i = 0; i < fv->nlabels; i++) {
 		s->values[i] = strdup(values[i]);
 		if (!s->values[i])
 			goto fail;
 	}
-	s->label_text = expo_label_text(f, (const char *const *)s->values);
+	s->label_text = expo_label_text(fv->nlabels, (const char *const *)fv->labels,
+					(const char *const *)s->values);
 	if (!s->label_text)
 		goto fail;
 	return s;
 fail:
-	for (unsigned i = 0; i < f->nlabels; i++)
+	for (unsigned i = 0; i < fv->nlabels; i++)
 		free(s->values[i]);
 	free(s);
 	return NULL;
@@ -301,16 +321,16 @@ uint32_t series_intern(int view, const char *const *values, int owner)
 	if (!f)
 		return AM_SERIES_INVALID;
 	fam = f->id;
-	for (unsigned k = 0; k < f->nlabels; k++)
+	for (unsigned k = 0; k < fv->nlabels; k++)
 		if (!values || !values[k])
 			return AM_SERIES_INVALID;
 	pthread_mutex_lock(&reg_lock);
 	count = atomic_load_explicit(&nseries, memory_order_relaxed);
 	if ((count + 1) * 2 > hcap && htab_grow() < 0)
 		goto out;
-	i = series_hash(fam, values, f->nlabels) & (hcap - 1);
+	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
-		if (series_match(series_at(htab[i]), fam, values)) {
+		if (series_match(series_at(htab[i]), fv, values)) {
 			id = htab[i];
 			goto out;
 		}
@@ -356,7 +376,7 @@ void series_reset(void)
 	for (uint32_t id = 0; id < count; id++) {
 		struct series *s = series_at(id);
 
-		for (unsigned i = 0; i < s->fam->nlabels; i++)
+		for (unsigned i = 0; i < s->view->nlabels; i++)
 			free(s->values[i]);
 		free(s->label_text);
 		free(s);
@@ -370,6 +390,8 @@ void series_reset(void)
 		families[i] = NULL;
 	}
 	for (int i = 0; i < atomic_load(&nviews); i++) {
+		for (unsigned k = 0; k < views[i]->nlabels; k++)
+			free(views[i]->labels[k]);
 		free(views[i]);
 		views[i] = NULL;
 	}

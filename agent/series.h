@@ -12,10 +12,11 @@
 
 #include "accelmon/collector.h"
 
-/* An exposition family: what Prometheus sees (name, help, type, labels).
- * Several collectors may register the same family (accel_power_watts from
- * NVML in mW and from amdgpu in uW): the first help and unit win, and every
- * registration must agree on the exposed type and the label names. */
+/* An exposition family: what Prometheus sees (name, help, type). Several
+ * collectors may register the same family (accel_power_watts from NVML in mW
+ * and from amdgpu in uW, accel_info with each vendor's identity labels): the
+ * first help and unit win, and every registration must agree on the exposed
+ * type. Label names belong to each registration (struct famview). */
 struct family {
 	int id;
 	char *name;           /* as registered (counters end in _total) */
@@ -23,7 +24,7 @@ struct family {
 	char *help_escaped;   /* HELP text escaped for the exposition */
 	enum am_kind kind;    /* of the first registration; decides the TYPE */
 	char *unit;           /* NULL or OpenMetrics unit */
-	unsigned nlabels;
+	unsigned nlabels;     /* labels of the first registration */
 	char *labels[AM_MAX_LABELS];
 };
 
@@ -36,6 +37,8 @@ struct famview {
 	int saturating;
 	double scale;         /* never 0 */
 	double window_s;
+	unsigned nlabels;     /* this registration's label names */
+	char *labels[AM_MAX_LABELS];
 };
 
 struct series {
@@ -43,6 +46,7 @@ struct series {
 	const struct family *fam;
 	const struct famview *view; /* aggregation of its samples */
 	int owner;            /* collector slot that emits it */
+	/* values[i] is the value of view->labels[i] */
 	char *values[AM_MAX_LABELS];
 	/* `{a="x",b="y"}` with values escaped, or "" when the family has no labels */
 	char *label_text;

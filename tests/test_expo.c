@@ -192,13 +192,10 @@ START_TEST(test_interning)
 	ck_assert_int_ne(series_family_register(&d, 1), f);
 	ck_assert_ptr_eq(series_view_get(series_family_register(&d, 1))->fam,
 			 series_view_get(f)->fam);
-	/* ... but not as another type, or with other labels. */
+	/* ... but not as another type. */
 	d.kind = AM_INFO;
 	ck_assert_int_lt(series_family_register(&d, 1), 0);
 	d.kind = AM_GAUGE;
-	d.labels[1] = "c";
-	ck_assert_int_lt(series_family_register(&d, 1), 0);
-	d.labels[1] = "b";
 	ck_assert_str_eq(series_view_get(f)->fam->help, "h");
 	for (int i = 0; i < 2000; i++) {
 		snprintf(a, sizeof(a), "%d", i / 7);
@@ -217,6 +214,22 @@ START_TEST(test_interning)
 			  series_intern(f, (const char *const[]){"12", "3"}, 0));
 	ck_assert_uint_eq(series_intern(f, (const char *const[]){"x", NULL}, 0),
 			  AM_SERIES_INVALID);
+	/* Other label names: another view of the same family, whose series
+	 * render their own names; same names and values: the same series. */
+	{
+		struct am_family_def d2 = {.name = "i_gauge", .help = "x",
+					   .kind = AM_GAUGE, .labels = {"a", "c"}};
+		int v2 = series_family_register(&d2, 1);
+		uint32_t s2;
+
+		ck_assert_int_ge(v2, 0);
+		ck_assert_int_ne(v2, f);
+		ck_assert_ptr_eq(series_view_get(v2)->fam, series_view_get(f)->fam);
+		s2 = series_intern(v2, (const char *const[]){"0", "0"}, 1);
+		ck_assert_uint_ne(s2, series_intern(f, (const char *const[]){"0", "0"}, 0));
+		ck_assert_str_eq(series_get(s2)->label_text, "{a=\"0\",c=\"0\"}");
+		ck_assert_uint_eq(s2, series_intern(v2, (const char *const[]){"0", "0"}, 1));
+	}
 }
 END_TEST
 

@@ -116,9 +116,10 @@ struct am_collector {
 /* Register a family; returns its handle or a negative errno. Families are
  * shared by name across collectors (accel_power_watts from NVML and from
  * amdgpu): every registration must expose the same type (counter for
- * AM_COUNTER/AM_INTEGRAL, gauge for AM_GAUGE/AM_WINDOW_*, info) and the same
- * label names; the first HELP and unit win. bits, saturating, scale and
- * window_s belong to this handle, so each collector keeps its own units. */
+ * AM_COUNTER/AM_INTEGRAL, gauge for AM_GAUGE/AM_WINDOW_*, info); the first
+ * HELP and unit win. Label names, bits, saturating, scale and window_s belong
+ * to this handle, so each collector keeps its own units and labels (each
+ * vendor's accel_info carries the identity labels it has). */
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
 
 /* Intern a series: values for each label of the family, in order. Cheap after

@@ -1,0 +1,999 @@
+/* Check suite for the amdgpu collector: the gpu_metrics parser against
+ * blobs built here from the kernel's documented layouts (offsets written out
+ * by hand, independent of the parser's own tables), and the collector on the
+ * sysfs fixture trees under tests/fixtures/amdgpu, driven through a small
+ * recording stand-in for the agent's am_* calls.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "accelmon/collector.h"
+#include "amdgpu_metrics.h"
+
+#ifndef TEST_SRCDIR
+#define TEST_SRCDIR "tests"
+#endif
+
+extern const struct am_collector amdgpu_collector;
+
+/* ---- the documented layouts, by hand ---- */
+
+struct layout {
+	unsigned frev, crev;
+	size_t size;
+	long energy, power, gfx, umc, vcn, acc, res, xrd, xwr;
+};
+
+/* From kgd_pp_interface.h: natural alignment, offsets in bytes. */
+static const struct layout layouts[] = {
+    {1, 1, 96, 24, 22, 16, 18, -1, -1, -1, -1, -1},
+    {1, 2, 104, 24, 22, 16, 18, -1, -1, -1, -1, -1},
+    {1, 3, 120, 24, 22, 16, 18, -1, -1, -1, -1, -1},
+    {1, 4, 288, 24, 10, 12, 14, 16, -1, -1, 104, 168},
+    {1, 5, 360, 88, 10, 12, 14, 16, -1, -1, 176, 240},
+    {1, 6, 1664, 16, 10, 12, 14, -1, 32, 36, 128, 192},
+    {1, 7, 2208, 24, 10, 12, 14, -1, 40, 44, 136, 200},
+    {1, 8, 3872, 24, 10, 12, 14, -1, 40, 44, 136, 200},
+};
+#define NLAYOUTS ((int)(sizeof(layouts) / sizeof(layouts[0])))
+
+static void put16(uint8_t *b, long off, uint16_t v)
+{
+	memcpy(b + off, &v, 2);
+}
+static void put32(uint8_t *b, long off, uint32_t v)
+{
+	memcpy(b + off, &v, 4);
+}
+static void put64(uint8_t *b, long off, uint64_t v)
+{
+	memcpy(b + off, &v, 8);
+}
+
+struct blob_vals {
+	uint64_t energy;
+	uint16_t power, gfx, umc;
+	uint32_t acc, res[5];
+	uint64_t xrd0, xwr7;
+};
+
+/* A blob of the given layout: every byte 0xff (what the driver pre-fills
+ * with), then the header and the values we mean to read back. */
+static uint8_t *make_blob(const struct layout *l, const struct blob_vals *v)
+{
+	uint8_t *b = malloc(l->size);
+	ck_assert_ptr_nonnull(b);
+	memset(b, 0xff, l->size);
+	put16(b, 0, (uint16_t)l->size);
+	b[2] = (uint8_t)l->frev;
+	b[3] = (uint8_t)l->crev;
+	put64(b, l->energy, v->energy);
+	put16(b, l->power, v->power);
+	put16(b, l->gfx, v->gfx);
+	put16(b, l->umc, v->umc);
+	if (l->vcn >= 0)
+		put16(b, l->vcn + 2, 9); /* vcn1 valid, the others 0xffff */
+	if (l->acc >= 0) {
+		put32(b, l->acc, v->acc);
+		for (int i = 0; i < 5; i++)
+			put32(b, l->res + 4 * i, v->res[i]);
+	}
+	if (l->xrd >= 0) {
+		put64(b, l->xrd, v->xrd0);
+		put64(b, l->xwr + 8 * 7, v->xwr7);
+	}
+	return b;
+}
+
+static const struct blob_vals std_vals = {
+    .energy = 1000ull * 65536 + 32768, /* 1000.5 J */
+    .power = 612,
+    .gfx = 42,
+    .umc = 17,
+    .acc = 5000,
+    .res = {1, 2, 3, 4, 0xffffffffu},
+    .xrd0 = 123456789,
+    .xwr7 = 42,
+};
+
+START_TEST(test_gm_each_version)
+{
+	const struct layout *l = &layouts[_i];
+	uint8_t *b = make_blob(l, &std_vals);
+	struct amdgpu_gm gm;
+
+	ck_assert_uint_eq(amdgpu_gm_layout_size(l->frev, l->crev), l->size);
+	ck_assert_int_eq(amdgpu_gm_field_offset(l->frev, l->crev, AMDGPU_GM_F_ENERGY),
+			 l->energy);
+	ck_assert_int_eq(amdgpu_gm_field_offset(l->frev, l->crev, AMDGPU_GM_F_XGMI_WRITE),
+			 l->xwr);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert_uint_eq(gm.format_revision, l->frev);
+	ck_assert_uint_eq(gm.content_revision, l->crev);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_ENERGY);
+	ck_assert_uint_eq(gm.energy_raw, std_vals.energy);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_POWER);
+	ck_assert_uint_eq(gm.socket_power_w, 612);
+	ck_assert_uint_eq(gm.gfx_activity, 42);
+	ck_assert_uint_eq(gm.umc_activity, 17);
+	if (l->vcn >= 0) {
+		ck_assert_uint_eq(gm.vcn_mask, 0x2);
+		ck_assert_uint_eq(gm.vcn_activity[1], 9);
+	} else {
+		ck_assert_uint_eq(gm.vcn_mask, 0);
+	}
+	if (l->acc >= 0) {
+		ck_assert(gm.have & AMDGPU_GM_HAVE_RESIDENCY);
+		ck_assert_uint_eq(gm.accumulation_counter, 5000);
+		ck_assert_uint_eq(gm.residency_mask, 0x0f); /* hbm is 0xffffffff */
+		ck_assert_uint_eq(gm.residency[AMDGPU_GM_RES_PPT], 2);
+	} else {
+		ck_assert(!(gm.have & AMDGPU_GM_HAVE_RESIDENCY));
+	}
+	if (l->xrd >= 0) {
+		ck_assert(gm.have & AMDGPU_GM_HAVE_XGMI);
+		ck_assert_uint_eq(gm.xgmi_read_mask, 0x01);
+		ck_assert_uint_eq(gm.xgmi_write_mask, 0x80);
+		ck_assert_uint_eq(gm.xgmi_read_kib[0], 123456789);
+		ck_assert_uint_eq(gm.xgmi_write_kib[7], 42);
+	} else {
+		ck_assert(!(gm.have & AMDGPU_GM_HAVE_XGMI));
+	}
+	free(b);
+}
+END_TEST
+
+/* Every proper prefix of a valid blob is refused, never half-read. */
+START_TEST(test_gm_truncated_every_length)
+{
+	const struct layout *l = &layouts[_i];
+	uint8_t *b = make_blob(l, &std_vals);
+	struct amdgpu_gm gm;
+
+	for (size_t n = 0; n < l->size; n++) {
+		/* exact-size copy so a sanitizer catches any over-read */
+		uint8_t *p = malloc(n ? n : 1);
+		memcpy(p, b, n);
+		ck_assert_msg(amdgpu_gm_parse(p, n, &gm) == -EBADMSG,
+			      "v%u.%u truncated to %zu accepted", l->frev, l->crev, n);
+		ck_assert_uint_eq(gm.have, 0);
+		free(p);
+	}
+	free(b);
+}
+END_TEST
+
+/* Bytes after structure_size are ignored. */
+START_TEST(test_gm_oversized)
+{
+	const struct layout *l = &layouts[_i];
+	uint8_t *b = make_blob(l, &std_vals);
+	uint8_t *big = malloc(l->size + 4096);
+	struct amdgpu_gm gm;
+
+	memcpy(big, b, l->size);
+	memset(big + l->size, 0x5a, 4096);
+	ck_assert_int_eq(amdgpu_gm_parse(big, l->size + 4096, &gm), 0);
+	ck_assert_uint_eq(gm.energy_raw, std_vals.energy);
+	free(big);
+	free(b);
+}
+END_TEST
+
+/* v1.3's ASIC-independent throttler mask: 16 bits per class. */
+START_TEST(test_gm_indep_throttle)
+{
+	const struct layout *l = &layouts[2];
+	uint8_t *b = make_blob(l, &std_vals);
+	struct amdgpu_gm gm;
+
+	ck_assert_uint_eq(l->crev, 3);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(!(gm.have & AMDGPU_GM_HAVE_INDEP_THROTTLE)); /* all-ones */
+	put64(b, 112, (1ull << 1) | (1ull << 36));	       /* PPT1 + hotspot */
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_INDEP_THROTTLE);
+	ck_assert_uint_eq(gm.indep_throttle_status, (1ull << 1) | (1ull << 36));
+	free(b);
+	/* no other layout has the field */
+	for (int i = 0; i < NLAYOUTS; i++)
+		ck_assert_int_eq(amdgpu_gm_field_offset(layouts[i].frev, layouts[i].crev,
+							AMDGPU_GM_F_INDEP_THROTTLE),
+				 layouts[i].crev == 3 ? 112 : -1);
+}
+END_TEST
+
+/* A table of header lies and unknown versions. */
+struct bad_case {
+	const char *what;
+	unsigned frev, crev;
+	size_t claim; /* structure_size written into the header */
+	size_t len;   /* bytes given to the parser */
+	int want;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"empty", 1, 8, 0, 0, -EBADMSG},
+    {"header only, claims 3872", 1, 8, 3872, 4, -EBADMSG},
+    {"claims more than given", 1, 8, 3872, 3871, -EBADMSG},
+    {"claims 65535", 1, 7, 65535, 2208, -EBADMSG},
+    {"claims less than a header", 1, 7, 2, 2208, -EBADMSG},
+    {"claims 0", 1, 6, 0, 1664, -EBADMSG},
+    {"v1.8 claiming 100 bytes", 1, 8, 100, 3872, -ENOTSUP},
+    {"v1.8 claiming v1.7's size", 1, 8, 2208, 3872, -ENOTSUP},
+    {"reverted early v1.6 (384 bytes)", 1, 6, 384, 384, -ENOTSUP},
+    {"v1.0 (unaligned, unsupported)", 1, 0, 100, 100, -ENOTSUP},
+    {"v1.9", 1, 9, 64, 64, -ENOTSUP},
+    {"v2.1 (APU)", 2, 1, 120, 120, -ENOTSUP},
+    {"v3.0 (APU)", 3, 0, 256, 256, -ENOTSUP},
+    {"format 0", 0, 0, 16, 16, -ENOTSUP},
+    {"format 255", 255, 255, 4096, 4096, -ENOTSUP},
+};
+
+START_TEST(test_gm_bad_headers)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	size_t alloc = c->len > 4 ? c->len : 4;
+	uint8_t *b = malloc(alloc);
+	struct amdgpu_gm gm;
+
+	memset(b, 0, alloc);
+	put16(b, 0, (uint16_t)c->claim);
+	b[2] = (uint8_t)c->frev;
+	b[3] = (uint8_t)c->crev;
+	ck_assert_msg(amdgpu_gm_parse(b, c->len, &gm) == c->want, "%s", c->what);
+	ck_assert_uint_eq(gm.have, 0);
+	free(b);
+}
+END_TEST
+
+/* All-ones fields are "not supported by this firmware": absent. */
+START_TEST(test_gm_all_ones_is_absent)
+{
+	const struct layout *l = &layouts[_i];
+	uint8_t *b = malloc(l->size);
+	struct amdgpu_gm gm;
+
+	memset(b, 0xff, l->size);
+	put16(b, 0, (uint16_t)l->size);
+	b[2] = (uint8_t)l->frev;
+	b[3] = (uint8_t)l->crev;
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert_uint_eq(gm.have, 0);
+	ck_assert_uint_eq(gm.xgmi_read_mask | gm.xgmi_write_mask, 0);
+	/* and an activity above 100 % is not a reading either */
+	put16(b, l->gfx, 101);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(!(gm.have & AMDGPU_GM_HAVE_GFX));
+	free(b);
+}
+END_TEST
+
+/* ---- a recording stand-in for the agent ---- */
+
+struct am_ctx {
+	const char *sysfs;
+	int64_t now_ns;
+	int read_errors;
+};
+
+#define MAXF 64
+#define MAXS 2048
+#define MAXLOG 256
+
+static struct am_family_def rec_fams[MAXF];
+static int rec_nfams;
+static struct {
+	int fam;
+	char labels[512];
+	double last;
+	int count;
+} rec_series[MAXS];
+static int rec_nseries;
+static char rec_logs[MAXLOG][256];
+static int rec_nlogs;
+static double rec_pcie_interval = 10.0;
+
+am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
+{
+	/* one handle per registration, like the agent's views: the same name
+	 * may come back with another kind and scale */
+	(void)ctx;
+	ck_assert_int_lt(rec_nfams, MAXF);
+	/* the agent allows AM_MAX_LABELS names; make sure we never exceed */
+	int n = 0;
+	while (n < AM_MAX_LABELS && def->labels[n])
+		n++;
+	ck_assert_int_le(n, AM_MAX_LABELS);
+	rec_fams[rec_nfams] = *def;
+	return rec_nfams++;
+}
+
+am_series_t am_series(struct am_ctx *ctx, am_family_t fam, const char *const *values)
+{
+	char *p;
+	(void)ctx;
+	ck_assert_int_lt(rec_nseries, MAXS);
+	ck_assert_int_ge(fam, 0);
+	rec_series[rec_nseries].fam = fam;
+	p = rec_series[rec_nseries].labels;
+	*p = '\0';
+	for (int i = 0; i < AM_MAX_LABELS && rec_fams[fam].labels[i]; i++)
+		p += sprintf(p, "%s%s=\"%s\"", i ? "," : "", rec_fams[fam].labels[i],
+			     values[i]);
+	return (am_series_t)rec_nseries++;
+}
+
+void am_emit(struct am_ctx *ctx, am_series_t s, double v)
+{
+	(void)ctx;
+	ck_assert_uint_lt(s, (unsigned)rec_nseries);
+	/* the agent drops non-integral counter samples: so must we */
+	if (rec_fams[rec_series[s].fam].kind == AM_COUNTER)
+		ck_assert_msg(v >= 0 && v == floor(v), "%s: counter sample %g",
+			      rec_fams[rec_series[s].fam].name, v);
+	rec_series[s].last = v;
+	rec_series[s].count++;
+}
+
+void am_emit_u64(struct am_ctx *ctx, am_series_t s, uint64_t raw)
+{
+	(void)ctx;
+	ck_assert_uint_lt(s, (unsigned)rec_nseries);
+	ck_assert_int_eq(rec_fams[rec_series[s].fam].kind, AM_COUNTER);
+	rec_series[s].last = (double)raw;
+	rec_series[s].count++;
+}
+
+static void rec_log(const char *fmt, va_list ap)
+{
+	if (rec_nlogs < MAXLOG)
+		vsnprintf(rec_logs[rec_nlogs++], sizeof(rec_logs[0]), fmt, ap);
+}
+
+void am_found(struct am_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	(void)ctx;
+	va_start(ap, fmt);
+	rec_log(fmt, ap);
+	va_end(ap);
+}
+
+void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	(void)ctx;
+	(void)level;
+	va_start(ap, fmt);
+	rec_log(fmt, ap);
+	va_end(ap);
+}
+
+void am_read_error(struct am_ctx *ctx)
+{
+	ctx->read_errors++;
+}
+
+const char *am_sysfs(const struct am_ctx *ctx)
+{
+	return ctx->sysfs;
+}
+
+const char *am_procfs(const struct am_ctx *ctx)
+{
+	(void)ctx;
+	return "/proc";
+}
+
+int64_t am_poll_time_ns(const struct am_ctx *ctx)
+{
+	return ctx->now_ns;
+}
+
+double am_interval_s(const struct am_ctx *ctx)
+{
+	(void)ctx;
+	return 1.0;
+}
+
+bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
+{
+	(void)cfg;
+	(void)key;
+	return dflt;
+}
+
+long long am_cfg_int(const struct am_config *cfg, const char *key, long long dflt)
+{
+	(void)cfg;
+	(void)key;
+	return dflt;
+}
+
+double am_cfg_duration(const struct am_config *cfg, const char *key, double dflt)
+{
+	(void)cfg;
+	if (strcmp(key, "pcie_interval") == 0)
+		return rec_pcie_interval;
+	return dflt;
+}
+
+const char *am_cfg_string(const struct am_config *cfg, const char *key, const char *dflt)
+{
+	(void)cfg;
+	(void)key;
+	return dflt;
+}
+
+size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
+{
+	(void)cfg;
+	(void)key;
+	return 0;
+}
+
+const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t i)
+{
+	(void)cfg;
+	(void)key;
+	(void)i;
+	return NULL;
+}
+
+static void rec_reset(void)
+{
+	rec_nfams = rec_nseries = rec_nlogs = 0;
+	memset(rec_series, 0, sizeof(rec_series));
+	rec_pcie_interval = 10.0;
+}
+
+/* Scaled last value of the series of `fam` whose labels contain `want`;
+ * *count gets its number of samples. NAN when absent. */
+static double rec_get(const char *fam, const char *want, int *count)
+{
+	for (int i = 0; i < rec_nseries; i++) {
+		const struct am_family_def *f = &rec_fams[rec_series[i].fam];
+		if (strcmp(f->name, fam) != 0 || !strstr(rec_series[i].labels, want))
+			continue;
+		if (count)
+			*count = rec_series[i].count;
+		if (!rec_series[i].count)
+			return NAN;
+		return rec_series[i].last * (f->scale != 0 ? f->scale : 1);
+	}
+	if (count)
+		*count = 0;
+	return NAN;
+}
+
+static int rec_log_count(const char *needle)
+{
+	int n = 0;
+	for (int i = 0; i < rec_nlogs; i++)
+		n += strstr(rec_logs[i], needle) != NULL;
+	return n;
+}
+
+#define ck_near(a, b)                                                                    \
+	do {                                                                             \
+		double got_ = (a), want_ = (double)(b);                                  \
+		ck_assert_msg(fabs(got_ - want_) <= 1e-9 * fabs(want_) + 1e-12,          \
+			      "%s = %.17g, want %.17g", #a, got_, want_);                \
+	} while (0)
+
+/* ---- fixtures in a temp copy ---- */
+
+static char tmp_root[256];
+
+static const char *copy_fixture(const char *name)
+{
+	char cmd[1024];
+	snprintf(tmp_root, sizeof(tmp_root), "/tmp/test_amdgpu.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp_root));
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/fixtures/amdgpu/%s/.' '%s/'", TEST_SRCDIR,
+		 name, tmp_root);
+	ck_assert_int_eq(system(cmd), 0);
+	/* the copy must be writable even from a read-only (distcheck) tree */
+	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'", tmp_root);
+	ck_assert_int_eq(system(cmd), 0);
+	return tmp_root;
+}
+
+static void drop_fixture(void)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_file(const char *root, const char *rel, const void *data, size_t n)
+{
+	char path[1024];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/class/drm/%s", root, rel);
+	f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void write_blob(const char *root, int card, const struct layout *l,
+		       const struct blob_vals *v)
+{
+	char rel[64];
+	uint8_t *b = make_blob(l, v);
+	snprintf(rel, sizeof(rel), "card%d/device/gpu_metrics", card);
+	write_file(root, rel, b, l->size);
+	free(b);
+}
+
+static const struct layout *layout_of(unsigned frev, unsigned crev)
+{
+	for (int i = 0; i < NLAYOUTS; i++)
+		if (layouts[i].frev == frev && layouts[i].crev == crev)
+			return &layouts[i];
+	ck_abort_msg("no layout %u.%u", frev, crev);
+	return NULL;
+}
+
+struct run {
+	struct am_ctx ctx;
+	void *state;
+};
+
+static int run_init_pcie(struct run *r, const char *root, double pcie_s)
+{
+	rec_reset();
+	rec_pcie_interval = pcie_s;
+	memset(r, 0, sizeof(*r));
+	r->ctx.sysfs = root;
+	r->ctx.now_ns = 1000000000LL;
+	return amdgpu_collector.init(&r->ctx, NULL, &r->state);
+}
+
+static int run_init(struct run *r, const char *root)
+{
+	return run_init_pcie(r, root, 10.0);
+}
+
+static void run_poll(struct run *r)
+{
+	ck_assert_int_eq(amdgpu_collector.poll(&r->ctx, r->state), 0);
+	r->ctx.now_ns += 1000000000LL; /* polls 1 s apart */
+}
+
+/* ---- collector tests ---- */
+
+START_TEST(test_mi300x_node)
+{
+	const char *root = copy_fixture("mi300x");
+	struct run r;
+	struct blob_vals v = std_vals;
+	int n;
+
+	/* cards 0..5 get v1.8, 1.7, 1.6, 1.5, 1.4, 1.3; card6 an unknown
+	 * version; card7 none */
+	static const unsigned ver[6][2] = {{1, 8}, {1, 7}, {1, 6},
+					   {1, 5}, {1, 4}, {1, 3}};
+	for (int c = 0; c < 6; c++) {
+		v.energy = (uint64_t)(c + 1) * 1000 * 65536;
+		write_blob(root, c, layout_of(ver[c][0], ver[c][1]), &v);
+	}
+	uint8_t unk[64] = {64, 0, 1, 9};
+	write_file(root, "card6/device/gpu_metrics", unk, sizeof(unk));
+
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	/* one second later: +500 J, acc +1000 ticks, ppt +250, prochot +0 */
+	for (int c = 0; c < 6; c++) {
+		struct blob_vals w = std_vals;
+		w.energy = (uint64_t)(c + 1) * 1000 * 65536 + 500 * 65536;
+		w.acc = std_vals.acc + 1000;
+		w.res[AMDGPU_GM_RES_PPT] = std_vals.res[AMDGPU_GM_RES_PPT] + 250;
+		write_blob(root, c, layout_of(ver[c][0], ver[c][1]), &w);
+	}
+	run_poll(&r);
+
+	/* eight devices named after their card, uuid from unique_id */
+	for (int c = 0; c < 8; c++) {
+		char want[96];
+		snprintf(want, sizeof(want),
+			 "device=\"amdgpu%d\",uuid=\"5c3a1f07a1b2c30%d\"", c, c);
+		ck_assert_msg(!isnan(rec_get("accel_info", want, &n)), "%s", want);
+		ck_assert_int_eq(n, 2);
+		ck_assert_double_eq(rec_get("accel_up", want, NULL), 1);
+	}
+	ck_assert_ptr_nonnull(strstr(rec_logs[0], "8 card(s) (8 AMD, 0 Hygon)"));
+	ck_assert(!isnan(rec_get("accel_info",
+				 "model=\"AMD Instinct MI300X\",pci_bus_id="
+				 "\"0000:35:00.0\",driver=\"amdgpu\","
+				 "vbios_version=\"113-M3000100-102\","
+				 "numa_node=\"0\"",
+				 NULL)));
+
+	/* busy: file value / 100, on every poll */
+	ck_near(rec_get("accel_utilization_ratio", "amdgpu3\"", &n), 0.42);
+	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_busy_seconds_total", "amdgpu6\"", NULL), 0.99);
+	ck_near(rec_get("accel_memory_bandwidth_utilization_ratio", "amdgpu3\"", NULL),
+		0.21);
+	/* memory as in the files */
+	ck_near(rec_get("accel_memory_total_bytes", "amdgpu0\"", NULL), 206158430208.0);
+	ck_near(rec_get("accel_memory_used_bytes", "amdgpu2\"", NULL),
+		9.0 * (1 << 30) + 12345);
+	ck_near(rec_get("accel_memory_pool_used_bytes", "amdgpu2\",uuid", NULL),
+		9.0 * (1 << 30) + 12345);
+	ck_near(rec_get("accel_memory_pool_used_bytes",
+			"amdgpu4\",uuid=\"5c3a1f07a1b2c304\",pool=\"gtt\"", NULL),
+		4.0 * 1048576 + 4096);
+	/* hwmon: power1_input in uW, temps in m degC, labels kept */
+	ck_near(rec_get("accel_power_watts", "amdgpu1\"", NULL), 360.0);
+	ck_near(rec_get("accel_power_limit_watts", "amdgpu1\"", NULL), 750.0);
+	ck_near(rec_get("accel_temperature_celsius",
+			"amdgpu2\",uuid=\"5c3a1f07a1b2c302\",sensor=\"mem\"", NULL),
+		39.0);
+	ck_assert(isnan(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL)));
+	/* no hwmon freq: pp_dpm_* starred line */
+	ck_near(rec_get("accel_clock_hertz",
+			"amdgpu0\",uuid=\"5c3a1f07a1b2c300"
+			"\",clock=\"graphics\"",
+			NULL),
+		1.3e9);
+	/* ECC per block and type */
+	ck_near(rec_get("accel_ecc_errors_total",
+			"amdgpu5\",uuid=\"5c3a1f07a1b2c305\",type=\"uncorrected\","
+			"block=\"xgmi_wafl\"",
+			NULL),
+		1);
+	ck_near(rec_get("accel_ecc_errors_total",
+			"amdgpu3\",uuid=\"5c3a1f07a1b2c303\",type=\"corrected\","
+			"block=\"umc\"",
+			NULL),
+		3);
+	ck_assert(isnan(rec_get("accel_ecc_errors_total", "block=\"features\"", NULL)));
+	/* pcie_bw on its own 10 s interval, one device per poll: card0 read
+	 * at poll 1, card1 at poll 2; the estimate (bytes so far) is emitted
+	 * at every poll after a device's first reading, and does not grow
+	 * without a second reading */
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert(isnan(rec_get("accel_pcie_receive_bytes_total", "amdgpu2\"", NULL)));
+
+	/* energy from the accumulator, in joules, for every known layout */
+	for (int c = 0; c < 6; c++) {
+		char want[32];
+		snprintf(want, sizeof(want), "amdgpu%d\"", c);
+		ck_near(rec_get("accel_energy_joules_total", want, &n),
+			(c + 1) * 1000.0 + 500.0);
+		ck_assert_int_eq(n, 2);
+	}
+	/* unknown version: one log line, then energy from power: the watts
+	 * go to the integral view (the agent test checks the joules) */
+	ck_assert_int_eq(rec_log_count("gpu_metrics v1.9 (64 bytes) is not a "
+				       "layout accelmon knows"),
+			 1);
+	ck_near(rec_get("accel_energy_joules_total", "amdgpu6\"", NULL), 410.0 * 1.0);
+	ck_near(rec_get("accel_energy_joules_total", "amdgpu7\"", NULL), 420.0 * 1.0);
+
+	/* throttle residency (v1.6+): ppt 250 / 1000 ticks = 0.25, others 0,
+	 * hbm absent (0xffffffff); only after a delta exists */
+	ck_near(rec_get("accel_throttled_seconds_total",
+			"amdgpu0\",uuid=\"5c3a1f07a1b2c300\",reason=\"ppt\"", &n),
+		0.25);
+	ck_assert_int_eq(n, 1);
+	ck_near(rec_get("accel_throttled_seconds_total",
+			"amdgpu2\",uuid=\"5c3a1f07a1b2c302\",reason=\"prochot\"", NULL),
+		0.0);
+	ck_assert(isnan(
+	    rec_get("accel_throttled_seconds_total", "reason=\"hbm_thermal\"", NULL)));
+	ck_assert(isnan(rec_get("accel_throttled_seconds_total", "amdgpu3\"", NULL)));
+	/* v1.3 (card5): make_blob leaves indep_throttle_status all-ones,
+	 * i.e. not supported: no throttle series either */
+	ck_assert(isnan(rec_get("accel_throttled_seconds_total", "amdgpu5\"", NULL)));
+	/* XGMI (v1.4+): KiB x 1024 */
+	ck_near(rec_get("fabric_xgmi_read_bytes_total", "device=\"amdgpu4\",link=\"0\"",
+			NULL),
+		123456789.0 * 1024);
+	ck_near(rec_get("fabric_xgmi_write_bytes_total", "device=\"amdgpu1\",link=\"7\"",
+			NULL),
+		42.0 * 1024);
+	ck_assert(isnan(rec_get("fabric_xgmi_read_bytes_total",
+				"device=\"amdgpu4\",link=\"1\"", NULL)));
+	ck_assert(
+	    isnan(rec_get("fabric_xgmi_read_bytes_total", "device=\"amdgpu5\"", NULL)));
+
+	ck_assert_int_eq(r.ctx.read_errors, 0);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* pcie_bw every poll: each reading's rate holds until the next one. */
+START_TEST(test_pcie_interval)
+{
+	const char *root = copy_fixture("mi300x");
+	char cmd[600];
+	struct run r;
+	int n;
+
+	/* one card left, so it gets the read at every poll */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/class/drm/card[02-7]", root);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(run_init_pcie(&r, root, 1.0), 0);
+	run_poll(&r);
+	write_file(root, "card1/device/pcie_bw", "4000 0 256\n", 11);
+	run_poll(&r);
+	run_poll(&r);
+	/* 2000 x 256 B/s for 1 s, then 4000 x 256 B/s for 1 s */
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", &n),
+		2000.0 * 256 + 4000.0 * 256);
+	ck_assert_int_eq(n, 3);
+	ck_near(rec_get("accel_pcie_transmit_bytes_total", "amdgpu1\"", NULL),
+		1000.0 * 256);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* A Navi2x/MI200-style v1.3 table on the Radeon: energy from it, and the
+ * throttler mask sampled into per-class throttled time. */
+/* Eight cards due at once: one pcie_bw read per poll, round-robin. */
+START_TEST(test_pcie_one_read_per_poll)
+{
+	const char *root = copy_fixture("mi300x");
+	struct run r;
+	char want[32];
+
+	ck_assert_int_eq(run_init_pcie(&r, root, 1.0), 0);
+	for (int p = 1; p <= 8; p++) {
+		run_poll(&r);
+		for (int c = 0; c < 8; c++) {
+			snprintf(want, sizeof(want), "amdgpu%d\"", c);
+			/* after p polls exactly cards 0..p-1 have had a reading */
+			ck_assert_msg(isnan(rec_get("accel_pcie_receive_bytes_total",
+						    want, NULL)) == (c >= p),
+				      "poll %d card %d", p, c);
+		}
+	}
+	/* the ninth poll goes back to card0 (due again), whose 1000 B/s x
+	 * 256 estimate has now held for 8 s */
+	run_poll(&r);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", NULL),
+		1000.0 * 256 * 8);
+	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", NULL), 0);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+START_TEST(test_v13_throttle_mask)
+{
+	const char *root = copy_fixture("radeon");
+	const struct layout *l = layout_of(1, 3);
+	uint8_t *b = make_blob(l, &std_vals);
+	struct run r;
+	int n;
+
+	put64(b, 112, (1ull << 1) | (1ull << 36)); /* PPT1 + hotspot */
+	write_file(root, "card0/device/gpu_metrics", b, l->size);
+	free(b);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	run_poll(&r);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"power\"", &n), 1);
+	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"thermal\"", NULL), 1);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"current\"", NULL), 0);
+	ck_near(rec_get("accel_throttled_seconds_total", "reason=\"other\"", NULL), 0);
+	ck_near(rec_get("accel_energy_joules_total", "amdgpu0", NULL), 1000.5);
+	/* hwmon power wins over the table's socket power */
+	ck_near(rec_get("accel_power_watts", "amdgpu0", NULL), 63.0);
+	ck_assert_int_eq(r.ctx.read_errors, 0);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+START_TEST(test_radeon_consumer)
+{
+	const char *root = copy_fixture("radeon");
+	struct run r;
+	const char *id = "device=\"amdgpu0\",uuid=\"0000:03:00.0\"";
+	int n;
+
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	run_poll(&r);
+	/* the Intel iGPU, connectors and render nodes are not devices */
+	ck_assert(isnan(rec_get("accel_info", "amdgpu1", NULL)));
+	ck_assert_ptr_nonnull(strstr(rec_logs[0], "1 card(s) (1 AMD, 0 Hygon)"));
+	/* no unique_id: uuid is the PCI address */
+	ck_assert(!isnan(rec_get("accel_info", id, NULL)));
+	ck_assert(!isnan(
+	    rec_get("accel_info", "vendor=\"AMD\",model=\"AMD 1002:744c\"", NULL)));
+	ck_near(rec_get("accel_utilization_ratio", id, NULL), 0.23);
+	ck_near(rec_get("accel_engine_utilization_ratio", "engine=\"vcn\"", NULL), 0.12);
+	ck_near(rec_get("accel_power_watts", id, NULL), 63.0);
+	/* hwmon freq wins over pp_dpm_sclk */
+	ck_near(rec_get("accel_clock_hertz", "clock=\"graphics\"", &n), 2.482e9);
+	ck_assert_int_eq(n, 2);
+	ck_near(rec_get("accel_clock_hertz", "clock=\"memory\"", NULL), 1.249e9);
+	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 51.0);
+	/* energy from power: 63 W samples into the integral view */
+	ck_near(rec_get("accel_energy_joules_total", id, &n), 63.0);
+	ck_assert_int_eq(n, 2);
+	ck_assert(isnan(rec_get("accel_ecc_errors_total", id, NULL)));
+	ck_assert(isnan(rec_get("accel_pcie_receive_bytes_total", id, NULL)));
+	ck_assert_int_eq(r.ctx.read_errors, 0);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+START_TEST(test_hygon_dcu)
+{
+	const char *root = copy_fixture("hygon");
+	struct run r;
+	const char *id = "device=\"amdgpu0\",uuid=\"0d94c0ffee000001\"";
+
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	ck_assert_ptr_nonnull(strstr(rec_logs[0], "1 card(s) (0 AMD, 1 Hygon)"));
+	ck_assert(!isnan(rec_get("accel_info",
+				 "vendor=\"Hygon\",model=\"Hygon 1d94:55b7\","
+				 "pci_bus_id=\"0000:41:00.0\",driver=\"hydcu\"",
+				 NULL)));
+	ck_near(rec_get("accel_utilization_ratio", id, NULL), 0.64);
+	ck_near(rec_get("accel_power_watts", id, NULL), 210.5);
+	/* no labels: temp1 is "edge", freq1 is the graphics clock */
+	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 55.0);
+	ck_near(rec_get("accel_clock_hertz", "clock=\"graphics\"", NULL), 1.5e9);
+	ck_near(rec_get("accel_ecc_errors_total", "type=\"corrected\"", NULL), 3);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+START_TEST(test_bad_values)
+{
+	const char *root = copy_fixture("bad");
+	struct run r;
+	const struct layout *l8 = layout_of(1, 8);
+	uint8_t *b = make_blob(l8, &std_vals);
+	uint8_t *big = calloc(1, AMDGPU_GM_MAX_BYTES + 4096);
+	const char *c1 = "device=\"amdgpu1\"";
+
+	/* card2: a v1.8 table cut short; card3: more than 128 KiB */
+	write_file(root, "card2/device/gpu_metrics", b, l8->size - 1);
+	memcpy(big, b, l8->size);
+	write_file(root, "card3/device/gpu_metrics", big, AMDGPU_GM_MAX_BYTES + 4096);
+
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	/* 11 bad text files on card1 (busy, mem busy, vcn > 100, vram used
+	 * and total, vis_vram used, gtt total, power, temp2, umc ras,
+	 * pp_dpm_sclk) + the two gpu_metrics; this poll's pcie_bw read went to
+	 * card0 (no file: off) */
+	ck_assert_int_eq(r.ctx.read_errors, 13);
+	run_poll(&r);
+	/* the same again, plus card1's garbage pcie_bw */
+	ck_assert_int_eq(r.ctx.read_errors, 13 + 14);
+	run_poll(&r);
+	/* pcie_bw is not retried within its interval */
+	ck_assert_int_eq(r.ctx.read_errors, 13 + 14 + 13);
+
+	/* card0: nothing to read, but it is still a device */
+	ck_assert(!isnan(rec_get("accel_info", "amdgpu0", NULL)));
+	ck_assert_double_eq(rec_get("accel_up", "amdgpu0", NULL), 0);
+	ck_assert(isnan(rec_get("accel_utilization_ratio", "amdgpu0", NULL)));
+	ck_assert(isnan(rec_get("accel_memory_used_bytes", "amdgpu0", NULL)));
+	ck_assert(isnan(rec_get("accel_power_watts", "amdgpu0", NULL)));
+	ck_assert(isnan(rec_get("accel_energy_joules_total", "amdgpu0", NULL)));
+
+	/* card1: the garbage is absent, the good values are there */
+	ck_assert(isnan(rec_get("accel_utilization_ratio", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_memory_bandwidth_utilization_ratio", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_engine_utilization_ratio", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_memory_used_bytes", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_memory_total_bytes", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_power_watts", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_clock_hertz", c1, NULL)));
+	ck_assert(isnan(rec_get("accel_ecc_errors_total", "block=\"umc\"", NULL)));
+	ck_near(rec_get("accel_memory_pool_used_bytes", "pool=\"gtt\"", NULL), 1048576.0);
+	ck_assert(
+	    isnan(rec_get("accel_memory_pool_used_bytes", "pool=\"vis_vram\"", NULL)));
+	ck_assert_int_ge(rec_log_count("amdgpu1: reading mem_info_vis_vram_used: "
+				       "File too large"),
+			 1);
+	ck_assert(isnan(rec_get("accel_memory_pool_total_bytes", "pool=\"gtt\"", NULL)));
+	ck_near(rec_get("accel_power_limit_watts", c1, NULL), 300.0);
+	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 45.0);
+	ck_assert(
+	    isnan(rec_get("accel_temperature_celsius", "sensor=\"junction\"", NULL)));
+	ck_near(
+	    rec_get("accel_ecc_errors_total", "type=\"uncorrected\",block=\"gfx\"", NULL),
+	    1);
+	ck_assert_double_eq(rec_get("accel_up", c1, NULL), 1);
+
+	/* truncated and oversized tables: no energy, logged, rest reported */
+	ck_assert(isnan(rec_get("accel_energy_joules_total", "amdgpu2", NULL)));
+	ck_assert(isnan(rec_get("accel_energy_joules_total", "amdgpu3", NULL)));
+	ck_near(rec_get("accel_utilization_ratio", "amdgpu2", NULL), 0.5);
+	ck_near(rec_get("accel_utilization_ratio", "amdgpu3", NULL), 0.5);
+	ck_assert_int_ge(rec_log_count("truncated or corrupt"), 1);
+	ck_assert_int_ge(rec_log_count("larger than 128 KiB"), 1);
+	ck_assert_int_ge(rec_log_count("\"123456789012345678901234567890\""), 1);
+	ck_assert_int_ge(rec_log_count("mem_info_vram_used: not an unsigned "
+				       "number: \"-5\""),
+			 1);
+
+	free(big);
+	free(b);
+	amdgpu_collector.fini(r.state);
+	drop_fixture();
+}
+END_TEST
+
+START_TEST(test_no_devices)
+{
+	struct run r;
+	/* a root without class/drm, and one whose cards are not ours */
+	ck_assert_int_eq(run_init(&r, "/nonexistent-accelmon"), -ENODEV);
+	const char *root = copy_fixture("radeon");
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/class/drm/card0'", root);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(run_init(&r, root), -ENODEV);
+	ck_assert_int_ge(rec_log_count("no amdgpu/hydcu cards"), 1);
+	drop_fixture();
+}
+END_TEST
+
+static Suite *amdgpu_suite(void)
+{
+	Suite *s = suite_create("amdgpu");
+	TCase *tp = tcase_create("gpu_metrics");
+	TCase *tc = tcase_create("collector");
+
+	tcase_add_loop_test(tp, test_gm_each_version, 0, NLAYOUTS);
+	tcase_add_loop_test(tp, test_gm_truncated_every_length, 0, NLAYOUTS);
+	tcase_add_loop_test(tp, test_gm_oversized, 0, NLAYOUTS);
+	tcase_add_loop_test(tp, test_gm_all_ones_is_absent, 0, NLAYOUTS);
+	tcase_add_test(tp, test_gm_indep_throttle);
+	tcase_add_loop_test(tp, test_gm_bad_headers, 0,
+			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	suite_add_tcase(s, tp);
+
+	tcase_add_test(tc, test_mi300x_node);
+	tcase_add_test(tc, test_pcie_interval);
+	tcase_add_test(tc, test_pcie_one_read_per_poll);
+	tcase_add_test(tc, test_v13_throttle_mask);
+	tcase_add_test(tc, test_radeon_consumer);
+	tcase_add_test(tc, test_hygon_dcu);
+	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_no_devices);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(amdgpu_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
