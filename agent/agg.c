@@ -153,9 +153,10 @@ static void set_text_counter(const struct famview *f, struct sstate *st)
 	}
 }
 
-/* A device counter reading: unwrap, detect resets and saturation. */
-static void apply_counter(struct agg *a, const struct famview *f,
-			  struct sstate *st, uint64_t raw)
+/* A device counter reading: unwrap, detect resets and saturation. Returns
+ * -1 (and changes nothing) for a reading the counter cannot hold. */
+static int apply_counter(struct agg *a, const struct famview *f,
+			 struct sstate *st, uint64_t raw)
 {
 	uint64_t mask = f->bits >= 64 ? UINT64_MAX : ((1ull << f->bits) - 1);
 	uint64_t delta;
@@ -163,7 +164,7 @@ static void apply_counter(struct agg *a, const struct famview *f,
 	if (raw > mask) {
 		/* More bits than the declared width: the collector misread. */
 		a->counts.bad_values++;
-		return;
+		return -1;
 	}
 	if (!st->seen) {
 		st->raw_total = raw;
@@ -194,6 +195,7 @@ static void apply_counter(struct agg *a, const struct famview *f,
 	}
 	st->raw_prev = raw;
 	set_text_counter(f, st);
+	return 0;
 }
 
 static void apply_window(const struct famview *f, struct sstate *st, int64_t t,
@@ -286,7 +288,8 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 				a->counts.bad_values++;
 				continue;
 			}
-			apply_counter(a, f, st, raw);
+			if (apply_counter(a, f, st, raw) < 0)
+				continue;
 		} else {
 			v = s->value;
 			if (!isfinite(v) && f->kind != AM_GAUGE) {
@@ -588,7 +591,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 			const struct series *s = series_get(fl->ids[k]);
 			const struct sstate *st = &a->st[fl->ids[k]];
 
-			if (!series_live(a, s, st, now))
+			if (!st->seen || !st->vlen || !series_live(a, s, st, now))
 				continue;
 			if (!header) {
 				header2(&t, &o, f);

@@ -8,11 +8,13 @@ extern const struct am_collector netdev_collector;
 extern const struct am_collector nvml_collector;
 extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
+extern const struct am_collector infiniband_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
 	&sim_collector,
 	&amdgpu_collector,
+	&infiniband_collector,
 	&nvml_collector,
 };
 const size_t builtin_ncollectors =

@@ -2,6 +2,7 @@
  * integration of ratios, windowed gauges, staleness, rendering of both
  * exposition formats from the same state. */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +151,29 @@ START_TEST(test_saturation_flag)
 	feed_u64(a, id, S(5), 256);
 	agg_counts(a, &c);
 	ck_assert_uint_eq(c.bad_values, 1);
+	agg_free(a);
+}
+END_TEST
+
+/* A series whose only reading was refused is not exported at all. */
+START_TEST(test_refused_first_reading)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_narrow_total", .help = "h", .kind = AM_COUNTER,
+				  .labels = {"device"}, .bits = 8};
+	uint32_t id = one_series(&d, "x");
+	struct snapshot *snap;
+	double v;
+
+	feed_u64(a, id, S(1), 1000);
+	ck_assert_int_eq(agg_value(a, id, &v), -ENOENT);
+	snap = agg_render(a, S(1));
+	ck_assert_ptr_null(strstr(snap->text, "t_narrow"));
+	snapshot_release(snap);
+	feed_u64(a, id, S(2), 7);
+	snap = agg_render(a, S(2));
+	ck_assert_ptr_nonnull(strstr(snap->text, "t_narrow_total{device=\"x\"} 7\n"));
+	snapshot_release(snap);
 	agg_free(a);
 }
 END_TEST
@@ -356,6 +380,7 @@ static Suite *agg_suite(void)
 	tcase_add_loop_test(tc, test_counter_table, 0,
 			    sizeof(counter_cases) / sizeof(counter_cases[0]));
 	tcase_add_test(tc, test_saturation_flag);
+	tcase_add_test(tc, test_refused_first_reading);
 	tcase_add_test(tc, test_counter_from_double_and_negative);
 	tcase_add_test(tc, test_integration_accuracy);
 	tcase_add_test(tc, test_integration_scale_and_gap);
