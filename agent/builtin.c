@@ -5,6 +5,7 @@
 #include "builtin.h"
 
 extern const struct am_collector netdev_collector;
+extern const struct am_collector nvml_collector;
 extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
 extern const struct am_collector infiniband_collector;
@@ -14,6 +15,7 @@ const struct am_collector *const builtin_collectors[] = {
 	&sim_collector,
 	&amdgpu_collector,
 	&infiniband_collector,
+	&nvml_collector,
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

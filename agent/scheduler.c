@@ -51,6 +51,7 @@ struct sched {
 	int agg_running;
 	atomic_int agg_stop;
 	struct am_sample *batch;
+	int once; /* --once: nothing goes stale before the single render */
 };
 
 #define BATCH 1024
@@ -104,7 +105,11 @@ static double interval_cb(void *arg, int owner)
 	if (owner < 0 || owner >= SCHED_MAX_SLOTS)
 		return 0;
 	sl = s->slots[owner];
-	return sl && atomic_load(&sl->running) ? sl->interval_s : 0;
+	if (!sl || !atomic_load(&sl->running))
+		return 0;
+	/* --once renders after the slowest collector's last poll: a faster
+	 * collector's samples are older than its three intervals by then. */
+	return s->once ? 1e9 : sl->interval_s;
 }
 
 struct sched *sched_new(const char *sysfs, const char *procfs)
@@ -234,6 +239,7 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 {
 	int started = 0;
 
+	s->once = once;
 	for (size_t i = 0; i < cfg->ncollectors && i < SCHED_MAX_SLOTS; i++) {
 		const struct cfg_section *sec = &cfg->collectors[i];
 		const struct am_collector *desc = NULL;

@@ -37,6 +37,14 @@ expect 2 "short.yaml:2: collectors.netdev.interval" --config "$WORK/short.yaml" 
 grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/ex.out" || fail "example config output"
 ok "agent/accelmon.example.yaml runs"
 
+# --once with different intervals: the fast collector's series are not stale
+# by the time the slow one has made its polls.
+printf 'collectors:\n  netdev: {interval: 100ms}\n  sim: {devices: 1, interval: 1s}\n' > "$WORK/mixed.yaml"
+"$ACCELMON" --config "$WORK/mixed.yaml" --sysfs "$FIXTURES/netdev/sys" --once >"$WORK/mixed.out" 2>/dev/null || fail "--once mixed intervals"
+grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/mixed.out" || fail "--once lost the 100ms collector's series"
+grep -q '^accel_up{device="sim0"' "$WORK/mixed.out" || fail "--once lost the 1s collector's series"
+ok "--once keeps every collector's series whatever its interval"
+
 # A port already taken is a runtime failure (1), named clearly.
 port=$(free_port)
 start_agent --sysfs "$FIXTURES/netdev/sys" --listen "127.0.0.1:$port"

@@ -1,0 +1,1496 @@
+/* NVIDIA collector: reads GPUs through NVML (libnvidia-ml.so.1, dlopen()ed at
+ * init so the agent runs without it) and emits the vendor-neutral accel_*
+ * families plus fabric_nvlink_*. Every metric is probed once per device and
+ * the answer cached: a missing symbol or NOT_SUPPORTED leaves the series
+ * absent. A lost GPU reports accel_up 0 and is re-acquired on a later poll.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accelmon/collector.h"
+#include "nvml_api.h"
+
+#define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
+#define NVML_MAX_EVENT_CODES 16
+#define NVML_MAX_EVENTS_PER_POLL 64
+#define NVML_PROC_SLOTS 64
+/* GPM needs its two samples at least this far apart. */
+#define NVML_GPM_MIN_GAP_NS 100000000LL
+
+/* Resolved entry points; NULL when the library lacks the symbol. */
+struct nvml_lib {
+	void *dl;
+	nvml_init_fn init;
+	nvml_shutdown_fn shutdown;
+	nvml_error_string_fn error_string;
+	nvml_driver_version_fn driver_version;
+	nvml_count_fn count;
+	nvml_handle_by_index_fn handle_by_index;
+	nvml_dev_string_fn name, uuid, serial;
+	nvml_pci_info_fn pci_info;
+	nvml_dev_uint_fn numa_node;
+	nvml_utilization_fn utilization;
+	nvml_memory_v2_fn memory_v2;
+	nvml_memory_fn memory;
+	nvml_dev_uint_fn power, power_limit;
+	nvml_dev_ull_fn energy;
+	nvml_dev_enum_uint_fn temperature, clock, pcie;
+	nvml_dev_ull_fn clock_reasons;
+	nvml_ecc_fn ecc;
+	nvml_processes_fn processes;
+	nvml_field_values_fn field_values;
+	nvml_event_set_create_fn event_set_create;
+	nvml_register_events_fn register_events;
+	nvml_dev_ull_fn supported_events;
+	nvml_event_set_wait_fn event_set_wait;
+	nvml_event_set_free_fn event_set_free;
+	nvml_gpm_support_fn gpm_support;
+	nvml_gpm_sample_alloc_fn gpm_alloc;
+	nvml_gpm_sample_free_fn gpm_free;
+	nvml_gpm_sample_get_fn gpm_sample;
+	nvml_gpm_mig_sample_get_fn gpm_mig_sample;
+	nvml_gpm_metrics_get_fn gpm_metrics;
+	nvml_mig_mode_fn mig_mode;
+	nvml_dev_uint_fn mig_max;
+	nvml_mig_handle_fn mig_handle;
+	nvml_dev_uint_fn gpu_instance_id;
+};
+
+/* Symbol table: the newest name first, older ones after (a driver may lack
+ * a symbol its header declares). Offsets into struct nvml_lib. */
+static const struct nvml_sym {
+	size_t off;
+	const char *names[4];
+} nvml_syms[] = {
+/* clang-format off */
+#define S(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__, NULL } }
+    /* clang-format on */
+    S(init, "nvmlInit_v2", "nvmlInit"),
+    S(shutdown, "nvmlShutdown"),
+    S(error_string, "nvmlErrorString"),
+    S(driver_version, "nvmlSystemGetDriverVersion"),
+    S(count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
+    S(handle_by_index, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"),
+    S(name, "nvmlDeviceGetName"),
+    S(uuid, "nvmlDeviceGetUUID"),
+    S(serial, "nvmlDeviceGetSerial"),
+    /* _v1 has another layout; without _v3/_v2 pci_bus_id stays empty. */
+    S(pci_info, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"),
+    S(numa_node, "nvmlDeviceGetNumaNodeId"),
+    S(utilization, "nvmlDeviceGetUtilizationRates"),
+    S(memory_v2, "nvmlDeviceGetMemoryInfo_v2"),
+    S(memory, "nvmlDeviceGetMemoryInfo"),
+    S(power, "nvmlDeviceGetPowerUsage"),
+    S(power_limit, "nvmlDeviceGetEnforcedPowerLimit"),
+    S(energy, "nvmlDeviceGetTotalEnergyConsumption"),
+    S(temperature, "nvmlDeviceGetTemperature"),
+    S(clock, "nvmlDeviceGetClockInfo"),
+    S(pcie, "nvmlDeviceGetPcieThroughput"),
+    S(clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
+      "nvmlDeviceGetCurrentClocksThrottleReasons"),
+    S(ecc, "nvmlDeviceGetTotalEccErrors"),
+    /* Only the count is used, and the v1 element is a prefix of the v2/v3
+     * one, so one 24-byte-element buffer serves every version. */
+    S(processes, "nvmlDeviceGetComputeRunningProcesses_v3",
+      "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses"),
+    S(field_values, "nvmlDeviceGetFieldValues"),
+    S(event_set_create, "nvmlEventSetCreate"),
+    S(register_events, "nvmlDeviceRegisterEvents"),
+    S(supported_events, "nvmlDeviceGetSupportedEventTypes"),
+    /* v1 fills a smaller struct; only v2 is used. */
+    S(event_set_wait, "nvmlEventSetWait_v2"),
+    S(event_set_free, "nvmlEventSetFree"),
+    S(gpm_support, "nvmlGpmQueryDeviceSupport"),
+    S(gpm_alloc, "nvmlGpmSampleAlloc"),
+    S(gpm_free, "nvmlGpmSampleFree"),
+    S(gpm_sample, "nvmlGpmSampleGet"),
+    S(gpm_mig_sample, "nvmlGpmMigSampleGet"),
+    S(gpm_metrics, "nvmlGpmMetricsGet"),
+    S(mig_mode, "nvmlDeviceGetMigMode"),
+    S(mig_max, "nvmlDeviceGetMaxMigDeviceCount"),
+    S(mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex"),
+    S(gpu_instance_id, "nvmlDeviceGetGpuInstanceId"),
+#undef S
+};
+
+/* Families, registered at init. */
+enum nvml_fam {
+	F_INFO,
+	F_UP,
+	F_UTIL,
+	F_BUSY,
+	F_MEMUTIL,
+	F_MEM_USED,
+	F_MEM_TOTAL,
+	F_POWER,
+	F_PLIMIT,
+	F_ENERGY,
+	F_TEMP,
+	F_CLOCK,
+	F_THROTTLE,
+	F_PCIE_TX,
+	F_PCIE_RX,
+	F_ECC,
+	F_PROCS,
+	F_NVL_TX,
+	F_NVL_RX,
+	F_EVENTS,
+	F_SM_ACTIVE,
+	F_SM_ACTIVE_S,
+	F_SM_OCC,
+	F_TENSOR,
+	F_TENSOR_S,
+	F_DRAM_BW,
+	F_COUNT
+};
+
+/* FAM(name, kind, unit, scale, help, extra labels...): every family carries
+ * device and uuid first; scale turns NVML's units into base units (0 = 1). */
+/* clang-format off */
+#define FAM(n, k, u, sc, h, ...) { .name = n, .help = h, .kind = k, .unit = u, \
+	.scale = sc, .labels = { "device", "uuid", __VA_ARGS__ } }
+/* clang-format on */
+static const struct am_family_def nvml_fams[F_COUNT] = {
+    [F_INFO] = FAM("accel_info", AM_INFO, NULL, 0,
+		   "Accelerator identity; constant 1 (join on device, uuid).", "vendor",
+		   "model", "pci_bus_id", "driver_version", "serial", "numa_node"),
+    [F_UP] = FAM("accel_up", AM_GAUGE, NULL, 0,
+		 "1 when the device answered this poll, 0 when it is lost or the "
+		 "driver is unusable.",
+		 NULL),
+    [F_UTIL] = FAM("accel_utilization_ratio", AM_GAUGE, "ratio", 0,
+		   "Share of the last sample period in which one or more kernels "
+		   "ran (NVML utilization.gpu).",
+		   NULL),
+    [F_BUSY] = FAM("accel_busy_seconds_total", AM_INTEGRAL, "seconds", 0,
+		   "Seconds in which one or more kernels ran "
+		   "(accel_utilization_ratio integrated over polls).",
+		   NULL),
+    [F_MEMUTIL] = FAM("accel_memory_utilization_ratio", AM_GAUGE, "ratio", 0,
+		      "Share of the last sample period in which device memory was "
+		      "read or written (NVML utilization.memory, memory controller).",
+		      NULL),
+    [F_MEM_USED] = FAM("accel_memory_used_bytes", AM_GAUGE, "bytes", 0,
+		       "Device memory allocated.", NULL),
+    [F_MEM_TOTAL] = FAM("accel_memory_total_bytes", AM_GAUGE, "bytes", 0,
+			"Device memory in total.", NULL),
+    [F_POWER] = FAM("accel_power_watts", AM_GAUGE, "watts", 1e-3, "Power draw.", NULL),
+    [F_PLIMIT] = FAM("accel_power_limit_watts", AM_GAUGE, "watts", 1e-3,
+		     "Enforced power limit.", NULL),
+    /* One family, two sources: a family has one HELP and one kind, so the
+     * fallback integration is done here (not with AM_INTEGRAL) and both
+     * sources reach the core as a millijoule counter. */
+    [F_ENERGY] = FAM("accel_energy_joules_total", AM_COUNTER, "joules", 1e-3,
+		     "Energy consumed: NVML's total energy counter where the GPU has "
+		     "one (Volta and newer), else accel_power_watts integrated over "
+		     "the collector's polls since it started (trapezoid rule).",
+		     NULL),
+    [F_TEMP] = FAM("accel_temperature_celsius", AM_GAUGE, "celsius", 0,
+		   "Temperature by sensor (gpu = die, memory = HBM).", "sensor"),
+    [F_CLOCK] = FAM("accel_clock_hertz", AM_GAUGE, "hertz", 1e6,
+		    "Current clock by domain.", "clock"),
+    [F_THROTTLE] = FAM("accel_throttled_seconds_total", AM_INTEGRAL, "seconds", 0,
+		       "Seconds during which NVML reported the clock event (throttle) "
+		       "reason active; gpu_idle and the *_setting reasons are not "
+		       "slowdowns.",
+		       "reason"),
+    [F_PCIE_TX] = FAM("accel_pcie_transmit_bytes_total", AM_INTEGRAL, "bytes", 1024,
+		      "Bytes sent over PCIe: NVML throughput (KiB/s, 20 ms samples) "
+		      "integrated over polls.",
+		      NULL),
+    [F_PCIE_RX] = FAM("accel_pcie_receive_bytes_total", AM_INTEGRAL, "bytes", 1024,
+		      "Bytes received over PCIe: NVML throughput (KiB/s, 20 ms "
+		      "samples) integrated over polls.",
+		      NULL),
+    [F_ECC] = FAM("accel_ecc_errors_total", AM_COUNTER, NULL, 0,
+		  "Device memory ECC errors since the driver loaded (volatile "
+		  "counters).",
+		  "type"),
+    [F_PROCS] = FAM("accel_compute_processes", AM_GAUGE, NULL, 0,
+		    "Compute processes running on the device.", NULL),
+    [F_NVL_TX] = FAM("fabric_nvlink_transmit_bytes_total", AM_COUNTER, "bytes", 1024,
+		     "NVLink data bytes transmitted, per link; link=\"all\" is "
+		     "NVML's total over links (do not add it to the per-link "
+		     "series).",
+		     "link"),
+    [F_NVL_RX] = FAM("fabric_nvlink_receive_bytes_total", AM_COUNTER, "bytes", 1024,
+		     "NVLink data bytes received, per link; link=\"all\" is NVML's "
+		     "total over links (do not add it to the per-link series).",
+		     "link"),
+    [F_EVENTS] = FAM("accel_error_events_total", AM_COUNTER, NULL, 0,
+		     "Critical NVML events seen by this agent: code is the Xid "
+		     "number, or double_bit_ecc / single_bit_ecc.",
+		     "code"),
+    [F_SM_ACTIVE] = FAM("accel_sm_active_ratio", AM_GAUGE, "ratio", 0,
+			"Share of time the SMs were busy (at least one warp resident), "
+			"averaged over SMs and the poll (GPM SM utilization).",
+			NULL),
+    [F_SM_ACTIVE_S] = FAM("accel_sm_active_seconds_total", AM_INTEGRAL, "seconds", 0,
+			  "accel_sm_active_ratio integrated over polls.", NULL),
+    [F_SM_OCC] = FAM("accel_sm_occupancy_ratio", AM_GAUGE, "ratio", 0,
+		     "Resident warps over the SMs' maximum, over the poll (GPM SM "
+		     "occupancy).",
+		     NULL),
+    [F_TENSOR] = FAM("accel_tensor_active_ratio", AM_GAUGE, "ratio", 0,
+		     "Share of cycles any tensor pipe was active over the poll (GPM "
+		     "any-tensor utilization).",
+		     NULL),
+    [F_TENSOR_S] = FAM("accel_tensor_active_seconds_total", AM_INTEGRAL, "seconds", 0,
+		       "accel_tensor_active_ratio integrated over polls.", NULL),
+    [F_DRAM_BW] = FAM("accel_memory_bandwidth_utilization_ratio", AM_GAUGE, "ratio", 0,
+		      "DRAM bandwidth used over its peak, over the poll (GPM DRAM "
+		      "bandwidth utilization).",
+		      NULL),
+};
+#undef FAM
+
+/* Per-device series slots: family and the value of its third label. */
+enum nvml_slot {
+	S_UP,
+	S_UTIL,
+	S_BUSY,
+	S_MEMUTIL,
+	S_MEM_USED,
+	S_MEM_TOTAL,
+	S_POWER,
+	S_PLIMIT,
+	S_ENERGY,
+	S_TEMP_GPU,
+	S_CLK_GR,
+	S_CLK_SM,
+	S_CLK_MEM,
+	S_PCIE_TX,
+	S_PCIE_RX,
+	S_ECC_C,
+	S_ECC_U,
+	S_PROCS,
+	S_SM_ACTIVE,
+	S_SM_ACTIVE_S,
+	S_SM_OCC,
+	S_TENSOR,
+	S_TENSOR_S,
+	S_DRAM_BW,
+	S_THR0,
+	S_COUNT = S_THR0 + 9
+};
+
+static const struct nvml_reason {
+	unsigned long long bit;
+	const char *name;
+} nvml_reasons[9] = {
+    {NVML_CLOCKS_EVENT_GPU_IDLE, "gpu_idle"},
+    {NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS_SETTING, "applications_clocks_setting"},
+    {NVML_CLOCKS_EVENT_SW_POWER_CAP, "sw_power_cap"},
+    {NVML_CLOCKS_EVENT_HW_SLOWDOWN, "hw_slowdown"},
+    {NVML_CLOCKS_EVENT_SYNC_BOOST, "sync_boost"},
+    {NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN, "sw_thermal_slowdown"},
+    {NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN, "hw_thermal_slowdown"},
+    {NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN, "hw_power_brake_slowdown"},
+    {NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING, "display_clock_setting"},
+};
+
+static const struct {
+	enum nvml_fam fam;
+	const char *extra;
+} nvml_slot_defs[S_COUNT] = {
+    [S_UP] = {F_UP, NULL},
+    [S_UTIL] = {F_UTIL, NULL},
+    [S_BUSY] = {F_BUSY, NULL},
+    [S_MEMUTIL] = {F_MEMUTIL, NULL},
+    [S_MEM_USED] = {F_MEM_USED, NULL},
+    [S_MEM_TOTAL] = {F_MEM_TOTAL, NULL},
+    [S_POWER] = {F_POWER, NULL},
+    [S_PLIMIT] = {F_PLIMIT, NULL},
+    [S_ENERGY] = {F_ENERGY, NULL},
+    [S_TEMP_GPU] = {F_TEMP, "gpu"},
+    [S_CLK_GR] = {F_CLOCK, "graphics"},
+    [S_CLK_SM] = {F_CLOCK, "sm"},
+    [S_CLK_MEM] = {F_CLOCK, "memory"},
+    [S_PCIE_TX] = {F_PCIE_TX, NULL},
+    [S_PCIE_RX] = {F_PCIE_RX, NULL},
+    [S_ECC_C] = {F_ECC, "corrected"},
+    [S_ECC_U] = {F_ECC, "uncorrected"},
+    [S_PROCS] = {F_PROCS, NULL},
+    [S_SM_ACTIVE] = {F_SM_ACTIVE, NULL},
+    [S_SM_ACTIVE_S] = {F_SM_ACTIVE_S, NULL},
+    [S_SM_OCC] = {F_SM_OCC, NULL},
+    [S_TENSOR] = {F_TENSOR, NULL},
+    [S_TENSOR_S] = {F_TENSOR_S, NULL},
+    [S_DRAM_BW] = {F_DRAM_BW, NULL},
+#define R(i) [S_THR0 + i] = {F_THROTTLE, NULL}
+    R(0),
+    R(1),
+    R(2),
+    R(3),
+    R(4),
+    R(5),
+    R(6),
+    R(7),
+    R(8),
+#undef R
+};
+
+/* What a probe learnt about one metric of one device. */
+enum nvml_cap_state { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
+enum nvml_cap {
+	C_UTIL,
+	C_MEM,
+	C_POWER,
+	C_PLIMIT,
+	C_ENERGY,
+	C_TEMP,
+	C_CLK_GR,
+	C_CLK_SM,
+	C_CLK_MEM,
+	C_REASONS,
+	C_PCIE_TX,
+	C_PCIE_RX,
+	C_ECC_C,
+	C_ECC_U,
+	C_PROCS,
+	C_FIELDS,
+	C_EVENTS,
+	C_GPM,
+	C_COUNT
+};
+
+/* One requested field value and the series it feeds. */
+struct nvml_field {
+	unsigned field, scope;
+	am_series_t series;
+};
+
+struct nvml_event_count {
+	char code[24];
+	uint64_t n;
+	am_series_t series;
+};
+
+struct nvml_dev {
+	unsigned index;	    /* NVML index (parent's index for MIG) */
+	int parent;	    /* -1, or the parent GPU's slot for a MIG instance */
+	unsigned mig_index; /* MIG: index under the parent */
+	unsigned gi;	    /* MIG: GPU instance id */
+	nvmlDevice_t h;
+	char name[32]; /* "nvidia0", MIG "nvidia0-gi1" */
+	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+	char model[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
+	char serial[NVML_DEVICE_SERIAL_BUFFER_SIZE + 2];
+	char numa[16];
+	bool up;     /* answered this poll */
+	bool lost;   /* handle must be re-acquired */
+	bool probed; /* identity strings read once */
+	unsigned char cap[C_COUNT];
+	am_series_t s[S_COUNT];
+	am_series_t s_info, s_temp_mem;
+	/* energy fallback: collector-side integration of power */
+	double e_mj, e_prev_mw;
+	int64_t e_prev_ns;
+	bool e_have;
+	/* NVLink + memory temperature through nvmlDeviceGetFieldValues */
+	nvmlFieldValue_t *fv;
+	struct nvml_field *fmeta;
+	int nfv;
+	/* GPM: two sample buffers, swapped every poll */
+	nvmlGpmSample_t gs[2];
+	int gcur;
+	bool ghave;
+	int64_t gprev_ns;
+	bool ev_registered;
+	struct nvml_event_count ev[NVML_MAX_EVENT_CODES];
+	int nev;
+};
+
+struct nvml_state {
+	struct am_ctx *ctx;
+	struct nvml_lib lib;
+	char library[256];
+	char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+	am_family_t fam[F_COUNT];
+	bool lib_ok; /* nvmlInit succeeded and no library-wide fault */
+	bool need_reinit;
+	unsigned event_wait_ms;
+	bool read_pcie; /* nvmlDeviceGetPcieThroughput samples 20 ms per call */
+	nvmlEventSet_t evset;
+	struct nvml_dev *dev;
+	int ndev;
+	nvmlGpmMetricsGet_t *mg; /* 13 KiB: allocated once */
+	nvmlProcessInfo_t procs[NVML_PROC_SLOTS];
+};
+
+static const struct am_option nvml_options[] = {
+    {"library", AM_OPT_STRING, "NVML library to dlopen (default libnvidia-ml.so.1)"},
+    {"event_wait", AM_OPT_DURATION,
+     "how long each poll waits for NVML critical events (default 10ms)"},
+    {"pcie", AM_OPT_BOOL,
+     "read PCIe throughput (each read blocks 20 ms per direction and GPU; default true)"},
+    {NULL, 0, NULL},
+};
+
+static const char *nvml_strerror(struct nvml_state *st, nvmlReturn_t r)
+{
+	static __thread char buf[32];
+	const char *s = st->lib.error_string ? st->lib.error_string(r) : NULL;
+
+	if (s)
+		return s;
+	snprintf(buf, sizeof(buf), "NVML error %d", r);
+	return buf;
+}
+
+enum nvml_verdict { V_OK, V_ABSENT, V_DEV_FAULT, V_LIB_FAULT, V_ERROR };
+
+/* How an NVML answer affects the device: absent metric, lost GPU, unusable
+ * library (re-initialise) or a transient error (count it, retry). */
+static enum nvml_verdict nvml_classify(nvmlReturn_t r)
+{
+	switch (r) {
+	case NVML_SUCCESS:
+		return V_OK;
+	case NVML_ERROR_NOT_SUPPORTED:
+	case NVML_ERROR_FUNCTION_NOT_FOUND:
+	case NVML_ERROR_NO_PERMISSION:
+	/* a struct version this library does not speak */
+	case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
+		return V_ABSENT;
+	case NVML_ERROR_GPU_IS_LOST:
+	case NVML_ERROR_GPU_NOT_FOUND:
+	case NVML_ERROR_RESET_REQUIRED:
+		return V_DEV_FAULT;
+	case NVML_ERROR_UNINITIALIZED:
+	case NVML_ERROR_DRIVER_NOT_LOADED:
+	case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
+		return V_LIB_FAULT;
+	default:
+		return V_ERROR;
+	}
+}
+
+static void nvml_mark_down(struct nvml_state *st, struct nvml_dev *d, nvmlReturn_t r,
+			   const char *what)
+{
+	if (d->up)
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; reporting it down", d->name,
+		       what, nvml_strerror(st, r));
+	d->up = false;
+	d->lost = true;
+	if (nvml_classify(r) == V_LIB_FAULT)
+		st->need_reinit = true;
+}
+
+/* Check one answer for capability `cap` of d. True when the value is valid. */
+static bool nvml_ok(struct nvml_state *st, struct nvml_dev *d, int cap, nvmlReturn_t r,
+		    const char *what)
+{
+	switch (nvml_classify(r)) {
+	case V_OK:
+		if (cap >= 0)
+			d->cap[cap] = CAP_YES;
+		return true;
+	case V_ABSENT:
+		if (cap >= 0 && d->cap[cap] != CAP_NO) {
+			d->cap[cap] = CAP_NO;
+			am_log(st->ctx, AM_LOG_DEBUG, "%s: %s: %s; metric omitted",
+			       d->name, what, nvml_strerror(st, r));
+		}
+		return false;
+	case V_DEV_FAULT:
+	case V_LIB_FAULT:
+		nvml_mark_down(st, d, r, what);
+		return false;
+	default:
+		am_read_error(st->ctx);
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s", d->name, what,
+		       nvml_strerror(st, r));
+		return false;
+	}
+}
+
+/* Whether to call for capability cap: the symbol exists and no probe said
+ * the device lacks it. */
+static bool nvml_want(struct nvml_dev *d, int cap, bool have_symbol)
+{
+	if (!have_symbol)
+		d->cap[cap] = CAP_NO;
+	return d->up && d->cap[cap] != CAP_NO;
+}
+
+static am_series_t nvml_series(struct nvml_state *st, int fam, const char *const *lv)
+{
+	if (st->fam[fam] < 0)
+		return AM_SERIES_INVALID;
+	return am_series(st->ctx, st->fam[fam], lv);
+}
+
+static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d, int slot)
+{
+	if (d->s[slot] == AM_SERIES_INVALID) {
+		const char *extra = nvml_slot_defs[slot].extra;
+		const char *lv[4] = {d->name, d->uuid, NULL, NULL};
+
+		if (slot >= S_THR0)
+			extra = nvml_reasons[slot - S_THR0].name;
+		lv[2] = extra;
+		d->s[slot] = nvml_series(st, nvml_slot_defs[slot].fam, lv);
+	}
+	return d->s[slot];
+}
+
+static void nvml_put(struct nvml_state *st, struct nvml_dev *d, int slot, double v)
+{
+	am_series_t s = nvml_slot_series(st, d, slot);
+
+	if (s != AM_SERIES_INVALID)
+		am_emit(st->ctx, s, v);
+}
+
+/* Counters go through am_emit_u64 so readings past 2^53 keep every bit. */
+static void nvml_put_u64(struct nvml_state *st, struct nvml_dev *d, int slot,
+			 unsigned long long v)
+{
+	am_series_t s = nvml_slot_series(st, d, slot);
+
+	if (s != AM_SERIES_INVALID)
+		am_emit_u64(st->ctx, s, v);
+}
+
+static void nvml_reset_series(struct nvml_dev *d)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		d->s[i] = AM_SERIES_INVALID;
+	d->s_info = AM_SERIES_INVALID;
+	d->s_temp_mem = AM_SERIES_INVALID;
+	for (int i = 0; i < d->nfv; i++)
+		d->fmeta[i].series = AM_SERIES_INVALID;
+	for (int i = 0; i < d->nev; i++)
+		d->ev[i].series = AM_SERIES_INVALID;
+}
+
+/* NUMA node: NVML where it has the call, else sysfs for the PCI function
+ * (NVML's bus id has an 8-digit domain, sysfs a 4-digit lower-case one). */
+static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned node;
+	unsigned dom, bus, dev, fn;
+	char path[512];
+	FILE *f;
+	int v;
+
+	d->numa[0] = '\0';
+	if (st->lib.numa_node && st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
+		snprintf(d->numa, sizeof(d->numa), "%u", node);
+		return;
+	}
+	if (sscanf(d->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+		return;
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x/numa_node",
+		 am_sysfs(st->ctx), dom, bus, dev, fn);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%d", &v) == 1 && v >= 0)
+		snprintf(d->numa, sizeof(d->numa), "%d", v);
+	fclose(f);
+}
+
+/* Identity strings for accel_info. MIG instances inherit the parent's PCI,
+ * serial and NUMA node. */
+static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
+{
+	nvmlPciInfo_t pci;
+
+	d->model[0] = d->serial[0] = '\0';
+	if (st->lib.name &&
+	    st->lib.name(d->h, d->model, sizeof(d->model)) != NVML_SUCCESS)
+		d->model[0] = '\0';
+	if (d->parent >= 0) {
+		const struct nvml_dev *p = &st->dev[d->parent];
+
+		memcpy(d->bus_id, p->bus_id, sizeof(d->bus_id));
+		memcpy(d->serial, p->serial, sizeof(d->serial));
+		memcpy(d->numa, p->numa, sizeof(d->numa));
+		return;
+	}
+	memset(&pci, 0, sizeof(pci));
+	d->bus_id[0] = '\0';
+	if (st->lib.pci_info && st->lib.pci_info(d->h, &pci) == NVML_SUCCESS) {
+		pci.busId[sizeof(pci.busId) - 1] = '\0';
+		snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.busId);
+	}
+	if (st->lib.serial &&
+	    st->lib.serial(d->h, d->serial, NVML_DEVICE_SERIAL_BUFFER_SIZE) !=
+		NVML_SUCCESS)
+		d->serial[0] = '\0';
+	nvml_probe_numa(st, d);
+}
+
+static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
+{
+	for (int i = 0; i < 2; i++) {
+		if (d->gs[i] && st->lib.gpm_free)
+			st->lib.gpm_free(d->gs[i]);
+		d->gs[i] = NULL;
+	}
+	d->ghave = false;
+}
+
+/* A fresh handle for d (after a loss or a re-init). A different UUID at the
+ * same index is another GPU: its series get new labels. */
+static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
+{
+	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
+	nvmlDevice_t h;
+	nvmlReturn_t r;
+
+	if (d->parent >= 0) {
+		const struct nvml_dev *p = &st->dev[d->parent];
+
+		if (!p->up)
+			return false;
+		r = st->lib.mig_handle(p->h, d->mig_index, &h);
+	} else {
+		r = st->lib.handle_by_index(d->index, &h);
+	}
+	if (r == NVML_SUCCESS && st->lib.uuid)
+		r = st->lib.uuid(h, uuid, sizeof(uuid));
+	if (r != NVML_SUCCESS) {
+		if (nvml_classify(r) == V_LIB_FAULT)
+			st->need_reinit = true;
+		am_log(st->ctx, AM_LOG_WARN, "%s: still unavailable: %s", d->name,
+		       nvml_strerror(st, r));
+		return false;
+	}
+	d->h = h;
+	if (!d->probed || strcmp(uuid, d->uuid) != 0) {
+		if (d->probed)
+			am_log(st->ctx, AM_LOG_WARN, "%s: UUID changed from %s to %s",
+			       d->name, d->uuid, uuid);
+		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+		/* Another GPU: forget what was learnt about the old one. */
+		free(d->fv);
+		free(d->fmeta);
+		d->fv = NULL;
+		d->fmeta = NULL;
+		d->nfv = 0;
+		d->nev = 0;
+		d->e_mj = 0;
+		nvml_reset_series(d);
+		memset(d->cap, 0, sizeof(d->cap));
+		nvml_probe_info(st, d);
+	} else if (d->lost) {
+		am_log(st->ctx, AM_LOG_INFO, "%s: available again", d->name);
+	}
+	d->probed = true;
+	d->up = true;
+	d->lost = false;
+	/* No sample pairs or integration across the outage. */
+	nvml_gpm_free(st, d);
+	d->e_have = false;
+	d->ev_registered = false;
+	return true;
+}
+
+static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
+{
+	if (d->s_info == AM_SERIES_INVALID) {
+		const char *lv[8] = {d->name,	d->uuid,    "nvidia",  d->model,
+				     d->bus_id, st->driver, d->serial, d->numa};
+
+		d->s_info = nvml_series(st, F_INFO, lv);
+	}
+	if (d->s_info != AM_SERIES_INVALID)
+		am_emit(st->ctx, d->s_info, 1);
+}
+
+/* ---- the metrics of one device ---- */
+
+static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
+{
+	nvmlUtilization_t u;
+
+	if (nvml_want(d, C_UTIL, st->lib.utilization != NULL) &&
+	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
+		nvml_put(st, d, S_UTIL, u.gpu / 100.0);
+		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
+		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
+	}
+	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2 != NULL)) {
+		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
+		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
+
+		/* A _v2 that wants another struct version: use the v1 call
+		 * from now on (one library, so for every device). */
+		if (r == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && st->lib.memory) {
+			am_log(st->ctx, AM_LOG_INFO,
+			       "nvmlDeviceGetMemoryInfo_v2: %s; using "
+			       "nvmlDeviceGetMemoryInfo",
+			       nvml_strerror(st, r));
+			st->lib.memory_v2 = NULL;
+		} else {
+			if (nvml_ok(st, d, C_MEM, r, "memory info")) {
+				nvml_put(st, d, S_MEM_USED, (double)m.used);
+				nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
+			}
+			return;
+		}
+	}
+	if (nvml_want(d, C_MEM, st->lib.memory != NULL)) {
+		nvmlMemory_t m;
+
+		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m), "memory info")) {
+			nvml_put(st, d, S_MEM_USED, (double)m.used);
+			nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
+		}
+	}
+}
+
+static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t now)
+{
+	unsigned long long mj;
+	unsigned mw;
+
+	if (nvml_want(d, C_ENERGY, st->lib.energy != NULL) &&
+	    nvml_ok(st, d, C_ENERGY, st->lib.energy(d->h, &mj), "energy"))
+		nvml_put_u64(st, d, S_ENERGY, mj);
+	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
+	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
+		nvml_put(st, d, S_POWER, mw);
+		if (d->cap[C_ENERGY] == CAP_NO) {
+			/* No energy counter: integrate (trapezoid) here. The
+			 * first sample only starts the integral. */
+			if (d->e_have && now > d->e_prev_ns) {
+				double dt = (now - d->e_prev_ns) * 1e-9;
+
+				d->e_mj += (d->e_prev_mw + mw) / 2.0 * dt;
+				/* whole millijoules: counters take integers */
+				nvml_put_u64(st, d, S_ENERGY,
+					     (unsigned long long)d->e_mj);
+			}
+			d->e_have = true;
+			d->e_prev_mw = mw;
+			d->e_prev_ns = now;
+		}
+	}
+	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
+	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
+		nvml_put(st, d, S_PLIMIT, mw);
+}
+
+static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
+{
+	static const struct {
+		int cap, slot, type;
+		const char *what;
+	} clk[] = {
+	    {C_CLK_GR, S_CLK_GR, NVML_CLOCK_GRAPHICS, "graphics clock"},
+	    {C_CLK_SM, S_CLK_SM, NVML_CLOCK_SM, "SM clock"},
+	    {C_CLK_MEM, S_CLK_MEM, NVML_CLOCK_MEM, "memory clock"},
+	};
+	unsigned long long reasons;
+	unsigned v;
+
+	if (nvml_want(d, C_TEMP, st->lib.temperature != NULL) &&
+	    nvml_ok(st, d, C_TEMP, st->lib.temperature(d->h, NVML_TEMPERATURE_GPU, &v),
+		    "temperature"))
+		nvml_put(st, d, S_TEMP_GPU, v);
+	for (size_t i = 0; i < sizeof(clk) / sizeof(clk[0]); i++)
+		if (nvml_want(d, clk[i].cap, st->lib.clock != NULL) &&
+		    nvml_ok(st, d, clk[i].cap, st->lib.clock(d->h, clk[i].type, &v),
+			    clk[i].what))
+			nvml_put(st, d, clk[i].slot, v);
+	if (nvml_want(d, C_REASONS, st->lib.clock_reasons != NULL) &&
+	    nvml_ok(st, d, C_REASONS, st->lib.clock_reasons(d->h, &reasons),
+		    "clock event reasons"))
+		for (int i = 0; i < 9; i++)
+			nvml_put(st, d, S_THR0 + i,
+				 (reasons & nvml_reasons[i].bit) ? 1 : 0);
+}
+
+static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned long long n;
+	unsigned kbs, count;
+	nvmlReturn_t r;
+
+	if (!st->read_pcie)
+		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
+	if (nvml_want(d, C_PCIE_TX, st->lib.pcie != NULL) &&
+	    nvml_ok(st, d, C_PCIE_TX, st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
+		    "PCIe TX throughput"))
+		nvml_put(st, d, S_PCIE_TX, kbs);
+	if (nvml_want(d, C_PCIE_RX, st->lib.pcie != NULL) &&
+	    nvml_ok(st, d, C_PCIE_RX, st->lib.pcie(d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
+		    "PCIe RX throughput"))
+		nvml_put(st, d, S_PCIE_RX, kbs);
+	if (nvml_want(d, C_ECC_C, st->lib.ecc != NULL) &&
+	    nvml_ok(st, d, C_ECC_C,
+		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC,
+				&n),
+		    "corrected ECC errors"))
+		nvml_put_u64(st, d, S_ECC_C, n);
+	if (nvml_want(d, C_ECC_U, st->lib.ecc != NULL) &&
+	    nvml_ok(st, d, C_ECC_U,
+		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+				NVML_VOLATILE_ECC, &n),
+		    "uncorrected ECC errors"))
+		nvml_put_u64(st, d, S_ECC_U, n);
+	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
+		count = NVML_PROC_SLOTS;
+		r = st->lib.processes(d->h, &count, st->procs);
+		/* Too small a buffer still tells how many there are. */
+		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
+			r = NVML_SUCCESS;
+		if (nvml_ok(st, d, C_PROCS, r, "running processes"))
+			nvml_put(st, d, S_PROCS, count);
+	}
+}
+
+static bool nvml_field_double(const nvmlFieldValue_t *f, double *out)
+{
+	switch (f->valueType) {
+	case NVML_VALUE_TYPE_DOUBLE:
+		*out = f->value.dVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_INT:
+		*out = f->value.uiVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG:
+		*out = (double)f->value.ulVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+		*out = (double)f->value.ullVal;
+		return true;
+	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+		*out = (double)f->value.sllVal;
+		return true;
+	case NVML_VALUE_TYPE_SIGNED_INT:
+		*out = f->value.siVal;
+		return true;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
+		*out = f->value.usVal;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* First poll: ask for every field that might exist (memory temperature, the
+ * NVLink data counters of every possible link and the all-links total) and
+ * keep only those whose own nvmlReturn was SUCCESS. */
+static void nvml_probe_fields(struct nvml_state *st, struct nvml_dev *d)
+{
+	int max = 1 + 2 * (NVML_NVLINK_MAX_LINKS + 1), n = 0, keep = 0;
+	nvmlFieldValue_t *fv = calloc(max, sizeof(*fv));
+	nvmlReturn_t r;
+
+	if (!fv) {
+		d->cap[C_FIELDS] = CAP_NO;
+		return;
+	}
+	fv[n++].fieldId = NVML_FI_DEV_MEMORY_TEMP;
+	for (unsigned l = 0; l <= NVML_NVLINK_MAX_LINKS; l++) {
+		unsigned scope = l == NVML_NVLINK_MAX_LINKS ? UINT_MAX : l;
+
+		fv[n].fieldId = NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX;
+		fv[n++].scopeId = scope;
+		fv[n].fieldId = NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX;
+		fv[n++].scopeId = scope;
+	}
+	r = st->lib.field_values(d->h, n, fv);
+	if (!nvml_ok(st, d, C_FIELDS, r, "field values")) {
+		free(fv);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (fv[i].nvmlReturn == NVML_SUCCESS)
+			fv[keep++] = fv[i];
+	if (keep == 0) {
+		d->cap[C_FIELDS] = CAP_NO;
+		free(fv);
+		return;
+	}
+	d->fmeta = calloc(keep, sizeof(*d->fmeta));
+	if (!d->fmeta) {
+		d->cap[C_FIELDS] = CAP_NO;
+		free(fv);
+		return;
+	}
+	for (int i = 0; i < keep; i++) {
+		d->fmeta[i].field = fv[i].fieldId;
+		d->fmeta[i].scope = fv[i].scopeId;
+		d->fmeta[i].series = AM_SERIES_INVALID;
+	}
+	d->fv = fv;
+	d->nfv = keep;
+}
+
+static am_series_t nvml_field_series(struct nvml_state *st, struct nvml_dev *d,
+				     struct nvml_field *m)
+{
+	char link[16];
+	const char *lv[4] = {d->name, d->uuid, link, NULL};
+	int fam;
+
+	if (m->series != AM_SERIES_INVALID)
+		return m->series;
+	if (m->field == NVML_FI_DEV_MEMORY_TEMP) {
+		snprintf(link, sizeof(link), "memory");
+		fam = F_TEMP;
+	} else {
+		if (m->scope == UINT_MAX)
+			snprintf(link, sizeof(link), "all");
+		else
+			snprintf(link, sizeof(link), "%u", m->scope);
+		fam = m->field == NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX ? F_NVL_TX
+									: F_NVL_RX;
+	}
+	m->series = nvml_series(st, fam, lv);
+	return m->series;
+}
+
+static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
+{
+	double v;
+
+	if (!nvml_want(d, C_FIELDS, st->lib.field_values != NULL))
+		return;
+	if (!d->fv) {
+		nvml_probe_fields(st, d);
+		if (!d->fv)
+			return;
+	} else {
+		for (int i = 0; i < d->nfv; i++) {
+			memset(&d->fv[i], 0, sizeof(d->fv[i]));
+			d->fv[i].fieldId = d->fmeta[i].field;
+			d->fv[i].scopeId = d->fmeta[i].scope;
+		}
+		if (!nvml_ok(st, d, C_FIELDS, st->lib.field_values(d->h, d->nfv, d->fv),
+			     "field values"))
+			return;
+	}
+	for (int i = 0; i < d->nfv; i++) {
+		am_series_t s;
+
+		/* Each value has its own status: a link that went down
+		 * fails alone. */
+		if (d->fv[i].nvmlReturn != NVML_SUCCESS) {
+			enum nvml_verdict vd = nvml_classify(d->fv[i].nvmlReturn);
+
+			if (vd == V_DEV_FAULT || vd == V_LIB_FAULT) {
+				nvml_mark_down(st, d, d->fv[i].nvmlReturn, "field value");
+				return;
+			}
+			continue;
+		}
+		if (!nvml_field_double(&d->fv[i], &v))
+			continue;
+		s = nvml_field_series(st, d, &d->fmeta[i]);
+		if (s == AM_SERIES_INVALID)
+			continue;
+		/* NVLink KiB counters are 64-bit: keep them exact. */
+		if (d->fv[i].valueType == NVML_VALUE_TYPE_UNSIGNED_LONG_LONG &&
+		    d->fmeta[i].field != NVML_FI_DEV_MEMORY_TEMP)
+			am_emit_u64(st->ctx, s, d->fv[i].value.ullVal);
+		else
+			am_emit(st->ctx, s, v);
+	}
+}
+
+static const struct {
+	unsigned id;
+	int slot, slot_s;
+} nvml_gpm_want[] = {
+    {NVML_GPM_METRIC_SM_UTIL, S_SM_ACTIVE, S_SM_ACTIVE_S},
+    {NVML_GPM_METRIC_SM_OCCUPANCY, S_SM_OCC, -1},
+    {NVML_GPM_METRIC_ANY_TENSOR_UTIL, S_TENSOR, S_TENSOR_S},
+    {NVML_GPM_METRIC_DRAM_BW_UTIL, S_DRAM_BW, -1},
+};
+#define NVML_GPM_NWANT (sizeof(nvml_gpm_want) / sizeof(nvml_gpm_want[0]))
+
+static nvmlReturn_t nvml_gpm_take(struct nvml_state *st, struct nvml_dev *d,
+				  nvmlGpmSample_t s)
+{
+	if (d->parent >= 0)
+		return st->lib.gpm_mig_sample(st->dev[d->parent].h, d->gi, s);
+	return st->lib.gpm_sample(d->h, s);
+}
+
+/* GPM: one sample per poll into the current buffer; metrics come from the
+ * previous and the current one when they are >= 100 ms apart, then the
+ * buffers swap. A too-short gap keeps the older sample for next time. */
+static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now)
+{
+	const struct nvml_lib *l = &st->lib;
+	nvmlGpmSupport_t sup = {.version = NVML_GPM_SUPPORT_VERSION};
+	nvmlGpmMetricsGet_t *mg = st->mg;
+	nvmlDevice_t support_dev;
+
+	if (!l->gpm_alloc || !l->gpm_free || !l->gpm_metrics || !mg ||
+	    (d->parent >= 0 ? !l->gpm_mig_sample : !l->gpm_sample))
+		d->cap[C_GPM] = CAP_NO;
+	if (!nvml_want(d, C_GPM, l->gpm_support != NULL))
+		return;
+	if (d->cap[C_GPM] == CAP_UNKNOWN) {
+		/* MIG instances are sampled through the parent GPU. */
+		support_dev = d->parent >= 0 ? st->dev[d->parent].h : d->h;
+		if (!nvml_ok(st, d, C_GPM, l->gpm_support(support_dev, &sup),
+			     "GPM support"))
+			return;
+		if (!sup.isSupportedDevice) {
+			d->cap[C_GPM] = CAP_NO;
+			return;
+		}
+	}
+	if (!d->gs[0]) {
+		if (l->gpm_alloc(&d->gs[0]) != NVML_SUCCESS ||
+		    l->gpm_alloc(&d->gs[1]) != NVML_SUCCESS) {
+			am_log(st->ctx, AM_LOG_WARN, "%s: cannot allocate GPM samples",
+			       d->name);
+			nvml_gpm_free(st, d);
+			return;
+		}
+		d->gcur = 0;
+		d->ghave = false;
+	}
+	if (!nvml_ok(st, d, C_GPM, nvml_gpm_take(st, d, d->gs[d->gcur]), "GPM sample"))
+		return;
+	if (!d->ghave) {
+		d->ghave = true;
+		d->gprev_ns = now;
+		d->gcur ^= 1;
+		return;
+	}
+	if (now - d->gprev_ns < NVML_GPM_MIN_GAP_NS)
+		return;
+	memset(mg, 0,
+	       offsetof(nvmlGpmMetricsGet_t, metrics) +
+		   NVML_GPM_NWANT * sizeof(mg->metrics[0]));
+	mg->version = NVML_GPM_METRICS_GET_VERSION;
+	mg->numMetrics = NVML_GPM_NWANT;
+	mg->sample1 = d->gs[d->gcur ^ 1];
+	mg->sample2 = d->gs[d->gcur];
+	for (size_t i = 0; i < NVML_GPM_NWANT; i++)
+		mg->metrics[i].metricId = nvml_gpm_want[i].id;
+	d->gcur ^= 1;
+	d->gprev_ns = now;
+	if (!nvml_ok(st, d, C_GPM, l->gpm_metrics(mg), "GPM metrics"))
+		return;
+	for (size_t i = 0; i < NVML_GPM_NWANT; i++) {
+		double v = mg->metrics[i].value / 100.0;
+
+		if (mg->metrics[i].nvmlReturn != NVML_SUCCESS)
+			continue;
+		v = v < 0 ? 0 : v > 1 ? 1 : v;
+		nvml_put(st, d, nvml_gpm_want[i].slot, v);
+		if (nvml_gpm_want[i].slot_s >= 0)
+			nvml_put(st, d, nvml_gpm_want[i].slot_s, v);
+	}
+}
+
+/* Register d for the critical events it supports (once per handle). */
+static void nvml_register_events(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned long long types = NVML_EVENT_XID_CRITICAL | NVML_EVENT_DOUBLE_BIT_ECC |
+				   NVML_EVENT_SINGLE_BIT_ECC;
+	unsigned long long sup;
+
+	if (d->ev_registered || !st->evset || d->parent >= 0)
+		return;
+	if (!nvml_want(d, C_EVENTS, st->lib.register_events != NULL))
+		return;
+	d->ev_registered = true;
+	if (st->lib.supported_events) {
+		if (!nvml_ok(st, d, C_EVENTS, st->lib.supported_events(d->h, &sup),
+			     "supported events"))
+			return;
+		types &= sup;
+	}
+	if (!types) {
+		d->cap[C_EVENTS] = CAP_NO;
+		return;
+	}
+	nvml_ok(st, d, C_EVENTS, st->lib.register_events(d->h, types, st->evset),
+		"register events");
+}
+
+static void nvml_count_event(struct nvml_state *st, struct nvml_dev *d,
+			     const nvmlEventData_t *e)
+{
+	char code[24];
+	int i;
+
+	if (e->eventType == NVML_EVENT_XID_CRITICAL)
+		snprintf(code, sizeof(code), "%llu", e->eventData);
+	else if (e->eventType == NVML_EVENT_DOUBLE_BIT_ECC)
+		snprintf(code, sizeof(code), "double_bit_ecc");
+	else if (e->eventType == NVML_EVENT_SINGLE_BIT_ECC)
+		snprintf(code, sizeof(code), "single_bit_ecc");
+	else
+		snprintf(code, sizeof(code), "0x%llx", e->eventType);
+	for (i = 0; i < d->nev; i++)
+		if (strcmp(d->ev[i].code, code) == 0)
+			break;
+	if (i == d->nev) {
+		if (d->nev == NVML_MAX_EVENT_CODES) {
+			am_log(st->ctx, AM_LOG_WARN,
+			       "%s: too many distinct event codes, %s not counted",
+			       d->name, code);
+			return;
+		}
+		memcpy(d->ev[i].code, code, sizeof(code));
+		d->ev[i].n = 0;
+		d->ev[i].series = AM_SERIES_INVALID;
+		d->nev++;
+	}
+	d->ev[i].n++;
+	if (e->eventType == NVML_EVENT_XID_CRITICAL)
+		am_log(st->ctx, AM_LOG_WARN, "%s: Xid %s", d->name, code);
+}
+
+/* Drain the event set: wait briefly for the first event, then take what is
+ * queued without waiting (bounded, so an event storm cannot stall a poll). */
+static void nvml_drain_events(struct nvml_state *st)
+{
+	nvmlEventData_t e;
+	nvmlReturn_t r;
+
+	if (!st->evset)
+		return;
+	for (int i = 0; i < NVML_MAX_EVENTS_PER_POLL; i++) {
+		memset(&e, 0, sizeof(e));
+		r = st->lib.event_set_wait(st->evset, &e, i == 0 ? st->event_wait_ms : 0);
+		if (r == NVML_ERROR_TIMEOUT)
+			break;
+		if (r != NVML_SUCCESS) {
+			if (nvml_classify(r) == V_LIB_FAULT)
+				st->need_reinit = true;
+			else if (nvml_classify(r) == V_ERROR)
+				am_read_error(st->ctx);
+			/* A lost GPU makes waits fail until it is back. */
+			break;
+		}
+		for (int k = 0; k < st->ndev; k++)
+			if (st->dev[k].parent < 0 && st->dev[k].h == e.device) {
+				nvml_count_event(st, &st->dev[k], &e);
+				break;
+			}
+	}
+}
+
+static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
+{
+	for (int i = 0; i < d->nev; i++) {
+		struct nvml_event_count *c = &d->ev[i];
+
+		if (c->series == AM_SERIES_INVALID) {
+			const char *lv[3] = {d->name, d->uuid, c->code};
+
+			c->series = nvml_series(st, F_EVENTS, lv);
+		}
+		if (c->series != AM_SERIES_INVALID)
+			am_emit_u64(st->ctx, c->series, c->n);
+	}
+}
+
+static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t now)
+{
+	nvml_poll_util_mem(st, d);
+	nvml_poll_power(st, d, now);
+	nvml_poll_clocks(st, d);
+	nvml_poll_pcie_ecc_procs(st, d);
+	nvml_poll_fields(st, d);
+	nvml_poll_gpm(st, d, now);
+	nvml_register_events(st, d);
+}
+
+/* ---- library lifetime ---- */
+
+static void nvml_events_open(struct nvml_state *st)
+{
+	const struct nvml_lib *l = &st->lib;
+
+	st->evset = NULL;
+	if (!l->event_set_create || !l->register_events || !l->event_set_wait ||
+	    !l->event_set_free)
+		return;
+	if (l->event_set_create(&st->evset) != NVML_SUCCESS)
+		st->evset = NULL;
+}
+
+static void nvml_events_close(struct nvml_state *st)
+{
+	if (st->evset)
+		st->lib.event_set_free(st->evset);
+	st->evset = NULL;
+	for (int i = 0; i < st->ndev; i++)
+		st->dev[i].ev_registered = false;
+}
+
+/* Library-wide fault (driver unloaded, library/driver mismatch): drop every
+ * handle, shut NVML down and start it again; devices are re-acquired by
+ * index afterwards. */
+static void nvml_reinit(struct nvml_state *st)
+{
+	nvmlReturn_t r;
+
+	nvml_events_close(st);
+	for (int i = 0; i < st->ndev; i++) {
+		nvml_gpm_free(st, &st->dev[i]);
+		st->dev[i].up = false;
+		st->dev[i].lost = true;
+	}
+	if (st->lib_ok)
+		st->lib.shutdown();
+	st->lib_ok = false;
+	r = st->lib.init();
+	if (r != NVML_SUCCESS) {
+		am_log(st->ctx, AM_LOG_WARN, "re-initialising NVML: %s",
+		       nvml_strerror(st, r));
+		return;
+	}
+	st->lib_ok = true;
+	st->need_reinit = false;
+	am_log(st->ctx, AM_LOG_INFO, "NVML re-initialised");
+	nvml_events_open(st);
+}
+
+static int nvml_poll(struct am_ctx *ctx, void *state)
+{
+	struct nvml_state *st = state;
+	int64_t now = am_poll_time_ns(ctx);
+	unsigned n;
+	nvmlReturn_t r;
+
+	st->ctx = ctx;
+	/* A fault seen on an earlier poll is handled now (re-initialising in
+	 * the poll that saw it would only meet the same fault again). */
+	if (st->need_reinit || !st->lib_ok)
+		nvml_reinit(st);
+	/* Cheap library health check, once per poll: a driver unload or a
+	 * library/driver mismatch shows up here first. */
+	r = st->lib.count(&n);
+	if (st->lib_ok && nvml_classify(r) == V_LIB_FAULT) {
+		am_log(ctx, AM_LOG_WARN,
+		       "NVML unusable: %s; re-initialising on the next poll",
+		       nvml_strerror(st, r));
+		st->need_reinit = true;
+	}
+	for (int i = 0; i < st->ndev; i++) {
+		struct nvml_dev *d = &st->dev[i];
+
+		if (!st->lib_ok || st->need_reinit) {
+			d->up = false;
+		} else if (d->parent >= 0 && !st->dev[d->parent].up) {
+			/* A MIG instance goes with its GPU. */
+			d->up = false;
+			d->lost = true;
+		} else if (d->lost) {
+			nvml_acquire(st, d);
+		}
+		if (d->up)
+			nvml_poll_device(st, d, now);
+	}
+	if (st->lib_ok && !st->need_reinit)
+		nvml_drain_events(st);
+	for (int i = 0; i < st->ndev; i++) {
+		struct nvml_dev *d = &st->dev[i];
+
+		nvml_put(st, d, S_UP, d->up ? 1 : 0);
+		nvml_emit_info(st, d);
+		nvml_emit_events(st, d);
+	}
+	return 0;
+}
+
+static void nvml_unload(struct nvml_state *st)
+{
+	if (!st)
+		return;
+	if (st->dev) {
+		for (int i = 0; i < st->ndev; i++) {
+			if (st->lib_ok)
+				nvml_gpm_free(st, &st->dev[i]);
+			free(st->dev[i].fv);
+			free(st->dev[i].fmeta);
+		}
+	}
+	if (st->lib_ok) {
+		nvml_events_close(st);
+		st->lib.shutdown();
+	}
+	free(st->dev);
+	free(st->mg);
+	if (st->lib.dl)
+		dlclose(st->lib.dl);
+	free(st);
+}
+
+static void nvml_fini(void *state)
+{
+	nvml_unload(state);
+}
+
+static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int parent)
+{
+	struct nvml_dev *d;
+
+	if (st->ndev == cap)
+		return -ENOSPC;
+	d = &st->dev[st->ndev];
+	memset(d, 0, sizeof(*d));
+	d->index = index;
+	d->parent = parent;
+	d->lost = true;
+	nvml_reset_series(d);
+	return st->ndev++;
+}
+
+/* MIG: one entry per GPU instance present at start, named nvidiaN-giG. */
+static void nvml_find_mig(struct nvml_state *st, int pslot, int cap)
+{
+	const struct nvml_lib *l = &st->lib;
+	struct nvml_dev *p = &st->dev[pslot];
+	unsigned cur = 0, pend = 0, max = 0, gi;
+	nvmlDevice_t h;
+
+	if (!l->mig_mode || !l->mig_max || !l->mig_handle || !l->gpu_instance_id)
+		return;
+	if (l->mig_mode(p->h, &cur, &pend) != NVML_SUCCESS ||
+	    cur != NVML_DEVICE_MIG_ENABLE)
+		return;
+	if (l->mig_max(p->h, &max) != NVML_SUCCESS)
+		return;
+	for (unsigned m = 0; m < max; m++) {
+		int slot;
+		struct nvml_dev *d;
+
+		if (l->mig_handle(p->h, m, &h) != NVML_SUCCESS ||
+		    l->gpu_instance_id(h, &gi) != NVML_SUCCESS)
+			continue;
+		slot = nvml_add_dev(st, cap, p->index, pslot);
+		if (slot < 0)
+			return;
+		p = &st->dev[pslot];
+		d = &st->dev[slot];
+		d->mig_index = m;
+		d->gi = gi;
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", p->index, gi);
+		nvml_acquire(st, d);
+	}
+}
+
+static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
+{
+	struct nvml_state *st = calloc(1, sizeof(*st));
+	const char *libname;
+	unsigned n = 0, nmig, cap;
+	nvmlReturn_t r;
+	int rc = -ENODEV, ngpu = 0;
+
+	if (!st)
+		return -ENOMEM;
+	st->ctx = ctx;
+	libname = am_cfg_string(cfg, "library", NVML_DEFAULT_LIBRARY);
+	snprintf(st->library, sizeof(st->library), "%s", libname);
+	st->read_pcie = am_cfg_bool(cfg, "pcie", true);
+	st->event_wait_ms =
+	    (unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
+	st->lib.dl = dlopen(st->library, RTLD_NOW | RTLD_LOCAL);
+	if (!st->lib.dl) {
+		const char *why = dlerror();
+
+		/* dlerror() already names the file; keep it to one line. */
+		am_found(ctx, "%s not found: %s", st->library,
+			 why ? why : "dlopen failed");
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(nvml_syms) / sizeof(nvml_syms[0]); i++) {
+		void *p = NULL;
+
+		for (int k = 0; !p && nvml_syms[i].names[k]; k++)
+			p = dlsym(st->lib.dl, nvml_syms[i].names[k]);
+		memcpy((char *)&st->lib + nvml_syms[i].off, &p, sizeof(p));
+	}
+	if (!st->lib.init || !st->lib.shutdown || !st->lib.count ||
+	    !st->lib.handle_by_index) {
+		am_found(ctx, "%s lacks nvmlInit/nvmlDeviceGetCount: not NVML",
+			 st->library);
+		goto fail;
+	}
+	r = st->lib.init();
+	if (r != NVML_SUCCESS) {
+		am_found(ctx, "%s: nvmlInit failed: %s", st->library,
+			 nvml_strerror(st, r));
+		goto fail;
+	}
+	st->lib_ok = true;
+	r = st->lib.count(&n);
+	if (r != NVML_SUCCESS || n == 0) {
+		am_found(ctx, "%s: no NVIDIA GPU (%s)", st->library,
+			 r == NVML_SUCCESS ? "count 0" : nvml_strerror(st, r));
+		goto fail;
+	}
+	if (!st->lib.driver_version ||
+	    st->lib.driver_version(st->driver, sizeof(st->driver)) != NVML_SUCCESS)
+		st->driver[0] = '\0';
+	/* Room for every GPU plus up to 7 GPU instances each. */
+	cap = n * 8;
+	st->dev = calloc(cap, sizeof(*st->dev));
+	if (!st->dev) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (st->lib.gpm_metrics)
+		st->mg = calloc(1, sizeof(*st->mg));
+	/* Families are shared by name with other collectors; one that another
+	 * collector defined with other labels is left out, not fatal. */
+	for (int f = 0; f < F_COUNT; f++) {
+		st->fam[f] = am_family(ctx, &nvml_fams[f]);
+		if (st->fam[f] < 0)
+			am_log(ctx, AM_LOG_WARN,
+			       "family %s not registered (%s): defined differently "
+			       "elsewhere; omitted",
+			       nvml_fams[f].name, strerror(-st->fam[f]));
+	}
+	nvml_events_open(st);
+	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */
+	for (unsigned i = 0; i < n; i++) {
+		struct nvml_dev *d = &st->dev[nvml_add_dev(st, (int)cap, i, -1)];
+
+		snprintf(d->name, sizeof(d->name), "nvidia%u", i);
+		ngpu += nvml_acquire(st, d);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (st->dev[i].up)
+			nvml_find_mig(st, (int)i, (int)cap);
+	nmig = 0;
+	for (int i = 0; i < st->ndev; i++)
+		nmig += st->dev[i].parent >= 0;
+	am_found(ctx,
+		 "%u NVIDIA GPU(s) (%d answering, %u MIG instance(s)), driver %s, via %s",
+		 n, ngpu, nmig, st->driver[0] ? st->driver : "unknown", st->library);
+	*state = st;
+	return 0;
+fail:
+	nvml_unload(st);
+	return rc;
+}
+
+const struct am_collector nvml_collector = {
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .flags = 0,
+    .name = "nvml",
+    .description = "NVIDIA GPUs through NVML (libnvidia-ml.so.1)",
+    .options = nvml_options,
+    .once_polls = 2,
+    .init = nvml_init,
+    .poll = nvml_poll,
+    .fini = nvml_fini,
+};

@@ -1,0 +1,745 @@
+/* Check suite for the nvml collector, driven against the fake
+ * libnvidia-ml.so.1 (tests/fake_nvml) and its scenario files
+ * (tests/fixtures/nvml). The collector is linked with a recording stub of the
+ * collector API, so poll time is injected and every emitted sample can be
+ * asserted exactly; the agent-level checks live in
+ * tests/integration/nvml_scenarios.sh.
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accelmon/collector.h"
+
+#ifndef FAKE_NVML_DIR
+#error "FAKE_NVML_DIR must name the build directory of the fake library"
+#endif
+#define FAKE_LIB FAKE_NVML_DIR "/libnvidia-ml.so.1"
+#define FAKE_OLD_LIB FAKE_NVML_DIR "/old/libnvidia-ml.so.1"
+#define FIX TEST_SRCDIR "/fixtures/nvml/"
+
+extern const struct am_collector nvml_collector;
+
+/* ---- recording stub of the collector API ---- */
+
+struct am_ctx {
+	int unused;
+};
+struct am_config {
+	const char *library;
+};
+
+#define MAX_FAM 64
+#define MAX_SER 2048
+static struct am_family_def fams[MAX_FAM];
+static int nfams;
+static struct {
+	int fam;
+	char *lv[AM_MAX_LABELS];
+	double last;
+	int poll; /* poll number of the last sample */
+} sers[MAX_SER];
+static int nsers;
+static int cur_poll;
+static int64_t now_ns;
+static int read_errors;
+static char found[512];
+static struct am_ctx ctx;
+
+/* A family name another collector "already registered differently". */
+static const char *refuse_family;
+
+am_family_t am_family(struct am_ctx *c, const struct am_family_def *def)
+{
+	if (refuse_family && strcmp(def->name, refuse_family) == 0)
+		return -EINVAL;
+	for (int i = 0; i < nfams; i++)
+		if (strcmp(fams[i].name, def->name) == 0)
+			return i;
+	ck_assert_int_lt(nfams, MAX_FAM);
+	fams[nfams] = *def;
+	return nfams++;
+}
+
+static int nlabels(int fam)
+{
+	int n = 0;
+
+	while (n < AM_MAX_LABELS && fams[fam].labels[n])
+		n++;
+	return n;
+}
+
+am_series_t am_series(struct am_ctx *c, am_family_t fam, const char *const *lv)
+{
+	int n = nlabels(fam), i, k;
+
+	for (i = 0; i < nsers; i++) {
+		if (sers[i].fam != fam)
+			continue;
+		for (k = 0; k < n; k++)
+			if (strcmp(sers[i].lv[k], lv[k]) != 0)
+				break;
+		if (k == n)
+			return (am_series_t)i;
+	}
+	ck_assert_int_lt(nsers, MAX_SER);
+	sers[nsers].fam = fam;
+	for (k = 0; k < n; k++) {
+		ck_assert_ptr_nonnull(lv[k]);
+		sers[nsers].lv[k] = strdup(lv[k]);
+	}
+	sers[nsers].poll = -1;
+	return (am_series_t)nsers++;
+}
+
+void am_emit(struct am_ctx *c, am_series_t s, double v)
+{
+	ck_assert_uint_lt(s, (unsigned)nsers);
+	sers[s].last = v;
+	sers[s].poll = cur_poll;
+}
+
+void am_emit_u64(struct am_ctx *c, am_series_t s, uint64_t raw)
+{
+	ck_assert_int_eq(fams[sers[s].fam].kind, AM_COUNTER);
+	am_emit(c, s, (double)raw);
+}
+
+void am_found(struct am_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(found, sizeof(found), fmt, ap);
+	va_end(ap);
+}
+
+void am_log(struct am_ctx *c, enum am_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!getenv("NVML_TEST_VERBOSE"))
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "nvml: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void am_read_error(struct am_ctx *c)
+{
+	read_errors++;
+}
+
+const char *am_sysfs(const struct am_ctx *c)
+{
+	return FIX "sysfs";
+}
+
+const char *am_procfs(const struct am_ctx *c)
+{
+	return "/proc";
+}
+
+int64_t am_poll_time_ns(const struct am_ctx *c)
+{
+	return now_ns;
+}
+
+double am_interval_s(const struct am_ctx *c)
+{
+	return 1.0;
+}
+
+bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
+{
+	return dflt;
+}
+
+long long am_cfg_int(const struct am_config *cfg, const char *key, long long dflt)
+{
+	return dflt;
+}
+
+double am_cfg_duration(const struct am_config *cfg, const char *key, double dflt)
+{
+	return strcmp(key, "event_wait") == 0 ? 0.001 : dflt;
+}
+
+const char *am_cfg_string(const struct am_config *cfg, const char *key, const char *dflt)
+{
+	if (strcmp(key, "library") == 0 && cfg->library)
+		return cfg->library;
+	return dflt;
+}
+
+size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
+{
+	return 0;
+}
+
+const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t i)
+{
+	return NULL;
+}
+
+/* ---- helpers ---- */
+
+static void *start(const char *lib, const char *scenario)
+{
+	struct am_config cfg = {lib};
+	void *st = NULL;
+	int rc;
+
+	if (scenario)
+		setenv("FAKE_NVML_SCENARIO", scenario, 1);
+	else
+		unsetenv("FAKE_NVML_SCENARIO");
+	rc = nvml_collector.init(&ctx, &cfg, &st);
+	ck_assert_msg(rc == 0, "init: %d (%s)", rc, found);
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+/* Poll number k happens at k seconds of fake time; GPM needs >= 100 ms of
+ * real time between samples, so polls are spaced by 110 ms. */
+static void poll_once(void *st)
+{
+	if (cur_poll > 0)
+		usleep(110000);
+	cur_poll++;
+	now_ns = (int64_t)cur_poll * 1000000000LL;
+	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+}
+
+/* Value of the series emitted in the latest poll, matching family name,
+ * device and (when non-NULL) the third label; NAN when absent. */
+static double get(const char *fam, const char *dev, const char *extra)
+{
+	for (int i = 0; i < nsers; i++) {
+		const struct am_family_def *f = &fams[sers[i].fam];
+
+		if (strcmp(f->name, fam) != 0 || strcmp(sers[i].lv[0], dev))
+			continue;
+		if (extra &&
+		    (nlabels(sers[i].fam) < 3 || strcmp(sers[i].lv[2], extra) != 0))
+			continue;
+		if (sers[i].poll != cur_poll)
+			continue;
+		return sers[i].last;
+	}
+	return NAN;
+}
+
+/* Label value `label` of the accel_info series of dev. */
+static const char *info(const char *dev, const char *label)
+{
+	for (int i = 0; i < nsers; i++) {
+		int f = sers[i].fam;
+
+		if (strcmp(fams[f].name, "accel_info") != 0 ||
+		    strcmp(sers[i].lv[0], dev) != 0)
+			continue;
+		for (int k = 0; k < nlabels(f); k++)
+			if (strcmp(fams[f].labels[k], label) == 0)
+				return sers[i].lv[k];
+	}
+	return NULL;
+}
+
+static long calls(const char *fn)
+{
+	void *h = dlopen(FAKE_LIB, RTLD_NOW | RTLD_NOLOAD);
+	long (*f)(const char *);
+
+	if (!h)
+		h = dlopen(FAKE_OLD_LIB, RTLD_NOW | RTLD_NOLOAD);
+	ck_assert_ptr_nonnull(h);
+	*(void **)&f = dlsym(h, "fake_nvml_calls");
+	ck_assert_ptr_nonnull(f);
+	dlclose(h);
+	return f(fn);
+}
+
+static const struct am_family_def *family(const char *name)
+{
+	for (int i = 0; i < nfams; i++)
+		if (strcmp(fams[i].name, name) == 0)
+			return &fams[i];
+	return NULL;
+}
+
+#define ABSENT(x) ck_assert_msg(isnan(x), "%s should be absent, is %g", #x, x)
+#define EQ(x, v)                                                                         \
+	ck_assert_msg(fabs((double)(x) - (double)(v)) < 1e-9 * (fabs((double)(v)) + 1),  \
+		      "%s = %.9g, want %.9g", #x, (double)(x), (double)(v))
+
+/* ---- scenarios: one table row per expected sample ---- */
+
+struct expect {
+	const char *fam, *dev, *extra;
+	double value; /* NAN: must be absent */
+};
+
+struct scenario {
+	const char *file;
+	const char *lib;
+	int polls;
+	struct expect e[64];
+};
+
+#define END                                                                              \
+	{                                                                                \
+		NULL, NULL, NULL, 0                                                      \
+	}
+static const struct scenario scenarios[] = {
+    {"h100.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_up", "nvidia1", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.37},
+      {"accel_busy_seconds_total", "nvidia0", NULL, 0.37},
+      {"accel_memory_utilization_ratio", "nvidia0", NULL, 0.12},
+      {"accel_memory_used_bytes", "nvidia0", NULL, 42949672960.0},
+      {"accel_memory_total_bytes", "nvidia0", NULL, 85520809984.0},
+      {"accel_power_watts", "nvidia0", NULL, 312500},
+      {"accel_power_limit_watts", "nvidia0", NULL, 700000},
+      /* tick 3 at the 2nd poll: 1000000 + 3 x 5000 mJ */
+      {"accel_energy_joules_total", "nvidia0", NULL, 1015000},
+      {"accel_temperature_celsius", "nvidia0", "gpu", 45},
+      {"accel_temperature_celsius", "nvidia0", "memory", 52},
+      {"accel_clock_hertz", "nvidia0", "graphics", 1980},
+      {"accel_clock_hertz", "nvidia0", "memory", 2619},
+      {"accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "hw_thermal_slowdown", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", 0},
+      {"accel_pcie_transmit_bytes_total", "nvidia0", NULL, 1000},
+      {"accel_pcie_receive_bytes_total", "nvidia0", NULL, 2000},
+      {"accel_ecc_errors_total", "nvidia0", "corrected", 3},
+      {"accel_ecc_errors_total", "nvidia0", "uncorrected", 0},
+      {"accel_compute_processes", "nvidia0", NULL, 2},
+      {"accel_compute_processes", "nvidia1", NULL, 0},
+      /* link L carries (L+1) x (1000 + 100 x tick) KiB */
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "0", 1300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "17", 18 * 1300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", 171 * 1300},
+      {"fabric_nvlink_receive_bytes_total", "nvidia0", "1", 2 * 2300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "18", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, 0.455},
+      {"accel_sm_active_seconds_total", "nvidia0", NULL, 0.455},
+      {"accel_sm_occupancy_ratio", "nvidia0", NULL, 0.30},
+      {"accel_tensor_active_ratio", "nvidia0", NULL, 0.20},
+      {"accel_tensor_active_seconds_total", "nvidia0", NULL, 0.20},
+      {"accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, 0.60},
+      {"accel_sm_active_ratio", "nvidia1", NULL, 0.90},
+      /* gpu1's GPM answers NOT_SUPPORTED for this one metric only */
+      {"accel_tensor_active_ratio", "nvidia1", NULL, NAN},
+      {"accel_error_events_total", "nvidia0", "79", 1},
+      {"accel_error_events_total", "nvidia1", "79", NAN},
+      END}},
+    {"a100.ini",
+     FAKE_LIB,
+     3,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.80},
+      {"accel_energy_joules_total", "nvidia0", NULL, 5000000 + 4 * 2500},
+      {"accel_ecc_errors_total", "nvidia0", "uncorrected", 1},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", 1},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "11", 12 * 300},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "12", NAN},
+      {"fabric_nvlink_receive_bytes_total", "nvidia0", "all", 78 * 400},
+      {"accel_temperature_celsius", "nvidia0", "memory", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_tensor_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_memory_bandwidth_utilization_ratio", "nvidia0", NULL, NAN},
+      END}},
+    {"t4.ini",
+     FAKE_LIB,
+     3,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_power_watts", "nvidia0", NULL, 70000},
+      /* no energy counter: 70 W integrated over 2 s of fake time */
+      {"accel_energy_joules_total", "nvidia0", NULL, 140000},
+      {"accel_ecc_errors_total", "nvidia0", "corrected", NAN},
+      {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", NAN},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
+      {"accel_temperature_celsius", "nvidia0", "memory", NAN},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"accel_compute_processes", "nvidia0", NULL, 3},
+      END}},
+    {"old.ini",
+     FAKE_OLD_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.60},
+      {"accel_memory_used_bytes", "nvidia0", NULL, 4294967296.0},
+      {"accel_energy_joules_total", "nvidia0", NULL, 180000},
+      {"accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1},
+      {"accel_compute_processes", "nvidia0", NULL, 1},
+      {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
+      {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
+      END}},
+    {"mig.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_up", "nvidia0-gi1", NULL, 1},
+      {"accel_up", "nvidia0-gi2", NULL, 1},
+      {"accel_memory_used_bytes", "nvidia0-gi1", NULL, 10737418240.0},
+      {"accel_memory_total_bytes", "nvidia0-gi2", NULL, 42949672960.0},
+      {"accel_sm_active_ratio", "nvidia0-gi1", NULL, 0.50},
+      {"accel_tensor_active_ratio", "nvidia0-gi1", NULL, 0.10},
+      {"accel_sm_active_ratio", "nvidia0-gi2", NULL, 0.05},
+      {"accel_utilization_ratio", "nvidia0-gi1", NULL, NAN},
+      {"accel_power_watts", "nvidia0-gi1", NULL, NAN},
+      {"accel_power_watts", "nvidia0", NULL, 200000},
+      END}},
+};
+
+START_TEST(test_scenario)
+{
+	const struct scenario *sc = &scenarios[_i];
+	char path[512];
+	void *st;
+
+	snprintf(path, sizeof(path), FIX "%s", sc->file);
+	st = start(sc->lib, path);
+	for (int p = 0; p < sc->polls; p++)
+		poll_once(st);
+	for (const struct expect *e = sc->e; e->fam; e++) {
+		double v = get(e->fam, e->dev, e->extra);
+
+		if (isnan(e->value))
+			ck_assert_msg(isnan(v), "%s: %s{%s,%s} should be absent, is %g",
+				      sc->file, e->fam, e->dev, e->extra ? e->extra : "",
+				      v);
+		else
+			ck_assert_msg(fabs(v - e->value) <= 1e-9 * fabs(e->value),
+				      "%s: %s{%s,%s} = %.10g, want %.10g", sc->file,
+				      e->fam, e->dev, e->extra ? e->extra : "", v,
+				      e->value);
+	}
+	ck_assert_int_eq(read_errors, 0);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+START_TEST(test_missing_library)
+{
+	struct am_config cfg = {"/nonexistent/libnvidia-ml.so.1"};
+	void *st = NULL;
+
+	ck_assert_int_eq(nvml_collector.init(&ctx, &cfg, &st), -ENODEV);
+	ck_assert_msg(strncmp(found, "/nonexistent/libnvidia-ml.so.1 not found: ", 42) ==
+			  0,
+		      "found: %s", found);
+	ck_assert_ptr_null(strchr(found, '\n'));
+	/* the default name is what the message shows on a plain machine */
+	cfg.library = NULL;
+	if (!dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD) &&
+	    nvml_collector.init(&ctx, &cfg, &st) == -ENODEV)
+		ck_assert_msg(strncmp(found, "libnvidia-ml.so.1 ", 18) == 0, "found: %s",
+			      found);
+}
+END_TEST
+
+START_TEST(test_no_driver)
+{
+	struct am_config cfg = {FAKE_LIB};
+	void *st = NULL;
+
+	unsetenv("FAKE_NVML_SCENARIO");
+	ck_assert_int_eq(nvml_collector.init(&ctx, &cfg, &st), -ENODEV);
+	ck_assert_ptr_nonnull(strstr(found, "DRIVER_NOT_LOADED"));
+}
+END_TEST
+
+START_TEST(test_info_and_families)
+{
+	void *st = start(FAKE_LIB, FIX "h100.ini");
+
+	poll_once(st);
+	ck_assert_str_eq(info("nvidia0", "uuid"),
+			 "GPU-5b1c7e6a-0000-4000-8000-000000000000");
+	ck_assert_str_eq(info("nvidia0", "vendor"), "nvidia");
+	ck_assert_str_eq(info("nvidia0", "model"), "NVIDIA H100 80GB HBM3");
+	ck_assert_str_eq(info("nvidia0", "pci_bus_id"), "00000000:18:00.0");
+	ck_assert_str_eq(info("nvidia0", "driver_version"), "550.54.15");
+	ck_assert_str_eq(info("nvidia0", "serial"), "1650123456789");
+	ck_assert_str_eq(info("nvidia1", "numa_node"), "1");
+	EQ(get("accel_info", "nvidia1", NULL), 1);
+	/* raw units reach the core with the family's scale */
+	EQ(family("accel_power_watts")->scale, 1e-3);
+	EQ(family("accel_energy_joules_total")->scale, 1e-3);
+	ck_assert_int_eq(family("accel_energy_joules_total")->kind, AM_COUNTER);
+	EQ(family("accel_clock_hertz")->scale, 1e6);
+	EQ(family("accel_pcie_transmit_bytes_total")->scale, 1024);
+	ck_assert_int_eq(family("accel_pcie_transmit_bytes_total")->kind, AM_INTEGRAL);
+	EQ(family("fabric_nvlink_receive_bytes_total")->scale, 1024);
+	ck_assert_int_eq(family("accel_busy_seconds_total")->kind, AM_INTEGRAL);
+	ck_assert_int_eq(family("accel_throttled_seconds_total")->kind, AM_INTEGRAL);
+	ck_assert_int_eq(family("accel_info")->kind, AM_INFO);
+	/* first poll: GPM has one sample only, nothing to report yet */
+	ABSENT(get("accel_sm_active_ratio", "nvidia0", NULL));
+	/* versioned symbols were preferred */
+	ck_assert_int_eq(calls("nvmlInit_v2"), 1);
+	ck_assert_int_eq(calls("nvmlInit"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetCount_v2"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceGetCount"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetHandleByIndex_v2"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetPciInfo_v3"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceGetPciInfo_v2"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetMemoryInfo_v2"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetComputeRunningProcesses_v3"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetCurrentClocksEventReasons"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceGetCurrentClocksThrottleReasons"), 0);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+START_TEST(test_old_driver_fallbacks)
+{
+	void *st = start(FAKE_OLD_LIB, FIX "old.ini");
+
+	poll_once(st);
+	/* no energy counter yet: integration needs two power samples */
+	ABSENT(get("accel_energy_joules_total", "nvidia0", NULL));
+	poll_once(st);
+	EQ(get("accel_energy_joules_total", "nvidia0", NULL), 180000);
+	ck_assert_int_eq(calls("nvmlInit"), 1);
+	ck_assert_int_gt(calls("nvmlDeviceGetHandleByIndex"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetPciInfo_v2"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetMemoryInfo"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetCurrentClocksThrottleReasons"), 0);
+	ck_assert_int_gt(calls("nvmlDeviceGetComputeRunningProcesses"), 0);
+	/* NUMA node from sysfs when NVML has no call for it */
+	ck_assert_str_eq(info("nvidia0", "numa_node"), "1");
+	ck_assert_str_eq(info("nvidia0", "pci_bus_id"), "00000000:04:00.0");
+	nvml_collector.fini(st);
+}
+END_TEST
+
+/* NOT_SUPPORTED is asked once per device, then never again. */
+START_TEST(test_probe_once)
+{
+	void *st = start(FAKE_LIB, FIX "t4.ini");
+
+	for (int i = 0; i < 4; i++)
+		poll_once(st);
+	ck_assert_int_eq(calls("nvmlDeviceGetTotalEnergyConsumption"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetCurrentClocksEventReasons"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetTotalEccErrors"), 2);
+	ck_assert_int_eq(calls("nvmlDeviceGetFieldValues"), 1);
+	ck_assert_int_eq(calls("nvmlGpmQueryDeviceSupport"), 1);
+	ck_assert_int_eq(calls("nvmlGpmSampleGet"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceRegisterEvents"), 0);
+	ck_assert_int_eq(calls("nvmlDeviceGetPowerUsage"), 4);
+	/* _v2 answered ARGUMENT_VERSION_MISMATCH once: v1 from then on */
+	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo_v2"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 4);
+	EQ(get("accel_memory_used_bytes", "nvidia0", NULL), 2147483648.0);
+	ck_assert_int_eq(read_errors, 0);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+/* GPM: samples closer than 100 ms are not paired; the older one is kept. */
+START_TEST(test_gpm_gap)
+{
+	void *st = start(FAKE_LIB, FIX "h100.ini");
+
+	cur_poll = 1;
+	now_ns = 1000000000LL;
+	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	cur_poll = 2;
+	now_ns += 50000000LL; /* 50 ms later */
+	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	ABSENT(get("accel_sm_active_ratio", "nvidia0", NULL));
+	ck_assert_int_eq(calls("nvmlGpmMetricsGet"), 0);
+	usleep(110000);
+	cur_poll = 3;
+	now_ns += 100000000LL; /* 150 ms after the first sample */
+	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	EQ(get("accel_sm_active_ratio", "nvidia0", NULL), 0.455);
+	ck_assert_int_eq(calls("nvmlGpmMetricsGet"), 2);
+	ck_assert_int_eq(read_errors, 0);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+/* gpu1 is lost at polls 2-3 and back at poll 4; gpu0 reports throughout. */
+START_TEST(test_gpu_lost_and_back)
+{
+	void *st = start(FAKE_LIB, FIX "lost.ini");
+	static const double up1[] = {1, 0, 0, 1};
+
+	for (int p = 0; p < 4; p++) {
+		poll_once(st);
+		EQ(get("accel_up", "nvidia0", NULL), 1);
+		EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.80);
+		EQ(get("accel_up", "nvidia1", NULL), up1[p]);
+		if (up1[p])
+			EQ(get("accel_utilization_ratio", "nvidia1", NULL), 0.10);
+		else
+			ABSENT(get("accel_utilization_ratio", "nvidia1", NULL));
+	}
+	/* the Xid queued while it was lost arrives once it is back */
+	EQ(get("accel_error_events_total", "nvidia1", "79"), 1);
+	ck_assert_str_eq(info("nvidia1", "uuid"),
+			 "GPU-a100a100-0000-4000-8000-000000000001");
+	nvml_collector.fini(st);
+}
+END_TEST
+
+/* The driver goes away at poll 2: every device is down, NVML is shut down
+ * and initialised again on later polls until it works. */
+START_TEST(test_driver_fault_reinit)
+{
+	void *st = start(FAKE_LIB, FIX "driver.ini");
+	static const double up[] = {1, 0, 0, 1, 1};
+
+	for (int p = 0; p < 5; p++) {
+		poll_once(st);
+		EQ(get("accel_up", "nvidia0", NULL), up[p]);
+		if (up[p])
+			EQ(get("accel_temperature_celsius", "nvidia0", "gpu"), 45);
+		else
+			ABSENT(get("accel_temperature_celsius", "nvidia0", "gpu"));
+	}
+	ck_assert_int_ge(calls("nvmlShutdown"), 1);
+	ck_assert_int_ge(calls("nvmlInit_v2"), 3);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+START_TEST(test_mig_info)
+{
+	void *st = start(FAKE_LIB, FIX "mig.ini");
+
+	poll_once(st);
+	ck_assert_str_eq(info("nvidia0-gi1", "uuid"),
+			 "MIG-11111111-0000-4000-8000-000000000000");
+	ck_assert_str_eq(info("nvidia0-gi1", "model"),
+			 "NVIDIA H100 80GB HBM3 MIG 3g.40gb");
+	ck_assert_str_eq(info("nvidia0-gi2", "pci_bus_id"), "00000000:18:00.0");
+	ck_assert_int_gt(calls("nvmlGpmMigSampleGet"), 0);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+/* Every fault code the collector must survive, from a scenario written here:
+ * per-device codes hit gpu1 at ticks 3-4 (polls 2-3), library-wide ones
+ * every call at tick 3 (poll 2; NVML comes back from poll 4). */
+static const struct fault_case {
+	const char *code;
+	int global;
+	double up0[5], up1[5];
+} fault_cases[] = {
+    {"GPU_IS_LOST", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"GPU_NOT_FOUND", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"RESET_REQUIRED", 0, {1, 1, 1, 1, 1}, {1, 0, 0, 1, 1}},
+    {"UNINITIALIZED", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+    {"DRIVER_NOT_LOADED", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+    {"LIB_RM_VERSION_MISMATCH", 1, {1, 0, 0, 1, 1}, {1, 0, 0, 1, 1}},
+};
+
+START_TEST(test_fault_codes)
+{
+	const struct fault_case *fc = &fault_cases[_i];
+	char path[] = "/tmp/nvml_fault_XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+	void *st;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[global]\ndriver_version = 1.0\n%s%s%s\n",
+		fc->global ? "global_fault = " : "", fc->global ? fc->code : "",
+		fc->global ? "@3-3" : "");
+	for (int g = 0; g < 2; g++)
+		fprintf(
+		    f, "[gpu%d]\nuuid = GPU-%d\nutil_gpu = %d\nutil_memory = 1\n%s%s%s\n",
+		    g, g, 10 + g, !fc->global && g == 1 ? "fault = " : "",
+		    !fc->global && g == 1 ? fc->code : "",
+		    !fc->global && g == 1 ? "@3-4" : "");
+	fclose(f);
+	st = start(FAKE_LIB, path);
+	for (int p = 0; p < 5; p++) {
+		poll_once(st);
+		ck_assert_msg(get("accel_up", "nvidia0", NULL) == fc->up0[p],
+			      "%s poll %d: nvidia0 up %g", fc->code, p + 1,
+			      get("accel_up", "nvidia0", NULL));
+		ck_assert_msg(get("accel_up", "nvidia1", NULL) == fc->up1[p],
+			      "%s poll %d: nvidia1 up %g", fc->code, p + 1,
+			      get("accel_up", "nvidia1", NULL));
+		/* a device that is up reports; one that is down reports nothing */
+		ck_assert(isnan(get("accel_utilization_ratio", "nvidia1", NULL)) ==
+			  !fc->up1[p]);
+	}
+	ck_assert_int_eq(read_errors, 0);
+	nvml_collector.fini(st);
+	unlink(path);
+}
+END_TEST
+
+/* accel_info defined with other labels by another collector: the rest
+ * still reports. */
+START_TEST(test_family_refused)
+{
+	void *st;
+
+	refuse_family = "accel_info";
+	st = start(FAKE_LIB, FIX "a100.ini");
+	poll_once(st);
+	ck_assert_ptr_null(info("nvidia0", "uuid"));
+	EQ(get("accel_up", "nvidia0", NULL), 1);
+	EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.80);
+	nvml_collector.fini(st);
+}
+END_TEST
+
+static Suite *nvml_suite(void)
+{
+	Suite *s = suite_create("nvml");
+	TCase *tc = tcase_create("fake");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, test_scenario, 0,
+			    sizeof(scenarios) / sizeof(scenarios[0]));
+	tcase_add_test(tc, test_missing_library);
+	tcase_add_test(tc, test_no_driver);
+	tcase_add_test(tc, test_info_and_families);
+	tcase_add_test(tc, test_old_driver_fallbacks);
+	tcase_add_test(tc, test_probe_once);
+	tcase_add_test(tc, test_gpm_gap);
+	tcase_add_test(tc, test_gpu_lost_and_back);
+	tcase_add_test(tc, test_driver_fault_reinit);
+	tcase_add_test(tc, test_mig_info);
+	tcase_add_test(tc, test_family_refused);
+	tcase_add_loop_test(tc, test_fault_codes, 0,
+			    sizeof(fault_cases) / sizeof(fault_cases[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(nvml_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

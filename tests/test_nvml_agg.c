@@ -1,0 +1,124 @@
+/* nvml collector through the real ring and aggregator (agent/harness.c) on a
+ * fake clock, against the fake libnvidia-ml.so.1: checks what the families'
+ * kinds and scales make of the raw NVML units (mW -> W, mJ -> J, KiB -> bytes,
+ * MHz -> Hz) and the exact integrals (busy, throttled, PCIe, SM-active
+ * seconds) that test_nvml's recording stub cannot see.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "series.h"
+
+extern const struct am_collector nvml_collector;
+
+#define FIX TEST_SRCDIR "/fixtures/nvml/"
+#define S(x) ((int64_t)((x)*1000000000LL))
+#define H0 "{device=\"nvidia0\",uuid=\"GPU-5b1c7e6a-0000-4000-8000-000000000000\""
+#define T0 "{device=\"nvidia0\",uuid=\"GPU-7e47e470-0000-4000-8000-000000000000\""
+
+struct expect {
+	const char *fam, *labels;
+	double value;
+};
+
+struct agg_case {
+	const char *scenario;
+	int polls; /* at 1 s, 2 s, ... of fake time */
+	struct expect e[16];
+};
+
+static const struct agg_case cases[] = {
+    {"h100.ini",
+     3,
+     {
+	 {"accel_power_watts", H0 "}", 312.5},
+	 {"accel_power_limit_watts", H0 "}", 700},
+	 /* tick 4 at the 3rd poll: 1000000 + 4 x 5000 mJ */
+	 {"accel_energy_joules_total", H0 "}", 1020},
+	 {"accel_clock_hertz", H0 ",clock=\"sm\"}", 1.98e9},
+	 /* 0.37 for 1 s, twice (the first sample starts the integral) */
+	 {"accel_busy_seconds_total", H0 "}", 0.74},
+	 {"accel_throttled_seconds_total", H0 ",reason=\"sw_power_cap\"}", 2},
+	 {"accel_throttled_seconds_total", H0 ",reason=\"gpu_idle\"}", 0},
+	 /* 1000 KiB/s for 2 s */
+	 {"accel_pcie_transmit_bytes_total", H0 "}", 2048000},
+	 /* GPM values from the 2nd poll on: one 1 s step integrated */
+	 {"accel_sm_active_seconds_total", H0 "}", 0.455},
+	 {"accel_tensor_active_seconds_total", H0 "}", 0.2},
+	 /* (1000 + 100 x 4) KiB on link 0 */
+	 {"fabric_nvlink_transmit_bytes_total", H0 ",link=\"0\"}", 1400 * 1024.0},
+	 {"accel_ecc_errors_total", H0 ",type=\"corrected\"}", 3},
+	 {"accel_error_events_total", H0 ",code=\"79\"}", 1},
+	 {NULL, NULL, 0},
+     }},
+    {"t4.ini",
+     3,
+     {
+	 /* no energy counter: 70 W integrated over 2 s */
+	 {"accel_energy_joules_total", T0 "}", 140},
+	 {"accel_power_watts", T0 "}", 70},
+	 {"accel_memory_used_bytes", T0 "}", 2147483648.0},
+	 {NULL, NULL, 0},
+     }},
+};
+
+START_TEST(test_agg_values)
+{
+	const struct agg_case *c = &cases[_i];
+	char yaml[512], path[512], err[512] = "";
+	struct harness *h;
+
+	snprintf(path, sizeof(path), FIX "%s", c->scenario);
+	setenv("FAKE_NVML_SCENARIO", path, 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms}",
+		 FAKE_NVML_DIR "/libnvidia-ml.so.1");
+	series_reset();
+	h = harness_new(&nvml_collector, yaml, NULL, NULL, S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_msg(harness_init_rc(h) == 0, "init: %s", harness_found(h));
+	for (int p = 1; p <= c->polls; p++) {
+		if (p > 1)
+			usleep(110000); /* GPM wants 100 ms of real time */
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+	}
+	for (const struct expect *e = c->e; e->fam; e++) {
+		double v = NAN;
+
+		ck_assert_msg(harness_value(h, e->fam, e->labels, &v) == 0,
+			      "%s: missing %s%s", c->scenario, e->fam, e->labels);
+		ck_assert_msg(fabs(v - e->value) <= 1e-9 * fabs(e->value) + 1e-12,
+			      "%s: %s%s = %.12g, want %.12g", c->scenario, e->fam,
+			      e->labels, v, e->value);
+	}
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	ck_assert_uint_eq(harness_dropped(h), 0);
+	harness_free(h);
+}
+END_TEST
+
+static Suite *nvml_agg_suite(void)
+{
+	Suite *s = suite_create("nvml_agg");
+	TCase *tc = tcase_create("harness");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, test_agg_values, 0, sizeof(cases) / sizeof(cases[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(nvml_agg_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
