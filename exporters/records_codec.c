@@ -128,19 +128,21 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static int enc_series_slot(struct rec_encoder *e, uint32_t ref)
+/* Make slot ref of a zero-filled per-series array exist (refs are dense
+ * from 0, so the array doubles). */
+static int grow_slots(void **v, uint32_t *n, uint32_t ref, size_t elem)
 {
-	if (ref < e->ns)
+	if (ref < *n)
 		return 0;
-	size_t n = e->ns ? e->ns : 256;
-	while (n <= ref)
-		n *= 2;
-	struct rec_enc_series *s = realloc(e->s, n * sizeof(*s));
-	if (!s)
+	size_t m = *n ? *n : 256;
+	while (m <= ref)
+		m *= 2;
+	uint8_t *q = realloc(*v, m * elem);
+	if (!q)
 		return -ENOMEM;
-	memset(s + e->ns, 0, (n - e->ns) * sizeof(*s));
-	e->s = s;
-	e->ns = (uint32_t)n;
+	memset(q + (size_t)*n * elem, 0, (m - *n) * elem);
+	*v = q;
+	*n = (uint32_t)m;
 	return 0;
 }
 
@@ -178,7 +180,7 @@ int rec_enc_series(struct rec_encoder *e, const struct rec_series_def *d,
 	Amrec__SeriesDef def = AMREC__SERIES_DEF__INIT;
 	int rc;
 
-	if ((rc = enc_series_slot(e, d->ref)) < 0)
+	if ((rc = grow_slots((void **)&e->s, &e->ns, d->ref, sizeof(*e->s))) < 0)
 		return rc;
 	def.has_ref = true;
 	def.ref = d->ref;
@@ -338,17 +340,8 @@ int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want
 	 * this writer made. */
 	if (!def->has_ref || ref >= (1u << 24) || !isfinite(res))
 		return -EINVAL;
-	if (ref >= d->ns) {
-		size_t n = d->ns ? d->ns : 256;
-		while (n <= ref)
-			n *= 2;
-		struct rec_dec_series *s = realloc(d->s, n * sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		memset(s + d->ns, 0, (n - d->ns) * sizeof(*s));
-		d->s = s;
-		d->ns = (uint32_t)n;
-	}
+	if (grow_slots((void **)&d->s, &d->ns, ref, sizeof(*d->s)) < 0)
+		return -ENOMEM;
 	struct rec_dec_series *s = &d->s[ref];
 	if (s->defined && s->res != res)
 		return -EINVAL;
