@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -456,6 +457,18 @@ static int snap_value_cmp(const void *x, const void *y)
 	return a->series < b->series ? -1 : a->series > b->series;
 }
 
+/* A counter read in units of `scale` bytes (1024 for NVLink's KiB, 4 for
+ * InfiniBand's 4-byte words) only ever holds whole multiples of it: stored
+ * as ticks of that step it costs 10 or 2 bits less per value, losslessly. */
+static double counter_step(const struct series *se)
+{
+	const struct famview *v = se->view;
+	if (!v || v->kind != AM_COUNTER || !(v->scale > 1) ||
+	    v->scale != floor(v->scale) || v->scale > 1e9)
+		return 0;
+	return v->scale;
+}
+
 /* Encode definitions of new series and the batch into wbuf. */
 static int encode(struct rec_writer *w, const struct snapshot *s)
 {
@@ -506,6 +519,7 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 			    .type = series_type(f->kind),
 			    .unit = f->unit && *f->unit ? f->unit : NULL,
 			    .resolution = rec_resolution(f->name, f->unit),
+			    .step = counter_step(se),
 			};
 			if ((rc = rec_enc_series(&w->enc, &d, &p, &n)) < 0 ||
 			    (rc = append(w, p, n)) < 0)

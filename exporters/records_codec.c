@@ -12,8 +12,11 @@
 #include "records_codec.h"
 #include "records_frame.h"
 
+/* Values are ticks of q: rounded when the series has a resolution, else
+ * only when the value is a whole multiple (q is then the step, 1 by default). */
 struct rec_enc_series {
-	double res;
+	double q;
+	bool rounds;
 	bool defined;
 	bool live;
 	bool exact;    /* last value was stored as a double */
@@ -23,7 +26,8 @@ struct rec_enc_series {
 };
 
 struct rec_dec_series {
-	double res;
+	double q;
+	bool rounds;
 	bool defined;
 	bool want;
 	bool live;
@@ -55,25 +59,35 @@ double rec_resolution(const char *family, const char *unit)
 }
 
 /* Value -> ticks; false when it must be stored as a double. */
-static bool to_ticks(double v, double res, int64_t *ticks)
+static bool to_ticks(double v, double q, bool rounds, int64_t *ticks)
 {
-	double x = res > 0 ? v / res : v;
+	double x = v / q;
 	/* 2^53: beyond it a double no longer holds every integer. */
 	if (!isfinite(x) || fabs(x) >= 9007199254740992.0)
 		return false;
-	if (res > 0) {
+	if (rounds) {
 		*ticks = llround(x);
 		return true;
 	}
-	if (x != floor(x) || (x == 0 && signbit(x)))
+	if (x != floor(x) || (x == 0 && signbit(x)) || x * q != v)
 		return false;
 	*ticks = (int64_t)x;
 	return true;
 }
 
-static double from_ticks(int64_t ticks, double res)
+static double from_ticks(int64_t ticks, double q)
 {
-	return res > 0 ? (double)ticks * res : (double)ticks;
+	return (double)ticks * q;
+}
+
+/* The (q, rounds) pair of a definition; false for nonsense. */
+static bool series_q(double resolution, double step, double *q, bool *rounds)
+{
+	if (!isfinite(resolution) || !isfinite(step))
+		return false;
+	*rounds = resolution > 0;
+	*q = resolution > 0 ? resolution : step > 0 ? step : 1;
+	return true;
 }
 
 void rec_enc_init(struct rec_encoder *e, unsigned keyframe_every)
@@ -194,6 +208,9 @@ int rec_enc_series(struct rec_encoder *e, const struct rec_series_def *d,
 	if (d->resolution > 0) {
 		def.has_resolution = true;
 		def.resolution = d->resolution;
+	} else if (d->step > 0 && d->step != 1) {
+		def.has_step = true;
+		def.step = d->step;
 	}
 	rec.body_case = AMREC__RECORD__BODY_SERIES;
 	rec.series = &def;
@@ -202,7 +219,8 @@ int rec_enc_series(struct rec_encoder *e, const struct rec_series_def *d,
 	struct rec_enc_series *s = &e->s[d->ref];
 	memset(s, 0, sizeof(*s));
 	s->defined = true;
-	s->res = d->resolution > 0 ? d->resolution : 0;
+	if (!series_q(d->resolution, d->step, &s->q, &s->rounds))
+		return -EINVAL;
 	return 0;
 }
 
@@ -243,7 +261,7 @@ int rec_enc_batch(struct rec_encoder *e, int64_t time_ms, const uint32_t *refs,
 			return -EINVAL;
 		struct rec_enc_series *s = &e->s[ref];
 		int64_t t = 0;
-		bool exact = !to_ticks(values[i], s->res, &t);
+		bool exact = !to_ticks(values[i], s->q, s->rounds, &t);
 		uint64_t bits = 0;
 		if (exact)
 			memcpy(&bits, &values[i], sizeof(bits));
@@ -334,21 +352,25 @@ void rec_dec_free(struct rec_decoder *d)
 int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want)
 {
 	uint32_t ref = def->ref;
-	double res = def->has_resolution && def->resolution > 0 ? def->resolution : 0;
+	double q;
+	bool rounds;
 
 	/* Refs are dense from 0; a huge one is damage or abuse, not a file
 	 * this writer made. */
-	if (!def->has_ref || ref >= (1u << 24) || !isfinite(res))
+	if (!def->has_ref || ref >= (1u << 24) ||
+	    !series_q(def->has_resolution ? def->resolution : 0,
+		      def->has_step ? def->step : 0, &q, &rounds))
 		return -EINVAL;
 	if (grow_slots((void **)&d->s, &d->ns, ref, sizeof(*d->s)) < 0)
 		return -ENOMEM;
 	struct rec_dec_series *s = &d->s[ref];
-	if (s->defined && s->res != res)
+	if (s->defined && (s->q != q || s->rounds != rounds))
 		return -EINVAL;
 	if (!s->defined) {
 		memset(s, 0, sizeof(*s));
 		s->defined = true;
-		s->res = res;
+		s->q = q;
+		s->rounds = rounds;
 	}
 	s->want = want;
 	d->live_dirty = true;
@@ -435,7 +457,7 @@ int rec_dec_batch(struct rec_decoder *d, const Amrec__SampleBatch *b)
 		} else {
 			/* Wrapping add: damaged input must not be UB. */
 			s->ticks = (int64_t)((uint64_t)s->ticks + (uint64_t)b->ticks[i]);
-			s->value = from_ticks(s->ticks, s->res);
+			s->value = from_ticks(s->ticks, s->q);
 		}
 	}
 	ref = 0;

@@ -25,6 +25,7 @@ struct rec_series_def {
 	Amrec__SeriesType type;
 	const char *unit;  /* NULL: none */
 	double resolution; /* rec_resolution() */
+	double step;	   /* exact multiples of this (0: 1); see .proto */
 };
 
 /* The tick size the writer uses for a family: 1e-3 for seconds, joules,

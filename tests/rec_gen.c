@@ -60,6 +60,12 @@ int recgen_open_run(struct recgen *g, const char *path, const char *host,
 uint32_t recgen_series(struct recgen *g, const char *family, Amrec__SeriesType type,
 		       const char *unit, const char *const *labels)
 {
+	return recgen_series_step(g, family, type, unit, labels, 0);
+}
+
+uint32_t recgen_series_step(struct recgen *g, const char *family, Amrec__SeriesType type,
+			    const char *unit, const char *const *labels, double step)
+{
 	char names[RECGEN_MAXL][64], vals[RECGEN_MAXL][128];
 	const char *np[RECGEN_MAXL], *vp[RECGEN_MAXL];
 	unsigned nl = 0;
@@ -83,6 +89,7 @@ uint32_t recgen_series(struct recgen *g, const char *family, Amrec__SeriesType t
 	    .type = type,
 	    .unit = unit,
 	    .resolution = rec_resolution(family, unit),
+	    .step = step,
 	};
 	if (rec_enc_series(&g->enc, &d, &p, &n) < 0 || put(g, p, n) < 0)
 		return UINT32_MAX;
@@ -133,7 +140,19 @@ struct gs {
 	enum dyn dyn;
 	int dev; /* GPU index, or -1 */
 	double k, v;
+	double step; /* counted in units of this many bytes (0: 1) */
 };
+
+/* As the collectors read them: NVLink in KiB, InfiniBand data in words. */
+static double gen_step(const char *family)
+{
+	if (strncmp(family, "fabric_nvlink_", 14) == 0)
+		return 1024;
+	if (strcmp(family, "fabric_port_transmit_bytes_total") == 0 ||
+	    strcmp(family, "fabric_port_receive_bytes_total") == 0)
+		return 4;
+	return 0;
+}
 
 long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 {
@@ -156,8 +175,13 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 			cap = cap ? 2 * cap : 256;                                       \
 			s = realloc(s, cap * sizeof(*s));                                \
 		}                                                                        \
-		s[ns++] = (struct gs){recgen_series(&g, fam, type, unit, l_), dyn_,      \
-				      devi, k_, v_};                                     \
+		s[ns++] = (struct gs){                                                   \
+		    recgen_series_step(&g, fam, type, unit, l_, gen_step(fam)),          \
+		    dyn_,                                                                \
+		    devi,                                                                \
+		    k_,                                                                  \
+		    v_,                                                                  \
+		    gen_step(fam)};                                                      \
 	} while (0)
 	for (unsigned i = 0; i < o->ngpus; i++) {
 		snprintf(dev, sizeof(dev), "nvidia%u", i);
@@ -331,7 +355,9 @@ long long recgen_node(const struct recgen_node_opts *o, uint64_t *samples)
 				x->v += round((70 + fr * 560) * dt * 1000) / 1000;
 				break;
 			case D_BYTES:
-				x->v += floor(fr * x->k * dt * (0.9 + 0.2 * rnd(&seed)));
+				x->v += floor(fr * x->k * dt * (0.9 + 0.2 * rnd(&seed)) /
+					      (x->step > 0 ? x->step : 1)) *
+					(x->step > 0 ? x->step : 1);
 				break;
 			case D_TEMP:
 				x->v = 35 + floor(fr * 40 + rnd(&seed) * 2);

@@ -30,6 +30,10 @@ int recgen_open_run(struct recgen *g, const char *path, const char *host,
  * Returns its ref (refs are dense from 0). */
 uint32_t recgen_series(struct recgen *g, const char *family, Amrec__SeriesType type,
 		       const char *unit, const char *const *labels);
+/* The same for a counter read in units of step (1024: KiB): its values are
+ * stored as whole multiples of it, as the records exporter does. */
+uint32_t recgen_series_step(struct recgen *g, const char *family, Amrec__SeriesType type,
+			    const char *unit, const char *const *labels, double step);
 int recgen_batch(struct recgen *g, int64_t time_ms, const uint32_t *refs,
 		 const double *values, size_t n);
 /* Returns bytes written, or a negative errno. */

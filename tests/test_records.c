@@ -330,7 +330,7 @@ END_TEST
 
 struct cseries {
 	const char *family, *unit;
-	double res;
+	double step;
 };
 
 static const struct cseries cser[] = {
@@ -340,6 +340,8 @@ static const struct cseries cser[] = {
     {"accel_power_watts", "watts", 0},
     {"odd_value", NULL, 0}, /* exact: non-integers as doubles, NaN, inf */
     {"appearing", NULL, 0},
+    /* counted in KiB: whole multiples of 1024 as ticks, others exact */
+    {"fabric_nvlink_transmit_bytes_total", "bytes", 1024},
 };
 #define NCS (sizeof(cser) / sizeof(cser[0]))
 
@@ -356,8 +358,10 @@ static double cvalue(size_t s, size_t b)
 		return 400 + (b % 3) * 0.125;
 	case 4:
 		return b % 5 == 0 ? NAN : b % 5 == 1 ? INFINITY : b * 0.1;
-	default:
+	case 5:
 		return b;
+	default:
+		return 1024.0 * b * b * 977 + (b % 7 == 3 ? 1 : 0);
 	}
 }
 
@@ -385,6 +389,7 @@ static void codec_run(long lose)
 		    .type = AMREC__SERIES_TYPE__SERIES_GAUGE,
 		    .unit = cser[s].unit,
 		    .resolution = rec_resolution(cser[s].family, cser[s].unit),
+		    .step = cser[s].step,
 		};
 		ck_assert_int_eq(rec_enc_series(&e, &def, &p, &n), 0);
 		struct rec_frame_reader r;
@@ -523,6 +528,7 @@ static void wfix_init(struct wfix *f)
 	    .labels = {"device"},
 	};
 	struct am_family_def bytes = {
+	    .scale = 1024, /* read in KiB */
 	    .name = "fabric_port_transmit_bytes_total",
 	    .help = "tx",
 	    .kind = AM_COUNTER,
@@ -549,7 +555,8 @@ static void wfix_init(struct wfix *f)
 
 static double wvalue(int i, uint64_t gen)
 {
-	return i % 2 ? (double)(gen * 1000003 * (i + 1)) : gen * 4.5 + i;
+	/* odd: a counter read in KiB (whole multiples of 1024) */
+	return i % 2 ? (double)(gen * 1000003 * (i + 1)) * 1024 : gen * 4.5 + i;
 }
 
 static void wfix_set(struct wfix *f, uint64_t gen)
@@ -594,9 +601,17 @@ static void check_dir(const char *dir, uint64_t *batches, int *files, int *damag
 			}
 			Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
 			ck_assert_ptr_nonnull(rec);
-			if (rec->body_case == AMREC__RECORD__BODY_SERIES)
-				ck_assert_int_eq(rec_dec_series(&dec, rec->series, true),
-						 0);
+			if (rec->body_case == AMREC__RECORD__BODY_SERIES) {
+				const Amrec__SeriesDef *sd = rec->series;
+				/* the KiB counter is stored in steps of 1024 */
+				bool kib =
+				    strcmp(sd->family,
+					   "fabric_port_transmit_bytes_total") == 0;
+				ck_assert(sd->has_step == kib);
+				if (kib)
+					ck_assert(sd->step == 1024);
+				ck_assert_int_eq(rec_dec_series(&dec, sd, true), 0);
+			}
 			if (rec->body_case == AMREC__RECORD__BODY_BATCH) {
 				ck_assert_int_eq(rec_dec_batch(&dec, rec->batch), 0);
 				uint64_t gen =
