@@ -27,7 +27,7 @@ struct snapshot {
 	size_t text_len;
 	char *om;                   /* OpenMetrics 1.0.0, ends in "# EOF\n" */
 	size_t om_len;
-	struct snap_value *values;  /* live series, sorted by id */
+	struct snap_value *values;  /* live series, in exposition order */
 	size_t nvalues;
 	/* gzip of text and om, made by the first scrape that asks (gz_lock) */
 	void *gz_lock;
