@@ -26,8 +26,7 @@ const char *harness_found(const struct harness *h);
 /* One poll at fake time t_ns; its samples go straight into the aggregator. */
 int harness_poll(struct harness *h, int64_t t_ns);
 
-/* Render at fake time now_ns; caller releases. openmetrics picks the body
- * returned in *text (may be NULL). */
+/* Render a snapshot at fake time now_ns (both formats); caller releases. */
 struct snapshot *harness_render(struct harness *h, int64_t now_ns);
 
 /* Value of the series `family` + label text exactly as exposed

@@ -3,6 +3,9 @@
 # prometheus-node-exporter serving the same sysfs fixture, side by side.
 # Prints requests/s, latency percentiles, resident memory and the ratios.
 # Not a test: figures only. Usage: bench_scrape.sh [ACCELMON] [SECONDS]
+# NE_COLLECTORS=netclass (default: the same data as accelmon's netdev) or
+# NE_COLLECTORS=defaults (node_exporter as operators run it, sysfs from the
+# fixture, everything else from the live machine).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 ACCELMON=${1:-${ACCELMON:-$here/../../accelmon}}
@@ -40,14 +43,16 @@ exporters:
 YAML
 "$ACCELMON" --config "$work/a.yaml" --sysfs "$FIX" --listen 127.0.0.1:19917 --log-level warn &
 pids="$pids $!"; apid=$!
-prometheus-node-exporter --collector.disable-defaults --collector.netclass \
+if [ "${NE_COLLECTORS:-netclass}" = defaults ]; then ne_args=""
+else ne_args="--collector.disable-defaults --collector.netclass"; fi
+prometheus-node-exporter $ne_args \
   --path.sysfs="$FIX" --web.listen-address=127.0.0.1:19100 --log.level=warn 2>/dev/null &
 pids="$pids $!"; npid=$!
 up http://127.0.0.1:19917/metrics && up http://127.0.0.1:19100/metrics || { echo "servers did not start"; exit 1; }
 sleep 1
 asz=$(curl -s http://127.0.0.1:19917/metrics | wc -c); nsz=$(curl -s http://127.0.0.1:19100/metrics | wc -c)
 # Both series counts of the shared data: interfaces in the fixture.
-echo "fixture: $(ls "$FIX/class/net" | wc -l) interfaces; body sizes: accelmon ${asz} B, node_exporter ${nsz} B"
+echo "fixture: $(ls "$FIX/class/net" | wc -l) interfaces; node_exporter collectors: ${NE_COLLECTORS:-netclass}; body sizes: accelmon ${asz} B, node_exporter ${nsz} B"
 
 read -r a_rps a_p50 a_p99 < <(run_wrk http://127.0.0.1:19917/metrics)
 a_rss=$(rss_kb $apid)
