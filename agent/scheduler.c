@@ -39,7 +39,7 @@ struct slot {
 	atomic_llong last_duration;
 	atomic_int last_rc;
 	atomic_uint polls;
-	int overrun_logged;
+	atomic_int overrun_logged; /* written by the watchdog and the slot thread */
 };
 
 struct sched {
