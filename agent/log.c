@@ -1,5 +1,6 @@
 /* stderr logger with levels, component prefixes and rate limiting. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -8,7 +9,8 @@
 #include "clock.h"
 #include "log.h"
 
-static int log_level = LOGL_INFO;
+/* Set by main on SIGHUP while collector threads log: atomic. */
+static atomic_int log_level = LOGL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
