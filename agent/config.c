@@ -1172,8 +1172,12 @@ static void finish_sections(struct cfg_section *s, size_t n,
 		s[i].enabled = am_cfg_bool(s[i].opts, "enabled", dflt);
 		s[i].interval_s = am_cfg_duration(s[i].opts, "interval",
 						  CFG_DEFAULT_INTERVAL_S);
-		s[i].timeout_s =
-			am_cfg_duration(s[i].opts, "timeout", s[i].interval_s);
+		/* The watchdog deadline of one poll. Twice the interval, and
+		 * at least 2 s: some sysfs reads sleep in the driver for a
+		 * second (amdgpu pcie_bw), which is slow, not hung. */
+		s[i].timeout_s = am_cfg_duration(
+			s[i].opts, "timeout",
+			s[i].interval_s * 2 > 2.0 ? s[i].interval_s * 2 : 2.0);
 	}
 }
 

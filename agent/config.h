@@ -26,7 +26,7 @@ struct cfg_section {
 				     or if needs_config and no section */
 	bool present;             /* the file had a section for it */
 	double interval_s;        /* `interval`, default 1 s, at least 0.1 s */
-	double timeout_s;         /* `timeout`, default = interval */
+	double timeout_s;         /* `timeout`, default max(2 x interval, 2 s) */
 	struct am_config *opts;   /* component's own keys, read with am_cfg_* */
 };
 

@@ -99,7 +99,7 @@ START_TEST(test_embedded_default)
 		ck_assert_str_eq(cfg->collectors[i].name, colls[i].name);
 		ck_assert(!cfg->collectors[i].present);
 		ck_assert(cfg->collectors[i].interval_s == 1.0);
-		ck_assert(cfg->collectors[i].timeout_s == 1.0);
+		ck_assert(cfg->collectors[i].timeout_s == 2.0); /* max(2 x interval, 2 s) */
 		ck_assert_ptr_nonnull(cfg->collectors[i].opts);
 	}
 	ck_assert(config_collector(cfg, "netdev")->enabled);
@@ -147,7 +147,7 @@ START_TEST(test_full_file)
 
 	ck_assert(nd->present && nd->enabled);
 	ck_assert_double_eq_tol(nd->interval_s, 0.25, 1e-12);
-	ck_assert_double_eq_tol(nd->timeout_s, 0.25, 1e-12);
+	ck_assert_double_eq_tol(nd->timeout_s, 2.0, 1e-12);
 	ck_assert_str_eq(am_cfg_string(nd->opts, "include", NULL),
 			 "^(en|eth|ib)");
 	ck_assert_str_eq(am_cfg_string(nd->opts, "exclude", NULL), "^lo$");
@@ -173,7 +173,7 @@ START_TEST(test_full_file)
 	ck_assert(rec->present && rec->enabled);
 	ck_assert_str_eq(am_cfg_string(rec->opts, "dir", NULL),
 			 "/var/lib/accelmon/records");
-	ck_assert(rec->interval_s == 15.0 && rec->timeout_s == 15.0);
+	ck_assert(rec->interval_s == 15.0 && rec->timeout_s == 30.0);
 	ck_assert(!tf->present && tf->enabled);
 	config_free(cfg);
 }
