@@ -1198,6 +1198,26 @@ static void amdgpu_poll_pcie(struct am_ctx *ctx, struct amdgpu_state *st,
 			(uint64_t)llround(d->pcie_tx_bytes));
 }
 
+/* A 0..100 busy file. A value above 100 is garbage (one error, no value);
+ * a missing file falls back to the gpu_metrics table's figure if it has one. */
+static int amdgpu_read_percent(struct am_ctx *ctx, const struct amdgpu_dev *d,
+			       const char *file, int gm_has, uint64_t gm_value, uint64_t *v)
+{
+	int rc = amdgpu_read_u64(ctx, d, d->dev_fd, file, v);
+
+	if (rc == 0 && *v > 100) {
+		am_read_error(ctx);
+		am_log(ctx, AM_LOG_WARN, "%s: %s %" PRIu64 " is above 100", d->name, file,
+		       *v);
+		rc = -ERANGE;
+	}
+	if (rc == -ENOENT && gm_has) {
+		*v = gm_value;
+		rc = 0;
+	}
+	return rc;
+}
+
 static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 			    struct amdgpu_dev *d, int pcie_read)
 {
@@ -1219,17 +1239,8 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 
 	have_gm = amdgpu_poll_gm(ctx, st, d, &gm) == 0;
 
-	rc = amdgpu_read_u64(ctx, d, d->dev_fd, "gpu_busy_percent", &v);
-	if (rc == 0 && v > 100) {
-		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: gpu_busy_percent %" PRIu64 " is above 100",
-		       d->name, v);
-		rc = -ERANGE;
-	}
-	if (rc == -ENOENT && have_gm && (gm.have & AMDGPU_GM_HAVE_GFX)) {
-		v = gm.gfx_activity;
-		rc = 0;
-	}
+	rc = amdgpu_read_percent(ctx, d, "gpu_busy_percent",
+				 have_gm && (gm.have & AMDGPU_GM_HAVE_GFX), gm.gfx_activity, &v);
 	if (rc == 0) {
 		ok = 1;
 		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_util, st->fam[F_UTIL], lv),
@@ -1238,17 +1249,8 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 			    (double)v);
 	}
 
-	rc = amdgpu_read_u64(ctx, d, d->dev_fd, "mem_busy_percent", &v);
-	if (rc == 0 && v > 100) {
-		am_read_error(ctx);
-		am_log(ctx, AM_LOG_WARN, "%s: mem_busy_percent %" PRIu64 " is above 100",
-		       d->name, v);
-		rc = -ERANGE;
-	}
-	if (rc == -ENOENT && have_gm && (gm.have & AMDGPU_GM_HAVE_UMC)) {
-		v = gm.umc_activity;
-		rc = 0;
-	}
+	rc = amdgpu_read_percent(ctx, d, "mem_busy_percent",
+				 have_gm && (gm.have & AMDGPU_GM_HAVE_UMC), gm.umc_activity, &v);
 	if (rc == 0) {
 		ok = 1;
 		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_membw, st->fam[F_MEMBW], lv),
