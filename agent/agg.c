@@ -153,6 +153,12 @@ static void set_text_counter(const struct famview *f, struct sstate *st)
 	}
 }
 
+/* The exported counter never goes down, even past 2^64 raw units. */
+static uint64_t add_sat(uint64_t total, uint64_t delta)
+{
+	return total > UINT64_MAX - delta ? UINT64_MAX : total + delta;
+}
+
 /* A device counter reading: unwrap, detect resets and saturation. Returns
  * -1 (and changes nothing) for a reading the counter cannot hold. */
 static int apply_counter(struct agg *a, const struct famview *f,
@@ -169,20 +175,19 @@ static int apply_counter(struct agg *a, const struct famview *f,
 	if (!st->seen) {
 		st->raw_total = raw;
 	} else if (raw >= st->raw_prev) {
-		delta = raw - st->raw_prev;
-		st->raw_total += delta;
-	} else if (!f->saturating && f->bits < 64 && st->raw_prev > mask / 2) {
-		/* A narrow counter that was in the top half of its range and is
-		 * now below where it was has wrapped once (polls are far more
-		 * frequent than a full wrap); from the bottom half it can only
-		 * have been reset. */
-		delta = (raw - st->raw_prev) & mask;
-		st->raw_total += delta;
+		st->raw_total = add_sat(st->raw_total, raw - st->raw_prev);
+	} else if (!f->saturating && f->bits < 64 &&
+		   (delta = (raw - st->raw_prev) & mask) <= mask / 2) {
+		/* A narrow counter below where it was, by a forward distance
+		 * of at most half its range, has wrapped once (polls are far
+		 * more frequent than half a wrap). A longer distance means it
+		 * went backwards: a reset. */
+		st->raw_total = add_sat(st->raw_total, delta);
 		a->counts.wraps++;
 	} else {
 		/* Backwards: a reset (driver reload, counter clear). What the
 		 * counter holds now was counted since the reset. */
-		st->raw_total += raw;
+		st->raw_total = add_sat(st->raw_total, raw);
 		st->saturated = 0;
 		a->counts.resets++;
 	}
@@ -292,7 +297,10 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 				continue;
 		} else {
 			v = s->value;
-			if (!isfinite(v) && f->kind != AM_GAUGE) {
+			/* A rate is never negative: integrating one would make
+			 * the counter go down. */
+			if ((!isfinite(v) && f->kind != AM_GAUGE) ||
+			    (f->kind == AM_INTEGRAL && v < 0)) {
 				a->counts.bad_values++;
 				continue;
 			}

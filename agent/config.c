@@ -34,6 +34,8 @@
 
 /* Larger than any sane config; bounds what a typo'd path can make us read. */
 #define CFG_MAX_BYTES (1024 * 1024)
+#define CFG_MAX_INTERVAL_S 86400.0
+#define CFG_MAX_DURATION_S (3650 * 86400.0)
 #define CFG_MIN_INTERVAL_S 0.1
 #define CFG_DEFAULT_INTERVAL_S 1.0
 #define CFG_EMBEDDED_SOURCE "<embedded default>"
@@ -730,6 +732,16 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 		if (!strcmp(key, "timeout") && s <= 0)
 			return node_err(p, v, path,
 					"timeout must be greater than 0, got %s",
+					describe(v, d, sizeof(d)));
+		/* Durations end up in int64 nanoseconds (overflow past 292
+		 * years): a poll interval or deadline of a day is plenty, and
+		 * ten years for anything else (retention ages). */
+		if ((!strcmp(key, "interval") || !strcmp(key, "timeout")) &&
+		    s > CFG_MAX_INTERVAL_S)
+			return node_err(p, v, path, "%s is above the maximum of 1d",
+					describe(v, d, sizeof(d)));
+		if (s > CFG_MAX_DURATION_S)
+			return node_err(p, v, path, "%s is above the maximum of 3650d",
 					describe(v, d, sizeof(d)));
 		if (!(slot = am_config_slot(opts, key)))
 			return oom(p);

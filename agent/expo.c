@@ -177,8 +177,11 @@ void expo_family_header(struct buf *b, const struct family *f, int openmetrics)
 		n -= strlen("_total");
 	else if (openmetrics && f->kind == AM_INFO)
 		n -= strlen("_info");
+	/* OpenMetrics HELP is an escaped string: a double quote is escaped
+	 * too; the text format escapes only backslash and newline. */
 	buf_printf(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)n, f->name,
-		   f->help_escaped, (int)n, f->name, t);
+		   openmetrics && f->help_om ? f->help_om : f->help_escaped, (int)n,
+		   f->name, t);
 	if (openmetrics && f->unit) {
 		size_t u = strlen(f->unit);
 

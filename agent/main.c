@@ -86,6 +86,8 @@ struct running_exporters {
 static int exporters_start(const struct agent_config *cfg,
 			   struct running_exporters *rx, int skip_prometheus)
 {
+	int err = 0;
+
 	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
 		const struct am_exporter *e = builtin_exporters[i];
 		const struct cfg_section *sec = config_exporter(cfg, e->name);
@@ -97,12 +99,40 @@ static int exporters_start(const struct agent_config *cfg,
 			continue;
 		rc = e->start(cfg, sec->opts, &rx->state[i]);
 		if (rc < 0) {
+			/* The others still start: one exporter's failure must not
+			 * silently take the rest down. */
 			log_msg(LOGL_ERROR, e->name, "cannot start: %s", strerror(-rc));
-			return rc;
+			if (!err)
+				err = rc;
+			continue;
 		}
 		rx->started[i] = 1;
 	}
-	return 0;
+	return err;
+}
+
+/* On reload the HTTP server keeps running (no scrape sees a closed port)
+ * only when it runs now and the new config wants it exactly as it is. */
+static int prometheus_unchanged(const struct running_exporters *rx,
+				const struct agent_config *old,
+				const struct agent_config *new)
+{
+	const struct cfg_section *a = config_exporter(old, "prometheus");
+	const struct cfg_section *b = config_exporter(new, "prometheus");
+	static const char *const ints[] = {"connection_limit", "threads"};
+	size_t i;
+
+	for (i = 0; i < builtin_nexporters && i < 16; i++)
+		if (strcmp(builtin_exporters[i]->name, "prometheus") == 0)
+			break;
+	if (i == builtin_nexporters || i >= 16 || !rx->started[i] || !a || !b ||
+	    !b->enabled || strcmp(old->listen, new->listen) != 0)
+		return 0;
+	for (size_t k = 0; k < 2; k++)
+		if (am_cfg_int(a->opts, ints[k], -1) != am_cfg_int(b->opts, ints[k], -1))
+			return 0;
+	return am_cfg_duration(a->opts, "connection_timeout", -1) ==
+	       am_cfg_duration(b->opts, "connection_timeout", -1);
 }
 
 static void exporters_stop(struct running_exporters *rx, int keep_prometheus)
@@ -161,7 +191,7 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		if (sig == SIGHUP) {
 			struct agent_config *ncfg = NULL;
 			char err[1024];
-			int same_listen;
+			int same_listen; /* keep the HTTP server as it is */
 
 			if (load_config(o, &ncfg, err, sizeof(err)) < 0) {
 				log_msg(LOGL_ERROR, NULL,
@@ -169,9 +199,11 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 				continue;
 			}
 			log_set_level(ncfg->log_level);
-			same_listen = strcmp(ncfg->listen, (*cfgp)->listen) == 0;
-			sched_stop_collectors(s, STOP_GRACE_S);
+			same_listen = prometheus_unchanged(&rx, *cfgp, ncfg);
+			/* Exporters first: they flush a snapshot that still holds
+			 * the old collectors' series. */
 			exporters_stop(&rx, same_listen);
+			sched_stop_collectors(s, STOP_GRACE_S);
 			config_free(*cfgp);
 			*cfgp = ncfg;
 			sched_start_collectors(s, ncfg, 0);
@@ -187,9 +219,9 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		break;
 	}
 out:
-	sched_stop_collectors(s, STOP_GRACE_S);
-	sched_stop_aggregator(s); /* publishes the final snapshot */
-	exporters_stop(&rx, 0);    /* exporters flush it */
+	sched_stop_collectors(s, STOP_GRACE_S); /* their series stay fresh... */
+	sched_stop_aggregator(s); /* ...in the final snapshot it publishes */
+	exporters_stop(&rx, 0);   /* which the exporters flush */
 	return rc;
 }
 

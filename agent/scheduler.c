@@ -52,6 +52,11 @@ struct sched {
 	atomic_int agg_stop;
 	struct am_sample *batch;
 	int once; /* --once: nothing goes stale before the single render */
+	/* Interval of the last instance in each slot that ran. Its series keep
+	 * their normal three-interval staleness after it stops (reload,
+	 * shutdown), so the final snapshot the exporters flush still holds
+	 * them and a reload leaves no gap. Under lock. */
+	double stopped_interval[SCHED_MAX_SLOTS];
 };
 
 #define BATCH 1024
@@ -106,7 +111,7 @@ static double interval_cb(void *arg, int owner)
 		return 0;
 	sl = s->slots[owner];
 	if (!sl || !atomic_load(&sl->running))
-		return 0;
+		return s->stopped_interval[owner];
 	/* --once renders after the slowest collector's last poll: a faster
 	 * collector's samples are older than its three intervals by then. */
 	return s->once ? 1e9 : sl->interval_s;
@@ -239,7 +244,9 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 {
 	int started = 0;
 
+	pthread_mutex_lock(&s->lock);
 	s->once = once;
+	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < cfg->ncollectors && i < SCHED_MAX_SLOTS; i++) {
 		const struct cfg_section *sec = &cfg->collectors[i];
 		const struct am_collector *desc = NULL;
@@ -289,8 +296,10 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		pthread_mutex_unlock(&s->lock);
 		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
 			log_msg(LOGL_ERROR, desc->name, "cannot start thread");
-			atomic_store(&sl->finished, 1);
-			atomic_store(&sl->done_once, 1);
+			pthread_mutex_lock(&s->lock);
+			s->slots[i] = NULL;
+			pthread_mutex_unlock(&s->lock);
+			slot_free(sl);
 			continue;
 		}
 		started++;
@@ -340,6 +349,8 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 		pthread_mutex_lock(&s->lock);
 		for (size_t n; (n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH));)
 			agg_ingest(s->agg, s->batch, n);
+		if (atomic_load(&sl->running))
+			s->stopped_interval[i] = sl->interval_s;
 		s->slots[i] = NULL;
 		pthread_mutex_unlock(&s->lock);
 		slot_free(sl);

@@ -25,7 +25,10 @@ void sched_free(struct sched *s);
 int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			   int once);
 /* Ask every collector to stop and wait up to grace_s in total; collectors
- * still hung after that are abandoned (detached, never freed). */
+ * still hung after that are abandoned (detached, never freed). The series of
+ * a stopped collector go stale as usual, three intervals after its last
+ * sample, so the snapshots rendered meanwhile (the final one at shutdown)
+ * still hold them. */
 void sched_stop_collectors(struct sched *s, double grace_s);
 /* --once: wait until every collector finished its polls or overran its
  * deadline; returns the number that overran. */

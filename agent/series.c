@@ -70,6 +70,7 @@ static void family_free(struct family *f)
 	free(f->name);
 	free(f->help);
 	free(f->help_escaped);
+	free(f->help_om);
 	free(f->unit);
 	for (unsigned i = 0; i < f->nlabels; i++)
 		free(f->labels[i]);
@@ -94,12 +95,14 @@ static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
 	f->name = strdup(def->name);
 	f->help = strdup(def->help ? def->help : "");
 	f->help_escaped = f->help ? expo_escape_help(f->help) : NULL;
+	f->help_om = f->help ? expo_escape_label_value(f->help) : NULL;
 	f->unit = def->unit ? strdup(def->unit) : NULL;
 	f->kind = def->kind;
 	f->nlabels = nlabels;
 	for (unsigned i = 0; i < nlabels; i++)
 		f->labels[i] = strdup(def->labels[i]);
-	if (!f->name || !f->help || !f->help_escaped || (def->unit && !f->unit))
+	if (!f->name || !f->help || !f->help_escaped || !f->help_om ||
+	    (def->unit && !f->unit))
 		goto fail;
 	for (unsigned i = 0; i < nlabels; i++)
 		if (!f->labels[i])

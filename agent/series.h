@@ -21,7 +21,8 @@ struct family {
 	int id;
 	char *name;           /* as registered (counters end in _total) */
 	char *help;
-	char *help_escaped;   /* HELP text escaped for the exposition */
+	char *help_escaped;   /* HELP text escaped for text 0.0.4 */
+	char *help_om;        /* ... and for OpenMetrics (quotes escaped too) */
 	enum am_kind kind;    /* of the first registration; decides the TYPE */
 	char *unit;           /* NULL or OpenMetrics unit */
 	unsigned nlabels;     /* labels of the first registration */

@@ -91,6 +91,10 @@ static const struct {
 	 {65000, 65535, 65535, 65535}, 4, 0, 0},
 	{"saturated counter cleared = reset", 16, 1, 1, {65535, 3, 10},
 	 {65535, 65538, 65545}, 3, 1, 0},
+	{"32-bit small step back in the top half = reset, not a wrap", 32, 0, 1,
+	 {0x90000000u, 0x8FFF0000u}, {0x90000000u, 0x90000000ull + 0x8FFF0000ull}, 2, 1, 0},
+	{"64-bit total saturates instead of overflowing", 64, 0, 1,
+	 {UINT64_MAX - 10, 100}, {UINT64_MAX - 10, UINT64_MAX}, 2, 1, 0},
 	{"exact beyond 2^53", 64, 0, 1,
 	 {9007199254740993ull, 9007199254740995ull},
 	 {9007199254740993ull, 9007199254740995ull}, 2, 0, 0},
@@ -236,6 +240,9 @@ START_TEST(test_integration_scale_and_gap)
 	ck_assert_double_eq_tol(value(a, id), 600, 1e-9);
 	/* Time going backwards adds nothing. */
 	feed(a, id, S(12.5), 100000);
+	ck_assert_double_eq_tol(value(a, id), 600, 1e-9);
+	/* A negative rate is refused: the counter never goes down. */
+	feed(a, id, S(14), -100000);
 	ck_assert_double_eq_tol(value(a, id), 600, 1e-9);
 	agg_free(a);
 }

@@ -123,7 +123,7 @@ START_TEST(test_family_headers)
 {
 	struct buf t = {0}, o = {0};
 	struct am_family_def d = {.name = "x_energy_joules_total",
-				  .help = "Energy.", .kind = AM_COUNTER,
+				  .help = "Energy \"E\".", .kind = AM_COUNTER,
 				  .unit = "joules"};
 	int f;
 
@@ -132,9 +132,9 @@ START_TEST(test_family_headers)
 	ck_assert_int_ge(f, 0);
 	expo_family_header(&t, series_view_get(f)->fam, 0);
 	expo_family_header(&o, series_view_get(f)->fam, 1);
-	ck_assert_str_eq(t.p, "# HELP x_energy_joules_total Energy.\n"
+	ck_assert_str_eq(t.p, "# HELP x_energy_joules_total Energy \"E\".\n"
 			      "# TYPE x_energy_joules_total counter\n");
-	ck_assert_str_eq(o.p, "# HELP x_energy_joules Energy.\n"
+	ck_assert_str_eq(o.p, "# HELP x_energy_joules Energy \\\"E\\\".\n"
 			      "# TYPE x_energy_joules counter\n"
 			      "# UNIT x_energy_joules joules\n");
 	buf_free(&t);

@@ -28,6 +28,8 @@ printf 'collectors:\n  netdev:\n    interval: fast\n' > "$WORK/type.yaml"
 expect 2 "type.yaml:3: collectors.netdev.interval" --config "$WORK/type.yaml" --once
 printf 'collectors: [netdev\n' > "$WORK/bad.yaml"
 expect 2 "bad.yaml:" --config "$WORK/bad.yaml" --once
+printf 'collectors:\n  sim: {interval: 3000000h}\n' > "$WORK/long.yaml"
+expect 2 "long.yaml:2: collectors.sim.interval: \"3000000h\" is above the maximum of 1d" --config "$WORK/long.yaml" --once
 printf 'collectors:\n  netdev: {interval: 50ms}\n' > "$WORK/short.yaml"
 expect 2 "short.yaml:2: collectors.netdev.interval" --config "$WORK/short.yaml" --once
 

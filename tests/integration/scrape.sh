@@ -65,6 +65,15 @@ grep -q 'accel_utilization_ratio' "$WORK/m2.txt" && fail "sim series survived it
 grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/m2.txt" || fail "netdev after reload"
 ok "good reload applied"
 
+# Reload can switch the HTTP server off and on again, and apply new options.
+printf 'collectors:\n  netdev: {interval: 200ms}\nexporters:\n  prometheus: {enabled: false}\n' > "$WORK/a.yaml"
+kill -HUP "$AGENT_PID"; sleep 0.5
+curl -fsS -o /dev/null --max-time 1 "$url/metrics" 2>/dev/null && fail "HTTP still served after a reload that disabled it"
+printf 'collectors:\n  netdev: {interval: 200ms}\nexporters:\n  prometheus: {connection_limit: 16}\n' > "$WORK/a.yaml"
+kill -HUP "$AGENT_PID"
+wait_http "$url/metrics" 5 || fail "HTTP not served again after re-enabling it: $(tail -3 "$WORK/agent.log")"
+ok "reload switched the HTTP server off and on"
+
 kill -TERM "$AGENT_PID"
 for _ in $(seq 1 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$AGENT_PID" 2>/dev/null && fail "agent still running 5 s after SIGTERM"
