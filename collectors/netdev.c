@@ -47,13 +47,13 @@ static const char *const nd_attr[] = {"operstate", "speed", "mtu", "address", "d
 
 struct nd_if {
 	char name[64];
-	int seen; /* present at the last scan */
+	int seen; /* present at the last scan; if not, its slot may be reused */
 	am_series_t stat[ND_NSTATS];
 	am_series_t up, speed, mtu, info;
 	/* Built once at discovery: a poll formats no strings. */
 	char *path[ND_NPATHS];
 	/* Labels of the current info series, to notice a change. */
-	char addr[64], oper[32], duplex[32];
+	char addr[64], duplex[32];
 };
 
 struct nd {
@@ -143,6 +143,28 @@ static int nd_paths(struct nd *nd, struct nd_if *ifp)
 	return 0;
 }
 
+static void nd_if_clear(struct nd_if *ifp)
+{
+	for (int k = 0; k < ND_NPATHS; k++)
+		free(ifp->path[k]);
+	memset(ifp, 0, sizeof(*ifp));
+}
+
+/* A slot for a new interface: the next unused one, else one whose interface
+ * is gone (interfaces come and go: veths, VFs). Called after the scan has
+ * marked every interface still present. */
+static struct nd_if *nd_free_slot(struct nd *nd)
+{
+	if (nd->nifs < ND_MAX_IFS)
+		return &nd->ifs[nd->nifs];
+	for (size_t i = 0; i < nd->nifs; i++)
+		if (!nd->ifs[i].seen) {
+			nd_if_clear(&nd->ifs[i]);
+			return &nd->ifs[i];
+		}
+	return NULL;
+}
+
 static struct nd_if *nd_find(struct nd *nd, const char *name)
 {
 	for (size_t i = 0; i < nd->nifs; i++)
@@ -151,10 +173,42 @@ static struct nd_if *nd_find(struct nd *nd, const char *name)
 	return NULL;
 }
 
+static void nd_add(struct nd *nd, const char *name)
+{
+	const char *lv[1] = {name};
+	struct nd_if *ifp = nd_free_slot(nd);
+
+	if (!ifp) {
+		am_log(nd->ctx, AM_LOG_WARN, "more than %d interfaces; ignoring %s",
+		       ND_MAX_IFS, name);
+		return;
+	}
+	memset(ifp, 0, sizeof(*ifp));
+	snprintf(ifp->name, sizeof(ifp->name), "%s", name);
+	if (nd_paths(nd, ifp) < 0) {
+		am_log(nd->ctx, AM_LOG_ERROR, "out of memory");
+		nd_if_clear(ifp);
+		return;
+	}
+	if (ifp == &nd->ifs[nd->nifs])
+		nd->nifs++;
+	for (size_t k = 0; k < ND_NSTATS; k++)
+		ifp->stat[k] = am_series(nd->ctx, nd->f_stat[k], lv);
+	ifp->up = am_series(nd->ctx, nd->f_up, lv);
+	ifp->speed = am_series(nd->ctx, nd->f_speed, lv);
+	ifp->mtu = am_series(nd->ctx, nd->f_mtu, lv);
+	ifp->info = AM_SERIES_INVALID;
+	ifp->seen = 1;
+}
+
+/* Two passes: mark the interfaces still there, then add the new ones, so a
+ * new interface can take the slot of one that is gone. */
 static void nd_scan(struct nd *nd)
 {
 	DIR *d = opendir(nd->root);
 	struct dirent *e;
+	char (*fresh)[64] = NULL;
+	size_t nfresh = 0, cap = 0;
 
 	for (size_t i = 0; i < nd->nifs; i++)
 		nd->ifs[i].seen = 0;
@@ -170,33 +224,24 @@ static void nd_scan(struct nd *nd)
 		if (strlen(e->d_name) >= sizeof(ifp->name) || !nd_wanted(nd, e->d_name))
 			continue;
 		ifp = nd_find(nd, e->d_name);
-		if (!ifp) {
-			const char *lv[1] = {e->d_name};
-
-			if (nd->nifs == ND_MAX_IFS) {
-				am_log(nd->ctx, AM_LOG_WARN,
-				       "more than %d interfaces; ignoring %s",
-				       ND_MAX_IFS, e->d_name);
-				continue;
-			}
-			ifp = &nd->ifs[nd->nifs];
-			memset(ifp, 0, sizeof(*ifp));
-			snprintf(ifp->name, sizeof(ifp->name), "%s", e->d_name);
-			if (nd_paths(nd, ifp) < 0) {
-				am_log(nd->ctx, AM_LOG_ERROR, "out of memory");
-				continue;
-			}
-			nd->nifs++;
-			for (size_t k = 0; k < ND_NSTATS; k++)
-				ifp->stat[k] = am_series(nd->ctx, nd->f_stat[k], lv);
-			ifp->up = am_series(nd->ctx, nd->f_up, lv);
-			ifp->speed = am_series(nd->ctx, nd->f_speed, lv);
-			ifp->mtu = am_series(nd->ctx, nd->f_mtu, lv);
-			ifp->info = AM_SERIES_INVALID;
+		if (ifp) {
+			ifp->seen = 1;
+			continue;
 		}
-		ifp->seen = 1;
+		if (nfresh == cap) {
+			void *n = realloc(fresh, (cap ? cap * 2 : 16) * sizeof(*fresh));
+
+			if (!n)
+				break;
+			fresh = n;
+			cap = cap ? cap * 2 : 16;
+		}
+		snprintf(fresh[nfresh++], sizeof(fresh[0]), "%s", e->d_name);
 	}
 	closedir(d);
+	for (size_t i = 0; i < nfresh; i++)
+		nd_add(nd, fresh[i]);
+	free(fresh);
 }
 
 static void nd_fini(void *state);
@@ -244,9 +289,10 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		.kind = AM_GAUGE, .unit = "bytes", .labels = {"device"}});
 	nd->f_info = am_family(ctx, &(struct am_family_def){
 		.name = "fabric_netdev_info",
-		.help = "Interface identity: hardware address, operstate and duplex.",
+		.help = "Interface identity: hardware address and duplex (operstate is "
+			"fabric_netdev_up, so a link going down does not change the series).",
 		.kind = AM_INFO,
-		.labels = {"device", "address", "operstate", "duplex"}});
+		.labels = {"device", "address", "duplex"}});
 	nd_scan(nd);
 	nd->last_scan = am_poll_time_ns(ctx);
 	for (size_t i = 0; i < nd->nifs; i++)
@@ -296,12 +342,11 @@ static void nd_poll_if(struct nd *nd, struct nd_if *ifp)
 	if (nd_read(ifp->path[ND_DUPLEX], duplex, sizeof(duplex)) < 0)
 		duplex[0] = '\0';
 	if (ifp->info == AM_SERIES_INVALID || strcmp(addr, ifp->addr) != 0 ||
-	    strcmp(oper, ifp->oper) != 0 || strcmp(duplex, ifp->duplex) != 0) {
-		const char *lv[4] = {ifp->name, addr, oper, duplex};
+	    strcmp(duplex, ifp->duplex) != 0) {
+		const char *lv[3] = {ifp->name, addr, duplex};
 
 		ifp->info = am_series(nd->ctx, nd->f_info, lv);
 		memcpy(ifp->addr, addr, sizeof(addr));
-		memcpy(ifp->oper, oper, sizeof(oper));
 		memcpy(ifp->duplex, duplex, sizeof(duplex));
 	}
 	am_emit(nd->ctx, ifp->info, 1);
@@ -329,8 +374,7 @@ static void nd_fini(void *state)
 	if (!nd)
 		return;
 	for (size_t i = 0; i < nd->nifs; i++)
-		for (int k = 0; k < ND_NPATHS; k++)
-			free(nd->ifs[i].path[k]);
+		nd_if_clear(&nd->ifs[i]);
 	if (nd->has_include)
 		regfree(&nd->include);
 	if (nd->has_exclude)
