@@ -34,6 +34,8 @@ struct slot {
 	atomic_int stop;
 	atomic_int running;       /* init succeeded, polling */
 	atomic_int finished;      /* thread returned */
+	int orphaned;             /* abandoned by stop: the thread frees the slot
+				     when it finally returns (under lock) */
 	atomic_int done_once;     /* --once polls complete */
 	atomic_llong poll_start;  /* monotonic ns of the poll in progress, 0 if none */
 	atomic_llong last_duration;
@@ -177,6 +179,23 @@ static void slot_sleep_until(struct slot *sl, int64_t abs_ns)
 	pthread_mutex_unlock(&sl->lock);
 }
 
+/* Last act of a slot thread. If stop gave up waiting for it (it was hung),
+ * nobody else holds the slot any more: free it here. */
+static void slot_exit(struct slot *sl)
+{
+	int orphaned;
+
+	pthread_mutex_lock(&sl->lock);
+	atomic_store(&sl->finished, 1);
+	orphaned = sl->orphaned;
+	pthread_mutex_unlock(&sl->lock);
+	if (orphaned) {
+		log_msg(LOGL_INFO, sl->desc->name,
+			"the abandoned instance returned and was cleaned up");
+		slot_free(sl);
+	}
+}
+
 static void *slot_thread(void *arg)
 {
 	struct slot *sl = arg;
@@ -197,7 +216,7 @@ static void *slot_thread(void *arg)
 			log_msg(LOGL_ERROR, name, "init failed: %s%s%s", strerror(-rc),
 				sl->ctx.found[0] ? ": " : "", sl->ctx.found);
 		atomic_store(&sl->done_once, 1);
-		atomic_store(&sl->finished, 1);
+		slot_exit(sl);
 		return NULL;
 	}
 	log_msg(LOGL_INFO, name, "%s (every %gs)",
@@ -219,7 +238,7 @@ static void *slot_thread(void *arg)
 		if (rc != 0)
 			log_limitedf(&sl->ctx.rl, LOGL_WARN, name, "poll failed: %s",
 				     strerror(-rc));
-		if (sl->overrun_logged && rc == 0) {
+		if (sl->overrun_logged && rc == 0 && !atomic_load(&sl->stop)) {
 			log_msg(LOGL_INFO, name, "poll completed again");
 			sl->overrun_logged = 0;
 		}
@@ -235,7 +254,7 @@ static void *slot_thread(void *arg)
 	if (sl->desc->fini)
 		sl->desc->fini(sl->state);
 	sl->state = NULL;
-	atomic_store(&sl->finished, 1);
+	slot_exit(sl);
 	return NULL;
 }
 
@@ -334,15 +353,28 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 		if (!sl)
 			continue;
 		if (pthread_timedjoin_np(sl->thr, NULL, &dl) != 0) {
-			/* Hung in a driver call: leave the thread and everything it
-			 * can touch (slot, ring, state) alive, and go on. */
+			int finished;
+
+			/* Hung in a driver call: leave the thread everything it
+			 * can touch (slot, ring, state); it frees them if it
+			 * ever returns. Under sl->lock, so exactly one side
+			 * frees the slot. */
+			pthread_mutex_lock(&s->lock);
+			s->slots[i] = NULL;
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&sl->lock);
+			finished = atomic_load(&sl->finished);
+			sl->orphaned = !finished;
+			pthread_mutex_unlock(&sl->lock);
+			if (finished) { /* returned just now after all */
+				pthread_join(sl->thr, NULL);
+				slot_free(sl);
+				continue;
+			}
 			log_msg(LOGL_WARN, sl->desc->name,
 				"did not stop within %gs (stuck in a poll); abandoned",
 				grace_s);
 			pthread_detach(sl->thr);
-			pthread_mutex_lock(&s->lock);
-			s->slots[i] = NULL;
-			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
 		/* The thread is gone: drain what it left, then drop the slot. */
