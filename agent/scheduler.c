@@ -33,6 +33,7 @@ struct slot {
 	int once;
 	atomic_int stop;
 	atomic_int running;       /* init succeeded, polling */
+	atomic_int init_failed;   /* init failed (not -ENODEV): reported down */
 	atomic_int finished;      /* thread returned */
 	int orphaned;             /* abandoned by stop: the thread frees the slot
 				     when it finally returns (under lock) */
@@ -86,6 +87,16 @@ static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
 		struct slot *sl = s->slots[i];
 		int over;
 
+		if (sl && atomic_load(&sl->init_failed)) {
+			out[n].name = sl->desc->name;
+			out[n].up = 0;
+			out[n].duration_s = -1;
+			out[n].dropped = 0;
+			out[n].read_errors = atomic_load_explicit(&sl->ctx.read_errors,
+								  memory_order_relaxed);
+			n++;
+			continue;
+		}
 		if (!sl || !atomic_load(&sl->running))
 			continue;
 		over = slot_overrun(sl, now);
@@ -212,9 +223,13 @@ static void *slot_thread(void *arg)
 		if (rc == -ENODEV)
 			log_msg(LOGL_INFO, name, "nothing found: %s",
 				sl->ctx.found[0] ? sl->ctx.found : "no devices");
-		else
+		else {
 			log_msg(LOGL_ERROR, name, "init failed: %s%s%s", strerror(-rc),
 				sl->ctx.found[0] ? ": " : "", sl->ctx.found);
+			/* Something is there but broken: say so in the metrics,
+			 * where an alert on accelmon_collector_up sees it. */
+			atomic_store(&sl->init_failed, 1);
+		}
 		atomic_store(&sl->done_once, 1);
 		slot_exit(sl);
 		return NULL;

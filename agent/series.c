@@ -6,6 +6,7 @@
  * complete, and readers (aggregator, exporters) load them with acquire.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -196,7 +197,10 @@ int series_family_register(const struct am_family_def *def, int owner)
 				return -EINVAL;
 		nlabels++;
 	}
-	if (def->bits > 64)
+	/* A scale or window that is negative or not a number would corrupt
+	 * every value of the family. */
+	if (def->bits > 64 || !(def->scale >= 0) || !isfinite(def->scale) ||
+	    !(def->window_s >= 0) || !isfinite(def->window_s))
 		return -EINVAL;
 
 	pthread_mutex_lock(&reg_lock);

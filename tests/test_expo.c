@@ -172,6 +172,25 @@ START_TEST(test_registration_rules)
 }
 END_TEST
 
+START_TEST(test_registration_bad_numbers)
+{
+	struct am_family_def d = {.name = "n_gauge", .help = "h", .kind = AM_GAUGE};
+
+	series_reset();
+	d.scale = -1;
+	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	d.scale = NAN;
+	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	d.scale = 0;
+	d.window_s = -5;
+	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	d.window_s = INFINITY;
+	ck_assert_int_lt(series_family_register(&d, 0), 0);
+	d.window_s = 0;
+	ck_assert_int_ge(series_family_register(&d, 0), 0);
+}
+END_TEST
+
 START_TEST(test_interning)
 {
 	struct am_family_def d = {.name = "i_gauge", .help = "h", .kind = AM_GAUGE,
@@ -295,6 +314,7 @@ static Suite *expo_suite(void)
 	tcase_add_test(tc, test_family_headers);
 	tcase_add_loop_test(tc, test_registration_rules, 0,
 			    sizeof(reg_cases) / sizeof(reg_cases[0]));
+	tcase_add_test(tc, test_registration_bad_numbers);
 	tcase_add_test(tc, test_interning);
 	tcase_add_test(tc, test_snapshot_gzip_and_refcount);
 	suite_add_tcase(s, tc);
