@@ -301,6 +301,54 @@ START_TEST(test_clock_jump_and_restart)
 }
 END_TEST
 
+/* A file given twice under different names (a backup copy next to it): it
+ * is read once and the figures are those of the file alone; the clock jump
+ * inside it is still counted once. With the file check off, the accounting
+ * alone skips the copy's batches as an overlap of the same run rather than
+ * counting a clock jump and the same hours again. */
+START_TEST(test_duplicate_file)
+{
+	char p1[128], p2[128], cp[128], cmd[512];
+	char *paths[3] = {cp, p2, p1};
+	struct audit a;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/j1.amrec", dir);
+	snprintf(p2, sizeof(p2), "%s/j2.amrec", dir);
+	snprintf(cp, sizeof(cp), "%s/backup-of-j1.amrec", dir);
+	write_jumpy(p1, p2);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", p1, cp);
+	ck_assert_int_eq(system(cmd), 0);
+	for (int check_files = 1; check_files >= 0; check_files--) {
+		void *seen;
+		audit_init(&a, &dflt);
+		a.warn = NULL;
+		seen = a.seen;
+		if (!check_files)
+			a.seen = NULL;
+		audit_sort_files(&a, paths, 3);
+		for (size_t i = 0; i < 3; i++)
+			audit_file(&a, paths[i]);
+		ck_assert_int_eq(audit_finish(&a), 0);
+		const struct audit_totals *t = &dev(&a, "jumpy", "nvidia0")->t;
+		ck_assert_msg(t->clock_jumps == 1, "check_files %d: clock jumps %llu",
+			      check_files, (unsigned long long)t->clock_jumps);
+		ck_assert_uint_eq(t->gaps, 1);
+		ck_assert_uint_eq(t->resets, 0);
+		NEAR(t->observed_s, (1998 + 1000) * 15.0);
+		NEAR(t->busy_s, (1998 + 1000) * 15.0);
+		NEAR(t->gap_s, 600);
+		NEAR(t->energy_j, (1998 + 1000) * 15.0 * 72);
+		ck_assert_uint_eq(a.in.duplicate_files, check_files ? 1 : 0);
+		ck_assert_uint_eq(a.in.overlap_batches, check_files ? 0 : 2000);
+		ck_assert(!a.skipped);
+		a.seen = seen;
+		audit_free(&a);
+	}
+	rm_dir();
+}
+END_TEST
+
 /* Two files 15 s apart: a rotation (same run, counters go on) is bridged;
  * a fast restart (new run, counters from 0) is a gap, not a reset. */
 START_TEST(test_rotation_and_restart)
@@ -526,6 +574,7 @@ static Suite *audit_suite(void)
 	TCase *tc = tcase_create("truth");
 	tcase_add_test(tc, test_known_truth);
 	tcase_add_test(tc, test_clock_jump_and_restart);
+	tcase_add_test(tc, test_duplicate_file);
 	tcase_add_test(tc, test_rotation_and_restart);
 	tcase_add_test(tc, test_straddling_polls);
 	tcase_add_test(tc, test_damaged_files);
