@@ -329,19 +329,38 @@ static double counter_delta(struct audit_device *d, int m)
 	return v;
 }
 
+/* The most busy time one step can legitimately hold beyond its interval:
+ * a collector polled less often than records are written, or a late poll
+ * (the aggregator integrates up to three poll intervals at once, the poll
+ * deadline is two), hands its time over in one chunk. One record interval,
+ * but at least a minute so that collectors polled every 20 s are covered. */
+static double carry_limit(double dts)
+{
+	return dts > 60 ? dts : 60;
+}
+
 /* The same for a time counter (busy, SM, tensor seconds), at most the
  * interval: a poll that straddles a snapshot moves a little busy time into
  * the neighbouring interval, so what is over the interval is carried into
  * the next one rather than lost (a device busy all the time reads 100%, not
- * 99.9%). The carry is dropped at a gap or a reset. */
+ * 99.9%). The carry is at most carry_limit(), so that one odd step cannot
+ * make a device read busy for hours; a step more than that over its
+ * interval cannot come from late polls: the counter was damaged or reset
+ * (counted as a reset), the step counts as busy throughout and the rest is
+ * dropped. The carry is dropped at a gap or a reset. */
 static double time_delta(struct audit_device *d, int m, double dts)
 {
 	uint64_t resets = d->t.resets;
-	double v = counter_delta(d, m);
+	double v = counter_delta(d, m), lim = carry_limit(dts);
 	if (d->t.resets != resets)
 		d->carry[m] = 0;
+	if (v > dts + lim) {
+		d->t.resets++;
+		d->carry[m] = 0;
+		return dts;
+	}
 	v += d->carry[m];
-	d->carry[m] = v > dts ? v - dts : 0;
+	d->carry[m] = v > dts ? fmin(v - dts, lim) : 0;
 	return v > dts ? dts : v;
 }
 

@@ -444,6 +444,61 @@ START_TEST(test_straddling_polls)
 }
 END_TEST
 
+/* Busy time over the interval is carried forward, but boundedly: one step
+ * far over its interval (a damaged or reset counter) is counted as a reset
+ * and does not make the device read busy for hours; a moderate excess, and
+ * the chunks of a collector polled every minute, are carried in full. 400
+ * steps of 15 s; extra busy seconds are added at step 100. */
+START_TEST(test_busy_carry_bounded)
+{
+	static const struct {
+		const char *what;
+		double per_step, extra;
+		int chunk; /* busy time arrives every chunk steps */
+		double busy_s;
+		unsigned resets;
+	} cases[] = {
+	    {"odd step", 7.5, 3600, 1, 399 * 7.5 + 15, 1},
+	    {"moderate step", 7.5, 40, 1, 400 * 7.5 + 40, 0},
+	    {"1 min collector", 15, 0, 4, 400 * 15.0 - 45, 0},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char p1[128], *paths[1] = {p1};
+		struct recgen g;
+		struct tdev d;
+		uint32_t refs[8];
+		double vals[8];
+		struct audit a;
+
+		mkdir_tmp();
+		snprintf(p1, sizeof(p1), "%s/c.amrec", dir);
+		ck_assert_int_eq(recgen_open(&g, p1, "carry", T0, IV, 0), 0);
+		def_dev(&g, &d, "nvidia0", "NVIDIA L4");
+		for (int k = 0; k <= 400; k++) {
+			if (k > 0 && k % cases[c].chunk == 0)
+				d.vbusy += cases[c].per_step * cases[c].chunk;
+			if (k == 100)
+				d.vbusy += cases[c].extra;
+			put_dev(&d, 1e9, refs, vals, 0);
+			ck_assert_int_eq(
+			    recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, 6), 0);
+		}
+		ck_assert_int_gt(recgen_close(&g), 0);
+		run_audit(&a, &dflt, paths, 1);
+		const struct audit_totals *t = &dev(&a, "carry", "nvidia0")->t;
+		NEAR(t->observed_s, 400 * 15.0);
+		ck_assert_msg(fabs(t->busy_s - cases[c].busy_s) < 1e-3,
+			      "%s: busy %.3f s, want %.3f", cases[c].what, t->busy_s,
+			      cases[c].busy_s);
+		ck_assert_msg(t->resets == cases[c].resets, "%s: resets %llu",
+			      cases[c].what, (unsigned long long)t->resets);
+		ck_assert(t->busy_s <= t->observed_s);
+		audit_free(&a);
+		rm_dir();
+	}
+}
+END_TEST
+
 static void flip(const char *path, long off, uint8_t mask)
 {
 	int fd = open(path, O_RDWR);
@@ -577,6 +632,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_duplicate_file);
 	tcase_add_test(tc, test_rotation_and_restart);
 	tcase_add_test(tc, test_straddling_polls);
+	tcase_add_test(tc, test_busy_carry_bounded);
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_outputs);
 	tcase_set_timeout(tc, 60);
