@@ -519,23 +519,25 @@ static int on_series(struct file_ctx *fc, const Amrec__SeriesDef *s)
 		if (strcmp(s->family, metric_family[m]) == 0)
 			metric = m;
 	const char *device = metric >= 0 ? label(s, "device") : NULL;
-	if (device && *device) {
+	if (!device || !*device)
+		metric = -1;
+	/* the decoder checks the ref first: a bad definition names no device */
+	int rc = rec_dec_series(&fc->dec, s, metric >= 0 && metric != AUDIT_INFO);
+	if (rc < 0)
+		return rc;
+	if (metric >= 0) {
 		dev = device_get(fc->a, fc->node, device);
 		if (!dev)
 			return -ENOMEM;
 		set_str(&dev->uuid, label(s, "uuid"));
 		if (metric == AUDIT_INFO)
 			set_str(&dev->model, label(s, "model"));
-	} else {
-		metric = -1;
 	}
-	int rc = rec_dec_series(&fc->dec, s, metric >= 0 && metric != AUDIT_INFO);
-	if (rc < 0)
-		return rc;
 	if (s->ref >= fc->nmap) {
-		size_t n = fc->nmap ? fc->nmap : 256;
-		while (n <= s->ref)
-			n *= 2;
+		/* doubles, as refs are dense; the decoder bounds s->ref */
+		size_t n = fc->nmap ? 2 * fc->nmap : 256;
+		if (n <= s->ref)
+			n = (size_t)s->ref + 1;
 		struct ref_map *m = realloc(fc->map, n * sizeof(*m));
 		if (!m)
 			return -ENOMEM;
@@ -730,8 +732,16 @@ int audit_file(struct audit *a, const char *path)
 			if ((rc = on_series(&fc, rec->series)) < 0) {
 				a->in.bad_records++;
 				a->skipped = true;
-				warnf(a, path, off, "bad series definition: %s",
-				      strerror(-rc));
+				if (rc == -ERANGE)
+					warnf(a, path, off,
+					      "series definition with ref %u, far "
+					      "beyond the %u series defined so far: "
+					      "corrupt, skipped",
+					      (unsigned)rec->series->ref,
+					      (unsigned)fc.dec.ndefs);
+				else
+					warnf(a, path, off, "bad series definition: %s",
+					      strerror(-rc));
 			}
 			break;
 		case AMREC__RECORD__BODY_BATCH:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "exporters/records_frame.h"
 #include "rec_gen.h"
 
 #define T0 1764028800000LL /* 2025-11-25T00:00:00Z */
@@ -499,6 +500,82 @@ START_TEST(test_busy_carry_bounded)
 }
 END_TEST
 
+/* One series definition with ref 2^24-1 (86 bytes that used to cost the
+ * audit ~790 MB): skipped with a warning naming the file and the offset;
+ * the definitions and batches after it are read as usual. */
+START_TEST(test_far_series_ref)
+{
+	char p1[128], *paths[1] = {p1}, *msg = NULL;
+	size_t msglen = 0;
+	struct recgen g;
+	struct tdev d0, d1;
+	uint32_t refs[16];
+	double vals[16];
+	struct audit a;
+	Amrec__Record rec = AMREC__RECORD__INIT;
+	Amrec__SeriesDef def = AMREC__SERIES_DEF__INIT;
+	char *names[] = {(char *)"device"}, *values[] = {(char *)"nvidia9"};
+	uint8_t buf[256], hdr[16];
+	long bad_off;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/far.amrec", dir);
+	ck_assert_int_eq(recgen_open(&g, p1, "far", T0, IV, 0), 0);
+	def_dev(&g, &d0, "nvidia0", "NVIDIA L4");
+	def.has_ref = true;
+	def.ref = (1u << 24) - 1;
+	def.family = (char *)"accel_busy_seconds_total";
+	def.n_label_names = def.n_label_values = 1;
+	def.label_names = names;
+	def.label_values = values;
+	def.has_resolution = true;
+	def.resolution = 1e-3;
+	rec.body_case = AMREC__RECORD__BODY_SERIES;
+	rec.series = &def;
+	size_t n = amrec__record__pack(&rec, buf);
+	ck_assert_uint_lt(n, sizeof(buf));
+	rec_frame_header(hdr, buf, n);
+	fflush(g.f);
+	bad_off = ftell(g.f);
+	ck_assert_uint_eq(fwrite(hdr, 1, 16, g.f), 16);
+	ck_assert_uint_eq(fwrite(buf, 1, n, g.f), n);
+	def_dev(&g, &d1, "nvidia1", "NVIDIA L4");
+	for (int k = 0; k <= 100; k++) {
+		if (k > 0) {
+			d0.vbusy += 3;
+			d1.vbusy += 12;
+		}
+		size_t m = put_dev(&d0, 1e9, refs, vals, 0);
+		m = put_dev(&d1, 2e9, refs, vals, m);
+		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, m),
+				 0);
+	}
+	ck_assert_int_gt(recgen_close(&g), 0);
+
+	audit_init(&a, &dflt);
+	a.warn = open_memstream(&msg, &msglen);
+	ck_assert_ptr_nonnull(a.warn);
+	audit_sort_files(&a, paths, 1);
+	audit_file(&a, p1);
+	ck_assert_int_eq(audit_finish(&a), 0);
+	fclose(a.warn);
+	a.warn = NULL;
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "%s: offset %ld: series definition with ref 16777215", p1, bad_off);
+	ck_assert_msg(strstr(msg, want), "warnings: %s", msg);
+	ck_assert_uint_eq(a.in.bad_records, 1);
+	ck_assert(a.skipped);
+	ck_assert_uint_eq(a.ndev, 2); /* no device for the bad definition */
+	NEAR(dev(&a, "far", "nvidia0")->t.busy_s, 100 * 3.0);
+	NEAR(dev(&a, "far", "nvidia1")->t.busy_s, 100 * 12.0);
+	NEAR(dev(&a, "far", "nvidia1")->t.observed_s, 100 * 15.0);
+	audit_free(&a);
+	free(msg);
+	rm_dir();
+}
+END_TEST
+
 static void flip(const char *path, long off, uint8_t mask)
 {
 	int fd = open(path, O_RDWR);
@@ -634,6 +711,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_straddling_polls);
 	tcase_add_test(tc, test_busy_carry_bounded);
 	tcase_add_test(tc, test_damaged_files);
+	tcase_add_test(tc, test_far_series_ref);
 	tcase_add_test(tc, test_outputs);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -467,6 +467,45 @@ START_TEST(test_codec_lost_batch)
 }
 END_TEST
 
+/* A definition whose ref is far beyond the series defined so far is
+ * corrupt input: refused (-ERANGE) without growing the decoder's arrays to
+ * it; nearer refs, and definitions after it, still work. */
+START_TEST(test_dec_far_ref)
+{
+	static const struct {
+		uint32_t ref;
+		int rc;
+	} cases[] = {
+	    {(1u << 24) - 1, -ERANGE}, /* the 86-byte file: 16M slots */
+	    {0, 0},
+	    {1, 0},
+	    {1u << 23, -ERANGE},
+	    {2, 0},
+	    {3 * 4 + REC_DEC_REF_SLACK, 0},	      /* 3 defined: the bound */
+	    {4 * 4 + REC_DEC_REF_SLACK + 1, -ERANGE}, /* 4 defined: just over */
+	    {3, 0},
+	    {1u << 24, -EINVAL}, /* beyond any writer's refs */
+	};
+	struct rec_decoder d;
+
+	rec_dec_init(&d);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Amrec__SeriesDef def = AMREC__SERIES_DEF__INIT;
+		def.has_ref = true;
+		def.ref = cases[i].ref;
+		def.family = (char *)"accel_busy_seconds_total";
+		def.has_resolution = true;
+		def.resolution = 1e-3;
+		ck_assert_msg(rec_dec_series(&d, &def, true) == cases[i].rc,
+			      "case %zu: ref %u", i, (unsigned)cases[i].ref);
+		ck_assert_msg(d.ns <= 4 * REC_DEC_REF_SLACK, "case %zu: %u slots", i,
+			      (unsigned)d.ns);
+	}
+	ck_assert_uint_eq(d.ndefs, 5);
+	rec_dec_free(&d);
+}
+END_TEST
+
 START_TEST(test_resolution_table)
 {
 	static const struct {
@@ -957,6 +996,7 @@ static Suite *records_suite(void)
 	tc = tcase_create("codec");
 	tcase_add_test(tc, test_codec_roundtrip);
 	tcase_add_test(tc, test_codec_lost_batch);
+	tcase_add_test(tc, test_dec_far_ref);
 	tcase_add_test(tc, test_resolution_table);
 	tcase_add_test(tc, test_parse_size);
 	suite_add_tcase(s, tc);
