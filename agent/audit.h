@@ -37,6 +37,10 @@ struct audit_device {
 	/* accounting state */
 	int64_t last_ms; /* time of the previous sample, INT64_MIN: none */
 	uint64_t run_id; /* agent run of the previous sample */
+	/* where in its run the previous sample was: (file_seq, batch seq),
+	 * strictly increasing within one run whatever the clock does */
+	uint64_t last_fseq, last_bseq;
+	bool has_pos;
 	double prev[AUDIT_NMETRICS], cur[AUDIT_NMETRICS];
 	double carry[AUDIT_NMETRICS]; /* time counters: over the last interval */
 	unsigned prev_mask, cur_mask;
@@ -63,6 +67,8 @@ struct audit_input {
 	uint64_t device_samples; /* of those, the ones the report uses */
 	uint64_t corrupt_regions, corrupt_bytes, torn_tails, bad_records;
 	uint64_t skipped_batches;
+	uint64_t duplicate_files; /* same (node, run, file_seq) read before */
+	uint64_t overlap_batches; /* batches of a run already counted */
 };
 
 struct audit {
@@ -71,6 +77,7 @@ struct audit {
 	struct audit_device **dev;
 	size_t ndev, devcap;
 	void *index; /* (node, device) -> device */
+	void *seen;  /* (node, run_id, file_seq) of the files read */
 	/* per-file scratch */
 	struct audit_device **touched;
 	size_t ntouched, touchedcap;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -84,6 +85,75 @@ static struct audit_device *index_get(const struct dev_index *ix, const char *no
 	return NULL;
 }
 
+/* ---- files read: (node, run_id, file_seq), open addressing ---- */
+
+struct seen_key {
+	char *node;
+	uint64_t run_id, seq;
+};
+
+struct seen_set {
+	struct seen_key *slot; /* node NULL: empty */
+	size_t cap, n;
+};
+
+static size_t seen_hash(const struct seen_key *k, size_t cap)
+{
+	uint64_t h = hash2(k->node, "");
+	h = (h ^ k->run_id) * 1099511628211ull;
+	h = (h ^ k->seq) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+/* 1: (node, run_id, seq) was added before; 0: added now; -ENOMEM. */
+static int seen_add(struct seen_set *s, const char *node, uint64_t run_id, uint64_t seq)
+{
+	struct seen_key k = {(char *)node, run_id, seq};
+	size_t j;
+
+	if (s->cap) {
+		for (j = seen_hash(&k, s->cap); s->slot[j].node;
+		     j = (j + 1) & (s->cap - 1))
+			if (s->slot[j].run_id == run_id && s->slot[j].seq == seq &&
+			    strcmp(s->slot[j].node, node) == 0)
+				return 1;
+	}
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 256;
+		struct seen_key *v = calloc(cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i].node)
+				continue;
+			j = seen_hash(&s->slot[i], cap);
+			while (v[j].node)
+				j = (j + 1) & (cap - 1);
+			v[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = v;
+		s->cap = cap;
+	}
+	if (!(k.node = strdup(node)))
+		return -ENOMEM;
+	for (j = seen_hash(&k, s->cap); s->slot[j].node; j = (j + 1) & (s->cap - 1))
+		;
+	s->slot[j] = k;
+	s->n++;
+	return 0;
+}
+
+static void seen_free(struct seen_set *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->slot[i].node);
+	free(s->slot);
+	free(s);
+}
+
 void audit_init(struct audit *a, const struct audit_opts *o)
 {
 	memset(a, 0, sizeof(*a));
@@ -93,6 +163,7 @@ void audit_init(struct audit *a, const struct audit_opts *o)
 	if (a->o.gap_intervals <= 0)
 		a->o.gap_intervals = 3;
 	a->index = calloc(1, sizeof(struct dev_index));
+	a->seen = calloc(1, sizeof(struct seen_set));
 	a->heat_origin_ms = o->from_ms != INT64_MIN ? o->from_ms : INT64_MIN;
 	a->heat_w_ms = 60000;
 	if (o->from_ms != INT64_MIN && o->to_ms != INT64_MAX && o->to_ms > o->from_ms)
@@ -124,6 +195,7 @@ void audit_free(struct audit *a)
 	if (a->index)
 		free(((struct dev_index *)a->index)->slot);
 	free(a->index);
+	seen_free(a->seen);
 	free(a->touched);
 	free(a->total.name);
 	group_free(a->nodes, a->nnodes);
@@ -257,19 +329,38 @@ static double counter_delta(struct audit_device *d, int m)
 	return v;
 }
 
+/* The most busy time one step can legitimately hold beyond its interval:
+ * a collector polled less often than records are written, or a late poll
+ * (the aggregator integrates up to three poll intervals at once, the poll
+ * deadline is two), hands its time over in one chunk. One record interval,
+ * but at least a minute so that collectors polled every 20 s are covered. */
+static double carry_limit(double dts)
+{
+	return dts > 60 ? dts : 60;
+}
+
 /* The same for a time counter (busy, SM, tensor seconds), at most the
  * interval: a poll that straddles a snapshot moves a little busy time into
  * the neighbouring interval, so what is over the interval is carried into
  * the next one rather than lost (a device busy all the time reads 100%, not
- * 99.9%). The carry is dropped at a gap or a reset. */
+ * 99.9%). The carry is at most carry_limit(), so that one odd step cannot
+ * make a device read busy for hours; a step more than that over its
+ * interval cannot come from late polls: the counter was damaged or reset
+ * (counted as a reset), the step counts as busy throughout and the rest is
+ * dropped. The carry is dropped at a gap or a reset. */
 static double time_delta(struct audit_device *d, int m, double dts)
 {
 	uint64_t resets = d->t.resets;
-	double v = counter_delta(d, m);
+	double v = counter_delta(d, m), lim = carry_limit(dts);
 	if (d->t.resets != resets)
 		d->carry[m] = 0;
+	if (v > dts + lim) {
+		d->t.resets++;
+		d->carry[m] = 0;
+		return dts;
+	}
 	v += d->carry[m];
-	d->carry[m] = v > dts ? v - dts : 0;
+	d->carry[m] = v > dts ? fmin(v - dts, lim) : 0;
 	return v > dts ? dts : v;
 }
 
@@ -278,11 +369,41 @@ static bool both(const struct audit_device *d, int m)
 	return (d->cur_mask & d->prev_mask & (1u << m)) != 0;
 }
 
+/* Where a batch is in its agent run: (file_seq, batch seq) grows with every
+ * batch the agent writes, whatever its clock does. */
+struct batch_pos {
+	bool known; /* the file header gave its file_seq */
+	uint64_t fseq, bseq;
+};
+
+static bool pos_not_after(const struct batch_pos *p, const struct audit_device *d)
+{
+	return p->known && d->has_pos &&
+	       (p->fseq < d->last_fseq ||
+		(p->fseq == d->last_fseq && p->bseq <= d->last_bseq));
+}
+
 static void account(struct audit *a, struct audit_device *d, int64_t t,
-		    int64_t interval_ms, uint64_t run_id)
+		    int64_t interval_ms, uint64_t run_id, const struct batch_pos *pos)
 {
 	const struct audit_opts *o = &a->o;
 	bool t_in = t >= o->from_ms && t <= o->to_ms;
+
+	/* A batch of the same run whose time and place in the run are both
+	 * not after the last one counted was read already: a copy of a file
+	 * or files that overlap. Skip it and keep the state, so that the
+	 * next new batch continues from the last one. A clock that steps
+	 * back is told apart by the place: the agent's batch and file
+	 * sequence numbers keep growing, so a later batch with an earlier
+	 * time is still a clock jump (below). */
+	if (d->last_ms != INT64_MIN && run_id == d->run_id && t <= d->last_ms &&
+	    pos_not_after(pos, d)) {
+		a->in.overlap_batches++;
+		return;
+	}
+	d->has_pos = pos->known;
+	d->last_fseq = pos->fseq;
+	d->last_bseq = pos->bseq;
 
 	if ((d->cur_mask & (1u << AUDIT_MEM)) && t_in) {
 		d->t.has_mem = true;
@@ -371,6 +492,8 @@ struct file_ctx {
 	char *node;
 	int64_t interval_ms;
 	uint64_t run_id;
+	bool has_fseq; /* the header gave file_seq */
+	uint64_t fseq;
 	struct ref_map *map;
 	size_t nmap;
 	struct rec_decoder dec;
@@ -396,23 +519,25 @@ static int on_series(struct file_ctx *fc, const Amrec__SeriesDef *s)
 		if (strcmp(s->family, metric_family[m]) == 0)
 			metric = m;
 	const char *device = metric >= 0 ? label(s, "device") : NULL;
-	if (device && *device) {
+	if (!device || !*device)
+		metric = -1;
+	/* the decoder checks the ref first: a bad definition names no device */
+	int rc = rec_dec_series(&fc->dec, s, metric >= 0 && metric != AUDIT_INFO);
+	if (rc < 0)
+		return rc;
+	if (metric >= 0) {
 		dev = device_get(fc->a, fc->node, device);
 		if (!dev)
 			return -ENOMEM;
 		set_str(&dev->uuid, label(s, "uuid"));
 		if (metric == AUDIT_INFO)
 			set_str(&dev->model, label(s, "model"));
-	} else {
-		metric = -1;
 	}
-	int rc = rec_dec_series(&fc->dec, s, metric >= 0 && metric != AUDIT_INFO);
-	if (rc < 0)
-		return rc;
 	if (s->ref >= fc->nmap) {
-		size_t n = fc->nmap ? fc->nmap : 256;
-		while (n <= s->ref)
-			n *= 2;
+		/* doubles, as refs are dense; the decoder bounds s->ref */
+		size_t n = fc->nmap ? 2 * fc->nmap : 256;
+		if (n <= s->ref)
+			n = (size_t)s->ref + 1;
 		struct ref_map *m = realloc(fc->map, n * sizeof(*m));
 		if (!m)
 			return -ENOMEM;
@@ -454,9 +579,10 @@ static int on_batch(struct file_ctx *fc)
 	}
 	a->in.samples += d->nlive_all;
 	a->in.device_samples += d->nlive;
+	struct batch_pos pos = {fc->has_fseq, fc->fseq, d->seq};
 	for (size_t i = 0; i < a->ntouched; i++) {
 		struct audit_device *dev = a->touched[i];
-		account(a, dev, t, fc->interval_ms, fc->run_id);
+		account(a, dev, t, fc->interval_ms, fc->run_id, &pos);
 		dev->touched = false;
 		dev->cur_mask = 0;
 	}
@@ -491,7 +617,8 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static void on_header(struct file_ctx *fc, const Amrec__FileHeader *h)
+/* false: the file was read before (under another name) and is skipped. */
+static bool on_header(struct file_ctx *fc, const Amrec__FileHeader *h, uint64_t off)
 {
 	const char *node = h->hostname && *h->hostname	     ? h->hostname
 			   : h->machine_id && *h->machine_id ? h->machine_id
@@ -502,6 +629,24 @@ static void on_header(struct file_ctx *fc, const Amrec__FileHeader *h)
 		fc->interval_ms = h->interval_ms;
 	if (h->has_run_id)
 		fc->run_id = h->run_id;
+	fc->has_fseq = h->has_file_seq;
+	fc->fseq = h->file_seq;
+	/* A copy of a file (a backup, the same directory given twice through
+	 * different links) has the same node, run and file sequence number:
+	 * read one of them only. */
+	if (h->has_run_id && h->has_file_seq && fc->a->seen) {
+		int rc = seen_add(fc->a->seen, fc->node, h->run_id, h->file_seq);
+		if (rc > 0) {
+			fc->a->in.duplicate_files++;
+			warnf(fc->a, fc->path, off,
+			      "same node, run and file sequence (%s, run %016llx, "
+			      "file %llu) as a file read before: a copy, skipped",
+			      fc->node, (unsigned long long)h->run_id,
+			      (unsigned long long)h->file_seq);
+			return false;
+		}
+	}
+	return true;
 }
 
 int audit_file(struct audit *a, const char *path)
@@ -578,14 +723,25 @@ int audit_file(struct audit *a, const char *path)
 			if (rec->header->has_magic &&
 			    rec->header->magic != REC_HEADER_MAGIC)
 				warnf(a, path, off, "unexpected header magic");
-			on_header(&fc, rec->header);
+			if (!on_header(&fc, rec->header, off)) {
+				amrec__record__free_unpacked(rec, NULL);
+				goto done;
+			}
 			break;
 		case AMREC__RECORD__BODY_SERIES:
 			if ((rc = on_series(&fc, rec->series)) < 0) {
 				a->in.bad_records++;
 				a->skipped = true;
-				warnf(a, path, off, "bad series definition: %s",
-				      strerror(-rc));
+				if (rc == -ERANGE)
+					warnf(a, path, off,
+					      "series definition with ref %u, far "
+					      "beyond the %u series defined so far: "
+					      "corrupt, skipped",
+					      (unsigned)rec->series->ref,
+					      (unsigned)fc.dec.ndefs);
+				else
+					warnf(a, path, off, "bad series definition: %s",
+					      strerror(-rc));
 			}
 			break;
 		case AMREC__RECORD__BODY_BATCH:
@@ -596,6 +752,7 @@ int audit_file(struct audit *a, const char *path)
 		}
 		amrec__record__free_unpacked(rec, NULL);
 	}
+done:
 	rec_dec_free(&fc.dec);
 	free(fc.map);
 	free(fc.node);
@@ -610,6 +767,7 @@ struct file_key {
 	char *path, *node;
 	int64_t start_ms;
 	uint64_t seq;
+	off_t size;
 	bool ok;
 };
 
@@ -627,6 +785,10 @@ static int key_cmp(const void *x, const void *y)
 		return a->start_ms < b->start_ms ? -1 : 1;
 	if (a->seq != b->seq)
 		return a->seq < b->seq ? -1 : 1;
+	/* copies of one file: the longest (most complete) is read, the
+	 * others are then skipped as copies */
+	if (a->size != b->size)
+		return a->size > b->size ? -1 : 1;
 	return strcmp(a->path, b->path);
 }
 
@@ -636,10 +798,13 @@ static void read_key(struct file_key *k)
 	const uint8_t *p;
 	size_t len;
 	uint64_t off;
+	struct stat st;
 	int fd = open(k->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
+	if (fstat(fd, &st) == 0)
+		k->size = st.st_size;
 	if (rec_frame_reader_fd(&r, fd) == 0 &&
 	    rec_frame_next(&r, &p, &len, &off) == REC_FRAME_OK) {
 		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);

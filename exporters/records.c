@@ -79,6 +79,7 @@ struct rec_writer {
 	struct rec_opts o;
 	char *dir;
 	char host[256], machine_id[64];
+	char fhost[64]; /* host as it appears in file names */
 	struct rec_encoder enc;
 	int fd;
 	char path[PATH_MAX];
@@ -161,6 +162,20 @@ static void read_machine_id(char *buf, size_t len)
 	fclose(f);
 }
 
+/* The host name goes into the file name so that files of many nodes can
+ * share a directory; keep it to safe characters. */
+static void file_host(const char *h, char *out, size_t len)
+{
+	size_t k = 0;
+
+	for (const char *s = h; *s && k < len - 1; s++)
+		out[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+				   (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'
+			       ? *s
+			       : '_';
+	out[k] = '\0';
+}
+
 int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 {
 	struct rec_writer *w;
@@ -184,6 +199,7 @@ int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 		snprintf(w->host, sizeof(w->host), "%s", o->hostname);
 	else if (gethostname(w->host, sizeof(w->host) - 1) < 0)
 		snprintf(w->host, sizeof(w->host), "unknown");
+	file_host(w->host, w->fhost, sizeof(w->fhost));
 	read_machine_id(w->machine_id, sizeof(w->machine_id));
 	if (getrandom(&w->run_id, sizeof(w->run_id), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(w->run_id))
@@ -262,8 +278,38 @@ static int rfile_cmp(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
-/* Delete the oldest *.amrec files of the directory while the total size or
- * the age is over its limit; never the file being written. */
+static bool all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return n > 0;
+}
+
+/* Whether name is one of this writer's files: exactly
+ * HOST-YYYYmmddTHHMMSSZ-SEQ.amrec with this host. Checking the whole shape,
+ * not just the "HOST-" prefix, keeps node1 off node10's files and "node"
+ * off "node-2"'s: another host's name never leaves a time stamp right after
+ * our prefix. */
+static bool own_file(const char *host, const char *name)
+{
+	size_t hl = strlen(host), len = strlen(name);
+	const char *s = name + hl + 1, *end = name + len - 6;
+
+	/* HOST - 15-digit stamp with T and Z (16) - SEQ .amrec */
+	if (len < hl + 1 + 16 + 1 + 1 + 6 || strncmp(name, host, hl) != 0 ||
+	    name[hl] != '-' || strcmp(end, ".amrec") != 0)
+		return false;
+	if (!all_digits(s, 8) || s[8] != 'T' || !all_digits(s + 9, 6) || s[15] != 'Z' ||
+	    s[16] != '-')
+		return false;
+	return all_digits(s + 17, (size_t)(end - (s + 17)));
+}
+
+/* Delete the oldest of this writer's files while their total size or the
+ * age is over its limit; never the file being written. Only files named
+ * after this host count: the directory may be shared by several nodes,
+ * each with its own retention (and a file another agent is writing). */
 static void retention(struct rec_writer *w, int64_t now_ms)
 {
 	DIR *d = opendir(w->dir);
@@ -278,8 +324,7 @@ static void retention(struct rec_writer *w, int64_t now_ms)
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 		struct stat st;
-		if (len < 7 || len >= sizeof(v->name) ||
-		    strcmp(e->d_name + len - 6, ".amrec") != 0)
+		if (len >= sizeof(v->name) || !own_file(w->fhost, e->d_name))
 			continue;
 		if (cur && strcmp(cur + 1, e->d_name) == 0)
 			continue;
@@ -377,28 +422,21 @@ static int flush_buf(struct rec_writer *w)
 static int open_file(struct rec_writer *w, int64_t now_ms)
 {
 	Amrec__FileHeader h = AMREC__FILE_HEADER__INIT;
-	char stamp[32], host[64];
+	char stamp[32];
 	time_t t = (time_t)(now_ms / 1000);
 	struct tm tm;
 	const uint8_t *p;
-	size_t n, k = 0;
+	size_t n;
 	int rc;
 
 	if (mkdir(w->dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	/* The host name goes into the file name so that files of many nodes
-	 * can share a directory; keep it to safe characters. */
-	for (const char *s = w->host; *s && k < sizeof(host) - 1; s++)
-		host[k++] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-				    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'
-				? *s
-				: '_';
-	host[k] = '\0';
+	/* own_file() must recognise this name: keep the two in step. */
 	for (int tries = 0;; tries++) {
-		snprintf(w->path, sizeof(w->path), "%s/%s-%s-%llu.amrec", w->dir, host,
-			 stamp, (unsigned long long)w->file_seq);
+		snprintf(w->path, sizeof(w->path), "%s/%s-%s-%llu.amrec", w->dir,
+			 w->fhost, stamp, (unsigned long long)w->file_seq);
 		w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 			     0644);
 		if (w->fd >= 0)

@@ -143,14 +143,15 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 /* Make slot ref of a zero-filled per-series array exist (refs are dense
- * from 0, so the array doubles). */
+ * from 0, so the array doubles; a ref beyond twice the size gets just what
+ * it needs). */
 static int grow_slots(void **v, uint32_t *n, uint32_t ref, size_t elem)
 {
 	if (ref < *n)
 		return 0;
-	size_t m = *n ? *n : 256;
-	while (m <= ref)
-		m *= 2;
+	size_t m = *n ? 2 * (size_t)*n : 256;
+	if (m <= ref)
+		m = (size_t)ref + 1;
 	uint8_t *q = realloc(*v, m * elem);
 	if (!q)
 		return -ENOMEM;
@@ -361,6 +362,13 @@ int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want
 	    !series_q(def->has_resolution ? def->resolution : 0,
 		      def->has_step ? def->step : 0, &q, &rounds))
 		return -EINVAL;
+	/* The writer numbers a file's series 0, 1, 2, ...: a ref far beyond
+	 * the definitions seen so far is damage, and taking it would make
+	 * every per-series array that large (an 86-byte file asking for 16M
+	 * slots). Some slack keeps files of other writers readable. */
+	if (ref >= d->ns || !d->s[ref].defined)
+		if ((uint64_t)ref > 4 * (uint64_t)d->ndefs + REC_DEC_REF_SLACK)
+			return -ERANGE;
 	if (grow_slots((void **)&d->s, &d->ns, ref, sizeof(*d->s)) < 0)
 		return -ENOMEM;
 	struct rec_dec_series *s = &d->s[ref];
@@ -369,6 +377,7 @@ int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want
 	if (!s->defined) {
 		memset(s, 0, sizeof(*s));
 		s->defined = true;
+		d->ndefs++;
 		s->q = q;
 		s->rounds = rounds;
 	}

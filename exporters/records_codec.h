@@ -80,7 +80,8 @@ struct rec_dec_series;
 struct rec_decoder {
 	struct rec_dec_series *s; /* by ref */
 	uint32_t ns;
-	bool synced; /* the previous batch was decoded */
+	uint32_t ndefs; /* distinct refs defined */
+	bool synced;	/* the previous batch was decoded */
 	uint64_t seq;
 	int64_t time_ms;
 	uint32_t *live; /* wanted live refs, ascending */
@@ -96,7 +97,10 @@ void rec_dec_init(struct rec_decoder *d);
 void rec_dec_free(struct rec_decoder *d);
 
 /* Define a series; want: whether rec_dec_batch should report its values.
- * -EINVAL for a ref already defined with another resolution. */
+ * -EINVAL for a ref already defined with another resolution; -ERANGE for a
+ * ref far beyond the number of series defined so far (REC_DEC_REF_SLACK):
+ * corrupt input, which must not make the reader allocate for it. */
+#define REC_DEC_REF_SLACK 65536u
 int rec_dec_series(struct rec_decoder *d, const Amrec__SeriesDef *def, bool want);
 
 /* Apply one batch. 0: d->time_ms is the batch time and rec_dec_value() gives

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "exporters/records_frame.h"
 #include "rec_gen.h"
 
 #define T0 1764028800000LL /* 2025-11-25T00:00:00Z */
@@ -301,6 +302,54 @@ START_TEST(test_clock_jump_and_restart)
 }
 END_TEST
 
+/* A file given twice under different names (a backup copy next to it): it
+ * is read once and the figures are those of the file alone; the clock jump
+ * inside it is still counted once. With the file check off, the accounting
+ * alone skips the copy's batches as an overlap of the same run rather than
+ * counting a clock jump and the same hours again. */
+START_TEST(test_duplicate_file)
+{
+	char p1[128], p2[128], cp[128], cmd[512];
+	char *paths[3] = {cp, p2, p1};
+	struct audit a;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/j1.amrec", dir);
+	snprintf(p2, sizeof(p2), "%s/j2.amrec", dir);
+	snprintf(cp, sizeof(cp), "%s/backup-of-j1.amrec", dir);
+	write_jumpy(p1, p2);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", p1, cp);
+	ck_assert_int_eq(system(cmd), 0);
+	for (int check_files = 1; check_files >= 0; check_files--) {
+		void *seen;
+		audit_init(&a, &dflt);
+		a.warn = NULL;
+		seen = a.seen;
+		if (!check_files)
+			a.seen = NULL;
+		audit_sort_files(&a, paths, 3);
+		for (size_t i = 0; i < 3; i++)
+			audit_file(&a, paths[i]);
+		ck_assert_int_eq(audit_finish(&a), 0);
+		const struct audit_totals *t = &dev(&a, "jumpy", "nvidia0")->t;
+		ck_assert_msg(t->clock_jumps == 1, "check_files %d: clock jumps %llu",
+			      check_files, (unsigned long long)t->clock_jumps);
+		ck_assert_uint_eq(t->gaps, 1);
+		ck_assert_uint_eq(t->resets, 0);
+		NEAR(t->observed_s, (1998 + 1000) * 15.0);
+		NEAR(t->busy_s, (1998 + 1000) * 15.0);
+		NEAR(t->gap_s, 600);
+		NEAR(t->energy_j, (1998 + 1000) * 15.0 * 72);
+		ck_assert_uint_eq(a.in.duplicate_files, check_files ? 1 : 0);
+		ck_assert_uint_eq(a.in.overlap_batches, check_files ? 0 : 2000);
+		ck_assert(!a.skipped);
+		a.seen = seen;
+		audit_free(&a);
+	}
+	rm_dir();
+}
+END_TEST
+
 /* Two files 15 s apart: a rotation (same run, counters go on) is bridged;
  * a fast restart (new run, counters from 0) is a gap, not a reset. */
 START_TEST(test_rotation_and_restart)
@@ -392,6 +441,137 @@ START_TEST(test_straddling_polls)
 	NEAR(t->busy_s, 1000 * 15.0);
 	ck_assert(t->busy_s <= t->observed_s);
 	audit_free(&a);
+	rm_dir();
+}
+END_TEST
+
+/* Busy time over the interval is carried forward, but boundedly: one step
+ * far over its interval (a damaged or reset counter) is counted as a reset
+ * and does not make the device read busy for hours; a moderate excess, and
+ * the chunks of a collector polled every minute, are carried in full. 400
+ * steps of 15 s; extra busy seconds are added at step 100. */
+START_TEST(test_busy_carry_bounded)
+{
+	static const struct {
+		const char *what;
+		double per_step, extra;
+		int chunk; /* busy time arrives every chunk steps */
+		double busy_s;
+		unsigned resets;
+	} cases[] = {
+	    {"odd step", 7.5, 3600, 1, 399 * 7.5 + 15, 1},
+	    {"moderate step", 7.5, 40, 1, 400 * 7.5 + 40, 0},
+	    {"1 min collector", 15, 0, 4, 400 * 15.0 - 45, 0},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char p1[128], *paths[1] = {p1};
+		struct recgen g;
+		struct tdev d;
+		uint32_t refs[8];
+		double vals[8];
+		struct audit a;
+
+		mkdir_tmp();
+		snprintf(p1, sizeof(p1), "%s/c.amrec", dir);
+		ck_assert_int_eq(recgen_open(&g, p1, "carry", T0, IV, 0), 0);
+		def_dev(&g, &d, "nvidia0", "NVIDIA L4");
+		for (int k = 0; k <= 400; k++) {
+			if (k > 0 && k % cases[c].chunk == 0)
+				d.vbusy += cases[c].per_step * cases[c].chunk;
+			if (k == 100)
+				d.vbusy += cases[c].extra;
+			put_dev(&d, 1e9, refs, vals, 0);
+			ck_assert_int_eq(
+			    recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, 6), 0);
+		}
+		ck_assert_int_gt(recgen_close(&g), 0);
+		run_audit(&a, &dflt, paths, 1);
+		const struct audit_totals *t = &dev(&a, "carry", "nvidia0")->t;
+		NEAR(t->observed_s, 400 * 15.0);
+		ck_assert_msg(fabs(t->busy_s - cases[c].busy_s) < 1e-3,
+			      "%s: busy %.3f s, want %.3f", cases[c].what, t->busy_s,
+			      cases[c].busy_s);
+		ck_assert_msg(t->resets == cases[c].resets, "%s: resets %llu",
+			      cases[c].what, (unsigned long long)t->resets);
+		ck_assert(t->busy_s <= t->observed_s);
+		audit_free(&a);
+		rm_dir();
+	}
+}
+END_TEST
+
+/* One series definition with ref 2^24-1 (86 bytes that used to cost the
+ * audit ~790 MB): skipped with a warning naming the file and the offset;
+ * the definitions and batches after it are read as usual. */
+START_TEST(test_far_series_ref)
+{
+	char p1[128], *paths[1] = {p1}, *msg = NULL;
+	size_t msglen = 0;
+	struct recgen g;
+	struct tdev d0, d1;
+	uint32_t refs[16];
+	double vals[16];
+	struct audit a;
+	Amrec__Record rec = AMREC__RECORD__INIT;
+	Amrec__SeriesDef def = AMREC__SERIES_DEF__INIT;
+	char *names[] = {(char *)"device"}, *values[] = {(char *)"nvidia9"};
+	uint8_t buf[256], hdr[16];
+	long bad_off;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/far.amrec", dir);
+	ck_assert_int_eq(recgen_open(&g, p1, "far", T0, IV, 0), 0);
+	def_dev(&g, &d0, "nvidia0", "NVIDIA L4");
+	def.has_ref = true;
+	def.ref = (1u << 24) - 1;
+	def.family = (char *)"accel_busy_seconds_total";
+	def.n_label_names = def.n_label_values = 1;
+	def.label_names = names;
+	def.label_values = values;
+	def.has_resolution = true;
+	def.resolution = 1e-3;
+	rec.body_case = AMREC__RECORD__BODY_SERIES;
+	rec.series = &def;
+	size_t n = amrec__record__pack(&rec, buf);
+	ck_assert_uint_lt(n, sizeof(buf));
+	rec_frame_header(hdr, buf, n);
+	fflush(g.f);
+	bad_off = ftell(g.f);
+	ck_assert_uint_eq(fwrite(hdr, 1, 16, g.f), 16);
+	ck_assert_uint_eq(fwrite(buf, 1, n, g.f), n);
+	def_dev(&g, &d1, "nvidia1", "NVIDIA L4");
+	for (int k = 0; k <= 100; k++) {
+		if (k > 0) {
+			d0.vbusy += 3;
+			d1.vbusy += 12;
+		}
+		size_t m = put_dev(&d0, 1e9, refs, vals, 0);
+		m = put_dev(&d1, 2e9, refs, vals, m);
+		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, m),
+				 0);
+	}
+	ck_assert_int_gt(recgen_close(&g), 0);
+
+	audit_init(&a, &dflt);
+	a.warn = open_memstream(&msg, &msglen);
+	ck_assert_ptr_nonnull(a.warn);
+	audit_sort_files(&a, paths, 1);
+	audit_file(&a, p1);
+	ck_assert_int_eq(audit_finish(&a), 0);
+	fclose(a.warn);
+	a.warn = NULL;
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "%s: offset %ld: series definition with ref 16777215", p1, bad_off);
+	ck_assert_msg(strstr(msg, want), "warnings: %s", msg);
+	ck_assert_uint_eq(a.in.bad_records, 1);
+	ck_assert(a.skipped);
+	ck_assert_uint_eq(a.ndev, 2); /* no device for the bad definition */
+	NEAR(dev(&a, "far", "nvidia0")->t.busy_s, 100 * 3.0);
+	NEAR(dev(&a, "far", "nvidia1")->t.busy_s, 100 * 12.0);
+	NEAR(dev(&a, "far", "nvidia1")->t.observed_s, 100 * 15.0);
+	audit_free(&a);
+	free(msg);
 	rm_dir();
 }
 END_TEST
@@ -526,9 +706,12 @@ static Suite *audit_suite(void)
 	TCase *tc = tcase_create("truth");
 	tcase_add_test(tc, test_known_truth);
 	tcase_add_test(tc, test_clock_jump_and_restart);
+	tcase_add_test(tc, test_duplicate_file);
 	tcase_add_test(tc, test_rotation_and_restart);
 	tcase_add_test(tc, test_straddling_polls);
+	tcase_add_test(tc, test_busy_carry_bounded);
 	tcase_add_test(tc, test_damaged_files);
+	tcase_add_test(tc, test_far_series_ref);
 	tcase_add_test(tc, test_outputs);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

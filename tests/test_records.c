@@ -467,6 +467,45 @@ START_TEST(test_codec_lost_batch)
 }
 END_TEST
 
+/* A definition whose ref is far beyond the series defined so far is
+ * corrupt input: refused (-ERANGE) without growing the decoder's arrays to
+ * it; nearer refs, and definitions after it, still work. */
+START_TEST(test_dec_far_ref)
+{
+	static const struct {
+		uint32_t ref;
+		int rc;
+	} cases[] = {
+	    {(1u << 24) - 1, -ERANGE}, /* the 86-byte file: 16M slots */
+	    {0, 0},
+	    {1, 0},
+	    {1u << 23, -ERANGE},
+	    {2, 0},
+	    {3 * 4 + REC_DEC_REF_SLACK, 0},	      /* 3 defined: the bound */
+	    {4 * 4 + REC_DEC_REF_SLACK + 1, -ERANGE}, /* 4 defined: just over */
+	    {3, 0},
+	    {1u << 24, -EINVAL}, /* beyond any writer's refs */
+	};
+	struct rec_decoder d;
+
+	rec_dec_init(&d);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Amrec__SeriesDef def = AMREC__SERIES_DEF__INIT;
+		def.has_ref = true;
+		def.ref = cases[i].ref;
+		def.family = (char *)"accel_busy_seconds_total";
+		def.has_resolution = true;
+		def.resolution = 1e-3;
+		ck_assert_msg(rec_dec_series(&d, &def, true) == cases[i].rc,
+			      "case %zu: ref %u", i, (unsigned)cases[i].ref);
+		ck_assert_msg(d.ns <= 4 * REC_DEC_REF_SLACK, "case %zu: %u slots", i,
+			      (unsigned)d.ns);
+	}
+	ck_assert_uint_eq(d.ndefs, 5);
+	rec_dec_free(&d);
+}
+END_TEST
+
 START_TEST(test_resolution_table)
 {
 	static const struct {
@@ -688,6 +727,83 @@ START_TEST(test_writer_rotation_retention)
 }
 END_TEST
 
+/* Count the files of dir whose name starts with prefix. */
+static int count_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Several nodes share one directory: a writer's retention counts and
+ * deletes only its own files. node1's small files and small limit must not
+ * touch node10's (a host that node1 is a prefix of) nor node1-b's (a host
+ * that "node1-" is a prefix of), including the files they are writing. */
+START_TEST(test_writer_retention_shared_dir)
+{
+	char *dir = tmpdir();
+	struct rec_opts o = {
+	    .dir = dir,
+	    .interval_s = 15,
+	    .max_file_size = 2048,
+	    .retention_size = 3 * 2048,
+	    .fsync_interval_s = 60,
+	    .keyframe_every = 10,
+	    .hostname = "node1",
+	};
+	struct rec_opts o10 = o, ob = o;
+	struct rec_writer *w, *w10, *wb;
+	struct wfix f;
+	struct rec_stats st;
+	char p10[512], pb[512], junk[512];
+	struct stat sb;
+
+	o10.hostname = "node10";
+	o10.max_file_size = 1 << 20;
+	ob.hostname = "node1-b";
+	ob.max_file_size = 1 << 20;
+	/* not a record file of node1's own shape: left alone */
+	snprintf(junk, sizeof(junk), "%s/node1-notes.amrec", dir);
+	FILE *j = fopen(junk, "w");
+	ck_assert_ptr_nonnull(j);
+	fputs("x", j);
+	fclose(j);
+	wfix_init(&f);
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	ck_assert_int_eq(rec_writer_new(&o10, &w10), 0);
+	ck_assert_int_eq(rec_writer_new(&ob, &wb), 0);
+	for (uint64_t g = 1; g <= 60; g++) {
+		wfix_set(&f, g);
+		ck_assert_int_eq(rec_writer_write(w10, &f.snap, f.snap.wall_ms), 0);
+		ck_assert_int_eq(rec_writer_write(wb, &f.snap, f.snap.wall_ms), 0);
+		ck_assert_int_eq(rec_writer_write(w, &f.snap, f.snap.wall_ms), 0);
+	}
+	snprintf(p10, sizeof(p10), "%s", rec_writer_path(w10));
+	snprintf(pb, sizeof(pb), "%s", rec_writer_path(wb));
+	rec_writer_stats(w, &st);
+	ck_assert_msg(stat(p10, &sb) == 0, "node10's current file %s was deleted", p10);
+	ck_assert_msg(stat(pb, &sb) == 0, "node1-b's current file %s was deleted", pb);
+	ck_assert_msg(stat(junk, &sb) == 0, "%s was deleted", junk);
+	ck_assert_int_eq(count_prefix(dir, "node10-"), 1);
+	ck_assert_int_eq(count_prefix(dir, "node1-b-"), 1);
+	/* node1 did rotate and delete, and only its own files */
+	ck_assert_uint_gt(st.files_deleted, 0);
+	ck_assert_int_le(count_prefix(dir, "node1-2"), 4);
+	rec_writer_free(w);
+	rec_writer_free(w10);
+	rec_writer_free(wb);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* accel_info registered by two collectors with different label names: each
  * series definition carries its own registration's names. */
 START_TEST(test_writer_label_names_per_registration)
@@ -880,11 +996,13 @@ static Suite *records_suite(void)
 	tc = tcase_create("codec");
 	tcase_add_test(tc, test_codec_roundtrip);
 	tcase_add_test(tc, test_codec_lost_batch);
+	tcase_add_test(tc, test_dec_far_ref);
 	tcase_add_test(tc, test_resolution_table);
 	tcase_add_test(tc, test_parse_size);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("writer");
 	tcase_add_test(tc, test_writer_rotation_retention);
+	tcase_add_test(tc, test_writer_retention_shared_dir);
 	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_label_names_per_registration);
 	tcase_add_test(tc, test_writer_disk_full);
