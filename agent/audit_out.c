@@ -202,14 +202,17 @@ static int write_json(const struct audit *a, FILE *f)
 		"\"device_samples\": %llu, "
 		"\"corrupt_regions\": %llu, \"corrupt_bytes\": %llu, "
 		"\"torn_tails\": %llu, \"bad_records\": %llu, "
-		"\"skipped_batches\": %llu, \"complete\": %s},\n",
+		"\"skipped_batches\": %llu, \"duplicate_files\": %llu, "
+		"\"overlap_batches\": %llu, \"complete\": %s},\n",
 		(unsigned long long)in->files, (unsigned long long)in->files_failed,
 		(unsigned long long)in->frames, (unsigned long long)in->batches,
 		(unsigned long long)in->samples, (unsigned long long)in->device_samples,
 		(unsigned long long)in->corrupt_regions,
 		(unsigned long long)in->corrupt_bytes, (unsigned long long)in->torn_tails,
 		(unsigned long long)in->bad_records,
-		(unsigned long long)in->skipped_batches, a->skipped ? "false" : "true");
+		(unsigned long long)in->skipped_batches,
+		(unsigned long long)in->duplicate_files,
+		(unsigned long long)in->overlap_batches, a->skipped ? "false" : "true");
 	fputs("  \"total\": {", f);
 	json_totals(f, a, &a->total.t);
 	fputs("},\n  \"models\": [", f);
@@ -350,10 +353,13 @@ static int write_table(const struct audit *a, FILE *f)
 		audit_period_s(a) / 3600, a->o.idle_below * 100);
 	fprintf(
 	    f,
-	    "input: %llu files (%llu unreadable), %llu batches; "
-	    "%llu corrupt regions, %llu torn tails, %llu batches skipped%s\n\n",
+	    "input: %llu files (%llu unreadable, %llu duplicate copies), %llu batches "
+	    "(%llu overlapping); %llu corrupt regions, %llu torn tails, "
+	    "%llu batches skipped%s\n\n",
 	    (unsigned long long)a->in.files, (unsigned long long)a->in.files_failed,
-	    (unsigned long long)a->in.batches, (unsigned long long)a->in.corrupt_regions,
+	    (unsigned long long)a->in.duplicate_files, (unsigned long long)a->in.batches,
+	    (unsigned long long)a->in.overlap_batches,
+	    (unsigned long long)a->in.corrupt_regions,
 	    (unsigned long long)a->in.torn_tails,
 	    (unsigned long long)a->in.skipped_batches, a->skipped ? " (incomplete)" : "");
 	table_head(f, "TOTAL", w);
@@ -601,10 +607,13 @@ static int write_html(const struct audit *a, FILE *f)
 		"means busy below %.1f%% of an interval.</p>\n",
 		from, to, audit_period_s(a) / 3600, a->o.idle_below * 100);
 	fprintf(f,
-		"<p%s>Input: %llu files (%llu unreadable), %llu batches; %llu "
-		"corrupt regions, %llu torn tails, %llu batches skipped.</p>\n",
+		"<p%s>Input: %llu files (%llu unreadable, %llu duplicate copies), %llu "
+		"batches (%llu overlapping); %llu corrupt regions, %llu torn tails, "
+		"%llu batches skipped.</p>\n",
 		a->skipped ? " class=\"warn\"" : "", (unsigned long long)a->in.files,
-		(unsigned long long)a->in.files_failed, (unsigned long long)a->in.batches,
+		(unsigned long long)a->in.files_failed,
+		(unsigned long long)a->in.duplicate_files, (unsigned long long)a->in.batches,
+		(unsigned long long)a->in.overlap_batches,
 		(unsigned long long)a->in.corrupt_regions,
 		(unsigned long long)a->in.torn_tails,
 		(unsigned long long)a->in.skipped_batches);

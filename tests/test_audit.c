@@ -343,6 +343,20 @@ START_TEST(test_duplicate_file)
 		ck_assert_uint_eq(a.in.duplicate_files, check_files ? 1 : 0);
 		ck_assert_uint_eq(a.in.overlap_batches, check_files ? 0 : 2000);
 		ck_assert(!a.skipped);
+		{
+			/* The report says what was set aside, not only the counts. */
+			char *js = NULL, want[96];
+			size_t jl = 0;
+			FILE *jf = open_memstream(&js, &jl);
+
+			ck_assert_int_eq(audit_write(&a, AUDIT_JSON, jf), 0);
+			fclose(jf);
+			snprintf(want, sizeof(want),
+				 "\"duplicate_files\": %d, \"overlap_batches\": %d",
+				 check_files ? 1 : 0, check_files ? 0 : 2000);
+			ck_assert_msg(strstr(js, want), "JSON lacks %s", want);
+			free(js);
+		}
 		a.seen = seen;
 		audit_free(&a);
 	}
