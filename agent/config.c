@@ -838,7 +838,9 @@ static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 			const yaml_node_t *val)
 {
 	struct section_ctx *sc = vctx;
+	const struct am_option *opt;
 	enum am_opt_type type;
+	int rc;
 
 	(void)knode;
 	/* The generic keys keep their meaning even if a component's table
@@ -849,7 +851,22 @@ static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 		type = AM_OPT_DURATION;
 	else
 		type = comp_option(sc->comp, key)->type;
-	return set_option(p, sc->sec->opts, path, key, type, val);
+	rc = set_option(p, sc->sec->opts, path, key, type, val);
+	if (rc)
+		return rc;
+	opt = comp_option(sc->comp, key);
+	if (opt && opt->min < opt->max &&
+	    (type == AM_OPT_INT || type == AM_OPT_DURATION)) {
+		double x = type == AM_OPT_INT
+				   ? (double)am_cfg_int(sc->sec->opts, key, 0)
+				   : am_cfg_duration(sc->sec->opts, key, 0);
+
+		if (x < opt->min || x > opt->max)
+			return node_err(p, val, path, "%s is out of range (%g..%g%s)",
+					scalar(val), opt->min, opt->max,
+					type == AM_OPT_DURATION ? " seconds" : "");
+	}
+	return 0;
 }
 
 struct group_ctx {

@@ -24,8 +24,8 @@ struct sim {
 };
 
 static const struct am_option sim_options[] = {
-	{"devices", AM_OPT_INT, "number of simulated accelerators (default 8)"},
-	{"hang_after_polls", AM_OPT_INT, "block in poll number N+1 (0: never)"},
+	{"devices", AM_OPT_INT, "number of simulated accelerators (default 8)", 1, SIM_MAX},
+	{"hang_after_polls", AM_OPT_INT, "block in poll number N+1 (0: never)", 0, 1e9},
 	{"hang_for", AM_OPT_DURATION, "how long that poll blocks (default 1h)"},
 	{NULL, 0, NULL},
 };

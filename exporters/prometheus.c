@@ -26,10 +26,12 @@
 #define PROM "prometheus"
 
 static const struct am_option prom_options[] = {
-	{"connection_limit", AM_OPT_INT, "most concurrent HTTP connections (default 64)"},
-	{"connection_timeout", AM_OPT_DURATION, "idle connection timeout (default 10s)"},
-	{"threads", AM_OPT_INT, "HTTP worker threads (default 1)"},
-	{NULL, 0, NULL},
+	{"connection_limit", AM_OPT_INT, "most concurrent HTTP connections (default 64)", 1,
+	 65535},
+	{"connection_timeout", AM_OPT_DURATION, "idle connection timeout (default 10s)", 1,
+	 3600},
+	{"threads", AM_OPT_INT, "HTTP worker threads (default 1)", 1, 64},
+	{NULL, 0, NULL, 0, 0},
 };
 
 struct prom {

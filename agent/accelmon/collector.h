@@ -88,6 +88,10 @@ struct am_option {
 	const char *name;
 	enum am_opt_type type;
 	const char *help;
+	/* AM_OPT_INT and AM_OPT_DURATION (seconds): the allowed range, checked
+	 * with the config file (exit 2 naming file and line). Unchecked when
+	 * min >= max, e.g. both left 0. */
+	double min, max;
 };
 
 /* Flags of a collector descriptor. */
