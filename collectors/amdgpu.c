@@ -303,10 +303,11 @@ static const struct am_option amdgpu_options[] = {
 
 /* ---- small file helpers ---- */
 
-/* Read a text file relative to dirfd into buf (NUL-terminated, trailing
- * whitespace trimmed). Returns its length or -errno; -EFBIG when the file
- * does not fit. */
-static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t cap)
+/* Read a file relative to dirfd to EOF into buf, which holds limit + 1
+ * bytes: reading one byte past the limit tells a file that fits from a longer
+ * one (which would otherwise be judged on a prefix). Returns the length,
+ * -EFBIG when the file is longer than limit, or -errno. */
+static ssize_t amdgpu_read_file(int dirfd, const char *name, char *buf, size_t limit)
 {
 	int fd;
 	size_t got = 0;
@@ -316,8 +317,8 @@ static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t c
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (got < cap - 1) {
-		ssize_t n = read(fd, buf + got, cap - 1 - got);
+	while (got <= limit) {
+		ssize_t n = read(fd, buf + got, limit + 1 - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -329,19 +330,24 @@ static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t c
 			break;
 		got += (size_t)n;
 	}
-	if (got == cap - 1) {
-		/* Full buffer: a longer file would be judged on a prefix. */
-		char more;
-		if (read(fd, &more, 1) > 0) {
-			close(fd);
-			return -EFBIG;
-		}
-	}
 	close(fd);
+	return got > limit ? -EFBIG : (ssize_t)got;
+}
+
+/* Read a text file relative to dirfd into buf (NUL-terminated, trailing
+ * whitespace trimmed). Returns its length or -errno; -EFBIG when the file
+ * does not fit. */
+static ssize_t amdgpu_read_text(int dirfd, const char *name, char *buf, size_t cap)
+{
+	ssize_t got = amdgpu_read_file(dirfd, name, buf, cap - 1);
+
+	if (got < 0)
+		return got;
+	/* got <= cap - 1: the byte read past it was not there */
 	while (got > 0 && isspace((unsigned char)buf[got - 1]))
 		got--;
 	buf[got] = '\0';
-	return (ssize_t)got;
+	return got;
 }
 
 /* Parse an unsigned decimal that must fill the string (leading blanks
@@ -852,26 +858,8 @@ static void amdgpu_fini(void *state)
  * -EFBIG when the file is larger than AMDGPU_GM_MAX_BYTES. */
 static ssize_t amdgpu_read_gm(struct amdgpu_state *st, int dirfd)
 {
-	int fd = openat(dirfd, "gpu_metrics", O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (got <= AMDGPU_GM_MAX_BYTES) {
-		ssize_t n = read(fd, st->gm_buf + got, AMDGPU_GM_MAX_BYTES + 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	return got > AMDGPU_GM_MAX_BYTES ? -EFBIG : (ssize_t)got;
+	return amdgpu_read_file(dirfd, "gpu_metrics", (char *)st->gm_buf,
+				AMDGPU_GM_MAX_BYTES);
 }
 
 /* Returns 0 with *gm filled, or -errno (nothing to use this poll). */
