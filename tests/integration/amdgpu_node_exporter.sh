@@ -49,7 +49,7 @@ YML
 start_ne() {
 	tree=$1
 	for try in 1 2 3 4 5; do
-		PORT=$((20000 + ($$ * 7 + try * 131) % 30000))
+		PORT=$((10000 + ($$ * 7 + try * 131) % 22000)) # below the ephemeral ports
 		"$NE" --collector.disable-defaults --collector.drm \
 			--path.sysfs="$tree" \
 			--web.listen-address=127.0.0.1:$PORT \

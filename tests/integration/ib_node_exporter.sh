@@ -43,7 +43,7 @@ YAML
 start_ne() {
 	tree=$1
 	for try in 1 2 3 4 5 6 7 8 9 10; do
-		port=$(( 20000 + ($$ * 13 + try * 977) % 30000 ))
+		port=$(( 10000 + ($$ * 13 + try * 977) % 22000 )) # below the ephemeral ports
 		"$NE" --collector.disable-defaults --collector.infiniband \
 			--path.sysfs="$tree" \
 			--web.listen-address=127.0.0.1:$port > "$TMP/ne.log" 2>&1 &

@@ -197,9 +197,13 @@ fi
 
 # ---- server mode helpers ----
 # A loopback port nobody listens on.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LOW" -gt 11000 ] 2>/dev/null || EPHEMERAL_LOW=32768
 free_port() {
 	for _ in $(seq 1 50); do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		# Below the kernel's ephemeral range: a port there may be the local end
+		# of some client's connection, which no probe sees but bind() refuses.
+		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (${EPHEMERAL_LOW:-32768} - 10000) ))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
 	done
 	return 1

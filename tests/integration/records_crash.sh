@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 fail() { echo "records_crash: FAIL: $*"; [ -f "$work/agent.log" ] && tail -5 "$work/agent.log"; exit 1; }
 jnum() { grep -o "\"$1\": [0-9]*" "$2" | head -1 | sed 's/.*: //'; }
 
-port=$((20000 + $$ % 20000))
+port=$((10000 + $$ % 22000)) # below the ephemeral ports (32768+)
 cat > "$work/config.yaml" <<CFG
 listen: 127.0.0.1:$port
 collectors:
