@@ -146,7 +146,7 @@ void harness_free(struct harness *h)
 	if (!h)
 		return;
 	if (h->init_rc == 0 && h->desc->fini)
-		h->desc->fini(h->state);
+		h->desc->fini(&h->ctx, h->state);
 	ring_destroy(h->ctx.ring);
 	agg_free(h->agg);
 	config_free(h->cfg);

@@ -267,7 +267,7 @@ static void *slot_thread(void *arg)
 		slot_sleep_until(sl, next);
 	}
 	if (sl->desc->fini)
-		sl->desc->fini(sl->state);
+		sl->desc->fini(&sl->ctx, sl->state);
 	sl->state = NULL;
 	slot_exit(sl);
 	return NULL;

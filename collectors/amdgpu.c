@@ -758,7 +758,7 @@ static int amdgpu_cmp_dev(const void *a, const void *b)
 	return (x->card > y->card) - (x->card < y->card);
 }
 
-static void amdgpu_fini(void *state);
+static void amdgpu_fini(struct am_ctx *ctx, void *state);
 
 static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **statep)
 {
@@ -835,11 +835,11 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 fail:
 	if (drm_fd >= 0)
 		close(drm_fd);
-	amdgpu_fini(st);
+	amdgpu_fini(ctx, st);
 	return rc;
 }
 
-static void amdgpu_fini(void *state)
+static void amdgpu_fini(struct am_ctx *ctx, void *state)
 {
 	struct amdgpu_state *st = state;
 
@@ -1327,6 +1327,7 @@ static int amdgpu_poll(struct am_ctx *ctx, void *state)
 
 const struct am_collector amdgpu_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .size = sizeof(struct am_collector),
     .flags = 0,
     .name = "amdgpu",
     .description = "AMD Instinct/Radeon (amdgpu) and Hygon DCU (hydcu) "

@@ -1007,7 +1007,7 @@ static size_t ib_fd_budget(void)
 	return rl.rlim_cur / 2 > 4096 ? 4096 : rl.rlim_cur / 2;
 }
 
-static void ib_fini(void *state);
+static void ib_fini(struct am_ctx *ctx, void *state);
 
 /* The family handle for a file: the family's own, or a view with the
  * file's width when that differs from the definition. */
@@ -1175,7 +1175,7 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 	ret = 0;
 	goto out_flt;
 out_st:
-	ib_fini(st);
+	ib_fini(ctx, st);
 out_flt:
 	ib_filter_free(&flt);
 out_de:
@@ -1185,7 +1185,7 @@ out_de:
 	return ret;
 }
 
-static void ib_fini(void *state)
+static void ib_fini(struct am_ctx *ctx, void *state)
 {
 	struct ib_state *st = state;
 
@@ -1448,6 +1448,7 @@ static int ib_poll(struct am_ctx *ctx, void *state)
 
 const struct am_collector infiniband_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .size = sizeof(struct am_collector),
     .flags = 0,
     .name = "infiniband",
     .description = "InfiniBand and RoCE ports from /sys/class/infiniband",

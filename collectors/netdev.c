@@ -244,7 +244,7 @@ static void nd_scan(struct nd *nd)
 	free(fresh);
 }
 
-static void nd_fini(void *state);
+static void nd_fini(struct am_ctx *ctx, void *state);
 
 static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
@@ -301,7 +301,7 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		am_found(ctx, "no %sinterfaces under %s%s",
 			 nd->physical_only ? "physical " : "", nd->root,
 			 nd->physical_only ? " (none has a device link; physical_only: false reads virtual ones)" : "");
-		nd_fini(nd);
+		nd_fini(ctx, nd);
 		return -ENODEV;
 	}
 	am_found(ctx, "%zu interface%s under %s", found, found == 1 ? "" : "s",
@@ -367,7 +367,7 @@ static int nd_poll(struct am_ctx *ctx, void *state)
 	return 0;
 }
 
-static void nd_fini(void *state)
+static void nd_fini(struct am_ctx *ctx, void *state)
 {
 	struct nd *nd = state;
 
@@ -384,6 +384,7 @@ static void nd_fini(void *state)
 
 const struct am_collector netdev_collector = {
 	.abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+	.size = sizeof(struct am_collector),
 	.name = ND,
 	.description = "Linux network interfaces from /sys/class/net",
 	.options = nd_options,

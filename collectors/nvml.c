@@ -1332,7 +1332,7 @@ static void nvml_unload(struct nvml_state *st)
 	free(st);
 }
 
-static void nvml_fini(void *state)
+static void nvml_fini(struct am_ctx *ctx, void *state)
 {
 	nvml_unload(state);
 }
@@ -1485,6 +1485,7 @@ fail:
 
 const struct am_collector nvml_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .size = sizeof(struct am_collector),
     .flags = 0,
     .name = "nvml",
     .description = "NVIDIA GPUs through NVML (libnvidia-ml.so.1)",

@@ -136,13 +136,14 @@ static int sim_poll(struct am_ctx *ctx, void *state)
 	return 0;
 }
 
-static void sim_fini(void *state)
+static void sim_fini(struct am_ctx *ctx, void *state)
 {
 	free(state);
 }
 
 const struct am_collector sim_collector = {
 	.abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+	.size = sizeof(struct am_collector),
 	.flags = AM_COLLECTOR_NEEDS_CONFIG,
 	.name = "sim",
 	.description = "simulated accelerators with known behaviour",

@@ -713,7 +713,7 @@ START_TEST(test_mi300x_node)
 	    isnan(rec_get("fabric_xgmi_read_bytes_total", "device=\"amdgpu5\"", NULL)));
 
 	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -740,7 +740,7 @@ START_TEST(test_pcie_interval)
 	ck_assert_int_eq(n, 3);
 	ck_near(rec_get("accel_pcie_transmit_bytes_total", "amdgpu1\"", NULL),
 		1000.0 * 256);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -771,7 +771,7 @@ START_TEST(test_pcie_one_read_per_poll)
 	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", NULL),
 		1000.0 * 256 * 8);
 	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", NULL), 0);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -799,7 +799,7 @@ START_TEST(test_v13_throttle_mask)
 	/* hwmon power wins over the table's socket power */
 	ck_near(rec_get("accel_power_watts", "amdgpu0", NULL), 63.0);
 	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -835,7 +835,7 @@ START_TEST(test_radeon_consumer)
 	ck_assert(isnan(rec_get("accel_ecc_errors_total", id, NULL)));
 	ck_assert(isnan(rec_get("accel_pcie_receive_bytes_total", id, NULL)));
 	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -859,7 +859,7 @@ START_TEST(test_hygon_dcu)
 	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 55.0);
 	ck_near(rec_get("accel_clock_hertz", "clock=\"graphics\"", NULL), 1.5e9);
 	ck_near(rec_get("accel_ecc_errors_total", "type=\"corrected\"", NULL), 3);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -939,7 +939,7 @@ START_TEST(test_bad_values)
 
 	free(big);
 	free(b);
-	amdgpu_collector.fini(r.state);
+	amdgpu_collector.fini(NULL, r.state);
 	drop_fixture();
 }
 END_TEST

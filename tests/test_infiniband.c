@@ -619,7 +619,7 @@ START_TEST(t_ndr8)
 	ck_assert_double_eq(C->fams[fam_id("fabric_roce_lifespan_seconds")].scale, 1e-3);
 	/* no utilization on the first poll */
 	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_0,1,transmit"), 0);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -684,7 +684,7 @@ START_TEST(t_utilization_and_peak)
 	poll_at(st, 16);
 	ck_assert_uint_eq(nemit("fabric_port_utilization_ratio", "mlx5_2,1,transmit"),
 			  polls_before);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -769,7 +769,7 @@ START_TEST(t_saturated)
 	put(root, "mlx5_0/ports/1/counters/symbol_error", "0\n");
 	poll_at(st, 3);
 	ck_assert_double_eq(val("fabric_counter_saturated", "mlx5_0,1,symbol_error"), 0);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -828,7 +828,7 @@ START_TEST(t_roce_widths)
 		ck_assert_msg((d->bits ? d->bits : 64) == w[i].bits, "%s", w[i].fam);
 		ck_assert_msg(!d->saturating, "%s", w[i].fam);
 	}
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -859,7 +859,7 @@ START_TEST(t_oldkernel_counters_ext)
 				"mlx4_0,MT_1090120019,MT4099,,0000:04:00.0,"
 				"2.42.5000"),
 			    1); /* numa_node -1: unknown, empty */
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -877,7 +877,7 @@ START_TEST(t_down)
 	ck_assert_double_eq(val("fabric_port_physical_state", "ibp2s0f1,2"), 3);
 	/* counters of a down port are still reported */
 	ck_assert(nemit("fabric_port_transmit_bytes_total", "ibp2s0f0,1") > 0);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -910,7 +910,7 @@ START_TEST(t_link_comes_up)
 			    25e9);
 	ck_assert_uint_eq(nemit("fabric_port_info", old_info), 1);
 	ck_assert_uint_eq(nemit("fabric_port_info", new_info), 2);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -949,7 +949,7 @@ START_TEST(t_garbage)
 	ck_assert_uint_eq(C->read_errors, 14);
 	poll_at(st, 31);
 	ck_assert_uint_eq(C->read_errors, 21);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -1001,7 +1001,7 @@ START_TEST(t_unreadable)
 	poll_at(st, 11);
 	ck_assert(nemit("fabric_port_transmit_wait_total", "mlx5_1,1") > 0);
 	ck_assert_uint_eq(C->read_errors, 11);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -1029,7 +1029,7 @@ START_TEST(t_exclude_before_open)
 	ck_assert_uint_eq(n_match_opens, 0);
 	ck_assert_ptr_null(find("fabric_port_up", "ibp2s0f1,2"));
 	ck_assert(nemit("fabric_port_up", "ibp2s0f1,1") > 0);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -1047,13 +1047,13 @@ START_TEST(t_device_filters)
 	ck_assert_ptr_null(find("fabric_port_up", "mlx5_2,1"));
 	ck_assert_ptr_null(find("fabric_port_up", "mlx5_4,1"));
 	ck_assert(nemit("fabric_port_up", "mlx5_3,1") > 0);
-	ib_fini(st);
+	ib_fini(NULL, st);
 
 	/* include_ports narrows to DEVICE:PORT */
 	struct fake_am_config pinc = {.key = {"include_ports"}, .val = {"^mlx5_[67]:1$"}};
 	st = start(tree("ndr8"), &pinc);
 	ck_assert_uint_eq(st->nports, 2);
-	ib_fini(st);
+	ib_fini(NULL, st);
 }
 END_TEST
 
@@ -1085,7 +1085,7 @@ START_TEST(t_steady_state)
 	poll_at(st, 3);
 	ck_assert_uint_eq(C->nintern, interned);
 	ck_assert_uint_eq(n_opens, opens);
-	ib_fini(st);
+	ib_fini(NULL, st);
 
 	{
 		struct rlimit old, low;
@@ -1104,7 +1104,7 @@ START_TEST(t_steady_state)
 		ck_assert_uint_eq(C->read_errors, 0);
 		ck_assert_double_eq(val("fabric_port_transmit_bytes_total", "mlx5_3,1"),
 				    4000034819001.0);
-		ib_fini(st);
+		ib_fini(NULL, st);
 	}
 }
 END_TEST

@@ -429,7 +429,7 @@ START_TEST(test_scenario)
 				      e->value);
 	}
 	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -503,7 +503,7 @@ START_TEST(test_info_and_families)
 	ck_assert_int_gt(calls("nvmlDeviceGetComputeRunningProcesses_v3"), 0);
 	ck_assert_int_gt(calls("nvmlDeviceGetCurrentClocksEventReasons"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceGetCurrentClocksThrottleReasons"), 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -525,7 +525,7 @@ START_TEST(test_old_driver_fallbacks)
 	/* NUMA node from sysfs when NVML has no call for it */
 	ck_assert_str_eq(info("nvidia0", "numa_node"), "1");
 	ck_assert_str_eq(info("nvidia0", "pci_bus_id"), "00000000:04:00.0");
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -549,7 +549,7 @@ START_TEST(test_probe_once)
 	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 4);
 	EQ(get("accel_memory_used_bytes", "nvidia0", NULL), 2147483648.0);
 	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -573,7 +573,7 @@ START_TEST(test_gpm_gap)
 	EQ(get("accel_sm_active_ratio", "nvidia0", NULL), 0.455);
 	ck_assert_int_eq(calls("nvmlGpmMetricsGet"), 2);
 	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -597,7 +597,7 @@ START_TEST(test_gpu_lost_and_back)
 	EQ(get("accel_error_events_total", "nvidia1", "79"), 1);
 	ck_assert_str_eq(info("nvidia1", "uuid"),
 			 "GPU-a100a100-0000-4000-8000-000000000001");
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -618,7 +618,7 @@ START_TEST(test_driver_fault_reinit)
 	}
 	ck_assert_int_ge(calls("nvmlShutdown"), 1);
 	ck_assert_int_ge(calls("nvmlInit_v2"), 3);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -633,7 +633,7 @@ START_TEST(test_mig_info)
 			 "NVIDIA H100 80GB HBM3 MIG 3g.40gb");
 	ck_assert_str_eq(info("nvidia0-gi2", "pci_bus_id"), "00000000:18:00.0");
 	ck_assert_int_gt(calls("nvmlGpmMigSampleGet"), 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 
@@ -688,7 +688,7 @@ START_TEST(test_fault_codes)
 			  !fc->up1[p]);
 	}
 	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 	unlink(path);
 }
 END_TEST
@@ -705,7 +705,7 @@ START_TEST(test_family_refused)
 	ck_assert_ptr_null(info("nvidia0", "uuid"));
 	EQ(get("accel_up", "nvidia0", NULL), 1);
 	EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.80);
-	nvml_collector.fini(st);
+	nvml_collector.fini(NULL, st);
 }
 END_TEST
 

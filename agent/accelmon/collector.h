@@ -1,11 +1,14 @@
-/* accelmon collector ABI: the one public header every collector includes.
+/* accelmon collector ABI, version 2: the public header every collector
+ * includes, built in or loaded from a .so plugin.
  *
- * Built-in collectors and external .so plugins use exactly this interface. A
- * plugin exports one symbol, `accelmon_collector` (a const struct
- * am_collector), whose abi_version the agent checks before calling anything.
- * Data flow: init() registers metric families; poll() looks up series (once,
- * interned) and emits samples into the collector's own lock-free ring; the
- * aggregator turns them into counters, integrals and windows.
+ * A plugin exports one symbol, `accelmon_collector` (a const struct
+ * am_collector). The agent checks abi_version and size before calling
+ * anything. Data flow: init() registers families (from the shared schema,
+ * accelmon/schema.h, or its own); poll() emits samples of interned series
+ * into the instance's lock-free ring; the aggregator turns them into
+ * counters, integrals, windows and derived values (ratios, energy,
+ * saturation flags). Helpers for reading sysfs, parsing numbers, filtering
+ * names, PCI identity and vendor libraries are in accelmon/util.h.
  */
 #ifndef ACCELMON_COLLECTOR_H
 #define ACCELMON_COLLECTOR_H
@@ -19,12 +22,14 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change of the structs or functions below. */
-#define ACCELMON_COLLECTOR_ABI_VERSION 1u
+/* Bumped on any incompatible change of the structs or functions below.
+ * Version 1 descriptors (no size field, fini without context) are refused
+ * with a message naming the file and both versions. */
+#define ACCELMON_COLLECTOR_ABI_VERSION 2u
 #define ACCELMON_COLLECTOR_SYMBOL "accelmon_collector"
 
 struct am_ctx;     /* one per collector instance, owned by the agent */
-struct am_config;  /* this collector's section of the config file */
+struct am_config;  /* this instance's section of the config file */
 
 /* How the aggregator treats the samples of a family. */
 enum am_kind {
@@ -34,11 +39,12 @@ enum am_kind {
 	 * starts at the first reading and then grows by the deltas: a wrap of a
 	 * `bits`-wide counter is unwrapped, a value that goes backwards is a
 	 * reset (the new reading is the delta, never a negative one), and a
-	 * saturating counter stuck at its maximum stops growing and is flagged. */
+	 * saturating counter stuck at its maximum stops growing. */
 	AM_COUNTER = 1,
-	/* Each sample is a rate (a 0..1 ratio, watts, bytes/s); the exported
-	 * counter grows by value x seconds since the previous sample of the
-	 * series: busy fraction -> busy seconds, watts -> joules. */
+	/* Each sample is a rate (a 0..1 ratio, watts, bytes/s) that stands for
+	 * the time since the previous sample of the series: the exported
+	 * counter grows by value x seconds since then (busy fraction -> busy
+	 * seconds, watts -> joules). The one integration rule of the agent. */
 	AM_INTEGRAL = 2,
 	/* Gauges: the maximum / mean of the samples seen in the last window_s. */
 	AM_WINDOW_MAX = 3,
@@ -47,7 +53,7 @@ enum am_kind {
 	AM_INFO = 5,
 };
 
-#define AM_MAX_LABELS 8
+#define AM_MAX_LABELS 12
 
 struct am_family_def {
 	const char *name;  /* full name; counters and integrals end in _total */
@@ -64,6 +70,7 @@ struct am_family_def {
 	double scale;
 	/* AM_WINDOW_*: window length in seconds; 0 means 15. */
 	double window_s;
+	void *reserved[4]; /* zero */
 };
 
 /* Handles: a family is an index, a series a 32-bit id. */
@@ -97,9 +104,14 @@ struct am_option {
 /* Flags of a collector descriptor. */
 #define AM_COLLECTOR_NEEDS_CONFIG 0x1u /* stays off until its section exists */
 
+/* The descriptor. Every instance of a collector ("smi/ixsmi" and
+ * "smi/hl-smi" in the config) runs its own thread, ring, interval and
+ * watchdog with the same descriptor and its own state. */
 struct am_collector {
 	uint32_t abi_version; /* ACCELMON_COLLECTOR_ABI_VERSION */
+	uint32_t size;        /* sizeof(struct am_collector) */
 	uint32_t flags;
+	uint32_t reserved0;   /* zero */
 	const char *name;     /* config key and the `collector` label */
 	const char *description;
 	const struct am_option *options; /* terminated by a {NULL} entry */
@@ -110,24 +122,34 @@ struct am_collector {
 	 * with am_found()), another negative errno on failure. */
 	int (*init)(struct am_ctx *ctx, const struct am_config *cfg, void **state);
 	/* One collection cycle; 0 or a negative errno (the collector is then
-	 * reported down for this cycle). Runs on the collector's own thread. */
+	 * reported down for this cycle). Runs on the instance's own thread. */
 	int (*poll)(struct am_ctx *ctx, void *state);
-	void (*fini)(void *state);
+	/* Optional (NULL: devices are found once, at init). Rediscover devices:
+	 * called on the instance's thread between two polls every `rescan`
+	 * seconds (option of every collector, default 30 s). Report new
+	 * devices and ports from the next poll on; an accelerator that is gone
+	 * keeps emitting accel_up 0; a vanished port's or interface's series
+	 * are retired (am_series_retire). Reuse what is open; allocate nothing
+	 * when nothing changed. 0 or a negative errno (logged). */
+	int (*rescan)(struct am_ctx *ctx, void *state);
+	/* Release state (init succeeded). */
+	void (*fini)(struct am_ctx *ctx, void *state);
+	void *reserved[8]; /* zero: room to grow without a new ABI version */
 };
 
 /* ---- calls a collector makes into the agent ---- */
 
-/* Register a family; returns its handle or a negative errno. Families are
- * shared by name across collectors (accel_power_watts from NVML and from
- * amdgpu): every registration must expose the same type (counter for
- * AM_COUNTER/AM_INTEGRAL, gauge for AM_GAUGE/AM_WINDOW_*, info); the first
- * HELP and unit win. Label names, bits, saturating, scale and window_s belong
- * to this handle, so each collector keeps its own units and labels (each
- * vendor's accel_info carries the identity labels it has). */
+/* Register a family of the collector's own (vendor-specific names; the
+ * shared names of accelmon/schema.h are refused here: use am_std_family).
+ * Returns its handle or a negative errno. A family may be registered more
+ * than once (one view per counter width, say): every registration must
+ * agree on name, help, type and label names; bits, saturating, scale and
+ * window_s belong to each handle. */
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
 
 /* Intern a series: values for each label of the family, in order. Cheap after
- * the first call (hash lookup), but collectors should cache the id. */
+ * the first call (hash lookup), but collectors should cache the id. Values
+ * are made valid label text by the agent. */
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values);
 
@@ -139,11 +161,57 @@ void am_emit(struct am_ctx *ctx, am_series_t series, double value);
  * integer, so counters past 2^53 keep every bit (a double does not). */
 void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
 
+/* Take a series out of the exposition now (a vanished port): it is no
+ * longer exported and keeps no state; a later am_emit brings it back as a
+ * new series (a counter starts again from its reading). Ordered with the
+ * samples of the same poll. */
+void am_series_retire(struct am_ctx *ctx, am_series_t series);
+
+/* ---- derived series: values the aggregator computes from others ----
+ *
+ * A derived series belongs to a family like any other and gets no samples
+ * of its own: the aggregator computes it every time its input `a` is
+ * updated, from inputs emitted in the same poll (emit `b` and `capacity`
+ * before `a`). What the family's kind does with the computed value is as
+ * for samples: AM_GAUGE exports it, AM_WINDOW_* keep its max/mean over the
+ * window, AM_INTEGRAL integrates it (a residency ratio -> seconds).
+ */
+enum am_derive_op {
+	/* delta(a) / (delta(b) x capacity), where a and b are AM_COUNTER series
+	 * (exported units); b = AM_SERIES_INVALID means the seconds elapsed
+	 * between the two readings of a, capacity = AM_SERIES_INVALID means 1,
+	 * else the latest value of that gauge series (link speed in bytes/s).
+	 * No value for an interval in which a or b was reset, wrapped
+	 * ambiguously, saturated, or the denominator is 0. */
+	AM_DERIVE_RATIO = 1,
+	/* 1 while the saturating counter a sits at its maximum (it has stopped
+	 * counting), else 0. */
+	AM_DERIVE_SATURATED = 2,
+	/* The time integral of gauge a's value (watts -> joules), by the
+	 * AM_INTEGRAL rule; for an AM_COUNTER family (energy). */
+	AM_DERIVE_INTEGRAL = 3,
+};
+
+struct am_derive {
+	enum am_derive_op op;
+	am_series_t a, b, capacity;
+	void *reserved[2]; /* zero */
+};
+
+/* Intern a derived series (like am_series) and bind its inputs; the inputs
+ * must be series of this instance. Returns AM_SERIES_INVALID for inputs of
+ * the wrong kind (logged). */
+am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
+			      const char *const *label_values,
+			      const struct am_derive *d);
+
+/* ---- context ---- */
+
 /* One line at startup saying what the collector found, or why nothing. */
 void am_found(struct am_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Log with the collector's name as prefix; identical messages are
+/* Log with the instance's name as prefix; identical messages are
  * rate-limited (the first, then a count every minute). */
 void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -155,8 +223,14 @@ void am_read_error(struct am_ctx *ctx);
 const char *am_sysfs(const struct am_ctx *ctx);
 const char *am_procfs(const struct am_ctx *ctx);
 
+/* The instance: "ixsmi" for the section `smi/ixsmi`, NULL for a plain
+ * `smi` section. am_instance_name is the full name ("smi/ixsmi" or "smi"),
+ * the `collector` label of its self-metrics. */
+const char *am_instance(const struct am_ctx *ctx);
+const char *am_instance_name(const struct am_ctx *ctx);
+
 /* Time of the current poll (monotonic ns; the agent's clock, fake in tests)
- * and this collector's interval. */
+ * and this instance's interval. */
 int64_t am_poll_time_ns(const struct am_ctx *ctx);
 double am_interval_s(const struct am_ctx *ctx);
 

@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	       ((struct ib_state *)st)->nports, first, nerrors, polls);
 	printf("cpu_seconds_per_poll=%.9f\n", (c1 - c0) / (double)polls);
 	printf("wall_seconds_per_poll=%.9f\n", (w1 - w0) / (double)polls);
-	ib_fini(st);
+	ib_fini(NULL, st);
 	return 0;
 }
 #endif /* BENCH_IB_CORE */
