@@ -76,24 +76,6 @@ start_ne() {
 	return 1
 }
 
-# Write bytes (printf escapes) into a file at an offset, in place.
-patch() {
-	printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
-# A gpu_metrics v1.8 table (layout: kernel kgd_pp_interface.h, 3872 bytes)
-# pre-filled with 0xff like the driver's, with energy 1000 J (1000 x 2^16
-# at offset 24), accumulation counter and residencies 0 (offsets 40..63)
-# and XGMI link 0 read = 1 KiB (offset 136).
-make_v18() {
-	head -c 3872 /dev/zero | tr '\000' '\377' >"$1"
-	patch "$1" 0 '\040\017\001\010'
-	patch "$1" 24 '\000\000\350\003\000\000\000\000'
-	patch "$1" 40 '\000\000\000\000\000\000\000\000\000\000\000\000'
-	patch "$1" 52 '\000\000\000\000\000\000\000\000\000\000\000\000'
-	patch "$1" 136 '\001\000\000\000\000\000\000\000'
-}
-
 stop_ne() {
 	kill "$NE_PID" 2>/dev/null
 	wait "$NE_PID" 2>/dev/null
@@ -106,14 +88,8 @@ for name in mi300x radeon; do
 	# a writable copy: the MI300X cards get gpu_metrics tables (not
 	# committed), which node_exporter ignores and accelmon reads
 	tree=$WORK/$name
-	mkdir -p "$tree"
-	cp -R "$SRC/tests/fixtures/amdgpu/$name/." "$tree/"
-	chmod -R u+w "$tree"
-	if [ $name = mi300x ]; then
-		for c in 0 1 2 3 4 5 6 7; do
-			make_v18 "$tree/class/drm/card$c/device/gpu_metrics"
-		done
-	fi
+	sh "$SRC/tests/fixtures/amdgpu/mktree.sh" "$SRC/tests/fixtures/amdgpu/$name" "$tree" ||
+		{ echo "FAIL: mktree $name"; exit 1; }
 	if ! "$ACCELMON" --once --sysfs "$tree" --config "$WORK/accelmon.yml" \
 		>"$WORK/am.prom" 2>"$WORK/am.err"; then
 		echo "FAIL: accelmon --once on $name:"
