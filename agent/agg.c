@@ -41,6 +41,7 @@ struct dstate {
 
 struct sstate {
 	uint8_t seen, saturated, vlen;
+	uint8_t listed; /* in its family's list (may be before it is seen) */
 	/* Counts readings a delta cannot span (reset, saturated, retired):
 	 * a derived ratio compares it with its own copy. Kept on retire. */
 	uint32_t disc;
@@ -133,7 +134,7 @@ static struct sstate *state_for(struct agg *a, const struct series *s)
 	    grow((void **)&a->fams, &a->nfams, (size_t)s->fam->id + 1,
 		 sizeof(*a->fams)) < 0)
 		return NULL;
-	if (a->st[s->id].seen)
+	if (a->st[s->id].listed)
 		return &a->st[s->id];
 	fl = &a->fams[s->fam->id];
 	if (grow((void **)&fl->ids, &fl->cap, fl->n + 1, sizeof(*fl->ids)) < 0)
@@ -146,6 +147,7 @@ static struct sstate *state_for(struct agg *a, const struct series *s)
 	}
 	fl->ids[i] = s->id;
 	fl->n++;
+	a->st[s->id].listed = 1;
 	return &a->st[s->id];
 }
 
@@ -344,7 +346,7 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	if (!se || id >= a->nst)
 		return;
 	st = &a->st[id];
-	if (st->seen && (size_t)se->fam->id < a->nfams) {
+	if (st->listed && (size_t)se->fam->id < a->nfams) {
 		fl = &a->fams[se->fam->id];
 		for (size_t i = 0; i < fl->n; i++) {
 			if (fl->ids[i] == id) {

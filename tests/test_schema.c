@@ -411,9 +411,16 @@ START_TEST(test_retire_revive)
 	drain();
 	ck_assert_double_eq(value(u), 60);
 	txt = render_text(3);
-	/* listed once, in id order again */
+	/* listed once, in id order again; the derived series too, though its
+	 * first computation after the revival had no value */
 	ck_assert_ptr_nonnull(strstr(txt, "t_bytes_total{k=\"p1\"} 100\n"
 					  "t_bytes_total{k=\"p2\"} 9\n"));
+	{
+		const char *l = strstr(txt, "t_util_ratio{k=\"p1\"} 60\n");
+
+		ck_assert_ptr_nonnull(l);
+		ck_assert_ptr_null(strstr(l + 1, "t_util_ratio{"));
+	}
 	free(txt);
 	/* retiring what was never seen, or twice, changes nothing */
 	am_series_retire(&ctx[0], keep);
