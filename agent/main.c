@@ -282,6 +282,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accelmon: --procfs %s: %s\n", o.procfs, strerror(errno));
 		return 2;
 	}
+	/* --log-level holds while the config (and the plugins it names)
+	 * loads too. */
+	if (o.log_level)
+		log_set_level(log_level_parse(o.log_level));
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "accelmon: %s\n", err);
 		return 2;
