@@ -18,6 +18,7 @@
 #include "plugins.h"
 
 #define COLL_NAME_MAX 32
+#define COLL_OPTIONS_MAX 256
 
 struct coll_entry {
 	const struct am_collector *desc;
@@ -58,39 +59,61 @@ static int list_add(const struct am_collector *d, const char *file, const char *
 	/* Only abi_version is at the same place in every version: read
 	 * nothing else of another version's descriptor. */
 	if (d->abi_version != ACCELMON_COLLECTOR_ABI_VERSION) {
-		config_err(err, errlen, "%s: collector ABI version %u, this agent needs %u",
-			what, d->abi_version, ACCELMON_COLLECTOR_ABI_VERSION);
+		config_err(err, errlen,
+			   "%s: collector ABI version %u, this agent needs %u", what,
+			   d->abi_version, ACCELMON_COLLECTOR_ABI_VERSION);
 		return -EPROTO;
 	}
 	if (d->size < sizeof(struct am_collector)) {
-		config_err(err, errlen,
-			"%s: collector descriptor is %u bytes, ABI version %u needs at "
-			"least %zu",
-			what, d->size, ACCELMON_COLLECTOR_ABI_VERSION,
-			sizeof(struct am_collector));
+		config_err(
+		    err, errlen,
+		    "%s: collector descriptor is %u bytes, ABI version %u needs at "
+		    "least %zu",
+		    what, d->size, ACCELMON_COLLECTOR_ABI_VERSION,
+		    sizeof(struct am_collector));
 		return -EPROTO;
 	}
 	if (!name_ok(d->name)) {
-		config_err(err, errlen,
-			"%s: invalid collector name \"%.40s\" (1 to %d of a-z, 0-9, _)",
-			what, d->name ? d->name : "(null)", COLL_NAME_MAX);
+		config_err(
+		    err, errlen,
+		    "%s: invalid collector name \"%.40s\" (1 to %d of a-z, 0-9, _)", what,
+		    d->name ? d->name : "(null)", COLL_NAME_MAX);
 		return -EINVAL;
 	}
 	if (!d->init || !d->poll) {
-		config_err(err, errlen, "%s: collector %s has no %s function", what, d->name,
-			d->init ? "poll" : "init");
+		config_err(err, errlen, "%s: collector %s has no %s function", what,
+			   d->name, d->init ? "poll" : "init");
 		return -EINVAL;
+	}
+	/* The config checker trusts these tables: check them once here. */
+	for (size_t i = 0; d->options && d->options[i].name; i++) {
+		if (i == COLL_OPTIONS_MAX) {
+			config_err(
+			    err, errlen,
+			    "%s: collector %s: more than %d options (no {NULL} end?)",
+			    what, d->name, COLL_OPTIONS_MAX);
+			return -EINVAL;
+		}
+		if (d->options[i].type < AM_OPT_BOOL ||
+		    d->options[i].type > AM_OPT_STRLIST) {
+			config_err(
+			    err, errlen,
+			    "%s: collector %s: option %.40s has an unknown type %d", what,
+			    d->name, d->options[i].name, (int)d->options[i].type);
+			return -EINVAL;
+		}
 	}
 	for (size_t i = 0; i < nlist; i++) {
 		if (strcmp(list[i].desc->name, d->name) == 0) {
 			config_err(err, errlen,
-				"%s: collector name %s is already defined by %s", what,
-				d->name, origin(&list[i]));
+				   "%s: collector name %s is already defined by %s", what,
+				   d->name, origin(&list[i]));
 			return -EEXIST;
 		}
 	}
 	if (nlist == COLLECTORS_MAX) {
-		config_err(err, errlen, "%s: more than %d collectors", what, COLLECTORS_MAX);
+		config_err(err, errlen, "%s: more than %d collectors", what,
+			   COLLECTORS_MAX);
 		return -ENOSPC;
 	}
 	list[nlist].desc = d;
@@ -164,7 +187,8 @@ int plugins_load(const char *path, char *err, size_t errlen)
 	 * (relative to the working directory, through a link). */
 	if (!realpath(path, real)) {
 		rc = -errno;
-		config_err(err, errlen, "%s: cannot load plugin: %s", path, strerror(-rc));
+		config_err(err, errlen, "%s: cannot load plugin: %s", path,
+			   strerror(-rc));
 		return rc;
 	}
 	for (size_t i = 0; i < nlist; i++)
@@ -176,7 +200,7 @@ int plugins_load(const char *path, char *err, size_t errlen)
 		const char *why = dlerror();
 
 		config_err(err, errlen, "%s: cannot load plugin: %s", path,
-			why ? why : "dlopen failed");
+			   why ? why : "dlopen failed");
 		return -ENOEXEC;
 	}
 	/* Never dlclose()d, not even when refused here: nothing of it runs,
@@ -185,8 +209,8 @@ int plugins_load(const char *path, char *err, size_t errlen)
 	d = dlsym(h, ACCELMON_COLLECTOR_SYMBOL);
 	if (!d) {
 		config_err(err, errlen,
-			"%s: no %s symbol (not an accelmon collector plugin)", path,
-			ACCELMON_COLLECTOR_SYMBOL);
+			   "%s: no %s symbol (not an accelmon collector plugin)", path,
+			   ACCELMON_COLLECTOR_SYMBOL);
 		return -ENOENT;
 	}
 	rc = list_add(d, real, path, err, errlen);
