@@ -1,7 +1,8 @@
-/* Tests of the YAML configuration (agent/config_yaml.c, options.c) against a fake component
- * table: the embedded default, a full valid file, every error class with its
- * exact "SOURCE:LINE: key.path: problem" line, needs_config and enabled
- * semantics, the am_cfg_* getters, config_load_file and durations.
+/* Tests of the YAML configuration (agent/config_yaml.c, options.c)
+ * against a fake component table: the embedded default, a full valid file,
+ * every error class with its exact "SOURCE:LINE: key.path: problem" line,
+ * needs_config and enabled semantics, the am_cfg_* getters,
+ * config_load_file, durations, instances, rescan and the plugin keys.
  */
 #include <check.h>
 #include <errno.h>
