@@ -260,10 +260,32 @@ static void prom_stop(void *state)
 	free(p);
 }
 
+/* The server goes on through a reload when its address and every option
+ * of its section stay the same. */
+static int prom_keep(void *state, const struct agent_config *old,
+		     const struct am_config *old_cfg, const struct agent_config *new,
+		     const struct am_config *new_cfg)
+{
+	(void)state;
+	if (strcmp(old->listen, new->listen) != 0)
+		return 0;
+	for (const struct am_option *o = prom_options; o->name; o++) {
+		if (o->type == AM_OPT_INT &&
+		    am_cfg_int(old_cfg, o->name, -1) != am_cfg_int(new_cfg, o->name, -1))
+			return 0;
+		if (o->type == AM_OPT_DURATION &&
+		    am_cfg_duration(old_cfg, o->name, -1) !=
+			    am_cfg_duration(new_cfg, o->name, -1))
+			return 0;
+	}
+	return 1;
+}
+
 const struct am_exporter prometheus_exporter = {
 	.name = PROM,
 	.flags = 0,
 	.options = prom_options,
 	.start = prom_start,
 	.stop = prom_stop,
+	.keep = prom_keep,
 };
