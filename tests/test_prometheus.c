@@ -1,0 +1,164 @@
+/* Prometheus exporter tests: Accept / Accept-Encoding negotiation, and the
+ * gzip cache (one compression per snapshot and format, bodies that stay
+ * valid while a response holds them, whatever is published meanwhile). */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "exporters/prometheus.h"
+#include "snapshot.h"
+
+static const struct {
+	const char *accept;
+	int om;
+} accept_cases[] = {
+    {NULL, 0},
+    {"", 0},
+    {"*/*", 0},
+    {"text/plain", 0},
+    {"text/plain;version=0.0.4", 0},
+    /* What Prometheus 2.42+ sends. */
+    {"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+     1},
+    {"application/openmetrics-text", 1},
+    {"application/openmetrics-text; version=1.0.0; charset=utf-8", 1},
+    /* Only the 0.0.1 draft: we do not speak it, fall back to text. */
+    {"application/openmetrics-text;version=0.0.1", 0},
+    {"application/openmetrics-text;q=0.2,text/plain;q=0.9", 0},
+    {"text/plain;q=0.3, application/openmetrics-text;version=1.0.0;q=0.8", 1},
+    {"application/openmetrics-text;q=0", 0},
+    {"APPLICATION/OPENMETRICS-TEXT;VERSION=1.0.0", 1},
+};
+
+START_TEST(test_negotiation)
+{
+	ck_assert_msg(
+	    prom_wants_openmetrics(accept_cases[_i].accept) == accept_cases[_i].om,
+	    "Accept: %s", accept_cases[_i].accept ? accept_cases[_i].accept : "(none)");
+}
+END_TEST
+
+static const struct {
+	const char *enc;
+	int gz;
+} enc_cases[] = {
+    {NULL, 0},
+    {"", 0},
+    {"identity", 0},
+    {"gzip", 1},
+    {"deflate, gzip", 1},
+    {"gzip;q=0", 0},
+    {"br;q=1.0, gzip;q=0.8, *;q=0.1", 1},
+    {"*", 1},
+    {"gzip;q=0, *", 0},
+};
+
+START_TEST(test_gzip_negotiation)
+{
+	ck_assert_msg(prom_accepts_gzip(enc_cases[_i].enc) == enc_cases[_i].gz,
+		      "Accept-Encoding: %s",
+		      enc_cases[_i].enc ? enc_cases[_i].enc : "(none)");
+}
+END_TEST
+
+/* Inflate a gzip body and compare it with want. */
+static void assert_gunzips_to(const char *in, size_t len, const char *want)
+{
+	size_t cap = strlen(want) + 64;
+	char *out = malloc(cap);
+	z_stream z;
+
+	ck_assert_ptr_nonnull(out);
+	memset(&z, 0, sizeof(z));
+	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)cap;
+	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	ck_assert_uint_eq(cap - z.avail_out, strlen(want));
+	ck_assert_int_eq(memcmp(out, want, strlen(want)), 0);
+	inflateEnd(&z);
+	free(out);
+}
+
+static struct snapshot *publish(const char *text, const char *om)
+{
+	struct snapshot *s = snapshot_new();
+
+	ck_assert_ptr_nonnull(s);
+	s->text = strdup(text);
+	s->text_len = strlen(text);
+	s->om = strdup(om);
+	s->om_len = strlen(om);
+	snapshot_publish(s);
+	return s;
+}
+
+START_TEST(test_gzip_cache)
+{
+	struct prom_gz_cache c;
+	struct prom_gz *r1, *r2, *r3, *r4;
+	const char *b1, *b2, *b3, *b4;
+	size_t l1, l2, l3, l4;
+	struct snapshot *s1;
+
+	prom_gz_cache_init(&c);
+	ck_assert_int_eq(prom_gz_get(&c, 0, &r1, &b1, &l1), -EAGAIN);
+	ck_assert_ptr_null(r1);
+
+	s1 = publish("a 1\nb 2\n", "a 1\nb 2\n# EOF\n");
+	ck_assert_int_eq(prom_gz_get(&c, 1, &r1, &b1, &l1), 1);
+	ck_assert_int_eq(prom_gz_get(&c, 1, &r2, &b2, &l2), 1);
+	ck_assert_ptr_eq(r1, r2);
+	ck_assert_ptr_eq(b1, b2); /* compressed once, shared */
+	ck_assert_uint_eq(l1, l2);
+	assert_gunzips_to(b1, l1, "a 1\nb 2\n# EOF\n");
+	ck_assert_int_eq(prom_gz_get(&c, 0, &r3, &b3, &l3), 1);
+	ck_assert_ptr_ne(b3, b1);
+	assert_gunzips_to(b3, l3, "a 1\nb 2\n");
+	prom_gz_release(r2);
+	prom_gz_release(r3);
+
+	/* A new snapshot gets its own bodies; the old ones stay valid while a
+	 * response holds them, and then hold the old snapshot only. */
+	publish("a 3\n", "a 3\n# EOF\n");
+	ck_assert_int_eq(prom_gz_get(&c, 1, &r4, &b4, &l4), 1);
+	ck_assert_ptr_ne(r4, r1);
+	assert_gunzips_to(b4, l4, "a 3\n# EOF\n");
+	ck_assert_int_eq(atomic_load(&s1->refs), 1); /* r1's entry only */
+	assert_gunzips_to(b1, l1, "a 1\nb 2\n# EOF\n");
+	prom_gz_release(r1); /* frees s1 (ASan/valgrind see a leak otherwise) */
+	prom_gz_release(r4);
+	prom_gz_cache_fini(&c);
+	snapshot_shutdown();
+}
+END_TEST
+
+static Suite *prom_suite(void)
+{
+	Suite *s = suite_create("prometheus");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_negotiation, 0,
+			    sizeof(accept_cases) / sizeof(accept_cases[0]));
+	tcase_add_loop_test(tc, test_gzip_negotiation, 0,
+			    sizeof(enc_cases) / sizeof(enc_cases[0]));
+	tcase_add_test(tc, test_gzip_cache);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(prom_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
