@@ -185,6 +185,7 @@ void prom_gz_cache_init(struct prom_gz_cache *c)
 {
 	pthread_mutex_init(&c->lock, NULL);
 	c->cur = NULL;
+	c->made = 0;
 }
 
 void prom_gz_cache_fini(struct prom_gz_cache *c)
@@ -258,14 +259,18 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 		prom_gz_release(c->cur);
 		c->cur = e;
 	}
-	if (!e->body[om] && gzip_body(om ? s->om : s->text, om ? s->om_len : s->text_len,
-				      &e->body[om], &e->len[om]) < 0)
-		gz = 0;
+	if (!e->body[om]) {
+		if (gzip_body(om ? s->om : s->text, om ? s->om_len : s->text_len,
+			      &e->body[om], &e->len[om]) < 0)
+			gz = 0;
+		else
+			c->made++;
+	}
 	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&c->lock);
 	*ref = e;
-	*body = gz ? e->body[om] : om ? e->snap->om : e->snap->text;
-	*len = gz ? e->len[om] : om ? e->snap->om_len : e->snap->text_len;
+	*body = gz ? e->body[om] : om ? s->om : s->text;
+	*len = gz ? e->len[om] : om ? s->om_len : s->text_len;
+	pthread_mutex_unlock(&c->lock);
 	return gz;
 }
 

@@ -24,6 +24,7 @@ struct prom_gz;
 struct prom_gz_cache {
 	pthread_mutex_t lock; /* guards cur and the making of its bodies */
 	struct prom_gz *cur;  /* holds one reference */
+	unsigned long made;   /* gzip bodies made so far (for the tests) */
 };
 
 void prom_gz_cache_init(struct prom_gz_cache *c);

@@ -3,8 +3,11 @@
  * valid while a response holds them, whatever is published meanwhile). */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "exporters/prometheus.h"
@@ -117,7 +120,9 @@ START_TEST(test_gzip_cache)
 	ck_assert_ptr_eq(b1, b2); /* compressed once, shared */
 	ck_assert_uint_eq(l1, l2);
 	assert_gunzips_to(b1, l1, "a 1\nb 2\n# EOF\n");
+	ck_assert_uint_eq(c.made, 1);
 	ck_assert_int_eq(prom_gz_get(&c, 0, &r3, &b3, &l3), 1);
+	ck_assert_uint_eq(c.made, 2); /* the other format */
 	ck_assert_ptr_ne(b3, b1);
 	assert_gunzips_to(b3, l3, "a 1\nb 2\n");
 	prom_gz_release(r2);
@@ -138,6 +143,76 @@ START_TEST(test_gzip_cache)
 }
 END_TEST
 
+/* Scrapers and a publisher at once: every body inflates to a published
+ * text, never older than the last one that scraper saw, and no snapshot is
+ * compressed twice (the cache never goes back to an older one). */
+#define N_SCRAPERS 4
+#define N_PUBLISH 300
+
+static struct prom_gz_cache race_cache;
+static atomic_int race_done;
+
+static void *scraper(void *arg)
+{
+	long last = -1, *seen = arg;
+
+	while (!atomic_load(&race_done)) {
+		struct prom_gz *r;
+		const char *b;
+		size_t l;
+		char out[64];
+		z_stream z;
+		long v;
+
+		if (prom_gz_get(&race_cache, 0, &r, &b, &l) != 1)
+			continue;
+		memset(&z, 0, sizeof(z));
+		ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
+		z.next_in = (Bytef *)b;
+		z.avail_in = (uInt)l;
+		z.next_out = (Bytef *)out;
+		z.avail_out = sizeof(out) - 1;
+		ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+		out[sizeof(out) - 1 - z.avail_out] = '\0';
+		inflateEnd(&z);
+		prom_gz_release(r);
+		ck_assert_int_eq(sscanf(out, "v %ld\n", &v), 1);
+		ck_assert_int_ge(v, last);
+		last = v;
+		(*seen)++;
+	}
+	return NULL;
+}
+
+START_TEST(test_gzip_cache_concurrent)
+{
+	pthread_t t[N_SCRAPERS];
+	long seen[N_SCRAPERS] = {0};
+	char text[32], om[40];
+
+	prom_gz_cache_init(&race_cache);
+	atomic_store(&race_done, 0);
+	publish("v 0\n", "v 0\n# EOF\n");
+	for (int i = 0; i < N_SCRAPERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, scraper, &seen[i]), 0);
+	for (int n = 1; n <= N_PUBLISH; n++) {
+		snprintf(text, sizeof(text), "v %d\n", n);
+		snprintf(om, sizeof(om), "v %d\n# EOF\n", n);
+		publish(text, om);
+		usleep(200);
+	}
+	atomic_store(&race_done, 1);
+	for (int i = 0; i < N_SCRAPERS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_gt(seen[i], 0);
+	}
+	ck_assert_uint_le(race_cache.made, N_PUBLISH + 1);
+	ck_assert_uint_gt(race_cache.made, 1);
+	prom_gz_cache_fini(&race_cache);
+	snapshot_shutdown();
+}
+END_TEST
+
 static Suite *prom_suite(void)
 {
 	Suite *s = suite_create("prometheus");
@@ -148,6 +223,7 @@ static Suite *prom_suite(void)
 	tcase_add_loop_test(tc, test_gzip_negotiation, 0,
 			    sizeof(enc_cases) / sizeof(enc_cases[0]));
 	tcase_add_test(tc, test_gzip_cache);
+	tcase_add_test(tc, test_gzip_cache_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
 }
