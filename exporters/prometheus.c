@@ -232,7 +232,7 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 {
 	struct snapshot *s;
 	struct prom_gz *e;
-	int gz = 1;
+	int rc;
 
 	*ref = NULL;
 	/* The snapshot is taken under the cache lock, so gzip scrapes see
@@ -260,18 +260,21 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 		c->cur = e;
 	}
 	if (!e->body[om]) {
-		if (gzip_body(om ? s->om : s->text, om ? s->om_len : s->text_len,
-			      &e->body[om], &e->len[om]) < 0)
-			gz = 0;
-		else
-			c->made++;
+		rc = gzip_body(om ? s->om : s->text, om ? s->om_len : s->text_len,
+			       &e->body[om], &e->len[om]);
+		if (rc < 0) {
+			/* Left unmade: the next scrape tries again. */
+			pthread_mutex_unlock(&c->lock);
+			return rc;
+		}
+		c->made++;
 	}
 	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 	*ref = e;
-	*body = gz ? e->body[om] : om ? s->om : s->text;
-	*len = gz ? e->len[om] : om ? s->om_len : s->text_len;
+	*body = e->body[om];
+	*len = e->len[om];
 	pthread_mutex_unlock(&c->lock);
-	return gz;
+	return 0;
 }
 
 static void release_snapshot(void *cls)
@@ -312,14 +315,13 @@ static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 	struct prom_gz *e = NULL;
 	const char *body;
 	size_t len;
-	int gz = 0;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	/* Without a gzip entry (not asked for, no memory for one, no snapshot
+	/* Without a gzip body (not asked for, compression failed, no snapshot
 	 * yet) the plain body of the current snapshot is sent. */
-	if (prom_accepts_gzip(enc) && (gz = prom_gz_get(&p->gz, om, &e, &body, &len)) < 0)
-		gz = 0;
+	if (prom_accepts_gzip(enc))
+		prom_gz_get(&p->gz, om, &e, &body, &len);
 	if (!e) {
 		s = snapshot_acquire();
 		if (s) {
@@ -342,7 +344,7 @@ static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				om ? PROM_CT_OPENMETRICS : PROM_CT_TEXT);
-	if (gz)
+	if (e)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);

@@ -32,11 +32,11 @@ void prom_gz_cache_init(struct prom_gz_cache *c);
 void prom_gz_cache_fini(struct prom_gz_cache *c);
 
 /* The current snapshot's gzip body for format (0 text, 1 OpenMetrics), made
- * by the first caller that asks and shared by every later one. Sets *ref to
- * a reference for the caller (release it with prom_gz_release once the body
- * is sent), *body and *len to the bytes. Returns 1 for a gzip body, 0 for the
- * plain one when compression failed (no memory), -EAGAIN before the first
- * snapshot (*ref NULL). */
+ * by the first caller that asks and shared by every later one. Returns 0 and
+ * sets *ref to a reference for the caller (release it with prom_gz_release
+ * once the body is sent), *body and *len to the bytes; or -EAGAIN before the
+ * first snapshot, -ENOMEM or -EIO when compression failed (*ref NULL: send
+ * the plain body instead). */
 int prom_gz_get(struct prom_gz_cache *c, int openmetrics, struct prom_gz **ref,
 		const char **body, size_t *len);
 void prom_gz_release(struct prom_gz *ref);
