@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
-#include "records/records_frame.h"
+#include "exporters/records_format/records_frame.h"
 #include "rec_gen.h"
 
 #define T0 1764028800000LL /* 2025-11-25T00:00:00Z */
