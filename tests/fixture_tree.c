@@ -56,3 +56,41 @@ void fixture_put(const char *path, const char *text)
 	fputs(text, f);
 	ck_assert_int_eq(fclose(f), 0);
 }
+
+void fixture_put_u64(const char *path, unsigned long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu\n", v);
+	fixture_put(path, buf);
+}
+
+const char *fixture_set_get(struct fixture_set *s, const char *tree)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (strcmp(s->tree[i], tree) == 0)
+			return s->root[i];
+	ck_assert_uint_lt(s->n, FIXTURE_SET_MAX);
+	s->tree[s->n] = strdup(tree);
+	ck_assert_ptr_nonnull(s->tree[s->n]);
+	s->root[s->n] = fixture_tree(tree);
+	return s->root[s->n++];
+}
+
+void fixture_set_clear(struct fixture_set *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		fixture_tree_remove(s->root[i]);
+		free(s->tree[i]);
+	}
+	s->n = 0;
+}
+
+const char *fixture_file(const char *root, const char *dir, const char *rel)
+{
+	static char path[PATH_MAX];
+
+	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/%s/%s", root, dir, rel),
+			 (int)sizeof(path));
+	return path;
+}

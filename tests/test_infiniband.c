@@ -52,8 +52,10 @@ static int fake_open(const char *path, int flags)
 
 /* ---- helpers ---- */
 
-static char *tmptrees[4];
-static unsigned ntmptrees;
+/* Read-only trees shared by a test case, and the test's own copies. */
+static struct fixture_set shared, copies;
+static const char *const shared_trees[] = {"ndr8", "roce",	"oldkernel",
+					   "down", "saturated", "garbage"};
 
 static void setup(void)
 {
@@ -64,85 +66,40 @@ static void setup(void)
 	n_opens = n_match_opens = 0;
 	open_log_match = NULL;
 	memset(inject_suffix, 0, sizeof inject_suffix);
-	ntmptrees = 0;
 }
 
 static void teardown(void)
 {
-	for (unsigned i = 0; i < ntmptrees; i++)
-		fixture_tree_remove(tmptrees[i]);
+	fixture_set_clear(&copies);
 	fake_am_free(C);
 	C = NULL;
 }
 
-/* A writable copy of a fixture tree for this test (the committed trees keep
- * their symlinks in TREE.links, see mktree.sh). Asking again for the same
- * tree in a test returns the same copy. */
-static const char *copy_fixture(const char *name)
-{
-	char tree[64];
-
-	for (unsigned i = 0; i < ntmptrees; i++) {
-		const char *base = strrchr(tmptrees[i], '/');
-
-		if (base && strcmp(base + 1, name) == 0)
-			return tmptrees[i];
-	}
-	ck_assert_uint_lt(ntmptrees, 4);
-	snprintf(tree, sizeof tree, "infiniband/%s", name);
-	tmptrees[ntmptrees] = fixture_tree(tree);
-	return tmptrees[ntmptrees++];
-}
-
-/* Read-only tests share one build of every tree, made once per test case
- * (an unchecked fixture runs in the parent, before the forked tests). */
-static const char *const shared_trees[] = {"ndr8", "roce",	"oldkernel",
-					   "down", "saturated", "garbage"};
-#define NSHARED (sizeof shared_trees / sizeof shared_trees[0])
-static char *shared_root[NSHARED];
+/* A writable copy for this test (asked again, the same copy), and a tree
+ * the test only reads (built once, in the unchecked fixture). */
+#define copy_fixture(name) fixture_set_get(&copies, "infiniband/" name)
+#define tree(name) fixture_set_get(&shared, "infiniband/" name)
 
 static void shared_setup(void)
 {
-	for (size_t i = 0; i < NSHARED; i++) {
-		char tree[64];
+	for (size_t i = 0; i < sizeof shared_trees / sizeof shared_trees[0]; i++) {
+		char t[64];
 
-		snprintf(tree, sizeof tree, "infiniband/%s", shared_trees[i]);
-		shared_root[i] = fixture_tree(tree);
+		snprintf(t, sizeof t, "infiniband/%s", shared_trees[i]);
+		fixture_set_get(&shared, t);
 	}
 }
 
 static void shared_teardown(void)
 {
-	for (size_t i = 0; i < NSHARED; i++)
-		fixture_tree_remove(shared_root[i]);
+	fixture_set_clear(&shared);
 }
 
-/* A tree the test only reads. */
-static const char *tree(const char *name)
-{
-	for (size_t i = 0; i < NSHARED; i++)
-		if (strcmp(shared_trees[i], name) == 0)
-			return shared_root[i];
-	ck_abort_msg("no shared tree %s", name);
-	return NULL;
-}
-
-/* Overwrite a file of the tree in place (held fds see the new value). */
-static void put(const char *root, const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof path, "%s/class/infiniband/%s", root, rel);
-	fixture_put(path, text);
-}
-
-static void put_u64(const char *root, const char *rel, uint64_t v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)v);
-	put(root, rel, buf);
-}
+/* Rewrite a file of the tree in place (held fds see the new value). */
+#define put(root, rel, text)                                                             \
+	fixture_put(fixture_file(root, "class/infiniband", rel), text)
+#define put_u64(root, rel, v)                                                            \
+	fixture_put_u64(fixture_file(root, "class/infiniband", rel), v)
 
 /* The first registration of a family. */
 static const struct am_family_def *fam(const char *name)

@@ -18,76 +18,32 @@
 #include "harness.h"
 #include "series.h"
 
-static char *tmptrees[4];
-static unsigned ntmptrees;
-
-static void setup(void)
-{
-	ntmptrees = 0;
-}
+/* Read-only trees shared by the test case, and each test's own copies. */
+static struct fixture_set shared, copies;
 
 static void teardown(void)
 {
-	for (unsigned i = 0; i < ntmptrees; i++)
-		fixture_tree_remove(tmptrees[i]);
+	fixture_set_clear(&copies);
 }
 
-/* A writable copy of a fixture tree for this test. */
-static const char *copy_fixture(const char *name)
-{
-	char tree[64];
-
-	ck_assert_uint_lt(ntmptrees, 4);
-	snprintf(tree, sizeof tree, "infiniband/%s", name);
-	tmptrees[ntmptrees] = fixture_tree(tree);
-	return tmptrees[ntmptrees++];
-}
-
-/* Read-only tests share one build of each tree (unchecked fixture). */
-static const char *const shared_trees[] = {"ndr8", "garbage"};
-#define NSHARED (sizeof shared_trees / sizeof shared_trees[0])
-static char *shared_root[NSHARED];
+#define copy_fixture(name) fixture_set_get(&copies, "infiniband/" name)
+#define tree(name) fixture_set_get(&shared, "infiniband/" name)
 
 static void shared_setup(void)
 {
-	for (size_t i = 0; i < NSHARED; i++) {
-		char tree[64];
-
-		snprintf(tree, sizeof tree, "infiniband/%s", shared_trees[i]);
-		shared_root[i] = fixture_tree(tree);
-	}
+	tree("ndr8");
+	tree("garbage");
 }
 
 static void shared_teardown(void)
 {
-	for (size_t i = 0; i < NSHARED; i++)
-		fixture_tree_remove(shared_root[i]);
+	fixture_set_clear(&shared);
 }
 
-static const char *tree(const char *name)
-{
-	for (size_t i = 0; i < NSHARED; i++)
-		if (strcmp(shared_trees[i], name) == 0)
-			return shared_root[i];
-	ck_abort_msg("no shared tree %s", name);
-	return NULL;
-}
-
-static void put(const char *root, const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof path, "%s/class/infiniband/%s", root, rel);
-	fixture_put(path, text);
-}
-
-static void put_u64(const char *root, const char *rel, uint64_t v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)v);
-	put(root, rel, buf);
-}
+#define put(root, rel, text)                                                             \
+	fixture_put(fixture_file(root, "class/infiniband", rel), text)
+#define put_u64(root, rel, v)                                                            \
+	fixture_put_u64(fixture_file(root, "class/infiniband", rel), v)
 
 /* ---- through the core (harness: real ring, aggregator, exposition) ---- */
 
@@ -323,7 +279,7 @@ static Suite *ib_agent_suite(void)
 	TCase *c = tcase_create("core");
 
 	tcase_add_unchecked_fixture(c, shared_setup, shared_teardown);
-	tcase_add_checked_fixture(c, setup, teardown);
+	tcase_add_checked_fixture(c, NULL, teardown);
 	tcase_add_test(c, h_exposition);
 	tcase_add_test(c, h_reset_and_wrap);
 	tcase_add_test(c, h_saturation);
