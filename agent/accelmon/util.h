@@ -35,6 +35,7 @@ int am_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* ---- sysfs files ---- */
 
+/* A set belongs to one collector instance and is used from its thread. */
 struct am_files; /* a collector's set of open files */
 struct am_file;  /* one file of the set */
 

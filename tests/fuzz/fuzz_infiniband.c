@@ -54,8 +54,17 @@ static void fuzz_fail(const char *msg)
 	__builtin_trap();
 }
 
+static void fuzz_cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fuzz_root);
+	if (fuzz_root[0] && system(cmd) != 0)
+		fprintf(stderr, "fuzz_infiniband: cannot remove %s\n", fuzz_root);
+}
+
 /* The scratch tree, made once: the files stay open and are rewritten in
- * place for every input. */
+ * place for every input; removed at exit. */
 static void fuzz_tree(void)
 {
 	char dev[PATH_MAX];
@@ -63,6 +72,7 @@ static void fuzz_tree(void)
 	snprintf(fuzz_root, sizeof(fuzz_root), "/tmp/fuzz_ib.XXXXXX");
 	if (!mkdtemp(fuzz_root))
 		fuzz_fail("mkdtemp");
+	atexit(fuzz_cleanup);
 	snprintf(dev, sizeof(dev), "%s/class/infiniband/mlx5_0", fuzz_root);
 	for (size_t i = 0; i < FUZZ_NFILES; i++) {
 		char path[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
