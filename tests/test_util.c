@@ -20,6 +20,7 @@
 
 #include "accelmon/util.h"
 #include "fake_am.h"
+#include "fake_open.h"
 #include "fixture_tree.h"
 
 #ifndef FAKE_NVML_DIR
@@ -463,6 +464,59 @@ START_TEST(t_read_errors)
 	ck_assert_int_eq(am_file_read(big, buf, 0), -EINVAL);
 	ck_assert_uint_eq(fake_am_read_errors(ctx), 4); /* misuse is not counted */
 	am_files_free(fs);
+}
+END_TEST
+
+/* Errors only a driver gives (through the open/read fault hooks): counted,
+ * named in the log with their own text, closed, and retried. */
+START_TEST(t_driver_errors)
+{
+	struct am_files *fs = am_files_new(ctx, 0);
+	struct am_file *acc, *ops, *inv, *ok;
+	int fds, rc;
+
+	fake_open_reset();
+	twrite("port_xmit_wait", "1\n");
+	twrite("out_of_sequence", "2\n");
+	twrite("lifespan", "3\n");
+	twrite("symbol_error", "4\n");
+	fake_open_fail("/port_xmit_wait", EACCES, true);
+	fake_open_fail("/out_of_sequence", EOPNOTSUPP, false);
+	fake_open_fail("/lifespan", EINVAL, false);
+	acc = am_file_add(fs, AT_FDCWD, tpath("port_xmit_wait"));
+	ops = am_file_add(fs, AT_FDCWD, tpath("out_of_sequence"));
+	inv = am_file_add(fs, AT_FDCWD, tpath("lifespan"));
+	ok = am_file_add(fs, AT_FDCWD, tpath("symbol_error"));
+	fake_open_watch("/symbol_error");
+	fds = open_fds();
+	rd(acc, &rc);
+	ck_assert_int_eq(rc, -EACCES);
+	rd(ops, &rc);
+	ck_assert_int_eq(rc, -EOPNOTSUPP);
+	rd(inv, &rc);
+	ck_assert_int_eq(rc, -EINVAL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(rd(ok, &rc), 4);
+	ck_assert_uint_eq(fake_open_watched(), 1); /* held after the first */
+	ck_assert_int_eq(open_fds(), fds + 1);	   /* failed reads closed theirs */
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 3);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "port_xmit_wait: Permission denied"), 1);
+	ck_assert_uint_eq(
+	    fake_am_log_count(ctx, "out_of_sequence: Operation not supported"), 1);
+	/* a driver's EINVAL is not a parse error */
+	ck_assert_uint_eq(fake_am_log_count(ctx, "lifespan: Invalid argument"), 1);
+	/* permission fixed: picked up at the retry, 10 s later */
+	fake_open_reset();
+	fake_am_advance(ctx, S(5));
+	rd(acc, &rc);
+	ck_assert_int_eq(rc, -EAGAIN);
+	fake_am_advance(ctx, S(5));
+	ck_assert_uint_eq(rd(acc, &rc), 1);
+	ck_assert_uint_eq(rd(ops, &rc), 2);
+	ck_assert_uint_eq(rd(inv, &rc), 3);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 3);
+	am_files_free(fs);
+	ck_assert_int_eq(open_fds(), fds); /* every held fd closed */
 }
 END_TEST
 
@@ -927,6 +981,7 @@ static Suite *util_suite(void)
 	tcase_add_test(f, t_recovery);
 	tcase_add_test(f, t_refused_content);
 	tcase_add_test(f, t_read_errors);
+	tcase_add_test(f, t_driver_errors);
 	tcase_add_test(f, t_log_burst);
 	tcase_add_test(f, t_read_at);
 	suite_add_tcase(s, f);

@@ -166,18 +166,12 @@ const char *am_file_path(const struct am_file *f)
 	return f ? f->path : NULL;
 }
 
+/* What a refused value was, for the message; strerror for the rest. */
 static const char *file_why(int err)
 {
-	switch (err) {
-	case -EINVAL:
-		return "not an unsigned number";
-	case -ERANGE:
-		return "number out of range";
-	case -EFBIG:
-		return "longer than expected";
-	default:
-		return strerror(-err);
-	}
+	return err == -EINVAL	? "not an unsigned number"
+	       : err == -ERANGE ? "number out of range"
+				: strerror(-err);
 }
 
 /* Count, back off and (within the set's burst) log one failure. A streak of
@@ -212,7 +206,7 @@ static void file_fail(struct am_file *f, int err, const char *why)
 	}
 	fs->log_lines++;
 	am_log(fs->ctx, AM_LOG_WARN, "%s: %s (retry in %us, backing off up to %us)",
-	       f->path, why ? why : file_why(err), f->backoff_s, FILES_BACKOFF_MAX_S);
+	       f->path, why ? why : strerror(-err), f->backoff_s, FILES_BACKOFF_MAX_S);
 }
 
 void am_file_fail(struct am_file *f, int err, const char *why)
@@ -270,7 +264,7 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 	}
 	if ((size_t)n == cap) {
 		buf[cap - 1] = '\0';
-		file_fail(f, -EFBIG, NULL);
+		file_fail(f, -EFBIG, "longer than expected");
 		return -EFBIG;
 	}
 	buf[n] = '\0';
