@@ -446,6 +446,7 @@ static am_series_t fake_intern(struct am_ctx *ctx, am_family_t view,
 	s = &ctx->series[ctx->nseries];
 	memset(s, 0, sizeof(*s));
 	s->view = view;
+	s->kind = d->kind;
 	s->nlabels = n;
 	for (unsigned k = 0; k < n; k++) {
 		s->values[k] = fake_strdup(values[k]);
@@ -505,7 +506,7 @@ void am_emit(struct am_ctx *ctx, am_series_t series, double value)
 	if (!s)
 		return;
 	/* The aggregator drops such counter samples: a collector bug. */
-	if (ctx->views[s->view].def.kind == AM_COUNTER &&
+	if (s->kind == AM_COUNTER &&
 	    !(value >= 0 && value < 18446744073709551616.0 && value == floor(value)))
 		fake_violation("%s: counter %s%s got %.17g", ctx->name,
 			       ctx->views[s->view].def.name, s->label_text, value);
@@ -519,7 +520,7 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw)
 
 	if (!s)
 		return;
-	if (ctx->views[s->view].def.kind != AM_COUNTER)
+	if (s->kind != AM_COUNTER)
 		fake_violation("%s: am_emit_u64 on %s%s, not an AM_COUNTER view",
 			       ctx->name, ctx->views[s->view].def.name, s->label_text);
 	s->last = (double)raw;
@@ -543,7 +544,7 @@ void am_series_retire(struct am_ctx *ctx, am_series_t series)
 /* The kind of the view series s was interned with; -1 when s is not one. */
 static int fake_input_kind(const struct am_ctx *ctx, am_series_t s)
 {
-	return s < ctx->nseries ? (int)ctx->views[ctx->series[s].view].def.kind : -1;
+	return s < ctx->nseries ? (int)ctx->series[s].kind : -1;
 }
 
 am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
