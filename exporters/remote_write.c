@@ -222,7 +222,6 @@ struct rw_ep {
 	uint32_t *ids;
 	double *vals;
 	size_t idcap;
-	uint64_t last_gen;
 	int64_t last_ts, last_mono;
 	unsigned attempt;
 	int64_t retry_at_ns;
@@ -640,7 +639,10 @@ static void ep_drain(struct rw_ep *e)
 
 /* One push: the current snapshot's values (and stale markers for series
  * that were in the last push and are gone), in requests of at most
- * max_samples_per_request. */
+ * max_samples_per_request. Like a scrape, a push samples the current state
+ * at its own time: when the collectors poll as often as the exporter
+ * pushes, the same snapshot may be current for two pushes, and each push
+ * interval must still have its sample. */
 static void ep_tick(struct rw_ep *e)
 {
 	struct snapshot *s = snapshot_acquire();
@@ -650,11 +652,7 @@ static void ep_tick(struct rw_ep *e)
 
 	if (!s)
 		return;
-	if (s->generation == e->last_gen) {
-		snapshot_release(s);
-		return; /* nothing new rendered */
-	}
-	ts = s->wall_ms;
+	ts = clock_wall_ms();
 	if (e->last_ts && ts <= e->last_ts) {
 		eplog(e, LOGL_WARN,
 		      "wall clock went back (%" PRId64
@@ -674,7 +672,6 @@ static void ep_tick(struct rw_ep *e)
 		snapshot_release(s);
 		return;
 	}
-	e->last_gen = s->generation;
 	memset(e->cur, 0, (nser + 7) / 8);
 	for (size_t i = 0; i < s->nvalues; i++) {
 		uint32_t id = s->values[i].series;
@@ -1003,6 +1000,8 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			goto fail;
 		}
 		e->started = 1;
+		/* "top -H" and the benchmark tell the push threads apart. */
+		pthread_setname_np(e->th, "am-remote-write");
 		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->url,
 			o.interval_s, e->spool_path ? ", spool " : "",
 			e->spool_path ? e->spool_path : "");
