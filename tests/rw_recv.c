@@ -7,9 +7,12 @@
  * the request (headers, body, unsorted or empty labels, more than 30
  * labels, samples out of order).
  *
- *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [STEP...]
+ *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [--tls CERT KEY]
+ *           [--auth AUTHORIZATION] [STEP...]
  * STEP: NNN (a status), NNN:ra=S (with Retry-After: S), slow=S (answer 204
- * after S seconds), reset (close with RST, no answer). SIGTERM stops it and
+ * after S seconds), reset (close with RST, no answer). --tls serves https
+ * with that PEM certificate and key; with --auth, a request whose
+ * Authorization header differs is answered 401. SIGTERM stops it and
  * prints the totals.
  */
 #include <errno.h>
@@ -37,6 +40,7 @@ static struct step *steps;
 static int nsteps;
 static int decode = 1;
 static const char *watch;
+static const char *auth; /* expected Authorization header, or NULL */
 static FILE *reqlog;
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long seq, total_samples, total_bytes;
@@ -145,10 +149,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 			}
 	}
 	problem = decode ? check(c, r, why, sizeof(why)) : "not-decoded";
+	if (auth) {
+		const char *a =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+		if (!a || strcmp(a, auth))
+			problem = "unauthorized";
+	}
 	pthread_mutex_lock(&lk);
 	n = seq++;
 	if (n < (unsigned long long)nsteps)
 		st = steps[n];
+	if (!strcmp(problem, "unauthorized"))
+		st = (struct step){401, 0, 0};
 	total_samples += (unsigned long long)nsamples;
 	total_bytes += q->len;
 	if (reqlog) {
@@ -204,26 +216,67 @@ static void on_term(int sig)
 	stop = 1;
 }
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *b = NULL;
+	size_t n = 0, cap = 0, k;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? 2 * cap : 8192;
+			if (!(b = realloc(b, cap)))
+				break;
+		}
+		k = fread(b + n, 1, 4096, f);
+		n += k;
+	} while (k > 0);
+	fclose(f);
+	if (b)
+		b[n] = '\0';
+	return b;
+}
+
 int main(int argc, char **argv)
 {
 	struct MHD_Daemon *d;
 	int port, i = 3;
+	char *cert = NULL, *key = NULL;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 
 	if (argc < 3) {
-		fprintf(
-		    stderr,
-		    "usage: rw_recv PORT LOG [--no-decode] [--watch VALUE] [STEP...]\n");
+		fprintf(stderr, "usage: rw_recv PORT LOG [--no-decode] [--watch VALUE] "
+				"[--tls CERT KEY] [--auth AUTHORIZATION] [STEP...]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
 	reqlog = strcmp(argv[2], "-") ? fopen(argv[2], "w") : NULL;
-	if (i < argc && !strcmp(argv[i], "--no-decode")) {
-		decode = 0;
-		i++;
-	}
-	if (i + 1 < argc && !strcmp(argv[i], "--watch")) {
-		watch = argv[i + 1];
-		i += 2;
+	while (i < argc && !strncmp(argv[i], "--", 2)) {
+		if (!strcmp(argv[i], "--no-decode")) {
+			decode = 0;
+			i++;
+		} else if (!strcmp(argv[i], "--watch") && i + 1 < argc) {
+			watch = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "--auth") && i + 1 < argc) {
+			auth = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
+			cert = slurp(argv[i + 1]);
+			key = slurp(argv[i + 2]);
+			if (!cert || !key) {
+				fprintf(stderr, "rw_recv: cannot read %s or %s\n",
+					argv[i + 1], argv[i + 2]);
+				return 2;
+			}
+			flags |= MHD_USE_TLS;
+			i += 3;
+		} else {
+			fprintf(stderr, "rw_recv: bad option %s\n", argv[i]);
+			return 2;
+		}
 	}
 	steps = calloc((size_t)argc, sizeof(*steps));
 	for (; i < argc; i++) {
@@ -244,11 +297,15 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-				 MHD_USE_INTERNAL_POLLING_THREAD,
-			     (uint16_t)port, NULL, NULL, answer, NULL,
+	struct MHD_OptionItem tls[] = {
+	    {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, answer, NULL,
 			     MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, done,
-			     NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+			     NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY,
+			     tls, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "rw_recv: cannot listen on %d: %s\n", port,
 			strerror(errno));
@@ -261,5 +318,7 @@ int main(int argc, char **argv)
 	       total_bytes);
 	if (reqlog)
 		fclose(reqlog);
+	free(cert);
+	free(key);
 	return 0;
 }
