@@ -4,7 +4,8 @@
 # connection reset are retried with the same samples; 400 and 409 are
 # dropped (counted by status), never retried; the headers and labels of
 # every request are checked by the receiver; an interface that disappears
-# gets stale markers and is not sent again.
+# gets stale markers and is not sent again; samples that waited longer than
+# max_sample_age are dropped, not sent.
 . "$(dirname "$0")/lib.sh"
 need curl
 RECV="$ABS_BUILDDIR/tests/rw_recv"
@@ -16,6 +17,11 @@ cp -a "$FIXTURES/netdev/sys" "$WORK/sys"
   >"$WORK/recv.out" 2>&1 &
 PIDS="$PIDS $!"
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.1; done
+# A second receiver fails for longer than max_sample_age (40 answers 503).
+r2port=$(free_port); a2port=$(free_port)
+"$RECV" "$r2port" "$WORK/req2.log" $(for _ in $(seq 1 40); do printf '503 '; done) \
+  >"$WORK/recv2.out" 2>&1 &
+PIDS="$PIDS $!"
 cat > "$WORK/a.yaml" <<YAML
 collectors:
   netdev: {rescan: 1s}
@@ -28,6 +34,20 @@ exporters:
     max_backoff: 200ms
     external_labels: [cluster=err]
 YAML
+cat > "$WORK/old.yaml" <<YAML
+collectors:
+  netdev: {}
+exporters:
+  remote_write:
+    url: http://127.0.0.1:$r2port/api/v1/write
+    interval: 500ms
+    min_backoff: 50ms
+    max_backoff: 100ms
+    max_sample_age: 1s
+YAML
+"$ACCELMON" --config "$WORK/old.yaml" --sysfs "$FIXTURES/netdev/sys" --listen "127.0.0.1:$a2port" \
+  >"$WORK/agent2.out" 2>"$WORK/agent2.log" &
+PIDS="$PIDS $!"
 start_agent --config "$WORK/a.yaml" --sysfs "$WORK/sys" --listen "127.0.0.1:$aport"
 wait_http "http://127.0.0.1:$aport/-/healthy" || fail "agent did not come up: $(cat "$WORK/agent.log")"
 
@@ -93,4 +113,13 @@ read -r n_ib stale again < "$WORK/st"
 [ "$again" = 0 ] || fail "ib0 sent again after its stale markers: $(tail -5 "$WORK/req.log")"
 [ "$stale" = "$n_ib" ] || fail "$stale stale markers for $n_ib ib0 series: $(tail -8 "$WORK/req.log")"
 ok "ib0 gone: one stale marker for each of its $n_ib series, then not sent"
+# max_sample_age: what waited longer than 1 s was dropped, not sent late.
+first=$(awk '$3 == 204 { print; exit }' "$WORK/req2.log")
+[ -n "$first" ] || fail "receiver 2 never accepted a push: $(tail -3 "$WORK/req2.log")"
+age=$(echo "$first" | awk '{ print $2 - $6 }')
+[ "$age" -le 1200 ] || fail "a push $age ms old was sent after 503s (max_sample_age 1s)"
+m2=$(curl -fsS "http://127.0.0.1:$a2port/metrics")
+old=$(echo "$m2" | awk '/^accelmon_remote_write_samples_dropped_total.*reason="too_old"/ { print $2 }')
+[ "${old:-0}" -gt 0 ] || fail "nothing counted as too_old: $(echo "$m2" | grep dropped)"
+ok "max_sample_age 1s: $old queued samples dropped as too_old, the first accepted push was $age ms old"
 echo "remote_write_errors: all checks passed"
