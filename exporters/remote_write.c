@@ -678,9 +678,9 @@ static void ep_tick(struct rw_ep *e)
 		if (id >= nser || bit(e->cur, id))
 			continue;
 		struct lcache *c = &e->lc[id];
-		if (c->state == 0 && lcache_build(e, id, c) == -E2BIG)
-			stat_add(&e->st->dropped[DROP_LABELS], 1);
-		else if (c->state < 0 && bit(e->prev, id))
+		if (c->state == 0)
+			lcache_build(e, id, c); /* logs why a series cannot go */
+		if (c->state < 0)
 			stat_add(&e->st->dropped[DROP_LABELS], 1);
 		if (c->state != 1)
 			continue;

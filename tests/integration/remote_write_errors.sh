@@ -44,6 +44,7 @@ exporters:
     min_backoff: 50ms
     max_backoff: 100ms
     max_sample_age: 1s
+    external_labels: [$(for i in $(seq 10 37); do printf 'l%d=v,' "$i"; done | sed 's/,$//')]
 YAML
 "$ACCELMON" --config "$WORK/old.yaml" --sysfs "$FIXTURES/netdev/sys" --listen "127.0.0.1:$a2port" \
   >"$WORK/agent2.out" 2>"$WORK/agent2.log" &
@@ -122,4 +123,13 @@ m2=$(curl -fsS "http://127.0.0.1:$a2port/metrics")
 old=$(echo "$m2" | awk '/^accelmon_remote_write_samples_dropped_total.*reason="too_old"/ { print $2 }')
 [ "${old:-0}" -gt 0 ] || fail "nothing counted as too_old: $(echo "$m2" | grep dropped)"
 ok "max_sample_age 1s: $old queued samples dropped as too_old, the first accepted push was $age ms old"
+# 28 external labels: series with more than one label of their own would
+# have more than 30 and are not sent (counted); the others are.
+lab=$(echo "$m2" | awk '/^accelmon_remote_write_samples_dropped_total.*reason="labels"/ { print $2 }')
+[ "${lab:-0}" -gt 0 ] || fail "nothing counted as reason=labels: $(echo "$m2" | grep dropped)"
+bad=$(awk '$10 != "ok"' "$WORK/req2.log")
+[ -z "$bad" ] || fail "receiver 2 found problems: $bad"
+n30=$(awk '$3 == 204 { print $4; exit }' "$WORK/req2.log")
+[ "${n30:-0}" -gt 0 ] || fail "no series with 30 labels sent"
+ok "more than 30 labels: $lab samples not sent (reason=labels), $n30 series with 30 labels sent"
 echo "remote_write_errors: all checks passed"
