@@ -200,11 +200,12 @@ struct lcache {
 	Prometheus__Label *lab;
 	Prometheus__Label **ptr;
 	unsigned n;
-	int state; /* 0 not built, 1 ok, -1 invalid (dropped, counted once) */
+	int state; /* 0 not built, 1 ok, -1 cannot be sent (counted every push) */
 };
 
 struct rw_ep {
 	char *url;
+	char *shown; /* url without user:password@, for logs and labels */
 	char *spool_path;
 	struct rw_opts o;
 	struct rw_stats *st;
@@ -238,16 +239,14 @@ static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
 
 static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
 {
-	char f[512];
+	char m[700];
 	va_list ap;
 
-	snprintf(f, sizeof(f), "%s: %s", e->url, fmt);
+	/* The URL is data (it may hold '%'), never part of a format. */
 	va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	log_limited(&e->rl, level, RW, f, ap);
-#pragma GCC diagnostic pop
+	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
+	log_limitedf(&e->rl, level, RW, "%s: %s", e->shown, m);
 }
 
 static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
@@ -781,6 +780,7 @@ static void ep_free(struct rw_ep *e)
 	free(e->ids);
 	free(e->vals);
 	free(e->url);
+	free(e->shown);
 	free(e->spool_path);
 	free(e);
 }
@@ -793,6 +793,27 @@ struct rw_exp {
 	struct rw_label ext[RW_MAX_LABELS];
 	char *ext_buf[RW_MAX_LABELS];
 };
+
+/* A URL may carry user:password@ (curl takes it): keep that out of logs,
+ * the url label and the spool directory. */
+static char *url_shown(const char *url)
+{
+	const char *host = strstr(url, "://"), *at, *slash;
+	char *out;
+
+	if (!host)
+		return strdup(url);
+	host += 3;
+	at = strchr(host, '@');
+	slash = strchr(host, '/');
+	if (!at || (slash && slash < at))
+		return strdup(url);
+	if (!(out = malloc(strlen(url) + 1)))
+		return NULL;
+	memcpy(out, url, (size_t)(host - url));
+	strcpy(out + (host - url), at + 1);
+	return out;
+}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -938,7 +959,8 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		x->ep[x->n++] = e;
 		e->o = o;
 		e->url = strdup(url);
-		e->st = e->url ? stats_get(url) : NULL;
+		e->shown = url_shown(url);
+		e->st = e->shown ? stats_get(e->shown) : NULL;
 		if (!e->url || !e->st) {
 			rc = -ENOMEM;
 			goto fail;
@@ -969,15 +991,15 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			FILE *f;
 			snprintf(p, sizeof(p), "%s/url", e->spool_path);
 			if ((f = fopen(p, "w"))) {
-				fprintf(f, "%s\n", url);
+				fprintf(f, "%s\n", e->shown);
 				fclose(f);
 			}
 			struct rw_spool_stats s;
 			rw_spool_stats(e->q, &s);
 			if (s.records)
 				log_msg(LOGL_INFO, RW,
-					"%s: %" PRIu64 " spooled requests to replay", url,
-					s.records);
+					"%s: %" PRIu64 " spooled requests to replay",
+					e->shown, s.records);
 		}
 		/* The last sent time bounds what may be sent (a wall clock that
 		 * went back must not rewrite history). */
@@ -1002,7 +1024,7 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		e->started = 1;
 		/* "top -H" and the benchmark tell the push threads apart. */
 		pthread_setname_np(e->th, "am-remote-write");
-		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->url,
+		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->shown,
 			o.interval_s, e->spool_path ? ", spool " : "",
 			e->spool_path ? e->spool_path : "");
 	}

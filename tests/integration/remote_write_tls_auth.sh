@@ -44,6 +44,7 @@ agent() { # NAME URL OPTIONS...
 }
 agent bearer "https://127.0.0.1:$p1/api/v1/write" "ca_file: $WORK/ca.crt" "bearer_token_file: $WORK/token"
 agent basic "http://127.0.0.1:$p2/api/v1/write" "basic_auth_username: node" "basic_auth_password_file: $WORK/password"
+agent inurl "http://node:s3cret@127.0.0.1:$p2/api/v1/write" "external_labels: [via=url]"
 agent untrusted "https://127.0.0.1:$p3/api/v1/write"
 agent insecure "https://127.0.0.1:$p3/api/v1/write" "insecure_skip_verify: true" "external_labels: [via=insecure]"
 
@@ -57,6 +58,17 @@ ok "https with ca_file and a bearer token from a file: $(ok_count req1.log) push
 [ "$(ok_count req2.log)" -ge 2 ] || fail "basic auth: $(cat req2.log basic.log | tail -5)"
 [ -z "$(awk '$10 != "ok"' req2.log)" ] || fail "basic auth refused: $(cat req2.log)"
 ok "basic auth with a password file: $(ok_count req2.log) pushes accepted"
+for _ in $(seq 1 50); do
+  s=$(curl -fsS "http://127.0.0.1:$inurl_port/metrics" | awk '/^accelmon_remote_write_samples_sent_total/ { print $2 }')
+  [ "${s:-0}" -gt 0 ] && break
+  sleep 0.1
+done
+[ "${s:-0}" -gt 0 ] || fail "credentials in the URL: nothing sent; $(tail -3 inurl.log)"
+curl -fsS "http://127.0.0.1:$inurl_port/metrics" | grep -q s3cret && fail "the password shows on /metrics"
+grep -q s3cret inurl.log && fail "the password shows in the log"
+curl -fsS "http://127.0.0.1:$inurl_port/metrics" | grep -q "^accelmon_remote_write_samples_sent_total{url=\"http://127.0.0.1:$p2/api/v1/write\"}" ||
+  fail "no url label without the credentials"
+ok "user:password@ in the URL authenticates and shows neither on /metrics nor in the log"
 [ "$(ok_count req3.log)" -ge 2 ] || fail "insecure_skip_verify: $(cat req3.log insecure.log | tail -5)"
 
 # Every request on port 3 came from the insecure agent: the other one never
