@@ -224,6 +224,7 @@ struct rw_ep {
 	double *vals;
 	size_t idcap;
 	int64_t last_ts, last_mono;
+	int clock_back; /* pushes paused until the wall clock passes last_ts */
 	unsigned attempt;
 	int64_t retry_at_ns;
 	struct log_ratelimit rl;
@@ -653,13 +654,21 @@ static void ep_tick(struct rw_ep *e)
 		return;
 	ts = clock_wall_ms();
 	if (e->last_ts && ts <= e->last_ts) {
-		eplog(e, LOGL_WARN,
-		      "wall clock went back (%" PRId64
-		      " ms): pushes wait until it passes the "
-		      "last sent time, so no sample is sent twice",
-		      e->last_ts - ts);
+		if (!e->clock_back)
+			eplog(e, LOGL_WARN,
+			      "wall clock went back (%" PRId64
+			      " ms): pushes wait until it passes the "
+			      "last sent time, so no sample is sent twice",
+			      e->last_ts - ts);
+		e->clock_back = 1;
 		snapshot_release(s);
 		return;
+	}
+	if (e->clock_back) {
+		eplog(e, LOGL_INFO,
+		      "wall clock passed the last sent time: pushing again");
+		e->clock_back = 0;
+		e->last_mono = 0; /* the pause is no forward jump */
 	}
 	if (e->last_mono) {
 		double dw = (double)(ts - e->last_ts) / 1000,
