@@ -801,7 +801,24 @@ struct rw_exp {
 	size_t n;
 	struct rw_label ext[RW_MAX_LABELS];
 	char *ext_buf[RW_MAX_LABELS];
+	char *strs[8]; /* copies of the string options the threads read */
 };
+
+/* Own a copy of a string option: the threads must not depend on how long
+ * the config tree lives. */
+static int keep(struct rw_exp *x, const char **s)
+{
+	size_t i;
+
+	if (!*s)
+		return 0;
+	for (i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]) && x->strs[i]; i++)
+		;
+	if (i == sizeof(x->strs) / sizeof(x->strs[0]) || !(x->strs[i] = strdup(*s)))
+		return -ENOMEM;
+	*s = x->strs[i];
+	return 0;
+}
 
 /* A URL may carry user:password@ (curl takes it): keep that out of logs,
  * the url label and the spool directory. */
@@ -945,6 +962,12 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		o.next++;
 	}
 	o.ext = x->ext;
+	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
+	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
+	    keep(x, &o.token_file)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	pthread_once(&curl_once, curl_init_once);
 	for (size_t i = 0; i < nurl; i++) {
 		const char *url = am_cfg_list_at(cfg, "url", i);
@@ -1066,6 +1089,8 @@ static void rw_stop(void *state)
 		ep_free(x->ep[i]);
 	for (size_t i = 0; i < RW_MAX_LABELS; i++)
 		free(x->ext_buf[i]);
+	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
+		free(x->strs[i]);
 	free(x);
 }
 
