@@ -599,11 +599,16 @@ static void ep_submit(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsampl
 	ep_queue(e, pos, nsamples, body, len);
 }
 
-/* Send what is queued, oldest first, until it fails or is empty. */
-static void ep_drain(struct rw_ep *e)
+/* Send what is queued, oldest first, until it fails, is empty or the
+ * next push is due. */
+static void ep_drain(struct rw_ep *e, int64_t until_ns)
 {
+	int64_t now;
+
+	/* until_ns is the next push: a long backlog never delays one (its
+	 * samples would get a late timestamp); the push is queued behind. */
 	while (!atomic_load(&e->stop) && !rw_spool_empty(e->q) &&
-	       clock_monotonic_ns() >= e->retry_at_ns) {
+	       (now = clock_monotonic_ns()) >= e->retry_at_ns && now < until_ns) {
 		struct rw_pos pos, sent = rw_spool_sent(e->q);
 		uint32_t ns;
 		const uint8_t *body;
@@ -747,16 +752,22 @@ static void *ep_thread(void *arg)
 		if (atomic_load(&e->stop))
 			break;
 		pthread_mutex_unlock(&e->lk);
-		int64_t now = clock_monotonic_ns();
+		int64_t now = clock_monotonic_ns(), iv = (int64_t)(e->o.interval_s * 1e9);
 		if (now >= next) {
-			/* Queued requests go before the fresh one. */
-			ep_drain(e);
-			ep_tick(e);
-			next += (int64_t)(e->o.interval_s * 1e9);
-			if (next <= now)
-				next = now + (int64_t)(e->o.interval_s * 1e9);
+			ep_tick(e); /* queued behind older requests, if any */
+			now = clock_monotonic_ns();
+			next += iv;
+			if (next <= now) {
+				/* A request blocked past the interval (timeout
+				 * longer than interval): those pushes are lost. */
+				eplog(e, LOGL_WARN,
+				      "%" PRId64 " pushes skipped: a request took longer "
+				      "than the interval (lower `timeout`)",
+				      (now - next) / iv + 1);
+				next = now + iv;
+			}
 		}
-		ep_drain(e);
+		ep_drain(e, next);
 		pthread_mutex_lock(&e->lk);
 	}
 	pthread_mutex_unlock(&e->lk);
