@@ -1026,7 +1026,11 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			}
 		}
 		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
-			bad("spool_dir", "%s: %s", e->spool_path, strerror(-rc));
+			if (rc == -EBUSY)
+				bad("spool_dir", "%s is in use by another agent",
+				    e->spool_path);
+			else
+				bad("spool_dir", "%s: %s", e->spool_path, strerror(-rc));
 			goto fail;
 		}
 		if (e->spool_path) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@ struct rw_spool {
 	int wfd;	   /* segment being written, or -1 */
 	uint64_t wseq;	   /* its seq */
 	uint64_t next_seq; /* for the next new segment */
+	int lockfd;	   /* flock on dir/lock: one agent per spool */
 	int rfd;	   /* read fd and its seq */
 	uint64_t rseq;
 	uint8_t *rbuf;
@@ -346,7 +348,7 @@ int rw_spool_open(const char *dir, uint64_t max_bytes, struct rw_spool **out)
 
 	if (!q)
 		return -ENOMEM;
-	q->wfd = q->rfd = -1;
+	q->wfd = q->rfd = q->lockfd = -1;
 	q->write_fn = write;
 	q->max_bytes = max_bytes;
 	/* Eight or more segments, so dropping the oldest loses an eighth. */
@@ -362,6 +364,14 @@ int rw_spool_open(const char *dir, uint64_t max_bytes, struct rw_spool **out)
 		}
 		if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 			rc = -errno;
+			rw_spool_close(q);
+			return rc;
+		}
+		char lp[PATH_MAX];
+		snprintf(lp, sizeof(lp), "%s/lock", dir);
+		q->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		if (q->lockfd < 0 || flock(q->lockfd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 			rw_spool_close(q);
 			return rc;
 		}
@@ -383,6 +393,8 @@ void rw_spool_close(struct rw_spool *q)
 		close(q->wfd);
 	if (q->rfd >= 0)
 		close(q->rfd);
+	if (q->lockfd >= 0)
+		close(q->lockfd); /* releases the flock */
 	for (size_t i = 0; i < q->n; i++)
 		free(q->q[q->head + i].mem);
 	free(q->q);

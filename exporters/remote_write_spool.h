@@ -9,6 +9,7 @@
  *   seg-<seq>.rws  frames; payload = ts_ms (int64 LE), chunk (uint32 LE),
  *                  nsamples (uint32 LE), then the snappy request body
  *   state          "<ts_ms> <chunk>\n", replaced by rename
+ *   lock           flock()ed while open: one agent per spool directory
  * fsync policy: a record is fsync'd (and a new segment's directory entry)
  * before push returns, so a spooled request survives a power cut; the
  * state file is renamed without fsync, so a crash may replay the last
@@ -43,7 +44,8 @@ struct rw_spool;
 
 /* dir NULL: a memory queue. Otherwise the directory is created if needed,
  * its segments are read (frames after the saved position are queued again)
- * and new records go to a new segment. max_bytes bounds the total. */
+ * and new records go to a new segment. max_bytes bounds the total.
+ * -EBUSY when another process has the directory open. */
 int rw_spool_open(const char *dir, uint64_t max_bytes, struct rw_spool **out);
 void rw_spool_close(struct rw_spool *q);
 

@@ -372,6 +372,12 @@ START_TEST(test_spool_replay)
 		rw_spool_pop(q, 1);
 	}
 	ck_assert_int_eq(rw_spool_sent(q).ts_ms, 1029);
+	/* the directory is locked while open (the lock is per open file
+	 * description, so a second open in this process sees it too) */
+	{
+		struct rw_spool *q2;
+		ck_assert_int_eq(rw_spool_open(d, 1 << 20, &q2), -EBUSY);
+	}
 	rw_spool_close(q);
 	/* a restart replays exactly the other 70 */
 	ck_assert_int_eq(rw_spool_open(d, 1 << 20, &q), 0);

@@ -24,4 +24,10 @@ try 1 "exporters.remote_write.external_labels[0]: '9x' is not a label name" "${R
 try 1 "exporters.remote_write.spool_max_size: '12 parsecs' is not a size" "${R}    url: http://a\n    spool_max_size: 12 parsecs\n"
 try 1 "exporters.remote_write.bearer_token_file: /nonexistent: No such file or directory" "${R}    url: http://a\n    bearer_token_file: /nonexistent\n"
 try 1 "basic auth needs both basic_auth_username and basic_auth_password_file" "${R}    url: http://a\n    basic_auth_username: u\n"
+# A spool directory another agent holds is refused.
+printf '%b' "${R}    url: http://127.0.0.1:9/w\n    spool_dir: $WORK/sp\n" > "$WORK/s.yaml"
+"$ACCELMON" --config "$WORK/s.yaml" --listen "127.0.0.1:$(free_port)" >/dev/null 2>"$WORK/first.log" &
+PIDS="$PIDS $!"
+for _ in $(seq 1 50); do grep -q "pushing to" "$WORK/first.log" && break; sleep 0.1; done
+try 1 "is in use by another agent" "${R}    url: http://127.0.0.1:9/w\n    spool_dir: $WORK/sp\n"
 echo "remote_write_config: all checks passed"
