@@ -9,6 +9,7 @@
 #include <config.h>
 #endif
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +43,7 @@
 
 #define RW "remote_write"
 #define RW_MAX_ENDPOINTS 16
+#define RW_MAX_HEADERS 16
 
 static const struct am_option rw_options[] = {
     {"url", AM_OPT_STRLIST,
@@ -66,6 +68,9 @@ static const struct am_option rw_options[] = {
     {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user"},
     {"basic_auth_password_file", AM_OPT_STRING, "file holding the basic auth password"},
     {"bearer_token_file", AM_OPT_STRING, "file holding a bearer token"},
+    {"headers", AM_OPT_STRLIST,
+     "extra HTTP headers as \"Name: value\" (X-Scope-OrgID for a Mimir tenant, "
+     "THANOS-TENANT)"},
     {NULL, 0, NULL, 0, 0},
 };
 
@@ -193,6 +198,8 @@ struct rw_opts {
 	int insecure;
 	struct rw_label *ext;
 	unsigned next;
+	char **headers; /* "Name: value" */
+	unsigned nheaders;
 };
 
 /* A series' label set, built once (the registry is append-only). */
@@ -466,6 +473,8 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 	h = curl_slist_append(h, "Content-Type: application/x-protobuf");
 	h = curl_slist_append(h, "X-Prometheus-Remote-Write-Version: 0.1.0");
 	h = curl_slist_append(h, "Expect:");
+	for (unsigned i = 0; i < e->o.nheaders; i++)
+		h = curl_slist_append(h, e->o.headers[i]);
 	if (e->o.token_file) {
 		if (read_secret(e->o.token_file, secret, sizeof(secret)) < 0)
 			eplog(e, LOGL_ERROR, "cannot read bearer_token_file %s: %s",
@@ -813,6 +822,7 @@ struct rw_exp {
 	struct rw_label ext[RW_MAX_LABELS];
 	char *ext_buf[RW_MAX_LABELS];
 	char *strs[8]; /* copies of the string options the threads read */
+	char *hdr[RW_MAX_HEADERS];
 };
 
 /* Own a copy of a string option: the threads must not depend on how long
@@ -876,6 +886,40 @@ static int bad(const char *key, const char *fmt, ...)
 }
 
 static void rw_stop(void *state);
+
+/* "Name: value" with a token name, not one the protocol sets. */
+static int header_check(const char *key, const char *h, int have_auth)
+{
+	static const char *const own[] = {
+	    "Content-Encoding",
+	    "Content-Type",
+	    "Content-Length",
+	    "User-Agent",
+	    "X-Prometheus-Remote-Write-Version",
+	    "Host",
+	    "Expect",
+	    "Transfer-Encoding",
+	};
+	size_t n = strcspn(h, ":");
+	const char *v = h + n + 1;
+
+	if (!h[n] || !n)
+		return bad(key, "'%s' is not \"Name: value\"", h);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '_')
+			return bad(key, "'%.*s' is not a header name", (int)n, h);
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (!*v || strpbrk(v, "\r\n"))
+		return bad(key, "'%s' has no value, or a line break", h);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strlen(own[i]) == n && !strncasecmp(h, own[i], n))
+			return bad(key, "%s is set by the exporter", own[i]);
+	if (have_auth && n == 13 && !strncasecmp(h, "Authorization", n))
+		return bad(key,
+			   "Authorization is set by basic auth or bearer_token_file");
+	return 0;
+}
 
 static void curl_init_once(void)
 {
@@ -973,6 +1017,24 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		o.next++;
 	}
 	o.ext = x->ext;
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "headers[%zu]", i);
+		if (i == RW_MAX_HEADERS) {
+			rc = bad(key, "at most %d headers", RW_MAX_HEADERS);
+			goto fail;
+		}
+		if ((rc = header_check(key, am_cfg_list_at(cfg, "headers", i),
+				       o.user || o.token_file)) < 0)
+			goto fail;
+		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i)))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		o.nheaders++;
+	}
+	o.headers = x->hdr;
 	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
 	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
 	    keep(x, &o.token_file)) {
@@ -1106,6 +1168,8 @@ static void rw_stop(void *state)
 		free(x->ext_buf[i]);
 	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
 		free(x->strs[i]);
+	for (size_t i = 0; i < RW_MAX_HEADERS; i++)
+		free(x->hdr[i]);
 	free(x);
 }
 

@@ -8,11 +8,12 @@
  * labels, samples out of order).
  *
  *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [--tls CERT KEY]
- *           [--auth AUTHORIZATION] [STEP...]
+ *           [--auth AUTHORIZATION] [--header "NAME: VALUE"] [STEP...]
  * STEP: NNN (a status), NNN:ra=S (with Retry-After: S), slow=S (answer 204
  * after S seconds), reset (close with RST, no answer). --tls serves https
  * with that PEM certificate and key; with --auth, a request whose
- * Authorization header differs is answered 401. SIGTERM stops it and
+ * Authorization header differs is answered 401; with --header "Name: v",
+ * a request without that header is logged as missing-header. SIGTERM stops it and
  * prints the totals.
  */
 #include <errno.h>
@@ -40,7 +41,8 @@ static struct step *steps;
 static int nsteps;
 static int decode = 1;
 static const char *watch;
-static const char *auth; /* expected Authorization header, or NULL */
+static const char *auth;	     /* expected Authorization header, or NULL */
+static char *want_name, *want_value; /* --header: required header */
 static FILE *reqlog;
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long seq, total_samples, total_bytes;
@@ -155,6 +157,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 		if (!a || strcmp(a, auth))
 			problem = "unauthorized";
 	}
+	if (want_name) {
+		const char *v =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, want_name);
+		if (!v || strcmp(v, want_value))
+			problem = "missing-header";
+	}
 	pthread_mutex_lock(&lk);
 	n = seq++;
 	if (n < (unsigned long long)nsteps)
@@ -248,7 +256,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: rw_recv PORT LOG [--no-decode] [--watch VALUE] "
-				"[--tls CERT KEY] [--auth AUTHORIZATION] [STEP...]\n");
+				"[--tls CERT KEY] [--auth AUTHORIZATION] [--header "
+				"\"NAME: VALUE\"] [STEP...]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -262,6 +271,14 @@ int main(int argc, char **argv)
 			i += 2;
 		} else if (!strcmp(argv[i], "--auth") && i + 1 < argc) {
 			auth = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "--header") && i + 1 < argc &&
+			   strchr(argv[i + 1], ':')) {
+			want_name = strdup(argv[i + 1]);
+			want_value = strchr(want_name, ':');
+			*want_value++ = '\0';
+			while (*want_value == ' ')
+				want_value++;
 			i += 2;
 		} else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
 			cert = slurp(argv[i + 1]);

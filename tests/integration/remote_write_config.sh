@@ -24,6 +24,9 @@ try 1 "exporters.remote_write.external_labels[0]: '9x' is not a label name" "${R
 try 1 "exporters.remote_write.spool_max_size: '12 parsecs' is not a size" "${R}    url: http://a\n    spool_max_size: 12 parsecs\n"
 try 1 "exporters.remote_write.bearer_token_file: /nonexistent: No such file or directory" "${R}    url: http://a\n    bearer_token_file: /nonexistent\n"
 try 1 "basic auth needs both basic_auth_username and basic_auth_password_file" "${R}    url: http://a\n    basic_auth_username: u\n"
+try 1 "exporters.remote_write.headers[0]: Content-Type is set by the exporter" "${R}    url: http://a\n    headers: ['Content-Type: text/plain']\n"
+try 1 "exporters.remote_write.headers[0]: 'X-Tenant' is not \"Name: value\"" "${R}    url: http://a\n    headers: [X-Tenant]\n"
+try 1 "exporters.remote_write.headers[0]: Authorization is set by basic auth or bearer_token_file" "${R}    url: http://a\n    bearer_token_file: /dev/null\n    headers: ['Authorization: x']\n"
 # A spool directory another agent holds is refused.
 printf '%b' "${R}    url: http://127.0.0.1:9/w\n    spool_dir: $WORK/sp\n" > "$WORK/s.yaml"
 "$ACCELMON" --config "$WORK/s.yaml" --listen "127.0.0.1:$(free_port)" >/dev/null 2>"$WORK/first.log" &

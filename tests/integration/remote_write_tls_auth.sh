@@ -3,7 +3,8 @@
 # - https with ca_file and a bearer token read from a file; a rotated token
 #   file is read again for the next request (the receiver then answers 401,
 #   counted as reason="http_401");
-# - basic auth (basic_auth_username + basic_auth_password_file) over http;
+# - basic auth (basic_auth_username + basic_auth_password_file) over http,
+#   with an extra header (headers: X-Scope-OrgID, a Mimir tenant);
 # - a server certificate the agent cannot verify: nothing is accepted, the
 #   pushes are retried (failed samples counted); with insecure_skip_verify
 #   they go through.
@@ -25,7 +26,8 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
 p1=$(free_port); p2=$(free_port); p3=$(free_port)
 "$RECV" "$p1" req1.log --tls srv.crt srv.key --auth "Bearer tok-1" >recv1.out 2>&1 &
 PIDS="$PIDS $!"
-"$RECV" "$p2" req2.log --auth "Basic $(printf 'node:s3cret' | base64)" >recv2.out 2>&1 &
+"$RECV" "$p2" req2.log --auth "Basic $(printf 'node:s3cret' | base64)" \
+  --header "X-Scope-OrgID: tenant-7" >recv2.out 2>&1 &
 PIDS="$PIDS $!"
 "$RECV" "$p3" req3.log --tls srv.crt srv.key >recv3.out 2>&1 &
 PIDS="$PIDS $!"
@@ -43,8 +45,10 @@ agent() { # NAME URL OPTIONS...
   eval "${name}_port=$port"
 }
 agent bearer "https://127.0.0.1:$p1/api/v1/write" "ca_file: $WORK/ca.crt" "bearer_token_file: $WORK/token"
-agent basic "http://127.0.0.1:$p2/api/v1/write" "basic_auth_username: node" "basic_auth_password_file: $WORK/password"
-agent inurl "http://node:s3cret@127.0.0.1:$p2/api/v1/write" "external_labels: [via=url]"
+agent basic "http://127.0.0.1:$p2/api/v1/write" "basic_auth_username: node" "basic_auth_password_file: $WORK/password" \
+  "headers: ['X-Scope-OrgID: tenant-7']"
+agent inurl "http://node:s3cret@127.0.0.1:$p2/api/v1/write" "external_labels: [via=url]" \
+  "headers: ['X-Scope-OrgID: tenant-7']"
 agent untrusted "https://127.0.0.1:$p3/api/v1/write"
 agent insecure "https://127.0.0.1:$p3/api/v1/write" "insecure_skip_verify: true" "external_labels: [via=insecure]"
 
@@ -57,7 +61,7 @@ done
 ok "https with ca_file and a bearer token from a file: $(ok_count req1.log) pushes accepted"
 [ "$(ok_count req2.log)" -ge 2 ] || fail "basic auth: $(cat req2.log basic.log | tail -5)"
 [ -z "$(awk '$10 != "ok"' req2.log)" ] || fail "basic auth refused: $(cat req2.log)"
-ok "basic auth with a password file: $(ok_count req2.log) pushes accepted"
+ok "basic auth with a password file and an X-Scope-OrgID header: $(ok_count req2.log) pushes accepted"
 for _ in $(seq 1 50); do
   s=$(curl -fsS "http://127.0.0.1:$inurl_port/metrics" | awk '/^accelmon_remote_write_samples_sent_total/ { print $2 }')
   [ "${s:-0}" -gt 0 ] && break
