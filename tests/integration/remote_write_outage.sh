@@ -11,6 +11,7 @@
 need curl
 need jq
 need prometheus
+long_test
 OUTAGE=${RW_OUTAGE_S:-30}
 
 pport=$(free_port)
