@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "expo.h"
 #include "plugin_api.h"
 #include "schema.h"
 #include "series.h"
@@ -81,10 +82,55 @@ am_family_t am_std_family(struct am_ctx *ctx, enum am_std which,
 	return rc;
 }
 
+/* One warning when a new series got label values other than the collector
+ * passed (invalid UTF-8 replaced, a long value cut), naming family and
+ * labels. Rate-limited like every line of the instance. */
+static void note_cleaned(struct am_ctx *ctx, am_family_t fam, const char *const *raw,
+			 const struct series_note *note)
+{
+	const struct famview *fv = series_view_get(fam);
+	char msg[512];
+	size_t len = 0;
+
+	if (!note->created || !note->any || !fv)
+		return;
+	for (unsigned k = 0; k < fv->nlabels && len < sizeof(msg); k++) {
+		unsigned w = note->what[k];
+		int n;
+
+		if (!w)
+			continue;
+		n = snprintf(msg + len, sizeof(msg) - len, "%slabel %s %s%s%s",
+			     len ? "; " : "", fv->labels[k],
+			     w & EXPO_CLEAN_REPLACED
+				 ? "had invalid UTF-8 (replaced with U+FFFD)"
+				 : "",
+			     w == (EXPO_CLEAN_REPLACED | EXPO_CLEAN_CUT) ? " and " : "",
+			     w & EXPO_CLEAN_CUT ? "was cut" : "");
+		if (n < 0)
+			return;
+		len += (size_t)n;
+		if ((w & EXPO_CLEAN_CUT) && len < sizeof(msg)) {
+			n = snprintf(msg + len, sizeof(msg) - len,
+				     " from %zu bytes to the %d-byte limit",
+				     strlen(raw[k]), AM_LABEL_VALUE_MAX);
+			if (n < 0)
+				return;
+			len += (size_t)n;
+		}
+	}
+	log_limitedf(&ctx->rl, LOGL_WARN, ctx->name, "series of %s: %s", fv->fam->name,
+		     msg);
+}
+
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values)
 {
-	return series_intern(fam, label_values, ctx->slot);
+	struct series_note note;
+	am_series_t id = series_intern_noted(fam, label_values, ctx->slot, NULL, &note);
+
+	note_cleaned(ctx, fam, label_values, &note);
+	return id;
 }
 
 void am_emit(struct am_ctx *ctx, am_series_t series, double value)
@@ -175,6 +221,7 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 	const struct famview *fv = series_view_get(fam);
 	const char *why = d ? derive_refusal(ctx, fv, d) : "no derive given";
 	struct series_derive sd;
+	struct series_note note;
 	am_series_t id;
 
 	if (why) {
@@ -183,7 +230,8 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 		return AM_SERIES_INVALID;
 	}
 	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
-	id = series_intern_derived(fam, label_values, ctx->slot, &sd);
+	id = series_intern_noted(fam, label_values, ctx->slot, &sd, &note);
+	note_cleaned(ctx, fam, label_values, &note);
 	if (id == AM_SERIES_INVALID)
 		log_msg(LOGL_ERROR, ctx->desc->name,
 			"cannot derive a series of %s: missing label values, or "

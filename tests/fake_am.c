@@ -396,11 +396,15 @@ static char *fake_ident(const struct am_ctx *ctx, am_family_t view,
 }
 
 static am_series_t fake_intern(struct am_ctx *ctx, am_family_t view,
-			       const char *const *values)
+			       const char *const *raw)
 {
+	/* Values cleaned as the agent's registry does (valid UTF-8, at most
+	 * AM_LABEL_VALUE_MAX bytes), so collector tests see what is exported. */
+	char clean[AM_MAX_LABELS][EXPO_LABEL_VALUE_MAX + 1];
+	const char *values[AM_MAX_LABELS];
 	const struct am_family_def *d;
 	struct fake_series *s;
-	unsigned n;
+	unsigned n, what;
 	char *ident;
 	size_t i, klen = 1;
 
@@ -408,9 +412,12 @@ static am_series_t fake_intern(struct am_ctx *ctx, am_family_t view,
 		return AM_SERIES_INVALID;
 	d = &ctx->views[view].def;
 	n = fake_nlabels(d);
-	for (unsigned k = 0; k < n; k++)
-		if (!values || !values[k])
+	for (unsigned k = 0; k < n; k++) {
+		if (!raw || !raw[k])
 			return AM_SERIES_INVALID;
+		expo_clean_label_value(raw[k], clean[k], &what);
+		values[k] = clean[k];
+	}
 	ident = fake_ident(ctx, view, values);
 	if ((ctx->nseries + 1) * 2 > ctx->hcap)
 		fake_htab_grow(ctx);
