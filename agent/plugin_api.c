@@ -3,9 +3,11 @@
  * emission into the collector's ring, logging and read-error accounting.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "accelmon/util.h"
 #include "clock.h"
 #include "expo.h"
 #include "plugin_api.h"
@@ -27,6 +29,90 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	ctx->interval_s = interval_s;
 	ctx->poll_ns = clock_now_ns();
 	atomic_init(&ctx->read_errors, 0);
+	atomic_flag_clear(&ctx->where_lock);
+}
+
+static _Thread_local struct am_ctx *thread_ctx;
+
+void ctx_bind_thread(struct am_ctx *ctx)
+{
+	thread_ctx = ctx;
+}
+
+/* A spin lock: held for a store by the collector's thread, or for one short
+ * copy by the watchdog; yields in case the holder was preempted. */
+static void where_lock(struct am_ctx *ctx)
+{
+	while (atomic_flag_test_and_set_explicit(&ctx->where_lock, memory_order_acquire))
+		sched_yield();
+}
+
+static void where_unlock(struct am_ctx *ctx)
+{
+	atomic_flag_clear_explicit(&ctx->where_lock, memory_order_release);
+}
+
+void am_call_begin(struct am_ctx *ctx, const char *what)
+{
+	if (!ctx)
+		ctx = thread_ctx;
+	if (!ctx)
+		return;
+	where_lock(ctx);
+	if (ctx->where_depth < 2)
+		ctx->where[ctx->where_depth] = what;
+	ctx->where_depth++;
+	where_unlock(ctx);
+}
+
+void am_call_end(struct am_ctx *ctx)
+{
+	if (!ctx)
+		ctx = thread_ctx;
+	if (!ctx)
+		return;
+	where_lock(ctx);
+	if (ctx->where_depth) {
+		ctx->where_depth--;
+		if (ctx->where_depth < 2)
+			ctx->where[ctx->where_depth] = NULL;
+	}
+	where_unlock(ctx);
+}
+
+/* The innermost is named as a read of a path or as the call it is in; an
+ * outer level as what it is within. */
+static int where_put(char *buf, size_t cap, int outer, const char *what)
+{
+	return snprintf(buf, cap, "%s%s",
+			outer		    ? " within "
+			: strchr(what, '/') ? "reading "
+					    : "in ",
+			what);
+}
+
+size_t ctx_where(struct am_ctx *ctx, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int n;
+
+	if (!cap)
+		return 0;
+	buf[0] = '\0';
+	where_lock(ctx);
+	/* Innermost first: deeper than two, the second level is the nearest
+	 * one known. */
+	for (unsigned i = ctx->where_depth > 2 ? 2 : ctx->where_depth;
+	     i-- > 0 && len < cap;) {
+		if (!ctx->where[i])
+			continue;
+		n = where_put(buf + len, cap - len, len != 0, ctx->where[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	where_unlock(ctx);
+	return len < cap ? len : cap - 1;
 }
 
 void ctx_set_instance(struct am_ctx *ctx, const char *full_name)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
 #include "config.h"
 #include "expo.h"
 #include "fake_am.h"
@@ -46,6 +47,7 @@ struct am_ctx {
 	const char *refused[FAKE_MAX_REFUSED];
 	struct agent_config *configs[FAKE_MAX_CONFIGS];
 	size_t nconfigs;
+	unsigned call_depth; /* am_call_begin not yet ended */
 };
 
 static void fake_default_violation(const char *msg)
@@ -611,6 +613,27 @@ void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
 void am_read_error(struct am_ctx *ctx)
 {
 	ctx->read_errors++;
+}
+
+/* No watchdog here; the pairing is checked: an end without its begin is a
+ * misuse. ctx NULL (the one-shot reads) has no thread context in the fake. */
+void am_call_begin(struct am_ctx *ctx, const char *what)
+{
+	if (!ctx)
+		return;
+	if (!what)
+		fake_violation("%s: am_call_begin with no name", ctx->name);
+	ctx->call_depth++;
+}
+
+void am_call_end(struct am_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (!ctx->call_depth)
+		fake_violation("%s: am_call_end without am_call_begin", ctx->name);
+	else
+		ctx->call_depth--;
 }
 
 const char *am_sysfs(const struct am_ctx *ctx)
