@@ -130,7 +130,7 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 	/* A schema family registered here could carry its own HELP or labels,
 	 * and which one won would depend on thread timing. */
 	if (def && schema_is_std_name(def->name)) {
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register family %s with am_family: it is a schema "
 			"family (accelmon/schema.h); use am_std_family",
 			def->name);
@@ -154,14 +154,14 @@ am_family_t am_std_family(struct am_ctx *ctx, enum am_std which,
 	int rc = schema_family_def(which, use, &def, &why);
 
 	if (rc < 0) {
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register schema family %d (%s): %s", (int)which,
 			am_std_def(which) ? am_std_def(which)->name : "unknown", why);
 		return rc;
 	}
 	rc = series_family_register(&def, ctx->slot);
 	if (rc < 0)
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register schema family %s: invalid bits, scale or "
 			"window",
 			def.name);
@@ -209,13 +209,44 @@ static void note_cleaned(struct am_ctx *ctx, am_family_t fam, const char *const 
 		     msg);
 }
 
+/* What a refused series was, for messages: `family{a="x",b=(none)}` as the
+ * collector passed it (values cut at 64 bytes). */
+static void series_desc(const struct famview *fv, const char *const *values, char *buf,
+			size_t cap)
+{
+	size_t len;
+
+	if (!fv) {
+		snprintf(buf, cap, "(no such family handle)");
+		return;
+	}
+	len = (size_t)snprintf(buf, cap, "%s{", fv->fam->name);
+	for (unsigned k = 0; k < fv->nlabels && len < cap; k++) {
+		const char *v = values ? values[k] : NULL;
+
+		len += (size_t)snprintf(buf + len, cap - len,
+					v ? "%s%s=\"%.64s\"" : "%s%s=%s", k ? "," : "",
+					fv->labels[k], v ? v : "(none)");
+	}
+	if (len < cap)
+		snprintf(buf + len, cap - len, "}");
+}
+
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values)
 {
 	struct series_note note;
 	am_series_t id = series_intern_noted(fam, label_values, ctx->slot, NULL, &note);
+	char what[512];
 
 	note_cleaned(ctx, fam, label_values, &note);
+	if (id == AM_SERIES_INVALID) {
+		series_desc(series_view_get(fam), label_values, what, sizeof(what));
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot intern series %s: no such family handle, a label "
+			     "without a value, or out of memory",
+			     what);
+	}
 	return id;
 }
 
@@ -239,9 +270,26 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw)
 void am_series_retire(struct am_ctx *ctx, am_series_t series)
 {
 	struct am_sample s = {series, SAMPLE_RETIRE, ctx->poll_ns, 0};
+	const struct series *se;
 
-	if (series != AM_SERIES_INVALID)
-		ring_push(ctx->ring, &s);
+	if (series == AM_SERIES_INVALID)
+		return;
+	/* Retiring is rare: check that the series is this instance's, so a
+	 * stale or foreign id never takes another collector's series out. */
+	se = series_get(series);
+	if (!se) {
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot retire series %u: no such series", series);
+		return;
+	}
+	if (se->owner != ctx->slot) {
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot retire series %u (%s%s): it belongs to another "
+			     "collector instance",
+			     series, se->fam->name, se->label_text);
+		return;
+	}
+	ring_push(ctx->ring, &s);
 }
 
 static int is_gauge_kind(enum am_kind k)
@@ -308,21 +356,24 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 	const char *why = d ? derive_refusal(ctx, fv, d) : "no derive given";
 	struct series_derive sd;
 	struct series_note note;
+	char what[512];
 	am_series_t id;
 
 	if (why) {
-		log_msg(LOGL_ERROR, ctx->desc->name, "cannot derive a series of %s: %s",
-			fv ? fv->fam->name : "(bad family)", why);
+		series_desc(fv, label_values, what, sizeof(what));
+		log_msg(LOGL_ERROR, ctx->name, "cannot derive series %s: %s", what, why);
 		return AM_SERIES_INVALID;
 	}
 	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
 	id = series_intern_noted(fam, label_values, ctx->slot, &sd, &note);
 	note_cleaned(ctx, fam, label_values, &note);
-	if (id == AM_SERIES_INVALID)
-		log_msg(LOGL_ERROR, ctx->desc->name,
-			"cannot derive a series of %s: missing label values, or "
-			"these labels name a series with other inputs",
-			fv->fam->name);
+	if (id == AM_SERIES_INVALID) {
+		series_desc(fv, label_values, what, sizeof(what));
+		log_msg(LOGL_ERROR, ctx->name,
+			"cannot derive series %s: a label without a value, or these "
+			"labels name a series with other inputs",
+			what);
+	}
 	return id;
 }
 
