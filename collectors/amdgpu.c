@@ -1112,13 +1112,12 @@ static int amdgpu_poll_gm(struct am_ctx *ctx, struct amdgpu_state *st,
 		return rc;
 	}
 	if (gm->implausible & ~d->gm_implausible_logged) {
-		am_log(ctx, AM_LOG_WARN,
-		       "%s: gpu_metrics v%u.%u: implausible %s%s%s ignored", d->name,
-		       gm->format_revision, gm->content_revision,
-		       gm->implausible & AMDGPU_GM_HAVE_ENERGY ? "energy_accumulator "
-							       : "",
-		       gm->implausible & AMDGPU_GM_HAVE_POWER ? "socket power " : "",
-		       gm->implausible & AMDGPU_GM_HAVE_XGMI ? "XGMI counters " : "");
+		am_log(
+		    ctx, AM_LOG_WARN, "%s: gpu_metrics v%u.%u: implausible%s%s%s ignored",
+		    d->name, gm->format_revision, gm->content_revision,
+		    gm->implausible & AMDGPU_GM_HAVE_ENERGY ? " energy_accumulator" : "",
+		    gm->implausible & AMDGPU_GM_HAVE_POWER ? " socket power" : "",
+		    gm->implausible & AMDGPU_GM_HAVE_XGMI ? " XGMI counters" : "");
 		d->gm_implausible_logged |= gm->implausible;
 	}
 	return 0;

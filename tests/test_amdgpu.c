@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -827,6 +828,224 @@ START_TEST(test_no_devices)
 }
 END_TEST
 
+/* ---- rescan and the shapes of issue 10 ---- */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+static double up_of(const char *dev)
+{
+	return rec_get("accel_up", dev, NULL);
+}
+
+/* A card that appears after init is found at the next rescan, one that
+ * disappears reads accel_up 0 (its other series retired) until it returns;
+ * a rescan that finds nothing new allocates nothing. */
+START_TEST(test_rescan)
+{
+	const char *root = copy_fixture("mi300x");
+	struct run r;
+	struct mallinfo2 m0, m1;
+	uint64_t interns;
+
+	sh("mv '%s/class/drm/card7' '%s/card7.away'", root, root);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	ck_assert_ptr_nonnull(strstr(fake_am_log(A, 0), "7 card(s)"));
+	run_poll(&r);
+	ck_assert_ptr_null(fake_am_match(A, "accel_up", "amdgpu7\""));
+
+	/* nothing changed: no allocation, no new series */
+	interns = fake_am_interns(A);
+	m0 = mallinfo2();
+	ck_assert_int_eq(amdgpu_collector.rescan(r.ctx, r.state), 0);
+	m1 = mallinfo2();
+	ck_assert_uint_eq(m1.uordblks, m0.uordblks);
+	ck_assert_uint_eq(fake_am_interns(A), interns);
+
+	/* card7 arrives, card3 goes */
+	sh("mv '%s/card7.away' '%s/class/drm/card7' && mv '%s/class/drm/card3' "
+	   "'%s/card3.away'",
+	   root, root, root, root);
+	ck_assert_int_eq(amdgpu_collector.rescan(r.ctx, r.state), 0);
+	run_poll(&r);
+	ck_assert_double_eq(up_of("amdgpu7\""), 1);
+	ck_near(rec_get("accel_utilization_ratio", "amdgpu7\"", NULL), 1.0);
+	ck_assert_int_eq(
+	    rec_log_count("amdgpu7: new card 0000:75:00.0 (AMD Instinct MI300X)"), 1);
+	ck_assert_double_eq(up_of("amdgpu3\""), 0);
+	ck_assert(fake_am_match(A, "accel_utilization_ratio", "amdgpu3\"")->retired);
+	ck_assert(fake_am_match(A, "accel_power_watts", "amdgpu3\"")->retired);
+	ck_assert(!fake_am_match(A, "accel_info", "amdgpu3\"")->retired);
+	ck_assert_int_eq(
+	    rec_log_count("amdgpu3: card3 is gone; reporting accel_up 0 until "
+			  "it returns"),
+	    1);
+	/* still gone at the next rescan: one line, still 0 */
+	ck_assert_int_eq(amdgpu_collector.rescan(r.ctx, r.state), 0);
+	run_poll(&r);
+	ck_assert_double_eq(up_of("amdgpu3\""), 0);
+	ck_assert_int_eq(rec_log_count("card3 is gone"), 1);
+
+	/* card3 returns: the same series again */
+	const struct fake_series *u3 =
+	    fake_am_match(A, "accel_utilization_ratio", "amdgpu3\"");
+	sh("mv '%s/card3.away' '%s/class/drm/card3'", root, root);
+	ck_assert_int_eq(amdgpu_collector.rescan(r.ctx, r.state), 0);
+	run_poll(&r);
+	ck_assert_double_eq(up_of("amdgpu3\""), 1);
+	ck_assert_ptr_eq(fake_am_match(A, "accel_utilization_ratio", "amdgpu3\""), u3);
+	ck_assert(!u3->retired);
+	ck_near(rec_get("accel_utilization_ratio", "amdgpu3\"", NULL), 0.42);
+	ck_assert_int_eq(rec_log_count("amdgpu3: card3 is back"), 1);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 0);
+	amdgpu_collector.fini(r.ctx, r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* An AMD card bound to the old radeon driver is not an amdgpu device. */
+START_TEST(test_radeon_driver)
+{
+	const char *root = copy_fixture("radeon");
+	const char *dev = "class/drm/card0/device";
+	struct run r;
+
+	sh("cd '%s/%s' && ln -sfn ../../../bus/pci/drivers/radeon driver && "
+	   "sed -i 's/^DRIVER=.*/DRIVER=radeon/' uevent",
+	   root, dev);
+	ck_assert_int_eq(run_init(&r, root), -ENODEV);
+	ck_assert_int_eq(
+	    rec_log_count("card0: AMD card (vendor 0x1002) with driver radeon "
+			  "is not an amdgpu device; skipped"),
+	    1);
+	ck_assert_int_eq(rec_log_count("no amdgpu/hydcu cards"), 1);
+	drop_fixture();
+}
+END_TEST
+
+/* Pad a file of the fixture with NUL bytes up to a page. */
+static void pad_nul(const char *root, const char *rel)
+{
+	sh("cd '%s/class/drm/card0/device' && f='%s' && s=$(stat -c %%s \"$f\") && "
+	   "head -c $((4096 - s)) /dev/zero >>\"$f\"",
+	   root, rel);
+}
+
+/* Files padded with NUL bytes (dump tools, some drivers) read as their
+ * text, not as garbage nor a vanished card. */
+START_TEST(test_nul_padded)
+{
+	const char *root = copy_fixture("radeon");
+	const char *id = "device=\"amdgpu0\",uuid=\"0000:03:00.0\"";
+	struct run r;
+
+	pad_nul(root, "vendor");
+	pad_nul(root, "device");
+	pad_nul(root, "uevent");
+	pad_nul(root, "gpu_busy_percent");
+	pad_nul(root, "mem_info_vram_total");
+	pad_nul(root, "hwmon/hwmon4/power1_average");
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	ck_assert(!isnan(
+	    rec_get("accel_info", "vendor=\"AMD\",model=\"AMD 1002:744c\"", NULL)));
+	ck_near(rec_get("accel_utilization_ratio", id, NULL), 0.23);
+	ck_near(rec_get("accel_power_watts", id, NULL), 63.0);
+	ck_assert(!isnan(rec_get("accel_memory_total_bytes", id, NULL)));
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 0);
+	amdgpu_collector.fini(r.ctx, r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* RDNA3/RDNA4 tables carry energy_accumulator 0 while hwmon reads power:
+ * energy is integrated from power; a random body's energy (4.6e13 J) and a
+ * VRAM size of 2^64-1 are refused as implausible. */
+START_TEST(test_energy_zero_and_implausible)
+{
+	const char *root = copy_fixture("radeon");
+	const struct layout *l = layout_of(1, 3);
+	struct blob_vals v = std_vals;
+	struct run r;
+	const char *id = "device=\"amdgpu0\",uuid=\"0000:03:00.0\"";
+
+	v.energy = 0;
+	write_blob(root, 0, l, &v);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	check_energy_from_power(id);
+	ck_assert_int_eq(rec_log_count("amdgpu0: gpu_metrics energy_accumulator reads 0 "
+				       "while power is 63.0 W: energy is integrated from "
+				       "power instead"),
+			 1);
+	amdgpu_collector.fini(r.ctx, r.state);
+
+	v.energy = (uint64_t)(4.6e13 * 65536);
+	write_blob(root, 0, l, &v);
+	write_file(root, "card0/device/mem_info_vram_total", "18446744073709551615\n",
+		   21);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	check_energy_from_power(id);
+	ck_assert_int_eq(rec_log_count("amdgpu0: gpu_metrics v1.3: implausible "
+				       "energy_accumulator ignored"),
+			 1);
+	ck_assert(isnan(rec_get("accel_memory_total_bytes", id, NULL)));
+	ck_assert_int_eq(rec_log_count("mem_info_vram_total: 18446744073709551615 is not "
+				       "plausible (above 70368744177664)"),
+			 1);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 1);
+	amdgpu_collector.fini(r.ctx, r.state);
+	drop_fixture();
+}
+END_TEST
+
+/* class/drm as a plain file or a symlink loop is an error, not "nothing
+ * found". */
+START_TEST(test_class_not_a_dir)
+{
+	const char *root = copy_fixture("radeon");
+	struct run r;
+
+	sh("rm -rf '%s/class/drm' && echo x >'%s/class/drm'", root, root);
+	ck_assert_int_eq(run_init(&r, root), -ENOTDIR);
+	ck_assert_int_eq(rec_log_count("class/drm: cannot open as a directory: Not a "
+				       "directory"),
+			 1);
+	sh("rm -f '%s/class/drm' && ln -s drm '%s/class/drm'", root, root);
+	ck_assert_int_eq(run_init(&r, root), -ELOOP);
+	ck_assert_int_eq(rec_log_count("class/drm: cannot open as a directory: Too many "
+				       "levels of symbolic links"),
+			 1);
+	drop_fixture();
+}
+END_TEST
+
+/* driver_version: /sys/module/<driver>/version under the sysfs root. */
+START_TEST(test_driver_version)
+{
+	const char *root = copy_fixture("radeon");
+	struct run r;
+
+	sh("mkdir -p '%s/module/amdgpu' && printf '6.7.0\\n' >'%s/module/amdgpu/version'",
+	   root, root);
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	ck_assert(!isnan(rec_get("accel_info", "driver_version=\"6.7.0\"", NULL)));
+	amdgpu_collector.fini(r.ctx, r.state);
+	drop_fixture();
+}
+END_TEST
+
 static Suite *amdgpu_suite(void)
 {
 	Suite *s = suite_create("amdgpu");
@@ -850,6 +1069,12 @@ static Suite *amdgpu_suite(void)
 	tcase_add_test(tc, test_hygon_dcu);
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_no_devices);
+	tcase_add_test(tc, test_rescan);
+	tcase_add_test(tc, test_radeon_driver);
+	tcase_add_test(tc, test_nul_padded);
+	tcase_add_test(tc, test_energy_zero_and_implausible);
+	tcase_add_test(tc, test_class_not_a_dir);
+	tcase_add_test(tc, test_driver_version);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
