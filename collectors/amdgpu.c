@@ -1,8 +1,11 @@
 /* amdgpu collector: AMD Instinct / Radeon (amdgpu) and Hygon DCU (hydcu)
  * devices, read entirely from sysfs -- no vendor library. init() finds the
- * cards under class/drm and keeps a directory fd per device and per hwmon;
- * poll() reads the small text files and the binary gpu_metrics table
- * (parsed by amdgpu_metrics.c) and emits samples into the collector's ring.
+ * cards under class/drm and keeps a directory fd per device and per hwmon,
+ * rescan() finds cards that came or went; poll() reads the small text files
+ * and the binary gpu_metrics table (parsed by amdgpu_metrics.c) through the
+ * SDK's file layer and emits samples; energy from power, throttle residency
+ * and PCIe bytes are computed by the aggregator (derived and integral
+ * series), never here.
  *
  * Naming: device="amdgpu<N>" where N is the DRM card number (card3 ->
  * amdgpu3), so names stay stable when an unrelated card disappears; Hygon
@@ -944,8 +947,18 @@ static int amdgpu_scan(struct am_ctx *ctx, struct amdgpu_state *st)
 				continue;
 			}
 			if (k < st->ndevs) {
-				/* back: same name; the source of energy stays */
+				/* back: same name; the source of energy stays. A
+				 * different board in the slot: the old identity
+				 * leaves the exposition. */
 				slot->energy_src = keep.energy_src;
+				if (strcmp(keep.uuid, slot->uuid) != 0 ||
+				    strcmp(keep.pci, slot->pci) != 0) {
+					if (keep.s_info != AM_SERIES_INVALID)
+						am_series_retire(ctx, keep.s_info);
+					if (keep.s_up != AM_SERIES_INVALID)
+						am_series_retire(ctx, keep.s_up);
+					slot->energy_src = ENERGY_NONE;
+				}
 				am_log(ctx, AM_LOG_INFO, "%s: card%d is back (%s)",
 				       slot->name, card, slot->model);
 			} else {
