@@ -11,6 +11,9 @@
  * amdgpu3), so names stay stable when an unrelated card disappears; Hygon
  * cards use the same prefix (vendor="Hygon" on accel_info tells them apart).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getdents64, struct dirent64 */
+#endif
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

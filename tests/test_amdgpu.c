@@ -278,6 +278,41 @@ START_TEST(test_gm_all_ones_is_absent)
 }
 END_TEST
 
+/* Values past the plausibility bounds are not readings: a valid header
+ * over a random body gave 4.6e13 J. */
+START_TEST(test_gm_implausible)
+{
+	const struct layout *l = &layouts[NLAYOUTS - 1]; /* v1.8 */
+	struct blob_vals v = std_vals;
+	struct amdgpu_gm gm;
+	uint8_t *b;
+
+	v.energy = (uint64_t)(4.6e13 * 65536);
+	v.power = 10001;
+	v.xrd0 = (1ull << 50) + 1;
+	b = make_blob(l, &v);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(!(gm.have & AMDGPU_GM_HAVE_ENERGY));
+	ck_assert(!(gm.have & AMDGPU_GM_HAVE_POWER));
+	ck_assert_uint_eq(gm.implausible, AMDGPU_GM_HAVE_ENERGY | AMDGPU_GM_HAVE_POWER |
+					      AMDGPU_GM_HAVE_XGMI);
+	ck_assert_uint_eq(gm.xgmi_read_mask, 0);
+	ck_assert_uint_eq(gm.xgmi_write_mask, 0x80); /* link 7's 42 KiB is fine */
+	free(b);
+	/* at the bounds: readings */
+	v.energy = (uint64_t)1e12 * 65536;
+	v.power = 10000;
+	v.xrd0 = 1ull << 50;
+	b = make_blob(l, &v);
+	ck_assert_int_eq(amdgpu_gm_parse(b, l->size, &gm), 0);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_ENERGY);
+	ck_assert(gm.have & AMDGPU_GM_HAVE_POWER);
+	ck_assert_uint_eq(gm.implausible, 0);
+	ck_assert_uint_eq(gm.xgmi_read_kib[0], 1ull << 50);
+	free(b);
+}
+END_TEST
+
 /* ---- the collector API: tests/fake_am.c ---- */
 
 static struct am_ctx *A; /* the context of the current run */
@@ -1057,6 +1092,7 @@ static Suite *amdgpu_suite(void)
 	tcase_add_loop_test(tp, test_gm_oversized, 0, NLAYOUTS);
 	tcase_add_loop_test(tp, test_gm_all_ones_is_absent, 0, NLAYOUTS);
 	tcase_add_test(tp, test_gm_indep_throttle);
+	tcase_add_test(tp, test_gm_implausible);
 	tcase_add_loop_test(tp, test_gm_bad_headers, 0,
 			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	suite_add_tcase(s, tp);
