@@ -232,7 +232,7 @@ static void slot_fit_ring(struct slot *sl, uint32_t emitted)
 			     strerror(-rc));
 	else
 		log_msg(LOGL_DEBUG, sl->desc->name,
-			"ring grown from %u to %u samples (%u a poll)", cap,
+			"ring grown from %u to %u samples for %u a poll", cap,
 			ring_capacity(r), emitted);
 }
 
