@@ -72,6 +72,9 @@ struct sched {
 	/* Collector threads poke it (end of a poll, a ring half full); the
 	 * aggregator sleeps on it between its periodic passes. */
 	int wake_fd;
+	/* Threads abandoned by stop: they may still poke wake_fd, so it stays
+	 * open for the life of the process once there is one. Under lock. */
+	int orphans;
 };
 
 #define BATCH 1024
@@ -182,7 +185,7 @@ void sched_free(struct sched *s)
 	free(s->batch);
 	free(s->sysfs);
 	free(s->procfs);
-	if (s->wake_fd >= 0)
+	if (s->wake_fd >= 0 && !s->orphans)
 		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -194,12 +197,12 @@ struct agg *sched_agg(struct sched *s)
 }
 
 /* A ring's wake function: called on collector threads, never blocks. A full
- * counter (EAGAIN) already means "wake up". */
+ * counter (EAGAIN) already means "wake up". Its argument is the eventfd, not
+ * the scheduler: an abandoned thread that returns late must not touch a
+ * freed struct sched. */
 static void sched_wake(void *arg)
 {
-	struct sched *s = arg;
-
-	(void)!eventfd_write(s->wake_fd, 1);
+	(void)!eventfd_write((int)(intptr_t)arg, 1);
 }
 
 /* Ring capacity for polls that emit n samples: twice that, so a whole poll
@@ -398,7 +401,7 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			slot_free(sl);
 			return -ENOMEM;
 		}
-		ring_set_wake(sl->ctx.ring, sched_wake, s);
+		ring_set_wake(sl->ctx.ring, sched_wake, (void *)(intptr_t)s->wake_fd);
 		pthread_mutex_lock(&s->lock);
 		if (s->slots[i]) /* left over from before a reload */
 			slot_free(s->slots[i]);
@@ -465,6 +468,9 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 			log_msg(LOGL_WARN, sl->desc->name,
 				"did not stop within %gs (stuck in a poll); abandoned",
 				grace_s);
+			pthread_mutex_lock(&s->lock);
+			s->orphans++;
+			pthread_mutex_unlock(&s->lock);
 			pthread_detach(sl->thr);
 			continue;
 		}
@@ -609,7 +615,7 @@ void sched_stop_aggregator(struct sched *s)
 	if (!s->agg_running)
 		return;
 	atomic_store(&s->agg_stop, 1);
-	sched_wake(s);
+	sched_wake((void *)(intptr_t)s->wake_fd);
 	pthread_join(s->agg_thr, NULL);
 	s->agg_running = 0;
 	sched_flush(s);
