@@ -6,6 +6,7 @@
 # and device, counted exactly. Under TSan a race makes the agent exit 66.
 . "$(dirname "$0")/lib.sh"
 need curl
+long_test race
 
 NIFS=250
 NDEV=1024
