@@ -35,6 +35,7 @@ struct am_file {
 	bool keep;	    /* within the budget: hold it open */
 	bool failed;	    /* in back-off until retry_ns */
 	int err;	    /* error of the last failure */
+	int expect;	    /* an error that is an answer (am_file_expect) */
 	uint32_t backoff_s; /* current step; 0: no failure streak */
 	int64_t retry_ns;
 	unsigned fails;	 /* failures in this streak */
@@ -209,6 +210,12 @@ static void file_fail(struct am_file *f, int err, const char *why)
 	       f->path, why ? why : strerror(-err), f->backoff_s, FILES_BACKOFF_MAX_S);
 }
 
+void am_file_expect(struct am_file *f, int err)
+{
+	if (f)
+		f->expect = err < 0 ? err : 0;
+}
+
 void am_file_fail(struct am_file *f, int err, const char *why)
 {
 	if (f)
@@ -242,6 +249,10 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 			    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 		if (fd < 0) {
 			err = -errno;
+			if (err == f->expect) {
+				f->failed = false;
+				return err;
+			}
 			file_fail(f, err, NULL);
 			return err;
 		}
@@ -252,13 +263,19 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 	 * tell a file that fits from a longer one. */
 	n = pread(fd, buf, cap, 0);
 	err = n < 0 ? -errno : 0;
-	if (n >= 0 && f->keep)
+	/* An expected error is the file's answer: its fd stays good. */
+	if ((n >= 0 || (err && err == f->expect)) && f->keep)
 		f->fd = fd;
 	else if (fd != f->fd || n < 0) {
 		close(fd); /* a device that went away: opened again at the retry */
 		f->fd = -1;
 	}
 	if (n < 0) {
+		if (err == f->expect) {
+			buf[0] = '\0';
+			f->failed = false;
+			return err;
+		}
 		file_fail(f, err, NULL);
 		return err;
 	}
@@ -323,8 +340,10 @@ ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap)
 		buf[cap - 1] = '\0';
 		return -EFBIG;
 	}
-	while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == ' ' ||
-			   buf[got - 1] == '\t' || buf[got - 1] == '\r'))
+	/* NUL padding (dump tools, some drivers) goes with the white space. */
+	while (got > 0 &&
+	       (buf[got - 1] == '\n' || buf[got - 1] == ' ' || buf[got - 1] == '\t' ||
+		buf[got - 1] == '\r' || buf[got - 1] == '\0'))
 		got--;
 	buf[got] = '\0';
 	return (ssize_t)got;
