@@ -324,7 +324,8 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		if (rc == -ENOENT)
 			am_found(ctx, "no %s", nd->root);
 		else
-			am_found(ctx, "cannot read %s: %s", nd->root, strerror(-rc));
+			am_found(ctx, "cannot read %s",
+				 nd->root); /* the agent adds why */
 		nd_fini(ctx, nd);
 		return rc == -ENOENT ? -ENODEV : rc;
 	}
@@ -357,7 +358,7 @@ static int nd_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		.labels = {"device", "address", "duplex"}});
 	rc = nd_scan(nd, false, &found);
 	if (rc < 0) {
-		am_found(ctx, "cannot read %s: %s", nd->root, strerror(-rc));
+		am_found(ctx, "cannot read %s", nd->root);
 		nd_fini(ctx, nd);
 		return rc;
 	}

@@ -589,8 +589,7 @@ START_TEST(t_class_folder)
 	ck_assert_int_eq(rmdir(dir), 0);
 	ck_assert_int_eq(symlink("net", dir), 0);
 	ck_assert_int_eq(init(NULL), -ELOOP);
-	snprintf(want, sizeof(want), "cannot read %s: Too many levels of symbolic links",
-		 dir);
+	snprintf(want, sizeof(want), "cannot read %s", dir);
 	ck_assert_str_eq(fake_am_found(C), want);
 
 	ck_assert_int_eq(unlink(dir), 0);
@@ -601,7 +600,7 @@ START_TEST(t_class_folder)
 		ck_assert_int_eq(fclose(f), 0);
 	}
 	ck_assert_int_eq(init(NULL), -ENOTDIR);
-	snprintf(want, sizeof(want), "cannot read %s: Not a directory", dir);
+	snprintf(want, sizeof(want), "cannot read %s", dir);
 	ck_assert_str_eq(fake_am_found(C), want);
 	ck_assert_uint_eq(fake_am_read_errors(C), 0);
 }
