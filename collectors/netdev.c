@@ -24,6 +24,9 @@
 #define ND_MAX_IFS 256
 /* Held fds: the SDK's default; files past it are opened per read. */
 #define ND_FD_BUDGET 0
+/* Read buffers hold a whole attribute: at most a page, which dump tools and
+ * some drivers fill with NUL padding after the text. */
+#define ND_TEXT_BUF (4096 + 1)
 /* sysfs prints SPEED_UNKNOWN (u32 -1) as "-1" since Linux 4.6, before as
  * its unsigned value. */
 #define ND_SPEED_UNKNOWN 4294967295ull
@@ -384,7 +387,7 @@ static int nd_rescan(struct am_ctx *ctx, void *state)
  * unknown (virtio, some VFs), EINVAL while down: both leave it absent. */
 static void nd_poll_speed(struct nd *nd, struct nd_if *ifp)
 {
-	char buf[64], why[80];
+	char buf[ND_TEXT_BUF], why[80];
 	const char *t;
 	uint64_t v = 0;
 	int rc = -ENOENT;
@@ -413,7 +416,7 @@ static void nd_poll_speed(struct nd *nd, struct nd_if *ifp)
  * address or duplex that cannot be read now does not change the series. */
 static void nd_poll_label(struct am_file *f, char *out, size_t cap)
 {
-	char buf[128];
+	char buf[ND_TEXT_BUF];
 
 	if (am_file_read(f, buf, sizeof(buf)) >= 0)
 		snprintf(out, cap, "%s", nd_text(buf));
@@ -421,7 +424,7 @@ static void nd_poll_label(struct am_file *f, char *out, size_t cap)
 
 static void nd_poll_if(struct nd *nd, struct nd_if *ifp)
 {
-	char buf[64], addr[sizeof(ifp->addr)], duplex[sizeof(ifp->duplex)];
+	char buf[ND_TEXT_BUF], addr[sizeof(ifp->addr)], duplex[sizeof(ifp->duplex)];
 	uint64_t v;
 
 	for (size_t k = 0; k < ND_NSTATS; k++)

@@ -362,6 +362,26 @@ START_TEST(t_nul_padded)
 	ck_assert_double_eq(val(INFO, "eth0,0c:42:a1:00:00:01,full"), 1);
 	ck_assert_uint_eq(fake_am_read_errors(C), 0);
 	ck_assert_uint_eq(fake_am_nlogs(C), 1);
+	/* padded up to a page, as some dump tools write every attribute */
+	{
+		static char page[4096];
+
+		memset(page, 0, sizeof(page));
+		strcpy(page, "1500\n");
+		put_n("eth0/mtu", page, sizeof(page));
+		strcpy(page, "dormant\n");
+		put_n("eth0/operstate", page, sizeof(page));
+		strcpy(page, "10000\n");
+		put_n("eth0/speed", page, sizeof(page));
+		strcpy(page, "half\n");
+		put_n("eth0/duplex", page, sizeof(page));
+	}
+	poll_at(2);
+	ck_assert_double_eq(val(MTU, "eth0"), 1500);
+	ck_assert_double_eq(val(UP, "eth0"), 0);
+	ck_assert_double_eq(val(SPEED, "eth0"), 10000 * 125000.0);
+	ck_assert_double_eq(val(INFO, "eth0,0c:42:a1:00:00:01,half"), 1);
+	ck_assert_uint_eq(fake_am_read_errors(C), 0);
 }
 END_TEST
 

@@ -616,6 +616,18 @@ START_TEST(t_nul_padding)
 	ck_assert_uint_eq(v, 1500);
 	ck_assert_int_eq(am_read_text_at(AT_FDCWD, tpath("board"), buf, sizeof(buf)), 13);
 	ck_assert_str_eq(buf, "MT_0000000838");
+	/* padded up to a page, as some dump tools write an attribute */
+	{
+		char page[4096] = "77\n";
+
+		twrite_bytes("page", page, sizeof(page));
+		f = am_file_add(fs, AT_FDCWD, tpath("page"));
+		ck_assert_uint_eq(rd(f, &rc), 77);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(am_read_u64_at(AT_FDCWD, tpath("page"), &v), 0);
+		ck_assert_uint_eq(v, 77);
+		f = am_file_add(fs, AT_FDCWD, tpath("mtu"));
+	}
 	/* NULs before the number are not padding */
 	twrite_bytes("mtu", "\0\0001500\n", 7);
 	fake_am_advance(ctx, S(1));

@@ -24,8 +24,10 @@
  * fifty files at once; the rest of such a burst is summarized. */
 #define FILES_LOG_BURST 8
 #define FILES_LOG_WINDOW_NS (60 * 1000000000LL)
-/* Enough for 0x + 16 hex digits or 20 decimal ones with surrounding space. */
-#define FILES_U64_BUF 64
+/* A number's file is read whole: a sysfs attribute is at most a page, and
+ * dump tools and some drivers pad one with NULs up to it (a page read into
+ * a smaller buffer would be "longer than expected"). */
+#define FILES_U64_BUF (4096 + 1)
 
 struct am_file {
 	struct am_files *set;

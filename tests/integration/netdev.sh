@@ -39,7 +39,7 @@ ln -s pong "$NET/ping"
 ln -s ping "$NET/pong"
 ln -s ../../devices/virtual/net/gone0 "$NET/gone0"
 mkdir -p "$NET/nul0/device" "$NET/nul0/statistics" "$NET/unk0/device"
-printf '9000\n\0\0\0\0' > "$NET/nul0/mtu"
+{ printf '9000\n'; head -c 4091 /dev/zero; } > "$NET/nul0/mtu" # up to a page
 printf '123456789\n\0\0\0' > "$NET/nul0/statistics/rx_bytes"
 printf 'up\n\0\0' > "$NET/nul0/operstate"
 printf '100000\0\0\0' > "$NET/nul0/speed"
