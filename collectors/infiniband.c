@@ -1,63 +1,31 @@
 /* InfiniBand and RoCE fabric collector: every port under
  * /sys/class/infiniband/<dev>/ports/<n> (state, rate, counters/,
  * counters_ext/, hw_counters/) becomes fabric_port_* and fabric_roce_*
- * samples. Devices, ports, file paths and series ids are fixed at init and on
- * the first poll; after that a poll is preads, integer parsing and emits.
+ * samples, read through the file layer of accelmon/util.h. Utilization, its
+ * peak and the saturation flags are derived series the core computes.
+ * Devices and ports are found at init and again at each rescan; a poll is
+ * preads, integer parsing and emits.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* asprintf, strverscmp */
+#define _GNU_SOURCE /* strverscmp */
 #endif
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
+#include "infiniband_parse.h"
 
 /* ---- metric families ---- */
-
-enum ib_fam {
-	IBF_INFO,
-	IBF_DEVINFO,
-	IBF_UP,
-	IBF_STATE,
-	IBF_PHYS,
-	IBF_SPEED,
-	IBF_LANES,
-	IBF_TX_BYTES,
-	IBF_RX_BYTES,
-	IBF_TX_PKTS,
-	IBF_RX_PKTS,
-	IBF_TX_UCAST,
-	IBF_RX_UCAST,
-	IBF_TX_MCAST,
-	IBF_RX_MCAST,
-	IBF_WAIT,
-	IBF_ERRORS,
-	IBF_SATURATED,
-	IBF_UTIL,
-	IBF_PEAK,
-	IBF_CNP_SENT,
-	IBF_CNP_HANDLED,
-	IBF_CNP_IGNORED,
-	IBF_ECN,
-	IBF_ICRC,
-	IBF_OOS,
-	IBF_OOB,
-	IBF_RETRANS,
-	IBF_DUP,
-	IBF_COMPL,
-	IBF_LIFESPAN,
-	IBF_N
-};
 
 #define IB_PORT_LABELS "device", "port"
 
@@ -65,11 +33,12 @@ enum ib_fam {
  * and a counter of another width registers its own view of the same family
  * (same name and labels, its own bits and saturation: see am_family) so the
  * core unwraps, resets and flags saturation with the counter's real width:
- *  - transmit/receive bytes and packets: 64-bit when the port has
- *    PortCountersExtended, else the 32-bit PortCounters, which saturate;
+ *  - transmit/receive bytes and packets: by the port's PortCounters layout
+ *    (ib_layout_of: 64-bit extended or noietf, 32-bit saturating classic);
  *  - fabric_port_errors_total{type}: 16, 8 or 4-bit, all saturating.
- * This collector still computes the saturation flag itself and exports it
- * as fabric_port_stat_saturated{device,port,counter}. */
+ * The saturation flag of every saturating counter is a derived series,
+ * fabric_port_stat_saturated{device,port,counter}; utilization and its peak
+ * are the ratio of the byte counter's delta over the link speed. */
 /* Port identity is split in two families:
  * fabric_port_info carries the per-port ones and those DESIGN.md names
  * (link layer, netdev, rate text, firmware, GUID, nearest accelerator), and
@@ -212,6 +181,36 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		     NULL,
 		     {IB_PORT_LABELS, "type"},
 		     32},
+    [IBF_ADP_RETRANS] =
+	{"fabric_roce_adaptive_retransmits_total",
+	 "Adaptive retransmissions and their timeouts, by sysfs "
+	 "name (roce_adp_retrans*, 32-bit wrapping; they overlap "
+	 "fabric_roce_retransmits_total{type=\"local_ack_timeout_err\"}).",
+	 AM_COUNTER,
+	 NULL,
+	 {IB_PORT_LABELS, "type"},
+	 32},
+    [IBF_SLOW_RESTART] = {"fabric_roce_slow_restart_total",
+			  "Slow-restart events of the RoCE congestion control, by "
+			  "sysfs name (roce_slow_restart*, 32-bit wrapping).",
+			  AM_COUNTER,
+			  NULL,
+			  {IB_PORT_LABELS, "type"},
+			  32},
+    [IBF_RX_REQUESTS] = {"fabric_roce_received_requests_total",
+			 "RDMA read, write and atomic requests received "
+			 "(rx_*_requests, 32-bit wrapping).",
+			 AM_COUNTER,
+			 NULL,
+			 {IB_PORT_LABELS, "type"},
+			 32},
+    [IBF_DCT_CONNECT] = {"fabric_roce_dct_connects_total",
+			 "DC target connections received (rx_dct_connect, "
+			 "32-bit wrapping).",
+			 AM_COUNTER,
+			 NULL,
+			 {IB_PORT_LABELS},
+			 32},
     [IBF_DUP] = {"fabric_roce_duplicate_requests_total",
 		 "Requests received again (the peer retransmitted; "
 		 "duplicate_request, 32-bit wrapping).",
@@ -237,137 +236,35 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		      1e-3},
 };
 
-/* ---- the files a port offers ---- */
-
-enum ib_dir { IBD_COUNTERS, IBD_EXT, IBD_HW, IBD_N };
-static const char *const ib_dir_names[IBD_N] = {"counters", "counters_ext",
-						"hw_counters"};
-
-enum ib_role { IBR_NONE, IBR_TX, IBR_RX };
-
-/* Width 0 in the table means "port-dependent": 64-bit when the port has
- * counters/unicast_xmit_packets (the kernel then shows PortCountersExtended),
- * else the 32-bit PortCounters, which saturate. */
-struct ib_ctr {
-	const char *file;
-	uint8_t dir;
-	uint8_t fam;
-	uint8_t bits;
-	bool sat;
-	uint8_t role;
-	const char *label; /* type label, NULL for families without one */
-};
-
-/* counters_ext/ first: on kernels before 4.5 it holds the 64-bit versions,
- * which then replace the 32-bit ones of counters/ in the same family. */
-static const struct ib_ctr ib_ctrs[] = {
-    {"port_xmit_data_64", IBD_EXT, IBF_TX_BYTES, 64, false, IBR_TX, NULL},
-    {"port_rcv_data_64", IBD_EXT, IBF_RX_BYTES, 64, false, IBR_RX, NULL},
-    {"port_xmit_packets_64", IBD_EXT, IBF_TX_PKTS, 64, false, 0, NULL},
-    {"port_rcv_packets_64", IBD_EXT, IBF_RX_PKTS, 64, false, 0, NULL},
-    {"port_unicast_xmit_packets", IBD_EXT, IBF_TX_UCAST, 64, false, 0, NULL},
-    {"port_unicast_rcv_packets", IBD_EXT, IBF_RX_UCAST, 64, false, 0, NULL},
-    {"port_multicast_xmit_packets", IBD_EXT, IBF_TX_MCAST, 64, false, 0, NULL},
-    {"port_multicast_rcv_packets", IBD_EXT, IBF_RX_MCAST, 64, false, 0, NULL},
-
-    {"port_xmit_data", IBD_COUNTERS, IBF_TX_BYTES, 0, true, IBR_TX, NULL},
-    {"port_rcv_data", IBD_COUNTERS, IBF_RX_BYTES, 0, true, IBR_RX, NULL},
-    {"port_xmit_packets", IBD_COUNTERS, IBF_TX_PKTS, 0, true, 0, NULL},
-    {"port_rcv_packets", IBD_COUNTERS, IBF_RX_PKTS, 0, true, 0, NULL},
-    {"unicast_xmit_packets", IBD_COUNTERS, IBF_TX_UCAST, 64, false, 0, NULL},
-    {"unicast_rcv_packets", IBD_COUNTERS, IBF_RX_UCAST, 64, false, 0, NULL},
-    {"multicast_xmit_packets", IBD_COUNTERS, IBF_TX_MCAST, 64, false, 0, NULL},
-    {"multicast_rcv_packets", IBD_COUNTERS, IBF_RX_MCAST, 64, false, 0, NULL},
-    {"port_xmit_wait", IBD_COUNTERS, IBF_WAIT, 32, true, 0, NULL},
-    /* IBA PortCounters widths; all saturate at 2^bits - 1. */
-    {"symbol_error", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "symbol_error"},
-    {"port_rcv_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "port_rcv_errors"},
-    {"port_rcv_remote_physical_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
-     "port_rcv_remote_physical_errors"},
-    {"port_rcv_switch_relay_errors", IBD_COUNTERS, IBF_ERRORS, 16, true, 0,
-     "port_rcv_switch_relay_errors"},
-    {"port_xmit_discards", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "port_xmit_discards"},
-    {"VL15_dropped", IBD_COUNTERS, IBF_ERRORS, 16, true, 0, "VL15_dropped"},
-    {"link_error_recovery", IBD_COUNTERS, IBF_ERRORS, 8, true, 0, "link_error_recovery"},
-    {"link_downed", IBD_COUNTERS, IBF_ERRORS, 8, true, 0, "link_downed"},
-    {"port_xmit_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
-     "port_xmit_constraint_errors"},
-    {"port_rcv_constraint_errors", IBD_COUNTERS, IBF_ERRORS, 8, true, 0,
-     "port_rcv_constraint_errors"},
-    {"local_link_integrity_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
-     "local_link_integrity_errors"},
-    {"excessive_buffer_overrun_errors", IBD_COUNTERS, IBF_ERRORS, 4, true, 0,
-     "excessive_buffer_overrun_errors"},
-
-    /* mlx5 hw_counters: the congestion-control ones and
-     * rx_icrc_encapsulated are 64-bit, the rest 32-bit and wrap. */
-    {"np_cnp_sent", IBD_HW, IBF_CNP_SENT, 64, false, 0, NULL},
-    {"rp_cnp_handled", IBD_HW, IBF_CNP_HANDLED, 64, false, 0, NULL},
-    {"rp_cnp_ignored", IBD_HW, IBF_CNP_IGNORED, 64, false, 0, NULL},
-    {"np_ecn_marked_roce_packets", IBD_HW, IBF_ECN, 64, false, 0, NULL},
-    {"rx_icrc_encapsulated", IBD_HW, IBF_ICRC, 64, false, 0, NULL},
-    {"out_of_sequence", IBD_HW, IBF_OOS, 32, false, 0, NULL},
-    {"out_of_buffer", IBD_HW, IBF_OOB, 32, false, 0, NULL},
-    /* Retransmits: the four requester-side events after which the HCA
-     * resends (ACK timeout, NAK sequence error, implied NAK, RNR NAK; each
-     * counted only while the QP retry limit was not exceeded).
-     * duplicate_request is the responder seeing the peer's retransmits and
-     * has its own family; roce_adp_retrans* are left out because adaptive
-     * retransmission timeouts overlap local_ack_timeout_err. */
-    {"local_ack_timeout_err", IBD_HW, IBF_RETRANS, 32, false, 0, "local_ack_timeout_err"},
-    {"packet_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0, "packet_seq_err"},
-    {"implied_nak_seq_err", IBD_HW, IBF_RETRANS, 32, false, 0, "implied_nak_seq_err"},
-    {"rnr_nak_retry_err", IBD_HW, IBF_RETRANS, 32, false, 0, "rnr_nak_retry_err"},
-    {"duplicate_request", IBD_HW, IBF_DUP, 32, false, 0, NULL},
-    {"req_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "req_cqe_error"},
-    {"req_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0, "req_cqe_flush_error"},
-    {"req_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
-     "req_remote_access_errors"},
-    {"req_remote_invalid_request", IBD_HW, IBF_COMPL, 32, false, 0,
-     "req_remote_invalid_request"},
-    {"resp_cqe_error", IBD_HW, IBF_COMPL, 32, false, 0, "resp_cqe_error"},
-    {"resp_cqe_flush_error", IBD_HW, IBF_COMPL, 32, false, 0, "resp_cqe_flush_error"},
-    {"resp_local_length_error", IBD_HW, IBF_COMPL, 32, false, 0,
-     "resp_local_length_error"},
-    {"resp_remote_access_errors", IBD_HW, IBF_COMPL, 32, false, 0,
-     "resp_remote_access_errors"},
-    /* A gauge in milliseconds (scaled to seconds by the family). */
-    {"lifespan", IBD_HW, IBF_LIFESPAN, 64, false, 0, NULL},
-};
-#define IB_NCTRS (sizeof(ib_ctrs) / sizeof(ib_ctrs[0]))
-
 /* ---- state ---- */
 
-/* Failed files are retried after IB_RETRY_MIN_S, doubling up to
- * IB_RETRY_MAX_S: a restricted or missing counter costs one open (and one
- * read error) per backoff step instead of one per poll, yet a file that comes
- * back (driver reload, permission fixed) is picked up within 10 minutes. */
-#define IB_RETRY_MIN_S 10
-#define IB_RETRY_MAX_S 600
-/* A value is at most 20 digits (UINT64_MAX); a longer read is garbage. */
-#define IB_VALBUF 32
+/* Held fds: at most half the soft fd limit (the HTTP server and other
+ * collectors need the rest), and no more than IB_FD_MAX; files beyond the
+ * budget are opened per read by the file layer. */
+#define IB_FD_MAX 4096
+#define IB_FD_UNLIMITED 512
+/* Device and port numbers are short; longer names are not RDMA devices. */
+#define IB_NAME 64
+#define IB_VIEWS 16
 
 struct ib_file {
-	const struct ib_ctr *c; /* NULL for state/phys_state/rate */
-	char *path;
-	int fd;	   /* held open between polls, else -1 */
-	bool keep; /* within the fd budget: hold it open */
+	struct am_file *f;
+	const struct ib_ctr *c;
 	uint8_t bits;
 	bool sat;
-	bool failed;
-	uint32_t backoff_s;
-	int64_t retry_ns;
 	am_family_t fam; /* handle with this counter's width */
 	am_series_t sid, sat_sid;
-	uint64_t last; /* last good raw value (for utilization) */
-	int64_t last_ns;
-	bool have;
+	bool have; /* a setting (lifespan) read: last is its value */
+	uint64_t last;
 };
 
 struct ib_dev {
-	char *name;
+	char name[IB_NAME];
 	char fw[64], board[64], hca[64], guid[40], numa[12], pci[32], accel[32];
 	am_series_t s_info;
+	unsigned nports; /* ports of this device being read */
+	bool seen;	 /* found by the current scan */
+	bool info_read;
 };
 
 struct ib_port {
@@ -376,14 +273,13 @@ struct ib_port {
 	char link_layer[24];
 	char netdev[64];
 	char rate_text[64];
-	struct ib_file state, phys, rate;
-	struct ib_file *files;
-	size_t nfiles;
-	double speed; /* bytes/s, 0 when unknown */
+	struct am_file *state, *phys, *rate;
 	unsigned lanes;
-	bool interned;
+	bool interned, seen;
 	am_series_t s_info, s_up, s_state, s_phys, s_speed, s_lanes;
 	am_series_t s_util[2], s_peak[2];
+	size_t nfiles;
+	struct ib_file files[]; /* ib_nctrs entries */
 };
 
 /* A family registered with another width than its definition. */
@@ -395,284 +291,23 @@ struct ib_view {
 
 struct ib_state {
 	am_family_t fam[IBF_N];
-	struct ib_view views[8];
+	bool registered;
+	struct ib_view views[IB_VIEWS];
 	size_t nviews;
-	struct ib_dev *devs;
-	size_t ndevs;
-	struct ib_port *ports;
-	size_t nports;
-	size_t fd_budget;
-	size_t fds_held;
+	struct ib_dev **devs; /* in version order of their names */
+	size_t ndevs, capdevs;
+	struct ib_port **ports; /* in version order of device, then port */
+	size_t nports, capports;
+	struct am_files *files;
+	struct am_filter *dev_filter, *port_filter;
+	unsigned fd_budget;
+	double peak_s;
+	bool reread_settings; /* next poll reads settings again (rescan) */
+	unsigned excluded;    /* devices the filters left out at the last scan */
+	char root[PATH_MAX];
 };
 
-/* Opening goes through this pointer so tests can count opens and inject
- * errors that root cannot otherwise get (EACCES, EOPNOTSUPP). */
-static int ib_open_sys(const char *path, int flags)
-{
-	return open(path, flags);
-}
-static int (*ib_open)(const char *path, int flags) = ib_open_sys;
-
-/* ---- parsers (outside input; also fuzzed) ---- */
-
-static size_t ib_trim(const char *buf, size_t n)
-{
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		n--;
-	return n;
-}
-
-/* A sysfs counter: decimal digits, optional trailing newline. Empty,
- * non-numeric, signed, longer than 20 digits or above UINT64_MAX: -EINVAL. */
-static int ib_parse_u64(const char *buf, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	n = ib_trim(buf, n);
-	if (n == 0 || n > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = (unsigned char)buf[i] - '0';
-
-		if (d > 9)
-			return -EINVAL;
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* "4: ACTIVE" -> 4. */
-static int ib_parse_state(const char *buf, size_t n, unsigned *id)
-{
-	unsigned v = 0;
-	size_t i = 0;
-
-	n = ib_trim(buf, n);
-	while (i < n && buf[i] >= '0' && buf[i] <= '9' && v < 1000)
-		v = v * 10 + (unsigned)(buf[i++] - '0');
-	if (i == 0 || i >= n || buf[i] != ':')
-		return -EINVAL;
-	*id = v;
-	return 0;
-}
-
-/* "400 Gb/sec (4X NDR)", "2.5 Gb/sec (1X SDR)" -> bytes/s and lanes (0 when
- * the width part is missing). Decimal arithmetic, so 2.5 Gb/s is exactly
- * 312500000 B/s (1 Gb/s = 125000000 B/s, and 10^k divides that for k <= 6). */
-static int ib_parse_rate(const char *buf, size_t n, double *bytes_s, unsigned *lanes)
-{
-	uint64_t ip = 0, fp = 0, div = 1;
-	size_t i = 0, nd = 0;
-	const char *unit = " Gb/sec";
-	size_t ul = strlen(unit);
-
-	n = ib_trim(buf, n);
-	while (i < n && buf[i] >= '0' && buf[i] <= '9' && nd < 9) {
-		ip = ip * 10 + (uint64_t)(buf[i++] - '0');
-		nd++;
-	}
-	if (nd == 0)
-		return -EINVAL;
-	if (i < n && buf[i] == '.') {
-		size_t fd = 0;
-
-		i++;
-		while (i < n && buf[i] >= '0' && buf[i] <= '9' && fd < 6) {
-			fp = fp * 10 + (uint64_t)(buf[i++] - '0');
-			div *= 10;
-			fd++;
-		}
-		if (fd == 0)
-			return -EINVAL;
-	}
-	if (n - i < ul || memcmp(buf + i, unit, ul) != 0)
-		return -EINVAL;
-	i += ul;
-	*lanes = 0;
-	if (i + 2 < n && buf[i] == ' ' && buf[i + 1] == '(') {
-		unsigned l = 0;
-		size_t j = i + 2, k = 0;
-
-		while (j < n && buf[j] >= '0' && buf[j] <= '9' && k < 3) {
-			l = l * 10 + (unsigned)(buf[j++] - '0');
-			k++;
-		}
-		if (k > 0 && j < n && buf[j] == 'X')
-			*lanes = l;
-	}
-	*bytes_s = (double)(ip * 125000000u + fp * 125000000u / div);
-	return 0;
-}
-
-/* Utilization of one direction from two raw readings of a 4-octet word
- * counter. Returns 0 and the ratio, or a negative errno when no honest
- * ratio exists: no previous reading or no time passed (-EAGAIN), the
- * counter went backwards (reset, -ERANGE), a saturating counter is or was at
- * its maximum (-EOVERFLOW), the link speed is unknown (-ENODATA), or the
- * delta is more than 10% above line rate (an unseen reset or wrap, -ERANGE).
- * Up to 10% above line rate is poll-timing jitter and is clamped to 1. */
-static int ib_util_ratio(uint64_t prev, uint64_t cur, unsigned bits, bool sat,
-			 double dt_s, double speed, double *ratio)
-{
-	uint64_t max = bits >= 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
-	double r;
-
-	if (dt_s <= 0)
-		return -EAGAIN;
-	if (speed <= 0)
-		return -ENODATA;
-	if (sat && (cur >= max || prev >= max))
-		return -EOVERFLOW;
-	if (cur < prev)
-		return -ERANGE;
-	r = (double)(cur - prev) * 4.0 / dt_s / speed;
-	if (r > 1.1)
-		return -ERANGE;
-	*ratio = r > 1.0 ? 1.0 : r;
-	return 0;
-}
-
-/* Accelerator by PCI class: 3D controller (0x0302, NVIDIA data-centre
- * GPUs), other display controller (0x0380, AMD Instinct, Hygon DCU),
- * processing accelerator (0x12xx: Gaudi, Ascend, ...), and VGA (0x0300)
- * only from a GPU vendor (NVIDIA 0x10de, AMD 0x1002, Hygon 0x1d94) so the
- * BMC's VGA function is never taken for one. Vendor alone is not enough:
- * the same vendors make HDMI audio functions, bridges and NVSwitches. */
-static bool ib_is_accel(unsigned cls, unsigned vendor)
-{
-	unsigned base = cls >> 16, sub = (cls >> 8) & 0xff;
-
-	if (base == 0x12)
-		return true;
-	if (base != 0x03)
-		return false;
-	if (sub == 0x02 || sub == 0x80)
-		return true;
-	return sub == 0x00 && (vendor == 0x10de || vendor == 0x1002 || vendor == 0x1d94);
-}
-
-/* ---- small file helpers (init time) ---- */
-
-/* Read a short attribute into buf (NUL-terminated, trailing space cut).
- * Returns the length or -errno. */
-static int ib_read_text(const char *path, char *buf, size_t size)
-{
-	int fd = ib_open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = pread(fd, buf, size - 1, 0);
-	if (n < 0) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
-	close(fd);
-	n = (ssize_t)ib_trim(buf, (size_t)n);
-	buf[n] = '\0';
-	return (int)n;
-}
-
-/* An optional attribute: absent is fine, any other failure is a read
- * error. Leaves buf empty on failure. */
-static void ib_read_opt(struct am_ctx *ctx, const char *path, char *buf, size_t size)
-{
-	int r = ib_read_text(path, buf, size);
-
-	if (r < 0) {
-		buf[0] = '\0';
-		if (r != -ENOENT) {
-			am_read_error(ctx);
-			am_log(ctx, AM_LOG_WARN, "%s: %s", path, strerror(-r));
-		}
-	}
-}
-
-static bool ib_is_pci_addr(const char *s)
-{
-	unsigned d, b, s2, f;
-	char tail;
-
-	return sscanf(s, "%x:%x:%x.%x%c", &d, &b, &s2, &f, &tail) == 4;
-}
-
-static unsigned ib_read_hex(const char *dir, const char *name)
-{
-	char path[PATH_MAX], buf[32];
-
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-		return 0;
-	if (ib_read_text(path, buf, sizeof buf) <= 0)
-		return 0;
-	return (unsigned)strtoul(buf, NULL, 16);
-}
-
-/* Depth-first search for accelerators below dir (PCI function directories
- * only), skipping the subtree `skip`; keeps the lowest PCI address. */
-static void ib_scan_accel(const char *dir, const char *skip, int depth, char *best,
-			  size_t bestsz)
-{
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 8 || !(d = opendir(dir)))
-		return;
-	while ((de = readdir(d))) {
-		char sub[PATH_MAX];
-
-		if (!ib_is_pci_addr(de->d_name))
-			continue;
-		if (snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name) >=
-		    (int)sizeof sub)
-			continue;
-		if (skip && strcmp(sub, skip) == 0)
-			continue;
-		if (ib_is_accel(ib_read_hex(sub, "class"), ib_read_hex(sub, "vendor")) &&
-		    (!best[0] || strcmp(de->d_name, best) < 0) &&
-		    strlen(de->d_name) < bestsz)
-			memcpy(best, de->d_name, strlen(de->d_name) + 1);
-		ib_scan_accel(sub, skip, depth + 1, best, bestsz);
-	}
-	closedir(d);
-}
-
-/* Nearest accelerator of an HCA by PCI topology. Walk up the HCA's real
- * device path one bridge at a time; at each level search everything below
- * that bridge. The first level with an accelerator wins (the smallest
- * common ancestor: same PCIe switch before same root port before same root
- * complex), the lowest PCI address breaks ties. The walk stops at the host
- * bridge (pciDDDD:BB): accelerators behind another root complex are not
- * "near" (traffic crosses the CPU interconnect), and the label stays "". */
-static void ib_nearest_accel(const char *hca_dir, char *out, size_t outsz)
-{
-	char cur[PATH_MAX], prev[PATH_MAX];
-
-	out[0] = '\0';
-	snprintf(cur, sizeof cur, "%s", hca_dir);
-	for (int level = 0; level < 8; level++) {
-		char *slash = strrchr(cur, '/');
-		const char *base;
-
-		if (!slash || slash == cur)
-			return;
-		snprintf(prev, sizeof prev, "%s", cur);
-		*slash = '\0';
-		base = strrchr(cur, '/');
-		base = base ? base + 1 : cur;
-		if (!ib_is_pci_addr(base) && strncmp(base, "pci", 3) != 0)
-			return;
-		ib_scan_accel(cur, prev, 0, out, outsz);
-		if (out[0] || strncmp(base, "pci", 3) == 0)
-			return;
-	}
-}
-
-/* ---- options and filters ---- */
+/* ---- options ---- */
 
 static const struct am_option ib_options[] = {
     {"include", AM_OPT_REGEX, "only devices whose name matches"},
@@ -686,282 +321,52 @@ static const struct am_option ib_options[] = {
     {NULL, 0, NULL},
 };
 
-struct ib_filter {
-	regex_t inc, exc, pinc, pexc;
-	bool has_inc, has_exc, has_pinc, has_pexc;
+/* ---- directories without allocating ---- */
+
+/* Call fn for each entry of dir (no dot names), in the order the kernel
+ * lists them, reading with getdents64 into a stack buffer so that a rescan
+ * that finds nothing new allocates nothing. 0, or -errno from opening or
+ * reading dir, or fn's first non-zero return. */
+struct ib_dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
 };
 
-static int ib_filter_init(struct am_ctx *ctx, const struct am_config *cfg,
-			  struct ib_filter *f)
+static int ib_dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
 {
-	static const char *const keys[4] = {"include", "exclude", "include_ports",
-					    "exclude_ports"};
-	regex_t *re[4] = {&f->inc, &f->exc, &f->pinc, &f->pexc};
-	bool *has[4] = {&f->has_inc, &f->has_exc, &f->has_pinc, &f->has_pexc};
-
-	memset(f, 0, sizeof *f);
-	for (int i = 0; i < 4; i++) {
-		const char *s = am_cfg_string(cfg, keys[i], NULL);
-
-		if (!s || !*s)
-			continue;
-		if (regcomp(re[i], s, REG_EXTENDED | REG_NOSUB) != 0) {
-			am_log(ctx, AM_LOG_ERROR, "%s: bad regex \"%s\"", keys[i], s);
-			return -EINVAL;
-		}
-		*has[i] = true;
-	}
-	return 0;
-}
-
-static void ib_filter_free(struct ib_filter *f)
-{
-	if (f->has_inc)
-		regfree(&f->inc);
-	if (f->has_exc)
-		regfree(&f->exc);
-	if (f->has_pinc)
-		regfree(&f->pinc);
-	if (f->has_pexc)
-		regfree(&f->pexc);
-}
-
-static bool ib_want(const regex_t *inc, bool has_inc, const regex_t *exc, bool has_exc,
-		    const char *s)
-{
-	if (has_inc && regexec(inc, s, 0, NULL, 0) != 0)
-		return false;
-	return !(has_exc && regexec(exc, s, 0, NULL, 0) == 0);
-}
-
-/* ---- discovery ---- */
-
-static int ib_versionsort(const struct dirent **a, const struct dirent **b)
-{
-	return strverscmp((*a)->d_name, (*b)->d_name);
-}
-
-static int ib_no_dots(const struct dirent *d)
-{
-	return d->d_name[0] != '.';
-}
-
-static char *ib_path(const char *a, const char *b, const char *c)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "") < 0)
-		return NULL;
-	return p;
-}
-
-static void ib_file_close(struct ib_file *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-	free(f->path);
-	f->path = NULL;
-}
-
-static void ib_file_setup(struct ib_state *st, struct ib_file *f, const struct ib_ctr *c,
-			  char *path)
-{
-	memset(f, 0, sizeof *f);
-	f->c = c;
-	f->path = path;
-	f->fd = -1;
-	f->sid = f->sat_sid = AM_SERIES_INVALID;
-	if (st->fds_held < st->fd_budget) {
-		f->keep = true;
-		st->fds_held++;
-	}
-}
-
-static bool ib_dir_has(char **names, int n, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
-			return true;
-	return false;
-}
-
-/* List the counter directories of one port and set up a file for each
- * known counter present. Missing directories are normal (no hw_counters on
- * mlx4, no counters_ext on current kernels). */
-static int ib_port_files(struct ib_state *st, struct ib_port *p, const char *pdir)
-{
-	char **names[IBD_N] = {NULL};
-	int nn[IBD_N] = {0};
-	bool taken[IBF_N] = {false};
-	bool wide;
+	char buf[4096] __attribute__((aligned(8)));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int ret = 0;
 
-	for (int d = 0; d < IBD_N; d++) {
-		struct dirent **de;
-		char *dir = ib_path(pdir, ib_dir_names[d], NULL);
-		int n;
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
 
-		if (!dir)
-			return -ENOMEM;
-		n = scandir(dir, &de, ib_no_dots, NULL);
-		free(dir);
-		if (n <= 0)
-			continue;
-		names[d] = calloc((size_t)n, sizeof(char *));
-		for (int i = 0; i < n; i++) {
-			if (names[d])
-				names[d][i] = strdup(de[i]->d_name);
-			free(de[i]);
+		if (n < 0) {
+			ret = -errno;
+			break;
 		}
-		free(de);
-		if (!names[d])
-			return -ENOMEM;
-		nn[d] = n;
-	}
-	wide = ib_dir_has(names[IBD_COUNTERS], nn[IBD_COUNTERS], "unicast_xmit_packets");
-	p->files = calloc(IB_NCTRS, sizeof *p->files);
-	if (!p->files) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < IB_NCTRS; i++) {
-		const struct ib_ctr *c = &ib_ctrs[i];
-		struct ib_file *f = &p->files[p->nfiles];
-		char *path;
+		if (n == 0)
+			break;
+		for (long off = 0; off < n && ret == 0;) {
+			const struct ib_dirent64 *d = (const void *)(buf + off);
 
-		if (!ib_dir_has(names[c->dir], nn[c->dir], c->file))
-			continue;
-		/* One source per label-less family: counters_ext wins. */
-		if (!c->label) {
-			if (taken[c->fam])
-				continue;
-			taken[c->fam] = true;
+			off += d->reclen;
+			if (d->name[0] != '.')
+				ret = fn(arg, d->name);
 		}
-		path = ib_path(pdir, ib_dir_names[c->dir], c->file);
-		if (!path) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ib_file_setup(st, f, c, path);
-		f->bits = c->bits ? c->bits : (wide ? 64 : 32);
-		f->sat = c->bits ? c->sat : !wide;
-		p->nfiles++;
+		if (ret)
+			break;
 	}
-out:
-	for (int d = 0; d < IBD_N; d++) {
-		for (int i = 0; i < nn[d]; i++)
-			free(names[d][i]);
-		free(names[d]);
-	}
+	close(fd);
 	return ret;
 }
 
-static int ib_add_port(struct am_ctx *ctx, struct ib_state *st, struct ib_dev *dev,
-		       const char *ddir, const char *num)
-{
-	struct ib_port *p = &st->ports[st->nports];
-	char *pdir = NULL, *path;
-	int ret;
-
-	memset(p, 0, sizeof *p);
-	p->dev = dev;
-	p->s_info = AM_SERIES_INVALID;
-	if (strlen(num) >= sizeof p->num)
-		return -EINVAL;
-	memcpy(p->num, num, strlen(num) + 1);
-	if (asprintf(&pdir, "%s/ports/%s", ddir, num) < 0)
-		return -ENOMEM;
-
-	path = ib_path(pdir, "link_layer", NULL);
-	if (path) {
-		ib_read_opt(ctx, path, p->link_layer, sizeof p->link_layer);
-		free(path);
-	}
-	/* The netdev of a RoCE port is the one behind GID 0. IB ports have
-	 * none (their IPoIB interfaces are not in gid_attrs). */
-	if (strcmp(p->link_layer, "Ethernet") == 0) {
-		path = ib_path(pdir, "gid_attrs/ndevs", "0");
-		if (path) {
-			ib_read_opt(ctx, path, p->netdev, sizeof p->netdev);
-			free(path);
-		}
-	}
-	ib_file_setup(st, &p->state, NULL, ib_path(pdir, "state", NULL));
-	ib_file_setup(st, &p->phys, NULL, ib_path(pdir, "phys_state", NULL));
-	ib_file_setup(st, &p->rate, NULL, ib_path(pdir, "rate", NULL));
-	if (!p->state.path || !p->phys.path || !p->rate.path) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = ib_port_files(st, p, pdir);
-out:
-	if (ret == 0) {
-		st->nports++;
-	} else {
-		ib_file_close(&p->state);
-		ib_file_close(&p->phys);
-		ib_file_close(&p->rate);
-		for (size_t j = 0; j < p->nfiles; j++)
-			ib_file_close(&p->files[j]);
-		free(p->files);
-	}
-	free(pdir);
-	return ret;
-}
-
-/* ib_read_opt for DIR/NAME. */
-static void ib_read_opt_at(struct am_ctx *ctx, const char *dir, const char *name,
-			   char *buf, size_t size)
-{
-	char path[PATH_MAX];
-
-	buf[0] = '\0';
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path)
-		ib_read_opt(ctx, path, buf, size);
-}
-
-static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev, const char *ddir)
-{
-	char path[PATH_MAX], real[PATH_MAX];
-	const char *base;
-
-	ib_read_opt_at(ctx, ddir, "fw_ver", dev->fw, sizeof dev->fw);
-	ib_read_opt_at(ctx, ddir, "board_id", dev->board, sizeof dev->board);
-	ib_read_opt_at(ctx, ddir, "hca_type", dev->hca, sizeof dev->hca);
-	ib_read_opt_at(ctx, ddir, "node_guid", dev->guid, sizeof dev->guid);
-	ib_read_opt_at(ctx, ddir, "device/numa_node", dev->numa, sizeof dev->numa);
-	if (strcmp(dev->numa, "-1") == 0)
-		dev->numa[0] = '\0'; /* no NUMA affinity known */
-
-	/* The device link points at the PCI function (software devices such
-	 * as rxe or siw have none). */
-	if (snprintf(path, sizeof path, "%s/device", ddir) >= (int)sizeof path ||
-	    !realpath(path, real))
-		return;
-	base = strrchr(real, '/');
-	base = base ? base + 1 : real;
-	if (!ib_is_pci_addr(base))
-		return;
-	if (snprintf(dev->pci, sizeof dev->pci, "%s", base) >= (int)sizeof dev->pci) {
-		dev->pci[0] = '\0';
-		return;
-	}
-	ib_nearest_accel(real, dev->accel, sizeof dev->accel);
-}
-
-static size_t ib_fd_budget(void)
-{
-	struct rlimit rl;
-
-	/* Hold at most half the soft fd limit (the HTTP server and other
-	 * collectors need the rest); files beyond it are opened per read. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-		return 512;
-	return rl.rlim_cur / 2 > 4096 ? 4096 : rl.rlim_cur / 2;
-}
-
-static void ib_fini(struct am_ctx *ctx, void *state);
+/* ---- registration ---- */
 
 /* Register family f with def's aggregation: a schema family through
  * am_std_family, one of this collector's own through am_family. */
@@ -976,6 +381,21 @@ static am_family_t ib_register(struct am_ctx *ctx, int f, const struct am_family
 	if (ib_std[f].std)
 		return am_std_family(ctx, ib_std[f].which, &u);
 	return am_family(ctx, def);
+}
+
+static int ib_register_all(struct am_ctx *ctx, struct ib_state *st)
+{
+	for (int f = 0; f < IBF_N; f++) {
+		struct am_family_def def = ib_fam_defs[f];
+
+		if (f == IBF_PEAK)
+			def.window_s = st->peak_s > 0 ? st->peak_s : 15.0;
+		st->fam[f] = ib_register(ctx, f, &def);
+		if (st->fam[f] < 0)
+			return st->fam[f];
+	}
+	st->registered = true;
+	return 0;
 }
 
 /* The family handle for a file: the family's own, or a view with the
@@ -998,8 +418,8 @@ static int ib_file_family(struct am_ctx *ctx, struct ib_state *st, struct ib_fil
 			return 0;
 		}
 	}
-	if (st->nviews == sizeof st->views / sizeof st->views[0])
-		return -ENOSPC; /* cannot happen with the table above */
+	if (st->nviews == IB_VIEWS)
+		return -ENOSPC; /* cannot happen with the table of counters */
 	def = *d;
 	def.bits = f->bits;
 	def.saturating = f->sat;
@@ -1010,259 +430,647 @@ static int ib_file_family(struct am_ctx *ctx, struct ib_state *st, struct ib_fil
 	return 0;
 }
 
+/* ---- discovery ---- */
+
+/* An optional attribute read once: absent is fine, any other failure is a
+ * read error. Leaves buf empty on failure. */
+static void ib_read_opt(struct am_ctx *ctx, const char *dir, const char *name, char *buf,
+			size_t size)
+{
+	char path[PATH_MAX];
+	ssize_t r;
+
+	buf[0] = '\0';
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+		return;
+	r = am_read_text_at(AT_FDCWD, path, buf, size);
+	if (r < 0) {
+		buf[0] = '\0';
+		if (r != -ENOENT) {
+			am_read_error(ctx);
+			am_log(ctx, AM_LOG_WARN, "%s: %s", path, strerror((int)-r));
+		}
+	}
+}
+
+static void ib_dev_info(struct am_ctx *ctx, struct ib_dev *dev, const char *ddir)
+{
+	char path[PATH_MAX];
+	struct am_pci_id id;
+	int rc;
+
+	ib_read_opt(ctx, ddir, "fw_ver", dev->fw, sizeof dev->fw);
+	ib_read_opt(ctx, ddir, "board_id", dev->board, sizeof dev->board);
+	ib_read_opt(ctx, ddir, "hca_type", dev->hca, sizeof dev->hca);
+	ib_read_opt(ctx, ddir, "node_guid", dev->guid, sizeof dev->guid);
+	/* The device link points at the PCI function (software devices such
+	 * as rxe or siw have none). */
+	if (snprintf(path, sizeof path, "%s/device", ddir) >= (int)sizeof path)
+		return;
+	rc = am_pci_identity(path, &id);
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			am_log(ctx, AM_LOG_WARN, "%s: %s", path, strerror(-rc));
+		return;
+	}
+	if (id.numa_node >= 0)
+		snprintf(dev->numa, sizeof dev->numa, "%d", id.numa_node);
+	snprintf(dev->pci, sizeof dev->pci, "%s", id.bus_id);
+	if (dev->pci[0])
+		am_pci_nearest_accel(ctx, path, dev->accel, sizeof dev->accel);
+}
+
+/* What one port's counter folders hold: which table entries exist, and
+ * the first entry of counters/ (to tell a port without PMA). */
+struct ib_listing {
+	bool present[128];
+	int dir;
+	int first_counter; /* index in ib_ctrs, -1 when none */
+};
+
+static int ib_list_one(void *arg, const char *name)
+{
+	struct ib_listing *l = arg;
+
+	for (size_t i = 0; i < ib_nctrs; i++)
+		if (ib_ctrs[i].dir == l->dir && strcmp(ib_ctrs[i].file, name) == 0) {
+			l->present[i] = true;
+			if (l->dir == IBD_COUNTERS && l->first_counter < 0)
+				l->first_counter = (int)i;
+			break;
+		}
+	return 0;
+}
+
+static int ib_ctr_index(const char *file, int dir)
+{
+	for (size_t i = 0; i < ib_nctrs; i++)
+		if (ib_ctrs[i].dir == dir && strcmp(ib_ctrs[i].file, file) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The PortCounters layout of a port without unicast files, from the first
+ * readings of its layout-dependent counters (see ib_layout_of). */
+static enum ib_layout ib_port_layout(const struct ib_listing *l, const bool *use,
+				     const char *pdir)
+{
+	bool have = false;
+	uint64_t max = 0;
+
+	if (l->present[ib_ctr_index("unicast_xmit_packets", IBD_COUNTERS)])
+		return IBL_EXTENDED;
+	for (size_t i = 0; i < ib_nctrs; i++) {
+		char path[PATH_MAX];
+		uint64_t v;
+
+		if (!use[i] || ib_ctrs[i].bits != 0 ||
+		    snprintf(path, sizeof path, "%s/%s/%s", pdir,
+			     ib_dir_names[ib_ctrs[i].dir],
+			     ib_ctrs[i].file) >= (int)sizeof path ||
+		    am_read_u64_at(AT_FDCWD, path, &v) < 0)
+			continue;
+		have = true;
+		if (v > max)
+			max = v;
+	}
+	return ib_layout_of(false, have, max);
+}
+
+static void ib_port_free(struct ib_state *st, struct ib_port *p)
+{
+	if (!p)
+		return;
+	am_file_remove(st->files, p->state);
+	am_file_remove(st->files, p->phys);
+	am_file_remove(st->files, p->rate);
+	for (size_t i = 0; i < p->nfiles; i++)
+		am_file_remove(st->files, p->files[i].f);
+	free(p);
+}
+
+static struct am_file *ib_add_file(struct ib_state *st, const char *pdir, const char *dir,
+				   const char *name)
+{
+	char path[PATH_MAX];
+	int n = dir ? snprintf(path, sizeof path, "%s/%s/%s", pdir, dir, name)
+		    : snprintf(path, sizeof path, "%s/%s", pdir, name);
+
+	if (n < 0 || n >= (int)sizeof path)
+		return NULL;
+	return am_file_add(st->files, AT_FDCWD, path);
+}
+
+/* List the counter folders of one port and add a file for each known
+ * counter present. Missing folders are normal (no hw_counters on mlx4, no
+ * counters_ext on current kernels, no counters/ at all on bnxt_re). */
+static int ib_port_files(struct am_ctx *ctx, struct ib_state *st, struct ib_port *p,
+			 const char *pdir)
+{
+	struct ib_listing l;
+	bool use[128] = {false}, taken[IBF_N] = {false};
+	enum ib_layout layout;
+
+	memset(&l, 0, sizeof l);
+	l.first_counter = -1;
+	for (int d = 0; d < IBD_N; d++) {
+		char dir[PATH_MAX];
+		int rc;
+
+		if (snprintf(dir, sizeof dir, "%s/%s", pdir, ib_dir_names[d]) >=
+		    (int)sizeof dir)
+			continue;
+		l.dir = d;
+		rc = ib_dir_each(dir, ib_list_one, &l);
+		if (rc < 0 && rc != -ENOENT) {
+			am_read_error(ctx);
+			am_log(ctx, AM_LOG_WARN, "%s: %s", dir, strerror(-rc));
+		}
+	}
+	/* iWARP ports (i40iw) have counters/ whose every file reads
+	 * "N/A (no PMA)": a fact of the port, said once, not an error to
+	 * retry. State and rate are still read. */
+	if (l.first_counter >= 0) {
+		char path[PATH_MAX], buf[64];
+
+		if (snprintf(path, sizeof path, "%s/counters/%s", pdir,
+			     ib_ctrs[l.first_counter].file) < (int)sizeof path &&
+		    am_read_text_at(AT_FDCWD, path, buf, sizeof buf) >= 0 &&
+		    ib_is_no_pma(buf, strlen(buf))) {
+			am_log(ctx, AM_LOG_INFO,
+			       "%s/counters: \"%s\": the port has no performance "
+			       "counters; reading its state and rate only",
+			       pdir, buf);
+			for (size_t i = 0; i < ib_nctrs; i++)
+				if (ib_ctrs[i].dir == IBD_COUNTERS)
+					l.present[i] = false;
+		}
+	}
+	/* One source per label-less family: counters_ext wins. */
+	for (size_t i = 0; i < ib_nctrs; i++) {
+		const struct ib_ctr *c = &ib_ctrs[i];
+
+		if (!l.present[i])
+			continue;
+		if (!c->label) {
+			if (taken[c->fam])
+				continue;
+			taken[c->fam] = true;
+		}
+		use[i] = true;
+	}
+	layout = ib_port_layout(&l, use, pdir);
+	if (layout == IBL_NOIETF)
+		am_log(ctx, AM_LOG_INFO,
+		       "%s/counters: a data or packet counter reads above 2^32-1 "
+		       "without unicast files: 64-bit (noietf PortCounters)",
+		       pdir);
+	for (size_t i = 0; i < ib_nctrs; i++) {
+		const struct ib_ctr *c = &ib_ctrs[i];
+		struct ib_file *f = &p->files[p->nfiles];
+
+		if (!use[i])
+			continue;
+		f->c = c;
+		f->sid = AM_SERIES_INVALID;
+		if (c->bits) {
+			f->bits = c->bits;
+			f->sat = c->sat;
+		} else {
+			ib_layout_width(layout, &f->bits, &f->sat);
+		}
+		f->f = ib_add_file(st, pdir, ib_dir_names[c->dir], c->file);
+		if (!f->f)
+			return -ENOMEM;
+		p->nfiles++;
+	}
+	return 0;
+}
+
+static int ib_port_new(struct am_ctx *ctx, struct ib_state *st, struct ib_dev *dev,
+		       const char *ddir, const char *num, struct ib_port **out)
+{
+	struct ib_port *p;
+	char pdir[PATH_MAX];
+	int ret;
+
+	if (strlen(num) >= sizeof p->num ||
+	    snprintf(pdir, sizeof pdir, "%s/ports/%s", ddir, num) >= (int)sizeof pdir)
+		return -ENAMETOOLONG;
+	p = calloc(1, sizeof *p + ib_nctrs * sizeof p->files[0]);
+	if (!p)
+		return -ENOMEM;
+	p->dev = dev;
+	memcpy(p->num, num, strlen(num) + 1);
+	p->s_info = AM_SERIES_INVALID;
+	ib_read_opt(ctx, pdir, "link_layer", p->link_layer, sizeof p->link_layer);
+	/* The netdev of a RoCE port is the one behind GID 0. IB ports have
+	 * none (their IPoIB interfaces are not in gid_attrs). */
+	if (strcmp(p->link_layer, "Ethernet") == 0)
+		ib_read_opt(ctx, pdir, "gid_attrs/ndevs/0", p->netdev, sizeof p->netdev);
+	p->state = ib_add_file(st, pdir, NULL, "state");
+	p->phys = ib_add_file(st, pdir, NULL, "phys_state");
+	p->rate = ib_add_file(st, pdir, NULL, "rate");
+	ret = p->state && p->phys && p->rate ? ib_port_files(ctx, st, p, pdir) : -ENOMEM;
+	for (size_t i = 0; ret == 0 && st->registered && i < p->nfiles; i++)
+		ret = ib_file_family(ctx, st, &p->files[i]);
+	if (ret < 0) {
+		ib_port_free(st, p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+static int ib_port_cmp(const struct ib_port *a, const char *dev, const char *num)
+{
+	int c = strverscmp(a->dev->name, dev);
+
+	return c ? c : strverscmp(a->num, num);
+}
+
+/* Make room for one more pointer in a sorted array and put x at i. */
+static int ib_insert(void ***arr, size_t *n, size_t *cap, size_t i, void *x)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		void **g = realloc(*arr, nc * sizeof **arr);
+
+		if (!g)
+			return -ENOMEM;
+		*arr = g;
+		*cap = nc;
+	}
+	memmove(*arr + i + 1, *arr + i, (*n - i) * sizeof **arr);
+	(*arr)[i] = x;
+	(*n)++;
+	return 0;
+}
+
+struct ib_scan {
+	struct am_ctx *ctx;
+	struct ib_state *st;
+	struct ib_dev *dev;
+	const char *ddir;
+	unsigned added, excluded;
+	int err;
+};
+
+/* One entry of <dev>/ports: known (mark it seen), filtered out, or new. */
+static int ib_scan_port(void *arg, const char *num)
+{
+	struct ib_scan *sc = arg;
+	struct ib_state *st = sc->st;
+	struct ib_port *p;
+	char key[2 * IB_NAME + 2];
+	size_t lo = 0, hi = st->nports;
+	int rc;
+
+	/* Port directories are numbers (1, 2; 0 on switches). */
+	if (strspn(num, "0123456789") != strlen(num) || strlen(num) > 5)
+		return 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = ib_port_cmp(st->ports[mid], sc->dev->name, num);
+
+		if (c == 0) {
+			st->ports[mid]->seen = true;
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (snprintf(key, sizeof key, "%s:%s", sc->dev->name, num) >= (int)sizeof key ||
+	    !am_filter_pass(st->port_filter, key))
+		return 0;
+	rc = ib_port_new(sc->ctx, st, sc->dev, sc->ddir, num, &p);
+	if (rc == 0)
+		rc = ib_insert((void ***)&st->ports, &st->nports, &st->capports, lo, p);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			return rc;
+		am_log(sc->ctx, AM_LOG_WARN, "%s/ports/%s: %s", sc->ddir, num,
+		       strerror(-rc));
+		return 0;
+	}
+	p->seen = true;
+	sc->dev->nports++;
+	sc->added++;
+	return 0;
+}
+
+/* One entry of class/infiniband. */
+static int ib_scan_dev(void *arg, const char *name)
+{
+	struct ib_scan *sc = arg;
+	struct ib_state *st = sc->st;
+	struct ib_dev *dev = NULL;
+	char ddir[PATH_MAX], pdir[PATH_MAX];
+	size_t i;
+	int rc;
+
+	/* The device filter comes before anything under it is opened,
+	 * including its ports directory. */
+	if (strlen(name) >= IB_NAME || !am_filter_pass(st->dev_filter, name)) {
+		sc->excluded++;
+		return 0;
+	}
+	for (i = 0; i < st->ndevs; i++) {
+		int c = strverscmp(st->devs[i]->name, name);
+
+		if (c == 0) {
+			dev = st->devs[i];
+			break;
+		}
+		if (c > 0)
+			break;
+	}
+	if (snprintf(ddir, sizeof ddir, "%s/%s", st->root, name) >= (int)sizeof ddir ||
+	    snprintf(pdir, sizeof pdir, "%s/ports", ddir) >= (int)sizeof pdir)
+		return 0;
+	if (!dev) {
+		/* Listed before its ports are added, so that they never point
+		 * at a device outside the list; dropped again without any. */
+		dev = calloc(1, sizeof *dev);
+		if (!dev || ib_insert((void ***)&st->devs, &st->ndevs, &st->capdevs, i,
+				      dev) < 0) {
+			free(dev);
+			return -ENOMEM;
+		}
+		memcpy(dev->name, name, strlen(name) + 1);
+		dev->s_info = AM_SERIES_INVALID;
+	}
+	dev->seen = true;
+	sc->dev = dev;
+	sc->ddir = ddir;
+	rc = ib_dir_each(pdir, ib_scan_port, sc);
+	/* Identity once, when the first port is read (a device whose ports
+	 * are all filtered out stays listed, unread). */
+	if (!dev->info_read && dev->nports > 0) {
+		ib_dev_info(sc->ctx, dev, ddir);
+		dev->info_read = true;
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		/* Unreadable now is not gone: keep what it had. */
+		for (size_t j = 0; j < st->nports; j++)
+			if (st->ports[j]->dev == dev)
+				st->ports[j]->seen = true;
+		if (rc != -ENOENT) {
+			am_read_error(sc->ctx);
+			am_log(sc->ctx, AM_LOG_WARN, "%s: %s", pdir, strerror(-rc));
+		}
+	}
+	return 0;
+}
+
+/* Take a port out: its series leave the exposition (the derived ones with
+ * their inputs), its files are closed. */
+static void ib_port_retire(struct am_ctx *ctx, struct ib_state *st, struct ib_port *p)
+{
+	if (p->interned) {
+		const am_series_t ids[] = {
+		    p->s_info,	p->s_up,      p->s_state,   p->s_phys,	  p->s_speed,
+		    p->s_lanes, p->s_util[0], p->s_util[1], p->s_peak[0], p->s_peak[1]};
+
+		for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+			am_series_retire(ctx, ids[i]);
+		for (size_t i = 0; i < p->nfiles; i++) {
+			am_series_retire(ctx, p->files[i].sid);
+			am_series_retire(ctx, p->files[i].sat_sid);
+		}
+	}
+	p->dev->nports--;
+	ib_port_free(st, p);
+}
+
+/* Walk class/infiniband: add what is new, mark what is still there, and
+ * retire what is gone. */
+static int ib_scan_all(struct am_ctx *ctx, struct ib_state *st, int *err)
+{
+	struct ib_scan sc = {.ctx = ctx, .st = st};
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; i < st->nports; i++)
+		st->ports[i]->seen = false;
+	for (size_t i = 0; i < st->ndevs; i++)
+		st->devs[i]->seen = false;
+	rc = ib_dir_each(st->root, ib_scan_dev, &sc);
+	*err = rc;
+	st->excluded = sc.excluded;
+	if (rc == -ENOMEM)
+		return rc;
+	/* An unreadable class folder is not proof that the ports are gone:
+	 * keep them (their files fail and back off) unless it is absent. */
+	if (rc < 0 && rc != -ENOENT)
+		return 0;
+	for (size_t i = 0; i < st->nports; i++) {
+		struct ib_port *p = st->ports[i];
+
+		if (p->seen) {
+			st->ports[k++] = p;
+			continue;
+		}
+		am_log(ctx, AM_LOG_INFO, "%s port %s is gone: its series are retired",
+		       p->dev->name, p->num);
+		ib_port_retire(ctx, st, p);
+	}
+	st->nports = k;
+	k = 0;
+	for (size_t i = 0; i < st->ndevs; i++) {
+		struct ib_dev *d = st->devs[i];
+
+		if (d->seen || d->nports > 0) {
+			st->devs[k++] = d;
+			continue;
+		}
+		am_series_retire(ctx, d->s_info);
+		free(d);
+	}
+	st->ndevs = k;
+	return (int)sc.added;
+}
+
+static unsigned ib_fd_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return IB_FD_UNLIMITED;
+	if (rl.rlim_cur / 2 > IB_FD_MAX)
+		return IB_FD_MAX;
+	return rl.rlim_cur / 2 ? (unsigned)(rl.rlim_cur / 2) : 1;
+}
+
+static void ib_fini(struct am_ctx *ctx, void *state);
+
 static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct ib_state *st;
-	struct ib_filter flt;
-	struct dirent **de = NULL;
-	char root[PATH_MAX];
-	int n, ret, excluded = 0;
-	size_t maxports = 0;
-	double peak = am_cfg_duration(cfg, "peak_window", 15.0);
+	struct stat sb;
+	int ret, err;
 
-	snprintf(root, sizeof root, "%s/class/infiniband", am_sysfs(ctx));
-	n = scandir(root, &de, ib_no_dots, ib_versionsort);
-	if (n < 0) {
-		am_found(ctx, "no %s (no RDMA device, or ib_core not loaded)", root);
-		return -ENODEV;
-	}
-	if (n == 0) {
-		free(de);
-		am_found(ctx, "no RDMA device in %s", root);
-		return -ENODEV;
-	}
-	ret = ib_filter_init(ctx, cfg, &flt);
-	if (ret < 0)
-		goto out_de;
 	st = calloc(1, sizeof *st);
-	if (!st) {
-		ret = -ENOMEM;
-		goto out_flt;
+	if (!st)
+		return -ENOMEM;
+	snprintf(st->root, sizeof st->root, "%s/class/infiniband", am_sysfs(ctx));
+	/* A class folder that is a file, a dangling link or a symlink loop
+	 * is a broken sysfs, not a machine without RDMA: an error, said as
+	 * such. Only an absent one means "nothing here". */
+	if (stat(st->root, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		struct stat lsb;
+
+		ret = stat(st->root, &sb) != 0 ? -errno : -ENOTDIR;
+		if (ret == -ENOENT && lstat(st->root, &lsb) != 0) {
+			am_found(ctx, "no %s (no RDMA device, or ib_core not loaded)",
+				 st->root);
+			ret = -ENODEV;
+		} else {
+			if (ret == -ENOENT)
+				ret = -ENOLINK; /* a dangling link */
+			const char *why =
+			    ret == -ENOLINK ? "a dangling symbolic link" : strerror(-ret);
+
+			am_log(ctx, AM_LOG_ERROR, "%s: %s: not a folder of RDMA devices",
+			       st->root, why);
+			am_found(ctx, "%s: %s", st->root, why);
+		}
+		free(st);
+		return ret;
 	}
+	st->peak_s = am_cfg_duration(cfg, "peak_window", 15.0);
 	st->fd_budget = ib_fd_budget();
-	st->devs = calloc((size_t)n, sizeof *st->devs);
-	if (!st->devs) {
+	ret = am_filter_new(ctx, cfg, "include", NULL, "exclude", NULL, &st->dev_filter);
+	if (ret == 0)
+		ret = am_filter_new(ctx, cfg, "include_ports", NULL, "exclude_ports",
+				    NULL, &st->port_filter);
+	if (ret < 0)
+		goto fail;
+	st->files = am_files_new(ctx, st->fd_budget);
+	if (!st->files) {
 		ret = -ENOMEM;
-		goto out_st;
+		goto fail;
 	}
-	for (int i = 0; i < n; i++) {
-		const char *name = de[i]->d_name;
-		struct ib_dev *dev;
-		struct dirent **pe;
-		char ddir[PATH_MAX], pdir[PATH_MAX];
-		int np;
-		struct ib_port *grown;
-
-		/* The device filter comes before anything under it is
-		 * opened, including its ports directory. */
-		if (!ib_want(&flt.inc, flt.has_inc, &flt.exc, flt.has_exc, name)) {
-			excluded++;
-			continue;
-		}
-		if (snprintf(ddir, sizeof ddir, "%s/%s", root, name) >=
-			(int)sizeof ddir ||
-		    snprintf(pdir, sizeof pdir, "%s/ports", ddir) >= (int)sizeof pdir)
-			continue;
-		np = scandir(pdir, &pe, ib_no_dots, ib_versionsort);
-		if (np < 0) {
-			am_read_error(ctx);
-			am_log(ctx, AM_LOG_WARN, "%s: %s", pdir, strerror(errno));
-			continue;
-		}
-		dev = &st->devs[st->ndevs];
-		dev->name = strdup(name);
-		if (!dev->name) {
-			ret = -ENOMEM;
-			goto out_ports;
-		}
-		dev->s_info = AM_SERIES_INVALID;
-		st->ndevs++;
-		ib_dev_info(ctx, dev, ddir);
-		grown = realloc(st->ports, (maxports + (size_t)np) * sizeof *st->ports);
-		if (!grown) {
-			ret = -ENOMEM;
-			goto out_ports;
-		}
-		st->ports = grown;
-		maxports += (size_t)np;
-		for (int j = 0; j < np; j++) {
-			char key[2 * NAME_MAX + 2];
-
-			/* Port directories are numbers (1, 2; 0 on switches). */
-			if (strspn(pe[j]->d_name, "0123456789") !=
-				strlen(pe[j]->d_name) ||
-			    strlen(pe[j]->d_name) > 5)
-				continue;
-			if (snprintf(key, sizeof key, "%s:%s", name, pe[j]->d_name) >=
-			    (int)sizeof key)
-				continue;
-			if (ib_want(&flt.pinc, flt.has_pinc, &flt.pexc, flt.has_pexc,
-				    key)) {
-				ret = ib_add_port(ctx, st, dev, ddir, pe[j]->d_name);
-				if (ret < 0)
-					goto out_ports;
-			}
-		}
-	out_ports:
-		for (int j = 0; j < np; j++)
-			free(pe[j]);
-		free(pe);
-		if (ret < 0)
-			goto out_st;
+	ret = ib_scan_all(ctx, st, &err);
+	if (ret < 0)
+		goto fail;
+	if (err < 0) {
+		am_log(ctx, AM_LOG_ERROR, "%s: %s", st->root, strerror(-err));
+		am_found(ctx, "%s: %s", st->root, strerror(-err));
+		ret = err;
+		goto fail;
 	}
 	if (st->nports == 0) {
-		am_found(ctx,
-			 "%d RDMA device(s) in %s, %d excluded, no port "
-			 "left to read",
-			 n, root, excluded);
+		am_found(ctx, "no RDMA port to read in %s (%u device(s) excluded)",
+			 st->root, st->excluded);
 		ret = -ENODEV;
-		goto out_st;
+		goto fail;
 	}
-	for (int f = 0; f < IBF_N; f++) {
-		struct am_family_def def = ib_fam_defs[f];
-
-		if (f == IBF_PEAK)
-			def.window_s = peak > 0 ? peak : 15.0;
-		st->fam[f] = ib_register(ctx, f, &def);
-		if (st->fam[f] < 0) {
-			ret = st->fam[f];
-			goto out_st;
-		}
-	}
-	for (size_t i = 0; i < st->nports; i++) {
-		struct ib_port *p = &st->ports[i];
-
-		for (size_t j = 0; j < p->nfiles; j++) {
-			ret = ib_file_family(ctx, st, &p->files[j]);
-			if (ret < 0)
-				goto out_st;
-		}
-	}
-	am_found(ctx, "%zu RDMA device(s), %zu port(s) in %s (%d excluded)", st->ndevs,
-		 st->nports, root, excluded);
+	ret = ib_register_all(ctx, st);
+	for (size_t i = 0; ret == 0 && i < st->nports; i++)
+		for (size_t j = 0; ret == 0 && j < st->ports[i]->nfiles; j++)
+			ret = ib_file_family(ctx, st, &st->ports[i]->files[j]);
+	if (ret < 0)
+		goto fail;
+	am_found(ctx, "%zu RDMA device(s), %zu port(s) in %s (%u excluded)", st->ndevs,
+		 st->nports, st->root, st->excluded);
 	*state = st;
-	ret = 0;
-	goto out_flt;
-out_st:
+	return 0;
+fail:
 	ib_fini(ctx, st);
-out_flt:
-	ib_filter_free(&flt);
-out_de:
-	for (int i = 0; i < n; i++)
-		free(de[i]);
-	free(de);
 	return ret;
+}
+
+/* New HCAs and ports from the next poll on; vanished ones retired. What is
+ * already open is kept; nothing is allocated when nothing changed. */
+static int ib_rescan(struct am_ctx *ctx, void *state)
+{
+	struct ib_state *st = state;
+	size_t before = st->nports;
+	int err, added = ib_scan_all(ctx, st, &err);
+
+	if (added < 0)
+		return added;
+	st->reread_settings = true;
+	if (err < 0 && err != -ENOENT)
+		am_log(ctx, AM_LOG_WARN, "%s: %s (rescan: ports kept)", st->root,
+		       strerror(-err));
+	if (added > 0 || st->nports != before)
+		am_log(ctx, AM_LOG_INFO,
+		       "rescan: %zu RDMA device(s), %zu port(s) (%d new)", st->ndevs,
+		       st->nports, added);
+	return 0;
 }
 
 static void ib_fini(struct am_ctx *ctx, void *state)
 {
 	struct ib_state *st = state;
 
+	(void)ctx;
 	if (!st)
 		return;
-	for (size_t i = 0; i < st->nports; i++) {
-		struct ib_port *p = &st->ports[i];
-
-		ib_file_close(&p->state);
-		ib_file_close(&p->phys);
-		ib_file_close(&p->rate);
-		for (size_t j = 0; j < p->nfiles; j++)
-			ib_file_close(&p->files[j]);
-		free(p->files);
-	}
+	for (size_t i = 0; i < st->nports; i++)
+		free(st->ports[i]); /* their files go with the set */
 	for (size_t i = 0; i < st->ndevs; i++)
-		free(st->devs[i].name);
+		free(st->devs[i]);
 	free(st->ports);
 	free(st->devs);
+	am_files_free(st->files);
+	am_filter_free(st->dev_filter);
+	am_filter_free(st->port_filter);
 	free(st);
 }
 
 /* ---- polling ---- */
 
-/* A failed open, read or parse: count it, log it (am_log rate-limits), and
- * back off before the next attempt. */
-static void ib_file_fail(struct am_ctx *ctx, struct ib_file *f, int err)
-{
-	if (f->fd >= 0) {
-		close(f->fd); /* a device that went away: reopen later */
-		f->fd = -1;
-	}
-	f->failed = true;
-	f->backoff_s = f->backoff_s ? f->backoff_s * 2 : IB_RETRY_MIN_S;
-	if (f->backoff_s > IB_RETRY_MAX_S)
-		f->backoff_s = IB_RETRY_MAX_S;
-	f->retry_ns = am_poll_time_ns(ctx) + (int64_t)f->backoff_s * 1000000000;
-	f->have = false;
-	am_read_error(ctx);
-	am_log(ctx, AM_LOG_WARN, "%s: %s (skipped, retry in %us)", f->path,
-	       err == -EINVAL && f->c ? "not a counter value"
-	       : err == -ERANGE	      ? "value wider than the counter"
-				      : strerror(-err),
-	       f->backoff_s);
-}
-
-/* Read one file into buf. Returns the length, -EAGAIN while a failed file
- * waits for its retry, or -errno (already counted). */
-static int ib_file_read(struct am_ctx *ctx, struct ib_file *f, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = f->fd, err;
-
-	if (f->failed && am_poll_time_ns(ctx) < f->retry_ns)
-		return -EAGAIN;
-	if (fd < 0) {
-		fd = ib_open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0) {
-			err = -errno;
-			ib_file_fail(ctx, f, err);
-			return err;
-		}
-	}
-	/* sysfs regenerates the value on every read at offset 0, so a held
-	 * fd is as fresh as a new open. */
-	n = pread(fd, buf, size, 0);
-	err = n < 0 ? -errno : 0;
-	if (f->keep && n >= 0)
-		f->fd = fd;
-	else if (fd != f->fd)
-		close(fd);
-	if (n < 0) {
-		ib_file_fail(ctx, f, err);
-		return err;
-	}
-	return (int)n;
-}
-
-static void ib_file_ok(struct ib_file *f)
-{
-	f->failed = false;
-	f->backoff_s = 0;
-}
-
 static void ib_intern(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p)
 {
 	const char *pl[] = {p->dev->name, p->num, NULL, NULL};
 	static const char *const dirs[2] = {"transmit", "receive"};
+	am_series_t bytes[2] = {AM_SERIES_INVALID, AM_SERIES_INVALID};
 
 	p->s_up = am_series(ctx, st->fam[IBF_UP], pl);
 	p->s_state = am_series(ctx, st->fam[IBF_STATE], pl);
 	p->s_phys = am_series(ctx, st->fam[IBF_PHYS], pl);
 	p->s_speed = am_series(ctx, st->fam[IBF_SPEED], pl);
 	p->s_lanes = am_series(ctx, st->fam[IBF_LANES], pl);
-	for (int d = 0; d < 2; d++) {
-		pl[2] = dirs[d];
-		p->s_util[d] = am_series(ctx, st->fam[IBF_UTIL], pl);
-		p->s_peak[d] = am_series(ctx, st->fam[IBF_PEAK], pl);
-	}
 	for (size_t i = 0; i < p->nfiles; i++) {
 		struct ib_file *f = &p->files[i];
 
 		pl[2] = f->c->label;
 		f->sid = am_series(ctx, f->fam, pl);
+		f->sat_sid = AM_SERIES_INVALID;
+		if (f->c->role != IBR_NONE)
+			bytes[f->c->role == IBR_TX ? 0 : 1] = f->sid;
 		if (f->sat) {
+			struct am_derive d = {.op = AM_DERIVE_SATURATED,
+					      .a = f->sid,
+					      .b = AM_SERIES_INVALID,
+					      .capacity = AM_SERIES_INVALID};
+
 			pl[2] = f->c->file;
-			f->sat_sid = am_series(ctx, st->fam[IBF_SATURATED], pl);
+			f->sat_sid =
+			    am_series_derived(ctx, st->fam[IBF_SATURATED], pl, &d);
 		}
+	}
+	/* Utilization: bytes (x4 already in the family's scale) per second
+	 * over the link speed in bytes/s, computed by the core. */
+	for (int d = 0; d < 2; d++) {
+		struct am_derive r = {.op = AM_DERIVE_RATIO,
+				      .a = bytes[d],
+				      .b = AM_SERIES_INVALID,
+				      .capacity = p->s_speed};
+
+		p->s_util[d] = p->s_peak[d] = AM_SERIES_INVALID;
+		if (bytes[d] == AM_SERIES_INVALID)
+			continue;
+		pl[2] = dirs[d];
+		p->s_util[d] = am_series_derived(ctx, st->fam[IBF_UTIL], pl, &r);
+		p->s_peak[d] = am_series_derived(ctx, st->fam[IBF_PEAK], pl, &r);
 	}
 	if (p->dev->s_info == AM_SERIES_INVALID) {
 		const struct ib_dev *d = p->dev;
@@ -1275,129 +1083,101 @@ static void ib_intern(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p
 }
 
 /* The info series carries the rate text, so it is interned again (a rare
- * allocation) when the link retrains to another rate. */
+ * allocation) when the link retrains to another rate; the old one is
+ * retired. */
 static void ib_port_info(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p,
 			 const char *rate, size_t n)
 {
-	if (p->s_info != AM_SERIES_INVALID && p->interned && strlen(p->rate_text) == n &&
+	const struct ib_dev *d = p->dev;
+	const char *il[] = {d->name,	  p->num, p->link_layer, p->netdev,
+			    p->rate_text, d->fw,  d->guid,	 d->accel};
+
+	if (p->s_info != AM_SERIES_INVALID && strlen(p->rate_text) == n &&
 	    memcmp(p->rate_text, rate, n) == 0)
 		return;
 	if (n >= sizeof p->rate_text)
 		n = sizeof p->rate_text - 1;
 	memcpy(p->rate_text, rate, n);
 	p->rate_text[n] = '\0';
-	{
-		const struct ib_dev *d = p->dev;
-		const char *il[] = {d->name,	  p->num, p->link_layer, p->netdev,
-				    p->rate_text, d->fw,  d->guid,	 d->accel};
-
-		p->s_info = am_series(ctx, st->fam[IBF_INFO], il);
-	}
+	am_series_retire(ctx, p->s_info);
+	p->s_info = am_series(ctx, st->fam[IBF_INFO], il);
 }
 
 static void ib_poll_link(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p)
 {
-	char buf[IB_VALBUF * 2];
+	char buf[64];
 	unsigned id;
-	int n;
+	ssize_t n;
 
-	n = ib_file_read(ctx, &p->state, buf, sizeof buf);
+	n = am_file_read(p->state, buf, sizeof buf);
 	if (n >= 0) {
 		if (ib_parse_state(buf, (size_t)n, &id) == 0) {
-			ib_file_ok(&p->state);
 			am_emit(ctx, p->s_state, id);
 			am_emit(ctx, p->s_up, id == 4 ? 1 : 0);
 		} else {
-			ib_file_fail(ctx, &p->state, -EINVAL);
+			am_file_fail(p->state, -EINVAL, "not a port state");
 		}
 	}
-	n = ib_file_read(ctx, &p->phys, buf, sizeof buf);
+	n = am_file_read(p->phys, buf, sizeof buf);
 	if (n >= 0) {
-		if (ib_parse_state(buf, (size_t)n, &id) == 0) {
-			ib_file_ok(&p->phys);
+		if (ib_parse_state(buf, (size_t)n, &id) == 0)
 			am_emit(ctx, p->s_phys, id);
-		} else {
-			ib_file_fail(ctx, &p->phys, -EINVAL);
-		}
+		else
+			am_file_fail(p->phys, -EINVAL, "not a port state");
 	}
-	n = ib_file_read(ctx, &p->rate, buf, sizeof buf);
-	if (n >= 0 && (size_t)n < sizeof buf) {
+	n = am_file_read(p->rate, buf, sizeof buf);
+	if (n >= 0) {
 		double bps;
 		unsigned lanes;
 
 		if (ib_parse_rate(buf, (size_t)n, &bps, &lanes) == 0) {
-			ib_file_ok(&p->rate);
-			p->speed = bps;
 			p->lanes = lanes;
 			am_emit(ctx, p->s_speed, bps);
 			if (lanes)
 				am_emit(ctx, p->s_lanes, lanes);
 			ib_port_info(st, ctx, p, buf, ib_trim(buf, (size_t)n));
 		} else {
-			p->speed = 0;
-			ib_file_fail(ctx, &p->rate, -EINVAL);
+			am_file_fail(p->rate, -EINVAL, "not a link rate");
 		}
-	} else {
-		if (n >= 0)
-			ib_file_fail(ctx, &p->rate, -EINVAL);
-		p->speed = 0;
 	}
 	if (p->s_info == AM_SERIES_INVALID)
 		ib_port_info(st, ctx, p, "", 0);
 	am_emit(ctx, p->s_info, 1);
 }
 
-static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p,
-			 int64_t now)
+static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port *p)
 {
-	char buf[IB_VALBUF];
-
 	if (!p->interned)
 		ib_intern(st, ctx, p);
+	/* The link speed first: it is the capacity of the utilization ratio
+	 * computed when the byte counters arrive. */
 	ib_poll_link(st, ctx, p);
 	for (size_t i = 0; i < p->nfiles; i++) {
 		struct ib_file *f = &p->files[i];
 		uint64_t v;
-		int n = ib_file_read(ctx, f, buf, sizeof buf);
 
-		if (n < 0)
-			continue;
-		/* A full buffer means more than a number: garbage. */
-		if ((size_t)n == sizeof buf || ib_parse_u64(buf, (size_t)n, &v) < 0) {
-			ib_file_fail(ctx, f, -EINVAL);
+		/* hw_counters/lifespan is a setting (the driver's cache time,
+		 * written by an admin), not a measurement: read once per
+		 * rescan, its value sent every poll. */
+		if (f->c->fam == IBF_LIFESPAN && f->have && !st->reread_settings) {
+			am_emit(ctx, f->sid, (double)f->last);
 			continue;
 		}
+		if (am_file_read_u64(f->f, &v) < 0)
+			continue;
 		/* More bits than the counter has: the width assumed for this
 		 * port is wrong or the read is; either way not a value. */
 		if (f->bits < 64 && v > ((uint64_t)1 << f->bits) - 1) {
-			ib_file_fail(ctx, f, -ERANGE);
+			am_file_fail(f->f, -ERANGE, "value wider than the counter");
 			continue;
 		}
-		ib_file_ok(f);
-		if (f->c->role != IBR_NONE) {
-			double r;
-			int d = f->c->role == IBR_TX ? 0 : 1;
-
-			if (f->have && ib_util_ratio(f->last, v, f->bits, f->sat,
-						     (double)(now - f->last_ns) / 1e9,
-						     p->speed, &r) == 0) {
-				am_emit(ctx, p->s_util[d], r);
-				am_emit(ctx, p->s_peak[d], r);
-			}
-			f->last = v;
-			f->last_ns = now;
-			f->have = true;
-		}
 		/* Counters go as exact integers (past 2^53 a double is not). */
-		if (ib_fam_defs[f->c->fam].kind == AM_COUNTER)
+		if (ib_fam_defs[f->c->fam].kind == AM_COUNTER) {
 			am_emit_u64(ctx, f->sid, v);
-		else
+		} else {
+			f->last = v;
+			f->have = true;
 			am_emit(ctx, f->sid, (double)v);
-		if (f->sat_sid != AM_SERIES_INVALID) {
-			uint64_t max =
-			    f->bits >= 64 ? UINT64_MAX : ((uint64_t)1 << f->bits) - 1;
-
-			am_emit(ctx, f->sat_sid, v >= max ? 1 : 0);
 		}
 	}
 }
@@ -1405,13 +1185,13 @@ static void ib_poll_port(struct ib_state *st, struct am_ctx *ctx, struct ib_port
 static int ib_poll(struct am_ctx *ctx, void *state)
 {
 	struct ib_state *st = state;
-	int64_t now = am_poll_time_ns(ctx);
 
 	for (size_t i = 0; i < st->nports; i++)
-		ib_poll_port(st, ctx, &st->ports[i], now);
+		ib_poll_port(st, ctx, st->ports[i]);
 	for (size_t i = 0; i < st->ndevs; i++)
-		if (st->devs[i].s_info != AM_SERIES_INVALID)
-			am_emit(ctx, st->devs[i].s_info, 1);
+		if (st->devs[i]->s_info != AM_SERIES_INVALID)
+			am_emit(ctx, st->devs[i]->s_info, 1);
+	st->reread_settings = false;
 	return 0;
 }
 
@@ -1425,5 +1205,6 @@ const struct am_collector infiniband_collector = {
     .once_polls = 2,
     .init = ib_init,
     .poll = ib_poll,
+    .rescan = ib_rescan,
     .fini = ib_fini,
 };

@@ -2,9 +2,10 @@
  * input, split at 0xff bytes, becomes the contents of one port's files (state,
  * rate, link layer, counters, ...) in a scratch tree, which the real
  * collector reads at init and over two polls through the fake of the
- * collector API (tests/fake_am.c); every emitted value is then checked
- * (finite, counters within their width, ratios in [0, 1]). The raw input
- * also goes through am_parse_u64 (round trip). Not built by `make`:
+ * collector API (tests/fake_am.c), with a rescan between the polls; every
+ * emitted value is then checked (finite, counters within their width). The
+ * raw input also goes through am_parse_u64 (round trip) and the collector's
+ * parsers (collectors/infiniband_parse.c). Not built by `make`:
  *   make fuzz-infiniband && tests/fuzz/fuzz_infiniband -max_total_time=60
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../collectors/infiniband_parse.h"
 #include "accelmon/util.h"
 #include "fake_am.h"
 
@@ -124,6 +126,18 @@ static void fuzz_parse(const uint8_t *data, size_t size)
 {
 	uint64_t v, w;
 	char buf[40];
+	double bps;
+	unsigned lanes, id;
+
+	/* the collector's own parsers (collectors/infiniband_parse.c) */
+	if (ib_parse_rate((const char *)data, size, &bps, &lanes) == 0 &&
+	    (!isfinite(bps) || bps < 0 || lanes > 999))
+		fuzz_fail("rate out of range");
+	if (ib_parse_state((const char *)data, size, &id) == 0 && id > 9999)
+		fuzz_fail("state out of range");
+	if (ib_trim((const char *)data, size) > size)
+		fuzz_fail("trim grew");
+	(void)ib_is_no_pma((const char *)data, size);
 
 	if (am_parse_u64((const char *)data, size, &v) != 0)
 		return;
@@ -160,6 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (infiniband_collector.init(ctx, NULL, &st) == 0) {
 		infiniband_collector.poll(ctx, st);
 		fake_am_advance(ctx, 1000000000);
+		/* a rescan between polls: nothing changed, nothing retired */
+		if (infiniband_collector.rescan(ctx, st) != 0)
+			fuzz_fail("rescan failed");
 		infiniband_collector.poll(ctx, st);
 		fuzz_check(ctx);
 		infiniband_collector.fini(ctx, st);

@@ -12,7 +12,9 @@ ACCELMON=${ACCELMON:-$SRC/accelmon}
 NE=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
 PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
 FIX=$SRC/tests/fixtures/infiniband
-TREES="ndr8 roce oldkernel down saturated"
+# noietf is made here from saturated: the 64-bit PortCounters layout without
+# unicast/multicast files (hfi1, mlx4), with readings above 2^32-1.
+TREES="ndr8 roce oldkernel down saturated noietf"
 
 if [ ! -x "$NE" ]; then
 	echo "SKIP: prometheus-node-exporter not found at $NE"
@@ -78,7 +80,16 @@ total=0
 for t in $TREES; do
 	# A writable sysfs root with the tree's symlinks (see mktree.sh).
 	tree=$TMP/tree.$t
-	sh "$FIX/mktree.sh" "$FIX/$t" "$tree" || { echo "FAIL: mktree $t"; exit 1; }
+	src=$t
+	[ "$t" = noietf ] && src=saturated
+	sh "$FIX/mktree.sh" "$FIX/$src" "$tree" || { echo "FAIL: mktree $t"; exit 1; }
+	if [ "$t" = noietf ]; then
+		c=$tree/class/infiniband/mlx5_0/ports/1/counters
+		echo 272500000000 > "$c/port_xmit_data"
+		echo 4294967296 > "$c/port_rcv_data"
+		echo 9000000000 > "$c/port_xmit_packets"
+		echo 12 > "$c/port_rcv_packets"
+	fi
 	start_ne "$tree" || exit 1
 	curl -sf "http://127.0.0.1:$NEPORT/metrics" > "$TMP/ne.$t" || {
 		echo "FAIL: scrape of node_exporter on $t"; exit 1; }
