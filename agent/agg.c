@@ -31,13 +31,26 @@ struct window {
 	} e[];
 };
 
+/* A derived series' memory of its inputs at its last computation. */
+struct dstate {
+	uint8_t have;
+	uint32_t a_disc, b_disc;
+	uint64_t a_prev, b_prev; /* raw totals of a and b */
+	int64_t t_prev;
+};
+
 struct sstate {
 	uint8_t seen, saturated, vlen;
+	uint8_t listed; /* in its family's list (may be before it is seen) */
+	/* Counts readings a delta cannot span (reset, saturated, retired):
+	 * a derived ratio compares it with its own copy. Kept on retire. */
+	uint32_t disc;
 	int64_t last_t;
 	uint64_t raw_prev;  /* counter: last raw reading */
 	uint64_t raw_total; /* counter: exported value / scale */
 	double value;       /* gauge, integral and window values (scaled) */
 	struct window *win;
+	struct dstate *d; /* derived series only */
 	char vtext[32];
 };
 
@@ -52,6 +65,11 @@ struct agg {
 	size_t nst;
 	struct famlist *fams;
 	size_t nfams;
+	/* deps[i]: the derived series computed when series i is updated
+	 * (their input a), found by scanning the registry up to `scanned`. */
+	struct famlist *deps;
+	size_t ndeps;
+	uint32_t scanned;
 	struct agg_counts counts;
 	uint64_t generation;
 	struct agg_collector_status *status_buf;
@@ -73,12 +91,17 @@ void agg_free(struct agg *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nst; i++)
+	for (size_t i = 0; i < a->nst; i++) {
 		free(a->st[i].win);
+		free(a->st[i].d);
+	}
 	for (size_t i = 0; i < a->nfams; i++)
 		free(a->fams[i].ids);
+	for (size_t i = 0; i < a->ndeps; i++)
+		free(a->deps[i].ids);
 	free(a->st);
 	free(a->fams);
+	free(a->deps);
 	free(a->status_buf);
 	free(a);
 }
@@ -111,7 +134,7 @@ static struct sstate *state_for(struct agg *a, const struct series *s)
 	    grow((void **)&a->fams, &a->nfams, (size_t)s->fam->id + 1,
 		 sizeof(*a->fams)) < 0)
 		return NULL;
-	if (a->st[s->id].seen)
+	if (a->st[s->id].listed)
 		return &a->st[s->id];
 	fl = &a->fams[s->fam->id];
 	if (grow((void **)&fl->ids, &fl->cap, fl->n + 1, sizeof(*fl->ids)) < 0)
@@ -124,6 +147,7 @@ static struct sstate *state_for(struct agg *a, const struct series *s)
 	}
 	fl->ids[i] = s->id;
 	fl->n++;
+	a->st[s->id].listed = 1;
 	return &a->st[s->id];
 }
 
@@ -189,6 +213,7 @@ static int apply_counter(struct agg *a, const struct famview *f,
 		 * counter holds now was counted since the reset. */
 		st->raw_total = add_sat(st->raw_total, raw);
 		st->saturated = 0;
+		st->disc++;
 		a->counts.resets++;
 	}
 	if (f->saturating) {
@@ -196,6 +221,10 @@ static int apply_counter(struct agg *a, const struct famview *f,
 
 		if (sat && !st->saturated)
 			a->counts.saturations++;
+		/* At its maximum the counter stopped counting: the delta
+		 * into this reading is a lower bound, not a value. */
+		if (sat)
+			st->disc++;
 		st->saturated = (uint8_t)sat;
 	}
 	st->raw_prev = raw;
@@ -263,17 +292,220 @@ static double owner_interval(const struct agg *a, int owner)
 	return a->opts.interval(a->opts.arg, owner);
 }
 
+/* A value (already scaled) of a non-counter kind: a sample, or a derived
+ * value computed by the aggregator. */
+static void apply_value(struct agg *a, const struct series *se, struct sstate *st,
+			int64_t t, double v)
+{
+	const struct famview *f = se->view;
+
+	switch (f->kind) {
+	case AM_INTEGRAL:
+		if (!st->seen) {
+			set_text_double(st, 0);
+		} else if (t > st->last_t) {
+			double dt = (double)(t - st->last_t) / NS_PER_S;
+			double iv = owner_interval(a, se->owner);
+
+			/* A gap longer than the staleness horizon is time
+			 * nobody observed: integrate nothing over it. */
+			if (iv <= 0 || dt <= 3 * iv)
+				set_text_double(st, st->value + v * dt);
+		}
+		break;
+	case AM_WINDOW_MAX:
+	case AM_WINDOW_MEAN:
+		apply_window(f, st, t, v);
+		break;
+	case AM_INFO:
+		set_text_double(st, 1);
+		break;
+	default:
+		set_text_double(st, v);
+		break;
+	}
+}
+
+static void mark_seen(struct sstate *st, int64_t t)
+{
+	st->seen = 1;
+	if (t > st->last_t || !st->last_t)
+		st->last_t = t;
+}
+
+/* Forget a series (am_series_retire): out of its family's list, so it is
+ * not rendered, and no state, so a later sample starts it afresh. The
+ * derived series computed from it go with it. */
+static void retire(struct agg *a, uint32_t id, int depth)
+{
+	struct sstate *st;
+	struct famlist *fl;
+	const struct series *se = series_get(id);
+	uint32_t disc;
+
+	if (!se || id >= a->nst)
+		return;
+	st = &a->st[id];
+	if (st->listed && (size_t)se->fam->id < a->nfams) {
+		fl = &a->fams[se->fam->id];
+		for (size_t i = 0; i < fl->n; i++) {
+			if (fl->ids[i] == id) {
+				memmove(&fl->ids[i], &fl->ids[i + 1],
+					(fl->n - i - 1) * sizeof(*fl->ids));
+				fl->n--;
+				break;
+			}
+		}
+	}
+	free(st->win);
+	free(st->d);
+	disc = st->disc + 1;
+	memset(st, 0, sizeof(*st));
+	st->disc = disc;
+	if (depth == 0 && id < a->ndeps)
+		for (size_t i = 0; i < a->deps[id].n; i++)
+			retire(a, a->deps[id].ids[i], 1);
+}
+
+/* List the derived series registered since the last call under their
+ * input a, and make room for every series so that computing one never
+ * moves another's state. */
+static void scan_derived(struct agg *a)
+{
+	uint32_t count = series_count();
+
+	if (count == a->scanned ||
+	    grow((void **)&a->st, &a->nst, count, sizeof(*a->st)) < 0)
+		return;
+	for (; a->scanned < count; a->scanned++) {
+		const struct series *se = series_get(a->scanned);
+		struct famlist *dl;
+
+		if (!se->derive.op)
+			continue;
+		if (grow((void **)&a->deps, &a->ndeps, (size_t)se->derive.a + 1,
+			 sizeof(*a->deps)) < 0)
+			return; /* retried at the next batch */
+		dl = &a->deps[se->derive.a];
+		if (grow((void **)&dl->ids, &dl->cap, dl->n + 1, sizeof(*dl->ids)) < 0)
+			return;
+		dl->ids[dl->n++] = a->scanned;
+	}
+}
+
+/* delta(a) / (delta(b) or seconds) / capacity over the interval since the
+ * last computation, in exported units, from the exact integer totals.
+ * Returns 0 with *out set, or -1 when the interval has no value. */
+static int derive_ratio(struct agg *a, const struct series *ds, struct dstate *d,
+			int64_t t, double *out)
+{
+	const struct series_derive *b = &ds->derive; /* the inputs */
+	const struct sstate *sa = &a->st[b->a];
+	const struct sstate *sb = b->b != AM_SERIES_INVALID ? &a->st[b->b] : NULL;
+	const struct sstate *sc =
+		b->capacity != AM_SERIES_INVALID ? &a->st[b->capacity] : NULL;
+	int ok = d->have && sa->disc == d->a_disc && t > d->t_prev;
+	double num, den;
+	uint64_t da, db = 0;
+
+	if (sb && (!sb->seen || sb->disc != d->b_disc))
+		ok = 0;
+	da = sa->raw_total - d->a_prev;
+	if (sb)
+		db = sb->raw_total - d->b_prev;
+	num = (double)da * series_get(b->a)->view->scale;
+	den = sb ? (double)db * series_get(b->b)->view->scale
+		 : (double)(t - d->t_prev) / NS_PER_S;
+	if (sc)
+		den *= sc->seen ? sc->value : 0;
+	/* The next interval starts at this reading, whatever this one gave. */
+	d->a_prev = sa->raw_total;
+	d->a_disc = sa->disc;
+	d->b_prev = sb ? sb->raw_total : 0;
+	d->b_disc = sb ? sb->disc : 0;
+	d->t_prev = t;
+	d->have = !sb || sb->seen;
+	if (!ok || !(den > 0) || !isfinite(den))
+		return -1;
+	*out = num / den;
+	return 0;
+}
+
+/* Input `ida` was just updated at time t (prev_t: its previous sample, when
+ * had_prev): compute the derived series bound to it. */
+static void derive_from(struct agg *a, uint32_t ida, int64_t t, int64_t prev_t,
+			int had_prev)
+{
+	if (ida >= a->ndeps)
+		return;
+	for (size_t k = 0; k < a->deps[ida].n; k++) {
+		uint32_t id = a->deps[ida].ids[k];
+		const struct series *ds = series_get(id);
+		struct sstate *st = state_for(a, ds);
+		const struct sstate *sa = &a->st[ida];
+		double v;
+
+		if (!st)
+			continue;
+		switch (ds->derive.op) {
+		case AM_DERIVE_RATIO:
+			if (!st->d && !(st->d = calloc(1, sizeof(*st->d))))
+				continue;
+			if (derive_ratio(a, ds, st->d, t, &v) < 0) {
+				/* An integral skips the interval that has no
+				 * value instead of stretching the next one. */
+				if (st->seen && ds->view->kind == AM_INTEGRAL &&
+				    t > st->last_t)
+					st->last_t = t;
+				continue;
+			}
+			apply_value(a, ds, st, t, v);
+			break;
+		case AM_DERIVE_SATURATED:
+			apply_value(a, ds, st, t, sa->saturated ? 1 : 0);
+			break;
+		case AM_DERIVE_INTEGRAL:
+			/* The AM_INTEGRAL rule, on a's own sample times. */
+			if (!st->seen) {
+				set_text_double(st, 0);
+			} else if (had_prev && t > prev_t) {
+				double dt = (double)(t - prev_t) / NS_PER_S;
+				double iv = owner_interval(a, ds->owner);
+
+				if ((iv <= 0 || dt <= 3 * iv) && isfinite(sa->value))
+					set_text_double(st, st->value + sa->value * dt);
+			}
+			break;
+		default:
+			continue;
+		}
+		mark_seen(st, t);
+	}
+}
+
 void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 {
+	scan_derived(a);
 	for (size_t k = 0; k < n; k++) {
 		const struct am_sample *s = &smp[k];
 		const struct series *se = series_get(s->series);
 		const struct famview *f;
 		struct sstate *st;
+		int64_t prev_t;
+		int had_prev;
 		double v;
 
 		if (!se) {
 			a->counts.unknown_series++;
+			continue;
+		}
+		if (s->flags & SAMPLE_RETIRE) {
+			retire(a, s->series, 0);
+			continue;
+		}
+		if (se->derive.op) {
+			/* Computed here, never sampled. */
+			a->counts.bad_values++;
 			continue;
 		}
 		f = se->view;
@@ -281,6 +513,8 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 		if (!st)
 			continue;
 		a->counts.samples++;
+		prev_t = st->last_t;
+		had_prev = st->seen;
 		if (f->kind == AM_COUNTER) {
 			uint64_t raw;
 
@@ -304,36 +538,10 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 				a->counts.bad_values++;
 				continue;
 			}
-			v *= f->scale;
-			switch (f->kind) {
-			case AM_INTEGRAL:
-				if (!st->seen) {
-					set_text_double(st, 0);
-				} else if (s->t_ns > st->last_t) {
-					double dt = (double)(s->t_ns - st->last_t) / NS_PER_S;
-					double iv = owner_interval(a, se->owner);
-
-					/* A gap longer than the staleness horizon is time
-					 * nobody observed: integrate nothing over it. */
-					if (iv <= 0 || dt <= 3 * iv)
-						set_text_double(st, st->value + v * dt);
-				}
-				break;
-			case AM_WINDOW_MAX:
-			case AM_WINDOW_MEAN:
-				apply_window(f, st, s->t_ns, v);
-				break;
-			case AM_INFO:
-				set_text_double(st, 1);
-				break;
-			default:
-				set_text_double(st, v);
-				break;
-			}
+			apply_value(a, se, st, s->t_ns, v * f->scale);
 		}
-		st->seen = 1;
-		if (s->t_ns > st->last_t || !st->last_t)
-			st->last_t = s->t_ns;
+		mark_seen(st, s->t_ns);
+		derive_from(a, s->series, s->t_ns, prev_t, had_prev);
 	}
 }
 

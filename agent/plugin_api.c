@@ -2,11 +2,13 @@
  * registration (forwarded to the registry with the collector's slot as owner),
  * emission into the collector's ring, logging and read-error accounting.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
 #include "plugin_api.h"
+#include "schema.h"
 #include "series.h"
 
 void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
@@ -26,13 +28,46 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 {
-	int rc = series_family_register(def, ctx->slot);
+	int rc;
+
+	/* A schema family registered here could carry its own HELP or labels,
+	 * and which one won would depend on thread timing. */
+	if (def && schema_is_std_name(def->name)) {
+		log_msg(LOGL_ERROR, ctx->desc->name,
+			"cannot register family %s with am_family: it is a schema "
+			"family (accelmon/schema.h); use am_std_family",
+			def->name);
+		return -EINVAL;
+	}
+	rc = series_family_register(def, ctx->slot);
 
 	if (rc < 0)
 		log_msg(LOGL_ERROR, ctx->desc->name,
 			"cannot register family %s: invalid name, labels or kind, or "
 			"redefined differently",
 			def && def->name ? def->name : "(null)");
+	return rc;
+}
+
+am_family_t am_std_family(struct am_ctx *ctx, enum am_std which,
+			  const struct am_std_use *use)
+{
+	struct am_family_def def;
+	const char *why;
+	int rc = schema_family_def(which, use, &def, &why);
+
+	if (rc < 0) {
+		log_msg(LOGL_ERROR, ctx->desc->name,
+			"cannot register schema family %d (%s): %s", (int)which,
+			am_std_def(which) ? am_std_def(which)->name : "unknown", why);
+		return rc;
+	}
+	rc = series_family_register(&def, ctx->slot);
+	if (rc < 0)
+		log_msg(LOGL_ERROR, ctx->desc->name,
+			"cannot register schema family %s: invalid bits, scale or "
+			"window",
+			def.name);
 	return rc;
 }
 
@@ -57,6 +92,94 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw)
 	memcpy(&s.value, &raw, sizeof(raw));
 	if (series != AM_SERIES_INVALID)
 		ring_push(ctx->ring, &s);
+}
+
+void am_series_retire(struct am_ctx *ctx, am_series_t series)
+{
+	struct am_sample s = {series, SAMPLE_RETIRE, ctx->poll_ns, 0};
+
+	if (series != AM_SERIES_INVALID)
+		ring_push(ctx->ring, &s);
+}
+
+static int is_gauge_kind(enum am_kind k)
+{
+	return k == AM_GAUGE || k == AM_WINDOW_MAX || k == AM_WINDOW_MEAN;
+}
+
+/* Why a derived series cannot be bound as asked, or NULL when it can. */
+static const char *derive_refusal(const struct am_ctx *ctx, const struct famview *fv,
+				  const struct am_derive *d)
+{
+	const struct series *a = series_get(d->a);
+	const struct series *b = d->b == AM_SERIES_INVALID ? NULL : series_get(d->b);
+	const struct series *c =
+		d->capacity == AM_SERIES_INVALID ? NULL : series_get(d->capacity);
+
+	if (!fv)
+		return "no such family handle";
+	if (fv->scale != 1)
+		return "a derived family takes no scale (its inputs carry units)";
+	if (!a || (d->b != AM_SERIES_INVALID && !b) ||
+	    (d->capacity != AM_SERIES_INVALID && !c))
+		return "an input is not a series";
+	if (a->owner != ctx->slot || (b && b->owner != ctx->slot) ||
+	    (c && c->owner != ctx->slot))
+		return "an input belongs to another collector instance";
+	if (a->derive.op || (b && b->derive.op) || (c && c->derive.op))
+		return "an input is itself derived";
+	switch (d->op) {
+	case AM_DERIVE_RATIO:
+		if (a->view->kind != AM_COUNTER || (b && b->view->kind != AM_COUNTER))
+			return "ratio: a and b must be AM_COUNTER series";
+		if (c && c->view->kind != AM_GAUGE)
+			return "ratio: capacity must be an AM_GAUGE series";
+		if (!is_gauge_kind(fv->kind) && fv->kind != AM_INTEGRAL)
+			return "ratio: the family must be AM_GAUGE, AM_WINDOW_* or "
+			       "AM_INTEGRAL";
+		return NULL;
+	case AM_DERIVE_SATURATED:
+		if (a->view->kind != AM_COUNTER || !a->view->saturating)
+			return "saturated: a must be a saturating AM_COUNTER series";
+		if (b || c)
+			return "saturated: takes no b or capacity";
+		if (!is_gauge_kind(fv->kind))
+			return "saturated: the family must be AM_GAUGE or AM_WINDOW_*";
+		return NULL;
+	case AM_DERIVE_INTEGRAL:
+		if (a->view->kind != AM_GAUGE)
+			return "integral: a must be an AM_GAUGE series";
+		if (b || c)
+			return "integral: takes no b or capacity";
+		if (fv->kind != AM_COUNTER)
+			return "integral: the family must be AM_COUNTER";
+		return NULL;
+	}
+	return "unknown derive op";
+}
+
+am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
+			      const char *const *label_values,
+			      const struct am_derive *d)
+{
+	const struct famview *fv = series_view_get(fam);
+	const char *why = d ? derive_refusal(ctx, fv, d) : "no derive given";
+	struct series_derive sd;
+	am_series_t id;
+
+	if (why) {
+		log_msg(LOGL_ERROR, ctx->desc->name, "cannot derive a series of %s: %s",
+			fv ? fv->fam->name : "(bad family)", why);
+		return AM_SERIES_INVALID;
+	}
+	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
+	id = series_intern_derived(fam, label_values, ctx->slot, &sd);
+	if (id == AM_SERIES_INVALID)
+		log_msg(LOGL_ERROR, ctx->desc->name,
+			"cannot derive a series of %s: missing label values, or "
+			"these labels name a series with other inputs",
+			fv->fam->name);
+	return id;
 }
 
 void am_found(struct am_ctx *ctx, const char *fmt, ...)

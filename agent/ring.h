@@ -15,13 +15,16 @@
 /* A sample as it travels from a collector to the aggregator. */
 struct am_sample {
 	uint32_t series; /* am_series_t */
-	uint32_t flags;  /* SAMPLE_U64 or 0 */
+	uint32_t flags;  /* SAMPLE_* */
 	int64_t t_ns;    /* poll time, monotonic ns */
 	double value;
 };
 
 /* am_sample.flags: value holds the bits of a uint64_t (exact counters). */
 #define SAMPLE_U64 0x1u
+/* am_series_retire: no value; the aggregator drops the series' state. It
+ * travels in the ring so it is ordered with the samples of the same poll. */
+#define SAMPLE_RETIRE 0x2u
 
 struct ring;
 

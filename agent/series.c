@@ -288,7 +288,7 @@ static int htab_grow(void)
 
 static struct series *series_build(const struct famview *fv,
 				   const char *const *values, uint32_t id,
-				   int owner)
+				   int owner, const struct series_derive *d)
 {
 	const struct family *f = fv->fam;
 	struct series *s = calloc(1, sizeof(*s));
@@ -299,6 +299,8 @@ static struct series *series_build(const struct famview *fv,
 	s->fam = f;
 	s->view = fv;
 	s->owner = owner;
+	if (d)
+		s->derive = *d;
 	for (unsigned i = 0; i < fv->nlabels; i++) {
 		s->values[i] = strdup(values[i]);
 		if (!s->values[i])
@@ -316,7 +318,18 @@ fail:
 	return NULL;
 }
 
-uint32_t series_intern(int view, const char *const *values, int owner)
+static int derive_same(const struct series *s, const struct series_derive *d)
+{
+	const struct series_derive *e = &s->derive;
+
+	if (!d)
+		return 1; /* a plain intern finds any series, derived or not */
+	return e->op == d->op && e->a == d->a && e->b == d->b &&
+	       e->capacity == d->capacity;
+}
+
+static uint32_t intern(int view, const char *const *values, int owner,
+		       const struct series_derive *d)
 {
 	const struct famview *fv = series_view_get(view);
 	const struct family *f = fv ? fv->fam : NULL;
@@ -338,7 +351,8 @@ uint32_t series_intern(int view, const char *const *values, int owner)
 	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
 		if (series_match(series_at(htab[i]), fv, values)) {
-			id = htab[i];
+			if (derive_same(series_at(htab[i]), d))
+				id = htab[i];
 			goto out;
 		}
 	}
@@ -350,7 +364,7 @@ uint32_t series_intern(int view, const char *const *values, int owner)
 		if (!chunks[count >> CHUNK_BITS])
 			goto out;
 	}
-	s = series_build(fv, values, count, owner);
+	s = series_build(fv, values, count, owner, d);
 	if (!s)
 		goto out;
 	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
@@ -361,6 +375,17 @@ uint32_t series_intern(int view, const char *const *values, int owner)
 out:
 	pthread_mutex_unlock(&reg_lock);
 	return id;
+}
+
+uint32_t series_intern(int view, const char *const *values, int owner)
+{
+	return intern(view, values, owner, NULL);
+}
+
+uint32_t series_intern_derived(int view, const char *const *values, int owner,
+			       const struct series_derive *d)
+{
+	return intern(view, values, owner, d);
 }
 
 const struct series *series_get(uint32_t id)

@@ -51,6 +51,12 @@ struct series {
 	char *values[AM_MAX_LABELS];
 	/* `{a="x",b="y"}` with values escaped, or "" when the family has no labels */
 	char *label_text;
+	/* A derived series (am_series_derived): op != 0 and its inputs; the
+	 * aggregator computes it when input a is updated. Fixed at intern. */
+	struct series_derive {
+		uint8_t op; /* enum am_derive_op, 0 for a plain series */
+		uint32_t a, b, capacity;
+	} derive;
 };
 
 /* Register a family (or find it) and return a view id >= 0 carrying this
@@ -65,6 +71,12 @@ int series_family_count(void);
  * identity is the family and label values; the view of its first intern
  * decides its aggregation. */
 uint32_t series_intern(int view, const char *const *values, int owner);
+/* Intern a derived series: as series_intern, with its inputs bound. An
+ * existing series of the same identity is returned only when it is bound
+ * to the same inputs (AM_SERIES_INVALID otherwise). Inputs are checked by
+ * the caller (plugin_api.c). */
+uint32_t series_intern_derived(int view, const char *const *values, int owner,
+			       const struct series_derive *d);
 const struct series *series_get(uint32_t id);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "accelmon/collector.h"
+#include "accelmon/schema.h"
 #include "amdgpu_metrics.h"
 
 #define AMDGPU_MAX_DEVICES 64
@@ -61,55 +62,46 @@ enum amdgpu_fam {
 
 #define DEV_LABELS "device", "uuid"
 
+/* The families amdgpu feeds: schema families (accelmon/schema.h) with how
+ * sysfs units reach the core, and amdgpu's own (amdgpu_fams). */
+static const struct amdgpu_fam_use {
+	bool std;
+	enum am_std which;
+	struct am_std_use use;
+} amdgpu_std[F_COUNT] = {
+#define STD(w, k, sc) {true, w, {.kind = k, .scale = sc}}
+    [F_INFO] = STD(AM_STD_ACCEL_INFO, AM_INFO, 0),
+    [F_UP] = STD(AM_STD_ACCEL_UP, AM_GAUGE, 0),
+    /* the *_busy_percent files */
+    [F_UTIL] = STD(AM_STD_UTILIZATION, AM_GAUGE, 0.01),
+    [F_BUSY] = STD(AM_STD_BUSY_SECONDS, AM_INTEGRAL, 0.01),
+    [F_MEMBW] = STD(AM_STD_MEMORY_BW_UTILIZATION, AM_GAUGE, 0.01),
+    [F_ENGINE] = STD(AM_STD_ENGINE_UTILIZATION, AM_GAUGE, 0.01),
+    [F_MEM_USED] = STD(AM_STD_MEMORY_USED, AM_GAUGE, 0),
+    [F_MEM_TOTAL] = STD(AM_STD_MEMORY_TOTAL, AM_GAUGE, 0),
+    /* hwmon microwatts */
+    [F_POWER] = STD(AM_STD_POWER, AM_GAUGE, 1e-6),
+    [F_POWER_LIMIT] = STD(AM_STD_POWER_LIMIT, AM_GAUGE, 1e-6),
+    /* One family, two views: the firmware accumulator (2^-16 J units,
+     * exact, 64-bit) where gpu_metrics has it, else the aggregator
+     * integrates sampled power (uW) into joules. */
+    [F_ENERGY] = STD(AM_STD_ENERGY, AM_COUNTER, 1.0 / 65536),
+    [F_ENERGY_PW] = STD(AM_STD_ENERGY, AM_INTEGRAL, 1e-6),
+    /* hwmon millidegrees */
+    [F_TEMP] = STD(AM_STD_TEMPERATURE, AM_GAUGE, 1e-3),
+    [F_CLOCK] = STD(AM_STD_CLOCK, AM_GAUGE, 0),
+    /* RAS counts per block */
+    [F_ECC] = STD(AM_STD_ECC_ERRORS, AM_COUNTER, 0),
+    /* gpu_metrics residency accumulators or the sampled throttler mask */
+    [F_THROTTLED] = STD(AM_STD_THROTTLED_SECONDS, AM_INTEGRAL, 0),
+    /* estimated from pcie_bw (packets x max payload over a 1 s window,
+     * read every pcie_interval and held until the next reading) */
+    [F_PCIE_TX] = STD(AM_STD_PCIE_TRANSMIT_BYTES, AM_COUNTER, 0),
+    [F_PCIE_RX] = STD(AM_STD_PCIE_RECEIVE_BYTES, AM_COUNTER, 0),
+#undef STD
+};
+
 static const struct am_family_def amdgpu_fams[F_COUNT] = {
-    [F_INFO] = {"accel_info",
-		"Accelerator identity; constant 1.",
-		AM_INFO,
-		NULL,
-		{DEV_LABELS, "vendor", "model", "pci_bus_id", "driver", "vbios_version",
-		 "numa_node"}},
-    [F_UP] = {"accel_up",
-	      "1 when the device's sysfs files could be read this poll.",
-	      AM_GAUGE,
-	      NULL,
-	      {DEV_LABELS}},
-    [F_UTIL] = {"accel_utilization_ratio",
-		"Share of time the graphics/compute engine was busy "
-		"(gpu_busy_percent / 100).",
-		AM_GAUGE,
-		"ratio",
-		{DEV_LABELS},
-		.scale = 0.01},
-    [F_BUSY] = {"accel_busy_seconds_total",
-		"Seconds the graphics/compute engine was busy, integrated "
-		"from gpu_busy_percent at every poll.",
-		AM_INTEGRAL,
-		"seconds",
-		{DEV_LABELS},
-		.scale = 0.01},
-    [F_MEMBW] = {"accel_memory_bandwidth_utilization_ratio",
-		 "Memory controller busy share (mem_busy_percent / 100).",
-		 AM_GAUGE,
-		 "ratio",
-		 {DEV_LABELS},
-		 .scale = 0.01},
-    [F_ENGINE] = {"accel_engine_utilization_ratio",
-		  "Busy share of an auxiliary engine (engine=\"vcn\": video "
-		  "codec, vcn_busy_percent / 100).",
-		  AM_GAUGE,
-		  "ratio",
-		  {DEV_LABELS, "engine"},
-		  .scale = 0.01},
-    [F_MEM_USED] = {"accel_memory_used_bytes",
-		    "Device memory (VRAM) in use.",
-		    AM_GAUGE,
-		    "bytes",
-		    {DEV_LABELS}},
-    [F_MEM_TOTAL] = {"accel_memory_total_bytes",
-		     "Device memory (VRAM) size.",
-		     AM_GAUGE,
-		     "bytes",
-		     {DEV_LABELS}},
     [F_POOL_USED] = {"accel_memory_pool_used_bytes",
 		     "Memory in use per amdgpu pool (vram, vis_vram: "
 		     "CPU-visible VRAM, gtt: system memory mapped to the GPU).",
@@ -121,72 +113,6 @@ static const struct am_family_def amdgpu_fams[F_COUNT] = {
 		      AM_GAUGE,
 		      "bytes",
 		      {DEV_LABELS, "pool"}},
-    [F_POWER] = {"accel_power_watts",
-		 "Board/socket power (hwmon power1_average or power1_input, "
-		 "else gpu_metrics).",
-		 AM_GAUGE,
-		 "watts",
-		 {DEV_LABELS},
-		 .scale = 1e-6},
-    [F_POWER_LIMIT] = {"accel_power_limit_watts",
-		       "Power cap (hwmon power1_cap).",
-		       AM_GAUGE,
-		       "watts",
-		       {DEV_LABELS},
-		       .scale = 1e-6},
-    /* One family, two views: the firmware accumulator (2^-16 J units,
-     * exact, 64-bit) where gpu_metrics has it, else the aggregator
-     * integrates sampled power (uW) into joules. */
-    [F_ENERGY] = {"accel_energy_joules_total",
-		  "Energy used: the gpu_metrics energy accumulator when the "
-		  "table has one, else power integrated over poll intervals.",
-		  AM_COUNTER,
-		  "joules",
-		  {DEV_LABELS},
-		  .scale = 1.0 / 65536},
-    [F_ENERGY_PW] = {"accel_energy_joules_total",
-		     "Energy used: the gpu_metrics energy accumulator when the "
-		     "table has one, else power integrated over poll intervals.",
-		     AM_INTEGRAL,
-		     "joules",
-		     {DEV_LABELS},
-		     .scale = 1e-6},
-    [F_TEMP] = {"accel_temperature_celsius",
-		"Temperature per hwmon sensor (edge, junction, mem, ...).",
-		AM_GAUGE,
-		"celsius",
-		{DEV_LABELS, "sensor"},
-		.scale = 1e-3},
-    [F_CLOCK] = {"accel_clock_hertz",
-		 "Current clock (graphics = sclk, memory = mclk).",
-		 AM_GAUGE,
-		 "hertz",
-		 {DEV_LABELS, "clock"}},
-    [F_ECC] = {"accel_ecc_errors_total",
-	       "RAS error counts per block (type=corrected|uncorrected).",
-	       AM_COUNTER,
-	       NULL,
-	       {DEV_LABELS, "type", "block"}},
-    [F_THROTTLED] = {"accel_throttled_seconds_total",
-		     "Seconds throttled per reason, from gpu_metrics: residency "
-		     "accumulators (prochot, ppt, socket_thermal, vr_thermal, "
-		     "hbm_thermal) or the sampled throttler mask (power, "
-		     "current, thermal, other).",
-		     AM_INTEGRAL,
-		     "seconds",
-		     {DEV_LABELS, "reason"}},
-    [F_PCIE_TX] = {"accel_pcie_transmit_bytes_total",
-		   "PCIe bytes sent, estimated from pcie_bw (packets x max "
-		   "payload over a 1 s window, read every pcie_interval and "
-		   "held until the next reading): an upper bound.",
-		   AM_COUNTER,
-		   "bytes",
-		   {DEV_LABELS}},
-    [F_PCIE_RX] = {"accel_pcie_receive_bytes_total",
-		   "PCIe bytes received, estimated like the transmit side.",
-		   AM_COUNTER,
-		   "bytes",
-		   {DEV_LABELS}},
     /* The driver documents the XGMI accumulators in "KiloBytes"; AMD's
      * firmware sizes are binary, so 1 unit = 1024 bytes. */
     [F_XGMI_READ] = {"fabric_xgmi_read_bytes_total",
@@ -810,10 +736,14 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 	qsort(st->devs, (size_t)st->ndevs, sizeof(*st->devs), amdgpu_cmp_dev);
 
 	for (int i = 0; i < F_COUNT; i++) {
-		st->fam[i] = am_family(ctx, &amdgpu_fams[i]);
+		const struct amdgpu_fam_use *u = &amdgpu_std[i];
+
+		st->fam[i] = u->std ? am_std_family(ctx, u->which, &u->use)
+				    : am_family(ctx, &amdgpu_fams[i]);
 		if (st->fam[i] < 0) {
 			am_log(ctx, AM_LOG_ERROR, "cannot register %s: %s",
-			       amdgpu_fams[i].name, strerror(-st->fam[i]));
+			       u->std ? am_std_def(u->which)->name : amdgpu_fams[i].name,
+			       strerror(-st->fam[i]));
 			rc = st->fam[i];
 			goto fail;
 		}
@@ -1219,8 +1149,10 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 	uint64_t v;
 
 	if (d->s_info == AM_SERIES_INVALID) {
-		const char *info[] = {d->name, d->uuid,	  d->vendor, d->model,
-				      d->pci,  d->driver, d->vbios,  d->numa};
+		/* the schema's identity labels: no serial number or driver
+		 * version is read; the VBIOS is the firmware */
+		const char *info[] = {d->name, d->uuid, d->vendor, d->model, "",
+				      d->pci,  d->numa, "",	   d->vbios};
 		amdgpu_ser(ctx, &d->s_info, st->fam[F_INFO], info);
 	}
 	amdgpu_emit(ctx, d->s_info, 1);

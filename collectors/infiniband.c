@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "accelmon/collector.h"
+#include "accelmon/schema.h"
 
 /* ---- metric families ---- */
 
@@ -67,21 +68,35 @@ enum ib_fam {
  *  - transmit/receive bytes and packets: 64-bit when the port has
  *    PortCountersExtended, else the 32-bit PortCounters, which saturate;
  *  - fabric_port_errors_total{type}: 16, 8 or 4-bit, all saturating.
- * The core does not export its saturation flag, so this collector exports
- * fabric_counter_saturated{device,port,counter} itself. */
-/* Port identity needs more than AM_MAX_LABELS (8) labels, so it is split:
+ * This collector still computes the saturation flag itself and exports it
+ * as fabric_port_stat_saturated{device,port,counter}. */
+/* Port identity is split in two families:
  * fabric_port_info carries the per-port ones and those DESIGN.md names
  * (link layer, netdev, rate text, firmware, GUID, nearest accelerator), and
  * fabric_device_info{device} the per-device rest (board id, HCA type, NUMA
  * node, PCI address). Join them on `device`. */
+/* Schema families (accelmon/schema.h): name, HELP and labels come from the
+ * core; ib_fam_defs gives only how this collector feeds them. */
+static const struct {
+	bool std;
+	enum am_std which;
+} ib_std[IBF_N] = {
+    [IBF_INFO] = {true, AM_STD_PORT_INFO},
+    [IBF_UP] = {true, AM_STD_PORT_UP},
+    [IBF_SPEED] = {true, AM_STD_PORT_LINK_SPEED},
+    [IBF_TX_BYTES] = {true, AM_STD_PORT_TRANSMIT_BYTES},
+    [IBF_RX_BYTES] = {true, AM_STD_PORT_RECEIVE_BYTES},
+    [IBF_TX_PKTS] = {true, AM_STD_PORT_TRANSMIT_PACKETS},
+    [IBF_RX_PKTS] = {true, AM_STD_PORT_RECEIVE_PACKETS},
+    [IBF_WAIT] = {true, AM_STD_PORT_TRANSMIT_WAIT},
+    [IBF_ERRORS] = {true, AM_STD_PORT_ERRORS},
+    [IBF_SATURATED] = {true, AM_STD_PORT_STAT_SATURATED},
+    [IBF_UTIL] = {true, AM_STD_PORT_UTILIZATION},
+    [IBF_PEAK] = {true, AM_STD_PORT_UTILIZATION_PEAK},
+};
+
 static const struct am_family_def ib_fam_defs[IBF_N] = {
-    [IBF_INFO] = {"fabric_port_info",
-		  "RDMA port identity: link layer, netdev, rate text, "
-		  "firmware, node GUID, nearest accelerator (PCI address).",
-		  AM_INFO,
-		  NULL,
-		  {IB_PORT_LABELS, "link_layer", "netdev", "rate", "firmware_version",
-		   "node_guid", "accelerator"}},
+    [IBF_INFO] = {.kind = AM_INFO},
     [IBF_DEVINFO] = {"fabric_device_info",
 		     "RDMA device identity: board id, HCA type, NUMA node, "
 		     "PCI address, firmware.",
@@ -89,11 +104,7 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		     NULL,
 		     {"device", "board_id", "hca_type", "numa_node", "pci_bus_id",
 		      "firmware_version"}},
-    [IBF_UP] = {"fabric_port_up",
-		"1 when the port's logical state is ACTIVE, else 0.",
-		AM_GAUGE,
-		NULL,
-		{IB_PORT_LABELS}},
+    [IBF_UP] = {.kind = AM_GAUGE},
     [IBF_STATE] = {"fabric_port_state",
 		   "Logical port state number (1 DOWN, 2 INIT, 3 ARMED, "
 		   "4 ACTIVE, 5 ACTIVE_DEFER).",
@@ -106,44 +117,16 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		  AM_GAUGE,
 		  NULL,
 		  {IB_PORT_LABELS}},
-    [IBF_SPEED] = {"fabric_port_link_speed_bytes_per_second",
-		   "Port data rate from the rate file, in bytes per second.",
-		   AM_GAUGE,
-		   "bytes_per_second",
-		   {IB_PORT_LABELS}},
+    [IBF_SPEED] = {.kind = AM_GAUGE},
     [IBF_LANES] = {"fabric_port_link_lanes",
 		   "Active link width in lanes (the NX in the rate file).",
 		   AM_GAUGE,
 		   NULL,
 		   {IB_PORT_LABELS}},
-    [IBF_TX_BYTES] = {"fabric_port_transmit_bytes_total",
-		      "Data transmitted (port_xmit_data x 4 octets).",
-		      AM_COUNTER,
-		      "bytes",
-		      {IB_PORT_LABELS},
-		      64,
-		      false,
-		      4.0},
-    [IBF_RX_BYTES] = {"fabric_port_receive_bytes_total",
-		      "Data received (port_rcv_data x 4 octets).",
-		      AM_COUNTER,
-		      "bytes",
-		      {IB_PORT_LABELS},
-		      64,
-		      false,
-		      4.0},
-    [IBF_TX_PKTS] = {"fabric_port_transmit_packets_total",
-		     "Packets transmitted.",
-		     AM_COUNTER,
-		     NULL,
-		     {IB_PORT_LABELS},
-		     64},
-    [IBF_RX_PKTS] = {"fabric_port_receive_packets_total",
-		     "Packets received.",
-		     AM_COUNTER,
-		     NULL,
-		     {IB_PORT_LABELS},
-		     64},
+    [IBF_TX_BYTES] = {.kind = AM_COUNTER, .bits = 64, .scale = 4.0},
+    [IBF_RX_BYTES] = {.kind = AM_COUNTER, .bits = 64, .scale = 4.0},
+    [IBF_TX_PKTS] = {.kind = AM_COUNTER, .bits = 64},
+    [IBF_RX_PKTS] = {.kind = AM_COUNTER, .bits = 64},
     [IBF_TX_UCAST] = {"fabric_port_unicast_transmit_packets_total",
 		      "Unicast packets transmitted.",
 		      AM_COUNTER,
@@ -168,40 +151,11 @@ static const struct am_family_def ib_fam_defs[IBF_N] = {
 		      NULL,
 		      {IB_PORT_LABELS},
 		      64},
-    [IBF_WAIT] = {"fabric_port_transmit_wait_total",
-		  "Ticks a packet waited to be sent (port_xmit_wait; "
-		  "32-bit, saturates).",
-		  AM_COUNTER,
-		  NULL,
-		  {IB_PORT_LABELS},
-		  32,
-		  true},
-    [IBF_ERRORS] = {"fabric_port_errors_total",
-		    "Port error counters by sysfs name (4, 8 or 16-bit, "
-		    "saturating).",
-		    AM_COUNTER,
-		    NULL,
-		    {IB_PORT_LABELS, "type"},
-		    16,
-		    true},
-    [IBF_SATURATED] = {"fabric_counter_saturated",
-		       "1 while a saturating port counter sits at its "
-		       "maximum (it no longer counts; clear it with "
-		       "perfquery -R), else 0.",
-		       AM_GAUGE,
-		       NULL,
-		       {IB_PORT_LABELS, "counter"}},
-    [IBF_UTIL] = {"fabric_port_utilization_ratio",
-		  "Data rate over the last poll interval divided by the "
-		  "link speed.",
-		  AM_GAUGE,
-		  "ratio",
-		  {IB_PORT_LABELS, "direction"}},
-    [IBF_PEAK] = {"fabric_port_utilization_peak_ratio",
-		  "Highest per-poll utilization in the peak window.",
-		  AM_WINDOW_MAX,
-		  "ratio",
-		  {IB_PORT_LABELS, "direction"}},
+    [IBF_WAIT] = {.kind = AM_COUNTER, .bits = 32, .saturating = true},
+    [IBF_ERRORS] = {.kind = AM_COUNTER, .bits = 16, .saturating = true},
+    [IBF_SATURATED] = {.kind = AM_GAUGE},
+    [IBF_UTIL] = {.kind = AM_GAUGE},
+    [IBF_PEAK] = {.kind = AM_WINDOW_MAX},
     [IBF_CNP_SENT] = {"fabric_roce_cnp_sent_total",
 		      "Congestion notification packets sent by the "
 		      "notification point (np_cnp_sent).",
@@ -1009,6 +963,21 @@ static size_t ib_fd_budget(void)
 
 static void ib_fini(struct am_ctx *ctx, void *state);
 
+/* Register family f with def's aggregation: a schema family through
+ * am_std_family, one of this collector's own through am_family. */
+static am_family_t ib_register(struct am_ctx *ctx, int f, const struct am_family_def *def)
+{
+	struct am_std_use u = {.kind = def->kind,
+			       .bits = def->bits,
+			       .saturating = def->saturating,
+			       .scale = def->scale,
+			       .window_s = def->window_s};
+
+	if (ib_std[f].std)
+		return am_std_family(ctx, ib_std[f].which, &u);
+	return am_family(ctx, def);
+}
+
 /* The family handle for a file: the family's own, or a view with the
  * file's width when that differs from the definition. */
 static int ib_file_family(struct am_ctx *ctx, struct ib_state *st, struct ib_file *f)
@@ -1034,7 +1003,7 @@ static int ib_file_family(struct am_ctx *ctx, struct ib_state *st, struct ib_fil
 	def = *d;
 	def.bits = f->bits;
 	def.saturating = f->sat;
-	f->fam = am_family(ctx, &def);
+	f->fam = ib_register(ctx, f->c->fam, &def);
 	if (f->fam < 0)
 		return f->fam;
 	st->views[st->nviews++] = (struct ib_view){f->c->fam, f->bits, f->sat, f->fam};
@@ -1154,7 +1123,7 @@ static int ib_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 
 		if (f == IBF_PEAK)
 			def.window_s = peak > 0 ? peak : 15.0;
-		st->fam[f] = am_family(ctx, &def);
+		st->fam[f] = ib_register(ctx, f, &def);
 		if (st->fam[f] < 0) {
 			ret = st->fam[f];
 			goto out_st;

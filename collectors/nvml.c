@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "accelmon/collector.h"
+#include "accelmon/schema.h"
 #include "nvml_api.h"
 
 #define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
@@ -150,105 +151,59 @@ enum nvml_fam {
 	F_COUNT
 };
 
-/* FAM(name, kind, unit, scale, help, extra labels...): every family carries
- * device and uuid first; scale turns NVML's units into base units (0 = 1). */
-/* clang-format off */
-#define FAM(n, k, u, sc, h, ...) { .name = n, .help = h, .kind = k, .unit = u, \
-	.scale = sc, .labels = { "device", "uuid", __VA_ARGS__ } }
-/* clang-format on */
-static const struct am_family_def nvml_fams[F_COUNT] = {
-    [F_INFO] = FAM("accel_info", AM_INFO, NULL, 0,
-		   "Accelerator identity; constant 1 (join on device, uuid).", "vendor",
-		   "model", "pci_bus_id", "driver_version", "serial", "numa_node"),
-    [F_UP] = FAM("accel_up", AM_GAUGE, NULL, 0,
-		 "1 when the device answered this poll, 0 when it is lost or the "
-		 "driver is unusable.",
-		 NULL),
-    [F_UTIL] = FAM("accel_utilization_ratio", AM_GAUGE, "ratio", 0,
-		   "Share of the last sample period in which one or more kernels "
-		   "ran (NVML utilization.gpu).",
-		   NULL),
-    [F_BUSY] = FAM("accel_busy_seconds_total", AM_INTEGRAL, "seconds", 0,
-		   "Seconds in which one or more kernels ran "
-		   "(accel_utilization_ratio integrated over polls).",
-		   NULL),
-    [F_MEMUTIL] = FAM("accel_memory_utilization_ratio", AM_GAUGE, "ratio", 0,
-		      "Share of the last sample period in which device memory was "
-		      "read or written (NVML utilization.memory, memory controller).",
-		      NULL),
-    [F_MEM_USED] = FAM("accel_memory_used_bytes", AM_GAUGE, "bytes", 0,
-		       "Device memory allocated.", NULL),
-    [F_MEM_TOTAL] = FAM("accel_memory_total_bytes", AM_GAUGE, "bytes", 0,
-			"Device memory in total.", NULL),
-    [F_POWER] = FAM("accel_power_watts", AM_GAUGE, "watts", 1e-3, "Power draw.", NULL),
-    [F_PLIMIT] = FAM("accel_power_limit_watts", AM_GAUGE, "watts", 1e-3,
-		     "Enforced power limit.", NULL),
-    /* One family, two sources: a family has one HELP and one kind, so the
-     * fallback integration is done here (not with AM_INTEGRAL) and both
-     * sources reach the core as a millijoule counter. */
-    [F_ENERGY] = FAM("accel_energy_joules_total", AM_COUNTER, "joules", 1e-3,
-		     "Energy consumed: NVML's total energy counter where the GPU has "
-		     "one (Volta and newer), else accel_power_watts integrated over "
-		     "the collector's polls since it started (trapezoid rule).",
-		     NULL),
-    [F_TEMP] = FAM("accel_temperature_celsius", AM_GAUGE, "celsius", 0,
-		   "Temperature by sensor (gpu = die, memory = HBM).", "sensor"),
-    [F_CLOCK] = FAM("accel_clock_hertz", AM_GAUGE, "hertz", 1e6,
-		    "Current clock by domain.", "clock"),
-    [F_THROTTLE] = FAM("accel_throttled_seconds_total", AM_INTEGRAL, "seconds", 0,
-		       "Seconds during which NVML reported the clock event (throttle) "
-		       "reason active; gpu_idle and the *_setting reasons are not "
-		       "slowdowns.",
-		       "reason"),
-    [F_PCIE_TX] = FAM("accel_pcie_transmit_bytes_total", AM_INTEGRAL, "bytes", 1024,
-		      "Bytes sent over PCIe: NVML throughput (KiB/s, 20 ms samples) "
-		      "integrated over polls.",
-		      NULL),
-    [F_PCIE_RX] = FAM("accel_pcie_receive_bytes_total", AM_INTEGRAL, "bytes", 1024,
-		      "Bytes received over PCIe: NVML throughput (KiB/s, 20 ms "
-		      "samples) integrated over polls.",
-		      NULL),
-    [F_ECC] = FAM("accel_ecc_errors_total", AM_COUNTER, NULL, 0,
-		  "Device memory ECC errors since the driver loaded (volatile "
-		  "counters).",
-		  "type"),
-    [F_PROCS] = FAM("accel_compute_processes", AM_GAUGE, NULL, 0,
-		    "Compute processes running on the device.", NULL),
-    [F_NVL_TX] = FAM("fabric_nvlink_transmit_bytes_total", AM_COUNTER, "bytes", 1024,
-		     "NVLink data bytes transmitted, per link; link=\"all\" is "
-		     "NVML's total over links (do not add it to the per-link "
-		     "series).",
-		     "link"),
-    [F_NVL_RX] = FAM("fabric_nvlink_receive_bytes_total", AM_COUNTER, "bytes", 1024,
-		     "NVLink data bytes received, per link; link=\"all\" is NVML's "
-		     "total over links (do not add it to the per-link series).",
-		     "link"),
-    [F_EVENTS] = FAM("accel_error_events_total", AM_COUNTER, NULL, 0,
-		     "Critical NVML events seen by this agent: code is the Xid "
-		     "number, or double_bit_ecc / single_bit_ecc.",
-		     "code"),
-    [F_SM_ACTIVE] = FAM("accel_sm_active_ratio", AM_GAUGE, "ratio", 0,
-			"Share of time the SMs were busy (at least one warp resident), "
-			"averaged over SMs and the poll (GPM SM utilization).",
-			NULL),
-    [F_SM_ACTIVE_S] = FAM("accel_sm_active_seconds_total", AM_INTEGRAL, "seconds", 0,
-			  "accel_sm_active_ratio integrated over polls.", NULL),
-    [F_SM_OCC] = FAM("accel_sm_occupancy_ratio", AM_GAUGE, "ratio", 0,
-		     "Resident warps over the SMs' maximum, over the poll (GPM SM "
-		     "occupancy).",
-		     NULL),
-    [F_TENSOR] = FAM("accel_tensor_active_ratio", AM_GAUGE, "ratio", 0,
-		     "Share of cycles any tensor pipe was active over the poll (GPM "
-		     "any-tensor utilization).",
-		     NULL),
-    [F_TENSOR_S] = FAM("accel_tensor_active_seconds_total", AM_INTEGRAL, "seconds", 0,
-		       "accel_tensor_active_ratio integrated over polls.", NULL),
-    [F_DRAM_BW] = FAM("accel_memory_bandwidth_utilization_ratio", AM_GAUGE, "ratio", 0,
-		      "DRAM bandwidth used over its peak, over the poll (GPM DRAM "
-		      "bandwidth utilization).",
-		      NULL),
+/* The families NVML feeds: schema families (accelmon/schema.h) with how
+ * NVML's units reach the core (scale turns them into base units), and two
+ * of NVML's own. */
+static const struct nvml_fam_use {
+	bool std;
+	enum am_std which;
+	struct am_std_use use;
+} nvml_std[F_COUNT] = {
+#define STD(w, k, sc) {true, w, {.kind = k, .scale = sc}}
+    [F_INFO] = STD(AM_STD_ACCEL_INFO, AM_INFO, 0),
+    [F_UP] = STD(AM_STD_ACCEL_UP, AM_GAUGE, 0),
+    [F_UTIL] = STD(AM_STD_UTILIZATION, AM_GAUGE, 0),
+    [F_BUSY] = STD(AM_STD_BUSY_SECONDS, AM_INTEGRAL, 0),
+    [F_MEM_USED] = STD(AM_STD_MEMORY_USED, AM_GAUGE, 0),
+    [F_MEM_TOTAL] = STD(AM_STD_MEMORY_TOTAL, AM_GAUGE, 0),
+    [F_POWER] = STD(AM_STD_POWER, AM_GAUGE, 1e-3),
+    [F_PLIMIT] = STD(AM_STD_POWER_LIMIT, AM_GAUGE, 1e-3),
+    /* NVML's energy counter and the fallback integration of power (done
+     * here for now, trapezoid rule) both reach the core in mJ. */
+    [F_ENERGY] = STD(AM_STD_ENERGY, AM_COUNTER, 1e-3),
+    [F_TEMP] = STD(AM_STD_TEMPERATURE, AM_GAUGE, 0),
+    [F_CLOCK] = STD(AM_STD_CLOCK, AM_GAUGE, 1e6),
+    [F_THROTTLE] = STD(AM_STD_THROTTLED_SECONDS, AM_INTEGRAL, 0),
+    /* throughput in KiB/s (20 ms samples) integrated over polls */
+    [F_PCIE_TX] = STD(AM_STD_PCIE_TRANSMIT_BYTES, AM_INTEGRAL, 1024),
+    [F_PCIE_RX] = STD(AM_STD_PCIE_RECEIVE_BYTES, AM_INTEGRAL, 1024),
+    /* volatile counters; NVML does not count per block (block="") */
+    [F_ECC] = STD(AM_STD_ECC_ERRORS, AM_COUNTER, 0),
+    [F_NVL_TX] = STD(AM_STD_NVLINK_TRANSMIT_BYTES, AM_COUNTER, 1024),
+    [F_NVL_RX] = STD(AM_STD_NVLINK_RECEIVE_BYTES, AM_COUNTER, 1024),
+    [F_EVENTS] = STD(AM_STD_ERROR_EVENTS, AM_COUNTER, 0),
+    [F_SM_ACTIVE] = STD(AM_STD_SM_ACTIVE, AM_GAUGE, 0),
+    [F_SM_ACTIVE_S] = STD(AM_STD_SM_ACTIVE_SECONDS, AM_INTEGRAL, 0),
+    [F_SM_OCC] = STD(AM_STD_SM_OCCUPANCY, AM_GAUGE, 0),
+    [F_TENSOR] = STD(AM_STD_TENSOR_ACTIVE, AM_GAUGE, 0),
+    [F_TENSOR_S] = STD(AM_STD_TENSOR_ACTIVE_SECONDS, AM_INTEGRAL, 0),
+    [F_DRAM_BW] = STD(AM_STD_MEMORY_BW_UTILIZATION, AM_GAUGE, 0),
+#undef STD
 };
-#undef FAM
+
+static const struct am_family_def nvml_fams[F_COUNT] = {
+    [F_MEMUTIL] = {.name = "accel_memory_utilization_ratio",
+		   .help = "Share of the last sample period in which device memory "
+			   "was read or written (NVML utilization.memory, memory "
+			   "controller).",
+		   .kind = AM_GAUGE,
+		   .unit = "ratio",
+		   .labels = {"device", "uuid"}},
+    [F_PROCS] = {.name = "accel_compute_processes",
+		 .help = "Compute processes running on the device.",
+		 .kind = AM_GAUGE,
+		 .labels = {"device", "uuid"}},
+};
 
 /* Per-device series slots: family and the value of its third label. */
 enum nvml_slot {
@@ -538,6 +493,8 @@ static am_series_t nvml_slot_series(struct nvml_state *st, struct nvml_dev *d, i
 		if (slot >= S_THR0)
 			extra = nvml_reasons[slot - S_THR0].name;
 		lv[2] = extra;
+		if (nvml_slot_defs[slot].fam == F_ECC)
+			lv[3] = ""; /* block: NVML counts per device */
 		d->s[slot] = nvml_series(st, nvml_slot_defs[slot].fam, lv);
 	}
 	return d->s[slot];
@@ -700,8 +657,9 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 {
 	if (d->s_info == AM_SERIES_INVALID) {
-		const char *lv[8] = {d->name,	d->uuid,    "nvidia",  d->model,
-				     d->bus_id, st->driver, d->serial, d->numa};
+		/* the schema's identity labels; no firmware version read */
+		const char *lv[9] = {d->name,	d->uuid, "nvidia",   d->model, d->serial,
+				     d->bus_id, d->numa, st->driver, ""};
 
 		d->s_info = nvml_series(st, F_INFO, lv);
 	}
@@ -1452,12 +1410,16 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	/* Families are shared by name with other collectors; one that another
 	 * collector defined with other labels is left out, not fatal. */
 	for (int f = 0; f < F_COUNT; f++) {
-		st->fam[f] = am_family(ctx, &nvml_fams[f]);
+		const struct nvml_fam_use *u = &nvml_std[f];
+
+		st->fam[f] = u->std ? am_std_family(ctx, u->which, &u->use)
+				    : am_family(ctx, &nvml_fams[f]);
 		if (st->fam[f] < 0)
 			am_log(ctx, AM_LOG_WARN,
 			       "family %s not registered (%s): defined differently "
 			       "elsewhere; omitted",
-			       nvml_fams[f].name, strerror(-st->fam[f]));
+			       u->std ? am_std_def(u->which)->name : nvml_fams[f].name,
+			       strerror(-st->fam[f]));
 	}
 	nvml_events_open(st);
 	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */

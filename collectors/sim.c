@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "accelmon/collector.h"
+#include "accelmon/schema.h"
 
 #define SIM_MAX 1024
 
@@ -41,7 +42,6 @@ static int sim_init(struct am_ctx *ctx, const struct am_config *cfg, void **stat
 	struct sim *s;
 	am_family_t f_info, f_up, f_util, f_busy, f_power, f_energy, f_used, f_total,
 		f_temp;
-	static const char *const dl[] = {"device", "uuid", NULL};
 
 	if (n < 1 || n > SIM_MAX) {
 		am_found(ctx, "devices must be 1..%d, got %lld", SIM_MAX, n);
@@ -53,36 +53,16 @@ static int sim_init(struct am_ctx *ctx, const struct am_config *cfg, void **stat
 	s->ndev = n;
 	s->hang_after = am_cfg_int(cfg, "hang_after_polls", 0);
 	s->hang_for = am_cfg_duration(cfg, "hang_for", 3600);
-	f_info = am_family(ctx, &(struct am_family_def){
-		.name = "accel_info", .help = "Accelerator identity (constant 1); join on device and uuid.",
-		.kind = AM_INFO,
-		.labels = {"device", "uuid", "vendor", "model", "pci_bus_id", "driver_version", "numa_node"}});
-	f_up = am_family(ctx, &(struct am_family_def){
-		.name = "accel_up", .help = "1 when the accelerator answered its last poll.",
-		.kind = AM_GAUGE, .labels = {dl[0], dl[1]}});
-	f_util = am_family(ctx, &(struct am_family_def){
-		.name = "accel_utilization_ratio",
-		.help = "Share of the last poll interval the accelerator was busy (0..1).",
-		.kind = AM_GAUGE, .labels = {dl[0], dl[1]}});
-	f_busy = am_family(ctx, &(struct am_family_def){
-		.name = "accel_busy_seconds_total",
-		.help = "Seconds the accelerator was busy; rate() gives the mean busy fraction.",
-		.kind = AM_INTEGRAL, .unit = "seconds", .labels = {dl[0], dl[1]}});
-	f_power = am_family(ctx, &(struct am_family_def){
-		.name = "accel_power_watts", .help = "Power draw in watts.",
-		.kind = AM_GAUGE, .unit = "watts", .labels = {dl[0], dl[1]}});
-	f_energy = am_family(ctx, &(struct am_family_def){
-		.name = "accel_energy_joules_total", .help = "Energy consumed in joules.",
-		.kind = AM_INTEGRAL, .unit = "joules", .labels = {dl[0], dl[1]}});
-	f_used = am_family(ctx, &(struct am_family_def){
-		.name = "accel_memory_used_bytes", .help = "Device memory in use, bytes.",
-		.kind = AM_GAUGE, .unit = "bytes", .labels = {dl[0], dl[1]}});
-	f_total = am_family(ctx, &(struct am_family_def){
-		.name = "accel_memory_total_bytes", .help = "Device memory in total, bytes.",
-		.kind = AM_GAUGE, .unit = "bytes", .labels = {dl[0], dl[1]}});
-	f_temp = am_family(ctx, &(struct am_family_def){
-		.name = "accel_temperature_celsius", .help = "Temperature by sensor, degrees Celsius.",
-		.kind = AM_GAUGE, .unit = "celsius", .labels = {dl[0], dl[1], "sensor"}});
+	f_info = am_std_family(ctx, AM_STD_ACCEL_INFO, NULL);
+	f_up = am_std_family(ctx, AM_STD_ACCEL_UP, NULL);
+	f_util = am_std_family(ctx, AM_STD_UTILIZATION, NULL);
+	f_busy = am_std_family(ctx, AM_STD_BUSY_SECONDS, NULL);
+	f_power = am_std_family(ctx, AM_STD_POWER, NULL);
+	/* watts integrated into joules by the core (AM_INTEGRAL) */
+	f_energy = am_std_family(ctx, AM_STD_ENERGY, &(struct am_std_use){.kind = AM_INTEGRAL});
+	f_used = am_std_family(ctx, AM_STD_MEMORY_USED, NULL);
+	f_total = am_std_family(ctx, AM_STD_MEMORY_TOTAL, NULL);
+	f_temp = am_std_family(ctx, AM_STD_TEMPERATURE, NULL);
 	for (long long i = 0; i < n; i++) {
 		char dev[32], uuid[64], bus[32], numa[8];
 		const char *id[2] = {dev, uuid};
@@ -92,8 +72,11 @@ static int sim_init(struct am_ctx *ctx, const struct am_config *cfg, void **stat
 		snprintf(uuid, sizeof(uuid), "SIM-00000000-0000-0000-0000-%012lld", i);
 		snprintf(bus, sizeof(bus), "0000:%02llx:00.0", (i + 0x10) & 0xff);
 		snprintf(numa, sizeof(numa), "%lld", i * 2 / n);
+		/* device, uuid, vendor, model, serial, pci_bus_id, numa_node,
+		 * driver_version, firmware_version */
 		d->info = am_series(ctx, f_info,
-				    (const char *const[]){dev, uuid, "sim", "SIM-1", bus, "0", numa});
+				    (const char *const[]){dev, uuid, "sim", "SIM-1", "",
+							  bus, numa, "0", ""});
 		d->up = am_series(ctx, f_up, id);
 		d->util = am_series(ctx, f_util, id);
 		d->busy = am_series(ctx, f_busy, id);

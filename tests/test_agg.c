@@ -177,6 +177,8 @@ START_TEST(test_refused_first_reading)
 	feed_u64(a, id, S(2), 7);
 	snap = agg_render(a, S(2));
 	ck_assert_ptr_nonnull(strstr(snap->text, "t_narrow_total{device=\"x\"} 7\n"));
+	/* once: the refused reading did not list it a second time */
+	ck_assert_ptr_null(strstr(strstr(snap->text, "} 7\n"), "t_narrow_total{"));
 	snapshot_release(snap);
 	agg_free(a);
 }

@@ -9,6 +9,7 @@
  *    resets, wraps, saturation, the peak window.
  */
 #define am_family fake_am_family
+#define am_std_family fake_am_std_family
 #define am_series fake_am_series
 #define am_emit fake_am_emit
 #define am_emit_u64 fake_am_emit_u64
@@ -39,6 +40,7 @@
 
 #include "agg.h"
 #include "harness.h"
+#include "schema.h"
 #include "series.h"
 #include <sys/wait.h>
 
@@ -90,6 +92,18 @@ am_family_t am_family(struct fake_am_ctx *ctx, const struct am_family_def *def)
 	ck_assert_int_lt(ctx->nfams, 64);
 	ctx->fams[ctx->nfams] = *def;
 	return ctx->nfams++;
+}
+
+/* Schema families as the core defines them (agent/schema.c). */
+am_family_t am_std_family(struct fake_am_ctx *ctx, enum am_std which,
+			  const struct am_std_use *use)
+{
+	struct am_family_def d;
+	const char *why;
+
+	if (schema_family_def(which, use, &d, &why) < 0)
+		return -EINVAL;
+	return am_family(ctx, &d);
 }
 
 am_series_t am_series(struct fake_am_ctx *ctx, am_family_t fam, const char *const *lv)
@@ -613,8 +627,8 @@ START_TEST(t_ndr8)
 	ck_assert(!view_of("fabric_port_transmit_bytes_total", "mlx5_0,1")->saturating);
 	/* 64-bit port (unicast_xmit_packets exists): no saturation series
 	 * for data, but one for every saturating error counter */
-	ck_assert_ptr_null(find("fabric_counter_saturated", "mlx5_0,1,port_xmit_data"));
-	ck_assert_double_eq(val("fabric_counter_saturated", "mlx5_0,1,symbol_error"), 0);
+	ck_assert_ptr_null(find("fabric_port_stat_saturated", "mlx5_0,1,port_xmit_data"));
+	ck_assert_double_eq(val("fabric_port_stat_saturated", "mlx5_0,1,symbol_error"), 0);
 	ck_assert_double_eq(val("fabric_roce_lifespan_seconds", "mlx5_0,1"), 10);
 	ck_assert_double_eq(C->fams[fam_id("fabric_roce_lifespan_seconds")].scale, 1e-3);
 	/* no utilization on the first poll */
@@ -718,7 +732,7 @@ START_TEST(t_saturated)
 		char key[96];
 
 		snprintf(key, sizeof key, "mlx5_0,1,%s", t[i].ctr);
-		ck_assert_msg(val("fabric_counter_saturated", key) == t[i].sat, "%s",
+		ck_assert_msg(val("fabric_port_stat_saturated", key) == t[i].sat, "%s",
 			      t[i].ctr);
 	}
 	/* each counter is registered with its own width (a view of the family)
@@ -768,7 +782,7 @@ START_TEST(t_saturated)
 	/* cleared with perfquery -R: flag drops */
 	put(root, "mlx5_0/ports/1/counters/symbol_error", "0\n");
 	poll_at(st, 3);
-	ck_assert_double_eq(val("fabric_counter_saturated", "mlx5_0,1,symbol_error"), 0);
+	ck_assert_double_eq(val("fabric_port_stat_saturated", "mlx5_0,1,symbol_error"), 0);
 	ib_fini(NULL, st);
 }
 END_TEST
@@ -850,7 +864,7 @@ START_TEST(t_oldkernel_counters_ext)
 			    5e9);
 	/* ... and the saturated 32-bit ones are never opened */
 	ck_assert_uint_eq(n_match_opens, 0);
-	ck_assert_ptr_null(find("fabric_counter_saturated", "mlx4_0,1,port_xmit_data"));
+	ck_assert_ptr_null(find("fabric_port_stat_saturated", "mlx4_0,1,port_xmit_data"));
 	ck_assert_double_eq(val("fabric_port_unicast_transmit_packets_total", "mlx4_0,2"),
 			    26000232815.0);
 	/* the 64-bit source gives a utilization on the second poll */
@@ -1181,7 +1195,7 @@ START_TEST(h_exposition)
 		   "firmware_version=\"28.39.1002\",node_guid=\"b83f:d203:00a1:1000\","
 		   "accelerator=\"0000:14:00.0\"} 1\n"));
 	ck_assert_ptr_nonnull(
-	    strstr(snap->text, "fabric_counter_saturated{device=\"mlx5_0\",port=\"1\","
+	    strstr(snap->text, "fabric_port_stat_saturated{device=\"mlx5_0\",port=\"1\","
 			       "counter=\"symbol_error\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(snap->text,
 				     "fabric_roce_lifespan_seconds{device=\"mlx5_0\","
@@ -1244,11 +1258,11 @@ START_TEST(h_saturation)
 				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
 			    65535);
 	ck_assert_double_eq(
-	    hget(h, "fabric_counter_saturated",
+	    hget(h, "fabric_port_stat_saturated",
 		 "{device=\"mlx5_0\",port=\"1\",counter=\"link_downed\"}"),
 	    1);
 	ck_assert_double_eq(
-	    hget(h, "fabric_counter_saturated",
+	    hget(h, "fabric_port_stat_saturated",
 		 "{device=\"mlx5_0\",port=\"1\",counter=\"port_xmit_data\"}"),
 	    1);
 	ck_assert_double_eq(hget(h, "fabric_port_transmit_wait_total", PL("mlx5_0")),
@@ -1276,7 +1290,7 @@ START_TEST(h_saturation)
 				 "{device=\"mlx5_0\",port=\"1\",type=\"symbol_error\"}"),
 			    65535 + 3);
 	ck_assert_double_eq(
-	    hget(h, "fabric_counter_saturated",
+	    hget(h, "fabric_port_stat_saturated",
 		 "{device=\"mlx5_0\",port=\"1\",counter=\"symbol_error\"}"),
 	    0);
 	harness_free(h);

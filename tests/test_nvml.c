@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "accelmon/collector.h"
+#include "schema.h"
 
 #ifndef FAKE_NVML_DIR
 #error "FAKE_NVML_DIR must name the build directory of the fake library"
@@ -65,6 +66,18 @@ am_family_t am_family(struct am_ctx *c, const struct am_family_def *def)
 	ck_assert_int_lt(nfams, MAX_FAM);
 	fams[nfams] = *def;
 	return nfams++;
+}
+
+/* Schema families as the core defines them (agent/schema.c). */
+am_family_t am_std_family(struct am_ctx *c, enum am_std which,
+			  const struct am_std_use *use)
+{
+	struct am_family_def d;
+	const char *why;
+
+	if (schema_family_def(which, use, &d, &why) < 0)
+		return -EINVAL;
+	return am_family(c, &d);
 }
 
 static int nlabels(int fam)

@@ -52,7 +52,7 @@ static const struct agg_case cases[] = {
 	 {"accel_tensor_active_seconds_total", H0 "}", 0.2},
 	 /* (1000 + 100 x 4) KiB on link 0 */
 	 {"fabric_nvlink_transmit_bytes_total", H0 ",link=\"0\"}", 1400 * 1024.0},
-	 {"accel_ecc_errors_total", H0 ",type=\"corrected\"}", 3},
+	 {"accel_ecc_errors_total", H0 ",type=\"corrected\",block=\"\"}", 3},
 	 {"accel_error_events_total", H0 ",code=\"79\"}", 1},
 	 {NULL, NULL, 0},
      }},

@@ -164,7 +164,8 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
 /* Take a series out of the exposition now (a vanished port): it is no
  * longer exported and keeps no state; a later am_emit brings it back as a
  * new series (a counter starts again from its reading). Ordered with the
- * samples of the same poll. */
+ * samples of the same poll. The derived series whose input `a` it is go
+ * with it (and come back with it). */
 void am_series_retire(struct am_ctx *ctx, am_series_t series);
 
 /* ---- derived series: values the aggregator computes from others ----
@@ -199,8 +200,10 @@ struct am_derive {
 };
 
 /* Intern a derived series (like am_series) and bind its inputs; the inputs
- * must be series of this instance. Returns AM_SERIES_INVALID for inputs of
- * the wrong kind (logged). */
+ * must be plain (not derived) series of this instance, and the family's
+ * scale 1 (the inputs carry the units). Returns AM_SERIES_INVALID for
+ * inputs of the wrong kind, or labels already naming another series
+ * (logged). */
 am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 			      const char *const *label_values,
 			      const struct am_derive *d);

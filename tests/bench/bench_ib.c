@@ -76,6 +76,12 @@ am_family_t am_family(struct am_ctx *c, const struct am_family_def *d)
 	(void)d;
 	return n++;
 }
+am_family_t am_std_family(struct am_ctx *c, enum am_std w, const struct am_std_use *u)
+{
+	(void)w;
+	(void)u;
+	return am_family(c, NULL);
+}
 am_series_t am_series(struct am_ctx *c, am_family_t f, const char *const *l)
 {
 	(void)c;

@@ -12,6 +12,13 @@ am_family_t am_family(struct am_ctx *c, const struct am_family_def *d)
 	(void)d;
 	return 0;
 }
+am_family_t am_std_family(struct am_ctx *c, enum am_std w, const struct am_std_use *u)
+{
+	(void)c;
+	(void)w;
+	(void)u;
+	return 0;
+}
 am_series_t am_series(struct am_ctx *c, am_family_t f, const char *const *l)
 {
 	(void)c;

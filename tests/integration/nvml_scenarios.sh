@@ -84,7 +84,7 @@ H1='device="nvidia1",uuid="GPU-5b1c7e6a-0000-4000-8000-000000000001"'
 
 # ---- H100 x2: GPM, NVLink, energy counter, an Xid ----
 if once h100 h100.ini "$LIB"; then
-	has h100 "accel_info{$H0,vendor=\"nvidia\",model=\"NVIDIA H100 80GB HBM3\",pci_bus_id=\"00000000:18:00.0\",driver_version=\"550.54.15\",serial=\"1650123456789\",numa_node=\"0\"} 1"
+	has h100 "accel_info{$H0,vendor=\"nvidia\",model=\"NVIDIA H100 80GB HBM3\",serial=\"1650123456789\",pci_bus_id=\"00000000:18:00.0\",numa_node=\"0\",driver_version=\"550.54.15\",firmware_version=\"\"} 1"
 	has h100 "accel_up{$H0} 1"
 	has h100 "accel_up{$H1} 1"
 	has h100 "accel_utilization_ratio{$H0} 0.37"
@@ -97,7 +97,7 @@ if once h100 h100.ini "$LIB"; then
 	has h100 "accel_temperature_celsius{$H0,sensor=\"gpu\"} 45"
 	has h100 "accel_temperature_celsius{$H0,sensor=\"memory\"} 52"
 	has h100 "accel_clock_hertz{$H0,clock=\"sm\"} 1980000000"
-	has h100 "accel_ecc_errors_total{$H0,type=\"corrected\"} 3"
+	has h100 "accel_ecc_errors_total{$H0,type=\"corrected\",block=\"\"} 3"
 	has h100 "accel_compute_processes{$H0} 2"
 	has h100 "accel_throttled_seconds_total{$H0,reason=\"gpu_idle\"} 0"
 	has h100 "fabric_nvlink_transmit_bytes_total{$H0,link=\"0\"} 1331200"
@@ -126,7 +126,7 @@ fi
 A0='device="nvidia0",uuid="GPU-a100a100-0000-4000-8000-000000000000"'
 if once a100 a100.ini "$LIB"; then
 	has a100 "accel_energy_joules_total{$A0} 5007.5"
-	has a100 "accel_ecc_errors_total{$A0,type=\"uncorrected\"} 1"
+	has a100 "accel_ecc_errors_total{$A0,type=\"uncorrected\",block=\"\"} 1"
 	has a100 "fabric_nvlink_transmit_bytes_total{$A0,link=\"11\"} 3686400"
 	lacks a100 "link=\"12\""
 	lacks a100 "accel_sm_active_ratio"
@@ -138,7 +138,7 @@ fi
 T0='device="nvidia0",uuid="GPU-7e47e470-0000-4000-8000-000000000000"'
 if once t4 t4.ini "$LIB"; then
 	has t4 "accel_power_watts{$T0} 70"
-	has t4 "accel_info{$T0,vendor=\"nvidia\",model=\"Tesla T4\",pci_bus_id=\"00000000:3B:00.0\",driver_version=\"470.239.06\",serial=\"\",numa_node=\"0\"} 1"
+	has t4 "accel_info{$T0,vendor=\"nvidia\",model=\"Tesla T4\",serial=\"\",pci_bus_id=\"00000000:3B:00.0\",numa_node=\"0\",driver_version=\"470.239.06\",firmware_version=\"\"} 1"
 	lacks t4 "accel_ecc_errors_total"
 	lacks t4 "fabric_nvlink"
 	lacks t4 "accel_throttled_seconds_total"
@@ -154,7 +154,7 @@ fi
 # ---- old driver: unversioned symbols only, NUMA node from sysfs ----
 P0='device="nvidia0",uuid="GPU-p100p100-0000-4000-8000-000000000000"'
 if once old old.ini "$OLDLIB" --sysfs "$FIX/sysfs"; then
-	has old "accel_info{$P0,vendor=\"nvidia\",model=\"Tesla P100-PCIE-16GB\",pci_bus_id=\"00000000:04:00.0\",driver_version=\"418.226.00\",serial=\"0323017012345\",numa_node=\"1\"} 1"
+	has old "accel_info{$P0,vendor=\"nvidia\",model=\"Tesla P100-PCIE-16GB\",serial=\"0323017012345\",pci_bus_id=\"00000000:04:00.0\",numa_node=\"1\",driver_version=\"418.226.00\",firmware_version=\"\"} 1"
 	has old "accel_utilization_ratio{$P0} 0.6"
 	has old "accel_memory_used_bytes{$P0} 4294967296"
 	has old "accel_compute_processes{$P0} 1"
@@ -168,7 +168,7 @@ if once mig mig.ini "$LIB"; then
 	has mig "accel_up{$G1} 1"
 	has mig "accel_memory_used_bytes{$G1} 10737418240"
 	has mig "accel_sm_active_ratio{$G1} 0.5"
-	has mig "accel_info{$G1,vendor=\"nvidia\",model=\"NVIDIA H100 80GB HBM3 MIG 3g.40gb\",pci_bus_id=\"00000000:18:00.0\",driver_version=\"550.54.15\",serial=\"1650123456789\",numa_node=\"0\"} 1"
+	has mig "accel_info{$G1,vendor=\"nvidia\",model=\"NVIDIA H100 80GB HBM3 MIG 3g.40gb\",serial=\"1650123456789\",pci_bus_id=\"00000000:18:00.0\",numa_node=\"0\",driver_version=\"550.54.15\",firmware_version=\"\"} 1"
 	lacks mig "accel_utilization_ratio{$G1}"
 fi
 
