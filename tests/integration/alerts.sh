@@ -1,8 +1,10 @@
 #!/bin/bash
 # End to end: a real Prometheus (Debian package) with dashboards/' rules
 # loaded scrapes the agent running the sim collector and sends its alerts to
-# a real Alertmanager (prometheus-alertmanager). A simulated failure must
-# reach the Alertmanager's API as a firing alert and leave it when it ends.
+# a real Alertmanager (prometheus-alertmanager). Two simulated failures must
+# reach the Alertmanager's API as firing alerts and leave it when they end:
+# a device that fails and comes back (AcceleratorDown, agent A) and a
+# collector that hangs (AccelmonCollectorDown, agent B).
 # Every rule must evaluate without error against the live agent. The test's
 # own copy of the rules has `for:` cut to 2s (Prometheus evaluates every 1s).
 . "$(dirname "$0")/lib.sh"
@@ -11,10 +13,16 @@ need prometheus
 need prometheus-alertmanager
 need python3
 
-aport=$(free_port); pport=$(free_port); mport=$(free_port)
-# sim: the collector hangs in its 6th poll for 10 s (watchdog: down), then
-# polls again (up).
+aport=$(free_port); bport=$(free_port); pport=$(free_port); mport=$(free_port)
+# A: the demo mix; sim3 (failing) is up 3 s, down 6 s, up 3 s, ...
 cat > "$WORK/a.yaml" <<YAML
+collectors:
+  netdev: {enabled: false}
+  sim: {devices: 4, demo: true, interval: 250ms, fail_after: 3s, fail_for: 6s}
+YAML
+# B: the collector hangs in its 6th poll for 10 s (watchdog: down), then
+# polls again (up).
+cat > "$WORK/b.yaml" <<YAML
 collectors:
   netdev: {enabled: false}
   sim: {devices: 2, interval: 500ms, timeout: 500ms, hang_after_polls: 5, hang_for: 10s}
@@ -32,7 +40,7 @@ alerting:
   alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$mport"]}]}]
 scrape_configs:
   - job_name: accelmon
-    static_configs: [{targets: ["127.0.0.1:$aport"], labels: {cluster: e2e}}]
+    static_configs: [{targets: ["127.0.0.1:$aport", "127.0.0.1:$bport"], labels: {cluster: e2e}}]
 YAML
 
 t0=$(date +%s)
@@ -45,7 +53,10 @@ PIDS="$PIDS $!"
 wait_http "http://127.0.0.1:$mport/-/ready" 30 || fail "alertmanager not ready: $(tail -5 "$WORK/am.log")"
 wait_http "http://127.0.0.1:$pport/-/ready" 30 || fail "prometheus not ready: $(tail -5 "$WORK/prom.log")"
 start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$aport"
-wait_http "http://127.0.0.1:$aport/-/healthy" || fail "agent did not come up"
+"$ACCELMON" --config "$WORK/b.yaml" --listen "127.0.0.1:$bport" 2> "$WORK/b.log" &
+PIDS="$PIDS $!"
+wait_http "http://127.0.0.1:$aport/-/healthy" || fail "agent A did not come up"
+wait_http "http://127.0.0.1:$bport/-/healthy" || fail "agent B did not come up"
 api="http://127.0.0.1:$pport/api/v1"
 amapi="http://127.0.0.1:$mport/api/v2"
 
@@ -68,15 +79,28 @@ firing() { am_alerts "$1" | grep "$2" | grep -q '|active$'; }
 # resolved: the API answers, without that alert
 gone() { local r; r=$(am_alerts "$1") || return 1; ! grep -q "$2" <<< "$r"; }
 
-wait_for 30 firing AccelmonCollectorDown 'collector=sim' ||
+wait_for 30 firing AcceleratorDown 'device=sim3' ||
+  fail "AcceleratorDown for sim3 never reached the Alertmanager: $(am_alerts AcceleratorDown); $(curl -fsS "$api/alerts")"
+t1=$(date +%s)
+a=$(am_alerts AcceleratorDown | grep device=sim3)
+case $a in *cluster=e2e*instance=127.0.0.1:$aport*severity=critical*uuid=SIM-*) ;;
+  *) fail "alert labels: $a" ;; esac
+[ "$(am_alerts AcceleratorDown | grep -c .)" = 1 ] || fail "other devices down too: $(am_alerts AcceleratorDown)"
+ok "Alertmanager: AcceleratorDown firing for the failing simulated device, $((t1 - t0)) s after start: $a"
+wait_for 20 gone AcceleratorDown 'device=sim3' ||
+  fail "AcceleratorDown did not resolve: $(am_alerts AcceleratorDown)"
+t2=$(date +%s)
+ok "Alertmanager: AcceleratorDown resolved $((t2 - t1)) s later (sim3 is back)"
+
+wait_for 30 firing AccelmonCollectorDown "instance=127.0.0.1:$bport" ||
   fail "AccelmonCollectorDown for sim never reached the Alertmanager: $(am_alerts AccelmonCollectorDown); $(curl -fsS "$api/alerts")"
 t1=$(date +%s)
 a=$(am_alerts AccelmonCollectorDown | grep collector=sim)
-case $a in *cluster=e2e*instance=127.0.0.1:$aport*severity=warning*) ;;
+case $a in *cluster=e2e*instance=127.0.0.1:$bport*severity=warning*) ;;
   *) fail "alert labels: $a" ;; esac
 ok "Alertmanager: AccelmonCollectorDown firing, $((t1 - t0)) s after start: $a"
 
-wait_for 40 gone AccelmonCollectorDown 'collector=sim' ||
+wait_for 40 gone AccelmonCollectorDown "instance=127.0.0.1:$bport" ||
   fail "AccelmonCollectorDown did not resolve: $(am_alerts AccelmonCollectorDown)"
 t2=$(date +%s)
 ok "Alertmanager: AccelmonCollectorDown resolved $((t2 - t1)) s later (the sim collector polls again)"
