@@ -7,7 +7,11 @@ metric fails the build, not the board; the boards keep to their contract
 cluster/node/model variables, no hard-coded instance); every alert has a
 unit test in which it fires. Writes every panel query, with the Grafana
 variables replaced, as a rules file for promtool to parse.
-Usage: dashcheck.py DASHBOARD_DIR NAMES_FILE OUT_RULES_FILE"""
+Usage: dashcheck.py DASHBOARD_DIR NAMES_FILE OUT_RULES_FILE
+       dashcheck.py --filled DASHBOARD_DIR PROMETHEUS_URL [ALLOWED_EMPTY]
+The second form runs every panel query against a Prometheus (ranges of the
+short test run) and fails for one that returns nothing, but for those
+ALLOWED_EMPTY lists (lines "BOARD.json: panel 'TITLE'", # comments)."""
 import json
 import re
 import sys
@@ -55,13 +59,59 @@ def grafana_exprs(board):
             yield "variable %s" % v["name"], m.group(1) if m else q
 
 
-def substitute(expr):
-    for k, v in GRAFANA_VARS:
+def substitute(expr, gvars=GRAFANA_VARS):
+    for k, v in gvars:
         expr = expr.replace(k, v)
     return re.sub(r"\$\{?(\w+)\}?", ".*", expr)
 
 
+def filled(ddir, url, allowed_file):
+    """Every panel has data: each of its queries, on a Prometheus that
+    scrapes `accelmon --simulate 8`, returns something."""
+    import glob
+    import urllib.parse
+    import urllib.request
+    gvars = [("$__range_s", "30"), ("$__range", "30s"),
+             ("$__rate_interval", "10s"), ("$__interval", "10s")]
+    allowed = set()
+    if allowed_file:
+        allowed = {l.strip() for l in open(allowed_file)
+                   if l.strip() and not l.startswith("#")}
+    empty, seen_allowed, n = [], set(), 0
+    for path in sorted(glob.glob(ddir + "/*.json")):
+        f = path.rsplit("/", 1)[1]
+        for p in json.load(open(path))["panels"]:
+            if p["type"] == "row":
+                continue
+            where = "%s: panel '%s'" % (f, p["title"])
+            got = 0
+            for t in p["targets"]:
+                n += 1
+                q = urllib.parse.urlencode({"query": substitute(t["expr"], gvars)})
+                with urllib.request.urlopen(url + "/api/v1/query?" + q) as r:
+                    d = json.load(r)["data"]
+                got += len(d["result"]) if d["resultType"] in ("vector", "matrix") else 1
+            if got:
+                continue
+            if where in allowed:
+                seen_allowed.add(where)
+            else:
+                empty.append(where)
+    for e in empty:
+        print("FAIL: no data: " + e)
+    for a in sorted(allowed - seen_allowed):
+        print("FAIL: allowed-empty entry has data now (remove it): " + a)
+    if empty or allowed - seen_allowed:
+        return 1
+    print("ok: %d queries; every panel has data but the %d allowed empty"
+          % (n, len(allowed)))
+    return 0
+
+
 def main():
+    if sys.argv[1] == "--filled":
+        return filled(sys.argv[2], sys.argv[3],
+                      sys.argv[4] if len(sys.argv) > 4 else None)
     ddir, names_file, out_rules = sys.argv[1:4]
     have = {l.strip() for l in open(names_file) if l.strip()}
     errors = []
