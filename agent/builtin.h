@@ -1,4 +1,5 @@
-/* The tables of built-in collectors and exporters (nginx-style static list). */
+/* The tables of built-in collectors and exporters (nginx-style static list);
+ * agent/plugins.c adds the collectors of .so plugins at run time. */
 #ifndef ACCELMON_BUILTIN_H
 #define ACCELMON_BUILTIN_H
 
@@ -13,8 +14,8 @@ extern const size_t builtin_ncollectors;
 extern const struct am_exporter *const builtin_exporters[];
 extern const size_t builtin_nexporters;
 
-/* Component tables for config_parse(), built from the lists above. */
-const struct cfg_component *builtin_collector_components(void);
+/* The exporters as config components (the collectors' table, with the
+ * plugins, is agent/plugins.c's). */
 const struct cfg_component *builtin_exporter_components(void);
 
 #endif

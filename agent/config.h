@@ -1,7 +1,8 @@
-/* Agent configuration: YAML (libyaml) parsed into a small tree, checked
- * against the option tables of the known collectors and exporters, with an
- * embedded default. Every key is optional; an unknown key, a wrong type or bad
- * YAML is an error "FILE:LINE: problem" (the agent exits 2 on it at startup,
+/* Agent configuration: YAML (libyaml, config_yaml.c) parsed into sections
+ * whose values live in the option store (options.c), checked against the
+ * option tables of the known collectors and exporters, with an embedded
+ * default. Every key is optional; an unknown key, a wrong type or bad YAML
+ * is an error "FILE:LINE: problem" (the agent exits 2 on it at startup,
  * keeps the old config on SIGHUP).
  */
 #ifndef ACCELMON_CONFIG_H
@@ -19,14 +20,19 @@ struct cfg_component {
 	bool needs_config; /* off unless its section exists (AM_COLLECTOR_NEEDS_CONFIG) */
 };
 
-/* One section under `collectors:` or `exporters:`. */
+/* One section under `collectors:` or `exporters:`. A collector section
+ * `NAME/INSTANCE` is one more instance of collector NAME. */
 struct cfg_section {
-	const char *name;         /* component name */
+	const char *name;         /* full name: "smi" or "smi/ixsmi" */
+	const char *component;    /* the collector or exporter: "smi" */
+	const char *instance;     /* "ixsmi"; NULL for a plain section */
 	bool enabled;             /* after defaults: false if `enabled: false`,
 				     or if needs_config and no section */
 	bool present;             /* the file had a section for it */
+	bool needs_config;        /* of its component */
 	double interval_s;        /* `interval`, default 1 s, at least 0.1 s */
 	double timeout_s;         /* `timeout`, default max(2 x interval, 2 s) */
+	double rescan_s;          /* collectors: `rescan`, default 30 s; 0: never */
 	struct am_config *opts;   /* component's own keys, read with am_cfg_* */
 };
 
@@ -36,10 +42,32 @@ struct agent_config {
 	char *source;             /* file name, or "<embedded default>" */
 	char *listen;             /* "HOST:PORT" */
 	int log_level;            /* enum cfg_log_level */
-	struct cfg_section *collectors; /* one per known collector, table order */
+	char **plugins;           /* `plugins:` .so paths, file order */
+	size_t nplugins;
+	char *plugin_dir;         /* `plugin_dir:`; default ACCELMON_PLUGINDIR,
+				     "" for none */
+	/* One per known collector (table order), then the instance sections
+	 * in file order. */
+	struct cfg_section *collectors;
 	size_t ncollectors;
 	struct cfg_section *exporters;  /* one per known exporter, table order */
 	size_t nexporters;
+};
+
+/* What a config may name, and how plugins join it. load_plugins (NULL:
+ * plugin keys are read and kept, nothing is loaded) is called once per
+ * parse, after the top-level `plugins` and `plugin_dir` keys of the text
+ * are read (cfg has them) and before its sections are checked: it loads
+ * what they name and returns the collector table again, now with the
+ * plugins, through *collectors / *ncollectors. 0, or a negative errno with
+ * one line in err (no trailing newline). */
+struct cfg_schema {
+	const struct cfg_component *collectors, *exporters;
+	size_t ncollectors, nexporters;
+	int (*load_plugins)(void *arg, const struct agent_config *cfg,
+			    const struct cfg_component **collectors,
+			    size_t *ncollectors, char *err, size_t errlen);
+	void *arg;
 };
 
 /* The configuration compiled into the agent (used when --config is absent,
@@ -48,12 +76,18 @@ extern const char config_embedded_default[];
 
 /* Parse YAML text. `source` names it in errors. On failure returns -EINVAL
  * and writes one line "SOURCE:LINE: problem" (no newline) into err. */
+int config_parse_schema(const char *yaml, size_t len, const char *source,
+			const struct cfg_schema *schema,
+			struct agent_config **out, char *err, size_t errlen);
+/* The same without plugins. */
 int config_parse(const char *yaml, size_t len, const char *source,
 		 const struct cfg_component *collectors, size_t ncollectors,
 		 const struct cfg_component *exporters, size_t nexporters,
 		 struct agent_config **out, char *err, size_t errlen);
 
 /* Read and parse a file (errors: "FILE: cannot read: strerror" or as above). */
+int config_load_file_schema(const char *path, const struct cfg_schema *schema,
+			    struct agent_config **out, char *err, size_t errlen);
 int config_load_file(const char *path,
 		     const struct cfg_component *collectors, size_t ncollectors,
 		     const struct cfg_component *exporters, size_t nexporters,
@@ -61,10 +95,15 @@ int config_load_file(const char *path,
 
 void config_free(struct agent_config *cfg);
 
+/* Write one line (newlines become blanks) into err, as every config and
+ * plugin error is reported. */
+void config_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Parse "1s", "250ms", "2m", "1h", "1.5s" or a bare number of seconds. */
 int config_parse_duration(const char *s, double *out_s);
 
-/* Find a section by name (NULL if unknown). */
+/* Find a section by its full name ("netdev", "smi/ixsmi"); NULL if none. */
 const struct cfg_section *config_collector(const struct agent_config *cfg,
 					   const char *name);
 const struct cfg_section *config_exporter(const struct agent_config *cfg,

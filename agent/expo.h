@@ -1,6 +1,6 @@
-/* Exposition formats: escaping, number formatting, family headers for text
- * 0.0.4 and OpenMetrics 1.0.0, and HTTP content negotiation. Pure functions,
- * used by the aggregator when it renders a snapshot.
+/* Exposition formats: escaping, number formatting and family headers for
+ * text 0.0.4 and OpenMetrics 1.0.0. Pure functions, used by the aggregator
+ * when it renders a snapshot (HTTP negotiation is the Prometheus exporter's).
  */
 #ifndef ACCELMON_EXPO_H
 #define ACCELMON_EXPO_H
@@ -39,15 +39,5 @@ int expo_format_u64(char *buf, size_t cap, uint64_t v);
 
 /* # HELP / # TYPE (and # UNIT in OpenMetrics) lines of a family. */
 void expo_family_header(struct buf *b, const struct family *f, int openmetrics);
-
-/* Content negotiation on an Accept header: 1 when OpenMetrics 1.0.0 is
- * preferred (q at least that of text/plain), 0 for text 0.0.4. */
-int expo_wants_openmetrics(const char *accept);
-/* 1 when an Accept-Encoding header allows gzip (q > 0). */
-int expo_accepts_gzip(const char *accept_encoding);
-
-#define EXPO_CT_TEXT "text/plain; version=0.0.4; charset=utf-8"
-#define EXPO_CT_OPENMETRICS \
-	"application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 #endif

@@ -19,6 +19,13 @@ struct am_exporter {
 		     void **state);
 	/* Flush what is pending and stop. */
 	void (*stop)(void *state);
+	/* Optional: 1 when the running exporter may go on as it is through a
+	 * reload from config `old` to `new` (the HTTP server keeps its port
+	 * open for scrapers), 0 to restart it. NULL: always restarted. */
+	int (*keep)(void *state, const struct agent_config *old,
+		    const struct am_config *old_cfg,
+		    const struct agent_config *new,
+		    const struct am_config *new_cfg);
 };
 
 #endif

@@ -1,7 +1,9 @@
 /* accelmon: command line, configuration, signals and the agent's lifetime.
- * Starts the collectors (scheduler), the aggregator and the exporters; SIGHUP
- * reloads the config (a bad one keeps the running one), SIGTERM/SIGINT stop
- * everything with a bounded grace period. --once prints one exposition.
+ * Loads the plugins the config names, starts the collectors (scheduler), the
+ * aggregator and the exporters of the exporter table; SIGHUP reloads the
+ * config (a bad one keeps the running one; new plugins may load), SIGTERM/
+ * SIGINT stop everything with a bounded grace period. --once prints one
+ * exposition.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 #include "builtin.h"
 #include "config.h"
 #include "log.h"
+#include "plugins.h"
 #include "scheduler.h"
 #include "snapshot.h"
 
@@ -51,9 +54,17 @@ static void usage(FILE *f)
 static int load_config(const struct opts *o, struct agent_config **out,
 		       char *err, size_t errlen)
 {
+	struct cfg_schema sc = {
+		.exporters = builtin_exporter_components(),
+		.nexporters = builtin_nexporters,
+		/* The plugins the text names are loaded before its collector
+		 * sections are checked, so theirs are known then. */
+		.load_plugins = plugins_config_hook,
+	};
 	char sim[128];
 	int rc;
 
+	sc.collectors = collectors_components(&sc.ncollectors);
 	if (o->simulate) {
 		/* A shortcut for a config file with this one section; devices
 		 * is checked like a file's (1..1024), naming --simulate. */
@@ -64,20 +75,13 @@ static int load_config(const struct opts *o, struct agent_config **out,
 		}
 		snprintf(sim, sizeof(sim), "collectors:\n  sim: {devices: %s, demo: true}\n",
 			 o->simulate);
-		rc = config_parse(sim, strlen(sim), "--simulate",
-				  builtin_collector_components(), builtin_ncollectors,
-				  builtin_exporter_components(), builtin_nexporters, out,
-				  err, errlen);
+		rc = config_parse_schema(sim, strlen(sim), "--simulate", &sc, out, err, errlen);
 	} else if (o->config)
-		rc = config_load_file(o->config, builtin_collector_components(),
-				      builtin_ncollectors, builtin_exporter_components(),
-				      builtin_nexporters, out, err, errlen);
+		rc = config_load_file_schema(o->config, &sc, out, err, errlen);
 	else
-		rc = config_parse(config_embedded_default,
-				  strlen(config_embedded_default),
-				  "<embedded default>", builtin_collector_components(),
-				  builtin_ncollectors, builtin_exporter_components(),
-				  builtin_nexporters, out, err, errlen);
+		rc = config_parse_schema(config_embedded_default,
+					 strlen(config_embedded_default),
+					 "<embedded default>", &sc, out, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (o->listen) {
@@ -98,10 +102,11 @@ static int load_config(const struct opts *o, struct agent_config **out,
 struct running_exporters {
 	void *state[16];
 	int started[16];
+	int kept[16]; /* left running through the reload in progress */
 };
 
 static int exporters_start(const struct agent_config *cfg,
-			   struct running_exporters *rx, int skip_prometheus)
+			   struct running_exporters *rx)
 {
 	int err = 0;
 
@@ -110,8 +115,10 @@ static int exporters_start(const struct agent_config *cfg,
 		const struct cfg_section *sec = config_exporter(cfg, e->name);
 		int rc;
 
-		if (skip_prometheus && strcmp(e->name, "prometheus") == 0)
+		if (rx->kept[i]) {
+			rx->kept[i] = 0;
 			continue;
+		}
 		if (!sec || !sec->enabled)
 			continue;
 		rc = e->start(cfg, sec->opts, &rx->state[i]);
@@ -128,38 +135,29 @@ static int exporters_start(const struct agent_config *cfg,
 	return err;
 }
 
-/* On reload the HTTP server keeps running (no scrape sees a closed port)
- * only when it runs now and the new config wants it exactly as it is. */
-static int prometheus_unchanged(const struct running_exporters *rx,
-				const struct agent_config *old,
-				const struct agent_config *new)
-{
-	const struct cfg_section *a = config_exporter(old, "prometheus");
-	const struct cfg_section *b = config_exporter(new, "prometheus");
-	static const char *const ints[] = {"connection_limit", "threads"};
-	size_t i;
-
-	for (i = 0; i < builtin_nexporters && i < 16; i++)
-		if (strcmp(builtin_exporters[i]->name, "prometheus") == 0)
-			break;
-	if (i == builtin_nexporters || i >= 16 || !rx->started[i] || !a || !b ||
-	    !b->enabled || strcmp(old->listen, new->listen) != 0)
-		return 0;
-	for (size_t k = 0; k < 2; k++)
-		if (am_cfg_int(a->opts, ints[k], -1) != am_cfg_int(b->opts, ints[k], -1))
-			return 0;
-	return am_cfg_duration(a->opts, "connection_timeout", -1) ==
-	       am_cfg_duration(b->opts, "connection_timeout", -1);
-}
-
-static void exporters_stop(struct running_exporters *rx, int keep_prometheus)
+/* Stop the exporters; on reload (new != NULL) those that say they can go
+ * on unchanged under the new config keep running (no scrape sees a closed
+ * port). */
+static void exporters_stop(struct running_exporters *rx,
+			   const struct agent_config *old,
+			   const struct agent_config *new)
 {
 	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		const struct am_exporter *e = builtin_exporters[i];
+
 		if (!rx->started[i])
 			continue;
-		if (keep_prometheus && strcmp(builtin_exporters[i]->name, "prometheus") == 0)
-			continue;
-		builtin_exporters[i]->stop(rx->state[i]);
+		if (new && e->keep) {
+			const struct cfg_section *a = config_exporter(old, e->name);
+			const struct cfg_section *b = config_exporter(new, e->name);
+
+			if (a && b && b->enabled &&
+			    e->keep(rx->state[i], old, a->opts, new, b->opts)) {
+				rx->kept[i] = 1;
+				continue;
+			}
+		}
+		e->stop(rx->state[i]);
 		rx->started[i] = 0;
 		rx->state[i] = NULL;
 	}
@@ -196,7 +194,7 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		log_msg(LOGL_ERROR, NULL, "cannot start threads");
 		return 1;
 	}
-	if (exporters_start(*cfgp, &rx, 0) < 0) {
+	if (exporters_start(*cfgp, &rx) < 0) {
 		rc = 1;
 		goto out;
 	}
@@ -208,7 +206,6 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		if (sig == SIGHUP) {
 			struct agent_config *ncfg = NULL;
 			char err[1024];
-			int same_listen; /* keep the HTTP server as it is */
 
 			if (load_config(o, &ncfg, err, sizeof(err)) < 0) {
 				log_msg(LOGL_ERROR, NULL,
@@ -216,15 +213,14 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 				continue;
 			}
 			log_set_level(ncfg->log_level);
-			same_listen = prometheus_unchanged(&rx, *cfgp, ncfg);
 			/* Exporters first: they flush a snapshot that still holds
 			 * the old collectors' series. */
-			exporters_stop(&rx, same_listen);
+			exporters_stop(&rx, *cfgp, ncfg);
 			sched_stop_collectors(s, STOP_GRACE_S);
 			config_free(*cfgp);
 			*cfgp = ncfg;
 			sched_start_collectors(s, ncfg, 0);
-			if (exporters_start(ncfg, &rx, same_listen) < 0)
+			if (exporters_start(ncfg, &rx) < 0)
 				log_msg(LOGL_ERROR, NULL,
 					"reload: an exporter did not start (see above)");
 			log_msg(LOGL_INFO, NULL, "configuration reloaded from %s",
@@ -238,7 +234,7 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 out:
 	sched_stop_collectors(s, STOP_GRACE_S); /* their series stay fresh... */
 	sched_stop_aggregator(s); /* ...in the final snapshot it publishes */
-	exporters_stop(&rx, 0);   /* which the exporters flush */
+	exporters_stop(&rx, NULL, NULL); /* which the exporters flush */
 	return rc;
 }
 
@@ -309,6 +305,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accelmon: --procfs %s: %s\n", o.procfs, strerror(errno));
 		return 2;
 	}
+	/* --log-level holds while the config (and the plugins it names)
+	 * loads too. */
+	if (o.log_level)
+		log_set_level(log_level_parse(o.log_level));
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "accelmon: %s\n", err);
 		return 2;

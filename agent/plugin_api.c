@@ -18,12 +18,22 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->slot = slot;
 	ctx->desc = desc;
+	ctx->name = desc->name;
+	ctx->instance = NULL;
 	ctx->ring = ring;
 	ctx->sysfs = sysfs && *sysfs ? sysfs : "/sys";
 	ctx->procfs = procfs && *procfs ? procfs : "/proc";
 	ctx->interval_s = interval_s;
 	ctx->poll_ns = clock_now_ns();
 	atomic_init(&ctx->read_errors, 0);
+}
+
+void ctx_set_instance(struct am_ctx *ctx, const char *full_name)
+{
+	const char *slash = strchr(full_name, '/');
+
+	ctx->name = full_name;
+	ctx->instance = slash ? slash + 1 : NULL;
 }
 
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
@@ -42,7 +52,7 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 	rc = series_family_register(def, ctx->slot);
 
 	if (rc < 0)
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register family %s: invalid name, labels or kind, or "
 			"redefined differently",
 			def && def->name ? def->name : "(null)");
@@ -196,7 +206,7 @@ void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_limited(&ctx->rl, (int)level, ctx->desc->name, fmt, ap);
+	log_limited(&ctx->rl, (int)level, ctx->name, fmt, ap);
 	va_end(ap);
 }
 
@@ -223,4 +233,14 @@ int64_t am_poll_time_ns(const struct am_ctx *ctx)
 double am_interval_s(const struct am_ctx *ctx)
 {
 	return ctx->interval_s;
+}
+
+const char *am_instance(const struct am_ctx *ctx)
+{
+	return ctx->instance;
+}
+
+const char *am_instance_name(const struct am_ctx *ctx)
+{
+	return ctx->name;
 }

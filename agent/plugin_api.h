@@ -14,6 +14,8 @@
 struct am_ctx {
 	int slot;                        /* owner id of its series */
 	const struct am_collector *desc;
+	const char *name;                /* instance name: "smi/ixsmi" or "smi" */
+	const char *instance;            /* "ixsmi", or NULL */
 	struct ring *ring;
 	const char *sysfs, *procfs;
 	int64_t poll_ns;
@@ -26,5 +28,7 @@ struct am_ctx {
 void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	      struct ring *ring, const char *sysfs, const char *procfs,
 	      double interval_s);
+/* Name the instance ("smi/ixsmi"); the string must outlive the context. */
+void ctx_set_instance(struct am_ctx *ctx, const char *full_name);
 
 #endif

@@ -4,9 +4,10 @@
  * fixed-rate schedule; its ring carries samples to the aggregator thread. The
  * aggregator thread is also the watchdog: a poll running past the collector's
  * timeout marks it down (accelmon_collector_up 0) while the thread stays
- * stuck; its series go stale after three intervals. Slots are indexed by the
- * collector's position in the built-in table, so series keep their owner
- * across a config reload.
+ * stuck; its series go stale after three intervals. A slot index belongs to
+ * an instance name ("netdev", "smi/ixsmi") for the agent's lifetime, so
+ * series keep their owner across a config reload. Between two polls, when
+ * due, the instance's thread also runs the collector's rescan hook.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,14 +16,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "builtin.h"
 #include "clock.h"
 #include "log.h"
 #include "plugin_api.h"
+#include "plugins.h"
 #include "scheduler.h"
 
 struct slot {
 	const struct am_collector *desc;
+	char *name;               /* instance name, the `collector` label */
 	const struct am_config *cfg;
 	struct am_ctx ctx;
 	void *state;
@@ -30,6 +32,7 @@ struct slot {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	double interval_s, timeout_s;
+	int64_t rescan_ns;        /* 0: never (or no rescan hook) */
 	int once;
 	atomic_int stop;
 	atomic_int running;       /* init succeeded, polling */
@@ -60,6 +63,8 @@ struct sched {
 	 * shutdown), so the final snapshot the exporters flush still holds
 	 * them and a reload leaves no gap. Under lock. */
 	double stopped_interval[SCHED_MAX_SLOTS];
+	/* The instance name each slot index belongs to (main thread). */
+	char *slot_name[SCHED_MAX_SLOTS];
 };
 
 #define BATCH 1024
@@ -88,7 +93,7 @@ static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
 		int over;
 
 		if (sl && atomic_load(&sl->init_failed)) {
-			out[n].name = sl->desc->name;
+			out[n].name = sl->name;
 			out[n].up = 0;
 			out[n].duration_s = -1;
 			out[n].interval_s = sl->interval_s;
@@ -103,7 +108,7 @@ static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
 		over = slot_overrun(sl, now);
 		if (!atomic_load(&sl->polls) && !over)
 			continue;
-		out[n].name = sl->desc->name;
+		out[n].name = sl->name;
 		out[n].up = !over && atomic_load(&sl->last_rc) == 0;
 		out[n].duration_s = atomic_load(&sl->polls)
 					    ? (double)atomic_load(&sl->last_duration) / NS_PER_S
@@ -154,6 +159,7 @@ struct sched *sched_new(const char *sysfs, const char *procfs)
 
 static void slot_free(struct slot *sl)
 {
+	free(sl->name);
 	ring_destroy(sl->ctx.ring);
 	pthread_mutex_destroy(&sl->lock);
 	pthread_cond_destroy(&sl->cond);
@@ -167,6 +173,8 @@ void sched_free(struct sched *s)
 	for (int i = 0; i < SCHED_MAX_SLOTS; i++)
 		if (s->slots[i])
 			slot_free(s->slots[i]);
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++)
+		free(s->slot_name[i]);
 	agg_free(s->agg);
 	free(s->batch);
 	free(s->sysfs);
@@ -203,7 +211,7 @@ static void slot_exit(struct slot *sl)
 	orphaned = sl->orphaned;
 	pthread_mutex_unlock(&sl->lock);
 	if (orphaned) {
-		log_msg(LOGL_INFO, sl->desc->name,
+		log_msg(LOGL_INFO, sl->name,
 			"the abandoned instance returned and was cleaned up");
 		slot_free(sl);
 	}
@@ -212,8 +220,8 @@ static void slot_exit(struct slot *sl)
 static void *slot_thread(void *arg)
 {
 	struct slot *sl = arg;
-	const char *name = sl->desc->name;
-	int64_t next, interval = (int64_t)(sl->interval_s * NS_PER_S);
+	const char *name = sl->name;
+	int64_t next, next_rescan, interval = (int64_t)(sl->interval_s * NS_PER_S);
 	unsigned want = sl->desc->once_polls ? sl->desc->once_polls : 1;
 	int rc;
 
@@ -240,12 +248,30 @@ static void *slot_thread(void *arg)
 		sl->ctx.found[0] ? sl->ctx.found : "ready", sl->interval_s);
 	atomic_store(&sl->running, 1);
 	next = real_now();
+	next_rescan = next + sl->rescan_ns;
 	while (!atomic_load(&sl->stop)) {
-		int64_t t0 = clock_now_ns(), t1;
+		int64_t t0, t1, started = 0;
 
+		/* Rescan right before a poll, so what it finds is reported by
+		 * that poll. The watchdog deadline covers both. */
+		if (sl->rescan_ns && real_now() >= next_rescan) {
+			started = clock_now_ns();
+			atomic_store_explicit(&sl->poll_start, started,
+					      memory_order_release);
+			rc = sl->desc->rescan(&sl->ctx, sl->state);
+			if (rc != 0)
+				log_limitedf(&sl->ctx.rl, LOGL_WARN, name,
+					     "rescan failed: %s", strerror(-rc));
+			next_rescan += sl->rescan_ns;
+			if (next_rescan <= real_now()) /* keep the phase */
+				next_rescan += ((real_now() - next_rescan) / sl->rescan_ns + 1) *
+					       sl->rescan_ns;
+		}
+		t0 = clock_now_ns();
 		sl->ctx.poll_ns = t0;
 		/* release: the watchdog reading poll_start sees a poll under way */
-		atomic_store_explicit(&sl->poll_start, t0, memory_order_release);
+		atomic_store_explicit(&sl->poll_start, started ? started : t0,
+				      memory_order_release);
 		rc = sl->desc->poll(&sl->ctx, sl->state);
 		t1 = clock_now_ns();
 		atomic_store(&sl->last_duration, t1 - t0);
@@ -275,6 +301,37 @@ static void *slot_thread(void *arg)
 	return NULL;
 }
 
+/* The slot index of an instance name: the one it had before, else one
+ * never used, else one whose instance is not in cfg any more (its series
+ * have aged out or will, under their new owner). -1 when none is left. */
+static int slot_index(struct sched *s, const struct agent_config *cfg,
+		      const char *name)
+{
+	int i, unused = -1, gone = -1;
+
+	for (i = 0; i < SCHED_MAX_SLOTS; i++) {
+		if (!s->slot_name[i]) {
+			if (unused < 0)
+				unused = i;
+		} else if (!strcmp(s->slot_name[i], name)) {
+			return i;
+		} else if (gone < 0 && !s->slots[i]) {
+			const struct cfg_section *sec =
+				config_collector(cfg, s->slot_name[i]);
+
+			if (!sec || !sec->enabled)
+				gone = i;
+		}
+	}
+	i = unused >= 0 ? unused : gone;
+	if (i < 0)
+		return -1;
+	free(s->slot_name[i]);
+	if (!(s->slot_name[i] = strdup(name)))
+		return -1;
+	return i;
+}
+
 int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			   int once)
 {
@@ -283,44 +340,52 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 	pthread_mutex_lock(&s->lock);
 	s->once = once;
 	pthread_mutex_unlock(&s->lock);
-	for (size_t i = 0; i < cfg->ncollectors && i < SCHED_MAX_SLOTS; i++) {
-		const struct cfg_section *sec = &cfg->collectors[i];
-		const struct am_collector *desc = NULL;
+	for (size_t k = 0; k < cfg->ncollectors; k++) {
+		const struct cfg_section *sec = &cfg->collectors[k];
+		/* The runtime list (built-ins and plugins) checked every
+		 * descriptor when it was added. */
+		const struct am_collector *desc = collectors_find(sec->component);
 		struct slot *sl;
 		pthread_condattr_t ca;
+		int i;
 
-		for (size_t k = 0; k < builtin_ncollectors; k++)
-			if (strcmp(builtin_collectors[k]->name, sec->name) == 0)
-				desc = builtin_collectors[k];
 		if (!desc)
 			continue;
 		if (!sec->enabled) {
-			log_msg(LOGL_INFO, desc->name, "%s",
+			log_msg(LOGL_INFO, sec->name, "%s",
 				desc->flags & AM_COLLECTOR_NEEDS_CONFIG && !sec->present
 					? "off (needs a config section)"
 					: "disabled in config");
 			continue;
 		}
-		if (desc->abi_version != ACCELMON_COLLECTOR_ABI_VERSION) {
-			log_msg(LOGL_ERROR, desc->name, "ABI version %u, agent has %u: skipped",
-				desc->abi_version, ACCELMON_COLLECTOR_ABI_VERSION);
+		i = slot_index(s, cfg, sec->name);
+		if (i < 0) {
+			log_msg(LOGL_ERROR, sec->name,
+				"not started: more than %d collector instances",
+				SCHED_MAX_SLOTS);
 			continue;
 		}
 		sl = calloc(1, sizeof(*sl));
-		if (!sl)
+		if (!sl || !(sl->name = strdup(sec->name))) {
+			free(sl);
 			return -ENOMEM;
+		}
 		sl->desc = desc;
 		sl->cfg = sec->opts;
 		sl->interval_s = sec->interval_s;
 		sl->timeout_s = sec->timeout_s > 0 ? sec->timeout_s : sec->interval_s;
+		sl->rescan_ns = desc->rescan && sec->rescan_s > 0
+					? (int64_t)(sec->rescan_s * NS_PER_S)
+					: 0;
 		sl->once = once;
 		pthread_mutex_init(&sl->lock, NULL);
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&sl->cond, &ca);
 		pthread_condattr_destroy(&ca);
-		ctx_init(&sl->ctx, (int)i, desc, ring_create(SCHED_RING_CAPACITY),
+		ctx_init(&sl->ctx, i, desc, ring_create(SCHED_RING_CAPACITY),
 			 s->sysfs, s->procfs, sl->interval_s);
+		ctx_set_instance(&sl->ctx, sl->name);
 		if (!sl->ctx.ring) {
 			slot_free(sl);
 			return -ENOMEM;
@@ -331,7 +396,7 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		s->slots[i] = sl;
 		pthread_mutex_unlock(&s->lock);
 		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
-			log_msg(LOGL_ERROR, desc->name, "cannot start thread");
+			log_msg(LOGL_ERROR, sl->name, "cannot start thread");
 			pthread_mutex_lock(&s->lock);
 			s->slots[i] = NULL;
 			pthread_mutex_unlock(&s->lock);
@@ -388,7 +453,7 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 				slot_free(sl);
 				continue;
 			}
-			log_msg(LOGL_WARN, sl->desc->name,
+			log_msg(LOGL_WARN, sl->name,
 				"did not stop within %gs (stuck in a poll); abandoned",
 				grace_s);
 			pthread_detach(sl->thr);
@@ -421,7 +486,7 @@ int sched_wait_once(struct sched *s)
 				continue;
 			if (slot_overrun(sl, now)) {
 				if (!sl->overrun_logged) {
-					log_msg(LOGL_WARN, sl->desc->name,
+					log_msg(LOGL_WARN, sl->name,
 						"poll overran its %gs deadline; reported down",
 						sl->timeout_s);
 					sl->overrun_logged = 1;
@@ -462,7 +527,7 @@ static void watchdog(struct sched *s, int64_t now)
 		struct slot *sl = s->slots[i];
 
 		if (sl && !sl->overrun_logged && slot_overrun(sl, now)) {
-			log_msg(LOGL_WARN, sl->desc->name,
+			log_msg(LOGL_WARN, sl->name,
 				"poll overran its %gs deadline; reported down until it returns",
 				sl->timeout_s);
 			sl->overrun_logged = 1;

@@ -2,13 +2,11 @@
  * take a reference. The pointer load and the reference increment must be one
  * step, or the aggregator could free a snapshot between them; a tiny lock
  * around just those two instructions does that (no reader ever waits on a
- * collector or on rendering). Gzip bodies are made lazily, once per snapshot.
+ * collector or on rendering). What an exporter derives from a snapshot (the
+ * Prometheus exporter's gzip bodies) is the exporter's own.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <zlib.h>
 
 #include "snapshot.h"
 
@@ -24,17 +22,9 @@ static void cur_init(void)
 struct snapshot *snapshot_new(void)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
-	pthread_mutex_t *m;
 
 	if (!s)
 		return NULL;
-	m = malloc(sizeof(*m));
-	if (!m) {
-		free(s);
-		return NULL;
-	}
-	pthread_mutex_init(m, NULL);
-	s->gz_lock = m;
 	atomic_init(&s->refs, 1);
 	return s;
 }
@@ -44,10 +34,6 @@ static void snapshot_free(struct snapshot *s)
 	free(s->text);
 	free(s->om);
 	free(s->values);
-	free(s->text_gz);
-	free(s->om_gz);
-	pthread_mutex_destroy(s->gz_lock);
-	free(s->gz_lock);
 	free(s);
 }
 
@@ -82,57 +68,6 @@ void snapshot_publish(struct snapshot *s)
 	current = s;
 	pthread_spin_unlock(&cur_lock);
 	snapshot_release(old);
-}
-
-static int gzip_body(const char *in, size_t len, char **out, size_t *outlen)
-{
-	z_stream z;
-	uLong cap;
-	char *o;
-	int rc;
-
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: gzip wrapper; level 1: scrapes want speed. */
-	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	cap = deflateBound(&z, len);
-	o = malloc(cap);
-	if (!o) {
-		deflateEnd(&z);
-		return -ENOMEM;
-	}
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = (Bytef *)o;
-	z.avail_out = (uInt)cap;
-	rc = deflate(&z, Z_FINISH);
-	deflateEnd(&z);
-	if (rc != Z_STREAM_END) {
-		free(o);
-		return -EIO;
-	}
-	*out = o;
-	*outlen = cap - z.avail_out;
-	return 0;
-}
-
-int snapshot_gzip(struct snapshot *s, int openmetrics, const char **out,
-		  size_t *len)
-{
-	char **gz = openmetrics ? &s->om_gz : &s->text_gz;
-	size_t *gzlen = openmetrics ? &s->om_gz_len : &s->text_gz_len;
-	int rc = 0;
-
-	pthread_mutex_lock(s->gz_lock);
-	if (!*gz)
-		rc = gzip_body(openmetrics ? s->om : s->text,
-			       openmetrics ? s->om_len : s->text_len, gz, gzlen);
-	if (rc == 0) {
-		*out = *gz;
-		*len = *gzlen;
-	}
-	pthread_mutex_unlock(s->gz_lock);
-	return rc;
 }
 
 void snapshot_shutdown(void)

@@ -1,7 +1,8 @@
 /* Snapshots: what the aggregator publishes and every exporter reads.
  *
  * A snapshot is immutable once published: the rendered text exposition (0.0.4
- * and OpenMetrics) and the value of every live series. The aggregator swaps
+ * and OpenMetrics) and the value of every live series: what every exporter
+ * needs, and nothing any one exporter derives from it. The aggregator swaps
  * the current pointer; readers take a reference, so a scrape copies bytes and
  * never waits for a collector.
  */
@@ -29,10 +30,6 @@ struct snapshot {
 	size_t om_len;
 	struct snap_value *values;  /* live series, in exposition order */
 	size_t nvalues;
-	/* gzip of text and om, made by the first scrape that asks (gz_lock) */
-	void *gz_lock;
-	char *text_gz, *om_gz;
-	size_t text_gz_len, om_gz_len;
 };
 
 /* Current snapshot with a reference held (never NULL after agg start). */
@@ -44,10 +41,5 @@ void snapshot_publish(struct snapshot *s);
 struct snapshot *snapshot_new(void);
 /* Drop the current snapshot (at exit). */
 void snapshot_shutdown(void);
-
-/* Gzip body for format (0 text, 1 OpenMetrics), made once per snapshot.
- * Returns 0 and sets *out and *len, or a negative errno. */
-int snapshot_gzip(struct snapshot *s, int openmetrics, const char **out,
-		  size_t *len);
 
 #endif

@@ -2,10 +2,13 @@
  *
  * GET /metrics answers with the current snapshot's pre-rendered bytes (text
  * 0.0.4, or OpenMetrics 1.0.0 when the Accept header prefers it; gzip when
- * allowed) without copying them: the response holds a snapshot reference and
- * releases it when MHD is done. One internal epoll thread, an explicit
- * connection limit and a connection timeout.
+ * allowed) without copying them: the response holds a snapshot reference (or
+ * a reference on the snapshot's gzip bodies, which hold the snapshot) and
+ * releases it when MHD is done. Each snapshot is compressed at most once per
+ * format, by the first scrape that asks. One internal epoll thread, an
+ * explicit connection limit and a connection timeout.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -13,13 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "agg.h"
 #include "config.h"
 #include "exporter.h"
-#include "expo.h"
+#include "exporters/prometheus.h"
 #include "log.h"
 #include "snapshot.h"
 
@@ -37,6 +42,7 @@ static const struct am_option prom_options[] = {
 struct prom {
 	struct MHD_Daemon *d;
 	int fd;
+	struct prom_gz_cache gz;
 };
 
 /* Process-wide, so they survive a restart on reload and stay registered. */
@@ -58,9 +64,227 @@ static const char index_html[] =
 	"<ul><li><a href=\"/metrics\">/metrics</a></li>"
 	"<li><a href=\"/-/healthy\">/-/healthy</a></li></ul>\n</body></html>\n";
 
+/* Parse one media range of an Accept header: type and q (default 1). */
+static void media_range(const char *s, size_t len, char *type, size_t tcap, double *q,
+			char *version, size_t vcap)
+{
+	size_t i = 0, t = 0;
+
+	*q = 1.0;
+	version[0] = '\0';
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	while (i < len && s[i] != ';' && !isspace((unsigned char)s[i])) {
+		if (t + 1 < tcap)
+			type[t++] = (char)tolower((unsigned char)s[i]);
+		i++;
+	}
+	type[t] = '\0';
+	while (i < len) {
+		size_t k, v = 0;
+
+		while (i < len && (s[i] == ';' || isspace((unsigned char)s[i])))
+			i++;
+		k = i;
+		while (i < len && s[i] != ';')
+			i++;
+		if (i - k > 2 && strncasecmp(s + k, "q=", 2) == 0) {
+			char tmp[16];
+			size_t m =
+			    i - k - 2 < sizeof(tmp) - 1 ? i - k - 2 : sizeof(tmp) - 1;
+
+			memcpy(tmp, s + k + 2, m);
+			tmp[m] = '\0';
+			*q = strtod(tmp, NULL);
+		} else if (i - k > 8 && strncasecmp(s + k, "version=", 8) == 0) {
+			for (size_t j = k + 8;
+			     j < i && v + 1 < vcap && !isspace((unsigned char)s[j]); j++)
+				version[v++] = s[j];
+			version[v] = '\0';
+		}
+	}
+}
+
+int prom_wants_openmetrics(const char *accept)
+{
+	double om_q = 0, text_q = 0;
+
+	if (!accept)
+		return 0;
+	while (*accept) {
+		const char *end = strchr(accept, ',');
+		size_t len = end ? (size_t)(end - accept) : strlen(accept);
+		char type[64], version[32];
+		double q;
+
+		media_range(accept, len, type, sizeof(type), &q, version,
+			    sizeof(version));
+		if (strcmp(type, "application/openmetrics-text") == 0) {
+			/* We speak 1.0.0 only; an unversioned range takes it too. */
+			if ((!version[0] || strcmp(version, "1.0.0") == 0) && q > om_q)
+				om_q = q;
+		} else if (strcmp(type, "text/plain") == 0 || strcmp(type, "*/*") == 0 ||
+			   strcmp(type, "text/*") == 0) {
+			if (q > text_q)
+				text_q = q;
+		}
+		if (!end)
+			break;
+		accept = end + 1;
+	}
+	return om_q > 0 && om_q >= text_q;
+}
+
+int prom_accepts_gzip(const char *enc)
+{
+	double gzip_q = -1, star_q = -1;
+
+	if (!enc)
+		return 0;
+	while (*enc) {
+		const char *end = strchr(enc, ',');
+		size_t len = end ? (size_t)(end - enc) : strlen(enc);
+		char type[64], version[8];
+		double q;
+
+		media_range(enc, len, type, sizeof(type), &q, version, sizeof(version));
+		if (strcmp(type, "gzip") == 0)
+			gzip_q = q;
+		else if (strcmp(type, "*") == 0)
+			star_q = q;
+		if (!end)
+			break;
+		enc = end + 1;
+	}
+	/* An explicit gzip entry wins over the wildcard (RFC 9110 12.5.3). */
+	return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
+}
+
+/* Gzip bodies of one snapshot. The cache holds one reference, every response
+ * in flight another; the last one frees the bodies and releases the snapshot.
+ * body[] is written only under the cache lock, before the pointer is handed
+ * out, and never changes after. */
+struct prom_gz {
+	atomic_int refs;
+	struct snapshot *snap;
+	char *body[2];
+	size_t len[2];
+};
+
+void prom_gz_release(struct prom_gz *e)
+{
+	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	snapshot_release(e->snap);
+	free(e->body[0]);
+	free(e->body[1]);
+	free(e);
+}
+
+void prom_gz_cache_init(struct prom_gz_cache *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	c->cur = NULL;
+	c->made = 0;
+}
+
+void prom_gz_cache_fini(struct prom_gz_cache *c)
+{
+	prom_gz_release(c->cur);
+	c->cur = NULL;
+	pthread_mutex_destroy(&c->lock);
+}
+
+static int gzip_body(const char *in, size_t len, char **out, size_t *outlen)
+{
+	z_stream z;
+	uLong cap;
+	char *o;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	/* windowBits 15 + 16: gzip wrapper; level 1: scrapes want speed. */
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	cap = deflateBound(&z, len);
+	o = malloc(cap);
+	if (!o) {
+		deflateEnd(&z);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)o;
+	z.avail_out = (uInt)cap;
+	rc = deflate(&z, Z_FINISH);
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(o);
+		return -EIO;
+	}
+	*out = o;
+	*outlen = cap - z.avail_out;
+	return 0;
+}
+
+int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const char **body,
+		size_t *len)
+{
+	struct snapshot *s;
+	struct prom_gz *e;
+	int rc;
+
+	*ref = NULL;
+	/* The snapshot is taken under the cache lock, so gzip scrapes see
+	 * snapshots in publication order: an entry once replaced is never
+	 * wanted again, and no snapshot is compressed twice. */
+	pthread_mutex_lock(&c->lock);
+	s = snapshot_acquire();
+	if (!s) {
+		pthread_mutex_unlock(&c->lock);
+		return -EAGAIN;
+	}
+	if (c->cur && c->cur->snap == s) {
+		snapshot_release(s); /* the entry holds it */
+		e = c->cur;
+	} else {
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			pthread_mutex_unlock(&c->lock);
+			snapshot_release(s);
+			return -ENOMEM;
+		}
+		atomic_init(&e->refs, 1);
+		e->snap = s;
+		prom_gz_release(c->cur);
+		c->cur = e;
+	}
+	if (!e->body[om]) {
+		rc = gzip_body(om ? s->om : s->text, om ? s->om_len : s->text_len,
+			       &e->body[om], &e->len[om]);
+		if (rc < 0) {
+			/* Left unmade: the next scrape tries again. */
+			pthread_mutex_unlock(&c->lock);
+			return rc;
+		}
+		c->made++;
+	}
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	*ref = e;
+	*body = e->body[om];
+	*len = e->len[om];
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 static void release_snapshot(void *cls)
 {
 	snapshot_release(cls);
+}
+
+static void release_gz(void *cls)
+{
+	prom_gz_release(cls);
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
@@ -80,36 +304,47 @@ static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
-static enum MHD_Result send_metrics(struct MHD_Connection *c)
+static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							 MHD_HTTP_HEADER_ACCEPT);
 	const char *enc = MHD_lookup_connection_value(
 		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	int om = expo_wants_openmetrics(accept);
-	struct snapshot *s = snapshot_acquire();
+	int om = prom_wants_openmetrics(accept);
+	struct snapshot *s = NULL;
+	struct prom_gz *e = NULL;
 	const char *body;
 	size_t len;
-	int gz = 0;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (!s)
+	/* Without a gzip body (not asked for, compression failed, no snapshot
+	 * yet) the plain body of the current snapshot is sent. */
+	if (prom_accepts_gzip(enc))
+		prom_gz_get(&p->gz, om, &e, &body, &len);
+	if (!e) {
+		s = snapshot_acquire();
+		if (s) {
+			body = om ? s->om : s->text;
+			len = om ? s->om_len : s->text_len;
+		}
+	}
+	if (!s && !e)
 		return send_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
 				   "no data yet\n");
-	body = om ? s->om : s->text;
-	len = om ? s->om_len : s->text_len;
-	if (expo_accepts_gzip(enc) && snapshot_gzip(s, om, &body, &len) == 0)
-		gz = 1;
 	r = MHD_create_response_from_buffer_with_free_callback_cls(
-		len, (void *)body, release_snapshot, s);
+	    len, (void *)body, e ? release_gz : release_snapshot,
+	    e ? (void *)e : (void *)s);
 	if (!r) {
-		snapshot_release(s);
+		if (e)
+			prom_gz_release(e);
+		else
+			snapshot_release(s);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				om ? EXPO_CT_OPENMETRICS : EXPO_CT_TEXT);
-	if (gz)
+				om ? PROM_CT_OPENMETRICS : PROM_CT_TEXT);
+	if (e)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
@@ -143,7 +378,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 				   "method not allowed\n");
 	}
 	if (strcmp(url, "/metrics") == 0)
-		return send_metrics(c);
+		return send_metrics(cls, c);
 	if (strcmp(url, "/") == 0)
 		return send_static(c, MHD_HTTP_OK, "text/html; charset=utf-8",
 				   index_html);
@@ -217,11 +452,13 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 
 	if (!p)
 		return -ENOMEM;
+	prom_gz_cache_init(&p->gz);
 	p->fd = listen_on(agent->listen, err, sizeof(err));
 	if (p->fd < 0) {
 		int rc = p->fd;
 
 		log_msg(LOGL_ERROR, PROM, "%s", err);
+		prom_gz_cache_fini(&p->gz);
 		free(p);
 		return rc;
 	}
@@ -240,6 +477,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	if (!p->d) {
 		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s", agent->listen);
 		close(p->fd);
+		prom_gz_cache_fini(&p->gz);
 		free(p);
 		return -EIO;
 	}
@@ -257,7 +495,29 @@ static void prom_stop(void *state)
 		return;
 	/* MHD closes the listening socket it was given. */
 	MHD_stop_daemon(p->d);
+	prom_gz_cache_fini(&p->gz);
 	free(p);
+}
+
+/* The server goes on through a reload when its address and every option
+ * of its section stay the same. */
+static int prom_keep(void *state, const struct agent_config *old,
+		     const struct am_config *old_cfg, const struct agent_config *new,
+		     const struct am_config *new_cfg)
+{
+	(void)state;
+	if (strcmp(old->listen, new->listen) != 0)
+		return 0;
+	for (const struct am_option *o = prom_options; o->name; o++) {
+		if (o->type == AM_OPT_INT &&
+		    am_cfg_int(old_cfg, o->name, -1) != am_cfg_int(new_cfg, o->name, -1))
+			return 0;
+		if (o->type == AM_OPT_DURATION &&
+		    am_cfg_duration(old_cfg, o->name, -1) !=
+			    am_cfg_duration(new_cfg, o->name, -1))
+			return 0;
+	}
+	return 1;
 }
 
 const struct am_exporter prometheus_exporter = {
@@ -266,4 +526,5 @@ const struct am_exporter prometheus_exporter = {
 	.options = prom_options,
 	.start = prom_start,
 	.stop = prom_stop,
+	.keep = prom_keep,
 };

@@ -28,8 +28,8 @@
 #include "clock.h"
 #include "exporter.h"
 #include "exporters/records.h"
-#include "exporters/records_codec.h"
-#include "exporters/records_frame.h"
+#include "exporters/records_format/records_codec.h"
+#include "exporters/records_format/records_frame.h"
 #include "log.h"
 #include "series.h"
 

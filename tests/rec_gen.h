@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "exporters/records_codec.h"
+#include "exporters/records_format/records_codec.h"
 
 struct recgen {
 	FILE *f;

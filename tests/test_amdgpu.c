@@ -1,8 +1,8 @@
 /* Check suite for the amdgpu collector: the gpu_metrics parser against
  * blobs built here from the kernel's documented layouts (offsets written out
  * by hand, independent of the parser's own tables), and the collector on the
- * sysfs fixture trees under tests/fixtures/amdgpu, driven through a small
- * recording stand-in for the agent's am_* calls.
+ * sysfs fixture trees under tests/fixtures/amdgpu, driven through the fake
+ * of the collector API (tests/fake_am.c).
  */
 #include <check.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include "accelmon/collector.h"
 #include "amdgpu_metrics.h"
-#include "schema.h"
+#include "fake_am.h"
 
 #ifndef TEST_SRCDIR
 #define TEST_SRCDIR "tests"
@@ -277,222 +277,31 @@ START_TEST(test_gm_all_ones_is_absent)
 }
 END_TEST
 
-/* ---- a recording stand-in for the agent ---- */
+/* ---- the collector API: tests/fake_am.c ---- */
 
-struct am_ctx {
-	const char *sysfs;
-	int64_t now_ns;
-	int read_errors;
-};
+static struct am_ctx *A; /* the context of the current run */
 
-#define MAXF 64
-#define MAXS 2048
-#define MAXLOG 256
-
-static struct am_family_def rec_fams[MAXF];
-static int rec_nfams;
-static struct {
-	int fam;
-	char labels[512];
-	double last;
-	int count;
-} rec_series[MAXS];
-static int rec_nseries;
-static char rec_logs[MAXLOG][256];
-static int rec_nlogs;
-static double rec_pcie_interval = 10.0;
-
-am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
+static void violation(const char *msg)
 {
-	/* one handle per registration, like the agent's views: the same name
-	 * may come back with another kind and scale */
-	(void)ctx;
-	ck_assert_int_lt(rec_nfams, MAXF);
-	/* the agent allows AM_MAX_LABELS names; make sure we never exceed */
-	int n = 0;
-	while (n < AM_MAX_LABELS && def->labels[n])
-		n++;
-	ck_assert_int_le(n, AM_MAX_LABELS);
-	rec_fams[rec_nfams] = *def;
-	return rec_nfams++;
-}
-
-/* Schema families as the core defines them (agent/schema.c). */
-am_family_t am_std_family(struct am_ctx *ctx, enum am_std which,
-			  const struct am_std_use *use)
-{
-	struct am_family_def d;
-	const char *why;
-
-	if (schema_family_def(which, use, &d, &why) < 0)
-		return -EINVAL;
-	return am_family(ctx, &d);
-}
-
-am_series_t am_series(struct am_ctx *ctx, am_family_t fam, const char *const *values)
-{
-	char *p;
-	(void)ctx;
-	ck_assert_int_lt(rec_nseries, MAXS);
-	ck_assert_int_ge(fam, 0);
-	rec_series[rec_nseries].fam = fam;
-	p = rec_series[rec_nseries].labels;
-	*p = '\0';
-	for (int i = 0; i < AM_MAX_LABELS && rec_fams[fam].labels[i]; i++)
-		p += sprintf(p, "%s%s=\"%s\"", i ? "," : "", rec_fams[fam].labels[i],
-			     values[i]);
-	return (am_series_t)rec_nseries++;
-}
-
-void am_emit(struct am_ctx *ctx, am_series_t s, double v)
-{
-	(void)ctx;
-	ck_assert_uint_lt(s, (unsigned)rec_nseries);
-	/* the agent drops non-integral counter samples: so must we */
-	if (rec_fams[rec_series[s].fam].kind == AM_COUNTER)
-		ck_assert_msg(v >= 0 && v == floor(v), "%s: counter sample %g",
-			      rec_fams[rec_series[s].fam].name, v);
-	rec_series[s].last = v;
-	rec_series[s].count++;
-}
-
-void am_emit_u64(struct am_ctx *ctx, am_series_t s, uint64_t raw)
-{
-	(void)ctx;
-	ck_assert_uint_lt(s, (unsigned)rec_nseries);
-	ck_assert_int_eq(rec_fams[rec_series[s].fam].kind, AM_COUNTER);
-	rec_series[s].last = (double)raw;
-	rec_series[s].count++;
-}
-
-static void rec_log(const char *fmt, va_list ap)
-{
-	if (rec_nlogs < MAXLOG)
-		vsnprintf(rec_logs[rec_nlogs++], sizeof(rec_logs[0]), fmt, ap);
-}
-
-void am_found(struct am_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	(void)ctx;
-	va_start(ap, fmt);
-	rec_log(fmt, ap);
-	va_end(ap);
-}
-
-void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-	(void)ctx;
-	(void)level;
-	va_start(ap, fmt);
-	rec_log(fmt, ap);
-	va_end(ap);
-}
-
-void am_read_error(struct am_ctx *ctx)
-{
-	ctx->read_errors++;
-}
-
-const char *am_sysfs(const struct am_ctx *ctx)
-{
-	return ctx->sysfs;
-}
-
-const char *am_procfs(const struct am_ctx *ctx)
-{
-	(void)ctx;
-	return "/proc";
-}
-
-int64_t am_poll_time_ns(const struct am_ctx *ctx)
-{
-	return ctx->now_ns;
-}
-
-double am_interval_s(const struct am_ctx *ctx)
-{
-	(void)ctx;
-	return 1.0;
-}
-
-bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
-{
-	(void)cfg;
-	(void)key;
-	return dflt;
-}
-
-long long am_cfg_int(const struct am_config *cfg, const char *key, long long dflt)
-{
-	(void)cfg;
-	(void)key;
-	return dflt;
-}
-
-double am_cfg_duration(const struct am_config *cfg, const char *key, double dflt)
-{
-	(void)cfg;
-	if (strcmp(key, "pcie_interval") == 0)
-		return rec_pcie_interval;
-	return dflt;
-}
-
-const char *am_cfg_string(const struct am_config *cfg, const char *key, const char *dflt)
-{
-	(void)cfg;
-	(void)key;
-	return dflt;
-}
-
-size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
-{
-	(void)cfg;
-	(void)key;
-	return 0;
-}
-
-const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t i)
-{
-	(void)cfg;
-	(void)key;
-	(void)i;
-	return NULL;
-}
-
-static void rec_reset(void)
-{
-	rec_nfams = rec_nseries = rec_nlogs = 0;
-	memset(rec_series, 0, sizeof(rec_series));
-	rec_pcie_interval = 10.0;
+	ck_abort_msg("%s", msg);
 }
 
 /* Scaled last value of the series of `fam` whose labels contain `want`;
  * *count gets its number of samples. NAN when absent. */
 static double rec_get(const char *fam, const char *want, int *count)
 {
-	for (int i = 0; i < rec_nseries; i++) {
-		const struct am_family_def *f = &rec_fams[rec_series[i].fam];
-		if (strcmp(f->name, fam) != 0 || !strstr(rec_series[i].labels, want))
-			continue;
-		if (count)
-			*count = rec_series[i].count;
-		if (!rec_series[i].count)
-			return NAN;
-		return rec_series[i].last * (f->scale != 0 ? f->scale : 1);
-	}
+	const struct fake_series *s = fake_am_match(A, fam, want);
+
 	if (count)
-		*count = 0;
-	return NAN;
+		*count = s ? (int)s->nsamples : 0;
+	if (!s || !s->nsamples)
+		return NAN;
+	return fake_am_scaled(A, s);
 }
 
 static int rec_log_count(const char *needle)
 {
-	int n = 0;
-	for (int i = 0; i < rec_nlogs; i++)
-		n += strstr(rec_logs[i], needle) != NULL;
-	return n;
+	return (int)fake_am_log_count(A, needle);
 }
 
 #define ck_near(a, b)                                                                    \
@@ -558,18 +367,23 @@ static const struct layout *layout_of(unsigned frev, unsigned crev)
 }
 
 struct run {
-	struct am_ctx ctx;
+	struct am_ctx *ctx;
 	void *state;
 };
 
 static int run_init_pcie(struct run *r, const char *root, double pcie_s)
 {
-	rec_reset();
-	rec_pcie_interval = pcie_s;
+	char yaml[64], err[256] = "";
+	const struct am_config *cfg;
+
+	fake_am_free(A);
 	memset(r, 0, sizeof(*r));
-	r->ctx.sysfs = root;
-	r->ctx.now_ns = 1000000000LL;
-	return amdgpu_collector.init(&r->ctx, NULL, &r->state);
+	r->ctx = A = fake_am_new("amdgpu", root);
+	fake_am_on_violation(violation);
+	snprintf(yaml, sizeof(yaml), "{pcie_interval: %gs}", pcie_s);
+	cfg = fake_am_config(A, &amdgpu_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "config: %s", err);
+	return amdgpu_collector.init(r->ctx, cfg, &r->state);
 }
 
 static int run_init(struct run *r, const char *root)
@@ -579,8 +393,8 @@ static int run_init(struct run *r, const char *root)
 
 static void run_poll(struct run *r)
 {
-	ck_assert_int_eq(amdgpu_collector.poll(&r->ctx, r->state), 0);
-	r->ctx.now_ns += 1000000000LL; /* polls 1 s apart */
+	ck_assert_int_eq(amdgpu_collector.poll(r->ctx, r->state), 0);
+	fake_am_advance(r->ctx, 1000000000LL); /* polls 1 s apart */
 }
 
 /* ---- collector tests ---- */
@@ -624,7 +438,7 @@ START_TEST(test_mi300x_node)
 		ck_assert_int_eq(n, 2);
 		ck_assert_double_eq(rec_get("accel_up", want, NULL), 1);
 	}
-	ck_assert_ptr_nonnull(strstr(rec_logs[0], "8 card(s) (8 AMD, 0 Hygon)"));
+	ck_assert_ptr_nonnull(strstr(fake_am_log(A, 0), "8 card(s) (8 AMD, 0 Hygon)"));
 	ck_assert(!isnan(rec_get("accel_info",
 				 "model=\"AMD Instinct MI300X\",serial=\"\",pci_bus_id="
 				 "\"0000:35:00.0\",numa_node=\"0\",driver_version=\"\","
@@ -724,8 +538,8 @@ START_TEST(test_mi300x_node)
 	ck_assert(
 	    isnan(rec_get("fabric_xgmi_read_bytes_total", "device=\"amdgpu5\"", NULL)));
 
-	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(NULL, r.state);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 0);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -752,7 +566,7 @@ START_TEST(test_pcie_interval)
 	ck_assert_int_eq(n, 3);
 	ck_near(rec_get("accel_pcie_transmit_bytes_total", "amdgpu1\"", NULL),
 		1000.0 * 256);
-	amdgpu_collector.fini(NULL, r.state);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -783,7 +597,7 @@ START_TEST(test_pcie_one_read_per_poll)
 	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu0\"", NULL),
 		1000.0 * 256 * 8);
 	ck_near(rec_get("accel_pcie_receive_bytes_total", "amdgpu1\"", NULL), 0);
-	amdgpu_collector.fini(NULL, r.state);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -810,8 +624,8 @@ START_TEST(test_v13_throttle_mask)
 	ck_near(rec_get("accel_energy_joules_total", "amdgpu0", NULL), 1000.5);
 	/* hwmon power wins over the table's socket power */
 	ck_near(rec_get("accel_power_watts", "amdgpu0", NULL), 63.0);
-	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(NULL, r.state);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 0);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -828,7 +642,7 @@ START_TEST(test_radeon_consumer)
 	run_poll(&r);
 	/* the Intel iGPU, connectors and render nodes are not devices */
 	ck_assert(isnan(rec_get("accel_info", "amdgpu1", NULL)));
-	ck_assert_ptr_nonnull(strstr(rec_logs[0], "1 card(s) (1 AMD, 0 Hygon)"));
+	ck_assert_ptr_nonnull(strstr(fake_am_log(A, 0), "1 card(s) (1 AMD, 0 Hygon)"));
 	/* no unique_id: uuid is the PCI address */
 	ck_assert(!isnan(rec_get("accel_info", id, NULL)));
 	ck_assert(!isnan(
@@ -846,8 +660,8 @@ START_TEST(test_radeon_consumer)
 	ck_assert_int_eq(n, 2);
 	ck_assert(isnan(rec_get("accel_ecc_errors_total", id, NULL)));
 	ck_assert(isnan(rec_get("accel_pcie_receive_bytes_total", id, NULL)));
-	ck_assert_int_eq(r.ctx.read_errors, 0);
-	amdgpu_collector.fini(NULL, r.state);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 0);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -860,7 +674,7 @@ START_TEST(test_hygon_dcu)
 
 	ck_assert_int_eq(run_init(&r, root), 0);
 	run_poll(&r);
-	ck_assert_ptr_nonnull(strstr(rec_logs[0], "1 card(s) (0 AMD, 1 Hygon)"));
+	ck_assert_ptr_nonnull(strstr(fake_am_log(A, 0), "1 card(s) (0 AMD, 1 Hygon)"));
 	ck_assert(!isnan(rec_get("accel_info",
 				 "vendor=\"Hygon\",model=\"Hygon 1d94:55b7\",serial=\"\","
 				 "pci_bus_id=\"0000:41:00.0\"",
@@ -871,7 +685,7 @@ START_TEST(test_hygon_dcu)
 	ck_near(rec_get("accel_temperature_celsius", "sensor=\"edge\"", NULL), 55.0);
 	ck_near(rec_get("accel_clock_hertz", "clock=\"graphics\"", NULL), 1.5e9);
 	ck_near(rec_get("accel_ecc_errors_total", "type=\"corrected\"", NULL), 3);
-	amdgpu_collector.fini(NULL, r.state);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST
@@ -896,13 +710,13 @@ START_TEST(test_bad_values)
 	 * and total, vis_vram used, gtt total, power, temp2, umc ras,
 	 * pp_dpm_sclk) + the two gpu_metrics; this poll's pcie_bw read went to
 	 * card0 (no file: off) */
-	ck_assert_int_eq(r.ctx.read_errors, 13);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 13);
 	run_poll(&r);
 	/* the same again, plus card1's garbage pcie_bw */
-	ck_assert_int_eq(r.ctx.read_errors, 13 + 14);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 13 + 14);
 	run_poll(&r);
 	/* pcie_bw is not retried within its interval */
-	ck_assert_int_eq(r.ctx.read_errors, 13 + 14 + 13);
+	ck_assert_int_eq((int)fake_am_read_errors(r.ctx), 13 + 14 + 13);
 
 	/* card0: nothing to read, but it is still a device */
 	ck_assert(!isnan(rec_get("accel_info", "amdgpu0", NULL)));
@@ -951,7 +765,7 @@ START_TEST(test_bad_values)
 
 	free(big);
 	free(b);
-	amdgpu_collector.fini(NULL, r.state);
+	amdgpu_collector.fini(r.ctx, r.state);
 	drop_fixture();
 }
 END_TEST

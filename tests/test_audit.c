@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "exporters/records_frame.h"
+#include "audit/audit.h"
+#include "exporters/records_format/records_frame.h"
 #include "rec_gen.h"
 
 #define T0 1764028800000LL /* 2025-11-25T00:00:00Z */

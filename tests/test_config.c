@@ -1,7 +1,8 @@
-/* Tests of the YAML configuration (agent/config.c) against a fake component
- * table: the embedded default, a full valid file, every error class with its
- * exact "SOURCE:LINE: key.path: problem" line, needs_config and enabled
- * semantics, the am_cfg_* getters, config_load_file and durations.
+/* Tests of the YAML configuration (agent/config_yaml.c, options.c)
+ * against a fake component table: the embedded default, a full valid file,
+ * every error class with its exact "SOURCE:LINE: key.path: problem" line,
+ * needs_config and enabled semantics, the am_cfg_* getters,
+ * config_load_file, durations, instances, rescan and the plugin keys.
  */
 #include <check.h>
 #include <errno.h>
@@ -343,8 +344,8 @@ static const struct err_case err_cases[] = {
 	 NULL},
 	/* unknown keys */
 	{"listen: 127.0.0.1:1\nlisten_port: 5\n", 2,
-	 "listen_port: unknown key (known: listen, log_level, collectors, "
-	 "exporters)",
+	 "listen_port: unknown key (known: listen, log_level, plugins, "
+	 "plugin_dir, collectors, exporters)",
 	 NULL},
 	{"collectors:\n  netdve: {}\n", 2,
 	 "collectors.netdve: unknown collector (known: netdev, nvml, pcap)",
@@ -361,7 +362,7 @@ static const struct err_case err_cases[] = {
 	 "    intervall: 2s\n",
 	 7,
 	 "collectors.netdev.intervall: unknown key (known: enabled, interval, "
-	 "timeout, include, exclude, physical_only)",
+	 "timeout, rescan, include, exclude, physical_only)",
 	 NULL},
 	{"exporters:\n  textfile: {path: x}\n", 2,
 	 "exporters.textfile.path: unknown key (known: enabled, interval, "
@@ -487,6 +488,33 @@ static const struct err_case err_cases[] = {
 	{"listen: \"[::1]9917\"\n", 1, NULL, "missing :PORT"},
 	{"listen: \"[]:9917\"\n", 1, NULL, "empty host"},
 	{"listen: \"[::1:9917\"\n", 1, NULL, "missing ']'"},
+	/* instances, rescan, plugin keys */
+	{"collectors:\n  netdev/: {}\n", 2,
+	 "collectors.netdev/: empty instance name after '/'", NULL},
+	{"collectors:\n  netdev/a b: {}\n", 2,
+	 "collectors.netdev/a b: an instance name is letters, digits, '_', "
+	 "'-' and '.'",
+	 NULL},
+	{"collectors:\n  netdev/a/b: {}\n", 2, NULL, "an instance name is"},
+	{"collectors:\n  nope/a: {}\n", 2,
+	 "collectors.nope/a: unknown collector (known: netdev, nvml, pcap)",
+	 NULL},
+	{"exporters:\n  records/a: {}\n", 2, NULL, "unknown exporter"},
+	{"collectors:\n  netdev/a: {bogus: 1}\n", 2,
+	 "collectors.netdev/a.bogus: unknown key (known: enabled, interval, "
+	 "timeout, rescan, include, exclude, physical_only)",
+	 NULL},
+	{"collectors:\n  netdev: {rescan: 50ms}\n", 2, NULL,
+	 "below the minimum of 100ms (0 turns rescans off)"},
+	{"collectors:\n  netdev: {rescan: 2d}\n", 2, NULL,
+	 "above the maximum of 1d"},
+	{"exporters:\n  records: {rescan: 1s}\n", 2, NULL,
+	 "exporters.records.rescan: unknown key"},
+	{"plugins: {a: 1}\n", 1, NULL, "plugins: expected a .so path or a list"},
+	{"plugins:\n  - /a.so\n  - [x]\n", 3, "plugins[1]: expected a .so path "
+	 "or a list of them, got a sequence", NULL},
+	{"plugins: [\"\"]\n", 1, "plugins[0]: empty path", NULL},
+	{"plugin_dir: [a]\n", 1, NULL, "plugin_dir: expected a directory"},
 };
 
 START_TEST(test_errors)
@@ -564,7 +592,7 @@ START_TEST(test_load_file)
 	ck_assert_int_eq(rc, -EINVAL);
 	snprintf(want, sizeof(want),
 		 "%s:2: foo: unknown key (known: listen, log_level, "
-		 "collectors, exporters)",
+		 "plugins, plugin_dir, collectors, exporters)",
 		 path);
 	ck_assert_str_eq(err, want);
 	unlink(path);
@@ -665,6 +693,171 @@ END_TEST
 
 #define NELEM(a) (int)(sizeof(a) / sizeof((a)[0]))
 
+/* ---- instances, rescan, plugin keys ---- */
+
+START_TEST(test_instances)
+{
+	struct agent_config *cfg = parse_ok(
+		"collectors:\n"
+		"  netdev/lan: {include: \"^en\", interval: 2s}\n"
+		"  pcap/b: {top_k: 5}\n"
+		"  netdev: {rescan: 0}\n"
+		"  netdev/x.y-1_z: {enabled: false}\n");
+	const struct cfg_section *plain = config_collector(cfg, "netdev");
+	const struct cfg_section *lan = config_collector(cfg, "netdev/lan");
+	const struct cfg_section *b = config_collector(cfg, "pcap/b");
+	const struct cfg_section *off = config_collector(cfg, "netdev/x.y-1_z");
+
+	/* the known collectors first, then the instances in file order */
+	ck_assert_uint_eq(cfg->ncollectors, NCOLLS + 3);
+	ck_assert_str_eq(cfg->collectors[NCOLLS].name, "netdev/lan");
+	ck_assert_str_eq(cfg->collectors[NCOLLS + 1].name, "pcap/b");
+	ck_assert_ptr_nonnull(plain);
+	ck_assert_ptr_null(plain->instance);
+	ck_assert_str_eq(plain->component, "netdev");
+	ck_assert(plain->rescan_s == 0);
+	ck_assert_ptr_nonnull(lan);
+	ck_assert_str_eq(lan->component, "netdev");
+	ck_assert_str_eq(lan->instance, "lan");
+	ck_assert(lan->enabled && lan->present);
+	ck_assert(lan->interval_s == 2.0 && lan->timeout_s == 4.0);
+	ck_assert(lan->rescan_s == 30.0);
+	ck_assert_str_eq(am_cfg_string(lan->opts, "include", "-"), "^en");
+	/* options are the instance's own: the plain section has none */
+	ck_assert_str_eq(am_cfg_string(plain->opts, "include", "-"), "-");
+	/* an instance of a needs_config collector is on: its section exists */
+	ck_assert(b->enabled);
+	ck_assert(!config_collector(cfg, "pcap")->enabled);
+	ck_assert_int_eq(am_cfg_int(b->opts, "top_k", 0), 5);
+	ck_assert(!off->enabled);
+	ck_assert_str_eq(off->instance, "x.y-1_z");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_rescan_values)
+{
+	struct agent_config *cfg = parse_ok(
+		"collectors:\n  netdev: {rescan: 250ms}\n  nvml: {rescan: 2m}\n");
+
+	ck_assert(config_collector(cfg, "netdev")->rescan_s == 0.25);
+	ck_assert(config_collector(cfg, "nvml")->rescan_s == 120.0);
+	ck_assert(config_collector(cfg, "pcap")->rescan_s == 30.0);
+	ck_assert(config_exporter(cfg, "records")->rescan_s == 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_plugin_keys)
+{
+	struct agent_config *cfg = parse_ok("log_level: info\n");
+
+	/* the embedded default: no files, the configured directory */
+	ck_assert_uint_eq(cfg->nplugins, 0);
+	ck_assert_ptr_nonnull(cfg->plugin_dir);
+	ck_assert_ptr_nonnull(strstr(cfg->plugin_dir, "accelmon/plugins"));
+	config_free(cfg);
+	cfg = parse_ok("plugins: [/a/x.so, rel/y.so]\nplugin_dir: \"\"\n");
+	ck_assert_uint_eq(cfg->nplugins, 2);
+	ck_assert_str_eq(cfg->plugins[0], "/a/x.so");
+	ck_assert_str_eq(cfg->plugins[1], "rel/y.so");
+	ck_assert_str_eq(cfg->plugin_dir, "");
+	config_free(cfg);
+	cfg = parse_ok("plugins: /one.so\nplugin_dir: /opt/p\n");
+	ck_assert_uint_eq(cfg->nplugins, 1);
+	ck_assert_str_eq(cfg->plugins[0], "/one.so");
+	ck_assert_str_eq(cfg->plugin_dir, "/opt/p");
+	config_free(cfg);
+}
+END_TEST
+
+/* A stand-in loader: "loading" adds the collector `ext` to the table, so
+ * the sections that follow may name it; a file named bad.so fails. */
+static const struct am_option ext_opts[] = {
+	{"depth", AM_OPT_INT, "", 1, 9},
+	{NULL, 0, NULL, 0, 0},
+};
+static struct cfg_component hook_colls[NCOLLS + 1];
+static int hook_calls;
+
+static int fake_loader(void *arg, const struct agent_config *cfg,
+		       const struct cfg_component **collectors, size_t *n,
+		       char *e, size_t elen)
+{
+	(void)arg;
+	hook_calls++;
+	memcpy(hook_colls, colls, sizeof(colls));
+	for (size_t i = 0; i < cfg->nplugins; i++) {
+		if (strstr(cfg->plugins[i], "bad.so")) {
+			snprintf(e, elen, "%s: collector ABI version 1, this agent needs 2",
+				 cfg->plugins[i]);
+			return -EPROTO;
+		}
+	}
+	*collectors = hook_colls;
+	*n = NCOLLS;
+	if (cfg->nplugins) {
+		hook_colls[NCOLLS] = (struct cfg_component){"ext", ext_opts, false};
+		*n = NCOLLS + 1;
+	}
+	return 0;
+}
+
+START_TEST(test_plugin_hook)
+{
+	struct cfg_schema sc = {colls, exps, NCOLLS, NEXPS, fake_loader, NULL};
+	struct agent_config *cfg = NULL;
+	/* `plugins` after `collectors` in the file: still read first */
+	const char *y = "collectors:\n  ext/two: {depth: 3}\n  ext: {}\n"
+			"plugins: [/p/ext.so]\n";
+	int rc;
+
+	hook_calls = 0;
+	rc = config_parse_schema(y, strlen(y), "t.yaml", &sc, &cfg, err,
+				 sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert_ptr_nonnull(config_collector(cfg, "ext"));
+	ck_assert(config_collector(cfg, "ext")->present);
+	ck_assert_int_eq(am_cfg_int(config_collector(cfg, "ext/two")->opts,
+				    "depth", 0), 3);
+	ck_assert_str_eq(cfg->collectors[NCOLLS].name, "ext");
+	config_free(cfg);
+
+	/* the plugin's options are checked like a built-in's */
+	y = "plugins: [/p/ext.so]\ncollectors:\n  ext: {depth: 12}\n";
+	rc = config_parse_schema(y, strlen(y), "t.yaml", &sc, &cfg, err,
+				 sizeof(err));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:3: collectors.ext.depth: 12 is out of range (1..9)");
+
+	/* without the plugin, the name is unknown */
+	y = "collectors:\n  ext: {}\n";
+	rc = config_parse_schema(y, strlen(y), "t.yaml", &sc, &cfg, err,
+				 sizeof(err));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:2: collectors.ext: unknown collector "
+			      "(known: netdev, nvml, pcap)");
+
+	/* the loader's message is the error, as it wrote it */
+	y = "plugins: [/p/bad.so]\n";
+	rc = config_parse_schema(y, strlen(y), "t.yaml", &sc, &cfg, err,
+				 sizeof(err));
+	ck_assert_int_eq(rc, -EPROTO);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(err, "/p/bad.so: collector ABI version 1, this agent needs 2");
+
+	/* the embedded default alone calls the loader too (plugin_dir) */
+	hook_calls = 0;
+	rc = config_parse_schema(config_embedded_default,
+				 strlen(config_embedded_default), "<embedded default>",
+				 &sc, &cfg, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_int_eq(hook_calls, 1);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -683,6 +876,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_load_file_too_large);
 	tcase_add_loop_test(tc, test_durations, 0, NELEM(dur_cases));
 	tcase_add_test(tc, test_duration_null);
+	tcase_add_test(tc, test_instances);
+	tcase_add_test(tc, test_rescan_values);
+	tcase_add_test(tc, test_plugin_keys);
+	tcase_add_test(tc, test_plugin_hook);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,12 +1,11 @@
 /* Exposition tests: label-value and HELP escaping, number formatting,
- * OpenMetrics vs 0.0.4 family headers, Accept / Accept-Encoding negotiation
- * and the gzip bodies of a snapshot. */
+ * OpenMetrics vs 0.0.4 family headers, and snapshot publication and
+ * references. (HTTP negotiation and gzip: tests/test_prometheus.c.) */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "expo.h"
 #include "series.h"
@@ -70,52 +69,6 @@ START_TEST(test_special_numbers)
 	ck_assert_str_eq(buf, "-Inf");
 	expo_format_u64(buf, sizeof(buf), UINT64_MAX);
 	ck_assert_str_eq(buf, "18446744073709551615");
-}
-END_TEST
-
-static const struct {
-	const char *accept;
-	int om;
-} accept_cases[] = {
-	{NULL, 0},
-	{"", 0},
-	{"*/*", 0},
-	{"text/plain", 0},
-	{"text/plain;version=0.0.4", 0},
-	/* What Prometheus 2.42+ sends. */
-	{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-	 "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", 1},
-	{"application/openmetrics-text", 1},
-	{"application/openmetrics-text; version=1.0.0; charset=utf-8", 1},
-	/* Only the 0.0.1 draft: we do not speak it, fall back to text. */
-	{"application/openmetrics-text;version=0.0.1", 0},
-	{"application/openmetrics-text;q=0.2,text/plain;q=0.9", 0},
-	{"text/plain;q=0.3, application/openmetrics-text;version=1.0.0;q=0.8", 1},
-	{"application/openmetrics-text;q=0", 0},
-	{"APPLICATION/OPENMETRICS-TEXT;VERSION=1.0.0", 1},
-};
-
-START_TEST(test_negotiation)
-{
-	ck_assert_msg(expo_wants_openmetrics(accept_cases[_i].accept) ==
-			      accept_cases[_i].om,
-		      "Accept: %s", accept_cases[_i].accept ? accept_cases[_i].accept : "(none)");
-}
-END_TEST
-
-static const struct {
-	const char *enc;
-	int gz;
-} enc_cases[] = {
-	{NULL, 0}, {"", 0}, {"identity", 0}, {"gzip", 1}, {"deflate, gzip", 1},
-	{"gzip;q=0", 0}, {"br;q=1.0, gzip;q=0.8, *;q=0.1", 1}, {"*", 1},
-	{"gzip;q=0, *", 0},
-};
-
-START_TEST(test_gzip_negotiation)
-{
-	ck_assert_msg(expo_accepts_gzip(enc_cases[_i].enc) == enc_cases[_i].gz,
-		      "Accept-Encoding: %s", enc_cases[_i].enc ? enc_cases[_i].enc : "(none)");
 }
 END_TEST
 
@@ -252,29 +205,9 @@ START_TEST(test_interning)
 }
 END_TEST
 
-static char *gunzip(const char *in, size_t len, size_t *outlen)
-{
-	z_stream z;
-	char *out = malloc(1 << 20);
-
-	memset(&z, 0, sizeof(z));
-	ck_assert_int_eq(inflateInit2(&z, 15 + 16), Z_OK);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = (Bytef *)out;
-	z.avail_out = 1 << 20;
-	ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
-	*outlen = (1 << 20) - z.avail_out;
-	inflateEnd(&z);
-	return out;
-}
-
-START_TEST(test_snapshot_gzip_and_refcount)
+START_TEST(test_snapshot_refcount)
 {
 	struct snapshot *s = snapshot_new(), *got;
-	const char *gz, *gz2;
-	size_t len, len2, plain;
-	char *back;
 
 	s->text = strdup("a 1\nb 2\n");
 	s->text_len = strlen(s->text);
@@ -283,13 +216,7 @@ START_TEST(test_snapshot_gzip_and_refcount)
 	snapshot_publish(s);
 	got = snapshot_acquire();
 	ck_assert_ptr_eq(got, s);
-	ck_assert_int_eq(snapshot_gzip(got, 1, &gz, &len), 0);
-	ck_assert_int_eq(snapshot_gzip(got, 1, &gz2, &len2), 0);
-	ck_assert_ptr_eq(gz, gz2); /* made once */
-	back = gunzip(gz, len, &plain);
-	ck_assert_uint_eq(plain, s->om_len);
-	ck_assert_int_eq(memcmp(back, s->om, plain), 0);
-	free(back);
+	ck_assert_int_eq(atomic_load(&got->refs), 2); /* published + ours */
 	/* A newer snapshot replaces it; ours stays valid until released. */
 	snapshot_publish(snapshot_new());
 	ck_assert_str_eq(got->text, "a 1\nb 2\n");
@@ -307,16 +234,12 @@ static Suite *expo_suite(void)
 	tcase_add_loop_test(tc, test_escaping, 0, sizeof(esc_cases) / sizeof(esc_cases[0]));
 	tcase_add_loop_test(tc, test_numbers, 0, sizeof(num_cases) / sizeof(num_cases[0]));
 	tcase_add_test(tc, test_special_numbers);
-	tcase_add_loop_test(tc, test_negotiation, 0,
-			    sizeof(accept_cases) / sizeof(accept_cases[0]));
-	tcase_add_loop_test(tc, test_gzip_negotiation, 0,
-			    sizeof(enc_cases) / sizeof(enc_cases[0]));
 	tcase_add_test(tc, test_family_headers);
 	tcase_add_loop_test(tc, test_registration_rules, 0,
 			    sizeof(reg_cases) / sizeof(reg_cases[0]));
 	tcase_add_test(tc, test_registration_bad_numbers);
 	tcase_add_test(tc, test_interning);
-	tcase_add_test(tc, test_snapshot_gzip_and_refcount);
+	tcase_add_test(tc, test_snapshot_refcount);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,8 +1,8 @@
 /* Check suite for the nvml collector, driven against the fake
  * libnvidia-ml.so.1 (tests/fake_nvml) and its scenario files
- * (tests/fixtures/nvml). The collector is linked with a recording stub of the
- * collector API, so poll time is injected and every emitted sample can be
- * asserted exactly; the agent-level checks live in
+ * (tests/fixtures/nvml). The collector runs against the fake of the
+ * collector API (tests/fake_am.c), so poll time is injected and every
+ * emitted sample can be asserted exactly; the agent-level checks live in
  * tests/integration/nvml_scenarios.sh.
  */
 #include <check.h>
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "accelmon/collector.h"
-#include "schema.h"
+#include "fake_am.h"
 
 #ifndef FAKE_NVML_DIR
 #error "FAKE_NVML_DIR must name the build directory of the fake library"
@@ -27,188 +27,50 @@
 
 extern const struct am_collector nvml_collector;
 
-/* ---- recording stub of the collector API ---- */
+/* ---- the collector API: tests/fake_am.c ---- */
 
-struct am_ctx {
-	int unused;
-};
-struct am_config {
-	const char *library;
-};
-
-#define MAX_FAM 64
-#define MAX_SER 2048
-static struct am_family_def fams[MAX_FAM];
-static int nfams;
-static struct {
-	int fam;
-	char *lv[AM_MAX_LABELS];
-	double last;
-	int poll; /* poll number of the last sample */
-} sers[MAX_SER];
-static int nsers;
+static struct am_ctx *ctx;
 static int cur_poll;
-static int64_t now_ns;
-static int read_errors;
-static char found[512];
-static struct am_ctx ctx;
 
-/* A family name another collector "already registered differently". */
-static const char *refuse_family;
-
-am_family_t am_family(struct am_ctx *c, const struct am_family_def *def)
+static void violation(const char *msg)
 {
-	if (refuse_family && strcmp(def->name, refuse_family) == 0)
-		return -EINVAL;
-	for (int i = 0; i < nfams; i++)
-		if (strcmp(fams[i].name, def->name) == 0)
-			return i;
-	ck_assert_int_lt(nfams, MAX_FAM);
-	fams[nfams] = *def;
-	return nfams++;
+	ck_abort_msg("%s", msg);
 }
 
-/* Schema families as the core defines them (agent/schema.c). */
-am_family_t am_std_family(struct am_ctx *c, enum am_std which,
-			  const struct am_std_use *use)
+static void setup(void)
 {
-	struct am_family_def d;
-	const char *why;
-
-	if (schema_family_def(which, use, &d, &why) < 0)
-		return -EINVAL;
-	return am_family(c, &d);
+	ctx = fake_am_new("nvml", FIX "sysfs");
+	fake_am_on_violation(violation);
+	cur_poll = 0;
 }
 
-static int nlabels(int fam)
+static void teardown(void)
 {
-	int n = 0;
-
-	while (n < AM_MAX_LABELS && fams[fam].labels[n])
-		n++;
-	return n;
+	fake_am_free(ctx);
+	ctx = NULL;
 }
 
-am_series_t am_series(struct am_ctx *c, am_family_t fam, const char *const *lv)
+/* The section as the agent gives it: library, and a 1 ms event wait so
+ * polls do not sleep. */
+static const struct am_config *config(const char *lib)
 {
-	int n = nlabels(fam), i, k;
+	char yaml[1024], err[256] = "";
+	const struct am_config *cfg;
 
-	for (i = 0; i < nsers; i++) {
-		if (sers[i].fam != fam)
-			continue;
-		for (k = 0; k < n; k++)
-			if (strcmp(sers[i].lv[k], lv[k]) != 0)
-				break;
-		if (k == n)
-			return (am_series_t)i;
-	}
-	ck_assert_int_lt(nsers, MAX_SER);
-	sers[nsers].fam = fam;
-	for (k = 0; k < n; k++) {
-		ck_assert_ptr_nonnull(lv[k]);
-		sers[nsers].lv[k] = strdup(lv[k]);
-	}
-	sers[nsers].poll = -1;
-	return (am_series_t)nsers++;
-}
-
-void am_emit(struct am_ctx *c, am_series_t s, double v)
-{
-	ck_assert_uint_lt(s, (unsigned)nsers);
-	sers[s].last = v;
-	sers[s].poll = cur_poll;
-}
-
-void am_emit_u64(struct am_ctx *c, am_series_t s, uint64_t raw)
-{
-	ck_assert_int_eq(fams[sers[s].fam].kind, AM_COUNTER);
-	am_emit(c, s, (double)raw);
-}
-
-void am_found(struct am_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(found, sizeof(found), fmt, ap);
-	va_end(ap);
-}
-
-void am_log(struct am_ctx *c, enum am_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!getenv("NVML_TEST_VERBOSE"))
-		return;
-	va_start(ap, fmt);
-	fprintf(stderr, "nvml: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-void am_read_error(struct am_ctx *c)
-{
-	read_errors++;
-}
-
-const char *am_sysfs(const struct am_ctx *c)
-{
-	return FIX "sysfs";
-}
-
-const char *am_procfs(const struct am_ctx *c)
-{
-	return "/proc";
-}
-
-int64_t am_poll_time_ns(const struct am_ctx *c)
-{
-	return now_ns;
-}
-
-double am_interval_s(const struct am_ctx *c)
-{
-	return 1.0;
-}
-
-bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
-{
-	return dflt;
-}
-
-long long am_cfg_int(const struct am_config *cfg, const char *key, long long dflt)
-{
-	return dflt;
-}
-
-double am_cfg_duration(const struct am_config *cfg, const char *key, double dflt)
-{
-	return strcmp(key, "event_wait") == 0 ? 0.001 : dflt;
-}
-
-const char *am_cfg_string(const struct am_config *cfg, const char *key, const char *dflt)
-{
-	if (strcmp(key, "library") == 0 && cfg->library)
-		return cfg->library;
-	return dflt;
-}
-
-size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
-{
-	return 0;
-}
-
-const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t i)
-{
-	return NULL;
+	if (lib)
+		snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms}", lib);
+	else
+		snprintf(yaml, sizeof(yaml), "{event_wait: 1ms}");
+	cfg = fake_am_config(ctx, &nvml_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "config: %s", err);
+	return cfg;
 }
 
 /* ---- helpers ---- */
 
 static void *start(const char *lib, const char *scenario)
 {
-	struct am_config cfg = {lib};
+	const struct am_config *cfg = config(lib);
 	void *st = NULL;
 	int rc;
 
@@ -216,8 +78,8 @@ static void *start(const char *lib, const char *scenario)
 		setenv("FAKE_NVML_SCENARIO", scenario, 1);
 	else
 		unsetenv("FAKE_NVML_SCENARIO");
-	rc = nvml_collector.init(&ctx, &cfg, &st);
-	ck_assert_msg(rc == 0, "init: %d (%s)", rc, found);
+	rc = nvml_collector.init(ctx, cfg, &st);
+	ck_assert_msg(rc == 0, "init: %d (%s)", rc, fake_am_found(ctx));
 	ck_assert_ptr_nonnull(st);
 	return st;
 }
@@ -229,25 +91,25 @@ static void poll_once(void *st)
 	if (cur_poll > 0)
 		usleep(110000);
 	cur_poll++;
-	now_ns = (int64_t)cur_poll * 1000000000LL;
-	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	fake_am_set_time(ctx, (int64_t)cur_poll * 1000000000LL);
+	ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
 }
 
 /* Value of the series emitted in the latest poll, matching family name,
  * device and (when non-NULL) the third label; NAN when absent. */
 static double get(const char *fam, const char *dev, const char *extra)
 {
-	for (int i = 0; i < nsers; i++) {
-		const struct am_family_def *f = &fams[sers[i].fam];
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
+		const struct am_family_def *f = fake_am_view(ctx, s->view);
 
-		if (strcmp(f->name, fam) != 0 || strcmp(sers[i].lv[0], dev))
+		if (strcmp(f->name, fam) != 0 || strcmp(s->values[0], dev))
 			continue;
-		if (extra &&
-		    (nlabels(sers[i].fam) < 3 || strcmp(sers[i].lv[2], extra) != 0))
+		if (extra && (s->nlabels < 3 || strcmp(s->values[2], extra) != 0))
 			continue;
-		if (sers[i].poll != cur_poll)
+		if (!s->nsamples || s->last_ns != fake_am_now(ctx))
 			continue;
-		return sers[i].last;
+		return s->last;
 	}
 	return NAN;
 }
@@ -255,15 +117,13 @@ static double get(const char *fam, const char *dev, const char *extra)
 /* Label value `label` of the accel_info series of dev. */
 static const char *info(const char *dev, const char *label)
 {
-	for (int i = 0; i < nsers; i++) {
-		int f = sers[i].fam;
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
 
-		if (strcmp(fams[f].name, "accel_info") != 0 ||
-		    strcmp(sers[i].lv[0], dev) != 0)
+		if (strcmp(fake_am_view(ctx, s->view)->name, "accel_info") != 0 ||
+		    strcmp(s->values[0], dev) != 0)
 			continue;
-		for (int k = 0; k < nlabels(f); k++)
-			if (strcmp(fams[f].labels[k], label) == 0)
-				return sers[i].lv[k];
+		return fake_am_label(ctx, s, label);
 	}
 	return NULL;
 }
@@ -284,10 +144,7 @@ static long calls(const char *fn)
 
 static const struct am_family_def *family(const char *name)
 {
-	for (int i = 0; i < nfams; i++)
-		if (strcmp(fams[i].name, name) == 0)
-			return &fams[i];
-	return NULL;
+	return fake_am_family(ctx, name);
 }
 
 #define ABSENT(x) ck_assert_msg(isnan(x), "%s should be absent, is %g", #x, x)
@@ -441,38 +298,37 @@ START_TEST(test_scenario)
 				      e->fam, e->dev, e->extra ? e->extra : "", v,
 				      e->value);
 	}
-	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(NULL, st);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
 START_TEST(test_missing_library)
 {
-	struct am_config cfg = {"/nonexistent/libnvidia-ml.so.1"};
 	void *st = NULL;
 
-	ck_assert_int_eq(nvml_collector.init(&ctx, &cfg, &st), -ENODEV);
-	ck_assert_msg(strncmp(found, "/nonexistent/libnvidia-ml.so.1 not found: ", 42) ==
-			  0,
-		      "found: %s", found);
-	ck_assert_ptr_null(strchr(found, '\n'));
+	ck_assert_int_eq(
+	    nvml_collector.init(ctx, config("/nonexistent/libnvidia-ml.so.1"), &st),
+	    -ENODEV);
+	ck_assert_msg(strncmp(fake_am_found(ctx),
+			      "/nonexistent/libnvidia-ml.so.1 not found: ", 42) == 0,
+		      "found: %s", fake_am_found(ctx));
+	ck_assert_ptr_null(strchr(fake_am_found(ctx), '\n'));
 	/* the default name is what the message shows on a plain machine */
-	cfg.library = NULL;
 	if (!dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD) &&
-	    nvml_collector.init(&ctx, &cfg, &st) == -ENODEV)
-		ck_assert_msg(strncmp(found, "libnvidia-ml.so.1 ", 18) == 0, "found: %s",
-			      found);
+	    nvml_collector.init(ctx, config(NULL), &st) == -ENODEV)
+		ck_assert_msg(strncmp(fake_am_found(ctx), "libnvidia-ml.so.1 ", 18) == 0,
+			      "found: %s", fake_am_found(ctx));
 }
 END_TEST
 
 START_TEST(test_no_driver)
 {
-	struct am_config cfg = {FAKE_LIB};
 	void *st = NULL;
 
 	unsetenv("FAKE_NVML_SCENARIO");
-	ck_assert_int_eq(nvml_collector.init(&ctx, &cfg, &st), -ENODEV);
-	ck_assert_ptr_nonnull(strstr(found, "DRIVER_NOT_LOADED"));
+	ck_assert_int_eq(nvml_collector.init(ctx, config(FAKE_LIB), &st), -ENODEV);
+	ck_assert_ptr_nonnull(strstr(fake_am_found(ctx), "DRIVER_NOT_LOADED"));
 }
 END_TEST
 
@@ -516,7 +372,7 @@ START_TEST(test_info_and_families)
 	ck_assert_int_gt(calls("nvmlDeviceGetComputeRunningProcesses_v3"), 0);
 	ck_assert_int_gt(calls("nvmlDeviceGetCurrentClocksEventReasons"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceGetCurrentClocksThrottleReasons"), 0);
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -538,7 +394,7 @@ START_TEST(test_old_driver_fallbacks)
 	/* NUMA node from sysfs when NVML has no call for it */
 	ck_assert_str_eq(info("nvidia0", "numa_node"), "1");
 	ck_assert_str_eq(info("nvidia0", "pci_bus_id"), "00000000:04:00.0");
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -561,8 +417,8 @@ START_TEST(test_probe_once)
 	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo_v2"), 1);
 	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 4);
 	EQ(get("accel_memory_used_bytes", "nvidia0", NULL), 2147483648.0);
-	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(NULL, st);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -572,21 +428,21 @@ START_TEST(test_gpm_gap)
 	void *st = start(FAKE_LIB, FIX "h100.ini");
 
 	cur_poll = 1;
-	now_ns = 1000000000LL;
-	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	fake_am_set_time(ctx, 1000000000LL);
+	ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
 	cur_poll = 2;
-	now_ns += 50000000LL; /* 50 ms later */
-	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	fake_am_advance(ctx, 50000000LL); /* 50 ms later */
+	ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
 	ABSENT(get("accel_sm_active_ratio", "nvidia0", NULL));
 	ck_assert_int_eq(calls("nvmlGpmMetricsGet"), 0);
 	usleep(110000);
 	cur_poll = 3;
-	now_ns += 100000000LL; /* 150 ms after the first sample */
-	ck_assert_int_eq(nvml_collector.poll(&ctx, st), 0);
+	fake_am_advance(ctx, 100000000LL); /* 150 ms after the first sample */
+	ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
 	EQ(get("accel_sm_active_ratio", "nvidia0", NULL), 0.455);
 	ck_assert_int_eq(calls("nvmlGpmMetricsGet"), 2);
-	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(NULL, st);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -610,7 +466,7 @@ START_TEST(test_gpu_lost_and_back)
 	EQ(get("accel_error_events_total", "nvidia1", "79"), 1);
 	ck_assert_str_eq(info("nvidia1", "uuid"),
 			 "GPU-a100a100-0000-4000-8000-000000000001");
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -631,7 +487,7 @@ START_TEST(test_driver_fault_reinit)
 	}
 	ck_assert_int_ge(calls("nvmlShutdown"), 1);
 	ck_assert_int_ge(calls("nvmlInit_v2"), 3);
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -646,7 +502,7 @@ START_TEST(test_mig_info)
 			 "NVIDIA H100 80GB HBM3 MIG 3g.40gb");
 	ck_assert_str_eq(info("nvidia0-gi2", "pci_bus_id"), "00000000:18:00.0");
 	ck_assert_int_gt(calls("nvmlGpmMigSampleGet"), 0);
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -700,8 +556,8 @@ START_TEST(test_fault_codes)
 		ck_assert(isnan(get("accel_utilization_ratio", "nvidia1", NULL)) ==
 			  !fc->up1[p]);
 	}
-	ck_assert_int_eq(read_errors, 0);
-	nvml_collector.fini(NULL, st);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
 	unlink(path);
 }
 END_TEST
@@ -712,13 +568,13 @@ START_TEST(test_family_refused)
 {
 	void *st;
 
-	refuse_family = "accel_info";
+	fake_am_refuse_family(ctx, "accel_info");
 	st = start(FAKE_LIB, FIX "a100.ini");
 	poll_once(st);
 	ck_assert_ptr_null(info("nvidia0", "uuid"));
 	EQ(get("accel_up", "nvidia0", NULL), 1);
 	EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.80);
-	nvml_collector.fini(NULL, st);
+	nvml_collector.fini(ctx, st);
 }
 END_TEST
 
@@ -728,6 +584,7 @@ static Suite *nvml_suite(void)
 	TCase *tc = tcase_create("fake");
 
 	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_scenario, 0,
 			    sizeof(scenarios) / sizeof(scenarios[0]));
 	tcase_add_test(tc, test_missing_library);

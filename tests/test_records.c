@@ -15,8 +15,8 @@
 #include <dirent.h>
 
 #include "exporters/records.h"
-#include "exporters/records_codec.h"
-#include "exporters/records_frame.h"
+#include "exporters/records_format/records_codec.h"
+#include "exporters/records_format/records_frame.h"
 #include "series.h"
 #include "snapshot.h"
 

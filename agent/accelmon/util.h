@@ -35,6 +35,7 @@ int am_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* ---- sysfs files ---- */
 
+/* A set belongs to one collector instance and is used from its thread. */
 struct am_files; /* a collector's set of open files */
 struct am_file;  /* one file of the set */
 
@@ -54,9 +55,14 @@ void am_file_remove(struct am_files *fs, struct am_file *f);
  * back-off (10 s, doubling to 10 min): while backing off it returns
  * -EAGAIN without touching the file. A success clears the back-off. */
 ssize_t am_file_read(struct am_file *f, char *buf, size_t cap);
-/* am_file_read + am_parse_u64; a value that does not parse is -EINVAL,
- * counted and logged like a failed read. */
+/* am_file_read + am_parse_u64; a value that does not parse is -EINVAL
+ * (-ERANGE above UINT64_MAX), counted and logged like a failed read. */
 int am_file_read_u64(struct am_file *f, uint64_t *out);
+/* The collector refuses what it just read (its own parser failed, a value
+ * wider than the counter): counted, logged (why, or strerror(-err) when
+ * NULL) and backed off like a failed read; the back-off keeps doubling
+ * while the file reads but holds garbage. */
+void am_file_fail(struct am_file *f, int err, const char *why);
 const char *am_file_path(const struct am_file *f);
 
 /* One-shot reads for discovery (identity strings, attributes read once):
@@ -92,8 +98,8 @@ struct am_pci_id {
  * its resolved path, numa_node, vendor, device and class. 0 or -errno. */
 int am_pci_identity(const char *device_dir, struct am_pci_id *out);
 
-/* The accelerator (PCI class 0x0302 3D controller, 0x0380 display, 0x1200
- * processing accelerator) nearest to the PCI device at device_dir: the one
+/* The accelerator (PCI class 0x0302 3D controller, 0x0380 display, 0x12xx
+ * processing accelerator, 0x0300 VGA from NVIDIA, AMD or Hygon) nearest to the PCI device at device_dir: the one
  * under the lowest common PCIe switch, found by walking up the resolved
  * path under <sysfs>/devices. Writes its bus id into out ("" if none).
  * 0 or -errno. */

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "tests/rec_gen.h"
 
 static double now_s(void)

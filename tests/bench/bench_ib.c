@@ -1,16 +1,15 @@
 /* Benchmark: CPU time of one poll of the InfiniBand collector over a sysfs
- * tree (default: the 8-HCA NDR fixture). Two builds:
- *  - default: the collector's .c is included and am_emit stores into an
- *    array: the collector's own cost;
- *  - -DBENCH_IB_CORE (make bench-ib links it with libaccelmon.a): the real
- *    collector through agent/harness.c, so each cycle also pays the ring
- *    push and the aggregator's ingestion of every sample.
+ * tree (default: the 8-HCA NDR fixture). Two builds (make bench-ib makes
+ * both):
+ *  - default: the collector against the fake of the collector API
+ *    (tests/fake_am.c), whose emit stores into an array: the collector's own
+ *    cost;
+ *  - -DBENCH_IB_CORE: the real collector through agent/harness.c, so each
+ *    cycle also pays the ring push and the aggregator's ingestion of every
+ *    sample.
  * Prints mean CPU and wall time per poll; tests/bench/bench_ib.sh compares
  * them with node_exporter. Usage: bench_ib SYSFS_ROOT [POLLS]
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* asprintf, strverscmp in the included collector */
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -63,117 +62,54 @@ int main(int argc, char **argv)
 	return 0;
 }
 #else
-#include "../../collectors/infiniband.c"
+#include <string.h>
 
-static double values[65536];
-static unsigned nseries, nemits, nerrors;
-static int64_t now_ns;
+#include "fake_am.h"
 
-am_family_t am_family(struct am_ctx *c, const struct am_family_def *d)
-{
-	static int n;
-	(void)c;
-	(void)d;
-	return n++;
-}
-am_family_t am_std_family(struct am_ctx *c, enum am_std w, const struct am_std_use *u)
-{
-	(void)w;
-	(void)u;
-	return am_family(c, NULL);
-}
-am_series_t am_series(struct am_ctx *c, am_family_t f, const char *const *l)
-{
-	(void)c;
-	(void)f;
-	(void)l;
-	return nseries++ & 65535;
-}
-void am_emit(struct am_ctx *c, am_series_t s, double v)
-{
-	(void)c;
-	values[s & 65535] = v;
-	nemits++;
-}
-void am_emit_u64(struct am_ctx *c, am_series_t s, uint64_t raw)
-{
-	(void)c;
-	values[s & 65535] = (double)raw;
-	nemits++;
-}
-void am_found(struct am_ctx *c, const char *fmt, ...)
-{
-	(void)c;
-	(void)fmt;
-}
-void am_log(struct am_ctx *c, enum am_log_level l, const char *fmt, ...)
-{
-	(void)c;
-	(void)l;
-	(void)fmt;
-}
-void am_read_error(struct am_ctx *c)
-{
-	(void)c;
-	nerrors++;
-}
-static const char *root;
-const char *am_sysfs(const struct am_ctx *c)
-{
-	(void)c;
-	return root;
-}
-int64_t am_poll_time_ns(const struct am_ctx *c)
-{
-	(void)c;
-	return now_ns;
-}
-double am_cfg_duration(const struct am_config *c, const char *k, double d)
-{
-	(void)c;
-	(void)k;
-	return d;
-}
-const char *am_cfg_string(const struct am_config *c, const char *k, const char *d)
-{
-	(void)c;
-	(void)k;
-	return d;
-}
+extern const struct am_collector infiniband_collector;
 
 int main(int argc, char **argv)
 {
+	struct am_ctx *ctx;
 	void *st = NULL;
 	long polls = argc > 2 ? atol(argv[2]) : 20000;
 	double c0, w0, c1, w1;
-	unsigned first;
+	uint64_t first;
+	size_t ports = 0;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s SYSFS_ROOT [POLLS]\n", argv[0]);
 		return 2;
 	}
-	root = argv[1];
-	if (ib_init(NULL, NULL, &st) != 0) {
-		fprintf(stderr, "bench_ib: no InfiniBand device under %s\n", root);
+	ctx = fake_am_new("infiniband", argv[1]);
+	if (infiniband_collector.init(ctx, NULL, &st) != 0) {
+		fprintf(stderr, "bench_ib: no InfiniBand device under %s\n", argv[1]);
 		return 1;
 	}
 	/* first poll interns series and opens the files: not measured */
-	now_ns = 1000000000;
-	ib_poll(NULL, st);
-	first = nemits;
+	fake_am_set_time(ctx, 1000000000);
+	infiniband_collector.poll(ctx, st);
+	first = fake_am_samples(ctx);
 	c0 = secs(CLOCK_PROCESS_CPUTIME_ID);
 	w0 = secs(CLOCK_MONOTONIC);
 	for (long i = 0; i < polls; i++) {
-		now_ns += 1000000000;
-		ib_poll(NULL, st);
+		fake_am_advance(ctx, 1000000000);
+		infiniband_collector.poll(ctx, st);
 	}
 	c1 = secs(CLOCK_PROCESS_CPUTIME_ID);
 	w1 = secs(CLOCK_MONOTONIC);
-	printf("ports=%zu samples_per_poll=%u read_errors=%u polls=%ld\n",
-	       ((struct ib_state *)st)->nports, first, nerrors, polls);
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
+
+		ports += strcmp(fake_am_view(ctx, s->view)->name, "fabric_port_up") == 0;
+	}
+	printf("ports=%zu samples_per_poll=%llu read_errors=%llu polls=%ld\n", ports,
+	       (unsigned long long)first, (unsigned long long)fake_am_read_errors(ctx),
+	       polls);
 	printf("cpu_seconds_per_poll=%.9f\n", (c1 - c0) / (double)polls);
 	printf("wall_seconds_per_poll=%.9f\n", (w1 - w0) / (double)polls);
-	ib_fini(NULL, st);
+	infiniband_collector.fini(ctx, st);
+	fake_am_free(ctx);
 	return 0;
 }
 #endif /* BENCH_IB_CORE */

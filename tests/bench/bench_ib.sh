@@ -4,14 +4,14 @@
 # node_exporter's own node_scrape_collector_duration_seconds{collector=
 # "infiniband"} on the same tree (median of several scrapes). Prints both and
 # the ratio; never fails on timing (target: at least 10x less).
-# Usage: tests/bench/bench_ib.sh [SYSFS_ROOT] [POLLS] [SCRAPES]
+# Usage: BENCH_IB_BIN=... tests/bench/bench_ib.sh [SYSFS_ROOT] [POLLS] [SCRAPES]
+# (make bench-ib builds the binaries and sets it)
 set -u
 SRC=${ABS_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 ROOT=${1:-}
 POLLS=${2:-20000}
 SCRAPES=${3:-21}
 NE=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
-CC=${CC:-cc}
 TMP=$(mktemp -d)
 NEPID=
 cleanup() {
@@ -26,9 +26,13 @@ if [ -z "$ROOT" ]; then
 	sh "$SRC/tests/fixtures/infiniband/mktree.sh" \
 		"$SRC/tests/fixtures/infiniband/ndr8" "$ROOT" || exit 1
 fi
-$CC -O2 -std=gnu11 -I "$SRC/agent" "$SRC/tests/bench/bench_ib.c" \
-	-o "$TMP/bench_ib" || { echo "bench_ib: build failed"; exit 1; }
-"$TMP/bench_ib" "$ROOT" "$POLLS" > "$TMP/ours" || exit 1
+# Built by make bench-ib (the collector on tests/fake_am.c).
+BIN=${BENCH_IB_BIN:-}
+[ -n "$BIN" ] && [ -x "$BIN" ] || {
+	echo "bench_ib: BENCH_IB_BIN not set or not executable (run make bench-ib)"
+	exit 1
+}
+"$BIN" "$ROOT" "$POLLS" > "$TMP/ours" || exit 1
 cat "$TMP/ours"
 ours=$(sed -n 's/^cpu_seconds_per_poll=//p' "$TMP/ours")
 # Through the core (ring + aggregator), when make bench-ib built it.

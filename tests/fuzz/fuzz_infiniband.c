@@ -1,100 +1,169 @@
-/* libFuzzer target for the InfiniBand collector's parsers of sysfs text
- * (counter values, port state, rate). Not built by `make`; build with
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I agent \
- *         tests/fuzz/fuzz_infiniband.c -o fuzz_infiniband
- * The am_* calls the collector makes elsewhere are stubbed here.
+/* libFuzzer target for what the InfiniBand collector reads from sysfs: the
+ * input, split at 0xff bytes, becomes the contents of one port's files (state,
+ * rate, link layer, counters, ...) in a scratch tree, which the real
+ * collector reads at init and over two polls through the fake of the
+ * collector API (tests/fake_am.c); every emitted value is then checked
+ * (finite, counters within their width, ratios in [0, 1]). The raw input
+ * also goes through am_parse_u64 (round trip). Not built by `make`:
+ *   make fuzz-infiniband && tests/fuzz/fuzz_infiniband -max_total_time=60
  */
-#include "../../collectors/infiniband.c"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-am_family_t am_family(struct am_ctx *c, const struct am_family_def *d)
+#include "accelmon/util.h"
+#include "fake_am.h"
+
+extern const struct am_collector infiniband_collector;
+
+/* Relative to the device directory; the first fields are the likeliest to
+ * be fuzzed (the rest default to "0\n"). */
+static const char *const fuzz_files[] = {
+    "ports/1/state",
+    "ports/1/rate",
+    "ports/1/counters/port_xmit_data",
+    "ports/1/counters/symbol_error",
+    "ports/1/phys_state",
+    "ports/1/link_layer",
+    "ports/1/counters/port_rcv_data",
+    "ports/1/counters/unicast_xmit_packets",
+    "ports/1/counters/link_downed",
+    "ports/1/counters/port_xmit_wait",
+    "ports/1/hw_counters/out_of_sequence",
+    "ports/1/hw_counters/np_cnp_sent",
+    "ports/1/hw_counters/lifespan",
+    "ports/1/gid_attrs/ndevs/0",
+    "fw_ver",
+    "node_guid",
+};
+#define FUZZ_NFILES (sizeof(fuzz_files) / sizeof(fuzz_files[0]))
+
+static char fuzz_root[64];
+static int fuzz_fd[FUZZ_NFILES];
+
+static void fuzz_fail(const char *msg)
 {
-	(void)c;
-	(void)d;
-	return 0;
+	fprintf(stderr, "fuzz_infiniband: %s\n", msg);
+	__builtin_trap();
 }
-am_family_t am_std_family(struct am_ctx *c, enum am_std w, const struct am_std_use *u)
+
+static void fuzz_cleanup(void)
 {
-	(void)c;
-	(void)w;
-	(void)u;
-	return 0;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fuzz_root);
+	if (fuzz_root[0] && system(cmd) != 0)
+		fprintf(stderr, "fuzz_infiniband: cannot remove %s\n", fuzz_root);
 }
-am_series_t am_series(struct am_ctx *c, am_family_t f, const char *const *l)
+
+/* The scratch tree, made once: the files stay open and are rewritten in
+ * place for every input; removed at exit. */
+static void fuzz_tree(void)
 {
-	(void)c;
-	(void)f;
-	(void)l;
-	return 0;
+	char dev[PATH_MAX];
+
+	snprintf(fuzz_root, sizeof(fuzz_root), "/tmp/fuzz_ib.XXXXXX");
+	if (!mkdtemp(fuzz_root))
+		fuzz_fail("mkdtemp");
+	atexit(fuzz_cleanup);
+	snprintf(dev, sizeof(dev), "%s/class/infiniband/mlx5_0", fuzz_root);
+	for (size_t i = 0; i < FUZZ_NFILES; i++) {
+		char path[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
+
+		snprintf(path, sizeof(path), "%s/%s", dev, fuzz_files[i]);
+		snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+		if (system(cmd) != 0)
+			fuzz_fail("mkdir");
+		fuzz_fd[i] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fuzz_fd[i] < 0)
+			fuzz_fail("open");
+	}
+	fake_am_on_violation(fuzz_fail);
 }
-void am_emit(struct am_ctx *c, am_series_t s, double v)
+
+static void fuzz_put(int fd, const uint8_t *p, size_t n)
 {
-	(void)c;
-	(void)s;
-	(void)v;
+	if (ftruncate(fd, 0) != 0 || (n && pwrite(fd, p, n, 0) != (ssize_t)n))
+		fuzz_fail("write");
 }
-void am_emit_u64(struct am_ctx *c, am_series_t s, uint64_t raw)
+
+/* What a sample may be, whatever the files held. */
+static void fuzz_check(const struct am_ctx *ctx)
 {
-	(void)c;
-	(void)s;
-	(void)raw;
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
+		const struct am_family_def *d = fake_am_view(ctx, s->view);
+		unsigned bits = d->bits ? d->bits : 64;
+
+		if (!s->nsamples)
+			continue;
+		if (!isfinite(s->last))
+			fuzz_fail("value not finite");
+		if (d->kind == AM_COUNTER && s->last_is_u64 && bits < 64 &&
+		    s->last_u64 > ((uint64_t)1 << bits) - 1)
+			fuzz_fail("counter wider than its view");
+		if (strstr(d->name, "_ratio") && !(s->last >= 0 && s->last <= 1))
+			fuzz_fail("ratio outside [0, 1]");
+		if (strcmp(d->name, "fabric_port_up") == 0 && s->last != 0 &&
+		    s->last != 1)
+			fuzz_fail("port_up not 0 or 1");
+		if (strcmp(d->name, "fabric_port_link_speed_bytes_per_second") == 0 &&
+		    s->last < 0)
+			fuzz_fail("negative link speed");
+	}
 }
-void am_found(struct am_ctx *c, const char *fmt, ...)
+
+static void fuzz_parse(const uint8_t *data, size_t size)
 {
-	(void)c;
-	(void)fmt;
-}
-void am_log(struct am_ctx *c, enum am_log_level l, const char *fmt, ...)
-{
-	(void)c;
-	(void)l;
-	(void)fmt;
-}
-void am_read_error(struct am_ctx *c)
-{
-	(void)c;
-}
-const char *am_sysfs(const struct am_ctx *c)
-{
-	(void)c;
-	return "/nonexistent";
-}
-int64_t am_poll_time_ns(const struct am_ctx *c)
-{
-	(void)c;
-	return 0;
-}
-double am_cfg_duration(const struct am_config *c, const char *k, double d)
-{
-	(void)c;
-	(void)k;
-	return d;
-}
-const char *am_cfg_string(const struct am_config *c, const char *k, const char *d)
-{
-	(void)c;
-	(void)k;
-	return d;
+	uint64_t v, w;
+	char buf[40];
+
+	if (am_parse_u64((const char *)data, size, &v) != 0)
+		return;
+	/* printed back, in both forms, it parses the same */
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	if (am_parse_u64(buf, (size_t)-1, &w) != 0 || w != v)
+		fuzz_fail("decimal round trip");
+	snprintf(buf, sizeof(buf), " 0x%llx\n", (unsigned long long)v);
+	if (am_parse_u64(buf, (size_t)-1, &w) != 0 || w != v)
+		fuzz_fail("hex round trip");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *s = (const char *)data;
-	uint64_t v;
-	unsigned id, lanes;
-	double bps;
+	const uint8_t *p = data, *end = data + size;
+	struct am_ctx *ctx;
+	void *st = NULL;
 
-	if (ib_parse_u64(s, size, &v) == 0) {
-		/* round trip: the value printed back must parse the same */
-		char buf[32];
-		int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-		uint64_t w;
+	if (!fuzz_root[0])
+		fuzz_tree();
+	fuzz_parse(data, size);
+	for (size_t i = 0; i < FUZZ_NFILES; i++) {
+		const uint8_t *sep = p < end ? memchr(p, 0xff, (size_t)(end - p)) : NULL;
+		size_t n = p < end ? (size_t)((sep ? sep : end) - p) : 0;
 
-		if (ib_parse_u64(buf, (size_t)n, &w) != 0 || w != v)
-			__builtin_trap();
+		if (p < end)
+			fuzz_put(fuzz_fd[i], p, n);
+		else
+			fuzz_put(fuzz_fd[i], (const uint8_t *)"0\n", 2);
+		p = sep ? sep + 1 : end;
 	}
-	(void)ib_parse_state(s, size, &id);
-	if (ib_parse_rate(s, size, &bps, &lanes) == 0 && !(bps >= 0))
-		__builtin_trap();
+	ctx = fake_am_new("infiniband", fuzz_root);
+	if (infiniband_collector.init(ctx, NULL, &st) == 0) {
+		infiniband_collector.poll(ctx, st);
+		fake_am_advance(ctx, 1000000000);
+		infiniband_collector.poll(ctx, st);
+		fuzz_check(ctx);
+		infiniband_collector.fini(ctx, st);
+	}
+	fake_am_free(ctx);
 	return 0;
 }

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exporters/records_codec.h"
-#include "exporters/records_frame.h"
+#include "exporters/records_format/records_codec.h"
+#include "exporters/records_format/records_frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

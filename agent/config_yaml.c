@@ -1,8 +1,10 @@
-/* Agent configuration: parses the YAML file (libyaml document API) into an
- * agent_config, checking every key against the option tables of the known
- * collectors and exporters. The embedded default is applied first and the
- * file on top of it, through the same code path; errors are one line
- * "SOURCE:LINE: key.path: problem". Also the am_cfg_* getters of the ABI.
+/* Agent configuration, the YAML side: reads the file (libyaml document
+ * API) into an agent_config, checking every key against the option tables
+ * of the known collectors (built-ins and plugins, which the top-level
+ * plugin keys load first) and exporters. The embedded default is applied
+ * first and the file on top of it, through the same code path; errors are
+ * one line "SOURCE:LINE: key.path: problem". Values go to the option store
+ * (options.c), which the am_cfg_* getters read.
  */
 #ifdef HAVE_CONFIG_H
 /* The autoconf header, for ACCELMON_DEFAULT_PORT. It shares its name with
@@ -12,6 +14,7 @@
 #include <config.h>
 #endif
 #include "config.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +41,11 @@
 #define CFG_MAX_DURATION_S (3650 * 86400.0)
 #define CFG_MIN_INTERVAL_S 0.1
 #define CFG_DEFAULT_INTERVAL_S 1.0
+#define CFG_DEFAULT_RESCAN_S 30.0
 #define CFG_EMBEDDED_SOURCE "<embedded default>"
+#ifndef ACCELMON_PLUGINDIR
+#define ACCELMON_PLUGINDIR "/usr/local/lib/accelmon/plugins"
+#endif
 
 const char config_embedded_default[] =
 	"# accelmon embedded default configuration.\n"
@@ -50,6 +57,11 @@ const char config_embedded_default[] =
 	"# error, warn, info or debug.\n"
 	"log_level: info\n"
 	"\n"
+	"# Collector plugins (.so): the files listed, then every .so in\n"
+	"# plugin_dir when that directory exists (\"\" for none).\n"
+	"plugins: []\n"
+	"plugin_dir: \"" ACCELMON_PLUGINDIR "\"\n"
+	"\n"
 	"# Every collector auto-detects its hardware and reports what it found;\n"
 	"# those that need setting up (pcap, sim) stay off until configured.\n"
 	"collectors: {}\n"
@@ -57,214 +69,6 @@ const char config_embedded_default[] =
 	"# Exporters besides the Prometheus endpoint (remote_write, records) are\n"
 	"# off until configured.\n"
 	"exporters: {}\n";
-
-/* ---- option values (struct am_config) ---- */
-
-struct cfg_value {
-	char *key;
-	enum am_opt_type type;
-	union {
-		bool b;
-		long long i;
-		double d;  /* DURATION, seconds */
-		char *s;   /* STRING, REGEX */
-		struct {
-			char **v;
-			size_t n;
-		} list;    /* STRLIST */
-	} u;
-};
-
-/* A section's keys as set by the embedded default and the file, in the
- * order first set. The generic keys (enabled, interval, timeout) are stored
- * here too, so a component can read them with the same getters. */
-struct am_config {
-	struct cfg_value *vals;
-	size_t n, cap;
-};
-
-static void cfg_value_clear(struct cfg_value *v)
-{
-	switch (v->type) {
-	case AM_OPT_STRING:
-	case AM_OPT_REGEX:
-		free(v->u.s);
-		break;
-	case AM_OPT_STRLIST:
-		for (size_t i = 0; i < v->u.list.n; i++)
-			free(v->u.list.v[i]);
-		free(v->u.list.v);
-		break;
-	default:
-		break;
-	}
-	memset(&v->u, 0, sizeof(v->u));
-}
-
-static void am_config_free(struct am_config *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n; i++) {
-		cfg_value_clear(&c->vals[i]);
-		free(c->vals[i].key);
-	}
-	free(c->vals);
-	free(c);
-}
-
-static struct cfg_value *am_config_find(const struct am_config *c,
-					const char *key)
-{
-	if (!c || !key)
-		return NULL;
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->vals[i].key, key) == 0)
-			return &c->vals[i];
-	return NULL;
-}
-
-/* Slot for `key`, emptied if it was set before (a later layer wins). The
- * caller fills type and value; the slot owns them from then on. */
-static struct cfg_value *am_config_slot(struct am_config *c, const char *key)
-{
-	struct cfg_value *v = am_config_find(c, key);
-
-	if (v) {
-		cfg_value_clear(v);
-		return v;
-	}
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? 2 * c->cap : 8;
-		struct cfg_value *nv = realloc(c->vals, ncap * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		c->vals = nv;
-		c->cap = ncap;
-	}
-	v = &c->vals[c->n];
-	memset(v, 0, sizeof(*v));
-	v->key = strdup(key);
-	if (!v->key)
-		return NULL;
-	c->n++;
-	return v;
-}
-
-bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	return v && v->type == AM_OPT_BOOL ? v->u.b : dflt;
-}
-
-long long am_cfg_int(const struct am_config *cfg, const char *key,
-		     long long dflt)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	return v && v->type == AM_OPT_INT ? v->u.i : dflt;
-}
-
-double am_cfg_duration(const struct am_config *cfg, const char *key,
-		       double dflt_s)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	return v && v->type == AM_OPT_DURATION ? v->u.d : dflt_s;
-}
-
-const char *am_cfg_string(const struct am_config *cfg, const char *key,
-			  const char *dflt)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	if (v && (v->type == AM_OPT_STRING || v->type == AM_OPT_REGEX))
-		return v->u.s;
-	return dflt;
-}
-
-size_t am_cfg_list_len(const struct am_config *cfg, const char *key)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	return v && v->type == AM_OPT_STRLIST ? v->u.list.n : 0;
-}
-
-const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
-			   size_t i)
-{
-	const struct cfg_value *v = am_config_find(cfg, key);
-
-	if (!v || v->type != AM_OPT_STRLIST || i >= v->u.list.n)
-		return NULL;
-	return v->u.list.v[i];
-}
-
-/* ---- durations ---- */
-
-int config_parse_duration(const char *s, double *out_s)
-{
-	double total = 0;
-	const char *p = s;
-	int terms = 0;
-
-	if (!s || !*s)
-		return -EINVAL;
-	/* One or more NUMBER[UNIT] terms ("1m30s"); only the last may omit
-	 * its unit, and only when it is the only term (bare seconds). Digits
-	 * are checked by hand because strtod alone would take "inf", "nan",
-	 * hex floats, signs and leading blanks. */
-	while (*p) {
-		const char *num = p;
-		size_t digits = 0, dots = 0;
-		char buf[64];
-		double v, mult;
-
-		while ((*p >= '0' && *p <= '9') || *p == '.') {
-			if (*p == '.')
-				dots++;
-			else
-				digits++;
-			p++;
-		}
-		if (!digits || dots > 1 || (size_t)(p - num) >= sizeof(buf))
-			return -EINVAL;
-		memcpy(buf, num, (size_t)(p - num));
-		buf[p - num] = '\0';
-		v = strtod(buf, NULL);
-
-		if (p[0] == 'm' && p[1] == 's') {
-			mult = 1e-3;
-			p += 2;
-		} else if (*p == 's') {
-			mult = 1;
-			p++;
-		} else if (*p == 'm') {
-			mult = 60;
-			p++;
-		} else if (*p == 'h') {
-			mult = 3600;
-			p++;
-		} else if (*p == 'd') {
-			mult = 86400;
-			p++;
-		} else if (*p == '\0' && terms == 0) {
-			mult = 1;
-		} else {
-			return -EINVAL;
-		}
-		/* Divide for milliseconds: 100 / 1000.0 is exactly the double
-		 * 0.1, so "100ms" meets the 0.1 s minimum. */
-		total += mult == 1e-3 ? v / 1000.0 : v * mult;
-		terms++;
-	}
-	if (!isfinite(total) || total < 0)
-		return -EINVAL;
-	*out_s = total;
-	return 0;
-}
 
 /* ---- parsing ---- */
 
@@ -275,28 +79,12 @@ struct cfg_parse {
 	size_t errlen;
 	const struct cfg_component *collectors, *exporters;
 	size_t ncollectors, nexporters;
+	const struct cfg_schema *schema;
+	bool last_layer; /* the text whose plugin keys load plugins */
 	struct agent_config *cfg;
 };
 
 #define CFG_PATH_MAX 256
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* Exactly one line, whatever the quoted text held. */
-	for (char *c = err; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-}
 
 /* Error at a node: "SOURCE:LINE: PATH: problem"; returns -EINVAL. */
 static int node_err(struct cfg_parse *p, const yaml_node_t *node,
@@ -312,7 +100,7 @@ static int node_err(struct cfg_parse *p, const yaml_node_t *node,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(p->err, p->errlen, "%s:%lu: %s: %s", p->source,
+	config_err(p->err, p->errlen, "%s:%lu: %s: %s", p->source,
 		node ? (unsigned long)node->start_mark.line + 1 : 1UL, path,
 		msg);
 	return -EINVAL;
@@ -320,7 +108,7 @@ static int node_err(struct cfg_parse *p, const yaml_node_t *node,
 
 static int oom(struct cfg_parse *p)
 {
-	set_err(p->err, p->errlen, "%s: out of memory", p->source);
+	config_err(p->err, p->errlen, "%s: out of memory", p->source);
 	return -ENOMEM;
 }
 
@@ -653,7 +441,7 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 				return oom(p);
 			}
 		}
-		slot = am_config_slot(opts, key);
+		slot = opts_slot(opts, key);
 		if (!slot) {
 			for (size_t i = 0; i < n; i++)
 				free(list[i]);
@@ -677,7 +465,7 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 			return node_err(p, v, path,
 					"expected a boolean (true or false), got %s",
 					describe(v, d, sizeof(d)));
-		if (!(slot = am_config_slot(opts, key)))
+		if (!(slot = opts_slot(opts, key)))
 			return oom(p);
 		slot->type = type;
 		slot->u.b = b;
@@ -708,7 +496,7 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 			return node_err(p, v, path,
 					"integer out of range: %s",
 					describe(v, d, sizeof(d)));
-		if (!(slot = am_config_slot(opts, key)))
+		if (!(slot = opts_slot(opts, key)))
 			return oom(p);
 		slot->type = type;
 		slot->u.i = i;
@@ -729,6 +517,11 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 			return node_err(p, v, path,
 					"%s is below the minimum interval of 100ms",
 					describe(v, d, sizeof(d)));
+		if (!strcmp(key, "rescan") && s != 0 &&
+		    s < CFG_MIN_INTERVAL_S - 1e-12)
+			return node_err(p, v, path,
+					"%s is below the minimum of 100ms (0 turns rescans off)",
+					describe(v, d, sizeof(d)));
 		if (!strcmp(key, "timeout") && s <= 0)
 			return node_err(p, v, path,
 					"timeout must be greater than 0, got %s",
@@ -736,14 +529,15 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 		/* Durations end up in int64 nanoseconds (overflow past 292
 		 * years): a poll interval or deadline of a day is plenty, and
 		 * ten years for anything else (retention ages). */
-		if ((!strcmp(key, "interval") || !strcmp(key, "timeout")) &&
+		if ((!strcmp(key, "interval") || !strcmp(key, "timeout") ||
+		     !strcmp(key, "rescan")) &&
 		    s > CFG_MAX_INTERVAL_S)
 			return node_err(p, v, path, "%s is above the maximum of 1d",
 					describe(v, d, sizeof(d)));
 		if (s > CFG_MAX_DURATION_S)
 			return node_err(p, v, path, "%s is above the maximum of 3650d",
 					describe(v, d, sizeof(d)));
-		if (!(slot = am_config_slot(opts, key)))
+		if (!(slot = opts_slot(opts, key)))
 			return oom(p);
 		slot->type = type;
 		slot->u.d = s;
@@ -783,7 +577,7 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 		}
 		if (!(s = strdup(scalar(v))))
 			return oom(p);
-		if (!(slot = am_config_slot(opts, key))) {
+		if (!(slot = opts_slot(opts, key))) {
 			free(s);
 			return oom(p);
 		}
@@ -799,12 +593,17 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 
 /* ---- sections (collectors.NAME, exporters.NAME) ---- */
 
+/* Keys of every section, handled by the core; collectors also rediscover
+ * their devices every `rescan`. */
 static const char *const section_generic[] = {"enabled", "interval",
 					      "timeout", NULL};
+static const char *const collector_generic[] = {"enabled", "interval",
+						"timeout", "rescan", NULL};
 
 struct section_ctx {
 	const struct cfg_component *comp;
 	struct cfg_section *sec;
+	const char *const *generic;
 };
 
 static const struct am_option *comp_option(const struct cfg_component *c,
@@ -820,8 +619,8 @@ static bool section_known(void *vctx, const char *key)
 {
 	struct section_ctx *sc = vctx;
 
-	for (size_t i = 0; section_generic[i]; i++)
-		if (!strcmp(section_generic[i], key))
+	for (size_t i = 0; sc->generic[i]; i++)
+		if (!strcmp(sc->generic[i], key))
 			return true;
 	return comp_option(sc->comp, key) != NULL;
 }
@@ -830,7 +629,7 @@ static void section_list(void *vctx, char *buf, size_t len)
 {
 	struct section_ctx *sc = vctx;
 
-	known_list(buf, len, section_generic, sc->comp->options);
+	known_list(buf, len, sc->generic, sc->comp->options);
 }
 
 static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
@@ -847,7 +646,8 @@ static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 	 * repeats one of them. */
 	if (!strcmp(key, "enabled"))
 		type = AM_OPT_BOOL;
-	else if (!strcmp(key, "interval") || !strcmp(key, "timeout"))
+	else if (!strcmp(key, "interval") || !strcmp(key, "timeout") ||
+		 (sc->generic == collector_generic && !strcmp(key, "rescan")))
 		type = AM_OPT_DURATION;
 	else
 		type = comp_option(sc->comp, key)->type;
@@ -869,20 +669,61 @@ static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 	return 0;
 }
 
+#define CFG_INSTANCE_MAX 64
+
+/* Append a section for component comp named `name` ("smi" or
+ * "smi/ixsmi"); NULL when out of memory. Earlier pointers into the array
+ * are invalid afterwards. */
+static struct cfg_section *section_add(struct cfg_section **secs, size_t *n,
+				       const struct cfg_component *comp,
+				       const char *name)
+{
+	struct cfg_section *ns = realloc(*secs, (*n + 1) * sizeof(*ns));
+	struct cfg_section *sec;
+	const char *slash;
+
+	if (!ns)
+		return NULL;
+	*secs = ns;
+	sec = &ns[*n];
+	memset(sec, 0, sizeof(*sec));
+	sec->name = strdup(name);
+	sec->component = strdup(comp->name);
+	sec->opts = opts_new();
+	sec->needs_config = comp->needs_config;
+	(*n)++; /* counted even when incomplete: config_free frees it */
+	if (!sec->name || !sec->component || !sec->opts)
+		return NULL;
+	slash = strchr(sec->name, '/');
+	sec->instance = slash ? slash + 1 : NULL;
+	return sec;
+}
+
 struct group_ctx {
 	const struct cfg_component *comps;
 	size_t ncomps;
-	struct cfg_section *secs;
+	bool coll;
 };
+
+/* The component a key names: "netdev", or for collectors also
+ * "smi/INSTANCE" (the instance name is checked by group_pair). */
+static const struct cfg_component *group_comp(const struct group_ctx *g,
+					      const char *key)
+{
+	size_t len = strcspn(key, "/");
+
+	if (key[len] && !g->coll)
+		return NULL;
+	for (size_t i = 0; i < g->ncomps; i++)
+		if (strlen(g->comps[i].name) == len &&
+		    !strncmp(g->comps[i].name, key, len))
+			return &g->comps[i];
+	return NULL;
+}
 
 static bool group_known(void *vctx, const char *key)
 {
-	struct group_ctx *g = vctx;
-
-	for (size_t i = 0; i < g->ncomps; i++)
-		if (!strcmp(g->comps[i].name, key))
-			return true;
-	return false;
+	return group_comp(vctx, key) != NULL;
 }
 
 static void group_list(void *vctx, char *buf, size_t len)
@@ -898,21 +739,52 @@ static void group_list(void *vctx, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+/* An instance name becomes part of a label value and of log prefixes:
+ * keep it to a short word. Returns why not, or NULL. */
+static const char *instance_problem(const char *inst)
+{
+	size_t n = 0;
+
+	for (const char *c = inst; *c; c++, n++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' ||
+		      *c == '.'))
+			return "an instance name is letters, digits, '_', '-' and '.'";
+	if (!n)
+		return "empty instance name after '/'";
+	if (n > CFG_INSTANCE_MAX)
+		return "instance name longer than 64 characters";
+	return NULL;
+}
+
 static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 		      const char *key, const yaml_node_t *knode,
 		      const yaml_node_t *val)
 {
 	struct group_ctx *g = vctx;
 	struct section_ctx sc;
+	struct cfg_section **secs = g->coll ? &p->cfg->collectors
+					    : &p->cfg->exporters;
+	size_t *n = g->coll ? &p->cfg->ncollectors : &p->cfg->nexporters;
+	const char *slash = strchr(key, '/');
 	char d[96];
 	size_t i;
 
-	(void)knode;
-	for (i = 0; i < g->ncomps; i++)
-		if (!strcmp(g->comps[i].name, key))
+	sc.comp = group_comp(g, key);
+	sc.generic = g->coll ? collector_generic : section_generic;
+	if (slash) {
+		const char *why = instance_problem(slash + 1);
+
+		if (why)
+			return node_err(p, knode, path, "%s", why);
+	}
+	for (i = 0; i < *n; i++)
+		if (!strcmp((*secs)[i].name, key))
 			break;
-	sc.comp = &g->comps[i];
-	sc.sec = &g->secs[i];
+	if (i < *n)
+		sc.sec = &(*secs)[i];
+	else if (!(sc.sec = section_add(secs, n, sc.comp, key)))
+		return oom(p);
 	sc.sec->present = true;
 	/* `netdev:` (null) and `netdev: {}` both mean "on, defaults". */
 	if (is_null(val))
@@ -926,8 +798,10 @@ static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 
 /* ---- top level ---- */
 
-static const char *const top_keys[] = {"listen", "log_level", "collectors",
-				       "exporters", NULL};
+static const char *const top_keys[] = {"listen",	"log_level",
+				       "plugins",	"plugin_dir",
+				       "collectors", "exporters",
+				       NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
 					 NULL};
 
@@ -1040,7 +914,7 @@ static int top_pair(struct cfg_parse *p, void *vctx, const char *path,
 		struct group_ctx g = {
 			.comps = coll ? p->collectors : p->exporters,
 			.ncomps = coll ? p->ncollectors : p->nexporters,
-			.secs = coll ? cfg->collectors : cfg->exporters,
+			.coll = coll,
 		};
 
 		if (is_null(val))
@@ -1054,7 +928,105 @@ static int top_pair(struct cfg_parse *p, void *vctx, const char *path,
 				    coll ? "collector" : "exporter",
 				    group_pair, &g);
 	}
-	return 0; /* not reached: walk_mapping checked top_known */
+	/* plugins, plugin_dir: read by plugin_keys before everything else */
+	return 0;
+}
+
+static int plugin_list(struct cfg_parse *p, const yaml_node_t *v,
+		       const char *path)
+{
+	struct agent_config *cfg = p->cfg;
+	yaml_node_item_t *it = NULL;
+	size_t n = 0;
+	char **list;
+	int rc;
+
+	if (v->type == YAML_SEQUENCE_NODE) {
+		it = v->data.sequence.items.start;
+		n = (size_t)(v->data.sequence.items.top - it);
+	} else if (!is_null(v)) {
+		n = 1; /* one path */
+	}
+	list = calloc(n ? n : 1, sizeof(*list));
+	if (!list)
+		return oom(p);
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *e = it ? yaml_document_get_node(p->doc, it[i]) : v;
+		char ipath[CFG_PATH_MAX + 24];
+
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		rc = want_scalar(p, e, it ? ipath : path,
+				 "a .so path or a list of them");
+		if (!rc && !*scalar(e))
+			rc = node_err(p, e, it ? ipath : path, "empty path");
+		if (!rc && !(list[i] = strdup(scalar(e))))
+			rc = oom(p);
+		if (rc) {
+			while (i--)
+				free(list[i]);
+			free(list);
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < cfg->nplugins; i++)
+		free(cfg->plugins[i]);
+	free(cfg->plugins);
+	cfg->plugins = list;
+	cfg->nplugins = n;
+	return 0;
+}
+
+/* `plugins:` and `plugin_dir:` are read first, wherever they are in the
+ * text: the plugins they name define collectors that the same text's
+ * `collectors:` may then configure. After the last text's keys the schema
+ * loads them, and each new collector gets its section. */
+static int plugin_keys(struct cfg_parse *p, const yaml_node_t *root)
+{
+	const struct cfg_schema *sc = p->schema;
+	struct agent_config *cfg = p->cfg;
+	int rc;
+
+	for (yaml_node_pair_t *pr = root ? root->data.mapping.pairs.start : NULL;
+	     root && pr < root->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
+		char *dir;
+
+		/* Malformed keys are walk_mapping's to report. */
+		if (!k || !v || k->type != YAML_SCALAR_NODE)
+			continue;
+		if (!strcmp(scalar(k), "plugins")) {
+			rc = plugin_list(p, v, "plugins");
+			if (rc)
+				return rc;
+		} else if (!strcmp(scalar(k), "plugin_dir")) {
+			if (!is_null(v) &&
+			    (rc = want_scalar(p, v, "plugin_dir", "a directory")))
+				return rc;
+			if (!(dir = strdup(is_null(v) ? "" : scalar(v))))
+				return oom(p);
+			free(cfg->plugin_dir);
+			cfg->plugin_dir = dir;
+		}
+	}
+	if (!p->last_layer || !sc || !sc->load_plugins)
+		return 0;
+	{
+		const struct cfg_component *colls = p->collectors;
+		size_t n = p->ncollectors;
+
+		rc = sc->load_plugins(sc->arg, cfg, &colls, &n, p->err,
+				      p->errlen);
+		if (rc)
+			return rc;
+		for (size_t i = p->ncollectors; i < n; i++)
+			if (!section_add(&cfg->collectors, &cfg->ncollectors,
+					 &colls[i], colls[i].name))
+				return oom(p);
+		p->collectors = colls;
+		p->ncollectors = n;
+	}
+	return 0;
 }
 
 /* Line of a libyaml error: reader errors (bad UTF-8) only carry a byte
@@ -1103,12 +1075,12 @@ static void yaml_error(struct cfg_parse *p, const yaml_parser_t *ps,
 	const char *hint = yaml_hint(text ? text : "", text ? len : 0, line);
 
 	if (ps->context)
-		set_err(p->err, p->errlen,
+		config_err(p->err, p->errlen,
 			"%s:%lu: invalid YAML: %s %s starting at line %lu%s",
 			p->source, line, problem, ps->context,
 			(unsigned long)ps->context_mark.line + 1, hint);
 	else
-		set_err(p->err, p->errlen, "%s:%lu: invalid YAML: %s%s",
+		config_err(p->err, p->errlen, "%s:%lu: invalid YAML: %s%s",
 			p->source, line, problem, hint);
 }
 
@@ -1124,7 +1096,7 @@ static int apply_text(struct cfg_parse *p, const char *text, size_t len,
 
 	p->source = source;
 	if (len > CFG_MAX_BYTES) {
-		set_err(p->err, p->errlen, "%s: too large (over %d bytes)",
+		config_err(p->err, p->errlen, "%s: too large (over %d bytes)",
 			source, CFG_MAX_BYTES);
 		return -EINVAL;
 	}
@@ -1157,16 +1129,21 @@ static int apply_text(struct cfg_parse *p, const char *text, size_t len,
 			goto out;
 	}
 
-	if (!root || is_null(root))
-		goto out; /* empty file: everything stays as it was */
+	if (!root || is_null(root)) {
+		/* empty file: everything stays as it was */
+		rc = plugin_keys(p, NULL);
+		goto out;
+	}
 	if (root->type != YAML_MAPPING_NODE) {
 		rc = node_err(p, root, "top level",
 			      "expected a mapping of settings, got %s",
 			      describe(root, d, sizeof(d)));
 		goto out;
 	}
-	rc = walk_mapping(p, root, "", top_known, top_list, "key", top_pair,
-			  NULL);
+	rc = plugin_keys(p, root);
+	if (!rc)
+		rc = walk_mapping(p, root, "", top_known, top_list, "key",
+				  top_pair, NULL);
 out:
 	p->doc = NULL;
 	yaml_document_delete(&doc);
@@ -1177,26 +1154,16 @@ out:
 static int init_sections(struct cfg_section **out, size_t *nout,
 			 const struct cfg_component *comps, size_t n)
 {
-	struct cfg_section *s = calloc(n ? n : 1, sizeof(*s));
-
-	if (!s)
-		return -ENOMEM;
-	*out = s;
-	*nout = n;
-	for (size_t i = 0; i < n; i++) {
-		s[i].name = strdup(comps[i].name);
-		s[i].opts = calloc(1, sizeof(*s[i].opts));
-		if (!s[i].name || !s[i].opts)
+	for (size_t i = 0; i < n; i++)
+		if (!section_add(out, nout, &comps[i], comps[i].name))
 			return -ENOMEM;
-	}
 	return 0;
 }
 
-static void finish_sections(struct cfg_section *s, size_t n,
-			    const struct cfg_component *comps)
+static void finish_sections(struct cfg_section *s, size_t n, bool coll)
 {
 	for (size_t i = 0; i < n; i++) {
-		bool dflt = !(comps[i].needs_config && !s[i].present);
+		bool dflt = !(s[i].needs_config && !s[i].present);
 
 		s[i].enabled = am_cfg_bool(s[i].opts, "enabled", dflt);
 		s[i].interval_s = am_cfg_duration(s[i].opts, "interval",
@@ -1207,22 +1174,26 @@ static void finish_sections(struct cfg_section *s, size_t n,
 		s[i].timeout_s = am_cfg_duration(
 			s[i].opts, "timeout",
 			s[i].interval_s * 2 > 2.0 ? s[i].interval_s * 2 : 2.0);
+		s[i].rescan_s = coll ? am_cfg_duration(s[i].opts, "rescan",
+						       CFG_DEFAULT_RESCAN_S)
+				     : 0;
 	}
 }
 
-int config_parse(const char *yaml, size_t len, const char *source,
-		 const struct cfg_component *collectors, size_t ncollectors,
-		 const struct cfg_component *exporters, size_t nexporters,
-		 struct agent_config **out, char *err, size_t errlen)
+int config_parse_schema(const char *yaml, size_t len, const char *source,
+			const struct cfg_schema *schema,
+			struct agent_config **out, char *err, size_t errlen)
 {
 	struct cfg_parse p = {
 		.err = err,
 		.errlen = errlen,
-		.collectors = collectors,
-		.ncollectors = collectors ? ncollectors : 0,
-		.exporters = exporters,
-		.nexporters = exporters ? nexporters : 0,
+		.collectors = schema->collectors,
+		.ncollectors = schema->collectors ? schema->ncollectors : 0,
+		.exporters = schema->exporters,
+		.nexporters = schema->exporters ? schema->nexporters : 0,
+		.schema = schema,
 	};
+	bool file = yaml != config_embedded_default;
 	struct agent_config *cfg;
 	int rc;
 
@@ -1233,7 +1204,7 @@ int config_parse(const char *yaml, size_t len, const char *source,
 		source = "<config>";
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		set_err(err, errlen, "%s: out of memory", source);
+		config_err(err, errlen, "%s: out of memory", source);
 		return -ENOMEM;
 	}
 	p.cfg = cfg;
@@ -1252,10 +1223,12 @@ int config_parse(const char *yaml, size_t len, const char *source,
 	/* The embedded default is the base; the text overrides it key by key.
 	 * Both go through apply_text, so the default is checked exactly like
 	 * a file. */
+	p.last_layer = !file;
 	rc = apply_text(&p, config_embedded_default,
 			sizeof(config_embedded_default) - 1,
 			CFG_EMBEDDED_SOURCE);
-	if (!rc && yaml != config_embedded_default)
+	p.last_layer = true;
+	if (!rc && file)
 		rc = apply_text(&p, yaml, len, source);
 	if (rc)
 		goto fail;
@@ -1267,8 +1240,8 @@ int config_parse(const char *yaml, size_t len, const char *source,
 			goto fail;
 		}
 	}
-	finish_sections(cfg->collectors, cfg->ncollectors, p.collectors);
-	finish_sections(cfg->exporters, cfg->nexporters, p.exporters);
+	finish_sections(cfg->collectors, cfg->ncollectors, true);
+	finish_sections(cfg->exporters, cfg->nexporters, false);
 	*out = cfg;
 	return 0;
 fail:
@@ -1276,10 +1249,19 @@ fail:
 	return rc;
 }
 
-int config_load_file(const char *path,
-		     const struct cfg_component *collectors, size_t ncollectors,
-		     const struct cfg_component *exporters, size_t nexporters,
-		     struct agent_config **out, char *err, size_t errlen)
+int config_parse(const char *yaml, size_t len, const char *source,
+		 const struct cfg_component *collectors, size_t ncollectors,
+		 const struct cfg_component *exporters, size_t nexporters,
+		 struct agent_config **out, char *err, size_t errlen)
+{
+	struct cfg_schema sc = {collectors, exporters, ncollectors,
+				nexporters, NULL, NULL};
+
+	return config_parse_schema(yaml, len, source, &sc, out, err, errlen);
+}
+
+int config_load_file_schema(const char *path, const struct cfg_schema *schema,
+			    struct agent_config **out, char *err, size_t errlen)
 {
 	size_t len = 0, cap = 64 * 1024;
 	char *buf = NULL;
@@ -1289,7 +1271,7 @@ int config_load_file(const char *path,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		config_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 		return rc;
 	}
 	/* Read to EOF rather than trusting st_size: /dev/stdin and /proc
@@ -1306,7 +1288,7 @@ int config_load_file(const char *path,
 			nb = realloc(buf, cap + 1);
 			if (!nb) {
 				rc = -ENOMEM;
-				set_err(err, errlen, "%s: out of memory", path);
+				config_err(err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
@@ -1316,7 +1298,7 @@ int config_load_file(const char *path,
 			if (errno == EINTR)
 				continue;
 			rc = -errno;
-			set_err(err, errlen, "%s: cannot read: %s", path,
+			config_err(err, errlen, "%s: cannot read: %s", path,
 				strerror(-rc));
 			goto out;
 		}
@@ -1325,61 +1307,27 @@ int config_load_file(const char *path,
 		len += (size_t)r;
 		if (len > CFG_MAX_BYTES) {
 			rc = -EFBIG;
-			set_err(err, errlen,
+			config_err(err, errlen,
 				"%s: file too large (a config file is at most %d KiB)",
 				path, CFG_MAX_BYTES / 1024);
 			goto out;
 		}
 	}
 	buf[len] = '\0';
-	rc = config_parse(buf, len, path, collectors, ncollectors, exporters,
-			  nexporters, out, err, errlen);
+	rc = config_parse_schema(buf, len, path, schema, out, err, errlen);
 out:
 	free(buf);
 	close(fd);
 	return rc;
 }
 
-static void free_sections(struct cfg_section *s, size_t n)
+int config_load_file(const char *path,
+		     const struct cfg_component *collectors, size_t ncollectors,
+		     const struct cfg_component *exporters, size_t nexporters,
+		     struct agent_config **out, char *err, size_t errlen)
 {
-	if (!s)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free((char *)s[i].name);
-		am_config_free(s[i].opts);
-	}
-	free(s);
-}
+	struct cfg_schema sc = {collectors, exporters, ncollectors,
+				nexporters, NULL, NULL};
 
-void config_free(struct agent_config *cfg)
-{
-	if (!cfg)
-		return;
-	free(cfg->source);
-	free(cfg->listen);
-	free_sections(cfg->collectors, cfg->ncollectors);
-	free_sections(cfg->exporters, cfg->nexporters);
-	free(cfg);
-}
-
-static const struct cfg_section *find_section(const struct cfg_section *s,
-					      size_t n, const char *name)
-{
-	for (size_t i = 0; s && name && i < n; i++)
-		if (!strcmp(s[i].name, name))
-			return &s[i];
-	return NULL;
-}
-
-const struct cfg_section *config_collector(const struct agent_config *cfg,
-					   const char *name)
-{
-	return cfg ? find_section(cfg->collectors, cfg->ncollectors, name)
-		   : NULL;
-}
-
-const struct cfg_section *config_exporter(const struct agent_config *cfg,
-					  const char *name)
-{
-	return cfg ? find_section(cfg->exporters, cfg->nexporters, name) : NULL;
+	return config_load_file_schema(path, &sc, out, err, errlen);
 }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "exporters/records.pb-c.h"
+#include "exporters/records_format/records.pb-c.h"
 
 #define REC_HEADER_MAGIC 0x43524d41u /* "AMRC" */
 #define REC_FORMAT_VERSION 1u

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "exporters/records_codec.h"
-#include "exporters/records_frame.h"
+#include "exporters/records_format/records_codec.h"
+#include "exporters/records_format/records_frame.h"
 
 static const char *const metric_family[] = {
     [AUDIT_BUSY] = "accel_busy_seconds_total",
