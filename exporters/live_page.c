@@ -333,7 +333,7 @@ static void chart(struct buf *b, const struct lp_row *r, int m, double max)
 				    "stroke-width=\"1.5\" "
 				    "points=\"");
 		buf_printf(b, "%s%u,%.1f", open ? " " : "",
-			   2 * (LP_POINTS - lp.count + k) - 1, 23 - 22 * v / max);
+			   2 * (LP_POINTS - lp.count + k) + 1, 23 - 22 * v / max);
 		open = 1;
 	}
 	if (open)
