@@ -21,10 +21,12 @@ const size_t builtin_ncollectors =
 
 extern const struct am_exporter prometheus_exporter;
 extern const struct am_exporter records_exporter;
+extern const struct am_exporter remote_write_exporter;
 
 const struct am_exporter *const builtin_exporters[] = {
 	&prometheus_exporter,
 	&records_exporter,
+	&remote_write_exporter,
 };
 const size_t builtin_nexporters =
 	sizeof(builtin_exporters) / sizeof(builtin_exporters[0]);

@@ -189,3 +189,70 @@ void expo_family_header(struct buf *b, const struct family *f, int openmetrics)
 			buf_printf(b, "# UNIT %.*s %s\n", (int)n, f->name, f->unit);
 	}
 }
+
+/* Length of the valid UTF-8 character at s (1-4), or 0 when s starts an
+ * invalid sequence; *bad is then the length of its maximal subpart (the
+ * bytes that one U+FFFD stands for, as Unicode 3.9 recommends). Overlong
+ * forms, surrogates and code points above U+10FFFF are invalid. */
+static size_t utf8_char(const unsigned char *s, size_t *bad)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong below U+0800 */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates U+D800..DFFF */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong below U+10000 */
+		else if (c == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else {
+		*bad = 1; /* 0x80..0xc1 (continuation, overlong lead), 0xf5..0xff */
+		return 0;
+	}
+	for (i = 1; i < need; i++) {
+		if (s[i] < lo || s[i] > hi) {
+			*bad = i; /* s[i] may be NUL: the string ended mid-character */
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need;
+}
+
+size_t expo_clean_label_value(const char *in, char *out, unsigned *what)
+{
+	static const char fffd[] = "\xef\xbf\xbd";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t len = 0;
+
+	*what = 0;
+	while (*s) {
+		size_t bad = 0, n = utf8_char(s, &bad);
+		const char *from = n ? (const char *)s : fffd;
+		size_t w = n ? n : 3;
+
+		if (!n)
+			*what |= EXPO_CLEAN_REPLACED;
+		if (len + w > EXPO_LABEL_VALUE_MAX) {
+			/* Whole characters only: the cut never splits one. */
+			*what |= EXPO_CLEAN_CUT;
+			break;
+		}
+		memcpy(out + len, from, w);
+		len += w;
+		s += n ? n : bad;
+	}
+	out[len] = '\0';
+	return len;
+}

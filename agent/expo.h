@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "accelmon/collector.h"
+
 struct family;
 
 /* Growable byte buffer; on allocation failure `oom` is set and writes stop. */
@@ -28,6 +30,15 @@ void buf_free(struct buf *b);
 char *expo_escape_help(const char *s);
 /* Label value: escape backslash, double quote and newline. Malloc'ed. */
 char *expo_escape_label_value(const char *s);
+#define EXPO_LABEL_VALUE_MAX AM_LABEL_VALUE_MAX
+#define EXPO_CLEAN_REPLACED 0x1u /* invalid UTF-8 replaced with U+FFFD */
+#define EXPO_CLEAN_CUT 0x2u	 /* cut to EXPO_LABEL_VALUE_MAX bytes */
+/* Make a label value valid exposition text: each invalid UTF-8 sequence
+ * (overlong, surrogate, truncated, stray byte) becomes U+FFFD, and a value
+ * longer than EXPO_LABEL_VALUE_MAX bytes is cut at the last whole character
+ * that fits. out holds EXPO_LABEL_VALUE_MAX + 1 bytes; returns its length
+ * and sets *what to the EXPO_CLEAN_* flags of what was changed (0: none). */
+size_t expo_clean_label_value(const char *in, char *out, unsigned *what);
 /* `{name="value",...}` for n labels, or "" without labels. Malloc'ed. */
 char *expo_label_text(unsigned n, const char *const *names,
 		      const char *const *values);

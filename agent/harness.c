@@ -76,6 +76,7 @@ struct harness *harness_new(const struct am_collector *c, const char *section_ya
 	clock_now_ns = fake_clock;
 	fake_now = t0_ns;
 	h->ctx.poll_ns = t0_ns;
+	ctx_bind_thread(&h->ctx); /* the harness runs the collector here */
 	h->init_rc = c->init(&h->ctx, sec->opts, &h->state);
 	return h;
 }
@@ -147,6 +148,7 @@ void harness_free(struct harness *h)
 		return;
 	if (h->init_rc == 0 && h->desc->fini)
 		h->desc->fini(&h->ctx, h->state);
+	ctx_bind_thread(NULL); /* the context goes away with h */
 	ring_destroy(h->ctx.ring);
 	agg_free(h->agg);
 	config_free(h->cfg);

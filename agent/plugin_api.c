@@ -3,10 +3,13 @@
  * emission into the collector's ring, logging and read-error accounting.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "accelmon/util.h"
 #include "clock.h"
+#include "expo.h"
 #include "plugin_api.h"
 #include "schema.h"
 #include "series.h"
@@ -26,6 +29,90 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	ctx->interval_s = interval_s;
 	ctx->poll_ns = clock_now_ns();
 	atomic_init(&ctx->read_errors, 0);
+	atomic_flag_clear(&ctx->where_lock);
+}
+
+static _Thread_local struct am_ctx *thread_ctx;
+
+void ctx_bind_thread(struct am_ctx *ctx)
+{
+	thread_ctx = ctx;
+}
+
+/* A spin lock: held for a store by the collector's thread, or for one short
+ * copy by the watchdog; yields in case the holder was preempted. */
+static void where_lock(struct am_ctx *ctx)
+{
+	while (atomic_flag_test_and_set_explicit(&ctx->where_lock, memory_order_acquire))
+		sched_yield();
+}
+
+static void where_unlock(struct am_ctx *ctx)
+{
+	atomic_flag_clear_explicit(&ctx->where_lock, memory_order_release);
+}
+
+void am_call_begin(struct am_ctx *ctx, const char *what)
+{
+	if (!ctx)
+		ctx = thread_ctx;
+	if (!ctx)
+		return;
+	where_lock(ctx);
+	if (ctx->where_depth < 2)
+		ctx->where[ctx->where_depth] = what;
+	ctx->where_depth++;
+	where_unlock(ctx);
+}
+
+void am_call_end(struct am_ctx *ctx)
+{
+	if (!ctx)
+		ctx = thread_ctx;
+	if (!ctx)
+		return;
+	where_lock(ctx);
+	if (ctx->where_depth) {
+		ctx->where_depth--;
+		if (ctx->where_depth < 2)
+			ctx->where[ctx->where_depth] = NULL;
+	}
+	where_unlock(ctx);
+}
+
+/* The innermost is named as a read of a path or as the call it is in; an
+ * outer level as what it is within. */
+static int where_put(char *buf, size_t cap, int outer, const char *what)
+{
+	return snprintf(buf, cap, "%s%s",
+			outer		    ? " within "
+			: strchr(what, '/') ? "reading "
+					    : "in ",
+			what);
+}
+
+size_t ctx_where(struct am_ctx *ctx, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int n;
+
+	if (!cap)
+		return 0;
+	buf[0] = '\0';
+	where_lock(ctx);
+	/* Innermost first: deeper than two, the second level is the nearest
+	 * one known. */
+	for (unsigned i = ctx->where_depth > 2 ? 2 : ctx->where_depth;
+	     i-- > 0 && len < cap;) {
+		if (!ctx->where[i])
+			continue;
+		n = where_put(buf + len, cap - len, len != 0, ctx->where[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	where_unlock(ctx);
+	return len < cap ? len : cap - 1;
 }
 
 void ctx_set_instance(struct am_ctx *ctx, const char *full_name)
@@ -43,7 +130,7 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 	/* A schema family registered here could carry its own HELP or labels,
 	 * and which one won would depend on thread timing. */
 	if (def && schema_is_std_name(def->name)) {
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register family %s with am_family: it is a schema "
 			"family (accelmon/schema.h); use am_std_family",
 			def->name);
@@ -67,24 +154,100 @@ am_family_t am_std_family(struct am_ctx *ctx, enum am_std which,
 	int rc = schema_family_def(which, use, &def, &why);
 
 	if (rc < 0) {
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register schema family %d (%s): %s", (int)which,
 			am_std_def(which) ? am_std_def(which)->name : "unknown", why);
 		return rc;
 	}
 	rc = series_family_register(&def, ctx->slot);
 	if (rc < 0)
-		log_msg(LOGL_ERROR, ctx->desc->name,
+		log_msg(LOGL_ERROR, ctx->name,
 			"cannot register schema family %s: invalid bits, scale or "
 			"window",
 			def.name);
 	return rc;
 }
 
+/* One warning when a new series got label values other than the collector
+ * passed (invalid UTF-8 replaced, a long value cut), naming family and
+ * labels. Rate-limited like every line of the instance. */
+static void note_cleaned(struct am_ctx *ctx, am_family_t fam, const char *const *raw,
+			 const struct series_note *note)
+{
+	const struct famview *fv = series_view_get(fam);
+	char msg[512];
+	size_t len = 0;
+
+	if (!note->created || !note->any || !fv)
+		return;
+	for (unsigned k = 0; k < fv->nlabels && len < sizeof(msg); k++) {
+		unsigned w = note->what[k];
+		int n;
+
+		if (!w)
+			continue;
+		n = snprintf(msg + len, sizeof(msg) - len, "%slabel %s %s%s%s",
+			     len ? "; " : "", fv->labels[k],
+			     w & EXPO_CLEAN_REPLACED
+				 ? "had invalid UTF-8 (replaced with U+FFFD)"
+				 : "",
+			     w == (EXPO_CLEAN_REPLACED | EXPO_CLEAN_CUT) ? " and " : "",
+			     w & EXPO_CLEAN_CUT ? "was cut" : "");
+		if (n < 0)
+			return;
+		len += (size_t)n;
+		if ((w & EXPO_CLEAN_CUT) && len < sizeof(msg)) {
+			n = snprintf(msg + len, sizeof(msg) - len,
+				     " from %zu bytes to the %d-byte limit",
+				     strlen(raw[k]), AM_LABEL_VALUE_MAX);
+			if (n < 0)
+				return;
+			len += (size_t)n;
+		}
+	}
+	log_limitedf(&ctx->rl, LOGL_WARN, ctx->name, "series of %s: %s", fv->fam->name,
+		     msg);
+}
+
+/* What a refused series was, for messages: `family{a="x",b=(none)}` as the
+ * collector passed it (values cut at 64 bytes). */
+static void series_desc(const struct famview *fv, const char *const *values, char *buf,
+			size_t cap)
+{
+	size_t len;
+
+	if (!fv) {
+		snprintf(buf, cap, "(no such family handle)");
+		return;
+	}
+	len = (size_t)snprintf(buf, cap, "%s{", fv->fam->name);
+	for (unsigned k = 0; k < fv->nlabels && len < cap; k++) {
+		const char *v = values ? values[k] : NULL;
+
+		len += (size_t)snprintf(buf + len, cap - len,
+					v ? "%s%s=\"%.64s\"" : "%s%s=%s", k ? "," : "",
+					fv->labels[k], v ? v : "(none)");
+	}
+	if (len < cap)
+		snprintf(buf + len, cap - len, "}");
+}
+
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values)
 {
-	return series_intern(fam, label_values, ctx->slot);
+	struct series_note note;
+	am_series_t id = series_intern_noted(fam, label_values, ctx->slot, NULL, &note);
+	char what[512];
+
+	note_cleaned(ctx, fam, label_values, &note);
+	if (id == AM_SERIES_INVALID) {
+		series_desc(series_view_get(fam), label_values, what, sizeof(what));
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot intern series %s: no such family handle, a label "
+			     "without a value, or out of memory",
+			     what);
+	}
+	return id;
 }
 
 void am_emit(struct am_ctx *ctx, am_series_t series, double value)
@@ -107,9 +270,26 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw)
 void am_series_retire(struct am_ctx *ctx, am_series_t series)
 {
 	struct am_sample s = {series, SAMPLE_RETIRE, ctx->poll_ns, 0};
+	const struct series *se;
 
-	if (series != AM_SERIES_INVALID)
-		ring_push(ctx->ring, &s);
+	if (series == AM_SERIES_INVALID)
+		return;
+	/* Retiring is rare: check that the series is this instance's, so a
+	 * stale or foreign id never takes another collector's series out. */
+	se = series_get(series);
+	if (!se) {
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot retire series %u: no such series", series);
+		return;
+	}
+	if (se->owner != ctx->slot) {
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot retire series %u (%s%s): it belongs to another "
+			     "collector instance",
+			     series, se->fam->name, se->label_text);
+		return;
+	}
+	ring_push(ctx->ring, &s);
 }
 
 static int is_gauge_kind(enum am_kind k)
@@ -175,20 +355,25 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 	const struct famview *fv = series_view_get(fam);
 	const char *why = d ? derive_refusal(ctx, fv, d) : "no derive given";
 	struct series_derive sd;
+	struct series_note note;
+	char what[512];
 	am_series_t id;
 
 	if (why) {
-		log_msg(LOGL_ERROR, ctx->desc->name, "cannot derive a series of %s: %s",
-			fv ? fv->fam->name : "(bad family)", why);
+		series_desc(fv, label_values, what, sizeof(what));
+		log_msg(LOGL_ERROR, ctx->name, "cannot derive series %s: %s", what, why);
 		return AM_SERIES_INVALID;
 	}
 	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
-	id = series_intern_derived(fam, label_values, ctx->slot, &sd);
-	if (id == AM_SERIES_INVALID)
-		log_msg(LOGL_ERROR, ctx->desc->name,
-			"cannot derive a series of %s: missing label values, or "
-			"these labels name a series with other inputs",
-			fv->fam->name);
+	id = series_intern_noted(fam, label_values, ctx->slot, &sd, &note);
+	note_cleaned(ctx, fam, label_values, &note);
+	if (id == AM_SERIES_INVALID) {
+		series_desc(fv, label_values, what, sizeof(what));
+		log_msg(LOGL_ERROR, ctx->name,
+			"cannot derive series %s: a label without a value, or these "
+			"labels name a series with other inputs",
+			what);
+	}
 	return id;
 }
 

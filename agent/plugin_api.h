@@ -23,11 +23,26 @@ struct am_ctx {
 	_Atomic uint64_t read_errors;
 	struct log_ratelimit rl;
 	char found[480];                 /* am_found() text, "" if none */
+	/* What the thread waits on (am_call_begin): the two innermost levels,
+	 * for the watchdog's line. where_lock guards them; the watchdog holds
+	 * it only while it copies the text, so a string is never read after
+	 * its am_call_end. */
+	atomic_flag where_lock;
+	unsigned where_depth;
+	const char *where[2];
 };
 
 void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	      struct ring *ring, const char *sysfs, const char *procfs,
 	      double interval_s);
+/* The context of the calling thread (the one-shot file reads, which take
+ * no context, report through it): set by the thread that runs the
+ * instance's init, polls and rescans; NULL before the context goes away. */
+void ctx_bind_thread(struct am_ctx *ctx);
+/* What ctx's thread waits on now, for the watchdog: "reading <path>" (what
+ * holds a '/') or "in <call>", then " within <outer>" when nested; "" when
+ * in none. Returns the length. Safe from any thread. */
+size_t ctx_where(struct am_ctx *ctx, char *buf, size_t cap);
 /* Name the instance ("smi/ixsmi"); the string must outlive the context. */
 void ctx_set_instance(struct am_ctx *ctx, const char *full_name);
 

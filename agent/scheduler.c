@@ -225,6 +225,7 @@ static void *slot_thread(void *arg)
 	unsigned want = sl->desc->once_polls ? sl->desc->once_polls : 1;
 	int rc;
 
+	ctx_bind_thread(&sl->ctx); /* the file layer's one-shot reads name it */
 	/* init may block in a driver too: it runs here, not on main. */
 	atomic_store(&sl->poll_start, clock_now_ns());
 	rc = sl->desc->init(&sl->ctx, sl->cfg, &sl->state);
@@ -486,9 +487,14 @@ int sched_wait_once(struct sched *s)
 				continue;
 			if (slot_overrun(sl, now)) {
 				if (!sl->overrun_logged) {
+					char where[320];
+
+					ctx_where(&sl->ctx, where, sizeof(where));
 					log_msg(LOGL_WARN, sl->name,
-						"poll overran its %gs deadline; reported down",
-						sl->timeout_s);
+						"poll overran its %gs deadline%s%s; "
+						"reported down",
+						sl->timeout_s, where[0] ? ", stuck " : "",
+						where);
 					sl->overrun_logged = 1;
 					overran++;
 				}
@@ -527,9 +533,15 @@ static void watchdog(struct sched *s, int64_t now)
 		struct slot *sl = s->slots[i];
 
 		if (sl && !sl->overrun_logged && slot_overrun(sl, now)) {
-			log_msg(LOGL_WARN, sl->name,
-				"poll overran its %gs deadline; reported down until it returns",
-				sl->timeout_s);
+			char where[320];
+
+			/* What it is stuck in: the file or vendor call. */
+			ctx_where(&sl->ctx, where, sizeof(where));
+			log_msg(
+			    LOGL_WARN, sl->name,
+			    "poll overran its %gs deadline%s%s; reported down until it "
+			    "returns",
+			    sl->timeout_s, where[0] ? ", stuck " : "", where);
 			sl->overrun_logged = 1;
 		}
 	}

@@ -328,22 +328,37 @@ static int derive_same(const struct series *s, const struct series_derive *d)
 	       e->capacity == d->capacity;
 }
 
-static uint32_t intern(int view, const char *const *values, int owner,
-		       const struct series_derive *d)
+uint32_t series_intern_noted(int view, const char *const *raw, int owner,
+			     const struct series_derive *d, struct series_note *note)
 {
 	const struct famview *fv = series_view_get(view);
 	const struct family *f = fv ? fv->fam : NULL;
 	uint32_t id = AM_SERIES_INVALID, count;
+	/* Cleaned values: what the series is keyed and exported by, so every
+	 * reader (exposition, records, remote write) gets valid UTF-8. */
+	char clean[AM_MAX_LABELS][EXPO_LABEL_VALUE_MAX + 1];
+	const char *values[AM_MAX_LABELS];
 	struct series *s;
 	int fam;
 	size_t i;
 
+	if (note)
+		memset(note, 0, sizeof(*note));
 	if (!f)
 		return AM_SERIES_INVALID;
 	fam = f->id;
-	for (unsigned k = 0; k < fv->nlabels; k++)
-		if (!values || !values[k])
+	for (unsigned k = 0; k < fv->nlabels; k++) {
+		unsigned what;
+
+		if (!raw || !raw[k])
 			return AM_SERIES_INVALID;
+		expo_clean_label_value(raw[k], clean[k], &what);
+		values[k] = clean[k];
+		if (note) {
+			note->what[k] = what;
+			note->any |= what;
+		}
+	}
 	pthread_mutex_lock(&reg_lock);
 	count = atomic_load_explicit(&nseries, memory_order_relaxed);
 	if ((count + 1) * 2 > hcap && htab_grow() < 0)
@@ -370,6 +385,8 @@ static uint32_t intern(int view, const char *const *values, int owner,
 	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
 	htab[i] = count;
 	id = count;
+	if (note)
+		note->created = 1;
 	/* Publishes the complete series entry to readers of nseries. */
 	atomic_store_explicit(&nseries, count + 1, memory_order_release);
 out:
@@ -379,13 +396,13 @@ out:
 
 uint32_t series_intern(int view, const char *const *values, int owner)
 {
-	return intern(view, values, owner, NULL);
+	return series_intern_noted(view, values, owner, NULL, NULL);
 }
 
 uint32_t series_intern_derived(int view, const char *const *values, int owner,
 			       const struct series_derive *d)
 {
-	return intern(view, values, owner, d);
+	return series_intern_noted(view, values, owner, d, NULL);
 }
 
 const struct series *series_get(uint32_t id)

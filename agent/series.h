@@ -77,6 +77,18 @@ uint32_t series_intern(int view, const char *const *values, int owner);
  * the caller (plugin_api.c). */
 uint32_t series_intern_derived(int view, const char *const *values, int owner,
 			       const struct series_derive *d);
+/* What interning did to the values (series_intern_noted). */
+struct series_note {
+	int created;		      /* a new series */
+	unsigned any;		      /* EXPO_CLEAN_* of all labels */
+	unsigned what[AM_MAX_LABELS]; /* EXPO_CLEAN_* per label */
+};
+/* The one intern: label values are cleaned first (expo_clean_label_value:
+ * valid UTF-8, at most AM_LABEL_VALUE_MAX bytes) and the series is keyed by
+ * the cleaned values. d NULL: a plain series. note (may be NULL) says whether
+ * the series is new and what was changed, for the caller to log once. */
+uint32_t series_intern_noted(int view, const char *const *values, int owner,
+			     const struct series_derive *d, struct series_note *note);
 const struct series *series_get(uint32_t id);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */

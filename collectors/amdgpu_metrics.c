@@ -457,14 +457,21 @@ int amdgpu_gm_parse(const uint8_t *buf, size_t len, struct amdgpu_gm *out)
 
 	if (off[AMDGPU_GM_F_ENERGY] != NONE &&
 	    gm_u64(&c, off[AMDGPU_GM_F_ENERGY], &out->energy_raw) == 0 &&
-	    out->energy_raw != UINT64_MAX)
-		out->have |= AMDGPU_GM_HAVE_ENERGY;
+	    out->energy_raw != UINT64_MAX) {
+		if ((double)out->energy_raw / 65536.0 <= AMDGPU_GM_MAX_ENERGY_J)
+			out->have |= AMDGPU_GM_HAVE_ENERGY;
+		else
+			out->implausible |= AMDGPU_GM_HAVE_ENERGY;
+	}
 
 	if (off[AMDGPU_GM_F_POWER] != NONE) {
 		uint16_t p;
 		if (gm_u16(&c, off[AMDGPU_GM_F_POWER], &p) == 0 && p != UINT16_MAX) {
 			out->socket_power_w = p;
-			out->have |= AMDGPU_GM_HAVE_POWER;
+			if (p <= AMDGPU_GM_MAX_POWER_W)
+				out->have |= AMDGPU_GM_HAVE_POWER;
+			else
+				out->implausible |= AMDGPU_GM_HAVE_POWER;
 		}
 	}
 	/* Activities are percentages: anything above 100 is a placeholder
@@ -511,14 +518,22 @@ int amdgpu_gm_parse(const uint8_t *buf, size_t len, struct amdgpu_gm *out)
 		if (off[AMDGPU_GM_F_XGMI_READ] != NONE &&
 		    gm_u64(&c, off[AMDGPU_GM_F_XGMI_READ] + 8 * i, &v) == 0 &&
 		    v != UINT64_MAX) {
-			out->xgmi_read_kib[i] = v;
-			out->xgmi_read_mask |= (uint8_t)(1u << i);
+			if (v <= AMDGPU_GM_MAX_XGMI_KIB) {
+				out->xgmi_read_kib[i] = v;
+				out->xgmi_read_mask |= (uint8_t)(1u << i);
+			} else {
+				out->implausible |= AMDGPU_GM_HAVE_XGMI;
+			}
 		}
 		if (off[AMDGPU_GM_F_XGMI_WRITE] != NONE &&
 		    gm_u64(&c, off[AMDGPU_GM_F_XGMI_WRITE] + 8 * i, &v) == 0 &&
 		    v != UINT64_MAX) {
-			out->xgmi_write_kib[i] = v;
-			out->xgmi_write_mask |= (uint8_t)(1u << i);
+			if (v <= AMDGPU_GM_MAX_XGMI_KIB) {
+				out->xgmi_write_kib[i] = v;
+				out->xgmi_write_mask |= (uint8_t)(1u << i);
+			} else {
+				out->implausible |= AMDGPU_GM_HAVE_XGMI;
+			}
 		}
 	}
 	if (out->xgmi_read_mask || out->xgmi_write_mask)

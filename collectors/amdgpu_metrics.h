@@ -37,6 +37,14 @@ enum amdgpu_gm_reason {
 #define AMDGPU_GM_HAVE_VCN 0x40u
 #define AMDGPU_GM_HAVE_INDEP_THROTTLE 0x80u
 
+/* Plausibility bounds: a value past one of them is not a reading (a valid
+ * header over a random body gave 4.6e13 J), it is dropped from `have` and
+ * its bit set in amdgpu_gm.implausible. Energy since driver load: 1e12 J is
+ * 3 kW for ten years; socket power: 10 kW; XGMI: 2^50 KiB (an exbibyte). */
+#define AMDGPU_GM_MAX_ENERGY_J 1e12
+#define AMDGPU_GM_MAX_POWER_W 10000u
+#define AMDGPU_GM_MAX_XGMI_KIB (1ull << 50)
+
 struct amdgpu_gm {
 	/* header, filled whenever at least 4 bytes were given */
 	uint16_t structure_size;
@@ -44,6 +52,8 @@ struct amdgpu_gm {
 	uint8_t content_revision;
 
 	uint32_t have;
+	/* AMDGPU_GM_HAVE_* bits of fields present but past the bounds above */
+	uint32_t implausible;
 	/* energy accumulator in 2^-16 J (15.259 uJ) units */
 	uint64_t energy_raw;
 	/* socket power in watts */

@@ -18,6 +18,7 @@
 
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
 
 #define SIM_MAX 1024
 #define NS_PER_S 1e9
@@ -625,7 +626,9 @@ static int sim_poll(struct am_ctx *ctx, void *state)
 		    (long)((s->hang_for - (double)(time_t)s->hang_for) * 1e9)};
 
 		/* Like a driver call on a GPU that fell off the bus. */
+		am_call_begin(ctx, "simDeviceGetUtilization");
 		nanosleep(&ts, NULL);
+		am_call_end(ctx);
 	}
 	now = am_poll_time_ns(ctx);
 	if (!s->t0)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
 #include "config.h"
 #include "expo.h"
 #include "fake_am.h"
@@ -46,6 +47,7 @@ struct am_ctx {
 	const char *refused[FAKE_MAX_REFUSED];
 	struct agent_config *configs[FAKE_MAX_CONFIGS];
 	size_t nconfigs;
+	unsigned call_depth; /* am_call_begin not yet ended */
 };
 
 static void fake_default_violation(const char *msg)
@@ -396,11 +398,15 @@ static char *fake_ident(const struct am_ctx *ctx, am_family_t view,
 }
 
 static am_series_t fake_intern(struct am_ctx *ctx, am_family_t view,
-			       const char *const *values)
+			       const char *const *raw)
 {
+	/* Values cleaned as the agent's registry does (valid UTF-8, at most
+	 * AM_LABEL_VALUE_MAX bytes), so collector tests see what is exported. */
+	char clean[AM_MAX_LABELS][EXPO_LABEL_VALUE_MAX + 1];
+	const char *values[AM_MAX_LABELS];
 	const struct am_family_def *d;
 	struct fake_series *s;
-	unsigned n;
+	unsigned n, what;
 	char *ident;
 	size_t i, klen = 1;
 
@@ -408,9 +414,12 @@ static am_series_t fake_intern(struct am_ctx *ctx, am_family_t view,
 		return AM_SERIES_INVALID;
 	d = &ctx->views[view].def;
 	n = fake_nlabels(d);
-	for (unsigned k = 0; k < n; k++)
-		if (!values || !values[k])
+	for (unsigned k = 0; k < n; k++) {
+		if (!raw || !raw[k])
 			return AM_SERIES_INVALID;
+		expo_clean_label_value(raw[k], clean[k], &what);
+		values[k] = clean[k];
+	}
 	ident = fake_ident(ctx, view, values);
 	if ((ctx->nseries + 1) * 2 > ctx->hcap)
 		fake_htab_grow(ctx);
@@ -604,6 +613,27 @@ void am_log(struct am_ctx *ctx, enum am_log_level level, const char *fmt, ...)
 void am_read_error(struct am_ctx *ctx)
 {
 	ctx->read_errors++;
+}
+
+/* No watchdog here; the pairing is checked: an end without its begin is a
+ * misuse. ctx NULL (the one-shot reads) has no thread context in the fake. */
+void am_call_begin(struct am_ctx *ctx, const char *what)
+{
+	if (!ctx)
+		return;
+	if (!what)
+		fake_violation("%s: am_call_begin with no name", ctx->name);
+	ctx->call_depth++;
+}
+
+void am_call_end(struct am_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (!ctx->call_depth)
+		fake_violation("%s: am_call_end without am_call_begin", ctx->name);
+	else
+		ctx->call_depth--;
 }
 
 const char *am_sysfs(const struct am_ctx *ctx)

@@ -26,6 +26,14 @@ static struct {
 static int read_fault_fd[FAKE_OPEN_FDS], read_fault_err[FAKE_OPEN_FDS];
 static unsigned nopens, nwatched;
 static const char *watch;
+static void (*during)(const char *path, void *arg);
+static void *during_arg;
+
+void fake_open_during(void (*fn)(const char *path, void *arg), void *arg)
+{
+	during = fn;
+	during_arg = arg;
+}
 
 void fake_open_fail(const char *suffix, int err, bool open)
 {
@@ -44,6 +52,7 @@ void fake_open_reset(void)
 	memset(read_fault_fd, 0, sizeof(read_fault_fd));
 	nopens = nwatched = 0;
 	watch = NULL;
+	during = NULL;
 }
 
 unsigned fake_open_count(void)
@@ -82,6 +91,8 @@ static int fake_openat(int dirfd, const char *path, int flags, mode_t mode)
 	int err, fd;
 
 	nopens++;
+	if (during)
+		during(path, during_arg);
 	if (watch && strstr(path, watch))
 		nwatched++;
 	err = fake_rule(path, true);
@@ -122,6 +133,8 @@ int __openat_2(int dirfd, const char *path, int flags)
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
+	if (during)
+		during(NULL, during_arg);
 	if (fd >= 0 && fd < FAKE_OPEN_FDS && read_fault_fd[fd] == fd + 1) {
 		errno = read_fault_err[fd];
 		return -1;

@@ -20,4 +20,9 @@ unsigned fake_open_count(void);
 unsigned fake_open_watched(void);
 void fake_open_watch(const char *needle);
 
+/* Call fn(path, arg) at each open (path as given) and each pread (path
+ * NULL) before it is made: a test looks at what the code under test says
+ * it is doing while the call is in progress. fn NULL: none. */
+void fake_open_during(void (*fn)(const char *path, void *arg), void *arg);
+
 #endif

@@ -180,6 +180,40 @@ START_TEST(test_config_options)
 }
 END_TEST
 
+/* Energy where the table is no source: RDNA3/RDNA4 carry 0 in
+ * energy_accumulator (card0), a random body gave 4.6e13 J (card1), a stuck
+ * accumulator stands still (card2) while hwmon reads power: the power gauge
+ * integrated by the aggregator (W x 2 s over three polls 1 s apart). */
+START_TEST(test_energy_fallback)
+{
+	struct harness *h;
+
+	copy_tree("mi300x");
+	write_v18(0, 0, 100, 0, 10);
+	write_v18(1, (uint64_t)(4.6e13 * 65536), 100, 0, 10);
+	write_v18(2, 1000ull << 16, 100, 0, 10);
+	write_v18(3, 1000ull << 16, 100, 0, 10);
+	h = start(NULL);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	write_v18(3, 1100ull << 16, 200, 0, 10); /* advances: the source */
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	write_v18(3, 1200ull << 16, 300, 0, 10);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	ck_near(get(h, "accel_energy_joules_total", ID(0)),
+		get(h, "accel_power_watts", ID(0)) * 2);
+	ck_near(get(h, "accel_energy_joules_total", ID(0)), 700);
+	ck_near(get(h, "accel_energy_joules_total", ID(1)), 720);
+	/* a stuck accumulator is seen at its second reading: power is
+	 * integrated from then (1 s), the first interval is not counted */
+	ck_near(get(h, "accel_energy_joules_total", ID(2)), 370);
+	/* chosen at poll 2, exported from then: the accumulator's reading */
+	ck_near(get(h, "accel_energy_joules_total", ID(3)), 1200);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+	drop_tree();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("amdgpu_agent");
@@ -187,6 +221,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_pipeline);
 	tcase_add_test(tc, test_config_options);
+	tcase_add_test(tc, test_energy_fallback);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -205,6 +205,130 @@ START_TEST(test_interning)
 }
 END_TEST
 
+/* Label values made valid UTF-8: each invalid sequence is one U+FFFD per
+ * maximal subpart (Unicode 3.9), valid text passes unchanged. */
+#define R "\xef\xbf\xbd"
+static const struct {
+	const char *in, *out;
+	unsigned what;
+} clean_cases[] = {
+    {"MT_0000000838", "MT_0000000838", 0},
+    {"", "", 0},
+    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0},
+    {"\xef\xbf\xbd", R, 0}, /* a real U+FFFD is valid text */
+    {"a\xff"
+     "b",
+     "a" R "b", EXPO_CLEAN_REPLACED},
+    {"\xfe\xff", R R, EXPO_CLEAN_REPLACED},
+    {"\xc0\x80", R R, EXPO_CLEAN_REPLACED},	  /* overlong NUL */
+    {"\xc1\xbf", R R, EXPO_CLEAN_REPLACED},	  /* overlong '\x7f' */
+    {"\xe0\x80\xaf", R R R, EXPO_CLEAN_REPLACED}, /* overlong '/' */
+    {"\xf0\x80\x80\xaf", R R R R, EXPO_CLEAN_REPLACED},
+    {"\xed\xa0\x80", R R R, EXPO_CLEAN_REPLACED},	/* surrogate U+D800 */
+    {"\xed\xbf\xbf", R R R, EXPO_CLEAN_REPLACED},	/* surrogate U+DFFF */
+    {"\xed\x9f\xbf", "\xed\x9f\xbf", 0},		/* U+D7FF, just below */
+    {"\xf4\x90\x80\x80", R R R R, EXPO_CLEAN_REPLACED}, /* above U+10FFFF */
+    {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf", 0},	/* U+10FFFF */
+    {"x\xe2\x82", "x" R, EXPO_CLEAN_REPLACED},		/* truncated at the end */
+    {"\xe2\x82y", R "y", EXPO_CLEAN_REPLACED},		/* truncated mid-string */
+    {"\xf0\x9f\x98", R, EXPO_CLEAN_REPLACED},
+    {"\x80\xbf", R R, EXPO_CLEAN_REPLACED}, /* stray continuations */
+    {"\xf5\x80", R R, EXPO_CLEAN_REPLACED},
+};
+#undef R
+
+START_TEST(test_clean_label_value)
+{
+	char out[EXPO_LABEL_VALUE_MAX + 1];
+	unsigned what = 99;
+	size_t n = expo_clean_label_value(clean_cases[_i].in, out, &what);
+
+	ck_assert_str_eq(out, clean_cases[_i].out);
+	ck_assert_uint_eq(n, strlen(clean_cases[_i].out));
+	ck_assert_uint_eq(what, clean_cases[_i].what);
+}
+END_TEST
+
+/* Long values: kept whole up to the limit, cut beyond it at a character
+ * boundary (never a partial character), also when the cut falls inside a
+ * U+FFFD that replaced a bad byte. */
+START_TEST(test_clean_label_value_long)
+{
+	char in[400], out[EXPO_LABEL_VALUE_MAX + 1];
+	unsigned what;
+
+	memset(in, 'a', 300);
+	in[300] = '\0';
+	ck_assert_uint_eq(expo_clean_label_value(in, out, &what), 256);
+	ck_assert_uint_eq(what, EXPO_CLEAN_CUT);
+	ck_assert_int_eq(memcmp(out, in, 256), 0);
+	in[256] = '\0'; /* exactly the limit: whole */
+	ck_assert_uint_eq(expo_clean_label_value(in, out, &what), 256);
+	ck_assert_uint_eq(what, 0);
+	/* 255 ASCII bytes then a 2-byte character: it does not fit, cut at 255. */
+	memset(in, 'b', 255);
+	memcpy(in + 255, "\xc3\xa9tail", 7);
+	ck_assert_uint_eq(expo_clean_label_value(in, out, &what), 255);
+	ck_assert_uint_eq(what, EXPO_CLEAN_CUT);
+	/* 254 bytes then 0xff: its U+FFFD (3 bytes) does not fit either. */
+	memset(in, 'c', 254);
+	memcpy(in + 254,
+	       "\xff"
+	       "dd",
+	       4);
+	ck_assert_uint_eq(expo_clean_label_value(in, out, &what), 254);
+	ck_assert_uint_eq(what, EXPO_CLEAN_REPLACED | EXPO_CLEAN_CUT);
+	/* 300 bytes of 0xff: 85 replacement characters (255 bytes). */
+	memset(in, 0xff, 300);
+	in[300] = '\0';
+	ck_assert_uint_eq(expo_clean_label_value(in, out, &what), 255);
+	ck_assert_uint_eq(what, EXPO_CLEAN_REPLACED | EXPO_CLEAN_CUT);
+}
+END_TEST
+
+/* The registry keys and exports the cleaned values: the same raw values find
+ * the same id, the label text is valid, the note says what changed once. */
+START_TEST(test_intern_cleans)
+{
+	struct am_family_def d = {.name = "clean_info",
+				  .help = "h",
+				  .kind = AM_INFO,
+				  .labels = {"board_id", "serial"}};
+	int f;
+	struct series_note note;
+	const char *raw[] = {"HPE\xff"
+			     "board",
+			     "ok"};
+	char longv[301];
+	uint32_t id;
+
+	series_reset();
+	f = series_family_register(&d, 0);
+	ck_assert_int_ge(f, 0);
+	id = series_intern_noted(f, raw, 0, NULL, &note);
+	ck_assert_uint_ne(id, AM_SERIES_INVALID);
+	ck_assert_int_eq(note.created, 1);
+	ck_assert_uint_eq(note.any, EXPO_CLEAN_REPLACED);
+	ck_assert_uint_eq(note.what[0], EXPO_CLEAN_REPLACED);
+	ck_assert_uint_eq(note.what[1], 0);
+	ck_assert_str_eq(series_get(id)->values[0], "HPE\xef\xbf\xbd"
+						    "board");
+	ck_assert_str_eq(series_get(id)->label_text, "{board_id=\"HPE\xef\xbf\xbd"
+						     "board\",serial=\"ok\"}");
+	ck_assert_uint_eq(series_intern_noted(f, raw, 0, NULL, &note), id);
+	ck_assert_int_eq(note.created, 0);
+	ck_assert_uint_eq(series_intern(f, raw, 0), id);
+	memset(longv, 'x', 300);
+	longv[300] = '\0';
+	id = series_intern_noted(f, (const char *const[]){longv, "ok"}, 0, NULL, &note);
+	ck_assert_uint_ne(id, AM_SERIES_INVALID);
+	ck_assert_uint_eq(note.what[0], EXPO_CLEAN_CUT);
+	ck_assert_uint_eq(strlen(series_get(id)->values[0]), AM_LABEL_VALUE_MAX);
+	series_reset();
+}
+END_TEST
+
 START_TEST(test_snapshot_refcount)
 {
 	struct snapshot *s = snapshot_new(), *got;
@@ -239,6 +363,10 @@ static Suite *expo_suite(void)
 			    sizeof(reg_cases) / sizeof(reg_cases[0]));
 	tcase_add_test(tc, test_registration_bad_numbers);
 	tcase_add_test(tc, test_interning);
+	tcase_add_loop_test(tc, test_clean_label_value, 0,
+			    sizeof(clean_cases) / sizeof(clean_cases[0]));
+	tcase_add_test(tc, test_clean_label_value_long);
+	tcase_add_test(tc, test_intern_cleans);
 	tcase_add_test(tc, test_snapshot_refcount);
 	suite_add_tcase(s, tc);
 	return s;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accelmon/schema.h"
 #include "agg.h"
@@ -529,6 +530,73 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Each refusal is one line naming the instance, the family and the series
+ * as the collector passed it. stderr (the log) goes to a file meanwhile. */
+START_TEST(test_refusal_lines)
+{
+	char path[] = "/tmp/accelmon-refusals.XXXXXX", log[8192], want[160];
+	struct am_family_def own = {.name = "accel_power_watts",
+				    .help = "mine",
+				    .kind = AM_GAUGE,
+				    .labels = {"device"}};
+	int fd = mkstemp(path), saved = dup(2);
+	am_family_t c, g, other;
+	am_series_t a, oa;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ctx_set_instance(&ctx[0], "schematest/a");
+	fflush(stderr);
+	dup2(fd, 2);
+	c = fam(0, "t_bytes_total", AM_COUNTER, 64, false);
+	g = fam(0, "t_speed", AM_GAUGE, 0, false);
+	other = fam(1, "t_other_total", AM_COUNTER, 64, false);
+	a = ser(0, c, "p");
+	oa = ser(1, other, "q");
+	ser(0, g, "p");
+	ck_assert_int_eq(am_family(&ctx[0], &own), -EINVAL);
+	ck_assert_uint_eq(derived(0, g, "r3", AM_DERIVE_RATIO, a, oa, INV), INV);
+	ck_assert_uint_eq(derived(0, g, "p", AM_DERIVE_RATIO, a, INV, INV), INV);
+	ck_assert_uint_eq(am_series(&ctx[0], g, (const char *const[]){NULL}), INV);
+	am_series_retire(&ctx[0], oa);
+	am_series_retire(&ctx[0], 999999);
+	am_series_retire(&ctx[0], a); /* its own: no line */
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	log[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(log,
+				     "schematest/a: cannot register family "
+				     "accel_power_watts with am_family: it is a schema "
+				     "family"));
+	ck_assert_ptr_nonnull(strstr(log,
+				     "schematest/a: cannot derive series "
+				     "t_speed{k=\"r3\"}: an input belongs to another "
+				     "collector instance\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(log, "schematest/a: cannot derive series "
+			"t_speed{k=\"p\"}: a label without a value, or these "
+			"labels name a series with other inputs\n"));
+	ck_assert_ptr_nonnull(strstr(log, "schematest/a: cannot intern series "
+					  "t_speed{k=(none)}: "));
+	snprintf(want, sizeof(want),
+		 "schematest/a: cannot retire series %u (t_other_total{k=\"q\"}): it "
+		 "belongs to another collector instance\n",
+		 oa);
+	ck_assert_ptr_nonnull(strstr(log, want));
+	ck_assert_ptr_nonnull(
+	    strstr(log, "schematest/a: cannot retire series 999999: no such series\n"));
+	ck_assert_ptr_null(strstr(log, "t_bytes_total{k=\"p\"}")); /* own retire */
+	/* the foreign retire was refused: the series is still there */
+	drain();
+	ck_assert_ptr_nonnull(series_get(oa));
+}
+END_TEST
+
 /* Every schema family registers as defined, with DESIGN.md's conventions. */
 START_TEST(test_table)
 {
@@ -574,6 +642,7 @@ static Suite *schema_suite(void)
 	tcase_add_test(tc, test_retire_revive);
 	tcase_add_test(tc, test_help_order);
 	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_refusal_lines);
 	tcase_add_test(tc, test_table);
 	suite_add_tcase(s, tc);
 	return s;

@@ -147,9 +147,17 @@ struct am_collector {
  * window_s belong to each handle. */
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
 
+/* Longest label value kept whole, in bytes of UTF-8 (an Omni-Path board_id
+ * of some 80 bytes stays whole; a kilobyte is not an identity). Size the
+ * buffers of identity strings by it (AM_LABEL_VALUE_MAX + 1). */
+#define AM_LABEL_VALUE_MAX 256
+
 /* Intern a series: values for each label of the family, in order. Cheap after
  * the first call (hash lookup), but collectors should cache the id. Values
- * are made valid label text by the agent. */
+ * are made valid label text by the agent, once, when the series is created:
+ * each invalid UTF-8 sequence becomes U+FFFD and a value longer than
+ * AM_LABEL_VALUE_MAX bytes is cut at a character boundary (one warning per
+ * series naming family and label). The same raw values find the same id. */
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values);
 

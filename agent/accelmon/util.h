@@ -71,6 +71,20 @@ const char *am_file_path(const struct am_file *f);
 ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap);
 int am_read_u64_at(int dirfd, const char *path, uint64_t *out);
 
+/* ---- where a poll waits ---- */
+
+/* Say what the instance's thread is about to wait on: a vendor call's name
+ * ("nvmlDeviceGetPowerUsage") or a file's path. When a poll (or init or
+ * rescan) overruns its deadline, the watchdog's log line names it. `what`
+ * must stay valid until the matching am_call_end (a string literal, or a
+ * path the collector keeps); every begin is ended before the poll returns.
+ * Pairs nest (a file read inside a vendor call is named with the call); no
+ * allocation, no system call. The file layer brackets its own opens and
+ * reads. ctx NULL: the calling collector thread's own context, where the
+ * agent runs one (the one-shot reads, which take no context, use this). */
+void am_call_begin(struct am_ctx *ctx, const char *what);
+void am_call_end(struct am_ctx *ctx);
+
 /* ---- names ---- */
 
 struct am_filter;

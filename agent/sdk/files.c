@@ -234,6 +234,9 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 		f->backoff_s = 0;
 		f->fails = 0;
 	}
+	/* Named by the watchdog if the open or the read never returns (a
+	 * driver stuck in a firmware query). */
+	am_call_begin(fs->ctx, f->path);
 	fd = f->fd;
 	if (fd < 0) {
 		/* O_NONBLOCK: a FIFO or device node in place of an attribute
@@ -242,6 +245,7 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 			    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 		if (fd < 0) {
 			err = -errno;
+			am_call_end(fs->ctx);
 			file_fail(f, err, NULL);
 			return err;
 		}
@@ -252,6 +256,7 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 	 * tell a file that fits from a longer one. */
 	n = pread(fd, buf, cap, 0);
 	err = n < 0 ? -errno : 0;
+	am_call_end(fs->ctx);
 	if (n >= 0 && f->keep)
 		f->fd = fd;
 	else if (fd != f->fd || n < 0) {
@@ -291,13 +296,12 @@ int am_file_read_u64(struct am_file *f, uint64_t *out)
 	return rc;
 }
 
-ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap)
+/* Read path to EOF into buf (up to cap bytes); bytes read or -errno. */
+static ssize_t read_to_eof(int dirfd, const char *path, char *buf, size_t cap)
 {
 	size_t got = 0;
 	int fd;
 
-	if (!path || !buf || cap == 0)
-		return -EINVAL;
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
@@ -319,6 +323,24 @@ ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap)
 		got += (size_t)n;
 	}
 	close(fd);
+	return (ssize_t)got;
+}
+
+ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap)
+{
+	ssize_t rc;
+	size_t got;
+
+	if (!path || !buf || cap == 0)
+		return -EINVAL;
+	/* No context here: the calling collector thread's own (NULL). The
+	 * path as given; discovery passes full paths. */
+	am_call_begin(NULL, path);
+	rc = read_to_eof(dirfd, path, buf, cap);
+	am_call_end(NULL);
+	if (rc < 0)
+		return rc;
+	got = (size_t)rc;
 	if (got == cap) {
 		buf[cap - 1] = '\0';
 		return -EFBIG;

@@ -50,3 +50,12 @@ start_agent() {
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed"; }
+
+# A long test (outages, fleets, soaks): runs in every plain `make check`;
+# .ci/run sets ACCELMON_LONG_TESTS=0 for the repeated distcheck and
+# sanitizer passes, so it runs once per CI and not again under each build.
+long_test() {
+  [ "${ACCELMON_LONG_TESTS:-1}" = 0 ] &&
+    skip "long test (ACCELMON_LONG_TESTS=0: it ran in CI's main pass)"
+  return 0
+}

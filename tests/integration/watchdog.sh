@@ -31,7 +31,9 @@ curl -fsS "$url" > "$WORK/m.txt"
 grep -q '^accelmon_collector_up{collector="sim"} 0$' "$WORK/m.txt" || fail "hung collector not reported down: $(grep collector_up "$WORK/m.txt")"
 grep -q '^accelmon_collector_up{collector="netdev"} 1$' "$WORK/m.txt" || fail "netdev not up"
 grep -q '^accel_utilization_ratio' "$WORK/m.txt" && fail "hung collector's series did not go stale"
-grep -q "sim: poll overran its 0.3s deadline" "$WORK/agent.log" || fail "watchdog did not log: $(cat "$WORK/agent.log")"
+# The line names what the poll is stuck in (sim brackets its sleep as a
+# vendor call with am_call_begin).
+grep -q "sim: poll overran its 0.3s deadline, stuck in simDeviceGetUtilization; reported down until it returns" "$WORK/agent.log" || fail "watchdog did not log what the poll is stuck in: $(cat "$WORK/agent.log")"
 ok "watchdog: sim down, its series stale, netdev still up"
 
 # netdev keeps polling: its duration gauge keeps being refreshed.
@@ -48,4 +50,15 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$rc" = 0 ] || fail "exit status $rc"
 grep -q "sim: did not stop within 2s (stuck in a poll); abandoned" "$WORK/agent.log" || fail "no abandon line: $(cat "$WORK/agent.log")"
 ok "shutdown with a hung collector took ${ms} ms (grace 2 s)"
+# --once waits for every poll; a hung one is named there too.
+cat > "$WORK/once.yaml" <<YAML
+collectors:
+  netdev: {enabled: false}
+  sim: {devices: 1, interval: 200ms, timeout: 300ms, hang_after_polls: 1, hang_for: 600s}
+YAML
+timeout 20 "$ACCELMON" --once --config "$WORK/once.yaml" --sysfs "$FIXTURES/netdev/sys" \
+  > "$WORK/once.prom" 2> "$WORK/once.err" || fail "--once with a hung collector: $(cat "$WORK/once.err")"
+grep -q "sim: poll overran its 0.3s deadline, stuck in simDeviceGetUtilization; reported down" "$WORK/once.err" ||
+  fail "--once did not name what the poll is stuck in: $(cat "$WORK/once.err")"
+ok "--once names the call a hung poll is stuck in"
 echo "watchdog: all checks passed"

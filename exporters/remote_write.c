@@ -1,0 +1,1182 @@
+/* Remote write exporter: pushes the snapshot's values to receivers that take
+ * Prometheus remote write 1.0 (Prometheus, VictoriaMetrics, Thanos Receive,
+ * Mimir). Each endpoint has its own thread, curl handle (kept alive), label
+ * cache and queue; the aggregator and scrapes only ever share a snapshot
+ * reference with it. Requests that fail with 5xx, 429 or no answer are kept
+ * in order (in memory, or in the on-disk spool) and retried with backoff.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "clock.h"
+#include "config.h"
+#include "exporter.h"
+#include "exporters/records.h"
+#include "exporters/remote_write_codec.h"
+#include "exporters/remote_write_spool.h"
+#include "expo.h"
+#include "log.h"
+#include "series.h"
+#include "snapshot.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+#define RW "remote_write"
+#define RW_MAX_ENDPOINTS 16
+#define RW_MAX_HEADERS 16
+
+static const struct am_option rw_options[] = {
+    {"url", AM_OPT_STRLIST,
+     "receiver URL, or a list of URLs that share the other settings (required)"},
+    {"external_labels", AM_OPT_STRLIST,
+     "labels added to every series, as name=value (e.g. cluster=a)"},
+    {"max_samples_per_request", AM_OPT_INT, "samples per request (default 2000)", 1,
+     1000000},
+    {"max_sample_age", AM_OPT_DURATION,
+     "queued samples older than this are dropped, not sent (default 1h)", 1, 86400 * 30},
+    {"min_backoff", AM_OPT_DURATION, "first retry delay (default 100ms)", 0.001, 600},
+    {"max_backoff", AM_OPT_DURATION, "longest retry delay (default 5s)", 0.001, 3600},
+    {"retry_on_http_429", AM_OPT_BOOL, "retry 429 answers (default true)"},
+    {"spool_dir", AM_OPT_STRING,
+     "keep unsent requests on disk here, one subdirectory per URL (default: in "
+     "memory)"},
+    {"spool_max_size", AM_OPT_STRING, "bound of the queue per URL (default 256MiB)"},
+    {"ca_file", AM_OPT_STRING, "CA bundle for https"},
+    {"cert_file", AM_OPT_STRING, "client certificate (PEM)"},
+    {"key_file", AM_OPT_STRING, "client key (PEM)"},
+    {"insecure_skip_verify", AM_OPT_BOOL, "do not verify the server certificate"},
+    {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user"},
+    {"basic_auth_password_file", AM_OPT_STRING, "file holding the basic auth password"},
+    {"bearer_token_file", AM_OPT_STRING, "file holding a bearer token"},
+    {"headers", AM_OPT_STRLIST,
+     "extra HTTP headers as \"Name: value\" (X-Scope-OrgID for a Mimir tenant, "
+     "THANOS-TENANT)"},
+    {NULL, 0, NULL, 0, 0},
+};
+
+/* ---- self metrics, per URL, process-wide (they survive reloads) ---- */
+
+enum drop_reason {
+	DROP_TOO_OLD,
+	DROP_SPOOL_FULL,
+	DROP_SPOOL_ERROR,
+	DROP_LABELS,
+	DROP_400,
+	DROP_401,
+	DROP_403,
+	DROP_404,
+	DROP_409,
+	DROP_413,
+	DROP_OTHER_STATUS,
+	DROP_N
+};
+static const char *const drop_names[DROP_N] = {
+    "too_old",	"spool_full", "spool_error", "labels",	 "http_400",   "http_401",
+    "http_403", "http_404",   "http_409",    "http_413", "http_other",
+};
+
+#define NBUCKETS 5
+static const double bucket_le[NBUCKETS] = {0.01, 0.1, 1, 10, INFINITY};
+
+struct rw_stats {
+	char *url;
+	_Atomic uint64_t sent, failed, retries, requests, last_success_s;
+	_Atomic uint64_t spool_bytes, spool_segments;
+	_Atomic uint64_t dropped[DROP_N];
+	_Atomic uint64_t by_duration[NBUCKETS];
+	struct rw_stats *next;
+};
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rw_stats *stats_list;
+
+static void reg(const char *name, const char *help, int counter, const char *url,
+		const char *extra, const _Atomic uint64_t *v)
+{
+	char labels[1024];
+
+	snprintf(labels, sizeof(labels), "{url=\"%s\"%s}", url, extra);
+	agg_stat_register(name, help, counter, labels, v);
+}
+
+/* The stats block of url, registered on first use. */
+static struct rw_stats *stats_get(const char *url)
+{
+	struct rw_stats *s;
+	char *esc;
+
+	pthread_mutex_lock(&stats_lock);
+	for (s = stats_list; s; s = s->next)
+		if (!strcmp(s->url, url))
+			goto out;
+	s = calloc(1, sizeof(*s));
+	esc = expo_escape_label_value(url);
+	if (!s || !esc || !(s->url = strdup(url))) {
+		free(s);
+		free(esc);
+		s = NULL;
+		goto out;
+	}
+	s->next = stats_list;
+	stats_list = s;
+	reg("accelmon_remote_write_samples_sent_total",
+	    "Samples a remote write receiver accepted (2xx).", 1, esc, "", &s->sent);
+	reg("accelmon_remote_write_samples_failed_total",
+	    "Samples of requests that failed with 5xx, 429 or no answer (each attempt; "
+	    "retried).",
+	    1, esc, "", &s->failed);
+	for (int i = 0; i < DROP_N; i++) {
+		char extra[64];
+		snprintf(extra, sizeof(extra), ",reason=\"%s\"", drop_names[i]);
+		reg("accelmon_remote_write_samples_dropped_total",
+		    "Samples never delivered: too old, spool full or unwritable, "
+		    "invalid labels, or refused by the receiver with a non-retryable "
+		    "status (http_NNN).",
+		    1, esc, extra, &s->dropped[i]);
+	}
+	reg("accelmon_remote_write_retries_total",
+	    "Requests retried after a 5xx, 429 or no answer.", 1, esc, "", &s->retries);
+	for (int i = 0; i < NBUCKETS; i++) {
+		char extra[64];
+		if (isinf(bucket_le[i]))
+			snprintf(extra, sizeof(extra), ",duration_le=\"+Inf\"");
+		else
+			snprintf(extra, sizeof(extra), ",duration_le=\"%g\"",
+				 bucket_le[i]);
+		reg("accelmon_remote_write_requests_total",
+		    "Remote write requests made, cumulative by duration in seconds "
+		    "(duration_le=\"+Inf\" counts all).",
+		    1, esc, extra, &s->by_duration[i]);
+	}
+	reg("accelmon_remote_write_spool_bytes", "Bytes of requests queued for retry.", 0,
+	    esc, "", &s->spool_bytes);
+	reg("accelmon_remote_write_spool_segments", "Spool segment files on disk.", 0,
+	    esc, "", &s->spool_segments);
+	reg("accelmon_remote_write_last_success_timestamp_seconds",
+	    "Wall-clock time of the last request a receiver accepted.", 0, esc, "",
+	    &s->last_success_s);
+	free(esc);
+out:
+	pthread_mutex_unlock(&stats_lock);
+	return s;
+}
+
+static void stat_add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+/* ---- one endpoint ---- */
+
+struct rw_opts {
+	double interval_s, timeout_s, max_age_s, min_backoff_s, max_backoff_s;
+	unsigned max_samples;
+	int retry_429;
+	uint64_t spool_max;
+	const char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
+	    *token_file;
+	int insecure;
+	struct rw_label *ext;
+	unsigned next;
+	char **headers; /* "Name: value" */
+	unsigned nheaders;
+};
+
+/* A series' label set, built once (the registry is append-only). */
+struct lcache {
+	Prometheus__Label *lab;
+	Prometheus__Label **ptr;
+	unsigned n;
+	int state; /* 0 not built, 1 ok, -1 cannot be sent (counted every push) */
+};
+
+struct rw_ep {
+	char *url;
+	char *shown; /* url without user:password@, for logs and labels */
+	char *spool_path;
+	struct rw_opts o;
+	struct rw_stats *st;
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	double retry_after_s;
+	char body_head[256];
+	size_t body_len;
+	struct rw_spool *q;
+	struct rw_encoder enc;
+	struct lcache *lc;
+	size_t lccap;
+	uint8_t *prev, *cur; /* series bitmaps of the last two pushes */
+	size_t bmcap;
+	uint32_t *ids;
+	double *vals;
+	size_t idcap;
+	int64_t last_ts, last_mono;
+	int clock_back; /* pushes paused until the wall clock passes last_ts */
+	unsigned attempt;
+	int64_t retry_at_ns;
+	struct log_ratelimit rl;
+	pthread_t th;
+	pthread_mutex_t lk;
+	pthread_cond_t cv;
+	_Atomic int stop;
+	int started;
+};
+
+static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
+{
+	char m[700];
+	va_list ap;
+
+	/* The URL is data (it may hold '%'), never part of a format. */
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	log_limitedf(&e->rl, level, RW, "%s: %s", e->shown, m);
+}
+
+static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
+{
+	const struct series *se = series_get(id);
+	struct rw_label tmp[RW_MAX_LABELS];
+	int n;
+
+	if (!se || !se->fam) {
+		c->state = -1;
+		return -EINVAL;
+	}
+	unsigned nl = se->view ? se->view->nlabels : se->fam->nlabels;
+	char *const *names = se->view ? se->view->labels : se->fam->labels;
+	n = rw_labels_build(se->fam->name, nl, (const char *const *)names,
+			    (const char *const *)se->values, e->o.ext, e->o.next, tmp,
+			    RW_MAX_LABELS);
+	if (n < 0) {
+		eplog(e, LOGL_WARN, "series %s%s not sent: %s", se->fam->name,
+		      se->label_text, n == -E2BIG ? "more than 30 labels" : "bad labels");
+		c->state = -1;
+		return n;
+	}
+	c->lab = calloc((size_t)n, sizeof(*c->lab));
+	c->ptr = calloc((size_t)n, sizeof(*c->ptr));
+	if (!c->lab || !c->ptr) {
+		free(c->lab);
+		free(c->ptr);
+		c->lab = NULL;
+		c->ptr = NULL;
+		return -ENOMEM; /* try again next time */
+	}
+	for (int i = 0; i < n; i++) {
+		prometheus__label__init(&c->lab[i]);
+		/* The strings live in the registry or in e->o.ext. */
+		c->lab[i].name = (char *)tmp[i].name;
+		c->lab[i].value = (char *)tmp[i].value;
+		c->ptr[i] = &c->lab[i];
+	}
+	c->n = (unsigned)n;
+	c->state = 1;
+	return 0;
+}
+
+static int grow_arrays(struct rw_ep *e, size_t nseries, size_t nitems)
+{
+	if (nseries > e->lccap) {
+		size_t cap = nseries * 2;
+		struct lcache *lc = realloc(e->lc, cap * sizeof(*lc));
+		if (!lc)
+			return -ENOMEM;
+		memset(lc + e->lccap, 0, (cap - e->lccap) * sizeof(*lc));
+		e->lc = lc;
+		e->lccap = cap;
+	}
+	if ((nseries + 7) / 8 > e->bmcap) {
+		size_t cap = (nseries * 2 + 7) / 8;
+		uint8_t *p = realloc(e->prev, cap), *c = realloc(e->cur, cap);
+		if (p)
+			e->prev = p;
+		if (c)
+			e->cur = c;
+		if (!p || !c)
+			return -ENOMEM;
+		memset(e->prev + e->bmcap, 0, cap - e->bmcap);
+		memset(e->cur + e->bmcap, 0, cap - e->bmcap);
+		e->bmcap = cap;
+	}
+	if (nitems > e->idcap) {
+		size_t cap = nitems * 2;
+		uint32_t *ids = realloc(e->ids, cap * sizeof(*ids));
+		if (ids)
+			e->ids = ids;
+		double *v = realloc(e->vals, cap * sizeof(*v));
+		if (v)
+			e->vals = v;
+		if (!ids || !v)
+			return -ENOMEM;
+		e->idcap = cap;
+	}
+	return 0;
+}
+
+static int bit(const uint8_t *bm, uint32_t i)
+{
+	return bm[i / 8] >> (i % 8) & 1;
+}
+
+/* ---- HTTP ---- */
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct rw_ep *e = arg;
+	size_t len = sz * n;
+	size_t room = sizeof(e->body_head) - 1 - e->body_len;
+	size_t k = len < room ? len : room;
+
+	memcpy(e->body_head + e->body_len, p, k);
+	e->body_len += k;
+	e->body_head[e->body_len] = '\0';
+	return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct rw_ep *e = arg;
+	size_t len = sz * n;
+	char v[128];
+
+	if (len > 12 && len < sizeof(v) + 12 && !strncasecmp(p, "Retry-After:", 12)) {
+		double s;
+		memcpy(v, p + 12, len - 12);
+		v[len - 12] = '\0';
+		v[strcspn(v, "\r\n")] = '\0';
+		if (rw_parse_retry_after(v, time(NULL), &s) == 0)
+			e->retry_after_s = s;
+	}
+	return len;
+}
+
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct rw_ep *e = arg;
+	(void)a, (void)b, (void)c, (void)d;
+	/* A stopping agent does not wait out a slow receiver. */
+	return atomic_load(&e->stop) ? 1 : 0;
+}
+
+/* First line of a file (a password or token), trailing newline cut. */
+static int read_secret(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(out, 1, len - 1, f);
+	fclose(f);
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int ep_curl_init(struct rw_ep *e)
+{
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return -ENOMEM;
+	e->curl = c;
+	curl_easy_setopt(c, CURLOPT_URL, e->url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "accelmon/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(e->o.timeout_s * 1000));
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(e->o.timeout_s * 1000));
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, e->errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, e);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, e);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, e);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (e->o.ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, e->o.ca_file);
+	if (e->o.cert_file)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, e->o.cert_file);
+	if (e->o.key_file)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, e->o.key_file);
+	if (e->o.insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (e->o.user)
+		curl_easy_setopt(c, CURLOPT_USERNAME, e->o.user);
+	return 0;
+}
+
+static enum drop_reason status_reason(long status)
+{
+	switch (status) {
+	case 400:
+		return DROP_400;
+	case 401:
+		return DROP_401;
+	case 403:
+		return DROP_403;
+	case 404:
+		return DROP_404;
+	case 409:
+		return DROP_409;
+	case 413:
+		return DROP_413;
+	default:
+		return DROP_OTHER_STATUS;
+	}
+}
+
+/* POST one request body; counts and logs the outcome. Secrets are read
+ * again for every request, so a rotated token is picked up. */
+static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
+			      uint32_t nsamples)
+{
+	struct curl_slist *h = NULL;
+	char secret[4096], auth[4200];
+	long status = 0;
+	CURLcode cc;
+	int64_t t0 = clock_monotonic_ns();
+	double dt;
+	enum rw_action act;
+
+	h = curl_slist_append(h, "Content-Encoding: snappy");
+	h = curl_slist_append(h, "Content-Type: application/x-protobuf");
+	h = curl_slist_append(h, "X-Prometheus-Remote-Write-Version: 0.1.0");
+	h = curl_slist_append(h, "Expect:");
+	for (unsigned i = 0; i < e->o.nheaders; i++)
+		h = curl_slist_append(h, e->o.headers[i]);
+	if (e->o.token_file) {
+		if (read_secret(e->o.token_file, secret, sizeof(secret)) < 0)
+			eplog(e, LOGL_ERROR, "cannot read bearer_token_file %s: %s",
+			      e->o.token_file, strerror(errno));
+		else {
+			snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+			h = curl_slist_append(h, auth);
+		}
+	}
+	if (e->o.password_file) {
+		if (read_secret(e->o.password_file, secret, sizeof(secret)) < 0)
+			eplog(e, LOGL_ERROR,
+			      "cannot read basic_auth_password_file %s: %s",
+			      e->o.password_file, strerror(errno));
+		else
+			curl_easy_setopt(e->curl, CURLOPT_PASSWORD, secret);
+	}
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	e->retry_after_s = 0;
+	e->body_len = 0;
+	e->body_head[0] = '\0';
+	e->errbuf[0] = '\0';
+	cc = curl_easy_perform(e->curl);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(h);
+	memset(secret, 0, sizeof(secret));
+	memset(auth, 0, sizeof(auth));
+
+	dt = (double)(clock_monotonic_ns() - t0) / 1e9;
+	for (int i = 0; i < NBUCKETS; i++)
+		if (dt <= bucket_le[i])
+			stat_add(&e->st->by_duration[i], 1);
+	act = rw_classify(status, e->o.retry_429);
+	switch (act) {
+	case RW_DONE:
+		stat_add(&e->st->sent, nsamples);
+		atomic_store_explicit(&e->st->last_success_s,
+				      (uint64_t)clock_wall_ms() / 1000,
+				      memory_order_relaxed);
+		if (e->attempt)
+			eplog(e, LOGL_INFO, "receiver answers again (%ld)", status);
+		e->attempt = 0;
+		break;
+	case RW_DROP:
+		stat_add(&e->st->dropped[status_reason(status)], nsamples);
+		eplog(e, LOGL_WARN,
+		      "HTTP %ld: %u samples dropped (not retryable): %.200s", status,
+		      nsamples, e->body_head);
+		break;
+	case RW_RETRY:
+		stat_add(&e->st->failed, nsamples);
+		if (status)
+			eplog(e, LOGL_WARN, "HTTP %ld, will retry: %.200s", status,
+			      e->body_head);
+		else
+			eplog(e, LOGL_WARN, "no answer (%s), will retry",
+			      e->errbuf[0] ? e->errbuf : curl_easy_strerror(cc));
+		break;
+	}
+	return act;
+}
+
+static double rnd01(void)
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)clock_monotonic_ns();
+	return r / 4294967296.0;
+}
+
+static void ep_backoff(struct rw_ep *e)
+{
+	double d = rw_backoff_s(e->attempt, e->o.min_backoff_s, e->o.max_backoff_s,
+				e->retry_after_s, 300, rnd01());
+
+	e->attempt++;
+	stat_add(&e->st->retries, 1);
+	e->retry_at_ns = clock_monotonic_ns() + (int64_t)(d * 1e9);
+}
+
+static void ep_spool_stats(struct rw_ep *e)
+{
+	struct rw_spool_stats s;
+
+	rw_spool_stats(e->q, &s);
+	atomic_store_explicit(&e->st->spool_bytes, s.bytes, memory_order_relaxed);
+	atomic_store_explicit(&e->st->spool_segments, s.segments, memory_order_relaxed);
+}
+
+/* Queue a request (spool full and write errors are counted). */
+static void ep_queue(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsamples,
+		     const uint8_t *body, size_t len)
+{
+	struct rw_spool_stats a, b;
+	int rc;
+
+	rw_spool_stats(e->q, &a);
+	rc = rw_spool_push(e->q, pos, nsamples, body, len);
+	rw_spool_stats(e->q, &b);
+	if (rc < 0)
+		eplog(e, LOGL_ERROR, "cannot queue %u samples: %s", nsamples,
+		      strerror(-rc));
+	uint64_t err = rc < 0 ? nsamples : 0;
+	stat_add(&e->st->dropped[DROP_SPOOL_ERROR], err);
+	stat_add(&e->st->dropped[DROP_SPOOL_FULL],
+		 b.dropped_samples - a.dropped_samples - err);
+	if (b.dropped_samples - a.dropped_samples > err)
+		eplog(e, LOGL_WARN,
+		      "queue full (spool_max_size): the oldest requests were "
+		      "dropped");
+	ep_spool_stats(e);
+}
+
+/* Send a fresh request now when nothing older waits, else queue it. */
+static void ep_submit(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsamples,
+		      const uint8_t *body, size_t len)
+{
+	if (rw_spool_empty(e->q) && clock_monotonic_ns() >= e->retry_at_ns) {
+		enum rw_action a = ep_send(e, body, len, nsamples);
+		if (a != RW_RETRY) {
+			rw_spool_mark_sent(e->q, pos);
+			return;
+		}
+		ep_backoff(e);
+	}
+	ep_queue(e, pos, nsamples, body, len);
+}
+
+/* Send what is queued, oldest first, until it fails, is empty or the
+ * next push is due. */
+static void ep_drain(struct rw_ep *e, int64_t until_ns)
+{
+	int64_t now;
+
+	/* until_ns is the next push: a long backlog never delays one (its
+	 * samples would get a late timestamp); the push is queued behind. */
+	while (!atomic_load(&e->stop) && !rw_spool_empty(e->q) &&
+	       (now = clock_monotonic_ns()) >= e->retry_at_ns && now < until_ns) {
+		struct rw_pos pos, sent = rw_spool_sent(e->q);
+		uint32_t ns;
+		const uint8_t *body;
+		size_t len;
+		int rc = rw_spool_peek(e->q, &pos, &ns, &body, &len);
+
+		if (rc < 0) {
+			eplog(e, LOGL_ERROR, "a spooled request cannot be read back: %s",
+			      strerror(-rc));
+			stat_add(&e->st->dropped[DROP_SPOOL_ERROR], ns);
+			rw_spool_pop(e->q, 0);
+			continue;
+		}
+		if (rw_pos_cmp(&pos, &sent) <= 0) {
+			rw_spool_pop(e->q, 0);
+			continue;
+		}
+		if ((double)(clock_wall_ms() - pos.ts_ms) > e->o.max_age_s * 1000) {
+			stat_add(&e->st->dropped[DROP_TOO_OLD], ns);
+			eplog(e, LOGL_WARN,
+			      "dropping queued samples older than max_sample_age");
+			rw_spool_pop(e->q, 1);
+			continue;
+		}
+		if (ep_send(e, body, len, ns) == RW_RETRY) {
+			ep_backoff(e);
+			break;
+		}
+		rw_spool_pop(e->q, 1);
+	}
+	ep_spool_stats(e);
+}
+
+/* One push: the current snapshot's values (and stale markers for series
+ * that were in the last push and are gone), in requests of at most
+ * max_samples_per_request. Like a scrape, a push samples the current state
+ * at its own time: when the collectors poll as often as the exporter
+ * pushes, the same snapshot may be current for two pushes, and each push
+ * interval must still have its sample. */
+static void ep_tick(struct rw_ep *e)
+{
+	struct snapshot *s = snapshot_acquire();
+	uint32_t nser = series_count();
+	size_t n = 0, nstale = 0;
+	int64_t ts, mono = clock_monotonic_ns();
+
+	if (!s)
+		return;
+	ts = clock_wall_ms();
+	if (e->last_ts && ts <= e->last_ts) {
+		if (!e->clock_back)
+			eplog(e, LOGL_WARN,
+			      "wall clock went back (%" PRId64
+			      " ms): pushes wait until it passes the "
+			      "last sent time, so no sample is sent twice",
+			      e->last_ts - ts);
+		e->clock_back = 1;
+		snapshot_release(s);
+		return;
+	}
+	if (e->clock_back) {
+		eplog(e, LOGL_INFO,
+		      "wall clock passed the last sent time: pushing again");
+		e->clock_back = 0;
+		e->last_mono = 0; /* the pause is no forward jump */
+	}
+	if (e->last_mono) {
+		double dw = (double)(ts - e->last_ts) / 1000,
+		       dm = (double)(mono - e->last_mono) / 1e9;
+		if (fabs(dw - dm) > 5 + e->o.interval_s)
+			eplog(e, LOGL_WARN, "wall clock jumped %+.1f s", dw - dm);
+	}
+	if (grow_arrays(e, nser, s->nvalues + nser) < 0) {
+		snapshot_release(s);
+		return;
+	}
+	memset(e->cur, 0, (nser + 7) / 8);
+	for (size_t i = 0; i < s->nvalues; i++) {
+		uint32_t id = s->values[i].series;
+		if (id >= nser || bit(e->cur, id))
+			continue;
+		struct lcache *c = &e->lc[id];
+		if (c->state == 0)
+			lcache_build(e, id, c); /* logs why a series cannot go */
+		if (c->state < 0)
+			stat_add(&e->st->dropped[DROP_LABELS], 1);
+		if (c->state != 1)
+			continue;
+		e->cur[id / 8] |= (uint8_t)(1u << (id % 8));
+		e->ids[n] = id;
+		e->vals[n++] = s->values[i].value;
+	}
+	snapshot_release(s);
+	/* Series of the last push that are gone get a stale marker. */
+	for (uint32_t id = 0; id < nser; id++)
+		if (bit(e->prev, id) && !bit(e->cur, id)) {
+			e->ids[n] = id;
+			e->vals[n++] = rw_stale_nan();
+			nstale++;
+		}
+	memcpy(e->prev, e->cur, (nser + 7) / 8);
+	e->last_ts = ts;
+	e->last_mono = mono;
+	for (size_t off = 0, chunk = 0; off < n; off += e->o.max_samples, chunk++) {
+		size_t k = n - off < e->o.max_samples ? n - off : e->o.max_samples;
+		const uint8_t *body;
+		size_t len;
+
+		if (rw_enc_begin(&e->enc, k) < 0)
+			return;
+		for (size_t i = off; i < off + k; i++) {
+			const struct lcache *c = &e->lc[e->ids[i]];
+			rw_enc_add(&e->enc, c->ptr, c->n, e->vals[i], ts);
+		}
+		if (rw_enc_finish(&e->enc, &body, &len) < 0)
+			return;
+		ep_submit(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
+			  len);
+	}
+	if (nstale)
+		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent", nstale);
+}
+
+static void *ep_thread(void *arg)
+{
+	struct rw_ep *e = arg;
+	int64_t next = clock_monotonic_ns() + (int64_t)(e->o.interval_s * 1e9);
+
+	pthread_mutex_lock(&e->lk);
+	while (!atomic_load(&e->stop)) {
+		int64_t wake = next;
+		struct timespec t;
+
+		if (!rw_spool_empty(e->q) && e->retry_at_ns < wake)
+			wake = e->retry_at_ns;
+		t.tv_sec = wake / NS_PER_S;
+		t.tv_nsec = wake % NS_PER_S;
+		while (!atomic_load(&e->stop) && clock_monotonic_ns() < wake &&
+		       pthread_cond_timedwait(&e->cv, &e->lk, &t) != ETIMEDOUT)
+			;
+		if (atomic_load(&e->stop))
+			break;
+		pthread_mutex_unlock(&e->lk);
+		int64_t now = clock_monotonic_ns(), iv = (int64_t)(e->o.interval_s * 1e9);
+		if (now >= next) {
+			ep_tick(e); /* queued behind older requests, if any */
+			now = clock_monotonic_ns();
+			next += iv;
+			if (next <= now) {
+				/* A request blocked past the interval (timeout
+				 * longer than interval): those pushes are lost. */
+				eplog(e, LOGL_WARN,
+				      "%" PRId64 " pushes skipped: a request took longer "
+				      "than the interval (lower `timeout`)",
+				      (now - next) / iv + 1);
+				next = now + iv;
+			}
+		}
+		ep_drain(e, next);
+		pthread_mutex_lock(&e->lk);
+	}
+	pthread_mutex_unlock(&e->lk);
+	return NULL;
+}
+
+static void ep_free(struct rw_ep *e)
+{
+	if (!e)
+		return;
+	if (e->q) {
+		struct rw_spool_stats s;
+		rw_spool_stats(e->q, &s);
+		if (s.records && !e->o.spool_dir)
+			eplog(e, LOGL_WARN,
+			      "%" PRIu64 " queued requests are lost (no spool_dir)",
+			      s.records);
+		rw_spool_close(e->q);
+	}
+	if (e->curl)
+		curl_easy_cleanup(e->curl);
+	rw_enc_free(&e->enc);
+	for (size_t i = 0; i < e->lccap; i++) {
+		free(e->lc[i].lab);
+		free(e->lc[i].ptr);
+	}
+	free(e->lc);
+	free(e->prev);
+	free(e->cur);
+	free(e->ids);
+	free(e->vals);
+	free(e->url);
+	free(e->shown);
+	free(e->spool_path);
+	free(e);
+}
+
+/* ---- the exporter ---- */
+
+struct rw_exp {
+	struct rw_ep *ep[RW_MAX_ENDPOINTS];
+	size_t n;
+	struct rw_label ext[RW_MAX_LABELS];
+	char *ext_buf[RW_MAX_LABELS];
+	char *strs[8]; /* copies of the string options the threads read */
+	char *hdr[RW_MAX_HEADERS];
+};
+
+/* Own a copy of a string option: the threads must not depend on how long
+ * the config tree lives. */
+static int keep(struct rw_exp *x, const char **s)
+{
+	size_t i;
+
+	if (!*s)
+		return 0;
+	for (i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]) && x->strs[i]; i++)
+		;
+	if (i == sizeof(x->strs) / sizeof(x->strs[0]) || !(x->strs[i] = strdup(*s)))
+		return -ENOMEM;
+	*s = x->strs[i];
+	return 0;
+}
+
+/* A URL may carry user:password@ (curl takes it): keep that out of logs,
+ * the url label and the spool directory. */
+static char *url_shown(const char *url)
+{
+	const char *host = strstr(url, "://"), *at, *slash;
+	char *out;
+
+	if (!host)
+		return strdup(url);
+	host += 3;
+	at = strchr(host, '@');
+	slash = strchr(host, '/');
+	if (!at || (slash && slash < at))
+		return strdup(url);
+	if (!(out = malloc(strlen(url) + 1)))
+		return NULL;
+	memcpy(out, url, (size_t)(host - url));
+	strcpy(out + (host - url), at + 1);
+	return out;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static int bad(const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int bad(const char *key, const char *fmt, ...)
+{
+	char m[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	log_msg(LOGL_ERROR, RW, "exporters.remote_write.%s: %s", key, m);
+	return -EINVAL;
+}
+
+static void rw_stop(void *state);
+
+/* "Name: value" with a token name, not one the protocol sets. */
+static int header_check(const char *key, const char *h, int have_auth)
+{
+	static const char *const own[] = {
+	    "Content-Encoding",
+	    "Content-Type",
+	    "Content-Length",
+	    "User-Agent",
+	    "X-Prometheus-Remote-Write-Version",
+	    "Host",
+	    "Expect",
+	    "Transfer-Encoding",
+	};
+	size_t n = strcspn(h, ":");
+	const char *v = h + n + 1;
+
+	if (!h[n] || !n)
+		return bad(key, "'%s' is not \"Name: value\"", h);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '_')
+			return bad(key, "'%.*s' is not a header name", (int)n, h);
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (!*v || strpbrk(v, "\r\n"))
+		return bad(key, "'%s' has no value, or a line break", h);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strlen(own[i]) == n && !strncasecmp(h, own[i], n))
+			return bad(key, "%s is set by the exporter", own[i]);
+	if (have_auth && n == 13 && !strncasecmp(h, "Authorization", n))
+		return bad(key,
+			   "Authorization is set by basic auth or bearer_token_file");
+	return 0;
+}
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int check_file(const char *key, const char *path)
+{
+	if (path && access(path, R_OK) < 0)
+		return bad(key, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int rw_start(const struct agent_config *agent, const struct am_config *cfg,
+		    void **state)
+{
+	static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+	struct rw_exp *x;
+	struct rw_opts o = {
+	    .interval_s = am_cfg_duration(cfg, "interval", 15),
+	    .timeout_s = am_cfg_duration(cfg, "timeout", 10),
+	    .max_age_s = am_cfg_duration(cfg, "max_sample_age", 3600),
+	    .min_backoff_s = am_cfg_duration(cfg, "min_backoff", 0.1),
+	    .max_backoff_s = am_cfg_duration(cfg, "max_backoff", 5),
+	    .max_samples = (unsigned)am_cfg_int(cfg, "max_samples_per_request", 2000),
+	    .retry_429 = am_cfg_bool(cfg, "retry_on_http_429", true),
+	    .spool_dir = am_cfg_string(cfg, "spool_dir", NULL),
+	    .ca_file = am_cfg_string(cfg, "ca_file", NULL),
+	    .cert_file = am_cfg_string(cfg, "cert_file", NULL),
+	    .key_file = am_cfg_string(cfg, "key_file", NULL),
+	    .insecure = am_cfg_bool(cfg, "insecure_skip_verify", false),
+	    .user = am_cfg_string(cfg, "basic_auth_username", NULL),
+	    .password_file = am_cfg_string(cfg, "basic_auth_password_file", NULL),
+	    .token_file = am_cfg_string(cfg, "bearer_token_file", NULL),
+	};
+	const char *sz = am_cfg_string(cfg, "spool_max_size", "256MiB");
+	size_t nurl = am_cfg_list_len(cfg, "url");
+	int rc = -EINVAL;
+
+	(void)agent;
+	if (!nurl)
+		return bad("url", "the remote_write exporter needs `url`");
+	if (nurl > RW_MAX_ENDPOINTS)
+		return bad("url", "at most %d URLs", RW_MAX_ENDPOINTS);
+	if (rec_parse_size(sz, &o.spool_max) < 0 || o.spool_max < 65536)
+		return bad("spool_max_size", "'%s' is not a size of at least 64KiB", sz);
+	if (o.min_backoff_s > o.max_backoff_s)
+		return bad("min_backoff", "larger than max_backoff");
+	if ((o.user != NULL) != (o.password_file != NULL))
+		return bad("basic_auth_username",
+			   "basic auth needs both basic_auth_username and "
+			   "basic_auth_password_file");
+	if (o.user && o.token_file)
+		return bad("bearer_token_file",
+			   "use basic auth or a bearer token, not both");
+	if ((o.cert_file != NULL) != (o.key_file != NULL))
+		return bad("cert_file",
+			   "a client certificate needs cert_file and key_file");
+	if (check_file("ca_file", o.ca_file) || check_file("cert_file", o.cert_file) ||
+	    check_file("key_file", o.key_file) ||
+	    check_file("basic_auth_password_file", o.password_file) ||
+	    check_file("bearer_token_file", o.token_file))
+		return -EINVAL;
+	if (!(x = calloc(1, sizeof(*x))))
+		return -ENOMEM;
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
+		const char *l = am_cfg_list_at(cfg, "external_labels", i);
+		char key[64], *eq;
+
+		snprintf(key, sizeof(key), "external_labels[%zu]", i);
+		if (o.next == RW_MAX_LABELS - 1) {
+			rc = bad(key, "too many external labels");
+			goto fail;
+		}
+		if (!(x->ext_buf[o.next] = strdup(l))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		eq = strchr(x->ext_buf[o.next], '=');
+		if (!eq || !eq[1]) {
+			rc = bad(key, "'%s' is not name=value", l);
+			goto fail;
+		}
+		*eq = '\0';
+		if (!rw_label_name_ok(x->ext_buf[o.next])) {
+			rc = bad(key, "'%s' is not a label name", x->ext_buf[o.next]);
+			goto fail;
+		}
+		for (unsigned j = 0; j < o.next; j++)
+			if (!strcmp(x->ext[j].name, x->ext_buf[o.next])) {
+				rc = bad(key, "label %s given twice", x->ext[j].name);
+				goto fail;
+			}
+		x->ext[o.next] = (struct rw_label){x->ext_buf[o.next], eq + 1};
+		o.next++;
+	}
+	o.ext = x->ext;
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "headers[%zu]", i);
+		if (i == RW_MAX_HEADERS) {
+			rc = bad(key, "at most %d headers", RW_MAX_HEADERS);
+			goto fail;
+		}
+		if ((rc = header_check(key, am_cfg_list_at(cfg, "headers", i),
+				       o.user || o.token_file)) < 0)
+			goto fail;
+		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i)))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		o.nheaders++;
+	}
+	o.headers = x->hdr;
+	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
+	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
+	    keep(x, &o.token_file)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	pthread_once(&curl_once, curl_init_once);
+	for (size_t i = 0; i < nurl; i++) {
+		const char *url = am_cfg_list_at(cfg, "url", i);
+		struct rw_ep *e;
+		char key[32];
+
+		snprintf(key, sizeof(key), "url[%zu]", i);
+		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+			rc = bad(key, "'%s' is not an http:// or https:// URL", url);
+			goto fail;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(url, x->ep[j]->url)) {
+				rc = bad(key, "%s is listed twice", url);
+				goto fail;
+			}
+		if (!(e = calloc(1, sizeof(*e)))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		x->ep[x->n++] = e;
+		e->o = o;
+		e->url = strdup(url);
+		e->shown = url_shown(url);
+		e->st = e->shown ? stats_get(e->shown) : NULL;
+		if (!e->url || !e->st) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		rw_enc_init(&e->enc);
+		if (o.spool_dir) {
+			char p[PATH_MAX];
+
+			if (mkdir(o.spool_dir, 0750) < 0 && errno != EEXIST) {
+				rc = bad("spool_dir", "%s: %s", o.spool_dir,
+					 strerror(errno));
+				goto fail;
+			}
+			/* One directory per URL; the URL is written beside
+			 * the segments for whoever looks. */
+			snprintf(p, sizeof(p), "%s/%016" PRIx64, o.spool_dir, fnv1a(url));
+			if (!(e->spool_path = strdup(p))) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
+		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
+			if (rc == -EBUSY)
+				bad("spool_dir", "%s is in use by another agent",
+				    e->spool_path);
+			else
+				bad("spool_dir", "%s: %s", e->spool_path, strerror(-rc));
+			goto fail;
+		}
+		if (e->spool_path) {
+			char p[PATH_MAX];
+			FILE *f;
+			snprintf(p, sizeof(p), "%s/url", e->spool_path);
+			if ((f = fopen(p, "w"))) {
+				fprintf(f, "%s\n", e->shown);
+				fclose(f);
+			}
+			struct rw_spool_stats s;
+			rw_spool_stats(e->q, &s);
+			if (s.records)
+				log_msg(LOGL_INFO, RW,
+					"%s: %" PRIu64 " spooled requests to replay",
+					e->shown, s.records);
+		}
+		/* The last sent time bounds what may be sent (a wall clock that
+		 * went back must not rewrite history). */
+		e->last_ts = rw_spool_sent(e->q).ts_ms;
+		ep_spool_stats(e);
+		if ((rc = ep_curl_init(e)) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		struct rw_ep *e = x->ep[i];
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&e->lk, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&e->cv, &ca);
+		pthread_condattr_destroy(&ca);
+		if ((rc = pthread_create(&e->th, NULL, ep_thread, e)) != 0) {
+			rc = -rc;
+			goto fail;
+		}
+		e->started = 1;
+		/* "top -H" and the benchmark tell the push threads apart. */
+		pthread_setname_np(e->th, "am-remote-write");
+		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->shown,
+			o.interval_s, e->spool_path ? ", spool " : "",
+			e->spool_path ? e->spool_path : "");
+	}
+	*state = x;
+	return 0;
+fail:
+	rw_stop(x);
+	return rc;
+}
+
+static void rw_stop(void *state)
+{
+	struct rw_exp *x = state;
+
+	if (!x)
+		return;
+	for (size_t i = 0; i < x->n; i++) {
+		struct rw_ep *e = x->ep[i];
+		if (!e->started)
+			continue;
+		pthread_mutex_lock(&e->lk);
+		atomic_store(&e->stop, 1);
+		pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->lk);
+		pthread_join(e->th, NULL);
+		pthread_cond_destroy(&e->cv);
+		pthread_mutex_destroy(&e->lk);
+	}
+	for (size_t i = 0; i < x->n; i++)
+		ep_free(x->ep[i]);
+	for (size_t i = 0; i < RW_MAX_LABELS; i++)
+		free(x->ext_buf[i]);
+	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
+		free(x->strs[i]);
+	for (size_t i = 0; i < RW_MAX_HEADERS; i++)
+		free(x->hdr[i]);
+	free(x);
+}
+
+const struct am_exporter remote_write_exporter = {
+    .name = RW,
+    .flags = AM_COLLECTOR_NEEDS_CONFIG,
+    .options = rw_options,
+    .start = rw_start,
+    .stop = rw_stop,
+};
