@@ -151,8 +151,13 @@ static struct sstate *state_for(struct agg *a, const struct series *s)
 	return &a->st[s->id];
 }
 
+/* Value text is formatted only when the value changed (bit for bit, so
+ * -0 and NaN payloads are kept): most device values are constant from one
+ * poll to the next, and formatting is the costly part of ingesting. */
 static void set_text_double(struct sstate *st, double v)
 {
+	if (st->vlen && memcmp(&st->value, &v, sizeof(v)) == 0)
+		return;
 	st->value = v;
 	st->vlen = (uint8_t)expo_format_double(st->vtext, sizeof(st->vtext), v);
 }
@@ -189,7 +194,7 @@ static int apply_counter(struct agg *a, const struct famview *f,
 			 struct sstate *st, uint64_t raw)
 {
 	uint64_t mask = f->bits >= 64 ? UINT64_MAX : ((1ull << f->bits) - 1);
-	uint64_t delta;
+	uint64_t delta, before = st->raw_total;
 
 	if (raw > mask) {
 		/* More bits than the declared width: the collector misread. */
@@ -228,7 +233,8 @@ static int apply_counter(struct agg *a, const struct famview *f,
 		st->saturated = (uint8_t)sat;
 	}
 	st->raw_prev = raw;
-	set_text_counter(f, st);
+	if (!st->seen || !st->vlen || st->raw_total != before)
+		set_text_counter(f, st);
 	return 0;
 }
 

@@ -20,6 +20,10 @@ struct harness {
 	void *state;
 	int init_rc;
 	struct am_sample *batch;
+	/* The section's `rescan`, called as the scheduler does: right before
+	 * the first poll at or after it is due (0: never). */
+	int64_t rescan_ns, next_rescan;
+	uint64_t rescans;
 };
 
 static int64_t fake_now;
@@ -78,6 +82,9 @@ struct harness *harness_new(const struct am_collector *c, const char *section_ya
 	h->ctx.poll_ns = t0_ns;
 	ctx_bind_thread(&h->ctx); /* the harness runs the collector here */
 	h->init_rc = c->init(&h->ctx, sec->opts, &h->state);
+	h->rescan_ns =
+	    c->rescan && sec->rescan_s > 0 ? (int64_t)(sec->rescan_s * 1e9) : 0;
+	h->next_rescan = t0_ns + h->rescan_ns;
 	return h;
 }
 
@@ -99,6 +106,16 @@ int harness_poll(struct harness *h, int64_t t_ns)
 	if (h->init_rc != 0)
 		return -ENODEV;
 	fake_now = t_ns;
+	if (h->rescan_ns && t_ns >= h->next_rescan) {
+		/* like agent/scheduler.c: failures are logged, the poll runs */
+		rc = h->desc->rescan(&h->ctx, h->state);
+		if (rc != 0)
+			fprintf(stderr, "harness: %s: rescan failed: %s\n", h->desc->name,
+				strerror(-rc));
+		h->rescans++;
+		while (h->next_rescan <= t_ns) /* keep the phase */
+			h->next_rescan += h->rescan_ns;
+	}
 	h->ctx.poll_ns = t_ns;
 	rc = h->desc->poll(&h->ctx, h->state);
 	while ((n = ring_pop_batch(h->ctx.ring, h->batch, 4096)) > 0)
@@ -125,6 +142,11 @@ int harness_value(struct harness *h, const char *family, const char *labels,
 			return agg_value(h->agg, id, out);
 	}
 	return -ENOENT;
+}
+
+uint64_t harness_rescans(const struct harness *h)
+{
+	return h->rescans;
 }
 
 uint64_t harness_read_errors(const struct harness *h)

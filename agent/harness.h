@@ -23,8 +23,12 @@ struct harness *harness_new(const struct am_collector *c, const char *section_ya
 int harness_init_rc(const struct harness *h);
 const char *harness_found(const struct harness *h);
 
-/* One poll at fake time t_ns; its samples go straight into the aggregator. */
+/* One poll at fake time t_ns; its samples go straight into the aggregator.
+ * When the section's `rescan` (default 30 s) is due, the collector's rescan
+ * hook runs first, as the scheduler runs it. */
 int harness_poll(struct harness *h, int64_t t_ns);
+/* Rescan hook calls so far. */
+uint64_t harness_rescans(const struct harness *h);
 
 /* Render a snapshot at fake time now_ns (both formats); caller releases. */
 struct snapshot *harness_render(struct harness *h, int64_t now_ns);

@@ -10,17 +10,21 @@
  * due, the instance's thread also runs the collector's rescan hook.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 #include "plugin_api.h"
 #include "plugins.h"
 #include "scheduler.h"
+#include "series.h"
 
 struct slot {
 	const struct am_collector *desc;
@@ -46,6 +50,8 @@ struct slot {
 	atomic_int last_rc;
 	atomic_uint polls;
 	atomic_int overrun_logged; /* written by the watchdog and the slot thread */
+	uint32_t ring_hint;	   /* samples a poll of the previous instance emitted */
+	atomic_uint ring_demand;   /* samples the last poll emitted (pushed or dropped) */
 };
 
 struct sched {
@@ -65,6 +71,15 @@ struct sched {
 	double stopped_interval[SCHED_MAX_SLOTS];
 	/* The instance name each slot index belongs to (main thread). */
 	char *slot_name[SCHED_MAX_SLOTS];
+	/* What a poll of the last instance in each slot emitted, so the ring of
+	 * the next one (after a reload) starts at the size it needs. Under lock. */
+	uint32_t ring_demand[SCHED_MAX_SLOTS];
+	/* Collector threads poke it (end of a poll, a ring half full); the
+	 * aggregator sleeps on it between its periodic passes. */
+	int wake_fd;
+	/* Threads abandoned by stop: they may still poke wake_fd, so it stays
+	 * open for the life of the process once there is one. Under lock. */
+	int orphans;
 };
 
 #define BATCH 1024
@@ -145,12 +160,13 @@ struct sched *sched_new(const char *sysfs, const char *procfs)
 	if (!s)
 		return NULL;
 	o.arg = s;
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->sysfs = strdup(sysfs ? sysfs : "/sys");
 	s->procfs = strdup(procfs ? procfs : "/proc");
 	s->agg = agg_new(&o);
 	s->batch = malloc(BATCH * sizeof(*s->batch));
 	pthread_mutex_init(&s->lock, NULL);
-	if (!s->sysfs || !s->procfs || !s->agg || !s->batch) {
+	if (!s->sysfs || !s->procfs || !s->agg || !s->batch || s->wake_fd < 0) {
 		sched_free(s);
 		return NULL;
 	}
@@ -179,6 +195,8 @@ void sched_free(struct sched *s)
 	free(s->batch);
 	free(s->sysfs);
 	free(s->procfs);
+	if (s->wake_fd >= 0 && !s->orphans)
+		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -186,6 +204,49 @@ void sched_free(struct sched *s)
 struct agg *sched_agg(struct sched *s)
 {
 	return s->agg;
+}
+
+/* A ring's wake function: called on collector threads, never blocks. A full
+ * counter (EAGAIN) already means "wake up". Its argument is the eventfd, not
+ * the scheduler: an abandoned thread that returns late must not touch a
+ * freed struct sched. */
+static void sched_wake(void *arg)
+{
+	(void)!eventfd_write((int)(intptr_t)arg, 1);
+}
+
+/* Ring capacity for polls that emit n samples: twice that, so a whole poll
+ * fits in half the ring even if the aggregator takes nothing while it runs
+ * (and the half-full wake still has half a ring of headroom). */
+static uint32_t ring_fit(uint32_t n)
+{
+	uint64_t want = 2 * (uint64_t)n;
+
+	if (want < SCHED_RING_CAPACITY)
+		return SCHED_RING_CAPACITY;
+	return want > SCHED_RING_MAX_CAPACITY ? SCHED_RING_MAX_CAPACITY : (uint32_t)want;
+}
+
+/* Between polls, on the slot thread (the ring's producer): grow the ring
+ * when emitted samples no longer fit in half of it. The aggregator drains
+ * what the old storage holds first and frees it (ring_grow). */
+static void slot_fit_ring(struct slot *sl, uint32_t emitted)
+{
+	struct ring *r = sl->ctx.ring;
+	uint32_t cap = ring_capacity(r), want = ring_fit(emitted);
+	int rc;
+
+	if (want <= cap)
+		return;
+	rc = ring_grow(r, want);
+	if (rc < 0)
+		log_limitedf(&sl->ctx.rl, LOGL_WARN, sl->desc->name,
+			     "cannot grow the ring to %u samples: %s", want,
+			     strerror(-rc));
+	else
+		log_msg(LOGL_DEBUG, sl->desc->name,
+			"ring grown from %u to %u samples for %u a poll", cap,
+			ring_capacity(r), emitted);
 }
 
 /* Sleep until abs (monotonic ns) or until asked to stop. */
@@ -223,6 +284,7 @@ static void *slot_thread(void *arg)
 	const char *name = sl->name;
 	int64_t next, next_rescan, interval = (int64_t)(sl->interval_s * NS_PER_S);
 	unsigned want = sl->desc->once_polls ? sl->desc->once_polls : 1;
+	uint32_t registered = series_count(), emitted;
 	int rc;
 
 	ctx_bind_thread(&sl->ctx); /* the file layer's one-shot reads name it */
@@ -230,6 +292,12 @@ static void *slot_thread(void *arg)
 	atomic_store(&sl->poll_start, clock_now_ns());
 	rc = sl->desc->init(&sl->ctx, sl->cfg, &sl->state);
 	atomic_store(&sl->poll_start, 0);
+	/* Size the ring for the first poll: a collector that registered N
+	 * series in init emits about N samples a poll (others registering at
+	 * the same time only make the guess larger). A reload knows better:
+	 * what the previous instance emitted. */
+	registered = series_count() - registered;
+	slot_fit_ring(sl, registered > sl->ring_hint ? registered : sl->ring_hint);
 	if (rc != 0) {
 		if (rc == -ENODEV)
 			log_msg(LOGL_INFO, name, "nothing found: %s",
@@ -270,11 +338,17 @@ static void *slot_thread(void *arg)
 		}
 		t0 = clock_now_ns();
 		sl->ctx.poll_ns = t0;
+		emitted = ring_offered(sl->ctx.ring);
 		/* release: the watchdog reading poll_start sees a poll under way */
 		atomic_store_explicit(&sl->poll_start, started ? started : t0,
 				      memory_order_release);
 		rc = sl->desc->poll(&sl->ctx, sl->state);
 		t1 = clock_now_ns();
+		/* Hand the batch over now, not at the aggregator's next tick. */
+		ring_wake_consumer(sl->ctx.ring);
+		emitted = ring_offered(sl->ctx.ring) - emitted;
+		atomic_store_explicit(&sl->ring_demand, emitted, memory_order_relaxed);
+		slot_fit_ring(sl, emitted);
 		atomic_store(&sl->last_duration, t1 - t0);
 		atomic_store(&sl->last_rc, rc);
 		atomic_store_explicit(&sl->poll_start, 0, memory_order_release);
@@ -384,13 +458,17 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&sl->cond, &ca);
 		pthread_condattr_destroy(&ca);
-		ctx_init(&sl->ctx, i, desc, ring_create(SCHED_RING_CAPACITY),
+		pthread_mutex_lock(&s->lock);
+		sl->ring_hint = s->ring_demand[i];
+		pthread_mutex_unlock(&s->lock);
+		ctx_init(&sl->ctx, (int)i, desc, ring_create(ring_fit(sl->ring_hint)),
 			 s->sysfs, s->procfs, sl->interval_s);
 		ctx_set_instance(&sl->ctx, sl->name);
 		if (!sl->ctx.ring) {
 			slot_free(sl);
 			return -ENOMEM;
 		}
+		ring_set_wake(sl->ctx.ring, sched_wake, (void *)(intptr_t)s->wake_fd);
 		pthread_mutex_lock(&s->lock);
 		if (s->slots[i]) /* left over from before a reload */
 			slot_free(s->slots[i]);
@@ -457,6 +535,9 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 			log_msg(LOGL_WARN, sl->name,
 				"did not stop within %gs (stuck in a poll); abandoned",
 				grace_s);
+			pthread_mutex_lock(&s->lock);
+			s->orphans++;
+			pthread_mutex_unlock(&s->lock);
 			pthread_detach(sl->thr);
 			continue;
 		}
@@ -464,8 +545,11 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 		pthread_mutex_lock(&s->lock);
 		for (size_t n; (n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH));)
 			agg_ingest(s->agg, s->batch, n);
-		if (atomic_load(&sl->running))
+		if (atomic_load(&sl->running)) {
 			s->stopped_interval[i] = sl->interval_s;
+			s->ring_demand[i] =
+			    atomic_load_explicit(&sl->ring_demand, memory_order_relaxed);
+		}
 		s->slots[i] = NULL;
 		pthread_mutex_unlock(&s->lock);
 		slot_free(sl);
@@ -568,7 +652,8 @@ static void *agg_thread(void *arg)
 	while (!atomic_load(&s->agg_stop)) {
 		int64_t now;
 		struct snapshot *snap = NULL;
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
+		eventfd_t pokes;
 
 		pthread_mutex_lock(&s->lock);
 		dirty |= drain_all(s) > 0;
@@ -585,7 +670,10 @@ static void *agg_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (snap)
 			snapshot_publish(snap);
-		nanosleep(&ts, NULL);
+		/* Until a collector hands over samples (a poll ended, a ring is
+		 * half full) or 50 ms pass, for the watchdog and staleness. */
+		if (poll(&pfd, 1, 50) > 0)
+			(void)!eventfd_read(s->wake_fd, &pokes);
 	}
 	return NULL;
 }
@@ -605,6 +693,7 @@ void sched_stop_aggregator(struct sched *s)
 	if (!s->agg_running)
 		return;
 	atomic_store(&s->agg_stop, 1);
+	sched_wake((void *)(intptr_t)s->wake_fd);
 	pthread_join(s->agg_thr, NULL);
 	s->agg_running = 0;
 	sched_flush(s);

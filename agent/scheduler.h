@@ -6,13 +6,20 @@
 #ifndef ACCELMON_SCHEDULER_H
 #define ACCELMON_SCHEDULER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "agg.h"
 #include "config.h"
 
 #define SCHED_MAX_SLOTS 64
-#define SCHED_RING_CAPACITY 4096 /* 96 KiB; a poll of 8 GPUs or 8 HCAs emits < 1000 */
+/* A ring starts at SCHED_RING_CAPACITY samples (96 KiB; a poll of 8 GPUs or
+ * 8 HCAs emits < 1000) and grows between polls to twice what a poll emits, up
+ * to SCHED_RING_MAX_CAPACITY (6 MiB): sim's 1024 devices emit 9216 samples a
+ * poll, netdev's 256 interfaces 5120. Beyond that the half-full wake lets the
+ * aggregator drain while the poll runs. */
+#define SCHED_RING_CAPACITY 4096
+#define SCHED_RING_MAX_CAPACITY (UINT32_C(1) << 18)
 
 struct sched;
 

@@ -1,7 +1,9 @@
 /* Check suite for the SPSC sample ring (agent/ring.c): capacity rounding,
  * ordering, index and slot wrap-around, exact drop accounting, batch limits,
- * and two-thread stress runs (lossless with retry, lossy without) that must
- * also be clean under ThreadSanitizer. RING_STRESS_N scales the stress size.
+ * growth (samples in the old storage first, chains of grows), the half-full
+ * wake, and two-thread stress runs (lossless with retry, lossy without, and
+ * a producer that grows the ring while the consumer drains) that must also be
+ * clean under ThreadSanitizer. RING_STRESS_N scales the stress size.
  */
 #include <check.h>
 #include <errno.h>
@@ -301,6 +303,151 @@ START_TEST(test_pop_batch_limits)
 }
 END_TEST
 
+/* ---- growth ----
+ * Pushes into an empty ring of `cap`, then for each step grows to grow[k] and
+ * pushes push[k] more; with pops of `pop` samples taken after the first
+ * phase. Everything arrives once, in order; nothing is dropped, since every
+ * phase fits the capacity it was pushed into. */
+static const struct {
+	uint32_t cap, push0, pop;
+	uint32_t grow[3], push[3];
+	uint32_t want_cap;
+} grow_cases[] = {
+    /* cap, push0, pop, grow, push, final capacity */
+    {8, 5, 0, {32, 0, 0}, {20, 0, 0}, 32},	   /* old still holds 5 */
+    {8, 8, 3, {16, 0, 0}, {16, 0, 0}, 16},	   /* old full, partly read */
+    {4, 3, 0, {8, 16, 0}, {6, 10, 0}, 16},	   /* two grows unread */
+    {4, 4, 4, {8, 0, 0}, {8, 0, 0}, 8},		   /* old drained before */
+    {16, 10, 2, {8, 16, 17}, {6, 0, 30}, 32},	   /* no-ops, then 17 -> 32 */
+    {2, 2, 1, {3, 5, 1000}, {3, 4, 999}, 1024},	   /* rounding */
+    {4, 300, 0, {1024, 0, 0}, {1000, 0, 0}, 1024}, /* drops before, none after */
+};
+
+START_TEST(test_grow)
+{
+	const __typeof__(grow_cases[0]) *c = &grow_cases[_i];
+	struct ring *r = ring_create(c->cap);
+	struct am_sample out[64];
+	uint32_t seq = 0, next = 0, first_dropped_run = 0;
+	uint64_t dropped = c->push0 > c->cap ? c->push0 - c->cap : 0;
+	size_t n;
+
+	for (uint32_t i = 0; i < c->push0; i++) {
+		struct am_sample s = mk(seq++);
+		ck_assert(ring_push(r, &s) == (i < c->cap));
+	}
+	/* The samples refused by the first, too small, ring: never delivered. */
+	if (c->push0 > c->cap) {
+		first_dropped_run = c->push0 - c->cap;
+		ck_assert_uint_eq(ring_offered(r), c->push0);
+	}
+	n = ring_pop_batch(r, out, c->pop);
+	ck_assert_uint_eq(n, c->pop);
+	for (size_t k = 0; k < n; k++)
+		check_sample(&out[k], next++);
+	for (int k = 0; k < 3; k++) {
+		ck_assert_int_eq(ring_grow(r, c->grow[k]), 0);
+		for (uint32_t i = 0; i < c->push[k]; i++)
+			push_ok(r, seq++);
+	}
+	ck_assert_uint_eq(ring_capacity(r), c->want_cap);
+	ck_assert_uint_eq(ring_dropped(r), dropped);
+	ck_assert_uint_eq(ring_offered(r), seq);
+	while ((n = ring_pop_batch(r, out, ARRAY_SIZE(out))) > 0)
+		for (size_t k = 0; k < n; k++) {
+			if (next == c->cap && first_dropped_run) {
+				next += first_dropped_run; /* skip the refused */
+				first_dropped_run = 0;
+			}
+			check_sample(&out[k], next++);
+		}
+	ck_assert_uint_eq(next, seq);
+	ck_assert_uint_eq(ring_pop_batch(r, out, ARRAY_SIZE(out)), 0);
+	/* The grown ring goes on wrapping like any other. */
+	for (uint32_t round = 0; round < 3 * c->want_cap; round++) {
+		push_ok(r, seq++);
+		ck_assert_uint_eq(ring_pop_batch(r, out, 1), 1);
+		check_sample(&out[0], next++);
+	}
+	ring_destroy(r);
+}
+END_TEST
+
+START_TEST(test_grow_refused)
+{
+	struct ring *r = ring_create(4);
+	struct am_sample out[4];
+
+	push_ok(r, 0);
+	ck_assert_int_eq(ring_grow(r, (UINT32_C(1) << 31) + 1), -EINVAL);
+	ck_assert_int_eq(ring_grow(r, 2), 0); /* smaller: nothing to do */
+	ck_assert_uint_eq(ring_capacity(r), 4);
+	push_ok(r, 1);
+	ck_assert_uint_eq(ring_pop_batch(r, out, 4), 2);
+	check_sample(&out[0], 0);
+	check_sample(&out[1], 1);
+	ring_destroy(r);
+	/* A grown ring destroyed before the consumer moved on frees both. */
+	r = ring_create(4);
+	push_ok(r, 0);
+	ck_assert_int_eq(ring_grow(r, 64), 0);
+	push_ok(r, 1);
+	ring_destroy(r);
+}
+END_TEST
+
+/* ---- half-full wake ---- */
+
+static void count_wake(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+START_TEST(test_wake_half_full)
+{
+	struct ring *r = ring_create(16);
+	struct am_sample out[16];
+	unsigned wakes = 0;
+	uint32_t seq = 0;
+
+	ring_set_wake(r, count_wake, &wakes);
+	for (; seq < 7; seq++)
+		push_ok(r, seq);
+	ck_assert_uint_eq(wakes, 0);
+	push_ok(r, seq++); /* 8 of 16: half full */
+	ck_assert_uint_eq(wakes, 1);
+	for (; seq < 11; seq++)
+		push_ok(r, seq);
+	ck_assert_uint_eq(wakes, 1);
+	push_ok(r, seq++); /* 12: a quarter more and still unread: again */
+	ck_assert_uint_eq(wakes, 2);
+	ck_assert_uint_eq(ring_pop_batch(r, out, 16), 12);
+	/* Drained: the next wake is at half full again, counted from head. */
+	for (int k = 0; k < 7; k++)
+		push_ok(r, seq++);
+	ck_assert_uint_eq(wakes, 2);
+	push_ok(r, seq++);
+	ck_assert_uint_eq(wakes, 3);
+	/* A consumer that keeps up is never woken by the fill level. */
+	ck_assert_uint_eq(ring_pop_batch(r, out, 16), 8);
+	for (int k = 0; k < 1000; k++) {
+		push_ok(r, seq++);
+		ck_assert_uint_eq(ring_pop_batch(r, out, 16), 1);
+	}
+	ck_assert_uint_eq(wakes, 3);
+	ring_wake_consumer(r);
+	ck_assert_uint_eq(wakes, 4);
+	/* Overload: the full ring drops and counts, wakes stay bounded. */
+	for (int k = 0; k < 100; k++) {
+		struct am_sample s = mk(seq++);
+		ring_push(r, &s);
+	}
+	ck_assert_uint_eq(ring_dropped(r), 100 - 16);
+	ck_assert_uint_eq(wakes, 4 + 3); /* at 8, 12, 16 */
+	ring_destroy(r);
+}
+END_TEST
+
 /* ---- two-thread stress ---- */
 
 struct stress {
@@ -415,6 +562,95 @@ START_TEST(test_stress_lossy)
 }
 END_TEST
 
+/* The scheduler's shape: the producer pushes "polls" of growing size and,
+ * between polls, grows the ring when a poll offered more than half of it,
+ * while the consumer drains concurrently (woken through the wake function or
+ * by yielding). Lossless with retry, so every sample must arrive exactly
+ * once and in order, across every handover. */
+struct grow_stress {
+	struct ring *r;
+	uint32_t n, grows;
+	atomic_uint wakes;
+	atomic_bool done;
+};
+
+static void stress_wake(void *arg)
+{
+	struct grow_stress *st = arg;
+
+	/* Relaxed: a count, read after the join. */
+	atomic_fetch_add_explicit(&st->wakes, 1, memory_order_relaxed);
+}
+
+static void *grow_producer(void *arg)
+{
+	struct grow_stress *st = arg;
+	uint32_t seq = 0, poll = 1;
+
+	while (seq < st->n) {
+		uint32_t before = ring_offered(st->r), offered;
+
+		for (uint32_t k = 0; k < poll && seq < st->n; k++, seq++) {
+			struct am_sample s = mk(seq);
+			while (!ring_push(st->r, &s))
+				sched_yield();
+		}
+		offered = ring_offered(st->r) - before;
+		ring_wake_consumer(st->r);
+		if (offered > ring_capacity(st->r) / 2 &&
+		    ring_capacity(st->r) < (1u << 16)) {
+			if (ring_grow(st->r, 2 * offered) == 0)
+				st->grows++;
+		}
+		poll = poll < 40000 ? poll * 3 / 2 + 1 : 1;
+	}
+	/* Release: every push above happens-before the consumer's final
+	 * drain that follows its acquire load of done. */
+	atomic_store_explicit(&st->done, true, memory_order_release);
+	return NULL;
+}
+
+START_TEST(test_stress_grow)
+{
+	struct grow_stress st = {.r = ring_create(4), .n = stress_n()};
+	struct am_sample out[256];
+	int64_t last = -1;
+	pthread_t th;
+
+	ck_assert_ptr_nonnull(st.r);
+	atomic_init(&st.done, false);
+	atomic_init(&st.wakes, 0);
+	ring_set_wake(st.r, stress_wake, &st);
+	ck_assert_int_eq(pthread_create(&th, NULL, grow_producer, &st), 0);
+	for (;;) {
+		bool fin = atomic_load_explicit(&st.done, memory_order_acquire);
+		/* Batch sizes vary so handovers meet partly drained segments. */
+		size_t n = ring_pop_batch(st.r, out, 1 + (size_t)(last & 255));
+
+		for (size_t k = 0; k < n; k++) {
+			if ((int64_t)out[k].series != last + 1)
+				ck_abort_msg("got %u after %lld", out[k].series,
+					     (long long)last);
+			check_sample(&out[k], out[k].series);
+			last = out[k].series;
+		}
+		if (n == 0 && fin)
+			break;
+		if (n == 0)
+			sched_yield();
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(last, (int64_t)st.n - 1);
+	/* Producer retried instead of losing: refused pushes count as drops. */
+	ck_assert_uint_eq(ring_offered(st.r) - (uint32_t)ring_dropped(st.r), st.n);
+	/* 4 -> 65536 in doublings at least; a poll of ~40000 never fits 4. */
+	ck_assert_uint_ge(st.grows, 2);
+	ck_assert_uint_eq(ring_capacity(st.r), 1u << 16);
+	ck_assert_uint_gt(atomic_load(&st.wakes), 0);
+	ring_destroy(st.r);
+}
+END_TEST
+
 static Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -427,12 +663,16 @@ static Suite *ring_suite(void)
 	tcase_add_loop_test(tc, test_wrap_around, 0, ARRAY_SIZE(wrap_cases));
 	tcase_add_loop_test(tc, test_drop_accounting, 0, ARRAY_SIZE(drop_cases));
 	tcase_add_loop_test(tc, test_pop_batch_limits, 0, ARRAY_SIZE(batch_cases));
+	tcase_add_loop_test(tc, test_grow, 0, ARRAY_SIZE(grow_cases));
+	tcase_add_test(tc, test_grow_refused);
+	tcase_add_test(tc, test_wake_half_full);
 	suite_add_tcase(s, tc);
 
 	/* Generous: the stress runs are slow under TSan on a loaded box. */
 	tcase_set_timeout(ts, 120);
 	tcase_add_loop_test(ts, test_stress_lossless, 0, ARRAY_SIZE(stress_cases));
 	tcase_add_loop_test(ts, test_stress_lossy, 0, ARRAY_SIZE(stress_cases));
+	tcase_add_test(ts, test_stress_grow);
 	suite_add_tcase(s, ts);
 	return s;
 }

@@ -103,8 +103,18 @@ static const struct {
     {"\xd9\xa3", 0, -EINVAL, 0}, /* ARABIC-INDIC DIGIT THREE */
     /* explicit lengths: a prefix, an embedded NUL */
     {"123456", 3, 0, 123},
-    {"5\0", 2, -EINVAL, 0},
     {"7\n\0garbage", 2, 0, 7},
+    /* trailing NUL padding (dump tools, some drivers) is white space; it was
+     * -EINVAL before issue 10, which made whole cards vanish */
+    {"5\0", 2, 0, 5},
+    {"1500\n\0\0\0", 8, 0, 1500},
+    {"0x15b3\0\n\0", 9, 0, 0x15b3},
+    {"12 \0 \0", 6, 0, 12},
+    /* ... but never before the digits, between them, or with text after */
+    {"\0\0", 2, -EINVAL, 0},
+    {"\0005", 2, -EINVAL, 0},
+    {"1\0002", 3, -EINVAL, 0},
+    {"7\0x", 3, -EINVAL, 0},
 };
 
 START_TEST(t_parse_table)
@@ -575,6 +585,113 @@ START_TEST(t_read_at)
 }
 END_TEST
 
+/* NUL-padded files (dump tools, some drivers): numbers through the file
+ * layer and the one-shot reads parse, text loses its padding, the binary
+ * length of am_file_read is what was read. */
+static void twrite_bytes(const char *name, const char *bytes, size_t n)
+{
+	FILE *fp = fopen(tpath(name), "w");
+
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+START_TEST(t_nul_padding)
+{
+	struct am_files *fs = am_files_new(ctx, 0);
+	struct am_file *f;
+	char buf[32];
+	uint64_t v = 0;
+	int rc;
+
+	twrite_bytes("mtu", "1500\n\0\0\0\0", 9);
+	twrite_bytes("board", "MT_0000000838\n\0\0\0", 17);
+	f = am_file_add(fs, AT_FDCWD, tpath("mtu"));
+	ck_assert_uint_eq(rd(f, &rc), 1500);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(am_file_read(f, buf, sizeof(buf)), 9);
+	ck_assert_str_eq(buf, "1500\n");
+	ck_assert_int_eq(am_read_u64_at(AT_FDCWD, tpath("mtu"), &v), 0);
+	ck_assert_uint_eq(v, 1500);
+	ck_assert_int_eq(am_read_text_at(AT_FDCWD, tpath("board"), buf, sizeof(buf)), 13);
+	ck_assert_str_eq(buf, "MT_0000000838");
+	/* padded up to a page, as some dump tools write an attribute */
+	{
+		char page[4096] = "77\n";
+
+		twrite_bytes("page", page, sizeof(page));
+		f = am_file_add(fs, AT_FDCWD, tpath("page"));
+		ck_assert_uint_eq(rd(f, &rc), 77);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(am_read_u64_at(AT_FDCWD, tpath("page"), &v), 0);
+		ck_assert_uint_eq(v, 77);
+		f = am_file_add(fs, AT_FDCWD, tpath("mtu"));
+	}
+	/* NULs before the number are not padding */
+	twrite_bytes("mtu", "\0\0001500\n", 7);
+	fake_am_advance(ctx, S(1));
+	rd(f, &rc);
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 1);
+	am_files_free(fs);
+}
+END_TEST
+
+/* am_file_expect: the error a file answers with in a normal state (sysfs
+ * `speed` of a down interface: EINVAL) is returned, not counted, logged or
+ * backed off, and the held fd stays; any other error still is a failure. */
+START_TEST(t_file_expect)
+{
+	struct am_files *fs = am_files_new(ctx, 0);
+	struct am_file *f, *g, *h;
+	char buf[16];
+	int fds;
+
+	fake_open_reset();
+	twrite("speed", "25000\n");
+	twrite("duplex", "full\n");
+	twrite("speed2", "100\n");
+	f = am_file_add(fs, AT_FDCWD, tpath("speed"));
+	g = am_file_add(fs, AT_FDCWD, tpath("duplex"));
+	h = am_file_add(fs, AT_FDCWD, tpath("speed2"));
+	am_file_expect(f, -EINVAL);
+	am_file_expect(g, -EINVAL);
+	am_file_expect(h, -EINVAL);
+	fds = open_fds();
+	fake_open_fail("/speed", EINVAL, false); /* reads of what opens now */
+	fake_open_fail("/duplex", EIO, false);
+	fake_open_fail("/speed2", EINVAL, true);
+	for (int i = 0; i < 3; i++) {
+		fake_am_advance(ctx, S(1));
+		ck_assert_int_eq(am_file_read(f, buf, sizeof(buf)), -EINVAL);
+		ck_assert_str_eq(buf, "");
+	}
+	ck_assert_uint_eq(fake_open_count(), 1); /* opened once, then held */
+	ck_assert_int_eq(open_fds(), fds + 1);
+	/* expected at open too */
+	ck_assert_int_eq(am_file_read(h, buf, sizeof(buf)), -EINVAL);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 0);
+	ck_assert_uint_eq(fake_am_nlogs(ctx), 0);
+	/* another error is a failure */
+	ck_assert_int_eq(am_file_read(g, buf, sizeof(buf)), -EIO);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "duplex: Input/output error"), 1);
+	/* the link is back: the held fd reads at once (no back-off) */
+	fake_open_reset();
+	fake_open_fail("/speed2", EINVAL, true);
+	ck_assert_int_eq(am_file_read(f, buf, sizeof(buf)), 6);
+	ck_assert_str_eq(buf, "25000\n");
+	ck_assert_uint_eq(fake_open_count(), 0);
+	/* cleared: EINVAL counts again */
+	am_file_expect(h, 0);
+	ck_assert_int_eq(am_file_read(h, buf, sizeof(buf)), -EINVAL);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 2);
+	fake_open_reset();
+	am_files_free(fs);
+}
+END_TEST
+
 /* ---- filter ---- */
 
 static const struct am_option filter_opts[] = {
@@ -984,6 +1101,8 @@ static Suite *util_suite(void)
 	tcase_add_test(f, t_driver_errors);
 	tcase_add_test(f, t_log_burst);
 	tcase_add_test(f, t_read_at);
+	tcase_add_test(f, t_nul_padding);
+	tcase_add_test(f, t_file_expect);
 	suite_add_tcase(s, f);
 	tcase_add_checked_fixture(n, file_setup, file_teardown);
 	tcase_add_test(n, t_filter);

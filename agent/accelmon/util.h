@@ -28,9 +28,10 @@ extern "C" {
 
 /* Parse an unsigned 64-bit integer from s[0..n) (n = (size_t)-1: up to the
  * NUL). The one rule: optional ASCII white space, then decimal digits, or
- * "0x"/"0X" and hex digits, then optional white space (a sysfs newline);
+ * "0x"/"0X" and hex digits, then optional white space (a sysfs newline)
+ * and NUL bytes (files padded with NULs by some drivers and dump tools);
  * nothing else. 0 on success, -EINVAL for anything else (empty, sign,
- * other characters), -ERANGE above UINT64_MAX. */
+ * other characters, a NUL before the digits), -ERANGE above UINT64_MAX. */
 int am_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* ---- sysfs files ---- */
@@ -50,7 +51,9 @@ struct am_file *am_file_add(struct am_files *fs, int dirfd, const char *path);
 /* Remove one file (a vanished port); closes it. */
 void am_file_remove(struct am_files *fs, struct am_file *f);
 /* Read the whole file (pread from offset 0, up to cap - 1 bytes) into buf,
- * NUL-terminated; returns the length or a negative errno. A failure counts
+ * NUL-terminated; returns the length of what was read (binary-safe: NUL
+ * bytes in the file are kept and counted; text users take strlen) or a
+ * negative errno. A failure counts
  * a read error, is logged rate-limited with the path, and puts the file in
  * back-off (10 s, doubling to 10 min): while backing off it returns
  * -EAGAIN without touching the file. A success clears the back-off. */
@@ -64,10 +67,16 @@ int am_file_read_u64(struct am_file *f, uint64_t *out);
  * while the file reads but holds garbage. */
 void am_file_fail(struct am_file *f, int err, const char *why);
 const char *am_file_path(const struct am_file *f);
+/* err (a negative errno) is an answer of this file, not a failure: a read
+ * failing with it returns it without counting, logging or backing off
+ * (sysfs `speed` and `duplex` of a network interface answer -EINVAL while
+ * it is down). One error per file; 0 clears it. */
+void am_file_expect(struct am_file *f, int err);
 
 /* One-shot reads for discovery (identity strings, attributes read once):
- * read to EOF up to cap - 1 bytes, NUL-terminated, trailing newline and
- * white space removed; length or negative errno. Nothing is counted. */
+ * read to EOF up to cap - 1 bytes, NUL-terminated, trailing newline, white
+ * space and NUL padding removed; length or negative errno. Nothing is
+ * counted. */
 ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap);
 int am_read_u64_at(int dirfd, const char *path, uint64_t *out);
 

@@ -24,8 +24,10 @@
  * fifty files at once; the rest of such a burst is summarized. */
 #define FILES_LOG_BURST 8
 #define FILES_LOG_WINDOW_NS (60 * 1000000000LL)
-/* Enough for 0x + 16 hex digits or 20 decimal ones with surrounding space. */
-#define FILES_U64_BUF 64
+/* A number's file is read whole: a sysfs attribute is at most a page, and
+ * dump tools and some drivers pad one with NULs up to it (a page read into
+ * a smaller buffer would be "longer than expected"). */
+#define FILES_U64_BUF (4096 + 1)
 
 struct am_file {
 	struct am_files *set;
@@ -35,6 +37,7 @@ struct am_file {
 	bool keep;	    /* within the budget: hold it open */
 	bool failed;	    /* in back-off until retry_ns */
 	int err;	    /* error of the last failure */
+	int expect;	    /* an error that is an answer (am_file_expect) */
 	uint32_t backoff_s; /* current step; 0: no failure streak */
 	int64_t retry_ns;
 	unsigned fails;	 /* failures in this streak */
@@ -209,6 +212,12 @@ static void file_fail(struct am_file *f, int err, const char *why)
 	       f->path, why ? why : strerror(-err), f->backoff_s, FILES_BACKOFF_MAX_S);
 }
 
+void am_file_expect(struct am_file *f, int err)
+{
+	if (f)
+		f->expect = err < 0 ? err : 0;
+}
+
 void am_file_fail(struct am_file *f, int err, const char *why)
 {
 	if (f)
@@ -246,6 +255,10 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 		if (fd < 0) {
 			err = -errno;
 			am_call_end(fs->ctx);
+			if (err == f->expect) {
+				f->failed = false;
+				return err;
+			}
 			file_fail(f, err, NULL);
 			return err;
 		}
@@ -257,13 +270,19 @@ ssize_t am_file_read(struct am_file *f, char *buf, size_t cap)
 	n = pread(fd, buf, cap, 0);
 	err = n < 0 ? -errno : 0;
 	am_call_end(fs->ctx);
-	if (n >= 0 && f->keep)
+	/* An expected error is the file's answer: its fd stays good. */
+	if ((n >= 0 || (err && err == f->expect)) && f->keep)
 		f->fd = fd;
 	else if (fd != f->fd || n < 0) {
 		close(fd); /* a device that went away: opened again at the retry */
 		f->fd = -1;
 	}
 	if (n < 0) {
+		if (err == f->expect) {
+			buf[0] = '\0';
+			f->failed = false;
+			return err;
+		}
 		file_fail(f, err, NULL);
 		return err;
 	}
@@ -345,8 +364,10 @@ ssize_t am_read_text_at(int dirfd, const char *path, char *buf, size_t cap)
 		buf[cap - 1] = '\0';
 		return -EFBIG;
 	}
-	while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == ' ' ||
-			   buf[got - 1] == '\t' || buf[got - 1] == '\r'))
+	/* NUL padding (dump tools, some drivers) goes with the white space. */
+	while (got > 0 &&
+	       (buf[got - 1] == '\n' || buf[got - 1] == ' ' || buf[got - 1] == '\t' ||
+		buf[got - 1] == '\r' || buf[got - 1] == '\0'))
 		got--;
 	buf[got] = '\0';
 	return (ssize_t)got;

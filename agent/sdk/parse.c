@@ -55,7 +55,9 @@ int am_parse_u64(const char *s, size_t n, uint64_t *out)
 	}
 	if (i == first)
 		return -EINVAL;
-	while (i < n && parse_space(s[i]))
+	/* Trailing NULs are padding (dump tools, some drivers), not text: a
+	 * value followed by them is the value. */
+	while (i < n && (parse_space(s[i]) || s[i] == '\0'))
 		i++;
 	if (i != n)
 		return -EINVAL;

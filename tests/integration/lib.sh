@@ -51,11 +51,16 @@ start_agent() {
 
 need() { command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed"; }
 
-# A long test (outages, fleets, soaks): runs in every plain `make check`;
-# .ci/run sets ACCELMON_LONG_TESTS=0 for the repeated distcheck and
-# sanitizer passes, so it runs once per CI and not again under each build.
+# A long test (outages, fleets, soaks): runs in every plain `make check`.
+# .ci/run sets ACCELMON_LONG_TESTS=0 for the repeated distcheck and ASan
+# passes, so it runs once per CI and not again under each build, and
+# ACCELMON_LONG_TESTS=race under TSan, where the tests marked `long_test
+# race` (concurrency under load: no drops) run again.
 long_test() {
-  [ "${ACCELMON_LONG_TESTS:-1}" = 0 ] &&
-    skip "long test (ACCELMON_LONG_TESTS=0: it ran in CI's main pass)"
+  case "${ACCELMON_LONG_TESTS:-1}" in
+    0) skip "long test (ACCELMON_LONG_TESTS=0: it ran in CI's main pass)" ;;
+    race) [ "${1:-}" = race ] ||
+      skip "long test (ACCELMON_LONG_TESTS=race: only race-relevant ones)" ;;
+  esac
   return 0
 }
