@@ -699,6 +699,11 @@ static void render_self(struct agg *a, struct buf *t, struct buf *o)
 			{"accelmon_collector_duration_seconds",
 			 "Wall-clock duration of the collector's last completed poll.",
 			 "seconds", AM_GAUGE},
+			/* beside the duration, so an alert can tell a poll
+			 * that takes most of its interval (overrunning) */
+			{"accelmon_collector_interval_seconds",
+			 "Configured poll interval of the collector.", "seconds",
+			 AM_GAUGE},
 			{"accelmon_ring_dropped_samples_total",
 			 "Samples dropped because the collector's ring was full.",
 			 NULL, AM_COUNTER},
@@ -714,13 +719,16 @@ static void render_self(struct agg *a, struct buf *t, struct buf *o)
 				double v;
 				char *esc = expo_escape_label_value(cs->name);
 
-				if (k == 1 && cs->duration_s < 0) {
+				if ((k == 1 && cs->duration_s < 0) ||
+				    (k == 2 && cs->interval_s <= 0)) {
 					free(esc);
 					continue;
 				}
-				v = k == 0 ? cs->up : k == 1 ? cs->duration_s
-					: k == 2 ? (double)cs->dropped
-						 : (double)cs->read_errors;
+				v = k == 0   ? cs->up
+				    : k == 1 ? cs->duration_s
+				    : k == 2 ? cs->interval_s
+				    : k == 3 ? (double)cs->dropped
+					     : (double)cs->read_errors;
 				snprintf(lbl, sizeof(lbl), "{collector=\"%s\"}",
 					 esc ? esc : "");
 				free(esc);

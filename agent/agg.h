@@ -20,6 +20,7 @@ struct agg_collector_status {
 	const char *name;
 	int up;
 	double duration_s; /* last poll; < 0 before the first */
+	double interval_s; /* its poll interval; <= 0 when not known */
 	uint64_t dropped;
 	uint64_t read_errors;
 };

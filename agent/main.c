@@ -25,7 +25,7 @@
 #define STOP_GRACE_S 2.0
 
 struct opts {
-	const char *config, *listen, *sysfs, *procfs, *log_level;
+	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate;
 	int once;
 };
 
@@ -33,7 +33,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: accelmon [--config FILE] [--listen HOST:PORT] [--sysfs DIR]\n"
-		"                [--procfs DIR] [--once] [--log-level LEVEL]\n"
+		"                [--procfs DIR] [--once] [--log-level LEVEL] [--simulate N]\n"
 		"                [--print-config] [--version] [--help]\n"
 		"\n"
 		"  --config FILE      YAML configuration (default: the embedded one)\n"
@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  --procfs DIR       root used in place of /proc\n"
 		"  --once             one collection cycle, print the exposition, exit\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --simulate N       N simulated accelerators and ports (the sim collector's\n"
+		"                     demo mix), instead of a --config file\n"
 		"  --print-config     print the embedded default configuration and exit\n"
 		"  --version          print the version and exit\n"
 		"\n"
@@ -59,10 +61,22 @@ static int load_config(const struct opts *o, struct agent_config **out,
 		 * sections are checked, so theirs are known then. */
 		.load_plugins = plugins_config_hook,
 	};
+	char sim[128];
 	int rc;
 
 	sc.collectors = collectors_components(&sc.ncollectors);
-	if (o->config)
+	if (o->simulate) {
+		/* A shortcut for a config file with this one section; devices
+		 * is checked like a file's (1..1024), naming --simulate. */
+		if (o->config) {
+			snprintf(err, errlen, "--simulate and --config: put `sim: "
+				 "{devices: N, demo: true}` in %s instead", o->config);
+			return -EINVAL;
+		}
+		snprintf(sim, sizeof(sim), "collectors:\n  sim: {devices: %s, demo: true}\n",
+			 o->simulate);
+		rc = config_parse_schema(sim, strlen(sim), "--simulate", &sc, out, err, errlen);
+	} else if (o->config)
 		rc = config_load_file_schema(o->config, &sc, out, err, errlen);
 	else
 		rc = config_parse_schema(config_embedded_default,
@@ -233,6 +247,7 @@ int main(int argc, char **argv)
 		{"procfs", required_argument, NULL, 'p'},
 		{"once", no_argument, NULL, 'o'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"simulate", required_argument, NULL, 'S'},
 		{"print-config", no_argument, NULL, 'P'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -256,6 +271,14 @@ int main(int argc, char **argv)
 		case 's': o.sysfs = optarg; break;
 		case 'p': o.procfs = optarg; break;
 		case 'o': o.once = 1; break;
+		case 'S':
+			if (strspn(optarg, "0123456789") != strlen(optarg) || !*optarg ||
+			    strlen(optarg) > 6) {
+				fprintf(stderr, "accelmon: --simulate: '%s' is not a number of devices\n", optarg);
+				return 2;
+			}
+			o.simulate = optarg;
+			break;
 		case 'L':
 			if (log_level_parse(optarg) < 0) {
 				fprintf(stderr, "accelmon: --log-level: unknown level '%s' (error, warn, info, debug)\n", optarg);

@@ -111,6 +111,7 @@ static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
 			out[n].name = sl->name;
 			out[n].up = 0;
 			out[n].duration_s = -1;
+			out[n].interval_s = sl->interval_s;
 			out[n].dropped = 0;
 			out[n].read_errors = atomic_load_explicit(&sl->ctx.read_errors,
 								  memory_order_relaxed);
@@ -127,6 +128,7 @@ static size_t status_cb(void *arg, struct agg_collector_status *out, size_t max)
 		out[n].duration_s = atomic_load(&sl->polls)
 					    ? (double)atomic_load(&sl->last_duration) / NS_PER_S
 					    : -1;
+		out[n].interval_s = sl->interval_s;
 		out[n].dropped = ring_dropped(sl->ctx.ring);
 		out[n].read_errors = atomic_load_explicit(&sl->ctx.read_errors,
 							  memory_order_relaxed);

@@ -24,6 +24,7 @@
 #include "agg.h"
 #include "config.h"
 #include "exporter.h"
+#include "exporters/live_page.h"
 #include "exporters/prometheus.h"
 #include "log.h"
 #include "snapshot.h"
@@ -57,12 +58,6 @@ static void prom_stats_register(void)
 			  "HTTP requests answered 404 or 405.", 1, "",
 			  &prom_bad_requests);
 }
-
-static const char index_html[] =
-	"<!DOCTYPE html>\n<html><head><title>accelmon</title></head><body>\n"
-	"<h1>accelmon</h1>\n<p>Accelerator and fabric utilization telemetry.</p>\n"
-	"<ul><li><a href=\"/metrics\">/metrics</a></li>"
-	"<li><a href=\"/-/healthy\">/-/healthy</a></li></ul>\n</body></html>\n";
 
 /* Parse one media range of an Accept header: type and q (default 1). */
 static void media_range(const char *s, size_t len, char *type, size_t tcap, double *q,
@@ -380,8 +375,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	if (strcmp(url, "/metrics") == 0)
 		return send_metrics(cls, c);
 	if (strcmp(url, "/") == 0)
-		return send_static(c, MHD_HTTP_OK, "text/html; charset=utf-8",
-				   index_html);
+		return live_page_send(c);
 	if (strcmp(url, "/-/healthy") == 0)
 		return send_static(c, MHD_HTTP_OK, "text/plain", "OK\n");
 	atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
@@ -482,6 +476,8 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		return -EIO;
 	}
 	pthread_once(&prom_stats_once, prom_stats_register);
+	if (live_page_start() < 0) /* the page still answers, without history */
+		log_msg(LOGL_WARN, PROM, "live page: no history sampler");
 	log_msg(LOGL_INFO, PROM, "serving http://%s/metrics", agent->listen);
 	*state = p;
 	return 0;
@@ -495,6 +491,7 @@ static void prom_stop(void *state)
 		return;
 	/* MHD closes the listening socket it was given. */
 	MHD_stop_daemon(p->d);
+	live_page_stop();
 	prom_gz_cache_fini(&p->gz);
 	free(p);
 }

@@ -1,17 +1,35 @@
 #!/bin/bash
 # The Prometheus rules in dashboards/ are valid and pass their promtool unit
-# tests; every PromQL expression of the Grafana dashboard parses.
+# tests (every alert fires in one); the Grafana boards are what mkdash.py
+# makes, keep to their contract (uids, datasource and cluster/node/model
+# variables), and every PromQL expression of them parses; every metric name
+# a panel or rule uses is in `accelmon --once --simulate 8` and in the real
+# collectors' golden expositions, so a renamed metric fails here, not on a
+# dashboard.
 . "$(dirname "$0")/lib.sh"
 need promtool
+need python3
+python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed"
 d="$ABS_SRCDIR/dashboards"
 promtool check rules "$d/accelmon.rules.yml" || fail "promtool check rules"
 (cd "$d" && promtool test rules accelmon.rules.test.yml) || fail "promtool test rules"
-# Dashboard queries: wrap each in a recording rule and let promtool parse it.
-n=0
-{ echo "groups:"; echo "  - name: dashboard"; echo "    rules:"
-  grep -o '"expr": "[^"]*\(\\"[^"]*\)*"' "$d/accelmon-cluster.json" |
-    sed 's/^"expr": "//; s/"$//; s/\\"/"/g; s/\$instance/.*/g' |
-    while IFS= read -r e; do n=$((n + 1)); printf '      - record: dashboard:q%d\n        expr: %s\n' "$n" "'${e//\'/\'\'}'"; done
-} > "$WORK/dash.rules.yml"
-promtool check rules "$WORK/dash.rules.yml" || fail "a dashboard query does not parse: $(cat "$WORK/dash.rules.yml")"
-ok "rules, rule unit tests and $(grep -c record: "$WORK/dash.rules.yml") dashboard queries"
+python3 "$d/mkdash.py" --check || fail "dashboards/*.json are not what mkdash.py makes"
+
+# The names the agent exports. 1: `accelmon --once --simulate 8` (with the
+# netdev fixture for the Ethernet families) holds every name the boards and
+# rules use. 2: so do the real collectors: the golden expositions of every
+# fixture, plus the agent's own accelmon_* and process_* families.
+"$ACCELMON" --once --simulate 8 --sysfs "$FIXTURES/netdev/sys" > "$WORK/sim8.prom" 2>"$WORK/sim8.err" ||
+  fail "accelmon --once --simulate 8: $(cat "$WORK/sim8.err")"
+grep -q '^accelmon_collector_up' "$WORK/sim8.prom" || fail "no accelmon_* families in accelmon --once"
+names() { grep -hv '^#' "$@" | sed 's/[{ ].*//' | grep -v '^$' | sort -u; }
+names "$WORK/sim8.prom" > "$WORK/names"
+python3 "$ABS_SRCDIR/tests/integration/dashcheck.py" "$d" "$WORK/names" "$WORK/dash.rules.yml" ||
+  fail "dashboards check against accelmon --once --simulate 8"
+{ names "$ABS_SRCDIR"/tests/golden/*.prom; names "$WORK/sim8.prom" | grep -E '^(accelmon|process)_'; } |
+  sort -u > "$WORK/names.real"
+python3 "$ABS_SRCDIR/tests/integration/dashcheck.py" "$d" "$WORK/names.real" "$WORK/dash.rules.yml" ||
+  fail "dashboards check against the real collectors' golden expositions"
+promtool check rules "$WORK/dash.rules.yml" > "$WORK/dash.check" 2>&1 ||
+  fail "a dashboard query does not parse: $(cat "$WORK/dash.check")"
+ok "rules, rule unit tests and $(grep -c 'record:' "$WORK/dash.rules.yml") dashboard queries; names: $(wc -l < "$WORK/names") from --simulate 8, $(wc -l < "$WORK/names.real") from the real collectors"

@@ -3,7 +3,8 @@
 . "$(dirname "$0")/lib.sh"
 need valgrind
 if ldd "$ACCELMON" | grep -q 'lib[at]san'; then skip "sanitizer build"; fi
-printf 'collectors:\n  sim: {devices: 4}\n' > "$WORK/v.yaml"
+# the demo mix: every scenario, ports and the core's derived series
+printf 'collectors:\n  sim: {devices: 5, demo: true}\n' > "$WORK/v.yaml"
 valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
   --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
   "$ACCELMON" --once --config "$WORK/v.yaml" --sysfs "$FIXTURES/netdev/sys" \
@@ -11,4 +12,6 @@ valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible 
 rc=$?
 [ "$rc" = 0 ] || fail "valgrind exit $rc: $(grep -v '^accelmon' "$WORK/vg" | head -40)"
 grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/out" || fail "no output under valgrind"
+grep -q '^fabric_port_stat_saturated{device="simhca3",port="1",counter="port_rcv_errors"} 1$' "$WORK/out" ||
+  fail "no simulated ports under valgrind"
 ok "valgrind memcheck: clean"
