@@ -15,6 +15,7 @@
 
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
 #include "nvml_api.h"
 
 #define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
@@ -35,8 +36,10 @@ struct nvml_lib {
 	nvml_handle_by_index_fn handle_by_index;
 	nvml_dev_string_fn name, uuid, serial;
 	nvml_pci_info_fn pci_info;
+	nvml_pci_info_legacy_fn pci_info_v2;
 	nvml_dev_uint_fn numa_node;
 	nvml_utilization_fn utilization;
+	nvml_samples_fn samples;
 	nvml_memory_v2_fn memory_v2;
 	nvml_memory_fn memory;
 	nvml_dev_uint_fn power, power_limit;
@@ -60,65 +63,73 @@ struct nvml_lib {
 	nvml_mig_mode_fn mig_mode;
 	nvml_dev_uint_fn mig_max;
 	nvml_mig_handle_fn mig_handle;
-	nvml_dev_uint_fn gpu_instance_id;
+	nvml_dev_uint_fn gpu_instance_id, compute_instance_id;
 };
 
-/* Symbol table: the newest name first, older ones after (a driver may lack
- * a symbol its header declares). Offsets into struct nvml_lib. */
-static const struct nvml_sym {
-	size_t off;
-	const char *names[4];
-} nvml_syms[] = {
+/* Symbol table for am_dl_bind: the newest name first, older ones after (a
+ * driver may lack a symbol its header declares). Without the four required
+ * entry points the library is not NVML. */
+#define NVML_NSYMS 48
+static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], size_t *n)
+{
+	size_t k = 0;
 /* clang-format off */
-#define S(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__, NULL } }
-    /* clang-format on */
-    S(init, "nvmlInit_v2", "nvmlInit"),
-    S(shutdown, "nvmlShutdown"),
-    S(error_string, "nvmlErrorString"),
-    S(driver_version, "nvmlSystemGetDriverVersion"),
-    S(count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
-    S(handle_by_index, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"),
-    S(name, "nvmlDeviceGetName"),
-    S(uuid, "nvmlDeviceGetUUID"),
-    S(serial, "nvmlDeviceGetSerial"),
-    /* _v1 has another layout; without _v3/_v2 pci_bus_id stays empty. */
-    S(pci_info, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"),
-    S(numa_node, "nvmlDeviceGetNumaNodeId"),
-    S(utilization, "nvmlDeviceGetUtilizationRates"),
-    S(memory_v2, "nvmlDeviceGetMemoryInfo_v2"),
-    S(memory, "nvmlDeviceGetMemoryInfo"),
-    S(power, "nvmlDeviceGetPowerUsage"),
-    S(power_limit, "nvmlDeviceGetEnforcedPowerLimit"),
-    S(energy, "nvmlDeviceGetTotalEnergyConsumption"),
-    S(temperature, "nvmlDeviceGetTemperature"),
-    S(clock, "nvmlDeviceGetClockInfo"),
-    S(pcie, "nvmlDeviceGetPcieThroughput"),
-    S(clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
-      "nvmlDeviceGetCurrentClocksThrottleReasons"),
-    S(ecc, "nvmlDeviceGetTotalEccErrors"),
-    /* Only the count is used, and the v1 element is a prefix of the v2/v3
-     * one, so one 24-byte-element buffer serves every version. */
-    S(processes, "nvmlDeviceGetComputeRunningProcesses_v3",
-      "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses"),
-    S(field_values, "nvmlDeviceGetFieldValues"),
-    S(event_set_create, "nvmlEventSetCreate"),
-    S(register_events, "nvmlDeviceRegisterEvents"),
-    S(supported_events, "nvmlDeviceGetSupportedEventTypes"),
-    /* v1 fills a smaller struct; only v2 is used. */
-    S(event_set_wait, "nvmlEventSetWait_v2"),
-    S(event_set_free, "nvmlEventSetFree"),
-    S(gpm_support, "nvmlGpmQueryDeviceSupport"),
-    S(gpm_alloc, "nvmlGpmSampleAlloc"),
-    S(gpm_free, "nvmlGpmSampleFree"),
-    S(gpm_sample, "nvmlGpmSampleGet"),
-    S(gpm_mig_sample, "nvmlGpmMigSampleGet"),
-    S(gpm_metrics, "nvmlGpmMetricsGet"),
-    S(mig_mode, "nvmlDeviceGetMigMode"),
-    S(mig_max, "nvmlDeviceGetMaxMigDeviceCount"),
-    S(mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex"),
-    S(gpu_instance_id, "nvmlDeviceGetGpuInstanceId"),
+#define S(req, field, ...) if (k < NVML_NSYMS) t[k++] = (struct am_dl_sym){{__VA_ARGS__, NULL}, (void **)&l->field, req}
+	/* clang-format on */
+	S(true, init, "nvmlInit_v2", "nvmlInit");
+	S(true, shutdown, "nvmlShutdown");
+	S(false, error_string, "nvmlErrorString");
+	S(false, driver_version, "nvmlSystemGetDriverVersion");
+	S(true, count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount");
+	S(true, handle_by_index, "nvmlDeviceGetHandleByIndex_v2",
+	  "nvmlDeviceGetHandleByIndex");
+	S(false, name, "nvmlDeviceGetName");
+	S(false, uuid, "nvmlDeviceGetUUID");
+	S(false, serial, "nvmlDeviceGetSerial");
+	/* _v1 has another layout again; without _v3/_v2 pci_bus_id stays
+	 * empty. _v2 is resolved on its own: its layout is not _v3's. */
+	S(false, pci_info, "nvmlDeviceGetPciInfo_v3");
+	S(false, pci_info_v2, "nvmlDeviceGetPciInfo_v2");
+	S(false, numa_node, "nvmlDeviceGetNumaNodeId");
+	S(false, utilization, "nvmlDeviceGetUtilizationRates");
+	S(false, samples, "nvmlDeviceGetSamples");
+	S(false, memory_v2, "nvmlDeviceGetMemoryInfo_v2");
+	S(false, memory, "nvmlDeviceGetMemoryInfo");
+	S(false, power, "nvmlDeviceGetPowerUsage");
+	S(false, power_limit, "nvmlDeviceGetEnforcedPowerLimit");
+	S(false, energy, "nvmlDeviceGetTotalEnergyConsumption");
+	S(false, temperature, "nvmlDeviceGetTemperature");
+	S(false, clock, "nvmlDeviceGetClockInfo");
+	S(false, pcie, "nvmlDeviceGetPcieThroughput");
+	S(false, clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
+	  "nvmlDeviceGetCurrentClocksThrottleReasons");
+	S(false, ecc, "nvmlDeviceGetTotalEccErrors");
+	/* Only the count is asked (infos NULL), so the entry size of each
+	 * version (16, 24, or 32 bytes on 535.43-535.86) never matters. */
+	S(false, processes, "nvmlDeviceGetComputeRunningProcesses_v3",
+	  "nvmlDeviceGetComputeRunningProcesses_v2",
+	  "nvmlDeviceGetComputeRunningProcesses");
+	S(false, field_values, "nvmlDeviceGetFieldValues");
+	S(false, event_set_create, "nvmlEventSetCreate");
+	S(false, register_events, "nvmlDeviceRegisterEvents");
+	S(false, supported_events, "nvmlDeviceGetSupportedEventTypes");
+	/* v1 fills a smaller struct; only v2 is used. */
+	S(false, event_set_wait, "nvmlEventSetWait_v2");
+	S(false, event_set_free, "nvmlEventSetFree");
+	S(false, gpm_support, "nvmlGpmQueryDeviceSupport");
+	S(false, gpm_alloc, "nvmlGpmSampleAlloc");
+	S(false, gpm_free, "nvmlGpmSampleFree");
+	S(false, gpm_sample, "nvmlGpmSampleGet");
+	S(false, gpm_mig_sample, "nvmlGpmMigSampleGet");
+	S(false, gpm_metrics, "nvmlGpmMetricsGet");
+	S(false, mig_mode, "nvmlDeviceGetMigMode");
+	S(false, mig_max, "nvmlDeviceGetMaxMigDeviceCount");
+	S(false, mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex");
+	S(false, gpu_instance_id, "nvmlDeviceGetGpuInstanceId");
+	S(false, compute_instance_id, "nvmlDeviceGetComputeInstanceId");
 #undef S
-};
+	*n = k;
+}
 
 /* Families, registered at init. */
 enum nvml_fam {
@@ -132,6 +143,7 @@ enum nvml_fam {
 	F_POWER,
 	F_PLIMIT,
 	F_ENERGY,
+	F_ENERGY_INT,
 	F_TEMP,
 	F_CLOCK,
 	F_THROTTLE,
@@ -168,9 +180,10 @@ static const struct nvml_fam_use {
     [F_MEM_TOTAL] = STD(AM_STD_MEMORY_TOTAL, AM_GAUGE, 0),
     [F_POWER] = STD(AM_STD_POWER, AM_GAUGE, 1e-3),
     [F_PLIMIT] = STD(AM_STD_POWER_LIMIT, AM_GAUGE, 1e-3),
-    /* NVML's energy counter and the fallback integration of power (done
-     * here for now, trapezoid rule) both reach the core in mJ. */
+    /* NVML's energy counter, in mJ; without it, the core integrates the
+     * power gauge (AM_DERIVE_INTEGRAL, joules: scale 1). */
     [F_ENERGY] = STD(AM_STD_ENERGY, AM_COUNTER, 1e-3),
+    [F_ENERGY_INT] = STD(AM_STD_ENERGY, AM_COUNTER, 0),
     [F_TEMP] = STD(AM_STD_TEMPERATURE, AM_GAUGE, 0),
     [F_CLOCK] = STD(AM_STD_CLOCK, AM_GAUGE, 1e6),
     [F_THROTTLE] = STD(AM_STD_THROTTLED_SECONDS, AM_INTEGRAL, 0),
@@ -345,10 +358,7 @@ struct nvml_dev {
 	unsigned char cap[C_COUNT];
 	am_series_t s[S_COUNT];
 	am_series_t s_info, s_temp_mem;
-	/* energy fallback: collector-side integration of power */
-	double e_mj, e_prev_mw;
-	int64_t e_prev_ns;
-	bool e_have;
+	am_series_t s_energy_int; /* derived: the integral of S_POWER */
 	/* NVLink + memory temperature through nvmlDeviceGetFieldValues */
 	nvmlFieldValue_t *fv;
 	struct nvml_field *fmeta;
@@ -524,21 +534,21 @@ static void nvml_reset_series(struct nvml_dev *d)
 		d->s[i] = AM_SERIES_INVALID;
 	d->s_info = AM_SERIES_INVALID;
 	d->s_temp_mem = AM_SERIES_INVALID;
+	d->s_energy_int = AM_SERIES_INVALID;
 	for (int i = 0; i < d->nfv; i++)
 		d->fmeta[i].series = AM_SERIES_INVALID;
 	for (int i = 0; i < d->nev; i++)
 		d->ev[i].series = AM_SERIES_INVALID;
 }
 
-/* NUMA node: NVML where it has the call, else sysfs for the PCI function
- * (NVML's bus id has an 8-digit domain, sysfs a 4-digit lower-case one). */
+/* NUMA node: NVML where it has the call, else the PCI function's sysfs
+ * identity (NVML's bus id has an 8-digit domain, sysfs a 4-digit lower-case
+ * one). */
 static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 {
-	unsigned node;
-	unsigned dom, bus, dev, fn;
+	unsigned node, dom, bus, dev, fn;
+	struct am_pci_id id;
 	char path[512];
-	FILE *f;
-	int v;
 
 	d->numa[0] = '\0';
 	if (st->lib.numa_node && st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
@@ -547,22 +557,45 @@ static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 	}
 	if (sscanf(d->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
 		return;
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x/numa_node",
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x",
 		 am_sysfs(st->ctx), dom, bus, dev, fn);
-	f = fopen(path, "r");
-	if (!f)
+	if (am_pci_identity(path, &id) == 0 && id.numa_node >= 0)
+		snprintf(d->numa, sizeof(d->numa), "%d", id.numa_node);
+}
+
+/* The bus id in NVML's current form ("00000000:18:00.0"). _v3 (R410 on)
+ * has it at the end of its struct; before R410 only _v2 exists and fills
+ * the 52-byte legacy struct, whose busId[16] comes first with a 4-digit
+ * domain: reformatted, so every driver exports the same form. */
+static void nvml_pci_bus_id(struct nvml_state *st, struct nvml_dev *d)
+{
+	union {
+		nvmlPciInfo_t v3;
+		nvmlPciInfoLegacy_t v2;
+	} pci;
+	unsigned dom, bus, dev, fn;
+
+	memset(&pci, 0, sizeof(pci));
+	d->bus_id[0] = '\0';
+	if (st->lib.pci_info) {
+		if (st->lib.pci_info(d->h, &pci.v3) == NVML_SUCCESS) {
+			pci.v3.busId[sizeof(pci.v3.busId) - 1] = '\0';
+			snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.v3.busId);
+		}
 		return;
-	if (fscanf(f, "%d", &v) == 1 && v >= 0)
-		snprintf(d->numa, sizeof(d->numa), "%d", v);
-	fclose(f);
+	}
+	if (!st->lib.pci_info_v2 || st->lib.pci_info_v2(d->h, &pci.v2) != NVML_SUCCESS)
+		return;
+	pci.v2.busId[sizeof(pci.v2.busId) - 1] = '\0';
+	if (sscanf(pci.v2.busId, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4)
+		snprintf(d->bus_id, sizeof(d->bus_id), "%08X:%02X:%02X.%X", dom, bus, dev,
+			 fn);
 }
 
 /* Identity strings for accel_info. MIG instances inherit the parent's PCI,
  * serial and NUMA node. */
 static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 {
-	nvmlPciInfo_t pci;
-
 	d->model[0] = d->serial[0] = '\0';
 	if (st->lib.name &&
 	    st->lib.name(d->h, d->model, sizeof(d->model)) != NVML_SUCCESS)
@@ -575,12 +608,7 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 		memcpy(d->numa, p->numa, sizeof(d->numa));
 		return;
 	}
-	memset(&pci, 0, sizeof(pci));
-	d->bus_id[0] = '\0';
-	if (st->lib.pci_info && st->lib.pci_info(d->h, &pci) == NVML_SUCCESS) {
-		pci.busId[sizeof(pci.busId) - 1] = '\0';
-		snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.busId);
-	}
+	nvml_pci_bus_id(st, d);
 	if (st->lib.serial &&
 	    st->lib.serial(d->h, d->serial, NVML_DEVICE_SERIAL_BUFFER_SIZE) !=
 		NVML_SUCCESS)
@@ -637,7 +665,6 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 		d->fmeta = NULL;
 		d->nfv = 0;
 		d->nev = 0;
-		d->e_mj = 0;
 		nvml_reset_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
 		nvml_probe_info(st, d);
@@ -649,7 +676,6 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 	d->lost = false;
 	/* No sample pairs or integration across the outage. */
 	nvml_gpm_free(st, d);
-	d->e_have = false;
 	d->ev_registered = false;
 	return true;
 }
@@ -709,7 +735,24 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 	}
 }
 
-static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t now)
+/* Without an energy counter (before Volta) energy is the core's integral of
+ * the power gauge (AM_DERIVE_INTEGRAL, the one integration rule). */
+static void nvml_energy_from_power(struct nvml_state *st, struct nvml_dev *d)
+{
+	am_series_t p = nvml_slot_series(st, d, S_POWER);
+	const char *lv[2] = {d->name, d->uuid};
+	struct am_derive dv = {.op = AM_DERIVE_INTEGRAL,
+			       .a = p,
+			       .b = AM_SERIES_INVALID,
+			       .capacity = AM_SERIES_INVALID};
+
+	if (d->s_energy_int != AM_SERIES_INVALID || p == AM_SERIES_INVALID ||
+	    st->fam[F_ENERGY_INT] < 0)
+		return;
+	d->s_energy_int = am_series_derived(st->ctx, st->fam[F_ENERGY_INT], lv, &dv);
+}
+
+static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned long long mj;
 	unsigned mw;
@@ -719,22 +762,9 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t n
 		nvml_put_u64(st, d, S_ENERGY, mj);
 	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
 	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
+		if (d->cap[C_ENERGY] == CAP_NO)
+			nvml_energy_from_power(st, d);
 		nvml_put(st, d, S_POWER, mw);
-		if (d->cap[C_ENERGY] == CAP_NO) {
-			/* No energy counter: integrate (trapezoid) here. The
-			 * first sample only starts the integral. */
-			if (d->e_have && now > d->e_prev_ns) {
-				double dt = (now - d->e_prev_ns) * 1e-9;
-
-				d->e_mj += (d->e_prev_mw + mw) / 2.0 * dt;
-				/* whole millijoules: counters take integers */
-				nvml_put_u64(st, d, S_ENERGY,
-					     (unsigned long long)d->e_mj);
-			}
-			d->e_have = true;
-			d->e_prev_mw = mw;
-			d->e_prev_ns = now;
-		}
 	}
 	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
 	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
@@ -1160,7 +1190,7 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
 	nvml_poll_util_mem(st, d);
-	nvml_poll_power(st, d, now);
+	nvml_poll_power(st, d);
 	nvml_poll_clocks(st, d);
 	nvml_poll_pcie_ecc_procs(st, d);
 	nvml_poll_fields(st, d);
@@ -1360,27 +1390,23 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	st->read_pcie = am_cfg_bool(cfg, "pcie", true);
 	st->event_wait_ms =
 	    (unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
-	st->lib.dl = dlopen(st->library, RTLD_NOW | RTLD_LOCAL);
-	if (!st->lib.dl) {
-		const char *why = dlerror();
+	{
+		const char *const cand[] = {st->library, NULL};
+		struct am_dl_sym syms[NVML_NSYMS];
+		char err[512];
+		size_t nsyms;
 
-		/* dlerror() already names the file; keep it to one line. */
-		am_found(ctx, "%s not found: %s", st->library,
-			 why ? why : "dlopen failed");
-		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(nvml_syms) / sizeof(nvml_syms[0]); i++) {
-		void *p = NULL;
-
-		for (int k = 0; !p && nvml_syms[i].names[k]; k++)
-			p = dlsym(st->lib.dl, nvml_syms[i].names[k]);
-		memcpy((char *)&st->lib + nvml_syms[i].off, &p, sizeof(p));
-	}
-	if (!st->lib.init || !st->lib.shutdown || !st->lib.count ||
-	    !st->lib.handle_by_index) {
-		am_found(ctx, "%s lacks nvmlInit/nvmlDeviceGetCount: not NVML",
-			 st->library);
-		goto fail;
+		st->lib.dl = am_dl_open(cand, NULL, err, sizeof(err));
+		if (!st->lib.dl) {
+			/* dlerror() already names the file; keep it to one line. */
+			am_found(ctx, "%s not found: %s", st->library, err);
+			goto fail;
+		}
+		nvml_sym_table(&st->lib, syms, &nsyms);
+		if (am_dl_bind(st->lib.dl, syms, nsyms, err, sizeof(err)) < 0) {
+			am_found(ctx, "%s: %s: not NVML", st->library, err);
+			goto fail;
+		}
 	}
 	r = st->lib.init();
 	if (r != NVML_SUCCESS) {

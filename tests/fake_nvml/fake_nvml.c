@@ -433,17 +433,27 @@ FAKE_STRING_FN(nvmlDeviceGetName, "model")
 FAKE_STRING_FN(nvmlDeviceGetUUID, "uuid")
 FAKE_STRING_FN(nvmlDeviceGetSerial, "serial")
 
-static nvmlReturn_t fake_pci(const char *fn, nvmlDevice_t d, nvmlPciInfo_t *p)
+/* The bus id of d's scenario ("00000000:18:00.0"), after the entry checks;
+ * NOT_SUPPORTED without one. */
+static nvmlReturn_t fake_pci_id(const char *fn, nvmlDevice_t d, const char **id)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, fn);
-	const char *id;
 
 	if (r != NVML_SUCCESS)
 		return r;
-	id = fake_str(g, "pci_bus_id");
-	if (!id)
-		return NVML_ERROR_NOT_SUPPORTED;
+	*id = fake_str(g, "pci_bus_id");
+	return *id ? NVML_SUCCESS : NVML_ERROR_NOT_SUPPORTED;
+}
+
+#ifndef FAKE_OLD_DRIVER
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p)
+{
+	const char *id;
+	nvmlReturn_t r = fake_pci_id("nvmlDeviceGetPciInfo_v3", d, &id);
+
+	if (r != NVML_SUCCESS)
+		return r;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->busId, sizeof(p->busId), "%s", id);
 	/* legacy form: 4-digit domain */
@@ -454,20 +464,25 @@ static nvmlReturn_t fake_pci(const char *fn, nvmlDevice_t d, nvmlPciInfo_t *p)
 	return NVML_SUCCESS;
 }
 
-#ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p)
-{
-	return fake_pci("nvmlDeviceGetPciInfo_v3", d, p);
-}
-
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t d, unsigned *n)
 {
 	return fake_uint(d, "nvmlDeviceGetNumaNodeId", "numa_node", n);
 }
 #endif
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfo_t *p)
+/* A pre-R410 driver's _v2: the 52-byte legacy struct, busId[16] first with a
+ * 4-digit domain; exactly that many bytes are written. */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfoLegacy_t *p)
 {
-	return fake_pci("nvmlDeviceGetPciInfo_v2", d, p);
+	const char *id;
+	nvmlReturn_t r = fake_pci_id("nvmlDeviceGetPciInfo_v2", d, &id);
+
+	if (r != NVML_SUCCESS)
+		return r;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->busId, sizeof(p->busId), "%s", strlen(id) > 4 ? id + 4 : id);
+	sscanf(id, "%x:%x:%x", &p->domain, &p->bus, &p->device);
+	p->pciDeviceId = 0x1db410de;
+	return NVML_SUCCESS;
 }
 
 /* ---- readings ---- */
@@ -994,7 +1009,7 @@ FAKE_SAME(nvmlSystemGetDriverVersion, nvml_driver_version_fn);
 FAKE_SAME(nvmlDeviceGetCount, nvml_count_fn);
 FAKE_SAME(nvmlDeviceGetHandleByIndex, nvml_handle_by_index_fn);
 FAKE_SAME(nvmlDeviceGetName, nvml_dev_string_fn);
-FAKE_SAME(nvmlDeviceGetPciInfo_v2, nvml_pci_info_fn);
+FAKE_SAME(nvmlDeviceGetPciInfo_v2, nvml_pci_info_legacy_fn);
 FAKE_SAME(nvmlDeviceGetUtilizationRates, nvml_utilization_fn);
 FAKE_SAME(nvmlDeviceGetMemoryInfo, nvml_memory_fn);
 FAKE_SAME(nvmlDeviceGetPowerUsage, nvml_dev_uint_fn);
