@@ -343,10 +343,12 @@ struct nvml_event_count {
 struct nvml_dev {
 	unsigned index;	    /* NVML index (parent's index for MIG) */
 	int parent;	    /* -1, or the parent GPU's slot for a MIG instance */
-	unsigned mig_index; /* MIG: index under the parent */
-	unsigned gi;	    /* MIG: GPU instance id */
+	unsigned mig_index; /* MIG: index under the parent when last found */
+	unsigned gi, ci;    /* MIG: GPU and compute instance ids */
+	bool has_ci;	    /* MIG: ci is known (nvmlDeviceGetComputeInstanceId) */
+	bool gi_first;	    /* MIG: first compute instance of its GPU instance */
 	nvmlDevice_t h;
-	char name[32]; /* "nvidia0", MIG "nvidia0-gi1" */
+	char name[40]; /* "nvidia0", MIG "nvidia0-gi1-ci0" */
 	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
 	char model[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
 	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
@@ -385,7 +387,9 @@ struct nvml_state {
 	bool read_pcie; /* nvmlDeviceGetPcieThroughput samples 20 ms per call */
 	nvmlEventSet_t evset;
 	struct nvml_dev *dev;
-	int ndev;
+	int ndev, cap;
+	unsigned ngpu;		 /* top-level GPUs known (NVML indices 0..ngpu-1) */
+	unsigned last_count;	 /* nvmlDeviceGetCount at the latest poll */
 	nvmlGpmMetricsGet_t *mg; /* 13 KiB: allocated once */
 	nvmlProcessInfo_t procs[NVML_PROC_SLOTS];
 };
@@ -626,6 +630,45 @@ static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
 	d->ghave = false;
 }
 
+/* GPU and compute instance ids of MIG handle h; false when NVML does not
+ * answer. ci is left 0 (and *has_ci false) without the compute instance
+ * call. */
+static bool nvml_mig_ids(struct nvml_state *st, nvmlDevice_t h, unsigned *gi,
+			 unsigned *ci, bool *has_ci)
+{
+	if (st->lib.gpu_instance_id(h, gi) != NVML_SUCCESS)
+		return false;
+	*ci = 0;
+	*has_ci = st->lib.compute_instance_id &&
+		  st->lib.compute_instance_id(h, ci) == NVML_SUCCESS;
+	return true;
+}
+
+/* Find MIG device d (its gi and ci) among parent p's MIG handles: the
+ * index it had first, then every index. True with *h set when found. */
+static bool nvml_mig_lookup(struct nvml_state *st, const struct nvml_dev *p,
+			    struct nvml_dev *d, nvmlDevice_t *h)
+{
+	unsigned max = 0, gi, ci;
+	bool has_ci;
+
+	if (st->lib.mig_max(p->h, &max) != NVML_SUCCESS)
+		return false;
+	for (unsigned k = 0; k <= max; k++) {
+		unsigned m = k == 0 ? d->mig_index : k - 1;
+
+		if ((k > 0 && m == d->mig_index) || m >= max ||
+		    st->lib.mig_handle(p->h, m, h) != NVML_SUCCESS ||
+		    !nvml_mig_ids(st, *h, &gi, &ci, &has_ci))
+			continue;
+		if (gi == d->gi && ci == d->ci && has_ci == d->has_ci) {
+			d->mig_index = m;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A fresh handle for d (after a loss or a re-init). A different UUID at the
  * same index is another GPU: its series get new labels. */
 static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
@@ -639,7 +682,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 
 		if (!p->up)
 			return false;
-		r = st->lib.mig_handle(p->h, d->mig_index, &h);
+		/* The instance, wherever a reconfiguration put it. */
+		r = nvml_mig_lookup(st, p, d, &h) ? NVML_SUCCESS : NVML_ERROR_NOT_FOUND;
 	} else {
 		r = st->lib.handle_by_index(d->index, &h);
 	}
@@ -695,7 +739,7 @@ static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 
 /* ---- the metrics of one device ---- */
 
-static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
+static void nvml_poll_util(struct nvml_state *st, struct nvml_dev *d)
 {
 	nvmlUtilization_t u;
 
@@ -705,6 +749,10 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
 		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
 	}
+}
+
+static void nvml_poll_mem(struct nvml_state *st, struct nvml_dev *d)
+{
 	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2 != NULL)) {
 		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
 		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
@@ -801,11 +849,10 @@ static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
 				 (reasons & nvml_reasons[i].bit) ? 1 : 0);
 }
 
-static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
+static void nvml_poll_pcie_ecc(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned long long n;
-	unsigned kbs, count;
-	nvmlReturn_t r;
+	unsigned kbs;
 
 	if (!st->read_pcie)
 		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
@@ -829,6 +876,13 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 				NVML_VOLATILE_ECC, &n),
 		    "uncorrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_U, n);
+}
+
+static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned count;
+	nvmlReturn_t r;
+
 	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
 		count = NVML_PROC_SLOTS;
 		r = st->lib.processes(d->h, &count, st->procs);
@@ -1187,15 +1241,31 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 	}
 }
 
+/* A MIG handle is a compute instance and is asked only what is its own: its
+ * processes, and on the first compute instance of each GPU instance that GPU
+ * instance's memory and GPM figures (shared by its compute instances, so
+ * exported once). Device-level figures (utilization, power, energy, clocks,
+ * temperature, throttle reasons, PCIe, ECC, NVLink, events) are asked on
+ * the parent GPU only: on a MIG handle NVML answers the whole GPU's value or
+ * INVALID_ARGUMENT. */
 static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
-	nvml_poll_util_mem(st, d);
-	nvml_poll_power(st, d);
-	nvml_poll_clocks(st, d);
-	nvml_poll_pcie_ecc_procs(st, d);
-	nvml_poll_fields(st, d);
-	nvml_poll_gpm(st, d, now);
-	nvml_register_events(st, d);
+	bool mig = d->parent >= 0;
+
+	if (!mig) {
+		nvml_poll_util(st, d);
+		nvml_poll_power(st, d);
+		nvml_poll_clocks(st, d);
+		nvml_poll_pcie_ecc(st, d);
+		nvml_poll_fields(st, d);
+	}
+	if (!mig || d->gi_first) {
+		nvml_poll_mem(st, d);
+		nvml_poll_gpm(st, d, now);
+	}
+	nvml_poll_procs(st, d);
+	if (!mig)
+		nvml_register_events(st, d);
 }
 
 /* ---- library lifetime ---- */
@@ -1270,6 +1340,8 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 		       nvml_strerror(st, r));
 		st->need_reinit = true;
 	}
+	if (r == NVML_SUCCESS)
+		st->last_count = n;
 	for (int i = 0; i < st->ndev; i++) {
 		struct nvml_dev *d = &st->dev[i];
 
@@ -1325,12 +1397,21 @@ static void nvml_fini(struct am_ctx *ctx, void *state)
 	nvml_unload(state);
 }
 
-static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int parent)
+/* A new device slot (grown when full: only when a device was found). The
+ * slot index, or -ENOMEM. */
+static int nvml_add_dev(struct nvml_state *st, unsigned index, int parent)
 {
 	struct nvml_dev *d;
 
-	if (st->ndev == cap)
-		return -ENOSPC;
+	if (st->ndev == st->cap) {
+		int cap = st->cap ? st->cap * 2 : 8;
+		struct nvml_dev *nd = realloc(st->dev, (size_t)cap * sizeof(*nd));
+
+		if (!nd)
+			return -ENOMEM;
+		st->dev = nd;
+		st->cap = cap;
+	}
 	d = &st->dev[st->ndev];
 	memset(d, 0, sizeof(*d));
 	d->index = index;
@@ -1340,45 +1421,131 @@ static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int pare
 	return st->ndev++;
 }
 
-/* MIG: one entry per GPU instance present at start, named nvidiaN-giG. */
-static void nvml_find_mig(struct nvml_state *st, int pslot, int cap)
+static void nvml_mig_name(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned idx = st->dev[d->parent].index;
+
+	if (d->has_ci)
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u-ci%u", idx, d->gi,
+			 d->ci);
+	else
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", idx, d->gi);
+}
+
+/* The first compute instance (lowest ci) of each GPU instance of parent
+ * pslot carries the figures that cover the whole GPU instance (memory,
+ * GPM), so they are exported once. */
+static void nvml_mark_gi_first(struct nvml_state *st, int pslot)
+{
+	for (int i = 0; i < st->ndev; i++) {
+		struct nvml_dev *d = &st->dev[i];
+
+		if (d->parent != pslot)
+			continue;
+		d->gi_first = true;
+		for (int k = 0; k < st->ndev; k++) {
+			const struct nvml_dev *o = &st->dev[k];
+
+			if (k != i && o->parent == pslot && o->gi == d->gi &&
+			    (o->ci < d->ci || (o->ci == d->ci && k < i)))
+				d->gi_first = false;
+		}
+	}
+}
+
+/* MIG: one device per MIG handle, i.e. per compute instance, named
+ * nvidiaN-giG-ciC. At init and at each rescan: instances not known yet are
+ * added; known ones are matched by (gi, ci), so a reconfiguration that
+ * moves them is followed; one that is gone is left to the poll, which
+ * reports it down (its handle no longer resolves) until it returns.
+ * Allocates only for a new instance. */
+static void nvml_find_mig(struct nvml_state *st, int pslot)
 {
 	const struct nvml_lib *l = &st->lib;
-	struct nvml_dev *p = &st->dev[pslot];
-	unsigned cur = 0, pend = 0, max = 0, gi;
+	unsigned cur = 0, pend = 0, max = 0, gi, ci;
+	bool has_ci, added = false;
 	nvmlDevice_t h;
 
 	if (!l->mig_mode || !l->mig_max || !l->mig_handle || !l->gpu_instance_id)
 		return;
-	if (l->mig_mode(p->h, &cur, &pend) != NVML_SUCCESS ||
+	if (l->mig_mode(st->dev[pslot].h, &cur, &pend) != NVML_SUCCESS ||
 	    cur != NVML_DEVICE_MIG_ENABLE)
 		return;
-	if (l->mig_max(p->h, &max) != NVML_SUCCESS)
+	if (l->mig_max(st->dev[pslot].h, &max) != NVML_SUCCESS)
 		return;
 	for (unsigned m = 0; m < max; m++) {
-		int slot;
 		struct nvml_dev *d;
+		int slot, k;
 
-		if (l->mig_handle(p->h, m, &h) != NVML_SUCCESS ||
-		    l->gpu_instance_id(h, &gi) != NVML_SUCCESS)
+		if (l->mig_handle(st->dev[pslot].h, m, &h) != NVML_SUCCESS ||
+		    !nvml_mig_ids(st, h, &gi, &ci, &has_ci))
 			continue;
-		slot = nvml_add_dev(st, cap, p->index, pslot);
+		for (k = 0; k < st->ndev; k++)
+			if (st->dev[k].parent == pslot && st->dev[k].gi == gi &&
+			    st->dev[k].ci == ci && st->dev[k].has_ci == has_ci)
+				break;
+		if (k < st->ndev)
+			continue;
+		slot = nvml_add_dev(st, st->dev[pslot].index, pslot);
 		if (slot < 0)
 			return;
-		p = &st->dev[pslot];
 		d = &st->dev[slot];
 		d->mig_index = m;
 		d->gi = gi;
-		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", p->index, gi);
+		d->ci = ci;
+		d->has_ci = has_ci;
+		nvml_mig_name(st, d);
+		added = true;
+		if (st->last_count) /* not at init */
+			am_log(st->ctx, AM_LOG_INFO, "%s: new MIG instance", d->name);
 		nvml_acquire(st, d);
 	}
+	if (added)
+		nvml_mark_gi_first(st, pslot);
+}
+
+/* A top-level GPU at NVML index i, new since the last look. */
+static void nvml_add_gpu(struct nvml_state *st, unsigned i)
+{
+	int slot = nvml_add_dev(st, i, -1);
+	struct nvml_dev *d;
+
+	if (slot < 0)
+		return;
+	d = &st->dev[slot];
+	snprintf(d->name, sizeof(d->name), "nvidia%u", i);
+	st->ngpu = i + 1;
+	if (nvml_acquire(st, d))
+		nvml_find_mig(st, slot);
+}
+
+/* desc->rescan: GPUs that appeared (a reset GPU back on the bus, one
+ * hot-added) from the count the latest poll saw, and MIG instances that a
+ * reconfiguration created. A GPU or instance that is gone keeps its slot
+ * and reads accel_up 0 until it returns. Nothing is allocated unless a
+ * device is new. */
+static int nvml_rescan(struct am_ctx *ctx, void *state)
+{
+	struct nvml_state *st = state;
+
+	st->ctx = ctx;
+	if (!st->lib_ok || st->need_reinit)
+		return 0;
+	for (unsigned i = st->ngpu; i < st->last_count; i++) {
+		am_log(ctx, AM_LOG_INFO, "nvidia%u: new GPU", i);
+		nvml_add_gpu(st, i);
+	}
+	for (int i = 0; i < st->ndev; i++)
+		if (st->dev[i].parent < 0 && st->dev[i].up)
+			nvml_find_mig(st, i);
+	return 0;
 }
 
 static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct nvml_state *st = calloc(1, sizeof(*st));
 	const char *libname;
-	unsigned n = 0, nmig, cap;
+	unsigned n = 0, nmig;
 	nvmlReturn_t r;
 	int rc = -ENODEV, ngpu = 0;
 
@@ -1424,13 +1591,6 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	if (!st->lib.driver_version ||
 	    st->lib.driver_version(st->driver, sizeof(st->driver)) != NVML_SUCCESS)
 		st->driver[0] = '\0';
-	/* Room for every GPU plus up to 7 GPU instances each. */
-	cap = n * 8;
-	st->dev = calloc(cap, sizeof(*st->dev));
-	if (!st->dev) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	if (st->lib.gpm_metrics)
 		st->mg = calloc(1, sizeof(*st->mg));
 	/* Families are shared by name with other collectors; one that another
@@ -1448,19 +1608,19 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 			       strerror(-st->fam[f]));
 	}
 	nvml_events_open(st);
-	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */
-	for (unsigned i = 0; i < n; i++) {
-		struct nvml_dev *d = &st->dev[nvml_add_dev(st, (int)cap, i, -1)];
-
-		snprintf(d->name, sizeof(d->name), "nvidia%u", i);
-		ngpu += nvml_acquire(st, d);
-	}
+	/* Each GPU, then its MIG instances; GPUs found later are appended. */
 	for (unsigned i = 0; i < n; i++)
-		if (st->dev[i].up)
-			nvml_find_mig(st, (int)i, (int)cap);
+		nvml_add_gpu(st, i);
+	if (st->ngpu < n) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	nmig = 0;
-	for (int i = 0; i < st->ndev; i++)
+	for (int i = 0; i < st->ndev; i++) {
 		nmig += st->dev[i].parent >= 0;
+		ngpu += st->dev[i].parent < 0 && st->dev[i].up;
+	}
+	st->last_count = n;
 	am_found(ctx,
 		 "%u NVIDIA GPU(s) (%d answering, %u MIG instance(s)), driver %s, via %s",
 		 n, ngpu, nmig, st->driver[0] ? st->driver : "unknown", st->library);
@@ -1481,5 +1641,6 @@ const struct am_collector nvml_collector = {
     .once_polls = 2,
     .init = nvml_init,
     .poll = nvml_poll,
+    .rescan = nvml_rescan,
     .fini = nvml_fini,
 };

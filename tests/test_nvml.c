@@ -8,6 +8,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -284,15 +285,20 @@ static const struct scenario scenarios[] = {
      FAKE_LIB,
      2,
      {{"accel_up", "nvidia0", NULL, 1},
-      {"accel_up", "nvidia0-gi1", NULL, 1},
-      {"accel_up", "nvidia0-gi2", NULL, 1},
-      {"accel_memory_used_bytes", "nvidia0-gi1", NULL, 10737418240.0},
-      {"accel_memory_total_bytes", "nvidia0-gi2", NULL, 42949672960.0},
-      {"accel_sm_active_ratio", "nvidia0-gi1", NULL, 0.50},
-      {"accel_tensor_active_ratio", "nvidia0-gi1", NULL, 0.10},
-      {"accel_sm_active_ratio", "nvidia0-gi2", NULL, 0.05},
-      {"accel_utilization_ratio", "nvidia0-gi1", NULL, NAN},
-      {"accel_power_watts", "nvidia0-gi1", NULL, NAN},
+      {"accel_up", "nvidia0-gi1-ci0", NULL, 1},
+      {"accel_up", "nvidia0-gi1-ci1", NULL, 1},
+      {"accel_up", "nvidia0-gi2-ci0", NULL, 1},
+      {"accel_memory_used_bytes", "nvidia0-gi1-ci0", NULL, 10737418240.0},
+      {"accel_memory_total_bytes", "nvidia0-gi2-ci0", NULL, 42949672960.0},
+      {"accel_sm_active_ratio", "nvidia0-gi1-ci0", NULL, 0.50},
+      {"accel_tensor_active_ratio", "nvidia0-gi1-ci0", NULL, 0.10},
+      {"accel_sm_active_ratio", "nvidia0-gi2-ci0", NULL, 0.05},
+      /* GPU instance figures once per GPU instance: not on its ci1 */
+      {"accel_memory_used_bytes", "nvidia0-gi1-ci1", NULL, NAN},
+      {"accel_sm_active_ratio", "nvidia0-gi1-ci1", NULL, NAN},
+      {"accel_compute_processes", "nvidia0-gi1-ci1", NULL, 2},
+      {"accel_utilization_ratio", "nvidia0-gi1-ci0", NULL, NAN},
+      {"accel_power_watts", "nvidia0-gi1-ci0", NULL, NAN},
       {"accel_power_watts", "nvidia0", NULL, 200000},
       END}},
 };
@@ -517,12 +523,90 @@ START_TEST(test_mig_info)
 	void *st = start(FAKE_LIB, FIX "mig.ini");
 
 	poll_once(st);
-	ck_assert_str_eq(info("nvidia0-gi1", "uuid"),
+	poll_once(st);
+	/* one device per compute instance, each with its own name and UUID */
+	ck_assert_str_eq(info("nvidia0-gi1-ci0", "uuid"),
 			 "MIG-11111111-0000-4000-8000-000000000000");
-	ck_assert_str_eq(info("nvidia0-gi1", "model"),
+	ck_assert_str_eq(info("nvidia0-gi1-ci1", "uuid"),
+			 "MIG-33333333-0000-4000-8000-000000000000");
+	ck_assert_str_eq(info("nvidia0-gi1-ci0", "model"),
 			 "NVIDIA H100 80GB HBM3 MIG 3g.40gb");
-	ck_assert_str_eq(info("nvidia0-gi2", "pci_bus_id"), "00000000:18:00.0");
-	ck_assert_int_gt(calls("nvmlGpmMigSampleGet"), 0);
+	ck_assert_str_eq(info("nvidia0-gi2-ci0", "pci_bus_id"), "00000000:18:00.0");
+	ck_assert_ptr_null(info("nvidia0-gi1", "uuid"));
+	/* GPM of GPU instance 1 sampled once per poll (by ci0), of 2 too */
+	ck_assert_int_eq(calls("nvmlGpmMigSampleGet"), 2 * 2);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "sm_active"), 0);
+	/* device-level figures asked on the parent only: one GPU, two polls */
+	ck_assert_int_eq(calls("nvmlDeviceGetPowerUsage"), 2);
+	/* the parent answers NOT_SUPPORTED once; MIG handles are never asked */
+	ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetTotalEnergyConsumption"), 2);
+	ck_assert_int_eq(calls("nvmlDeviceGetClockInfo"), 2 * 3);
+	ck_assert_int_eq(calls("nvmlDeviceGetFieldValues"), 1);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
+}
+END_TEST
+
+/* rescan.ini: devices come and go; desc->rescan runs before every poll from
+ * the second on (a rescan interval of one poll). New ones are reported from
+ * the poll after the rescan that finds them; gone ones read accel_up 0,
+ * never nothing, until they return. */
+START_TEST(test_rescan)
+{
+	void *st = start(FAKE_LIB, FIX "rescan.ini");
+	/* per poll 1..10 (tick = poll + 1); -1: absent */
+	static const double gpu1[] = {-1, -1, -1, 1, 1, 1, 0, 0, 1, 1};
+	static const double ci1[] = {-1, -1, -1, -1, 1, 1, 1, 1, 1, 1};
+	static const double gi2[] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+	struct mallinfo2 m0, m1;
+	uint64_t interns;
+
+	ck_assert_ptr_nonnull(nvml_collector.rescan);
+	for (int p = 0; p < 10; p++) {
+		if (p > 0)
+			ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+		poll_once(st);
+		EQ(get("accel_up", "nvidia0", NULL), 1);
+		EQ(get("accel_up", "nvidia0-gi1-ci0", NULL), 1);
+		if (gpu1[p] < 0)
+			ABSENT(get("accel_up", "nvidia1", NULL));
+		else
+			ck_assert_msg(get("accel_up", "nvidia1", NULL) == gpu1[p],
+				      "poll %d: nvidia1 up %g", p + 1,
+				      get("accel_up", "nvidia1", NULL));
+		if (gpu1[p] == 1)
+			EQ(get("accel_utilization_ratio", "nvidia1", NULL), 0.70);
+		else
+			ABSENT(get("accel_utilization_ratio", "nvidia1", NULL));
+		if (ci1[p] < 0)
+			ABSENT(get("accel_up", "nvidia0-gi1-ci1", NULL));
+		else
+			EQ(get("accel_up", "nvidia0-gi1-ci1", NULL), ci1[p]);
+		ck_assert_msg(get("accel_up", "nvidia0-gi2-ci0", NULL) == gi2[p],
+			      "poll %d: gi2 up %g", p + 1,
+			      get("accel_up", "nvidia0-gi2-ci0", NULL));
+		if (gi2[p] == 0)
+			ABSENT(get("accel_memory_used_bytes", "nvidia0-gi2-ci0", NULL));
+	}
+	EQ(get("accel_compute_processes", "nvidia0-gi1-ci1", NULL), 3);
+	/* ci0 stays the one that carries GPU instance 1's memory */
+	EQ(get("accel_memory_used_bytes", "nvidia0-gi1-ci0", NULL), 10737418240.0);
+	ABSENT(get("accel_memory_used_bytes", "nvidia0-gi1-ci1", NULL));
+	ck_assert_str_eq(info("nvidia1", "pci_bus_id"), "00000000:2A:00.0");
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia1: new GPU"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia0-gi1-ci1: new MIG instance"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia1: available again"), 1);
+	/* nothing changed: a rescan allocates nothing and interns nothing */
+	interns = fake_am_interns(ctx);
+	ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+	m0 = mallinfo2();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+	m1 = mallinfo2();
+	ck_assert_uint_eq(m1.uordblks, m0.uordblks);
+	ck_assert_uint_eq(fake_am_interns(ctx), interns);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
 	nvml_collector.fini(ctx, st);
 }
 END_TEST
@@ -617,6 +701,7 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_gpu_lost_and_back);
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
+	tcase_add_test(tc, test_rescan);
 	tcase_add_test(tc, test_family_refused);
 	tcase_add_loop_test(tc, test_fault_codes, 0,
 			    sizeof(fault_cases) / sizeof(fault_cases[0]));

@@ -16,6 +16,10 @@
  * hang = SYMBOL@FROM sleeps hang_seconds (default 3600) in that call;
  * xid = 79@3,48@4 delivers each Xid once from its tick on;
  * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE.
+ * present = FROM-TO,FROM-TO,... (FROM alone: from then on): the GPU or MIG
+ * instance exists only in those ticks (one that appears later, vanishes,
+ * comes back): outside them it is not counted or listed, and calls on its
+ * handle answer GPU_IS_LOST.
  * Tests read call counts with the exported fake_nvml_calls("symbol");
  * $FAKE_NVML_TRACE names a file that gets each symbol on its first call.
  */
@@ -190,6 +194,28 @@ static nvmlReturn_t fake_window(const struct fake_gpu *g, const char *key)
 	return fake_code(name);
 }
 
+/* Whether section g exists at the current tick (present = FROM[-TO],...). */
+static int fake_present(const struct fake_gpu *g)
+{
+	const char *s = fake_str(g, "present");
+
+	if (!s)
+		return 1;
+	while (*s) {
+		char *e;
+		long from = strtol(s, &e, 10), to = LONG_MAX;
+
+		if (e == s)
+			return 0;
+		if (*e == '-')
+			to = strtol(e + 1, &e, 10);
+		if (fake_tick >= from && fake_tick <= to)
+			return 1;
+		s = *e == ',' ? e + 1 : e + strlen(e);
+	}
+	return 0;
+}
+
 /* Calls per symbol, for tests that check "probe once" (fake_nvml_calls). */
 static struct {
 	const char *fn;
@@ -256,6 +282,8 @@ static nvmlReturn_t fake_enter(const struct fake_gpu *g, const char *fn)
 	r = fake_window(g, "fault");
 	if (r != NVML_SUCCESS)
 		return r;
+	if (!fake_present(g))
+		return NVML_ERROR_GPU_IS_LOST;
 	h = fake_str(g, "hang");
 	if (h && sscanf(h, "%79[A-Za-z0-9_]@%ld", name, &from) == 2 &&
 	    strcmp(name, fn) == 0 && fake_tick >= from) {
@@ -281,14 +309,14 @@ static int fake_gpu_count(void)
 	int n = 0;
 
 	for (int i = 0; i < fake_nsec; i++)
-		n += fake_sec[i].index >= 0;
+		n += fake_sec[i].index >= 0 && fake_present(&fake_sec[i]);
 	return n;
 }
 
 static struct fake_gpu *fake_gpu_by_index(unsigned idx)
 {
 	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].index == (int)idx)
+		if (fake_sec[i].index == (int)idx && fake_present(&fake_sec[i]))
 			return &fake_sec[i];
 	return NULL;
 }
@@ -892,14 +920,16 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t d, unsigned gi,
 	struct fake_gpu *p = fake_dev(d);
 	double v;
 
+	/* traced once: by fake_gpm_take, or here when there is no instance */
+	if (p && p->index >= 0)
+		for (int i = 0; i < fake_nsec; i++)
+			if (fake_sec[i].parent == p->index &&
+			    fake_num(&fake_sec[i], "gpu_instance_id", &v) &&
+			    (unsigned)v == gi)
+				return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet",
+						     s);
 	fake_trace("nvmlGpmMigSampleGet");
-	if (!p || p->index < 0)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].parent == p->index &&
-		    fake_num(&fake_sec[i], "gpu_instance_id", &v) && (unsigned)v == gi)
-			return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet", s);
-	return NVML_ERROR_NOT_FOUND;
+	return p && p->index >= 0 ? NVML_ERROR_NOT_FOUND : NVML_ERROR_INVALID_ARGUMENT;
 }
 
 /* Checks what real GPM checks: version, two samples of one device, taken at
@@ -955,7 +985,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned *cur,
 	if (g->index < 0)
 		return NVML_ERROR_NOT_SUPPORTED;
 	for (int i = 0; i < fake_nsec; i++)
-		children += fake_sec[i].parent == g->index;
+		children += fake_sec[i].parent == g->index && fake_present(&fake_sec[i]);
 	if (!children && !fake_str(g, "mig_capable"))
 		return NVML_ERROR_NOT_SUPPORTED;
 	*cur = *pending = children ? NVML_DEVICE_MIG_ENABLE : 0;
@@ -983,7 +1013,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, uns
 	if (r != NVML_SUCCESS)
 		return r;
 	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].parent == g->index && g->index >= 0) {
+		if (fake_sec[i].parent == g->index && g->index >= 0 &&
+		    fake_present(&fake_sec[i])) {
 			if (k++ == idx) {
 				*mig = (nvmlDevice_t)&fake_sec[i];
 				return NVML_SUCCESS;
@@ -995,6 +1026,22 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, uns
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned *id)
 {
 	return fake_uint(d, "nvmlDeviceGetGpuInstanceId", "gpu_instance_id", id);
+}
+
+/* A MIG handle is a compute instance; compute_instance_id defaults to 0. */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned *id)
+{
+	struct fake_gpu *g = fake_dev(d);
+	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetComputeInstanceId");
+	double v = 0;
+
+	if (r != NVML_SUCCESS)
+		return r;
+	if (g->parent < 0)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	fake_num(g, "compute_instance_id", &v);
+	*id = (unsigned)v;
+	return NVML_SUCCESS;
 }
 #endif /* !FAKE_OLD_DRIVER */
 
@@ -1045,4 +1092,5 @@ FAKE_SAME(nvmlDeviceGetMigMode, nvml_mig_mode_fn);
 FAKE_SAME(nvmlDeviceGetMaxMigDeviceCount, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetMigDeviceHandleByIndex, nvml_mig_handle_fn);
 FAKE_SAME(nvmlDeviceGetGpuInstanceId, nvml_dev_uint_fn);
+FAKE_SAME(nvmlDeviceGetComputeInstanceId, nvml_dev_uint_fn);
 #endif
