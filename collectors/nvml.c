@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +22,6 @@
 #define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
 #define NVML_MAX_EVENT_CODES 16
 #define NVML_MAX_EVENTS_PER_POLL 64
-#define NVML_PROC_SLOTS 64
 /* GPM needs its two samples at least this far apart. */
 #define NVML_GPM_MIN_GAP_NS 100000000LL
 
@@ -137,6 +137,7 @@ enum nvml_fam {
 	F_UP,
 	F_UTIL,
 	F_BUSY,
+	F_BUSY_SMP,
 	F_MEMUTIL,
 	F_MEM_USED,
 	F_MEM_TOTAL,
@@ -176,6 +177,8 @@ static const struct nvml_fam_use {
     [F_UP] = STD(AM_STD_ACCEL_UP, AM_GAUGE, 0),
     [F_UTIL] = STD(AM_STD_UTILIZATION, AM_GAUGE, 0),
     [F_BUSY] = STD(AM_STD_BUSY_SECONDS, AM_INTEGRAL, 0),
+    /* from the driver's samples: percent x microseconds, summed exactly */
+    [F_BUSY_SMP] = STD(AM_STD_BUSY_SECONDS, AM_COUNTER, 1e-8),
     [F_MEM_USED] = STD(AM_STD_MEMORY_USED, AM_GAUGE, 0),
     [F_MEM_TOTAL] = STD(AM_STD_MEMORY_TOTAL, AM_GAUGE, 0),
     [F_POWER] = STD(AM_STD_POWER, AM_GAUGE, 1e-3),
@@ -223,6 +226,7 @@ enum nvml_slot {
 	S_UP,
 	S_UTIL,
 	S_BUSY,
+	S_BUSY_SMP,
 	S_MEMUTIL,
 	S_MEM_USED,
 	S_MEM_TOTAL,
@@ -270,6 +274,7 @@ static const struct {
     [S_UP] = {F_UP, NULL},
     [S_UTIL] = {F_UTIL, NULL},
     [S_BUSY] = {F_BUSY, NULL},
+    [S_BUSY_SMP] = {F_BUSY_SMP, NULL},
     [S_MEMUTIL] = {F_MEMUTIL, NULL},
     [S_MEM_USED] = {F_MEM_USED, NULL},
     [S_MEM_TOTAL] = {F_MEM_TOTAL, NULL},
@@ -308,6 +313,8 @@ static const struct {
 enum nvml_cap_state { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
 enum nvml_cap {
 	C_UTIL,
+	C_SMP_GPU, /* nvmlDeviceGetSamples, GPU utilization */
+	C_SMP_MEM, /* and memory utilization */
 	C_MEM,
 	C_POWER,
 	C_PLIMIT,
@@ -340,6 +347,19 @@ struct nvml_event_count {
 	am_series_t series;
 };
 
+/* The driver's own samples of one quantity (nvmlDeviceGetSamples): its
+ * buffer, sized once by the driver's answer, and where the last poll left
+ * off. */
+struct nvml_sampler {
+	nvmlSample_t *buf;
+	unsigned cap;
+	unsigned long long last_ts;   /* us; 0: nothing seen since (re)start */
+	unsigned long long period_us; /* shortest gap seen between samples */
+	uint64_t busy;		      /* GPU: percent x us, summed */
+	double mean;		      /* value over the last poll, 0..1 */
+	bool have_mean, wrap_logged;
+};
+
 struct nvml_dev {
 	unsigned index;	    /* NVML index (parent's index for MIG) */
 	int parent;	    /* -1, or the parent GPU's slot for a MIG instance */
@@ -366,6 +386,7 @@ struct nvml_dev {
 	struct nvml_field *fmeta;
 	int nfv;
 	/* GPM: two sample buffers, swapped every poll */
+	struct nvml_sampler smp[2]; /* GPU, memory utilization samples */
 	nvmlGpmSample_t gs[2];
 	int gcur;
 	bool ghave;
@@ -391,7 +412,6 @@ struct nvml_state {
 	unsigned ngpu;		 /* top-level GPUs known (NVML indices 0..ngpu-1) */
 	unsigned last_count;	 /* nvmlDeviceGetCount at the latest poll */
 	nvmlGpmMetricsGet_t *mg; /* 13 KiB: allocated once */
-	nvmlProcessInfo_t procs[NVML_PROC_SLOTS];
 };
 
 static const struct am_option nvml_options[] = {
@@ -620,6 +640,12 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 	nvml_probe_numa(st, d);
 }
 
+static void nvml_sampler_free(struct nvml_sampler *sp)
+{
+	free(sp->buf);
+	memset(sp, 0, sizeof(*sp));
+}
+
 static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
 {
 	for (int i = 0; i < 2; i++) {
@@ -709,6 +735,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 		d->fmeta = NULL;
 		d->nfv = 0;
 		d->nev = 0;
+		for (int k = 0; k < 2; k++)
+			nvml_sampler_free(&d->smp[k]);
 		nvml_reset_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
 		nvml_probe_info(st, d);
@@ -720,6 +748,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 	d->lost = false;
 	/* No sample pairs or integration across the outage. */
 	nvml_gpm_free(st, d);
+	for (int k = 0; k < 2; k++)
+		d->smp[k].last_ts = 0;
 	d->ev_registered = false;
 	return true;
 }
@@ -739,15 +769,177 @@ static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 
 /* ---- the metrics of one device ---- */
 
+static const struct {
+	int type, cap;
+	const char *what;
+} nvml_smp_types[2] = {
+    {NVML_GPU_UTILIZATION_SAMPLES, C_SMP_GPU, "GPU utilization samples"},
+    {NVML_MEMORY_UTILIZATION_SAMPLES, C_SMP_MEM, "memory utilization samples"},
+};
+
+/* Size the buffer by the driver's answer to samples = NULL (how many it
+ * holds). Allocates only when that grew. */
+static nvmlReturn_t nvml_sampler_size(struct nvml_state *st, struct nvml_dev *d,
+				      int which)
+{
+	struct nvml_sampler *sp = &d->smp[which];
+	unsigned n = 0, cap;
+	int vt = 0;
+	nvmlReturn_t r =
+	    st->lib.samples(d->h, nvml_smp_types[which].type, 0, &vt, &n, NULL);
+	nvmlSample_t *nb;
+
+	if (r == NVML_ERROR_NOT_FOUND) /* none yet: a guess, grown on demand */
+		r = NVML_SUCCESS, n = 0;
+	if (r != NVML_SUCCESS)
+		return r;
+	cap = n < 64 ? 64 : n > 4096 ? 4096 : n;
+	if (cap <= sp->cap)
+		return NVML_SUCCESS;
+	nb = realloc(sp->buf, cap * sizeof(*nb));
+	if (!nb)
+		return NVML_ERROR_UNKNOWN;
+	sp->buf = nb;
+	sp->cap = cap;
+	return NVML_SUCCESS;
+}
+
+static double nvml_value_double(int type, const nvmlValue_t *v)
+{
+	switch (type) {
+	case NVML_VALUE_TYPE_DOUBLE:
+		return v->dVal;
+	case NVML_VALUE_TYPE_UNSIGNED_INT:
+		return v->uiVal;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG:
+		return (double)v->ulVal;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+		return (double)v->ullVal;
+	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+		return (double)v->sllVal;
+	case NVML_VALUE_TYPE_SIGNED_INT:
+		return v->siVal;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
+		return v->usVal;
+	default:
+		return NAN;
+	}
+}
+
+/* Take the samples since the last seen timestamp: each stands for the time
+ * since the one before it, so their sum is exact whatever the poll
+ * interval. The first answer after a (re)start only sets where to go on
+ * from. A gap of more than twice the sample period means the driver's ring
+ * wrapped between polls: the first sample after it stands for the gap (so
+ * busy time stays within elapsed time), said once. */
+static void nvml_sampler_take(struct nvml_state *st, struct nvml_dev *d, int which,
+			      unsigned n, int vt)
+{
+	struct nvml_sampler *sp = &d->smp[which];
+	double span = 0, sum = 0;
+
+	/* in time order (a driver's ring may answer from its write position) */
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned k = i;
+		     k > 0 && sp->buf[k - 1].timeStamp > sp->buf[k].timeStamp; k--) {
+			nvmlSample_t t = sp->buf[k];
+
+			sp->buf[k] = sp->buf[k - 1];
+			sp->buf[k - 1] = t;
+		}
+	if (sp->last_ts == 0) { /* history before the start is not ours */
+		if (n)
+			sp->last_ts = sp->buf[n - 1].timeStamp;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned long long ts = sp->buf[i].timeStamp, dt;
+		double v = nvml_value_double(vt, &sp->buf[i].sampleValue);
+
+		if (ts <= sp->last_ts || !isfinite(v))
+			continue;
+		dt = ts - sp->last_ts;
+		if (sp->period_us && dt > 2 * sp->period_us && !sp->wrap_logged) {
+			sp->wrap_logged = true;
+			am_log(st->ctx, AM_LOG_INFO,
+			       "%s: %s: %.3f s without samples (the driver keeps %u "
+			       "of %.0f ms): poll more often for exact busy time",
+			       d->name, nvml_smp_types[which].what, (double)dt / 1e6, n,
+			       (double)sp->period_us / 1e3);
+		} else if (!sp->period_us || dt < sp->period_us) {
+			sp->period_us = dt;
+		}
+		v = v < 0 ? 0 : v > 100 ? 100 : v;
+		sp->busy += (uint64_t)(v * (double)dt + 0.5);
+		sum += v * (double)dt;
+		span += (double)dt;
+		sp->last_ts = ts;
+	}
+	if (span > 0) {
+		sp->mean = sum / span / 100;
+		sp->have_mean = true;
+	}
+}
+
+/* One poll of the driver's samples of type `which`. True when this device
+ * is read this way (the utilization rates call is then not needed for it),
+ * also when this poll had nothing new; false to use the fallback. */
+static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int which)
+{
+	struct nvml_sampler *sp = &d->smp[which];
+	int cap = nvml_smp_types[which].cap, vt = 0;
+	unsigned n;
+	nvmlReturn_t r;
+
+	if (!nvml_want(d, cap, st->lib.samples != NULL))
+		return false;
+	if (!sp->buf) {
+		r = nvml_sampler_size(st, d, which);
+		if (!nvml_ok(st, d, cap, r, nvml_smp_types[which].what))
+			return d->cap[cap] == CAP_YES;
+	}
+	n = sp->cap;
+	r = st->lib.samples(d->h, nvml_smp_types[which].type, sp->last_ts, &vt, &n,
+			    sp->buf);
+	if (r == NVML_ERROR_NOT_FOUND) { /* no sample since last_ts */
+		r = NVML_SUCCESS;
+		n = 0;
+	} else if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+		/* more than the buffer holds: grow it, take them next poll */
+		r = nvml_sampler_size(st, d, which);
+		n = 0;
+	}
+	if (nvml_classify(r) == V_ABSENT && d->cap[cap] == CAP_YES)
+		return true; /* keep the series' kind: no value this poll */
+	if (!nvml_ok(st, d, cap, r, nvml_smp_types[which].what))
+		return d->cap[cap] == CAP_YES;
+	nvml_sampler_take(st, d, which, n > sp->cap ? sp->cap : n, vt);
+	if (which == 0)
+		nvml_put_u64(st, d, S_BUSY_SMP, sp->busy);
+	if (sp->have_mean)
+		nvml_put(st, d, which == 0 ? S_UTIL : S_MEMUTIL, sp->mean);
+	return true;
+}
+
+/* Utilization and busy time: from the driver's samples where it answers
+ * nvmlDeviceGetSamples, else nvmlDeviceGetUtilizationRates (a point reading
+ * of the driver's average over its last sample period, integrated by the
+ * core over the poll interval). */
 static void nvml_poll_util(struct nvml_state *st, struct nvml_dev *d)
 {
+	bool gpu = nvml_poll_sampler(st, d, 0), mem = nvml_poll_sampler(st, d, 1);
 	nvmlUtilization_t u;
 
+	if (gpu && mem)
+		return;
 	if (nvml_want(d, C_UTIL, st->lib.utilization != NULL) &&
 	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
-		nvml_put(st, d, S_UTIL, u.gpu / 100.0);
-		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
-		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
+		if (!gpu) {
+			nvml_put(st, d, S_UTIL, u.gpu / 100.0);
+			nvml_put(st, d, S_BUSY, u.gpu / 100.0);
+		}
+		if (!mem)
+			nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
 	}
 }
 
@@ -762,7 +954,8 @@ static void nvml_poll_mem(struct nvml_state *st, struct nvml_dev *d)
 		if (r == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && st->lib.memory) {
 			am_log(st->ctx, AM_LOG_INFO,
 			       "nvmlDeviceGetMemoryInfo_v2: %s; using "
-			       "nvmlDeviceGetMemoryInfo",
+			       "nvmlDeviceGetMemoryInfo (its used memory includes what "
+			       "the driver reserves)",
 			       nvml_strerror(st, r));
 			st->lib.memory_v2 = NULL;
 		} else {
@@ -884,9 +1077,13 @@ static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 	nvmlReturn_t r;
 
 	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
-		count = NVML_PROC_SLOTS;
-		r = st->lib.processes(d->h, &count, st->procs);
-		/* Too small a buffer still tells how many there are. */
+		/* The count alone, as the header documents (*infoCount 0, infos
+		 * NULL): SUCCESS with 0 when none run, INSUFFICIENT_SIZE with
+		 * the count otherwise. No entries are written, so their size
+		 * (24 bytes, 32 in the _v3 of 535.43-535.86, 16 in v1) never
+		 * matters; attribution would size them by this answer. */
+		count = 0;
+		r = st->lib.processes(d->h, &count, NULL);
 		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
 			r = NVML_SUCCESS;
 		if (nvml_ok(st, d, C_PROCS, r, "running processes"))
@@ -896,31 +1093,8 @@ static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 
 static bool nvml_field_double(const nvmlFieldValue_t *f, double *out)
 {
-	switch (f->valueType) {
-	case NVML_VALUE_TYPE_DOUBLE:
-		*out = f->value.dVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_INT:
-		*out = f->value.uiVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG:
-		*out = (double)f->value.ulVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
-		*out = (double)f->value.ullVal;
-		return true;
-	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
-		*out = (double)f->value.sllVal;
-		return true;
-	case NVML_VALUE_TYPE_SIGNED_INT:
-		*out = f->value.siVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
-		*out = f->value.usVal;
-		return true;
-	default:
-		return false;
-	}
+	*out = nvml_value_double(f->valueType, &f->value);
+	return !isnan(*out);
 }
 
 /* First poll: ask for every field that might exist (memory temperature, the
@@ -1379,6 +1553,8 @@ static void nvml_unload(struct nvml_state *st)
 				nvml_gpm_free(st, &st->dev[i]);
 			free(st->dev[i].fv);
 			free(st->dev[i].fmeta);
+			for (int k = 0; k < 2; k++)
+				nvml_sampler_free(&st->dev[i].smp[k]);
 		}
 	}
 	if (st->lib_ok) {

@@ -281,6 +281,17 @@ static const struct scenario scenarios[] = {
       {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
       {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
       END}},
+    /* 535.43-style 32-byte _v3 entries and more processes than any buffer
+     * the collector could have passed: counted, nothing overwritten (run
+     * under ASan: make check with --enable-sanitizers) */
+    {"procs535.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_compute_processes", "nvidia0", NULL, 60},
+      {"accel_compute_processes", "nvidia1", NULL, 49},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.90},
+      END}},
     {"mig.ini",
      FAKE_LIB,
      2,
@@ -611,6 +622,92 @@ START_TEST(test_rescan)
 }
 END_TEST
 
+/* Driver samples (nvmlDeviceGetSamples) in the shapes a driver answers: a
+ * ring that wrapped between polls (4 entries, 6 samples a second), an
+ * empty answer (NOT_FOUND) for three polls, and NOT_SUPPORTED. A constant
+ * 50% busy GPU: the busy counter reads half the driver time between two
+ * polls exactly in every shape where samples answer. */
+static const struct smp_case {
+	const char *name, *extra;
+	const char *log; /* a line that must appear once per quantity, or NULL */
+} smp_cases[] = {
+    {"ring", "sample_buffer = 120\n", NULL},
+    {"wrapped", "sample_buffer = 4\n",
+     "s without samples (the driver keeps 4 of 167 ms)"},
+    {"empty", "samples_answer = NOT_FOUND@4-6\n", NULL},
+    {"not supported", "samples_answer = NOT_SUPPORTED@0-1000\n", NULL},
+};
+
+START_TEST(test_samples_shapes)
+{
+	const struct smp_case *c = &smp_cases[_i];
+	char path[] = "/tmp/nvml_smp_XXXXXX";
+	const struct fake_series *b;
+	double b1 = 0, prev = 0;
+	int fd = mkstemp(path);
+	FILE *f;
+	void *st;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"[global]\ndriver_version = 550.54.15\n[gpu0]\nuuid = GPU-s\n"
+		"sample_period_ms = 166.6666667\nutil_gpu = 50\nutil_memory = 20\n%s",
+		c->extra);
+	fclose(f);
+	st = start(FAKE_LIB, path);
+	for (int p = 1; p <= 11; p++) {
+		cur_poll = p;
+		fake_am_set_time(ctx, (int64_t)p * 1000000000LL);
+		ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
+		b = fake_am_find(ctx, "accel_busy_seconds_total", "nvidia0,GPU-s");
+		ck_assert_ptr_nonnull(b);
+		if (b->kind != AM_COUNTER)
+			continue;
+		if (p == 1) {
+			/* the first answer only says where to go on from */
+			b1 = fake_am_scaled(ctx, b);
+			EQ(b1, 0);
+		}
+		/* ticks 4-6 (polls 3-5) answer nothing new: the counter stays */
+		if (strcmp(c->name, "empty") == 0 && p >= 3 && p <= 5)
+			EQ(fake_am_scaled(ctx, b), prev);
+		prev = fake_am_scaled(ctx, b);
+		if (p == 1) { /* no sample interval yet: no gauge either */
+			ABSENT(get("accel_memory_utilization_ratio", "nvidia0", NULL));
+			ABSENT(get("accel_utilization_ratio", "nvidia0", NULL));
+		} else {
+			EQ(get("accel_memory_utilization_ratio", "nvidia0", NULL), 0.20);
+			EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.50);
+		}
+	}
+	b = fake_am_find(ctx, "accel_busy_seconds_total", "nvidia0,GPU-s");
+	if (strcmp(c->name, "not supported") == 0) {
+		/* the fallback: utilization rates, integrated by the core */
+		ck_assert_int_eq(b->kind, AM_INTEGRAL);
+		EQ(b->last, 0.50);
+		ck_assert_int_eq(calls("nvmlDeviceGetSamples"), 2); /* probed once each */
+		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 11);
+	} else {
+		ck_assert_int_eq(b->kind, AM_COUNTER);
+		/* driver time from poll 1 (tick 2) to poll 11 (tick 12): 10 s */
+		EQ(fake_am_scaled(ctx, b) - b1, 5.0);
+		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 0);
+	}
+	if (c->log)
+		/* once per quantity: GPU and memory utilization samples */
+		ck_assert_msg(fake_am_log_count(ctx, c->log) == 2,
+			      "%s: log '%s' seen %u times", c->name, c->log,
+			      fake_am_log_count(ctx, c->log));
+	else
+		ck_assert_uint_eq(fake_am_log_count(ctx, "without samples"), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
+	unlink(path);
+}
+END_TEST
+
 /* Every fault code the collector must survive, from a scenario written here:
  * per-device codes hit gpu1 at ticks 3-4 (polls 2-3), library-wide ones
  * every call at tick 3 (poll 2; NVML comes back from poll 4). */
@@ -702,6 +799,8 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
 	tcase_add_test(tc, test_rescan);
+	tcase_add_loop_test(tc, test_samples_shapes, 0,
+			    sizeof(smp_cases) / sizeof(smp_cases[0]));
 	tcase_add_test(tc, test_family_refused);
 	tcase_add_loop_test(tc, test_fault_codes, 0,
 			    sizeof(fault_cases) / sizeof(fault_cases[0]));

@@ -15,7 +15,22 @@
  * in [global], global_fault = CODE@FROM-TO (every call) and init = CODE;
  * hang = SYMBOL@FROM sleeps hang_seconds (default 3600) in that call;
  * xid = 79@3,48@4 delivers each Xid once from its tick on;
- * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE.
+ * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE;
+ * process_entry_size = 32 (in [global]) makes the _v3 process list write
+ * 535.43-style 32-byte entries; processes = N is the count.
+ * Driver samples (nvmlDeviceGetSamples, GPU and memory utilization): a
+ * device with sample_period_ms = P samples every P ms of fake time (a tick
+ * is tick_ms, in [global], default 1000 ms; timestamps are us since the
+ * epoch, tick 0 at 1700000000 s) into a ring of sample_buffer entries
+ * (default 120: older ones are overwritten, the ring wraps). GPU samples
+ * follow busy_wave = PERIOD_S,BUSY_S (busy for the first BUSY_S of each
+ * period: each sample is the busy percent of its own period, rounded as
+ * the driver's unsigned percent) or else util_gpu; memory samples are
+ * util_memory. samples_answer = CODE@FROM-TO makes the call answer CODE
+ * in those ticks (NOT_FOUND: the driver's empty answer). Without
+ * sample_period_ms the call answers NOT_SUPPORTED. With busy_wave,
+ * nvmlDeviceGetUtilizationRates answers the latest sample (a point
+ * reading, as the driver's own average over its sample period).
  * present = FROM-TO,FROM-TO,... (FROM alone: from then on): the GPU or MIG
  * instance exists only in those ticks (one that appears later, vanishes,
  * comes back): outside them it is not counted or listed, and calls on its
@@ -515,15 +530,129 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfoLega
 
 /* ---- readings ---- */
 
+/* ---- driver samples ---- */
+
+#define FAKE_EPOCH_US 1700000000000000ULL
+
+/* Fake time of the current tick, us since the epoch. */
+static unsigned long long fake_now_us(void)
+{
+	double tick_ms = 1000;
+
+	fake_num(fake_global, "tick_ms", &tick_ms);
+	return FAKE_EPOCH_US + (unsigned long long)((double)fake_tick * tick_ms * 1000);
+}
+
+/* Timestamp of sample k (k >= 1: the end of its period). */
+static unsigned long long fake_sample_ts(double period_us, unsigned long long k)
+{
+	return FAKE_EPOCH_US + (unsigned long long)((double)k * period_us + 0.5);
+}
+
+/* Busy seconds of the wave in [0, t] (t seconds after the epoch). */
+static double fake_wave_busy(double period_s, double busy_s, double t)
+{
+	double n = (double)(long long)(t / period_s), r = t - n * period_s;
+
+	return n * busy_s + (r < busy_s ? r : busy_s);
+}
+
+/* Value of sample k of the given type, percent as the driver rounds it. */
+static unsigned fake_sample_value(const struct fake_gpu *g, int type, double period_us,
+				  unsigned long long k)
+{
+	const char *w = fake_str(g, "busy_wave");
+	double ps, bs, v = 0;
+
+	if (type == NVML_GPU_UTILIZATION_SAMPLES && w &&
+	    sscanf(w, "%lf,%lf", &ps, &bs) == 2 && ps > 0) {
+		double t1 = (double)k * period_us / 1e6, t0 = t1 - period_us / 1e6;
+
+		v = 100 * (fake_wave_busy(ps, bs, t1) - fake_wave_busy(ps, bs, t0)) /
+		    (t1 - t0);
+	} else {
+		fake_num(
+		    g, type == NVML_GPU_UTILIZATION_SAMPLES ? "util_gpu" : "util_memory",
+		    &v);
+	}
+	return (unsigned)(v + 0.5);
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSamples(nvmlDevice_t d, int type,
+					      unsigned long long last_seen,
+					      int *value_type, unsigned *count,
+					      nvmlSample_t *samples)
+{
+	struct fake_gpu *g = fake_dev(d);
+	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetSamples");
+	double period_ms, ring = 120;
+	unsigned long long newest, oldest, first, n;
+
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!count || !value_type)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (type != NVML_GPU_UTILIZATION_SAMPLES &&
+	    type != NVML_MEMORY_UTILIZATION_SAMPLES)
+		return NVML_ERROR_NOT_SUPPORTED;
+	if (!fake_num(g, "sample_period_ms", &period_ms) || period_ms <= 0)
+		return NVML_ERROR_NOT_SUPPORTED;
+	r = fake_window(g, "samples_answer");
+	if (r != NVML_SUCCESS)
+		return r;
+	fake_num(g, "sample_buffer", &ring);
+	/* samples 1..newest exist; the ring keeps the last `ring` of them */
+	newest = (unsigned long long)((double)(fake_now_us() - FAKE_EPOCH_US) /
+					  (period_ms * 1000) +
+				      1e-6);
+	while (newest && fake_sample_ts(period_ms * 1000, newest) > fake_now_us())
+		newest--;
+	oldest =
+	    newest > (unsigned long long)ring ? newest - (unsigned long long)ring + 1 : 1;
+	first = oldest;
+	while (first <= newest && fake_sample_ts(period_ms * 1000, first) <= last_seen)
+		first++;
+	n = first <= newest ? newest - first + 1 : 0;
+	*value_type = NVML_VALUE_TYPE_UNSIGNED_INT;
+	if (n == 0)
+		return NVML_ERROR_NOT_FOUND;
+	if (!samples || *count < n) {
+		*count = (unsigned)n;
+		return samples ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
+	}
+	for (unsigned long long k = first; k <= newest; k++) {
+		nvmlSample_t *x = &samples[k - first];
+
+		x->timeStamp = fake_sample_ts(period_ms * 1000, k);
+		x->sampleValue.uiVal = fake_sample_value(g, type, period_ms * 1000, k);
+	}
+	*count = (unsigned)n;
+	return NVML_SUCCESS;
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d,
 						       nvmlUtilization_t *u)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetUtilizationRates");
-	double a, b;
+	double a, b, period_ms;
 
 	if (r != NVML_SUCCESS)
 		return r;
+	if (fake_str(g, "busy_wave") && fake_num(g, "sample_period_ms", &period_ms) &&
+	    fake_num(g, "util_memory", &b)) {
+		/* the latest driver sample: a point reading */
+		unsigned long long k =
+		    (unsigned long long)((double)(fake_now_us() - FAKE_EPOCH_US) /
+					     (period_ms * 1000) +
+					 1e-6);
+
+		u->gpu = k ? fake_sample_value(g, NVML_GPU_UTILIZATION_SAMPLES,
+					       period_ms * 1000, k)
+			   : 0;
+		u->memory = (unsigned)b;
+		return NVML_SUCCESS;
+	}
 	if (!fake_num(g, "util_gpu", &a) || !fake_num(g, "util_memory", &b))
 		return NVML_ERROR_NOT_SUPPORTED;
 	u->gpu = (unsigned)a;
@@ -675,9 +804,13 @@ static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 		return NVML_ERROR_INSUFFICIENT_SIZE;
 	}
 	for (unsigned i = 0; i < n; i++) {
+		/* room for the 32-byte entry of 535.43: the 24-byte one and
+		 * usedGpuCcProtectedMemory */
+		unsigned char e[32] = {0};
 		nvmlProcessInfo_t p = {.pid = 1000 + i, .usedGpuMemory = 1ull << 30};
 
-		memcpy((char *)infos + i * elem, &p, elem);
+		memcpy(e, &p, sizeof(p));
+		memcpy((char *)infos + i * elem, e, elem);
 	}
 	*count = n;
 	return NVML_SUCCESS;
@@ -688,8 +821,15 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d,
 								 unsigned *count,
 								 nvmlProcessInfo_t *infos)
 {
+	double elem = sizeof(*infos);
+
+	/* process_entry_size = 32 in [global]: a 535.43.02-535.86.05 driver,
+	 * whose _v3 writes 32-byte entries (usedGpuCcProtectedMemory added) */
+	fake_num(fake_global, "process_entry_size", &elem);
+	if (elem != 24 && elem != 32)
+		elem = sizeof(*infos);
 	return fake_procs("nvmlDeviceGetComputeRunningProcesses_v3", d, count, infos,
-			  sizeof(*infos));
+			  (size_t)elem);
 }
 #endif
 /* v1 elements are 16 bytes (pid, usedGpuMemory). */
@@ -1058,6 +1198,7 @@ FAKE_SAME(nvmlDeviceGetHandleByIndex, nvml_handle_by_index_fn);
 FAKE_SAME(nvmlDeviceGetName, nvml_dev_string_fn);
 FAKE_SAME(nvmlDeviceGetPciInfo_v2, nvml_pci_info_legacy_fn);
 FAKE_SAME(nvmlDeviceGetUtilizationRates, nvml_utilization_fn);
+FAKE_SAME(nvmlDeviceGetSamples, nvml_samples_fn);
 FAKE_SAME(nvmlDeviceGetMemoryInfo, nvml_memory_fn);
 FAKE_SAME(nvmlDeviceGetPowerUsage, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetTemperature, nvml_dev_enum_uint_fn);

@@ -28,7 +28,7 @@ UPDATE=${GOLDEN_UPDATE:-0}
 # differ over three runs; nothing else varies, so nothing else is masked.
 MASK="
 sim,amdgpu_*           accel_busy_seconds_total
-nvml_a100,nvml_h100,nvml_hang,nvml_lost,nvml_lost_late,nvml_old,nvml_rescan,nvml_t4 accel_busy_seconds_total
+nvml_a100,nvml_h100,nvml_hang,nvml_lost,nvml_lost_late,nvml_old,nvml_procs535,nvml_rescan,nvml_t4 accel_busy_seconds_total
 sim,amdgpu_radeon,amdgpu_hygon,nvml_old,nvml_rescan,nvml_t4 accel_energy_joules_total
 nvml_a100,nvml_h100,nvml_old,nvml_t4 accel_pcie_receive_bytes_total accel_pcie_transmit_bytes_total
 nvml_a100,nvml_h100,nvml_old accel_throttled_seconds_total

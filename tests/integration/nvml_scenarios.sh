@@ -179,6 +179,23 @@ if once mig mig.ini "$LIB"; then
 	has mig 'accelmon_collector_read_errors_total{collector="nvml"} 0'
 fi
 
+# ---- busy time from the driver's samples (nvmlDeviceGetSamples) ----
+# samples.ini: the --once polls are at 2 s and 3 s of the fake's driver time,
+# a second with 0.1 s busy (sample 13 reads 60% for 166667 us: 0.1000002 s).
+S0='device="nvidia0",uuid="GPU-5a3c1e5a-0000-4000-8000-000000000000"'
+if once samples samples.ini "$LIB"; then
+	has samples "accel_busy_seconds_total{$S0} 0.1000002"
+	has samples "accel_utilization_ratio{$S0} 0.1000002"
+	has samples "accel_memory_utilization_ratio{$S0} 0.12"
+	has samples 'accelmon_collector_read_errors_total{collector="nvml"} 0'
+fi
+
+# ---- 535.43: 32-byte _v3 process entries, 60 processes on one GPU ----
+if once procs535 procs535.ini "$LIB"; then
+	has procs535 'accel_compute_processes{device="nvidia0",uuid="GPU-53543020-0000-4000-8000-000000000000"} 60'
+	has procs535 'accel_compute_processes{device="nvidia1",uuid="GPU-53543020-0000-4000-8000-000000000001"} 49'
+fi
+
 # ---- GPU lost at the 2nd poll: it reports down, the other keeps going ----
 L0='device="nvidia0",uuid="GPU-a100a100-0000-4000-8000-000000000000"'
 L1='device="nvidia1",uuid="GPU-a100a100-0000-4000-8000-000000000001"'
