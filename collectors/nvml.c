@@ -22,6 +22,7 @@
 #define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
 #define NVML_MAX_EVENT_CODES 16
 #define NVML_MAX_EVENTS_PER_POLL 64
+#define NVML_SAMPLES_MAX (1u << 20)
 /* GPM needs its two samples at least this far apart. */
 #define NVML_GPM_MIN_GAP_NS 100000000LL
 
@@ -778,9 +779,13 @@ static const struct {
 };
 
 /* Size the buffer by the driver's answer to samples = NULL (how many it
- * holds). Allocates only when that grew. */
+ * holds; rings of current drivers are about a hundred). Allocates only when
+ * that grew; `headroom` (after INSUFFICIENT_SIZE) leaves room for a ring
+ * still filling up, which the first ask (all of it) would otherwise chase.
+ * A ring above NVML_SAMPLES_MAX entries (16 MiB) is not taken:
+ * NOT_SUPPORTED, so the device uses the utilization rates instead. */
 static nvmlReturn_t nvml_sampler_size(struct nvml_state *st, struct nvml_dev *d,
-				      int which)
+				      int which, bool headroom)
 {
 	struct nvml_sampler *sp = &d->smp[which];
 	unsigned n = 0, cap;
@@ -793,7 +798,9 @@ static nvmlReturn_t nvml_sampler_size(struct nvml_state *st, struct nvml_dev *d,
 		r = NVML_SUCCESS, n = 0;
 	if (r != NVML_SUCCESS)
 		return r;
-	cap = n < 64 ? 64 : n > 4096 ? 4096 : n;
+	if (n > NVML_SAMPLES_MAX)
+		return NVML_ERROR_NOT_SUPPORTED;
+	cap = headroom ? n + n / 2 + 64 : n < 64 ? 64 : n;
 	if (cap <= sp->cap)
 		return NVML_SUCCESS;
 	nb = realloc(sp->buf, cap * sizeof(*nb));
@@ -894,7 +901,7 @@ static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int whi
 	if (!nvml_want(d, cap, st->lib.samples != NULL))
 		return false;
 	if (!sp->buf) {
-		r = nvml_sampler_size(st, d, which);
+		r = nvml_sampler_size(st, d, which, false);
 		if (!nvml_ok(st, d, cap, r, nvml_smp_types[which].what))
 			return d->cap[cap] == CAP_YES;
 	}
@@ -906,7 +913,7 @@ static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int whi
 		n = 0;
 	} else if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
 		/* more than the buffer holds: grow it, take them next poll */
-		r = nvml_sampler_size(st, d, which);
+		r = nvml_sampler_size(st, d, which, true);
 		n = 0;
 	}
 	if (nvml_classify(r) == V_ABSENT && d->cap[cap] == CAP_YES)

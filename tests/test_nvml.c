@@ -630,12 +630,22 @@ END_TEST
 static const struct smp_case {
 	const char *name, *extra;
 	const char *log; /* a line that must appear once per quantity, or NULL */
+	int tick_ms;
+	double busy; /* busy seconds from poll 1 to poll 11 */
 } smp_cases[] = {
-    {"ring", "sample_buffer = 120\n", NULL},
-    {"wrapped", "sample_buffer = 4\n",
-     "s without samples (the driver keeps 4 of 167 ms)"},
-    {"empty", "samples_answer = NOT_FOUND@4-6\n", NULL},
-    {"not supported", "samples_answer = NOT_SUPPORTED@0-1000\n", NULL},
+    {"ring", "sample_buffer = 120\n", NULL, 1000, 5.0},
+    {"wrapped", "sample_buffer = 4\n", "s without samples (the driver keeps 4 of 167 ms)",
+     1000, 5.0},
+    {"empty", "samples_answer = NOT_FOUND@4-6\n", NULL, 1000, 5.0},
+    /* one tick is 2000 s: 12000 new samples a poll in a ring of 100000,
+     * sized at 24000 by the driver's first answer: every one counted */
+    {"big ring", "sample_buffer = 100000\n", NULL, 2000000, 10000.0},
+    /* 120 samples a tick into a ring still filling: the first answer is
+     * empty (the buffer a guess of 64), then INSUFFICIENT_SIZE: grown with
+     * headroom, counting starts at poll 3 (tick 4): 8 ticks x 20 s / 2 */
+    {"growing ring", "sample_buffer = 100000\nsamples_answer = NOT_FOUND@2-2\n", NULL,
+     20000, 80.0},
+    {"not supported", "samples_answer = NOT_SUPPORTED@0-1000\n", NULL, 1000, 0},
 };
 
 START_TEST(test_samples_shapes)
@@ -652,9 +662,10 @@ START_TEST(test_samples_shapes)
 	f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
-		"[global]\ndriver_version = 550.54.15\n[gpu0]\nuuid = GPU-s\n"
-		"sample_period_ms = 166.6666667\nutil_gpu = 50\nutil_memory = 20\n%s",
-		c->extra);
+		"[global]\ndriver_version = 550.54.15\ntick_ms = %d\n[gpu0]\n"
+		"uuid = GPU-s\nsample_period_ms = 166.6666667\nutil_gpu = 50\n"
+		"util_memory = 20\n%s",
+		c->tick_ms, c->extra);
 	fclose(f);
 	st = start(FAKE_LIB, path);
 	for (int p = 1; p <= 11; p++) {
@@ -674,7 +685,8 @@ START_TEST(test_samples_shapes)
 		if (strcmp(c->name, "empty") == 0 && p >= 3 && p <= 5)
 			EQ(fake_am_scaled(ctx, b), prev);
 		prev = fake_am_scaled(ctx, b);
-		if (p == 1) { /* no sample interval yet: no gauge either */
+		if (p == 1 || (strcmp(c->name, "growing ring") == 0 && p <= 3)) {
+			/* no sample interval yet: no gauge either */
 			ABSENT(get("accel_memory_utilization_ratio", "nvidia0", NULL));
 			ABSENT(get("accel_utilization_ratio", "nvidia0", NULL));
 		} else {
@@ -691,8 +703,9 @@ START_TEST(test_samples_shapes)
 		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 11);
 	} else {
 		ck_assert_int_eq(b->kind, AM_COUNTER);
-		/* driver time from poll 1 (tick 2) to poll 11 (tick 12): 10 s */
-		EQ(fake_am_scaled(ctx, b) - b1, 5.0);
+		/* driver time from poll 1 (tick 2) to poll 11 (tick 12): 10
+		 * ticks; half of it busy */
+		EQ(fake_am_scaled(ctx, b) - b1, c->busy);
 		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 0);
 	}
 	if (c->log)
