@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,12 +16,13 @@
 
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
+#include "accelmon/util.h"
 #include "nvml_api.h"
 
 #define NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
 #define NVML_MAX_EVENT_CODES 16
 #define NVML_MAX_EVENTS_PER_POLL 64
-#define NVML_PROC_SLOTS 64
+#define NVML_SAMPLES_MAX (1u << 20)
 /* GPM needs its two samples at least this far apart. */
 #define NVML_GPM_MIN_GAP_NS 100000000LL
 
@@ -35,8 +37,10 @@ struct nvml_lib {
 	nvml_handle_by_index_fn handle_by_index;
 	nvml_dev_string_fn name, uuid, serial;
 	nvml_pci_info_fn pci_info;
+	nvml_pci_info_legacy_fn pci_info_v2;
 	nvml_dev_uint_fn numa_node;
 	nvml_utilization_fn utilization;
+	nvml_samples_fn samples;
 	nvml_memory_v2_fn memory_v2;
 	nvml_memory_fn memory;
 	nvml_dev_uint_fn power, power_limit;
@@ -60,65 +64,73 @@ struct nvml_lib {
 	nvml_mig_mode_fn mig_mode;
 	nvml_dev_uint_fn mig_max;
 	nvml_mig_handle_fn mig_handle;
-	nvml_dev_uint_fn gpu_instance_id;
+	nvml_dev_uint_fn gpu_instance_id, compute_instance_id;
 };
 
-/* Symbol table: the newest name first, older ones after (a driver may lack
- * a symbol its header declares). Offsets into struct nvml_lib. */
-static const struct nvml_sym {
-	size_t off;
-	const char *names[4];
-} nvml_syms[] = {
+/* Symbol table for am_dl_bind: the newest name first, older ones after (a
+ * driver may lack a symbol its header declares). Without the four required
+ * entry points the library is not NVML. */
+#define NVML_NSYMS 48
+static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], size_t *n)
+{
+	size_t k = 0;
 /* clang-format off */
-#define S(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__, NULL } }
-    /* clang-format on */
-    S(init, "nvmlInit_v2", "nvmlInit"),
-    S(shutdown, "nvmlShutdown"),
-    S(error_string, "nvmlErrorString"),
-    S(driver_version, "nvmlSystemGetDriverVersion"),
-    S(count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"),
-    S(handle_by_index, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"),
-    S(name, "nvmlDeviceGetName"),
-    S(uuid, "nvmlDeviceGetUUID"),
-    S(serial, "nvmlDeviceGetSerial"),
-    /* _v1 has another layout; without _v3/_v2 pci_bus_id stays empty. */
-    S(pci_info, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"),
-    S(numa_node, "nvmlDeviceGetNumaNodeId"),
-    S(utilization, "nvmlDeviceGetUtilizationRates"),
-    S(memory_v2, "nvmlDeviceGetMemoryInfo_v2"),
-    S(memory, "nvmlDeviceGetMemoryInfo"),
-    S(power, "nvmlDeviceGetPowerUsage"),
-    S(power_limit, "nvmlDeviceGetEnforcedPowerLimit"),
-    S(energy, "nvmlDeviceGetTotalEnergyConsumption"),
-    S(temperature, "nvmlDeviceGetTemperature"),
-    S(clock, "nvmlDeviceGetClockInfo"),
-    S(pcie, "nvmlDeviceGetPcieThroughput"),
-    S(clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
-      "nvmlDeviceGetCurrentClocksThrottleReasons"),
-    S(ecc, "nvmlDeviceGetTotalEccErrors"),
-    /* Only the count is used, and the v1 element is a prefix of the v2/v3
-     * one, so one 24-byte-element buffer serves every version. */
-    S(processes, "nvmlDeviceGetComputeRunningProcesses_v3",
-      "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses"),
-    S(field_values, "nvmlDeviceGetFieldValues"),
-    S(event_set_create, "nvmlEventSetCreate"),
-    S(register_events, "nvmlDeviceRegisterEvents"),
-    S(supported_events, "nvmlDeviceGetSupportedEventTypes"),
-    /* v1 fills a smaller struct; only v2 is used. */
-    S(event_set_wait, "nvmlEventSetWait_v2"),
-    S(event_set_free, "nvmlEventSetFree"),
-    S(gpm_support, "nvmlGpmQueryDeviceSupport"),
-    S(gpm_alloc, "nvmlGpmSampleAlloc"),
-    S(gpm_free, "nvmlGpmSampleFree"),
-    S(gpm_sample, "nvmlGpmSampleGet"),
-    S(gpm_mig_sample, "nvmlGpmMigSampleGet"),
-    S(gpm_metrics, "nvmlGpmMetricsGet"),
-    S(mig_mode, "nvmlDeviceGetMigMode"),
-    S(mig_max, "nvmlDeviceGetMaxMigDeviceCount"),
-    S(mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex"),
-    S(gpu_instance_id, "nvmlDeviceGetGpuInstanceId"),
+#define S(req, field, ...) if (k < NVML_NSYMS) t[k++] = (struct am_dl_sym){{__VA_ARGS__, NULL}, (void **)&l->field, req}
+	/* clang-format on */
+	S(true, init, "nvmlInit_v2", "nvmlInit");
+	S(true, shutdown, "nvmlShutdown");
+	S(false, error_string, "nvmlErrorString");
+	S(false, driver_version, "nvmlSystemGetDriverVersion");
+	S(true, count, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount");
+	S(true, handle_by_index, "nvmlDeviceGetHandleByIndex_v2",
+	  "nvmlDeviceGetHandleByIndex");
+	S(false, name, "nvmlDeviceGetName");
+	S(false, uuid, "nvmlDeviceGetUUID");
+	S(false, serial, "nvmlDeviceGetSerial");
+	/* _v1 has another layout again; without _v3/_v2 pci_bus_id stays
+	 * empty. _v2 is resolved on its own: its layout is not _v3's. */
+	S(false, pci_info, "nvmlDeviceGetPciInfo_v3");
+	S(false, pci_info_v2, "nvmlDeviceGetPciInfo_v2");
+	S(false, numa_node, "nvmlDeviceGetNumaNodeId");
+	S(false, utilization, "nvmlDeviceGetUtilizationRates");
+	S(false, samples, "nvmlDeviceGetSamples");
+	S(false, memory_v2, "nvmlDeviceGetMemoryInfo_v2");
+	S(false, memory, "nvmlDeviceGetMemoryInfo");
+	S(false, power, "nvmlDeviceGetPowerUsage");
+	S(false, power_limit, "nvmlDeviceGetEnforcedPowerLimit");
+	S(false, energy, "nvmlDeviceGetTotalEnergyConsumption");
+	S(false, temperature, "nvmlDeviceGetTemperature");
+	S(false, clock, "nvmlDeviceGetClockInfo");
+	S(false, pcie, "nvmlDeviceGetPcieThroughput");
+	S(false, clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
+	  "nvmlDeviceGetCurrentClocksThrottleReasons");
+	S(false, ecc, "nvmlDeviceGetTotalEccErrors");
+	/* Only the count is asked (infos NULL), so the entry size of each
+	 * version (16, 24, or 32 bytes on 535.43-535.86) never matters. */
+	S(false, processes, "nvmlDeviceGetComputeRunningProcesses_v3",
+	  "nvmlDeviceGetComputeRunningProcesses_v2",
+	  "nvmlDeviceGetComputeRunningProcesses");
+	S(false, field_values, "nvmlDeviceGetFieldValues");
+	S(false, event_set_create, "nvmlEventSetCreate");
+	S(false, register_events, "nvmlDeviceRegisterEvents");
+	S(false, supported_events, "nvmlDeviceGetSupportedEventTypes");
+	/* v1 fills a smaller struct; only v2 is used. */
+	S(false, event_set_wait, "nvmlEventSetWait_v2");
+	S(false, event_set_free, "nvmlEventSetFree");
+	S(false, gpm_support, "nvmlGpmQueryDeviceSupport");
+	S(false, gpm_alloc, "nvmlGpmSampleAlloc");
+	S(false, gpm_free, "nvmlGpmSampleFree");
+	S(false, gpm_sample, "nvmlGpmSampleGet");
+	S(false, gpm_mig_sample, "nvmlGpmMigSampleGet");
+	S(false, gpm_metrics, "nvmlGpmMetricsGet");
+	S(false, mig_mode, "nvmlDeviceGetMigMode");
+	S(false, mig_max, "nvmlDeviceGetMaxMigDeviceCount");
+	S(false, mig_handle, "nvmlDeviceGetMigDeviceHandleByIndex");
+	S(false, gpu_instance_id, "nvmlDeviceGetGpuInstanceId");
+	S(false, compute_instance_id, "nvmlDeviceGetComputeInstanceId");
 #undef S
-};
+	*n = k;
+}
 
 /* Families, registered at init. */
 enum nvml_fam {
@@ -126,12 +138,14 @@ enum nvml_fam {
 	F_UP,
 	F_UTIL,
 	F_BUSY,
+	F_BUSY_SMP,
 	F_MEMUTIL,
 	F_MEM_USED,
 	F_MEM_TOTAL,
 	F_POWER,
 	F_PLIMIT,
 	F_ENERGY,
+	F_ENERGY_INT,
 	F_TEMP,
 	F_CLOCK,
 	F_THROTTLE,
@@ -164,13 +178,16 @@ static const struct nvml_fam_use {
     [F_UP] = STD(AM_STD_ACCEL_UP, AM_GAUGE, 0),
     [F_UTIL] = STD(AM_STD_UTILIZATION, AM_GAUGE, 0),
     [F_BUSY] = STD(AM_STD_BUSY_SECONDS, AM_INTEGRAL, 0),
+    /* from the driver's samples: percent x microseconds, summed exactly */
+    [F_BUSY_SMP] = STD(AM_STD_BUSY_SECONDS, AM_COUNTER, 1e-8),
     [F_MEM_USED] = STD(AM_STD_MEMORY_USED, AM_GAUGE, 0),
     [F_MEM_TOTAL] = STD(AM_STD_MEMORY_TOTAL, AM_GAUGE, 0),
     [F_POWER] = STD(AM_STD_POWER, AM_GAUGE, 1e-3),
     [F_PLIMIT] = STD(AM_STD_POWER_LIMIT, AM_GAUGE, 1e-3),
-    /* NVML's energy counter and the fallback integration of power (done
-     * here for now, trapezoid rule) both reach the core in mJ. */
+    /* NVML's energy counter, in mJ; without it, the core integrates the
+     * power gauge (AM_DERIVE_INTEGRAL, joules: scale 1). */
     [F_ENERGY] = STD(AM_STD_ENERGY, AM_COUNTER, 1e-3),
+    [F_ENERGY_INT] = STD(AM_STD_ENERGY, AM_COUNTER, 0),
     [F_TEMP] = STD(AM_STD_TEMPERATURE, AM_GAUGE, 0),
     [F_CLOCK] = STD(AM_STD_CLOCK, AM_GAUGE, 1e6),
     [F_THROTTLE] = STD(AM_STD_THROTTLED_SECONDS, AM_INTEGRAL, 0),
@@ -210,6 +227,7 @@ enum nvml_slot {
 	S_UP,
 	S_UTIL,
 	S_BUSY,
+	S_BUSY_SMP,
 	S_MEMUTIL,
 	S_MEM_USED,
 	S_MEM_TOTAL,
@@ -257,6 +275,7 @@ static const struct {
     [S_UP] = {F_UP, NULL},
     [S_UTIL] = {F_UTIL, NULL},
     [S_BUSY] = {F_BUSY, NULL},
+    [S_BUSY_SMP] = {F_BUSY_SMP, NULL},
     [S_MEMUTIL] = {F_MEMUTIL, NULL},
     [S_MEM_USED] = {F_MEM_USED, NULL},
     [S_MEM_TOTAL] = {F_MEM_TOTAL, NULL},
@@ -295,6 +314,8 @@ static const struct {
 enum nvml_cap_state { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
 enum nvml_cap {
 	C_UTIL,
+	C_SMP_GPU, /* nvmlDeviceGetSamples, GPU utilization */
+	C_SMP_MEM, /* and memory utilization */
 	C_MEM,
 	C_POWER,
 	C_PLIMIT,
@@ -327,13 +348,28 @@ struct nvml_event_count {
 	am_series_t series;
 };
 
+/* The driver's own samples of one quantity (nvmlDeviceGetSamples): its
+ * buffer, sized once by the driver's answer, and where the last poll left
+ * off. */
+struct nvml_sampler {
+	nvmlSample_t *buf;
+	unsigned cap;
+	unsigned long long last_ts;   /* us; 0: nothing seen since (re)start */
+	unsigned long long period_us; /* shortest gap seen between samples */
+	uint64_t busy;		      /* GPU: percent x us, summed */
+	double mean;		      /* value over the last poll, 0..1 */
+	bool have_mean, wrap_logged;
+};
+
 struct nvml_dev {
 	unsigned index;	    /* NVML index (parent's index for MIG) */
 	int parent;	    /* -1, or the parent GPU's slot for a MIG instance */
-	unsigned mig_index; /* MIG: index under the parent */
-	unsigned gi;	    /* MIG: GPU instance id */
+	unsigned mig_index; /* MIG: index under the parent when last found */
+	unsigned gi, ci;    /* MIG: GPU and compute instance ids */
+	bool has_ci;	    /* MIG: ci is known (nvmlDeviceGetComputeInstanceId) */
+	bool gi_first;	    /* MIG: first compute instance of its GPU instance */
 	nvmlDevice_t h;
-	char name[32]; /* "nvidia0", MIG "nvidia0-gi1" */
+	char name[40]; /* "nvidia0", MIG "nvidia0-gi1-ci0" */
 	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
 	char model[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
 	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
@@ -345,15 +381,13 @@ struct nvml_dev {
 	unsigned char cap[C_COUNT];
 	am_series_t s[S_COUNT];
 	am_series_t s_info, s_temp_mem;
-	/* energy fallback: collector-side integration of power */
-	double e_mj, e_prev_mw;
-	int64_t e_prev_ns;
-	bool e_have;
+	am_series_t s_energy_int; /* derived: the integral of S_POWER */
 	/* NVLink + memory temperature through nvmlDeviceGetFieldValues */
 	nvmlFieldValue_t *fv;
 	struct nvml_field *fmeta;
 	int nfv;
 	/* GPM: two sample buffers, swapped every poll */
+	struct nvml_sampler smp[2]; /* GPU, memory utilization samples */
 	nvmlGpmSample_t gs[2];
 	int gcur;
 	bool ghave;
@@ -375,9 +409,10 @@ struct nvml_state {
 	bool read_pcie; /* nvmlDeviceGetPcieThroughput samples 20 ms per call */
 	nvmlEventSet_t evset;
 	struct nvml_dev *dev;
-	int ndev;
+	int ndev, cap;
+	unsigned ngpu;		 /* top-level GPUs known (NVML indices 0..ngpu-1) */
+	unsigned last_count;	 /* nvmlDeviceGetCount at the latest poll */
 	nvmlGpmMetricsGet_t *mg; /* 13 KiB: allocated once */
-	nvmlProcessInfo_t procs[NVML_PROC_SLOTS];
 };
 
 static const struct am_option nvml_options[] = {
@@ -524,21 +559,21 @@ static void nvml_reset_series(struct nvml_dev *d)
 		d->s[i] = AM_SERIES_INVALID;
 	d->s_info = AM_SERIES_INVALID;
 	d->s_temp_mem = AM_SERIES_INVALID;
+	d->s_energy_int = AM_SERIES_INVALID;
 	for (int i = 0; i < d->nfv; i++)
 		d->fmeta[i].series = AM_SERIES_INVALID;
 	for (int i = 0; i < d->nev; i++)
 		d->ev[i].series = AM_SERIES_INVALID;
 }
 
-/* NUMA node: NVML where it has the call, else sysfs for the PCI function
- * (NVML's bus id has an 8-digit domain, sysfs a 4-digit lower-case one). */
+/* NUMA node: NVML where it has the call, else the PCI function's sysfs
+ * identity (NVML's bus id has an 8-digit domain, sysfs a 4-digit lower-case
+ * one). */
 static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 {
-	unsigned node;
-	unsigned dom, bus, dev, fn;
+	unsigned node, dom, bus, dev, fn;
+	struct am_pci_id id;
 	char path[512];
-	FILE *f;
-	int v;
 
 	d->numa[0] = '\0';
 	if (st->lib.numa_node && st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
@@ -547,22 +582,45 @@ static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 	}
 	if (sscanf(d->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
 		return;
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x/numa_node",
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x",
 		 am_sysfs(st->ctx), dom, bus, dev, fn);
-	f = fopen(path, "r");
-	if (!f)
+	if (am_pci_identity(path, &id) == 0 && id.numa_node >= 0)
+		snprintf(d->numa, sizeof(d->numa), "%d", id.numa_node);
+}
+
+/* The bus id in NVML's current form ("00000000:18:00.0"). _v3 (R410 on)
+ * has it at the end of its struct; before R410 only _v2 exists and fills
+ * the 52-byte legacy struct, whose busId[16] comes first with a 4-digit
+ * domain: reformatted, so every driver exports the same form. */
+static void nvml_pci_bus_id(struct nvml_state *st, struct nvml_dev *d)
+{
+	union {
+		nvmlPciInfo_t v3;
+		nvmlPciInfoLegacy_t v2;
+	} pci;
+	unsigned dom, bus, dev, fn;
+
+	memset(&pci, 0, sizeof(pci));
+	d->bus_id[0] = '\0';
+	if (st->lib.pci_info) {
+		if (st->lib.pci_info(d->h, &pci.v3) == NVML_SUCCESS) {
+			pci.v3.busId[sizeof(pci.v3.busId) - 1] = '\0';
+			snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.v3.busId);
+		}
 		return;
-	if (fscanf(f, "%d", &v) == 1 && v >= 0)
-		snprintf(d->numa, sizeof(d->numa), "%d", v);
-	fclose(f);
+	}
+	if (!st->lib.pci_info_v2 || st->lib.pci_info_v2(d->h, &pci.v2) != NVML_SUCCESS)
+		return;
+	pci.v2.busId[sizeof(pci.v2.busId) - 1] = '\0';
+	if (sscanf(pci.v2.busId, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4)
+		snprintf(d->bus_id, sizeof(d->bus_id), "%08X:%02X:%02X.%X", dom, bus, dev,
+			 fn);
 }
 
 /* Identity strings for accel_info. MIG instances inherit the parent's PCI,
  * serial and NUMA node. */
 static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 {
-	nvmlPciInfo_t pci;
-
 	d->model[0] = d->serial[0] = '\0';
 	if (st->lib.name &&
 	    st->lib.name(d->h, d->model, sizeof(d->model)) != NVML_SUCCESS)
@@ -575,17 +633,18 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 		memcpy(d->numa, p->numa, sizeof(d->numa));
 		return;
 	}
-	memset(&pci, 0, sizeof(pci));
-	d->bus_id[0] = '\0';
-	if (st->lib.pci_info && st->lib.pci_info(d->h, &pci) == NVML_SUCCESS) {
-		pci.busId[sizeof(pci.busId) - 1] = '\0';
-		snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.busId);
-	}
+	nvml_pci_bus_id(st, d);
 	if (st->lib.serial &&
 	    st->lib.serial(d->h, d->serial, NVML_DEVICE_SERIAL_BUFFER_SIZE) !=
 		NVML_SUCCESS)
 		d->serial[0] = '\0';
 	nvml_probe_numa(st, d);
+}
+
+static void nvml_sampler_free(struct nvml_sampler *sp)
+{
+	free(sp->buf);
+	memset(sp, 0, sizeof(*sp));
 }
 
 static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
@@ -596,6 +655,45 @@ static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
 		d->gs[i] = NULL;
 	}
 	d->ghave = false;
+}
+
+/* GPU and compute instance ids of MIG handle h; false when NVML does not
+ * answer. ci is left 0 (and *has_ci false) without the compute instance
+ * call. */
+static bool nvml_mig_ids(struct nvml_state *st, nvmlDevice_t h, unsigned *gi,
+			 unsigned *ci, bool *has_ci)
+{
+	if (st->lib.gpu_instance_id(h, gi) != NVML_SUCCESS)
+		return false;
+	*ci = 0;
+	*has_ci = st->lib.compute_instance_id &&
+		  st->lib.compute_instance_id(h, ci) == NVML_SUCCESS;
+	return true;
+}
+
+/* Find MIG device d (its gi and ci) among parent p's MIG handles: the
+ * index it had first, then every index. True with *h set when found. */
+static bool nvml_mig_lookup(struct nvml_state *st, const struct nvml_dev *p,
+			    struct nvml_dev *d, nvmlDevice_t *h)
+{
+	unsigned max = 0, gi, ci;
+	bool has_ci;
+
+	if (st->lib.mig_max(p->h, &max) != NVML_SUCCESS)
+		return false;
+	for (unsigned k = 0; k <= max; k++) {
+		unsigned m = k == 0 ? d->mig_index : k - 1;
+
+		if ((k > 0 && m == d->mig_index) || m >= max ||
+		    st->lib.mig_handle(p->h, m, h) != NVML_SUCCESS ||
+		    !nvml_mig_ids(st, *h, &gi, &ci, &has_ci))
+			continue;
+		if (gi == d->gi && ci == d->ci && has_ci == d->has_ci) {
+			d->mig_index = m;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* A fresh handle for d (after a loss or a re-init). A different UUID at the
@@ -611,7 +709,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 
 		if (!p->up)
 			return false;
-		r = st->lib.mig_handle(p->h, d->mig_index, &h);
+		/* The instance, wherever a reconfiguration put it. */
+		r = nvml_mig_lookup(st, p, d, &h) ? NVML_SUCCESS : NVML_ERROR_NOT_FOUND;
 	} else {
 		r = st->lib.handle_by_index(d->index, &h);
 	}
@@ -637,7 +736,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 		d->fmeta = NULL;
 		d->nfv = 0;
 		d->nev = 0;
-		d->e_mj = 0;
+		for (int k = 0; k < 2; k++)
+			nvml_sampler_free(&d->smp[k]);
 		nvml_reset_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
 		nvml_probe_info(st, d);
@@ -649,7 +749,8 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 	d->lost = false;
 	/* No sample pairs or integration across the outage. */
 	nvml_gpm_free(st, d);
-	d->e_have = false;
+	for (int k = 0; k < 2; k++)
+		d->smp[k].last_ts = 0;
 	d->ev_registered = false;
 	return true;
 }
@@ -669,16 +770,188 @@ static void nvml_emit_info(struct nvml_state *st, struct nvml_dev *d)
 
 /* ---- the metrics of one device ---- */
 
-static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
+static const struct {
+	int type, cap;
+	const char *what;
+} nvml_smp_types[2] = {
+    {NVML_GPU_UTILIZATION_SAMPLES, C_SMP_GPU, "GPU utilization samples"},
+    {NVML_MEMORY_UTILIZATION_SAMPLES, C_SMP_MEM, "memory utilization samples"},
+};
+
+/* Size the buffer by the driver's answer to samples = NULL (how many it
+ * holds; rings of current drivers are about a hundred). Allocates only when
+ * that grew; `headroom` (after INSUFFICIENT_SIZE) leaves room for a ring
+ * still filling up, which the first ask (all of it) would otherwise chase.
+ * A ring above NVML_SAMPLES_MAX entries (16 MiB) is not taken:
+ * NOT_SUPPORTED, so the device uses the utilization rates instead. */
+static nvmlReturn_t nvml_sampler_size(struct nvml_state *st, struct nvml_dev *d,
+				      int which, bool headroom)
 {
+	struct nvml_sampler *sp = &d->smp[which];
+	unsigned n = 0, cap;
+	int vt = 0;
+	nvmlReturn_t r =
+	    st->lib.samples(d->h, nvml_smp_types[which].type, 0, &vt, &n, NULL);
+	nvmlSample_t *nb;
+
+	if (r == NVML_ERROR_NOT_FOUND) /* none yet: a guess, grown on demand */
+		r = NVML_SUCCESS, n = 0;
+	if (r != NVML_SUCCESS)
+		return r;
+	if (n > NVML_SAMPLES_MAX)
+		return NVML_ERROR_NOT_SUPPORTED;
+	cap = headroom ? n + n / 2 + 64 : n < 64 ? 64 : n;
+	if (cap <= sp->cap)
+		return NVML_SUCCESS;
+	nb = realloc(sp->buf, cap * sizeof(*nb));
+	if (!nb)
+		return NVML_ERROR_UNKNOWN;
+	sp->buf = nb;
+	sp->cap = cap;
+	return NVML_SUCCESS;
+}
+
+static double nvml_value_double(int type, const nvmlValue_t *v)
+{
+	switch (type) {
+	case NVML_VALUE_TYPE_DOUBLE:
+		return v->dVal;
+	case NVML_VALUE_TYPE_UNSIGNED_INT:
+		return v->uiVal;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG:
+		return (double)v->ulVal;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+		return (double)v->ullVal;
+	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+		return (double)v->sllVal;
+	case NVML_VALUE_TYPE_SIGNED_INT:
+		return v->siVal;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
+		return v->usVal;
+	default:
+		return NAN;
+	}
+}
+
+/* Take the samples since the last seen timestamp: each stands for the time
+ * since the one before it, so their sum is exact whatever the poll
+ * interval. The first answer after a (re)start only sets where to go on
+ * from. A gap of more than twice the sample period means the driver's ring
+ * wrapped between polls: the first sample after it stands for the gap (so
+ * busy time stays within elapsed time), said once. */
+static void nvml_sampler_take(struct nvml_state *st, struct nvml_dev *d, int which,
+			      unsigned n, int vt)
+{
+	struct nvml_sampler *sp = &d->smp[which];
+	double span = 0, sum = 0;
+
+	/* in time order (a driver's ring may answer from its write position) */
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned k = i;
+		     k > 0 && sp->buf[k - 1].timeStamp > sp->buf[k].timeStamp; k--) {
+			nvmlSample_t t = sp->buf[k];
+
+			sp->buf[k] = sp->buf[k - 1];
+			sp->buf[k - 1] = t;
+		}
+	if (sp->last_ts == 0) { /* history before the start is not ours */
+		if (n)
+			sp->last_ts = sp->buf[n - 1].timeStamp;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned long long ts = sp->buf[i].timeStamp, dt;
+		double v = nvml_value_double(vt, &sp->buf[i].sampleValue);
+
+		if (ts <= sp->last_ts || !isfinite(v))
+			continue;
+		dt = ts - sp->last_ts;
+		if (sp->period_us && dt > 2 * sp->period_us && !sp->wrap_logged) {
+			sp->wrap_logged = true;
+			am_log(st->ctx, AM_LOG_INFO,
+			       "%s: %s: %.3f s without samples (the driver keeps %u "
+			       "of %.0f ms): poll more often for exact busy time",
+			       d->name, nvml_smp_types[which].what, (double)dt / 1e6, n,
+			       (double)sp->period_us / 1e3);
+		} else if (!sp->period_us || dt < sp->period_us) {
+			sp->period_us = dt;
+		}
+		v = v < 0 ? 0 : v > 100 ? 100 : v;
+		sp->busy += (uint64_t)(v * (double)dt + 0.5);
+		sum += v * (double)dt;
+		span += (double)dt;
+		sp->last_ts = ts;
+	}
+	if (span > 0) {
+		sp->mean = sum / span / 100;
+		sp->have_mean = true;
+	}
+}
+
+/* One poll of the driver's samples of type `which`. True when this device
+ * is read this way (the utilization rates call is then not needed for it),
+ * also when this poll had nothing new; false to use the fallback. */
+static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int which)
+{
+	struct nvml_sampler *sp = &d->smp[which];
+	int cap = nvml_smp_types[which].cap, vt = 0;
+	unsigned n;
+	nvmlReturn_t r;
+
+	if (!nvml_want(d, cap, st->lib.samples != NULL))
+		return false;
+	if (!sp->buf) {
+		r = nvml_sampler_size(st, d, which, false);
+		if (!nvml_ok(st, d, cap, r, nvml_smp_types[which].what))
+			return d->cap[cap] == CAP_YES;
+	}
+	n = sp->cap;
+	r = st->lib.samples(d->h, nvml_smp_types[which].type, sp->last_ts, &vt, &n,
+			    sp->buf);
+	if (r == NVML_ERROR_NOT_FOUND) { /* no sample since last_ts */
+		r = NVML_SUCCESS;
+		n = 0;
+	} else if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+		/* more than the buffer holds: grow it, take them next poll */
+		r = nvml_sampler_size(st, d, which, true);
+		n = 0;
+	}
+	if (nvml_classify(r) == V_ABSENT && d->cap[cap] == CAP_YES)
+		return true; /* keep the series' kind: no value this poll */
+	if (!nvml_ok(st, d, cap, r, nvml_smp_types[which].what))
+		return d->cap[cap] == CAP_YES;
+	nvml_sampler_take(st, d, which, n > sp->cap ? sp->cap : n, vt);
+	if (which == 0)
+		nvml_put_u64(st, d, S_BUSY_SMP, sp->busy);
+	if (sp->have_mean)
+		nvml_put(st, d, which == 0 ? S_UTIL : S_MEMUTIL, sp->mean);
+	return true;
+}
+
+/* Utilization and busy time: from the driver's samples where it answers
+ * nvmlDeviceGetSamples, else nvmlDeviceGetUtilizationRates (a point reading
+ * of the driver's average over its last sample period, integrated by the
+ * core over the poll interval). */
+static void nvml_poll_util(struct nvml_state *st, struct nvml_dev *d)
+{
+	bool gpu = nvml_poll_sampler(st, d, 0), mem = nvml_poll_sampler(st, d, 1);
 	nvmlUtilization_t u;
 
+	if (gpu && mem)
+		return;
 	if (nvml_want(d, C_UTIL, st->lib.utilization != NULL) &&
 	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
-		nvml_put(st, d, S_UTIL, u.gpu / 100.0);
-		nvml_put(st, d, S_BUSY, u.gpu / 100.0);
-		nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
+		if (!gpu) {
+			nvml_put(st, d, S_UTIL, u.gpu / 100.0);
+			nvml_put(st, d, S_BUSY, u.gpu / 100.0);
+		}
+		if (!mem)
+			nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
 	}
+}
+
+static void nvml_poll_mem(struct nvml_state *st, struct nvml_dev *d)
+{
 	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2 != NULL)) {
 		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
 		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
@@ -688,7 +961,8 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 		if (r == NVML_ERROR_ARGUMENT_VERSION_MISMATCH && st->lib.memory) {
 			am_log(st->ctx, AM_LOG_INFO,
 			       "nvmlDeviceGetMemoryInfo_v2: %s; using "
-			       "nvmlDeviceGetMemoryInfo",
+			       "nvmlDeviceGetMemoryInfo (its used memory includes what "
+			       "the driver reserves)",
 			       nvml_strerror(st, r));
 			st->lib.memory_v2 = NULL;
 		} else {
@@ -709,7 +983,24 @@ static void nvml_poll_util_mem(struct nvml_state *st, struct nvml_dev *d)
 	}
 }
 
-static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t now)
+/* Without an energy counter (before Volta) energy is the core's integral of
+ * the power gauge (AM_DERIVE_INTEGRAL, the one integration rule). */
+static void nvml_energy_from_power(struct nvml_state *st, struct nvml_dev *d)
+{
+	am_series_t p = nvml_slot_series(st, d, S_POWER);
+	const char *lv[2] = {d->name, d->uuid};
+	struct am_derive dv = {.op = AM_DERIVE_INTEGRAL,
+			       .a = p,
+			       .b = AM_SERIES_INVALID,
+			       .capacity = AM_SERIES_INVALID};
+
+	if (d->s_energy_int != AM_SERIES_INVALID || p == AM_SERIES_INVALID ||
+	    st->fam[F_ENERGY_INT] < 0)
+		return;
+	d->s_energy_int = am_series_derived(st->ctx, st->fam[F_ENERGY_INT], lv, &dv);
+}
+
+static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned long long mj;
 	unsigned mw;
@@ -719,22 +1010,9 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d, int64_t n
 		nvml_put_u64(st, d, S_ENERGY, mj);
 	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
 	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
+		if (d->cap[C_ENERGY] == CAP_NO)
+			nvml_energy_from_power(st, d);
 		nvml_put(st, d, S_POWER, mw);
-		if (d->cap[C_ENERGY] == CAP_NO) {
-			/* No energy counter: integrate (trapezoid) here. The
-			 * first sample only starts the integral. */
-			if (d->e_have && now > d->e_prev_ns) {
-				double dt = (now - d->e_prev_ns) * 1e-9;
-
-				d->e_mj += (d->e_prev_mw + mw) / 2.0 * dt;
-				/* whole millijoules: counters take integers */
-				nvml_put_u64(st, d, S_ENERGY,
-					     (unsigned long long)d->e_mj);
-			}
-			d->e_have = true;
-			d->e_prev_mw = mw;
-			d->e_prev_ns = now;
-		}
 	}
 	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
 	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
@@ -771,11 +1049,10 @@ static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
 				 (reasons & nvml_reasons[i].bit) ? 1 : 0);
 }
 
-static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
+static void nvml_poll_pcie_ecc(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned long long n;
-	unsigned kbs, count;
-	nvmlReturn_t r;
+	unsigned kbs;
 
 	if (!st->read_pcie)
 		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
@@ -799,10 +1076,21 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 				NVML_VOLATILE_ECC, &n),
 		    "uncorrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_U, n);
+}
+
+static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned count;
+	nvmlReturn_t r;
+
 	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
-		count = NVML_PROC_SLOTS;
-		r = st->lib.processes(d->h, &count, st->procs);
-		/* Too small a buffer still tells how many there are. */
+		/* The count alone, as the header documents (*infoCount 0, infos
+		 * NULL): SUCCESS with 0 when none run, INSUFFICIENT_SIZE with
+		 * the count otherwise. No entries are written, so their size
+		 * (24 bytes, 32 in the _v3 of 535.43-535.86, 16 in v1) never
+		 * matters; attribution would size them by this answer. */
+		count = 0;
+		r = st->lib.processes(d->h, &count, NULL);
 		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
 			r = NVML_SUCCESS;
 		if (nvml_ok(st, d, C_PROCS, r, "running processes"))
@@ -812,31 +1100,8 @@ static void nvml_poll_pcie_ecc_procs(struct nvml_state *st, struct nvml_dev *d)
 
 static bool nvml_field_double(const nvmlFieldValue_t *f, double *out)
 {
-	switch (f->valueType) {
-	case NVML_VALUE_TYPE_DOUBLE:
-		*out = f->value.dVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_INT:
-		*out = f->value.uiVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG:
-		*out = (double)f->value.ulVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
-		*out = (double)f->value.ullVal;
-		return true;
-	case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
-		*out = (double)f->value.sllVal;
-		return true;
-	case NVML_VALUE_TYPE_SIGNED_INT:
-		*out = f->value.siVal;
-		return true;
-	case NVML_VALUE_TYPE_UNSIGNED_SHORT:
-		*out = f->value.usVal;
-		return true;
-	default:
-		return false;
-	}
+	*out = nvml_value_double(f->valueType, &f->value);
+	return !isnan(*out);
 }
 
 /* First poll: ask for every field that might exist (memory temperature, the
@@ -1157,15 +1422,31 @@ static void nvml_emit_events(struct nvml_state *st, struct nvml_dev *d)
 	}
 }
 
+/* A MIG handle is a compute instance and is asked only what is its own: its
+ * processes, and on the first compute instance of each GPU instance that GPU
+ * instance's memory and GPM figures (shared by its compute instances, so
+ * exported once). Device-level figures (utilization, power, energy, clocks,
+ * temperature, throttle reasons, PCIe, ECC, NVLink, events) are asked on
+ * the parent GPU only: on a MIG handle NVML answers the whole GPU's value or
+ * INVALID_ARGUMENT. */
 static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t now)
 {
-	nvml_poll_util_mem(st, d);
-	nvml_poll_power(st, d, now);
-	nvml_poll_clocks(st, d);
-	nvml_poll_pcie_ecc_procs(st, d);
-	nvml_poll_fields(st, d);
-	nvml_poll_gpm(st, d, now);
-	nvml_register_events(st, d);
+	bool mig = d->parent >= 0;
+
+	if (!mig) {
+		nvml_poll_util(st, d);
+		nvml_poll_power(st, d);
+		nvml_poll_clocks(st, d);
+		nvml_poll_pcie_ecc(st, d);
+		nvml_poll_fields(st, d);
+	}
+	if (!mig || d->gi_first) {
+		nvml_poll_mem(st, d);
+		nvml_poll_gpm(st, d, now);
+	}
+	nvml_poll_procs(st, d);
+	if (!mig)
+		nvml_register_events(st, d);
 }
 
 /* ---- library lifetime ---- */
@@ -1240,6 +1521,8 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 		       nvml_strerror(st, r));
 		st->need_reinit = true;
 	}
+	if (r == NVML_SUCCESS)
+		st->last_count = n;
 	for (int i = 0; i < st->ndev; i++) {
 		struct nvml_dev *d = &st->dev[i];
 
@@ -1277,6 +1560,8 @@ static void nvml_unload(struct nvml_state *st)
 				nvml_gpm_free(st, &st->dev[i]);
 			free(st->dev[i].fv);
 			free(st->dev[i].fmeta);
+			for (int k = 0; k < 2; k++)
+				nvml_sampler_free(&st->dev[i].smp[k]);
 		}
 	}
 	if (st->lib_ok) {
@@ -1295,12 +1580,21 @@ static void nvml_fini(struct am_ctx *ctx, void *state)
 	nvml_unload(state);
 }
 
-static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int parent)
+/* A new device slot (grown when full: only when a device was found). The
+ * slot index, or -ENOMEM. */
+static int nvml_add_dev(struct nvml_state *st, unsigned index, int parent)
 {
 	struct nvml_dev *d;
 
-	if (st->ndev == cap)
-		return -ENOSPC;
+	if (st->ndev == st->cap) {
+		int cap = st->cap ? st->cap * 2 : 8;
+		struct nvml_dev *nd = realloc(st->dev, (size_t)cap * sizeof(*nd));
+
+		if (!nd)
+			return -ENOMEM;
+		st->dev = nd;
+		st->cap = cap;
+	}
 	d = &st->dev[st->ndev];
 	memset(d, 0, sizeof(*d));
 	d->index = index;
@@ -1310,45 +1604,131 @@ static int nvml_add_dev(struct nvml_state *st, int cap, unsigned index, int pare
 	return st->ndev++;
 }
 
-/* MIG: one entry per GPU instance present at start, named nvidiaN-giG. */
-static void nvml_find_mig(struct nvml_state *st, int pslot, int cap)
+static void nvml_mig_name(struct nvml_state *st, struct nvml_dev *d)
+{
+	unsigned idx = st->dev[d->parent].index;
+
+	if (d->has_ci)
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u-ci%u", idx, d->gi,
+			 d->ci);
+	else
+		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", idx, d->gi);
+}
+
+/* The first compute instance (lowest ci) of each GPU instance of parent
+ * pslot carries the figures that cover the whole GPU instance (memory,
+ * GPM), so they are exported once. */
+static void nvml_mark_gi_first(struct nvml_state *st, int pslot)
+{
+	for (int i = 0; i < st->ndev; i++) {
+		struct nvml_dev *d = &st->dev[i];
+
+		if (d->parent != pslot)
+			continue;
+		d->gi_first = true;
+		for (int k = 0; k < st->ndev; k++) {
+			const struct nvml_dev *o = &st->dev[k];
+
+			if (k != i && o->parent == pslot && o->gi == d->gi &&
+			    (o->ci < d->ci || (o->ci == d->ci && k < i)))
+				d->gi_first = false;
+		}
+	}
+}
+
+/* MIG: one device per MIG handle, i.e. per compute instance, named
+ * nvidiaN-giG-ciC. At init and at each rescan: instances not known yet are
+ * added; known ones are matched by (gi, ci), so a reconfiguration that
+ * moves them is followed; one that is gone is left to the poll, which
+ * reports it down (its handle no longer resolves) until it returns.
+ * Allocates only for a new instance. */
+static void nvml_find_mig(struct nvml_state *st, int pslot)
 {
 	const struct nvml_lib *l = &st->lib;
-	struct nvml_dev *p = &st->dev[pslot];
-	unsigned cur = 0, pend = 0, max = 0, gi;
+	unsigned cur = 0, pend = 0, max = 0, gi, ci;
+	bool has_ci, added = false;
 	nvmlDevice_t h;
 
 	if (!l->mig_mode || !l->mig_max || !l->mig_handle || !l->gpu_instance_id)
 		return;
-	if (l->mig_mode(p->h, &cur, &pend) != NVML_SUCCESS ||
+	if (l->mig_mode(st->dev[pslot].h, &cur, &pend) != NVML_SUCCESS ||
 	    cur != NVML_DEVICE_MIG_ENABLE)
 		return;
-	if (l->mig_max(p->h, &max) != NVML_SUCCESS)
+	if (l->mig_max(st->dev[pslot].h, &max) != NVML_SUCCESS)
 		return;
 	for (unsigned m = 0; m < max; m++) {
-		int slot;
 		struct nvml_dev *d;
+		int slot, k;
 
-		if (l->mig_handle(p->h, m, &h) != NVML_SUCCESS ||
-		    l->gpu_instance_id(h, &gi) != NVML_SUCCESS)
+		if (l->mig_handle(st->dev[pslot].h, m, &h) != NVML_SUCCESS ||
+		    !nvml_mig_ids(st, h, &gi, &ci, &has_ci))
 			continue;
-		slot = nvml_add_dev(st, cap, p->index, pslot);
+		for (k = 0; k < st->ndev; k++)
+			if (st->dev[k].parent == pslot && st->dev[k].gi == gi &&
+			    st->dev[k].ci == ci && st->dev[k].has_ci == has_ci)
+				break;
+		if (k < st->ndev)
+			continue;
+		slot = nvml_add_dev(st, st->dev[pslot].index, pslot);
 		if (slot < 0)
 			return;
-		p = &st->dev[pslot];
 		d = &st->dev[slot];
 		d->mig_index = m;
 		d->gi = gi;
-		snprintf(d->name, sizeof(d->name), "nvidia%u-gi%u", p->index, gi);
+		d->ci = ci;
+		d->has_ci = has_ci;
+		nvml_mig_name(st, d);
+		added = true;
+		if (st->last_count) /* not at init */
+			am_log(st->ctx, AM_LOG_INFO, "%s: new MIG instance", d->name);
 		nvml_acquire(st, d);
 	}
+	if (added)
+		nvml_mark_gi_first(st, pslot);
+}
+
+/* A top-level GPU at NVML index i, new since the last look. */
+static void nvml_add_gpu(struct nvml_state *st, unsigned i)
+{
+	int slot = nvml_add_dev(st, i, -1);
+	struct nvml_dev *d;
+
+	if (slot < 0)
+		return;
+	d = &st->dev[slot];
+	snprintf(d->name, sizeof(d->name), "nvidia%u", i);
+	st->ngpu = i + 1;
+	if (nvml_acquire(st, d))
+		nvml_find_mig(st, slot);
+}
+
+/* desc->rescan: GPUs that appeared (a reset GPU back on the bus, one
+ * hot-added) from the count the latest poll saw, and MIG instances that a
+ * reconfiguration created. A GPU or instance that is gone keeps its slot
+ * and reads accel_up 0 until it returns. Nothing is allocated unless a
+ * device is new. */
+static int nvml_rescan(struct am_ctx *ctx, void *state)
+{
+	struct nvml_state *st = state;
+
+	st->ctx = ctx;
+	if (!st->lib_ok || st->need_reinit)
+		return 0;
+	for (unsigned i = st->ngpu; i < st->last_count; i++) {
+		am_log(ctx, AM_LOG_INFO, "nvidia%u: new GPU", i);
+		nvml_add_gpu(st, i);
+	}
+	for (int i = 0; i < st->ndev; i++)
+		if (st->dev[i].parent < 0 && st->dev[i].up)
+			nvml_find_mig(st, i);
+	return 0;
 }
 
 static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
 {
 	struct nvml_state *st = calloc(1, sizeof(*st));
 	const char *libname;
-	unsigned n = 0, nmig, cap;
+	unsigned n = 0, nmig;
 	nvmlReturn_t r;
 	int rc = -ENODEV, ngpu = 0;
 
@@ -1360,27 +1740,23 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	st->read_pcie = am_cfg_bool(cfg, "pcie", true);
 	st->event_wait_ms =
 	    (unsigned)(am_cfg_duration(cfg, "event_wait", 0.01) * 1000 + 0.5);
-	st->lib.dl = dlopen(st->library, RTLD_NOW | RTLD_LOCAL);
-	if (!st->lib.dl) {
-		const char *why = dlerror();
+	{
+		const char *const cand[] = {st->library, NULL};
+		struct am_dl_sym syms[NVML_NSYMS];
+		char err[512];
+		size_t nsyms;
 
-		/* dlerror() already names the file; keep it to one line. */
-		am_found(ctx, "%s not found: %s", st->library,
-			 why ? why : "dlopen failed");
-		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(nvml_syms) / sizeof(nvml_syms[0]); i++) {
-		void *p = NULL;
-
-		for (int k = 0; !p && nvml_syms[i].names[k]; k++)
-			p = dlsym(st->lib.dl, nvml_syms[i].names[k]);
-		memcpy((char *)&st->lib + nvml_syms[i].off, &p, sizeof(p));
-	}
-	if (!st->lib.init || !st->lib.shutdown || !st->lib.count ||
-	    !st->lib.handle_by_index) {
-		am_found(ctx, "%s lacks nvmlInit/nvmlDeviceGetCount: not NVML",
-			 st->library);
-		goto fail;
+		st->lib.dl = am_dl_open(cand, NULL, err, sizeof(err));
+		if (!st->lib.dl) {
+			/* dlerror() already names the file; keep it to one line. */
+			am_found(ctx, "%s not found: %s", st->library, err);
+			goto fail;
+		}
+		nvml_sym_table(&st->lib, syms, &nsyms);
+		if (am_dl_bind(st->lib.dl, syms, nsyms, err, sizeof(err)) < 0) {
+			am_found(ctx, "%s: %s: not NVML", st->library, err);
+			goto fail;
+		}
 	}
 	r = st->lib.init();
 	if (r != NVML_SUCCESS) {
@@ -1398,13 +1774,6 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	if (!st->lib.driver_version ||
 	    st->lib.driver_version(st->driver, sizeof(st->driver)) != NVML_SUCCESS)
 		st->driver[0] = '\0';
-	/* Room for every GPU plus up to 7 GPU instances each. */
-	cap = n * 8;
-	st->dev = calloc(cap, sizeof(*st->dev));
-	if (!st->dev) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	if (st->lib.gpm_metrics)
 		st->mg = calloc(1, sizeof(*st->mg));
 	/* Families are shared by name with other collectors; one that another
@@ -1422,19 +1791,19 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 			       strerror(-st->fam[f]));
 	}
 	nvml_events_open(st);
-	/* GPUs take slots 0..n-1 (slot = NVML index), MIG instances follow. */
-	for (unsigned i = 0; i < n; i++) {
-		struct nvml_dev *d = &st->dev[nvml_add_dev(st, (int)cap, i, -1)];
-
-		snprintf(d->name, sizeof(d->name), "nvidia%u", i);
-		ngpu += nvml_acquire(st, d);
-	}
+	/* Each GPU, then its MIG instances; GPUs found later are appended. */
 	for (unsigned i = 0; i < n; i++)
-		if (st->dev[i].up)
-			nvml_find_mig(st, (int)i, (int)cap);
+		nvml_add_gpu(st, i);
+	if (st->ngpu < n) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	nmig = 0;
-	for (int i = 0; i < st->ndev; i++)
+	for (int i = 0; i < st->ndev; i++) {
 		nmig += st->dev[i].parent >= 0;
+		ngpu += st->dev[i].parent < 0 && st->dev[i].up;
+	}
+	st->last_count = n;
 	am_found(ctx,
 		 "%u NVIDIA GPU(s) (%d answering, %u MIG instance(s)), driver %s, via %s",
 		 n, ngpu, nmig, st->driver[0] ? st->driver : "unknown", st->library);
@@ -1455,5 +1824,6 @@ const struct am_collector nvml_collector = {
     .once_polls = 2,
     .init = nvml_init,
     .poll = nvml_poll,
+    .rescan = nvml_rescan,
     .fini = nvml_fini,
 };

@@ -73,7 +73,8 @@ _Static_assert(sizeof(nvmlMemory_v2_t) == 40, "nvmlMemory_v2_t");
 #define NVML_MEMORY_V2_VERSION ((unsigned int)(sizeof(nvmlMemory_v2_t) | 2u << 24))
 _Static_assert(NVML_MEMORY_V2_VERSION == 0x02000028u, "nvmlMemory_v2 version");
 
-/* Layout shared by nvmlDeviceGetPciInfo_v2 and _v3. */
+/* What nvmlDeviceGetPciInfo_v3 fills (and _v2 from R410 on, where the v3
+ * struct replaced it): the legacy 16-byte bus id first, the full one last. */
 typedef struct {
 	char busIdLegacy[NVML_DEVICE_PCI_BUS_ID_LEGACY_SIZE];
 	unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
@@ -81,8 +82,22 @@ typedef struct {
 } nvmlPciInfo_t;
 _Static_assert(sizeof(nvmlPciInfo_t) == 68, "nvmlPciInfo_t");
 
-/* Element of the v2/v3 running-process lists (v1's is a 16-byte prefix of
- * it: pid and usedGpuMemory). The collector only counts entries. */
+/* What nvmlDeviceGetPciInfo_v2 fills on drivers before R410 (headers up to
+ * 396): another layout, 52 bytes, with a 16-byte busId first ("0000:18:00.0",
+ * 4-digit domain) and four reserved words where v3 has the long busId. The
+ * collector calls _v2 with a buffer of the larger struct and reads the bus id
+ * from whichever layout the answer is in (see nvml_pci_bus_id). */
+typedef struct {
+	char busId[NVML_DEVICE_PCI_BUS_ID_LEGACY_SIZE];
+	unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+	unsigned int reserved[4];
+} nvmlPciInfoLegacy_t;
+_Static_assert(sizeof(nvmlPciInfoLegacy_t) == 52, "nvmlPciInfoLegacy_t");
+
+/* Element of the v2/v3 running-process lists of most drivers (v1's is a
+ * 16-byte prefix of it; drivers 535.43.02-535.86.05 write 32-byte entries
+ * with an extra usedGpuCcProtectedMemory). The collector asks for the count
+ * only (infos NULL), so no entry size is assumed. */
 typedef struct {
 	unsigned int pid;
 	unsigned long long usedGpuMemory;
@@ -121,6 +136,16 @@ typedef struct {
 } nvmlFieldValue_t;
 _Static_assert(sizeof(nvmlFieldValue_t) == 40, "nvmlFieldValue_t");
 _Static_assert(offsetof(nvmlFieldValue_t, value) == 32, "nvmlFieldValue_t.value");
+
+/* nvmlDeviceGetSamples: the driver's own samples of a quantity since a
+ * timestamp (CPU time, microseconds), from a ring buffer it keeps per GPU. */
+#define NVML_GPU_UTILIZATION_SAMPLES 1	  /* nvmlSamplingType_t: percent busy */
+#define NVML_MEMORY_UTILIZATION_SAMPLES 2 /* percent of time memory was used */
+typedef struct {
+	unsigned long long timeStamp; /* us */
+	nvmlValue_t sampleValue;
+} nvmlSample_t;
+_Static_assert(sizeof(nvmlSample_t) == 16, "nvmlSample_t");
 
 /* Field ids for nvmlDeviceGetFieldValues. */
 #define NVML_FI_DEV_MEMORY_TEMP 82
@@ -214,6 +239,13 @@ typedef nvmlReturn_t (*nvml_dev_enum_uint_fn)(nvmlDevice_t dev, int which,
 					      unsigned int *v);
 typedef nvmlReturn_t (*nvml_ecc_fn)(nvmlDevice_t dev, int error_type, int counter_type,
 				    unsigned long long *v);
+typedef nvmlReturn_t (*nvml_pci_info_legacy_fn)(nvmlDevice_t dev,
+						nvmlPciInfoLegacy_t *pci);
+/* (dev, nvmlSamplingType_t, lastSeenTimeStamp, nvmlValueType_t *, count,
+ * samples); samples NULL asks for the count only. */
+typedef nvmlReturn_t (*nvml_samples_fn)(nvmlDevice_t dev, int type,
+					unsigned long long last_seen, int *value_type,
+					unsigned int *count, nvmlSample_t *samples);
 typedef nvmlReturn_t (*nvml_processes_fn)(nvmlDevice_t dev, unsigned int *count,
 					  nvmlProcessInfo_t *infos);
 typedef nvmlReturn_t (*nvml_field_values_fn)(nvmlDevice_t dev, int count,
@@ -237,5 +269,7 @@ typedef nvmlReturn_t (*nvml_mig_mode_fn)(nvmlDevice_t dev, unsigned int *cur,
 					 unsigned int *pending);
 typedef nvmlReturn_t (*nvml_mig_handle_fn)(nvmlDevice_t dev, unsigned int i,
 					   nvmlDevice_t *mig);
+/* nvmlDeviceGetDeviceHandleFromMigDeviceHandle: a MIG handle's parent GPU. */
+typedef nvmlReturn_t (*nvml_mig_parent_fn)(nvmlDevice_t mig, nvmlDevice_t *dev);
 
 #endif /* ACCELMON_NVML_API_H */

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,6 +153,28 @@ static const struct am_family_def *family(const char *name)
 	ck_assert_msg(fabs((double)(x) - (double)(v)) < 1e-9 * (fabs((double)(v)) + 1),  \
 		      "%s = %.9g, want %.9g", #x, (double)(x), (double)(v))
 
+/* Without NVML's energy counter, accel_energy_joules_total of dev is a
+ * derived series: the core's integral of its power gauge (AM_DERIVE_INTEGRAL,
+ * scale 1: the input carries watts), never samples of the collector's own. */
+static void energy_is_integral(const char *dev)
+{
+	char key[160];
+	const struct fake_series *e, *p;
+
+	snprintf(key, sizeof(key), "%s,%s", dev, info(dev, "uuid"));
+	e = fake_am_find(ctx, "accel_energy_joules_total", key);
+	p = fake_am_find(ctx, "accel_power_watts", key);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(e->derived);
+	ck_assert_int_eq(e->derive.op, AM_DERIVE_INTEGRAL);
+	ck_assert_ptr_eq(fake_am_series(ctx, e->derive.a), p);
+	ck_assert_uint_eq(e->nsamples, 0);
+	ck_assert_int_eq(fake_am_view(ctx, e->view)->kind, AM_COUNTER);
+	EQ(fake_am_view(ctx, e->view)->scale, 0);
+	ck_assert_int_eq(fake_am_view(ctx, p->view)->kind, AM_GAUGE);
+}
+
 /* ---- scenarios: one table row per expected sample ---- */
 
 struct expect {
@@ -237,8 +260,8 @@ static const struct scenario scenarios[] = {
      3,
      {{"accel_up", "nvidia0", NULL, 1},
       {"accel_power_watts", "nvidia0", NULL, 70000},
-      /* no energy counter: 70 W integrated over 2 s of fake time */
-      {"accel_energy_joules_total", "nvidia0", NULL, 140000},
+      /* no energy counter: the core integrates power (test_energy_derived) */
+      {"accel_energy_joules_total", "nvidia0", NULL, NAN},
       {"accel_ecc_errors_total", "nvidia0", "corrected", NAN},
       {"accel_throttled_seconds_total", "nvidia0", "gpu_idle", NAN},
       {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
@@ -252,25 +275,41 @@ static const struct scenario scenarios[] = {
      {{"accel_up", "nvidia0", NULL, 1},
       {"accel_utilization_ratio", "nvidia0", NULL, 0.60},
       {"accel_memory_used_bytes", "nvidia0", NULL, 4294967296.0},
-      {"accel_energy_joules_total", "nvidia0", NULL, 180000},
+      {"accel_energy_joules_total", "nvidia0", NULL, NAN},
       {"accel_throttled_seconds_total", "nvidia0", "sw_power_cap", 1},
       {"accel_compute_processes", "nvidia0", NULL, 1},
       {"accel_sm_active_ratio", "nvidia0", NULL, NAN},
       {"fabric_nvlink_transmit_bytes_total", "nvidia0", "all", NAN},
       END}},
+    /* 535.43-style 32-byte _v3 entries and more processes than any buffer
+     * the collector could have passed: counted, nothing overwritten (run
+     * under ASan: make check with --enable-sanitizers) */
+    {"procs535.ini",
+     FAKE_LIB,
+     2,
+     {{"accel_up", "nvidia0", NULL, 1},
+      {"accel_compute_processes", "nvidia0", NULL, 60},
+      {"accel_compute_processes", "nvidia1", NULL, 49},
+      {"accel_utilization_ratio", "nvidia0", NULL, 0.90},
+      END}},
     {"mig.ini",
      FAKE_LIB,
      2,
      {{"accel_up", "nvidia0", NULL, 1},
-      {"accel_up", "nvidia0-gi1", NULL, 1},
-      {"accel_up", "nvidia0-gi2", NULL, 1},
-      {"accel_memory_used_bytes", "nvidia0-gi1", NULL, 10737418240.0},
-      {"accel_memory_total_bytes", "nvidia0-gi2", NULL, 42949672960.0},
-      {"accel_sm_active_ratio", "nvidia0-gi1", NULL, 0.50},
-      {"accel_tensor_active_ratio", "nvidia0-gi1", NULL, 0.10},
-      {"accel_sm_active_ratio", "nvidia0-gi2", NULL, 0.05},
-      {"accel_utilization_ratio", "nvidia0-gi1", NULL, NAN},
-      {"accel_power_watts", "nvidia0-gi1", NULL, NAN},
+      {"accel_up", "nvidia0-gi1-ci0", NULL, 1},
+      {"accel_up", "nvidia0-gi1-ci1", NULL, 1},
+      {"accel_up", "nvidia0-gi2-ci0", NULL, 1},
+      {"accel_memory_used_bytes", "nvidia0-gi1-ci0", NULL, 10737418240.0},
+      {"accel_memory_total_bytes", "nvidia0-gi2-ci0", NULL, 42949672960.0},
+      {"accel_sm_active_ratio", "nvidia0-gi1-ci0", NULL, 0.50},
+      {"accel_tensor_active_ratio", "nvidia0-gi1-ci0", NULL, 0.10},
+      {"accel_sm_active_ratio", "nvidia0-gi2-ci0", NULL, 0.05},
+      /* GPU instance figures once per GPU instance: not on its ci1 */
+      {"accel_memory_used_bytes", "nvidia0-gi1-ci1", NULL, NAN},
+      {"accel_sm_active_ratio", "nvidia0-gi1-ci1", NULL, NAN},
+      {"accel_compute_processes", "nvidia0-gi1-ci1", NULL, 2},
+      {"accel_utilization_ratio", "nvidia0-gi1-ci0", NULL, NAN},
+      {"accel_power_watts", "nvidia0-gi1-ci0", NULL, NAN},
       {"accel_power_watts", "nvidia0", NULL, 200000},
       END}},
 };
@@ -381,10 +420,8 @@ START_TEST(test_old_driver_fallbacks)
 	void *st = start(FAKE_OLD_LIB, FIX "old.ini");
 
 	poll_once(st);
-	/* no energy counter yet: integration needs two power samples */
-	ABSENT(get("accel_energy_joules_total", "nvidia0", NULL));
 	poll_once(st);
-	EQ(get("accel_energy_joules_total", "nvidia0", NULL), 180000);
+	energy_is_integral("nvidia0");
 	ck_assert_int_eq(calls("nvmlInit"), 1);
 	ck_assert_int_gt(calls("nvmlDeviceGetHandleByIndex"), 0);
 	ck_assert_int_gt(calls("nvmlDeviceGetPciInfo_v2"), 0);
@@ -413,6 +450,7 @@ START_TEST(test_probe_once)
 	ck_assert_int_eq(calls("nvmlGpmSampleGet"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceRegisterEvents"), 0);
 	ck_assert_int_eq(calls("nvmlDeviceGetPowerUsage"), 4);
+	energy_is_integral("nvidia0");
 	/* _v2 answered ARGUMENT_VERSION_MISMATCH once: v1 from then on */
 	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo_v2"), 1);
 	ck_assert_int_eq(calls("nvmlDeviceGetMemoryInfo"), 4);
@@ -496,13 +534,190 @@ START_TEST(test_mig_info)
 	void *st = start(FAKE_LIB, FIX "mig.ini");
 
 	poll_once(st);
-	ck_assert_str_eq(info("nvidia0-gi1", "uuid"),
+	poll_once(st);
+	/* one device per compute instance, each with its own name and UUID */
+	ck_assert_str_eq(info("nvidia0-gi1-ci0", "uuid"),
 			 "MIG-11111111-0000-4000-8000-000000000000");
-	ck_assert_str_eq(info("nvidia0-gi1", "model"),
+	ck_assert_str_eq(info("nvidia0-gi1-ci1", "uuid"),
+			 "MIG-33333333-0000-4000-8000-000000000000");
+	ck_assert_str_eq(info("nvidia0-gi1-ci0", "model"),
 			 "NVIDIA H100 80GB HBM3 MIG 3g.40gb");
-	ck_assert_str_eq(info("nvidia0-gi2", "pci_bus_id"), "00000000:18:00.0");
-	ck_assert_int_gt(calls("nvmlGpmMigSampleGet"), 0);
+	ck_assert_str_eq(info("nvidia0-gi2-ci0", "pci_bus_id"), "00000000:18:00.0");
+	ck_assert_ptr_null(info("nvidia0-gi1", "uuid"));
+	/* GPM of GPU instance 1 sampled once per poll (by ci0), of 2 too */
+	ck_assert_int_eq(calls("nvmlGpmMigSampleGet"), 2 * 2);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "sm_active"), 0);
+	/* device-level figures asked on the parent only: one GPU, two polls */
+	ck_assert_int_eq(calls("nvmlDeviceGetPowerUsage"), 2);
+	/* the parent answers NOT_SUPPORTED once; MIG handles are never asked */
+	ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 1);
+	ck_assert_int_eq(calls("nvmlDeviceGetTotalEnergyConsumption"), 2);
+	ck_assert_int_eq(calls("nvmlDeviceGetClockInfo"), 2 * 3);
+	ck_assert_int_eq(calls("nvmlDeviceGetFieldValues"), 1);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
 	nvml_collector.fini(ctx, st);
+}
+END_TEST
+
+/* rescan.ini: devices come and go; desc->rescan runs before every poll from
+ * the second on (a rescan interval of one poll). New ones are reported from
+ * the poll after the rescan that finds them; gone ones read accel_up 0,
+ * never nothing, until they return. */
+START_TEST(test_rescan)
+{
+	void *st = start(FAKE_LIB, FIX "rescan.ini");
+	/* per poll 1..10 (tick = poll + 1); -1: absent */
+	static const double gpu1[] = {-1, -1, -1, 1, 1, 1, 0, 0, 1, 1};
+	static const double ci1[] = {-1, -1, -1, -1, 1, 1, 1, 1, 1, 1};
+	static const double gi2[] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+	struct mallinfo2 m0, m1;
+	uint64_t interns;
+
+	ck_assert_ptr_nonnull(nvml_collector.rescan);
+	for (int p = 0; p < 10; p++) {
+		if (p > 0)
+			ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+		poll_once(st);
+		EQ(get("accel_up", "nvidia0", NULL), 1);
+		EQ(get("accel_up", "nvidia0-gi1-ci0", NULL), 1);
+		if (gpu1[p] < 0)
+			ABSENT(get("accel_up", "nvidia1", NULL));
+		else
+			ck_assert_msg(get("accel_up", "nvidia1", NULL) == gpu1[p],
+				      "poll %d: nvidia1 up %g", p + 1,
+				      get("accel_up", "nvidia1", NULL));
+		if (gpu1[p] == 1)
+			EQ(get("accel_utilization_ratio", "nvidia1", NULL), 0.70);
+		else
+			ABSENT(get("accel_utilization_ratio", "nvidia1", NULL));
+		if (ci1[p] < 0)
+			ABSENT(get("accel_up", "nvidia0-gi1-ci1", NULL));
+		else
+			EQ(get("accel_up", "nvidia0-gi1-ci1", NULL), ci1[p]);
+		ck_assert_msg(get("accel_up", "nvidia0-gi2-ci0", NULL) == gi2[p],
+			      "poll %d: gi2 up %g", p + 1,
+			      get("accel_up", "nvidia0-gi2-ci0", NULL));
+		if (gi2[p] == 0)
+			ABSENT(get("accel_memory_used_bytes", "nvidia0-gi2-ci0", NULL));
+	}
+	EQ(get("accel_compute_processes", "nvidia0-gi1-ci1", NULL), 3);
+	/* ci0 stays the one that carries GPU instance 1's memory */
+	EQ(get("accel_memory_used_bytes", "nvidia0-gi1-ci0", NULL), 10737418240.0);
+	ABSENT(get("accel_memory_used_bytes", "nvidia0-gi1-ci1", NULL));
+	ck_assert_str_eq(info("nvidia1", "pci_bus_id"), "00000000:2A:00.0");
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia1: new GPU"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia0-gi1-ci1: new MIG instance"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "nvidia1: available again"), 1);
+	/* nothing changed: a rescan allocates nothing and interns nothing */
+	interns = fake_am_interns(ctx);
+	ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+	m0 = mallinfo2();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(nvml_collector.rescan(ctx, st), 0);
+	m1 = mallinfo2();
+	ck_assert_uint_eq(m1.uordblks, m0.uordblks);
+	ck_assert_uint_eq(fake_am_interns(ctx), interns);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
+}
+END_TEST
+
+/* Driver samples (nvmlDeviceGetSamples) in the shapes a driver answers: a
+ * ring that wrapped between polls (4 entries, 6 samples a second), an
+ * empty answer (NOT_FOUND) for three polls, and NOT_SUPPORTED. A constant
+ * 50% busy GPU: the busy counter reads half the driver time between two
+ * polls exactly in every shape where samples answer. */
+static const struct smp_case {
+	const char *name, *extra;
+	const char *log; /* a line that must appear once per quantity, or NULL */
+	int tick_ms;
+	double busy; /* busy seconds from poll 1 to poll 11 */
+} smp_cases[] = {
+    {"ring", "sample_buffer = 120\n", NULL, 1000, 5.0},
+    {"wrapped", "sample_buffer = 4\n", "s without samples (the driver keeps 4 of 167 ms)",
+     1000, 5.0},
+    {"empty", "samples_answer = NOT_FOUND@4-6\n", NULL, 1000, 5.0},
+    /* one tick is 2000 s: 12000 new samples a poll in a ring of 100000,
+     * sized at 24000 by the driver's first answer: every one counted */
+    {"big ring", "sample_buffer = 100000\n", NULL, 2000000, 10000.0},
+    /* 120 samples a tick into a ring still filling: the first answer is
+     * empty (the buffer a guess of 64), then INSUFFICIENT_SIZE: grown with
+     * headroom, counting starts at poll 3 (tick 4): 8 ticks x 20 s / 2 */
+    {"growing ring", "sample_buffer = 100000\nsamples_answer = NOT_FOUND@2-2\n", NULL,
+     20000, 80.0},
+    {"not supported", "samples_answer = NOT_SUPPORTED@0-1000\n", NULL, 1000, 0},
+};
+
+START_TEST(test_samples_shapes)
+{
+	const struct smp_case *c = &smp_cases[_i];
+	char path[] = "/tmp/nvml_smp_XXXXXX";
+	const struct fake_series *b;
+	double b1 = 0, prev = 0;
+	int fd = mkstemp(path);
+	FILE *f;
+	void *st;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"[global]\ndriver_version = 550.54.15\ntick_ms = %d\n[gpu0]\n"
+		"uuid = GPU-s\nsample_period_ms = 166.6666667\nutil_gpu = 50\n"
+		"util_memory = 20\n%s",
+		c->tick_ms, c->extra);
+	fclose(f);
+	st = start(FAKE_LIB, path);
+	for (int p = 1; p <= 11; p++) {
+		cur_poll = p;
+		fake_am_set_time(ctx, (int64_t)p * 1000000000LL);
+		ck_assert_int_eq(nvml_collector.poll(ctx, st), 0);
+		b = fake_am_find(ctx, "accel_busy_seconds_total", "nvidia0,GPU-s");
+		ck_assert_ptr_nonnull(b);
+		if (b->kind != AM_COUNTER)
+			continue;
+		if (p == 1) {
+			/* the first answer only says where to go on from */
+			b1 = fake_am_scaled(ctx, b);
+			EQ(b1, 0);
+		}
+		/* ticks 4-6 (polls 3-5) answer nothing new: the counter stays */
+		if (strcmp(c->name, "empty") == 0 && p >= 3 && p <= 5)
+			EQ(fake_am_scaled(ctx, b), prev);
+		prev = fake_am_scaled(ctx, b);
+		if (p == 1 || (strcmp(c->name, "growing ring") == 0 && p <= 3)) {
+			/* no sample interval yet: no gauge either */
+			ABSENT(get("accel_memory_utilization_ratio", "nvidia0", NULL));
+			ABSENT(get("accel_utilization_ratio", "nvidia0", NULL));
+		} else {
+			EQ(get("accel_memory_utilization_ratio", "nvidia0", NULL), 0.20);
+			EQ(get("accel_utilization_ratio", "nvidia0", NULL), 0.50);
+		}
+	}
+	b = fake_am_find(ctx, "accel_busy_seconds_total", "nvidia0,GPU-s");
+	if (strcmp(c->name, "not supported") == 0) {
+		/* the fallback: utilization rates, integrated by the core */
+		ck_assert_int_eq(b->kind, AM_INTEGRAL);
+		EQ(b->last, 0.50);
+		ck_assert_int_eq(calls("nvmlDeviceGetSamples"), 2); /* probed once each */
+		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 11);
+	} else {
+		ck_assert_int_eq(b->kind, AM_COUNTER);
+		/* driver time from poll 1 (tick 2) to poll 11 (tick 12): 10
+		 * ticks; half of it busy */
+		EQ(fake_am_scaled(ctx, b) - b1, c->busy);
+		ck_assert_int_eq(calls("nvmlDeviceGetUtilizationRates"), 0);
+	}
+	if (c->log)
+		/* once per quantity: GPU and memory utilization samples */
+		ck_assert_msg(fake_am_log_count(ctx, c->log) == 2,
+			      "%s: log '%s' seen %u times", c->name, c->log,
+			      fake_am_log_count(ctx, c->log));
+	else
+		ck_assert_uint_eq(fake_am_log_count(ctx, "without samples"), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
+	unlink(path);
 }
 END_TEST
 
@@ -596,6 +811,9 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_gpu_lost_and_back);
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
+	tcase_add_test(tc, test_rescan);
+	tcase_add_loop_test(tc, test_samples_shapes, 0,
+			    sizeof(smp_cases) / sizeof(smp_cases[0]));
 	tcase_add_test(tc, test_family_refused);
 	tcase_add_loop_test(tc, test_fault_codes, 0,
 			    sizeof(fault_cases) / sizeof(fault_cases[0]));

@@ -101,6 +101,65 @@ START_TEST(test_agg_values)
 }
 END_TEST
 
+/* The square wave of issue 10: a GPU busy 30% of the time in 2.1 s bursts
+ * (7 s period), whose driver samples every 1/6 s, polled every 1 s of fake
+ * time for six periods. Busy seconds from the driver's samples
+ * (nvmlDeviceGetSamples) read 0.300 +- 0.005 of the time; the fallback
+ * (nvmlDeviceGetUtilizationRates, a point reading per poll integrated by
+ * the core) is printed beside it. */
+static double square_wave_ratio(int samples)
+{
+	char path[] = "/tmp/nvml_wave_XXXXXX", yaml[512], err[512] = "";
+	int fd = mkstemp(path);
+	double b0 = NAN, b1 = NAN, v;
+	struct harness *h;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"[global]\ndriver_version = 550.54.15\n[gpu0]\nuuid = GPU-wave\n"
+		"sample_period_ms = 166.6666667\nbusy_wave = 7,2.1\nutil_gpu = 0\n"
+		"util_memory = 10\n%s",
+		samples ? "" : "samples_answer = NOT_SUPPORTED@0-100000\n");
+	fclose(f);
+	setenv("FAKE_NVML_SCENARIO", path, 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms, pcie: false}",
+		 FAKE_NVML_DIR "/libnvidia-ml.so.1");
+	series_reset();
+	h = harness_new(&nvml_collector, yaml, NULL, NULL, S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_msg(harness_init_rc(h) == 0, "init: %s", harness_found(h));
+	/* poll p at p s; the fake's driver time is p + 1 s (one tick per poll) */
+	for (int p = 1; p <= 43; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		if (p == 1 &&
+		    harness_value(h, "accel_busy_seconds_total",
+				  "{device=\"nvidia0\",uuid=\"GPU-wave\"}", &v) == 0)
+			b0 = v;
+	}
+	ck_assert_int_eq(harness_value(h, "accel_busy_seconds_total",
+				       "{device=\"nvidia0\",uuid=\"GPU-wave\"}", &b1),
+			 0);
+	ck_assert_msg(!isnan(b0), "no busy seconds at the first poll");
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+	unlink(path);
+	return (b1 - b0) / 42.0;
+}
+
+START_TEST(test_busy_square_wave)
+{
+	double smp = square_wave_ratio(1), rates = square_wave_ratio(0);
+
+	printf("square wave, 30%% busy in 2.1 s bursts, 1 s polls, six periods: "
+	       "driver samples %.4f, utilization rates %.4f\n",
+	       smp, rates);
+	ck_assert_msg(fabs(smp - 0.300) <= 0.005, "busy ratio from samples %.4f", smp);
+}
+END_TEST
+
 static Suite *nvml_agg_suite(void)
 {
 	Suite *s = suite_create("nvml_agg");
@@ -108,6 +167,7 @@ static Suite *nvml_agg_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_agg_values, 0, sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, test_busy_square_wave);
 	suite_add_tcase(s, tc);
 	return s;
 }

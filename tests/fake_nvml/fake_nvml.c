@@ -15,7 +15,26 @@
  * in [global], global_fault = CODE@FROM-TO (every call) and init = CODE;
  * hang = SYMBOL@FROM sleeps hang_seconds (default 3600) in that call;
  * xid = 79@3,48@4 delivers each Xid once from its tick on;
- * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE.
+ * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE;
+ * process_entry_size = 32 (in [global]) makes the _v3 process list write
+ * 535.43-style 32-byte entries; processes = N is the count.
+ * Driver samples (nvmlDeviceGetSamples, GPU and memory utilization): a
+ * device with sample_period_ms = P samples every P ms of fake time (a tick
+ * is tick_ms, in [global], default 1000 ms; timestamps are us since the
+ * epoch, tick 0 at 1700000000 s) into a ring of sample_buffer entries
+ * (default 120: older ones are overwritten, the ring wraps). GPU samples
+ * follow busy_wave = PERIOD_S,BUSY_S (busy for the first BUSY_S of each
+ * period: each sample is the busy percent of its own period, rounded as
+ * the driver's unsigned percent) or else util_gpu; memory samples are
+ * util_memory. samples_answer = CODE@FROM-TO makes the call answer CODE
+ * in those ticks (NOT_FOUND: the driver's empty answer). Without
+ * sample_period_ms the call answers NOT_SUPPORTED. With busy_wave,
+ * nvmlDeviceGetUtilizationRates answers the latest sample (a point
+ * reading, as the driver's own average over its sample period).
+ * present = FROM-TO,FROM-TO,... (FROM alone: from then on): the GPU or MIG
+ * instance exists only in those ticks (one that appears later, vanishes,
+ * comes back): outside them it is not counted or listed, and calls on its
+ * handle answer GPU_IS_LOST.
  * Tests read call counts with the exported fake_nvml_calls("symbol");
  * $FAKE_NVML_TRACE names a file that gets each symbol on its first call.
  */
@@ -190,6 +209,28 @@ static nvmlReturn_t fake_window(const struct fake_gpu *g, const char *key)
 	return fake_code(name);
 }
 
+/* Whether section g exists at the current tick (present = FROM[-TO],...). */
+static int fake_present(const struct fake_gpu *g)
+{
+	const char *s = fake_str(g, "present");
+
+	if (!s)
+		return 1;
+	while (*s) {
+		char *e;
+		long from = strtol(s, &e, 10), to = LONG_MAX;
+
+		if (e == s)
+			return 0;
+		if (*e == '-')
+			to = strtol(e + 1, &e, 10);
+		if (fake_tick >= from && fake_tick <= to)
+			return 1;
+		s = *e == ',' ? e + 1 : e + strlen(e);
+	}
+	return 0;
+}
+
 /* Calls per symbol, for tests that check "probe once" (fake_nvml_calls). */
 static struct {
 	const char *fn;
@@ -256,6 +297,8 @@ static nvmlReturn_t fake_enter(const struct fake_gpu *g, const char *fn)
 	r = fake_window(g, "fault");
 	if (r != NVML_SUCCESS)
 		return r;
+	if (!fake_present(g))
+		return NVML_ERROR_GPU_IS_LOST;
 	h = fake_str(g, "hang");
 	if (h && sscanf(h, "%79[A-Za-z0-9_]@%ld", name, &from) == 2 &&
 	    strcmp(name, fn) == 0 && fake_tick >= from) {
@@ -281,14 +324,14 @@ static int fake_gpu_count(void)
 	int n = 0;
 
 	for (int i = 0; i < fake_nsec; i++)
-		n += fake_sec[i].index >= 0;
+		n += fake_sec[i].index >= 0 && fake_present(&fake_sec[i]);
 	return n;
 }
 
 static struct fake_gpu *fake_gpu_by_index(unsigned idx)
 {
 	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].index == (int)idx)
+		if (fake_sec[i].index == (int)idx && fake_present(&fake_sec[i]))
 			return &fake_sec[i];
 	return NULL;
 }
@@ -433,17 +476,27 @@ FAKE_STRING_FN(nvmlDeviceGetName, "model")
 FAKE_STRING_FN(nvmlDeviceGetUUID, "uuid")
 FAKE_STRING_FN(nvmlDeviceGetSerial, "serial")
 
-static nvmlReturn_t fake_pci(const char *fn, nvmlDevice_t d, nvmlPciInfo_t *p)
+/* The bus id of d's scenario ("00000000:18:00.0"), after the entry checks;
+ * NOT_SUPPORTED without one. */
+static nvmlReturn_t fake_pci_id(const char *fn, nvmlDevice_t d, const char **id)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, fn);
-	const char *id;
 
 	if (r != NVML_SUCCESS)
 		return r;
-	id = fake_str(g, "pci_bus_id");
-	if (!id)
-		return NVML_ERROR_NOT_SUPPORTED;
+	*id = fake_str(g, "pci_bus_id");
+	return *id ? NVML_SUCCESS : NVML_ERROR_NOT_SUPPORTED;
+}
+
+#ifndef FAKE_OLD_DRIVER
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p)
+{
+	const char *id;
+	nvmlReturn_t r = fake_pci_id("nvmlDeviceGetPciInfo_v3", d, &id);
+
+	if (r != NVML_SUCCESS)
+		return r;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->busId, sizeof(p->busId), "%s", id);
 	/* legacy form: 4-digit domain */
@@ -454,33 +507,152 @@ static nvmlReturn_t fake_pci(const char *fn, nvmlDevice_t d, nvmlPciInfo_t *p)
 	return NVML_SUCCESS;
 }
 
-#ifndef FAKE_OLD_DRIVER
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p)
-{
-	return fake_pci("nvmlDeviceGetPciInfo_v3", d, p);
-}
-
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t d, unsigned *n)
 {
 	return fake_uint(d, "nvmlDeviceGetNumaNodeId", "numa_node", n);
 }
 #endif
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfo_t *p)
+/* A pre-R410 driver's _v2: the 52-byte legacy struct, busId[16] first with a
+ * 4-digit domain; exactly that many bytes are written. */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t d, nvmlPciInfoLegacy_t *p)
 {
-	return fake_pci("nvmlDeviceGetPciInfo_v2", d, p);
+	const char *id;
+	nvmlReturn_t r = fake_pci_id("nvmlDeviceGetPciInfo_v2", d, &id);
+
+	if (r != NVML_SUCCESS)
+		return r;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->busId, sizeof(p->busId), "%s", strlen(id) > 4 ? id + 4 : id);
+	sscanf(id, "%x:%x:%x", &p->domain, &p->bus, &p->device);
+	p->pciDeviceId = 0x1db410de;
+	return NVML_SUCCESS;
 }
 
 /* ---- readings ---- */
+
+/* ---- driver samples ---- */
+
+#define FAKE_EPOCH_US 1700000000000000ULL
+
+/* Fake time of the current tick, us since the epoch. */
+static unsigned long long fake_now_us(void)
+{
+	double tick_ms = 1000;
+
+	fake_num(fake_global, "tick_ms", &tick_ms);
+	return FAKE_EPOCH_US + (unsigned long long)((double)fake_tick * tick_ms * 1000);
+}
+
+/* Timestamp of sample k (k >= 1: the end of its period). */
+static unsigned long long fake_sample_ts(double period_us, unsigned long long k)
+{
+	return FAKE_EPOCH_US + (unsigned long long)((double)k * period_us + 0.5);
+}
+
+/* Busy seconds of the wave in [0, t] (t seconds after the epoch). */
+static double fake_wave_busy(double period_s, double busy_s, double t)
+{
+	double n = (double)(long long)(t / period_s), r = t - n * period_s;
+
+	return n * busy_s + (r < busy_s ? r : busy_s);
+}
+
+/* Value of sample k of the given type, percent as the driver rounds it. */
+static unsigned fake_sample_value(const struct fake_gpu *g, int type, double period_us,
+				  unsigned long long k)
+{
+	const char *w = fake_str(g, "busy_wave");
+	double ps, bs, v = 0;
+
+	if (type == NVML_GPU_UTILIZATION_SAMPLES && w &&
+	    sscanf(w, "%lf,%lf", &ps, &bs) == 2 && ps > 0) {
+		double t1 = (double)k * period_us / 1e6, t0 = t1 - period_us / 1e6;
+
+		v = 100 * (fake_wave_busy(ps, bs, t1) - fake_wave_busy(ps, bs, t0)) /
+		    (t1 - t0);
+	} else {
+		fake_num(
+		    g, type == NVML_GPU_UTILIZATION_SAMPLES ? "util_gpu" : "util_memory",
+		    &v);
+	}
+	return (unsigned)(v + 0.5);
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSamples(nvmlDevice_t d, int type,
+					      unsigned long long last_seen,
+					      int *value_type, unsigned *count,
+					      nvmlSample_t *samples)
+{
+	struct fake_gpu *g = fake_dev(d);
+	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetSamples");
+	double period_ms, ring = 120;
+	unsigned long long newest, oldest, first, n;
+
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!count || !value_type)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (type != NVML_GPU_UTILIZATION_SAMPLES &&
+	    type != NVML_MEMORY_UTILIZATION_SAMPLES)
+		return NVML_ERROR_NOT_SUPPORTED;
+	if (!fake_num(g, "sample_period_ms", &period_ms) || period_ms <= 0)
+		return NVML_ERROR_NOT_SUPPORTED;
+	r = fake_window(g, "samples_answer");
+	if (r != NVML_SUCCESS)
+		return r;
+	fake_num(g, "sample_buffer", &ring);
+	/* samples 1..newest exist; the ring keeps the last `ring` of them */
+	newest = (unsigned long long)((double)(fake_now_us() - FAKE_EPOCH_US) /
+					  (period_ms * 1000) +
+				      1e-6);
+	while (newest && fake_sample_ts(period_ms * 1000, newest) > fake_now_us())
+		newest--;
+	oldest =
+	    newest > (unsigned long long)ring ? newest - (unsigned long long)ring + 1 : 1;
+	first = oldest;
+	while (first <= newest && fake_sample_ts(period_ms * 1000, first) <= last_seen)
+		first++;
+	n = first <= newest ? newest - first + 1 : 0;
+	*value_type = NVML_VALUE_TYPE_UNSIGNED_INT;
+	if (n == 0)
+		return NVML_ERROR_NOT_FOUND;
+	if (!samples || *count < n) {
+		*count = (unsigned)n;
+		return samples ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
+	}
+	for (unsigned long long k = first; k <= newest; k++) {
+		nvmlSample_t *x = &samples[k - first];
+
+		x->timeStamp = fake_sample_ts(period_ms * 1000, k);
+		x->sampleValue.uiVal = fake_sample_value(g, type, period_ms * 1000, k);
+	}
+	*count = (unsigned)n;
+	return NVML_SUCCESS;
+}
 
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d,
 						       nvmlUtilization_t *u)
 {
 	struct fake_gpu *g = fake_dev(d);
 	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetUtilizationRates");
-	double a, b;
+	double a, b, period_ms;
 
 	if (r != NVML_SUCCESS)
 		return r;
+	if (fake_str(g, "busy_wave") && fake_num(g, "sample_period_ms", &period_ms) &&
+	    fake_num(g, "util_memory", &b)) {
+		/* the latest driver sample: a point reading */
+		unsigned long long k =
+		    (unsigned long long)((double)(fake_now_us() - FAKE_EPOCH_US) /
+					     (period_ms * 1000) +
+					 1e-6);
+
+		u->gpu = k ? fake_sample_value(g, NVML_GPU_UTILIZATION_SAMPLES,
+					       period_ms * 1000, k)
+			   : 0;
+		u->memory = (unsigned)b;
+		return NVML_SUCCESS;
+	}
 	if (!fake_num(g, "util_gpu", &a) || !fake_num(g, "util_memory", &b))
 		return NVML_ERROR_NOT_SUPPORTED;
 	u->gpu = (unsigned)a;
@@ -632,9 +804,13 @@ static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 		return NVML_ERROR_INSUFFICIENT_SIZE;
 	}
 	for (unsigned i = 0; i < n; i++) {
+		/* room for the 32-byte entry of 535.43: the 24-byte one and
+		 * usedGpuCcProtectedMemory */
+		unsigned char e[32] = {0};
 		nvmlProcessInfo_t p = {.pid = 1000 + i, .usedGpuMemory = 1ull << 30};
 
-		memcpy((char *)infos + i * elem, &p, elem);
+		memcpy(e, &p, sizeof(p));
+		memcpy((char *)infos + i * elem, e, elem);
 	}
 	*count = n;
 	return NVML_SUCCESS;
@@ -645,8 +821,15 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d,
 								 unsigned *count,
 								 nvmlProcessInfo_t *infos)
 {
+	double elem = sizeof(*infos);
+
+	/* process_entry_size = 32 in [global]: a 535.43.02-535.86.05 driver,
+	 * whose _v3 writes 32-byte entries (usedGpuCcProtectedMemory added) */
+	fake_num(fake_global, "process_entry_size", &elem);
+	if (elem != 24 && elem != 32)
+		elem = sizeof(*infos);
 	return fake_procs("nvmlDeviceGetComputeRunningProcesses_v3", d, count, infos,
-			  sizeof(*infos));
+			  (size_t)elem);
 }
 #endif
 /* v1 elements are 16 bytes (pid, usedGpuMemory). */
@@ -877,14 +1060,16 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t d, unsigned gi,
 	struct fake_gpu *p = fake_dev(d);
 	double v;
 
+	/* traced once: by fake_gpm_take, or here when there is no instance */
+	if (p && p->index >= 0)
+		for (int i = 0; i < fake_nsec; i++)
+			if (fake_sec[i].parent == p->index &&
+			    fake_num(&fake_sec[i], "gpu_instance_id", &v) &&
+			    (unsigned)v == gi)
+				return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet",
+						     s);
 	fake_trace("nvmlGpmMigSampleGet");
-	if (!p || p->index < 0)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].parent == p->index &&
-		    fake_num(&fake_sec[i], "gpu_instance_id", &v) && (unsigned)v == gi)
-			return fake_gpm_take(&fake_sec[i], "nvmlGpmMigSampleGet", s);
-	return NVML_ERROR_NOT_FOUND;
+	return p && p->index >= 0 ? NVML_ERROR_NOT_FOUND : NVML_ERROR_INVALID_ARGUMENT;
 }
 
 /* Checks what real GPM checks: version, two samples of one device, taken at
@@ -940,7 +1125,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned *cur,
 	if (g->index < 0)
 		return NVML_ERROR_NOT_SUPPORTED;
 	for (int i = 0; i < fake_nsec; i++)
-		children += fake_sec[i].parent == g->index;
+		children += fake_sec[i].parent == g->index && fake_present(&fake_sec[i]);
 	if (!children && !fake_str(g, "mig_capable"))
 		return NVML_ERROR_NOT_SUPPORTED;
 	*cur = *pending = children ? NVML_DEVICE_MIG_ENABLE : 0;
@@ -968,7 +1153,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, uns
 	if (r != NVML_SUCCESS)
 		return r;
 	for (int i = 0; i < fake_nsec; i++)
-		if (fake_sec[i].parent == g->index && g->index >= 0) {
+		if (fake_sec[i].parent == g->index && g->index >= 0 &&
+		    fake_present(&fake_sec[i])) {
 			if (k++ == idx) {
 				*mig = (nvmlDevice_t)&fake_sec[i];
 				return NVML_SUCCESS;
@@ -980,6 +1166,22 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, uns
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned *id)
 {
 	return fake_uint(d, "nvmlDeviceGetGpuInstanceId", "gpu_instance_id", id);
+}
+
+/* A MIG handle is a compute instance; compute_instance_id defaults to 0. */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned *id)
+{
+	struct fake_gpu *g = fake_dev(d);
+	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetComputeInstanceId");
+	double v = 0;
+
+	if (r != NVML_SUCCESS)
+		return r;
+	if (g->parent < 0)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	fake_num(g, "compute_instance_id", &v);
+	*id = (unsigned)v;
+	return NVML_SUCCESS;
 }
 #endif /* !FAKE_OLD_DRIVER */
 
@@ -994,8 +1196,9 @@ FAKE_SAME(nvmlSystemGetDriverVersion, nvml_driver_version_fn);
 FAKE_SAME(nvmlDeviceGetCount, nvml_count_fn);
 FAKE_SAME(nvmlDeviceGetHandleByIndex, nvml_handle_by_index_fn);
 FAKE_SAME(nvmlDeviceGetName, nvml_dev_string_fn);
-FAKE_SAME(nvmlDeviceGetPciInfo_v2, nvml_pci_info_fn);
+FAKE_SAME(nvmlDeviceGetPciInfo_v2, nvml_pci_info_legacy_fn);
 FAKE_SAME(nvmlDeviceGetUtilizationRates, nvml_utilization_fn);
+FAKE_SAME(nvmlDeviceGetSamples, nvml_samples_fn);
 FAKE_SAME(nvmlDeviceGetMemoryInfo, nvml_memory_fn);
 FAKE_SAME(nvmlDeviceGetPowerUsage, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetTemperature, nvml_dev_enum_uint_fn);
@@ -1030,4 +1233,5 @@ FAKE_SAME(nvmlDeviceGetMigMode, nvml_mig_mode_fn);
 FAKE_SAME(nvmlDeviceGetMaxMigDeviceCount, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetMigDeviceHandleByIndex, nvml_mig_handle_fn);
 FAKE_SAME(nvmlDeviceGetGpuInstanceId, nvml_dev_uint_fn);
+FAKE_SAME(nvmlDeviceGetComputeInstanceId, nvml_dev_uint_fn);
 #endif

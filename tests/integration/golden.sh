@@ -28,16 +28,17 @@ UPDATE=${GOLDEN_UPDATE:-0}
 # differ over three runs; nothing else varies, so nothing else is masked.
 MASK="
 sim,amdgpu_*           accel_busy_seconds_total
-nvml_a100,nvml_h100,nvml_hang,nvml_lost,nvml_lost_late,nvml_old,nvml_t4 accel_busy_seconds_total
-sim,amdgpu_*,nvml_old,nvml_t4 accel_energy_joules_total
+nvml_a100,nvml_h100,nvml_hang,nvml_lost,nvml_lost_late,nvml_old,nvml_procs535,nvml_rescan,nvml_t4 accel_busy_seconds_total
+sim,amdgpu_*,nvml_old,nvml_rescan,nvml_t4 accel_energy_joules_total
 nvml_a100,nvml_h100,nvml_old,nvml_t4,amdgpu_mi300x accel_pcie_receive_bytes_total accel_pcie_transmit_bytes_total
 nvml_a100,nvml_h100,nvml_old accel_throttled_seconds_total
 "
 # Why: busy seconds integrate the utilization ratio over dt; energy
 # integrates power over dt where the device has no energy counter (sim, the
 # Radeon and Hygon trees without gpu_metrics, the MI300X tree whose static
-# tables' accumulator does not advance, T4, the old driver); PCIe bytes
-# integrate NVML's KB/s throughput and amdgpu's pcie_bw rate; NVML's throttle seconds integrate
+# tables' accumulator does not advance, T4, the old driver, the rescan
+# scenario); PCIe bytes integrate NVML's KB/s throughput and amdgpu's
+# pcie_bw rate; NVML's throttle seconds integrate
 # the active reasons over dt.
 
 # Findings `promtool check metrics` may report and that are accepted (one

@@ -40,7 +40,7 @@ config() {
 	{
 		echo "collectors:"
 		echo "  netdev: {enabled: ${NETDEV:-false}, interval: 200ms}"
-		echo "  nvml: {library: $1, interval: 200ms, timeout: 500ms}"
+		echo "  nvml: {library: $1, interval: 200ms, timeout: 500ms${RESCAN:+, rescan: $RESCAN}}"
 	} > "$TMP/cfg.yaml"
 }
 
@@ -162,14 +162,38 @@ if once old old.ini "$OLDLIB" --sysfs "$FIX/sysfs"; then
 	lacks old "fabric_nvlink"
 fi
 
-# ---- MIG: per GPU instance what NVML offers (memory, GPM) ----
+# ---- MIG: one device per compute instance; GPU instance figures once ----
 if once mig mig.ini "$LIB"; then
-	G1='device="nvidia0-gi1",uuid="MIG-11111111-0000-4000-8000-000000000000"'
+	G1='device="nvidia0-gi1-ci0",uuid="MIG-11111111-0000-4000-8000-000000000000"'
+	C1='device="nvidia0-gi1-ci1",uuid="MIG-33333333-0000-4000-8000-000000000000"'
 	has mig "accel_up{$G1} 1"
+	has mig "accel_up{$C1} 1"
 	has mig "accel_memory_used_bytes{$G1} 10737418240"
 	has mig "accel_sm_active_ratio{$G1} 0.5"
 	has mig "accel_info{$G1,vendor=\"nvidia\",model=\"NVIDIA H100 80GB HBM3 MIG 3g.40gb\",serial=\"1650123456789\",pci_bus_id=\"00000000:18:00.0\",numa_node=\"0\",driver_version=\"550.54.15\",firmware_version=\"\"} 1"
+	has mig "accel_compute_processes{$C1} 2"
+	lacks mig "accel_memory_used_bytes{$C1}"
+	lacks mig "accel_sm_active_ratio{$C1}"
 	lacks mig "accel_utilization_ratio{$G1}"
+	lacks mig 'device="nvidia0-gi1",'
+	has mig 'accelmon_collector_read_errors_total{collector="nvml"} 0'
+fi
+
+# ---- busy time from the driver's samples (nvmlDeviceGetSamples) ----
+# samples.ini: the --once polls are at 2 s and 3 s of the fake's driver time,
+# a second with 0.1 s busy (sample 13 reads 60% for 166667 us: 0.1000002 s).
+S0='device="nvidia0",uuid="GPU-5a3c1e5a-0000-4000-8000-000000000000"'
+if once samples samples.ini "$LIB"; then
+	has samples "accel_busy_seconds_total{$S0} 0.1000002"
+	has samples "accel_utilization_ratio{$S0} 0.1000002"
+	has samples "accel_memory_utilization_ratio{$S0} 0.12"
+	has samples 'accelmon_collector_read_errors_total{collector="nvml"} 0'
+fi
+
+# ---- 535.43: 32-byte _v3 process entries, 60 processes on one GPU ----
+if once procs535 procs535.ini "$LIB"; then
+	has procs535 'accel_compute_processes{device="nvidia0",uuid="GPU-53543020-0000-4000-8000-000000000000"} 60'
+	has procs535 'accel_compute_processes{device="nvidia1",uuid="GPU-53543020-0000-4000-8000-000000000001"} 49'
 fi
 
 # ---- GPU lost at the 2nd poll: it reports down, the other keeps going ----
@@ -254,6 +278,45 @@ if start lost_late.ini; then
 	*101) ok "lost GPU: accel_up went 1 -> 0 -> 1 (sequence $seen)" ;;
 	*) fail "lost GPU: accel_up sequence $seen, want 1, 0, 1" ;;
 	esac
+	stop
+fi
+
+# ---- devices that come and go, found by rescans (every poll here) ----
+# rescan.ini: nvidia1 appears at tick 4, is gone at ticks 8-9 and back at 10;
+# GPU instance 2 of nvidia0 is destroyed at tick 6; a compute instance
+# appears in GPU instance 1 at tick 5. A tick is one 200 ms poll.
+R1='device="nvidia1",uuid="GPU-5b1c7e6a-0000-4000-8000-000000000001"'
+RG2='device="nvidia0-gi2-ci0",uuid="MIG-22222222-0000-4000-8000-000000000000"'
+RC1='device="nvidia0-gi1-ci1",uuid="MIG-33333333-0000-4000-8000-000000000000"'
+if RESCAN=200ms start rescan.ini; then
+	seen="" gseen=""
+	i=0
+	while [ $i -lt 100 ]; do
+		body=$(scrape)
+		v=$(echo "$body" | grep -F "accel_up{$R1}" | awk '{print $2}')
+		g=$(echo "$body" | grep -F "accel_up{$RG2}" | awk '{print $2}')
+		case "$seen" in *"${v:--}") ;; *) seen="$seen${v:--}" ;; esac
+		case "$gseen" in *"${g:--}") ;; *) gseen="$gseen${g:--}" ;; esac
+		case "$seen" in *-101) break ;; esac
+		sleep 0.1; i=$((i + 1))
+	done
+	echo "$body" > "$TMP/rescan.prom"
+	case "$seen" in
+	-101) ok "rescan: new GPU found without a restart, lost, back (accel_up sequence $seen)" ;;
+	*) fail "rescan: nvidia1 accel_up sequence $seen, want absent, 1, 0, 1" ;;
+	esac
+	case "$gseen" in
+	10 | -10) ok "rescan: destroyed MIG instance reads accel_up 0, never absent ($gseen)" ;;
+	*) fail "rescan: gi2 accel_up sequence $gseen, want 1, 0" ;;
+	esac
+	has rescan "accel_up{$RC1} 1"
+	has rescan "accel_compute_processes{$RC1} 3"
+	grep -q "nvml: nvidia1: new GPU" "$TMP/agent.err" &&
+		ok "rescan: logged: $(grep -m1 'nvml: nvidia1: new GPU' "$TMP/agent.err")" ||
+		fail "rescan: no 'new GPU' line: $(cat "$TMP/agent.err")"
+	"$PROMTOOL" check metrics < "$TMP/rescan.prom" > /dev/null 2>&1 &&
+		ok "rescan: promtool check metrics" ||
+		fail "rescan: promtool: $("$PROMTOOL" check metrics < "$TMP/rescan.prom" 2>&1)"
 	stop
 fi
 
