@@ -818,8 +818,9 @@ START_TEST(test_bad_values)
 	ck_near(rec_get("accel_memory_pool_used_bytes", "pool=\"gtt\"", NULL), 1048576.0);
 	ck_assert(
 	    isnan(rec_get("accel_memory_pool_used_bytes", "pool=\"vis_vram\"", NULL)));
-	ck_assert_int_ge(rec_log_count("0000:15:00.0/mem_info_vis_vram_used: not an "
-				       "unsigned number"),
+	/* the path is the card's (its PCI directory, or a copy of it in the
+	 * dist tarball, where links are dereferenced) */
+	ck_assert_int_ge(rec_log_count("/mem_info_vis_vram_used: not an unsigned number"),
 			 1);
 	ck_assert(isnan(rec_get("accel_memory_pool_total_bytes", "pool=\"gtt\"", NULL)));
 	ck_near(rec_get("accel_power_limit_watts", c1, NULL), 300.0);
