@@ -347,6 +347,10 @@ if NETDEV=true start hang.ini; then
 		grep -q "nvml: poll overran" "$TMP/agent.err" &&
 			ok "hang: watchdog logged: $(grep -m1 'nvml: poll overran' "$TMP/agent.err")" ||
 			fail "hang: no watchdog line in the log: $(cat "$TMP/agent.err")"
+		# the line names the NVML call the poll is stuck in (hang.ini)
+		grep -Fq "nvml: poll overran its 0.5s deadline, stuck in nvmlDeviceGetPowerUsage; reported down until it returns" "$TMP/agent.err" &&
+			ok "hang: the watchdog line names nvmlDeviceGetPowerUsage" ||
+			fail "hang: watchdog line does not name the stuck call: $(grep 'overran' "$TMP/agent.err")"
 		# scrapes keep answering while the collector thread is stuck
 		t0=$(date +%s)
 		for k in 1 2 3 4 5; do
