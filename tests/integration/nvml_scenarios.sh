@@ -380,6 +380,20 @@ if NETDEV=true start hang.ini; then
 	stop
 fi
 
+# init stuck in a driver call: logged as an init overrun, naming the call
+if start hang_init.ini; then
+	line="nvml: init overran its 0.5s deadline, stuck in nvmlDeviceGetName; reported down until it returns"
+	for _ in $(seq 1 30); do
+		grep -Fq "$line" "$TMP/agent.err" && break
+		sleep 0.1
+	done
+	grep -Fq "$line" "$TMP/agent.err" &&
+		ok "hang_init: watchdog logged: $line" ||
+		fail "hang_init: no init overrun line naming the call: $(cat "$TMP/agent.err")"
+	scrape > "$TMP/hang_init.prom" || fail "hang_init: scrape failed while init hangs"
+	stop
+fi
+
 if [ $fails -ne 0 ]; then
 	echo "nvml_scenarios: $fails failure(s)"
 	exit 1
