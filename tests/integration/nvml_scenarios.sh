@@ -393,6 +393,12 @@ if start hang_init.ini; then
 	scrape > "$TMP/hang_init.prom" || fail "hang_init: scrape failed while init hangs"
 	stop
 fi
+# the same under --once, whose wait logs its own line
+if once hang_init_once hang_init.ini "$LIB"; then
+	grep -Fq "nvml: init overran its 0.5s deadline, stuck in nvmlDeviceGetName; reported down" "$TMP/hang_init_once.err" &&
+		ok "hang_init: --once names the call init is stuck in" ||
+		fail "hang_init: --once line: $(grep overran "$TMP/hang_init_once.err")"
+fi
 
 if [ $fails -ne 0 ]; then
 	echo "nvml_scenarios: $fails failure(s)"
