@@ -578,8 +578,9 @@ int sched_wait_once(struct sched *s)
 
 					ctx_where(&sl->ctx, where, sizeof(where));
 					log_msg(LOGL_WARN, sl->name,
-						"poll overran its %gs deadline%s%s; "
+						"%s overran its %gs deadline%s%s; "
 						"reported down",
+						atomic_load(&sl->running) ? "poll" : "init",
 						sl->timeout_s, where[0] ? ", stuck " : "",
 						where);
 					sl->overrun_logged = 1;
@@ -626,9 +627,10 @@ static void watchdog(struct sched *s, int64_t now)
 			ctx_where(&sl->ctx, where, sizeof(where));
 			log_msg(
 			    LOGL_WARN, sl->name,
-			    "poll overran its %gs deadline%s%s; reported down until it "
+			    "%s overran its %gs deadline%s%s; reported down until it "
 			    "returns",
-			    sl->timeout_s, where[0] ? ", stuck " : "", where);
+			    atomic_load(&sl->running) ? "poll" : "init", sl->timeout_s,
+			    where[0] ? ", stuck " : "", where);
 			sl->overrun_logged = 1;
 		}
 	}

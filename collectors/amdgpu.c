@@ -237,16 +237,16 @@ struct amdgpu_dev {
 	int gone;      /* vanished at a rescan: only accel_up 0 (and accel_info) */
 	ino_t dev_ino; /* of class/drm/cardN/device, to tell a card re-plugged */
 	char name[24];
-	char uuid[64];
+	char uuid[AM_LABEL_VALUE_MAX + 1];
 	char pci[32];
 	int dev_fd;   /* class/drm/cardN/device */
 	int hwmon_fd; /* device/hwmon/hwmonM or -1 */
 	int ras_fd;   /* device/ras or -1 */
 	char vendor[8];
-	char model[64];
+	char model[AM_LABEL_VALUE_MAX + 1];
 	char driver[32];
-	char driver_version[64];
-	char vbios[64];
+	char driver_version[AM_LABEL_VALUE_MAX + 1];
+	char vbios[AM_LABEL_VALUE_MAX + 1];
 	char numa[16];
 
 	struct am_file *f[AF_COUNT];
@@ -607,7 +607,7 @@ static unsigned amdgpu_hex_id(const char *text)
 static void amdgpu_identify(struct amdgpu_dev *d, const char *sysfs, unsigned vendor,
 			    unsigned dev_id, const char *uevent)
 {
-	char buf[256], pciid[64];
+	char buf[AM_LABEL_VALUE_MAX + 1], pciid[64];
 
 	/* uuid: the board's unique_id (16 hex digits on SMU-managed parts),
 	 * else the PCI address. */

@@ -260,7 +260,10 @@ struct ib_file {
 
 struct ib_dev {
 	char name[IB_NAME];
-	char fw[64], board[64], hca[64], guid[40], numa[12], pci[32], accel[32];
+	/* Label values read at discovery: room for the longest the core keeps. */
+	char fw[AM_LABEL_VALUE_MAX + 1], board[AM_LABEL_VALUE_MAX + 1],
+	    hca[AM_LABEL_VALUE_MAX + 1];
+	char guid[40], numa[12], pci[32], accel[32];
 	am_series_t s_info;
 	unsigned nports; /* ports of this device being read */
 	bool seen;	 /* found by the current scan */
@@ -271,7 +274,7 @@ struct ib_port {
 	struct ib_dev *dev;
 	char num[12];
 	char link_layer[24];
-	char netdev[64];
+	char netdev[AM_LABEL_VALUE_MAX + 1]; /* gid_attrs/ndevs/0 */
 	char rate_text[64];
 	struct am_file *state, *phys, *rate;
 	unsigned lanes;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #define NVML_SAMPLES_MAX (1u << 20)
 /* GPM needs its two samples at least this far apart. */
 #define NVML_GPM_MIN_GAP_NS 100000000LL
+
+#define NVML_NSYMS 48
 
 /* Resolved entry points; NULL when the library lacks the symbol. */
 struct nvml_lib {
@@ -65,12 +68,36 @@ struct nvml_lib {
 	nvml_dev_uint_fn mig_max;
 	nvml_mig_handle_fn mig_handle;
 	nvml_dev_uint_fn gpu_instance_id, compute_instance_id;
+	/* The name each entry point above was resolved under, by its place
+	 * among them (NVML_FN_INDEX): what the watchdog names when a call
+	 * hangs. Static strings of the symbol table; NULL when absent. */
+	const char *called[NVML_NSYMS];
 };
+
+/* Where an entry point sits among the function pointers of struct
+ * nvml_lib: all pointer-sized (dlsym's addresses), so without padding. */
+#define NVML_FN_INDEX(field)                                                             \
+	((offsetof(struct nvml_lib, field) - offsetof(struct nvml_lib, init)) /          \
+	 sizeof(void *))
+_Static_assert(offsetof(struct nvml_lib, called) - offsetof(struct nvml_lib, init) <=
+		   NVML_NSYMS * sizeof(void *),
+	       "more NVML entry points than NVML_NSYMS");
+
+/* Call the NVML entry point `fn` of st's library with the call named to the
+ * watchdog (am_call_begin), so a poll, init or rescan stuck in the driver is
+ * logged as "stuck in nvmlDeviceGetPowerUsage". Nothing allocated. */
+#define NVML(st, fn, ...)                                                                \
+	({                                                                               \
+		__typeof__((st)->lib.fn(__VA_ARGS__)) nvml_r_;                           \
+		am_call_begin((st)->ctx, (st)->lib.called[NVML_FN_INDEX(fn)]);           \
+		nvml_r_ = (st)->lib.fn(__VA_ARGS__);                                     \
+		am_call_end((st)->ctx);                                                  \
+		nvml_r_;                                                                 \
+	})
 
 /* Symbol table for am_dl_bind: the newest name first, older ones after (a
  * driver may lack a symbol its header declares). Without the four required
  * entry points the library is not NVML. */
-#define NVML_NSYMS 48
 static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], size_t *n)
 {
 	size_t k = 0;
@@ -130,6 +157,25 @@ static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], s
 	S(false, compute_instance_id, "nvmlDeviceGetComputeInstanceId");
 #undef S
 	*n = k;
+}
+
+/* After am_dl_bind: the name each bound entry point was found under (the
+ * versioned one or an older fallback), for NVML() to name to the watchdog. */
+static void nvml_name_calls(struct nvml_lib *l, const struct am_dl_sym *t, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		size_t i =
+		    (size_t)((char *)t[k].slot - (char *)&l->init) / sizeof(void *);
+
+		if (!*t[k].slot || i >= NVML_NSYMS)
+			continue;
+		l->called[i] = t[k].names[0];
+		for (int j = 0; j < 4 && t[k].names[j]; j++)
+			if (dlsym(l->dl, t[k].names[j]) == *t[k].slot) {
+				l->called[i] = t[k].names[j];
+				break;
+			}
+	}
 }
 
 /* Families, registered at init. */
@@ -427,7 +473,7 @@ static const struct am_option nvml_options[] = {
 static const char *nvml_strerror(struct nvml_state *st, nvmlReturn_t r)
 {
 	static __thread char buf[32];
-	const char *s = st->lib.error_string ? st->lib.error_string(r) : NULL;
+	const char *s = st->lib.error_string ? NVML(st, error_string, r) : NULL;
 
 	if (s)
 		return s;
@@ -576,7 +622,7 @@ static void nvml_probe_numa(struct nvml_state *st, struct nvml_dev *d)
 	char path[512];
 
 	d->numa[0] = '\0';
-	if (st->lib.numa_node && st->lib.numa_node(d->h, &node) == NVML_SUCCESS) {
+	if (st->lib.numa_node && NVML(st, numa_node, d->h, &node) == NVML_SUCCESS) {
 		snprintf(d->numa, sizeof(d->numa), "%u", node);
 		return;
 	}
@@ -603,13 +649,13 @@ static void nvml_pci_bus_id(struct nvml_state *st, struct nvml_dev *d)
 	memset(&pci, 0, sizeof(pci));
 	d->bus_id[0] = '\0';
 	if (st->lib.pci_info) {
-		if (st->lib.pci_info(d->h, &pci.v3) == NVML_SUCCESS) {
+		if (NVML(st, pci_info, d->h, &pci.v3) == NVML_SUCCESS) {
 			pci.v3.busId[sizeof(pci.v3.busId) - 1] = '\0';
 			snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.v3.busId);
 		}
 		return;
 	}
-	if (!st->lib.pci_info_v2 || st->lib.pci_info_v2(d->h, &pci.v2) != NVML_SUCCESS)
+	if (!st->lib.pci_info_v2 || NVML(st, pci_info_v2, d->h, &pci.v2) != NVML_SUCCESS)
 		return;
 	pci.v2.busId[sizeof(pci.v2.busId) - 1] = '\0';
 	if (sscanf(pci.v2.busId, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4)
@@ -623,7 +669,7 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 {
 	d->model[0] = d->serial[0] = '\0';
 	if (st->lib.name &&
-	    st->lib.name(d->h, d->model, sizeof(d->model)) != NVML_SUCCESS)
+	    NVML(st, name, d->h, d->model, sizeof(d->model)) != NVML_SUCCESS)
 		d->model[0] = '\0';
 	if (d->parent >= 0) {
 		const struct nvml_dev *p = &st->dev[d->parent];
@@ -634,9 +680,8 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 		return;
 	}
 	nvml_pci_bus_id(st, d);
-	if (st->lib.serial &&
-	    st->lib.serial(d->h, d->serial, NVML_DEVICE_SERIAL_BUFFER_SIZE) !=
-		NVML_SUCCESS)
+	if (st->lib.serial && NVML(st, serial, d->h, d->serial,
+				   NVML_DEVICE_SERIAL_BUFFER_SIZE) != NVML_SUCCESS)
 		d->serial[0] = '\0';
 	nvml_probe_numa(st, d);
 }
@@ -651,7 +696,7 @@ static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
 {
 	for (int i = 0; i < 2; i++) {
 		if (d->gs[i] && st->lib.gpm_free)
-			st->lib.gpm_free(d->gs[i]);
+			NVML(st, gpm_free, d->gs[i]);
 		d->gs[i] = NULL;
 	}
 	d->ghave = false;
@@ -663,11 +708,11 @@ static void nvml_gpm_free(struct nvml_state *st, struct nvml_dev *d)
 static bool nvml_mig_ids(struct nvml_state *st, nvmlDevice_t h, unsigned *gi,
 			 unsigned *ci, bool *has_ci)
 {
-	if (st->lib.gpu_instance_id(h, gi) != NVML_SUCCESS)
+	if (NVML(st, gpu_instance_id, h, gi) != NVML_SUCCESS)
 		return false;
 	*ci = 0;
 	*has_ci = st->lib.compute_instance_id &&
-		  st->lib.compute_instance_id(h, ci) == NVML_SUCCESS;
+		  NVML(st, compute_instance_id, h, ci) == NVML_SUCCESS;
 	return true;
 }
 
@@ -679,13 +724,13 @@ static bool nvml_mig_lookup(struct nvml_state *st, const struct nvml_dev *p,
 	unsigned max = 0, gi, ci;
 	bool has_ci;
 
-	if (st->lib.mig_max(p->h, &max) != NVML_SUCCESS)
+	if (NVML(st, mig_max, p->h, &max) != NVML_SUCCESS)
 		return false;
 	for (unsigned k = 0; k <= max; k++) {
 		unsigned m = k == 0 ? d->mig_index : k - 1;
 
 		if ((k > 0 && m == d->mig_index) || m >= max ||
-		    st->lib.mig_handle(p->h, m, h) != NVML_SUCCESS ||
+		    NVML(st, mig_handle, p->h, m, h) != NVML_SUCCESS ||
 		    !nvml_mig_ids(st, *h, &gi, &ci, &has_ci))
 			continue;
 		if (gi == d->gi && ci == d->ci && has_ci == d->has_ci) {
@@ -712,10 +757,10 @@ static bool nvml_acquire(struct nvml_state *st, struct nvml_dev *d)
 		/* The instance, wherever a reconfiguration put it. */
 		r = nvml_mig_lookup(st, p, d, &h) ? NVML_SUCCESS : NVML_ERROR_NOT_FOUND;
 	} else {
-		r = st->lib.handle_by_index(d->index, &h);
+		r = NVML(st, handle_by_index, d->index, &h);
 	}
 	if (r == NVML_SUCCESS && st->lib.uuid)
-		r = st->lib.uuid(h, uuid, sizeof(uuid));
+		r = NVML(st, uuid, h, uuid, sizeof(uuid));
 	if (r != NVML_SUCCESS) {
 		if (nvml_classify(r) == V_LIB_FAULT)
 			st->need_reinit = true;
@@ -791,7 +836,7 @@ static nvmlReturn_t nvml_sampler_size(struct nvml_state *st, struct nvml_dev *d,
 	unsigned n = 0, cap;
 	int vt = 0;
 	nvmlReturn_t r =
-	    st->lib.samples(d->h, nvml_smp_types[which].type, 0, &vt, &n, NULL);
+	    NVML(st, samples, d->h, nvml_smp_types[which].type, 0, &vt, &n, NULL);
 	nvmlSample_t *nb;
 
 	if (r == NVML_ERROR_NOT_FOUND) /* none yet: a guess, grown on demand */
@@ -906,8 +951,8 @@ static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int whi
 			return d->cap[cap] == CAP_YES;
 	}
 	n = sp->cap;
-	r = st->lib.samples(d->h, nvml_smp_types[which].type, sp->last_ts, &vt, &n,
-			    sp->buf);
+	r = NVML(st, samples, d->h, nvml_smp_types[which].type, sp->last_ts, &vt, &n,
+		 sp->buf);
 	if (r == NVML_ERROR_NOT_FOUND) { /* no sample since last_ts */
 		r = NVML_SUCCESS;
 		n = 0;
@@ -940,7 +985,7 @@ static void nvml_poll_util(struct nvml_state *st, struct nvml_dev *d)
 	if (gpu && mem)
 		return;
 	if (nvml_want(d, C_UTIL, st->lib.utilization != NULL) &&
-	    nvml_ok(st, d, C_UTIL, st->lib.utilization(d->h, &u), "utilization")) {
+	    nvml_ok(st, d, C_UTIL, NVML(st, utilization, d->h, &u), "utilization")) {
 		if (!gpu) {
 			nvml_put(st, d, S_UTIL, u.gpu / 100.0);
 			nvml_put(st, d, S_BUSY, u.gpu / 100.0);
@@ -954,7 +999,7 @@ static void nvml_poll_mem(struct nvml_state *st, struct nvml_dev *d)
 {
 	if (st->lib.memory_v2 && nvml_want(d, C_MEM, st->lib.memory_v2 != NULL)) {
 		nvmlMemory_v2_t m = {.version = NVML_MEMORY_V2_VERSION};
-		nvmlReturn_t r = st->lib.memory_v2(d->h, &m);
+		nvmlReturn_t r = NVML(st, memory_v2, d->h, &m);
 
 		/* A _v2 that wants another struct version: use the v1 call
 		 * from now on (one library, so for every device). */
@@ -976,7 +1021,7 @@ static void nvml_poll_mem(struct nvml_state *st, struct nvml_dev *d)
 	if (nvml_want(d, C_MEM, st->lib.memory != NULL)) {
 		nvmlMemory_t m;
 
-		if (nvml_ok(st, d, C_MEM, st->lib.memory(d->h, &m), "memory info")) {
+		if (nvml_ok(st, d, C_MEM, NVML(st, memory, d->h, &m), "memory info")) {
 			nvml_put(st, d, S_MEM_USED, (double)m.used);
 			nvml_put(st, d, S_MEM_TOTAL, (double)m.total);
 		}
@@ -1006,16 +1051,16 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d)
 	unsigned mw;
 
 	if (nvml_want(d, C_ENERGY, st->lib.energy != NULL) &&
-	    nvml_ok(st, d, C_ENERGY, st->lib.energy(d->h, &mj), "energy"))
+	    nvml_ok(st, d, C_ENERGY, NVML(st, energy, d->h, &mj), "energy"))
 		nvml_put_u64(st, d, S_ENERGY, mj);
 	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
-	    nvml_ok(st, d, C_POWER, st->lib.power(d->h, &mw), "power")) {
+	    nvml_ok(st, d, C_POWER, NVML(st, power, d->h, &mw), "power")) {
 		if (d->cap[C_ENERGY] == CAP_NO)
 			nvml_energy_from_power(st, d);
 		nvml_put(st, d, S_POWER, mw);
 	}
 	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
-	    nvml_ok(st, d, C_PLIMIT, st->lib.power_limit(d->h, &mw), "power limit"))
+	    nvml_ok(st, d, C_PLIMIT, NVML(st, power_limit, d->h, &mw), "power limit"))
 		nvml_put(st, d, S_PLIMIT, mw);
 }
 
@@ -1033,16 +1078,16 @@ static void nvml_poll_clocks(struct nvml_state *st, struct nvml_dev *d)
 	unsigned v;
 
 	if (nvml_want(d, C_TEMP, st->lib.temperature != NULL) &&
-	    nvml_ok(st, d, C_TEMP, st->lib.temperature(d->h, NVML_TEMPERATURE_GPU, &v),
+	    nvml_ok(st, d, C_TEMP, NVML(st, temperature, d->h, NVML_TEMPERATURE_GPU, &v),
 		    "temperature"))
 		nvml_put(st, d, S_TEMP_GPU, v);
 	for (size_t i = 0; i < sizeof(clk) / sizeof(clk[0]); i++)
 		if (nvml_want(d, clk[i].cap, st->lib.clock != NULL) &&
-		    nvml_ok(st, d, clk[i].cap, st->lib.clock(d->h, clk[i].type, &v),
+		    nvml_ok(st, d, clk[i].cap, NVML(st, clock, d->h, clk[i].type, &v),
 			    clk[i].what))
 			nvml_put(st, d, clk[i].slot, v);
 	if (nvml_want(d, C_REASONS, st->lib.clock_reasons != NULL) &&
-	    nvml_ok(st, d, C_REASONS, st->lib.clock_reasons(d->h, &reasons),
+	    nvml_ok(st, d, C_REASONS, NVML(st, clock_reasons, d->h, &reasons),
 		    "clock event reasons"))
 		for (int i = 0; i < 9; i++)
 			nvml_put(st, d, S_THR0 + i,
@@ -1057,23 +1102,23 @@ static void nvml_poll_pcie_ecc(struct nvml_state *st, struct nvml_dev *d)
 	if (!st->read_pcie)
 		d->cap[C_PCIE_TX] = d->cap[C_PCIE_RX] = CAP_NO;
 	if (nvml_want(d, C_PCIE_TX, st->lib.pcie != NULL) &&
-	    nvml_ok(st, d, C_PCIE_TX, st->lib.pcie(d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
+	    nvml_ok(st, d, C_PCIE_TX, NVML(st, pcie, d->h, NVML_PCIE_UTIL_TX_BYTES, &kbs),
 		    "PCIe TX throughput"))
 		nvml_put(st, d, S_PCIE_TX, kbs);
 	if (nvml_want(d, C_PCIE_RX, st->lib.pcie != NULL) &&
-	    nvml_ok(st, d, C_PCIE_RX, st->lib.pcie(d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
+	    nvml_ok(st, d, C_PCIE_RX, NVML(st, pcie, d->h, NVML_PCIE_UTIL_RX_BYTES, &kbs),
 		    "PCIe RX throughput"))
 		nvml_put(st, d, S_PCIE_RX, kbs);
 	if (nvml_want(d, C_ECC_C, st->lib.ecc != NULL) &&
 	    nvml_ok(st, d, C_ECC_C,
-		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC,
-				&n),
+		    NVML(st, ecc, d->h, NVML_MEMORY_ERROR_TYPE_CORRECTED,
+			 NVML_VOLATILE_ECC, &n),
 		    "corrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_C, n);
 	if (nvml_want(d, C_ECC_U, st->lib.ecc != NULL) &&
 	    nvml_ok(st, d, C_ECC_U,
-		    st->lib.ecc(d->h, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
-				NVML_VOLATILE_ECC, &n),
+		    NVML(st, ecc, d->h, NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+			 NVML_VOLATILE_ECC, &n),
 		    "uncorrected ECC errors"))
 		nvml_put_u64(st, d, S_ECC_U, n);
 }
@@ -1090,7 +1135,7 @@ static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 		 * (24 bytes, 32 in the _v3 of 535.43-535.86, 16 in v1) never
 		 * matters; attribution would size them by this answer. */
 		count = 0;
-		r = st->lib.processes(d->h, &count, NULL);
+		r = NVML(st, processes, d->h, &count, NULL);
 		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
 			r = NVML_SUCCESS;
 		if (nvml_ok(st, d, C_PROCS, r, "running processes"))
@@ -1126,7 +1171,7 @@ static void nvml_probe_fields(struct nvml_state *st, struct nvml_dev *d)
 		fv[n].fieldId = NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX;
 		fv[n++].scopeId = scope;
 	}
-	r = st->lib.field_values(d->h, n, fv);
+	r = NVML(st, field_values, d->h, n, fv);
 	if (!nvml_ok(st, d, C_FIELDS, r, "field values")) {
 		free(fv);
 		return;
@@ -1194,7 +1239,7 @@ static void nvml_poll_fields(struct nvml_state *st, struct nvml_dev *d)
 			d->fv[i].fieldId = d->fmeta[i].field;
 			d->fv[i].scopeId = d->fmeta[i].scope;
 		}
-		if (!nvml_ok(st, d, C_FIELDS, st->lib.field_values(d->h, d->nfv, d->fv),
+		if (!nvml_ok(st, d, C_FIELDS, NVML(st, field_values, d->h, d->nfv, d->fv),
 			     "field values"))
 			return;
 	}
@@ -1241,8 +1286,8 @@ static nvmlReturn_t nvml_gpm_take(struct nvml_state *st, struct nvml_dev *d,
 				  nvmlGpmSample_t s)
 {
 	if (d->parent >= 0)
-		return st->lib.gpm_mig_sample(st->dev[d->parent].h, d->gi, s);
-	return st->lib.gpm_sample(d->h, s);
+		return NVML(st, gpm_mig_sample, st->dev[d->parent].h, d->gi, s);
+	return NVML(st, gpm_sample, d->h, s);
 }
 
 /* GPM: one sample per poll into the current buffer; metrics come from the
@@ -1263,7 +1308,7 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now
 	if (d->cap[C_GPM] == CAP_UNKNOWN) {
 		/* MIG instances are sampled through the parent GPU. */
 		support_dev = d->parent >= 0 ? st->dev[d->parent].h : d->h;
-		if (!nvml_ok(st, d, C_GPM, l->gpm_support(support_dev, &sup),
+		if (!nvml_ok(st, d, C_GPM, NVML(st, gpm_support, support_dev, &sup),
 			     "GPM support"))
 			return;
 		if (!sup.isSupportedDevice) {
@@ -1272,8 +1317,8 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now
 		}
 	}
 	if (!d->gs[0]) {
-		if (l->gpm_alloc(&d->gs[0]) != NVML_SUCCESS ||
-		    l->gpm_alloc(&d->gs[1]) != NVML_SUCCESS) {
+		if (NVML(st, gpm_alloc, &d->gs[0]) != NVML_SUCCESS ||
+		    NVML(st, gpm_alloc, &d->gs[1]) != NVML_SUCCESS) {
 			am_log(st->ctx, AM_LOG_WARN, "%s: cannot allocate GPM samples",
 			       d->name);
 			nvml_gpm_free(st, d);
@@ -1303,7 +1348,7 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now
 		mg->metrics[i].metricId = nvml_gpm_want[i].id;
 	d->gcur ^= 1;
 	d->gprev_ns = now;
-	if (!nvml_ok(st, d, C_GPM, l->gpm_metrics(mg), "GPM metrics"))
+	if (!nvml_ok(st, d, C_GPM, NVML(st, gpm_metrics, mg), "GPM metrics"))
 		return;
 	for (size_t i = 0; i < NVML_GPM_NWANT; i++) {
 		double v = mg->metrics[i].value / 100.0;
@@ -1330,7 +1375,7 @@ static void nvml_register_events(struct nvml_state *st, struct nvml_dev *d)
 		return;
 	d->ev_registered = true;
 	if (st->lib.supported_events) {
-		if (!nvml_ok(st, d, C_EVENTS, st->lib.supported_events(d->h, &sup),
+		if (!nvml_ok(st, d, C_EVENTS, NVML(st, supported_events, d->h, &sup),
 			     "supported events"))
 			return;
 		types &= sup;
@@ -1339,7 +1384,7 @@ static void nvml_register_events(struct nvml_state *st, struct nvml_dev *d)
 		d->cap[C_EVENTS] = CAP_NO;
 		return;
 	}
-	nvml_ok(st, d, C_EVENTS, st->lib.register_events(d->h, types, st->evset),
+	nvml_ok(st, d, C_EVENTS, NVML(st, register_events, d->h, types, st->evset),
 		"register events");
 }
 
@@ -1388,7 +1433,8 @@ static void nvml_drain_events(struct nvml_state *st)
 		return;
 	for (int i = 0; i < NVML_MAX_EVENTS_PER_POLL; i++) {
 		memset(&e, 0, sizeof(e));
-		r = st->lib.event_set_wait(st->evset, &e, i == 0 ? st->event_wait_ms : 0);
+		r = NVML(st, event_set_wait, st->evset, &e,
+			 i == 0 ? st->event_wait_ms : 0);
 		if (r == NVML_ERROR_TIMEOUT)
 			break;
 		if (r != NVML_SUCCESS) {
@@ -1459,14 +1505,14 @@ static void nvml_events_open(struct nvml_state *st)
 	if (!l->event_set_create || !l->register_events || !l->event_set_wait ||
 	    !l->event_set_free)
 		return;
-	if (l->event_set_create(&st->evset) != NVML_SUCCESS)
+	if (NVML(st, event_set_create, &st->evset) != NVML_SUCCESS)
 		st->evset = NULL;
 }
 
 static void nvml_events_close(struct nvml_state *st)
 {
 	if (st->evset)
-		st->lib.event_set_free(st->evset);
+		NVML(st, event_set_free, st->evset);
 	st->evset = NULL;
 	for (int i = 0; i < st->ndev; i++)
 		st->dev[i].ev_registered = false;
@@ -1486,9 +1532,9 @@ static void nvml_reinit(struct nvml_state *st)
 		st->dev[i].lost = true;
 	}
 	if (st->lib_ok)
-		st->lib.shutdown();
+		NVML(st, shutdown);
 	st->lib_ok = false;
-	r = st->lib.init();
+	r = NVML(st, init);
 	if (r != NVML_SUCCESS) {
 		am_log(st->ctx, AM_LOG_WARN, "re-initialising NVML: %s",
 		       nvml_strerror(st, r));
@@ -1514,7 +1560,7 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 		nvml_reinit(st);
 	/* Cheap library health check, once per poll: a driver unload or a
 	 * library/driver mismatch shows up here first. */
-	r = st->lib.count(&n);
+	r = NVML(st, count, &n);
 	if (st->lib_ok && nvml_classify(r) == V_LIB_FAULT) {
 		am_log(ctx, AM_LOG_WARN,
 		       "NVML unusable: %s; re-initialising on the next poll",
@@ -1566,7 +1612,7 @@ static void nvml_unload(struct nvml_state *st)
 	}
 	if (st->lib_ok) {
 		nvml_events_close(st);
-		st->lib.shutdown();
+		NVML(st, shutdown);
 	}
 	free(st->dev);
 	free(st->mg);
@@ -1577,7 +1623,11 @@ static void nvml_unload(struct nvml_state *st)
 
 static void nvml_fini(struct am_ctx *ctx, void *state)
 {
-	nvml_unload(state);
+	struct nvml_state *st = state;
+
+	if (st)
+		st->ctx = ctx; /* its shutdown calls are named to this instance */
+	nvml_unload(st);
 }
 
 /* A new device slot (grown when full: only when a device was found). The
@@ -1651,16 +1701,16 @@ static void nvml_find_mig(struct nvml_state *st, int pslot)
 
 	if (!l->mig_mode || !l->mig_max || !l->mig_handle || !l->gpu_instance_id)
 		return;
-	if (l->mig_mode(st->dev[pslot].h, &cur, &pend) != NVML_SUCCESS ||
+	if (NVML(st, mig_mode, st->dev[pslot].h, &cur, &pend) != NVML_SUCCESS ||
 	    cur != NVML_DEVICE_MIG_ENABLE)
 		return;
-	if (l->mig_max(st->dev[pslot].h, &max) != NVML_SUCCESS)
+	if (NVML(st, mig_max, st->dev[pslot].h, &max) != NVML_SUCCESS)
 		return;
 	for (unsigned m = 0; m < max; m++) {
 		struct nvml_dev *d;
 		int slot, k;
 
-		if (l->mig_handle(st->dev[pslot].h, m, &h) != NVML_SUCCESS ||
+		if (NVML(st, mig_handle, st->dev[pslot].h, m, &h) != NVML_SUCCESS ||
 		    !nvml_mig_ids(st, h, &gi, &ci, &has_ci))
 			continue;
 		for (k = 0; k < st->ndev; k++)
@@ -1757,22 +1807,23 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 			am_found(ctx, "%s: %s: not NVML", st->library, err);
 			goto fail;
 		}
+		nvml_name_calls(&st->lib, syms, nsyms);
 	}
-	r = st->lib.init();
+	r = NVML(st, init);
 	if (r != NVML_SUCCESS) {
 		am_found(ctx, "%s: nvmlInit failed: %s", st->library,
 			 nvml_strerror(st, r));
 		goto fail;
 	}
 	st->lib_ok = true;
-	r = st->lib.count(&n);
+	r = NVML(st, count, &n);
 	if (r != NVML_SUCCESS || n == 0) {
 		am_found(ctx, "%s: no NVIDIA GPU (%s)", st->library,
 			 r == NVML_SUCCESS ? "count 0" : nvml_strerror(st, r));
 		goto fail;
 	}
 	if (!st->lib.driver_version ||
-	    st->lib.driver_version(st->driver, sizeof(st->driver)) != NVML_SUCCESS)
+	    NVML(st, driver_version, st->driver, sizeof(st->driver)) != NVML_SUCCESS)
 		st->driver[0] = '\0';
 	if (st->lib.gpm_metrics)
 		st->mg = calloc(1, sizeof(*st->mg));

@@ -708,6 +708,37 @@ START_TEST(test_v13_throttle_mask)
 }
 END_TEST
 
+/* Identity strings longer than 63 bytes reach accel_info whole: the device
+ * buffers hold AM_LABEL_VALUE_MAX bytes (64-byte ones cut the model, vbios
+ * and uuid). */
+START_TEST(test_long_identity)
+{
+	const char *root = copy_fixture("radeon");
+	char model[201], vbios[121], uuid[101], want[512];
+	struct run r;
+
+	memset(model, 'm', sizeof(model) - 1);
+	model[sizeof(model) - 1] = '\0';
+	memset(vbios, 'v', sizeof(vbios) - 1);
+	vbios[sizeof(vbios) - 1] = '\0';
+	memset(uuid, 'u', sizeof(uuid) - 1);
+	uuid[sizeof(uuid) - 1] = '\0';
+	write_file(root, "card0/device/product_name", model, strlen(model));
+	write_file(root, "card0/device/vbios_version", vbios, strlen(vbios));
+	write_file(root, "card0/device/unique_id", uuid, strlen(uuid));
+	ck_assert_int_eq(run_init(&r, root), 0);
+	run_poll(&r);
+	snprintf(want, sizeof(want), "uuid=\"%s\"", uuid);
+	ck_assert_msg(!isnan(rec_get("accel_info", want, NULL)), "%s", want);
+	snprintf(want, sizeof(want), "model=\"%s\"", model);
+	ck_assert_msg(!isnan(rec_get("accel_info", want, NULL)), "%s", want);
+	snprintf(want, sizeof(want), "firmware_version=\"%s\"", vbios);
+	ck_assert_msg(!isnan(rec_get("accel_info", want, NULL)), "%s", want);
+	amdgpu_collector.fini(r.ctx, r.state);
+	drop_fixture();
+}
+END_TEST
+
 START_TEST(test_radeon_consumer)
 {
 	const char *root = copy_fixture("radeon");
@@ -1103,6 +1134,7 @@ static Suite *amdgpu_suite(void)
 	tcase_add_test(tc, test_pcie_one_read_per_poll);
 	tcase_add_test(tc, test_v13_throttle_mask);
 	tcase_add_test(tc, test_radeon_consumer);
+	tcase_add_test(tc, test_long_identity);
 	tcase_add_test(tc, test_hygon_dcu);
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_no_devices);

@@ -395,6 +395,30 @@ START_TEST(t_ndr8)
 }
 END_TEST
 
+/* Identity strings longer than 63 bytes reach the label whole: the device
+ * buffers hold AM_LABEL_VALUE_MAX bytes (a 64-byte buffer cut them, and
+ * am_read_text_at refused the file with -EFBIG, leaving the label empty). */
+START_TEST(t_long_identity)
+{
+	const char *root = copy_fixture("ndr8");
+	char fw[201], board[151], key[512];
+	void *st;
+
+	memset(fw, 'f', sizeof fw - 1);
+	fw[sizeof fw - 1] = '\0';
+	memset(board, 'b', sizeof board - 1);
+	board[sizeof board - 1] = '\0';
+	put(root, "mlx5_0/fw_ver", fw);
+	put(root, "mlx5_0/board_id", board);
+	st = start(root, NULL);
+	poll_at(st, 1);
+	ck_assert_uint_eq(fake_am_read_errors(C), 0);
+	snprintf(key, sizeof key, "mlx5_0,%s,MT4129,0,0000:13:00.0,%s", board, fw);
+	ck_assert_double_eq(val("fabric_device_info", key), 1);
+	IB->fini(C, st);
+}
+END_TEST
+
 /* Utilization, its peak and the saturation flags are the core's: derived
  * series bound to the byte counter, the link speed and each saturating
  * counter; the collector emits none of them. */
@@ -1157,6 +1181,7 @@ static Suite *ib_suite(void)
 	tcase_add_unchecked_fixture(f, shared_setup, shared_teardown);
 	tcase_add_checked_fixture(f, setup, teardown);
 	tcase_add_test(f, t_ndr8);
+	tcase_add_test(f, t_long_identity);
 	tcase_add_test(f, t_derived);
 	tcase_add_test(f, t_saturated);
 	tcase_add_test(f, t_noietf);

@@ -347,6 +347,10 @@ if NETDEV=true start hang.ini; then
 		grep -q "nvml: poll overran" "$TMP/agent.err" &&
 			ok "hang: watchdog logged: $(grep -m1 'nvml: poll overran' "$TMP/agent.err")" ||
 			fail "hang: no watchdog line in the log: $(cat "$TMP/agent.err")"
+		# the line names the NVML call the poll is stuck in (hang.ini)
+		grep -Fq "nvml: poll overran its 0.5s deadline, stuck in nvmlDeviceGetPowerUsage; reported down until it returns" "$TMP/agent.err" &&
+			ok "hang: the watchdog line names nvmlDeviceGetPowerUsage" ||
+			fail "hang: watchdog line does not name the stuck call: $(grep 'overran' "$TMP/agent.err")"
 		# scrapes keep answering while the collector thread is stuck
 		t0=$(date +%s)
 		for k in 1 2 3 4 5; do
@@ -374,6 +378,26 @@ if NETDEV=true start hang.ini; then
 		fail "hang: nvml never reported down ($answered scrapes answered)"
 	fi
 	stop
+fi
+
+# init stuck in a driver call: logged as an init overrun, naming the call
+if start hang_init.ini; then
+	line="nvml: init overran its 0.5s deadline, stuck in nvmlDeviceGetName; reported down until it returns"
+	for _ in $(seq 1 30); do
+		grep -Fq "$line" "$TMP/agent.err" && break
+		sleep 0.1
+	done
+	grep -Fq "$line" "$TMP/agent.err" &&
+		ok "hang_init: watchdog logged: $line" ||
+		fail "hang_init: no init overrun line naming the call: $(cat "$TMP/agent.err")"
+	scrape > "$TMP/hang_init.prom" || fail "hang_init: scrape failed while init hangs"
+	stop
+fi
+# the same under --once, whose wait logs its own line
+if once hang_init_once hang_init.ini "$LIB"; then
+	grep -Fq "nvml: init overran its 0.5s deadline, stuck in nvmlDeviceGetName; reported down" "$TMP/hang_init_once.err" &&
+		ok "hang_init: --once names the call init is stuck in" ||
+		fail "hang_init: --once line: $(grep overran "$TMP/hang_init_once.err")"
 fi
 
 if [ $fails -ne 0 ]; then
