@@ -12,6 +12,7 @@ need curl
 need prometheus
 need prometheus-alertmanager
 need python3
+long_test
 
 aport=$(free_port); bport=$(free_port); pport=$(free_port); mport=$(free_port)
 # A: the demo mix; sim3 (failing) is up 3 s, down 8 s, up 3 s, ...

@@ -15,6 +15,7 @@
 need curl
 need prometheus
 need python3
+long_test
 
 N=${FLEET_AGENTS:-50}
 pport=$(free_port)
@@ -75,6 +76,9 @@ check_eq() { # check_eq WHAT EXPR WANT
   [ "$v" = "$3" ] || fail "$1: $2 = '$v', want $3"
   ok "$1: $2 = $v (truth $3)"
 }
+# Busy figures are rates over a 40 s window of 50 agents sharing two cores
+# with Prometheus and the rest of the suite: a poll delayed there shortens
+# the window's last step, so they are checked within 3%, not exactly.
 check_near() { # check_near WHAT EXPR WANT TOLERANCE
   local v; v=$(q "$2")
   awk -v v="$v" -v w="$3" -v t="$4" 'BEGIN{d = v - w; if (d < 0) d = -d; exit !(v != "" && d <= t * w)}' ||
@@ -87,15 +91,15 @@ check_eq "SIM-B40 accelerators" 'sum(cluster_model:accel:count{cluster="fleet",m
 check_eq "vendors" 'count(count by (vendor) (cluster_model:accel:count{cluster="fleet"}))' 1
 check_eq "idle but powered" 'sum(cluster:accel_idle:sum{cluster="fleet"})' $((2 * N))
 check_near "power while idle (W)" 'sum(cluster:accel_idle_power_watts:sum_rate5m{cluster="fleet"})' $((130 * N)) 0.01
-check_near "equivalent fully-busy accelerators" 'sum(cluster:accel_busy_equivalent:sum_rate5m{cluster="fleet"})' "$truth" 0.02
+check_near "equivalent fully-busy accelerators" 'sum(cluster:accel_busy_equivalent:sum_rate5m{cluster="fleet"})' "$truth" 0.03
 check_near "mean busy" 'sum(cluster:accel_busy_ratio:avg_rate5m{cluster="fleet"})' \
-  "$(awk -v t="$truth" -v n="$N" 'BEGIN{print t / (8 * n)}')" 0.02
+  "$(awk -v t="$truth" -v n="$N" 'BEGIN{print t / (8 * n)}')" 0.03
 check_near "equivalent fully-busy SIM-A80s (training, throttle, idle_allocated, inference)" \
   'sum(cluster_model:accel_busy_equivalent:sum_rate5m{cluster="fleet",model="SIM-A80"})' \
-  "$(awk -v n="$N" 'BEGIN{print (0.95 + 0.9 + 0 + 0.305) * n}')" 0.02
+  "$(awk -v n="$N" 'BEGIN{print (0.95 + 0.9 + 0 + 0.305) * n}')" 0.03
 check_near "equivalent fully-busy SIM-B40s (inference, failing, training, idle)" \
   'sum(cluster_model:accel_busy_equivalent:sum_rate5m{cluster="fleet",model="SIM-B40"})' \
-  "$(awk -v n="$N" 'BEGIN{print (0.305 + 0.5 + 0.95 + 0) * n}')" 0.02
+  "$(awk -v n="$N" 'BEGIN{print (0.305 + 0.5 + 0.95 + 0) * n}')" 0.03
 # (a node's two inference devices share one phase: 40 s windows on 2 s
 # scrapes leave it up to ~5% off on one node; across the fleet it averages)
 check_near "busiest node (training on two, of eight)" \
