@@ -580,11 +580,20 @@ static pthread_mutex_t stat_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct agg_stat *stats;
 static size_t nstats, stats_cap;
 
+int agg_reserved_name(const char *name)
+{
+	return name && (strncmp(name, "accelmon_", strlen("accelmon_")) == 0 ||
+			strncmp(name, "process_", strlen("process_")) == 0);
+}
+
 int agg_stat_register(const char *name, const char *help, int is_counter,
 		      const char *labels, const _Atomic uint64_t *value)
 {
 	int rc = 0;
 
+	/* Only reserved names: a collector family can never take one. */
+	if (!name || strncmp(name, "accelmon_", strlen("accelmon_")) != 0)
+		return -EINVAL;
 	pthread_mutex_lock(&stat_lock);
 	if (grow((void **)&stats, &stats_cap, nstats + 1, sizeof(*stats)) < 0) {
 		rc = -ENOMEM;

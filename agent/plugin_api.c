@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "accelmon/util.h"
+#include "agg.h"
 #include "clock.h"
 #include "expo.h"
 #include "plugin_api.h"
@@ -127,6 +128,15 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 {
 	int rc;
 
+	/* The agent's own names: a second HELP/TYPE of process_open_fds
+	 * would make the whole exposition invalid. */
+	if (def && agg_reserved_name(def->name)) {
+		log_msg(LOGL_ERROR, ctx->name,
+			"cannot register family %s: accelmon_* and process_* names "
+			"are the agent's own metrics",
+			def->name);
+		return -EINVAL;
+	}
 	/* A schema family registered here could carry its own HELP or labels,
 	 * and which one won would depend on thread timing. */
 	if (def && schema_is_std_name(def->name)) {
@@ -140,8 +150,9 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 
 	if (rc < 0)
 		log_msg(LOGL_ERROR, ctx->name,
-			"cannot register family %s: invalid name, labels or kind, or "
-			"redefined differently",
+			"cannot register family %s: invalid name, labels or kind, "
+			"redefined differently, or its OpenMetrics name (without "
+			"_total or _info) is empty or another family's",
 			def && def->name ? def->name : "(null)");
 	return rc;
 }

@@ -60,8 +60,11 @@ struct series {
 };
 
 /* Register a family (or find it) and return a view id >= 0 carrying this
- * registration's aggregation; -EINVAL for a bad name or label names, or a
- * family already registered with another type or other labels; -ENOMEM. */
+ * registration's aggregation; -EINVAL for a bad name or label names, a
+ * family already registered with another type or other labels, or a new
+ * name whose OpenMetrics family name (without _total or _info) is empty or
+ * another family's ("x" and "x_total" would both be "# TYPE x"); -ENOMEM.
+ * The HELP text is made valid UTF-8 once, here. */
 int series_family_register(const struct am_family_def *def, int owner);
 const struct famview *series_view_get(int view);
 const struct family *series_family_get(int family);

@@ -140,8 +140,12 @@ struct am_collector {
 /* ---- calls a collector makes into the agent ---- */
 
 /* Register a family of the collector's own (vendor-specific names; the
- * shared names of accelmon/schema.h are refused here: use am_std_family).
- * Returns its handle or a negative errno. A family may be registered more
+ * shared names of accelmon/schema.h are refused here: use am_std_family;
+ * so are accelmon_* and process_*, the agent's own metrics, and a name
+ * whose OpenMetrics family name (without _total or _info) is empty or
+ * another family's: "x" and "x_total" cannot both exist). The HELP text
+ * is made valid UTF-8 as label values are. Returns its handle or a
+ * negative errno (-EINVAL for these, logged). A family may be registered more
  * than once (one view per counter width, say): every registration must
  * agree on name, help, type and label names; bits, saturating, scale and
  * window_s belong to each handle. */
