@@ -384,6 +384,9 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 			"cannot derive series %s: a label without a value, or these "
 			"labels name a series with other inputs",
 			what);
+	} else if (!note.created) {
+		/* Named again: back after an am_series_retire (collector.h). */
+		series_revive(id);
 	}
 	return id;
 }

@@ -447,6 +447,15 @@ const struct series *series_get(uint32_t id)
 	return series_at(id);
 }
 
+void series_revive(uint32_t id)
+{
+	const struct series *s = series_get(id);
+
+	if (s)
+		atomic_fetch_add_explicit(&((struct series *)s)->revive, 1,
+					  memory_order_release);
+}
+
 uint32_t series_count(void)
 {
 	return atomic_load_explicit(&nseries, memory_order_acquire);

@@ -7,6 +7,7 @@
 #ifndef ACCELMON_SERIES_H
 #define ACCELMON_SERIES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,11 @@ struct series {
 		uint8_t op; /* enum am_derive_op, 0 for a plain series */
 		uint32_t a, b, capacity;
 	} derive;
+	/* Bumped each time the owner names an existing derived series again
+	 * (am_series_derived): brings it back after am_series_retire. */
+	_Atomic uint32_t revive;
+	/* Under the registry lock: a refusal for another owner was noted. */
+	uint8_t foreign_noted;
 };
 
 /* Register a family (or find it) and return a view id >= 0 carrying this
@@ -93,6 +99,8 @@ struct series_note {
 uint32_t series_intern_noted(int view, const char *const *values, int owner,
 			     const struct series_derive *d, struct series_note *note);
 const struct series *series_get(uint32_t id);
+/* The owner named derived series id again: let it back after a retire. */
+void series_revive(uint32_t id);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */
 uint32_t series_count(void);
