@@ -3,6 +3,7 @@
  * emission into the collector's ring, logging and read-error accounting.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,34 @@
 #include "plugin_api.h"
 #include "schema.h"
 #include "series.h"
+
+/* The instance name of each owner (slot), copied, for the line that names
+ * both instances feeding one series; "" when unknown. */
+#define OWNER_NAMES 64
+#define OWNER_NAME_MAX 64
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+static char owner_names[OWNER_NAMES][OWNER_NAME_MAX];
+
+static void owner_name_set(int slot, const char *name)
+{
+	if (slot < 0 || slot >= OWNER_NAMES)
+		return;
+	pthread_mutex_lock(&owner_lock);
+	snprintf(owner_names[slot], OWNER_NAME_MAX, "%s", name ? name : "");
+	pthread_mutex_unlock(&owner_lock);
+}
+
+static void owner_name_get(int slot, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (slot >= 0 && slot < OWNER_NAMES) {
+		pthread_mutex_lock(&owner_lock);
+		snprintf(buf, cap, "%s", owner_names[slot]);
+		pthread_mutex_unlock(&owner_lock);
+	}
+	if (!buf[0])
+		snprintf(buf, cap, "slot %d", slot);
+}
 
 void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	      struct ring *ring, const char *sysfs, const char *procfs,
@@ -31,6 +60,7 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	ctx->poll_ns = clock_now_ns();
 	atomic_init(&ctx->read_errors, 0);
 	atomic_flag_clear(&ctx->where_lock);
+	owner_name_set(slot, ctx->name);
 }
 
 static _Thread_local struct am_ctx *thread_ctx;
@@ -122,6 +152,7 @@ void ctx_set_instance(struct am_ctx *ctx, const char *full_name)
 
 	ctx->name = full_name;
 	ctx->instance = slash ? slash + 1 : NULL;
+	owner_name_set(ctx->slot, full_name);
 }
 
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
@@ -243,6 +274,23 @@ static void series_desc(const struct famview *fv, const char *const *values, cha
 		snprintf(buf + len, cap - len, "}");
 }
 
+/* Once per series: the line naming the instance that feeds it and this
+ * one, which was refused. */
+static void note_foreign(struct am_ctx *ctx, am_family_t fam,
+			 const char *const *values, const struct series_note *note)
+{
+	char what[512], other[OWNER_NAME_MAX + 16];
+
+	if (!note->foreign_first)
+		return;
+	series_desc(series_view_get(fam), values, what, sizeof(what));
+	owner_name_get(note->foreign_owner, other, sizeof(other));
+	log_msg(LOGL_ERROR, ctx->name,
+		"cannot intern series %s: it is fed by collector instance %s; two "
+		"instances feeding one series would corrupt it (refused for %s)",
+		what, other, ctx->name);
+}
+
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values)
 {
@@ -251,7 +299,9 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 	char what[512];
 
 	note_cleaned(ctx, fam, label_values, &note);
-	if (id == AM_SERIES_INVALID) {
+	if (note.foreign) {
+		note_foreign(ctx, fam, label_values, &note);
+	} else if (id == AM_SERIES_INVALID) {
 		series_desc(series_view_get(fam), label_values, what, sizeof(what));
 		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
 			     "cannot intern series %s: no such family handle, a label "
@@ -378,7 +428,9 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
 	id = series_intern_noted(fam, label_values, ctx->slot, &sd, &note);
 	note_cleaned(ctx, fam, label_values, &note);
-	if (id == AM_SERIES_INVALID) {
+	if (note.foreign) {
+		note_foreign(ctx, fam, label_values, &note);
+	} else if (id == AM_SERIES_INVALID) {
 		series_desc(fv, label_values, what, sizeof(what));
 		log_msg(LOGL_ERROR, ctx->name,
 			"cannot derive series %s: a label without a value, or these "

@@ -401,7 +401,20 @@ uint32_t series_intern_noted(int view, const char *const *raw, int owner,
 	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
 		if (series_match(series_at(htab[i]), fv, values)) {
-			if (derive_same(series_at(htab[i]), d))
+			s = series_at(htab[i]);
+			/* Fed by two instances, readings of two devices would
+			 * interleave (a counter would see resets): the first
+			 * owner keeps it. */
+			if (s->owner != owner) {
+				if (note) {
+					note->foreign = 1;
+					note->foreign_owner = s->owner;
+					note->foreign_first = !s->foreign_noted;
+				}
+				s->foreign_noted = 1;
+				goto out;
+			}
+			if (derive_same(s, d))
 				id = htab[i];
 			goto out;
 		}

@@ -89,6 +89,9 @@ uint32_t series_intern_derived(int view, const char *const *values, int owner,
 /* What interning did to the values (series_intern_noted). */
 struct series_note {
 	int created;		      /* a new series */
+	/* Refused: the series is fed by another owner (its slot), and this is
+	 * the first such refusal of the series (to log once). */
+	int foreign, foreign_owner, foreign_first;
 	unsigned any;		      /* EXPO_CLEAN_* of all labels */
 	unsigned what[AM_MAX_LABELS]; /* EXPO_CLEAN_* per label */
 };

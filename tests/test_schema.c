@@ -421,6 +421,59 @@ START_TEST(test_reserved_names)
 }
 END_TEST
 
+/* Two instances feeding one series (same family and labels) would
+ * interleave two devices' readings: the second is refused, with one line
+ * naming both instances and the series, and the first's counter is clean. */
+START_TEST(test_two_owners)
+{
+	char path[] = "/tmp/accelmon-owners.XXXXXX", log[8192];
+	int fd = mkstemp(path), saved = dup(2);
+	am_family_t c0, c1, g0;
+	am_series_t s0, s1, d1;
+	const char *first;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ctx_set_instance(&ctx[0], "schematest/a");
+	ctx_set_instance(&ctx[1], "schematest/b");
+	c0 = fam(0, "t_bytes_total", AM_COUNTER, 64, false);
+	c1 = fam(1, "t_bytes_total", AM_COUNTER, 64, false);
+	g0 = fam(1, "t_util_ratio", AM_GAUGE, 0, false);
+	s0 = ser(0, c0, "mlx5_0");
+	fflush(stderr);
+	dup2(fd, 2);
+	s1 = am_series(&ctx[1], c1, (const char *const[]){"mlx5_0"});
+	ck_assert_uint_eq(s1, INV);
+	ck_assert_uint_eq(am_series(&ctx[1], c1, (const char *const[]){"mlx5_0"}), INV);
+	/* nor may it derive from it, or take its labels for a derived one */
+	d1 = derived(1, g0, "x", AM_DERIVE_RATIO, s0, INV, INV);
+	ck_assert_uint_eq(d1, INV);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	log[n] = '\0';
+	first = strstr(log, "schematest/b: cannot intern series t_bytes_total{k=\"mlx5_0\"}: "
+			    "it is fed by collector instance schematest/a; two instances "
+			    "feeding one series would corrupt it (refused for schematest/b)\n");
+	ck_assert_msg(first != NULL, "log: %s", log);
+	ck_assert_msg(!strstr(strchr(first, '\n'), "cannot intern series t_bytes_total"), "log: %s", log); /* once */
+	/* instance a's counter sees only its own readings: no resets */
+	for (int i = 0; i < 3; i++) {
+		at(i);
+		am_emit_u64(&ctx[0], s0, 1000u * (unsigned)(i + 1));
+		am_emit_u64(&ctx[1], s1, 7); /* dropped: invalid id */
+		drain();
+	}
+	ck_assert_double_eq(value(s0), 3000);
+	/* the same owner still finds its series */
+	ck_assert_uint_eq(ser(0, c0, "mlx5_0"), s0);
+}
+END_TEST
+
 /* A saturating counter at its maximum gives no ratio (its delta is a
  * lower bound), and the SATURATED flag follows it. */
 START_TEST(test_saturation)
@@ -819,6 +872,7 @@ static Suite *schema_suite(void)
 	tcase_add_test(tc, test_ratio_integral);
 	tcase_add_test(tc, test_integral_power);
 	tcase_add_test(tc, test_retire_revive);
+	tcase_add_test(tc, test_two_owners);
 	tcase_add_test(tc, test_reserved_names);
 	tcase_add_test(tc, test_retire_derived);
 	tcase_add_test(tc, test_integral_negative);

@@ -164,7 +164,11 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
  * are made valid label text by the agent, once, when the series is created:
  * each invalid UTF-8 sequence becomes U+FFFD and a value longer than
  * AM_LABEL_VALUE_MAX bytes is cut at a character boundary (one warning per
- * series naming family and label). The same raw values find the same id. */
+ * series naming family and label). The same raw values find the same id.
+ * A series belongs to the instance that interned it first: another
+ * instance naming the same family and label values gets AM_SERIES_INVALID
+ * (one error line naming both), since two devices' readings in one
+ * counter would look like resets. */
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values);
 
