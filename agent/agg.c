@@ -23,6 +23,9 @@
 #define PACKAGE_VERSION "0"
 #endif
 
+/* A ratio against a capacity may read this much over 1 (collector.h). */
+#define RATIO_CAPACITY_SLACK 1.1
+
 struct window {
 	unsigned head, n, cap;
 	struct {
@@ -42,6 +45,11 @@ struct dstate {
 struct sstate {
 	uint8_t seen, saturated, vlen;
 	uint8_t listed; /* in its family's list (may be before it is seen) */
+	/* A derived series retired by its collector: not computed again
+	 * until am_series_derived names it again (series.revive moves past
+	 * revive_seen) or its input a is retired and comes back. */
+	uint8_t retired;
+	uint32_t revive_seen;
 	/* Counts readings a delta cannot span (reset, saturated, retired):
 	 * a derived ratio compares it with its own copy. Kept on retire. */
 	uint32_t disc;
@@ -368,6 +376,10 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	disc = st->disc + 1;
 	memset(st, 0, sizeof(*st));
 	st->disc = disc;
+	if (depth == 0 && se->derive.op) {
+		st->retired = 1;
+		st->revive_seen = atomic_load_explicit(&se->revive, memory_order_acquire);
+	}
 	if (depth == 0 && id < a->ndeps)
 		for (size_t i = 0; i < a->deps[id].n; i++)
 			retire(a, a->deps[id].ids[i], 1);
@@ -414,7 +426,12 @@ static int derive_ratio(struct agg *a, const struct series *ds, struct dstate *d
 	double num, den;
 	uint64_t da, db = 0;
 
-	if (sb && (!sb->seen || sb->disc != d->b_disc))
+	/* b read in another poll than a (its read failed this time): the two
+	 * deltas would span different intervals (one of a over two of b). No
+	 * value, and the next interval starts at the last poll that had both. */
+	if (sb && (!sb->seen || sb->last_t != t))
+		return -1;
+	if (sb && sb->disc != d->b_disc)
 		ok = 0;
 	da = sa->raw_total - d->a_prev;
 	if (sb)
@@ -430,10 +447,18 @@ static int derive_ratio(struct agg *a, const struct series *ds, struct dstate *d
 	d->b_prev = sb ? sb->raw_total : 0;
 	d->b_disc = sb ? sb->disc : 0;
 	d->t_prev = t;
-	d->have = !sb || sb->seen;
+	d->have = 1;
 	if (!ok || !(den > 0) || !isfinite(den))
 		return -1;
 	*out = num / den;
+	/* Against a capacity (line rate), a reading a little over 1 is timing
+	 * jitter between the counter and the clock: up to 10% over is 1;
+	 * beyond that the inputs disagree (a wrong speed): no value. */
+	if (sc && *out > 1) {
+		if (!(*out <= RATIO_CAPACITY_SLACK))
+			return -1;
+		*out = 1;
+	}
 	return 0;
 }
 
@@ -453,6 +478,12 @@ static void derive_from(struct agg *a, uint32_t ida, int64_t t, int64_t prev_t,
 
 		if (!st)
 			continue;
+		if (st->retired) {
+			if (atomic_load_explicit(&ds->revive, memory_order_acquire) ==
+			    st->revive_seen)
+				continue;
+			st->retired = 0;
+		}
 		switch (ds->derive.op) {
 		case AM_DERIVE_RATIO:
 			if (!st->d && !(st->d = calloc(1, sizeof(*st->d))))
@@ -471,14 +502,20 @@ static void derive_from(struct agg *a, uint32_t ida, int64_t t, int64_t prev_t,
 			apply_value(a, ds, st, t, sa->saturated ? 1 : 0);
 			break;
 		case AM_DERIVE_INTEGRAL:
-			/* The AM_INTEGRAL rule, on a's own sample times. */
-			if (!st->seen) {
+			/* The AM_INTEGRAL rule, on a's own sample times: a's
+			 * value stands for (prev_t, t]; a negative or infinite
+			 * one is refused and that interval integrates nothing. */
+			if (!isfinite(sa->value) || sa->value < 0) {
+				a->counts.bad_values++;
+				if (!st->seen)
+					continue;
+			} else if (!st->seen) {
 				set_text_double(st, 0);
 			} else if (had_prev && t > prev_t) {
 				double dt = (double)(t - prev_t) / NS_PER_S;
 				double iv = owner_interval(a, ds->owner);
 
-				if ((iv <= 0 || dt <= 3 * iv) && isfinite(sa->value))
+				if (iv <= 0 || dt <= 3 * iv)
 					set_text_double(st, st->value + sa->value * dt);
 			}
 			break;
@@ -537,11 +574,25 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 				continue;
 		} else {
 			v = s->value;
+			if (s->flags & SAMPLE_U64) {
+				uint64_t raw;
+
+				/* am_emit_u64 on a gauge-like family: the
+				 * reading's value (collector.h), not its bits. */
+				memcpy(&raw, &s->value, sizeof(raw));
+				v = (double)raw;
+			}
 			/* A rate is never negative: integrating one would make
 			 * the counter go down. */
 			if ((!isfinite(v) && f->kind != AM_GAUGE) ||
 			    (f->kind == AM_INTEGRAL && v < 0)) {
 				a->counts.bad_values++;
+				/* The refused value's interval integrates
+				 * nothing: the next sample stands only for
+				 * the time since this one. */
+				if (f->kind == AM_INTEGRAL && st->seen &&
+				    s->t_ns > st->last_t)
+					st->last_t = s->t_ns;
 				continue;
 			}
 			apply_value(a, se, st, s->t_ns, v * f->scale);
@@ -580,11 +631,20 @@ static pthread_mutex_t stat_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct agg_stat *stats;
 static size_t nstats, stats_cap;
 
+int agg_reserved_name(const char *name)
+{
+	return name && (strncmp(name, "accelmon_", strlen("accelmon_")) == 0 ||
+			strncmp(name, "process_", strlen("process_")) == 0);
+}
+
 int agg_stat_register(const char *name, const char *help, int is_counter,
 		      const char *labels, const _Atomic uint64_t *value)
 {
 	int rc = 0;
 
+	/* Only reserved names: a collector family can never take one. */
+	if (!name || strncmp(name, "accelmon_", strlen("accelmon_")) != 0)
+		return -EINVAL;
 	pthread_mutex_lock(&stat_lock);
 	if (grow((void **)&stats, &stats_cap, nstats + 1, sizeof(*stats)) < 0) {
 		rc = -ENOMEM;

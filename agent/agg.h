@@ -52,8 +52,15 @@ struct agg_counts {
 };
 void agg_counts(const struct agg *a, struct agg_counts *out);
 
+/* Names the agent renders itself: accelmon_* (build info, collector
+ * status, agg_stat_register) and process_* (process metrics). A collector
+ * family may not take one (am_family refuses it). */
+int agg_reserved_name(const char *name);
+
 /* Agent-wide counters owned by other components (exporters), rendered in the
- * self-metrics block: `name{labels} value`. value is read with relaxed order. */
+ * self-metrics block: `name{labels} value`. value is read with relaxed order.
+ * name must start with accelmon_ (so no collector family holds it): else
+ * -EINVAL. */
 int agg_stat_register(const char *name, const char *help, int is_counter,
 		      const char *labels, const _Atomic uint64_t *value);
 void agg_stat_clear(void);

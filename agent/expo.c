@@ -230,7 +230,9 @@ static size_t utf8_char(const unsigned char *s, size_t *bad)
 	return need;
 }
 
-size_t expo_clean_label_value(const char *in, char *out, unsigned *what)
+/* The one cleaning loop: invalid sequences become U+FFFD, and out (max + 1
+ * bytes) gets whole characters up to max bytes. */
+static size_t clean_utf8(const char *in, char *out, size_t max, unsigned *what)
 {
 	static const char fffd[] = "\xef\xbf\xbd";
 	const unsigned char *s = (const unsigned char *)in;
@@ -244,7 +246,7 @@ size_t expo_clean_label_value(const char *in, char *out, unsigned *what)
 
 		if (!n)
 			*what |= EXPO_CLEAN_REPLACED;
-		if (len + w > EXPO_LABEL_VALUE_MAX) {
+		if (len + w > max) {
 			/* Whole characters only: the cut never splits one. */
 			*what |= EXPO_CLEAN_CUT;
 			break;
@@ -255,4 +257,21 @@ size_t expo_clean_label_value(const char *in, char *out, unsigned *what)
 	}
 	out[len] = '\0';
 	return len;
+}
+
+size_t expo_clean_label_value(const char *in, char *out, unsigned *what)
+{
+	return clean_utf8(in, out, EXPO_LABEL_VALUE_MAX, what);
+}
+
+char *expo_clean_utf8(const char *in)
+{
+	/* Each invalid byte becomes at most 3 bytes (U+FFFD). */
+	size_t max = 3 * strlen(in);
+	char *out = malloc(max + 1);
+	unsigned what;
+
+	if (out)
+		clean_utf8(in, out, max, &what);
+	return out;
 }

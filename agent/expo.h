@@ -39,6 +39,8 @@ char *expo_escape_label_value(const char *s);
  * that fits. out holds EXPO_LABEL_VALUE_MAX + 1 bytes; returns its length
  * and sets *what to the EXPO_CLEAN_* flags of what was changed (0: none). */
 size_t expo_clean_label_value(const char *in, char *out, unsigned *what);
+/* The same cleaning without a length limit (HELP text), malloc'ed. */
+char *expo_clean_utf8(const char *in);
 /* `{name="value",...}` for n labels, or "" without labels. Malloc'ed. */
 char *expo_label_text(unsigned n, const char *const *names,
 		      const char *const *values);

@@ -3,16 +3,46 @@
  * emission into the collector's ring, logging and read-error accounting.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "accelmon/util.h"
+#include "agg.h"
 #include "clock.h"
 #include "expo.h"
 #include "plugin_api.h"
 #include "schema.h"
 #include "series.h"
+
+/* The instance name of each owner (slot), copied, for the line that names
+ * both instances feeding one series; "" when unknown. */
+#define OWNER_NAMES 64
+#define OWNER_NAME_MAX 64
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+static char owner_names[OWNER_NAMES][OWNER_NAME_MAX];
+
+static void owner_name_set(int slot, const char *name)
+{
+	if (slot < 0 || slot >= OWNER_NAMES)
+		return;
+	pthread_mutex_lock(&owner_lock);
+	snprintf(owner_names[slot], OWNER_NAME_MAX, "%s", name ? name : "");
+	pthread_mutex_unlock(&owner_lock);
+}
+
+static void owner_name_get(int slot, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (slot >= 0 && slot < OWNER_NAMES) {
+		pthread_mutex_lock(&owner_lock);
+		snprintf(buf, cap, "%s", owner_names[slot]);
+		pthread_mutex_unlock(&owner_lock);
+	}
+	if (!buf[0])
+		snprintf(buf, cap, "slot %d", slot);
+}
 
 void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	      struct ring *ring, const char *sysfs, const char *procfs,
@@ -30,6 +60,7 @@ void ctx_init(struct am_ctx *ctx, int slot, const struct am_collector *desc,
 	ctx->poll_ns = clock_now_ns();
 	atomic_init(&ctx->read_errors, 0);
 	atomic_flag_clear(&ctx->where_lock);
+	owner_name_set(slot, ctx->name);
 }
 
 static _Thread_local struct am_ctx *thread_ctx;
@@ -121,12 +152,22 @@ void ctx_set_instance(struct am_ctx *ctx, const char *full_name)
 
 	ctx->name = full_name;
 	ctx->instance = slash ? slash + 1 : NULL;
+	owner_name_set(ctx->slot, full_name);
 }
 
 am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 {
 	int rc;
 
+	/* The agent's own names: a second HELP/TYPE of process_open_fds
+	 * would make the whole exposition invalid. */
+	if (def && agg_reserved_name(def->name)) {
+		log_msg(LOGL_ERROR, ctx->name,
+			"cannot register family %s: accelmon_* and process_* names "
+			"are the agent's own metrics",
+			def->name);
+		return -EINVAL;
+	}
 	/* A schema family registered here could carry its own HELP or labels,
 	 * and which one won would depend on thread timing. */
 	if (def && schema_is_std_name(def->name)) {
@@ -140,8 +181,9 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def)
 
 	if (rc < 0)
 		log_msg(LOGL_ERROR, ctx->name,
-			"cannot register family %s: invalid name, labels or kind, or "
-			"redefined differently",
+			"cannot register family %s: invalid name, labels or kind, "
+			"redefined differently, or its OpenMetrics name (without "
+			"_total or _info) is empty or another family's",
 			def && def->name ? def->name : "(null)");
 	return rc;
 }
@@ -232,6 +274,23 @@ static void series_desc(const struct famview *fv, const char *const *values, cha
 		snprintf(buf + len, cap - len, "}");
 }
 
+/* Once per series: the line naming the instance that feeds it and this
+ * one, which was refused. */
+static void note_foreign(struct am_ctx *ctx, am_family_t fam,
+			 const char *const *values, const struct series_note *note)
+{
+	char what[512], other[OWNER_NAME_MAX + 16];
+
+	if (!note->foreign_first)
+		return;
+	series_desc(series_view_get(fam), values, what, sizeof(what));
+	owner_name_get(note->foreign_owner, other, sizeof(other));
+	log_msg(LOGL_ERROR, ctx->name,
+		"cannot intern series %s: it is fed by collector instance %s; two "
+		"instances feeding one series would corrupt it (refused for %s)",
+		what, other, ctx->name);
+}
+
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values)
 {
@@ -240,7 +299,9 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 	char what[512];
 
 	note_cleaned(ctx, fam, label_values, &note);
-	if (id == AM_SERIES_INVALID) {
+	if (note.foreign) {
+		note_foreign(ctx, fam, label_values, &note);
+	} else if (id == AM_SERIES_INVALID) {
 		series_desc(series_view_get(fam), label_values, what, sizeof(what));
 		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
 			     "cannot intern series %s: no such family handle, a label "
@@ -367,12 +428,17 @@ am_series_t am_series_derived(struct am_ctx *ctx, am_family_t fam,
 	sd = (struct series_derive){(uint8_t)d->op, d->a, d->b, d->capacity};
 	id = series_intern_noted(fam, label_values, ctx->slot, &sd, &note);
 	note_cleaned(ctx, fam, label_values, &note);
-	if (id == AM_SERIES_INVALID) {
+	if (note.foreign) {
+		note_foreign(ctx, fam, label_values, &note);
+	} else if (id == AM_SERIES_INVALID) {
 		series_desc(fv, label_values, what, sizeof(what));
 		log_msg(LOGL_ERROR, ctx->name,
 			"cannot derive series %s: a label without a value, or these "
 			"labels name a series with other inputs",
 			what);
+	} else if (!note.created) {
+		/* Named again: back after an am_series_retire (collector.h). */
+		series_revive(id);
 	}
 	return id;
 }

@@ -59,6 +59,35 @@ static int kind_class(enum am_kind k)
 	return k == AM_COUNTER || k == AM_INTEGRAL ? 1 : k == AM_INFO ? 2 : 0;
 }
 
+/* Length of the OpenMetrics family name: without the sample suffix of a
+ * counter (_total) or an info (_info), as expo_family_header writes it. */
+static size_t om_name_len(const char *name, enum am_kind kind)
+{
+	size_t n = strlen(name);
+
+	if (kind_class(kind) == 1 && ends_with(name, "_total"))
+		return n - strlen("_total");
+	if (kind == AM_INFO && ends_with(name, "_info"))
+		return n - strlen("_info");
+	return n;
+}
+
+/* Under reg_lock: whether a family other than `name` has the same
+ * OpenMetrics family name (one # TYPE line each would repeat it). */
+static int om_name_taken(const char *name, enum am_kind kind, int n)
+{
+	size_t len = om_name_len(name, kind);
+
+	for (int i = 0; i < n; i++) {
+		const struct family *f = families[i];
+
+		if (om_name_len(f->name, f->kind) == len &&
+		    strncmp(f->name, name, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int family_compatible(const struct family *f, const struct am_family_def *d)
 {
 	return kind_class(f->kind) == kind_class(d->kind);
@@ -87,6 +116,8 @@ static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
 	for (int i = 0; i < n; i++)
 		if (strcmp(families[i]->name, def->name) == 0)
 			return family_compatible(families[i], def) ? i : -EINVAL;
+	if (om_name_taken(def->name, def->kind, n))
+		return -EINVAL;
 	if (n >= FAMILY_MAX)
 		return -ENOMEM;
 	f = calloc(1, sizeof(*f));
@@ -94,7 +125,8 @@ static int family_find_or_add(const struct am_family_def *def, unsigned nlabels)
 		return -ENOMEM;
 	f->id = n;
 	f->name = strdup(def->name);
-	f->help = strdup(def->help ? def->help : "");
+	/* Valid UTF-8 for every reader, as label values are. */
+	f->help = expo_clean_utf8(def->help ? def->help : "");
 	f->help_escaped = f->help ? expo_escape_help(f->help) : NULL;
 	f->help_om = f->help ? expo_escape_label_value(f->help) : NULL;
 	f->unit = def->unit ? strdup(def->unit) : NULL;
@@ -186,6 +218,9 @@ int series_family_register(const struct am_family_def *def, int owner)
 	    ends_with(def->name, "_total"))
 		return -EINVAL;
 	if (def->kind == AM_INFO && !ends_with(def->name, "_info"))
+		return -EINVAL;
+	/* "_total" alone: an OpenMetrics family with no name. */
+	if (om_name_len(def->name, def->kind) == 0)
 		return -EINVAL;
 	while (nlabels < AM_MAX_LABELS && def->labels[nlabels]) {
 		const char *l = def->labels[nlabels];
@@ -366,7 +401,20 @@ uint32_t series_intern_noted(int view, const char *const *raw, int owner,
 	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
 		if (series_match(series_at(htab[i]), fv, values)) {
-			if (derive_same(series_at(htab[i]), d))
+			s = series_at(htab[i]);
+			/* Fed by two instances, readings of two devices would
+			 * interleave (a counter would see resets): the first
+			 * owner keeps it. */
+			if (s->owner != owner) {
+				if (note) {
+					note->foreign = 1;
+					note->foreign_owner = s->owner;
+					note->foreign_first = !s->foreign_noted;
+				}
+				s->foreign_noted = 1;
+				goto out;
+			}
+			if (derive_same(s, d))
 				id = htab[i];
 			goto out;
 		}
@@ -410,6 +458,15 @@ const struct series *series_get(uint32_t id)
 	if (id >= atomic_load_explicit(&nseries, memory_order_acquire))
 		return NULL;
 	return series_at(id);
+}
+
+void series_revive(uint32_t id)
+{
+	const struct series *s = series_get(id);
+
+	if (s)
+		atomic_fetch_add_explicit(&((struct series *)s)->revive, 1,
+					  memory_order_release);
 }
 
 uint32_t series_count(void)

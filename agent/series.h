@@ -7,6 +7,7 @@
 #ifndef ACCELMON_SERIES_H
 #define ACCELMON_SERIES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,11 +58,19 @@ struct series {
 		uint8_t op; /* enum am_derive_op, 0 for a plain series */
 		uint32_t a, b, capacity;
 	} derive;
+	/* Bumped each time the owner names an existing derived series again
+	 * (am_series_derived): brings it back after am_series_retire. */
+	_Atomic uint32_t revive;
+	/* Under the registry lock: a refusal for another owner was noted. */
+	uint8_t foreign_noted;
 };
 
 /* Register a family (or find it) and return a view id >= 0 carrying this
- * registration's aggregation; -EINVAL for a bad name or label names, or a
- * family already registered with another type or other labels; -ENOMEM. */
+ * registration's aggregation; -EINVAL for a bad name or label names, a
+ * family already registered with another type or other labels, or a new
+ * name whose OpenMetrics family name (without _total or _info) is empty or
+ * another family's ("x" and "x_total" would both be "# TYPE x"); -ENOMEM.
+ * The HELP text is made valid UTF-8 once, here. */
 int series_family_register(const struct am_family_def *def, int owner);
 const struct famview *series_view_get(int view);
 const struct family *series_family_get(int family);
@@ -80,6 +89,9 @@ uint32_t series_intern_derived(int view, const char *const *values, int owner,
 /* What interning did to the values (series_intern_noted). */
 struct series_note {
 	int created;		      /* a new series */
+	/* Refused: the series is fed by another owner (its slot), and this is
+	 * the first such refusal of the series (to log once). */
+	int foreign, foreign_owner, foreign_first;
 	unsigned any;		      /* EXPO_CLEAN_* of all labels */
 	unsigned what[AM_MAX_LABELS]; /* EXPO_CLEAN_* per label */
 };
@@ -90,6 +102,8 @@ struct series_note {
 uint32_t series_intern_noted(int view, const char *const *values, int owner,
 			     const struct series_derive *d, struct series_note *note);
 const struct series *series_get(uint32_t id);
+/* The owner named derived series id again: let it back after a retire. */
+void series_revive(uint32_t id);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */
 uint32_t series_count(void);

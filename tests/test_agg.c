@@ -250,6 +250,58 @@ START_TEST(test_integration_scale_and_gap)
 }
 END_TEST
 
+/* A refused rate (negative, NaN) integrates nothing over its interval: the
+ * next accepted sample stands only for the time since the refused one, not
+ * for the refused intervals too. */
+START_TEST(test_integration_refused_interval)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "t_energy2_joules_total", .help = "h",
+				  .kind = AM_INTEGRAL, .labels = {"device"}};
+	uint32_t id = one_series(&d, "x");
+	const double w[] = {100, 100, -50, NAN, 100};
+	const double want[] = {0, 100, 100, 100, 200};
+	struct agg_counts c;
+
+	for (int k = 0; k < 5; k++) {
+		feed(a, id, S(k + 1), w[k]);
+		ck_assert_msg(fabs(value(a, id) - want[k]) < 1e-9,
+			      "t=%d: want %g got %g", k + 1, want[k], value(a, id));
+	}
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.bad_values, 2);
+	agg_free(a);
+}
+END_TEST
+
+/* am_emit_u64 on a gauge: the reading's value, not its bit pattern read as
+ * a double (85520809984 would read 4.2e-313). */
+START_TEST(test_u64_on_gauge)
+{
+	struct agg *a = new_agg();
+	uint32_t g = one_series(&(struct am_family_def){.name = "t_mem_bytes",
+							.help = "h",
+							.kind = AM_GAUGE,
+							.labels = {"device"}},
+				"x");
+	uint32_t w = one_series(&(struct am_family_def){.name = "t_mem_peak_bytes",
+							.help = "h",
+							.kind = AM_WINDOW_MAX,
+							.labels = {"device"}},
+				"x");
+	struct snapshot *snap;
+
+	feed_u64(a, g, S(1), 85520809984ull);
+	feed_u64(a, w, S(1), 7);
+	ck_assert_double_eq(value(a, g), 85520809984.0);
+	ck_assert_double_eq(value(a, w), 7);
+	snap = agg_render(a, S(1));
+	ck_assert_ptr_nonnull(strstr(snap->text, "t_mem_bytes{device=\"x\"} 85520809984\n"));
+	snapshot_release(snap);
+	agg_free(a);
+}
+END_TEST
+
 START_TEST(test_window_max_mean)
 {
 	struct agg *a = new_agg();
@@ -393,6 +445,8 @@ static Suite *agg_suite(void)
 	tcase_add_test(tc, test_counter_from_double_and_negative);
 	tcase_add_test(tc, test_integration_accuracy);
 	tcase_add_test(tc, test_integration_scale_and_gap);
+	tcase_add_test(tc, test_integration_refused_interval);
+	tcase_add_test(tc, test_u64_on_gauge);
 	tcase_add_test(tc, test_window_max_mean);
 	tcase_add_test(tc, test_staleness);
 	tcase_add_test(tc, test_render_both_formats);

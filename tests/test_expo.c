@@ -2,6 +2,7 @@
  * OpenMetrics vs 0.0.4 family headers, and snapshot publication and
  * references. (HTTP negotiation and gzip: tests/test_prometheus.c.) */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,9 @@ static const struct {
 	{"bad_label2", AM_GAUGE, "a-b", 0},
 	{"x_info", AM_INFO, "device", 1},
 	{"x_not_info_suffix", AM_INFO, "device", 0},
+	/* OpenMetrics family names "" */
+	{"_total", AM_COUNTER, "device", 0},
+	{"_info", AM_INFO, "device", 0},
 };
 
 START_TEST(test_registration_rules)
@@ -141,6 +145,68 @@ START_TEST(test_registration_bad_numbers)
 	ck_assert_int_lt(series_family_register(&d, 0), 0);
 	d.window_s = 0;
 	ck_assert_int_ge(series_family_register(&d, 0), 0);
+}
+END_TEST
+
+/* One OpenMetrics family name, one family: "x" and "x_total" would both
+ * write "# TYPE x" (and "y" beside "y_info" too). */
+START_TEST(test_openmetrics_name_collision)
+{
+	struct am_family_def g = {.name = "vendor_x", .help = "g", .kind = AM_GAUGE};
+	struct am_family_def c = {.name = "vendor_x_total", .help = "c",
+				  .kind = AM_COUNTER};
+	struct am_family_def i = {.name = "vendor_y_info", .help = "i", .kind = AM_INFO};
+	struct am_family_def y = {.name = "vendor_y", .help = "y", .kind = AM_GAUGE};
+
+	series_reset();
+	ck_assert_int_ge(series_family_register(&g, 0), 0);
+	ck_assert_int_eq(series_family_register(&c, 0), -EINVAL);
+	ck_assert_int_ge(series_family_register(&i, 0), 0);
+	ck_assert_int_eq(series_family_register(&y, 0), -EINVAL);
+	/* the other order: the counter first keeps its name, the gauge is refused */
+	series_reset();
+	ck_assert_int_ge(series_family_register(&c, 0), 0);
+	ck_assert_int_eq(series_family_register(&g, 0), -EINVAL);
+	/* the same family again is no collision */
+	ck_assert_int_ge(series_family_register(&c, 0), 0);
+	ck_assert_int_eq(series_family_count(), 1);
+	series_reset();
+}
+END_TEST
+
+/* HELP text is made valid UTF-8 once, at registration, like label values,
+ * with no length limit. */
+START_TEST(test_help_cleaned)
+{
+	struct am_family_def d = {.name = "vendor_y", .help = "bad \xff\xfe help \xc3\xa9",
+				  .kind = AM_GAUGE};
+	struct buf t = {0}, o = {0};
+	char longh[1001];
+	char *c;
+	int f;
+
+	series_reset();
+	f = series_family_register(&d, 0);
+	ck_assert_int_ge(f, 0);
+	ck_assert_str_eq(series_view_get(f)->fam->help,
+			 "bad \xef\xbf\xbd\xef\xbf\xbd help \xc3\xa9");
+	expo_family_header(&t, series_view_get(f)->fam, 0);
+	expo_family_header(&o, series_view_get(f)->fam, 1);
+	ck_assert_ptr_nonnull(
+	    strstr(t.p, "# HELP vendor_y bad \xef\xbf\xbd\xef\xbf\xbd help \xc3\xa9\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(o.p, "# HELP vendor_y bad \xef\xbf\xbd\xef\xbf\xbd help \xc3\xa9\n"));
+	buf_free(&t);
+	buf_free(&o);
+	memset(longh, 'h', 1000);
+	longh[1000] = '\0';
+	c = expo_clean_utf8(longh);
+	ck_assert_str_eq(c, longh); /* not cut at the label-value limit */
+	free(c);
+	c = expo_clean_utf8("\xed\xa0\x80"); /* a surrogate: one U+FFFD per byte */
+	ck_assert_str_eq(c, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	free(c);
+	series_reset();
 }
 END_TEST
 
@@ -362,6 +428,8 @@ static Suite *expo_suite(void)
 	tcase_add_loop_test(tc, test_registration_rules, 0,
 			    sizeof(reg_cases) / sizeof(reg_cases[0]));
 	tcase_add_test(tc, test_registration_bad_numbers);
+	tcase_add_test(tc, test_openmetrics_name_collision);
+	tcase_add_test(tc, test_help_cleaned);
 	tcase_add_test(tc, test_interning);
 	tcase_add_loop_test(tc, test_clean_label_value, 0,
 			    sizeof(clean_cases) / sizeof(clean_cases[0]));

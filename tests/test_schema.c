@@ -242,6 +242,238 @@ START_TEST(test_ratio_capacity_zero)
 }
 END_TEST
 
+/* b's read failed in one poll: no value there, and the next poll compares
+ * the same two polls for a and b (0.5 stays 0.5, not one interval of a
+ * over two of b = 0.25). */
+START_TEST(test_ratio_b_missing)
+{
+	am_family_t c = fam(0, "t_ctr_total", AM_COUNTER, 64, false);
+	am_family_t g = fam(0, "t_ratio", AM_GAUGE, 0, false);
+	am_series_t a = ser(0, c, "a"), b = ser(0, c, "b");
+	am_series_t r = derived(0, g, "r", AM_DERIVE_RATIO, a, b, INV);
+
+	for (int p = 1; p <= 5; p++) {
+		at(p);
+		if (p != 2 && p != 4)
+			am_emit_u64(&ctx[0], b, 100u * (unsigned)p);
+		am_emit_u64(&ctx[0], a, 50u * (unsigned)p);
+		drain();
+		if (p <= 2) { /* the first interval ends in the poll without b */
+			ck_assert(!has_value(r));
+		} else {
+			/* p 4 keeps poll 3's value: no new one without b */
+			ck_assert_msg(fabs(value(r) - 0.5) < 1e-12, "poll %d: %g", p,
+				      value(r));
+		}
+	}
+}
+END_TEST
+
+/* Against a capacity, jitter up to 10% over line rate reads 1; more than
+ * that is no value (the old InfiniBand collector's rule). */
+START_TEST(test_ratio_capacity_jitter)
+{
+	am_family_t c = fam(0, "t_bytes_total", AM_COUNTER, 64, false);
+	am_family_t g = fam(0, "t_speed", AM_GAUGE, 0, false);
+	am_family_t r = fam(0, "t_util_ratio", AM_GAUGE, 0, false);
+	am_series_t a = ser(0, c, "p"), cap = ser(0, g, "p");
+	am_series_t u = derived(0, r, "p", AM_DERIVE_RATIO, a, INV, cap);
+	am_family_t r2 = fam(0, "t_share_ratio", AM_GAUGE, 0, false);
+	am_series_t b = ser(0, c, "q");
+	am_series_t nocap = derived(0, r2, "p", AM_DERIVE_RATIO, a, b, INV);
+	/* per poll: bytes moved at line rate 100 B/s, and what the ratio reads
+	 * (-1: no value, the gauge keeps the last one) */
+	const unsigned step[] = {0, 105, 50, 120, 110, 50};
+	const double want[] = {-1, 1, 0.5, -1, 1, 0.5};
+	uint64_t total = 0;
+	double last = -1;
+
+	for (int i = 0; i < 6; i++) {
+		total += step[i];
+		at(i);
+		am_emit(&ctx[0], cap, 100);
+		am_emit_u64(&ctx[0], b, 50 * (uint64_t)i);
+		am_emit_u64(&ctx[0], a, total);
+		drain();
+		if (want[i] >= 0)
+			last = want[i];
+		if (last < 0)
+			ck_assert(!has_value(u));
+		else
+			ck_assert_msg(value(u) == last, "poll %d: want %g got %g", i, last,
+				      value(u));
+		/* without a capacity a ratio over 1 is kept as it is (a/b) */
+		if (i > 0)
+			ck_assert_double_eq_tol(value(nocap), step[i] / 50.0, 1e-12);
+	}
+}
+END_TEST
+
+/* power -50 W does not lower the energy counter: the derived integral
+ * refuses a negative rate as AM_INTEGRAL does, and that interval integrates
+ * nothing. */
+START_TEST(test_integral_negative)
+{
+	am_family_t w = fam(0, "t_power_watts", AM_GAUGE, 0, false);
+	struct am_family_def ed = {
+	    .name = "t_energy_joules_total", .help = "e", .kind = AM_COUNTER, .labels = {"k"}};
+	am_family_t j = am_family(&ctx[0], &ed);
+	am_series_t p = ser(0, w, "x"), e;
+	const double watts[] = {100, 100, -50, -50, 100};
+	const double want[] = {0, 100, 100, 100, 200};
+
+	e = derived(0, j, "x", AM_DERIVE_INTEGRAL, p, INV, INV);
+	ck_assert_uint_ne(e, INV);
+	for (int i = 0; i < 5; i++) {
+		at(i + 1);
+		am_emit(&ctx[0], p, watts[i]);
+		drain();
+		ck_assert_msg(fabs(value(e) - want[i]) < 1e-9, "t=%d: want %g got %g",
+			      i + 1, want[i], value(e));
+	}
+}
+END_TEST
+
+/* A retired derived series stays out while its input goes on; naming it
+ * again with am_series_derived, or retiring and reviving its input, brings
+ * it back. */
+START_TEST(test_retire_derived)
+{
+	am_family_t c = fam(0, "t_bytes_total", AM_COUNTER, 64, false);
+	am_family_t r = fam(0, "t_util_ratio", AM_GAUGE, 0, false);
+	am_series_t a = ser(0, c, "p1");
+	am_series_t u = derived(0, r, "p1", AM_DERIVE_RATIO, a, INV, INV);
+	char *txt;
+
+	for (int i = 0; i < 2; i++) {
+		at(i);
+		am_emit_u64(&ctx[0], a, 100u * (unsigned)i);
+		drain();
+	}
+	ck_assert_double_eq(value(u), 100);
+	am_series_retire(&ctx[0], u);
+	drain();
+	ck_assert(!has_value(u));
+	for (int i = 2; i < 4; i++) {
+		at(i);
+		am_emit_u64(&ctx[0], a, 100u * (unsigned)i);
+		drain();
+		ck_assert(!has_value(u));
+	}
+	txt = render_text(3);
+	ck_assert_ptr_null(strstr(txt, "t_util_ratio"));
+	ck_assert_ptr_nonnull(strstr(txt, "t_bytes_total{k=\"p1\"} 300\n"));
+	free(txt);
+	/* named again: computed from the next update on */
+	ck_assert_uint_eq(derived(0, r, "p1", AM_DERIVE_RATIO, a, INV, INV), u);
+	at(4);
+	am_emit_u64(&ctx[0], a, 400);
+	drain();
+	ck_assert(!has_value(u)); /* its first interval after coming back */
+	at(5);
+	am_emit_u64(&ctx[0], a, 500);
+	drain();
+	ck_assert_double_eq(value(u), 100);
+	/* retired again; then its input goes and comes back: so does it */
+	am_series_retire(&ctx[0], u);
+	at(6);
+	am_emit_u64(&ctx[0], a, 600);
+	drain();
+	ck_assert(!has_value(u));
+	am_series_retire(&ctx[0], a);
+	drain();
+	for (int i = 7; i < 9; i++) {
+		at(i);
+		am_emit_u64(&ctx[0], a, 10u * (unsigned)i);
+		drain();
+	}
+	ck_assert_double_eq(value(u), 10);
+}
+END_TEST
+
+/* The agent's own names are not a collector's: a second HELP/TYPE of
+ * process_open_fds would make the whole exposition invalid. */
+START_TEST(test_reserved_names)
+{
+	const char *names[] = {"process_open_fds", "process_cpu_seconds_total",
+			       "accelmon_collector_up", "accelmon_http_requests_total"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct am_family_def d = {.name = names[i],
+					  .help = "mine",
+					  .kind = strstr(names[i], "_total") ? AM_COUNTER
+									     : AM_GAUGE};
+
+		ck_assert_int_eq(am_family(&ctx[0], &d), -EINVAL);
+	}
+	ck_assert_int_eq(series_family_count(), 0);
+	/* the exporters' stats must take reserved names */
+	{
+		static _Atomic uint64_t v;
+
+		ck_assert_int_eq(agg_stat_register("vendor_stat", "h", 0, "", &v), -EINVAL);
+	}
+	/* a name that only starts alike is free */
+	ck_assert_int_ge(am_family(&ctx[0], &(struct am_family_def){.name = "processor_temp",
+								    .help = "h",
+								    .kind = AM_GAUGE}),
+			 0);
+}
+END_TEST
+
+/* Two instances feeding one series (same family and labels) would
+ * interleave two devices' readings: the second is refused, with one line
+ * naming both instances and the series, and the first's counter is clean. */
+START_TEST(test_two_owners)
+{
+	char path[] = "/tmp/accelmon-owners.XXXXXX", log[8192];
+	int fd = mkstemp(path), saved = dup(2);
+	am_family_t c0, c1, g0;
+	am_series_t s0, s1, d1;
+	const char *first;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ctx_set_instance(&ctx[0], "schematest/a");
+	ctx_set_instance(&ctx[1], "schematest/b");
+	c0 = fam(0, "t_bytes_total", AM_COUNTER, 64, false);
+	c1 = fam(1, "t_bytes_total", AM_COUNTER, 64, false);
+	g0 = fam(1, "t_util_ratio", AM_GAUGE, 0, false);
+	s0 = ser(0, c0, "mlx5_0");
+	fflush(stderr);
+	dup2(fd, 2);
+	s1 = am_series(&ctx[1], c1, (const char *const[]){"mlx5_0"});
+	ck_assert_uint_eq(s1, INV);
+	ck_assert_uint_eq(am_series(&ctx[1], c1, (const char *const[]){"mlx5_0"}), INV);
+	/* nor may it derive from it, or take its labels for a derived one */
+	d1 = derived(1, g0, "x", AM_DERIVE_RATIO, s0, INV, INV);
+	ck_assert_uint_eq(d1, INV);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(n, 0);
+	log[n] = '\0';
+	first = strstr(log, "schematest/b: cannot intern series t_bytes_total{k=\"mlx5_0\"}: "
+			    "it is fed by collector instance schematest/a; two instances "
+			    "feeding one series would corrupt it (refused for schematest/b)\n");
+	ck_assert_msg(first != NULL, "log: %s", log);
+	ck_assert_msg(!strstr(strchr(first, '\n'), "cannot intern series t_bytes_total"), "log: %s", log); /* once */
+	/* instance a's counter sees only its own readings: no resets */
+	for (int i = 0; i < 3; i++) {
+		at(i);
+		am_emit_u64(&ctx[0], s0, 1000u * (unsigned)(i + 1));
+		am_emit_u64(&ctx[1], s1, 7); /* dropped: invalid id */
+		drain();
+	}
+	ck_assert_double_eq(value(s0), 3000);
+	/* the same owner still finds its series */
+	ck_assert_uint_eq(ser(0, c0, "mlx5_0"), s0);
+}
+END_TEST
+
 /* A saturating counter at its maximum gives no ratio (its delta is a
  * lower bound), and the SATURATED flag follows it. */
 START_TEST(test_saturation)
@@ -640,6 +872,12 @@ static Suite *schema_suite(void)
 	tcase_add_test(tc, test_ratio_integral);
 	tcase_add_test(tc, test_integral_power);
 	tcase_add_test(tc, test_retire_revive);
+	tcase_add_test(tc, test_two_owners);
+	tcase_add_test(tc, test_reserved_names);
+	tcase_add_test(tc, test_retire_derived);
+	tcase_add_test(tc, test_integral_negative);
+	tcase_add_test(tc, test_ratio_capacity_jitter);
+	tcase_add_test(tc, test_ratio_b_missing);
 	tcase_add_test(tc, test_help_order);
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_refusal_lines);

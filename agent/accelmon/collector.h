@@ -44,7 +44,10 @@ enum am_kind {
 	/* Each sample is a rate (a 0..1 ratio, watts, bytes/s) that stands for
 	 * the time since the previous sample of the series: the exported
 	 * counter grows by value x seconds since then (busy fraction -> busy
-	 * seconds, watts -> joules). The one integration rule of the agent. */
+	 * seconds, watts -> joules). The one integration rule of the agent.
+	 * A rate that is negative or not finite is refused (counted as a bad
+	 * value): its interval integrates nothing, and the next sample stands
+	 * only for the time since the refused one. */
 	AM_INTEGRAL = 2,
 	/* Gauges: the maximum / mean of the samples seen in the last window_s. */
 	AM_WINDOW_MAX = 3,
@@ -140,8 +143,12 @@ struct am_collector {
 /* ---- calls a collector makes into the agent ---- */
 
 /* Register a family of the collector's own (vendor-specific names; the
- * shared names of accelmon/schema.h are refused here: use am_std_family).
- * Returns its handle or a negative errno. A family may be registered more
+ * shared names of accelmon/schema.h are refused here: use am_std_family;
+ * so are accelmon_* and process_*, the agent's own metrics, and a name
+ * whose OpenMetrics family name (without _total or _info) is empty or
+ * another family's: "x" and "x_total" cannot both exist). The HELP text
+ * is made valid UTF-8 as label values are. Returns its handle or a
+ * negative errno (-EINVAL for these, logged). A family may be registered more
  * than once (one view per counter width, say): every registration must
  * agree on name, help, type and label names; bits, saturating, scale and
  * window_s belong to each handle. */
@@ -157,7 +164,11 @@ am_family_t am_family(struct am_ctx *ctx, const struct am_family_def *def);
  * are made valid label text by the agent, once, when the series is created:
  * each invalid UTF-8 sequence becomes U+FFFD and a value longer than
  * AM_LABEL_VALUE_MAX bytes is cut at a character boundary (one warning per
- * series naming family and label). The same raw values find the same id. */
+ * series naming family and label). The same raw values find the same id.
+ * A series belongs to the instance that interned it first: another
+ * instance naming the same family and label values gets AM_SERIES_INVALID
+ * (one error line naming both), since two devices' readings in one
+ * counter would look like resets. */
 am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 		      const char *const *label_values);
 
@@ -166,14 +177,19 @@ am_series_t am_series(struct am_ctx *ctx, am_family_t fam,
 void am_emit(struct am_ctx *ctx, am_series_t series, double value);
 
 /* Exact form for AM_COUNTER families: the raw reading as an unsigned 64-bit
- * integer, so counters past 2^53 keep every bit (a double does not). */
+ * integer, so counters past 2^53 keep every bit (a double does not). On a
+ * family of another kind the reading is converted to a double, as if
+ * passed to am_emit (exact up to 2^53). */
 void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
 
 /* Take a series out of the exposition now (a vanished port): it is no
  * longer exported and keeps no state; a later am_emit brings it back as a
  * new series (a counter starts again from its reading). Ordered with the
  * samples of the same poll. The derived series whose input `a` it is go
- * with it (and come back with it). */
+ * with it (and come back with it). A derived series retired itself stays
+ * out while its inputs go on, until the collector calls am_series_derived
+ * for it again (same labels and inputs: the same id) or its input `a` is
+ * retired and comes back; it then starts afresh. */
 void am_series_retire(struct am_ctx *ctx, am_series_t series);
 
 /* ---- derived series: values the aggregator computes from others ----
@@ -191,13 +207,18 @@ enum am_derive_op {
 	 * between the two readings of a, capacity = AM_SERIES_INVALID means 1,
 	 * else the latest value of that gauge series (link speed in bytes/s).
 	 * No value for an interval in which a or b was reset, wrapped
-	 * ambiguously, saturated, or the denominator is 0. */
+	 * ambiguously, saturated, or the denominator is 0, nor for a poll in
+	 * which b got no sample (its read failed): the next value then spans
+	 * from the last poll that had both. With a capacity the value is a
+	 * share of line rate: up to 1.1 (timing jitter between the counter and
+	 * the clock) reads 1, above 1.1 there is no value. */
 	AM_DERIVE_RATIO = 1,
 	/* 1 while the saturating counter a sits at its maximum (it has stopped
 	 * counting), else 0. */
 	AM_DERIVE_SATURATED = 2,
 	/* The time integral of gauge a's value (watts -> joules), by the
-	 * AM_INTEGRAL rule; for an AM_COUNTER family (energy). */
+	 * AM_INTEGRAL rule (a negative value integrates nothing over its
+	 * interval); for an AM_COUNTER family (energy). */
 	AM_DERIVE_INTEGRAL = 3,
 };
 
