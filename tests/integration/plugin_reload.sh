@@ -2,7 +2,8 @@
 # Plugins across SIGHUP: an instance hung in init and abandoned at a reload
 # reads its options when it returns (heap-use-after-free under ASan before
 # the slots owned their options); a hung poll's series go stale as usual
-# instead of vanishing.
+# instead of vanishing; a failed reload's plugins never run; a plugin file
+# swapped under a link keeps the running one with one warning.
 . "$(dirname "$0")/lib.sh"
 need curl
 : "${ABS_BUILDDIR:?}"
@@ -90,3 +91,49 @@ rm -f "$WORK/hang_poll"
 stop_agent "abandoned poll"
 ok "a hung poll abandoned at a reload: series kept, stale ${took}s after the SIGHUP (3 x interval 3s)"
 
+# ---- 3. a failed reload's plugins stay off; a config without plugins runs none ----
+conf "listen: 127.0.0.1:$port" "plugin_dir: \"\"" "plugins: [$WORK/example.so]" \
+  "collectors:" "  example: {interval: 100ms}"
+start_agent --config "$WORK/c.yaml" --sysfs "$WORK/sys" --procfs "$PROC"
+wait_http "$URL" || fail "agent did not come up: $(cat "$WORK/agent.log")"
+conf "listen: 127.0.0.1:$port" "plugin_dir: \"\"" "plugins: [$WORK/example.so, $WORK/rescan.so]" \
+  "collectors:" "  example: {interval: 100ms}" "  rescan_count: {interval: 100ms}" "no_such_key: 1"
+kill -HUP "$AGENT_PID"
+wait_log 'reload failed' 10 || fail "bad config accepted: $(tail -5 "$WORK/agent.log")"
+sleep 0.5
+scrape
+grep -qxF 'accelmon_collector_up{collector="example"} 1' "$WORK/m" || fail "example gone after a failed reload"
+! grep -q 'rescan_count' "$WORK/m" || fail "a failed reload's plugin runs: $(grep rescan_count "$WORK/m")"
+conf "listen: 127.0.0.1:$port" "plugin_dir: \"\"" "collectors: {}"
+kill -HUP "$AGENT_PID"
+wait_log 'configuration reloaded' 10 || fail "no reload: $(tail -5 "$WORK/agent.log")"
+for _ in $(seq 30); do # example's series go stale (3 x 100ms), a render a second
+  scrape; grep -q 'rescan_count\|example_\|collector="example"' "$WORK/m" || break; sleep 0.1
+done
+! grep -q 'rescan_count\|example_\|collector="example"' "$WORK/m" ||
+  fail "plugins not in the config run: $(grep 'rescan_count\|example' "$WORK/m")"
+! grep -q 'rescan_count: ready\|rescan_count.*every' "$WORK/agent.log" ||
+  fail "rescan_count started: $(grep rescan_count "$WORK/agent.log")"
+stop_agent "plugins off"
+ok "a failed reload's plugin never ran; a config listing none runs none"
+
+# ---- 4. a plugin upgraded by swapping its link: reloads still succeed ----
+ln -sfn "$WORK/example.so" "$WORK/link.so"
+conf "listen: 127.0.0.1:$port" "plugin_dir: \"\"" "plugins: [$WORK/link.so]" \
+  "collectors:" "  example: {interval: 100ms}"
+start_agent --config "$WORK/c.yaml" --sysfs "$WORK/sys" --procfs "$PROC"
+wait_http "$URL" || fail "agent did not come up: $(cat "$WORK/agent.log")"
+ln -sfn "$WORK/example2.so" "$WORK/link.so"
+for n in 1 2; do
+  kill -HUP "$AGENT_PID"
+  for _ in $(seq 100); do [ "$(grep -c 'configuration reloaded\|reload failed' "$WORK/agent.log")" -ge $n ] && break; sleep 0.1; done
+  ! grep -q 'reload failed' "$WORK/agent.log" || fail "reload $n after the swap: $(grep 'reload failed' "$WORK/agent.log")"
+  [ "$(grep -c 'configuration reloaded' "$WORK/agent.log")" = $n ] || fail "reload $n: $(tail -3 "$WORK/agent.log")"
+done
+[ "$(grep -c 'restart the agent to load the new file' "$WORK/agent.log")" = 1 ] ||
+  fail "want one restart warning: $(grep -i 'restart\|example' "$WORK/agent.log")"
+sleep 0.5
+scrape
+grep -qxF 'accelmon_collector_up{collector="example"} 1' "$WORK/m" || fail "example not running after the swap"
+stop_agent "link swap"
+ok "link swapped: two reloads succeeded, one warning, the loaded plugin kept running"
