@@ -735,6 +735,47 @@ START_TEST(test_instances)
 }
 END_TEST
 
+/* "collectors:" and n instances netdev/iK, the last `extra` (a flow
+ * mapping) on each. */
+static char *many_instances(int n, const char *extra)
+{
+	size_t cap = 64 + (size_t)n * 64;
+	char *y = malloc(cap);
+	size_t len;
+
+	ck_assert_ptr_nonnull(y);
+	len = (size_t)snprintf(y, cap, "collectors:\n");
+	for (int k = 1; k <= n; k++)
+		len += (size_t)snprintf(y + len, cap - len, "  netdev/i%d: %s\n", k,
+					k == n ? extra : "{}");
+	return y;
+}
+
+START_TEST(test_instance_limit)
+{
+	struct agent_config *cfg = NULL;
+	/* netdev and nvml are on by default: 62 instances make 64 */
+	char *y = many_instances(CFG_MAX_INSTANCES - 2, "{}");
+	char want[128];
+
+	config_free(parse_ok(y));
+	free(y);
+	/* one more off is no instance to run */
+	y = many_instances(CFG_MAX_INSTANCES - 1, "{enabled: false}");
+	config_free(parse_ok(y));
+	free(y);
+	/* one more on is an error at its line (collectors: is line 1) */
+	y = many_instances(CFG_MAX_INSTANCES - 1, "{}");
+	ck_assert_int_eq(parse(y, &cfg), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof(want),
+		 "t.yaml:%d: collectors.netdev/i%d: more than %d collector instances",
+		 CFG_MAX_INSTANCES, CFG_MAX_INSTANCES - 1, CFG_MAX_INSTANCES);
+	ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+	free(y);
+}
+END_TEST
+
 START_TEST(test_rescan_values)
 {
 	struct agent_config *cfg = parse_ok(
@@ -877,6 +918,7 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_durations, 0, NELEM(dur_cases));
 	tcase_add_test(tc, test_duration_null);
 	tcase_add_test(tc, test_instances);
+	tcase_add_test(tc, test_instance_limit);
 	tcase_add_test(tc, test_rescan_values);
 	tcase_add_test(tc, test_plugin_keys);
 	tcase_add_test(tc, test_plugin_hook);
