@@ -88,6 +88,7 @@ took=$(awk -v a="$t0" -v b="$gone" 'BEGIN { printf "%.1f", b - a }')
 # Its last sample came just before the SIGHUP: stale about 9 s later.
 awk -v t="$took" 'BEGIN { exit !(t >= 6) }' || fail "hung_value gone ${took}s after the SIGHUP, want ~9s (3 x 3s)"
 rm -f "$WORK/hang_poll"
+wait_log 'hung: the abandoned instance returned' 10 || fail "the abandoned poll never returned: $(tail -5 "$WORK/agent.log")"
 stop_agent "abandoned poll"
 ok "a hung poll abandoned at a reload: series kept, stale ${took}s after the SIGHUP (3 x interval 3s)"
 
