@@ -13,6 +13,9 @@
 
 #include "accelmon/collector.h"
 
+/* Collector instances a config may enable (the scheduler's slots). */
+#define CFG_MAX_INSTANCES 64
+
 /* A component the config may name: a collector or an exporter. */
 struct cfg_component {
 	const char *name;

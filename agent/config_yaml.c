@@ -82,6 +82,10 @@ struct cfg_parse {
 	const struct cfg_schema *schema;
 	bool last_layer; /* the text whose plugin keys load plugins */
 	struct agent_config *cfg;
+	/* Line of each collector section's key in the file (0: only in the
+	 * default), by cfg->collectors index, for the instance limit. */
+	unsigned long *coll_line;
+	size_t ncoll_line;
 };
 
 #define CFG_PATH_MAX 256
@@ -757,6 +761,22 @@ static const char *instance_problem(const char *inst)
 	return NULL;
 }
 
+/* Remember the line of collector section i's key; 0 or -ENOMEM. */
+static int note_line(struct cfg_parse *p, size_t i, const yaml_node_t *knode)
+{
+	if (i >= p->ncoll_line) {
+		unsigned long *nl = realloc(p->coll_line, (i + 1) * sizeof(*nl));
+
+		if (!nl)
+			return oom(p);
+		memset(nl + p->ncoll_line, 0, (i + 1 - p->ncoll_line) * sizeof(*nl));
+		p->coll_line = nl;
+		p->ncoll_line = i + 1;
+	}
+	p->coll_line[i] = (unsigned long)knode->start_mark.line + 1;
+	return 0;
+}
+
 static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 		      const char *key, const yaml_node_t *knode,
 		      const yaml_node_t *val)
@@ -786,6 +806,8 @@ static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 	else if (!(sc.sec = section_add(secs, n, sc.comp, key)))
 		return oom(p);
 	sc.sec->present = true;
+	if (g->coll && note_line(p, i, knode))
+		return -ENOMEM;
 	/* `netdev:` (null) and `netdev: {}` both mean "on, defaults". */
 	if (is_null(val))
 		return 0;
@@ -1160,6 +1182,27 @@ static int init_sections(struct cfg_section **out, size_t *nout,
 	return 0;
 }
 
+/* The scheduler runs at most CFG_MAX_INSTANCES collector instances: one
+ * more enabled is an error at its line, not one that silently never runs. */
+static int check_instances(struct cfg_parse *p, const char *source)
+{
+	size_t on = 0;
+
+	for (size_t i = 0; i < p->cfg->ncollectors; i++) {
+		const struct cfg_section *sec = &p->cfg->collectors[i];
+
+		if (!sec->enabled || ++on <= CFG_MAX_INSTANCES)
+			continue;
+		config_err(p->err, p->errlen,
+			   "%s:%lu: collectors.%s: more than %d collector instances "
+			   "enabled (turn some off with enabled: false)",
+			   source, i < p->ncoll_line && p->coll_line[i] ? p->coll_line[i] : 1UL,
+			   sec->name, CFG_MAX_INSTANCES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void finish_sections(struct cfg_section *s, size_t n, bool coll)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -1242,9 +1285,13 @@ int config_parse_schema(const char *yaml, size_t len, const char *source,
 	}
 	finish_sections(cfg->collectors, cfg->ncollectors, true);
 	finish_sections(cfg->exporters, cfg->nexporters, false);
+	if ((rc = check_instances(&p, source)))
+		goto fail;
+	free(p.coll_line);
 	*out = cfg;
 	return 0;
 fail:
+	free(p.coll_line);
 	config_free(cfg);
 	return rc;
 }

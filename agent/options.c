@@ -63,6 +63,60 @@ void opts_free(struct am_config *c)
 	free(c);
 }
 
+/* Copy one value into an empty slot d (key and type set); 0 or -ENOMEM. */
+static int cfg_value_copy(struct cfg_value *d, const struct cfg_value *v)
+{
+	switch (v->type) {
+	case AM_OPT_STRING:
+	case AM_OPT_REGEX:
+		if (v->u.s && !(d->u.s = strdup(v->u.s)))
+			return -ENOMEM;
+		break;
+	case AM_OPT_STRLIST:
+		if (v->u.list.n &&
+		    !(d->u.list.v = calloc(v->u.list.n, sizeof(*d->u.list.v))))
+			return -ENOMEM;
+		for (size_t i = 0; i < v->u.list.n; i++, d->u.list.n++)
+			if (!(d->u.list.v[i] = strdup(v->u.list.v[i])))
+				return -ENOMEM;
+		break;
+	default:
+		d->u = v->u;
+		break;
+	}
+	return 0;
+}
+
+struct am_config *opts_dup(const struct am_config *c)
+{
+	struct am_config *d = opts_new();
+
+	if (!d)
+		return NULL;
+	if (!c || !c->n)
+		return d;
+	if (!(d->vals = calloc(c->n, sizeof(*d->vals)))) {
+		free(d);
+		return NULL;
+	}
+	d->cap = c->n;
+	for (size_t i = 0; i < c->n; i++) {
+		struct cfg_value *v = &d->vals[d->n];
+
+		if (!(v->key = strdup(c->vals[i].key))) {
+			opts_free(d);
+			return NULL;
+		}
+		v->type = c->vals[i].type;
+		d->n++; /* counted first: opts_free frees a half-copied value */
+		if (cfg_value_copy(v, &c->vals[i]) < 0) {
+			opts_free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
 static struct cfg_value *opts_find(const struct am_config *c, const char *key)
 {
 	if (!c || !key)

@@ -40,6 +40,9 @@ void opts_free(struct am_config *c);
 /* Slot for `key`, emptied if it was set before (a later layer wins). The
  * caller fills type and value; the slot owns them from then on. NULL when
  * out of memory. */
+/* A deep copy of c (NULL: an empty store), so a collector instance owns
+ * its options beyond the config they came from; NULL when out of memory. */
+struct am_config *opts_dup(const struct am_config *c);
 struct cfg_value *opts_slot(struct am_config *c, const char *key);
 
 #endif

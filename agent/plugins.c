@@ -22,13 +22,33 @@
 
 struct coll_entry {
 	const struct am_collector *desc;
-	char *file; /* realpath of the plugin; NULL for a built-in */
+	char *file;	 /* realpath of the plugin; NULL for a built-in */
+	unsigned listed; /* parse that last listed it (plugins), see below */
+	unsigned loaded; /* parse that loaded it */
+};
+
+/* A file seen on a reload whose collector name an earlier config's plugin
+ * already holds (an upgrade through a swapped link): the running one stays
+ * (no dlclose), the file is remembered so the warning is logged once. */
+struct shadow_entry {
+	char *file;
+	size_t owner; /* list[] index of the plugin that keeps the name */
 };
 
 static struct coll_entry list[COLLECTORS_MAX];
+/* Built-ins, then the plugins the last parsed config lists: a plugin that
+ * a failed or a later config loaded stays in list[] (never dlclose()d) but
+ * is not a component of a config that does not name it, so it never runs
+ * under one. */
 static struct cfg_component comps[COLLECTORS_MAX];
-static size_t nlist;
+static size_t ncomps;
+static size_t nlist, nbuiltin;
 static int builtins_done;
+static struct shadow_entry shadows[COLLECTORS_MAX];
+static size_t nshadow;
+/* Config parses through plugins_config_hook; 0 outside one (a direct
+ * plugins_load, as the tests call it). */
+static unsigned parse_gen;
 
 static const char *origin(const struct coll_entry *e)
 {
@@ -47,6 +67,46 @@ static int name_ok(const char *name)
 		      (name[n] >= '0' && name[n] <= '9') || name[n] == '_'))
 			return 0;
 	return n > 0 && n <= COLL_NAME_MAX;
+}
+
+/* comps[]: the built-ins and the plugins listed by the parse in progress
+ * (outside a parse: every plugin loaded, as plugins_load's callers expect). */
+static void comps_build(void)
+{
+	ncomps = 0;
+	for (size_t i = 0; i < nlist; i++) {
+		const struct am_collector *d = list[i].desc;
+
+		if (list[i].file && parse_gen && list[i].listed != parse_gen)
+			continue;
+		comps[ncomps].name = d->name;
+		comps[ncomps].options = d->options;
+		comps[ncomps].needs_config = (d->flags & AM_COLLECTOR_NEEDS_CONFIG) != 0;
+		ncomps++;
+	}
+}
+
+/* `file` defines the name list[owner] (a plugin an earlier config loaded)
+ * has. It cannot replace it without a dlclose, which an abandoned thread
+ * still running in the old code forbids: keep the old one, say once that
+ * a restart loads the new file, and let the config apply. */
+static int shadow_add(size_t owner, const char *file, const char *shown)
+{
+	list[owner].listed = parse_gen;
+	if (nshadow < COLLECTORS_MAX) {
+		char *f = strdup(file);
+
+		if (f) {
+			shadows[nshadow].file = f;
+			shadows[nshadow].owner = owner;
+			nshadow++;
+		}
+	}
+	log_msg(LOGL_WARN, list[owner].desc->name,
+		"%s also defines this collector; the one loaded from %s keeps "
+		"running: restart the agent to load the new file",
+		shown ? shown : file, list[owner].file);
+	return 0;
 }
 
 /* Check a descriptor from `file` (its real path; NULL: built-in) and
@@ -105,6 +165,9 @@ static int list_add(const struct am_collector *d, const char *file, const char *
 	}
 	for (size_t i = 0; i < nlist; i++) {
 		if (strcmp(list[i].desc->name, d->name) == 0) {
+			if (file && list[i].file && parse_gen &&
+			    list[i].loaded != parse_gen)
+				return shadow_add(i, file, shown);
 			config_err(err, errlen,
 				   "%s: collector name %s is already defined by %s", what,
 				   d->name, origin(&list[i]));
@@ -122,10 +185,11 @@ static int list_add(const struct am_collector *d, const char *file, const char *
 		config_err(err, errlen, "%s: out of memory", what);
 		return -ENOMEM;
 	}
-	comps[nlist].name = d->name;
-	comps[nlist].options = d->options;
-	comps[nlist].needs_config = (d->flags & AM_COLLECTOR_NEEDS_CONFIG) != 0;
+	list[nlist].listed = list[nlist].loaded = parse_gen;
 	nlist++;
+	if (!file)
+		nbuiltin = nlist;
+	comps_build();
 	return 0;
 }
 
@@ -171,7 +235,7 @@ const struct am_collector *collectors_find(const char *name)
 const struct cfg_component *collectors_components(size_t *n)
 {
 	builtins();
-	*n = nlist;
+	*n = nbuiltin;
 	return comps;
 }
 
@@ -192,8 +256,15 @@ int plugins_load(const char *path, char *err, size_t errlen)
 		return rc;
 	}
 	for (size_t i = 0; i < nlist; i++)
-		if (list[i].file && strcmp(list[i].file, real) == 0)
+		if (list[i].file && strcmp(list[i].file, real) == 0) {
+			list[i].listed = parse_gen;
 			return 0;
+		}
+	for (size_t i = 0; i < nshadow; i++)
+		if (strcmp(shadows[i].file, real) == 0) { /* warned already */
+			list[shadows[i].owner].listed = parse_gen;
+			return 0;
+		}
 	dlerror();
 	h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
@@ -264,6 +335,11 @@ int plugins_config_hook(void *arg, const struct agent_config *cfg,
 	int rc;
 
 	(void)arg;
+	builtins();
+	/* A new parse: only what this text lists becomes a component. */
+	if (++parse_gen == 0)
+		parse_gen = 1;
+	comps_build();
 	for (size_t i = 0; i < cfg->nplugins; i++) {
 		rc = plugins_load(cfg->plugins[i], err, errlen);
 		if (rc < 0)
@@ -274,6 +350,8 @@ int plugins_config_hook(void *arg, const struct agent_config *cfg,
 		if (rc < 0)
 			return rc;
 	}
-	*collectors = collectors_components(ncollectors);
+	comps_build();
+	*collectors = comps;
+	*ncollectors = ncomps;
 	return 0;
 }

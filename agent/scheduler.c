@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "options.h"
 #include "plugin_api.h"
 #include "plugins.h"
 #include "scheduler.h"
@@ -29,7 +30,12 @@
 struct slot {
 	const struct am_collector *desc;
 	char *name;               /* instance name, the `collector` label */
-	const struct am_config *cfg;
+	/* The slot's own copies of its options and of the roots: a thread
+	 * abandoned at a reload or at shutdown may read them whenever its
+	 * driver call returns, long after the config and struct sched that
+	 * they came from are freed. Freed with the slot. */
+	struct am_config *cfg;
+	char *sysfs, *procfs;
 	struct am_ctx ctx;
 	void *state;
 	pthread_t thr;
@@ -176,6 +182,9 @@ struct sched *sched_new(const char *sysfs, const char *procfs)
 static void slot_free(struct slot *sl)
 {
 	free(sl->name);
+	opts_free(sl->cfg);
+	free(sl->sysfs);
+	free(sl->procfs);
 	ring_destroy(sl->ctx.ring);
 	pthread_mutex_destroy(&sl->lock);
 	pthread_cond_destroy(&sl->cond);
@@ -444,12 +453,21 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			continue;
 		}
 		sl = calloc(1, sizeof(*sl));
-		if (!sl || !(sl->name = strdup(sec->name))) {
+		if (!sl)
+			return -ENOMEM;
+		sl->name = strdup(sec->name);
+		sl->cfg = opts_dup(sec->opts);
+		sl->sysfs = strdup(s->sysfs);
+		sl->procfs = strdup(s->procfs);
+		if (!sl->name || !sl->cfg || !sl->sysfs || !sl->procfs) {
+			opts_free(sl->cfg);
+			free(sl->name);
+			free(sl->sysfs);
+			free(sl->procfs);
 			free(sl);
 			return -ENOMEM;
 		}
 		sl->desc = desc;
-		sl->cfg = sec->opts;
 		sl->interval_s = sec->interval_s;
 		sl->timeout_s = sec->timeout_s > 0 ? sec->timeout_s : sec->interval_s;
 		sl->rescan_ns = desc->rescan && sec->rescan_s > 0
@@ -465,7 +483,7 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		sl->ring_hint = s->ring_demand[i];
 		pthread_mutex_unlock(&s->lock);
 		ctx_init(&sl->ctx, (int)i, desc, ring_create(ring_fit(sl->ring_hint)),
-			 s->sysfs, s->procfs, sl->interval_s);
+			 sl->sysfs, sl->procfs, sl->interval_s);
 		ctx_set_instance(&sl->ctx, sl->name);
 		if (!sl->ctx.ring) {
 			slot_free(sl);
@@ -488,6 +506,35 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		started++;
 	}
 	return started;
+}
+
+/* Ingest what sl's ring holds (s->lock held). */
+static size_t slot_drain(struct sched *s, struct slot *sl)
+{
+	size_t n, total = 0;
+
+	while ((n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH)) > 0) {
+		agg_ingest(s->agg, s->batch, n);
+		total += n;
+	}
+	return total;
+}
+
+/* Take stopped (or hung) slot i out of slots[]: what it emitted is
+ * ingested, and its interval and ring demand stay with the index, so its
+ * series go stale three intervals after their last sample and the next
+ * instance's ring starts at the right size. */
+static void slot_retire(struct sched *s, int i, struct slot *sl)
+{
+	pthread_mutex_lock(&s->lock);
+	slot_drain(s, sl);
+	if (atomic_load(&sl->running)) {
+		s->stopped_interval[i] = sl->interval_s;
+		s->ring_demand[i] =
+		    atomic_load_explicit(&sl->ring_demand, memory_order_relaxed);
+	}
+	s->slots[i] = NULL;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void sched_stop_collectors(struct sched *s, double grace_s)
@@ -519,19 +566,23 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 		if (pthread_timedjoin_np(sl->thr, NULL, &dl) != 0) {
 			int finished;
 
-			/* Hung in a driver call: leave the thread everything it
-			 * can touch (slot, ring, state); it frees them if it
-			 * ever returns. Under sl->lock, so exactly one side
-			 * frees the slot. */
-			pthread_mutex_lock(&s->lock);
-			s->slots[i] = NULL;
-			pthread_mutex_unlock(&s->lock);
+			/* Hung in a driver call. Its series go stale as those
+			 * of any stopped instance (what it emitted so far is
+			 * ingested, its interval kept), then leave the thread
+			 * everything it can touch (slot, ring, state, options);
+			 * it frees them if it ever returns. The drain runs
+			 * before orphaned is set: until then the slot is ours. */
+			slot_retire(s, i, sl);
 			pthread_mutex_lock(&sl->lock);
 			finished = atomic_load(&sl->finished);
 			sl->orphaned = !finished;
 			pthread_mutex_unlock(&sl->lock);
 			if (finished) { /* returned just now after all */
 				pthread_join(sl->thr, NULL);
+				/* what its last poll pushed after the drain */
+				pthread_mutex_lock(&s->lock);
+				slot_drain(s, sl);
+				pthread_mutex_unlock(&s->lock);
 				slot_free(sl);
 				continue;
 			}
@@ -545,16 +596,7 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 			continue;
 		}
 		/* The thread is gone: drain what it left, then drop the slot. */
-		pthread_mutex_lock(&s->lock);
-		for (size_t n; (n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH));)
-			agg_ingest(s->agg, s->batch, n);
-		if (atomic_load(&sl->running)) {
-			s->stopped_interval[i] = sl->interval_s;
-			s->ring_demand[i] =
-			    atomic_load_explicit(&sl->ring_demand, memory_order_relaxed);
-		}
-		s->slots[i] = NULL;
-		pthread_mutex_unlock(&s->lock);
+		slot_retire(s, i, sl);
 		slot_free(sl);
 	}
 }
@@ -601,17 +643,9 @@ static size_t drain_all(struct sched *s)
 {
 	size_t total = 0;
 
-	for (int i = 0; i < SCHED_MAX_SLOTS; i++) {
-		struct slot *sl = s->slots[i];
-		size_t n;
-
-		if (!sl)
-			continue;
-		while ((n = ring_pop_batch(sl->ctx.ring, s->batch, BATCH)) > 0) {
-			agg_ingest(s->agg, s->batch, n);
-			total += n;
-		}
-	}
+	for (int i = 0; i < SCHED_MAX_SLOTS; i++)
+		if (s->slots[i])
+			total += slot_drain(s, s->slots[i]);
 	return total;
 }
 

@@ -12,7 +12,7 @@
 #include "agg.h"
 #include "config.h"
 
-#define SCHED_MAX_SLOTS 64
+#define SCHED_MAX_SLOTS CFG_MAX_INSTANCES
 /* A ring starts at SCHED_RING_CAPACITY samples (96 KiB; a poll of 8 GPUs or
  * 8 HCAs emits < 1000) and grows between polls to four polls' worth, up
  * to SCHED_RING_MAX_CAPACITY (6 MiB): sim's 1024 devices emit 9216 samples a

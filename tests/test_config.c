@@ -16,6 +16,7 @@
 #endif
 /* By path: "config.h" from here would find the autoconf header. */
 #include "../agent/config.h"
+#include "../agent/options.h"
 
 #ifndef ACCELMON_DEFAULT_PORT
 #define ACCELMON_DEFAULT_PORT 9917
@@ -735,6 +736,81 @@ START_TEST(test_instances)
 }
 END_TEST
 
+/* "collectors:" and n instances netdev/iK, the last `extra` (a flow
+ * mapping) on each. */
+static char *many_instances(int n, const char *extra)
+{
+	size_t cap = 64 + (size_t)n * 64;
+	char *y = malloc(cap);
+	size_t len;
+
+	ck_assert_ptr_nonnull(y);
+	len = (size_t)snprintf(y, cap, "collectors:\n");
+	for (int k = 1; k <= n; k++)
+		len += (size_t)snprintf(y + len, cap - len, "  netdev/i%d: %s\n", k,
+					k == n ? extra : "{}");
+	return y;
+}
+
+START_TEST(test_instance_limit)
+{
+	struct agent_config *cfg = NULL;
+	/* netdev and nvml are on by default: 62 instances make 64 */
+	char *y = many_instances(CFG_MAX_INSTANCES - 2, "{}");
+	char want[128];
+
+	config_free(parse_ok(y));
+	free(y);
+	/* one more off is no instance to run */
+	y = many_instances(CFG_MAX_INSTANCES - 1, "{enabled: false}");
+	config_free(parse_ok(y));
+	free(y);
+	/* one more on is an error at its line (collectors: is line 1) */
+	y = many_instances(CFG_MAX_INSTANCES - 1, "{}");
+	ck_assert_int_eq(parse(y, &cfg), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof(want),
+		 "t.yaml:%d: collectors.netdev/i%d: more than %d collector instances",
+		 CFG_MAX_INSTANCES, CFG_MAX_INSTANCES - 1, CFG_MAX_INSTANCES);
+	ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+	free(y);
+}
+END_TEST
+
+/* A collector instance's copy of its options (the scheduler's) reads the
+ * same after the config it came from is freed. */
+START_TEST(test_opts_dup)
+{
+	struct agent_config *cfg = parse_ok(
+		"collectors:\n"
+		"  netdev: {include: \"^en\", physical_only: false, interval: 2s}\n"
+		"  pcap: {interfaces: [eth0, eth1], top_k: 7}\n"
+		"  nvml: {library: /opt/x/libnvidia-ml.so.1}\n");
+	struct am_config *net = opts_dup(config_collector(cfg, "netdev")->opts);
+	struct am_config *pc = opts_dup(config_collector(cfg, "pcap")->opts);
+	struct am_config *nv = opts_dup(config_collector(cfg, "nvml")->opts);
+	struct am_config *none = opts_dup(NULL);
+
+	ck_assert_ptr_nonnull(net);
+	ck_assert_ptr_nonnull(pc);
+	ck_assert_ptr_nonnull(nv);
+	ck_assert_ptr_nonnull(none);
+	config_free(cfg); /* what main does after a reload */
+	ck_assert_str_eq(am_cfg_string(net, "include", "x"), "^en");
+	ck_assert(!am_cfg_bool(net, "physical_only", true));
+	ck_assert(am_cfg_duration(net, "interval", 0) == 2.0);
+	ck_assert_uint_eq(am_cfg_list_len(pc, "interfaces"), 2);
+	ck_assert_str_eq(am_cfg_list_at(pc, "interfaces", 1), "eth1");
+	ck_assert_int_eq(am_cfg_int(pc, "top_k", 0), 7);
+	ck_assert_str_eq(am_cfg_string(nv, "library", "x"), "/opt/x/libnvidia-ml.so.1");
+	ck_assert_str_eq(am_cfg_string(none, "library", "dflt"), "dflt");
+	opts_free(net);
+	opts_free(pc);
+	opts_free(nv);
+	opts_free(none);
+}
+END_TEST
+
 START_TEST(test_rescan_values)
 {
 	struct agent_config *cfg = parse_ok(
@@ -877,6 +953,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_durations, 0, NELEM(dur_cases));
 	tcase_add_test(tc, test_duration_null);
 	tcase_add_test(tc, test_instances);
+	tcase_add_test(tc, test_instance_limit);
+	tcase_add_test(tc, test_opts_dup);
 	tcase_add_test(tc, test_rescan_values);
 	tcase_add_test(tc, test_plugin_keys);
 	tcase_add_test(tc, test_plugin_hook);

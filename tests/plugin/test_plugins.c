@@ -6,11 +6,18 @@
  *  PLUGIN_NOSYM   no accelmon_collector symbol: refused;
  *  PLUGIN_DUP     a collector named like a built-in (netdev): refused;
  *  PLUGIN_UNDEF   calls an am_* function the agent does not have: dlopen
- *                 (RTLD_NOW) refuses it.
+ *                 (RTLD_NOW) refuses it;
+ *  PLUGIN_HUNG    "hung": a vendor call that hangs on demand. init waits
+ *                 while the file of option init_flag exists, then reads its
+ *                 options again (an abandoned instance outliving its
+ *                 config); each poll emits hung_value then waits while the
+ *                 file of option poll_flag exists.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <accelmon/collector.h>
 
@@ -165,6 +172,75 @@ const struct am_collector accelmon_collector = {
     .init = t_init,
     .poll = u_poll,
 };
+#elif defined(PLUGIN_HUNG)
+static const struct am_option h_opts[] = {
+    {"label", AM_OPT_STRING, "Label value of hung_value.", 0, 0},
+    {"init_flag", AM_OPT_STRING, "init waits while this file exists.", 0, 0},
+    {"poll_flag", AM_OPT_STRING, "A poll waits while this file exists.", 0, 0},
+    {NULL, 0, NULL, 0, 0},
+};
+
+struct h_state {
+	am_series_t value;
+	const char *poll_flag;
+};
+
+static void h_wait(const char *path)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+
+	while (path && *path && access(path, F_OK) == 0)
+		nanosleep(&ts, NULL);
+}
+
+static int h_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
+{
+	struct h_state *s = calloc(1, sizeof(*s));
+	const char *lv[] = {am_cfg_string(cfg, "label", "none"), NULL};
+	am_family_t f;
+
+	if (!s)
+		return -ENOMEM;
+	f = am_family(ctx, &(struct am_family_def){.name = "hung_value",
+						   .help = "A constant.",
+						   .kind = AM_GAUGE,
+						   .labels = {"label"}});
+	s->value = am_series(ctx, f, lv);
+	h_wait(am_cfg_string(cfg, "init_flag", NULL));
+	/* Read the options again after the hang, as a collector that keeps
+	 * them (poll_flag) does. */
+	s->poll_flag = am_cfg_string(cfg, "poll_flag", NULL);
+	am_log(ctx, AM_LOG_WARN, "init returned: label=%s",
+	       am_cfg_string(cfg, "label", "none"));
+	*state = s;
+	return 0;
+}
+
+static int h_poll(struct am_ctx *ctx, void *state)
+{
+	struct h_state *s = state;
+
+	am_emit(ctx, s->value, 42);
+	h_wait(s->poll_flag);
+	return 0;
+}
+
+static void h_fini(struct am_ctx *ctx, void *state)
+{
+	(void)ctx;
+	free(state);
+}
+
+const struct am_collector accelmon_collector = {
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .size = sizeof(struct am_collector),
+    .name = "hung",
+    .description = "Hangs in init or a poll on demand (tests).",
+    .options = h_opts,
+    .init = h_init,
+    .poll = h_poll,
+    .fini = h_fini,
+};
 #else
-#error "build with one of -DPLUGIN_RESCAN, _ABI1, _SHORT, _NOSYM, _DUP, _UNDEF"
+#error "build with one of -DPLUGIN_RESCAN, _ABI1, _SHORT, _NOSYM, _DUP, _UNDEF, _HUNG"
 #endif
