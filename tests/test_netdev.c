@@ -632,6 +632,10 @@ static Suite *netdev_suite(void)
 	TCase *r = tcase_create("rescan");
 	TCase *sh = tcase_create("shapes");
 
+	/* t_limit builds 300 interfaces with the shell: slow on a loaded machine
+	 * or under a sanitizer */
+	tcase_set_timeout(r, 60);
+
 	tcase_add_checked_fixture(r, setup, teardown);
 	tcase_add_test(r, t_appear_vanish);
 	tcase_add_test(r, t_vanish_between_rescans);

@@ -111,7 +111,10 @@ t0=$(date +%s%N)
 seen=""
 while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ]; do
   curl -fsS "$url" > "$WORK/m1" || fail "scrape"
-  if grep -qxF 'fabric_netdev_receive_bytes_total{device="eth9"} 4242' "$WORK/m1"; then
+  # a snapshot may be published while a poll's samples are half ingested:
+  # wait for the poll's first and last eth9 series both
+  if grep -qxF 'fabric_netdev_receive_bytes_total{device="eth9"} 4242' "$WORK/m1" &&
+     grep -qxF 'fabric_netdev_up{device="eth9"} 1' "$WORK/m1"; then
     seen=$(( ($(date +%s%N) - t0) / 1000000 ))
     break
   fi
