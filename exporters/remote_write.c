@@ -480,23 +480,23 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 	h = curl_slist_append(h, "Expect:");
 	for (unsigned i = 0; i < e->o.nheaders; i++)
 		h = curl_slist_append(h, e->o.headers[i]);
+	/* Never without the credential: a receiver would answer 401, which is
+	 * not retried, and the samples would be lost while a rotation put the
+	 * file back a moment later. The request waits for a retry instead. */
+	const char *sfile = e->o.token_file ? e->o.token_file : e->o.password_file;
+	if (sfile && read_secret(sfile, secret, sizeof(secret)) < 0) {
+		eplog(e, LOGL_ERROR, "cannot read %s %s: %s; %u samples kept for a retry",
+		      e->o.token_file ? "bearer_token_file" : "basic_auth_password_file",
+		      sfile, strerror(errno), nsamples);
+		curl_slist_free_all(h);
+		stat_add(&e->st->failed, nsamples);
+		return RW_RETRY;
+	}
 	if (e->o.token_file) {
-		if (read_secret(e->o.token_file, secret, sizeof(secret)) < 0)
-			eplog(e, LOGL_ERROR, "cannot read bearer_token_file %s: %s",
-			      e->o.token_file, strerror(errno));
-		else {
-			snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
-			h = curl_slist_append(h, auth);
-		}
-	}
-	if (e->o.password_file) {
-		if (read_secret(e->o.password_file, secret, sizeof(secret)) < 0)
-			eplog(e, LOGL_ERROR,
-			      "cannot read basic_auth_password_file %s: %s",
-			      e->o.password_file, strerror(errno));
-		else
-			curl_easy_setopt(e->curl, CURLOPT_PASSWORD, secret);
-	}
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+		h = curl_slist_append(h, auth);
+	} else if (e->o.password_file)
+		curl_easy_setopt(e->curl, CURLOPT_PASSWORD, secret);
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
