@@ -104,6 +104,12 @@ struct rw_stats {
 	_Atomic uint64_t spool_bytes, spool_segments;
 	_Atomic uint64_t dropped[DROP_N];
 	_Atomic uint64_t by_duration[NBUCKETS];
+	/* The series of the last push of a stopped endpoint (stats_lock),
+	 * taken over by the next one for this URL so that series a reload
+	 * removed still get their stale marker; ext: its external labels. */
+	uint8_t *last_set;
+	size_t last_len;
+	char *last_ext;
 	struct rw_stats *next;
 };
 
@@ -716,9 +722,15 @@ static void ep_tick(struct rw_ep *e)
 		e->vals[n++] = s->values[i].value;
 	}
 	snapshot_release(s);
-	/* Series of the last push that are gone get a stale marker. */
+	/* Series of the last push that are gone get a stale marker (their
+	 * labels may not be built yet when the set came from the endpoint
+	 * this one replaced). */
 	for (uint32_t id = 0; id < nser; id++)
 		if (bit(e->prev, id) && !bit(e->cur, id)) {
+			if (e->lc[id].state == 0)
+				lcache_build(e, id, &e->lc[id]);
+			if (e->lc[id].state != 1)
+				continue;
 			e->ids[n] = id;
 			e->vals[n++] = rw_stale_nan();
 			nstale++;
@@ -788,10 +800,68 @@ static void *ep_thread(void *arg)
 	return NULL;
 }
 
+/* The external labels as one string: a handed-over series set is only
+ * valid for the same ones (else the stale markers name other series). */
+static char *ext_sig(const struct rw_opts *o)
+{
+	size_t len = 1;
+	char *sig;
+
+	for (unsigned i = 0; i < o->next; i++)
+		len += strlen(o->ext[i].name) + strlen(o->ext[i].value) + 2;
+	if (!(sig = malloc(len)))
+		return NULL;
+	sig[0] = '\0';
+	for (unsigned i = 0; i < o->next; i++)
+		sprintf(sig + strlen(sig), "%s=%s\n", o->ext[i].name, o->ext[i].value);
+	return sig;
+}
+
+/* Hand the last push's series set to the next endpoint of this URL. */
+static void ep_save_set(struct rw_ep *e)
+{
+	char *sig;
+
+	if (!e->st || !e->prev || !(sig = ext_sig(&e->o)))
+		return;
+	pthread_mutex_lock(&stats_lock);
+	free(e->st->last_set);
+	free(e->st->last_ext);
+	e->st->last_set = e->prev;
+	e->st->last_len = e->bmcap;
+	e->st->last_ext = sig;
+	e->prev = NULL;
+	pthread_mutex_unlock(&stats_lock);
+}
+
+/* Take the set a stopped endpoint of this URL left, if its external
+ * labels were these. */
+static int ep_take_set(struct rw_ep *e)
+{
+	char *sig = ext_sig(&e->o);
+	int rc = 0;
+
+	if (!sig)
+		return -ENOMEM;
+	pthread_mutex_lock(&stats_lock);
+	if (e->st->last_set && !strcmp(sig, e->st->last_ext) &&
+	    (e->cur = calloc(e->st->last_len, 1))) {
+		e->prev = e->st->last_set;
+		e->bmcap = e->st->last_len;
+		e->st->last_set = NULL;
+		rc = 1;
+	}
+	pthread_mutex_unlock(&stats_lock);
+	free(sig);
+	return rc;
+}
+
 static void ep_free(struct rw_ep *e)
 {
 	if (!e)
 		return;
+	if (e->started)
+		ep_save_set(e);
 	if (e->q) {
 		struct rw_spool_stats s;
 		rw_spool_stats(e->q, &s);
@@ -1194,6 +1264,8 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			goto fail;
 		}
 		rw_enc_init(&e->enc);
+		if (ep_take_set(e) < 0)
+			goto fail;
 		if (o.spool_dir) {
 			char p[PATH_MAX];
 
@@ -1300,6 +1372,59 @@ static void rw_stop(void *state)
 	free(x);
 }
 
+/* The pushes go on through a reload (queue, backoff and the last push's
+ * series kept) when every option of the section stays the same. */
+static int rw_keep(void *state, const struct agent_config *old,
+		   const struct am_config *old_cfg, const struct agent_config *new,
+		   const struct am_config *new_cfg)
+{
+	static const struct am_option generic[] = {
+	    {"interval", AM_OPT_DURATION, "", 0, 0},
+	    {"timeout", AM_OPT_DURATION, "", 0, 0},
+	    {NULL, 0, NULL, 0, 0},
+	};
+	const struct am_option *tabs[] = {rw_options, generic};
+
+	(void)state, (void)old, (void)new;
+	for (size_t t = 0; t < 2; t++)
+		for (const struct am_option *o = tabs[t]; o->name; o++) {
+			const char *k = o->name;
+			switch (o->type) {
+			case AM_OPT_INT:
+				if (am_cfg_int(old_cfg, k, -1) !=
+				    am_cfg_int(new_cfg, k, -1))
+					return 0;
+				break;
+			case AM_OPT_DURATION:
+				if (am_cfg_duration(old_cfg, k, -1) !=
+				    am_cfg_duration(new_cfg, k, -1))
+					return 0;
+				break;
+			case AM_OPT_BOOL:
+				if (am_cfg_bool(old_cfg, k, false) !=
+				    am_cfg_bool(new_cfg, k, false))
+					return 0;
+				break;
+			case AM_OPT_STRLIST:
+				if (am_cfg_list_len(old_cfg, k) !=
+				    am_cfg_list_len(new_cfg, k))
+					return 0;
+				for (size_t i = 0; i < am_cfg_list_len(old_cfg, k); i++)
+					if (strcmp(am_cfg_list_at(old_cfg, k, i),
+						   am_cfg_list_at(new_cfg, k, i)))
+						return 0;
+				break;
+			default: {
+				const char *a = am_cfg_string(old_cfg, k, NULL),
+					   *b = am_cfg_string(new_cfg, k, NULL);
+				if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))
+					return 0;
+			}
+			}
+		}
+	return 1;
+}
+
 const struct am_exporter remote_write_exporter = {
     .name = RW,
     .flags = AM_COLLECTOR_NEEDS_CONFIG,
@@ -1307,4 +1432,5 @@ const struct am_exporter remote_write_exporter = {
     .start = rw_start,
     .stop = rw_stop,
     .check = rw_check,
+    .keep = rw_keep,
 };

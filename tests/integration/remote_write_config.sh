@@ -44,19 +44,40 @@ rport=$(free_port); aport=$(free_port)
 "$ABS_BUILDDIR/tests/rw_recv" "$rport" "$WORK/req.log" >"$WORK/recv.out" 2>&1 &
 PIDS="$PIDS $!"
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.1; done
-printf '%b' "collectors:\n  sim: {devices: 1}\n${R}    url: http://127.0.0.1:$rport/w\n    interval: 200ms\n" > "$WORK/r.yaml"
+rcfg() { # DEVICES [MORE REMOTE_WRITE OPTIONS]
+  printf '%b' "collectors:\n  netdev: {enabled: false}\n  sim: {devices: $1}\n${R}    url: http://127.0.0.1:$rport/w\n    interval: 200ms\n${2:-}" > "$WORK/r.yaml"
+}
+rcfg 3
 "$ACCELMON" --config "$WORK/r.yaml" --listen "127.0.0.1:$aport" >/dev/null 2>"$WORK/r.log" &
 apid=$!; PIDS="$PIDS $apid"
 for _ in $(seq 1 50); do grep -q "pushing to" "$WORK/r.log" && break; sleep 0.1; done
-printf '%b' "collectors:\n  sim: {devices: 1}\n${R}    url: http://127.0.0.1:$rport/w\n    interval: 200ms\n    spool_max_size: 1KiB\n" > "$WORK/r.yaml"
+rcfg 3 "    spool_max_size: 1KiB\n"
 kill -HUP "$apid"
 for _ in $(seq 1 50); do grep -q "reload failed" "$WORK/r.log" && break; sleep 0.1; done
-grep -q "reload failed, keeping the running config: .*r.yaml:7: exporters.remote_write.spool_max_size: '1KiB' is not a size" "$WORK/r.log" \
+grep -q "reload failed, keeping the running config: .*r.yaml:8: exporters.remote_write.spool_max_size: '1KiB' is not a size" "$WORK/r.log" \
   || fail "bad reload not refused: $(cat "$WORK/r.log")"
 grep -q "configuration reloaded" "$WORK/r.log" && fail "bad reload logged as done: $(cat "$WORK/r.log")"
 n1=$(wc -l < "$WORK/req.log"); sleep 1; n2=$(wc -l < "$WORK/req.log")
 [ "$n2" -gt "$n1" ] || fail "pushes stopped after a refused reload ($n1 -> $n2 lines)"
 ok "a bad reload is refused and pushes go on ($n1 -> $n2 requests)"
+# Series a reload removes get stale markers: the exporter goes on through a
+# reload that leaves its options as they are (.keep), and one restarted by a
+# changed option takes the last push's series over.
+stale_after() { # LINES_BEFORE WHAT
+  for _ in $(seq 1 50); do
+    awk -v n="$1" 'NR > n && $8 > 0 { f = 1 } END { exit !f }' "$WORK/req.log" && break; sleep 0.1
+  done
+  awk -v n="$1" 'NR > n && $8 > 0 { f = 1 } END { exit !f }' "$WORK/req.log" ||
+    fail "$2: no stale marker after the reload: $(tail -3 "$WORK/req.log")"
+}
+[ -z "$(awk '$8 > 0' "$WORK/req.log")" ] || fail "stale markers before any reload"
+rcfg 2; n0=$(wc -l < "$WORK/req.log"); kill -HUP "$apid"
+stale_after "$n0" "options unchanged"
+[ "$(grep -c "pushing to" "$WORK/r.log")" = 1 ] || fail "exporter restarted by an unchanged reload"
+rcfg 1 "    timeout: 3s\n"; n0=$(wc -l < "$WORK/req.log"); kill -HUP "$apid"
+stale_after "$n0" "options changed"
+[ "$(grep -c "pushing to" "$WORK/r.log")" = 2 ] || fail "exporter not restarted by a changed option"
+ok "stale markers after a reload that keeps the exporter and after one that restarts it"
 # A spool directory another agent holds is refused.
 printf '%b' "${R}    url: http://127.0.0.1:9/w\n    spool_dir: $WORK/sp\n" > "$WORK/s.yaml"
 "$ACCELMON" --config "$WORK/s.yaml" --listen "127.0.0.1:$(free_port)" >/dev/null 2>"$WORK/first.log" &
