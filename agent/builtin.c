@@ -42,6 +42,7 @@ const struct cfg_component *builtin_exporter_components(void)
 		comp[i].options = builtin_exporters[i]->options;
 		comp[i].needs_config =
 			builtin_exporters[i]->flags & AM_COLLECTOR_NEEDS_CONFIG;
+		comp[i].check = builtin_exporters[i]->check;
 	}
 	return comp;
 }

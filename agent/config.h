@@ -15,12 +15,20 @@
 
 /* Collector instances a config may enable (the scheduler's slots). */
 #define CFG_MAX_INSTANCES 64
+/* Checks a section's values as a whole when the config is loaded (what the
+ * option table cannot say: URL schemes, files that must exist). 0, or
+ * -EINVAL with the key at fault ("url", or "url[1]" for a list item) in key
+ * and the problem in why; the loader reports "FILE:LINE: exporters.NAME.KEY:
+ * why" and the config is refused (exit 2 at startup, kept on SIGHUP). */
+typedef int cfg_check_fn(const struct am_config *cfg, char *key, size_t keylen,
+			 char *why, size_t whylen);
 
 /* A component the config may name: a collector or an exporter. */
 struct cfg_component {
 	const char *name;
 	const struct am_option *options; /* {NULL}-terminated, may be NULL */
 	bool needs_config; /* off unless its section exists (AM_COLLECTOR_NEEDS_CONFIG) */
+	cfg_check_fn *check; /* exporters: am_exporter.check, may be NULL */
 };
 
 /* One section under `collectors:` or `exporters:`. A collector section
@@ -36,6 +44,7 @@ struct cfg_section {
 	double interval_s;        /* `interval`, default 1 s, at least 0.1 s */
 	double timeout_s;         /* `timeout`, default max(2 x interval, 2 s) */
 	double rescan_s;          /* collectors: `rescan`, default 30 s; 0: never */
+	unsigned long line;       /* of its name in the file; 0: not in it */
 	struct am_config *opts;   /* component's own keys, read with am_cfg_* */
 };
 

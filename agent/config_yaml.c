@@ -21,6 +21,7 @@
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +83,6 @@ struct cfg_parse {
 	const struct cfg_schema *schema;
 	bool last_layer; /* the text whose plugin keys load plugins */
 	struct agent_config *cfg;
-	/* Line of each collector section's key in the file (0: only in the
-	 * default), by cfg->collectors index, for the instance limit. */
-	unsigned long *coll_line;
-	size_t ncoll_line;
 };
 
 #define CFG_PATH_MAX 256
@@ -636,6 +633,25 @@ static void section_list(void *vctx, char *buf, size_t len)
 	known_list(buf, len, sc->generic, sc->comp->options);
 }
 
+/* Remember where a value (and each list item) is, for the checks that run
+ * after parsing (cfg_check_fn); the embedded default has no lines. */
+static void note_lines(struct cfg_parse *p, struct cfg_value *slot,
+		       const yaml_node_t *val)
+{
+	bool file = strcmp(p->source, CFG_EMBEDDED_SOURCE) != 0;
+
+	if (!slot || !file)
+		return;
+	slot->line = (unsigned long)val->start_mark.line + 1;
+	if (val->type == YAML_SEQUENCE_NODE && slot->type == AM_OPT_STRLIST &&
+	    (slot->item_line = calloc(slot->u.list.n + 1, sizeof(unsigned long))))
+		for (size_t i = 0; i < slot->u.list.n; i++)
+			slot->item_line[i] =
+				(unsigned long)yaml_document_get_node(
+					p->doc, val->data.sequence.items.start[i])
+					->start_mark.line + 1;
+}
+
 static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 			const char *key, const yaml_node_t *knode,
 			const yaml_node_t *val)
@@ -658,6 +674,7 @@ static int section_pair(struct cfg_parse *p, void *vctx, const char *path,
 	rc = set_option(p, sc->sec->opts, path, key, type, val);
 	if (rc)
 		return rc;
+	note_lines(p, opts_get(sc->sec->opts, key), val);
 	opt = comp_option(sc->comp, key);
 	if (opt && opt->min < opt->max &&
 	    (type == AM_OPT_INT || type == AM_OPT_DURATION)) {
@@ -761,22 +778,6 @@ static const char *instance_problem(const char *inst)
 	return NULL;
 }
 
-/* Remember the line of collector section i's key; 0 or -ENOMEM. */
-static int note_line(struct cfg_parse *p, size_t i, const yaml_node_t *knode)
-{
-	if (i >= p->ncoll_line) {
-		unsigned long *nl = realloc(p->coll_line, (i + 1) * sizeof(*nl));
-
-		if (!nl)
-			return oom(p);
-		memset(nl + p->ncoll_line, 0, (i + 1 - p->ncoll_line) * sizeof(*nl));
-		p->coll_line = nl;
-		p->ncoll_line = i + 1;
-	}
-	p->coll_line[i] = (unsigned long)knode->start_mark.line + 1;
-	return 0;
-}
-
 static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 		      const char *key, const yaml_node_t *knode,
 		      const yaml_node_t *val)
@@ -806,8 +807,7 @@ static int group_pair(struct cfg_parse *p, void *vctx, const char *path,
 	else if (!(sc.sec = section_add(secs, n, sc.comp, key)))
 		return oom(p);
 	sc.sec->present = true;
-	if (g->coll && note_line(p, i, knode))
-		return -ENOMEM;
+	sc.sec->line = (unsigned long)knode->start_mark.line + 1;
 	/* `netdev:` (null) and `netdev: {}` both mean "on, defaults". */
 	if (is_null(val))
 		return 0;
@@ -1196,7 +1196,7 @@ static int check_instances(struct cfg_parse *p, const char *source)
 		config_err(p->err, p->errlen,
 			   "%s:%lu: collectors.%s: more than %d collector instances "
 			   "enabled (turn some off with enabled: false)",
-			   source, i < p->ncoll_line && p->coll_line[i] ? p->coll_line[i] : 1UL,
+			   source, sec->line ? sec->line : 1UL,
 			   sec->name, CFG_MAX_INSTANCES);
 		return -EINVAL;
 	}
@@ -1221,6 +1221,45 @@ static void finish_sections(struct cfg_section *s, size_t n, bool coll)
 						       CFG_DEFAULT_RESCAN_S)
 				     : 0;
 	}
+}
+
+/* The components' own checks of their enabled sections, each error at the
+ * line of the key at fault (or of the section, for a key left out). */
+static int check_sections(struct cfg_parse *p, const struct cfg_section *s,
+			  size_t n)
+{
+	for (size_t i = 0; i < n && i < p->nexporters; i++) {
+		char key[CFG_PATH_MAX], why[512];
+		const struct cfg_value *v;
+		unsigned long line;
+		size_t base, idx;
+		int rc;
+
+		if (!s[i].enabled || !p->exporters[i].check)
+			continue;
+		rc = p->exporters[i].check(s[i].opts, key, sizeof(key), why,
+					   sizeof(why));
+		if (rc == -ENOMEM)
+			return oom(p);
+		if (rc == 0)
+			continue;
+		base = strcspn(key, "[");
+		idx = key[base] ? strtoul(key + base + 1, NULL, 10) : SIZE_MAX;
+		key[base] = '\0';
+		v = opts_get(s[i].opts, key);
+		line = v ? v->line : 0;
+		if (v && v->item_line && idx < v->u.list.n)
+			line = v->item_line[idx];
+		if (!line)
+			line = s[i].line;
+		if (idx != SIZE_MAX)
+			key[base] = '[';
+		config_err(p->err, p->errlen, "%s:%lu: exporters.%s.%s: %s",
+			   line ? p->cfg->source : CFG_EMBEDDED_SOURCE,
+			   line ? line : 1UL, s[i].name, key, why);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int config_parse_schema(const char *yaml, size_t len, const char *source,
@@ -1287,11 +1326,11 @@ int config_parse_schema(const char *yaml, size_t len, const char *source,
 	finish_sections(cfg->exporters, cfg->nexporters, false);
 	if ((rc = check_instances(&p, source)))
 		goto fail;
-	free(p.coll_line);
+	if ((rc = check_sections(&p, cfg->exporters, cfg->nexporters)) < 0)
+		goto fail;
 	*out = cfg;
 	return 0;
 fail:
-	free(p.coll_line);
 	config_free(cfg);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #define ACCELMON_EXPORTER_H
 
 #include "accelmon/collector.h"
+#include "config.h"
 
 struct agent_config;
 
@@ -26,6 +27,10 @@ struct am_exporter {
 		    const struct am_config *old_cfg,
 		    const struct agent_config *new,
 		    const struct am_config *new_cfg);
+	/* Optional: check the section when the config is loaded, so that a bad
+	 * value stops startup (exit 2, FILE:LINE) or a reload is refused while
+	 * the running exporter goes on (see cfg_check_fn in config.h). */
+	cfg_check_fn *check;
 };
 
 #endif

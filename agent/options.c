@@ -49,6 +49,9 @@ static void cfg_value_clear(struct cfg_value *v)
 		break;
 	}
 	memset(&v->u, 0, sizeof(v->u));
+	free(v->item_line);
+	v->item_line = NULL;
+	v->line = 0;
 }
 
 void opts_free(struct am_config *c)
@@ -125,6 +128,11 @@ static struct cfg_value *opts_find(const struct am_config *c, const char *key)
 		if (strcmp(c->vals[i].key, key) == 0)
 			return &c->vals[i];
 	return NULL;
+}
+
+struct cfg_value *opts_get(const struct am_config *c, const char *key)
+{
+	return opts_find(c, key);
 }
 
 struct cfg_value *opts_slot(struct am_config *c, const char *key)

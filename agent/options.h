@@ -24,6 +24,11 @@ struct cfg_value {
 			size_t n;
 		} list; /* STRLIST */
 	} u;
+	/* Where the file set it (for errors found after parsing): the line of
+	 * the value, and of each item of a list (NULL unless a block or flow
+	 * sequence). 0: not from a file. */
+	unsigned long line;
+	unsigned long *item_line;
 };
 
 /* A section's keys as set by the embedded default and the file, in the
@@ -44,5 +49,7 @@ void opts_free(struct am_config *c);
  * its options beyond the config they came from; NULL when out of memory. */
 struct am_config *opts_dup(const struct am_config *c);
 struct cfg_value *opts_slot(struct am_config *c, const char *key);
+/* The value of key, or NULL. */
+struct cfg_value *opts_get(const struct am_config *c, const char *key);
 
 #endif

@@ -104,6 +104,12 @@ struct rw_stats {
 	_Atomic uint64_t spool_bytes, spool_segments;
 	_Atomic uint64_t dropped[DROP_N];
 	_Atomic uint64_t by_duration[NBUCKETS];
+	/* The series of the last push of a stopped endpoint (stats_lock),
+	 * taken over by the next one for this URL so that series a reload
+	 * removed still get their stale marker; ext: its external labels. */
+	uint8_t *last_set;
+	size_t last_len;
+	char *last_ext;
 	struct rw_stats *next;
 };
 
@@ -113,10 +119,15 @@ static struct rw_stats *stats_list;
 static void reg(const char *name, const char *help, int counter, const char *url,
 		const char *extra, const _Atomic uint64_t *v)
 {
-	char labels[1024];
+	/* Sized to the URL: a cut label value would break the whole page. */
+	size_t len = strlen(url) + strlen(extra) + 16;
+	char *labels = malloc(len);
 
-	snprintf(labels, sizeof(labels), "{url=\"%s\"%s}", url, extra);
+	if (!labels)
+		return;
+	snprintf(labels, len, "{url=\"%s\"%s}", url, extra);
 	agg_stat_register(name, help, counter, labels, v);
+	free(labels);
 }
 
 /* The stats block of url, registered on first use. */
@@ -475,23 +486,23 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 	h = curl_slist_append(h, "Expect:");
 	for (unsigned i = 0; i < e->o.nheaders; i++)
 		h = curl_slist_append(h, e->o.headers[i]);
+	/* Never without the credential: a receiver would answer 401, which is
+	 * not retried, and the samples would be lost while a rotation put the
+	 * file back a moment later. The request waits for a retry instead. */
+	const char *sfile = e->o.token_file ? e->o.token_file : e->o.password_file;
+	if (sfile && read_secret(sfile, secret, sizeof(secret)) < 0) {
+		eplog(e, LOGL_ERROR, "cannot read %s %s: %s; %u samples kept for a retry",
+		      e->o.token_file ? "bearer_token_file" : "basic_auth_password_file",
+		      sfile, strerror(errno), nsamples);
+		curl_slist_free_all(h);
+		stat_add(&e->st->failed, nsamples);
+		return RW_RETRY;
+	}
 	if (e->o.token_file) {
-		if (read_secret(e->o.token_file, secret, sizeof(secret)) < 0)
-			eplog(e, LOGL_ERROR, "cannot read bearer_token_file %s: %s",
-			      e->o.token_file, strerror(errno));
-		else {
-			snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
-			h = curl_slist_append(h, auth);
-		}
-	}
-	if (e->o.password_file) {
-		if (read_secret(e->o.password_file, secret, sizeof(secret)) < 0)
-			eplog(e, LOGL_ERROR,
-			      "cannot read basic_auth_password_file %s: %s",
-			      e->o.password_file, strerror(errno));
-		else
-			curl_easy_setopt(e->curl, CURLOPT_PASSWORD, secret);
-	}
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+		h = curl_slist_append(h, auth);
+	} else if (e->o.password_file)
+		curl_easy_setopt(e->curl, CURLOPT_PASSWORD, secret);
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -711,9 +722,15 @@ static void ep_tick(struct rw_ep *e)
 		e->vals[n++] = s->values[i].value;
 	}
 	snapshot_release(s);
-	/* Series of the last push that are gone get a stale marker. */
+	/* Series of the last push that are gone get a stale marker (their
+	 * labels may not be built yet when the set came from the endpoint
+	 * this one replaced). */
 	for (uint32_t id = 0; id < nser; id++)
 		if (bit(e->prev, id) && !bit(e->cur, id)) {
+			if (e->lc[id].state == 0)
+				lcache_build(e, id, &e->lc[id]);
+			if (e->lc[id].state != 1)
+				continue;
 			e->ids[n] = id;
 			e->vals[n++] = rw_stale_nan();
 			nstale++;
@@ -783,10 +800,68 @@ static void *ep_thread(void *arg)
 	return NULL;
 }
 
+/* The external labels as one string: a handed-over series set is only
+ * valid for the same ones (else the stale markers name other series). */
+static char *ext_sig(const struct rw_opts *o)
+{
+	size_t len = 1;
+	char *sig;
+
+	for (unsigned i = 0; i < o->next; i++)
+		len += strlen(o->ext[i].name) + strlen(o->ext[i].value) + 2;
+	if (!(sig = malloc(len)))
+		return NULL;
+	sig[0] = '\0';
+	for (unsigned i = 0; i < o->next; i++)
+		sprintf(sig + strlen(sig), "%s=%s\n", o->ext[i].name, o->ext[i].value);
+	return sig;
+}
+
+/* Hand the last push's series set to the next endpoint of this URL. */
+static void ep_save_set(struct rw_ep *e)
+{
+	char *sig;
+
+	if (!e->st || !e->prev || !(sig = ext_sig(&e->o)))
+		return;
+	pthread_mutex_lock(&stats_lock);
+	free(e->st->last_set);
+	free(e->st->last_ext);
+	e->st->last_set = e->prev;
+	e->st->last_len = e->bmcap;
+	e->st->last_ext = sig;
+	e->prev = NULL;
+	pthread_mutex_unlock(&stats_lock);
+}
+
+/* Take the set a stopped endpoint of this URL left, if its external
+ * labels were these. */
+static int ep_take_set(struct rw_ep *e)
+{
+	char *sig = ext_sig(&e->o);
+	int rc = 0;
+
+	if (!sig)
+		return -ENOMEM;
+	pthread_mutex_lock(&stats_lock);
+	if (e->st->last_set && !strcmp(sig, e->st->last_ext) &&
+	    (e->cur = calloc(e->st->last_len, 1))) {
+		e->prev = e->st->last_set;
+		e->bmcap = e->st->last_len;
+		e->st->last_set = NULL;
+		rc = 1;
+	}
+	pthread_mutex_unlock(&stats_lock);
+	free(sig);
+	return rc;
+}
+
 static void ep_free(struct rw_ep *e)
 {
 	if (!e)
 		return;
+	if (e->started)
+		ep_save_set(e);
 	if (e->q) {
 		struct rw_spool_stats s;
 		rw_spool_stats(e->q, &s);
@@ -870,25 +945,47 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-static int bad(const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int bad(const char *key, const char *fmt, ...)
+/* Spools of versions that hashed the URL with its user:password: moved
+ * to the name without them, once, so that nothing queued is orphaned. */
+static void spool_migrate(const char *dir, const char *url, const char *path)
 {
-	char m[512];
+	char old[PATH_MAX];
+	struct stat st;
+
+	snprintf(old, sizeof(old), "%s/%016" PRIx64, dir, fnv1a(url));
+	if (strcmp(old, path) && stat(old, &st) == 0 && stat(path, &st) < 0 &&
+	    rename(old, path) == 0)
+		log_msg(LOGL_INFO, RW,
+			"spool %s moved to %s (named without "
+			"credentials now)",
+			old, path);
+}
+
+/* Where a check failed: the key ("url[1]") and the problem. */
+struct rw_err {
+	char *key, *why;
+	size_t keylen, whylen;
+};
+
+static int bad(struct rw_err *er, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(struct rw_err *er, const char *key, const char *fmt, ...)
+{
 	va_list ap;
 
+	snprintf(er->key, er->keylen, "%s", key);
 	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
+	vsnprintf(er->why, er->whylen, fmt, ap);
 	va_end(ap);
-	log_msg(LOGL_ERROR, RW, "exporters.remote_write.%s: %s", key, m);
 	return -EINVAL;
 }
 
 static void rw_stop(void *state);
 
-/* "Name: value" with a token name, not one the protocol sets. */
-static int header_check(const char *key, const char *h, int have_auth)
+/* "Name: value" with a token name, not one the protocol sets. Values are
+ * never quoted back: a header may carry a tenant secret. */
+static int header_check(struct rw_err *er, const char *key, const char *h, int have_auth)
 {
 	static const char *const own[] = {
 	    "Content-Encoding",
@@ -904,19 +1001,21 @@ static int header_check(const char *key, const char *h, int have_auth)
 	const char *v = h + n + 1;
 
 	if (!h[n] || !n)
-		return bad(key, "'%s' is not \"Name: value\"", h);
+		return bad(er, key, "not \"Name: value\" (no ':' after a name)");
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '_')
-			return bad(key, "'%.*s' is not a header name", (int)n, h);
+			return bad(er, key, "'%.*s' is not a header name",
+				   (int)(n > 64 ? 64 : n), h);
 	while (*v == ' ' || *v == '\t')
 		v++;
 	if (!*v || strpbrk(v, "\r\n"))
-		return bad(key, "'%s' has no value, or a line break", h);
+		return bad(er, key, "%.*s has no value, or a line break",
+			   (int)(n > 64 ? 64 : n), h);
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strlen(own[i]) == n && !strncasecmp(h, own[i], n))
-			return bad(key, "%s is set by the exporter", own[i]);
+			return bad(er, key, "%s is set by the exporter", own[i]);
 	if (have_auth && n == 13 && !strncasecmp(h, "Authorization", n))
-		return bad(key,
+		return bad(er, key,
 			   "Authorization is set by basic auth or bearer_token_file");
 	return 0;
 }
@@ -926,11 +1025,168 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int check_file(const char *key, const char *path)
+static int check_file(struct rw_err *er, const char *key, const char *path)
 {
 	if (path && access(path, R_OK) < 0)
-		return bad(key, "%s: %s", path, strerror(errno));
+		return bad(er, key, "%s: %s", path, strerror(errno));
 	return 0;
+}
+
+/* A spool directory that exists is a writable directory; one that does not
+ * yet exists has a writable parent (the exporter creates it). */
+static int check_spool_dir(struct rw_err *er, const char *dir)
+{
+	struct stat st;
+	char parent[PATH_MAX], *slash;
+
+	if (!dir)
+		return 0;
+	if (!*dir)
+		return bad(er, "spool_dir", "empty path");
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return bad(er, "spool_dir", "%s is not a directory", dir);
+		if (access(dir, W_OK | X_OK) < 0)
+			return bad(er, "spool_dir", "%s: %s", dir, strerror(errno));
+		return 0;
+	}
+	if (errno != ENOENT)
+		return bad(er, "spool_dir", "%s: %s", dir, strerror(errno));
+	snprintf(parent, sizeof(parent), "%s", dir);
+	while ((slash = strrchr(parent, '/')) && slash[1] == '\0' && slash != parent)
+		*slash = '\0';
+	slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(parent, W_OK | X_OK) < 0)
+		return bad(er, "spool_dir", "%s: cannot be created in %s: %s", dir,
+			   parent, strerror(errno));
+	return 0;
+}
+
+/* Longest URL taken: the url label of the self metrics and the log lines
+ * stay readable, and no buffer on the way cuts it. */
+#define RW_URL_MAX 2048
+
+/* Everything that can be checked without starting: run when the config is
+ * loaded (FILE:LINE, exit 2 at startup, a reload refused) and again by
+ * start. No side effects. */
+static int rw_check_opts(const struct am_config *cfg, struct rw_err *er)
+{
+	const char *sz = am_cfg_string(cfg, "spool_max_size", "256MiB");
+	const char *user = am_cfg_string(cfg, "basic_auth_username", NULL),
+		   *pw = am_cfg_string(cfg, "basic_auth_password_file", NULL),
+		   *tok = am_cfg_string(cfg, "bearer_token_file", NULL),
+		   *cert = am_cfg_string(cfg, "cert_file", NULL),
+		   *keyf = am_cfg_string(cfg, "key_file", NULL);
+	size_t nurl = am_cfg_list_len(cfg, "url");
+	uint64_t max;
+	char key[64];
+
+	if (!nurl)
+		return bad(er, "url", "the remote_write exporter needs `url`");
+	if (nurl > RW_MAX_ENDPOINTS)
+		return bad(er, "url", "at most %d URLs", RW_MAX_ENDPOINTS);
+	for (size_t i = 0; i < nurl; i++) {
+		const char *url = am_cfg_list_at(cfg, "url", i);
+		char *shown = url_shown(url);
+		int rc = 0;
+
+		snprintf(key, sizeof(key), "url[%zu]", i);
+		if (!shown)
+			return -ENOMEM;
+		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+			rc = bad(er, key, "'%.200s' is not an http:// or https:// URL",
+				 shown);
+		else if (strlen(url) > RW_URL_MAX)
+			rc = bad(er, key, "longer than %d bytes", RW_URL_MAX);
+		for (size_t j = 0; !rc && j < i; j++)
+			if (!strcmp(url, am_cfg_list_at(cfg, "url", j)))
+				rc = bad(er, key, "%.200s is listed twice", shown);
+		free(shown);
+		if (rc)
+			return rc;
+	}
+	if (rec_parse_size(sz, &max) < 0 || max < 65536)
+		return bad(er, "spool_max_size", "'%s' is not a size of at least 64KiB",
+			   sz);
+	if (am_cfg_duration(cfg, "min_backoff", 0.1) >
+	    am_cfg_duration(cfg, "max_backoff", 5))
+		return bad(er, "min_backoff", "larger than max_backoff");
+	if ((user != NULL) != (pw != NULL))
+		return bad(er, "basic_auth_username",
+			   "basic auth needs both basic_auth_username and "
+			   "basic_auth_password_file");
+	if (user && tok)
+		return bad(er, "bearer_token_file",
+			   "use basic auth or a bearer token, not both");
+	if ((cert != NULL) != (keyf != NULL))
+		return bad(er, "cert_file",
+			   "a client certificate needs cert_file and key_file");
+	if (check_file(er, "ca_file", am_cfg_string(cfg, "ca_file", NULL)) ||
+	    check_file(er, "cert_file", cert) || check_file(er, "key_file", keyf) ||
+	    check_file(er, "basic_auth_password_file", pw) ||
+	    check_file(er, "bearer_token_file", tok) ||
+	    check_spool_dir(er, am_cfg_string(cfg, "spool_dir", NULL)))
+		return -EINVAL;
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
+		const char *l = am_cfg_list_at(cfg, "external_labels", i);
+		const char *eq = strchr(l, '=');
+		char name[128];
+
+		snprintf(key, sizeof(key), "external_labels[%zu]", i);
+		if (i == RW_MAX_LABELS - 1)
+			return bad(er, key, "too many external labels");
+		if (!eq || !eq[1])
+			return bad(er, key, "'%.200s' is not name=value", l);
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - l), l);
+		if ((size_t)(eq - l) >= sizeof(name) || !rw_label_name_ok(name))
+			return bad(er, key, "'%.100s' is not a label name", name);
+		for (size_t j = 0; j < i; j++) {
+			const char *o = am_cfg_list_at(cfg, "external_labels", j);
+			if (!strncmp(o, l, (size_t)(eq - l) + 1))
+				return bad(er, key, "label %s given twice", name);
+		}
+	}
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
+		int rc;
+
+		snprintf(key, sizeof(key), "headers[%zu]", i);
+		if (i == RW_MAX_HEADERS)
+			return bad(er, key, "at most %d headers", RW_MAX_HEADERS);
+		if ((rc = header_check(er, key, am_cfg_list_at(cfg, "headers", i),
+				       user || tok)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int rw_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
+		    size_t whylen)
+{
+	struct rw_err er = {key, why, keylen, whylen};
+
+	return rw_check_opts(cfg, &er);
+}
+
+/* A failure of start, logged as the config loader words it. */
+static int start_bad(const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int start_bad(const char *key, const char *fmt, ...)
+{
+	char m[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	log_msg(LOGL_ERROR, RW, "exporters.remote_write.%s: %s", key, m);
+	return -EINVAL;
 }
 
 static int rw_start(const struct agent_config *agent, const struct am_config *cfg,
@@ -955,108 +1211,45 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 	    .password_file = am_cfg_string(cfg, "basic_auth_password_file", NULL),
 	    .token_file = am_cfg_string(cfg, "bearer_token_file", NULL),
 	};
-	const char *sz = am_cfg_string(cfg, "spool_max_size", "256MiB");
 	size_t nurl = am_cfg_list_len(cfg, "url");
-	int rc = -EINVAL;
+	char ekey[64], why[512];
+	int rc;
 
 	(void)agent;
-	if (!nurl)
-		return bad("url", "the remote_write exporter needs `url`");
-	if (nurl > RW_MAX_ENDPOINTS)
-		return bad("url", "at most %d URLs", RW_MAX_ENDPOINTS);
-	if (rec_parse_size(sz, &o.spool_max) < 0 || o.spool_max < 65536)
-		return bad("spool_max_size", "'%s' is not a size of at least 64KiB", sz);
-	if (o.min_backoff_s > o.max_backoff_s)
-		return bad("min_backoff", "larger than max_backoff");
-	if ((o.user != NULL) != (o.password_file != NULL))
-		return bad("basic_auth_username",
-			   "basic auth needs both basic_auth_username and "
-			   "basic_auth_password_file");
-	if (o.user && o.token_file)
-		return bad("bearer_token_file",
-			   "use basic auth or a bearer token, not both");
-	if ((o.cert_file != NULL) != (o.key_file != NULL))
-		return bad("cert_file",
-			   "a client certificate needs cert_file and key_file");
-	if (check_file("ca_file", o.ca_file) || check_file("cert_file", o.cert_file) ||
-	    check_file("key_file", o.key_file) ||
-	    check_file("basic_auth_password_file", o.password_file) ||
-	    check_file("bearer_token_file", o.token_file))
-		return -EINVAL;
+	/* Checked when the config was loaded; a file may have gone since. */
+	if ((rc = rw_check(cfg, ekey, sizeof(ekey), why, sizeof(why))) < 0)
+		return rc == -EINVAL ? start_bad(ekey, "%s", why) : rc;
+	rec_parse_size(am_cfg_string(cfg, "spool_max_size", "256MiB"), &o.spool_max);
 	if (!(x = calloc(1, sizeof(*x))))
 		return -ENOMEM;
+	rc = -ENOMEM;
 	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
-		const char *l = am_cfg_list_at(cfg, "external_labels", i);
-		char key[64], *eq;
+		char *eq;
 
-		snprintf(key, sizeof(key), "external_labels[%zu]", i);
-		if (o.next == RW_MAX_LABELS - 1) {
-			rc = bad(key, "too many external labels");
+		if (!(x->ext_buf[o.next] =
+			  strdup(am_cfg_list_at(cfg, "external_labels", i))))
 			goto fail;
-		}
-		if (!(x->ext_buf[o.next] = strdup(l))) {
-			rc = -ENOMEM;
-			goto fail;
-		}
 		eq = strchr(x->ext_buf[o.next], '=');
-		if (!eq || !eq[1]) {
-			rc = bad(key, "'%s' is not name=value", l);
-			goto fail;
-		}
 		*eq = '\0';
-		if (!rw_label_name_ok(x->ext_buf[o.next])) {
-			rc = bad(key, "'%s' is not a label name", x->ext_buf[o.next]);
-			goto fail;
-		}
-		for (unsigned j = 0; j < o.next; j++)
-			if (!strcmp(x->ext[j].name, x->ext_buf[o.next])) {
-				rc = bad(key, "label %s given twice", x->ext[j].name);
-				goto fail;
-			}
 		x->ext[o.next] = (struct rw_label){x->ext_buf[o.next], eq + 1};
 		o.next++;
 	}
 	o.ext = x->ext;
 	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
-		char key[32];
-
-		snprintf(key, sizeof(key), "headers[%zu]", i);
-		if (i == RW_MAX_HEADERS) {
-			rc = bad(key, "at most %d headers", RW_MAX_HEADERS);
+		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i))))
 			goto fail;
-		}
-		if ((rc = header_check(key, am_cfg_list_at(cfg, "headers", i),
-				       o.user || o.token_file)) < 0)
-			goto fail;
-		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i)))) {
-			rc = -ENOMEM;
-			goto fail;
-		}
 		o.nheaders++;
 	}
 	o.headers = x->hdr;
 	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
 	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
-	    keep(x, &o.token_file)) {
-		rc = -ENOMEM;
+	    keep(x, &o.token_file))
 		goto fail;
-	}
 	pthread_once(&curl_once, curl_init_once);
 	for (size_t i = 0; i < nurl; i++) {
 		const char *url = am_cfg_list_at(cfg, "url", i);
 		struct rw_ep *e;
-		char key[32];
 
-		snprintf(key, sizeof(key), "url[%zu]", i);
-		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-			rc = bad(key, "'%s' is not an http:// or https:// URL", url);
-			goto fail;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(url, x->ep[j]->url)) {
-				rc = bad(key, "%s is listed twice", url);
-				goto fail;
-			}
 		if (!(e = calloc(1, sizeof(*e)))) {
 			rc = -ENOMEM;
 			goto fail;
@@ -1071,17 +1264,22 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			goto fail;
 		}
 		rw_enc_init(&e->enc);
+		if (ep_take_set(e) < 0)
+			goto fail;
 		if (o.spool_dir) {
 			char p[PATH_MAX];
 
 			if (mkdir(o.spool_dir, 0750) < 0 && errno != EEXIST) {
-				rc = bad("spool_dir", "%s: %s", o.spool_dir,
-					 strerror(errno));
+				rc = start_bad("spool_dir", "%s: %s", o.spool_dir,
+					       strerror(errno));
 				goto fail;
 			}
-			/* One directory per URL; the URL is written beside
-			 * the segments for whoever looks. */
-			snprintf(p, sizeof(p), "%s/%016" PRIx64, o.spool_dir, fnv1a(url));
+			/* One directory per URL without its credentials (a
+			 * new password keeps the spool); the URL is written
+			 * beside the segments for whoever looks. */
+			snprintf(p, sizeof(p), "%s/%016" PRIx64, o.spool_dir,
+				 fnv1a(e->shown));
+			spool_migrate(o.spool_dir, url, p);
 			if (!(e->spool_path = strdup(p))) {
 				rc = -ENOMEM;
 				goto fail;
@@ -1089,10 +1287,11 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		}
 		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
 			if (rc == -EBUSY)
-				bad("spool_dir", "%s is in use by another agent",
-				    e->spool_path);
+				start_bad("spool_dir", "%s is in use by another agent",
+					  e->spool_path);
 			else
-				bad("spool_dir", "%s: %s", e->spool_path, strerror(-rc));
+				start_bad("spool_dir", "%s: %s", e->spool_path,
+					  strerror(-rc));
 			goto fail;
 		}
 		if (e->spool_path) {
@@ -1173,10 +1372,65 @@ static void rw_stop(void *state)
 	free(x);
 }
 
+/* The pushes go on through a reload (queue, backoff and the last push's
+ * series kept) when every option of the section stays the same. */
+static int rw_keep(void *state, const struct agent_config *old,
+		   const struct am_config *old_cfg, const struct agent_config *new,
+		   const struct am_config *new_cfg)
+{
+	static const struct am_option generic[] = {
+	    {"interval", AM_OPT_DURATION, "", 0, 0},
+	    {"timeout", AM_OPT_DURATION, "", 0, 0},
+	    {NULL, 0, NULL, 0, 0},
+	};
+	const struct am_option *tabs[] = {rw_options, generic};
+
+	(void)state, (void)old, (void)new;
+	for (size_t t = 0; t < 2; t++)
+		for (const struct am_option *o = tabs[t]; o->name; o++) {
+			const char *k = o->name;
+			switch (o->type) {
+			case AM_OPT_INT:
+				if (am_cfg_int(old_cfg, k, -1) !=
+				    am_cfg_int(new_cfg, k, -1))
+					return 0;
+				break;
+			case AM_OPT_DURATION:
+				if (am_cfg_duration(old_cfg, k, -1) !=
+				    am_cfg_duration(new_cfg, k, -1))
+					return 0;
+				break;
+			case AM_OPT_BOOL:
+				if (am_cfg_bool(old_cfg, k, false) !=
+				    am_cfg_bool(new_cfg, k, false))
+					return 0;
+				break;
+			case AM_OPT_STRLIST:
+				if (am_cfg_list_len(old_cfg, k) !=
+				    am_cfg_list_len(new_cfg, k))
+					return 0;
+				for (size_t i = 0; i < am_cfg_list_len(old_cfg, k); i++)
+					if (strcmp(am_cfg_list_at(old_cfg, k, i),
+						   am_cfg_list_at(new_cfg, k, i)))
+						return 0;
+				break;
+			default: {
+				const char *a = am_cfg_string(old_cfg, k, NULL),
+					   *b = am_cfg_string(new_cfg, k, NULL);
+				if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))
+					return 0;
+			}
+			}
+		}
+	return 1;
+}
+
 const struct am_exporter remote_write_exporter = {
     .name = RW,
     .flags = AM_COLLECTOR_NEEDS_CONFIG,
     .options = rw_options,
     .start = rw_start,
     .stop = rw_stop,
+    .check = rw_check,
+    .keep = rw_keep,
 };

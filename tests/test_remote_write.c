@@ -2,7 +2,7 @@
  * labels, empty values, the 30-label limit), the protobuf + snappy request
  * round trip, the retry policy as a table, Retry-After, and the spool
  * (order across segments, replay after reopen, torn tail, bad CRC, the size
- * bound, a full disk).
+ * bound, a full disk), and the config check's words (no secret quoted).
  */
 #include <check.h>
 #include <dirent.h>
@@ -19,6 +19,10 @@
 #include "exporters/records_format/records_frame.h"
 #include "exporters/remote_write_codec.h"
 #include "exporters/remote_write_spool.h"
+#include "exporter.h"
+#include "options.h"
+
+extern const struct am_exporter remote_write_exporter;
 
 static char *tmpdir(void)
 {
@@ -216,6 +220,48 @@ START_TEST(test_retry_table)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		ck_assert_msg(rw_classify(t[i].status, t[i].retry_429) == t[i].want,
 			      "status %ld", t[i].status);
+}
+END_TEST
+
+/* A section with one string list value. */
+static struct am_config *one_list(const char *key, const char *a, const char *b)
+{
+	struct am_config *c = opts_new();
+	struct cfg_value *v;
+
+	ck_assert_ptr_nonnull(c);
+	v = opts_slot(c, key);
+	v->type = AM_OPT_STRLIST;
+	v->u.list.n = b ? 2 : 1;
+	v->u.list.v = calloc(2, sizeof(char *));
+	v->u.list.v[0] = strdup(a);
+	if (b)
+		v->u.list.v[1] = strdup(b);
+	return c;
+}
+
+START_TEST(test_check_words)
+{
+	char key[64], why[512];
+	struct am_config *c;
+
+	ck_assert_ptr_nonnull(remote_write_exporter.check);
+	c = one_list("url", "http://a/w", "ftp://node:pw-secret@b/w");
+	ck_assert_int_eq(
+	    remote_write_exporter.check(c, key, sizeof(key), why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(key, "url[1]");
+	ck_assert_ptr_null(strstr(why, "pw-secret"));
+	ck_assert_ptr_nonnull(strstr(why, "ftp://b/w"));
+	opts_free(c);
+	c = one_list("url", "http://a/w", "http://a/w");
+	ck_assert_int_eq(
+	    remote_write_exporter.check(c, key, sizeof(key), why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(key, "url[1]");
+	opts_free(c);
+	c = one_list("url", "http://u:pw@a/w", NULL);
+	ck_assert_int_eq(
+	    remote_write_exporter.check(c, key, sizeof(key), why, sizeof(why)), 0);
+	opts_free(c);
 }
 END_TEST
 
@@ -542,6 +588,7 @@ static Suite *rw_suite(void)
 	tcase_add_test(tc, test_snappy_roundtrip);
 	tcase_add_test(tc, test_retry_table);
 	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_check_words);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_stale_nan);
 	tcase_add_test(tc, test_spool_memory);

@@ -2,7 +2,8 @@
 # Remote write over https and with credentials, against tests/rw_recv:
 # - https with ca_file and a bearer token read from a file; a rotated token
 #   file is read again for the next request (the receiver then answers 401,
-#   counted as reason="http_401");
+#   counted as reason="http_401"); a token file that is missing for a while
+#   holds the pushes back (never sent without it) until it is there again;
 # - basic auth (basic_auth_username + basic_auth_password_file) over http,
 #   with an extra header (headers: X-Scope-OrgID, a Mimir tenant);
 # - a server certificate the agent cannot verify: nothing is accepted, the
@@ -84,8 +85,25 @@ sent=$(echo "$m" | awk '/^accelmon_remote_write_samples_sent_total/ { print $2 }
 grep -q "no answer (.*certificate" untrusted.log || fail "no certificate error logged: $(cat untrusted.log)"
 ok "an unverifiable server certificate: nothing sent, $failed samples failed and kept for retry; with insecure_skip_verify: accepted"
 
-printf 'tok-rotated\n' > token
+# A token file missing for a moment (a rotation by rename): nothing goes
+# without the credential, the pushes wait and are all sent once it is back.
 u="url=\"https://127.0.0.1:$p1/api/v1/write\""
+mv token token.away
+for _ in $(seq 1 50); do grep -q "cannot read bearer_token_file" bearer.log && break; sleep 0.1; done
+sleep 1
+n0=$(ok_count req1.log)
+mv token.away token
+for _ in $(seq 1 50); do
+  b=$(curl -fsS "http://127.0.0.1:$bearer_port/metrics" | awk -v k="accelmon_remote_write_spool_bytes{$u}" 'index($0, k " ") == 1 { print $2 }')
+  [ "$b" = 0 ] && [ "$(ok_count req1.log)" -gt "$n0" ] && break
+  sleep 0.1
+done
+grep -q unauthorized req1.log && fail "a request went without the token: $(grep unauthorized req1.log | head -2)"
+grep -q "cannot read bearer_token_file .*kept for a retry" bearer.log || fail "missing token not logged: $(tail -3 bearer.log)"
+[ "$b" = 0 ] || fail "requests kept while the token was missing not sent: spool $b bytes"
+ok "a token file missing for a while: no request without it, $(( $(ok_count req1.log) - n0 )) kept pushes sent once it is back"
+
+printf 'tok-rotated\n' > token
 for _ in $(seq 1 50); do
   d=$(curl -fsS "http://127.0.0.1:$bearer_port/metrics" |
     awk -v k="accelmon_remote_write_samples_dropped_total{$u,reason=\"http_401\"}" 'index($0, k " ") == 1 { print $2 }')
