@@ -14,6 +14,7 @@
 #include <config.h>
 #endif
 #include "config.h"
+#include "hostport.h"
 #include "options.h"
 
 #include <errno.h>
@@ -842,45 +843,12 @@ static void top_list(void *vctx, char *buf, size_t len)
 	known_list(buf, len, top_keys, NULL);
 }
 
-/* HOST:PORT with a non-empty host, IPv6 in brackets, port 1..65535.
- * Returns NULL if fine, else why not. */
+/* HOST:PORT as the listener will take it; NULL if fine, else why not. */
 static const char *listen_problem(const char *s)
 {
-	const char *colon, *port;
-	unsigned long n = 0;
+	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
 
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close)
-			return "missing ']' after the IPv6 address";
-		if (close == s + 1)
-			return "empty host";
-		if (close[1] != ':')
-			return "missing :PORT";
-		port = close + 2;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return "missing :PORT";
-		if (colon == s)
-			return "empty host";
-		if (memchr(s, ':', (size_t)(colon - s)))
-			return "an IPv6 address needs brackets";
-		port = colon + 1;
-	}
-	if (!*port)
-		return "missing port number";
-	for (const char *c = port; *c; c++) {
-		if (*c < '0' || *c > '9')
-			return "port is not a number";
-		n = n * 10 + (unsigned long)(*c - '0');
-		if (n > 65535)
-			return "port out of range 1..65535";
-	}
-	if (n == 0)
-		return "port out of range 1..65535";
-	return NULL;
+	return hostport_split(s, host, sizeof(host), port, sizeof(port));
 }
 
 static int top_pair(struct cfg_parse *p, void *vctx, const char *path,

@@ -24,6 +24,7 @@
 #include "agg.h"
 #include "config.h"
 #include "exporter.h"
+#include "hostport.h"
 #include "exporters/live_page.h"
 #include "exporters/prometheus.h"
 #include "log.h"
@@ -385,31 +386,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 /* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. */
 static int listen_on(const char *addr, char *err, size_t errlen)
 {
-	char host[256];
-	const char *port = strrchr(addr, ':');
+	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
+	const char *why = hostport_split(addr, host, sizeof(host), port, sizeof(port));
 	struct addrinfo hints, *res = NULL, *ai;
 	int fd = -1, one = 1, rc;
-	size_t hl;
 
-	if (!port || port == addr) {
-		snprintf(err, errlen, "listen address %s: expected HOST:PORT", addr);
+	if (why) {
+		snprintf(err, errlen, "listen address %s: %s (expected HOST:PORT)", addr,
+			 why);
 		return -EINVAL;
 	}
-	hl = (size_t)(port - addr);
-	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host)) {
-		snprintf(err, errlen, "listen address %s: host too long", addr);
-		return -EINVAL;
-	}
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(hl ? host : NULL, port + 1, &hints, &res);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "listen address %s: %s", addr, gai_strerror(rc));
 		return -EINVAL;
