@@ -2,6 +2,7 @@
  * fixtures' own mktree.sh so every suite gets the same links.
  */
 #include <check.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +94,31 @@ const char *fixture_file(const char *root, const char *dir, const char *rel)
 	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/%s/%s", root, dir, rel),
 			 (int)sizeof(path));
 	return path;
+}
+
+char *fixture_tmpdir(const char *prefix)
+{
+	char *d = malloc(strlen(prefix) + 16);
+
+	ck_assert_ptr_nonnull(d);
+	sprintf(d, "/tmp/%s-XXXXXX", prefix);
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+void fixture_rmdir_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
 }

@@ -30,4 +30,9 @@ void fixture_put(const char *path, const char *text);
 /* The same with a number and a newline, as sysfs writes counters. */
 void fixture_put_u64(const char *path, unsigned long long v);
 
+/* A new empty directory /tmp/<prefix>-XXXXXX (free the name), and the
+ * removal of such a directory with the plain files in it. */
+char *fixture_tmpdir(const char *prefix);
+void fixture_rmdir_files(const char *dir);
+
 #endif

@@ -17,33 +17,11 @@
 #include "exporters/records.h"
 #include "exporters/records_format/records_codec.h"
 #include "exporters/records_format/records_frame.h"
+#include "fixture_tree.h"
 #include "series.h"
 #include "snapshot.h"
 
 /* ---- helpers ---- */
-
-static char *tmpdir(void)
-{
-	char *d = strdup("/tmp/amrec-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-static void rmtree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
 
 /* A buffer of n frames with payloads of the given sizes; offsets[i] is
  * where frame i starts. Payload bytes are a function of (i, j). */
@@ -677,7 +655,7 @@ static void check_dir(const char *dir, uint64_t *batches, int *files, int *damag
 
 START_TEST(test_writer_rotation_retention)
 {
-	char *dir = tmpdir();
+	char *dir = fixture_tmpdir("amrec-test");
 	struct rec_opts o = {
 	    .dir = dir,
 	    .interval_s = 15,
@@ -722,7 +700,7 @@ START_TEST(test_writer_rotation_retention)
 	check_dir(dir, &batches, &files, &damaged);
 	ck_assert_int_le(files, 5);
 	ck_assert_int_eq(damaged, 0);
-	rmtree(dir);
+	fixture_rmdir_files(dir);
 	free(dir);
 }
 END_TEST
@@ -748,7 +726,7 @@ static int count_prefix(const char *dir, const char *prefix)
  * that "node1-" is a prefix of), including the files they are writing. */
 START_TEST(test_writer_retention_shared_dir)
 {
-	char *dir = tmpdir();
+	char *dir = fixture_tmpdir("amrec-test");
 	struct rec_opts o = {
 	    .dir = dir,
 	    .interval_s = 15,
@@ -799,7 +777,7 @@ START_TEST(test_writer_retention_shared_dir)
 	rec_writer_free(w);
 	rec_writer_free(w10);
 	rec_writer_free(wb);
-	rmtree(dir);
+	fixture_rmdir_files(dir);
 	free(dir);
 }
 END_TEST
@@ -808,7 +786,7 @@ END_TEST
  * series definition carries its own registration's names. */
 START_TEST(test_writer_label_names_per_registration)
 {
-	char *dir = tmpdir();
+	char *dir = fixture_tmpdir("amrec-test");
 	struct am_family_def a = {
 	    .name = "accel_info",
 	    .help = "i",
@@ -865,7 +843,7 @@ START_TEST(test_writer_label_names_per_registration)
 	ck_assert_int_eq(defs, 2);
 	rec_frame_reader_free(&r);
 	close(fd);
-	rmtree(dir);
+	fixture_rmdir_files(dir);
 	free(dir);
 }
 END_TEST
@@ -874,7 +852,7 @@ END_TEST
  * modification times against the writer's clock). */
 START_TEST(test_writer_age_limits)
 {
-	char *dir = tmpdir();
+	char *dir = fixture_tmpdir("amrec-test");
 	struct rec_opts o = {
 	    .dir = dir,
 	    .interval_s = 15,
@@ -910,7 +888,7 @@ START_TEST(test_writer_age_limits)
 	ck_assert_uint_eq(st.files_deleted, 5);
 	check_dir(dir, &batches, &files, &damaged);
 	ck_assert_int_eq(files, 1);
-	rmtree(dir);
+	fixture_rmdir_files(dir);
 	free(dir);
 }
 END_TEST
@@ -936,7 +914,7 @@ static ssize_t fake_write(int fd, const void *buf, size_t n)
 
 START_TEST(test_writer_disk_full)
 {
-	char *dir = tmpdir();
+	char *dir = fixture_tmpdir("amrec-test");
 	struct rec_opts o = {
 	    .dir = dir,
 	    .interval_s = 15,
@@ -975,7 +953,7 @@ START_TEST(test_writer_disk_full)
 	ck_assert_uint_eq(batches, 40);
 	ck_assert_int_eq(files, 2);
 	ck_assert_int_eq(damaged, 0); /* the partial write was cut off */
-	rmtree(dir);
+	fixture_rmdir_files(dir);
 	free(dir);
 }
 END_TEST

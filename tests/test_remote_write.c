@@ -20,33 +20,10 @@
 #include "exporters/remote_write_codec.h"
 #include "exporters/remote_write_spool.h"
 #include "exporter.h"
+#include "fixture_tree.h"
 #include "options.h"
 
 extern const struct am_exporter remote_write_exporter;
-
-static char *tmpdir(void)
-{
-	char *d = strdup("/tmp/amrw-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-static void rmtree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
 
 /* ---- labels ---- */
 
@@ -398,7 +375,7 @@ END_TEST
 
 START_TEST(test_spool_replay)
 {
-	char *d = tmpdir();
+	char *d = fixture_tmpdir("amrw-test");
 	struct rw_spool *q;
 	struct rw_spool_stats st;
 	struct rw_pos p;
@@ -439,7 +416,7 @@ START_TEST(test_spool_replay)
 	ck_assert(rw_spool_empty(q));
 	ck_assert_int_eq(rw_spool_sent(q).ts_ms, 1104);
 	rw_spool_close(q);
-	rmtree(d);
+	fixture_rmdir_files(d);
 	free(d);
 }
 END_TEST
@@ -463,7 +440,7 @@ static char *only_segment(const char *dir)
 
 START_TEST(test_spool_torn_and_corrupt)
 {
-	char *d = tmpdir(), *seg;
+	char *d = fixture_tmpdir("amrw-test"), *seg;
 	struct rw_spool *q;
 	struct rw_spool_stats st;
 	struct stat sb;
@@ -505,7 +482,7 @@ START_TEST(test_spool_torn_and_corrupt)
 	}
 	ck_assert(rw_spool_empty(q));
 	rw_spool_close(q);
-	rmtree(d);
+	fixture_rmdir_files(d);
 	free(seg);
 	free(d);
 }
@@ -513,7 +490,7 @@ END_TEST
 
 START_TEST(test_spool_bound)
 {
-	char *d = tmpdir();
+	char *d = fixture_tmpdir("amrw-test");
 	struct rw_spool *q;
 	struct rw_spool_stats st;
 
@@ -530,7 +507,7 @@ START_TEST(test_spool_bound)
 	ck_assert_int_eq(drain_check(q, 1000 + (int64_t)st.dropped_records, 2000),
 			 (int)st.records);
 	rw_spool_close(q);
-	rmtree(d);
+	fixture_rmdir_files(d);
 	free(d);
 }
 END_TEST
@@ -550,7 +527,7 @@ static ssize_t enospc_write(int fd, const void *p, size_t n)
 
 START_TEST(test_spool_disk_full)
 {
-	char *d = tmpdir();
+	char *d = fixture_tmpdir("amrw-test");
 	struct rw_spool *q;
 	struct rw_spool_stats st;
 	struct rw_pos p = {5000, 0};
@@ -572,7 +549,7 @@ START_TEST(test_spool_disk_full)
 	ck_assert_uint_eq(st.corrupt, 0);
 	ck_assert_int_eq(drain_check(q, 1000, 500), 5);
 	rw_spool_close(q);
-	rmtree(d);
+	fixture_rmdir_files(d);
 	free(d);
 }
 END_TEST
