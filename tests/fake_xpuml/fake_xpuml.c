@@ -15,7 +15,10 @@
  * FROM..TO (XPU_IS_LOST: it fell off the bus, its handle too); present =
  * FROM: the device is counted from tick FROM on (a hot-added one);
  * hang = SYMBOL@FROM: that call sleeps hang_seconds ([global], default
- * 3600) from tick FROM on. In [global]: driver_version, init = CODE.
+ * 3600) from tick FROM on; serial2 = VALUE@FROM: the serial from tick
+ * FROM on (another card in the slot). In [global]: driver_version,
+ * init = CODE, count_fault = CODE@FROM-TO (xpumlDeviceGetCount answers CODE
+ * in those ticks: the driver unloaded, say).
  * $FAKE_XPUML_TRACE names a file that gets one line "SYMBOL INDEX" a call.
  */
 #include <stdio.h>
@@ -178,13 +181,24 @@ static void fake_trace(const char *sym, int index)
 	fclose(f);
 }
 
+/* CODE@FROM-TO of key in section s: CODE when the tick is in FROM..TO. */
+static xpuml_rc fake_window(const struct fake_sec *s, const char *key)
+{
+	const char *v = fake_str(s, key);
+	char code[32];
+	long from, to;
+
+	if (v && sscanf(v, "%31[A-Z_0-9]@%ld-%ld", code, &from, &to) == 3 &&
+	    fake_tick >= from && fake_tick <= to)
+		return fake_code(code);
+	return XPUML_SUCCESS;
+}
+
 /* The answer every call on device d starts with: not initialised, a fault
  * in this tick, or a hang (sleeps, then carries on). */
 static xpuml_rc fake_enter(const char *sym, const struct fake_sec *d)
 {
 	const char *v;
-	char code[32];
-	long from, to;
 
 	fake_trace(sym, d ? d->index : -1);
 	if (!fake_inited)
@@ -203,11 +217,7 @@ static xpuml_rc fake_enter(const char *sym, const struct fake_sec *d)
 			sleep((unsigned)secs);
 		}
 	}
-	v = fake_str(d, "fault");
-	if (v && sscanf(v, "%31[A-Z_0-9]@%ld-%ld", code, &from, &to) == 3 &&
-	    fake_tick >= from && fake_tick <= to)
-		return fake_code(code);
-	return XPUML_SUCCESS;
+	return fake_window(d, "fault");
 }
 
 static const struct fake_sec *fake_handle_dev(struct xpuml_dev h)
@@ -279,10 +289,15 @@ static unsigned fake_count_now(void)
 
 FAKE_EXPORT xpuml_rc xpumlDeviceGetCount(unsigned *n)
 {
+	xpuml_rc r;
+
 	fake_trace("xpumlDeviceGetCount", -1);
 	if (!fake_inited)
 		return XPUML_ERROR_UNINITIALIZED;
 	fake_tick++;
+	r = fake_window(fake_global, "count_fault");
+	if (r != XPUML_SUCCESS)
+		return r;
 	*n = fake_count_now();
 	return XPUML_SUCCESS;
 }
@@ -307,10 +322,16 @@ FAKE_EXPORT xpuml_rc xpumlDeviceGetSerial(struct xpuml_dev h, char *buf, unsigne
 {
 	const struct fake_sec *d = fake_handle_dev(h);
 	xpuml_rc r = fake_enter("xpumlDeviceGetSerial", d);
-	const char *v = fake_str(d, "serial");
+	const char *v = fake_str(d, "serial"), *v2 = fake_str(d, "serial2"), *at;
+	char other[64];
 
 	if (r != XPUML_SUCCESS)
 		return r;
+	if (v2 && (at = strchr(v2, '@')) && fake_tick >= atol(at + 1) &&
+	    (size_t)(at - v2) < sizeof(other)) {
+		snprintf(other, sizeof(other), "%.*s", (int)(at - v2), v2);
+		v = other;
+	}
 	if (!v)
 		return XPUML_ERROR_NOT_SUPPORTED;
 	if (strlen(v) >= len)
