@@ -107,22 +107,29 @@ END_TEST
 #define W1NEW "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00099\"}"
 
 /* swap.ini: the driver gone for one tick (XPUML initialised again, the
- * XPUs back at the next rescan), then kunlunxin1 lost and back as another
- * card: the old card's series leave the exposition, the new one's come. */
+ * XPUs back at the next rescan), then kunlunxin1 lost, still failing while
+ * a rescan probes it, and back as another card: the old card's series
+ * leave the exposition, the new one's come. */
 START_TEST(test_reinit_and_swap)
 {
 	static const struct {
 		int up0, up1;
-	} want[] = {{1, 1}, {0, 0}, {0, 0}, {1, 0}, {1, 0}, {1, 0}};
+	} want[] = {{1, 1}, {0, 0}, {0, 0}, {1, 0}, {1, 0}, {1, 0}, {1, 0}};
 	struct harness *h = start(FIX "swap.ini", ", rescan: 1s");
 	double v;
 
-	for (int p = 1; p <= 6; p++) {
+	for (int p = 1; p <= 7; p++) {
 		ck_assert_int_eq(harness_poll(h, S(p)), 0);
 		expect(h, "accel_up", W0, want[p - 1].up0);
 		expect(h, "accel_up", W1, want[p - 1].up1);
 	}
-	ck_assert_int_eq(harness_poll(h, S(7)), 0);
+	/* the rescan before poll 7 met XPU_IS_LOST from the serial call: no
+	 * series under the PCI address as uuid */
+	ck_assert_int_eq(
+	    harness_value(h, "accel_up",
+			  "{device=\"kunlunxin1\",uuid=\"00000000:5E:00.0\"}", &v),
+	    -ENOENT);
+	ck_assert_int_eq(harness_poll(h, S(8)), 0);
 	expect(h, "accel_up", W0, 1);
 	expect(h, "accel_up", W1NEW, 1);
 	expect(h, "accel_utilization_ratio", W1NEW, 0.2);

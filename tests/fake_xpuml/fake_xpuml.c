@@ -16,7 +16,8 @@
  * FROM: the device is counted from tick FROM on (a hot-added one);
  * hang = SYMBOL@FROM: that call sleeps hang_seconds ([global], default
  * 3600) from tick FROM on; serial2 = VALUE@FROM: the serial from tick
- * FROM on (another card in the slot). In [global]: driver_version,
+ * FROM on (another card in the slot); serial_fault = CODE@FROM-TO: only
+ * xpumlDeviceGetSerial answers CODE then. In [global]: driver_version,
  * init = CODE, count_fault = CODE@FROM-TO (xpumlDeviceGetCount answers CODE
  * in those ticks: the driver unloaded, say).
  * $FAKE_XPUML_TRACE names a file that gets one line "SYMBOL INDEX" a call.
@@ -325,6 +326,8 @@ FAKE_EXPORT xpuml_rc xpumlDeviceGetSerial(struct xpuml_dev h, char *buf, unsigne
 	const char *v = fake_str(d, "serial"), *v2 = fake_str(d, "serial2"), *at;
 	char other[64];
 
+	if (r == XPUML_SUCCESS)
+		r = fake_window(d, "serial_fault");
 	if (r != XPUML_SUCCESS)
 		return r;
 	if (v2 && (at = strchr(v2, '@')) && fake_tick >= atol(at + 1) &&

@@ -181,15 +181,21 @@ static const struct {
 enum { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
 enum { C_UTIL, C_MEM, C_POWER, C_TEMP, C_CLOCK, C_STATE, C_COUNT };
 
-struct kx_dev {
-	unsigned index;
-	struct xpuml_dev h;
-	char name[24]; /* "kunlunxin<index>" */
+/* What identifies a device: read once per device, again when a rescan
+ * acquires it after a loss. */
+struct kx_ident {
 	char uuid[XPUML_SERIAL_LEN + 8];
 	char serial[XPUML_SERIAL_LEN];
 	char model[48];
 	char bus_id[32];
 	char numa[16];
+};
+
+struct kx_dev {
+	unsigned index;
+	struct xpuml_dev h;
+	char name[24]; /* "kunlunxin<index>" */
+	struct kx_ident id;
 	bool up;     /* answered this poll */
 	bool lost;   /* the handle must be acquired again (at a rescan) */
 	bool probed; /* identity read */
@@ -309,7 +315,7 @@ static am_series_t kx_slot(struct kx_state *st, struct kx_dev *d, int slot)
 	int fam = kx_slots[slot].fam;
 
 	if (d->s[slot] == AM_SERIES_INVALID && st->fam[fam] >= 0) {
-		const char *lv[] = {d->name, d->uuid, kx_slots[slot].extra, NULL};
+		const char *lv[] = {d->name, d->id.uuid, kx_slots[slot].extra, NULL};
 
 		d->s[slot] = am_series(st->ctx, st->fam[fam], lv);
 	}
@@ -375,63 +381,82 @@ static const char *kx_model_name(int id)
 	}
 }
 
-/* Serial, PCI address, NUMA node and model, read once per device (again
- * when a rescan finds another device at its index). The uuid label is the
- * serial where XPUML answers it (its header has no UUID call), else the PCI
- * address, else the device name: stable across restarts either way. */
-static void kx_probe(struct kx_state *st, struct kx_dev *d)
+/* A device fault or library fault among the identity calls, so that a
+ * device failing while it is being acquired stays lost instead of coming
+ * back under another uuid; 0 otherwise (an unsupported call leaves its
+ * field empty). */
+static xpuml_rc kx_fault(xpuml_rc r)
+{
+	enum kx_verdict v = kx_classify(r);
+
+	return v == V_DEV_FAULT || v == V_LIB_FAULT ? r : XPUML_SUCCESS;
+}
+
+/* Serial, PCI address, model and NUMA node of d's handle. The uuid label is
+ * the serial where XPUML answers it (its header has no UUID call), else the
+ * PCI address, else the device name: stable across restarts either way. */
+static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_ident *id)
 {
 	struct xpuml_pci pci;
 	struct xpuml_attrs at;
-	struct am_pci_id id;
+	struct am_pci_id pid;
 	char path[512];
 	unsigned dom, bus, dev, fn;
+	xpuml_rc r, fault = XPUML_SUCCESS;
 
-	d->serial[0] = d->bus_id[0] = d->model[0] = d->numa[0] = '\0';
-	if (st->lib.serial &&
-	    KX(st, serial, d->h, d->serial, sizeof(d->serial)) == XPUML_SUCCESS)
-		d->serial[sizeof(d->serial) - 1] = '\0';
-	else
-		d->serial[0] = '\0';
+	memset(id, 0, sizeof(*id));
+	if (st->lib.serial) {
+		r = KX(st, serial, d->h, id->serial, sizeof(id->serial));
+		if (r == XPUML_SUCCESS)
+			id->serial[sizeof(id->serial) - 1] = '\0';
+		else
+			id->serial[0] = '\0';
+		fault = fault ? fault : kx_fault(r);
+	}
 	memset(&pci, 0, sizeof(pci));
-	if (st->lib.pci && KX(st, pci, d->h, &pci) == XPUML_SUCCESS) {
+	if (st->lib.pci) {
+		r = KX(st, pci, d->h, &pci);
 		pci.bus_id[sizeof(pci.bus_id) - 1] = '\0';
-		snprintf(d->bus_id, sizeof(d->bus_id), "%s", pci.bus_id);
+		if (r == XPUML_SUCCESS)
+			snprintf(id->bus_id, sizeof(id->bus_id), "%s", pci.bus_id);
+		fault = fault ? fault : kx_fault(r);
 	}
 	memset(&at, 0, sizeof(at));
-	if (st->lib.attrs && KX(st, attrs, d->h, &at) == XPUML_SUCCESS) {
-		const char *m = kx_model_name(at.model);
-
-		if (m)
-			snprintf(d->model, sizeof(d->model), "%s", m);
-		else
+	if (st->lib.attrs) {
+		r = KX(st, attrs, d->h, &at);
+		if (r == XPUML_SUCCESS && kx_model_name(at.model))
+			snprintf(id->model, sizeof(id->model), "%s",
+				 kx_model_name(at.model));
+		else if (r == XPUML_SUCCESS)
 			am_log(st->ctx, AM_LOG_DEBUG,
 			       "%s: model id %d not known; model empty", d->name,
 			       at.model);
+		fault = fault ? fault : kx_fault(r);
 	}
 	/* sysfs names the PCI function with a 4-digit lower-case domain */
-	if (sscanf(d->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4) {
+	if (sscanf(id->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4) {
 		snprintf(path, sizeof(path), "%s/bus/pci/devices/%04x:%02x:%02x.%x",
 			 am_sysfs(st->ctx), dom, bus, dev, fn);
-		if (am_pci_identity(path, &id) == 0 && id.numa_node >= 0)
-			snprintf(d->numa, sizeof(d->numa), "%d", id.numa_node);
+		if (am_pci_identity(path, &pid) == 0 && pid.numa_node >= 0)
+			snprintf(id->numa, sizeof(id->numa), "%d", pid.numa_node);
 	}
-	if (d->serial[0])
-		snprintf(d->uuid, sizeof(d->uuid), "%s", d->serial);
-	else if (d->bus_id[0])
-		snprintf(d->uuid, sizeof(d->uuid), "%s", d->bus_id);
-	else
-		snprintf(d->uuid, sizeof(d->uuid), "%s", d->name);
+	snprintf(id->uuid, sizeof(id->uuid), "%s",
+		 id->serial[0]	 ? id->serial
+		 : id->bus_id[0] ? id->bus_id
+				 : d->name);
+	return fault;
 }
 
 /* A handle for d (at init, or at a rescan after a loss). A different
- * serial at the same index is another XPU: its series get new labels and
- * its capabilities are probed afresh. True when d is up. */
+ * serial at the same index is another XPU: the old one's series are
+ * retired, its capabilities forgotten. True when d is up. */
 static bool kx_acquire(struct kx_state *st, struct kx_dev *d)
 {
-	char old_uuid[sizeof(d->uuid)];
+	struct kx_ident id;
 	xpuml_rc r = KX(st, handle, d->index, &d->h);
 
+	if (r == XPUML_SUCCESS)
+		r = kx_probe(st, d, &id);
 	if (r != XPUML_SUCCESS) {
 		if (kx_classify(r) == V_LIB_FAULT)
 			st->need_reinit = true;
@@ -439,19 +464,18 @@ static bool kx_acquire(struct kx_state *st, struct kx_dev *d)
 		       kx_strerror(st, r));
 		return false;
 	}
-	memcpy(old_uuid, d->uuid, sizeof(old_uuid));
-	kx_probe(st, d);
-	if (strcmp(old_uuid, d->uuid) != 0) {
+	if (strcmp(id.uuid, d->id.uuid) != 0) {
 		/* Until first acquired, a device's uuid label is its name. */
 		if (d->probed)
 			am_log(st->ctx, AM_LOG_WARN, "%s: identity changed from %s to %s",
-			       d->name, old_uuid, d->uuid);
+			       d->name, d->id.uuid, id.uuid);
 		kx_retire_series(st, d);
 		kx_forget_series(d);
 		memset(d->cap, 0, sizeof(d->cap));
 	} else if (d->lost && d->probed) {
 		am_log(st->ctx, AM_LOG_INFO, "%s: available again", d->name);
 	}
+	d->id = id;
 	d->probed = true;
 	d->up = true;
 	d->lost = false;
@@ -497,7 +521,7 @@ static void kx_poll_power(struct kx_state *st, struct kx_dev *d)
 		return;
 	if (d->energy == AM_SERIES_INVALID && st->fam[F_ENERGY] >= 0 &&
 	    kx_slot(st, d, S_POWER) != AM_SERIES_INVALID) {
-		const char *lv[] = {d->name, d->uuid, NULL};
+		const char *lv[] = {d->name, d->id.uuid, NULL};
 		struct am_derive dv = {.op = AM_DERIVE_INTEGRAL,
 				       .a = d->s[S_POWER],
 				       .b = AM_SERIES_INVALID,
@@ -530,7 +554,7 @@ static void kx_poll_state(struct kx_state *st, struct kx_dev *d)
 		return;
 	for (size_t i = 0; i < KX_NSTATES; i++) {
 		if (d->state[i] == AM_SERIES_INVALID && st->fam[F_STATE] >= 0) {
-			const char *lv[] = {d->name, d->uuid, kx_states[i].name, NULL};
+			const char *lv[] = {d->name, d->id.uuid, kx_states[i].name, NULL};
 
 			d->state[i] = am_series(st->ctx, st->fam[F_STATE], lv);
 		}
@@ -547,8 +571,9 @@ static void kx_emit_info(struct kx_state *st, struct kx_dev *d)
 {
 	if (d->info == AM_SERIES_INVALID && st->fam[F_INFO] >= 0) {
 		/* the schema's identity labels; XPUML reads no firmware version */
-		const char *lv[] = {d->name,   d->uuid, "kunlunxin", d->model, d->serial,
-				    d->bus_id, d->numa, st->driver,  "",       NULL};
+		const char *lv[] = {d->name,	  d->id.uuid,	"kunlunxin", d->id.model,
+				    d->id.serial, d->id.bus_id, d->id.numa,  st->driver,
+				    "",		  NULL};
 
 		d->info = am_series(st->ctx, st->fam[F_INFO], lv);
 	}
@@ -647,7 +672,7 @@ static struct kx_dev *kx_add(struct kx_state *st, unsigned i)
 	d->index = i;
 	d->lost = true;
 	snprintf(d->name, sizeof(d->name), "kunlunxin%u", i);
-	snprintf(d->uuid, sizeof(d->uuid), "%s", d->name);
+	snprintf(d->id.uuid, sizeof(d->id.uuid), "%s", d->name);
 	kx_forget_series(d);
 	kx_acquire(st, d);
 	return d;
