@@ -64,3 +64,18 @@ long_test() {
   esac
   return 0
 }
+
+# install_staged DIR: `make install DESTDIR=DIR` of the build tree; sets
+# ROOT=DIR, AGENT and PC (the installed agent and accelmon.pc) and points
+# pkg-config at the staged tree only (sysroot rewrites its -I path).
+install_staged() {
+  ROOT=$1
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -C "${ABS_BUILDDIR:?}" \
+    install DESTDIR="$ROOT" >"$WORK/install.log" 2>&1 ||
+    { tail -20 "$WORK/install.log"; fail "make install DESTDIR=$ROOT"; }
+  PC=$(find "$ROOT" -name accelmon.pc -path '*/pkgconfig/*' | head -1)
+  AGENT=$(find "$ROOT" -name accelmon -type f -perm -u+x -path '*/bin/*' | head -1)
+  [ -n "$PC" ] || fail "make install put no accelmon.pc under $ROOT"
+  [ -n "$AGENT" ] || fail "make install put no accelmon binary under $ROOT"
+  export PKG_CONFIG_LIBDIR="$(dirname "$PC")" PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$ROOT"
+}

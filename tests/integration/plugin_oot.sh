@@ -12,21 +12,13 @@ need curl
 : "${CC:=cc}"
 
 # ---- install and find what was installed ----
-ROOT="$WORK/root"
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make} -C "$ABS_BUILDDIR" \
-  install DESTDIR="$ROOT" >"$WORK/install.log" 2>&1 ||
-  { tail -20 "$WORK/install.log"; fail "make install DESTDIR=$ROOT"; }
-PC=$(find "$ROOT" -name accelmon.pc -path '*/pkgconfig/*' | head -1)
-AGENT=$(find "$ROOT" -name accelmon -type f -perm -u+x -path '*/bin/*' | head -1)
-[ -n "$PC" ] || fail "make install put no accelmon.pc under $ROOT"
-[ -n "$AGENT" ] || fail "make install put no accelmon binary under $ROOT"
+install_staged "$WORK/root"
 for h in collector.h schema.h util.h; do
   [ -n "$(find "$ROOT" -path "*/include/accelmon/$h")" ] || fail "$h not installed"
 done
 ok "installed: ${AGENT#$ROOT}, ${PC#$ROOT}, include/accelmon/{collector,schema,util}.h"
 
-# pkg-config sees only the staged tree: sysroot rewrites its -I path.
-export PKG_CONFIG_LIBDIR="$(dirname "$PC")" PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$ROOT"
+# pkg-config sees only the staged tree (install_staged).
 PCFLAGS=$(pkg-config --cflags --libs accelmon) || fail "pkg-config accelmon"
 case "$PCFLAGS" in *"-I$ROOT/"*) ;; *) fail "pkg-config --cflags: '$PCFLAGS' lacks the staged include dir" ;; esac
 plugindir=$(pkg-config --variable=plugindir accelmon)

@@ -1,0 +1,191 @@
+/* The kunlunxin plugin's source through the real ring and aggregator
+ * (agent/harness.c) on a fake clock, against the fake libxpuml.so: exact
+ * integrals (busy seconds, energy from power) that the agent-level test
+ * can only check against each other, and a lost XPU coming back at a
+ * rescan with nothing integrated over its outage.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "series.h"
+
+extern const struct am_collector accelmon_collector;
+
+#define FIX TEST_SRCDIR "/fixtures/kunlunxin/"
+#define S(x) ((int64_t)((x)*1000000000LL))
+#define K0 "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00009\"}"
+#define K1 "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00010\"}"
+#define L1 "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00021\"}"
+
+static struct harness *start(const char *scenario, const char *extra)
+{
+	char yaml[512], err[512] = "";
+	struct harness *h;
+
+	setenv("FAKE_XPUML_SCENARIO", scenario, 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s'%s}", FAKE_XPUML_LIB, extra);
+	series_reset();
+	h = harness_new(&accelmon_collector, yaml, NULL, NULL, S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_msg(harness_init_rc(h) == 0, "init: %s", harness_found(h));
+	return h;
+}
+
+static void expect(struct harness *h, const char *fam, const char *labels, double want)
+{
+	double v = NAN;
+
+	ck_assert_msg(harness_value(h, fam, labels, &v) == 0, "missing %s%s", fam,
+		      labels);
+	ck_assert_msg(fabs(v - want) <= 1e-9 * fabs(want) + 1e-12,
+		      "%s%s = %.12g, want %.12g", fam, labels, v, want);
+}
+
+START_TEST(test_node_integrals)
+{
+	struct harness *h = start(FIX "node.ini", "");
+
+	/* polls at 1, 2, 3 s are ticks 2, 3, 4 (init is tick 1) */
+	for (int p = 1; p <= 3; p++)
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+	/* kunlunxin0 draws 85 W + 1 W a tick: 89 W now; the first sample
+	 * starts the integral, then 88 W and 89 W for 1 s each */
+	expect(h, "accel_power_watts", K0, 89);
+	expect(h, "accel_energy_joules_total", K0, 177);
+	expect(h, "accel_busy_seconds_total", K0, 0.74);
+	expect(h, "accel_utilization_ratio", K0, 0.37);
+	expect(h, "accel_energy_joules_total", K1, 300);
+	expect(h, "accel_busy_seconds_total", K1, 2);
+	expect(h, "accel_clock_hertz",
+	       "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00009\","
+	       "clock=\"xpu\"}",
+	       1.3e9);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	ck_assert_uint_eq(harness_dropped(h), 0);
+	harness_free(h);
+}
+END_TEST
+
+START_TEST(test_lost_and_back)
+{
+	struct harness *h = start(FIX "lost.ini", ", rescan: 1s");
+	double v;
+
+	/* kunlunxin1 answers XPU_IS_LOST in ticks 3..5 (polls 2..4); the
+	 * rescan before poll 6 (tick 6) acquires it again */
+	for (int p = 1; p <= 5; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		expect(h, "accel_up", L1, p == 1 ? 1 : 0);
+	}
+	ck_assert_int_eq(harness_poll(h, S(6)), 0);
+	expect(h, "accel_up", L1, 1);
+	/* 5 s since its last sample, more than three intervals: nothing is
+	 * integrated over the outage */
+	expect(h, "accel_busy_seconds_total", L1, 0);
+	expect(h, "accel_energy_joules_total", L1, 0);
+	ck_assert_int_eq(harness_poll(h, S(7)), 0);
+	expect(h, "accel_busy_seconds_total", L1, 0.1);
+	expect(h, "accel_energy_joules_total", L1, 60);
+	ck_assert_int_eq(
+	    harness_value(h, "accel_up",
+			  "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00020\"}", &v),
+	    0);
+	ck_assert(v == 1);
+	ck_assert_uint_ge(harness_rescans(h), 5);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+}
+END_TEST
+
+#define W0 "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00050\"}"
+#define W1 "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00051\"}"
+#define W1NEW "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00099\"}"
+
+/* swap.ini: the driver gone for one tick (XPUML initialised again, the
+ * XPUs back at the next rescan), then kunlunxin1 lost, still failing while
+ * a rescan probes it, and back as another card: the old card's series
+ * leave the exposition, the new one's come. */
+START_TEST(test_reinit_and_swap)
+{
+	static const struct {
+		int up0, up1;
+	} want[] = {{1, 1}, {0, 0}, {0, 0}, {1, 0}, {1, 0}, {1, 0}, {1, 0}};
+	struct harness *h = start(FIX "swap.ini", ", rescan: 1s");
+	double v;
+
+	for (int p = 1; p <= 7; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		expect(h, "accel_up", W0, want[p - 1].up0);
+		expect(h, "accel_up", W1, want[p - 1].up1);
+	}
+	/* the rescan before poll 7 met XPU_IS_LOST from the serial call: no
+	 * series under the PCI address as uuid */
+	ck_assert_int_eq(
+	    harness_value(h, "accel_up",
+			  "{device=\"kunlunxin1\",uuid=\"00000000:5E:00.0\"}", &v),
+	    -ENOENT);
+	ck_assert_int_eq(harness_poll(h, S(8)), 0);
+	expect(h, "accel_up", W0, 1);
+	expect(h, "accel_up", W1NEW, 1);
+	expect(h, "accel_utilization_ratio", W1NEW, 0.2);
+	ck_assert_int_eq(harness_value(h, "accel_up", W1, &v), -ENOENT);
+	ck_assert_int_eq(harness_value(h, "accel_memory_used_bytes", W1, &v), -ENOENT);
+	ck_assert_int_eq(
+	    harness_value(
+		h, "accel_info",
+		"{device=\"kunlunxin1\",uuid=\"02K00Y6217V00051\","
+		"vendor=\"kunlunxin\",model=\"R200\",serial=\""
+		"02K00Y6217V00051\",pci_bus_id=\"00000000:5E:00.0\","
+		"numa_node=\"\",driver_version=\"4.0.25\",firmware_version=\"\"}",
+		&v),
+	    -ENOENT);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+}
+END_TEST
+
+START_TEST(test_no_library)
+{
+	char err[512] = "";
+	struct harness *h;
+
+	series_reset();
+	h = harness_new(&accelmon_collector, "{library: /nonexistent/libxpuml.so}", NULL,
+			NULL, S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_int_eq(harness_init_rc(h), -ENODEV);
+	ck_assert_msg(strstr(harness_found(h), "/nonexistent/libxpuml.so not found: ") !=
+			  NULL,
+		      "found line: %s", harness_found(h));
+	harness_free(h);
+}
+END_TEST
+
+static Suite *kunlunxin_suite(void)
+{
+	Suite *s = suite_create("kunlunxin_agg");
+	TCase *tc = tcase_create("harness");
+
+	tcase_add_test(tc, test_node_integrals);
+	tcase_add_test(tc, test_lost_and_back);
+	tcase_add_test(tc, test_reinit_and_swap);
+	tcase_add_test(tc, test_no_library);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(kunlunxin_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
