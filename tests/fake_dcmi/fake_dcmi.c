@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "ascend_api.h"
+#include "fake_scenario.h"
 
 /* The exported symbols are DCMI's; their prototypes are the typedefs of
  * ascend_api.h (the FAKE_SAME checks at the end). */
@@ -44,18 +45,10 @@
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_MAX_SECTIONS 24
-#define FAKE_MAX_KEYS 48
-
-struct fake_kv {
-	char key[40];
-	char val[160];
-};
 
 struct fake_chip {
-	char section[24];
-	int card, chip, logic;
-	int nkv;
-	struct fake_kv kv[FAKE_MAX_KEYS];
+	struct fake_scn scn;   /* name and keys (tests/fake_scenario.h) */
+	int card, chip, logic; /* -1 in [global] */
 };
 
 static struct fake_chip fake_sec[FAKE_MAX_SECTIONS];
@@ -65,92 +58,40 @@ static long fake_tick;
 
 /* ---- scenario ---- */
 
-static char *fake_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 static int fake_load(void)
 {
-	const char *path = getenv("FAKE_DCMI_SCENARIO");
-	struct fake_chip *cur = NULL;
-	char line[256];
-	FILE *f;
+	int n;
 
 	if (fake_nsec >= 0)
 		return 0;
-	if (!path || !(f = fopen(path, "r")))
-		return -ENOENT;
-	fake_nsec = 0;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = fake_trim(line), *eq;
+	n = fake_scn_load(getenv("FAKE_DCMI_SCENARIO"), fake_sec, sizeof(fake_sec[0]),
+			  FAKE_MAX_SECTIONS);
+	if (n < 0)
+		return n;
+	fake_nsec = n;
+	for (int i = 0; i < n; i++) {
+		struct fake_chip *g = &fake_sec[i];
+		const char *card = fake_scn_str(&g->scn, "card");
+		const char *chip = fake_scn_str(&g->scn, "chip");
+		const char *logic = fake_scn_str(&g->scn, "logic");
 
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *e = strchr(s, ']');
-
-			if (!e || fake_nsec == FAKE_MAX_SECTIONS)
-				continue;
-			*e = '\0';
-			cur = &fake_sec[fake_nsec++];
-			snprintf(cur->section, sizeof(cur->section), "%s", s + 1);
-			cur->card = cur->chip = cur->logic = -1;
-			if (strcmp(cur->section, "global") == 0)
-				fake_global = cur;
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!cur || !eq || cur->nkv == FAKE_MAX_KEYS)
-			continue;
-		*eq = '\0';
-		snprintf(cur->kv[cur->nkv].key, sizeof(cur->kv[0].key), "%s",
-			 fake_trim(s));
-		snprintf(cur->kv[cur->nkv].val, sizeof(cur->kv[0].val), "%s",
-			 fake_trim(eq + 1));
-		if (strcmp(cur->kv[cur->nkv].key, "card") == 0)
-			cur->card = atoi(cur->kv[cur->nkv].val);
-		else if (strcmp(cur->kv[cur->nkv].key, "chip") == 0)
-			cur->chip = atoi(cur->kv[cur->nkv].val);
-		else if (strcmp(cur->kv[cur->nkv].key, "logic") == 0)
-			cur->logic = atoi(cur->kv[cur->nkv].val);
-		cur->nkv++;
+		g->card = card ? atoi(card) : -1;
+		g->chip = chip ? atoi(chip) : -1;
+		g->logic = logic ? atoi(logic) : -1;
+		if (strcmp(g->scn.name, "global") == 0)
+			fake_global = g;
 	}
-	fclose(f);
 	return 0;
 }
 
 static const char *fake_str(const struct fake_chip *g, const char *key)
 {
-	if (!g)
-		return NULL;
-	for (int i = 0; i < g->nkv; i++)
-		if (strcmp(g->kv[i].key, key) == 0)
-			return g->kv[i].val;
-	return NULL;
+	return g ? fake_scn_str(&g->scn, key) : NULL;
 }
 
-/* "BASE" or "BASE+STEP" (per tick); hex allowed. */
 static int fake_num(const struct fake_chip *g, const char *key, double *out)
 {
-	const char *s = fake_str(g, key);
-	char *end;
-	double v;
-
-	if (!s)
-		return 0;
-	v = (strncmp(s, "0x", 2) == 0) ? (double)strtoull(s, &end, 16) : strtod(s, &end);
-	if (*end == '+')
-		v += strtod(end + 1, NULL) * (double)fake_tick;
-	*out = v;
-	return 1;
+	return g ? fake_scn_num(&g->scn, key, fake_tick, out) : 0;
 }
 
 /* CODE@FROM-TO active at the current tick: CODE, else 0. */
@@ -165,22 +106,9 @@ static int fake_window(const struct fake_chip *g, const char *key)
 	return fake_tick >= from && fake_tick <= to ? code : 0;
 }
 
-/* Whether a FROM[-TO],... list holds the current tick. */
 static int fake_in_ticks(const char *s)
 {
-	while (*s) {
-		char *e;
-		long from = strtol(s, &e, 10), to = LONG_MAX;
-
-		if (e == s)
-			return 0;
-		if (*e == '-')
-			to = strtol(e + 1, &e, 10);
-		if (fake_tick >= from && fake_tick <= to)
-			return 1;
-		s = *e == ',' ? e + 1 : e + strlen(e);
-	}
-	return 0;
+	return fake_scn_in_ticks(s, fake_tick);
 }
 
 static int fake_present(const struct fake_chip *g)
@@ -190,31 +118,10 @@ static int fake_present(const struct fake_chip *g)
 	return !s || fake_in_ticks(s);
 }
 
-/* Calls per symbol, for tests that check "probe once" (fake_dcmi_calls). */
-static struct {
-	const char *fn;
-	long n;
-} fake_calls[64];
-
+/* Calls per symbol, for tests that check "probe once". */
 FAKE_EXPORT long fake_dcmi_calls(const char *fn)
 {
-	for (int i = 0; i < 64 && fake_calls[i].fn; i++)
-		if (strcmp(fake_calls[i].fn, fn) == 0)
-			return fake_calls[i].n;
-	return 0;
-}
-
-static long fake_count(const char *fn)
-{
-	int i;
-
-	for (i = 0; i < 64 && fake_calls[i].fn; i++)
-		if (strcmp(fake_calls[i].fn, fn) == 0)
-			break;
-	if (i == 64)
-		return 0;
-	fake_calls[i].fn = fn;
-	return ++fake_calls[i].n;
+	return fake_scn_calls(fn);
 }
 
 static int fake_is_chip(const struct fake_chip *g)
@@ -241,7 +148,7 @@ static int fake_enter_as(const char *fn, int card, int chip, struct fake_chip **
 	char key[80], name[80];
 	const char *h;
 	double n;
-	long from, calls = fake_count(fn);
+	long from, calls = fake_scn_count(fn);
 	int r;
 
 	if (fake_nsec < 0)
@@ -291,7 +198,7 @@ FAKE_EXPORT int dcmi_init(void)
 {
 	double code;
 
-	fake_count("dcmi_init");
+	fake_scn_count("dcmi_init");
 	if (fake_load() < 0)
 		return -8005;
 	if (fake_num(fake_global, "init", &code))
@@ -303,7 +210,7 @@ static int fake_card_list(const char *fn, int *card_num, int *card_list, int lis
 {
 	int n = 0, r;
 
-	fake_count(fn);
+	fake_scn_count(fn);
 	if (fake_nsec < 0)
 		return -8005;
 	fake_tick++;
@@ -342,7 +249,7 @@ FAKE_EXPORT int dcmi_get_device_num_in_card(int card_id, int *device_num)
 {
 	int n = 0;
 
-	fake_count("dcmi_get_device_num_in_card");
+	fake_scn_count("dcmi_get_device_num_in_card");
 	if (fake_nsec < 0)
 		return -8005;
 	for (int i = 0; i < fake_nsec; i++)
@@ -413,7 +320,7 @@ FAKE_EXPORT int dcmi_get_device_die_v2(int card_id, int device_id, int die_type,
 
 FAKE_EXPORT int dcmi_get_card_elabel_v2(int card_id, struct dcmi_elabel_info *info)
 {
-	fake_count("dcmi_get_card_elabel_v2");
+	fake_scn_count("dcmi_get_card_elabel_v2");
 	if (fake_nsec < 0)
 		return -8005;
 	for (int i = 0; i < fake_nsec; i++) {
