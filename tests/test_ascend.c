@@ -294,6 +294,18 @@ START_TEST(test_identity)
 	ck_assert_str_eq(info("ascend1", "uuid"), "card1-chip0");
 	ck_assert_str_eq(info("ascend1", "model"), "");
 	ascend_collector.fini(ctx, st);
+
+	/* a chip name filling its field without a NUL is cut at 32 bytes; the
+	 * serial is passed on as read */
+	teardown();
+	setup();
+	st = start(FAKE_LIB, "odd.ini");
+	poll_once(st);
+	ck_assert_str_eq(info("ascend0", "model"), "Ascend910B3-with-a-name-longer-t");
+	/* the 0xff byte is U+FFFD in the label (fake_am, as the agent) */
+	ck_assert_str_eq(info("ascend0", "uuid"), "SN\"1\\2\xef\xbf\xbd"
+						  "3");
+	ascend_collector.fini(ctx, st);
 }
 END_TEST
 

@@ -117,6 +117,10 @@ has unsup 'accel_up{device="ascend1",uuid="card1-chip0"} 1'
 	fail "unsup: other series: $(grep -v '^#' "$WORK/unsup.prom" | grep -E '^(accel|ascend)_')"
 ok "unsup: 4 series (accel_up, accel_info x 2 chips)"
 
+# ---- driver strings at their limits: cut, escaped, valid UTF-8 ----
+once odd odd.ini "$LIB"
+has odd 'accel_info{device="ascend0",uuid="SN\"1\\2�3",vendor="huawei",model="Ascend910B3-with-a-name-longer-t",serial="SN\"1\\2�3",pci_bus_id="",numa_node="",driver_version="",firmware_version=""} 1'
+
 # ---- lost at the 2nd poll: unlisted, and answering -8007 ----
 once lost lost.ini "$LIB"
 has lost 'accel_up{device="ascend0",uuid="00000011-00000022-00000033-00000044-00000055"} 1'
