@@ -479,7 +479,22 @@ static void ascend_put_u64(struct ascend_state *st, struct ascend_dev *d, int sl
 		am_emit_u64(st->ctx, s, v);
 }
 
-/* Another chip under this name (a new uuid): new series, fresh probes. */
+/* Another chip under this name (a new uuid): its old series leave the
+ * exposition (the derived ones go with their inputs). */
+static void ascend_retire_all(struct ascend_state *st, struct ascend_dev *d)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		if (d->s[i] != AM_SERIES_INVALID && i != S_BUSY && i != S_ENERGY &&
+		    i < S_ENGB0)
+			am_series_retire(st->ctx, d->s[i]);
+	if (d->s_info != AM_SERIES_INVALID)
+		am_series_retire(st->ctx, d->s_info);
+	for (int k = 0; k < d->nerr; k++)
+		if (d->err[k].series != AM_SERIES_INVALID)
+			am_series_retire(st->ctx, d->err[k].series);
+}
+
+/* New series and fresh probes (a new chip, or another under this name). */
 static void ascend_reset_series(struct ascend_dev *d)
 {
 	for (int i = 0; i < S_COUNT; i++)
@@ -587,9 +602,11 @@ static bool ascend_acquire(struct ascend_state *st, struct ascend_dev *d,
 		return false;
 	}
 	if (!d->probed || strcmp(uuid, d->uuid) != 0) {
-		if (d->probed)
+		if (d->probed) {
 			am_log(st->ctx, AM_LOG_WARN, "%s: uuid changed from %s to %s",
 			       d->name, d->uuid, uuid);
+			ascend_retire_all(st, d);
+		}
 		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
 		ascend_reset_series(d);
 	} else if (d->lost) {
@@ -617,9 +634,9 @@ static void ascend_emit_info(struct ascend_state *st, struct ascend_dev *d)
 
 /* ---- discovery ---- */
 
-/* Every chip DCMI lists now: cards, chips per card, their logic ids, into
- * out (up to max). The number found, or a negative DCMI code when the card
- * list itself fails. A card whose chips cannot be listed is skipped. */
+/* Every chip DCMI lists now on the cards of st's last card list: chips per
+ * card and their logic ids, into out (up to max). The number found. A card
+ * whose chips cannot be listed is skipped (logged unless it is gone). */
 static int ascend_enumerate(struct ascend_state *st, struct ascend_loc *out, int max)
 {
 	int n = 0;
@@ -975,6 +992,8 @@ static int ascend_poll(struct am_ctx *ctx, void *state)
 	for (int i = 0; i < st->ndev; i++) {
 		struct ascend_dev *d = &st->dev[i];
 
+		if (!d->probed) /* gone before its identity was read */
+			continue;
 		ascend_put(st, d, S_UP, d->up ? 1 : 0, -1);
 		ascend_emit_info(st, d);
 	}

@@ -477,6 +477,46 @@ START_TEST(test_lost_and_back)
 }
 END_TEST
 
+/* Another chip under the same logic id (a new die id): new series, the old
+ * ones retired, once. */
+START_TEST(test_replaced)
+{
+	void *st = start(FAKE_LIB, "replaced.ini");
+	const struct fake_series *old_up, *old_util, *old_info;
+
+	poll_once(st); /* tick 2 */
+	ck_assert_str_eq(info("ascend0", "uuid"),
+			 "0000000A-0000000B-0000000C-0000000D-00000001");
+	old_up = find("accel_up", "ascend0", NULL);
+	old_util = find("accel_utilization_ratio", "ascend0", NULL);
+	old_info = find("accel_info", "ascend0", NULL);
+	poll_once(st); /* tick 3: off the list */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	poll_once(st); /* tick 4: the new chip */
+	ck_assert_uint_eq(
+	    fake_am_log_count(ctx, "ascend0: uuid changed from "
+				   "0000000A-0000000B-0000000C-0000000D-00000001 to "
+				   "0000000A-0000000B-0000000C-0000000D-00000002"),
+	    1);
+	ck_assert(old_up->retired && old_util->retired && old_info->retired);
+	EQ(fake_am_scaled(
+	       ctx,
+	       fake_am_match(ctx, "accel_utilization_ratio",
+			     "uuid=\"0000000A-0000000B-0000000C-0000000D-00000002\"")),
+	   0.2);
+	EQ(fake_am_scaled(
+	       ctx,
+	       fake_am_match(ctx, "accel_up",
+			     "uuid=\"0000000A-0000000B-0000000C-0000000D-00000002\"")),
+	   1);
+	/* the derived busy seconds went with their input */
+	ck_assert_ptr_nonnull(
+	    fake_am_match(ctx, "accel_busy_seconds_total",
+			  "uuid=\"0000000A-0000000B-0000000C-0000000D-00000002\""));
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
 START_TEST(test_fault_codes)
 {
 	void *st = start(FAKE_LIB, "faults.ini");
@@ -569,6 +609,7 @@ static Suite *ascend_suite(void)
 	tcase_add_test(tc, test_not_dcmi);
 	tcase_add_test(tc, test_init_fails);
 	tcase_add_test(tc, test_lost_and_back);
+	tcase_add_test(tc, test_replaced);
 	tcase_add_test(tc, test_fault_codes);
 	tcase_add_test(tc, test_error_codes);
 	tcase_add_test(tc, test_rescan);

@@ -129,14 +129,22 @@ static int fake_is_chip(const struct fake_chip *g)
 	return g != fake_global && g->card >= 0 && g->chip >= 0;
 }
 
-/* The section of chip (card, chip), present or not. */
+/* The section of chip (card, chip): the first present one (two sections
+ * may take turns at one place: a chip replaced), else the first. */
 static struct fake_chip *fake_find(int card, int chip)
 {
-	for (int i = 0; i < fake_nsec; i++)
-		if (fake_is_chip(&fake_sec[i]) && fake_sec[i].card == card &&
-		    fake_sec[i].chip == chip)
+	struct fake_chip *any = NULL;
+
+	for (int i = 0; i < fake_nsec; i++) {
+		if (!fake_is_chip(&fake_sec[i]) || fake_sec[i].card != card ||
+		    fake_sec[i].chip != chip)
+			continue;
+		if (fake_present(&fake_sec[i]))
 			return &fake_sec[i];
-	return NULL;
+		if (!any)
+			any = &fake_sec[i];
+	}
+	return any;
 }
 
 /* Entry checks of every chip call: counted, the chip exists and is
