@@ -63,6 +63,26 @@ int fake_scn_load(const char *path, void *base, size_t stride, int max)
 	return n;
 }
 
+int fake_scn_load_env(const char *env, void *base, size_t stride, int max, int *nsec)
+{
+	int n;
+
+	if (*nsec >= 0)
+		return 1;
+	n = fake_scn_load(getenv(env), base, stride, max);
+	if (n < 0)
+		return n;
+	*nsec = n;
+	return 0;
+}
+
+int fake_scn_int(const struct fake_scn *s, const char *key, int dflt)
+{
+	const char *v = fake_scn_str(s, key);
+
+	return v ? atoi(v) : dflt;
+}
+
 const char *fake_scn_str(const struct fake_scn *s, const char *key)
 {
 	if (!s)

@@ -30,6 +30,15 @@ struct fake_scn {
  * or -ENOENT when path is NULL or cannot be opened. */
 int fake_scn_load(const char *path, void *base, size_t stride, int max);
 
+/* fake_scn_load of the file named by environment variable env, once:
+ * *nsec < 0 means not loaded yet. 0 when it has just been read (*nsec set:
+ * the caller fills in the rest of its records), 1 when it was already,
+ * -ENOENT when the variable is unset or the file unreadable. */
+int fake_scn_load_env(const char *env, void *base, size_t stride, int max, int *nsec);
+
+/* key's value as an int (atoi), or dflt when the key is missing. */
+int fake_scn_int(const struct fake_scn *s, const char *key, int dflt);
+
 /* The value of key in s (NULL s or missing key: NULL). */
 const char *fake_scn_str(const struct fake_scn *s, const char *key);
 

@@ -60,28 +60,19 @@ static long fake_tick;
 
 static int fake_load(void)
 {
-	int n;
+	int r = fake_scn_load_env("FAKE_DCMI_SCENARIO", fake_sec, sizeof(fake_sec[0]),
+				  FAKE_MAX_SECTIONS, &fake_nsec);
 
-	if (fake_nsec >= 0)
-		return 0;
-	n = fake_scn_load(getenv("FAKE_DCMI_SCENARIO"), fake_sec, sizeof(fake_sec[0]),
-			  FAKE_MAX_SECTIONS);
-	if (n < 0)
-		return n;
-	fake_nsec = n;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; r == 0 && i < fake_nsec; i++) {
 		struct fake_chip *g = &fake_sec[i];
-		const char *card = fake_scn_str(&g->scn, "card");
-		const char *chip = fake_scn_str(&g->scn, "chip");
-		const char *logic = fake_scn_str(&g->scn, "logic");
 
-		g->card = card ? atoi(card) : -1;
-		g->chip = chip ? atoi(chip) : -1;
-		g->logic = logic ? atoi(logic) : -1;
+		g->card = fake_scn_int(&g->scn, "card", -1);
+		g->chip = fake_scn_int(&g->scn, "chip", -1);
+		g->logic = fake_scn_int(&g->scn, "logic", -1);
 		if (strcmp(g->scn.name, "global") == 0)
 			fake_global = g;
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static const char *fake_str(const struct fake_chip *g, const char *key)

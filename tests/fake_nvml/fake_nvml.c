@@ -95,26 +95,19 @@ static const struct {
 
 static int fake_load(void)
 {
-	int n;
+	int r = fake_scn_load_env("FAKE_NVML_SCENARIO", fake_sec, sizeof(fake_sec[0]),
+				  FAKE_MAX_SECTIONS, &fake_nsec);
 
-	if (fake_nsec >= 0)
-		return 0;
-	n = fake_scn_load(getenv("FAKE_NVML_SCENARIO"), fake_sec, sizeof(fake_sec[0]),
-			  FAKE_MAX_SECTIONS);
-	if (n < 0)
-		return n;
-	fake_nsec = n;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; r == 0 && i < fake_nsec; i++) {
 		struct fake_gpu *g = &fake_sec[i];
-		const char *parent = fake_scn_str(&g->scn, "parent");
 
 		g->index =
 		    strncmp(g->scn.name, "gpu", 3) == 0 ? atoi(g->scn.name + 3) : -1;
-		g->parent = parent ? atoi(parent) : -1;
+		g->parent = fake_scn_int(&g->scn, "parent", -1);
 		if (strcmp(g->scn.name, "global") == 0)
 			fake_global = g;
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static const char *fake_str(const struct fake_gpu *g, const char *key)
