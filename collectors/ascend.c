@@ -1040,7 +1040,13 @@ static int ascend_open(struct ascend_state *st, const struct am_config *cfg)
 	snprintf(st->library, sizeof(st->library), "%s", cand[0]);
 	st->lib.dl = am_dl_open(cand, ascend_dirs, err, sizeof(err));
 	if (!st->lib.dl) {
-		am_found(st->ctx, "%s not found: %s", st->library, err);
+		if (strchr(st->library, '/'))
+			am_found(st->ctx, "%s not found: %s", st->library, err);
+		else /* where it was looked for: ascend_dirs */
+			am_found(st->ctx,
+				 "%s not found (loader path, /usr/local/dcmi, "
+				 "/usr/local/Ascend/driver/lib64{,/driver,/common}): %s",
+				 st->library, err);
 		return -ENODEV;
 	}
 	ascend_sym_table(&st->lib, syms, &nsyms);
