@@ -540,6 +540,17 @@ START_TEST(test_fault_codes)
 	EQ(get("ascend_health", "ascend0", NULL), 0);
 	EQ(get("accel_power_watts", "ascend0", NULL), 100);
 	ck_assert_int_eq(fake_am_read_errors(ctx), 2);
+	poll_once(st); /* tick 4: the card list fails */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	ABSENT(get("accel_power_watts", "ascend0", NULL));
+	ck_assert_int_eq(fake_am_read_errors(ctx), 3);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "dcmi_get_card_list: DCMI error -8005; "
+						 "chips reported down"),
+			  1);
+	poll_once(st); /* tick 5: back, same series */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_power_watts", "ascend0", NULL), 100);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 3);
 	ascend_collector.fini(ctx, st);
 }
 END_TEST
