@@ -209,4 +209,16 @@ grep -Fxq 'accelmon_collector_up{collector="ascend"} 0' "$WORK/hang.prom" || fai
 "$PROMTOOL" check metrics < "$WORK/hang.prom" > /dev/null 2>&1 || fail "hang: promtool"
 ok "hang: scrapes keep answering, netdev keeps reporting"
 stop
+
+# init stuck in a DCMI call (the chip's identity): logged naming the call
+start hang_init.ini
+line="ascend: init overran its 0.5s deadline, stuck in dcmi_get_device_chip_info; reported down until it returns"
+for _ in $(seq 1 30); do
+	grep -Fq "$line" "$WORK/agent.log" && break
+	sleep 0.1
+done
+grep -Fq "$line" "$WORK/agent.log" || fail "hang_init: no init overrun line naming the call: $(cat "$WORK/agent.log")"
+ok "hang_init: watchdog logged: $line"
+scrape > /dev/null || fail "hang_init: scrape failed while init hangs"
+stop
 echo "ascend_scenarios: all passed"
