@@ -4,6 +4,9 @@
  * API reference: function types for dlsym, the few structs with their sizes
  * checked, and the return codes. Every call returns int, 0 on success;
  * (card_id, device_id) name a chip: device_id is its index on the card.
+ * Where the header takes a C enum (utilization, frequency, ECC memory and die
+ * types, the network health result) an int is declared: the same size and
+ * passing on the ABIs the driver ships for (x86-64, aarch64).
  */
 #ifndef ACCELMON_ASCEND_API_H
 #define ACCELMON_ASCEND_API_H
