@@ -36,6 +36,10 @@ enum dcmi_util_type {
 	DCMI_UTIL_AICUBE = 14,
 };
 
+/* DCMI's enums are int-sized on this compiler, as the int parameters and
+ * dcmi_detect_result_t below assume. */
+_Static_assert(sizeof(enum dcmi_util_type) == sizeof(int), "enum is not int-sized");
+
 /* dcmi_get_device_frequency: the AI Core's current clock, MHz. */
 #define DCMI_FREQ_AICORE_CURRENT 7
 /* dcmi_get_device_ecc_info: the memory asked about. */
