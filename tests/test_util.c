@@ -1007,6 +1007,23 @@ START_TEST(t_dl_open)
 	ck_assert_ptr_null(am_dl_open(none, dirs, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "libaccelmon-none.so.9") != NULL, "err: %s", err);
 	ck_assert_ptr_null(am_dl_open(NULL, NULL, err, sizeof(err)));
+	/* a file that is there but no library: its error, not the later misses */
+	{
+		const char *const bad[] = {"libaccelmon-bad.so.1", NULL};
+		const char *const bad_first[] = {tdir, "/nonexistent", NULL};
+		FILE *f;
+
+		snprintf(link, sizeof(link), "%s/libaccelmon-bad.so.1", tdir);
+		f = fopen(link, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("not a library\n", f);
+		fclose(f);
+		ck_assert_ptr_null(am_dl_open(bad, bad_first, err, sizeof(err)));
+		ck_assert_msg(strstr(err, link) &&
+				  !strstr(err, "cannot open shared object"),
+			      "err: %s", err);
+		unlink(link);
+	}
 }
 END_TEST
 

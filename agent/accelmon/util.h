@@ -134,7 +134,9 @@ int am_pci_nearest_accel(struct am_ctx *ctx, const char *device_dir,
 /* Open the first of candidates (NULL-terminated names or paths) that
  * dlopen(RTLD_NOW | RTLD_LOCAL) accepts; each directory of dirs
  * (NULL-terminated, may be NULL) is tried too, joined with each name that
- * has no '/'. NULL when none, with the last dlerror() in err. */
+ * has no '/'. NULL when none, with a dlerror() in err: that of the first
+ * file that is there but failed (not a library, a dependency of its own
+ * missing), else the last one's. */
 void *am_dl_open(const char *const *candidates, const char *const *dirs,
 		 char *err, size_t errlen);
 

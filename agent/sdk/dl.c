@@ -7,32 +7,54 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "accelmon/util.h"
 
-static void *dl_try(const char *file, char *err, size_t errlen)
+/* Whether dlopen's message says only that `file` itself is not there
+ * ("FILE: cannot open shared object file: ..."). */
+static bool dl_absent(const char *file, const char *why)
+{
+	static const char miss[] = ": cannot open shared object file";
+	size_t n = strlen(file);
+
+	return strncmp(why, file, n) == 0 &&
+	       strncmp(why + n, miss, sizeof(miss) - 1) == 0;
+}
+
+/* dlopen one file. On failure its message goes to err, unless an earlier
+ * candidate failed for a reason other than being absent (*kept): a library
+ * that is there but is not one, or whose own dependency is missing, says
+ * more than the misses of the folders tried after it. */
+static void *dl_try(const char *file, char *err, size_t errlen, bool *kept)
 {
 	void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+	const char *why;
 
-	if (!h && err && errlen) {
-		const char *why = dlerror();
-
-		/* dlerror() names the file already. */
-		snprintf(err, errlen, "%s", why ? why : file);
-	}
-	return h;
+	if (h)
+		return h;
+	why = dlerror();
+	if (!why)
+		why = file;
+	if (err && errlen && !*kept)
+		snprintf(err, errlen, "%s", why); /* dlerror() names the file */
+	if (!dl_absent(file, why))
+		*kept = true;
+	return NULL;
 }
 
 void *am_dl_open(const char *const *candidates, const char *const *dirs, char *err,
 		 size_t errlen)
 {
+	bool kept = false;
+
 	if (err && errlen)
 		snprintf(err, errlen, "no library to open");
 	for (size_t i = 0; candidates && candidates[i]; i++) {
 		const char *name = candidates[i];
-		void *h = dl_try(name, err, errlen);
+		void *h = dl_try(name, err, errlen, &kept);
 
 		if (h)
 			return h;
@@ -42,7 +64,7 @@ void *am_dl_open(const char *const *candidates, const char *const *dirs, char *e
 			if (snprintf(path, sizeof(path), "%s/%s", dirs[d], name) >=
 			    (int)sizeof(path))
 				continue;
-			h = dl_try(path, err, errlen);
+			h = dl_try(path, err, errlen, &kept);
 			if (h)
 				return h;
 		}

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_scenario.h"
 #include "nvml_api.h"
 
 /* The exported symbols are NVML's; their prototypes are NVIDIA's header,
@@ -54,21 +55,13 @@
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_MAX_SECTIONS 24
-#define FAKE_MAX_KEYS 48
 #define FAKE_MAX_XID 8
 
-struct fake_kv {
-	char key[40];
-	char val[120];
-};
-
 struct fake_gpu {
-	char section[24];
-	int index;  /* gpuN: N; migN: -1 */
-	int parent; /* migN: parent GPU's index, else -1 */
-	int nkv;
-	struct fake_kv kv[FAKE_MAX_KEYS];
-	unsigned xid_sent; /* bit i: xid[i] delivered */
+	struct fake_scn scn; /* name and keys (tests/fake_scenario.h) */
+	int index;	     /* gpuN: N; migN: -1 */
+	int parent;	     /* migN: parent GPU's index, else -1 */
+	unsigned xid_sent;   /* bit i: xid[i] delivered */
 };
 
 static struct fake_gpu fake_sec[FAKE_MAX_SECTIONS];
@@ -100,91 +93,32 @@ static const struct {
 
 /* ---- scenario ---- */
 
-static char *fake_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 static int fake_load(void)
 {
-	const char *path = getenv("FAKE_NVML_SCENARIO");
-	struct fake_gpu *cur = NULL;
-	char line[256];
-	FILE *f;
+	int r = fake_scn_load_env("FAKE_NVML_SCENARIO", fake_sec, sizeof(fake_sec[0]),
+				  FAKE_MAX_SECTIONS, &fake_nsec);
 
-	if (fake_nsec >= 0)
-		return 0;
-	if (!path || !(f = fopen(path, "r")))
-		return -ENOENT;
-	fake_nsec = 0;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = fake_trim(line), *eq;
+	for (int i = 0; r == 0 && i < fake_nsec; i++) {
+		struct fake_gpu *g = &fake_sec[i];
 
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *e = strchr(s, ']');
-
-			if (!e || fake_nsec == FAKE_MAX_SECTIONS)
-				continue;
-			*e = '\0';
-			cur = &fake_sec[fake_nsec++];
-			snprintf(cur->section, sizeof(cur->section), "%s", s + 1);
-			cur->index = -1;
-			cur->parent = -1;
-			if (strncmp(cur->section, "gpu", 3) == 0)
-				cur->index = atoi(cur->section + 3);
-			if (strcmp(cur->section, "global") == 0)
-				fake_global = cur;
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!cur || !eq || cur->nkv == FAKE_MAX_KEYS)
-			continue;
-		*eq = '\0';
-		snprintf(cur->kv[cur->nkv].key, sizeof(cur->kv[0].key), "%s",
-			 fake_trim(s));
-		snprintf(cur->kv[cur->nkv].val, sizeof(cur->kv[0].val), "%s",
-			 fake_trim(eq + 1));
-		if (strcmp(cur->kv[cur->nkv].key, "parent") == 0)
-			cur->parent = atoi(cur->kv[cur->nkv].val);
-		cur->nkv++;
+		g->index =
+		    strncmp(g->scn.name, "gpu", 3) == 0 ? atoi(g->scn.name + 3) : -1;
+		g->parent = fake_scn_int(&g->scn, "parent", -1);
+		if (strcmp(g->scn.name, "global") == 0)
+			fake_global = g;
 	}
-	fclose(f);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static const char *fake_str(const struct fake_gpu *g, const char *key)
 {
-	if (!g)
-		return NULL;
-	for (int i = 0; i < g->nkv; i++)
-		if (strcmp(g->kv[i].key, key) == 0)
-			return g->kv[i].val;
-	return NULL;
+	return g ? fake_scn_str(&g->scn, key) : NULL;
 }
 
 /* "BASE" or "BASE+STEP" (per tick); hex allowed. */
 static int fake_num(const struct fake_gpu *g, const char *key, double *out)
 {
-	const char *s = fake_str(g, key);
-	char *end;
-	double v;
-
-	if (!s)
-		return 0;
-	v = (strncmp(s, "0x", 2) == 0) ? (double)strtoull(s, &end, 16) : strtod(s, &end);
-	if (*end == '+')
-		v += strtod(end + 1, NULL) * (double)fake_tick;
-	*out = v;
-	return 1;
+	return g ? fake_scn_num(&g->scn, key, fake_tick, out) : 0;
 }
 
 static nvmlReturn_t fake_code(const char *name)
@@ -214,55 +148,21 @@ static int fake_present(const struct fake_gpu *g)
 {
 	const char *s = fake_str(g, "present");
 
-	if (!s)
-		return 1;
-	while (*s) {
-		char *e;
-		long from = strtol(s, &e, 10), to = LONG_MAX;
-
-		if (e == s)
-			return 0;
-		if (*e == '-')
-			to = strtol(e + 1, &e, 10);
-		if (fake_tick >= from && fake_tick <= to)
-			return 1;
-		s = *e == ',' ? e + 1 : e + strlen(e);
-	}
-	return 0;
+	return !s || fake_scn_in_ticks(s, fake_tick);
 }
 
-/* Calls per symbol, for tests that check "probe once" (fake_nvml_calls). */
-static struct {
-	const char *fn;
-	long n;
-} fake_calls[64];
-
+/* Calls per symbol, for tests that check "probe once". */
 FAKE_EXPORT long fake_nvml_calls(const char *fn)
 {
-	for (int i = 0; i < 64 && fake_calls[i].fn; i++)
-		if (strcmp(fake_calls[i].fn, fn) == 0)
-			return fake_calls[i].n;
-	return 0;
+	return fake_scn_calls(fn);
 }
 
 static void fake_trace(const char *fn)
 {
 	const char *path = getenv("FAKE_NVML_TRACE");
-	int i;
 	FILE *f;
 
-	for (i = 0; i < 64 && fake_calls[i].fn; i++)
-		if (strcmp(fake_calls[i].fn, fn) == 0)
-			break;
-	if (i == 64)
-		return;
-	if (fake_calls[i].fn) {
-		fake_calls[i].n++;
-		return;
-	}
-	fake_calls[i].fn = fn;
-	fake_calls[i].n = 1;
-	if (path && (f = fopen(path, "a"))) {
+	if (fake_scn_count(fn) == 1 && path && (f = fopen(path, "a"))) {
 		fprintf(f, "%s\n", fn);
 		fclose(f);
 	}
