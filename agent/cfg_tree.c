@@ -176,13 +176,21 @@ unsigned long cfg_tree_path_line(const struct am_node *n, const char *path)
 			next = n->kind == AM_NODE_LIST ? am_node_at(n, i) : NULL;
 			p = end + 1;
 		} else {
-			size_t len = strcspn(p, ".[");
+			/* The longest key the path starts with, ended by ".",
+			 * "[" or the end: a key may hold dots itself
+			 * ("mlu370.x8"). */
+			size_t best = 0;
 
-			for (size_t i = 0; n->kind == AM_NODE_MAP && i < n->n; i++)
-				if (strlen(n->keys[i]) == len &&
-				    !strncmp(n->keys[i], p, len))
+			for (size_t i = 0; n->kind == AM_NODE_MAP && i < n->n; i++) {
+				size_t len = strlen(n->keys[i]);
+
+				if (len > best && !strncmp(n->keys[i], p, len) &&
+				    (p[len] == '\0' || p[len] == '.' || p[len] == '[')) {
+					best = len;
 					next = n->kids[i];
-			p += len;
+				}
+			}
+			p += best ? best : strcspn(p, ".[");
 		}
 		if (!next)
 			break;

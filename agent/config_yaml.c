@@ -85,6 +85,7 @@ struct cfg_parse {
 	const struct cfg_schema *schema;
 	bool last_layer; /* the text whose plugin keys load plugins */
 	struct agent_config *cfg;
+	size_t tree_nodes; /* AM_OPT_TREE values of the whole config, all layers */
 };
 
 #define CFG_PATH_MAX 256
@@ -388,24 +389,73 @@ static const char *regex_problem(const char *re)
 	return NULL;
 }
 
-/* AM_OPT_TREE: bounds on what one option may hold. Deeper or larger than
- * any profile or endpoint list; they keep an alias bomb ("billion laughs")
- * or a runaway nesting from costing more than a moment. */
+/* AM_OPT_TREE: bounds on the tree values of one config (all options of all
+ * instances together, so sixty sections aliasing one large map count sixty
+ * times). Deeper and larger than any set of profiles or endpoints; they
+ * keep an alias bomb ("billion laughs") or a runaway nesting from costing
+ * more than a moment, at start and at every reload. */
 #define CFG_TREE_MAX_DEPTH 32
 #define CFG_TREE_MAX_NODES 10000
 
 struct tree_build {
 	struct cfg_parse *p;
-	size_t nodes;
 	bool lines; /* from a file (the embedded default has no lines) */
 };
 
-/* Copy YAML node v (at `path`, for errors) into a new tree node. */
+struct tree_key {
+	const char *name;
+	const yaml_node_t *node;
+};
+
+static int tree_key_cmp(const void *a, const void *b)
+{
+	const struct tree_key *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	/* Equal names in file order, so the second one is reported. */
+	if (c)
+		return c;
+	return x->node->start_mark.index < y->node->start_mark.index ? -1 : 1;
+}
+
+/* A key given twice in one map: sorted once, so a map of thousands of keys
+ * costs n log n, not n^2. */
+static int tree_dup_keys(struct cfg_parse *p, const yaml_node_t *map,
+			 const char *path)
+{
+	yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+	size_t n = (size_t)(map->data.mapping.pairs.top - pr), i;
+	char kpath[CFG_PATH_MAX + 24];
+	struct tree_key *k;
+	int rc = 0;
+
+	if (n < 2)
+		return 0;
+	if (!(k = calloc(n, sizeof(*k))))
+		return oom(p);
+	for (i = 0; i < n; i++) {
+		k[i].node = yaml_document_get_node(p->doc, pr[i].key);
+		k[i].name = scalar(k[i].node);
+	}
+	qsort(k, n, sizeof(*k), tree_key_cmp);
+	for (i = 1; i < n && !rc; i++)
+		if (!strcmp(k[i - 1].name, k[i].name)) {
+			snprintf(kpath, sizeof(kpath), "%s.%s", path, k[i].name);
+			rc = node_err(p, k[i].node, kpath,
+				      "duplicate key (first at line %lu)",
+				      (unsigned long)k[i - 1].node->start_mark.line + 1);
+		}
+	free(k);
+	return rc;
+}
+
+/* Copy YAML node v (at `path`, for errors) into a new tree node whose line
+ * is `line` (a map value's is its key's: where "mychip:" is written). */
 static int tree_build(struct tree_build *tb, const yaml_node_t *v,
-		      const char *path, int depth, struct am_node **out)
+		      const char *path, int depth, unsigned long line,
+		      struct am_node **out)
 {
 	struct cfg_parse *p = tb->p;
-	unsigned long line = tb->lines ? (unsigned long)v->start_mark.line + 1 : 0;
 	char kpath[CFG_PATH_MAX + 24], d[96];
 	struct am_node *n;
 	int rc = 0;
@@ -414,8 +464,10 @@ static int tree_build(struct tree_build *tb, const yaml_node_t *v,
 	if (depth > CFG_TREE_MAX_DEPTH)
 		return node_err(p, v, path, "nested deeper than %d levels",
 				CFG_TREE_MAX_DEPTH);
-	if (++tb->nodes > CFG_TREE_MAX_NODES)
-		return node_err(p, v, path, "more than %d values in one option",
+	if (++p->tree_nodes > CFG_TREE_MAX_NODES)
+		return node_err(p, v, path,
+				"more than %d values in the tree options of this "
+				"configuration (aliases count each time they are used)",
 				CFG_TREE_MAX_NODES);
 	switch (v->type) {
 	case YAML_SCALAR_NODE:
@@ -440,10 +492,12 @@ static int tree_build(struct tree_build *tb, const yaml_node_t *v,
 			struct am_node *k;
 
 			snprintf(kpath, sizeof(kpath), "%s[%zu]", path, i);
-			if (!e)
+			if (!e) {
 				rc = node_err(p, v, kpath, "malformed sequence");
-			else if (!(rc = tree_build(tb, e, kpath, depth + 1, &k)) &&
-				 cfg_tree_add(n, NULL, k) < 0) {
+			} else if (!(rc = tree_build(tb, e, kpath, depth + 1,
+						     tb->lines ? (unsigned long)e->start_mark.line + 1 : 0,
+						     &k)) &&
+				   cfg_tree_add(n, NULL, k) < 0) {
 				cfg_tree_free(k);
 				rc = oom(p);
 			}
@@ -451,26 +505,34 @@ static int tree_build(struct tree_build *tb, const yaml_node_t *v,
 	} else if (v->type == YAML_MAPPING_NODE) {
 		yaml_node_pair_t *pr = v->data.mapping.pairs.start;
 
+		for (yaml_node_pair_t *q = pr; !rc && q < v->data.mapping.pairs.top; q++) {
+			const yaml_node_t *k = yaml_document_get_node(p->doc, q->key);
+
+			if (!k || !yaml_document_get_node(p->doc, q->value))
+				rc = node_err(p, v, path, "malformed mapping");
+			else if (k->type != YAML_SCALAR_NODE || is_null(k))
+				rc = node_err(p, k, path, "keys must be names, got %s",
+					      describe(k, d, sizeof(d)));
+			else if (!strcmp(scalar(k), "<<") &&
+				 k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+				/* libyaml does not apply merge keys: taken
+				 * as a key named "<<", the merged values
+				 * would silently be missing. */
+				rc = node_err(p, k, path,
+					      "merge keys (<<) are not supported: "
+					      "write the keys out");
+		}
+		if (!rc)
+			rc = tree_dup_keys(p, v, path);
 		for (; !rc && pr < v->data.mapping.pairs.top; pr++) {
 			const yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
 			const yaml_node_t *e = yaml_document_get_node(p->doc, pr->value);
 			struct am_node *kid;
 
-			if (!k || !e) {
-				rc = node_err(p, v, path, "malformed mapping");
-				break;
-			}
-			if (k->type != YAML_SCALAR_NODE || is_null(k)) {
-				rc = node_err(p, k, path, "keys must be names, got %s",
-					      describe(k, d, sizeof(d)));
-				break;
-			}
 			snprintf(kpath, sizeof(kpath), "%s.%s", path, scalar(k));
-			if (am_node_get(n, scalar(k))) {
-				rc = node_err(p, k, kpath, "duplicate key");
-				break;
-			}
-			if (!(rc = tree_build(tb, e, kpath, depth + 1, &kid)) &&
+			if (!(rc = tree_build(tb, e, kpath, depth + 1,
+					      tb->lines ? (unsigned long)k->start_mark.line + 1 : 0,
+					      &kid)) &&
 			    cfg_tree_add(n, scalar(k), kid) < 0) {
 				cfg_tree_free(kid);
 				rc = oom(p);
@@ -555,10 +617,12 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 	}
 
 	if (type == AM_OPT_TREE) {
-		struct tree_build tb = {p, 0, strcmp(p->source, CFG_EMBEDDED_SOURCE) != 0};
+		struct tree_build tb = {p, strcmp(p->source, CFG_EMBEDDED_SOURCE) != 0};
 		struct am_node *t;
 
-		if ((rc = tree_build(&tb, v, path, 0, &t)))
+		if ((rc = tree_build(&tb, v, path, 0,
+				     tb.lines ? (unsigned long)v->start_mark.line + 1 : 0,
+				     &t)))
 			return rc;
 		if (!(slot = opts_slot(opts, key))) {
 			cfg_tree_free(t);
@@ -1349,10 +1413,10 @@ static int check_sections(struct cfg_parse *p, const struct cfg_section *s,
 		}
 		if (!line)
 			line = s[i].line;
-		config_err(p->err, p->errlen, "%s:%lu: %s.%s.%s: %s",
+		config_err(p->err, p->errlen, "%s:%lu: %s.%s%s%s: %s",
 			   line ? p->cfg->source : CFG_EMBEDDED_SOURCE,
-			   line ? line : 1UL, group, s[i].name, key,
-			   why[0] ? why : "invalid");
+			   line ? line : 1UL, group, s[i].name, key[0] ? "." : "",
+			   key, why[0] ? why : "invalid");
 		return -EINVAL;
 	}
 	return 0;

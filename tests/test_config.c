@@ -1003,7 +1003,7 @@ START_TEST(test_tree_option)
 	ck_assert_str_eq(am_node_key(t, 0), "mychip");
 	ck_assert_str_eq(am_node_key(t, 1), "other");
 	m = am_node_get(t, "mychip");
-	ck_assert_uint_eq(am_node_line(m), 5);
+	ck_assert_uint_eq(am_node_line(m), 4); /* where "mychip:" is */
 	cmd = am_node_get(m, "command");
 	ck_assert_int_eq(am_node_kind(cmd), AM_NODE_LIST);
 	ck_assert_uint_eq(am_node_len(cmd), 2);
@@ -1087,12 +1087,38 @@ START_TEST(test_tree_errors)
 				    "      a: 2\n",
 				    &cfg),
 			 -EINVAL);
-	ck_assert_str_eq(err, "t.yaml:5: collectors.smi.profiles.a: duplicate key");
+	ck_assert_str_eq(err, "t.yaml:5: collectors.smi.profiles.a: duplicate key "
+			      "(first at line 4)");
 	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    profiles: {[1]: 2}\n",
 				    &cfg),
 			 -EINVAL);
 	ck_assert_msg(strstr(err, "t.yaml:3: collectors.smi.profiles: keys must be names"),
 		      "%s", err);
+	/* Merge keys are refused, not kept as a key named "<<". */
+	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    profiles:\n"
+				    "      base: &b {format: csv}\n"
+				    "      mychip: {<<: *b}\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:5: collectors.smi.profiles.mychip: merge keys (<<) "
+			      "are not supported: write the keys out");
+	/* A key with dots is found whole; a block map's line is its key's. */
+	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    profiles:\n"
+				    "      mlu370: {format: csv}\n"
+				    "      mlu370.x8:\n"
+				    "        command: x\n"
+				    "        format: xml\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:7: collectors.smi.profiles.mlu370.x8.format: "
+			      "unknown format xml");
+	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    endpoints:\n"
+				    "      - url: x\n"
+				    "      -\n"
+				    "        interval: 5s\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:6: collectors.smi.endpoints[1].url: missing");
 	/* Nesting is bounded. */
 	o = (size_t)snprintf(deep, sizeof(deep), "collectors:\n  smi:\n    profiles: ");
 	for (int i = 0; i < 40; i++)
@@ -1111,7 +1137,26 @@ START_TEST(test_tree_errors)
 				    "      d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
 				    &cfg),
 			 -EINVAL);
-	ck_assert_msg(strstr(err, "more than 10000 values in one option"), "%s", err);
+	ck_assert_msg(strstr(err, "more than 10000 values in the tree options"), "%s", err);
+	{
+		/* Sixty instances aliasing one 2,000-key map: the bound is the
+		 * whole config's, so this is refused at once, not parsed
+		 * sixty times over. */
+		size_t cap = 64 * 1024, o2;
+		char *big = malloc(cap);
+
+		ck_assert_ptr_nonnull(big);
+		o2 = (size_t)snprintf(big, cap, "collectors:\n  smi:\n    profiles: &big {");
+		for (int i = 0; i < 2000; i++)
+			o2 += (size_t)snprintf(big + o2, cap - o2, "%sk%d: 1", i ? ", " : "", i);
+		o2 += (size_t)snprintf(big + o2, cap - o2, "}\n");
+		for (int i = 0; i < 60; i++)
+			o2 += (size_t)snprintf(big + o2, cap - o2,
+					       "  smi/i%d: {profiles: *big}\n", i);
+		ck_assert_int_eq(tree_parse(big, &cfg), -EINVAL);
+		ck_assert_msg(strstr(err, "collectors.smi/i3.profiles"), "%s", err);
+		free(big);
+	}
 }
 END_TEST
 
