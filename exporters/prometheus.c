@@ -530,8 +530,12 @@ static void tls_setup(struct pconn *pc, struct MHD_Connection *c)
 	struct web_config *w = pc->web;
 
 	if (!s || !w || !w->cred) {
-		shutdown(pc->fd, SHUT_RDWR); /* never a session with MHD's defaults */
+		/* never a session with MHD's defaults */
+		pthread_mutex_lock(&pc->p->lock);
+		list_del(pc->p, pc);
 		pc->closing = true;
+		shutdown(pc->fd, SHUT_RDWR);
+		pthread_mutex_unlock(&pc->p->lock);
 		return;
 	}
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, w->cred);
@@ -547,6 +551,7 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 {
 	struct prom *p = cls;
 	struct pconn *pc = *socket_context;
+	bool setup;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
@@ -575,8 +580,9 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 		if (p->nconn > p->limit)
 			conn_shut(p, p->head != pc || !pc->next ? p->head : pc->next,
 				  &prom_evictions);
+		setup = pc->tls && !pc->closing;
 		pthread_mutex_unlock(&p->lock);
-		if (pc->tls && !pc->closing)
+		if (setup)
 			tls_setup(pc, c);
 		return;
 	}
