@@ -5,6 +5,7 @@
  */
 #include <crypt.h>
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -289,12 +290,15 @@ static int read_small(const char *path, char **out, size_t *len, struct stat *st
 
 static char *resolve(const char *dir, const char *path)
 {
+	size_t n;
 	char *r;
 
 	if (path[0] == '/' || !dir)
 		return strdup(path);
-	if (asprintf(&r, "%s/%s", dir, path) < 0)
-		return NULL;
+	n = strlen(dir) + strlen(path) + 2;
+	r = malloc(n);
+	if (r)
+		snprintf(r, n, "%s/%s", dir, path);
 	return r;
 }
 
@@ -803,6 +807,7 @@ static int parse_common(const char *yaml, size_t len, const char *source, const 
 	if (!p.w)
 		return -ENOMEM;
 	atomic_init(&p.w->refs, 1);
+	pthread_mutex_init(&p.w->cache_lock, NULL);
 	p.w->source = strdup(source);
 	rc = p.w->source ? parse_doc(&p, yaml, len) : -ENOMEM;
 	yaml_document_delete(&p.doc);
@@ -883,6 +888,8 @@ void web_config_unref(struct web_config *w)
 	free(w->users);
 	free(w->dummy_hash);
 	free(w->source);
+	explicit_bzero(w->cache, sizeof(w->cache));
+	pthread_mutex_destroy(&w->cache_lock);
 	free(w);
 }
 
@@ -915,12 +922,37 @@ static int equal_ct(const char *a, const char *b)
 	return d == 0;
 }
 
-int web_auth_check(const struct web_config *w, const char *user, const char *password)
+/* The cache key of a check: SHA-256 over the three strings with their
+ * lengths, so no two triples share a key. */
+static int auth_key(const char *user, const char *password, const char *hash,
+		    unsigned char key[32])
+{
+	size_t lu = strlen(user), lp = strlen(password), lh = strlen(hash);
+	size_t n = 3 * sizeof(size_t) + lu + lp + lh;
+	unsigned char *b = malloc(n), *q = b;
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	memcpy(q, &lu, sizeof(lu));
+	memcpy(q += sizeof(lu), &lp, sizeof(lp));
+	memcpy(q += sizeof(lp), &lh, sizeof(lh));
+	memcpy(q += sizeof(lh), user, lu);
+	memcpy(q += lu, password, lp);
+	memcpy(q + lp, hash, lh);
+	rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, b, n, key);
+	explicit_bzero(b, n);
+	free(b);
+	return rc < 0 ? -EIO : 0;
+}
+
+int web_auth_check(struct web_config *w, const char *user, const char *password)
 {
 	const struct web_user *u = NULL;
 	struct crypt_data *cd;
 	const char *hash, *out;
-	int ok;
+	unsigned char key[32];
+	int ok, keyed, hit = 0;
 
 	if (!w->nusers)
 		return 0;
@@ -928,6 +960,20 @@ int web_auth_check(const struct web_config *w, const char *user, const char *pas
 		if (!strcmp(w->users[i].name, user))
 			u = &w->users[i];
 	hash = u ? u->hash : w->dummy_hash ? w->dummy_hash : w->users[0].hash;
+	keyed = u && auth_key(user, password, hash, key) == 0;
+	if (keyed) {
+		pthread_mutex_lock(&w->cache_lock);
+		for (unsigned i = 0; i < w->ncache; i++) {
+			unsigned char d = 0;
+
+			for (size_t j = 0; j < sizeof(key); j++)
+				d |= (unsigned char)(w->cache[i][j] ^ key[j]);
+			hit |= d == 0;
+		}
+		pthread_mutex_unlock(&w->cache_lock);
+		if (hit)
+			return 1;
+	}
 	cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return 0;
@@ -935,5 +981,14 @@ int web_auth_check(const struct web_config *w, const char *user, const char *pas
 	ok = out && out[0] == '$' && equal_ct(out, hash) && u != NULL;
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
+	if (ok && keyed) {
+		pthread_mutex_lock(&w->cache_lock);
+		memcpy(w->cache[w->next], key, sizeof(key));
+		w->next = (w->next + 1) % WEB_AUTH_CACHE;
+		if (w->ncache < WEB_AUTH_CACHE)
+			w->ncache++;
+		pthread_mutex_unlock(&w->cache_lock);
+	}
+	explicit_bzero(key, sizeof(key));
 	return ok;
 }

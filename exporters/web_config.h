@@ -8,6 +8,7 @@
 #define ACCELMON_WEB_CONFIG_H
 
 #include <gnutls/gnutls.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +29,8 @@ struct web_file {
 	char *path; /* resolved against the web config's folder */
 	struct stat st;
 };
+
+#define WEB_AUTH_CACHE 16
 
 struct web_user {
 	char *name;
@@ -52,6 +55,12 @@ struct web_config {
 	struct web_user *users;
 	size_t nusers;
 	char *dummy_hash; /* unknown users are checked against it (same work) */
+	/* SHA-256 of user, password and hash of recent successful checks: a
+	 * scraper that sends the same credentials every 15 s costs one bcrypt
+	 * per reload, not one per scrape (as exporter-toolkit caches). */
+	pthread_mutex_t cache_lock;
+	unsigned char cache[WEB_AUTH_CACHE][32];
+	unsigned ncache, next;
 };
 
 /* Read and check the file at path: its YAML, every key, and the files it
@@ -70,8 +79,9 @@ int web_config_files_changed(const struct web_config *w);
 
 /* Basic auth: 1 when user and password match a user's bcrypt hash. An
  * unknown user costs the same bcrypt work; the hash output is compared in
- * constant time. 0 otherwise (and when the config has no users: callers
- * check nusers first). */
-int web_auth_check(const struct web_config *w, const char *user, const char *password);
+ * constant time; a success is remembered (by a digest) so the next check of
+ * the same credentials skips bcrypt. 0 otherwise (and when the config has
+ * no users: callers check nusers first). */
+int web_auth_check(struct web_config *w, const char *user, const char *password);
 
 #endif

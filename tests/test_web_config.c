@@ -259,6 +259,12 @@ START_TEST(basic_auth)
 	/* the same work (cost 10, not the cost-4 alice): within a factor 3 */
 	ck_assert_msg(unknown > known / 3 && unknown < known * 3, "known %f unknown %f",
 		      known, unknown);
+	/* bob's good password was checked once: the next check is cached */
+	t0 = now_s();
+	ck_assert(web_auth_check(w, "bob", "other"));
+	ck_assert_msg(now_s() - t0 < known / 10, "cached check took %f s", now_s() - t0);
+	ck_assert(!web_auth_check(w, "bob", "other2"));
+	ck_assert(!web_auth_check(w, "alice", "other"));
 	web_config_unref(w);
 	fixture_rmdir_files(tmpdir);
 	free(tmpdir);
