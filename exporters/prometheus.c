@@ -86,7 +86,7 @@ struct prom {
 	struct prom_gz_cache gz;
 	pthread_mutex_t lock; /* guards the list, nconn, web */
 	struct pconn *head, *tail;
-	unsigned nconn, limit;
+	unsigned nconn, limit; /* nconn: open and not being closed by us */
 	double header_timeout;
 	struct web_config *web; /* current; NULL without a web config */
 	char *web_path;
@@ -390,14 +390,24 @@ static void list_add(struct prom *p, struct pconn *pc, double now)
 /* Close pc from outside MHD (under p->lock, which MHD's "closed" callback
  * takes before the socket is closed, so the fd is still pc's): MHD sees the
  * end of the stream and closes the connection in its own thread. */
-static void conn_shut(struct prom *p, struct pconn *pc, _Atomic uint64_t *why)
+static void conn_mark_closing(struct prom *p, struct pconn *pc)
 {
 	list_del(p, pc);
-	if (pc->closing)
-		return;
+	if (!pc->closing)
+		p->nconn--; /* counted no more: MHD closes it soon */
 	pc->closing = true;
+}
+
+static void conn_shut(struct prom *p, struct pconn *pc, _Atomic uint64_t *why)
+{
+	if (pc->closing) {
+		list_del(p, pc);
+		return;
+	}
+	conn_mark_closing(p, pc);
 	shutdown(pc->fd, SHUT_RDWR);
-	atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
+	if (why)
+		atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
 }
 
 /* GnuTLS calls this on the client's certificate chain (only where the
@@ -435,9 +445,7 @@ static void tls_setup(struct pconn *pc, struct MHD_Connection *c)
 	if (!s || !w || !w->cred) {
 		/* never a session with MHD's defaults */
 		pthread_mutex_lock(&pc->p->lock);
-		list_del(pc->p, pc);
-		pc->closing = true;
-		shutdown(pc->fd, SHUT_RDWR);
+		conn_shut(pc->p, pc, NULL);
 		pthread_mutex_unlock(&pc->p->lock);
 		return;
 	}
@@ -492,7 +500,8 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED && pc) {
 		pthread_mutex_lock(&p->lock);
 		list_del(p, pc);
-		p->nconn--;
+		if (!pc->closing)
+			p->nconn--;
 		pthread_mutex_unlock(&p->lock);
 		web_config_unref(pc->web);
 		free(pc);
@@ -559,8 +568,7 @@ static void fix_bad_length(struct prom *p, int too_large)
 			n++;
 		}
 	if (n == 1) {
-		hit->closing = true;
-		list_del(p, hit);
+		conn_mark_closing(p, hit);
 		if (!hit->tls && send(hit->fd, too_large ? big : bad,
 				      (too_large ? sizeof(big) : sizeof(bad)) - 1,
 				      MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
@@ -786,7 +794,10 @@ static int listen_on(const char *addr, char *err, size_t errlen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+		/* A deep accept queue: in a flood of connects a full one drops
+		 * the scraper's handshake too, which then waits out a SYN
+		 * retransmit (1 s); the kernel caps it at net.core.somaxconn. */
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
 			break;
 		rc = -errno;
 		close(fd);
