@@ -834,6 +834,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem tls_opts[4];
 	pthread_condattr_t ca;
+	bool auth;
 	int rc;
 
 	if (!p)
@@ -904,6 +905,8 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		prom_free(p);
 		return -EIO;
 	}
+	/* Read before the reaper runs: it may swap p->web from now on. */
+	auth = p->web && p->web->nusers;
 	if (pthread_create(&p->reaper, NULL, reaper_main, p) != 0) {
 		MHD_stop_daemon(p->d);
 		prom_free(p);
@@ -913,7 +916,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	if (live_page_start() < 0) /* the page still answers, without history */
 		log_msg(LOGL_WARN, PROM, "live page: no history sampler");
 	log_msg(LOGL_INFO, PROM, "serving %s://%s/metrics%s", p->tls ? "https" : "http",
-		agent->listen, p->web && p->web->nusers ? " (basic auth)" : "");
+		agent->listen, auth ? " (basic auth)" : "");
 	*state = p;
 	return 0;
 }
