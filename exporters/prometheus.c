@@ -749,8 +749,10 @@ static void *reaper_main(void *arg)
 		}
 		if (rotate) {
 			pthread_mutex_unlock(&p->lock);
-			web_reload(p, "certificate files changed");
+			rotate = web_reload(p, "certificate files changed");
 			pthread_mutex_lock(&p->lock);
+			if (rotate < 0 && p->web) /* logged once per change */
+				web_config_files_seen(p->web);
 			continue;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -982,18 +984,23 @@ static int prom_reload(void *state)
 	return web_reload(state, "SIGHUP");
 }
 
-/* At config load: the web config named must load (FILE:LINE errors), so a
- * bad one stops startup (exit 2) or is refused on SIGHUP. A name given on
- * the command line is checked by main, before the config. */
+/* At config load: the web config in effect must load (FILE:LINE errors),
+ * so a bad one stops startup (exit 2) or refuses the whole reload on SIGHUP
+ * (the running config, server and web config stay). One given on the
+ * command line is checked here too, on SIGHUP (main checks it at start,
+ * before the config, for a message of its own). */
 static int prom_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
 		      size_t whylen)
 {
-	const char *path = am_cfg_string(cfg, "web_config_file", NULL);
+	const char *path = web_path_of(cfg);
+	char err[1024];
 
-	if (prom_cli_web_config || !path || !*path)
+	if (!path)
 		return 0;
-	if (prom_web_config_check(path, why, whylen) < 0) {
+	if (prom_web_config_check(path, err, sizeof(err)) < 0) {
 		snprintf(key, keylen, "web_config_file");
+		snprintf(why, whylen, "%s%s",
+			 prom_cli_web_config ? "(--web.config.file) " : "", err);
 		return -EINVAL;
 	}
 	return 0;

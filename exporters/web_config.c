@@ -911,6 +911,15 @@ int web_config_files_changed(const struct web_config *w)
 	return file_changed(&w->cert) || file_changed(&w->key) || file_changed(&w->ca);
 }
 
+void web_config_files_seen(struct web_config *w)
+{
+	struct web_file *f[] = {&w->cert, &w->key, &w->ca};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (f[i]->path && stat(f[i]->path, &f[i]->st) < 0)
+			memset(&f[i]->st, 0, sizeof(f[i]->st));
+}
+
 /* Both strings are hash outputs of the same scheme: compare every byte. */
 static int equal_ct(const char *a, const char *b)
 {

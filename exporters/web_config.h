@@ -76,6 +76,9 @@ void web_config_unref(struct web_config *w);
 
 /* 1 when a file the config read changed on disk since it was loaded. */
 int web_config_files_changed(const struct web_config *w);
+/* Take the files as they are now as seen (after a reload of them failed:
+ * the next try waits for the next change, not the next second). */
+void web_config_files_seen(struct web_config *w);
 
 /* Basic auth: 1 when user and password match a user's bcrypt hash. An
  * unknown user costs the same bcrypt work; the hash output is compared in

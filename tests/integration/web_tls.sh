@@ -130,13 +130,14 @@ ok "basic auth: good 200; bad password, unknown user, none: 401 with WWW-Authent
 cp "$WORK/web.yml" "$WORK/web.good"
 printf 'tls_server_config:\n  cert_file: certs/live.crt\n  key_file: certs/live.key\n  min_version: TLS99\n' > "$WORK/web.yml"
 kill -HUP "$AGENT_PID"
+want="reload failed, keeping the running config: .*:[0-9]*: exporters.prometheus.web_config_file: (--web.config.file) $WORK/web.yml:4: tls_server_config.min_version: unknown version TLS99"
 for _ in $(seq 1 100); do
-  grep -q "web config not reloaded (SIGHUP), keeping the running one: $WORK/web.yml:4: tls_server_config.min_version: unknown version TLS99" "$WORK/agent.log" && break
+  grep -q "$want" "$WORK/agent.log" && break
   sleep 0.1
 done
-grep -q "keeping the running one: $WORK/web.yml:4:" "$WORK/agent.log" || fail "bad web config on SIGHUP: $(tail -3 "$WORK/agent.log")"
+grep -q "$want" "$WORK/agent.log" || fail "bad web config on SIGHUP: $(tail -3 "$WORK/agent.log")"
 [ "$(auth -u alice:s3cret)" = 200 ] && [ "$(auth -u bob:x)" = 401 ] || fail "the running web config did not stay"
-ok "bad web config on SIGHUP: logged with FILE:LINE, the running one stays"
+ok "bad web config on SIGHUP: the reload is refused with FILE:LINE, the running one stays"
 cp "$WORK/web.good" "$WORK/web.yml"
 hup
 
@@ -160,6 +161,21 @@ done
 grep -q "web config reloaded from .*(certificate files changed)" "$WORK/agent.log" || fail "no rotation line"
 [ "$(auth -u alice:s3cret)" = 200 ] || fail "after rotation"
 ok "rotated certificate served without a signal"
+# A key that does not match the certificate (half a rotation): logged, the
+# running certificate stays.
+cp "$C/good.key" "$C/live.key"
+for _ in $(seq 1 50); do
+  grep -q "web config not reloaded (certificate files changed), keeping the running one: $WORK/web.yml:3: tls_server_config.key_file: .* do not load" "$WORK/agent.log" && break
+  sleep 0.2
+done
+grep -q "web config not reloaded (certificate files changed), keeping the running one: $WORK/web.yml:3: tls_server_config.key_file" "$WORK/agent.log" ||
+  fail "a mismatched key: $(tail -3 "$WORK/agent.log")"
+[ "$(serial)" = "$want" ] && [ "$(auth -u alice:s3cret)" = 200 ] || fail "a mismatched key replaced the running certificate"
+sleep 2.5 # logged once, not every second
+n=$(grep -c "web config not reloaded (certificate files changed)" "$WORK/agent.log")
+[ "$n" = 1 ] || fail "a mismatched key logged $n times"
+cp "$C/srv2.key" "$C/live.key"
+ok "a key that does not match: logged once, the running certificate stays"
 
 # Prometheus scrapes over TLS with basic auth.
 if command -v prometheus >/dev/null; then
