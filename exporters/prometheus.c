@@ -277,8 +277,12 @@ static enum MHD_Result queue(struct prom *p, struct MHD_Connection *c, unsigned 
 	struct web_config *w = web_get(p);
 	enum MHD_Result ret;
 
+	/* A header the response sets itself (the live page's CSP, which its
+	 * inline code needs) is left as it is. */
 	for (size_t i = 0; w && i < w->nheaders; i++)
-		MHD_add_response_header(r, w->headers[2 * i], w->headers[2 * i + 1]);
+		if (!MHD_get_response_header(r, w->headers[2 * i]))
+			MHD_add_response_header(r, w->headers[2 * i],
+						w->headers[2 * i + 1]);
 	web_config_unref(w);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
@@ -659,8 +663,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return send_metrics(p, c);
-	if (strcmp(url, "/") == 0)
-		return live_page_send(c);
+	if (strcmp(url, "/") == 0) {
+		unsigned status;
+		struct MHD_Response *r = live_page_response(&status);
+
+		return r ? queue(p, c, status, r) : MHD_NO;
+	}
 	if (strcmp(url, "/-/healthy") == 0)
 		return send_static(p, c, MHD_HTTP_OK, "text/plain", "OK\n");
 	atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);

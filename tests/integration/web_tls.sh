@@ -113,10 +113,19 @@ curl -fsS -o /dev/null --cacert "$C/ca.crt" --ciphers ECDHE-ECDSA-AES256-GCM-SHA
   fail "cipher_suites: the listed suite was refused"
 ok "cipher_suites"
 
-# Basic auth.
+# Basic auth, and http_server_config.headers.
 web NoClientCert
 printf 'basic_auth_users:\n  alice: %s\n' "$HASH" >> "$WORK/web.yml"
+printf 'http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Content-Security-Policy: "default-src none"\n' >> "$WORK/web.yml"
 hup
+for path in /metrics /; do
+  curl -fsS -o /dev/null -D "$WORK/h" --cacert "$C/ca.crt" -u alice:s3cret "$url$path" || fail "GET $path"
+  grep -qi '^X-Frame-Options: deny' "$WORK/h" || fail "$path: no X-Frame-Options from the web config: $(cat "$WORK/h")"
+done
+# the live page keeps its own Content-Security-Policy (its styles need it)
+[ "$(grep -ci '^Content-Security-Policy:' "$WORK/h")" = 1 ] && grep -qi "^Content-Security-Policy: default-src 'none'; style-src" "$WORK/h" ||
+  fail "/: Content-Security-Policy: $(cat "$WORK/h")"
+ok "http_server_config.headers on every response; the live page keeps its CSP"
 auth() { curl -s -o /dev/null -D "$WORK/h" -w '%{http_code}' --cacert "$C/ca.crt" "$@" "$url/metrics"; }
 [ "$(auth -u alice:s3cret)" = 200 ] || fail "basic auth: alice with her password"
 for who in alice:wrong bob:s3cret none; do
