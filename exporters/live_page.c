@@ -524,16 +524,3 @@ struct MHD_Response *live_page_response(unsigned *status)
 	*status = MHD_HTTP_OK;
 	return r;
 }
-
-enum MHD_Result live_page_send(struct MHD_Connection *c)
-{
-	unsigned status;
-	struct MHD_Response *r = live_page_response(&status);
-	enum MHD_Result ret;
-
-	if (!r)
-		return MHD_NO;
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
