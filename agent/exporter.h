@@ -31,6 +31,11 @@ struct am_exporter {
 	 * value stops startup (exit 2, FILE:LINE) or a reload is refused while
 	 * the running exporter goes on (see cfg_check_fn in config.h). */
 	cfg_check_fn *check;
+	/* Optional: the exporter was kept through a reload (keep said 1) and
+	 * the new config is in place: re-read what it reads beside the config
+	 * (the HTTP server's web config file). A failure keeps what runs and is
+	 * logged by the exporter. 0 or a negative errno. */
+	int (*reload)(void *state);
 };
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "builtin.h"
 #include "config.h"
+#include "exporters/prometheus.h"
 #include "log.h"
 #include "plugins.h"
 #include "scheduler.h"
@@ -26,6 +27,7 @@
 
 struct opts {
 	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate;
+	const char *web_config;
 	int once;
 };
 
@@ -34,7 +36,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: accelmon [--config FILE] [--listen HOST:PORT] [--sysfs DIR]\n"
 		"                [--procfs DIR] [--once] [--log-level LEVEL] [--simulate N]\n"
-		"                [--print-config] [--version] [--help]\n"
+		"                [--web.config.file FILE] [--print-config] [--version]\n"
+		"                [--help]\n"
 		"\n"
 		"  --config FILE      YAML configuration (default: the embedded one)\n"
 		"  --listen HOST:PORT address of the /metrics endpoint (default 127.0.0.1:%d)\n"
@@ -44,6 +47,10 @@ static void usage(FILE *f)
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --simulate N       N simulated accelerators and ports (the sim collector's\n"
 		"                     demo mix), instead of a --config file\n"
+		"  --web.config.file FILE\n"
+		"                     TLS and basic auth of the HTTP endpoint, in Prometheus\n"
+		"                     exporter-toolkit's web config format (node_exporter's\n"
+		"                     file works); re-read on SIGHUP and certificate change\n"
 		"  --print-config     print the embedded default configuration and exit\n"
 		"  --version          print the version and exit\n"
 		"\n"
@@ -117,6 +124,8 @@ static int exporters_start(const struct agent_config *cfg,
 
 		if (rx->kept[i]) {
 			rx->kept[i] = 0;
+			if (e->reload) /* it logs its own failure and goes on */
+				e->reload(rx->state[i]);
 			continue;
 		}
 		if (!sec || !sec->enabled)
@@ -249,6 +258,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'L'},
 		{"simulate", required_argument, NULL, 'S'},
 		{"print-config", no_argument, NULL, 'P'},
+		{"web.config.file", required_argument, NULL, 'W'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -271,6 +281,7 @@ int main(int argc, char **argv)
 		case 's': o.sysfs = optarg; break;
 		case 'p': o.procfs = optarg; break;
 		case 'o': o.once = 1; break;
+		case 'W': o.web_config = optarg; break;
 		case 'S':
 			if (strspn(optarg, "0123456789") != strlen(optarg) || !*optarg ||
 			    strlen(optarg) > 6) {
@@ -309,6 +320,15 @@ int main(int argc, char **argv)
 	 * loads too. */
 	if (o.log_level)
 		log_set_level(log_level_parse(o.log_level));
+	if (o.web_config) {
+		/* Checked like the config (exit 2, FILE:LINE), and it wins over
+		 * the config's web_config_file. */
+		if (prom_web_config_check(o.web_config, err, sizeof(err)) < 0) {
+			fprintf(stderr, "accelmon: %s\n", err);
+			return 2;
+		}
+		prom_set_web_config_file(o.web_config);
+	}
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "accelmon: %s\n", err);
 		return 2;

@@ -498,35 +498,29 @@ int live_page_render(char **out, size_t *len)
 	return 0;
 }
 
-enum MHD_Result live_page_send(struct MHD_Connection *c)
+struct MHD_Response *live_page_response(unsigned *status)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 	char *page;
 	size_t len;
 
 	if (live_page_render(&page, &len) < 0) {
 		static const char msg[] = "out of memory\n";
 
-		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
-						    MHD_RESPMEM_PERSISTENT);
-		if (!r)
-			return MHD_NO;
-		ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
-		MHD_destroy_response(r);
-		return ret;
+		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		return MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+						       MHD_RESPMEM_PERSISTENT);
 	}
 	r = MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(page);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
 	MHD_add_response_header(r, "Content-Security-Policy", live_page_csp);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "Cache-Control", "no-store");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	*status = MHD_HTTP_OK;
+	return r;
 }

@@ -11,8 +11,10 @@
 int live_page_start(void);
 void live_page_stop(void);
 
-/* Answer GET / with the page (self-contained, strict CSP). */
-enum MHD_Result live_page_send(struct MHD_Connection *c);
+/* The answer to GET / (the page: self-contained, strict CSP), for the
+ * exporter to queue with its own headers: NULL when out of memory, else
+ * *status is what to queue it with. */
+struct MHD_Response *live_page_response(unsigned *status);
 
 /* The page as text, for tests: 0 and *out (free it) or -errno. */
 int live_page_render(char **out, size_t *len);

@@ -5,11 +5,14 @@
  * allowed) without copying them: the response holds a snapshot reference (or
  * a reference on the snapshot's gzip bodies, which hold the snapshot) and
  * releases it when MHD is done. Each snapshot is compressed at most once per
- * format, by the first scrape that asks. One internal epoll thread, an
- * explicit connection limit and a connection timeout.
+ * format, by the first scrape that asks. One internal epoll thread. Limits
+ * that hold by default (per address, in total with the stalest waiting
+ * connection evicted, a deadline for a request's headers, their size), and
+ * the web config (exporters/web_config.c): TLS set up on each GnuTLS session
+ * from the current config, basic auth, reloaded on SIGHUP and on rotation.
  */
-#include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -27,133 +31,98 @@
 #include "hostport.h"
 #include "exporters/live_page.h"
 #include "exporters/prometheus.h"
+#include "exporters/web_config.h"
 #include "log.h"
 #include "snapshot.h"
 
 #define PROM "prometheus"
 
 static const struct am_option prom_options[] = {
-	{"connection_limit", AM_OPT_INT, "most concurrent HTTP connections (default 64)", 1,
-	 65535},
-	{"connection_timeout", AM_OPT_DURATION, "idle connection timeout (default 10s)", 1,
-	 3600},
-	{"threads", AM_OPT_INT, "HTTP worker threads (default 1)", 1, 64},
-	{NULL, 0, NULL, 0, 0},
+    {"connection_limit", AM_OPT_INT,
+     "most concurrent HTTP connections; a new one evicts the stalest one "
+     "waiting for a request (default 512)",
+     1, 65535},
+    {"per_ip_connection_limit", AM_OPT_INT,
+     "most concurrent HTTP connections from one address (default 32)", 1, 65535},
+    {"header_timeout", AM_OPT_DURATION,
+     "time to finish a request's headers, from connect or the previous "
+     "response (default 5s)",
+     1, 3600},
+    {"header_size_limit", AM_OPT_INT,
+     "bytes a connection may use for a request's line and headers (default "
+     "32768)",
+     8192, 1048576},
+    {"web_config_file", AM_OPT_STRING,
+     "TLS and basic auth, in exporter-toolkit's web config format "
+     "(--web.config.file wins)",
+     0, 0},
+    {"connection_timeout", AM_OPT_DURATION, "idle connection timeout (default 10s)", 1,
+     3600},
+    {"threads", AM_OPT_INT, "HTTP worker threads (default 1)", 1, 64},
+    {NULL, 0, NULL, 0, 0},
+};
+
+/* One HTTP connection, from MHD's "started" to its "closed". While it waits
+ * for a request (no request yet, or between keep-alive requests) it sits in
+ * the waiting list, oldest first: the deadline and the eviction take from
+ * its head. */
+struct pconn {
+	struct pconn *prev, *next;
+	struct prom *p;
+	int fd;
+	bool waiting;  /* in the list */
+	bool uri_seen; /* this request's line is parsed (URI log callback) */
+	bool handled;  /* our handler saw this request */
+	bool closing;  /* shut down by us */
+	bool tls;
+	pthread_t owner;	/* the MHD thread that serves it */
+	double since;		/* when it began to wait */
+	struct web_config *web; /* what its TLS session was set up with */
 };
 
 struct prom {
 	struct MHD_Daemon *d;
 	int fd;
 	struct prom_gz_cache gz;
+	pthread_mutex_t lock; /* guards the list, nconn, web */
+	struct pconn *head, *tail;
+	unsigned nconn, limit; /* nconn: open and not being closed by us */
+	double header_timeout;
+	struct web_config *web; /* current; NULL without a web config */
+	char *web_path;
+	bool tls;
+	pthread_t reaper;
+	pthread_cond_t wake;
+	bool stop;
 };
 
 /* Process-wide, so they survive a restart on reload and stay registered. */
 static _Atomic uint64_t prom_requests, prom_bad_requests;
+static _Atomic uint64_t prom_header_timeouts, prom_evictions, prom_unauthorized,
+    prom_web_reload_failures;
+/* --web.config.file, which wins over the config's web_config_file. */
+static char *prom_cli_web_config;
 static pthread_once_t prom_stats_once = PTHREAD_ONCE_INIT;
 
 static void prom_stats_register(void)
 {
-	agg_stat_register("accelmon_http_requests_total",
-			  "Scrapes of /metrics answered.", 1, "", &prom_requests);
+	agg_stat_register("accelmon_http_requests_total", "Scrapes of /metrics answered.",
+			  1, "", &prom_requests);
 	agg_stat_register("accelmon_http_bad_requests_total",
-			  "HTTP requests answered 404 or 405.", 1, "",
+			  "HTTP requests answered 400, 404 or 405.", 1, "",
 			  &prom_bad_requests);
-}
-
-/* Parse one media range of an Accept header: type and q (default 1). */
-static void media_range(const char *s, size_t len, char *type, size_t tcap, double *q,
-			char *version, size_t vcap)
-{
-	size_t i = 0, t = 0;
-
-	*q = 1.0;
-	version[0] = '\0';
-	while (i < len && isspace((unsigned char)s[i]))
-		i++;
-	while (i < len && s[i] != ';' && !isspace((unsigned char)s[i])) {
-		if (t + 1 < tcap)
-			type[t++] = (char)tolower((unsigned char)s[i]);
-		i++;
-	}
-	type[t] = '\0';
-	while (i < len) {
-		size_t k, v = 0;
-
-		while (i < len && (s[i] == ';' || isspace((unsigned char)s[i])))
-			i++;
-		k = i;
-		while (i < len && s[i] != ';')
-			i++;
-		if (i - k > 2 && strncasecmp(s + k, "q=", 2) == 0) {
-			char tmp[16];
-			size_t m =
-			    i - k - 2 < sizeof(tmp) - 1 ? i - k - 2 : sizeof(tmp) - 1;
-
-			memcpy(tmp, s + k + 2, m);
-			tmp[m] = '\0';
-			*q = strtod(tmp, NULL);
-		} else if (i - k > 8 && strncasecmp(s + k, "version=", 8) == 0) {
-			for (size_t j = k + 8;
-			     j < i && v + 1 < vcap && !isspace((unsigned char)s[j]); j++)
-				version[v++] = s[j];
-			version[v] = '\0';
-		}
-	}
-}
-
-int prom_wants_openmetrics(const char *accept)
-{
-	double om_q = 0, text_q = 0;
-
-	if (!accept)
-		return 0;
-	while (*accept) {
-		const char *end = strchr(accept, ',');
-		size_t len = end ? (size_t)(end - accept) : strlen(accept);
-		char type[64], version[32];
-		double q;
-
-		media_range(accept, len, type, sizeof(type), &q, version,
-			    sizeof(version));
-		if (strcmp(type, "application/openmetrics-text") == 0) {
-			/* We speak 1.0.0 only; an unversioned range takes it too. */
-			if ((!version[0] || strcmp(version, "1.0.0") == 0) && q > om_q)
-				om_q = q;
-		} else if (strcmp(type, "text/plain") == 0 || strcmp(type, "*/*") == 0 ||
-			   strcmp(type, "text/*") == 0) {
-			if (q > text_q)
-				text_q = q;
-		}
-		if (!end)
-			break;
-		accept = end + 1;
-	}
-	return om_q > 0 && om_q >= text_q;
-}
-
-int prom_accepts_gzip(const char *enc)
-{
-	double gzip_q = -1, star_q = -1;
-
-	if (!enc)
-		return 0;
-	while (*enc) {
-		const char *end = strchr(enc, ',');
-		size_t len = end ? (size_t)(end - enc) : strlen(enc);
-		char type[64], version[8];
-		double q;
-
-		media_range(enc, len, type, sizeof(type), &q, version, sizeof(version));
-		if (strcmp(type, "gzip") == 0)
-			gzip_q = q;
-		else if (strcmp(type, "*") == 0)
-			star_q = q;
-		if (!end)
-			break;
-		enc = end + 1;
-	}
-	/* An explicit gzip entry wins over the wildcard (RFC 9110 12.5.3). */
-	return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
+	agg_stat_register("accelmon_http_connections_closed_total",
+			  "HTTP connections closed by the limits.", 1,
+			  "{reason=\"header_timeout\"}", &prom_header_timeouts);
+	agg_stat_register("accelmon_http_connections_closed_total",
+			  "HTTP connections closed by the limits.", 1,
+			  "{reason=\"evicted\"}", &prom_evictions);
+	agg_stat_register("accelmon_http_unauthorized_total",
+			  "HTTP requests answered 401 (basic auth).", 1, "",
+			  &prom_unauthorized);
+	agg_stat_register("accelmon_http_web_config_reload_failures_total",
+			  "Web config reloads refused (the running one stayed).", 1, "",
+			  &prom_web_reload_failures);
 }
 
 /* Gzip bodies of one snapshot. The cache holds one reference, every response
@@ -283,29 +252,65 @@ static void release_gz(void *cls)
 	prom_gz_release(cls);
 }
 
-static enum MHD_Result send_static(struct MHD_Connection *c, unsigned status,
-				   const char *type, const char *body)
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct web_config *web_get(struct prom *p)
+{
+	struct web_config *w;
+
+	pthread_mutex_lock(&p->lock);
+	w = web_config_ref(p->web);
+	pthread_mutex_unlock(&p->lock);
+	return w;
+}
+
+/* Queue r with the headers the web config adds to every response. */
+static enum MHD_Result queue(struct prom *p, struct MHD_Connection *c, unsigned status,
+			     struct MHD_Response *r)
+{
+	struct web_config *w = web_get(p);
+	enum MHD_Result ret;
+
+	/* A header the response sets itself (the live page's CSP, which its
+	 * inline code needs) is left as it is. */
+	for (size_t i = 0; w && i < w->nheaders; i++)
+		if (!MHD_get_response_header(r, w->headers[2 * i]))
+			MHD_add_response_header(r, w->headers[2 * i],
+						w->headers[2 * i + 1]);
+	web_config_unref(w);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_static(struct prom *p, struct MHD_Connection *c,
+				   unsigned status, const char *type, const char *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
-		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret;
+	    strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
 
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic");
+	return queue(p, c, status, r);
 }
 
 static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 {
-	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_ACCEPT);
-	const char *enc = MHD_lookup_connection_value(
-		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *accept =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	int om = prom_wants_openmetrics(accept);
 	struct snapshot *s = NULL;
 	struct prom_gz *e = NULL;
@@ -326,7 +331,7 @@ static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 		}
 	}
 	if (!s && !e)
-		return send_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		return send_static(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
 				   "no data yet\n");
 	r = MHD_create_response_from_buffer_with_free_callback_cls(
 	    len, (void *)body, e ? release_gz : release_snapshot,
@@ -343,44 +348,431 @@ static enum MHD_Result send_metrics(struct prom *p, struct MHD_Connection *c)
 	if (e)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	ret = queue(p, c, MHD_HTTP_OK, r);
 	atomic_fetch_add_explicit(&prom_requests, 1, memory_order_relaxed);
 	return ret;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
-			       const char *url, const char *method,
-			       const char *version, const char *upload_data,
-			       size_t *upload_size, void **con_cls)
+static struct pconn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Waiting list (under p->lock). */
+static void list_del(struct prom *p, struct pconn *pc)
+{
+	if (!pc->waiting)
+		return;
+	if (pc->prev)
+		pc->prev->next = pc->next;
+	else
+		p->head = pc->next;
+	if (pc->next)
+		pc->next->prev = pc->prev;
+	else
+		p->tail = pc->prev;
+	pc->prev = pc->next = NULL;
+	pc->waiting = false;
+}
+
+static void list_add(struct prom *p, struct pconn *pc, double now)
+{
+	list_del(p, pc);
+	pc->since = now;
+	pc->prev = p->tail;
+	if (p->tail)
+		p->tail->next = pc;
+	else
+		p->head = pc;
+	p->tail = pc;
+	pc->waiting = true;
+}
+
+/* Close pc from outside MHD (under p->lock, which MHD's "closed" callback
+ * takes before the socket is closed, so the fd is still pc's): MHD sees the
+ * end of the stream and closes the connection in its own thread. */
+static void conn_mark_closing(struct prom *p, struct pconn *pc)
+{
+	list_del(p, pc);
+	if (!pc->closing)
+		p->nconn--; /* counted no more: MHD closes it soon */
+	pc->closing = true;
+}
+
+static void conn_shut(struct prom *p, struct pconn *pc, _Atomic uint64_t *why)
+{
+	if (pc->closing) {
+		list_del(p, pc);
+		return;
+	}
+	conn_mark_closing(p, pc);
+	shutdown(pc->fd, SHUT_RDWR);
+	if (why)
+		atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
+}
+
+/* GnuTLS calls this on the client's certificate chain (only where the
+ * client_auth_type verifies): a chain that does not verify against
+ * client_ca_file fails the handshake, as in Go. */
+static int verify_client(gnutls_session_t session)
+{
+	unsigned status = 0, n = 0;
+
+	if (!gnutls_certificate_get_peers(session, &n) || n == 0)
+		return 0; /* none given: GNUTLS_CERT_REQUIRE decides */
+	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	return 0;
+}
+
+/* The TLS session of a new connection, set up from the current web
+ * config (so a reload or a rotated certificate takes effect at the next
+ * handshake, with no restart): credentials, priorities and what is asked
+ * of the client. */
+static void tls_setup(struct pconn *pc, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	static const gnutls_certificate_request_t req[] = {
+	    [WEB_NO_CLIENT_CERT] = GNUTLS_CERT_IGNORE,
+	    [WEB_REQUEST_CLIENT_CERT] = GNUTLS_CERT_REQUEST,
+	    [WEB_REQUIRE_ANY_CLIENT_CERT] = GNUTLS_CERT_REQUIRE,
+	    [WEB_VERIFY_CLIENT_CERT_IF_GIVEN] = GNUTLS_CERT_REQUEST,
+	    [WEB_REQUIRE_AND_VERIFY_CLIENT_CERT] = GNUTLS_CERT_REQUIRE,
+	};
+	struct web_config *w = pc->web;
+
+	if (!s || !w || !w->cred) {
+		/* never a session with MHD's defaults */
+		pthread_mutex_lock(&pc->p->lock);
+		conn_shut(pc->p, pc, NULL);
+		pthread_mutex_unlock(&pc->p->lock);
+		return;
+	}
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, w->cred);
+	gnutls_priority_set(s, w->prio);
+	gnutls_certificate_server_set_request(s, req[w->client_auth]);
+	if (w->client_auth == WEB_VERIFY_CLIENT_CERT_IF_GIVEN ||
+	    w->client_auth == WEB_REQUIRE_AND_VERIFY_CLIENT_CERT)
+		gnutls_session_set_verify_function(s, verify_client);
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	struct prom *p = cls;
+	struct pconn *pc = *socket_context;
+	bool setup;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		pc = calloc(1, sizeof(*pc));
+		if (!pc) {
+			if (ci)
+				shutdown(ci->connect_fd, SHUT_RDWR);
+			return;
+		}
+		pc->p = p;
+		pc->fd = ci ? ci->connect_fd : -1;
+		pc->owner = pthread_self();
+		*socket_context = pc;
+		pthread_mutex_lock(&p->lock);
+		pc->tls = p->tls;
+		if (pc->tls)
+			pc->web = web_config_ref(p->web);
+		list_add(p, pc, now_s());
+		p->nconn++;
+		/* Over the limit: the connection that has waited longest for a
+		 * request makes room (idle and slow clients go first; one that
+		 * is being answered is never cut). With none waiting, the new
+		 * one is refused. */
+		if (p->nconn > p->limit)
+			conn_shut(p, p->head != pc || !pc->next ? p->head : pc->next,
+				  &prom_evictions);
+		setup = pc->tls && !pc->closing;
+		pthread_mutex_unlock(&p->lock);
+		if (setup)
+			tls_setup(pc, c);
+		return;
+	}
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED && pc) {
+		pthread_mutex_lock(&p->lock);
+		list_del(p, pc);
+		if (!pc->closing)
+			p->nconn--;
+		pthread_mutex_unlock(&p->lock);
+		web_config_unref(pc->web);
+		free(pc);
+		*socket_context = NULL;
+	}
+}
+
+/* A request is done (answered, or cut): the connection waits again, and
+ * its next request's headers get a fresh deadline. */
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct prom *p = cls;
+	struct pconn *pc = conn_of(c);
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&p->lock);
+	pc->uri_seen = pc->handled = false;
+	if (!pc->closing)
+		list_add(p, pc, now_s());
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct prom *p = cls;
+	struct pconn *pc = conn_of(c);
+
+	if (pc) {
+		pthread_mutex_lock(&p->lock);
+		pc->uri_seen = true;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+/* libmicrohttpd 0.9.75 sends the status line and headers of its 400 (or
+ * 413) for a bad Content-Length twice: its header parser queues the error,
+ * then resumes the request as if none were queued. No application callback
+ * runs in between, but the parser logs first, on the connection's own
+ * thread, and that connection is the one of this thread whose request line
+ * is parsed and whose request our handler has not seen. Where that is
+ * exactly one connection, the one right answer is written here and the
+ * socket shut for writing, so the broken second copy fails with EPIPE and
+ * MHD closes the connection. TLS connections are closed without an answer. */
+static void fix_bad_length(struct prom *p, int too_large)
+{
+	static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+				  "Content-Type: text/plain\r\nContent-Length: 25\r\n\r\n"
+				  "malformed Content-Length\n";
+	static const char big[] =
+	    "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 28\r\n\r\n"
+	    "Content-Length is too large\n";
+	struct pconn *hit = NULL;
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct pconn *pc = p->head; pc; pc = pc->next)
+		if (pthread_equal(pc->owner, pthread_self()) && pc->uri_seen &&
+		    !pc->handled && !pc->closing) {
+			hit = pc;
+			n++;
+		}
+	if (n == 1) {
+		conn_mark_closing(p, hit);
+		if (!hit->tls && send(hit->fd, too_large ? big : bad,
+				      (too_large ? sizeof(big) : sizeof(bad)) - 1,
+				      MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+			shutdown(hit->fd, SHUT_WR);
+		else
+			shutdown(hit->fd, SHUT_RDWR);
+		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+/* MHD's own messages: at debug level, and the hook for the bug above. */
+static void mhd_log(void *cls, const char *fm, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	if (strstr(fm, "Content-Length' header"))
+		fix_bad_length(cls, strstr(fm, "Too large") != NULL);
+	vsnprintf(line, sizeof(line), fm, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	log_msg(LOGL_DEBUG, PROM, "libmicrohttpd: %s", line);
+}
+#pragma GCC diagnostic pop
+
+/* Basic auth, when the web config has users: 1 to go on. */
+static int authorized(struct prom *p, struct MHD_Connection *c)
+{
+	struct web_config *w = web_get(p);
+	char *user, *pass = NULL;
+	int ok = 1;
+
+	if (w && w->nusers) {
+		user = MHD_basic_auth_get_username_password(c, &pass);
+		ok = user && pass && web_auth_check(w, user, pass);
+		if (pass) {
+			explicit_bzero(pass, strlen(pass));
+			MHD_free(pass);
+		}
+		if (user)
+			MHD_free(user);
+	}
+	web_config_unref(w);
+	return ok;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version,
+			       const char *upload_data, size_t *upload_size,
+			       void **con_cls)
 {
 	static int seen;
+	struct prom *p = cls;
 
 	/* Answer on the second call, once MHD knows the request has no body
 	 * left: a response queued on the first call makes MHD close the
 	 * connection, and keep-alive is most of a fast scrape. */
 	if (*con_cls == NULL) {
+		struct pconn *pc = conn_of(c);
+
 		*con_cls = &seen;
+		if (pc) { /* headers in: off the deadline */
+			pthread_mutex_lock(&p->lock);
+			pc->handled = true;
+			list_del(p, pc);
+			pthread_mutex_unlock(&p->lock);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) { /* a body we do not want: swallow it */
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (!authorized(p, c)) {
+		atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
+		return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
+				   "Unauthorized\n");
+	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
-		return send_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+		return send_static(p, c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
 				   "method not allowed\n");
 	}
 	if (strcmp(url, "/metrics") == 0)
-		return send_metrics(cls, c);
-	if (strcmp(url, "/") == 0)
-		return live_page_send(c);
+		return send_metrics(p, c);
+	if (strcmp(url, "/") == 0) {
+		unsigned status;
+		struct MHD_Response *r = live_page_response(&status);
+
+		return r ? queue(p, c, status, r) : MHD_NO;
+	}
 	if (strcmp(url, "/-/healthy") == 0)
-		return send_static(c, MHD_HTTP_OK, "text/plain", "OK\n");
+		return send_static(p, c, MHD_HTTP_OK, "text/plain", "OK\n");
 	atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
-	return send_static(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+	return send_static(p, c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+}
+
+/* The web config file in effect for a section: --web.config.file, else the
+ * section's web_config_file; NULL for none. */
+static const char *web_path_of(const struct am_config *cfg)
+{
+	const char *s = prom_cli_web_config ? prom_cli_web_config
+					    : am_cfg_string(cfg, "web_config_file", NULL);
+
+	return s && *s ? s : NULL;
+}
+
+void prom_set_web_config_file(const char *path)
+{
+	free(prom_cli_web_config);
+	prom_cli_web_config = path ? strdup(path) : NULL;
+}
+
+int prom_web_config_check(const char *path, char *err, size_t errlen)
+{
+	struct web_config *w = NULL;
+	int rc = web_config_load(path, &w, err, errlen);
+
+	web_config_unref(w);
+	return rc;
+}
+
+/* Re-read the web config; a bad one leaves the running one. */
+static int web_reload(struct prom *p, const char *why)
+{
+	struct web_config *w = NULL, *old;
+	char err[1024];
+	int rc;
+
+	if (!p->web_path)
+		return 0;
+	rc = web_config_load(p->web_path, &w, err, sizeof(err));
+	if (rc == 0 && w->tls != p->tls) {
+		snprintf(err, sizeof(err),
+			 "%s: TLS is turned %s; that takes a restart of the HTTP server "
+			 "(SIGHUP restarts it)",
+			 p->web_path, w->tls ? "on" : "off");
+		web_config_unref(w);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		atomic_fetch_add_explicit(&prom_web_reload_failures, 1,
+					  memory_order_relaxed);
+		log_msg(LOGL_ERROR, PROM,
+			"web config not reloaded (%s), keeping the running one: %s", why,
+			err);
+		return rc;
+	}
+	pthread_mutex_lock(&p->lock);
+	old = p->web;
+	p->web = w;
+	pthread_mutex_unlock(&p->lock);
+	web_config_unref(old);
+	log_msg(LOGL_INFO, PROM, "web config reloaded from %s (%s)", p->web_path, why);
+	return 0;
+}
+
+/* The deadline for headers, and certificate rotation: a connection that has
+ * waited longer than header_timeout is shut; certificate files are looked
+ * at every second. */
+static void *reaper_main(void *arg)
+{
+	struct prom *p = arg;
+	double last_watch = now_s();
+	struct timespec ts;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		double now = now_s();
+		int rotate = 0;
+
+		while (p->head && now - p->head->since >= p->header_timeout)
+			conn_shut(p, p->head, &prom_header_timeouts);
+		if (p->web && p->web->tls && now - last_watch >= 1.0) {
+			last_watch = now;
+			rotate = web_config_files_changed(p->web);
+		}
+		if (rotate) {
+			pthread_mutex_unlock(&p->lock);
+			rotate = web_reload(p, "certificate files changed");
+			pthread_mutex_lock(&p->lock);
+			if (rotate < 0 && p->web) /* logged once per change */
+				web_config_files_seen(p->web);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. */
@@ -412,7 +804,10 @@ static int listen_on(const char *addr, char *err, size_t errlen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+		/* A deep accept queue: in a flood of connects a full one drops
+		 * the scraper's handshake too, which then waits out a SYN
+		 * retransmit (1 s); the kernel caps it at net.core.somaxconn. */
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
 			break;
 		rc = -errno;
 		close(fd);
@@ -424,51 +819,114 @@ static int listen_on(const char *addr, char *err, size_t errlen)
 	return fd < 0 ? rc : fd;
 }
 
+static void prom_free(struct prom *p)
+{
+	web_config_unref(p->web);
+	free(p->web_path);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	prom_gz_cache_fini(&p->gz);
+	free(p);
+}
+
 static int prom_start(const struct agent_config *agent, const struct am_config *cfg,
 		      void **state)
 {
 	struct prom *p = calloc(1, sizeof(*p));
-	char err[512];
-	long long limit = am_cfg_int(cfg, "connection_limit", 64);
+	char err[1024];
+	long long limit = am_cfg_int(cfg, "connection_limit", 512);
+	long long per_ip = am_cfg_int(cfg, "per_ip_connection_limit", 32);
+	long long hdr = am_cfg_int(cfg, "header_size_limit", 32768);
 	long long threads = am_cfg_int(cfg, "threads", 1);
 	double timeout = am_cfg_duration(cfg, "connection_timeout", 10);
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+	const char *path = web_path_of(cfg);
+	unsigned flags =
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls_opts[4];
+	pthread_condattr_t ca;
+	bool auth;
+	int rc;
 
 	if (!p)
 		return -ENOMEM;
 	prom_gz_cache_init(&p->gz);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	p->limit = (unsigned)(limit < 1 ? 1 : limit);
+	p->header_timeout = am_cfg_duration(cfg, "header_timeout", 5);
+	if (path) {
+		p->web_path = strdup(path);
+		if (!p->web_path) {
+			prom_free(p);
+			return -ENOMEM;
+		}
+		rc = web_config_load(path, &p->web, err, sizeof(err));
+		if (rc < 0) {
+			log_msg(LOGL_ERROR, PROM, "%s", err);
+			prom_free(p);
+			return rc;
+		}
+		p->tls = p->web->tls;
+	}
 	p->fd = listen_on(agent->listen, err, sizeof(err));
 	if (p->fd < 0) {
-		int rc = p->fd;
-
+		rc = p->fd;
 		log_msg(LOGL_ERROR, PROM, "%s", err);
-		prom_gz_cache_fini(&p->gz);
-		free(p);
+		prom_free(p);
 		return rc;
 	}
-	if (limit < 1)
-		limit = 1;
 	if (threads < 1)
 		threads = 1;
-	/* A pool of one is not the same as no pool in MHD: only ask for one
-	 * when more than one thread is wanted. */
+	memset(tls_opts, 0, sizeof(tls_opts));
+	tls_opts[0].option = MHD_OPTION_END;
+	if (p->tls) {
+		/* MHD wants a key and certificate to start; each session is
+		 * set up again from the current web config (tls_setup). */
+		flags |= MHD_USE_TLS;
+		tls_opts[0] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, p->web->key_pem};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						      p->web->cert_pem};
+		tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+						      p->web->priorities};
+		tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	}
+	/* MHD's own limit sits above ours: connections we shut are counted
+	 * by MHD until its thread has closed them, and a new one must still
+	 * get in to evict a stale one. A pool of one is not the same as no
+	 * pool in MHD: only ask for one when more than one thread is wanted. */
 	p->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, handler, p, MHD_OPTION_LISTEN_SOCKET, p->fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout < 1 ? 1 : timeout),
-		threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		(unsigned)threads, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, handler, p, MHD_OPTION_LISTEN_SOCKET, p->fd,
+	    MHD_OPTION_CONNECTION_LIMIT, p->limit + p->limit / 4 + 16,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)hdr,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout < 1 ? 1 : timeout),
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, p, MHD_OPTION_NOTIFY_COMPLETED,
+	    request_done, p, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, p,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, p, MHD_OPTION_ARRAY, tls_opts,
+	    threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)threads,
+	    MHD_OPTION_END);
 	if (!p->d) {
-		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s", agent->listen);
+		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s",
+			agent->listen);
 		close(p->fd);
-		prom_gz_cache_fini(&p->gz);
-		free(p);
+		prom_free(p);
 		return -EIO;
+	}
+	/* Read before the reaper runs: it may swap p->web from now on. */
+	auth = p->web && p->web->nusers;
+	if (pthread_create(&p->reaper, NULL, reaper_main, p) != 0) {
+		MHD_stop_daemon(p->d);
+		prom_free(p);
+		return -EAGAIN;
 	}
 	pthread_once(&prom_stats_once, prom_stats_register);
 	if (live_page_start() < 0) /* the page still answers, without history */
 		log_msg(LOGL_WARN, PROM, "live page: no history sampler");
-	log_msg(LOGL_INFO, PROM, "serving http://%s/metrics", agent->listen);
+	log_msg(LOGL_INFO, PROM, "serving %s://%s/metrics%s", p->tls ? "https" : "http",
+		agent->listen, auth ? " (basic auth)" : "");
 	*state = p;
 	return 0;
 }
@@ -479,20 +937,27 @@ static void prom_stop(void *state)
 
 	if (!p)
 		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->reaper, NULL);
 	/* MHD closes the listening socket it was given. */
 	MHD_stop_daemon(p->d);
 	live_page_stop();
-	prom_gz_cache_fini(&p->gz);
-	free(p);
+	prom_free(p);
 }
 
-/* The server goes on through a reload when its address and every option
- * of its section stay the same. */
+/* The server goes on through a reload when its address, every option of
+ * its section and the web config file's name stay the same, and TLS stays
+ * on or off (prom_reload then swaps the file's new content in). */
 static int prom_keep(void *state, const struct agent_config *old,
 		     const struct am_config *old_cfg, const struct agent_config *new,
 		     const struct am_config *new_cfg)
 {
-	(void)state;
+	struct prom *p = state;
+	const char *path = web_path_of(new_cfg);
+
 	if (strcmp(old->listen, new->listen) != 0)
 		return 0;
 	for (const struct am_option *o = prom_options; o->name; o++) {
@@ -501,17 +966,61 @@ static int prom_keep(void *state, const struct agent_config *old,
 			return 0;
 		if (o->type == AM_OPT_DURATION &&
 		    am_cfg_duration(old_cfg, o->name, -1) !=
-			    am_cfg_duration(new_cfg, o->name, -1))
+			am_cfg_duration(new_cfg, o->name, -1))
 			return 0;
+	}
+	if (!path != !p->web_path || (path && strcmp(path, p->web_path) != 0))
+		return 0;
+	if (path) {
+		struct web_config *w = NULL;
+		char err[1024];
+		int same = 1;
+
+		/* A file that does not load now is reported by prom_reload,
+		 * which keeps the running server and its config. */
+		if (web_config_load(path, &w, err, sizeof(err)) == 0)
+			same = w->tls == p->tls;
+		web_config_unref(w);
+		return same;
 	}
 	return 1;
 }
 
+/* SIGHUP on a kept server: the web config file is read again. */
+static int prom_reload(void *state)
+{
+	return web_reload(state, "SIGHUP");
+}
+
+/* At config load: the web config in effect must load (FILE:LINE errors),
+ * so a bad one stops startup (exit 2) or refuses the whole reload on SIGHUP
+ * (the running config, server and web config stay). One given on the
+ * command line is checked here too, on SIGHUP (main checks it at start,
+ * before the config, for a message of its own). */
+static int prom_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
+		      size_t whylen)
+{
+	const char *path = web_path_of(cfg);
+	char err[1024];
+
+	if (!path)
+		return 0;
+	if (prom_web_config_check(path, err, sizeof(err)) < 0) {
+		snprintf(key, keylen, "web_config_file");
+		snprintf(why, whylen, "%s%s",
+			 prom_cli_web_config ? "(--web.config.file) " : "", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct am_exporter prometheus_exporter = {
-	.name = PROM,
-	.flags = 0,
-	.options = prom_options,
-	.start = prom_start,
-	.stop = prom_stop,
-	.keep = prom_keep,
+    .name = PROM,
+    .flags = 0,
+    .options = prom_options,
+    .start = prom_start,
+    .stop = prom_stop,
+    .keep = prom_keep,
+    .reload = prom_reload,
+    .check = prom_check,
 };

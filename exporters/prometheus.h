@@ -41,4 +41,11 @@ int prom_gz_get(struct prom_gz_cache *c, int openmetrics, struct prom_gz **ref,
 		const char **body, size_t *len);
 void prom_gz_release(struct prom_gz *ref);
 
+/* --web.config.file: wins over the config's exporters.prometheus.
+ * web_config_file (NULL: none given). */
+void prom_set_web_config_file(const char *path);
+/* Load and drop the web config at path: 0, or -EINVAL with "FILE:LINE:
+ * key: problem" in err (main exits 2 on it). */
+int prom_web_config_check(const char *path, char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,70 @@
+#!/bin/bash
+# The HTTP limits that hold by default (issue 16): 500 idle and 500
+# slow-header connections from 50 addresses do not keep a normal scrape from
+# answering (latency printed; the bound here is a generous 1 s, the issue's
+# target 100 ms); one address gets per_ip_connection_limit connections; a
+# client that trickles its headers is cut at header_timeout; a head over
+# header_size_limit gets 431; a bad Content-Length gets one status line.
+. "$(dirname "$0")/lib.sh"
+need curl
+need python3
+FLOOD="$ABS_SRCDIR/tests/integration/web_flood.py"
+
+port=$(free_port)
+url="http://127.0.0.1:$port"
+# The defaults: connection_limit 512, per_ip_connection_limit 32,
+# header_timeout 5s, header_size_limit 32768.
+printf 'collectors:\n  netdev: {enabled: false}\n  sim: {devices: 8, interval: 200ms}\n' > "$WORK/a.yaml"
+start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port"
+wait_http "$url/metrics" || fail "agent did not answer: $(cat "$WORK/agent.log")"
+
+python3 "$FLOOD" perip "$port" 100 32 || fail "per-address limit"
+ok "per-address limit"
+
+python3 "$FLOOD" deadline "$port" 5 || fail "header deadline"
+ok "header deadline"
+
+out=$(python3 "$FLOOD" flood "$port" 500 500 50 1.0) || fail "flood: $out"
+echo "$out"
+held=$(echo "$out" | sed -n 's/.*the server held \([0-9]*\) at the start and \([0-9]*\) at the end.*/\1 \2/p')
+[ -n "$held" ] || fail "flood output: $out"
+for h in $held; do # at most the limit, and the scrape's own connection
+  [ "$h" -le 513 ] || fail "server held $h connections, connection_limit is 512"
+done
+[ "${held#* }" -ge 256 ] || fail "the server held only ${held#* } of 1000 at the end: not the limit at work"
+ok "scrapes answer under 1000 hostile connections"
+
+# The counters say why connections were closed.
+wait_http "$url/-/healthy" 5 || fail "agent stopped answering after the flood"
+sleep 0.5 # the next snapshot carries the counters
+curl -fsS "$url/metrics" > "$WORK/m.txt"
+ev=$(sed -n 's/^accelmon_http_connections_closed_total{reason="evicted"} //p' "$WORK/m.txt")
+to=$(sed -n 's/^accelmon_http_connections_closed_total{reason="header_timeout"} //p' "$WORK/m.txt")
+[ "${ev:-0}" -gt 0 ] && [ "${to:-0}" -gt 0 ] || fail "closed counters: evicted=$ev header_timeout=$to"
+ok "closed by the limits: evicted=$ev header_timeout=$to"
+
+# A request head over header_size_limit (default 32 KiB): 431, and the
+# server goes on.
+big=$(head -c 40000 /dev/zero | tr '\0' a)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$url/metrics")
+[ "$code" = 431 ] || fail "a 40 KB header got $code, not 431"
+curl -fsS -o /dev/null "$url/metrics" || fail "no scrape after a big header"
+ok "header size limit: 431"
+
+# libmicrohttpd 0.9.75 sent the status line and headers of this answer twice.
+for cl in abc -1 99999999999999999999999; do
+  resp=$(python3 "$FLOOD" raw "$port" "GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: $cl\r\n\r\n")
+  n=$(printf '%s' "$resp" | grep -c '^HTTP/1.1 ')
+  [ "$n" = 1 ] || fail "Content-Length: $cl: $n status lines: $resp"
+  case "$cl" in
+    9*) want=413 ;;
+    *) want=400 ;;
+  esac
+  printf '%s' "$resp" | head -1 | grep -q "^HTTP/1.1 $want " || fail "Content-Length: $cl: $resp"
+  # the body is exactly Content-Length bytes
+  len=$(printf '%s' "$resp" | sed -n 's/^Content-Length: \([0-9]*\).*/\1/p')
+  body=$(printf '%s' "$resp" | sed '1,/^\r$/d')
+  [ "$((${#body} + 1))" = "$len" ] || fail "Content-Length: $cl: body ${#body}+1 bytes, header $len"
+done
+curl -fsS -o /dev/null "$url/metrics" || fail "no scrape after bad Content-Length"
+ok "bad Content-Length: one 400 or 413"
