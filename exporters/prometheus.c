@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,70 @@ static int listen_on(const char *addr, char *err, size_t errlen)
 	return fd < 0 ? rc : fd;
 }
 
+/* ---- the listening socket across reloads ----
+ * The socket outlives the server when a reload restarts the server on the
+ * same address (an option changed): the old one is quiesced and the new
+ * one takes its socket, so no scrape meets a refused connection. A socket
+ * for a new address is opened by prom_prepare while the running server
+ * still serves, so a reload that cannot listen changes nothing. Only the
+ * main thread prepares, starts and stops. */
+#define PROM_ADDR_MAX (HOSTPORT_HOST_MAX + HOSTPORT_PORT_MAX + 4)
+static struct {
+	char addr[PROM_ADDR_MAX]; /* of fd */
+	int fd;                   /* the running server's socket; -1: none */
+	bool hold;                /* the next stop keeps fd for the next start */
+	char next_addr[PROM_ADDR_MAX];
+	int next_fd; /* opened by prepare for the next start; -1: none */
+} prom_sock = {.fd = -1, .next_fd = -1};
+
+static void prom_unprepare(void)
+{
+	prom_sock.hold = false;
+	if (prom_sock.next_fd >= 0)
+		close(prom_sock.next_fd);
+	prom_sock.next_fd = -1;
+}
+
+static int prom_prepare(const struct agent_config *agent, const struct am_config *cfg,
+			char *err, size_t errlen)
+{
+	int fd;
+
+	(void)cfg;
+	prom_unprepare();
+	if (prom_sock.fd >= 0 && !strcmp(prom_sock.addr, agent->listen)) {
+		prom_sock.hold = true;
+		return 0;
+	}
+	if ((fd = listen_on(agent->listen, err, errlen)) < 0)
+		return fd;
+	prom_sock.next_fd = fd;
+	snprintf(prom_sock.next_addr, sizeof(prom_sock.next_addr), "%s", agent->listen);
+	return 0;
+}
+
+/* The socket for addr: the prepared one, the held one, or a new one. */
+static int prom_take_socket(const char *addr, char *err, size_t errlen)
+{
+	int fd;
+
+	if (prom_sock.next_fd >= 0 && !strcmp(prom_sock.next_addr, addr)) {
+		fd = prom_sock.next_fd;
+		prom_sock.next_fd = -1;
+	} else if (prom_sock.hold && prom_sock.fd >= 0 &&
+		   !strcmp(prom_sock.addr, addr)) {
+		prom_sock.hold = false;
+		return prom_sock.fd;
+	} else if ((fd = listen_on(addr, err, errlen)) < 0)
+		return fd;
+	prom_unprepare();
+	if (prom_sock.fd >= 0)
+		close(prom_sock.fd); /* the old address's, its server stopped */
+	prom_sock.fd = fd;
+	snprintf(prom_sock.addr, sizeof(prom_sock.addr), "%s", addr);
+	return fd;
+}
+
 static int prom_start(const struct agent_config *agent, const struct am_config *cfg,
 		      void **state)
 {
@@ -432,12 +497,13 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	long long limit = am_cfg_int(cfg, "connection_limit", 64);
 	long long threads = am_cfg_int(cfg, "threads", 1);
 	double timeout = am_cfg_duration(cfg, "connection_timeout", 10);
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+	/* ITC: MHD_quiesce_daemon needs it with an internal thread. */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC;
 
 	if (!p)
 		return -ENOMEM;
 	prom_gz_cache_init(&p->gz);
-	p->fd = listen_on(agent->listen, err, sizeof(err));
+	p->fd = prom_take_socket(agent->listen, err, sizeof(err));
 	if (p->fd < 0) {
 		int rc = p->fd;
 
@@ -461,6 +527,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	if (!p->d) {
 		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s", agent->listen);
 		close(p->fd);
+		prom_sock.fd = -1;
 		prom_gz_cache_fini(&p->gz);
 		free(p);
 		return -EIO;
@@ -479,7 +546,10 @@ static void prom_stop(void *state)
 
 	if (!p)
 		return;
-	/* MHD closes the listening socket it was given. */
+	/* MHD closes the listening socket it was given, unless a reload holds
+	 * it for the next server: quiesced, MHD lets go of it. */
+	if (!prom_sock.hold || MHD_quiesce_daemon(p->d) == MHD_INVALID_SOCKET)
+		prom_sock.fd = -1;
 	MHD_stop_daemon(p->d);
 	live_page_stop();
 	prom_gz_cache_fini(&p->gz);
@@ -514,4 +584,6 @@ const struct am_exporter prometheus_exporter = {
 	.start = prom_start,
 	.stop = prom_stop,
 	.keep = prom_keep,
+	.prepare = prom_prepare,
+	.unprepare = prom_unprepare,
 };
