@@ -20,14 +20,16 @@
 #include "hostport.h"
 #include "log.h"
 #include "plugins.h"
+#include "privileges.h"
 #include "scheduler.h"
 #include "snapshot.h"
 
 #define STOP_GRACE_S 2.0
 
 struct opts {
-	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate;
+	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate, *user;
 	int once;
+	uint64_t caps_kept; /* with --user: the capabilities kept at the switch */
 };
 
 static void usage(FILE *f)
@@ -35,7 +37,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: accelmon [--config FILE] [--listen HOST:PORT] [--sysfs DIR]\n"
 		"                [--procfs DIR] [--once] [--log-level LEVEL] [--simulate N]\n"
-		"                [--print-config] [--version] [--help]\n"
+		"                [--user NAME] [--print-config] [--version] [--help]\n"
 		"\n"
 		"  --config FILE      YAML configuration (default: the embedded one)\n"
 		"  --listen HOST:PORT address of the /metrics endpoint (default 127.0.0.1:%d)\n"
@@ -45,6 +47,8 @@ static void usage(FILE *f)
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --simulate N       N simulated accelerators and ports (the sim collector's\n"
 		"                     demo mix), instead of a --config file\n"
+		"  --user NAME        run as user NAME once the config is read, keeping only\n"
+		"                     the capabilities it needs (see agent/accelmon.service)\n"
 		"  --print-config     print the embedded default configuration and exit\n"
 		"  --version          print the version and exit\n"
 		"\n"
@@ -103,6 +107,41 @@ static int load_config(const struct opts *o, struct agent_config **out,
 	if (o->log_level)
 		(*out)->log_level = log_level_parse(o->log_level);
 	return 0;
+}
+
+/* --user: before any thread starts (capabilities are per thread; threads
+ * inherit them). Everything opened later (the listen socket, a capture
+ * handle, record files) is opened as the user with the kept capabilities.
+ * 0, or the exit status. */
+static int drop_privileges(struct opts *o, const struct agent_config *cfg)
+{
+	char why[512], names[128], err[512];
+	uint64_t keep = priv_needed(cfg, why, sizeof(why));
+	int rc = priv_drop(o->user, keep, err, sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "accelmon: %s\n", err);
+		return rc == -ENOENT ? 2 : 1;
+	}
+	o->caps_kept = keep;
+	log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s", o->user,
+		*why ? why : priv_names(keep, names, sizeof(names)));
+	return 0;
+}
+
+/* A reload may name what the user no longer has: say so (the collector
+ * also fails at its init, with its own error). */
+static void warn_caps(const struct opts *o, const struct agent_config *cfg)
+{
+	char why[512], names[128];
+	uint64_t need = o->user ? priv_needed(cfg, why, sizeof(why)) : 0;
+
+	if (need & ~o->caps_kept)
+		log_msg(LOGL_WARN, NULL,
+			"the new configuration needs %s, which was dropped when the "
+			"agent became %s (needed: %s); restart the agent to grant it",
+			priv_names(need & ~o->caps_kept, names, sizeof(names)), o->user,
+			why);
 }
 
 struct running_exporters {
@@ -253,6 +292,7 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 		return;
 	}
 	log_set_level(ncfg->log_level);
+	warn_caps(o, ncfg);
 	/* Exporters first: they flush a snapshot that still holds the old
 	 * collectors' series. */
 	exporters_stop(rx);
@@ -290,7 +330,7 @@ static int run_once(struct sched *s, const struct agent_config *cfg)
 }
 
 static int run_daemon(struct sched *s, struct agent_config **cfgp,
-		      const struct opts *o, const sigset_t *sigs)
+		      struct opts *o, const sigset_t *sigs)
 {
 	struct running_exporters rx;
 	int rc = 0;
@@ -335,6 +375,7 @@ int main(int argc, char **argv)
 		{"once", no_argument, NULL, 'o'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"simulate", required_argument, NULL, 'S'},
+		{"user", required_argument, NULL, 'u'},
 		{"print-config", no_argument, NULL, 'P'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -358,6 +399,7 @@ int main(int argc, char **argv)
 		case 's': o.sysfs = optarg; break;
 		case 'p': o.procfs = optarg; break;
 		case 'o': o.once = 1; break;
+		case 'u': o.user = optarg; break;
 		case 'S':
 			if (strspn(optarg, "0123456789") != strlen(optarg) || !*optarg ||
 			    strlen(optarg) > 6) {
@@ -403,6 +445,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg->log_level);
+	if (o.user && (rc = drop_privileges(&o, cfg)) != 0) {
+		config_free(cfg);
+		return rc;
+	}
 
 	/* Signals go to main's sigwait only: block them before any thread. */
 	sigemptyset(&sigs);
