@@ -1,4 +1,5 @@
 /* stderr logger with levels, component prefixes and rate limiting. */
+#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -117,7 +118,8 @@ void log_limitedf(struct log_ratelimit *rl, int level, const char *prefix,
 
 void log_warn_writable(const char *path, const char *what)
 {
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX];
+	const char *parent;
 	struct stat st;
 
 	if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
@@ -126,17 +128,11 @@ void log_warn_writable(const char *path, const char *what)
 			"change it controls the agent (chmod o-w)",
 			what, path, (unsigned)(st.st_mode & 07777));
 	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
+	parent = dirname(dir);
 	/* A sticky directory (/tmp) lets no one replace another's file. */
-	if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+	if (stat(parent, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
 		log_msg(LOGL_WARN, NULL,
 			"%s %s is in %s, which every user may write to (mode %04o): "
 			"whoever can replace it controls the agent",
-			what, path, dir, (unsigned)(st.st_mode & 07777));
+			what, path, parent, (unsigned)(st.st_mode & 07777));
 }

@@ -285,8 +285,8 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 	     exporters_prepare(ncfg, rx, err, sizeof(err)) < 0)) {
 		memset(rx->kept, 0, sizeof(rx->kept));
 		log_msg(LOGL_ERROR, NULL,
-			"reload refused, nothing changed (the running configuration "
-			"from %s, its listen address %s and exporters stay): %s",
+			"reload failed, keeping the running config: nothing changed "
+			"(config from %s, listen address %s, exporters as they were): %s",
 			(*cfgp)->source, (*cfgp)->listen, err);
 		config_free(ncfg);
 		return;

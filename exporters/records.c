@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -690,7 +691,8 @@ static void *rec_thread(void *arg)
 int rec_dir_problem(const char *dir, char *why, size_t whylen)
 {
 	struct stat st;
-	char parent[PATH_MAX], *slash;
+	char tmp[PATH_MAX];
+	const char *parent;
 
 	if (!*dir) {
 		snprintf(why, whylen, "empty path");
@@ -711,16 +713,8 @@ int rec_dir_problem(const char *dir, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	snprintf(parent, sizeof(parent), "%s", dir);
-	while ((slash = strrchr(parent, '/')) && slash[1] == '\0' && slash != parent)
-		*slash = '\0';
-	slash = strrchr(parent, '/');
-	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else if (slash == parent)
-		parent[1] = '\0';
-	else
-		*slash = '\0';
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	parent = dirname(tmp);
 	if (access(parent, W_OK | X_OK) < 0) {
 		snprintf(why, whylen, "%s: cannot be created in %s: %s", dir, parent,
 			 strerror(errno));

@@ -50,8 +50,8 @@ python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$taken));
 holder=$!; PIDS="$PIDS $holder"
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$taken") 2>/dev/null && break; sleep 0.1; done
 write_cfg "127.0.0.1:$taken" ""
-hup_wait "reload refused"
-grep -q "reload refused, nothing changed.*listen address 127.0.0.1:$port.*cannot listen on 127.0.0.1:$taken: Address already in use" \
+hup_wait "reload failed"
+grep -q "reload failed, keeping the running config: nothing changed.*listen address 127.0.0.1:$port.*cannot listen on 127.0.0.1:$taken: Address already in use" \
   "$WORK/agent.log" || fail "refusal does not say why: $(tail -2 "$WORK/agent.log")"
 curl -fsS -o /dev/null --max-time 2 "$url" || fail "taken listen address closed the working port"
 ok "taken address: refused, port $port still serves"
@@ -60,7 +60,7 @@ ok "taken address: refused, port $port still serves"
 #    FILE:LINE; the record file keeps growing.
 while IFS='|' read -r extra listen want; do
   write_cfg "$listen" "$extra"
-  hup_wait "reload refused"
+  hup_wait "reload failed"
   tail -1 "$WORK/agent.log" | grep -q -- "$want" ||
     fail "refusal of '$extra' '$listen' lacks '$want': $(tail -1 "$WORK/agent.log")"
   curl -fsS -o /dev/null --max-time 2 "$url" || fail "port closed after a refused reload ($want)"
@@ -72,7 +72,7 @@ done <<CASES
 |nohost.invalid:$port|$cfg:1: listen: nohost.invalid:$port:
 CASES
 sed -i "s|dir: \"$rec\"|dir: /etc/passwd|" "$cfg"
-hup_wait "reload refused"
+hup_wait "reload failed"
 tail -1 "$WORK/agent.log" | grep -q "$cfg:3: exporters.records.dir: /etc/passwd is not a directory" ||
   fail "dir: /etc/passwd not refused at its line: $(tail -1 "$WORK/agent.log")"
 ok "bad records sections and an unknown host: refused at FILE:LINE"
@@ -81,7 +81,7 @@ ok "bad records sections and an unknown host: refused at FILE:LINE"
 write_cfg "127.0.0.1:$port" ""
 mv "$cfg" "$cfg.good"
 mkfifo "$cfg"
-hup_wait "reload refused"
+hup_wait "reload failed"
 tail -1 "$WORK/agent.log" | grep -q "not a regular file" ||
   fail "FIFO config not refused as such: $(tail -1 "$WORK/agent.log")"
 rm -f "$cfg"; mv "$cfg.good" "$cfg"
