@@ -885,8 +885,8 @@ static int top_pair(struct cfg_parse *p, void *vctx, const char *path,
 		free(cfg->listen);
 		cfg->listen = s;
 		cfg->listen_line = strcmp(p->source, CFG_EMBEDDED_SOURCE)
-					   ? (unsigned long)val->start_mark.line + 1
-					   : 0;
+				       ? (unsigned long)val->start_mark.line + 1
+				       : 0;
 		return 0;
 	}
 	if (!strcmp(key, "log_level")) {
@@ -1094,18 +1094,16 @@ static int depth_check(struct cfg_parse *p, const char *text, size_t len)
 
 	if (!yaml_parser_initialize(&ps))
 		return oom(p);
-	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""),
-				     len);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""), len);
 	while (yaml_parser_parse(&ps, &ev)) {
 		yaml_event_type_t t = ev.type;
 
 		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
 			if (++depth > CFG_MAX_DEPTH) {
-				config_err(p->err, p->errlen,
-					   "%s:%lu: nested deeper than %d levels",
-					   p->source,
-					   (unsigned long)ev.start_mark.line + 1,
-					   CFG_MAX_DEPTH);
+				config_err(
+				    p->err, p->errlen,
+				    "%s:%lu: nested deeper than %d levels", p->source,
+				    (unsigned long)ev.start_mark.line + 1, CFG_MAX_DEPTH);
 				rc = -EINVAL;
 			}
 		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT)
@@ -1384,8 +1382,10 @@ int config_load_file_schema(const char *path, const struct cfg_schema *schema,
 			config_err(err, errlen, "%s: cannot read: %s", path,
 				   strerror(EISDIR));
 		else
-			config_err(err, errlen, "%s: not a regular file (a FIFO or "
-				   "device is not read as a config)", path);
+			config_err(err, errlen,
+				   "%s: not a regular file (a FIFO or "
+				   "device is not read as a config)",
+				   path);
 		close(fd);
 		return rc;
 	}

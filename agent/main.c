@@ -84,8 +84,7 @@ static int load_config(const struct opts *o, struct agent_config **out,
 	} else if (o->config) {
 		log_warn_writable(o->config, "config file");
 		rc = config_load_file_schema(o->config, &sc, out, err, errlen);
-	}
-	else
+	} else
 		rc = config_parse_schema(config_embedded_default,
 					 strlen(config_embedded_default),
 					 "<embedded default>", &sc, out, err, errlen);

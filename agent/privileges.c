@@ -28,17 +28,17 @@ static const struct {
 	const char *collector;
 	int cap;
 } collector_caps[] = {
-	{"pcap", CAP_NET_RAW}, /* a capture handle (AF_PACKET), reopened at reload */
+    {"pcap", CAP_NET_RAW}, /* a capture handle (AF_PACKET), reopened at reload */
 };
 
 static const struct {
 	int cap;
 	const char *name;
 } cap_names[] = {
-	{CAP_NET_RAW, "cap_net_raw"},
-	{CAP_NET_BIND_SERVICE, "cap_net_bind_service"},
-	{CAP_SYS_PTRACE, "cap_sys_ptrace"},
-	{CAP_DAC_READ_SEARCH, "cap_dac_read_search"},
+    {CAP_NET_RAW, "cap_net_raw"},
+    {CAP_NET_BIND_SERVICE, "cap_net_bind_service"},
+    {CAP_SYS_PTRACE, "cap_sys_ptrace"},
+    {CAP_DAC_READ_SEARCH, "cap_dac_read_search"},
 };
 
 const char *priv_names(uint64_t caps, char *buf, size_t len)
@@ -56,7 +56,7 @@ const char *priv_names(uint64_t caps, char *buf, size_t len)
 }
 
 static void add_why(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void add_why(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -86,7 +86,8 @@ uint64_t priv_needed(const struct agent_config *cfg, char *why, size_t whylen)
 
 		if (!s->enabled)
 			continue;
-		for (size_t j = 0; j < sizeof(collector_caps) / sizeof(collector_caps[0]); j++)
+		for (size_t j = 0; j < sizeof(collector_caps) / sizeof(collector_caps[0]);
+		     j++)
 			if (!strcmp(s->component, collector_caps[j].collector)) {
 				char n[64];
 
@@ -147,8 +148,10 @@ int priv_drop(const char *user, uint64_t keep, char *err, size_t errlen)
 		if (!(keep & CAPBIT(c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
 		    errno != EINVAL) { /* EINVAL: beyond this kernel's caps */
 			rc = -errno;
-			snprintf(err, errlen, "--user %s: cannot shrink the capability "
-				 "bounding set: %s", user, strerror(-rc));
+			snprintf(err, errlen,
+				 "--user %s: cannot shrink the capability "
+				 "bounding set: %s",
+				 user, strerror(-rc));
 			return rc;
 		}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -177,8 +180,8 @@ int priv_drop(const char *user, uint64_t keep, char *err, size_t errlen)
 	}
 	/* The switch must be for good: uid 0 must be out of reach now. */
 	if (pw.pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		snprintf(err, errlen, "--user %s: root could be regained; refusing to run",
-			 user);
+		snprintf(err, errlen,
+			 "--user %s: root could be regained; refusing to run", user);
 		return -EPERM;
 	}
 	return 0;

@@ -10,8 +10,8 @@
 #include "../agent/privileges.h"
 
 static const struct cfg_component colls[] = {
-	{"netdev", NULL, false, NULL},
-	{"pcap", NULL, true, NULL},
+    {"netdev", NULL, false, NULL},
+    {"pcap", NULL, true, NULL},
 };
 
 static uint64_t needed(const char *yaml, char *why, size_t len)
@@ -36,9 +36,8 @@ START_TEST(test_needed)
 	ck_assert_str_eq(why, "");
 	ck_assert_str_eq(priv_names(0, names, sizeof(names)), "none");
 	/* pcap is off until configured; configured, it needs CAP_NET_RAW. */
-	ck_assert_uint_eq(needed("collectors:\n  pcap: {enabled: false}\n", why,
-				 sizeof(why)),
-			  0);
+	ck_assert_uint_eq(
+	    needed("collectors:\n  pcap: {enabled: false}\n", why, sizeof(why)), 0);
 	ck_assert_uint_eq(needed("collectors:\n  pcap: {}\n", why, sizeof(why)),
 			  1ull << CAP_NET_RAW);
 	ck_assert_str_eq(why, "cap_net_raw (collectors.pcap)");
@@ -49,9 +48,10 @@ START_TEST(test_needed)
 	ck_assert_str_eq(why, "cap_net_raw (collectors.pcap), cap_net_raw "
 			      "(collectors.pcap/second), cap_net_bind_service "
 			      "(listen [::1]:80)");
-	ck_assert_str_eq(priv_names((1ull << CAP_NET_RAW) | (1ull << CAP_NET_BIND_SERVICE),
-				    names, sizeof(names)),
-			 "cap_net_raw,cap_net_bind_service");
+	ck_assert_str_eq(
+	    priv_names((1ull << CAP_NET_RAW) | (1ull << CAP_NET_BIND_SERVICE), names,
+		       sizeof(names)),
+	    "cap_net_raw,cap_net_bind_service");
 	/* A short buffer is cut, never overrun. */
 	needed("listen: 127.0.0.1:80\ncollectors:\n  pcap: {}\n", why, 8);
 	ck_assert_uint_lt(strlen(why), 8);

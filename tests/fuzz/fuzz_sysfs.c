@@ -27,7 +27,7 @@ static int m_space(unsigned char c)
 
 static int m_digit(unsigned char c, int base)
 {
-	int d = c >= '0' && c <= '9'	     ? c - '0'
+	int d = c >= '0' && c <= '9'   ? c - '0'
 		: c >= 'a' && c <= 'f' ? c - 'a' + 10
 		: c >= 'A' && c <= 'F' ? c - 'A' + 10
 				       : 99;
@@ -95,7 +95,8 @@ static uint64_t want_attr(const uint8_t *p, size_t n, uint64_t max, uint64_t non
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const attrs[] = {"0000:17:00.0/vendor", "0000:17:00.0/device",
-					    "0000:17:00.0/class", "0000:17:00.0/numa_node"};
+					    "0000:17:00.0/class",
+					    "0000:17:00.0/numa_node"};
 	const uint8_t *part[4] = {data, data, data, data};
 	size_t plen[4] = {0, 0, 0, 0};
 	struct am_pci_id id;
