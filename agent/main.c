@@ -293,18 +293,20 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 	log_set_level(ncfg->log_level);
 	warn_caps(o, ncfg);
 	/* Exporters first: they flush a snapshot that still holds the old
-	 * collectors' series. */
+	 * collectors' series. The new ones start before the collectors are
+	 * restarted (which may take the stop grace), so the endpoint is back
+	 * at once; they serve the old collectors' series meanwhile. */
 	exporters_stop(rx);
-	sched_stop_collectors(s, STOP_GRACE_S);
-	config_free(*cfgp);
-	*cfgp = ncfg;
-	sched_start_collectors(s, ncfg, 0);
 	if (exporters_start(ncfg, rx, failed, sizeof(failed)) < 0)
 		log_msg(LOGL_ERROR, NULL,
 			"configuration reloaded from %s, but exporter(s) %s did not "
 			"start (see above)",
 			ncfg->source, failed);
-	else
+	sched_stop_collectors(s, STOP_GRACE_S);
+	sched_start_collectors(s, ncfg, 0);
+	config_free(*cfgp);
+	*cfgp = ncfg;
+	if (!failed[0])
 		log_msg(LOGL_INFO, NULL, "configuration reloaded from %s", ncfg->source);
 }
 

@@ -540,6 +540,22 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	return 0;
 }
 
+/* A quiesced server accepts no more; the requests it has accepted are
+ * answered before it stops (an idle keep-alive connection is closed after
+ * a second), while new connections wait in the socket's backlog for the
+ * next server. */
+static void prom_drain(struct MHD_Daemon *d)
+{
+	for (int i = 0; i < 100; i++) {
+		const union MHD_DaemonInfo *in =
+			MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		if (!in || in->num_connections == 0)
+			return;
+		usleep(10000);
+	}
+}
+
 static void prom_stop(void *state)
 {
 	struct prom *p = state;
@@ -550,6 +566,8 @@ static void prom_stop(void *state)
 	 * it for the next server: quiesced, MHD lets go of it. */
 	if (!prom_sock.hold || MHD_quiesce_daemon(p->d) == MHD_INVALID_SOCKET)
 		prom_sock.fd = -1;
+	else
+		prom_drain(p->d);
 	MHD_stop_daemon(p->d);
 	live_page_stop();
 	prom_gz_cache_fini(&p->gz);
