@@ -11,6 +11,9 @@ secs=${FUZZ_SECONDS:-20}
 work=$(mktemp -d /tmp/accelmon-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
+# UBSan findings fail the run too (targets built without
+# -fno-sanitize-recover would otherwise print and go on).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 for bin in "$bindir"/fuzz_*; do
   [ -x "$bin" ] && [ -f "$bin" ] || continue
   name=$(basename "$bin"); short=${name#fuzz_}
