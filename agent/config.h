@@ -54,6 +54,7 @@ enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBU
 struct agent_config {
 	char *source;             /* file name, or "<embedded default>" */
 	char *listen;             /* "HOST:PORT" */
+	unsigned long listen_line; /* of `listen` in source; 0: not from it */
 	int log_level;            /* enum cfg_log_level */
 	char **plugins;           /* `plugins:` .so paths, file order */
 	size_t nplugins;

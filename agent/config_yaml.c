@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -1060,6 +1061,9 @@ static int top_pair(struct cfg_parse *p, void *vctx, const char *path,
 			return oom(p);
 		free(cfg->listen);
 		cfg->listen = s;
+		cfg->listen_line = strcmp(p->source, CFG_EMBEDDED_SOURCE)
+				       ? (unsigned long)val->start_mark.line + 1
+				       : 0;
 		return 0;
 	}
 	if (!strcmp(key, "log_level")) {
@@ -1251,6 +1255,44 @@ static void yaml_error(struct cfg_parse *p, const yaml_parser_t *ps,
 			p->source, line, problem, hint);
 }
 
+/* Deeper than any config needs (the deepest today is 4 levels). */
+#define CFG_MAX_DEPTH 64
+
+/* libyaml composes documents of any depth, and its scanner spends time in
+ * proportion to the flow depth on every token: a 100,000-deep list took
+ * 45 s to reject. One pass over the events first stops at the first node
+ * deeper than CFG_MAX_DEPTH, in time linear in the text. Syntax errors are
+ * left to the load that follows, which words them. */
+static int depth_check(struct cfg_parse *p, const char *text, size_t len)
+{
+	yaml_parser_t ps;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+
+	if (!yaml_parser_initialize(&ps))
+		return oom(p);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""), len);
+	while (yaml_parser_parse(&ps, &ev)) {
+		yaml_event_type_t t = ev.type;
+
+		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+			if (++depth > CFG_MAX_DEPTH) {
+				config_err(
+				    p->err, p->errlen,
+				    "%s:%lu: nested deeper than %d levels", p->source,
+				    (unsigned long)ev.start_mark.line + 1, CFG_MAX_DEPTH);
+				rc = -EINVAL;
+			}
+		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT)
+			depth--;
+		yaml_event_delete(&ev);
+		if (rc || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&ps);
+	return rc;
+}
+
 /* Apply one YAML text on top of p->cfg. */
 static int apply_text(struct cfg_parse *p, const char *text, size_t len,
 		      const char *source)
@@ -1267,6 +1309,8 @@ static int apply_text(struct cfg_parse *p, const char *text, size_t len,
 			source, CFG_MAX_BYTES);
 		return -EINVAL;
 	}
+	if ((rc = depth_check(p, text, len)) < 0)
+		return rc;
 	if (!yaml_parser_initialize(&ps))
 		return oom(p);
 	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""),
@@ -1514,17 +1558,34 @@ int config_load_file_schema(const char *path, const struct cfg_schema *schema,
 {
 	size_t len = 0, cap = 64 * 1024;
 	char *buf = NULL;
+	struct stat st;
 	int fd, rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO would wait for a writer, reading a
+	 * device for input; both are refused below, before any read (a reload
+	 * runs in the thread that takes SIGTERM). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		rc = -errno;
 		config_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 		return rc;
 	}
-	/* Read to EOF rather than trusting st_size: /dev/stdin and /proc
-	 * files report 0. One byte past the cap tells "too large". */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		if (rc == -EISDIR)
+			config_err(err, errlen, "%s: cannot read: %s", path,
+				   strerror(EISDIR));
+		else
+			config_err(err, errlen,
+				   "%s: not a regular file (a FIFO or "
+				   "device is not read as a config)",
+				   path);
+		close(fd);
+		return rc;
+	}
+	/* Read to EOF rather than trusting st_size, which may change while we
+	 * read. One byte past the cap tells "too large". */
 	for (;;) {
 		ssize_t r;
 

@@ -36,6 +36,15 @@ struct am_exporter {
 	 * (the HTTP server's web config file). A failure keeps what runs and is
 	 * logged by the exporter. 0 or a negative errno. */
 	int (*reload)(void *state);
+	/* Optional: acquire what a start under this config needs and may fail
+	 * to get for reasons outside the config (the new listen socket). On
+	 * reload it runs before anything running is touched; a failure refuses
+	 * the reload and everything goes on as it was. The next start takes
+	 * what it acquired; unprepare releases it when the reload is refused
+	 * for another reason. 0, or a negative errno with one line in err. */
+	int (*prepare)(const struct agent_config *agent, const struct am_config *cfg,
+		       char *err, size_t errlen);
+	void (*unprepare)(void);
 };
 
 #endif

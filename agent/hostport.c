@@ -1,7 +1,9 @@
 /* HOST:PORT addresses ("127.0.0.1:9917", "[::1]:9917", "node:9917"): the one
  * parser used by the config check (an error names the problem) and by the
  * Prometheus exporter when it opens its listening socket. */
+#include <netdb.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hostport.h"
 
@@ -51,5 +53,24 @@ const char *hostport_split(const char *s, char *host, size_t hostlen,
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	strcpy(port, p);
+	return NULL;
+}
+
+const char *hostport_resolve_problem(const char *s)
+{
+	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
+	const char *why = hostport_split(s, host, sizeof(host), port, sizeof(port));
+	struct addrinfo hints, *res = NULL;
+	int rc;
+
+	if (why)
+		return why;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		return gai_strerror(rc);
+	freeaddrinfo(res);
 	return NULL;
 }

@@ -10,6 +10,11 @@
 const char *hostport_split(const char *s, char *host, size_t hostlen,
 			   char *port, size_t portlen);
 
+/* Whether s splits and its host resolves as the listener will resolve it
+ * (getaddrinfo, passive): NULL, or why not (a static string). May wait for
+ * the resolver. */
+const char *hostport_resolve_problem(const char *s);
+
 #define HOSTPORT_HOST_MAX 256
 #define HOSTPORT_PORT_MAX 8
 

@@ -1,9 +1,12 @@
 /* stderr logger with levels, component prefixes and rate limiting. */
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "clock.h"
@@ -111,4 +114,25 @@ void log_limitedf(struct log_ratelimit *rl, int level, const char *prefix,
 	va_start(ap, fmt);
 	log_limited(rl, level, prefix, fmt, ap);
 	va_end(ap);
+}
+
+void log_warn_writable(const char *path, const char *what)
+{
+	char dir[PATH_MAX];
+	const char *parent;
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
+		log_msg(LOGL_WARN, NULL,
+			"%s %s is writable by every user (mode %04o): whoever can "
+			"change it controls the agent (chmod o-w)",
+			what, path, (unsigned)(st.st_mode & 07777));
+	snprintf(dir, sizeof(dir), "%s", path);
+	parent = dirname(dir);
+	/* A sticky directory (/tmp) lets no one replace another's file. */
+	if (stat(parent, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+		log_msg(LOGL_WARN, NULL,
+			"%s %s is in %s, which every user may write to (mode %04o): "
+			"whoever can replace it controls the agent",
+			what, path, parent, (unsigned)(st.st_mode & 07777));
 }

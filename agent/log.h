@@ -37,4 +37,9 @@ void log_limited(struct log_ratelimit *rl, int level, const char *prefix,
 void log_limitedf(struct log_ratelimit *rl, int level, const char *prefix,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Warn when a file the agent trusts (its config, a plugin it loads), or the
+ * directory holding it, may be written by every user: whoever can write it
+ * controls the agent. */
+void log_warn_writable(const char *path, const char *what);
+
 #endif

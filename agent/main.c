@@ -18,17 +18,20 @@
 #include "builtin.h"
 #include "config.h"
 #include "exporters/prometheus.h"
+#include "hostport.h"
 #include "log.h"
 #include "plugins.h"
+#include "privileges.h"
 #include "scheduler.h"
 #include "snapshot.h"
 
 #define STOP_GRACE_S 2.0
 
 struct opts {
-	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate;
+	const char *config, *listen, *sysfs, *procfs, *log_level, *simulate, *user;
 	const char *web_config;
 	int once;
+	uint64_t caps_kept; /* with --user: the capabilities kept at the switch */
 };
 
 static void usage(FILE *f)
@@ -36,8 +39,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: accelmon [--config FILE] [--listen HOST:PORT] [--sysfs DIR]\n"
 		"                [--procfs DIR] [--once] [--log-level LEVEL] [--simulate N]\n"
-		"                [--web.config.file FILE] [--print-config] [--version]\n"
-		"                [--help]\n"
+		"                [--user NAME] [--print-config] [--web.config.file FILE]\n"
+		"                [--version] [--help]\n"
 		"\n"
 		"  --config FILE      YAML configuration (default: the embedded one)\n"
 		"  --listen HOST:PORT address of the /metrics endpoint (default 127.0.0.1:%d)\n"
@@ -51,6 +54,8 @@ static void usage(FILE *f)
 		"                     TLS and basic auth of the HTTP endpoint, in Prometheus\n"
 		"                     exporter-toolkit's web config format (node_exporter's\n"
 		"                     file works); re-read on SIGHUP and certificate change\n"
+		"  --user NAME        run as user NAME once the config is read, keeping only\n"
+		"                     the capabilities it needs (see agent/accelmon.service)\n"
 		"  --print-config     print the embedded default configuration and exit\n"
 		"  --version          print the version and exit\n"
 		"\n"
@@ -83,9 +88,10 @@ static int load_config(const struct opts *o, struct agent_config **out,
 		snprintf(sim, sizeof(sim), "collectors:\n  sim: {devices: %s, demo: true}\n",
 			 o->simulate);
 		rc = config_parse_schema(sim, strlen(sim), "--simulate", &sc, out, err, errlen);
-	} else if (o->config)
+	} else if (o->config) {
+		log_warn_writable(o->config, "config file");
 		rc = config_load_file_schema(o->config, &sc, out, err, errlen);
-	else
+	} else
 		rc = config_parse_schema(config_embedded_default,
 					 strlen(config_embedded_default),
 					 "<embedded default>", &sc, out, err, errlen);
@@ -96,32 +102,93 @@ static int load_config(const struct opts *o, struct agent_config **out,
 
 		if (!l) {
 			config_free(*out);
+			*out = NULL;
+			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		free((*out)->listen);
 		(*out)->listen = l;
+		(*out)->listen_line = 0;
 	}
 	if (o->log_level)
 		(*out)->log_level = log_level_parse(o->log_level);
 	return 0;
 }
 
+/* --user: before any thread starts (capabilities are per thread; threads
+ * inherit them). Everything opened later (the listen socket, a capture
+ * handle, record files) is opened as the user with the kept capabilities.
+ * 0, or the exit status. */
+static int drop_privileges(struct opts *o, const struct agent_config *cfg)
+{
+	char why[512], names[128], err[512];
+	uint64_t keep = priv_needed(cfg, why, sizeof(why));
+	int rc = priv_drop(o->user, keep, err, sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "accelmon: %s\n", err);
+		return rc == -ENOENT ? 2 : 1;
+	}
+	o->caps_kept = keep;
+	log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s", o->user,
+		*why ? why : priv_names(keep, names, sizeof(names)));
+	return 0;
+}
+
+/* A reload may name what the user no longer has: say so (the collector
+ * also fails at its init, with its own error). */
+static void warn_caps(const struct opts *o, const struct agent_config *cfg)
+{
+	char why[512], names[128];
+	uint64_t need = o->user ? priv_needed(cfg, why, sizeof(why)) : 0;
+
+	if (need & ~o->caps_kept)
+		log_msg(LOGL_WARN, NULL,
+			"the new configuration needs %s, which was dropped when the "
+			"agent became %s (needed: %s); restart the agent to grant it",
+			priv_names(need & ~o->caps_kept, names, sizeof(names)), o->user,
+			why);
+}
+
 struct running_exporters {
 	void *state[16];
 	int started[16];
-	int kept[16]; /* left running through the reload in progress */
+	int kept[16];    /* left running through the reload in progress */
+	int prepared[16]; /* prepare() done for the start to come */
 };
 
+/* The listen address resolves (an unknown host is a config error, exit 2
+ * at startup, a refused reload), said where it was set. */
+static int check_listen(const struct agent_config *cfg, const struct opts *o,
+			char *err, size_t errlen)
+{
+	const char *why = hostport_resolve_problem(cfg->listen);
+
+	if (!why)
+		return 0;
+	if (o->listen)
+		snprintf(err, errlen, "--listen %s: %s", cfg->listen, why);
+	else if (cfg->listen_line)
+		snprintf(err, errlen, "%s:%lu: listen: %s: %s", cfg->source,
+			 cfg->listen_line, cfg->listen, why);
+	else
+		snprintf(err, errlen, "listen %s: %s", cfg->listen, why);
+	return -EINVAL;
+}
+
 static int exporters_start(const struct agent_config *cfg,
-			   struct running_exporters *rx)
+			   struct running_exporters *rx, char *failed, size_t flen)
 {
 	int err = 0;
 
+	if (flen)
+		failed[0] = '\0';
 	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
 		const struct am_exporter *e = builtin_exporters[i];
 		const struct cfg_section *sec = config_exporter(cfg, e->name);
 		int rc;
 
+		rx->prepared[i] = 0;
 		if (rx->kept[i]) {
 			rx->kept[i] = 0;
 			if (e->reload) /* it logs its own failure and goes on */
@@ -132,9 +199,14 @@ static int exporters_start(const struct agent_config *cfg,
 			continue;
 		rc = e->start(cfg, sec->opts, &rx->state[i]);
 		if (rc < 0) {
+			size_t l = flen ? strlen(failed) : 0;
+
 			/* The others still start: one exporter's failure must not
 			 * silently take the rest down. */
 			log_msg(LOGL_ERROR, e->name, "cannot start: %s", strerror(-rc));
+			if (flen)
+				snprintf(failed + l, flen - l, "%s%s", l ? ", " : "",
+					 e->name);
 			if (!err)
 				err = rc;
 			continue;
@@ -144,32 +216,107 @@ static int exporters_start(const struct agent_config *cfg,
 	return err;
 }
 
-/* Stop the exporters; on reload (new != NULL) those that say they can go
- * on unchanged under the new config keep running (no scrape sees a closed
- * port). */
-static void exporters_stop(struct running_exporters *rx,
+/* Which running exporters go on unchanged under the new config (kept[]),
+ * decided before anything is stopped. */
+static void exporters_plan(struct running_exporters *rx,
 			   const struct agent_config *old,
 			   const struct agent_config *new)
 {
 	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
 		const struct am_exporter *e = builtin_exporters[i];
+		const struct cfg_section *a = config_exporter(old, e->name);
+		const struct cfg_section *b = config_exporter(new, e->name);
 
-		if (!rx->started[i])
+		rx->kept[i] = rx->started[i] && e->keep && a && b && b->enabled &&
+			      e->keep(rx->state[i], old, a->opts, new, b->opts);
+	}
+}
+
+static void exporters_unprepare(struct running_exporters *rx)
+{
+	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		if (rx->prepared[i] && builtin_exporters[i]->unprepare)
+			builtin_exporters[i]->unprepare();
+		rx->prepared[i] = 0;
+	}
+}
+
+/* Acquire what the exporters to be started need (the new listen socket)
+ * while the running ones still serve; on a failure release what was
+ * acquired. 0, or a negative errno with the reason in err. */
+static int exporters_prepare(const struct agent_config *cfg,
+			     struct running_exporters *rx, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		const struct am_exporter *e = builtin_exporters[i];
+		const struct cfg_section *sec = config_exporter(cfg, e->name);
+		char why[512];
+		int rc;
+
+		if (rx->kept[i] || !sec || !sec->enabled || !e->prepare)
 			continue;
-		if (new && e->keep) {
-			const struct cfg_section *a = config_exporter(old, e->name);
-			const struct cfg_section *b = config_exporter(new, e->name);
-
-			if (a && b && b->enabled &&
-			    e->keep(rx->state[i], old, a->opts, new, b->opts)) {
-				rx->kept[i] = 1;
-				continue;
-			}
+		if ((rc = e->prepare(cfg, sec->opts, why, sizeof(why))) < 0) {
+			snprintf(err, errlen, "exporters.%s: %s", e->name, why);
+			exporters_unprepare(rx);
+			return rc;
 		}
-		e->stop(rx->state[i]);
+		rx->prepared[i] = 1;
+	}
+	return 0;
+}
+
+/* Stop the exporters; on reload those exporters_plan kept go on. */
+static void exporters_stop(struct running_exporters *rx)
+{
+	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		if (!rx->started[i] || rx->kept[i])
+			continue;
+		builtin_exporters[i]->stop(rx->state[i]);
 		rx->started[i] = 0;
 		rx->state[i] = NULL;
 	}
+}
+
+/* SIGHUP: all or nothing. The new config is parsed and checked (every
+ * section, FILE:LINE), its listen address resolved and what the exporters
+ * to be restarted need opened, and only then is anything stopped: on any
+ * failure up to there, the running config, port and exporters stay. */
+static void reload(struct sched *s, struct agent_config **cfgp, const struct opts *o,
+		   struct running_exporters *rx)
+{
+	struct agent_config *ncfg = NULL;
+	char err[1024], failed[256];
+
+	if (load_config(o, &ncfg, err, sizeof(err)) < 0 ||
+	    check_listen(ncfg, o, err, sizeof(err)) < 0 ||
+	    (exporters_plan(rx, *cfgp, ncfg),
+	     exporters_prepare(ncfg, rx, err, sizeof(err)) < 0)) {
+		memset(rx->kept, 0, sizeof(rx->kept));
+		log_msg(LOGL_ERROR, NULL,
+			"reload failed, keeping the running config: nothing changed "
+			"(config from %s, listen address %s, exporters as they were): %s",
+			(*cfgp)->source, (*cfgp)->listen, err);
+		config_free(ncfg);
+		return;
+	}
+	log_set_level(ncfg->log_level);
+	warn_caps(o, ncfg);
+	/* Exporters first: they flush a snapshot that still holds the old
+	 * collectors' series. The new ones start before the collectors are
+	 * restarted (which may take the stop grace), so the endpoint is back
+	 * at once; they serve the old collectors' series meanwhile. */
+	exporters_stop(rx);
+	if (exporters_start(ncfg, rx, failed, sizeof(failed)) < 0)
+		log_msg(LOGL_ERROR, NULL,
+			"configuration reloaded from %s, but exporter(s) %s did not "
+			"start (see above)",
+			ncfg->source, failed);
+	sched_stop_collectors(s, STOP_GRACE_S);
+	sched_start_collectors(s, ncfg, 0);
+	config_free(*cfgp);
+	*cfgp = ncfg;
+	if (!failed[0])
+		log_msg(LOGL_INFO, NULL, "configuration reloaded from %s", ncfg->source);
 }
 
 static int run_once(struct sched *s, const struct agent_config *cfg)
@@ -193,7 +340,7 @@ static int run_once(struct sched *s, const struct agent_config *cfg)
 }
 
 static int run_daemon(struct sched *s, struct agent_config **cfgp,
-		      const struct opts *o, const sigset_t *sigs)
+		      struct opts *o, const sigset_t *sigs)
 {
 	struct running_exporters rx;
 	int rc = 0;
@@ -203,7 +350,7 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		log_msg(LOGL_ERROR, NULL, "cannot start threads");
 		return 1;
 	}
-	if (exporters_start(*cfgp, &rx) < 0) {
+	if (exporters_start(*cfgp, &rx, NULL, 0) < 0) {
 		rc = 1;
 		goto out;
 	}
@@ -213,27 +360,7 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 		if (sigwait(sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			struct agent_config *ncfg = NULL;
-			char err[1024];
-
-			if (load_config(o, &ncfg, err, sizeof(err)) < 0) {
-				log_msg(LOGL_ERROR, NULL,
-					"reload failed, keeping the running config: %s", err);
-				continue;
-			}
-			log_set_level(ncfg->log_level);
-			/* Exporters first: they flush a snapshot that still holds
-			 * the old collectors' series. */
-			exporters_stop(&rx, *cfgp, ncfg);
-			sched_stop_collectors(s, STOP_GRACE_S);
-			config_free(*cfgp);
-			*cfgp = ncfg;
-			sched_start_collectors(s, ncfg, 0);
-			if (exporters_start(ncfg, &rx) < 0)
-				log_msg(LOGL_ERROR, NULL,
-					"reload: an exporter did not start (see above)");
-			log_msg(LOGL_INFO, NULL, "configuration reloaded from %s",
-				ncfg->source);
+			reload(s, cfgp, o, &rx);
 			continue;
 		}
 		log_msg(LOGL_INFO, NULL, "%s: shutting down",
@@ -243,7 +370,8 @@ static int run_daemon(struct sched *s, struct agent_config **cfgp,
 out:
 	sched_stop_collectors(s, STOP_GRACE_S); /* their series stay fresh... */
 	sched_stop_aggregator(s); /* ...in the final snapshot it publishes */
-	exporters_stop(&rx, NULL, NULL); /* which the exporters flush */
+	memset(rx.kept, 0, sizeof(rx.kept));
+	exporters_stop(&rx); /* which the exporters flush */
 	return rc;
 }
 
@@ -257,6 +385,7 @@ int main(int argc, char **argv)
 		{"once", no_argument, NULL, 'o'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"simulate", required_argument, NULL, 'S'},
+		{"user", required_argument, NULL, 'u'},
 		{"print-config", no_argument, NULL, 'P'},
 		{"web.config.file", required_argument, NULL, 'W'},
 		{"version", no_argument, NULL, 'V'},
@@ -282,6 +411,7 @@ int main(int argc, char **argv)
 		case 'p': o.procfs = optarg; break;
 		case 'o': o.once = 1; break;
 		case 'W': o.web_config = optarg; break;
+		case 'u': o.user = optarg; break;
 		case 'S':
 			if (strspn(optarg, "0123456789") != strlen(optarg) || !*optarg ||
 			    strlen(optarg) > 6) {
@@ -329,11 +459,17 @@ int main(int argc, char **argv)
 		}
 		prom_set_web_config_file(o.web_config);
 	}
-	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
+	if (load_config(&o, &cfg, err, sizeof(err)) < 0 ||
+	    (!o.once && check_listen(cfg, &o, err, sizeof(err)) < 0)) {
+		config_free(cfg);
 		fprintf(stderr, "accelmon: %s\n", err);
 		return 2;
 	}
 	log_set_level(cfg->log_level);
+	if (o.user && (rc = drop_privileges(&o, cfg)) != 0) {
+		config_free(cfg);
+		return rc;
+	}
 
 	/* Signals go to main's sigwait only: block them before any thread. */
 	sigemptyset(&sigs);

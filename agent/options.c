@@ -169,6 +169,50 @@ struct cfg_value *opts_slot(struct am_config *c, const char *key)
 	return v;
 }
 
+static bool cfg_value_equal(const struct cfg_value *a, const struct cfg_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case AM_OPT_BOOL:
+		return a->u.b == b->u.b;
+	case AM_OPT_INT:
+		return a->u.i == b->u.i;
+	case AM_OPT_DURATION:
+		return a->u.d == b->u.d;
+	case AM_OPT_STRING:
+	case AM_OPT_REGEX:
+		return (a->u.s == NULL) == (b->u.s == NULL) &&
+		       (!a->u.s || !strcmp(a->u.s, b->u.s));
+	case AM_OPT_STRLIST:
+		if (a->u.list.n != b->u.list.n)
+			return false;
+		for (size_t i = 0; i < a->u.list.n; i++)
+			if (strcmp(a->u.list.v[i], b->u.list.v[i]))
+				return false;
+		return true;
+	case AM_OPT_TREE:
+		return am_node_equal(a->u.tree, b->u.tree);
+	default:
+		return false; /* a type not compared here: take it as changed */
+	}
+}
+
+bool opts_equal(const struct am_config *a, const struct am_config *b)
+{
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		const struct cfg_value *w = opts_find(b, a->vals[i].key);
+
+		if (!w || !cfg_value_equal(&a->vals[i], w))
+			return false;
+	}
+	return true;
+}
+
 bool am_cfg_bool(const struct am_config *cfg, const char *key, bool dflt)
 {
 	const struct cfg_value *v = opts_find(cfg, key);

@@ -52,5 +52,8 @@ struct am_config *opts_dup(const struct am_config *c);
 struct cfg_value *opts_slot(struct am_config *c, const char *key);
 /* The value of key, or NULL. */
 struct cfg_value *opts_get(const struct am_config *c, const char *key);
+/* Whether a and b hold the same keys with the same values (lines aside):
+ * a reload that leaves a section so may keep its component running. */
+bool opts_equal(const struct am_config *a, const struct am_config *b);
 
 #endif

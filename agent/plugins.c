@@ -244,6 +244,7 @@ int plugins_load(const char *path, char *err, size_t errlen)
 {
 	char real[PATH_MAX];
 	const struct am_collector *d;
+	struct stat st;
 	void *h;
 	int rc;
 
@@ -266,6 +267,13 @@ int plugins_load(const char *path, char *err, size_t errlen)
 			list[shadows[i].owner].listed = parse_gen;
 			return 0;
 		}
+	/* dlopen() of a FIFO would wait for a writer. */
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		config_err(err, errlen, "%s: cannot load plugin: not a regular file",
+			   path);
+		return -EINVAL;
+	}
+	log_warn_writable(real, "plugin");
 	dlerror();
 	h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {

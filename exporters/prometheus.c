@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -829,6 +830,70 @@ static void prom_free(struct prom *p)
 	free(p);
 }
 
+/* ---- the listening socket across reloads ----
+ * The socket outlives the server when a reload restarts the server on the
+ * same address (an option changed): the old one is quiesced and the new
+ * one takes its socket, so no scrape meets a refused connection. A socket
+ * for a new address is opened by prom_prepare while the running server
+ * still serves, so a reload that cannot listen changes nothing. Only the
+ * main thread prepares, starts and stops. */
+#define PROM_ADDR_MAX (HOSTPORT_HOST_MAX + HOSTPORT_PORT_MAX + 4)
+static struct {
+	char addr[PROM_ADDR_MAX]; /* of fd */
+	int fd;                   /* the running server's socket; -1: none */
+	bool hold;                /* the next stop keeps fd for the next start */
+	char next_addr[PROM_ADDR_MAX];
+	int next_fd; /* opened by prepare for the next start; -1: none */
+} prom_sock = {.fd = -1, .next_fd = -1};
+
+static void prom_unprepare(void)
+{
+	prom_sock.hold = false;
+	if (prom_sock.next_fd >= 0)
+		close(prom_sock.next_fd);
+	prom_sock.next_fd = -1;
+}
+
+static int prom_prepare(const struct agent_config *agent, const struct am_config *cfg,
+			char *err, size_t errlen)
+{
+	int fd;
+
+	(void)cfg;
+	prom_unprepare();
+	if (prom_sock.fd >= 0 && !strcmp(prom_sock.addr, agent->listen)) {
+		prom_sock.hold = true;
+		return 0;
+	}
+	if ((fd = listen_on(agent->listen, err, errlen)) < 0)
+		return fd;
+	prom_sock.next_fd = fd;
+	snprintf(prom_sock.next_addr, sizeof(prom_sock.next_addr), "%s", agent->listen);
+	return 0;
+}
+
+/* The socket for addr: the prepared one, the held one, or a new one. */
+static int prom_take_socket(const char *addr, char *err, size_t errlen)
+{
+	int fd;
+
+	if (prom_sock.next_fd >= 0 && !strcmp(prom_sock.next_addr, addr)) {
+		fd = prom_sock.next_fd;
+		prom_sock.next_fd = -1;
+	} else if (prom_sock.hold && prom_sock.fd >= 0 &&
+		   !strcmp(prom_sock.addr, addr)) {
+		prom_sock.hold = false;
+		return prom_sock.fd;
+	} else if ((fd = listen_on(addr, err, errlen)) < 0)
+		return fd;
+	prom_unprepare();
+	if (prom_sock.fd >= 0)
+		close(prom_sock.fd); /* the old address's, its server stopped */
+	prom_sock.fd = fd;
+	snprintf(prom_sock.addr, sizeof(prom_sock.addr), "%s", addr);
+	return fd;
+}
+
 static int prom_start(const struct agent_config *agent, const struct am_config *cfg,
 		      void **state)
 {
@@ -841,7 +906,8 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	double timeout = am_cfg_duration(cfg, "connection_timeout", 10);
 	const char *path = web_path_of(cfg);
 	unsigned flags =
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC; /* MHD_quiesce_daemon needs it with an internal thread */
 	struct MHD_OptionItem tls_opts[4];
 	pthread_condattr_t ca;
 	bool auth;
@@ -870,7 +936,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		}
 		p->tls = p->web->tls;
 	}
-	p->fd = listen_on(agent->listen, err, sizeof(err));
+	p->fd = prom_take_socket(agent->listen, err, sizeof(err));
 	if (p->fd < 0) {
 		rc = p->fd;
 		log_msg(LOGL_ERROR, PROM, "%s", err);
@@ -912,13 +978,15 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s",
 			agent->listen);
 		close(p->fd);
+		prom_sock.fd = -1;
 		prom_free(p);
 		return -EIO;
 	}
 	/* Read before the reaper runs: it may swap p->web from now on. */
 	auth = p->web && p->web->nusers;
 	if (pthread_create(&p->reaper, NULL, reaper_main, p) != 0) {
-		MHD_stop_daemon(p->d);
+		MHD_stop_daemon(p->d); /* closes the socket */
+		prom_sock.fd = -1;
 		prom_free(p);
 		return -EAGAIN;
 	}
@@ -929,6 +997,22 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		agent->listen, auth ? " (basic auth)" : "");
 	*state = p;
 	return 0;
+}
+
+/* A quiesced server accepts no more; the requests it has accepted are
+ * answered before it stops (an idle keep-alive connection is closed after
+ * a second), while new connections wait in the socket's backlog for the
+ * next server. */
+static void prom_drain(struct MHD_Daemon *d)
+{
+	for (int i = 0; i < 100; i++) {
+		const union MHD_DaemonInfo *in =
+			MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		if (!in || in->num_connections == 0)
+			return;
+		usleep(10000);
+	}
 }
 
 static void prom_stop(void *state)
@@ -943,6 +1027,12 @@ static void prom_stop(void *state)
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->reaper, NULL);
 	/* MHD closes the listening socket it was given. */
+	/* MHD closes the listening socket it was given, unless a reload holds
+	 * it for the next server: quiesced, MHD lets go of it. */
+	if (!prom_sock.hold || MHD_quiesce_daemon(p->d) == MHD_INVALID_SOCKET)
+		prom_sock.fd = -1;
+	else
+		prom_drain(p->d);
 	MHD_stop_daemon(p->d);
 	live_page_stop();
 	prom_free(p);
@@ -1023,4 +1113,6 @@ const struct am_exporter prometheus_exporter = {
     .keep = prom_keep,
     .reload = prom_reload,
     .check = prom_check,
+    .prepare = prom_prepare,
+    .unprepare = prom_unprepare,
 };

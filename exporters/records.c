@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #include "exporters/records_format/records_codec.h"
 #include "exporters/records_format/records_frame.h"
 #include "log.h"
+#include "options.h"
 #include "series.h"
 
 #ifndef PACKAGE_VERSION
@@ -38,6 +40,7 @@
 #endif
 
 #define REC "records"
+#define REC_MAX_KEYFRAME_EVERY 100000
 
 static const struct am_option rec_options[] = {
     {"dir", AM_OPT_STRING, "directory of the record files (required)"},
@@ -48,7 +51,8 @@ static const struct am_option rec_options[] = {
     {"retention_age", AM_OPT_DURATION, "delete files older than this (default 400d)"},
     {"fsync_interval", AM_OPT_DURATION,
      "fsync at most this often; 0 after every batch (default 30s)"},
-    {"keyframe_every", AM_OPT_INT, "batches between keyframes (default 80)"},
+    {"keyframe_every", AM_OPT_INT, "batches between keyframes (default 80)", 1,
+     REC_MAX_KEYFRAME_EVERY},
     {NULL, 0, NULL},
 };
 
@@ -86,6 +90,7 @@ struct rec_writer {
 	uint64_t size; /* bytes of complete frames in the file */
 	int64_t opened_ms;
 	uint64_t file_seq;
+	uint64_t file_batches; /* batches in the current file */
 	uint64_t run_id;
 	uint64_t last_gen;
 	int64_t last_fsync_ms;
@@ -132,7 +137,13 @@ int rec_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (strcasecmp(end, units[i].suffix) == 0) {
-			*out = (uint64_t)(v * (double)units[i].mult);
+			double b = v * (double)units[i].mult;
+
+			/* 2^63: beyond it the conversion is undefined, and no
+			 * file or disk is that large. */
+			if (!(b < 9223372036854775808.0))
+				return -ERANGE;
+			*out = (uint64_t)b;
 			return 0;
 		}
 	return -EINVAL;
@@ -233,8 +244,14 @@ void rec_writer_close(struct rec_writer *w)
 	close(w->fd);
 	w->fd = -1;
 	w->unsynced = false;
-	if (w->size == 0)
-		unlink(w->path); /* nothing complete in it */
+	/* A file without a batch (its header fitted, the first batch did not:
+	 * a nearly full disk) holds no data: remove it and give its sequence
+	 * number to the next one, so retries leave no trail of empty files
+	 * and no gap in the numbering. */
+	if (w->size == 0 || w->file_batches == 0) {
+		if (unlink(w->path) == 0)
+			w->file_seq--;
+	}
 	w->path[0] = '\0';
 }
 
@@ -449,6 +466,7 @@ static int open_file(struct rec_writer *w, int64_t now_ms)
 		w->file_seq++;
 	}
 	w->size = 0;
+	w->file_batches = 0;
 	w->opened_ms = now_ms;
 	rec_enc_reset(&w->enc);
 	h.has_magic = h.has_format_version = true;
@@ -592,6 +610,7 @@ int rec_writer_write(struct rec_writer *w, const struct snapshot *s, int64_t now
 	if ((rc = encode(w, s)) < 0 || (rc = flush_buf(w)) < 0)
 		goto fail;
 	w->st.batches++;
+	w->file_batches++;
 	atomic_fetch_add_explicit(&rec_batches_total, 1, memory_order_relaxed);
 	w->unsynced = true;
 	if (w->o.fsync_interval_s <= 0 ||
@@ -669,16 +688,90 @@ static void *rec_thread(void *arg)
 	return NULL;
 }
 
+int rec_dir_problem(const char *dir, char *why, size_t whylen)
+{
+	struct stat st;
+	char tmp[PATH_MAX];
+	const char *parent;
+
+	if (!*dir) {
+		snprintf(why, whylen, "empty path");
+		return -EINVAL;
+	}
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(why, whylen, "%s is not a directory", dir);
+			return -ENOTDIR;
+		}
+		if (access(dir, W_OK | X_OK) < 0) {
+			snprintf(why, whylen, "%s: %s", dir, strerror(errno));
+			return -EACCES;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(why, whylen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	parent = dirname(tmp);
+	if (access(parent, W_OK | X_OK) < 0) {
+		snprintf(why, whylen, "%s: cannot be created in %s: %s", dir, parent,
+			 strerror(errno));
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* A size option: the default when absent; -EINVAL when it does not parse
+ * or is beyond 2^63. */
 static int size_opt(const struct am_config *cfg, const char *key, uint64_t dflt,
 		    uint64_t *out)
 {
 	const char *s = am_cfg_string(cfg, key, NULL);
+
 	*out = dflt;
-	if (s && rec_parse_size(s, out) < 0) {
-		log_msg(LOGL_ERROR, REC, "%s: not a size: '%s' (e.g. 64MiB)", key, s);
+	return s && rec_parse_size(s, out) < 0 ? -EINVAL : 0;
+}
+
+/* The section checked when the config is loaded (FILE:LINE, exit 2 at
+ * startup, a reload refused while the running writer goes on), and again
+ * by start. No side effects. */
+static int rec_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
+		     size_t whylen)
+{
+	static const char *const sizes[] = {"max_file_size", "retention_size"};
+	const char *dir = am_cfg_string(cfg, "dir", NULL);
+	uint64_t v;
+
+	if (!dir) {
+		snprintf(key, keylen, "dir");
+		snprintf(why, whylen, "the records exporter needs `dir`");
 		return -EINVAL;
 	}
+	if (rec_dir_problem(dir, why, whylen) < 0) {
+		snprintf(key, keylen, "dir");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < 2; i++)
+		if (size_opt(cfg, sizes[i], 0, &v) < 0) {
+			snprintf(key, keylen, "%s", sizes[i]);
+			snprintf(why, whylen,
+				 "'%.100s' is not a size below 8 EiB (e.g. 64MiB)",
+				 am_cfg_string(cfg, sizes[i], ""));
+			return -EINVAL;
+		}
 	return 0;
+}
+
+/* The writer goes on (same file, no rotation) through a reload that leaves
+ * the section as it was. */
+static int rec_keep(void *state, const struct agent_config *old,
+		    const struct am_config *old_cfg, const struct agent_config *new,
+		    const struct am_config *new_cfg)
+{
+	(void)state, (void)old, (void)new;
+	return opts_equal(old_cfg, new_cfg);
 }
 
 static int rec_start(const struct agent_config *agent, const struct am_config *cfg,
@@ -694,16 +787,17 @@ static int rec_start(const struct agent_config *agent, const struct am_config *c
 	};
 	struct rec_exp *x;
 	pthread_condattr_t ca;
+	char key[64], why[PATH_MAX + 128];
 	int rc;
 
 	(void)agent;
-	if (!o.dir || !*o.dir) {
-		log_msg(LOGL_ERROR, REC, "the records exporter needs `dir`");
+	/* Checked when the config was loaded; the directory may have gone. */
+	if (rec_check(cfg, key, sizeof(key), why, sizeof(why)) < 0) {
+		log_msg(LOGL_ERROR, REC, "exporters.records.%s: %s", key, why);
 		return -EINVAL;
 	}
-	if (size_opt(cfg, "max_file_size", 64ull << 20, &o.max_file_size) < 0 ||
-	    size_opt(cfg, "retention_size", 1ull << 30, &o.retention_size) < 0)
-		return -EINVAL;
+	size_opt(cfg, "max_file_size", 64ull << 20, &o.max_file_size);
+	size_opt(cfg, "retention_size", 1ull << 30, &o.retention_size);
 	if (o.interval_s < 0.1)
 		o.interval_s = 0.1;
 	if (o.keyframe_every < 1 || o.keyframe_every > 100000)
@@ -762,4 +856,6 @@ const struct am_exporter records_exporter = {
     .options = rec_options,
     .start = rec_start,
     .stop = rec_stop,
+    .keep = rec_keep,
+    .check = rec_check,
 };

@@ -46,7 +46,13 @@ void rec_writer_stats(const struct rec_writer *w, struct rec_stats *out);
 /* Path of the file being written ("" when none). */
 const char *rec_writer_path(const struct rec_writer *w);
 
-/* "64MiB", "1GB", "512k", "1048576" -> bytes; -EINVAL when it does not parse. */
+/* "64MiB", "1GB", "512k", "1048576" -> bytes; -EINVAL when it does not
+ * parse, -ERANGE at 2^63 bytes or more. */
 int rec_parse_size(const char *s, uint64_t *out);
+
+/* A directory the agent writes into (records dir, remote-write spool):
+ * one that exists is a writable directory, one that does not yet exist has
+ * a writable parent. 0, or a negative errno with the problem in why. */
+int rec_dir_problem(const char *dir, char *why, size_t whylen);
 
 #endif

@@ -1032,39 +1032,13 @@ static int check_file(struct rw_err *er, const char *key, const char *path)
 	return 0;
 }
 
-/* A spool directory that exists is a writable directory; one that does not
- * yet exists has a writable parent (the exporter creates it). */
+/* The spool directory: as the records directory is checked. */
 static int check_spool_dir(struct rw_err *er, const char *dir)
 {
-	struct stat st;
-	char parent[PATH_MAX], *slash;
+	char why[PATH_MAX + 128];
 
-	if (!dir)
-		return 0;
-	if (!*dir)
-		return bad(er, "spool_dir", "empty path");
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return bad(er, "spool_dir", "%s is not a directory", dir);
-		if (access(dir, W_OK | X_OK) < 0)
-			return bad(er, "spool_dir", "%s: %s", dir, strerror(errno));
-		return 0;
-	}
-	if (errno != ENOENT)
-		return bad(er, "spool_dir", "%s: %s", dir, strerror(errno));
-	snprintf(parent, sizeof(parent), "%s", dir);
-	while ((slash = strrchr(parent, '/')) && slash[1] == '\0' && slash != parent)
-		*slash = '\0';
-	slash = strrchr(parent, '/');
-	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else if (slash == parent)
-		parent[1] = '\0';
-	else
-		*slash = '\0';
-	if (access(parent, W_OK | X_OK) < 0)
-		return bad(er, "spool_dir", "%s: cannot be created in %s: %s", dir,
-			   parent, strerror(errno));
+	if (dir && rec_dir_problem(dir, why, sizeof(why)) < 0)
+		return bad(er, "spool_dir", "%s", why);
 	return 0;
 }
 

@@ -6,9 +6,12 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_CONFIG_H
@@ -613,6 +616,75 @@ START_TEST(test_load_file)
 }
 END_TEST
 
+/* A FIFO or a device is refused at once: opening a FIFO would wait for a
+ * writer, reading a device for input, and a reload runs in the thread that
+ * takes SIGTERM. */
+START_TEST(test_load_file_not_regular)
+{
+	char dir[] = "/tmp/amcfg-test-XXXXXX";
+	char fifo[PATH_MAX];
+	struct agent_config *cfg = NULL;
+	const char *devs[] = {fifo, "/dev/null", "/dev/zero"};
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	for (size_t i = 0; i < 3; i++) {
+		char want[PATH_MAX + 100];
+
+		ck_assert_int_eq(config_load_file(devs[i], colls, NCOLLS, exps, NEXPS,
+						  &cfg, err, sizeof(err)),
+				 -EINVAL);
+		ck_assert_ptr_null(cfg);
+		snprintf(want, sizeof(want),
+			 "%s: not a regular file (a FIFO or device is not read as "
+			 "a config)",
+			 devs[i]);
+		ck_assert_str_eq(err, want);
+	}
+	unlink(fifo);
+	rmdir(dir);
+}
+END_TEST
+
+/* Nesting is bounded, and a very deep text is rejected in linear time
+ * (libyaml's scanner is quadratic in the flow depth: 45 s for this one). */
+START_TEST(test_nesting_depth)
+{
+	size_t deep = 100000, len = 3 + 2 * deep;
+	char *t = malloc(len + 1);
+	struct agent_config *cfg = NULL;
+	struct timespec a, b;
+	char ok[512];
+	size_t k;
+
+	memcpy(t, "a: ", 3);
+	memset(t + 3, '[', deep);
+	memset(t + 3 + deep, ']', deep);
+	t[len] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(config_parse(t, len, "deep.yaml", colls, NCOLLS, exps, NEXPS,
+				      &cfg, err, sizeof(err)),
+			 -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ck_assert_str_eq(err, "deep.yaml:1: nested deeper than 64 levels");
+	ck_assert_msg((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9 < 2.0,
+		      "rejecting 100,000 levels took over 2 s");
+	free(t);
+	/* 64 levels pass the bound (and fail later, on the unknown key). */
+	k = (size_t)snprintf(ok, sizeof(ok), "a: ");
+	for (int i = 0; i < 63; i++)
+		ok[k++] = '[';
+	for (int i = 0; i < 63; i++)
+		ok[k++] = ']';
+	ok[k] = '\0';
+	ck_assert_int_eq(config_parse(ok, k, "ok.yaml", colls, NCOLLS, exps, NEXPS,
+				      &cfg, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "ok.yaml:1: a: unknown key"));
+}
+END_TEST
+
 START_TEST(test_load_file_too_large)
 {
 	size_t len = 1024 * 1024 + 1;
@@ -1175,6 +1247,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_errors, 0, NELEM(err_cases));
 	tcase_add_test(tc, test_error_small_buffer);
 	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_load_file_not_regular);
+	tcase_add_test(tc, test_nesting_depth);
 	tcase_add_test(tc, test_load_file_too_large);
 	tcase_add_loop_test(tc, test_durations, 0, NELEM(dur_cases));
 	tcase_add_test(tc, test_duration_null);

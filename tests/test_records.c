@@ -514,6 +514,9 @@ START_TEST(test_parse_size)
 	    {"1048576", 0, 1048576}, {"64MiB", 0, 64ull << 20},	 {"1GB", 0, 1000000000},
 	    {"512k", 0, 512000},     {"1.5GiB", 0, 3ull << 29},	 {"", -EINVAL, 0},
 	    {"-1", -EINVAL, 0},	     {"12 parsecs", -EINVAL, 0}, {"MiB", -EINVAL, 0},
+	    /* beyond 2^63 bytes: refused, not wrapped to a small size */
+	    {"99999999999TiB", -ERANGE, 0}, {"1e18tb", -ERANGE, 0},
+	    {"8EiB", -EINVAL, 0}, {"8000000TiB", 0, 8000000ull << 40},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t v = 0;
@@ -958,6 +961,67 @@ START_TEST(test_writer_disk_full)
 }
 END_TEST
 
+/* A nearly full disk: the header of a new file fits, the first batch does
+ * not. Every retry opens a file and fails; none may be left behind (each
+ * would hold only a header), and the numbering has no gap once writing
+ * resumes. */
+static size_t disk_room;
+
+static ssize_t nearly_full_write(int fd, const void *buf, size_t n)
+{
+	if (n > disk_room) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return write(fd, buf, n);
+}
+
+START_TEST(test_writer_nearly_full_no_empty_files)
+{
+	char *dir = fixture_tmpdir("amrec-test");
+	struct rec_opts o = {
+	    .dir = dir,
+	    .interval_s = 15,
+	    .fsync_interval_s = 0,
+	    .keyframe_every = 10,
+	    .write_fn = nearly_full_write,
+	};
+	struct rec_writer *w;
+	struct wfix f;
+	struct rec_stats st;
+	uint64_t batches;
+	int files, damaged;
+
+	wfix_init(&f);
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	disk_room = SIZE_MAX;
+	wfix_set(&f, 1);
+	ck_assert_int_eq(rec_writer_write(w, &f.snap, f.snap.wall_ms), 0);
+	rec_writer_close(w); /* a rotation: the next file starts with a header */
+	disk_room = 200;     /* a header fits, a batch with its definitions not */
+	for (uint64_t g = 2; g <= 21; g++) {
+		wfix_set(&f, g);
+		ck_assert_int_lt(rec_writer_write(w, &f.snap, f.snap.wall_ms), 0);
+	}
+	rec_writer_stats(w, &st);
+	ck_assert(st.paused);
+	ck_assert_uint_eq(st.dropped_batches, 20);
+	check_dir(dir, &batches, &files, &damaged);
+	ck_assert_int_eq(files, 1); /* no header-only file from 20 retries */
+	disk_room = SIZE_MAX;
+	wfix_set(&f, 22);
+	ck_assert_int_eq(rec_writer_write(w, &f.snap, f.snap.wall_ms), 0);
+	ck_assert_str_eq(strrchr(rec_writer_path(w), '-'), "-1.amrec");
+	rec_writer_free(w);
+	check_dir(dir, &batches, &files, &damaged);
+	ck_assert_int_eq(files, 2);
+	ck_assert_uint_eq(batches, 2);
+	ck_assert_int_eq(damaged, 0);
+	fixture_rmdir_files(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *records_suite(void)
 {
 	Suite *s = suite_create("records");
@@ -984,6 +1048,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_label_names_per_registration);
 	tcase_add_test(tc, test_writer_disk_full);
+	tcase_add_test(tc, test_writer_nearly_full_no_empty_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -938,7 +938,8 @@ int audit_finish(struct audit *a)
 	struct audit_device **v;
 	int rc;
 
-	qsort(a->dev, a->ndev, sizeof(*a->dev), dev_cmp);
+	if (a->ndev) /* a->dev is NULL for input without devices */
+		qsort(a->dev, a->ndev, sizeof(*a->dev), dev_cmp);
 	memset(&a->total, 0, sizeof(a->total));
 	a->total.name = strdup("total");
 	for (size_t i = 0; i < a->ndev; i++)
@@ -948,8 +949,10 @@ int audit_finish(struct audit *a)
 	v = malloc((a->ndev ? a->ndev : 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, a->dev, a->ndev * sizeof(*v));
-	qsort(v, a->ndev, sizeof(*v), dev_model_cmp);
+	if (a->ndev) {
+		memcpy(v, a->dev, a->ndev * sizeof(*v));
+		qsort(v, a->ndev, sizeof(*v), dev_model_cmp);
+	}
 	rc = group_by(v, a->ndev, model_of, &a->models, &a->nmodels);
 	free(v);
 	return rc;

@@ -1,7 +1,7 @@
 /* libFuzzer target for the HTTP content negotiation of the Prometheus
  * exporter (exporters/prom_negotiate.c): arbitrary bytes as an Accept and an
  * Accept-Encoding header. It must never crash, read out of bounds or return
- * anything but 0 or 1. Seeds: tests/fuzz/seed-accept. Build: make fuzz-accept.
+ * anything but 0 or 1. Seeds: tests/fuzz/corpus/accept. Build: make fuzz-accept.
  */
 #include <stdint.h>
 #include <stdlib.h>

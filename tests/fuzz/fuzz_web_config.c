@@ -2,7 +2,7 @@
  * arbitrary bytes as an exporter-toolkit web config, without reading the
  * files it names. It must never crash or leak; a failure leaves one line
  * "fuzz.yml:..." and no config, a success a config whose TLS priorities are
- * set when TLS is on. Seeds: tests/fuzz/seed-web-config. Build: make
+ * set when TLS is on. Seeds: tests/fuzz/corpus/web_config. Build: make
  * fuzz-web-config (clang, not part of `make`).
  */
 #include <stdint.h>

@@ -11,7 +11,10 @@ RECV="$ABS_BUILDDIR/tests/rw_recv"
 [ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
 mkdir -p "$WORK/spool"
 mount -t tmpfs -o size=192k tmpfs "$WORK/spool" 2>/dev/null || skip "cannot mount a tmpfs here"
-trap 'umount "$WORK/spool" 2>/dev/null; cleanup' EXIT
+# The agent first: a tmpfs it still has files open on cannot be unmounted
+# (each run used to leave its mount behind).
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+      umount "$WORK/spool" 2>/dev/null; cleanup' EXIT
 
 rport=$(free_port); aport=$(free_port)
 cat > "$WORK/a.yaml" <<YAML

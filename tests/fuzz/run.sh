@@ -1,0 +1,41 @@
+#!/bin/bash
+# Runs every built libFuzzer target (tests/fuzz/fuzz_*, from `make fuzz`) for
+# FUZZ_SECONDS each, seeded from SEEDS/<name>/ (fuzz_config: SEEDS/config/)
+# and writing what it finds to a scratch corpus, never into the source tree.
+# Prints "PASS fuzz_x: N runs" or "FAIL fuzz_x" with the crash, then
+# "fuzz: N passed, M failed"; exits 1 when any failed or none was built.
+# usage: run.sh SEEDS BINDIR
+set -u
+seeds=$1 bindir=$2
+secs=${FUZZ_SECONDS:-20}
+work=$(mktemp -d /tmp/accelmon-fuzz.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+# UBSan findings fail the run too (targets built without
+# -fno-sanitize-recover would otherwise print and go on).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+for bin in "$bindir"/fuzz_*; do
+  [ -x "$bin" ] && [ -f "$bin" ] || continue
+  name=$(basename "$bin"); short=${name#fuzz_}
+  mkdir -p "$work/$short/corpus" "$work/$short/crash"
+  set -- "$work/$short/corpus"
+  [ -d "$seeds/$short" ] && set -- "$@" "$seeds/$short"
+  # -timeout: one input that takes 10 s is a hang, and a failure.
+  if timeout $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$work/$short/crash/" "$@" >"$work/$short/log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$short/log")
+    echo "PASS $name: ${runs:-?} runs in ${secs}s"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name:"
+    grep -m1 -A30 'ERROR: \|==ERROR\|deadly signal\|timeout after' "$work/$short/log" |
+      head -40
+    for c in "$work/$short/crash"/*; do
+      [ -f "$c" ] && { echo "  input ($c):"; od -c "$c" | head -8; }
+    done
+    failed=$((failed + 1))
+  fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]

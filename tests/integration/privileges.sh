@@ -1,0 +1,72 @@
+#!/bin/bash
+# --user: the agent started as root runs as the user in every thread, with
+# no capabilities (or only CAP_NET_BIND_SERVICE for a port below 1024), an
+# empty bounding set and no_new_privs, and still serves; an unknown user is
+# a usage error. The shipped systemd unit passes systemd-analyze security.
+. "$(dirname "$0")/lib.sh"
+need curl
+
+# The unit, where systemd is present (offline: nothing is started).
+if command -v systemd-analyze >/dev/null 2>&1 &&
+   systemd-analyze security --help 2>&1 | grep -q -- --offline; then
+  unit="$ABS_SRCDIR/agent/accelmon.service"
+  systemd-analyze security --offline=yes "$unit" >"$WORK/sec" 2>&1 ||
+    fail "systemd-analyze security: $(tail -5 "$WORK/sec")"
+  for d in NoNewPrivileges ProtectSystem ProtectHome PrivateTmp \
+           'CapabilityBoundingSet=~CAP_SYS_ADMIN' 'CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)'; do
+    grep -F "✓ $d" "$WORK/sec" >/dev/null || fail "unit: $d not in force: $(grep -F "$d" "$WORK/sec")"
+  done
+  for d in 'StateDirectory=accelmon/records accelmon/spool' \
+           'ReadWritePaths=-/var/lib/accelmon/records -/var/lib/accelmon/spool'; do
+    grep -qxF "$d" "$unit" || fail "unit lacks $d"
+  done
+  exp=$(sed -n 's/.*Overall exposure level for accelmon.service: \([0-9.]*\).*/\1/p' "$WORK/sec")
+  awk -v e="$exp" 'BEGIN{exit !(e != "" && e <= 3.0)}' || fail "unit exposure $exp (over 3.0)"
+  ok "systemd unit: exposure $exp, the hardening directives in force"
+else
+  echo "SKIP part: systemd-analyze with --offline is not installed"
+fi
+
+[ "$(id -u)" = 0 ] || skip "--user needs the test to run as root (uid $(id -u))"
+getent passwd nobody >/dev/null || skip "no user 'nobody'"
+nobody=$(id -u nobody)
+
+"$ACCELMON" --user no-such-user-accelmon >/dev/null 2>"$WORK/err"; rc=$?
+[ "$rc" = 2 ] || fail "unknown --user: exit $rc, not 2"
+grep -q "accelmon: --user no-such-user-accelmon: no such user" "$WORK/err" || fail "$(cat "$WORK/err")"
+
+status() { grep "^$1:" "/proc/$AGENT_PID/status" | cut -f2- | tr -d ' \t'; }
+check_run() { # check_run PORT WANT-CAPEFF
+  start_agent --user nobody --listen "127.0.0.1:$1" --simulate 2
+  wait_http "http://127.0.0.1:$1/metrics" || fail "no answer as nobody: $(cat "$WORK/agent.log")"
+  [ "$(status Uid)" = "$nobody$nobody$nobody$nobody" ] || fail "Uid: $(status Uid)"
+  [ "$(status NoNewPrivs)" = 1 ] || fail "NoNewPrivs: $(status NoNewPrivs)"
+  [ "$(status CapBnd)" = "$2" ] || fail "CapBnd: $(status CapBnd), not $2"
+  [ "$(status CapInh)$(status CapAmb)" = 00000000000000000000000000000000 ] ||
+    fail "inheritable/ambient caps left"
+  # Capabilities are per thread: every one of them.
+  for t in /proc/"$AGENT_PID"/task/*; do
+    e=$(grep '^CapEff:' "$t/status" | cut -f2)
+    u=$(grep '^Uid:' "$t/status" | cut -f2)
+    [ "$e" = "$2" ] && [ "$u" = "$nobody" ] || fail "thread $t: CapEff $e Uid $u"
+  done
+  n=$(ls /proc/"$AGENT_PID"/task | wc -l)
+  for _ in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$1/metrics" | grep -q '^accel_utilization_ratio' && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$1/metrics" | grep -q '^accel_utilization_ratio' ||
+    fail "no sim series as nobody"
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; rc=$?
+  [ "$rc" = 0 ] || fail "exit $rc as nobody"
+  ok "--user nobody, port $1: $n threads, CapEff $2 in each, no_new_privs"
+}
+check_run "$(free_port)" 0000000000000000
+# A port below 1024 keeps only CAP_NET_BIND_SERVICE (bit 10).
+low=""
+for p in 991 992 993 994 995; do
+  (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { low=$p; break; }
+done
+[ -n "$low" ] && check_run "$low" 0000000000000400
+grep -q "running as user nobody; capabilities kept: cap_net_bind_service (listen 127.0.0.1:$low)" \
+  "$WORK/agent.log" || fail "kept capabilities not logged: $(cat "$WORK/agent.log")"

@@ -1,0 +1,140 @@
+#!/bin/bash
+# A reload is all or nothing: SIGHUP with each broken config (a taken listen
+# address, an unresolvable host, bad records options, a FIFO in place of the
+# file) is refused with a log line saying so, and the running port, config
+# and record file go on; a reload that changes nothing in records keeps its
+# file, one that changes an option but not the address keeps the port open.
+. "$(dirname "$0")/lib.sh"
+need curl
+need python3
+
+port=$(free_port)
+url="http://127.0.0.1:$port/metrics"
+rec="$WORK/rec"
+cfg="$WORK/c.yaml"
+write_cfg() { # write_cfg LISTEN RECORDS-EXTRA [COLLECTOR-EXTRA]
+  cat > "$cfg.new" <<YAML
+listen: "$1"
+exporters:
+  records: {dir: "$rec", interval: 200ms$2}
+collectors:
+  netdev: {enabled: false}
+  sim: {devices: 1, interval: 100ms${3:-}}
+YAML
+  mv "$cfg.new" "$cfg"
+}
+# hup_wait PATTERN: SIGHUP, then until the log has one more line matching.
+hup_wait() {
+  local n
+  n=$(grep -c -- "$1" "$WORK/agent.log")
+  kill -HUP "$AGENT_PID"
+  for _ in $(seq 1 100); do
+    [ "$(grep -c -- "$1" "$WORK/agent.log")" -gt "$n" ] && return 0
+    sleep 0.1
+  done
+  fail "no '$1' in the log after SIGHUP: $(tail -5 "$WORK/agent.log")"
+}
+batches() { curl -fsS --max-time 2 "$url" | awk '/^accelmon_records_batches_total /{print $2}'; }
+files() { find "$rec" -name '*.amrec' | wc -l; }
+
+write_cfg "127.0.0.1:$port" ""
+start_agent --config "$cfg"
+wait_http "$url" || fail "agent did not come up: $(cat "$WORK/agent.log")"
+for _ in $(seq 1 50); do [ "$(files)" = 1 ] && break; sleep 0.1; done
+[ "$(files)" = 1 ] || fail "no record file"
+first=$(find "$rec" -name '*.amrec')
+
+# 1. A listen address someone else holds: refused, the old port serves.
+taken=$(free_port)
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$taken)); s.listen(1); time.sleep(30)" &
+holder=$!; PIDS="$PIDS $holder"
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$taken") 2>/dev/null && break; sleep 0.1; done
+write_cfg "127.0.0.1:$taken" ""
+hup_wait "reload failed"
+grep -q "reload failed, keeping the running config: nothing changed.*listen address 127.0.0.1:$port.*cannot listen on 127.0.0.1:$taken: Address already in use" \
+  "$WORK/agent.log" || fail "refusal does not say why: $(tail -2 "$WORK/agent.log")"
+curl -fsS -o /dev/null --max-time 2 "$url" || fail "taken listen address closed the working port"
+ok "taken address: refused, port $port still serves"
+
+# 2. Each broken records section and an unknown host: refused with
+#    FILE:LINE; the record file keeps growing.
+while IFS='|' read -r extra listen want; do
+  write_cfg "$listen" "$extra"
+  hup_wait "reload failed"
+  tail -1 "$WORK/agent.log" | grep -q -- "$want" ||
+    fail "refusal of '$extra' '$listen' lacks '$want': $(tail -1 "$WORK/agent.log")"
+  curl -fsS -o /dev/null --max-time 2 "$url" || fail "port closed after a refused reload ($want)"
+done <<CASES
+, keyframe_every: -1|127.0.0.1:$port|$cfg:3: exporters.records.keyframe_every: -1 is out of range
+, max_file_size: 99999999999TiB|127.0.0.1:$port|$cfg:3: exporters.records.max_file_size: '99999999999TiB' is not a size
+, retention_size: lots|127.0.0.1:$port|$cfg:3: exporters.records.retention_size:
+, fsync_interval: -1s|127.0.0.1:$port|$cfg:3: exporters.records.fsync_interval
+|nohost.invalid:$port|$cfg:1: listen: nohost.invalid:$port:
+CASES
+sed -i "s|dir: \"$rec\"|dir: /etc/passwd|" "$cfg"
+hup_wait "reload failed"
+tail -1 "$WORK/agent.log" | grep -q "$cfg:3: exporters.records.dir: /etc/passwd is not a directory" ||
+  fail "dir: /etc/passwd not refused at its line: $(tail -1 "$WORK/agent.log")"
+ok "bad records sections and an unknown host: refused at FILE:LINE"
+
+# 3. A FIFO in place of the file: refused at once (no reader waits on it).
+write_cfg "127.0.0.1:$port" ""
+mv "$cfg" "$cfg.good"
+mkfifo "$cfg"
+hup_wait "reload failed"
+tail -1 "$WORK/agent.log" | grep -q "not a regular file" ||
+  fail "FIFO config not refused as such: $(tail -1 "$WORK/agent.log")"
+rm -f "$cfg"; mv "$cfg.good" "$cfg"
+ok "FIFO config: refused without blocking"
+
+b0=$(batches)
+for _ in $(seq 1 30); do
+  b1=$(batches); [ "${b1%.*}" -gt "${b0%.*}" ] && break; sleep 0.1
+done
+[ "${b1%.*}" -gt "${b0%.*}" ] || fail "record batches stopped after refused reloads ($b0 -> $b1)"
+[ "$(files)" = 1 ] || fail "refused reloads rotated the record file: $(ls "$rec")"
+
+# 4. Twenty reloads that change nothing in records: still one file, the
+#    same one.
+for i in $(seq 1 20); do hup_wait "configuration reloaded"; done
+[ "$(files)" = 1 ] && [ -f "$first" ] || fail "unchanged reloads rotated the record file: $(ls "$rec")"
+ok "20 unchanged reloads: one record file"
+
+# 5. An option of the endpoint changes, the address not: the port is handed
+#    over, scrapes meanwhile all answer.
+( end=$(( $(date +%s) + 4 )); bad=0
+  while [ "$(date +%s)" -lt "$end" ]; do
+    curl -fsS -o /dev/null --max-time 2 "$url" || bad=$((bad + 1))
+  done; echo "$bad" > "$WORK/bad" ) &
+scraper=$!
+for lim in 10 20 30 40 50; do
+  python3 - "$cfg" "$lim" <<'PY'
+import sys, re
+p, lim = sys.argv[1], sys.argv[2]
+t = open(p).read()
+t = re.sub(r"  prometheus: \{connection_limit: \d+\}\n", "", t)
+t = t.replace("exporters:\n", "exporters:\n  prometheus: {connection_limit: %s}\n" % lim, 1)
+open(p, "w").write(t)
+PY
+  hup_wait "configuration reloaded"
+done
+wait "$scraper"
+[ "$(cat "$WORK/bad")" = 0 ] || fail "$(cat "$WORK/bad") scrapes failed while the endpoint restarted on its port"
+[ "$(files)" = 1 ] || fail "endpoint-only reloads rotated the record file"
+ok "5 endpoint restarts on the same port: no scrape failed"
+
+# 6. A move to a free port: the new one serves, the old one is closed.
+np=$(free_port)
+sed -i "s|^listen: .*|listen: \"127.0.0.1:$np\"|" "$cfg"
+hup_wait "configuration reloaded"
+wait_http "http://127.0.0.1:$np/metrics" 5 || fail "new port $np does not serve"
+curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && fail "old port still open after the move"
+url="http://127.0.0.1:$np/metrics"
+
+# SIGTERM is honoured.
+kill -TERM "$AGENT_PID"
+for _ in $(seq 1 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$AGENT_PID" 2>/dev/null && fail "SIGTERM not honoured"
+wait "$AGENT_PID"; rc=$?
+[ "$rc" = 0 ] || fail "exit status $rc"
+ok "moved to port $np; SIGTERM ends it (status 0)"
