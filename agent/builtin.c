@@ -8,6 +8,9 @@ extern const struct am_collector nvml_collector;
 extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
 extern const struct am_collector infiniband_collector;
+#ifdef HAVE_PCAP
+extern const struct am_collector pcap_collector;
+#endif
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
@@ -15,6 +18,9 @@ const struct am_collector *const builtin_collectors[] = {
 	&amdgpu_collector,
 	&infiniband_collector,
 	&nvml_collector,
+#ifdef HAVE_PCAP
+	&pcap_collector,
+#endif
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);
