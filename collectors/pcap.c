@@ -429,8 +429,9 @@ static void pc_emit_peer(struct pc *pc, struct pc_if *ifp, const char *peer,
 		for (int p = 0; p < PP_NPROTO; p++) {
 			const char *lv[3] = {ifp->name, peer, pp_proto_name(p)};
 
-			pc_emit(pc, &s->bytes[p][d], pc->f_bytes[d], lv, c->bytes[p][d]);
-			pc_emit(pc, &s->pkts[p][d], pc->f_pkts[d], lv, c->pkts[p][d]);
+			pc_emit(pc, &s->bytes[p][d], pc->f_bytes[d], lv,
+				c->f[p][d].bytes);
+			pc_emit(pc, &s->pkts[p][d], pc->f_pkts[d], lv, c->f[p][d].pkts);
 		}
 		pc_emit(pc, &s->cnp[d], pc->f_cnp, dl, c->cnp[d]);
 		pc_emit(pc, &s->ce[d], pc->f_ce, dl, c->ecn_ce[d]);

@@ -322,14 +322,25 @@ static inline bool pp_addr_eq(const struct pp_addr *x, const struct pp_addr *y)
 	return x->af == y->af && memcmp(x->a, y->a, 16) == 0;
 }
 
-static inline size_t pp_hash(const struct pp_addr *a, size_t mask)
+static inline uint64_t pp_hash(const struct pp_addr *a)
 {
 	uint64_t w0, w1, h;
 
 	memcpy(&w0, a->a, 8);
 	memcpy(&w1, a->a + 8, 8);
-	h = (w0 ^ (w1 * 0x9e3779b97f4a7c15ull) ^ a->af) * 0xff51afd7ed558ccdull;
-	return (size_t)(h ^ (h >> 29)) & mask;
+	/* MurmurHash3's 64-bit finalizer: every input bit reaches the low bits
+	 * the index takes (IPv4 peers differ only in their last bytes) */
+	h = w0 ^ (w1 * 0x9e3779b97f4a7c15ull) ^ a->af;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+static inline uint32_t pp_tag(uint64_t h)
+{
+	return (uint32_t)(h >> 32) | 1u;
 }
 
 void pp_table_free(struct pp_table *t)
@@ -337,8 +348,11 @@ void pp_table_free(struct pp_table *t)
 	free(t->slot);
 	free(t->spare);
 	free(t->rank);
+	free(t->key);
+	free(t->spare_key);
 	t->slot = t->spare = NULL;
 	t->rank = NULL;
+	t->key = t->spare_key = NULL;
 }
 
 int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers)
@@ -355,7 +369,9 @@ int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers)
 	t->slot = calloc(cap, sizeof(*t->slot));
 	t->spare = calloc(cap, sizeof(*t->spare));
 	t->rank = calloc(max_peers, sizeof(*t->rank));
-	if (!t->slot || !t->spare || !t->rank) {
+	t->key = calloc(cap, sizeof(*t->key));
+	t->spare_key = calloc(cap, sizeof(*t->spare_key));
+	if (!t->slot || !t->spare || !t->rank || !t->key || !t->spare_key) {
 		pp_table_free(t);
 		return -ENOMEM;
 	}
@@ -386,33 +402,46 @@ bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 /* The peer's entry, added when new; NULL when the table is full. */
 static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
 {
-	size_t mask = t->cap - 1, i = pp_hash(a, mask);
+	size_t mask = t->cap - 1, i;
+	uint64_t h;
+	uint32_t tag;
 
 	if (t->last && pp_addr_eq(&t->last->addr, a))
 		return t->last;
-	for (;; i = (i + 1) & mask) {
-		struct pp_peer *p = &t->slot[i];
+	h = pp_hash(a);
+	tag = pp_tag(h);
+	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct pp_peer *p;
 
-		if (!p->used) {
+		struct pp_key *k = &t->key[i];
+
+		if (k->tag == 0) {
 			if (t->used >= t->max_used)
 				return NULL;
+			p = &t->slot[i];
 			memset(p, 0, sizeof(*p));
-			p->addr = *a;
+			p->addr = k->addr = *a;
 			p->used = true;
+			k->tag = tag;
 			t->used++;
 			return t->last = p;
 		}
-		if (pp_addr_eq(&p->addr, a))
-			return t->last = p;
+		if (k->tag == tag && pp_addr_eq(&k->addr, a))
+			return t->last = &t->slot[i];
 	}
 }
 
 static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d)
 {
-	c->bytes[p->proto][d] += p->bytes;
-	c->pkts[p->proto][d]++;
-	c->cnp[d] += p->has_bth && p->opcode == PP_OPCODE_CNP;
-	c->ecn_ce[d] += p->ecn_ce;
+	struct pp_flow *f = &c->f[p->proto][d];
+
+	f->bytes += p->bytes;
+	f->pkts++;
+	/* rare: branches keep the common packet off these cache lines */
+	if (__builtin_expect(p->has_bth && p->opcode == PP_OPCODE_CNP, 0))
+		c->cnp[d]++;
+	if (__builtin_expect(p->ecn_ce, 0))
+		c->ecn_ce[d]++;
 }
 
 enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
@@ -452,7 +481,7 @@ static uint64_t pp_total_bytes(const struct pp_counts *c)
 	uint64_t s = 0;
 
 	for (int i = 0; i < PP_NPROTO; i++)
-		s += c->bytes[i][PP_TX] + c->bytes[i][PP_RX];
+		s += c->f[i][PP_TX].bytes + c->f[i][PP_RX].bytes;
 	return s;
 }
 
@@ -495,22 +524,29 @@ static int pp_linger_cmp(const void *x, const void *y)
 static void pp_rehash(struct pp_table *t)
 {
 	size_t mask = t->cap - 1, n = 0;
-	struct pp_peer *old = t->slot;
-	struct pp_peer *fresh = t->spare;
+	struct pp_peer *old = t->slot, *fresh = t->spare;
+	struct pp_key *old_key = t->key, *fresh_key = t->spare_key;
 
 	memset(fresh, 0, t->cap * sizeof(*fresh));
+	memset(fresh_key, 0, t->cap * sizeof(*fresh_key));
 	for (size_t i = 0; i < t->cap; i++) {
+		uint64_t h;
 		size_t j;
 
 		if (!old[i].used)
 			continue;
-		for (j = pp_hash(&old[i].addr, mask); fresh[j].used; j = (j + 1) & mask)
+		h = pp_hash(&old[i].addr);
+		for (j = (size_t)h & mask; fresh_key[j].tag; j = (j + 1) & mask)
 			;
 		fresh[j] = old[i];
+		fresh_key[j].tag = pp_tag(h);
+		fresh_key[j].addr = old[i].addr;
 		n++;
 	}
 	t->spare = old;
 	t->slot = fresh;
+	t->spare_key = old_key;
+	t->key = fresh_key;
 	t->used = n;
 }
 

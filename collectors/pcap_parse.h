@@ -83,9 +83,13 @@ int pp_addr_parse(const char *text, struct pp_addr *out);
 
 /* ---- per-peer accounting ---- */
 
+/* bytes and packets side by side: a packet touches one cache line */
+struct pp_flow {
+	uint64_t bytes, pkts;
+};
+
 struct pp_counts {
-	uint64_t bytes[PP_NPROTO][PP_NDIR];
-	uint64_t pkts[PP_NPROTO][PP_NDIR];
+	struct pp_flow f[PP_NPROTO][PP_NDIR];
 	uint64_t cnp[PP_NDIR];	  /* RoCEv2 CNPs (opcode 0x81) */
 	uint64_t ecn_ce[PP_NDIR]; /* packets marked congestion experienced */
 };
@@ -103,10 +107,19 @@ struct pp_peer {
 	void *user; /* the collector's series ids; moved with the entry */
 };
 
+struct pp_key {
+	uint32_t tag;
+	struct pp_addr addr;
+};
+
 struct pp_table {
 	struct pp_addr local[64];
 	size_t nlocal;
-	struct pp_peer *slot;  /* open addressing, linear probing */
+	struct pp_peer *slot; /* open addressing, linear probing */
+	/* per slot, its key: tag 0 free, else the upper hash bits | 1, and
+	 * the address; probes read this compact array (24 bytes a slot) and
+	 * touch the large slot only for the counters of a match */
+	struct pp_key *key, *spare_key;
 	struct pp_peer *spare; /* same size: pp_fold rehashes into it */
 	struct pp_peer **rank; /* max_used entries: pp_fold's ranking */
 	size_t cap;	       /* power of two */

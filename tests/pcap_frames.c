@@ -143,7 +143,7 @@ void pf_close(struct pf_writer *w)
 	memset(w, 0, sizeof(*w));
 }
 
-int pf_mix(const char *path, unsigned long n, unsigned npeers)
+int pf_mix(const char *path, unsigned long n, unsigned npeers, unsigned max_burst)
 {
 	struct pf_writer w;
 	uint8_t buf[2048];
@@ -151,7 +151,9 @@ int pf_mix(const char *path, unsigned long n, unsigned npeers)
 
 	if (npeers == 0 || npeers > 60000 || pf_open(&w, path, DLT_EN10MB, 128) < 0)
 		return -1;
-	for (unsigned long i = 0; i < n; i++) {
+	if (max_burst == 0)
+		max_burst = 1;
+	for (unsigned long i = 0; i < n;) {
 		char peer[64];
 		struct pf_spec s = {0};
 		unsigned p, kind;
@@ -195,7 +197,9 @@ int pf_mix(const char *path, unsigned long n, unsigned npeers)
 			s.dport = 9000;
 		}
 		len = pf_frame(buf, sizeof(buf), &s);
-		pf_write(&w, buf, len, 0, 0);
+		for (unsigned b = 1 + (unsigned)((x >> 56) % max_burst); b > 0 && i < n;
+		     b--, i++)
+			pf_write(&w, buf, len, 0, 0);
 	}
 	pf_close(&w);
 	return 0;

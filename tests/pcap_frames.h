@@ -48,7 +48,10 @@ void pf_close(struct pf_writer *w);
 
 /* The generated mix of the tshark cross-check and the benchmark: n frames
  * between local 10.0.0.1 / fd00::1 and npeers peers (TCP, UDP, RoCEv2, some
- * VLAN-tagged, some IPv6), deterministic. 0 or -1. */
-int pf_mix(const char *path, unsigned long n, unsigned npeers);
+ * VLAN-tagged, some IPv6), deterministic. Frames come in trains of 1 to
+ * max_burst of one peer, kind and direction (a message cut into MTU-sized
+ * packets, as RDMA writes and TCP sends are on the wire); max_burst 1 makes
+ * every frame independent, the worst case for caches and branches. 0 or -1. */
+int pf_mix(const char *path, unsigned long n, unsigned npeers, unsigned max_burst);
 
 #endif

@@ -1,6 +1,6 @@
 /* pcap_gen FILE PACKETS PEERS: writes the generated traffic mix of
  * tests/pcap_frames.c (local 10.0.0.1 and fd00::1, TCP, UDP, RoCEv2, VLAN,
- * QinQ, IPv6) for the tshark cross-check and by hand for the benchmark.
+ * QinQ, IPv6; trains of up to 16 frames) for the tshark cross-check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pcap_gen: PEERS: 1..60000: %s\n", argv[3]);
 		return 2;
 	}
-	if (pf_mix(argv[1], n, (unsigned)peers) < 0) {
+	if (pf_mix(argv[1], n, (unsigned)peers, 16) < 0) {
 		fprintf(stderr, "pcap_gen: cannot write %s\n", argv[1]);
 		return 1;
 	}

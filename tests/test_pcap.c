@@ -338,7 +338,7 @@ static struct pp_peer *peer_of(struct pp_table *t, const char *text)
 
 static uint64_t tx(const struct pp_counts *c)
 {
-	return c->bytes[PP_UDP][PP_TX];
+	return c->f[PP_UDP][PP_TX].bytes;
 }
 
 START_TEST(top_k_folds_the_rest)
@@ -360,7 +360,7 @@ START_TEST(top_k_folds_the_rest)
 	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.2")->exp), 5000);
 	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.3")->exp), 4000);
 	ck_assert_uint_eq(tx(&t.other.exp), 5000);
-	ck_assert_uint_eq(t.other.exp.pkts[PP_UDP][PP_TX], 5);
+	ck_assert_uint_eq(t.other.exp.f[PP_UDP][PP_TX].pkts, 5);
 	pp_table_free(&t);
 }
 END_TEST
