@@ -534,11 +534,13 @@ static void pc_families(struct pc *pc)
 	pc->f_ce = am_std_family(ctx, AM_STD_PEER_ECN_CE_PACKETS, NULL);
 	pc->f_info = am_std_family(ctx, AM_STD_PEER_ADDRESS_INFO, NULL);
 	pc->f_recv = am_family(
-	    ctx, &(struct am_family_def){
-		     .name = "fabric_pcap_received_packets_total",
-		     .help = "Packets the capture handle received (pcap_stats ps_recv).",
-		     .kind = AM_COUNTER,
-		     .labels = {"device"}});
+	    ctx,
+	    &(struct am_family_def){
+		.name = "fabric_pcap_received_packets_total",
+		.help = "Packets the capture handle received (pcap_stats ps_recv; a file "
+			"replay: the records read that passed the filter).",
+		.kind = AM_COUNTER,
+		.labels = {"device"}});
 	pc->f_drop = am_family(
 	    ctx,
 	    &(struct am_family_def){
@@ -716,6 +718,8 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 			/* the whole file at the first poll: --once prints it all */
 			n = pcap_dispatch(ifp->h, -1, pc_packet, (u_char *)ifp);
 			ifp->eof = true;
+			if (n > 0)
+				ifp->recv_acc += (uint64_t)n;
 		} else {
 			for (int r = 0; r < PC_MAX_ROUNDS; r++)
 				if ((n = pcap_dispatch(ifp->h, -1, pc_packet,
@@ -738,12 +742,13 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 	if (ifp->capturing && !ifp->offline)
 		cap_ns += (uint64_t)(now - ifp->capture_start_ns);
 	pc_export(pc, ifp);
-	if (!ifp->offline) {
-		am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc + ifp->st.ps_recv);
-		am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc + ifp->st.ps_drop);
-		am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc + ifp->st.ps_ifdrop);
+	/* a replay reads every record (received: the records read, after
+	 * the filter) and drops none */
+	am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc + ifp->st.ps_recv);
+	am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc + ifp->st.ps_drop);
+	am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc + ifp->st.ps_ifdrop);
+	if (!ifp->offline)
 		am_emit_u64(pc->ctx, ifp->s_capture_s, cap_ns);
-	}
 	am_emit(pc->ctx, ifp->s_capturing, ifp->capturing && !ifp->eof);
 }
 

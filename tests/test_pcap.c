@@ -581,6 +581,10 @@ START_TEST(replay_exact_figures)
 	ck_assert_uint_eq(val(F, "t.pcap,malformed"), 1);
 	ck_assert_uint_eq(val(F, "t.pcap,not_local"), 2);
 	ck_assert_uint_eq(val(F, "t.pcap,link_type"), 0);
+	/* every record read (16 of the table, the ARP frame, the lying IPv4
+	 * header), none dropped */
+	ck_assert_uint_eq(val("fabric_pcap_received_packets_total", "t.pcap"), 18);
+	ck_assert_uint_eq(val("fabric_pcap_dropped_packets_total", "t.pcap,kernel"), 0);
 	/* this node's addresses */
 	ck_assert(has("fabric_peer_address_info", "t.pcap,10.0.0.1,n1"));
 	ck_assert(has("fabric_peer_address_info", "t.pcap,fd00::1,n1"));
