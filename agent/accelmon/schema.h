@@ -3,7 +3,7 @@
  * to by id. A family named here cannot be registered with am_family(), so
  * HELP and labels never depend on which collector registers first.
  * Device families carry `device` and `uuid` first; fabric port families
- * `device` and `port`.
+ * `device` and `port`; per-peer families `device` and `peer`.
  */
 #ifndef ACCELMON_SCHEMA_H
 #define ACCELMON_SCHEMA_H
