@@ -677,8 +677,11 @@ static void pc_window(struct pc *pc, struct pc_if *ifp, int64_t now)
 	if (ifp->capturing && now >= ifp->win_end_ns) {
 		if (ifp->h) {
 			am_call_begin(pc->ctx, "pcap_dispatch");
-			while (pcap_dispatch(ifp->h, -1, pc_packet, (u_char *)ifp) > 0)
-				;
+			/* what the window caught, bounded as a poll is */
+			for (int r = 0; r < PC_MAX_ROUNDS; r++)
+				if (pcap_dispatch(ifp->h, -1, pc_packet, (u_char *)ifp) <=
+				    0)
+					break;
 			am_call_end(pc->ctx);
 		}
 		pc_close(ifp);
@@ -707,11 +710,12 @@ static void pc_window(struct pc *pc, struct pc_if *ifp, int64_t now)
 static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 {
 	int64_t now = am_poll_time_ns(pc->ctx);
-	uint64_t cap_ns = ifp->capture_ns;
+	uint64_t cap_ns;
 	int n = 0;
 
 	if (ifp->rdma)
 		pc_window(pc, ifp, now);
+	cap_ns = ifp->capture_ns;
 	if (ifp->h && !ifp->eof) {
 		am_call_begin(pc->ctx, "pcap_dispatch");
 		if (ifp->offline) {

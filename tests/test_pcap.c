@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +54,16 @@ static void teardown(void)
 		PC->fini(C, S);
 	fake_am_free(C);
 	unlink(path);
+	/* the fixture sysfs of rdma_windows_on_a_live_handle, where made */
+	for (int i = 0; i < 4; i++) {
+		static const char *const sub[] = {"sys/class/infiniband/lo",
+						  "sys/class/infiniband", "sys/class",
+						  "sys"};
+		char p[160];
+
+		snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
+		rmdir(p);
+	}
 	rmdir(dir);
 }
 
@@ -740,6 +754,70 @@ START_TEST(no_cap_net_raw)
 }
 END_TEST
 
+/* A live capture on lo, taken for an RDMA device by a fixture sysfs
+ * (class/infiniband/lo): windows of 2 s every 10 s on the fake clock, the
+ * handle closed between them; datagrams sent during a window are counted
+ * exactly (the filter keeps other users of lo out). Needs CAP_NET_RAW. */
+START_TEST(rdma_windows_on_a_live_handle)
+{
+	char sys[128], p[160];
+	int rc, s;
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(45678)};
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	ck_assert_int_eq(mkdir(sys, 0755), 0);
+	for (int i = 0; i < 3; i++) {
+		static const char *const sub[] = {"class", "class/infiniband",
+						  "class/infiniband/lo"};
+
+		snprintf(p, sizeof(p), "%s/%s", sys, sub[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	}
+	fake_am_set_sysfs(C, sys);
+	fake_am_set_time(C, 1000000000);
+	rc = start("{interfaces: [lo], sample_window: 2s, sample_every: 10s, "
+		   "filter: \"udp port 45678\"}");
+	if (rc == -EPERM) {
+		fprintf(stderr, "rdma_windows_on_a_live_handle: skipped: %s\n",
+			fake_am_found(C));
+		return;
+	}
+	ck_assert_msg(rc == 0, "init: %d: %s", rc, fake_am_found(C));
+	/* three datagrams to ourselves inside the first window */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ck_assert_int_ge(s, 0);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(
+		    sendto(s, "0123456789", 10, 0, (struct sockaddr *)&to, sizeof(to)),
+		    10);
+	close(s);
+	usleep(400000); /* the kernel hands a block over within 100 ms */
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_double_eq(fake_am_find(C, "fabric_pcap_capturing", "lo")->last, 1);
+	/* both ends are ours: counted once, as transmit to 127.0.0.1 */
+	ck_assert_uint_eq(val(TXP, "lo,127.0.0.1,udp"), 3);
+	ck_assert_uint_eq(val(TXB, "lo,127.0.0.1,udp"), 3 * (14 + 20 + 8 + 10));
+	/* loopback is never an address of the node in the matrix */
+	ck_assert(!has("fabric_peer_address_info", "lo,127.0.0.1,n1"));
+	fake_am_set_time(C, 3000000000); /* the window ends */
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_double_eq(fake_am_find(C, "fabric_pcap_capturing", "lo")->last, 0);
+	ck_assert_uint_eq(val("fabric_pcap_capture_seconds_total", "lo"), 2000000000);
+	fake_am_set_time(C, 8000000000);
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_double_eq(fake_am_find(C, "fabric_pcap_capturing", "lo")->last, 0);
+	ck_assert_uint_eq(val("fabric_pcap_capture_seconds_total", "lo"), 2000000000);
+	fake_am_set_time(C, 11000000000); /* the next window: reopened */
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_double_eq(fake_am_find(C, "fabric_pcap_capturing", "lo")->last, 1);
+	fake_am_set_time(C, 12000000000);
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_uint_eq(val("fabric_pcap_capture_seconds_total", "lo"), 3000000000);
+	ck_assert_uint_eq(val(TXP, "lo,127.0.0.1,udp"), 3);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pcap");
@@ -763,6 +841,7 @@ int main(void)
 	tcase_add_test(tc, replay_other_link_types);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, no_cap_net_raw);
+	tcase_add_test(tc, rdma_windows_on_a_live_handle);
 	suite_add_tcase(s, tp);
 	suite_add_tcase(s, tt);
 	suite_add_tcase(s, tc);
