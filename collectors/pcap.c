@@ -420,6 +420,22 @@ static void pc_emit(struct pc *pc, am_series_t *s, am_family_t fam, const char *
 	am_emit_u64(pc->ctx, *s, v);
 }
 
+/* Whether some counter of the peer needs its series interned now (has a
+ * value, no series): only then is the peer's address formatted. */
+static bool pc_needs_intern(const struct pc_series *s, const struct pp_counts *c)
+{
+	for (int d = 0; d < PP_NDIR; d++) {
+		for (int p = 0; p < PP_NPROTO; p++)
+			if ((s->bytes[p][d] == AM_SERIES_INVALID && c->f[p][d].bytes) ||
+			    (s->pkts[p][d] == AM_SERIES_INVALID && c->f[p][d].pkts))
+				return true;
+		if ((s->cnp[d] == AM_SERIES_INVALID && c->cnp[d]) ||
+		    (s->ce[d] == AM_SERIES_INVALID && c->ecn_ce[d]))
+			return true;
+	}
+	return false;
+}
+
 static void pc_emit_peer(struct pc *pc, struct pc_if *ifp, const char *peer,
 			 struct pc_series *s, const struct pp_counts *c)
 {
@@ -477,8 +493,13 @@ static void pc_export(struct pc *pc, struct pc_if *ifp)
 				continue; /* its bytes stay in exp; tried again */
 			pc_series_init(p->user);
 		}
-		pc_emit_peer(pc, ifp, pp_addr_text(&p->addr, text, sizeof(text)), p->user,
-			     &p->exp);
+		/* formatted only when a series is made: a steady poll formats and
+		 * allocates nothing */
+		pc_emit_peer(pc, ifp,
+			     pc_needs_intern(p->user, &p->exp)
+				 ? pp_addr_text(&p->addr, text, sizeof(text))
+				 : "",
+			     p->user, &p->exp);
 	}
 	pc_emit_peer(pc, ifp, "other", &ifp->other, &ifp->t.other.exp);
 	for (int s = 1; s < PP_NSKIP; s++)
