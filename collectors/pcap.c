@@ -311,7 +311,7 @@ static int pc_addresses(struct pc *pc)
 	for (size_t i = 0; i < pc->ninfo; i++)
 		pc->info[i].seen = false;
 	for (size_t k = 0; k < pc->nifs; k++)
-		pc->ifs[k].t.nlocal = 0;
+		pp_table_clear_local(&pc->ifs[k].t);
 	for (size_t i = 0; i < n; i++) {
 		struct pp_addr a;
 		const char *s = am_cfg_list_at(pc->cfg, "local_addresses", i);

@@ -388,11 +388,27 @@ int pp_table_add_local(struct pp_table *t, const struct pp_addr *a)
 	if (t->nlocal == sizeof(t->local) / sizeof(t->local[0]))
 		return -ENOSPC;
 	t->local[t->nlocal++] = *a;
+	if (a->af == 4)
+		memcpy(&t->local4[t->nlocal4++], a->a, 4);
 	return 0;
+}
+
+void pp_table_clear_local(struct pp_table *t)
+{
+	t->nlocal = t->nlocal4 = 0;
 }
 
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 {
+	if (a->af == 4) {
+		uint32_t w;
+
+		memcpy(&w, a->a, 4);
+		for (size_t i = 0; i < t->nlocal4; i++)
+			if (t->local4[i] == w)
+				return true;
+		return false;
+	}
 	for (size_t i = 0; i < t->nlocal; i++)
 		if (pp_addr_eq(&t->local[i], a))
 			return true;

@@ -115,6 +115,8 @@ struct pp_key {
 struct pp_table {
 	struct pp_addr local[64];
 	size_t nlocal;
+	uint32_t local4[64]; /* the IPv4 ones as words: one compare each */
+	size_t nlocal4;
 	struct pp_peer *slot; /* open addressing, linear probing */
 	/* per slot, its key: tag 0 free, else the upper hash bits | 1, and
 	 * the address; probes read this compact array (24 bytes a slot) and
@@ -142,6 +144,8 @@ void pp_table_free(struct pp_table *t);
 /* Add a local address (direction is decided by them); -ENOSPC past 64. */
 int pp_table_add_local(struct pp_table *t, const struct pp_addr *a);
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a);
+/* Forget the local addresses (before adding the current ones again). */
+void pp_table_clear_local(struct pp_table *t);
 
 /* Account one parsed frame; returns its skip reason (NOT_LOCAL when neither
  * address is local). */
