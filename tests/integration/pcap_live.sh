@@ -88,12 +88,14 @@ PY
 SINK=$!
 PIDS="$PIDS $SINK"
 for _ in $(seq 50); do [ -s "$WORK/sink.port" ] && break; sleep 0.1; done
+# TCP first: its handshake resolves ARP both ways, so no datagram waits in
+# (or is dropped from) a neighbour queue
 inB python3 -c '
 import socket
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(200): u.sendto(b"x" * 1000, ("10.77.0.1", 9999))
 t = socket.create_connection(("10.77.0.1", 5001))
-t.sendall(b"y" * 1000000); t.close()' || fail "sending from $B"
+t.sendall(b"y" * 1000000); t.close()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(200): u.sendto(b"x" * 1000, ("10.77.0.1", 9999))' || fail "sending from $B"
 inA python3 -c '
 import socket
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
