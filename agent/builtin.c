@@ -9,6 +9,9 @@ extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
 extern const struct am_collector infiniband_collector;
 extern const struct am_collector ascend_collector;
+#ifdef HAVE_PCAP
+extern const struct am_collector pcap_collector;
+#endif
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
@@ -17,6 +20,9 @@ const struct am_collector *const builtin_collectors[] = {
 	&infiniband_collector,
 	&nvml_collector,
 	&ascend_collector,
+#ifdef HAVE_PCAP
+	&pcap_collector,
+#endif
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

@@ -11,6 +11,7 @@
 
 #define DEV "device", "uuid"
 #define PORT "device", "port"
+#define PEER "device", "peer"
 
 /* clang-format off */
 #define STD(n, k, u, h, ...) { .name = n, .help = h, .kind = k, .unit = u, \
@@ -187,6 +188,42 @@ static const struct am_family_def std_defs[AM_STD__COUNT] = {
 	    "link=\"all\" is the device's total over links "
 	    "(do not add it to the per-link series).",
 	    DEV, "link"),
+    /* per-peer traffic (collectors/pcap.c) */
+    [AM_STD_PEER_TRANSMIT_BYTES] =
+	STD("fabric_peer_transmit_bytes_total", AM_COUNTER, "bytes",
+	    "Bytes (frame length on the wire) this node sent to a peer address "
+	    "seen by a packet capture on device, by protocol (rocev2, tcp, udp, "
+	    "other); peer=\"other\" holds the peers outside the top K.",
+	    PEER, "protocol"),
+    [AM_STD_PEER_RECEIVE_BYTES] =
+	STD("fabric_peer_receive_bytes_total", AM_COUNTER, "bytes",
+	    "Bytes (frame length on the wire) this node received from a peer "
+	    "address seen by a packet capture on device, by protocol; "
+	    "peer=\"other\" holds the peers outside the top K.",
+	    PEER, "protocol"),
+    [AM_STD_PEER_TRANSMIT_PACKETS] =
+	STD("fabric_peer_transmit_packets_total", AM_COUNTER, NULL,
+	    "Packets this node sent to a peer address, by protocol.", PEER,
+	    "protocol"),
+    [AM_STD_PEER_RECEIVE_PACKETS] =
+	STD("fabric_peer_receive_packets_total", AM_COUNTER, NULL,
+	    "Packets this node received from a peer address, by protocol.", PEER,
+	    "protocol"),
+    [AM_STD_PEER_CNP_PACKETS] =
+	STD("fabric_peer_cnp_packets_total", AM_COUNTER, NULL,
+	    "RoCEv2 congestion notification packets (BTH opcode 0x81) to "
+	    "(transmit) or from (receive) a peer address.",
+	    PEER, "direction"),
+    [AM_STD_PEER_ECN_CE_PACKETS] =
+	STD("fabric_peer_ecn_ce_packets_total", AM_COUNTER, NULL,
+	    "IP packets marked ECN congestion experienced, to (transmit) or "
+	    "from (receive) a peer address.",
+	    PEER, "direction"),
+    [AM_STD_PEER_ADDRESS_INFO] =
+	STD("fabric_peer_address_info", AM_INFO, NULL,
+	    "One of this node's own addresses (constant 1), on a captured "
+	    "device: joins another node's peer label to this node.",
+	    "device", "address", "node"),
 };
 
 #undef STD

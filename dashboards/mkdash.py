@@ -361,7 +361,34 @@ def fabric_board():
         ("rate(fabric_netdev_transmit_bytes_total{%s}[$__rate_interval])" % SEL, "tx {{instance}} {{device}}"),
         ("rate(fabric_netdev_receive_bytes_total{%s}[$__rate_interval])" % SEL, "rx {{instance}} {{device}}")],
         unit="Bps")
+    peer_panels(b)
     return b.d
+
+
+def peer_panels(b):
+    """Who talks to whom: the pcap collector's per-peer series, joined to
+    nodes through fabric_peer_address_info (accelmon-peers rules)."""
+    b.row("Who talks to whom (packet capture)")
+    p = b.table("Node-to-node traffic (bytes/s sent, 5m mean)", [
+        ("sum by (src_node, dst_node) (node_pair:fabric_peer_transmit_bytes:rate5m{cluster=~\"$cluster\"})", "")],
+        w=24, h=10, unit="Bps",
+        description="Rows send, columns receive. From the pcap collector of every node: "
+                    "kernel traffic on captured netdevs (NCCL sockets, storage, control); "
+                    "RoCE bypasses the kernel and shows only where an RDMA device is "
+                    "sampled. Peers outside each node's top K and addresses no agent owns "
+                    "are left out.")
+    p["transformations"] = [{"id": "groupingToMatrix", "options": {
+        "columnField": "dst_node", "rowField": "src_node", "valueField": "Value"}}]
+    b.ts("Top peers by bytes sent", [
+        ("topk(10, sum by (instance, peer) (instance_peer:fabric_peer_transmit_bytes:rate5m{%s}))" % SEL,
+         "{{instance}} to {{peer}}")], unit="Bps")
+    b.ts("RoCEv2 CNPs and ECN-CE marks per peer", [
+        ("instance_peer:fabric_peer_cnp_packets:rate5m{%s}" % SEL, "CNP {{direction}} {{instance}} {{peer}}"),
+        ("instance_peer:fabric_peer_ecn_ce_packets:rate5m{%s}" % SEL, "ECN-CE {{direction}} {{instance}} {{peer}}")])
+    b.ts("Capture drops and unattributed frames per second", [
+        ("rate(fabric_pcap_dropped_packets_total{%s}[$__rate_interval])" % SEL, "dropped {{instance}} {{device}} {{reason}}"),
+        ("rate(fabric_pcap_unattributed_packets_total{%s}[$__rate_interval])" % SEL, "unattributed {{instance}} {{device}} {{reason}}")],
+        description="Drops: frames the capture lost (per-peer counts miss exactly these).")
 
 
 BOARDS = {"accelmon-cluster.json": cluster_board,

@@ -844,8 +844,12 @@ START_TEST(test_table)
 			n++;
 		ck_assert_int_ge(n, 2);
 		ck_assert_str_eq(d->labels[0], "device");
+		/* per-peer families (pcap): device, then peer (or address) */
 		ck_assert(strcmp(d->labels[1], "uuid") == 0 ||
-			  strcmp(d->labels[1], "port") == 0);
+			  strcmp(d->labels[1], "port") == 0 ||
+			  (strncmp(d->name, "fabric_peer_", 12) == 0 &&
+			   (strcmp(d->labels[1], "peer") == 0 ||
+			    strcmp(d->labels[1], "address") == 0)));
 		if (d->unit)
 			ck_assert_msg(strstr(d->name, d->unit), "%s: unit %s", d->name,
 				      d->unit);

@@ -3,7 +3,7 @@
  * to by id. A family named here cannot be registered with am_family(), so
  * HELP and labels never depend on which collector registers first.
  * Device families carry `device` and `uuid` first; fabric port families
- * `device` and `port`.
+ * `device` and `port`; per-peer families `device` and `peer`.
  */
 #ifndef ACCELMON_SCHEMA_H
 #define ACCELMON_SCHEMA_H
@@ -57,6 +57,15 @@ enum am_std {
 	AM_STD_PORT_STAT_SATURATED, /* fabric_port_stat_saturated{counter} */
 	AM_STD_NVLINK_TRANSMIT_BYTES, /* fabric_nvlink_transmit_bytes_total{link} */
 	AM_STD_NVLINK_RECEIVE_BYTES,  /* fabric_nvlink_receive_bytes_total{link} */
+	/* per-peer traffic (collectors/pcap.c): labels device (capture
+	 * interface), peer (address or "other"), then protocol or direction */
+	AM_STD_PEER_TRANSMIT_BYTES,   /* fabric_peer_transmit_bytes_total{protocol} */
+	AM_STD_PEER_RECEIVE_BYTES,    /* fabric_peer_receive_bytes_total{protocol} */
+	AM_STD_PEER_TRANSMIT_PACKETS, /* fabric_peer_transmit_packets_total{protocol} */
+	AM_STD_PEER_RECEIVE_PACKETS,  /* fabric_peer_receive_packets_total{protocol} */
+	AM_STD_PEER_CNP_PACKETS,      /* fabric_peer_cnp_packets_total{direction} */
+	AM_STD_PEER_ECN_CE_PACKETS,   /* fabric_peer_ecn_ce_packets_total{direction} */
+	AM_STD_PEER_ADDRESS_INFO,     /* fabric_peer_address_info{device,address,node} */
 	AM_STD__COUNT
 };
 

@@ -1,0 +1,622 @@
+/* Packet parser and bounded per-peer accounting of the pcap collector: link
+ * layer (Ethernet with 802.1Q/QinQ tags, Linux cooked, raw IP), IPv4, IPv6
+ * with its extension headers, TCP, UDP and the RoCEv2 Base Transport Header.
+ * Every read is checked against the captured length: packets are outside
+ * data. No allocation per packet; the peer table is sized at init.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcap_parse.h"
+
+/* More tags than a provider network stacks (QinQ is 2): a frame with more is
+ * counted as not IP rather than walked further. */
+#define PP_MAX_VLAN 4
+/* IPv6 extension headers walked before the frame is classed "other". */
+#define PP_MAX_EXT 8
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+bool pp_linktype_ok(int linktype)
+{
+	switch (linktype) {
+	case PP_LINK_NULL:
+	case PP_LINK_EN10MB:
+	case PP_LINK_RAW:
+	case PP_LINK_DLT_RAW:
+	case PP_LINK_SLL:
+	case PP_LINK_SLL2:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* UDP payload at p (n captured bytes) to port 4791: the 12-byte BTH. */
+static void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	if (n < 12)
+		return;
+	out->has_bth = true;
+	out->opcode = p[0];
+	switch (p[0] >> 5) {
+	case 0:
+		out->opclass = PP_RC;
+		break;
+	case 1:
+		out->opclass = PP_UC;
+		break;
+	case 2:
+		out->opclass = PP_RD;
+		break;
+	case 3:
+		out->opclass = PP_UD;
+		break;
+	case 4:
+		out->opclass = PP_CNP;
+		break;
+	case 5:
+		out->opclass = PP_XRC;
+		break;
+	default:
+		out->opclass = PP_OPC_OTHER;
+		break;
+	}
+	out->fecn = (p[4] & 0x80) != 0;
+	out->becn = (p[4] & 0x40) != 0;
+	out->dest_qp = (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+}
+
+/* Layer 4 at p (n captured bytes); proto is the IP protocol number. A header
+ * cut short still classes the frame by its IP protocol. */
+static void pp_l4(uint8_t proto, const uint8_t *p, uint32_t n, bool first_frag,
+		  struct pp_pkt *out)
+{
+	switch (proto) {
+	case 6:
+		out->proto = PP_TCP;
+		break;
+	case 17:
+		out->proto = PP_UDP;
+		if (first_frag && n >= 8 && rd16(p + 2) == PP_ROCEV2_PORT) {
+			out->proto = PP_ROCEV2;
+			pp_bth(p + 8, n - 8, out);
+		}
+		break;
+	default:
+		out->proto = PP_OTHER;
+		break;
+	}
+}
+
+static enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	uint32_t ihl, tot;
+	uint16_t frag;
+
+	if (n < 20)
+		return PP_SKIP_TRUNCATED;
+	if (p[0] >> 4 != 4)
+		return PP_SKIP_MALFORMED;
+	ihl = (uint32_t)(p[0] & 0x0f) * 4;
+	tot = rd16(p + 2);
+	/* A total length below the header is a lie no stack sends (TSO frames
+	 * captured before segmentation carry 0 here on some drivers, and are
+	 * counted by their captured header anyway: tot is not used further). */
+	if (ihl < 20 || (tot != 0 && tot < ihl))
+		return PP_SKIP_MALFORMED;
+	out->src.af = out->dst.af = 4;
+	memcpy(out->src.a, p + 12, 4);
+	memcpy(out->dst.a, p + 16, 4);
+	out->ecn_ce = (p[1] & 3) == 3;
+	frag = rd16(p + 6) & 0x1fff;
+	if (n < ihl) { /* options cut off: the protocol is still known */
+		pp_l4(p[9], p, 0, false, out);
+		return PP_SKIP_NONE;
+	}
+	pp_l4(p[9], p + ihl, n - ihl, frag == 0, out);
+	return PP_SKIP_NONE;
+}
+
+static enum pp_skip pp_ipv6(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	uint8_t nh;
+	uint32_t off = 40;
+	bool first_frag = true;
+
+	if (n < 40)
+		return PP_SKIP_TRUNCATED;
+	if (p[0] >> 4 != 6)
+		return PP_SKIP_MALFORMED;
+	out->src.af = out->dst.af = 6;
+	memcpy(out->src.a, p + 8, 16);
+	memcpy(out->dst.a, p + 24, 16);
+	/* traffic class: the low 4 bits of byte 0, the high 4 of byte 1 */
+	out->ecn_ce = ((p[1] >> 4) & 3) == 3;
+	nh = p[6];
+	for (int i = 0; i < PP_MAX_EXT; i++) {
+		uint32_t len;
+
+		switch (nh) {
+		case 0:	  /* hop-by-hop options */
+		case 43:  /* routing */
+		case 60:  /* destination options */
+		case 135: /* mobility */
+		case 139: /* HIP */
+		case 140: /* shim6 */
+			if (off + 2 > n)
+				goto cut;
+			len = ((uint32_t)p[off + 1] + 1) * 8;
+			break;
+		case 44: /* fragment: 8 bytes; only the first fragment has L4 */
+			if (off + 8 > n)
+				goto cut;
+			if ((rd16(p + off + 2) & 0xfff8) != 0)
+				first_frag = false;
+			len = 8;
+			break;
+		case 51: /* authentication header: length in 4-octet units - 2 */
+			if (off + 2 > n)
+				goto cut;
+			len = ((uint32_t)p[off + 1] + 2) * 4;
+			break;
+		default:
+			pp_l4(nh, p + off, off <= n ? n - off : 0, first_frag, out);
+			return PP_SKIP_NONE;
+		}
+		nh = p[off];
+		off += len;
+		if (off > n)
+			goto cut;
+	}
+cut:
+	/* Extension headers run past the capture (or past PP_MAX_EXT): the
+	 * addresses are known, the upper protocol is not. */
+	out->proto = PP_OTHER;
+	return PP_SKIP_NONE;
+}
+
+static enum pp_skip pp_l3(uint16_t ethertype, const uint8_t *p, uint32_t n,
+			  struct pp_pkt *out)
+{
+	switch (ethertype) {
+	case 0x0800:
+		return pp_ipv4(p, n, out);
+	case 0x86dd:
+		return pp_ipv6(p, n, out);
+	default:
+		return PP_SKIP_NOT_IP;
+	}
+}
+
+static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	uint32_t off = 12;
+	uint16_t et;
+
+	if (n < 14)
+		return PP_SKIP_TRUNCATED;
+	et = rd16(p + off);
+	for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
+		if (i == PP_MAX_VLAN)
+			return PP_SKIP_NOT_IP;
+		off += 4;
+		if (off + 2 > n)
+			return PP_SKIP_TRUNCATED;
+		et = rd16(p + off);
+	}
+	off += 2;
+	return pp_l3(et, p + off, n - off, out);
+}
+
+/* Raw IP (no link header): the version nibble says which. */
+static enum pp_skip pp_raw(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	if (n < 1)
+		return PP_SKIP_TRUNCATED;
+	switch (p[0] >> 4) {
+	case 4:
+		return pp_ipv4(p, n, out);
+	case 6:
+		return pp_ipv6(p, n, out);
+	default:
+		return PP_SKIP_NOT_IP;
+	}
+}
+
+enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32_t len,
+		      struct pp_pkt *out)
+{
+	enum pp_skip s;
+
+	memset(out, 0, sizeof(*out));
+	out->proto = PP_OTHER;
+	/* A record whose wire length is below what was captured lies about one
+	 * of them: the bytes are there, so count them. */
+	out->bytes = len < caplen ? caplen : len;
+	switch (linktype) {
+	case PP_LINK_EN10MB:
+		s = pp_ether(data, caplen, out);
+		break;
+	case PP_LINK_RAW:
+	case PP_LINK_DLT_RAW:
+		s = pp_raw(data, caplen, out);
+		break;
+	case PP_LINK_SLL: /* 16 bytes, protocol at 14 */
+		s = caplen < 16 ? PP_SKIP_TRUNCATED
+				: pp_l3(rd16(data + 14), data + 16, caplen - 16, out);
+		break;
+	case PP_LINK_SLL2: /* 20 bytes, protocol first */
+		s = caplen < 20 ? PP_SKIP_TRUNCATED
+				: pp_l3(rd16(data), data + 20, caplen - 20, out);
+		break;
+	case PP_LINK_NULL: /* a host-order AF_ value: 2 is IPv4 everywhere */
+		s = caplen < 4 ? PP_SKIP_TRUNCATED : pp_raw(data + 4, caplen - 4, out);
+		break;
+	default:
+		s = PP_SKIP_LINKTYPE;
+		break;
+	}
+	out->skip = s;
+	return s;
+}
+
+const char *pp_proto_name(enum pp_proto p)
+{
+	static const char *const n[PP_NPROTO] = {"rocev2", "tcp", "udp", "other"};
+
+	return (unsigned)p < PP_NPROTO ? n[p] : "other";
+}
+
+const char *pp_dir_name(enum pp_dir d)
+{
+	return d == PP_TX ? "transmit" : "receive";
+}
+
+const char *pp_skip_name(enum pp_skip s)
+{
+	static const char *const n[PP_NSKIP] = {"none",	     "not_ip",	  "truncated",
+						"malformed", "not_local", "link_type"};
+
+	return (unsigned)s < PP_NSKIP ? n[s] : "none";
+}
+
+const char *pp_opclass_name(enum pp_opclass c)
+{
+	static const char *const n[] = {"RC", "UC", "RD", "UD", "CNP", "XRC", "other"};
+
+	return (unsigned)c <= PP_OPC_OTHER ? n[c] : "other";
+}
+
+const char *pp_addr_text(const struct pp_addr *a, char *buf, size_t cap)
+{
+	if (!inet_ntop(a->af == 6 ? AF_INET6 : AF_INET, a->a, buf, (socklen_t)cap))
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
+int pp_addr_parse(const char *text, struct pp_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, text, out->a) == 1) {
+		out->af = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, out->a) == 1) {
+		out->af = 6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* ---- accounting ---- */
+
+static inline bool pp_addr_eq(const struct pp_addr *x, const struct pp_addr *y)
+{
+	return x->af == y->af && memcmp(x->a, y->a, 16) == 0;
+}
+
+static inline uint64_t pp_hash(const struct pp_addr *a)
+{
+	uint64_t w0, w1, h;
+
+	memcpy(&w0, a->a, 8);
+	memcpy(&w1, a->a + 8, 8);
+	/* MurmurHash3's 64-bit finalizer: every input bit reaches the low bits
+	 * the index takes (IPv4 peers differ only in their last bytes) */
+	h = w0 ^ (w1 * 0x9e3779b97f4a7c15ull) ^ a->af;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+static inline uint32_t pp_tag(uint64_t h)
+{
+	return (uint32_t)(h >> 32) | 1u;
+}
+
+void pp_table_free(struct pp_table *t)
+{
+	free(t->slot);
+	free(t->spare);
+	free(t->rank);
+	free(t->key);
+	free(t->spare_key);
+	t->slot = t->spare = NULL;
+	t->rank = NULL;
+	t->key = t->spare_key = NULL;
+}
+
+int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers)
+{
+	size_t cap = 16;
+
+	memset(t, 0, sizeof(*t));
+	if (max_peers < top_k * 2)
+		max_peers = top_k * 2;
+	/* at most half full: probes stay short */
+	while (cap < max_peers * 2)
+		cap <<= 1;
+	/* everything pp_fold needs is allocated here: folding allocates nothing */
+	t->slot = calloc(cap, sizeof(*t->slot));
+	t->spare = calloc(cap, sizeof(*t->spare));
+	t->rank = calloc(max_peers, sizeof(*t->rank));
+	t->key = calloc(cap, sizeof(*t->key));
+	t->spare_key = calloc(cap, sizeof(*t->spare_key));
+	if (!t->slot || !t->spare || !t->rank || !t->key || !t->spare_key) {
+		pp_table_free(t);
+		return -ENOMEM;
+	}
+	t->cap = cap;
+	t->max_used = max_peers;
+	t->top_k = top_k;
+	return 0;
+}
+
+int pp_table_add_local(struct pp_table *t, const struct pp_addr *a)
+{
+	if (pp_is_local(t, a))
+		return 0;
+	if (t->nlocal == sizeof(t->local) / sizeof(t->local[0]))
+		return -ENOSPC;
+	t->local[t->nlocal++] = *a;
+	if (a->af == 4)
+		memcpy(&t->local4[t->nlocal4++], a->a, 4);
+	return 0;
+}
+
+void pp_table_clear_local(struct pp_table *t)
+{
+	t->nlocal = t->nlocal4 = 0;
+}
+
+bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
+{
+	if (a->af == 4) {
+		uint32_t w;
+
+		memcpy(&w, a->a, 4);
+		for (size_t i = 0; i < t->nlocal4; i++)
+			if (t->local4[i] == w)
+				return true;
+		return false;
+	}
+	for (size_t i = 0; i < t->nlocal; i++)
+		if (pp_addr_eq(&t->local[i], a))
+			return true;
+	return false;
+}
+
+/* The peer's entry, added when new; NULL when the table is full. */
+static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+{
+	size_t mask = t->cap - 1, i;
+	uint64_t h;
+	uint32_t tag;
+
+	if (t->last && pp_addr_eq(&t->last->addr, a))
+		return t->last;
+	h = pp_hash(a);
+	tag = pp_tag(h);
+	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct pp_peer *p;
+
+		struct pp_key *k = &t->key[i];
+
+		if (k->tag == 0) {
+			if (t->used >= t->max_used)
+				return NULL;
+			p = &t->slot[i];
+			memset(p, 0, sizeof(*p));
+			p->addr = k->addr = *a;
+			p->used = true;
+			k->tag = tag;
+			t->used++;
+			return t->last = p;
+		}
+		if (k->tag == tag && pp_addr_eq(&k->addr, a))
+			return t->last = &t->slot[i];
+	}
+}
+
+static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d)
+{
+	struct pp_flow *f = &c->f[p->proto][d];
+
+	f->bytes += p->bytes;
+	f->pkts++;
+	/* rare: branches keep the common packet off these cache lines */
+	if (__builtin_expect(p->has_bth && p->opcode == PP_OPCODE_CNP, 0))
+		c->cnp[d]++;
+	if (__builtin_expect(p->ecn_ce, 0))
+		c->ecn_ce[d]++;
+}
+
+enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
+{
+	const struct pp_addr *peer;
+	struct pp_peer *e;
+	enum pp_dir d;
+
+	if (p->skip != PP_SKIP_NONE) {
+		t->skipped[p->skip < PP_NSKIP ? p->skip : 0]++;
+		return p->skip;
+	}
+	/* Both local (a capture of traffic between two of this node's
+	 * addresses): counted once, as transmit to the destination. */
+	if (pp_is_local(t, &p->src)) {
+		d = PP_TX;
+		peer = &p->dst;
+	} else if (pp_is_local(t, &p->dst)) {
+		d = PP_RX;
+		peer = &p->src;
+	} else {
+		t->skipped[PP_SKIP_NOT_LOCAL]++;
+		return PP_SKIP_NOT_LOCAL;
+	}
+	e = pp_lookup(t, peer);
+	if (!e) {
+		t->overflow_pkts++;
+		pp_count(&t->other_pend, p, d);
+		return PP_SKIP_NONE;
+	}
+	pp_count(&e->pend, p, d);
+	return PP_SKIP_NONE;
+}
+
+static uint64_t pp_total_bytes(const struct pp_counts *c)
+{
+	uint64_t s = 0;
+
+	for (int i = 0; i < PP_NPROTO; i++)
+		s += c->f[i][PP_TX].bytes + c->f[i][PP_RX].bytes;
+	return s;
+}
+
+static void pp_add(struct pp_counts *to, struct pp_counts *from)
+{
+	uint64_t *a = (uint64_t *)to, *b = (uint64_t *)from;
+
+	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		a[i] += b[i];
+	memset(from, 0, sizeof(*from));
+}
+
+/* Ranking order: higher score first, then the address (deterministic). */
+static int pp_rank_cmp(const void *x, const void *y)
+{
+	const struct pp_peer *a = *(const struct pp_peer *const *)x;
+	const struct pp_peer *b = *(const struct pp_peer *const *)y;
+
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	if (a->addr.af != b->addr.af)
+		return a->addr.af < b->addr.af ? -1 : 1;
+	return memcmp(a->addr.a, b->addr.a, 16);
+}
+
+static int pp_linger_cmp(const void *x, const void *y)
+{
+	const struct pp_peer *a = *(const struct pp_peer *const *)x;
+	const struct pp_peer *b = *(const struct pp_peer *const *)y;
+
+	/* most recently gone first: the first top_k stay */
+	if (a->left_fold != b->left_fold)
+		return a->left_fold > b->left_fold ? -1 : 1;
+	return pp_rank_cmp(x, y);
+}
+
+/* Re-insert every used entry of a table in which some were dropped (linear
+ * probing cannot just clear a slot) into the spare array, which becomes the
+ * table. At fold time only: a few thousand entries at most. */
+static void pp_rehash(struct pp_table *t)
+{
+	size_t mask = t->cap - 1, n = 0;
+	struct pp_peer *old = t->slot, *fresh = t->spare;
+	struct pp_key *old_key = t->key, *fresh_key = t->spare_key;
+
+	memset(fresh, 0, t->cap * sizeof(*fresh));
+	memset(fresh_key, 0, t->cap * sizeof(*fresh_key));
+	for (size_t i = 0; i < t->cap; i++) {
+		uint64_t h;
+		size_t j;
+
+		if (!old[i].used)
+			continue;
+		h = pp_hash(&old[i].addr);
+		for (j = (size_t)h & mask; fresh_key[j].tag; j = (j + 1) & mask)
+			;
+		fresh[j] = old[i];
+		fresh_key[j].tag = pp_tag(h);
+		fresh_key[j].addr = old[i].addr;
+		n++;
+	}
+	t->spare = old;
+	t->slot = fresh;
+	t->spare_key = old_key;
+	t->key = fresh_key;
+	t->used = n;
+}
+
+void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
+{
+	struct pp_peer **v = t->rank;
+	size_t n = 0, nlinger = 0, dropped = 0;
+
+	t->folds++;
+	t->last = NULL;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct pp_peer *p = &t->slot[i];
+
+		if (!p->used)
+			continue;
+		p->score = p->score * decay + (double)pp_total_bytes(&p->pend);
+		v[n++] = p;
+	}
+	qsort(v, n, sizeof(*v), pp_rank_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct pp_peer *p = v[i];
+		bool top = i < t->top_k && p->score >= 1.0;
+
+		if (p->top && !top)
+			p->left_fold = t->folds;
+		p->top = top;
+		if (top)
+			p->exported = true;
+		pp_add(top ? &p->exp : &t->other.exp, &p->pend);
+	}
+	pp_add(&t->other.exp, &t->other_pend);
+	/* Lingering series: out of the top K, still exported. Retire those
+	 * gone longer than linger_folds, and all but the top_k most recent. */
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->exported && !v[i]->top) {
+			if (t->folds - v[i]->left_fold >= linger_folds)
+				v[i]->exported = false;
+			else
+				v[nlinger++] = v[i];
+		}
+	qsort(v, nlinger, sizeof(*v), pp_linger_cmp);
+	for (size_t i = t->top_k; i < nlinger; i++)
+		v[i]->exported = false;
+	/* Idle entries leave the table, so new peers find room. */
+	for (size_t i = 0; i < t->cap; i++) {
+		struct pp_peer *p = &t->slot[i];
+
+		if (p->used && !p->top && !p->exported && p->score < 1.0) {
+			if (t->on_drop)
+				t->on_drop(p, t->on_drop_arg);
+			p->used = false;
+			dropped++;
+		}
+	}
+	if (dropped)
+		pp_rehash(t);
+}

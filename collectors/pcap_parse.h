@@ -1,0 +1,166 @@
+/* Packet parser and bounded per-peer accounting of the pcap collector
+ * (collectors/pcap.c): pure code, no libpcap and no agent calls, so the Check
+ * suite, the fuzz target and the benchmark drive it directly. A frame gives
+ * its peer address, protocol class, direction, RoCEv2 BTH fields and ECN-CE;
+ * the table keeps per-peer counters, ranks peers and folds all but the top K
+ * into one "other" entry with counters that only grow (see pp_fold).
+ */
+#ifndef ACCELMON_PCAP_PARSE_H
+#define ACCELMON_PCAP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Link types (the LINKTYPE_/DLT_ values of pcap files and handles). */
+#define PP_LINK_NULL 0	   /* BSD loopback: 4-byte host-order family */
+#define PP_LINK_EN10MB 1   /* Ethernet */
+#define PP_LINK_RAW 101	   /* raw IPv4/IPv6 (LINKTYPE_RAW) */
+#define PP_LINK_DLT_RAW 12 /* the same as libpcap's DLT_RAW on Linux */
+#define PP_LINK_SLL 113	   /* Linux cooked v1 ("any" device) */
+#define PP_LINK_SLL2 276   /* Linux cooked v2 */
+
+/* RoCEv2 is InfiniBand transport over UDP to this port (IANA). */
+#define PP_ROCEV2_PORT 4791
+/* Congestion Notification Packet: the one opcode of the CNP class. */
+#define PP_OPCODE_CNP 0x81
+
+enum pp_proto { PP_ROCEV2, PP_TCP, PP_UDP, PP_OTHER, PP_NPROTO };
+enum pp_dir { PP_TX, PP_RX, PP_NDIR };
+/* Transport class of the BTH opcode (its top 3 bits). */
+enum pp_opclass { PP_RC, PP_UC, PP_RD, PP_UD, PP_CNP, PP_XRC, PP_OPC_OTHER };
+
+/* Why a frame counts toward no peer (fabric_pcap_unattributed_packets_total). */
+enum pp_skip {
+	PP_SKIP_NONE = 0,
+	PP_SKIP_NOT_IP,	   /* ARP, LLDP, an unknown EtherType */
+	PP_SKIP_TRUNCATED, /* captured bytes end before the IP addresses */
+	PP_SKIP_MALFORMED, /* an IP header that cannot be (version, IHL, length) */
+	PP_SKIP_NOT_LOCAL, /* neither address is this node's */
+	PP_SKIP_LINKTYPE,  /* a link type the parser does not know */
+	PP_NSKIP
+};
+
+struct pp_addr {
+	uint8_t af; /* 4 or 6 */
+	uint8_t pad[3];
+	uint8_t a[16]; /* IPv4: the first 4 bytes, the rest zero */
+};
+
+/* What pp_parse found in one frame. */
+struct pp_pkt {
+	enum pp_skip skip; /* PP_SKIP_NONE: src and dst are valid */
+	struct pp_addr src, dst;
+	enum pp_proto proto;
+	bool ecn_ce;  /* IP ECN field = 11 (congestion experienced) */
+	bool has_bth; /* RoCEv2 with all 12 BTH bytes captured */
+	uint8_t opcode;
+	enum pp_opclass opclass;
+	bool fecn, becn;
+	uint32_t dest_qp; /* 24 bits */
+	uint32_t bytes;	  /* counted length: the wire length */
+};
+
+/* Parse one frame: link type, captured bytes (caplen) and the length the
+ * frame had on the wire (len; a header whose len is below caplen is taken
+ * as caplen). Every read is bounded by caplen; outside data never reads out
+ * of bounds. Returns the skip reason (also in out->skip). */
+enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32_t len,
+		      struct pp_pkt *out);
+
+/* Whether the parser knows this link type. */
+bool pp_linktype_ok(int linktype);
+
+const char *pp_proto_name(enum pp_proto p);
+const char *pp_dir_name(enum pp_dir d);
+const char *pp_skip_name(enum pp_skip s);
+const char *pp_opclass_name(enum pp_opclass c);
+
+/* Text of an address (inet_ntop); buf of at least 46 bytes. */
+const char *pp_addr_text(const struct pp_addr *a, char *buf, size_t cap);
+/* Parse "10.0.0.1" or "fd00::1"; 0 or -EINVAL. */
+int pp_addr_parse(const char *text, struct pp_addr *out);
+
+/* ---- per-peer accounting ---- */
+
+/* bytes and packets side by side: a packet touches one cache line */
+struct pp_flow {
+	uint64_t bytes, pkts;
+};
+
+struct pp_counts {
+	struct pp_flow f[PP_NPROTO][PP_NDIR];
+	uint64_t cnp[PP_NDIR];	  /* RoCEv2 CNPs (opcode 0x81) */
+	uint64_t ecn_ce[PP_NDIR]; /* packets marked congestion experienced */
+};
+
+/* One tracked peer. `pend` collects what arrived since the last pp_fold;
+ * `exp` is what the peer's own series export (only grows). */
+struct pp_peer {
+	struct pp_addr addr;
+	bool used;
+	bool top;	    /* among the top K at the last fold */
+	bool exported;	    /* its series exist (top now, or lingering) */
+	uint64_t left_fold; /* fold at which it last left the top K */
+	double score;	    /* decayed bytes, the ranking key */
+	struct pp_counts pend, exp;
+	void *user; /* the collector's series ids; moved with the entry */
+};
+
+struct pp_key {
+	uint32_t tag;
+	struct pp_addr addr;
+};
+
+struct pp_table {
+	struct pp_addr local[64];
+	size_t nlocal;
+	uint32_t local4[64]; /* the IPv4 ones as words: one compare each */
+	size_t nlocal4;
+	struct pp_peer *slot; /* open addressing, linear probing */
+	/* per slot, its key: tag 0 free, else the upper hash bits | 1, and
+	 * the address; probes read this compact array (24 bytes a slot) and
+	 * touch the large slot only for the counters of a match */
+	struct pp_key *key, *spare_key;
+	struct pp_peer *spare; /* same size: pp_fold rehashes into it */
+	struct pp_peer **rank; /* max_used entries: pp_fold's ranking */
+	size_t cap;	       /* power of two */
+	size_t used, max_used;
+	size_t top_k;
+	struct pp_peer other; /* peer="other": folded and overflow traffic */
+	struct pp_counts other_pend;
+	uint64_t skipped[PP_NSKIP];
+	uint64_t folds;
+	uint64_t overflow_pkts; /* packets of new peers while the table was full */
+	struct pp_peer *last;	/* lookup cache: the previous packet's peer */
+	void (*on_drop)(struct pp_peer *p, void *arg); /* entry leaves the table */
+	void *on_drop_arg;
+};
+
+/* A table for up to max_peers tracked peers (exported: at most 2 x top_k).
+ * 0 or -ENOMEM. */
+int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers);
+void pp_table_free(struct pp_table *t);
+/* Add a local address (direction is decided by them); -ENOSPC past 64. */
+int pp_table_add_local(struct pp_table *t, const struct pp_addr *a);
+bool pp_is_local(const struct pp_table *t, const struct pp_addr *a);
+/* Forget the local addresses (before adding the current ones again). */
+void pp_table_clear_local(struct pp_table *t);
+
+/* Account one parsed frame; returns its skip reason (NOT_LOCAL when neither
+ * address is local). */
+enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p);
+
+/* Fold what arrived since the last fold into the exported counters, with
+ * `decay` (0..1) applied to the ranking scores first. The rule that keeps
+ * every exported counter monotonic: each new byte and packet goes to exactly
+ * one series, the peer's own while the peer is in the top K at this fold,
+ * else "other"; nothing is ever moved between series. A peer that leaves the
+ * top K keeps its series (frozen, still exported) for `linger_folds` folds,
+ * then the series is retired (at most top_k lingering: the longest gone go
+ * first); back in the top K it continues from its frozen value. Peers whose
+ * score decayed below 1 byte, outside the top K and without series, leave the
+ * table (on_drop is called for every entry that leaves). */
+void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds);
+
+#endif
