@@ -317,6 +317,28 @@ START_TEST(test_dual_board_and_count_cap)
 }
 END_TEST
 
+/* The board partner found only at a later rescan: the XPU that had the
+ * bare serial as uuid moves to SERIAL-PCI_ADDRESS, its old series retired. */
+START_TEST(test_dual_board_partner_late)
+{
+	const char *bare = "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00070\"}";
+	struct harness *h = start(FIX "dual_late.ini", ", rescan: 1s");
+	double v;
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	expect(h, "accel_up", bare, 1);
+	expect(h, "accel_utilization_ratio", bare, 0.3);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	expect(h, "accel_up", D0, 1);
+	expect(h, "accel_up", D1, 1);
+	expect(h, "accel_utilization_ratio", D0, 0.3);
+	ck_assert_int_eq(harness_value(h, "accel_up", bare, &v), -ENOENT);
+	ck_assert_int_eq(harness_value(h, "accel_utilization_ratio", bare, &v), -ENOENT);
+	harness_free(h);
+}
+END_TEST
+
 START_TEST(test_no_library)
 {
 	char err[512] = "";
@@ -349,6 +371,7 @@ static Suite *kunlunxin_suite(void)
 	tcase_add_test(tc, test_unknown_reads_down);
 	tcase_add_test(tc, test_noperm_once);
 	tcase_add_test(tc, test_dual_board_and_count_cap);
+	tcase_add_test(tc, test_dual_board_partner_late);
 	suite_add_tcase(s, tc);
 	return s;
 }
