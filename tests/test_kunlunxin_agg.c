@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "series.h"
@@ -106,15 +107,15 @@ END_TEST
 #define W1 "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00051\"}"
 #define W1NEW "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00099\"}"
 
-/* swap.ini: the driver gone for one tick (XPUML initialised again, the
- * XPUs back at the next rescan), then kunlunxin1 lost, still failing while
- * a rescan probes it, and back as another card: the old card's series
- * leave the exposition, the new one's come. */
+/* swap.ini: the driver gone for one tick (XPUML initialised again and the
+ * XPUs acquired again in the next poll), then kunlunxin1 lost, still
+ * failing while a rescan probes it, and back as another card: the old
+ * card's series leave the exposition, the new one's come. */
 START_TEST(test_reinit_and_swap)
 {
 	static const struct {
 		int up0, up1;
-	} want[] = {{1, 1}, {0, 0}, {0, 0}, {1, 0}, {1, 0}, {1, 0}, {1, 0}};
+	} want[] = {{1, 1}, {0, 0}, {1, 1}, {1, 0}, {1, 0}, {1, 0}, {1, 0}};
 	struct harness *h = start(FIX "swap.ini", ", rescan: 1s");
 	double v;
 
@@ -149,6 +150,195 @@ START_TEST(test_reinit_and_swap)
 }
 END_TEST
 
+/* Calls of sym in the fake's trace file. */
+static int trace_calls(const char *path, const char *sym)
+{
+	char line[128];
+	size_t n = strlen(sym);
+	int calls = 0;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_msg(f != NULL, "no trace %s", path);
+	while (fgets(line, sizeof(line), f))
+		calls += !strncmp(line, sym, n) && line[n] == ' ';
+	fclose(f);
+	return calls;
+}
+
+/* The driver gone for one poll with `rescan: 0`: XPUML initialised again
+ * and both XPUs acquired again in the next poll, not left down for good;
+ * every xpumlInit is matched by an xpumlShutdown (XPUML counts them). */
+START_TEST(test_reinit_without_rescan)
+{
+	static const int up0[] = {1, 0, 1, 1, 1, 1}, up1[] = {1, 0, 1, 0, 0, 0};
+	const char *trace = "kunlunxin_agg_reinit.trace";
+	struct harness *h;
+
+	unlink(trace);
+	setenv("FAKE_XPUML_TRACE", trace, 1);
+	h = start(FIX "swap.ini", ", rescan: 0");
+	for (int p = 1; p <= 6; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		expect(h, "accel_up", W0, up0[p - 1]);
+		/* lost from poll 4 on, and no rescan to take it back */
+		expect(h, "accel_up", W1, up1[p - 1]);
+	}
+	ck_assert_uint_eq(harness_rescans(h), 0);
+	harness_free(h);
+	unsetenv("FAKE_XPUML_TRACE");
+	ck_assert_int_eq(trace_calls(trace, "xpumlInit"), 2);
+	ck_assert_int_eq(trace_calls(trace, "xpumlShutdown"), 2);
+	unlink(trace);
+}
+END_TEST
+
+/* With the default rescan (30 s) the one-poll driver fault costs one poll
+ * of accel_up 0, not the 28 polls until the rescan. */
+START_TEST(test_reinit_default_rescan)
+{
+	struct harness *h = start(FIX "swap.ini", "");
+	double v = -1;
+	int down = 0;
+
+	for (int p = 1; p <= 40; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		ck_assert_int_eq(harness_value(h, "accel_up", W0, &v), 0);
+		down += v == 0;
+	}
+	ck_assert_int_eq(down, 1);
+	harness_free(h);
+}
+END_TEST
+
+#define L1BUS "{device=\"kunlunxin1\",uuid=\"00000000:5E:00.0\"}"
+
+/* A TIMEOUT of xpumlDeviceGetSerial at the rescan that re-acquires a lost
+ * XPU is not "no serial": the XPU stays lost under its uuid (one read
+ * error), and the next rescan takes it back with the same series. */
+START_TEST(test_serial_timeout_at_reacquire)
+{
+	struct harness *h = start(FIX "serial_timeout.ini", ", rescan: 1s");
+	double v;
+
+	for (int p = 1; p <= 6; p++)
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+	/* the rescan before poll 6 (tick 6) met the TIMEOUT */
+	expect(h, "accel_up", L1, 0);
+	ck_assert_int_eq(harness_value(h, "accel_up", L1BUS, &v), -ENOENT);
+	ck_assert_uint_eq(harness_read_errors(h), 1);
+	ck_assert_int_eq(harness_poll(h, S(7)), 0);
+	expect(h, "accel_up", L1, 1);
+	expect(h, "accel_utilization_ratio", L1, 0.1);
+	ck_assert_int_eq(harness_value(h, "accel_up", L1BUS, &v), -ENOENT);
+	ck_assert_int_eq(harness_value(h, "accel_info",
+				       "{device=\"kunlunxin1\",uuid=\"00000000:5E:00.0\","
+				       "vendor=\"kunlunxin\",model=\"R200\",serial=\"\","
+				       "pci_bus_id=\"00000000:5E:00.0\",numa_node=\"\","
+				       "driver_version=\"4.0.25\",firmware_version=\"\"}",
+				       &v),
+			 -ENOENT);
+	ck_assert_uint_eq(harness_read_errors(h), 1);
+	harness_free(h);
+}
+END_TEST
+
+/* Every call failing with UNKNOWN: the XPU answered nothing, so accel_up
+ * reads 0 (it kept reading 1), and each failed call is a read error. */
+START_TEST(test_unknown_reads_down)
+{
+	struct harness *h = start(FIX "unknown.ini", "");
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	expect(h, "accel_up", L1, 1);
+	for (int p = 2; p <= 10; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		expect(h, "accel_up", L1, 0);
+		expect(h, "accel_up", "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00020\"}",
+		       1);
+	}
+	/* utilization, memory, power, temperature, state (no clock key: absent
+	 * since poll 1) in each of polls 2..10 */
+	ck_assert_uint_eq(harness_read_errors(h), 5 * 9);
+	harness_free(h);
+}
+END_TEST
+
+/* NO_PERMISSION for one poll from calls that answered before is a passing
+ * error: read errors that poll, the metrics back at the next one. */
+START_TEST(test_noperm_once)
+{
+	struct harness *h = start(FIX "noperm.ini", "");
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	expect(h, "accel_up", L1, 0);
+	ck_assert_uint_eq(harness_read_errors(h), 5);
+	for (int p = 3; p <= 10; p++) {
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+		expect(h, "accel_up", L1, 1);
+	}
+	expect(h, "accel_utilization_ratio", L1, 0.1);
+	expect(h, "accel_power_watts", L1, 60);
+	expect(h, "accel_temperature_celsius",
+	       "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00021\",sensor=\"xpu\"}", 40);
+	ck_assert_uint_eq(harness_read_errors(h), 5);
+	harness_free(h);
+}
+END_TEST
+
+#define D0 "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00070-00000000:3B:00.0\"}"
+#define D1 "{device=\"kunlunxin1\",uuid=\"02K00Y6217V00070-00000000:3C:00.0\"}"
+#define D2 "{device=\"kunlunxin2\",uuid=\"02K00Y6217V00071\"}"
+
+/* Two XPUs of one board share its serial: each gets the serial and its PCI
+ * address as uuid, the single card keeps its serial. A count of 300 is
+ * taken as 256 XPUs. */
+START_TEST(test_dual_board_and_count_cap)
+{
+	struct harness *h = start(FIX "dual.ini", "");
+	double v;
+
+	ck_assert_msg(strstr(harness_found(h), "256 Kunlunxin XPU(s) (3 answering)"),
+		      "found line: %s", harness_found(h));
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	expect(h, "accel_utilization_ratio", D0, 0.3);
+	expect(h, "accel_utilization_ratio", D1, 0.4);
+	expect(h, "accel_utilization_ratio", D2, 0.5);
+	ck_assert_int_eq(
+	    harness_value(h, "accel_up",
+			  "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00070\"}", &v),
+	    -ENOENT);
+	expect(h, "accel_up", "{device=\"kunlunxin255\",uuid=\"kunlunxin255\"}", 0);
+	ck_assert_int_eq(harness_value(h, "accel_up",
+				       "{device=\"kunlunxin256\",uuid=\"kunlunxin256\"}",
+				       &v),
+			 -ENOENT);
+	harness_free(h);
+}
+END_TEST
+
+/* The board partner found only at a later rescan: the XPU that had the
+ * bare serial as uuid moves to SERIAL-PCI_ADDRESS, its old series retired. */
+START_TEST(test_dual_board_partner_late)
+{
+	const char *bare = "{device=\"kunlunxin0\",uuid=\"02K00Y6217V00070\"}";
+	struct harness *h = start(FIX "dual_late.ini", ", rescan: 1s");
+	double v;
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	expect(h, "accel_up", bare, 1);
+	expect(h, "accel_utilization_ratio", bare, 0.3);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	expect(h, "accel_up", D0, 1);
+	expect(h, "accel_up", D1, 1);
+	expect(h, "accel_utilization_ratio", D0, 0.3);
+	ck_assert_int_eq(harness_value(h, "accel_up", bare, &v), -ENOENT);
+	ck_assert_int_eq(harness_value(h, "accel_utilization_ratio", bare, &v), -ENOENT);
+	harness_free(h);
+}
+END_TEST
+
 START_TEST(test_no_library)
 {
 	char err[512] = "";
@@ -175,6 +365,13 @@ static Suite *kunlunxin_suite(void)
 	tcase_add_test(tc, test_lost_and_back);
 	tcase_add_test(tc, test_reinit_and_swap);
 	tcase_add_test(tc, test_no_library);
+	tcase_add_test(tc, test_reinit_without_rescan);
+	tcase_add_test(tc, test_reinit_default_rescan);
+	tcase_add_test(tc, test_serial_timeout_at_reacquire);
+	tcase_add_test(tc, test_unknown_reads_down);
+	tcase_add_test(tc, test_noperm_once);
+	tcase_add_test(tc, test_dual_board_and_count_cap);
+	tcase_add_test(tc, test_dual_board_partner_late);
 	suite_add_tcase(s, tc);
 	return s;
 }

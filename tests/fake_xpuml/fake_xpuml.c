@@ -19,7 +19,13 @@
  * FROM on (another card in the slot); serial_fault = CODE@FROM-TO: only
  * xpumlDeviceGetSerial answers CODE then. In [global]: driver_version,
  * init = CODE, count_fault = CODE@FROM-TO (xpumlDeviceGetCount answers CODE
- * in those ticks: the driver unloaded, say).
+ * in those ticks: the driver unloaded, say), count = N (the count answers
+ * N whatever the sections: indexes without one answer INVALID_ARGUMENT).
+ * Tick windows (FROM-TO, FROM-TO,FROM: from then on) are read by the
+ * shared tests/fake_scenario.c, like the file itself.
+ * xpumlInit and xpumlShutdown are counted as XPUML's header says: calls
+ * succeed while more inits than shutdowns were made, and shutting down
+ * more often than initialising is no error.
  * $FAKE_XPUML_TRACE names a file that gets one line "SYMBOL INDEX" a call.
  */
 #include <stdio.h>
@@ -27,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fake_scenario.h"
 #include "xpuml_api.h"
 
 /* The exported names are XPUML's; their prototypes are checked against
@@ -35,23 +42,17 @@
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_MAX_SECTIONS 17
-#define FAKE_MAX_KEYS 24
 
 struct fake_sec {
-	char name[16];
-	int index; /* xpuN: N; [global]: -1 */
-	int nkv;
-	struct {
-		char key[24];
-		char val[96];
-	} kv[FAKE_MAX_KEYS];
+	struct fake_scn scn; /* name and keys (tests/fake_scenario.h) */
+	int index;	     /* xpuN: N; [global]: -1 */
 };
 
 static struct fake_sec fake_secs[FAKE_MAX_SECTIONS];
 static int fake_nsec = -1; /* -1: not loaded */
 static struct fake_sec *fake_global;
 static long fake_tick;
-static int fake_inited;
+static int fake_inited; /* xpumlInit calls not yet matched by a shutdown */
 
 static const struct {
 	const char *name;
@@ -73,85 +74,37 @@ static const struct {
     {"UNKNOWN", XPUML_ERROR_UNKNOWN},
 };
 
-static char *fake_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && strchr(" \t\r\n", e[-1]))
-		*--e = '\0';
-	return s;
-}
-
+/* The scenario file, read at the first xpumlInit; every section's
+ * device index from its name. */
 static void fake_load(void)
 {
-	const char *path = getenv("FAKE_XPUML_SCENARIO");
-	struct fake_sec *cur = NULL;
-	char line[256];
-	FILE *f;
-
-	if (fake_nsec >= 0)
+	if (fake_scn_load_env("FAKE_XPUML_SCENARIO", fake_secs, sizeof(fake_secs[0]),
+			      FAKE_MAX_SECTIONS, &fake_nsec) != 0)
 		return;
-	fake_nsec = 0;
-	if (!path || !(f = fopen(path, "re")))
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = fake_trim(line), *eq;
+	for (int i = 0; i < fake_nsec; i++) {
+		struct fake_sec *c = &fake_secs[i];
 
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *end = strchr(s, ']');
-
-			cur = NULL;
-			if (!end || fake_nsec == FAKE_MAX_SECTIONS)
-				continue;
-			*end = '\0';
-			cur = &fake_secs[fake_nsec++];
-			snprintf(cur->name, sizeof(cur->name), "%s", s + 1);
-			cur->index = -1;
-			if (!strcmp(cur->name, "global"))
-				fake_global = cur;
-			else if (!strncmp(cur->name, "xpu", 3))
-				cur->index = atoi(cur->name + 3);
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!cur || !eq || cur->nkv == FAKE_MAX_KEYS)
-			continue;
-		*eq = '\0';
-		snprintf(cur->kv[cur->nkv].key, sizeof(cur->kv[0].key), "%s",
-			 fake_trim(s));
-		snprintf(cur->kv[cur->nkv].val, sizeof(cur->kv[0].val), "%s",
-			 fake_trim(eq + 1));
-		cur->nkv++;
+		c->index = -1;
+		if (!strcmp(c->scn.name, "global"))
+			fake_global = c;
+		else if (!strncmp(c->scn.name, "xpu", 3))
+			c->index = atoi(c->scn.name + 3);
 	}
-	fclose(f);
 }
 
 static const char *fake_str(const struct fake_sec *s, const char *key)
 {
-	for (int i = 0; s && i < s->nkv; i++)
-		if (!strcmp(s->kv[i].key, key))
-			return s->kv[i].val;
-	return NULL;
+	return s ? fake_scn_str(&s->scn, key) : NULL;
 }
 
 /* "BASE" or "BASE+STEP" at the current tick; 0 when the key is absent. */
 static int fake_num(const struct fake_sec *s, const char *key, unsigned long long *out)
 {
-	const char *v = fake_str(s, key);
-	char *end;
-	unsigned long long base;
+	double v;
 
-	if (!v)
+	if (!s || !fake_scn_num(&s->scn, key, fake_tick, &v))
 		return 0;
-	base = strtoull(v, &end, 0);
-	if (*end == '+')
-		base += strtoull(end + 1, NULL, 0) * (unsigned long long)fake_tick;
-	*out = base;
+	*out = (unsigned long long)v;
 	return 1;
 }
 
@@ -182,16 +135,17 @@ static void fake_trace(const char *sym, int index)
 	fclose(f);
 }
 
-/* CODE@FROM-TO of key in section s: CODE when the tick is in FROM..TO. */
+/* CODE@TICKS of key in section s: CODE when the tick is in TICKS. */
 static xpuml_rc fake_window(const struct fake_sec *s, const char *key)
 {
-	const char *v = fake_str(s, key);
+	const char *v = fake_str(s, key), *at = v ? strchr(v, '@') : NULL;
 	char code[32];
-	long from, to;
 
-	if (v && sscanf(v, "%31[A-Z_0-9]@%ld-%ld", code, &from, &to) == 3 &&
-	    fake_tick >= from && fake_tick <= to)
+	if (at && (size_t)(at - v) < sizeof(code) &&
+	    fake_scn_in_ticks(at + 1, fake_tick)) {
+		snprintf(code, sizeof(code), "%.*s", (int)(at - v), v);
 		return fake_code(code);
+	}
 	return XPUML_SUCCESS;
 }
 
@@ -239,14 +193,15 @@ FAKE_EXPORT xpuml_rc xpumlInit(void)
 	v = fake_str(fake_global, "init");
 	if (v && fake_code(v) != XPUML_SUCCESS)
 		return fake_code(v);
-	fake_inited = 1;
+	fake_inited++;
 	return XPUML_SUCCESS;
 }
 
 FAKE_EXPORT xpuml_rc xpumlShutdown(void)
 {
 	fake_trace("xpumlShutdown", -1);
-	fake_inited = 0;
+	if (fake_inited > 0)
+		fake_inited--;
 	return XPUML_SUCCESS;
 }
 
@@ -275,8 +230,11 @@ FAKE_EXPORT xpuml_rc xpumlSystemGetDriverVersion(char *buf, unsigned len)
 /* Devices counted in this tick: those present from this tick or earlier. */
 static unsigned fake_count_now(void)
 {
+	unsigned long long forced;
 	unsigned n = 0;
 
+	if (fake_num(fake_global, "count", &forced))
+		return (unsigned)forced;
 	for (int i = 0; i < fake_nsec; i++) {
 		unsigned long long from = 0;
 

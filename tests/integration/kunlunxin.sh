@@ -5,7 +5,8 @@
 # the installed agent over the fake libxpuml.so (tests/fake_xpuml), and
 # scraped: exact values and promtool for each scenario of
 # tests/fixtures/kunlunxin, calls a device lacks asked once, a device lost
-# and back, one hot-added, a hung XPUML call while the agent serves.
+# and back, one hot-added, one answering nothing, a dual-XPU board, a hung
+# XPUML call while the agent serves.
 . "$(dirname "$0")/lib.sh"
 need pkg-config
 need curl
@@ -149,6 +150,25 @@ has lost "accel_up{$L0} 1" "accel_up{$L1} 0" "accel_utilization_ratio{$L0} 0.8" 
 grep -q 'kunlunxin: kunlunxin1: utilization: XPU_IS_LOST; reporting it down' "$WORK/lost.err" ||
   fail "lost: no warning naming the device: $(grep kunlunxin1 "$WORK/lost.err")"
 ok "lost: kunlunxin1 down (XPU_IS_LOST), kunlunxin0 up"
+
+# Every call failing (UNKNOWN) from the 2nd poll: accel_up 0, read errors.
+once unknown unknown.ini
+has unknown "accel_up{$L0} 1" "accel_up{$L1} 0" \
+  'accelmon_collector_read_errors_total{collector="kunlunxin"} 5'
+ok "unknown: kunlunxin1 answering nothing reads accel_up 0, 5 read errors"
+
+# A dual-XPU board (one serial, two XPUs) and a count of 300.
+D0='device="kunlunxin0",uuid="02K00Y6217V00070-00000000:3B:00.0"'
+D1='device="kunlunxin1",uuid="02K00Y6217V00070-00000000:3C:00.0"'
+D2='device="kunlunxin2",uuid="02K00Y6217V00071"'
+once dual dual.ini
+has dual "accel_up{$D0} 1" "accel_up{$D1} 1" "accel_up{$D2} 1" \
+  "accel_info{$D1,vendor=\"kunlunxin\",model=\"R200-8F\",serial=\"02K00Y6217V00070\",pci_bus_id=\"00000000:3C:00.0\",numa_node=\"\",driver_version=\"4.0.25\",firmware_version=\"\"} 1" \
+  'accel_up{device="kunlunxin255",uuid="kunlunxin255"} 0'
+lacks dual 'uuid="02K00Y6217V00070"' 'device="kunlunxin256"'
+grep -q 'kunlunxin: xpumlDeviceGetCount answered 300; taking the first 256 XPUs' "$WORK/dual.err" ||
+  fail "dual: no count warning: $(grep -m3 kunlunxin "$WORK/dual.err")"
+ok "dual: one serial, two uuids; a count of 300 taken as 256"
 
 # No library: one line, exit 0, nothing exported.
 conf "$WORK/kunlunxin.so"

@@ -18,6 +18,9 @@
 #include "xpuml_api.h"
 
 #define KX_LIBRARY "libxpuml.so"
+/* At most this many XPUs (a node has 8 or 16): a count past it is taken as
+ * garbage from the driver and cut, with a warning. */
+#define KX_MAX_DEVICES 256
 
 /* Where Kunlunxin's runtime puts the library when the loader's path does
  * not name it: the XRE runtime's so/ folder and the SDK's lib64/. */
@@ -176,18 +179,20 @@ static const struct {
 };
 
 /* What a probe learnt about one metric of one device: asked until the
- * first answer; NOT_SUPPORTED (or a missing symbol) makes it CAP_NO, not
- * asked again for this device. */
+ * first answer; NOT_SUPPORTED before any answer (or a missing symbol)
+ * makes it CAP_NO, not asked again until the device is acquired again.
+ * After it answered (CAP_YES), NOT_SUPPORTED is a passing read error. */
 enum { CAP_UNKNOWN = 0, CAP_YES, CAP_NO };
 enum { C_UTIL, C_MEM, C_POWER, C_TEMP, C_CLOCK, C_STATE, C_COUNT };
 
 /* What identifies a device: read once per device, again when a rescan
- * acquires it after a loss. */
+ * acquires it after a loss. Label values, so sized as collector.h says:
+ * the agent cuts a longer value at AM_LABEL_VALUE_MAX. */
 struct kx_ident {
-	char uuid[XPUML_SERIAL_LEN + 8];
-	char serial[XPUML_SERIAL_LEN];
-	char model[48];
-	char bus_id[32];
+	char uuid[AM_LABEL_VALUE_MAX + 1];
+	char serial[AM_LABEL_VALUE_MAX + 1];
+	char model[AM_LABEL_VALUE_MAX + 1];
+	char bus_id[AM_LABEL_VALUE_MAX + 1];
 	char numa[16];
 };
 
@@ -196,9 +201,11 @@ struct kx_dev {
 	struct xpuml_dev h;
 	char name[24]; /* "kunlunxin<index>" */
 	struct kx_ident id;
-	bool up;     /* answered this poll */
-	bool lost;   /* the handle must be acquired again (at a rescan) */
-	bool probed; /* identity read */
+	bool up;       /* acquired and not lost: its metrics are asked */
+	bool lost;     /* the handle must be acquired again (at a rescan) */
+	bool probed;   /* identity read */
+	bool asked;    /* a metric call was made this poll */
+	bool answered; /* and at least one succeeded: accel_up 1 */
 	unsigned char cap[C_COUNT];
 	am_series_t s[S_COUNT];
 	am_series_t info, energy, state[KX_NSTATES];
@@ -212,7 +219,8 @@ struct kx_state {
 	am_family_t fam[F_COUNT];
 	bool lib_ok;	     /* xpumlInit succeeded, no library-wide fault since */
 	bool need_reinit;    /* a library-wide fault: shut down and init again */
-	unsigned last_count; /* xpumlDeviceGetCount at the latest poll */
+	unsigned last_count; /* xpumlDeviceGetCount at the latest poll (capped) */
+	bool count_warned;   /* a count past KX_MAX_DEVICES was logged */
 	struct kx_dev *dev;
 	unsigned ndev, cap;
 };
@@ -279,15 +287,25 @@ static void kx_mark_down(struct kx_state *st, struct kx_dev *d, xpuml_rc r,
 static bool kx_ok(struct kx_state *st, struct kx_dev *d, int cap, xpuml_rc r,
 		  const char *what)
 {
+	d->asked = true;
 	switch (kx_classify(r)) {
 	case V_OK:
 		d->cap[cap] = CAP_YES;
+		d->answered = true;
 		return true;
 	case V_ABSENT:
-		if (d->cap[cap] != CAP_NO)
+		/* Only a first answer says the device lacks the metric: one
+		 * that answered before and now says NOT_SUPPORTED or
+		 * NO_PERMISSION is failing for the moment. */
+		if (d->cap[cap] == CAP_UNKNOWN) {
 			am_log(st->ctx, AM_LOG_DEBUG, "%s: %s: %s; metric omitted",
 			       d->name, what, kx_strerror(st, r));
-		d->cap[cap] = CAP_NO;
+			d->cap[cap] = CAP_NO;
+			return false;
+		}
+		am_read_error(st->ctx);
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s (it answered before)", d->name,
+		       what, kx_strerror(st, r));
 		return false;
 	case V_DEV_FAULT:
 	case V_LIB_FAULT:
@@ -353,6 +371,14 @@ static void kx_forget_series(struct kx_dev *d)
 	d->info = d->energy = AM_SERIES_INVALID;
 }
 
+/* Take d's series out of the exposition and forget them: they are
+ * interned again under its new identity. */
+static void kx_rekey(struct kx_state *st, struct kx_dev *d)
+{
+	kx_retire_series(st, d);
+	kx_forget_series(d);
+}
+
 /* ---- identity ---- */
 
 static const char *kx_model_name(int id)
@@ -381,20 +407,32 @@ static const char *kx_model_name(int id)
 	}
 }
 
-/* A device fault or library fault among the identity calls, so that a
- * device failing while it is being acquired stays lost instead of coming
- * back under another uuid; 0 otherwise (an unsupported call leaves its
- * field empty). */
-static xpuml_rc kx_fault(xpuml_rc r)
+/* Whether an identity call's answer may be committed: success, or the
+ * device has no such thing (NOT_SUPPORTED, FUNCTION_NOT_FOUND: its field
+ * stays empty). Anything else, a passing TIMEOUT included, is returned so
+ * that the device stays lost until the next rescan instead of coming back
+ * under another uuid; a passing error counts as a read error. */
+static xpuml_rc kx_ident_rc(struct kx_state *st, const struct kx_dev *d, xpuml_rc r,
+			    const char *what)
 {
 	enum kx_verdict v = kx_classify(r);
 
-	return v == V_DEV_FAULT || v == V_LIB_FAULT ? r : XPUML_SUCCESS;
+	if (r == XPUML_SUCCESS || r == XPUML_ERROR_NOT_SUPPORTED ||
+	    r == XPUML_ERROR_FUNCTION_NOT_FOUND)
+		return XPUML_SUCCESS;
+	if (v != V_DEV_FAULT && v != V_LIB_FAULT) {
+		am_read_error(st->ctx);
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; identity not taken", d->name,
+		       what, kx_strerror(st, r));
+	}
+	return r;
 }
 
-/* Serial, PCI address, model and NUMA node of d's handle. The uuid label is
- * the serial where XPUML answers it (its header has no UUID call), else the
- * PCI address, else the device name: stable across restarts either way. */
+/* Serial, PCI address, model and NUMA node of d's handle; the first call
+ * whose answer may not be committed ends the probe (kx_ident_rc). The uuid
+ * label is the serial where XPUML answers it (its header has no UUID
+ * call), else the PCI address, else the device name: stable across
+ * restarts either way. kx_uuid_shared makes it unique on a dual-XPU board. */
 static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_ident *id)
 {
 	struct xpuml_pci pci;
@@ -402,7 +440,7 @@ static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_
 	struct am_pci_id pid;
 	char path[512];
 	unsigned dom, bus, dev, fn;
-	xpuml_rc r, fault = XPUML_SUCCESS;
+	xpuml_rc r;
 
 	memset(id, 0, sizeof(*id));
 	if (st->lib.serial) {
@@ -411,7 +449,8 @@ static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_
 			id->serial[sizeof(id->serial) - 1] = '\0';
 		else
 			id->serial[0] = '\0';
-		fault = fault ? fault : kx_fault(r);
+		if ((r = kx_ident_rc(st, d, r, "serial")) != XPUML_SUCCESS)
+			return r;
 	}
 	memset(&pci, 0, sizeof(pci));
 	if (st->lib.pci) {
@@ -419,7 +458,8 @@ static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_
 		pci.bus_id[sizeof(pci.bus_id) - 1] = '\0';
 		if (r == XPUML_SUCCESS)
 			snprintf(id->bus_id, sizeof(id->bus_id), "%s", pci.bus_id);
-		fault = fault ? fault : kx_fault(r);
+		if ((r = kx_ident_rc(st, d, r, "PCI info")) != XPUML_SUCCESS)
+			return r;
 	}
 	memset(&at, 0, sizeof(at));
 	if (st->lib.attrs) {
@@ -431,7 +471,8 @@ static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_
 			am_log(st->ctx, AM_LOG_DEBUG,
 			       "%s: model id %d not known; model empty", d->name,
 			       at.model);
-		fault = fault ? fault : kx_fault(r);
+		if ((r = kx_ident_rc(st, d, r, "attributes")) != XPUML_SUCCESS)
+			return r;
 	}
 	/* sysfs names the PCI function with a 4-digit lower-case domain */
 	if (sscanf(id->bus_id, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4) {
@@ -444,7 +485,43 @@ static xpuml_rc kx_probe(struct kx_state *st, const struct kx_dev *d, struct kx_
 		 id->serial[0]	 ? id->serial
 		 : id->bus_id[0] ? id->bus_id
 				 : d->name);
-	return fault;
+	return XPUML_SUCCESS;
+}
+
+/* The uuid of an XPU whose board serial another XPU shares: XPUML's
+ * serial is the board's, and a dual-XPU board answers it for both (its
+ * header says so; it has no UUID or index-on-board call). */
+static void kx_shared_uuid(const struct kx_dev *d, struct kx_ident *id)
+{
+	snprintf(id->uuid, sizeof(id->uuid), "%.128s-%.64s", id->serial,
+		 id->bus_id[0] ? id->bus_id : d->name);
+}
+
+/* Make id's uuid unique among the XPUs: where another one answers the same
+ * serial, both get "SERIAL-PCI_ADDRESS" (else "SERIAL-kunlunxinN"); the
+ * other one's series, if it had them under the bare serial, are retired. */
+static void kx_uuid_shared(struct kx_state *st, struct kx_dev *d, struct kx_ident *id)
+{
+	bool shared = false;
+
+	if (!id->serial[0])
+		return;
+	for (unsigned i = 0; i < st->ndev; i++) {
+		struct kx_dev *o = &st->dev[i];
+
+		if (o == d || !o->probed || strcmp(o->id.serial, id->serial) != 0)
+			continue;
+		shared = true;
+		if (strcmp(o->id.uuid, o->id.serial) == 0) {
+			kx_rekey(st, o);
+			kx_shared_uuid(o, &o->id);
+			am_log(st->ctx, AM_LOG_INFO,
+			       "%s: serial %s shared with %s (a dual-XPU board): uuid %s",
+			       o->name, o->id.serial, d->name, o->id.uuid);
+		}
+	}
+	if (shared)
+		kx_shared_uuid(d, id);
 }
 
 /* A handle for d (at init, or at a rescan after a loss). A different
@@ -457,6 +534,8 @@ static bool kx_acquire(struct kx_state *st, struct kx_dev *d)
 
 	if (r == XPUML_SUCCESS)
 		r = kx_probe(st, d, &id);
+	if (r == XPUML_SUCCESS)
+		kx_uuid_shared(st, d, &id);
 	if (r != XPUML_SUCCESS) {
 		if (kx_classify(r) == V_LIB_FAULT)
 			st->need_reinit = true;
@@ -469,12 +548,14 @@ static bool kx_acquire(struct kx_state *st, struct kx_dev *d)
 		if (d->probed)
 			am_log(st->ctx, AM_LOG_WARN, "%s: identity changed from %s to %s",
 			       d->name, d->id.uuid, id.uuid);
-		kx_retire_series(st, d);
-		kx_forget_series(d);
-		memset(d->cap, 0, sizeof(d->cap));
+		kx_rekey(st, d);
 	} else if (d->lost && d->probed) {
 		am_log(st->ctx, AM_LOG_INFO, "%s: available again", d->name);
 	}
+	/* what it lacked before the loss is asked once again: a reset or a
+	 * new driver may have it, and a NOT_SUPPORTED of the old handle
+	 * says nothing about this one */
+	memset(d->cap, 0, sizeof(d->cap));
 	d->id = id;
 	d->probed = true;
 	d->up = true;
@@ -584,10 +665,14 @@ static void kx_emit_info(struct kx_state *st, struct kx_dev *d)
 /* ---- library lifetime ---- */
 
 /* A library-wide fault (driver unloaded, library and driver out of step):
- * every handle is dropped, XPUML shut down and initialised again; the next
- * rescan acquires the devices by index. */
+ * every handle is dropped, XPUML shut down and initialised again, and the
+ * devices acquired again by index right away, whatever `rescan` says: a
+ * fault of one poll costs one poll of accel_up 0, not the time to the next
+ * rescan (or, with `rescan: 0`, the agent's lifetime). XPUML counts
+ * xpumlInit calls; each init is matched by one shutdown. */
 static void kx_reinit(struct kx_state *st)
 {
+	unsigned up = 0;
 	xpuml_rc r;
 
 	for (unsigned i = 0; i < st->ndev; i++) {
@@ -605,9 +690,23 @@ static void kx_reinit(struct kx_state *st)
 	}
 	st->lib_ok = true;
 	st->need_reinit = false;
-	am_log(st->ctx, AM_LOG_INFO,
-	       "XPUML initialised again; devices return at the "
-	       "next rescan");
+	for (unsigned i = 0; i < st->ndev && !st->need_reinit; i++)
+		up += kx_acquire(st, &st->dev[i]);
+	am_log(st->ctx, AM_LOG_INFO, "XPUML initialised again; %u of %u XPU(s) answering",
+	       up, st->ndev);
+}
+
+/* A device count from XPUML, cut at KX_MAX_DEVICES. */
+static unsigned kx_cap_count(struct kx_state *st, unsigned n)
+{
+	if (n <= KX_MAX_DEVICES)
+		return n;
+	if (!st->count_warned)
+		am_log(st->ctx, AM_LOG_WARN,
+		       "xpumlDeviceGetCount answered %u; taking the first %u XPUs", n,
+		       KX_MAX_DEVICES);
+	st->count_warned = true;
+	return KX_MAX_DEVICES;
 }
 
 static int kx_poll(struct am_ctx *ctx, void *state)
@@ -625,7 +724,7 @@ static int kx_poll(struct am_ctx *ctx, void *state)
 	 * the rescan takes new devices from it. */
 	r = st->lib_ok ? KX(st, count, &n) : XPUML_ERROR_UNINITIALIZED;
 	if (r == XPUML_SUCCESS)
-		st->last_count = n;
+		st->last_count = kx_cap_count(st, n);
 	else if (st->lib_ok && kx_classify(r) == V_LIB_FAULT) {
 		am_log(ctx, AM_LOG_WARN,
 		       "XPUML unusable: %s; initialising it again at the "
@@ -636,6 +735,7 @@ static int kx_poll(struct am_ctx *ctx, void *state)
 	for (unsigned i = 0; i < st->ndev; i++) {
 		struct kx_dev *d = &st->dev[i];
 
+		d->asked = d->answered = false;
 		if (!st->lib_ok || st->need_reinit)
 			d->up = false;
 		if (!d->up)
@@ -646,8 +746,12 @@ static int kx_poll(struct am_ctx *ctx, void *state)
 		kx_poll_temp_clock(st, d);
 		kx_poll_state(st, d);
 	}
+	/* up: answered this poll (at least one call succeeded, or it has no
+	 * metric left to ask); a device whose every call fails reads 0 */
 	for (unsigned i = 0; i < st->ndev; i++) {
-		kx_put(st, &st->dev[i], S_UP, st->dev[i].up ? 1 : 0);
+		const struct kx_dev *d = &st->dev[i];
+
+		kx_put(st, &st->dev[i], S_UP, d->up && (d->answered || !d->asked));
 		kx_emit_info(st, &st->dev[i]);
 	}
 	return 0;
@@ -774,6 +878,7 @@ static int kx_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 			 r == XPUML_SUCCESS ? "count 0" : kx_strerror(st, r));
 		goto fail;
 	}
+	n = kx_cap_count(st, n);
 	st->last_count = n;
 	if (!st->lib.driver_version ||
 	    KX(st, driver_version, st->driver, sizeof(st->driver)) != XPUML_SUCCESS)
