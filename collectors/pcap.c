@@ -817,6 +817,65 @@ static void pc_fini(struct am_ctx *ctx, void *state)
 	free(pc);
 }
 
+/* At config load (start and reload): what can be told without capturing,
+ * so that a typo is FILE:LINE and exit 2, not a collector that stays off. */
+static int pc_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
+		    size_t whylen)
+{
+	const char *file = am_cfg_string(cfg, "file", NULL);
+	const char *filter = am_cfg_string(cfg, "filter", NULL);
+	size_t nif = am_cfg_list_len(cfg, "interfaces");
+
+	for (size_t i = 0; i < am_cfg_list_len(cfg, "local_addresses"); i++) {
+		struct pp_addr a;
+		const char *s = am_cfg_list_at(cfg, "local_addresses", i);
+
+		if (pp_addr_parse(s, &a) < 0) {
+			snprintf(key, keylen, "local_addresses[%zu]", i);
+			snprintf(why, whylen, "\"%s\" is not an IPv4 or IPv6 address", s);
+			return -EINVAL;
+		}
+	}
+	if (file && nif) {
+		snprintf(key, keylen, "file");
+		snprintf(why, whylen, "file and interfaces exclude each other");
+		return -EINVAL;
+	}
+	if (!file && !nif) {
+		snprintf(key, keylen, "interfaces");
+		snprintf(why, whylen, "nothing to capture: set interfaces (or file)");
+		return -EINVAL;
+	}
+	if (file && !am_cfg_list_len(cfg, "local_addresses")) {
+		snprintf(key, keylen, "local_addresses");
+		snprintf(why, whylen,
+			 "a file replay needs this node's addresses in the capture, "
+			 "which tell transmit from receive");
+		return -EINVAL;
+	}
+	if (filter && *filter) {
+		/* Compiled for Ethernet as a syntax check; the capture compiles
+		 * it again for its own link type. */
+		pcap_t *dead = pcap_open_dead(DLT_EN10MB, PC_SNAPLEN);
+		struct bpf_program prog;
+		int bad;
+
+		if (!dead)
+			return -ENOMEM;
+		bad = pcap_compile(dead, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0;
+		if (bad) {
+			snprintf(key, keylen, "filter");
+			snprintf(why, whylen, "%s", pcap_geterr(dead));
+		} else {
+			pcap_freecode(&prog);
+		}
+		pcap_close(dead);
+		if (bad)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 const struct am_collector pcap_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
     .size = sizeof(struct am_collector),
@@ -829,4 +888,5 @@ const struct am_collector pcap_collector = {
     .poll = pc_poll,
     .rescan = pc_rescan,
     .fini = pc_fini,
+    .check = pc_check,
 };

@@ -61,3 +61,22 @@ for dir in tx rx; do
   [ "$total" = "$agent" ] || fail "top 10, $dir: named + other = $agent, tshark total $total"
 done
 ok "top 10: named peers equal tshark's, named + other = tshark's totals"
+
+# Config errors are found at load (exit 2, FILE:LINE), not by a collector
+# that stays off: an address that is none, a filter libpcap cannot compile,
+# a replay without this node's addresses.
+bad_config() { # WANT-MESSAGE YAML...
+  local want=$1; shift
+  printf '%s\n' "$@" > "$WORK/bad.yaml"
+  "$ACCELMON" --once --config "$WORK/bad.yaml" --sysfs "$WORK/nosys" >/dev/null 2>"$WORK/bad.err"
+  local rc=$?
+  [ "$rc" = 2 ] || fail "want exit 2 for '$want', got $rc: $(cat "$WORK/bad.err")"
+  grep -qF "$want" "$WORK/bad.err" || fail "want '$want', got: $(cat "$WORK/bad.err")"
+}
+bad_config "bad.yaml:4: collectors.pcap.local_addresses[1]: \"10.0.0.300\" is not an IPv4 or IPv6 address" \
+  "collectors:" "  pcap:" "    file: $WORK/mix.pcap" "    local_addresses: [10.0.0.1, 10.0.0.300]"
+bad_config "bad.yaml:4: collectors.pcap.filter: can't parse filter expression" \
+  "collectors:" "  pcap:" "    interfaces: [lo]" "    filter: \"udp port\""
+bad_config "bad.yaml:2: collectors.pcap.local_addresses: a file replay needs" \
+  "collectors:" "  pcap:" "    file: $WORK/mix.pcap"
+ok "config errors at load: address, filter, replay without local addresses"
