@@ -402,6 +402,13 @@ int main(int argc, char **argv)
 	/* Every thread would get its own malloc arena; ours allocate little
 	 * after startup, so two arenas keep the resident size down. */
 	mallopt(M_ARENA_MAX, 2);
+	/* A SIGHUP during startup (`systemctl reload` right after `start`)
+	 * must not end the agent: its default action is to terminate, and the
+	 * config, plugins and probes take a while. Blocked now, a pending one
+	 * is taken by the sigwait loop as a reload (or ignored by --once). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "c:l:s:p:oL:PVh", lopts, NULL)) != -1) {
 		switch (c) {
