@@ -1,6 +1,7 @@
 /* Remote write exporter: pushes the snapshot's values to receivers that take
  * Prometheus remote write 1.0 (Prometheus, VictoriaMetrics, Thanos Receive,
- * Mimir). Each endpoint has its own thread, curl handle (kept alive), label
+ * Mimir). Each endpoint has a push thread (encodes each interval), a sender
+ * thread (one request at a time, oldest first), a curl handle (kept alive), label
  * cache and queue; the aggregator and scrapes only ever share a snapshot
  * reference with it. Requests that fail with 5xx, 429 or no answer are kept
  * in order (in memory, or in the on-disk spool) and retried with backoff.
@@ -243,14 +244,25 @@ struct rw_ep {
 	size_t idcap;
 	int64_t last_ts, last_mono;
 	int clock_back; /* pushes paused until the wall clock passes last_ts */
+	/* The sender's side: */
 	unsigned attempt;
 	int64_t retry_at_ns;
+	uint8_t *sbuf; /* copy of the request in flight */
+	size_t scap;
+	/* Requests the push thread made that the sender has not finished,
+	 * oldest first (lk). The inbox holds them only while the queue q is
+	 * empty and only until the next push: what a slow or failing
+	 * receiver has not taken by then moves to q (the spool), in order,
+	 * so q is always older than the inbox and the push thread never waits
+	 * for a request. */
+	struct rw_spool *in;   /* a memory queue */
+	pthread_mutex_t loglk; /* rl is shared by both threads */
 	struct log_ratelimit rl;
-	pthread_t th;
-	pthread_mutex_t lk;
-	pthread_cond_t cv;
+	pthread_t th, sth;  /* push thread (encodes), sender (HTTP) */
+	pthread_mutex_t lk; /* q, the inbox, stop */
+	pthread_cond_t cv, scv;
 	_Atomic int stop;
-	int started;
+	int started, sstarted, tstarted;
 };
 
 static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
@@ -265,7 +277,9 @@ static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&e->loglk);
 	log_limitedf(&e->rl, level, RW, "%s: %s", e->shown, m);
+	pthread_mutex_unlock(&e->loglk);
 }
 
 static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
@@ -604,62 +618,154 @@ static void ep_queue(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsample
 	ep_spool_stats(e);
 }
 
-/* Send a fresh request now when nothing older waits, else queue it. */
-static void ep_submit(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsamples,
-		      const uint8_t *body, size_t len)
+/* Move the inbox to the queue, in order (lk held): its requests were not
+ * sent within an interval, or one failed and waits for a retry; the
+ * spool keeps them from here on. */
+static void ep_inbox_flush(struct rw_ep *e)
 {
-	if (rw_spool_empty(e->q) && clock_monotonic_ns() >= e->retry_at_ns) {
-		enum rw_action a = ep_send(e, body, len, nsamples);
-		if (a != RW_RETRY) {
-			rw_spool_mark_sent(e->q, pos);
-			return;
-		}
-		ep_backoff(e);
+	struct rw_pos pos;
+	uint32_t ns;
+	const uint8_t *body;
+	size_t len;
+
+	while (rw_spool_peek(e->in, &pos, &ns, &body, &len) == 0) {
+		ep_queue(e, &pos, ns, body, len);
+		rw_spool_pop(e->in, 0);
 	}
-	ep_queue(e, pos, nsamples, body, len);
 }
 
-/* Send what is queued, oldest first, until it fails, is empty or the
- * next push is due. */
-static void ep_drain(struct rw_ep *e, int64_t until_ns)
+/* Hand a fresh request to the sender (the push thread; never waits for
+ * the network): behind what is queued, else in the inbox. */
+static void ep_enqueue(struct rw_ep *e, const struct rw_pos *pos, uint32_t ns,
+		       const uint8_t *body, size_t len)
 {
-	int64_t now;
+	pthread_mutex_lock(&e->lk);
+	if (!rw_spool_empty(e->q) || rw_spool_push(e->in, pos, ns, body, len) < 0) {
+		ep_inbox_flush(e); /* keeps the order when the add failed */
+		ep_queue(e, pos, ns, body, len);
+	}
+	pthread_cond_signal(&e->scv);
+	pthread_mutex_unlock(&e->lk);
+}
 
-	/* until_ns is the next push: a long backlog never delays one (its
-	 * samples would get a late timestamp); the push is queued behind. */
-	while (!atomic_load(&e->stop) && !rw_spool_empty(e->q) &&
-	       (now = clock_monotonic_ns()) >= e->retry_at_ns && now < until_ns) {
-		struct rw_pos pos, sent = rw_spool_sent(e->q);
-		uint32_t ns;
+/* Remove the oldest request (lk held): from the queue when it has one
+ * (the inbox is then empty), else from the inbox. */
+static void ep_pop(struct rw_ep *e, int from_q, int sent)
+{
+	if (from_q) {
+		rw_spool_pop(e->q, sent);
+		ep_spool_stats(e);
+		return;
+	}
+	struct rw_pos pos;
+	if (sent && rw_spool_head(e->in, &pos) == 0)
+		rw_spool_mark_sent(e->q, &pos);
+	rw_spool_pop(e->in, 0);
+}
+
+/* The oldest request, copied to e->sbuf (the push thread may move or drop
+ * it while it is in flight): 1, or 0 when there is none to send now.
+ * Requests already sent, unreadable or older than max_sample_age are
+ * removed on the way and counted. lk held. */
+static int ep_take(struct rw_ep *e, struct rw_pos *pos, uint32_t *ns, size_t *len)
+{
+	for (;;) {
+		struct rw_pos sent = rw_spool_sent(e->q);
 		const uint8_t *body;
-		size_t len;
-		int rc = rw_spool_peek(e->q, &pos, &ns, &body, &len);
+		int from_q = !rw_spool_empty(e->q);
 
-		if (rc < 0) {
-			eplog(e, LOGL_ERROR, "a spooled request cannot be read back: %s",
-			      strerror(-rc));
-			stat_add(&e->st->dropped[DROP_SPOOL_ERROR], ns);
-			rw_spool_pop(e->q, 0);
+		if (from_q) {
+			int rc = rw_spool_peek(e->q, pos, ns, &body, len);
+			if (rc == -ENOMEM)
+				goto later;
+			if (rc < 0) {
+				eplog(e, LOGL_ERROR,
+				      "a spooled request cannot be read back: %s",
+				      strerror(-rc));
+				stat_add(&e->st->dropped[DROP_SPOOL_ERROR], *ns);
+				ep_pop(e, 1, 0);
+				continue;
+			}
+		} else if (rw_spool_peek(e->in, pos, ns, &body, len) < 0) {
+			return 0; /* empty (a memory queue has nothing to read) */
+		}
+		if (rw_pos_cmp(pos, &sent) <= 0) {
+			ep_pop(e, from_q, 0);
 			continue;
 		}
-		if (rw_pos_cmp(&pos, &sent) <= 0) {
-			rw_spool_pop(e->q, 0);
-			continue;
-		}
-		if ((double)(clock_wall_ms() - pos.ts_ms) > e->o.max_age_s * 1000) {
-			stat_add(&e->st->dropped[DROP_TOO_OLD], ns);
+		if ((double)(clock_wall_ms() - pos->ts_ms) > e->o.max_age_s * 1000) {
+			stat_add(&e->st->dropped[DROP_TOO_OLD], *ns);
 			eplog(e, LOGL_WARN,
 			      "dropping queued samples older than max_sample_age");
-			rw_spool_pop(e->q, 1);
+			ep_pop(e, from_q, 1);
 			continue;
 		}
-		if (ep_send(e, body, len, ns) == RW_RETRY) {
-			ep_backoff(e);
-			break;
+		if (*len > e->scap) {
+			uint8_t *b = realloc(e->sbuf, *len);
+			if (!b)
+				goto later;
+			e->sbuf = b;
+			e->scap = *len;
 		}
-		rw_spool_pop(e->q, 1);
+		memcpy(e->sbuf, body, *len);
+		return 1;
 	}
-	ep_spool_stats(e);
+later:
+	e->retry_at_ns = clock_monotonic_ns() + NS_PER_S; /* out of memory */
+	return 0;
+}
+
+/* After the answer to the request at pos (lk held). A request to retry
+ * stays first, and the inbox goes to the spool while it waits. Else it is
+ * removed, unless the push thread dropped it from a full queue meanwhile. */
+static void ep_answered(struct rw_ep *e, const struct rw_pos *pos, enum rw_action act)
+{
+	int from_q = !rw_spool_empty(e->q);
+	struct rw_pos head;
+
+	if (act == RW_RETRY) {
+		ep_backoff(e);
+		ep_inbox_flush(e);
+		return;
+	}
+	if (rw_spool_head(from_q ? e->q : e->in, &head) == 0 && !rw_pos_cmp(&head, pos)) {
+		ep_pop(e, from_q, 1);
+		return;
+	}
+	rw_spool_mark_sent(e->q, pos);
+}
+
+/* The sender: oldest request first, one at a time (remote write 1.0 wants
+ * the samples of a series in order), backing off after a failure. */
+static void *ep_sender(void *arg)
+{
+	struct rw_ep *e = arg;
+
+	pthread_mutex_lock(&e->lk);
+	while (!atomic_load(&e->stop)) {
+		struct rw_pos pos;
+		uint32_t ns;
+		size_t len;
+		int queued = !rw_spool_empty(e->q) || !rw_spool_empty(e->in);
+
+		if (queued && clock_monotonic_ns() < e->retry_at_ns) {
+			struct timespec t = {e->retry_at_ns / NS_PER_S,
+					     e->retry_at_ns % NS_PER_S};
+			pthread_cond_timedwait(&e->scv, &e->lk, &t);
+			continue;
+		}
+		if (!queued || !ep_take(e, &pos, &ns, &len)) {
+			if (clock_monotonic_ns() >= e->retry_at_ns)
+				pthread_cond_wait(&e->scv, &e->lk);
+			continue;
+		}
+		pthread_mutex_unlock(&e->lk);
+		enum rw_action act = ep_send(e, e->sbuf, len, ns);
+		pthread_mutex_lock(&e->lk);
+		ep_answered(e, &pos, act);
+	}
+	pthread_mutex_unlock(&e->lk);
+	return NULL;
 }
 
 /* One push: the current snapshot's values (and stale markers for series
@@ -677,6 +783,14 @@ static void ep_tick(struct rw_ep *e)
 
 	if (!s)
 		return;
+	/* What the sender has not finished since the last push goes to the
+	 * spool: the receiver is slower than the interval (or failing). */
+	pthread_mutex_lock(&e->lk);
+	if (!rw_spool_empty(e->in)) {
+		eplog(e, LOGL_DEBUG, "requests not sent within the interval: queued");
+		ep_inbox_flush(e);
+	}
+	pthread_mutex_unlock(&e->lk);
 	ts = clock_wall_ms();
 	if (e->last_ts && ts <= e->last_ts) {
 		if (!e->clock_back)
@@ -751,49 +865,43 @@ static void ep_tick(struct rw_ep *e)
 		}
 		if (rw_enc_finish(&e->enc, &body, &len) < 0)
 			return;
-		ep_submit(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
-			  len);
+		ep_enqueue(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
+			   len);
 	}
 	if (nstale)
 		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent", nstale);
 }
 
+/* The push thread: one push per interval; sending is the sender's, so a
+ * slow receiver never delays or skips a push. */
 static void *ep_thread(void *arg)
 {
 	struct rw_ep *e = arg;
-	int64_t next = clock_monotonic_ns() + (int64_t)(e->o.interval_s * 1e9);
+	int64_t iv = (int64_t)(e->o.interval_s * 1e9);
+	int64_t next = clock_monotonic_ns() + iv;
 
 	pthread_mutex_lock(&e->lk);
 	while (!atomic_load(&e->stop)) {
-		int64_t wake = next;
-		struct timespec t;
+		struct timespec t = {next / NS_PER_S, next % NS_PER_S};
+		int64_t now;
 
-		if (!rw_spool_empty(e->q) && e->retry_at_ns < wake)
-			wake = e->retry_at_ns;
-		t.tv_sec = wake / NS_PER_S;
-		t.tv_nsec = wake % NS_PER_S;
-		while (!atomic_load(&e->stop) && clock_monotonic_ns() < wake &&
+		while (!atomic_load(&e->stop) && clock_monotonic_ns() < next &&
 		       pthread_cond_timedwait(&e->cv, &e->lk, &t) != ETIMEDOUT)
 			;
 		if (atomic_load(&e->stop))
 			break;
 		pthread_mutex_unlock(&e->lk);
-		int64_t now = clock_monotonic_ns(), iv = (int64_t)(e->o.interval_s * 1e9);
-		if (now >= next) {
-			ep_tick(e); /* queued behind older requests, if any */
-			now = clock_monotonic_ns();
-			next += iv;
-			if (next <= now) {
-				/* A request blocked past the interval (timeout
-				 * longer than interval): those pushes are lost. */
-				eplog(e, LOGL_WARN,
-				      "%" PRId64 " pushes skipped: a request took longer "
-				      "than the interval (lower `timeout`)",
-				      (now - next) / iv + 1);
-				next = now + iv;
-			}
+		ep_tick(e);
+		now = clock_monotonic_ns();
+		next += iv;
+		if (next <= now) {
+			/* Only encoding (or a spool write) runs here. */
+			eplog(e, LOGL_WARN,
+			      "%" PRId64 " pushes skipped: making a push took longer "
+			      "than the interval",
+			      (now - next) / iv + 1);
+			next = now + iv;
 		}
-		ep_drain(e, next);
 		pthread_mutex_lock(&e->lk);
 	}
 	pthread_mutex_unlock(&e->lk);
@@ -864,6 +972,8 @@ static void ep_free(struct rw_ep *e)
 		ep_save_set(e);
 	if (e->q) {
 		struct rw_spool_stats s;
+		if (e->in) /* the spool keeps what the sender had not done */
+			ep_inbox_flush(e);
 		rw_spool_stats(e->q, &s);
 		if (s.records && !e->o.spool_dir)
 			eplog(e, LOGL_WARN,
@@ -886,6 +996,10 @@ static void ep_free(struct rw_ep *e)
 	free(e->url);
 	free(e->shown);
 	free(e->spool_path);
+	if (e->in)
+		rw_spool_close(e->in);
+	free(e->sbuf);
+	pthread_mutex_destroy(&e->loglk);
 	free(e);
 }
 
@@ -1255,6 +1369,7 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 			goto fail;
 		}
 		x->ep[x->n++] = e;
+		pthread_mutex_init(&e->loglk, NULL);
 		e->o = o;
 		e->url = strdup(url);
 		e->shown = url_shown(url);
@@ -1285,6 +1400,9 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 				goto fail;
 			}
 		}
+		/* Unbounded: it holds at most one push (see struct rw_ep). */
+		if ((rc = rw_spool_open(NULL, UINT64_MAX / 2, &e->in)) < 0)
+			goto fail;
 		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
 			if (rc == -EBUSY)
 				start_bad("spool_dir", "%s is in use by another agent",
@@ -1324,14 +1442,22 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&e->cv, &ca);
+		pthread_cond_init(&e->scv, &ca);
 		pthread_condattr_destroy(&ca);
+		e->started = 1; /* stop destroys lk, cv and scv */
+		if ((rc = pthread_create(&e->sth, NULL, ep_sender, e)) != 0) {
+			rc = -rc;
+			goto fail;
+		}
+		e->sstarted = 1;
 		if ((rc = pthread_create(&e->th, NULL, ep_thread, e)) != 0) {
 			rc = -rc;
 			goto fail;
 		}
-		e->started = 1;
-		/* "top -H" and the benchmark tell the push threads apart. */
-		pthread_setname_np(e->th, "am-remote-write");
+		e->tstarted = 1;
+		/* "top -H" and the benchmark tell the threads apart. */
+		pthread_setname_np(e->th, "am-rw-push");
+		pthread_setname_np(e->sth, "am-rw-send");
 		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->shown,
 			o.interval_s, e->spool_path ? ", spool " : "",
 			e->spool_path ? e->spool_path : "");
@@ -1356,9 +1482,14 @@ static void rw_stop(void *state)
 		pthread_mutex_lock(&e->lk);
 		atomic_store(&e->stop, 1);
 		pthread_cond_signal(&e->cv);
+		pthread_cond_signal(&e->scv);
 		pthread_mutex_unlock(&e->lk);
-		pthread_join(e->th, NULL);
+		if (e->tstarted)
+			pthread_join(e->th, NULL);
+		if (e->sstarted)
+			pthread_join(e->sth, NULL);
 		pthread_cond_destroy(&e->cv);
+		pthread_cond_destroy(&e->scv);
 		pthread_mutex_destroy(&e->lk);
 	}
 	for (size_t i = 0; i < x->n; i++)

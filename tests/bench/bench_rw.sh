@@ -16,11 +16,12 @@ work=$(mktemp -d); pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 up() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 tck=$(getconf CLK_TCK)
-# CPU seconds (user + system) of the process, or of its threads named $2
+# CPU seconds (user + system) of the process, or of its threads whose name
+# starts with $2 (am-rw-: the push thread, which encodes, and the sender)
 cpu() {
   if [ -n "${2:-}" ]; then
     for t in /proc/$1/task/*; do
-      [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && cat "$t/stat"
+      case "$(cat "$t/comm" 2>/dev/null)" in "$2"*) cat "$t/stat" ;; esac
     done
   else cat "/proc/$1/stat"; fi |
     awk -v t="$tck" '{ sub(/.*\) /, ""); s += $12 + $13 } END { printf "%.3f", s / t }'
@@ -49,9 +50,9 @@ size=$(curl -fsS http://127.0.0.1:19928/metrics | wc -c)
 gz=$(curl -fsS -H 'Accept-Encoding: gzip' http://127.0.0.1:19928/metrics | wc -c)
 echo "series pushed per interval: $nser (sim devices: $DEV + netdev fixture); /metrics $size B, gzip $gz B"
 
-s0=$(sent); c0=$(cpu $apid am-remote-write); p0=$(cpu $apid); t0=$(date +%s.%N)
+s0=$(sent); c0=$(cpu $apid am-rw-); p0=$(cpu $apid); t0=$(date +%s.%N)
 sleep "$SECS"
-s1=$(sent); c1=$(cpu $apid am-remote-write); p1=$(cpu $apid); t1=$(date +%s.%N)
+s1=$(sent); c1=$(cpu $apid am-rw-); p1=$(cpu $apid); t1=$(date +%s.%N)
 awk -v s="$((s1 - s0))" -v c="$c1" -v c0="$c0" -v p="$p1" -v p0="$p0" -v t="$t1" -v t0="$t0" -v n="$nser" 'BEGIN {
   dt = t - t0
   printf "remote write: %.0f samples/s pushed (%.1f pushes/s of %d series), push thread CPU %.1f%%\n", s / dt, s / dt / n, n, (c - c0) / dt * 100
