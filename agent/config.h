@@ -17,7 +17,8 @@
 #define CFG_MAX_INSTANCES 64
 /* Checks a section's values as a whole when the config is loaded (what the
  * option table cannot say: URL schemes, files that must exist). 0, or
- * -EINVAL with the key at fault ("url", or "url[1]" for a list item) in key
+ * -EINVAL with the key at fault ("url", "url[1]" for a list item, or
+ * "endpoints[1].url" inside an AM_OPT_TREE value) in key
  * and the problem in why; the loader reports "FILE:LINE: exporters.NAME.KEY:
  * why" and the config is refused (exit 2 at startup, kept on SIGHUP). */
 typedef int cfg_check_fn(const struct am_config *cfg, char *key, size_t keylen,
@@ -28,7 +29,7 @@ struct cfg_component {
 	const char *name;
 	const struct am_option *options; /* {NULL}-terminated, may be NULL */
 	bool needs_config; /* off unless its section exists (AM_COLLECTOR_NEEDS_CONFIG) */
-	cfg_check_fn *check; /* exporters: am_exporter.check, may be NULL */
+	cfg_check_fn *check; /* am_exporter.check or am_collector.check; may be NULL */
 };
 
 /* One section under `collectors:` or `exporters:`. A collector section

@@ -13,6 +13,7 @@
  * so this finds the generated one, in-tree and VPATH builds alike. */
 #include <config.h>
 #endif
+#include "cfg_tree.h"
 #include "config.h"
 #include "hostport.h"
 #include "options.h"
@@ -387,6 +388,103 @@ static const char *regex_problem(const char *re)
 	return NULL;
 }
 
+/* AM_OPT_TREE: bounds on what one option may hold. Deeper or larger than
+ * any profile or endpoint list; they keep an alias bomb ("billion laughs")
+ * or a runaway nesting from costing more than a moment. */
+#define CFG_TREE_MAX_DEPTH 32
+#define CFG_TREE_MAX_NODES 10000
+
+struct tree_build {
+	struct cfg_parse *p;
+	size_t nodes;
+	bool lines; /* from a file (the embedded default has no lines) */
+};
+
+/* Copy YAML node v (at `path`, for errors) into a new tree node. */
+static int tree_build(struct tree_build *tb, const yaml_node_t *v,
+		      const char *path, int depth, struct am_node **out)
+{
+	struct cfg_parse *p = tb->p;
+	unsigned long line = tb->lines ? (unsigned long)v->start_mark.line + 1 : 0;
+	char kpath[CFG_PATH_MAX + 24], d[96];
+	struct am_node *n;
+	int rc = 0;
+
+	*out = NULL;
+	if (depth > CFG_TREE_MAX_DEPTH)
+		return node_err(p, v, path, "nested deeper than %d levels",
+				CFG_TREE_MAX_DEPTH);
+	if (++tb->nodes > CFG_TREE_MAX_NODES)
+		return node_err(p, v, path, "more than %d values in one option",
+				CFG_TREE_MAX_NODES);
+	switch (v->type) {
+	case YAML_SCALAR_NODE:
+		n = cfg_tree_new(AM_NODE_SCALAR, is_null(v) ? "" : scalar(v), line);
+		break;
+	case YAML_SEQUENCE_NODE:
+		n = cfg_tree_new(AM_NODE_LIST, NULL, line);
+		break;
+	case YAML_MAPPING_NODE:
+		n = cfg_tree_new(AM_NODE_MAP, NULL, line);
+		break;
+	default:
+		return node_err(p, v, path, "unexpected YAML node");
+	}
+	if (!n)
+		return oom(p);
+	if (v->type == YAML_SEQUENCE_NODE) {
+		yaml_node_item_t *it = v->data.sequence.items.start;
+
+		for (size_t i = 0; !rc && it + i < v->data.sequence.items.top; i++) {
+			const yaml_node_t *e = yaml_document_get_node(p->doc, it[i]);
+			struct am_node *k;
+
+			snprintf(kpath, sizeof(kpath), "%s[%zu]", path, i);
+			if (!e)
+				rc = node_err(p, v, kpath, "malformed sequence");
+			else if (!(rc = tree_build(tb, e, kpath, depth + 1, &k)) &&
+				 cfg_tree_add(n, NULL, k) < 0) {
+				cfg_tree_free(k);
+				rc = oom(p);
+			}
+		}
+	} else if (v->type == YAML_MAPPING_NODE) {
+		yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+
+		for (; !rc && pr < v->data.mapping.pairs.top; pr++) {
+			const yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+			const yaml_node_t *e = yaml_document_get_node(p->doc, pr->value);
+			struct am_node *kid;
+
+			if (!k || !e) {
+				rc = node_err(p, v, path, "malformed mapping");
+				break;
+			}
+			if (k->type != YAML_SCALAR_NODE || is_null(k)) {
+				rc = node_err(p, k, path, "keys must be names, got %s",
+					      describe(k, d, sizeof(d)));
+				break;
+			}
+			snprintf(kpath, sizeof(kpath), "%s.%s", path, scalar(k));
+			if (am_node_get(n, scalar(k))) {
+				rc = node_err(p, k, kpath, "duplicate key");
+				break;
+			}
+			if (!(rc = tree_build(tb, e, kpath, depth + 1, &kid)) &&
+			    cfg_tree_add(n, scalar(k), kid) < 0) {
+				cfg_tree_free(kid);
+				rc = oom(p);
+			}
+		}
+	}
+	if (rc) {
+		cfg_tree_free(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
 /* Store one option of a section (generic or the component's own). */
 static int set_option(struct cfg_parse *p, struct am_config *opts,
 		      const char *path, const char *key, enum am_opt_type type,
@@ -453,6 +551,21 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 		slot->type = AM_OPT_STRLIST;
 		slot->u.list.v = list;
 		slot->u.list.n = n;
+		return 0;
+	}
+
+	if (type == AM_OPT_TREE) {
+		struct tree_build tb = {p, 0, strcmp(p->source, CFG_EMBEDDED_SOURCE) != 0};
+		struct am_node *t;
+
+		if ((rc = tree_build(&tb, v, path, 0, &t)))
+			return rc;
+		if (!(slot = opts_slot(opts, key))) {
+			cfg_tree_free(t);
+			return oom(p);
+		}
+		slot->type = AM_OPT_TREE;
+		slot->u.tree = t;
 		return 0;
 	}
 
@@ -1191,40 +1304,55 @@ static void finish_sections(struct cfg_section *s, size_t n, bool coll)
 	}
 }
 
-/* The components' own checks of their enabled sections, each error at the
- * line of the key at fault (or of the section, for a key left out). */
+/* The components' own checks of their enabled sections (every instance of
+ * a collector), each error at the line of the value at fault: a list item
+ * ("url[1]"), a node of a tree option ("profiles.mychip.format"), or the
+ * section's line for a key left out. */
 static int check_sections(struct cfg_parse *p, const struct cfg_section *s,
-			  size_t n)
+			  size_t n, const struct cfg_component *comps,
+			  size_t ncomps, const char *group)
 {
-	for (size_t i = 0; i < n && i < p->nexporters; i++) {
-		char key[CFG_PATH_MAX], why[512];
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_component *c = NULL;
+		char key[CFG_PATH_MAX], why[512], cut;
 		const struct cfg_value *v;
-		unsigned long line;
-		size_t base, idx;
+		unsigned long line = 0;
+		size_t base;
 		int rc;
 
-		if (!s[i].enabled || !p->exporters[i].check)
+		for (size_t j = 0; j < ncomps && !c; j++)
+			if (!strcmp(comps[j].name, s[i].component))
+				c = &comps[j];
+		if (!s[i].enabled || !c || !c->check)
 			continue;
-		rc = p->exporters[i].check(s[i].opts, key, sizeof(key), why,
-					   sizeof(why));
+		key[0] = why[0] = '\0';
+		rc = c->check(s[i].opts, key, sizeof(key), why, sizeof(why));
 		if (rc == -ENOMEM)
 			return oom(p);
 		if (rc == 0)
 			continue;
-		base = strcspn(key, "[");
-		idx = key[base] ? strtoul(key + base + 1, NULL, 10) : SIZE_MAX;
+		key[sizeof(key) - 1] = '\0';
+		base = strcspn(key, "[.");
+		cut = key[base];
 		key[base] = '\0';
 		v = opts_get(s[i].opts, key);
-		line = v ? v->line : 0;
-		if (v && v->item_line && idx < v->u.list.n)
-			line = v->item_line[idx];
+		key[base] = cut;
+		if (v && v->type == AM_OPT_TREE) {
+			line = cfg_tree_path_line(v->u.tree, key + base);
+		} else if (v) {
+			size_t idx = cut == '[' ? strtoul(key + base + 1, NULL, 10)
+						: SIZE_MAX;
+
+			line = v->line;
+			if (v->item_line && idx < v->u.list.n)
+				line = v->item_line[idx];
+		}
 		if (!line)
 			line = s[i].line;
-		if (idx != SIZE_MAX)
-			key[base] = '[';
-		config_err(p->err, p->errlen, "%s:%lu: exporters.%s.%s: %s",
+		config_err(p->err, p->errlen, "%s:%lu: %s.%s.%s: %s",
 			   line ? p->cfg->source : CFG_EMBEDDED_SOURCE,
-			   line ? line : 1UL, s[i].name, key, why);
+			   line ? line : 1UL, group, s[i].name, key,
+			   why[0] ? why : "invalid");
 		return -EINVAL;
 	}
 	return 0;
@@ -1294,7 +1422,10 @@ int config_parse_schema(const char *yaml, size_t len, const char *source,
 	finish_sections(cfg->exporters, cfg->nexporters, false);
 	if ((rc = check_instances(&p, source)))
 		goto fail;
-	if ((rc = check_sections(&p, cfg->exporters, cfg->nexporters)) < 0)
+	if ((rc = check_sections(&p, cfg->collectors, cfg->ncollectors,
+				 p.collectors, p.ncollectors, "collectors")) < 0 ||
+	    (rc = check_sections(&p, cfg->exporters, cfg->nexporters,
+				 p.exporters, p.nexporters, "exporters")) < 0)
 		goto fail;
 	*out = cfg;
 	return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg_tree.h"
 #include "config.h"
 #include "options.h"
 
@@ -44,6 +45,9 @@ static void cfg_value_clear(struct cfg_value *v)
 		for (size_t i = 0; i < v->u.list.n; i++)
 			free(v->u.list.v[i]);
 		free(v->u.list.v);
+		break;
+	case AM_OPT_TREE:
+		cfg_tree_free(v->u.tree);
 		break;
 	default:
 		break;
@@ -82,6 +86,10 @@ static int cfg_value_copy(struct cfg_value *d, const struct cfg_value *v)
 		for (size_t i = 0; i < v->u.list.n; i++, d->u.list.n++)
 			if (!(d->u.list.v[i] = strdup(v->u.list.v[i])))
 				return -ENOMEM;
+		break;
+	case AM_OPT_TREE:
+		if (v->u.tree && !(d->u.tree = cfg_tree_dup(v->u.tree)))
+			return -ENOMEM;
 		break;
 	default:
 		d->u = v->u;
@@ -205,6 +213,13 @@ const char *am_cfg_list_at(const struct am_config *cfg, const char *key, size_t 
 	if (!v || v->type != AM_OPT_STRLIST || i >= v->u.list.n)
 		return NULL;
 	return v->u.list.v[i];
+}
+
+const struct am_node *am_cfg_tree(const struct am_config *cfg, const char *key)
+{
+	const struct cfg_value *v = opts_find(cfg, key);
+
+	return v && v->type == AM_OPT_TREE ? v->u.tree : NULL;
 }
 
 /* ---- durations ---- */

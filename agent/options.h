@@ -23,6 +23,7 @@ struct cfg_value {
 			char **v;
 			size_t n;
 		} list; /* STRLIST */
+		struct am_node *tree; /* TREE (cfg_tree.c) */
 	} u;
 	/* Where the file set it (for errors found after parsing): the line of
 	 * the value, and of each item of a list (NULL unless a block or flow

@@ -82,6 +82,7 @@ static void comps_build(void)
 		comps[ncomps].name = d->name;
 		comps[ncomps].options = d->options;
 		comps[ncomps].needs_config = (d->flags & AM_COLLECTOR_NEEDS_CONFIG) != 0;
+		comps[ncomps].check = d->check;
 		ncomps++;
 	}
 }
@@ -155,7 +156,7 @@ static int list_add(const struct am_collector *d, const char *file, const char *
 			return -EINVAL;
 		}
 		if (d->options[i].type < AM_OPT_BOOL ||
-		    d->options[i].type > AM_OPT_STRLIST) {
+		    d->options[i].type > AM_OPT_TREE) {
 			config_err(
 			    err, errlen,
 			    "%s: collector %s: option %.40s has an unknown type %d", what,

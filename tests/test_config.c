@@ -934,6 +934,187 @@ START_TEST(test_plugin_hook)
 }
 END_TEST
 
+/* ---- AM_OPT_TREE and the collectors' check hook ---- */
+
+static const struct am_option tree_opts[] = {
+	{"profiles", AM_OPT_TREE, "user profiles"},
+	{"endpoints", AM_OPT_TREE, "a list of maps"},
+	{NULL, 0, NULL},
+};
+
+/* Refuses a profile whose format is not csv, naming the node's path. */
+static int tree_check(const struct am_config *cfg, char *key, size_t keylen,
+		      char *why, size_t whylen)
+{
+	const struct am_node *t = am_cfg_tree(cfg, "profiles");
+	const struct am_node *eps = am_cfg_tree(cfg, "endpoints");
+
+	for (size_t i = 0; i < am_node_len(t); i++) {
+		const char *f = am_node_str(am_node_get(am_node_at(t, i), "format"));
+
+		if (f && strcmp(f, "csv")) {
+			snprintf(key, keylen, "profiles.%s.format", am_node_key(t, i));
+			snprintf(why, whylen, "unknown format %s", f);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < am_node_len(eps); i++)
+		if (!am_node_get(am_node_at(eps, i), "url")) {
+			snprintf(key, keylen, "endpoints[%zu].url", i);
+			snprintf(why, whylen, "missing");
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static const struct cfg_component tree_colls[] = {
+	{"smi", tree_opts, false, tree_check},
+};
+
+static int tree_parse(const char *yaml, struct agent_config **out)
+{
+	return config_parse(yaml, strlen(yaml), "t.yaml", tree_colls, 1, exps,
+			    NEXPS, out, err, sizeof(err));
+}
+
+START_TEST(test_tree_option)
+{
+	static const char yaml[] =
+		"collectors:\n"
+		"  smi:\n"
+		"    profiles:\n"
+		"      mychip:\n"
+		"        command: [mychip-smi, --csv]\n"
+		"        format: csv\n"
+		"        fields: {util: {family: accel_utilization_ratio, scale: 0.01}}\n"
+		"      other: {format: csv, empty: ~}\n"
+		"    endpoints:\n"
+		"      - url: http://a\n"
+		"      - {url: http://b, interval: 5s}\n";
+	struct agent_config *cfg = NULL, *cfg2 = NULL;
+	const struct am_node *t, *m, *cmd, *eps;
+	struct am_config *dup;
+	int rc = tree_parse(yaml, &cfg);
+
+	ck_assert_msg(rc == 0, "%s", err);
+	t = am_cfg_tree(config_collector(cfg, "smi")->opts, "profiles");
+	ck_assert_int_eq(am_node_kind(t), AM_NODE_MAP);
+	ck_assert_uint_eq(am_node_len(t), 2);
+	ck_assert_str_eq(am_node_key(t, 0), "mychip");
+	ck_assert_str_eq(am_node_key(t, 1), "other");
+	m = am_node_get(t, "mychip");
+	ck_assert_uint_eq(am_node_line(m), 5);
+	cmd = am_node_get(m, "command");
+	ck_assert_int_eq(am_node_kind(cmd), AM_NODE_LIST);
+	ck_assert_uint_eq(am_node_len(cmd), 2);
+	ck_assert_str_eq(am_node_str(am_node_at(cmd, 1)), "--csv");
+	ck_assert_ptr_null(am_node_str(cmd));
+	ck_assert_ptr_null(am_node_key(cmd, 0));
+	ck_assert_str_eq(am_node_str(am_node_get(am_node_get(am_node_get(m, "fields"),
+							      "util"),
+						 "scale")),
+			 "0.01");
+	/* A YAML null is the empty string; NULL walks answer NULL/0. */
+	ck_assert_str_eq(am_node_str(am_node_get(am_node_get(t, "other"), "empty")), "");
+	ck_assert_ptr_null(am_node_get(am_node_get(t, "nope"), "format"));
+	ck_assert_uint_eq(am_node_len(NULL), 0);
+	ck_assert_int_eq(am_node_kind(NULL), 0);
+	eps = am_cfg_tree(config_collector(cfg, "smi")->opts, "endpoints");
+	ck_assert_uint_eq(am_node_len(eps), 2);
+	ck_assert_str_eq(am_node_str(am_node_get(am_node_at(eps, 1), "interval")), "5s");
+	ck_assert_uint_eq(am_node_line(am_node_at(eps, 1)), 11);
+	/* Other getters see nothing of another type. */
+	ck_assert_ptr_null(am_cfg_string(config_collector(cfg, "smi")->opts,
+					 "profiles", NULL));
+	ck_assert_ptr_null(am_cfg_tree(config_collector(cfg, "smi")->opts, "nope"));
+
+	/* A copy is deep and equal; a changed text is not. */
+	dup = opts_dup(config_collector(cfg, "smi")->opts);
+	ck_assert_ptr_nonnull(dup);
+	ck_assert(am_node_equal(am_cfg_tree(dup, "profiles"), t));
+	ck_assert(am_cfg_tree(dup, "profiles") != t);
+	ck_assert(!am_node_equal(am_cfg_tree(dup, "profiles"), eps));
+	opts_free(dup);
+	rc = tree_parse("collectors:\n  smi:\n    profiles:\n      mychip: {format: csv}\n",
+			&cfg2);
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert(!am_node_equal(am_cfg_tree(config_collector(cfg2, "smi")->opts,
+					     "profiles"),
+				 t));
+	config_free(cfg2);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_tree_errors)
+{
+	struct agent_config *cfg = NULL;
+	char deep[4096];
+	size_t o;
+
+	/* The check hook's path is reported at that node's line. */
+	ck_assert_int_eq(tree_parse("collectors:\n"
+				    "  smi:\n"
+				    "    profiles:\n"
+				    "      a: {format: csv}\n"
+				    "      b:\n"
+				    "        format: xml\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:6: collectors.smi.profiles.b.format: "
+			      "unknown format xml");
+	/* A key the file left out: the line of the closest node there is. */
+	ck_assert_int_eq(tree_parse("collectors:\n"
+				    "  smi:\n"
+				    "    endpoints:\n"
+				    "      - url: x\n"
+				    "      - interval: 5s\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:5: collectors.smi.endpoints[1].url: missing");
+	/* A check runs for every instance, named as in the file. */
+	ck_assert_int_eq(tree_parse("collectors:\n"
+				    "  smi/two:\n"
+				    "    profiles: {z: {format: json}}\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:3: collectors.smi/two.profiles.z.format: "
+			      "unknown format json");
+	ck_assert_int_eq(tree_parse("collectors:\n"
+				    "  smi:\n"
+				    "    profiles:\n"
+				    "      a: 1\n"
+				    "      a: 2\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_str_eq(err, "t.yaml:5: collectors.smi.profiles.a: duplicate key");
+	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    profiles: {[1]: 2}\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "t.yaml:3: collectors.smi.profiles: keys must be names"),
+		      "%s", err);
+	/* Nesting is bounded. */
+	o = (size_t)snprintf(deep, sizeof(deep), "collectors:\n  smi:\n    profiles: ");
+	for (int i = 0; i < 40; i++)
+		deep[o++] = '[';
+	for (int i = 0; i < 40; i++)
+		deep[o++] = ']';
+	deep[o++] = '\n';
+	deep[o] = '\0';
+	ck_assert_int_eq(tree_parse(deep, &cfg), -EINVAL);
+	ck_assert_msg(strstr(err, "nested deeper than 32 levels"), "%s", err);
+	/* So is the size an alias bomb expands to. */
+	ck_assert_int_eq(tree_parse("collectors:\n  smi:\n    profiles:\n"
+				    "      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+				    "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+				    "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+				    "      d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+				    &cfg),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "more than 10000 values in one option"), "%s", err);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -958,6 +1139,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_rescan_values);
 	tcase_add_test(tc, test_plugin_keys);
 	tcase_add_test(tc, test_plugin_hook);
+	tcase_add_test(tc, test_tree_option);
+	tcase_add_test(tc, test_tree_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -92,6 +92,8 @@ enum am_opt_type {
 	AM_OPT_STRING,
 	AM_OPT_REGEX,    /* a string that must compile as a POSIX ERE */
 	AM_OPT_STRLIST,  /* a YAML sequence of strings (or one string) */
+	AM_OPT_TREE,     /* any YAML value (map, list or scalar), kept as a
+			    read-only tree: am_cfg_tree */
 };
 
 struct am_option {
@@ -137,7 +139,17 @@ struct am_collector {
 	int (*rescan)(struct am_ctx *ctx, void *state);
 	/* Release state (init succeeded). */
 	void (*fini)(struct am_ctx *ctx, void *state);
-	void *reserved[8]; /* zero: room to grow without a new ABI version */
+	/* Optional: check the section when the config is loaded (at start and
+	 * on every reload), for what the option table cannot say (a profile's
+	 * format, a file that must exist). Return 0, or non-zero with `key`
+	 * set to the path of the value at fault ("library", "tools[1]",
+	 * "profiles.mychip.format", "endpoints[1].url") and `why` to the
+	 * problem: the agent reports "FILE:LINE: collectors.NAME.KEY: why" at
+	 * that value's line and refuses the config (exit 2 at start; a reload
+	 * keeps the running one). Called for every enabled instance. */
+	int (*check)(const struct am_config *cfg, char *key, size_t keylen,
+		     char *why, size_t whylen);
+	void *reserved[7]; /* zero: room to grow without a new ABI version */
 };
 
 /* ---- calls a collector makes into the agent ---- */
@@ -279,6 +291,28 @@ const char *am_cfg_string(const struct am_config *cfg, const char *key,
 size_t am_cfg_list_len(const struct am_config *cfg, const char *key);
 const char *am_cfg_list_at(const struct am_config *cfg, const char *key,
 			   size_t i);
+
+/* AM_OPT_TREE values: a read-only tree owned by the config (valid as long as
+ * the cfg passed to init or check). Every call takes NULL and answers
+ * NULL, 0 or false for it, so a walk needs no checks between steps:
+ * am_node_str(am_node_get(am_node_get(t, "mychip"), "format")). */
+struct am_node;
+enum am_node_kind { AM_NODE_SCALAR = 1, AM_NODE_LIST, AM_NODE_MAP };
+/* The tree of option key, or NULL when the config does not set it. */
+const struct am_node *am_cfg_tree(const struct am_config *cfg, const char *key);
+enum am_node_kind am_node_kind(const struct am_node *n); /* 0 for NULL */
+/* Items of a list, pairs of a map (in file order; a key given twice is a
+ * config error), 0 for a scalar. */
+size_t am_node_len(const struct am_node *n);
+const struct am_node *am_node_at(const struct am_node *n, size_t i); /* item or value i */
+const char *am_node_key(const struct am_node *n, size_t i); /* map key i */
+const struct am_node *am_node_get(const struct am_node *n, const char *key);
+/* A scalar's text (a YAML null is ""); NULL for a list or a map. */
+const char *am_node_str(const struct am_node *n);
+/* Line in the config file; 0 for the embedded default. */
+unsigned long am_node_line(const struct am_node *n);
+/* Same shape, keys and texts (lines aside): what a reload compares. */
+bool am_node_equal(const struct am_node *a, const struct am_node *b);
 
 #ifdef __cplusplus
 }
