@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accelmon/util.h"
 #include "agg.h"
 #include "clock.h"
 #include "config.h"
@@ -48,7 +49,11 @@
 
 static const struct am_option rw_options[] = {
     {"url", AM_OPT_STRLIST,
-     "receiver URL, or a list of URLs that share the other settings (required)"},
+     "receiver URL, or a list of URLs that share the other settings (this or "
+     "endpoints)"},
+    {"endpoints", AM_OPT_TREE,
+     "receivers with settings of their own: a map, or a list of maps, each with "
+     "url and the keys of this section that differ for it"},
     {"external_labels", AM_OPT_STRLIST,
      "labels added to every series, as name=value (e.g. cluster=a)"},
     {"max_samples_per_request", AM_OPT_INT, "samples per request (default 2000)", 1,
@@ -66,7 +71,8 @@ static const struct am_option rw_options[] = {
     {"cert_file", AM_OPT_STRING, "client certificate (PEM)"},
     {"key_file", AM_OPT_STRING, "client key (PEM)"},
     {"insecure_skip_verify", AM_OPT_BOOL, "do not verify the server certificate"},
-    {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user"},
+    {"basic_auth", AM_OPT_TREE, "HTTP basic auth: {username: USER, password_file: FILE}"},
+    {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user (or basic_auth)"},
     {"basic_auth_password_file", AM_OPT_STRING, "file holding the basic auth password"},
     {"bearer_token_file", AM_OPT_STRING, "file holding a bearer token"},
     {"headers", AM_OPT_STRLIST,
@@ -200,17 +206,18 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
 
 /* ---- one endpoint ---- */
 
+/* One endpoint's settings, owned: the threads outlive the config. */
 struct rw_opts {
+	char *url;
 	double interval_s, timeout_s, max_age_s, min_backoff_s, max_backoff_s;
 	unsigned max_samples;
-	int retry_429;
+	int retry_429, insecure;
 	uint64_t spool_max;
-	const char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
+	char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
 	    *token_file;
-	int insecure;
-	struct rw_label *ext;
+	struct rw_label ext[RW_MAX_LABELS]; /* name malloc'd, value within it */
 	unsigned next;
-	char **headers; /* "Name: value" */
+	char *headers[RW_MAX_HEADERS]; /* "Name: value" */
 	unsigned nheaders;
 };
 
@@ -964,6 +971,8 @@ static int ep_take_set(struct rw_ep *e)
 	return rc;
 }
 
+static void opts_free(struct rw_opts *o);
+
 static void ep_free(struct rw_ep *e)
 {
 	if (!e)
@@ -993,7 +1002,7 @@ static void ep_free(struct rw_ep *e)
 	free(e->cur);
 	free(e->ids);
 	free(e->vals);
-	free(e->url);
+	opts_free(&e->o); /* e->url is e->o.url */
 	free(e->shown);
 	free(e->spool_path);
 	if (e->in)
@@ -1008,27 +1017,7 @@ static void ep_free(struct rw_ep *e)
 struct rw_exp {
 	struct rw_ep *ep[RW_MAX_ENDPOINTS];
 	size_t n;
-	struct rw_label ext[RW_MAX_LABELS];
-	char *ext_buf[RW_MAX_LABELS];
-	char *strs[8]; /* copies of the string options the threads read */
-	char *hdr[RW_MAX_HEADERS];
 };
-
-/* Own a copy of a string option: the threads must not depend on how long
- * the config tree lives. */
-static int keep(struct rw_exp *x, const char **s)
-{
-	size_t i;
-
-	if (!*s)
-		return 0;
-	for (i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]) && x->strs[i]; i++)
-		;
-	if (i == sizeof(x->strs) / sizeof(x->strs[0]) || !(x->strs[i] = strdup(*s)))
-		return -ENOMEM;
-	*s = x->strs[i];
-	return 0;
-}
 
 /* A URL may carry user:password@ (curl takes it): keep that out of logs,
  * the url label and the spool directory. */
@@ -1186,105 +1175,539 @@ static int check_spool_dir(struct rw_err *er, const char *dir)
  * stay readable, and no buffer on the way cuts it. */
 #define RW_URL_MAX 2048
 
-/* Everything that can be checked without starting: run when the config is
- * loaded (FILE:LINE, exit 2 at startup, a reload refused) and again by
- * start. No side effects. */
-static int rw_check_opts(const struct am_config *cfg, struct rw_err *er)
+/* ---- per-endpoint settings ----
+ * An endpoint is a URL of the section's `url` (all of the section's
+ * settings), or an item of `endpoints` (a map, or a list of maps) whose
+ * keys override the section's. The same code reads both, for the check at
+ * config load and for start, so that they cannot disagree. */
+
+/* Longest key path of an error ("endpoints[15].external_labels.NAME"). */
+#define RW_KEY_MAX 96
+
+/* Keys an `endpoints` item may have. */
+static const char *const ep_keys[] = {
+    "url",
+    "interval",
+    "timeout",
+    "external_labels",
+    "max_samples_per_request",
+    "max_sample_age",
+    "min_backoff",
+    "max_backoff",
+    "retry_on_http_429",
+    "spool_dir",
+    "spool_max_size",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "insecure_skip_verify",
+    "basic_auth",
+    "bearer_token_file",
+    "headers",
+    NULL,
+};
+
+/* Where one endpoint's settings come from. */
+struct rw_src {
+	const struct am_config *cfg;
+	const struct am_node *ep; /* its `endpoints` map, or NULL */
+	const char *url;	  /* from the section's url list, or NULL */
+	char pfx[24];		  /* "endpoints[1].", "endpoints." or "" */
+	char urlkey[32];	  /* key of the url for errors */
+	struct rw_err *er;
+};
+
+static const char *kind_name(const struct am_node *n)
 {
-	const char *sz = am_cfg_string(cfg, "spool_max_size", "256MiB");
-	const char *user = am_cfg_string(cfg, "basic_auth_username", NULL),
-		   *pw = am_cfg_string(cfg, "basic_auth_password_file", NULL),
-		   *tok = am_cfg_string(cfg, "bearer_token_file", NULL),
-		   *cert = am_cfg_string(cfg, "cert_file", NULL),
-		   *keyf = am_cfg_string(cfg, "key_file", NULL);
-	size_t nurl = am_cfg_list_len(cfg, "url");
-	uint64_t max;
-	char key[64];
+	return am_node_kind(n) == AM_NODE_LIST ? "list" : "map";
+}
 
-	if (!nurl)
-		return bad(er, "url", "the remote_write exporter needs `url`");
-	if (nurl > RW_MAX_ENDPOINTS)
-		return bad(er, "url", "at most %d URLs", RW_MAX_ENDPOINTS);
-	for (size_t i = 0; i < nurl; i++) {
-		const char *url = am_cfg_list_at(cfg, "url", i);
-		char *shown = url_shown(url);
-		int rc = 0;
+/* The endpoint's own value of key; NULL when the section's applies. */
+static const struct am_node *own(const struct rw_src *s, const char *key)
+{
+	return am_node_get(s->ep, key);
+}
 
-		snprintf(key, sizeof(key), "url[%zu]", i);
-		if (!shown)
-			return -ENOMEM;
-		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-			rc = bad(er, key, "'%.200s' is not an http:// or https:// URL",
-				 shown);
-		else if (strlen(url) > RW_URL_MAX)
-			rc = bad(er, key, "longer than %d bytes", RW_URL_MAX);
-		for (size_t j = 0; !rc && j < i; j++)
-			if (!strcmp(url, am_cfg_list_at(cfg, "url", j)))
-				rc = bad(er, key, "%.200s is listed twice", shown);
-		free(shown);
-		if (rc)
-			return rc;
+static int src_bad(const struct rw_src *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int src_bad(const struct rw_src *s, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(s->er->key, s->er->keylen, "%s%s", s->pfx, key);
+	va_start(ap, fmt);
+	vsnprintf(s->er->why, s->er->whylen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A scalar of the endpoint's map; an empty one (`key:` or null) means
+ * "none" for this endpoint, not the section's. */
+static int own_str(const struct rw_src *s, const char *key, const struct am_node *n,
+		   const char **out)
+{
+	if (!(*out = am_node_str(n)))
+		return src_bad(s, key, "expected a value, not a %s", kind_name(n));
+	if (!**out)
+		*out = NULL;
+	return 0;
+}
+
+static int get_str(const struct rw_src *s, const char *key, const char **out)
+{
+	const struct am_node *n = own(s, key);
+
+	if (!n) {
+		*out = am_cfg_string(s->cfg, key, NULL);
+		return 0;
 	}
-	if (rec_parse_size(sz, &max) < 0 || max < 65536)
-		return bad(er, "spool_max_size", "'%s' is not a size of at least 64KiB",
-			   sz);
-	if (am_cfg_duration(cfg, "min_backoff", 0.1) >
-	    am_cfg_duration(cfg, "max_backoff", 5))
-		return bad(er, "min_backoff", "larger than max_backoff");
-	if ((user != NULL) != (pw != NULL))
-		return bad(er, "basic_auth_username",
-			   "basic auth needs both basic_auth_username and "
-			   "basic_auth_password_file");
-	if (user && tok)
-		return bad(er, "bearer_token_file",
-			   "use basic auth or a bearer token, not both");
-	if ((cert != NULL) != (keyf != NULL))
-		return bad(er, "cert_file",
-			   "a client certificate needs cert_file and key_file");
-	if (check_file(er, "ca_file", am_cfg_string(cfg, "ca_file", NULL)) ||
-	    check_file(er, "cert_file", cert) || check_file(er, "key_file", keyf) ||
-	    check_file(er, "basic_auth_password_file", pw) ||
-	    check_file(er, "bearer_token_file", tok) ||
-	    check_spool_dir(er, am_cfg_string(cfg, "spool_dir", NULL)))
-		return -EINVAL;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
-		const char *l = am_cfg_list_at(cfg, "external_labels", i);
-		const char *eq = strchr(l, '=');
-		char name[128];
+	return own_str(s, key, n, out);
+}
 
-		snprintf(key, sizeof(key), "external_labels[%zu]", i);
-		if (i == RW_MAX_LABELS - 1)
-			return bad(er, key, "too many external labels");
-		if (!eq || !eq[1])
-			return bad(er, key, "'%.200s' is not name=value", l);
-		snprintf(name, sizeof(name), "%.*s", (int)(eq - l), l);
-		if ((size_t)(eq - l) >= sizeof(name) || !rw_label_name_ok(name))
-			return bad(er, key, "'%.100s' is not a label name", name);
-		for (size_t j = 0; j < i; j++) {
-			const char *o = am_cfg_list_at(cfg, "external_labels", j);
-			if (!strncmp(o, l, (size_t)(eq - l) + 1))
-				return bad(er, key, "label %s given twice", name);
+static int get_bool(const struct rw_src *s, const char *key, bool def, int *out)
+{
+	const struct am_node *n = own(s, key);
+	const char *v;
+	bool b;
+
+	if (!n) {
+		*out = am_cfg_bool(s->cfg, key, def);
+		return 0;
+	}
+	if (own_str(s, key, n, &v) < 0)
+		return -EINVAL;
+	if (!v || config_parse_bool(v, &b) < 0)
+		return src_bad(s, key, "expected a boolean (true or false), got '%.40s'",
+			       v ? v : "");
+	*out = b;
+	return 0;
+}
+
+/* A duration or an integer within [min, max] (the option table's range). */
+static int get_num(const struct rw_src *s, const char *key, int is_int, double def,
+		   double min, double max, double *out)
+{
+	const struct am_node *n = own(s, key);
+	const char *v;
+	uint64_t u;
+
+	if (!n) {
+		*out = is_int ? (double)am_cfg_int(s->cfg, key, (long)def)
+			      : am_cfg_duration(s->cfg, key, def);
+		return 0;
+	}
+	if (own_str(s, key, n, &v) < 0)
+		return -EINVAL;
+	if (!v)
+		return src_bad(s, key, "expected %s",
+			       is_int ? "an integer" : "a duration");
+	if (is_int ? am_parse_u64(v, strlen(v), &u) < 0
+		   : config_parse_duration(v, out) < 0)
+		return src_bad(s, key, "'%.40s' is not %s", v,
+			       is_int ? "an integer" : "a duration (e.g. 250ms, 1s, 2m)");
+	if (is_int)
+		*out = (double)u;
+	if (*out < min || *out > max)
+		return src_bad(s, key, "'%.40s' is out of range [%.10g, %.10g]%s", v, min, max,
+			       is_int ? "" : " seconds");
+	return 0;
+}
+
+static const struct am_option *opt_find(const char *name)
+{
+	for (const struct am_option *o = rw_options; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o;
+	return NULL;
+}
+
+static int get_opt_num(const struct rw_src *s, const char *key, double def, double *out)
+{
+	const struct am_option *o = opt_find(key);
+
+	return get_num(s, key, o->type == AM_OPT_INT, def, o->min, o->max, out);
+}
+
+/* A list of "name=value" (sep '=') or "Name: value" (sep ':'): the
+ * section's STRLIST, or the endpoint's list, one string or map (name:
+ * value). Each item in out[] (malloc'd), its key for errors in keys[]; at
+ * most max (what: the error's words). */
+static int get_pairs(const struct rw_src *s, const char *key, char sep, char **out,
+		     char (*keys)[RW_KEY_MAX], unsigned max, const char *what,
+		     unsigned *n)
+{
+	const struct am_node *nd = own(s, key);
+	enum am_node_kind kind = am_node_kind(nd);
+	size_t len = !nd		      ? am_cfg_list_len(s->cfg, key)
+		     : kind == AM_NODE_SCALAR ? 1
+					      : am_node_len(nd);
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		const struct am_node *it =
+		    kind == AM_NODE_SCALAR ? nd : am_node_at(nd, i);
+		const char *name = am_node_key(nd, i);
+		const char *v = nd ? am_node_str(it) : am_cfg_list_at(s->cfg, key, i);
+		char *k = keys[i < max ? i : max];
+
+		if (!nd)
+			snprintf(k, RW_KEY_MAX, "%s[%zu]", key, i);
+		else if (kind == AM_NODE_MAP)
+			snprintf(k, RW_KEY_MAX, "%s%s.%.40s", s->pfx, key, name);
+		else if (kind == AM_NODE_LIST)
+			snprintf(k, RW_KEY_MAX, "%s%s[%zu]", s->pfx, key, i);
+		else
+			snprintf(k, RW_KEY_MAX, "%s%s", s->pfx, key);
+		if (i == max)
+			return bad(s->er, k, "at most %u %s", max, what);
+		if (!v)
+			return bad(s->er, k, "expected a value, not a %s", kind_name(it));
+		if (kind == AM_NODE_MAP) {
+			size_t l = strlen(name) + strlen(v) + 3;
+			if ((out[i] = malloc(l)))
+				snprintf(out[i], l, sep == '=' ? "%s=%s" : "%s: %s", name,
+					 v);
+		} else {
+			out[i] = strdup(v);
+		}
+		if (!out[i])
+			return -ENOMEM;
+		*n = (unsigned)i + 1;
+	}
+	return 0;
+}
+
+/* basic_auth: {username, password_file} (a map, in an endpoint or the
+ * section). */
+static int basic_auth_map(const struct rw_src *s, const char *pfx,
+			  const struct am_node *n, const char **user, const char **pw)
+{
+	char key[96];
+
+	for (size_t i = 0; i < am_node_len(n); i++) {
+		const char *k = am_node_key(n, i);
+		if (strcmp(k, "username") && strcmp(k, "password_file")) {
+			snprintf(key, sizeof(key), "%sbasic_auth.%s", pfx, k);
+			return bad(s->er, key,
+				   "unknown key (basic_auth takes username and "
+				   "password_file)");
 		}
 	}
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
-		int rc;
+	*user = am_node_str(am_node_get(n, "username"));
+	*pw = am_node_str(am_node_get(n, "password_file"));
+	snprintf(key, sizeof(key), "%sbasic_auth", pfx);
+	if (am_node_kind(n) != AM_NODE_MAP)
+		return bad(s->er, key, "expected a map {username, password_file}");
+	if (!*user || !**user || !*pw || !**pw)
+		return bad(s->er, key, "basic auth needs username and password_file");
+	return 0;
+}
 
-		snprintf(key, sizeof(key), "headers[%zu]", i);
-		if (i == RW_MAX_HEADERS)
-			return bad(er, key, "at most %d headers", RW_MAX_HEADERS);
-		if ((rc = header_check(er, key, am_cfg_list_at(cfg, "headers", i),
-				       user || tok)) < 0)
+static void opts_free(struct rw_opts *o)
+{
+	char **strs[] = {&o->url,      &o->spool_dir, &o->ca_file,	 &o->cert_file,
+			 &o->key_file, &o->user,      &o->password_file, &o->token_file};
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	for (unsigned i = 0; i < o->next; i++)
+		free((char *)o->ext[i].name); /* value points into the same block */
+	for (unsigned i = 0; i < o->nheaders; i++)
+		free(o->headers[i]);
+	o->next = o->nheaders = 0;
+}
+
+static int dup_to(char **dst, const char *s)
+{
+	return s && !(*dst = strdup(s)) ? -ENOMEM : 0;
+}
+
+/* The checks of one endpoint's label and header lists. */
+static int check_pairs(const struct rw_src *s, struct rw_opts *o, char **lab,
+		       char (*lkeys)[RW_KEY_MAX], unsigned nlab,
+		       char (*hkeys)[RW_KEY_MAX])
+{
+	for (unsigned i = 0; i < nlab; i++) {
+		char *eq = strchr(lab[i], '=');
+		char name[128];
+
+		if (!eq || !eq[1])
+			return bad(s->er, lkeys[i], "'%.200s' is not name=value", lab[i]);
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - lab[i]), lab[i]);
+		if ((size_t)(eq - lab[i]) >= sizeof(name) || !rw_label_name_ok(name))
+			return bad(s->er, lkeys[i], "'%.100s' is not a label name", name);
+		for (unsigned j = 0; j < i; j++)
+			if (!strncmp(lab[j], lab[i], (size_t)(eq - lab[i]) + 1))
+				return bad(s->er, lkeys[i], "label %s given twice", name);
+	}
+	for (unsigned i = 0; i < o->nheaders; i++) {
+		int rc = header_check(s->er, hkeys[i], o->headers[i],
+				      o->user || o->token_file);
+		if (rc < 0)
 			return rc;
 	}
 	return 0;
+}
+
+/* Read and check one endpoint into o (owned copies; opts_free). */
+static int opts_build(const struct rw_src *s, struct rw_opts *o)
+{
+	const char *url = s->url, *sz = NULL, *user = NULL, *pw = NULL, *tok = NULL,
+		   *cert = NULL, *keyf = NULL, *ca = NULL, *dir = NULL;
+	const struct am_node *auth_ba = own(s, "basic_auth"),
+			     *auth_tok = own(s, "bearer_token_file");
+	char *lab[RW_MAX_LABELS] = {0};
+	char lkeys[RW_MAX_LABELS][RW_KEY_MAX], hkeys[RW_MAX_HEADERS + 1][RW_KEY_MAX];
+	unsigned nlab = 0;
+	double d;
+	int rc = 0;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; s->ep && i < am_node_len(s->ep); i++) {
+		const char *k = am_node_key(s->ep, i);
+		size_t j;
+		for (j = 0; ep_keys[j] && strcmp(ep_keys[j], k); j++)
+			;
+		if (!ep_keys[j])
+			return src_bad(s, k, "unknown key of an endpoint%s",
+				       !strncmp(k, "basic_auth_", 11)
+					   ? " (use basic_auth: {username, "
+					     "password_file})"
+					   : "");
+	}
+	if (s->ep && (rc = get_str(s, "url", &url)) < 0)
+		return rc;
+	if (!url)
+		return src_bad(s, "url", "an endpoint needs `url`");
+	char *shown = url_shown(url);
+	if (!shown)
+		return -ENOMEM;
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		rc = bad(s->er, s->urlkey, "'%.200s' is not an http:// or https:// URL",
+			 shown);
+	else if (strlen(url) > RW_URL_MAX)
+		rc = bad(s->er, s->urlkey, "longer than %d bytes", RW_URL_MAX);
+	free(shown);
+	if (rc < 0)
+		return rc;
+	if ((rc = get_num(s, "interval", 0, 15, 0.1, 86400, &o->interval_s)) < 0 ||
+	    (rc = get_num(s, "timeout", 0, 10, 0.001, 86400, &o->timeout_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_sample_age", 3600, &o->max_age_s)) < 0 ||
+	    (rc = get_opt_num(s, "min_backoff", 0.1, &o->min_backoff_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_backoff", 5, &o->max_backoff_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_samples_per_request", 2000, &d)) < 0 ||
+	    (rc = get_bool(s, "retry_on_http_429", true, &o->retry_429)) < 0 ||
+	    (rc = get_bool(s, "insecure_skip_verify", false, &o->insecure)) < 0 ||
+	    (rc = get_str(s, "spool_dir", &dir)) < 0 ||
+	    (rc = get_str(s, "spool_max_size", &sz)) < 0 ||
+	    (rc = get_str(s, "ca_file", &ca)) < 0)
+		return rc;
+	o->max_samples = (unsigned)d;
+	if (!sz)
+		sz = "256MiB";
+	if (rec_parse_size(sz, &o->spool_max) < 0 || o->spool_max < 65536)
+		return own(s, "spool_max_size")
+			   ? src_bad(s, "spool_max_size",
+				     "'%.40s' is not a size of at least 64KiB", sz)
+			   : bad(s->er, "spool_max_size",
+				 "'%.40s' is not a size of at least 64KiB", sz);
+	if (o->min_backoff_s > o->max_backoff_s)
+		return bad(s->er, own(s, "min_backoff") ? "min_backoff" : "max_backoff",
+			   "min_backoff is larger than max_backoff");
+	/* Credentials and the client certificate come as a whole: an
+	 * endpoint that sets any of them replaces the section's. */
+	if (s->ep && (auth_ba || auth_tok)) {
+		if (auth_ba && (rc = basic_auth_map(s, s->pfx, auth_ba, &user, &pw)) < 0)
+			return rc;
+		if (auth_tok && (rc = get_str(s, "bearer_token_file", &tok)) < 0)
+			return rc;
+		if (user && tok)
+			return src_bad(s, "bearer_token_file",
+				       "use basic_auth or a bearer token, not both");
+	} else {
+		const struct am_node *ba = am_cfg_tree(s->cfg, "basic_auth");
+		user = am_cfg_string(s->cfg, "basic_auth_username", NULL);
+		pw = am_cfg_string(s->cfg, "basic_auth_password_file", NULL);
+		tok = am_cfg_string(s->cfg, "bearer_token_file", NULL);
+		if (ba && (user || pw))
+			return bad(s->er, "basic_auth",
+				   "basic_auth and basic_auth_username/"
+				   "basic_auth_password_file: give one");
+		if (ba && (rc = basic_auth_map(s, "", ba, &user, &pw)) < 0)
+			return rc;
+		if ((user != NULL) != (pw != NULL))
+			return bad(s->er, "basic_auth_username",
+				   "basic auth needs both basic_auth_username and "
+				   "basic_auth_password_file");
+		if (user && tok)
+			return bad(s->er, "bearer_token_file",
+				   "use basic auth or a bearer token, not both");
+	}
+	if (s->ep && (own(s, "cert_file") || own(s, "key_file"))) {
+		if ((rc = get_str(s, "cert_file", &cert)) < 0 ||
+		    (rc = get_str(s, "key_file", &keyf)) < 0)
+			return rc;
+	} else {
+		cert = am_cfg_string(s->cfg, "cert_file", NULL);
+		keyf = am_cfg_string(s->cfg, "key_file", NULL);
+	}
+	if ((cert != NULL) != (keyf != NULL))
+		return bad(s->er, s->ep && own(s, "cert_file") ? "cert_file" : "key_file",
+			   "a client certificate needs cert_file and key_file");
+	/* Files: the key of the file at fault is the endpoint's when it
+	 * set it. */
+	struct {
+		const char *key, *path;
+	} files[] = {{"ca_file", ca},
+		     {"cert_file", cert},
+		     {"key_file", keyf},
+		     {"bearer_token_file", tok},
+		     {auth_ba || am_cfg_tree(s->cfg, "basic_auth")
+			  ? "basic_auth.password_file"
+			  : "basic_auth_password_file",
+		      pw}};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char key[96];
+		snprintf(key, sizeof(key), "%s%s",
+			 s->ep && (own(s, files[i].key) || (i == 4 && auth_ba)) ? s->pfx
+										: "",
+			 files[i].key);
+		if ((rc = check_file(s->er, key, files[i].path)) < 0)
+			return rc;
+	}
+	if ((rc = check_spool_dir(s->er, dir)) < 0) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", s->er->why);
+		if (own(s, "spool_dir"))
+			src_bad(s, "spool_dir", "%s", why);
+		return rc;
+	}
+	if ((rc = dup_to(&o->url, url)) < 0 || (rc = dup_to(&o->spool_dir, dir)) < 0 ||
+	    (rc = dup_to(&o->ca_file, ca)) < 0 ||
+	    (rc = dup_to(&o->cert_file, cert)) < 0 ||
+	    (rc = dup_to(&o->key_file, keyf)) < 0 || (rc = dup_to(&o->user, user)) < 0 ||
+	    (rc = dup_to(&o->password_file, pw)) < 0 ||
+	    (rc = dup_to(&o->token_file, tok)) < 0)
+		goto out;
+	/* __name__ and the series' own labels need room within 30. */
+	if ((rc = get_pairs(s, "headers", ':', o->headers, hkeys, RW_MAX_HEADERS,
+			    "headers", &o->nheaders)) < 0 ||
+	    (rc = get_pairs(s, "external_labels", '=', lab, lkeys, RW_MAX_LABELS - 1,
+			    "external labels", &nlab)) < 0 ||
+	    (rc = check_pairs(s, o, lab, lkeys, nlab, hkeys)) < 0)
+		goto out;
+	for (unsigned i = 0; i < nlab; i++) {
+		char *eq = strchr(lab[i], '=');
+		*eq = '\0';
+		o->ext[o->next++] = (struct rw_label){lab[i], eq + 1};
+		lab[i] = NULL;
+	}
+out:
+	for (unsigned i = 0; i < RW_MAX_LABELS; i++)
+		free(lab[i]);
+	if (rc < 0)
+		opts_free(o);
+	return rc;
+}
+
+/* The section's endpoints: its url list, then `endpoints`. */
+static size_t rw_nendpoints(const struct am_config *cfg)
+{
+	const struct am_node *t = am_cfg_tree(cfg, "endpoints");
+
+	return am_cfg_list_len(cfg, "url") + (am_node_kind(t) == AM_NODE_LIST
+						  ? am_node_len(t)
+					      : t ? 1
+						  : 0);
+}
+
+static int rw_src_at(const struct am_config *cfg, size_t i, struct rw_err *er,
+		     struct rw_src *s)
+{
+	const struct am_node *t = am_cfg_tree(cfg, "endpoints");
+	size_t nurl = am_cfg_list_len(cfg, "url");
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->er = er;
+	if (i < nurl) {
+		s->url = am_cfg_list_at(cfg, "url", i);
+		snprintf(s->urlkey, sizeof(s->urlkey), "url[%zu]", i);
+		return 0;
+	}
+	i -= nurl;
+	if (am_node_kind(t) == AM_NODE_LIST) {
+		s->ep = am_node_at(t, i);
+		snprintf(s->pfx, sizeof(s->pfx), "endpoints[%zu].", i);
+	} else {
+		s->ep = t;
+		snprintf(s->pfx, sizeof(s->pfx), "endpoints.");
+	}
+	snprintf(s->urlkey, sizeof(s->urlkey), "%surl", s->pfx);
+	if (am_node_kind(s->ep) != AM_NODE_MAP) {
+		s->pfx[strlen(s->pfx) - 1] = '\0';
+		return bad(er, s->pfx,
+			   "expected a map (url: ..., and the keys that differ from "
+			   "the section's), or a list of them");
+	}
+	return 0;
+}
+
+/* Every endpoint read and checked into o[] (opts_free each); *n set. No
+ * side effects: run when the config is loaded (FILE:LINE, exit 2 at
+ * startup, a reload refused) and again by start. */
+static int rw_build_all(const struct am_config *cfg, struct rw_err *er, struct rw_opts *o,
+			size_t *n)
+{
+	size_t total = rw_nendpoints(cfg);
+	int rc = 0;
+
+	*n = 0;
+	if (!total)
+		return bad(er, "url",
+			   "the remote_write exporter needs `url` or `endpoints`");
+	if (total > RW_MAX_ENDPOINTS)
+		return bad(er, am_cfg_tree(cfg, "endpoints") ? "endpoints" : "url",
+			   "at most %d endpoints", RW_MAX_ENDPOINTS);
+	for (size_t i = 0; i < total && !rc; i++) {
+		struct rw_src s;
+
+		if ((rc = rw_src_at(cfg, i, er, &s)) < 0 ||
+		    (rc = opts_build(&s, &o[i])) < 0)
+			break;
+		(*n)++;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o[i].url, o[j].url)) {
+				char *shown = url_shown(o[i].url);
+				rc = shown ? bad(er, s.urlkey, "%.200s is listed twice",
+						 shown)
+					   : -ENOMEM;
+				free(shown);
+				break;
+			}
+	}
+	if (rc < 0) {
+		for (size_t i = 0; i < *n; i++)
+			opts_free(&o[i]);
+		*n = 0;
+	}
+	return rc;
 }
 
 static int rw_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
 		    size_t whylen)
 {
 	struct rw_err er = {key, why, keylen, whylen};
+	struct rw_opts o[RW_MAX_ENDPOINTS];
+	size_t n;
+	int rc = rw_build_all(cfg, &er, o, &n);
 
-	return rw_check_opts(cfg, &er);
+	for (size_t i = 0; i < n; i++)
+		opts_free(&o[i]);
+	return rc;
 }
 
 /* A failure of start, logged as the config loader words it. */
@@ -1307,94 +1730,64 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		    void **state)
 {
 	static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+	struct rw_opts all[RW_MAX_ENDPOINTS];
 	struct rw_exp *x;
-	struct rw_opts o = {
-	    .interval_s = am_cfg_duration(cfg, "interval", 15),
-	    .timeout_s = am_cfg_duration(cfg, "timeout", 10),
-	    .max_age_s = am_cfg_duration(cfg, "max_sample_age", 3600),
-	    .min_backoff_s = am_cfg_duration(cfg, "min_backoff", 0.1),
-	    .max_backoff_s = am_cfg_duration(cfg, "max_backoff", 5),
-	    .max_samples = (unsigned)am_cfg_int(cfg, "max_samples_per_request", 2000),
-	    .retry_429 = am_cfg_bool(cfg, "retry_on_http_429", true),
-	    .spool_dir = am_cfg_string(cfg, "spool_dir", NULL),
-	    .ca_file = am_cfg_string(cfg, "ca_file", NULL),
-	    .cert_file = am_cfg_string(cfg, "cert_file", NULL),
-	    .key_file = am_cfg_string(cfg, "key_file", NULL),
-	    .insecure = am_cfg_bool(cfg, "insecure_skip_verify", false),
-	    .user = am_cfg_string(cfg, "basic_auth_username", NULL),
-	    .password_file = am_cfg_string(cfg, "basic_auth_password_file", NULL),
-	    .token_file = am_cfg_string(cfg, "bearer_token_file", NULL),
-	};
-	size_t nurl = am_cfg_list_len(cfg, "url");
-	char ekey[64], why[512];
+	char ekey[96], why[512];
+	struct rw_err er = {ekey, why, sizeof(ekey), sizeof(why)};
+	size_t n;
 	int rc;
 
 	(void)agent;
 	/* Checked when the config was loaded; a file may have gone since. */
-	if ((rc = rw_check(cfg, ekey, sizeof(ekey), why, sizeof(why))) < 0)
+	if ((rc = rw_build_all(cfg, &er, all, &n)) < 0)
 		return rc == -EINVAL ? start_bad(ekey, "%s", why) : rc;
-	rec_parse_size(am_cfg_string(cfg, "spool_max_size", "256MiB"), &o.spool_max);
-	if (!(x = calloc(1, sizeof(*x))))
+	if (!(x = calloc(1, sizeof(*x)))) {
+		for (size_t i = 0; i < n; i++)
+			opts_free(&all[i]);
 		return -ENOMEM;
-	rc = -ENOMEM;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
-		char *eq;
-
-		if (!(x->ext_buf[o.next] =
-			  strdup(am_cfg_list_at(cfg, "external_labels", i))))
-			goto fail;
-		eq = strchr(x->ext_buf[o.next], '=');
-		*eq = '\0';
-		x->ext[o.next] = (struct rw_label){x->ext_buf[o.next], eq + 1};
-		o.next++;
 	}
-	o.ext = x->ext;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
-		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i))))
-			goto fail;
-		o.nheaders++;
-	}
-	o.headers = x->hdr;
-	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
-	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
-	    keep(x, &o.token_file))
-		goto fail;
 	pthread_once(&curl_once, curl_init_once);
-	for (size_t i = 0; i < nurl; i++) {
-		const char *url = am_cfg_list_at(cfg, "url", i);
-		struct rw_ep *e;
+	for (size_t i = 0; i < n; i++) {
+		struct rw_ep *e = calloc(1, sizeof(*e));
 
-		if (!(e = calloc(1, sizeof(*e)))) {
+		if (!e) {
+			for (size_t j = i; j < n; j++)
+				opts_free(&all[j]);
 			rc = -ENOMEM;
 			goto fail;
 		}
 		x->ep[x->n++] = e;
 		pthread_mutex_init(&e->loglk, NULL);
-		e->o = o;
-		e->url = strdup(url);
-		e->shown = url_shown(url);
+		e->o = all[i]; /* e owns it from here */
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		struct rw_ep *e = x->ep[i];
+		const struct rw_opts *o = &e->o;
+
+		e->url = e->o.url;
+		e->shown = url_shown(e->url);
 		e->st = e->shown ? stats_get(e->shown) : NULL;
-		if (!e->url || !e->st) {
+		if (!e->st) {
 			rc = -ENOMEM;
 			goto fail;
 		}
 		rw_enc_init(&e->enc);
 		if (ep_take_set(e) < 0)
 			goto fail;
-		if (o.spool_dir) {
+		if (o->spool_dir) {
 			char p[PATH_MAX];
 
-			if (mkdir(o.spool_dir, 0750) < 0 && errno != EEXIST) {
-				rc = start_bad("spool_dir", "%s: %s", o.spool_dir,
+			if (mkdir(o->spool_dir, 0750) < 0 && errno != EEXIST) {
+				rc = start_bad("spool_dir", "%s: %s", o->spool_dir,
 					       strerror(errno));
 				goto fail;
 			}
 			/* One directory per URL without its credentials (a
 			 * new password keeps the spool); the URL is written
 			 * beside the segments for whoever looks. */
-			snprintf(p, sizeof(p), "%s/%016" PRIx64, o.spool_dir,
+			snprintf(p, sizeof(p), "%s/%016" PRIx64, o->spool_dir,
 				 fnv1a(e->shown));
-			spool_migrate(o.spool_dir, url, p);
+			spool_migrate(o->spool_dir, e->url, p);
 			if (!(e->spool_path = strdup(p))) {
 				rc = -ENOMEM;
 				goto fail;
@@ -1403,7 +1796,7 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		/* Unbounded: it holds at most one push (see struct rw_ep). */
 		if ((rc = rw_spool_open(NULL, UINT64_MAX / 2, &e->in)) < 0)
 			goto fail;
-		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
+		if ((rc = rw_spool_open(e->spool_path, o->spool_max, &e->q)) < 0) {
 			if (rc == -EBUSY)
 				start_bad("spool_dir", "%s is in use by another agent",
 					  e->spool_path);
@@ -1420,12 +1813,12 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 				fprintf(f, "%s\n", e->shown);
 				fclose(f);
 			}
-			struct rw_spool_stats s;
-			rw_spool_stats(e->q, &s);
-			if (s.records)
+			struct rw_spool_stats st;
+			rw_spool_stats(e->q, &st);
+			if (st.records)
 				log_msg(LOGL_INFO, RW,
 					"%s: %" PRIu64 " spooled requests to replay",
-					e->shown, s.records);
+					e->shown, st.records);
 		}
 		/* The last sent time bounds what may be sent (a wall clock that
 		 * went back must not rewrite history). */
@@ -1459,7 +1852,7 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		pthread_setname_np(e->th, "am-rw-push");
 		pthread_setname_np(e->sth, "am-rw-send");
 		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->shown,
-			o.interval_s, e->spool_path ? ", spool " : "",
+			e->o.interval_s, e->spool_path ? ", spool " : "",
 			e->spool_path ? e->spool_path : "");
 	}
 	*state = x;
@@ -1494,12 +1887,6 @@ static void rw_stop(void *state)
 	}
 	for (size_t i = 0; i < x->n; i++)
 		ep_free(x->ep[i]);
-	for (size_t i = 0; i < RW_MAX_LABELS; i++)
-		free(x->ext_buf[i]);
-	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
-		free(x->strs[i]);
-	for (size_t i = 0; i < RW_MAX_HEADERS; i++)
-		free(x->hdr[i]);
 	free(x);
 }
 
@@ -1534,6 +1921,11 @@ static int rw_keep(void *state, const struct agent_config *old,
 			case AM_OPT_BOOL:
 				if (am_cfg_bool(old_cfg, k, false) !=
 				    am_cfg_bool(new_cfg, k, false))
+					return 0;
+				break;
+			case AM_OPT_TREE:
+				if (!am_node_equal(am_cfg_tree(old_cfg, k),
+						   am_cfg_tree(new_cfg, k)))
 					return 0;
 				break;
 			case AM_OPT_STRLIST:
