@@ -102,15 +102,23 @@ static const char *const drop_names[DROP_N] = {
     "http_403", "http_404",   "http_409",    "http_413", "http_other",
 };
 
-#define NBUCKETS 5
-static const double bucket_le[NBUCKETS] = {0.01, 0.1, 1, 10, INFINITY};
+/* Why samples failed (each attempt; they are retried). */
+enum fail_reason { FAIL_5XX, FAIL_429, FAIL_NO_ANSWER, FAIL_NO_CREDENTIAL, FAIL_N };
+static const char *const fail_names[FAIL_N] = {"http_5xx", "http_429", "no_answer",
+					       "credential_unreadable"};
+
+/* Request duration buckets (seconds): Prometheus' default ones. */
+#define NBUCKETS 12
+static const double bucket_le[NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					   0.5,	  1,	2.5,   5,    10,  INFINITY};
 
 struct rw_stats {
 	char *url;
-	_Atomic uint64_t sent, failed, retries, requests, last_success_s;
+	_Atomic uint64_t sent, retries, last_success_s;
 	_Atomic uint64_t spool_bytes, spool_segments;
+	_Atomic uint64_t failed[FAIL_N];
 	_Atomic uint64_t dropped[DROP_N];
-	_Atomic uint64_t by_duration[NBUCKETS];
+	_Atomic uint64_t dur_count[NBUCKETS], dur_sum_us; /* not cumulative */
 	/* The series of the last push of a stopped endpoint (stats_lock),
 	 * taken over by the next one for this URL so that series a reload
 	 * removed still get their stale marker; ext: its external labels. */
@@ -123,18 +131,37 @@ struct rw_stats {
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rw_stats *stats_list;
 
-static void reg(const char *name, const char *help, int counter, const char *url,
-		const char *extra, const _Atomic uint64_t *v)
+/* {url="URL"EXTRA}, sized to the URL: a cut label value would break the
+ * whole page. */
+static char *url_labels(const char *url, const char *extra)
 {
-	/* Sized to the URL: a cut label value would break the whole page. */
 	size_t len = strlen(url) + strlen(extra) + 16;
 	char *labels = malloc(len);
 
-	if (!labels)
-		return;
-	snprintf(labels, len, "{url=\"%s\"%s}", url, extra);
-	agg_stat_register(name, help, counter, labels, v);
+	if (labels)
+		snprintf(labels, len, "{url=\"%s\"%s}", url, extra);
+	return labels;
+}
+
+static void reg(const char *name, const char *help, int counter, const char *url,
+		const char *extra, const _Atomic uint64_t *v)
+{
+	char *labels = url_labels(url, extra);
+
+	if (labels)
+		agg_stat_register(name, help, counter, labels, v);
 	free(labels);
+}
+
+/* A counter per reason: name{url,reason="..."}. */
+static void reg_reasons(const char *name, const char *help, const char *url,
+			const char *const *reasons, int n, const _Atomic uint64_t *v)
+{
+	for (int i = 0; i < n; i++) {
+		char extra[64];
+		snprintf(extra, sizeof(extra), ",reason=\"%s\"", reasons[i]);
+		reg(name, help, 1, url, extra, &v[i]);
+	}
 }
 
 /* The stats block of url, registered on first use. */
@@ -159,33 +186,25 @@ static struct rw_stats *stats_get(const char *url)
 	stats_list = s;
 	reg("accelmon_remote_write_samples_sent_total",
 	    "Samples a remote write receiver accepted (2xx).", 1, esc, "", &s->sent);
-	reg("accelmon_remote_write_samples_failed_total",
-	    "Samples of requests that failed with 5xx, 429 or no answer (each attempt; "
-	    "retried).",
-	    1, esc, "", &s->failed);
-	for (int i = 0; i < DROP_N; i++) {
-		char extra[64];
-		snprintf(extra, sizeof(extra), ",reason=\"%s\"", drop_names[i]);
-		reg("accelmon_remote_write_samples_dropped_total",
+	reg_reasons("accelmon_remote_write_samples_failed_total",
+		    "Samples of requests that failed and are kept for a retry (each "
+		    "attempt): http_5xx, http_429, no_answer (refused, reset, timeout, "
+		    "TLS), credential_unreadable (the secret file).",
+		    esc, fail_names, FAIL_N, s->failed);
+	reg_reasons("accelmon_remote_write_samples_dropped_total",
 		    "Samples never delivered: too old, spool full or unwritable, "
 		    "invalid labels, or refused by the receiver with a non-retryable "
 		    "status (http_NNN).",
-		    1, esc, extra, &s->dropped[i]);
-	}
+		    esc, drop_names, DROP_N, s->dropped);
 	reg("accelmon_remote_write_retries_total",
 	    "Requests retried after a 5xx, 429 or no answer.", 1, esc, "", &s->retries);
-	for (int i = 0; i < NBUCKETS; i++) {
-		char extra[64];
-		if (isinf(bucket_le[i]))
-			snprintf(extra, sizeof(extra), ",duration_le=\"+Inf\"");
-		else
-			snprintf(extra, sizeof(extra), ",duration_le=\"%g\"",
-				 bucket_le[i]);
-		reg("accelmon_remote_write_requests_total",
-		    "Remote write requests made, cumulative by duration in seconds "
-		    "(duration_le=\"+Inf\" counts all).",
-		    1, esc, extra, &s->by_duration[i]);
-	}
+	char *labels = url_labels(esc, "");
+	if (labels)
+		agg_stat_register_histogram(
+		    "accelmon_remote_write_request_duration_seconds",
+		    "Duration of remote write requests (answered or not), in seconds.",
+		    labels, NBUCKETS, bucket_le, s->dur_count, &s->dur_sum_us, 1e-6);
+	free(labels);
 	reg("accelmon_remote_write_spool_bytes", "Bytes of requests queued for retry.", 0,
 	    esc, "", &s->spool_bytes);
 	reg("accelmon_remote_write_spool_segments", "Spool segment files on disk.", 0,
@@ -516,7 +535,7 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 		      e->o.token_file ? "bearer_token_file" : "basic_auth_password_file",
 		      sfile, strerror(errno), nsamples);
 		curl_slist_free_all(h);
-		stat_add(&e->st->failed, nsamples);
+		stat_add(&e->st->failed[FAIL_NO_CREDENTIAL], nsamples);
 		return RW_RETRY;
 	}
 	if (e->o.token_file) {
@@ -541,8 +560,11 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 
 	dt = (double)(clock_monotonic_ns() - t0) / 1e9;
 	for (int i = 0; i < NBUCKETS; i++)
-		if (dt <= bucket_le[i])
-			stat_add(&e->st->by_duration[i], 1);
+		if (dt <= bucket_le[i]) {
+			stat_add(&e->st->dur_count[i], 1);
+			break;
+		}
+	stat_add(&e->st->dur_sum_us, (uint64_t)(dt * 1e6));
 	act = rw_classify(status, e->o.retry_429);
 	switch (act) {
 	case RW_DONE:
@@ -561,7 +583,10 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 		      nsamples, e->body_head);
 		break;
 	case RW_RETRY:
-		stat_add(&e->st->failed, nsamples);
+		stat_add(&e->st->failed[status == 429	? FAIL_429
+					: status >= 500 ? FAIL_5XX
+							: FAIL_NO_ANSWER],
+			 nsamples);
 		if (status)
 			eplog(e, LOGL_WARN, "HTTP %ld, will retry: %.200s", status,
 			      e->body_head);
@@ -1309,8 +1334,8 @@ static int get_num(const struct rw_src *s, const char *key, int is_int, double d
 	if (is_int)
 		*out = (double)u;
 	if (*out < min || *out > max)
-		return src_bad(s, key, "'%.40s' is out of range [%.10g, %.10g]%s", v, min, max,
-			       is_int ? "" : " seconds");
+		return src_bad(s, key, "'%.40s' is out of range [%.10g, %.10g]%s", v, min,
+			       max, is_int ? "" : " seconds");
 	return 0;
 }
 
