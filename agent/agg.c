@@ -996,6 +996,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 			}
 		}
 	}
+	size_t self_off = t.len;
 	if (a->opts.self_metrics)
 		render_self(a, &t, &o);
 	buf_puts(&o, "# EOF\n");
@@ -1008,6 +1009,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 	}
 	snap->text = t.p;
 	snap->text_len = t.len;
+	snap->text_self = self_off; /* remote write pushes them on request */
 	snap->om = o.p;
 	snap->om_len = o.len;
 	snap->values = vals;

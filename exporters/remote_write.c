@@ -75,6 +75,8 @@ static const struct am_option rw_options[] = {
     {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user (or basic_auth)"},
     {"basic_auth_password_file", AM_OPT_STRING, "file holding the basic auth password"},
     {"bearer_token_file", AM_OPT_STRING, "file holding a bearer token"},
+    {"self_metrics", AM_OPT_BOOL,
+     "also push the agent's own series (accelmon_*, process_*; default false)"},
     {"headers", AM_OPT_STRLIST,
      "extra HTTP headers as \"Name: value\" (X-Scope-OrgID for a Mimir tenant, "
      "THANOS-TENANT)"},
@@ -230,7 +232,7 @@ struct rw_opts {
 	char *url;
 	double interval_s, timeout_s, max_age_s, min_backoff_s, max_backoff_s;
 	unsigned max_samples;
-	int retry_429, insecure;
+	int retry_429, insecure, self_metrics;
 	uint64_t spool_max;
 	char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
 	    *token_file;
@@ -238,6 +240,25 @@ struct rw_opts {
 	unsigned next;
 	char *headers[RW_MAX_HEADERS]; /* "Name: value" */
 	unsigned nheaders;
+};
+
+/* The agent's own series of one push (self_metrics): the snapshot's self
+ * block copied twice, one copy parsed in place (labels point into it), the
+ * other cut into each line's `name{labels}` as rendered: the key by which
+ * the next push finds the series it no longer has (stale markers). */
+struct selfitem {
+	const char *key;
+	Prometheus__Label **ptr;
+	unsigned n;
+	double v;
+};
+
+struct selfset {
+	char *keys, *buf;
+	Prometheus__Label *lab;
+	Prometheus__Label **ptr;
+	struct selfitem *it;
+	size_t n;
 };
 
 /* A series' label set, built once (the registry is append-only). */
@@ -263,7 +284,8 @@ struct rw_ep {
 	struct rw_encoder enc;
 	struct lcache *lc;
 	size_t lccap;
-	uint8_t *prev, *cur; /* series bitmaps of the last two pushes */
+	uint8_t *prev, *cur;  /* series bitmaps of the last two pushes */
+	struct selfset sprev; /* the agent's own series of the last push */
 	size_t bmcap;
 	uint32_t *ids;
 	double *vals;
@@ -800,6 +822,78 @@ static void *ep_sender(void *arg)
 	return NULL;
 }
 
+static void selfset_free(struct selfset *ss)
+{
+	free(ss->keys);
+	free(ss->buf);
+	free(ss->lab);
+	free(ss->ptr);
+	free(ss->it);
+	memset(ss, 0, sizeof(*ss));
+}
+
+/* Parse the self block (text, len) of a snapshot into ss. */
+static int selfset_build(struct rw_ep *e, const char *text, size_t len,
+			 struct selfset *ss)
+{
+	size_t lines = 1;
+
+	memset(ss, 0, sizeof(*ss));
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	ss->keys = malloc(len + 1);
+	ss->buf = malloc(len + 1);
+	ss->it = calloc(lines, sizeof(*ss->it));
+	ss->lab = calloc(lines * RW_MAX_LABELS, sizeof(*ss->lab));
+	ss->ptr = calloc(lines * RW_MAX_LABELS, sizeof(*ss->ptr));
+	if (!ss->keys || !ss->buf || !ss->it || !ss->lab || !ss->ptr) {
+		selfset_free(ss);
+		return -ENOMEM;
+	}
+	memcpy(ss->keys, text, len);
+	memcpy(ss->buf, text, len);
+	ss->keys[len] = ss->buf[len] = '\0';
+	for (size_t off = 0; off < len;) {
+		char *line = ss->buf + off, *key = ss->keys + off,
+		     *eol = strchr(line, '\n');
+		const char *metric, *names[RW_MAX_LABELS], *values[RW_MAX_LABELS];
+		struct rw_label tmp[RW_MAX_LABELS];
+		unsigned nlab = 0;
+		double v;
+		int k;
+
+		if (eol) {
+			*eol = '\0';
+			key[eol - line] = '\0';
+		}
+		off += strlen(line) + 1;
+		if (line[0] == '#' || !line[0])
+			continue;
+		if (rw_parse_sample_line(line, &metric, names, values, RW_MAX_LABELS,
+					 &nlab, &v) < 0 ||
+		    (k = rw_labels_build(metric, nlab, names, values, e->o.ext, e->o.next,
+					 tmp, RW_MAX_LABELS)) < 0) {
+			stat_add(&e->st->dropped[DROP_LABELS], 1);
+			continue;
+		}
+		*strrchr(key, ' ') = '\0'; /* parsed: there is a blank */
+		struct selfitem *it = &ss->it[ss->n];
+		Prometheus__Label *lab = ss->lab + ss->n * RW_MAX_LABELS;
+		it->ptr = ss->ptr + ss->n * RW_MAX_LABELS;
+		for (int j = 0; j < k; j++) {
+			prometheus__label__init(&lab[j]);
+			lab[j].name = (char *)tmp[j].name;
+			lab[j].value = (char *)tmp[j].value;
+			it->ptr[j] = &lab[j];
+		}
+		it->key = key;
+		it->n = (unsigned)k;
+		it->v = v;
+		ss->n++;
+	}
+	return 0;
+}
+
 /* One push: the current snapshot's values (and stale markers for series
  * that were in the last push and are gone), in requests of at most
  * max_samples_per_request. Like a scrape, a push samples the current state
@@ -809,6 +903,7 @@ static void *ep_sender(void *arg)
 static void ep_tick(struct rw_ep *e)
 {
 	struct snapshot *s = snapshot_acquire();
+	struct selfset self = {0};
 	uint32_t nser = series_count();
 	size_t n = 0, nstale = 0;
 	int64_t ts, mono = clock_monotonic_ns();
@@ -867,6 +962,10 @@ static void ep_tick(struct rw_ep *e)
 		e->ids[n] = id;
 		e->vals[n++] = s->values[i].value;
 	}
+	if (e->o.self_metrics && s->text_self < s->text_len &&
+	    selfset_build(e, s->text + s->text_self, s->text_len - s->text_self, &self) <
+		0)
+		eplog(e, LOGL_WARN, "out of memory: the agent's own series not pushed");
 	snapshot_release(s);
 	/* Series of the last push that are gone get a stale marker (their
 	 * labels may not be built yet when the set came from the endpoint
@@ -882,26 +981,52 @@ static void ep_tick(struct rw_ep *e)
 			nstale++;
 		}
 	memcpy(e->prev, e->cur, (nser + 7) / 8);
+	/* The agent's own series of the last push that are gone (a collector
+	 * a reload removed): stale markers, after this push's own. */
+	size_t nself = self.n, ngone = 0;
+	size_t *gone = e->sprev.n ? calloc(e->sprev.n, sizeof(*gone)) : NULL;
+	for (size_t i = 0; gone && i < e->sprev.n; i++) {
+		size_t j;
+		for (j = 0; j < self.n && strcmp(self.it[j].key, e->sprev.it[i].key); j++)
+			;
+		if (j == self.n)
+			gone[ngone++] = i;
+	}
 	e->last_ts = ts;
 	e->last_mono = mono;
-	for (size_t off = 0, chunk = 0; off < n; off += e->o.max_samples, chunk++) {
-		size_t k = n - off < e->o.max_samples ? n - off : e->o.max_samples;
+	size_t total = n + nself + ngone;
+	for (size_t off = 0, chunk = 0; off < total; off += e->o.max_samples, chunk++) {
+		size_t k =
+		    total - off < e->o.max_samples ? total - off : e->o.max_samples;
 		const uint8_t *body;
 		size_t len;
 
 		if (rw_enc_begin(&e->enc, k) < 0)
-			return;
+			break;
 		for (size_t i = off; i < off + k; i++) {
-			const struct lcache *c = &e->lc[e->ids[i]];
-			rw_enc_add(&e->enc, c->ptr, c->n, e->vals[i], ts);
+			if (i < n) {
+				const struct lcache *c = &e->lc[e->ids[i]];
+				rw_enc_add(&e->enc, c->ptr, c->n, e->vals[i], ts);
+			} else if (i < n + nself) {
+				const struct selfitem *it = &self.it[i - n];
+				rw_enc_add(&e->enc, it->ptr, it->n, it->v, ts);
+			} else {
+				const struct selfitem *it =
+				    &e->sprev.it[gone[i - n - nself]];
+				rw_enc_add(&e->enc, it->ptr, it->n, rw_stale_nan(), ts);
+			}
 		}
 		if (rw_enc_finish(&e->enc, &body, &len) < 0)
-			return;
+			break;
 		ep_enqueue(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
 			   len);
 	}
-	if (nstale)
-		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent", nstale);
+	free(gone);
+	selfset_free(&e->sprev);
+	e->sprev = self;
+	if (nstale + ngone)
+		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent",
+		      nstale + ngone);
 }
 
 /* The push thread: one push per interval; sending is the sender's, so a
@@ -1023,6 +1148,7 @@ static void ep_free(struct rw_ep *e)
 		free(e->lc[i].ptr);
 	}
 	free(e->lc);
+	selfset_free(&e->sprev);
 	free(e->prev);
 	free(e->cur);
 	free(e->ids);
@@ -1229,6 +1355,7 @@ static const char *const ep_keys[] = {
     "basic_auth",
     "bearer_token_file",
     "headers",
+    "self_metrics",
     NULL,
 };
 
@@ -1526,6 +1653,7 @@ static int opts_build(const struct rw_src *s, struct rw_opts *o)
 	    (rc = get_opt_num(s, "max_samples_per_request", 2000, &d)) < 0 ||
 	    (rc = get_bool(s, "retry_on_http_429", true, &o->retry_429)) < 0 ||
 	    (rc = get_bool(s, "insecure_skip_verify", false, &o->insecure)) < 0 ||
+	    (rc = get_bool(s, "self_metrics", false, &o->self_metrics)) < 0 ||
 	    (rc = get_str(s, "spool_dir", &dir)) < 0 ||
 	    (rc = get_str(s, "spool_max_size", &sz)) < 0 ||
 	    (rc = get_str(s, "ca_file", &ca)) < 0)

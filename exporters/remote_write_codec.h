@@ -35,6 +35,14 @@ int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 /* A name valid for a label ([a-zA-Z_][a-zA-Z0-9_]*, not starting "__"). */
 int rw_label_name_ok(const char *s);
 
+/* One sample line of the agent's text exposition, `name{a="x",b="y"} 1.5`
+ * or `name 1.5` (no timestamp), parsed in place: label values are
+ * unescaped (\\, \", \n) and everything is cut with NULs. At most max
+ * labels into names[]/values[]. 0, -EINVAL for a line that is not such a
+ * sample (a comment, a bad label list or value), -E2BIG past max labels. */
+int rw_parse_sample_line(char *line, const char **metric, const char **names,
+			 const char **values, unsigned max, unsigned *n, double *value);
+
 /* Stale marker value. */
 double rw_stale_nan(void);
 int rw_is_stale_nan(double v);
