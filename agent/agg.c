@@ -792,10 +792,15 @@ static void render_hist(struct buf *t, struct buf *o, size_t i)
 {
 	const struct agg_hist *h = &hists[i];
 	uint64_t cum = 0;
-	char lbl[512], val[32];
+	/* Sized to the labels (a URL may be 2 KiB): a cut line would break
+	 * the whole page. */
+	size_t ll = strlen(h->labels) + 48, nl = strlen(h->name) + 8;
+	char *lbl = malloc(ll), *name = malloc(nl), val[32];
 	const char *sep = h->labels[0] ? "," : "";
 	int first = 1;
 
+	if (!lbl || !name)
+		goto out;
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(hists[j].name, h->name))
 			first = 0;
@@ -806,24 +811,26 @@ static void render_hist(struct buf *t, struct buf *o, size_t i)
 		buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help,
 			   h->name);
 	}
-	char name[192];
+	snprintf(name, nl, "%s_bucket", h->name);
 	for (unsigned b = 0; b < h->nb; b++) {
 		cum += atomic_load_explicit(&h->counts[b], memory_order_relaxed);
 		if (isinf(h->le[b]))
 			snprintf(val, sizeof(val), "+Inf");
 		else
 			expo_format_double(val, sizeof(val), h->le[b]);
-		snprintf(lbl, sizeof(lbl), "{%s%sle=\"%s\"}", h->labels, sep, val);
-		snprintf(name, sizeof(name), "%s_bucket", h->name);
+		snprintf(lbl, ll, "{%s%sle=\"%s\"}", h->labels, sep, val);
 		self_value(t, o, name, lbl, (double)cum);
 	}
-	snprintf(lbl, sizeof(lbl), h->labels[0] ? "{%s}" : "%s", h->labels);
-	snprintf(name, sizeof(name), "%s_sum", h->name);
+	snprintf(lbl, ll, h->labels[0] ? "{%s}" : "%s", h->labels);
+	snprintf(name, nl, "%s_sum", h->name);
 	self_value(t, o, name, lbl,
 		   (double)atomic_load_explicit(h->sum, memory_order_relaxed) *
 		       h->sum_scale);
-	snprintf(name, sizeof(name), "%s_count", h->name);
+	snprintf(name, nl, "%s_count", h->name);
 	self_value(t, o, name, lbl, (double)cum);
+out:
+	free(lbl);
+	free(name);
 }
 
 static void render_self(struct agg *a, struct buf *t, struct buf *o)
