@@ -60,14 +60,18 @@ awk -v s="$((s1 - s0))" -v c="$c1" -v c0="$c0" -v p="$p1" -v p0="$p0" -v t="$t1"
   printf "whole agent while pushing: %.1f%% CPU\n", (p - p0) / dt * 100
 }'
 base=$(awk -v p="$p1" -v p0="$p0" -v t="$t1" -v t0="$t0" 'BEGIN { print (p - p0) / (t - t0) }')
+# push CPU ms per 10,000 samples, for the ratio to a scrape
+push10k=$(awk -v s="$((s1 - s0))" -v c="$c1" -v c0="$c0" 'BEGIN { print (s > 0 ? (c - c0) / s * 1e7 : 0) }')
 for enc in identity gzip; do
   n=${BENCH_RW_SCRAPES:-500}
   q0=$(cpu $apid); u0=$(date +%s.%N)
   for _ in $(seq 1 $n); do curl -fsS -o /dev/null -H "Accept-Encoding: $enc" http://127.0.0.1:19928/metrics; done
   q1=$(cpu $apid); u1=$(date +%s.%N)
-  awk -v q="$q1" -v q0="$q0" -v u="$u1" -v u0="$u0" -v b="$base" -v n="$n" -v e="$enc" -v ns="$nser" 'BEGIN {
+  awk -v q="$q1" -v q0="$q0" -v u="$u1" -v u0="$u0" -v b="$base" -v n="$n" -v e="$enc" -v ns="$nser" -v pk="$push10k" 'BEGIN {
     extra = (q - q0) - b * (u - u0); if (extra < 0) extra = 0
-    printf "scrape (%s): %.3f ms agent CPU per scrape of %d series (%d scrapes, pushing went on), %.3f ms per 10,000 series\n", e, extra / n * 1000, ns, n, extra / n / ns * 1e4 * 1000 }'
+    per10k = extra / n / ns * 1e4 * 1000
+    printf "scrape (%s): %.3f ms agent CPU per scrape of %d series (%d scrapes, pushing went on), %.3f ms per 10,000 series\n", e, extra / n * 1000, ns, n, per10k
+    if (per10k > 0 && pk > 0) printf "ratio: pushing 10,000 samples costs %.1fx the CPU of scraping 10,000 series (%s)\n", pk / per10k, e }'
 done
 kill -TERM "$rpid"; wait "$rpid" 2>/dev/null
 echo "receiver: $(cat "$work/recv.out")"
