@@ -42,6 +42,9 @@ int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 		return -E2BIG;
 	out[k++] = (struct rw_label){"__name__", metric};
 	for (unsigned i = 0; i < n; i++) {
+		/* A label of that name would give the series two names. */
+		if (!strcmp(names[i], "__name__"))
+			return -EINVAL;
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(names[i], names[j]))
 				return -EINVAL;

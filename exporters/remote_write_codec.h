@@ -27,7 +27,7 @@ struct rw_label {
  * label wins, as in Prometheus). Labels with an empty value are left out
  * (an empty value means "no such label"). Sorted by name into out[max].
  * Returns the count, -E2BIG beyond max labels, -EINVAL for a duplicate
- * name in names[] or an empty metric name. */
+ * name in names[], a name "__name__" or an empty metric name. */
 int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 		    const char *const *values, const struct rw_label *ext, unsigned next,
 		    struct rw_label *out, unsigned max);

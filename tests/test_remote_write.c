@@ -272,6 +272,14 @@ START_TEST(test_sample_line)
 	ck_assert_int_eq(rw_parse_sample_line(l3, &m, nm, vl, 4, &n, &v), 0);
 	ck_assert(isnan(v));
 	ck_assert_int_eq(rw_parse_sample_line(l4, &m, nm, vl, 2, &n, &v), -E2BIG);
+	{
+		/* A line that names a label __name__ (found by fuzz-rw-line):
+		 * parsed, but no label set with two names is built. */
+		char l5[] = "accelmon_x{__name__=\"y\"} 1";
+		struct rw_label out[4];
+		ck_assert_int_eq(rw_parse_sample_line(l5, &m, nm, vl, 4, &n, &v), 0);
+		ck_assert_int_eq(rw_labels_build(m, n, nm, vl, NULL, 0, out, 4), -EINVAL);
+	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char b[64];
 		snprintf(b, sizeof(b), "%s", bad[i]);
