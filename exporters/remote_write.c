@@ -1042,9 +1042,10 @@ static void *ep_thread(void *arg)
 		struct timespec t = {next / NS_PER_S, next % NS_PER_S};
 		int64_t now;
 
-		while (!atomic_load(&e->stop) && clock_monotonic_ns() < next &&
-		       pthread_cond_timedwait(&e->cv, &e->lk, &t) != ETIMEDOUT)
-			;
+		/* Until the monotonic clock says so: a timed wait may end early
+		 * (libfaketime's does, when the wall clock is moved). */
+		while (!atomic_load(&e->stop) && clock_monotonic_ns() < next)
+			pthread_cond_timedwait(&e->cv, &e->lk, &t);
 		if (atomic_load(&e->stop))
 			break;
 		pthread_mutex_unlock(&e->lk);

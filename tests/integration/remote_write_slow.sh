@@ -62,6 +62,7 @@ grep -q "pushes skipped" "$WORK/agent.log" && fail "pushes skipped: $(grep skipp
 # timestamps go up one interval at a time, none missing, none twice.
 awk '{ if (NR > 1) { d = $6 - last
          if (d <= 0) { print "not in order or twice: " prev " / " $0; exit 1 }
+         if (d < 250) { print "pushes closer than half an interval: " prev " / " $0; exit 1 }
          if (d > 750) { print "push missing between: " prev " / " $0; exit 1 } }
        last = $6; prev = $0; n++ }
      END { if (n < 15) { print "only " n " pushes"; exit 1 } }' "$WORK/req.log" ||
