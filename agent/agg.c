@@ -669,6 +669,57 @@ int agg_stat_register(const char *name, const char *help, int is_counter,
 	return rc;
 }
 
+/* Histograms of other components (agg_stat_register_histogram), under
+ * stat_lock like the stats. */
+struct agg_hist {
+	char *name, *help, *labels; /* labels without the braces */
+	unsigned nb;
+	const double *le;
+	const _Atomic uint64_t *counts, *sum;
+	double sum_scale;
+};
+static struct agg_hist *hists;
+static size_t nhists, hists_cap;
+
+int agg_stat_register_histogram(const char *name, const char *help, const char *labels,
+				unsigned nb, const double *le,
+				const _Atomic uint64_t *counts,
+				const _Atomic uint64_t *sum, double sum_scale)
+{
+	size_t ll = labels ? strlen(labels) : 0;
+	int rc = 0;
+
+	if (!name || strncmp(name, "accelmon_", strlen("accelmon_")) != 0 || !nb ||
+	    !isinf(le[nb - 1]) ||
+	    (ll && (ll < 2 || labels[0] != '{' || labels[ll - 1] != '}')))
+		return -EINVAL;
+	pthread_mutex_lock(&stat_lock);
+	if (grow((void **)&hists, &hists_cap, nhists + 1, sizeof(*hists)) < 0) {
+		rc = -ENOMEM;
+	} else {
+		struct agg_hist *h = &hists[nhists];
+
+		h->name = strdup(name);
+		h->help = expo_escape_help(help);
+		h->labels = ll ? strndup(labels + 1, ll - 2) : strdup("");
+		h->nb = nb;
+		h->le = le;
+		h->counts = counts;
+		h->sum = sum;
+		h->sum_scale = sum_scale;
+		if (!h->name || !h->help || !h->labels) {
+			free(h->name);
+			free(h->help);
+			free(h->labels);
+			rc = -ENOMEM;
+		} else {
+			nhists++;
+		}
+	}
+	pthread_mutex_unlock(&stat_lock);
+	return rc;
+}
+
 void agg_stat_clear(void)
 {
 	pthread_mutex_lock(&stat_lock);
@@ -678,6 +729,12 @@ void agg_stat_clear(void)
 		free(stats[i].labels);
 	}
 	nstats = 0;
+	for (size_t i = 0; i < nhists; i++) {
+		free(hists[i].name);
+		free(hists[i].help);
+		free(hists[i].labels);
+	}
+	nhists = 0;
 	pthread_mutex_unlock(&stat_lock);
 }
 
@@ -725,6 +782,55 @@ static void self_value(struct buf *t, struct buf *o, const char *name,
 	int n = expo_format_double(val, sizeof(val), v);
 
 	put_line(t, o, name, labels, val, (size_t)n);
+}
+
+/* Histogram i (stat_lock held), its family header before the first of
+ * its name. The buckets are counted apart and summed here, so each is at
+ * least the one before and +Inf is _count, whatever a writer does while
+ * they are read. */
+static void render_hist(struct buf *t, struct buf *o, size_t i)
+{
+	const struct agg_hist *h = &hists[i];
+	uint64_t cum = 0;
+	/* Sized to the labels (a URL may be 2 KiB): a cut line would break
+	 * the whole page. */
+	size_t ll = strlen(h->labels) + 48, nl = strlen(h->name) + 8;
+	char *lbl = malloc(ll), *name = malloc(nl), val[32];
+	const char *sep = h->labels[0] ? "," : "";
+	int first = 1;
+
+	if (!lbl || !name)
+		goto out;
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(hists[j].name, h->name))
+			first = 0;
+	if (first) {
+		/* The family is the name itself, in both formats. */
+		buf_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help,
+			   h->name);
+		buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help,
+			   h->name);
+	}
+	snprintf(name, nl, "%s_bucket", h->name);
+	for (unsigned b = 0; b < h->nb; b++) {
+		cum += atomic_load_explicit(&h->counts[b], memory_order_relaxed);
+		if (isinf(h->le[b]))
+			snprintf(val, sizeof(val), "+Inf");
+		else
+			expo_format_double(val, sizeof(val), h->le[b]);
+		snprintf(lbl, ll, "{%s%sle=\"%s\"}", h->labels, sep, val);
+		self_value(t, o, name, lbl, (double)cum);
+	}
+	snprintf(lbl, ll, h->labels[0] ? "{%s}" : "%s", h->labels);
+	snprintf(name, nl, "%s_sum", h->name);
+	self_value(t, o, name, lbl,
+		   (double)atomic_load_explicit(h->sum, memory_order_relaxed) *
+		       h->sum_scale);
+	snprintf(name, nl, "%s_count", h->name);
+	self_value(t, o, name, lbl, (double)cum);
+out:
+	free(lbl);
+	free(name);
 }
 
 static void render_self(struct agg *a, struct buf *t, struct buf *o)
@@ -820,6 +926,8 @@ static void render_self(struct agg *a, struct buf *t, struct buf *o)
 			}
 		}
 	}
+	for (size_t i = 0; i < nhists; i++)
+		render_hist(t, o, i);
 	pthread_mutex_unlock(&stat_lock);
 
 	if (selfstats_read(&ps) == 0) {
@@ -895,6 +1003,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 			}
 		}
 	}
+	size_t self_off = t.len;
 	if (a->opts.self_metrics)
 		render_self(a, &t, &o);
 	buf_puts(&o, "# EOF\n");
@@ -907,6 +1016,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 	}
 	snap->text = t.p;
 	snap->text_len = t.len;
+	snap->text_self = self_off; /* remote write pushes them on request */
 	snap->om = o.p;
 	snap->om_len = o.len;
 	snap->values = vals;

@@ -63,6 +63,16 @@ int agg_reserved_name(const char *name);
  * -EINVAL. */
 int agg_stat_register(const char *name, const char *help, int is_counter,
 		      const char *labels, const _Atomic uint64_t *value);
+/* A histogram in the self-metrics block: name_bucket{labels,le="..."},
+ * name_sum{labels}, name_count{labels}. counts[i] counts the observations
+ * in (le[i-1], le[i]] (not cumulative; the agent sums them); le[nb-1] must
+ * be +Inf; *sum times sum_scale is the _sum (e.g. microseconds and 1e-6).
+ * labels "{k=\"v\"}" or "". le, counts and sum must outlive the agent's
+ * rendering (until agg_stat_clear). 0, -EINVAL or -ENOMEM. */
+int agg_stat_register_histogram(const char *name, const char *help,
+				const char *labels, unsigned nb, const double *le,
+				const _Atomic uint64_t *counts,
+				const _Atomic uint64_t *sum, double sum_scale);
 void agg_stat_clear(void);
 
 #endif

@@ -116,6 +116,9 @@ void config_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* Parse "1s", "250ms", "2m", "1h", "1.5s" or a bare number of seconds. */
 int config_parse_duration(const char *s, double *out_s);
+/* true/yes/on, false/no/off (any case): 0, or -EINVAL. For the scalars of
+ * AM_OPT_TREE values, read as the option table reads booleans. */
+int config_parse_bool(const char *s, bool *out);
 
 /* Find a section by its full name ("netdev", "smi/ixsmi"); NULL if none. */
 const struct cfg_section *config_collector(const struct agent_config *cfg,

@@ -265,7 +265,7 @@ static int want_scalar(struct cfg_parse *p, const yaml_node_t *v,
 			describe(v, d, sizeof(d)));
 }
 
-static int parse_bool(const char *s, bool *out)
+int config_parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = {"true", "yes", "on"};
 	static const char *const no[] = {"false", "no", "off"};
@@ -641,7 +641,7 @@ static int set_option(struct cfg_parse *p, struct am_config *opts,
 		rc = want_scalar(p, v, path, "a boolean (true or false)");
 		if (rc)
 			return rc;
-		if (parse_bool(scalar(v), &b))
+		if (config_parse_bool(scalar(v), &b))
 			return node_err(p, v, path,
 					"expected a boolean (true or false), got %s",
 					describe(v, d, sizeof(d)));

@@ -26,6 +26,8 @@ struct snapshot {
 	int64_t wall_ms;            /* wall-clock time of rendering */
 	char *text;                 /* text format 0.0.4 */
 	size_t text_len;
+	size_t text_self;           /* offset of the agent's own series in text
+	                               (accelmon_*, process_*): text_len if none */
 	char *om;                   /* OpenMetrics 1.0.0, ends in "# EOF\n" */
 	size_t om_len;
 	struct snap_value *values;  /* live series, in exposition order */

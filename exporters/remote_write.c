@@ -1,6 +1,7 @@
 /* Remote write exporter: pushes the snapshot's values to receivers that take
  * Prometheus remote write 1.0 (Prometheus, VictoriaMetrics, Thanos Receive,
- * Mimir). Each endpoint has its own thread, curl handle (kept alive), label
+ * Mimir). Each endpoint has a push thread (encodes each interval), a sender
+ * thread (one request at a time, oldest first), a curl handle (kept alive), label
  * cache and queue; the aggregator and scrapes only ever share a snapshot
  * reference with it. Requests that fail with 5xx, 429 or no answer are kept
  * in order (in memory, or in the on-disk spool) and retried with backoff.
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accelmon/util.h"
 #include "agg.h"
 #include "clock.h"
 #include "config.h"
@@ -47,7 +49,11 @@
 
 static const struct am_option rw_options[] = {
     {"url", AM_OPT_STRLIST,
-     "receiver URL, or a list of URLs that share the other settings (required)"},
+     "receiver URL, or a list of URLs that share the other settings (this or "
+     "endpoints)"},
+    {"endpoints", AM_OPT_TREE,
+     "receivers with settings of their own: a map, or a list of maps, each with "
+     "url and the keys of this section that differ for it"},
     {"external_labels", AM_OPT_STRLIST,
      "labels added to every series, as name=value (e.g. cluster=a)"},
     {"max_samples_per_request", AM_OPT_INT, "samples per request (default 2000)", 1,
@@ -65,9 +71,12 @@ static const struct am_option rw_options[] = {
     {"cert_file", AM_OPT_STRING, "client certificate (PEM)"},
     {"key_file", AM_OPT_STRING, "client key (PEM)"},
     {"insecure_skip_verify", AM_OPT_BOOL, "do not verify the server certificate"},
-    {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user"},
+    {"basic_auth", AM_OPT_TREE, "HTTP basic auth: {username: USER, password_file: FILE}"},
+    {"basic_auth_username", AM_OPT_STRING, "HTTP basic auth user (or basic_auth)"},
     {"basic_auth_password_file", AM_OPT_STRING, "file holding the basic auth password"},
     {"bearer_token_file", AM_OPT_STRING, "file holding a bearer token"},
+    {"self_metrics", AM_OPT_BOOL,
+     "also push the agent's own series (accelmon_*, process_*; default false)"},
     {"headers", AM_OPT_STRLIST,
      "extra HTTP headers as \"Name: value\" (X-Scope-OrgID for a Mimir tenant, "
      "THANOS-TENANT)"},
@@ -95,15 +104,23 @@ static const char *const drop_names[DROP_N] = {
     "http_403", "http_404",   "http_409",    "http_413", "http_other",
 };
 
-#define NBUCKETS 5
-static const double bucket_le[NBUCKETS] = {0.01, 0.1, 1, 10, INFINITY};
+/* Why samples failed (each attempt; they are retried). */
+enum fail_reason { FAIL_5XX, FAIL_429, FAIL_NO_ANSWER, FAIL_NO_CREDENTIAL, FAIL_N };
+static const char *const fail_names[FAIL_N] = {"http_5xx", "http_429", "no_answer",
+					       "credential_unreadable"};
+
+/* Request duration buckets (seconds): Prometheus' default ones. */
+#define NBUCKETS 12
+static const double bucket_le[NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					   0.5,	  1,	2.5,   5,    10,  INFINITY};
 
 struct rw_stats {
 	char *url;
-	_Atomic uint64_t sent, failed, retries, requests, last_success_s;
+	_Atomic uint64_t sent, retries, last_success_s;
 	_Atomic uint64_t spool_bytes, spool_segments;
+	_Atomic uint64_t failed[FAIL_N];
 	_Atomic uint64_t dropped[DROP_N];
-	_Atomic uint64_t by_duration[NBUCKETS];
+	_Atomic uint64_t dur_count[NBUCKETS], dur_sum_us; /* not cumulative */
 	/* The series of the last push of a stopped endpoint (stats_lock),
 	 * taken over by the next one for this URL so that series a reload
 	 * removed still get their stale marker; ext: its external labels. */
@@ -116,18 +133,37 @@ struct rw_stats {
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rw_stats *stats_list;
 
-static void reg(const char *name, const char *help, int counter, const char *url,
-		const char *extra, const _Atomic uint64_t *v)
+/* {url="URL"EXTRA}, sized to the URL: a cut label value would break the
+ * whole page. */
+static char *url_labels(const char *url, const char *extra)
 {
-	/* Sized to the URL: a cut label value would break the whole page. */
 	size_t len = strlen(url) + strlen(extra) + 16;
 	char *labels = malloc(len);
 
-	if (!labels)
-		return;
-	snprintf(labels, len, "{url=\"%s\"%s}", url, extra);
-	agg_stat_register(name, help, counter, labels, v);
+	if (labels)
+		snprintf(labels, len, "{url=\"%s\"%s}", url, extra);
+	return labels;
+}
+
+static void reg(const char *name, const char *help, int counter, const char *url,
+		const char *extra, const _Atomic uint64_t *v)
+{
+	char *labels = url_labels(url, extra);
+
+	if (labels)
+		agg_stat_register(name, help, counter, labels, v);
 	free(labels);
+}
+
+/* A counter per reason: name{url,reason="..."}. */
+static void reg_reasons(const char *name, const char *help, const char *url,
+			const char *const *reasons, int n, const _Atomic uint64_t *v)
+{
+	for (int i = 0; i < n; i++) {
+		char extra[64];
+		snprintf(extra, sizeof(extra), ",reason=\"%s\"", reasons[i]);
+		reg(name, help, 1, url, extra, &v[i]);
+	}
 }
 
 /* The stats block of url, registered on first use. */
@@ -152,33 +188,25 @@ static struct rw_stats *stats_get(const char *url)
 	stats_list = s;
 	reg("accelmon_remote_write_samples_sent_total",
 	    "Samples a remote write receiver accepted (2xx).", 1, esc, "", &s->sent);
-	reg("accelmon_remote_write_samples_failed_total",
-	    "Samples of requests that failed with 5xx, 429 or no answer (each attempt; "
-	    "retried).",
-	    1, esc, "", &s->failed);
-	for (int i = 0; i < DROP_N; i++) {
-		char extra[64];
-		snprintf(extra, sizeof(extra), ",reason=\"%s\"", drop_names[i]);
-		reg("accelmon_remote_write_samples_dropped_total",
+	reg_reasons("accelmon_remote_write_samples_failed_total",
+		    "Samples of requests that failed and are kept for a retry (each "
+		    "attempt): http_5xx, http_429, no_answer (refused, reset, timeout, "
+		    "TLS), credential_unreadable (the secret file).",
+		    esc, fail_names, FAIL_N, s->failed);
+	reg_reasons("accelmon_remote_write_samples_dropped_total",
 		    "Samples never delivered: too old, spool full or unwritable, "
 		    "invalid labels, or refused by the receiver with a non-retryable "
 		    "status (http_NNN).",
-		    1, esc, extra, &s->dropped[i]);
-	}
+		    esc, drop_names, DROP_N, s->dropped);
 	reg("accelmon_remote_write_retries_total",
 	    "Requests retried after a 5xx, 429 or no answer.", 1, esc, "", &s->retries);
-	for (int i = 0; i < NBUCKETS; i++) {
-		char extra[64];
-		if (isinf(bucket_le[i]))
-			snprintf(extra, sizeof(extra), ",duration_le=\"+Inf\"");
-		else
-			snprintf(extra, sizeof(extra), ",duration_le=\"%g\"",
-				 bucket_le[i]);
-		reg("accelmon_remote_write_requests_total",
-		    "Remote write requests made, cumulative by duration in seconds "
-		    "(duration_le=\"+Inf\" counts all).",
-		    1, esc, extra, &s->by_duration[i]);
-	}
+	char *labels = url_labels(esc, "");
+	if (labels)
+		agg_stat_register_histogram(
+		    "accelmon_remote_write_request_duration_seconds",
+		    "Duration of remote write requests (answered or not), in seconds.",
+		    labels, NBUCKETS, bucket_le, s->dur_count, &s->dur_sum_us, 1e-6);
+	free(labels);
 	reg("accelmon_remote_write_spool_bytes", "Bytes of requests queued for retry.", 0,
 	    esc, "", &s->spool_bytes);
 	reg("accelmon_remote_write_spool_segments", "Spool segment files on disk.", 0,
@@ -199,18 +227,38 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
 
 /* ---- one endpoint ---- */
 
+/* One endpoint's settings, owned: the threads outlive the config. */
 struct rw_opts {
+	char *url;
 	double interval_s, timeout_s, max_age_s, min_backoff_s, max_backoff_s;
 	unsigned max_samples;
-	int retry_429;
+	int retry_429, insecure, self_metrics;
 	uint64_t spool_max;
-	const char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
+	char *spool_dir, *ca_file, *cert_file, *key_file, *user, *password_file,
 	    *token_file;
-	int insecure;
-	struct rw_label *ext;
+	struct rw_label ext[RW_MAX_LABELS]; /* name malloc'd, value within it */
 	unsigned next;
-	char **headers; /* "Name: value" */
+	char *headers[RW_MAX_HEADERS]; /* "Name: value" */
 	unsigned nheaders;
+};
+
+/* The agent's own series of one push (self_metrics): the snapshot's self
+ * block copied twice, one copy parsed in place (labels point into it), the
+ * other cut into each line's `name{labels}` as rendered: the key by which
+ * the next push finds the series it no longer has (stale markers). */
+struct selfitem {
+	const char *key;
+	Prometheus__Label **ptr;
+	unsigned n;
+	double v;
+};
+
+struct selfset {
+	char *keys, *buf;
+	Prometheus__Label *lab;
+	Prometheus__Label **ptr;
+	struct selfitem *it;
+	size_t n;
 };
 
 /* A series' label set, built once (the registry is append-only). */
@@ -236,21 +284,33 @@ struct rw_ep {
 	struct rw_encoder enc;
 	struct lcache *lc;
 	size_t lccap;
-	uint8_t *prev, *cur; /* series bitmaps of the last two pushes */
+	uint8_t *prev, *cur;  /* series bitmaps of the last two pushes */
+	struct selfset sprev; /* the agent's own series of the last push */
 	size_t bmcap;
 	uint32_t *ids;
 	double *vals;
 	size_t idcap;
 	int64_t last_ts, last_mono;
 	int clock_back; /* pushes paused until the wall clock passes last_ts */
+	/* The sender's side: */
 	unsigned attempt;
 	int64_t retry_at_ns;
+	uint8_t *sbuf; /* copy of the request in flight */
+	size_t scap;
+	/* Requests the push thread made that the sender has not finished,
+	 * oldest first (lk). The inbox holds them only while the queue q is
+	 * empty and only until the next push: what a slow or failing
+	 * receiver has not taken by then moves to q (the spool), in order,
+	 * so q is always older than the inbox and the push thread never waits
+	 * for a request. */
+	struct rw_spool *in;   /* a memory queue */
+	pthread_mutex_t loglk; /* rl is shared by both threads */
 	struct log_ratelimit rl;
-	pthread_t th;
-	pthread_mutex_t lk;
-	pthread_cond_t cv;
+	pthread_t th, sth;  /* push thread (encodes), sender (HTTP) */
+	pthread_mutex_t lk; /* q, the inbox, stop */
+	pthread_cond_t cv, scv;
 	_Atomic int stop;
-	int started;
+	int started, sstarted, tstarted;
 };
 
 static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
@@ -265,7 +325,9 @@ static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&e->loglk);
 	log_limitedf(&e->rl, level, RW, "%s: %s", e->shown, m);
+	pthread_mutex_unlock(&e->loglk);
 }
 
 static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
@@ -495,7 +557,7 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 		      e->o.token_file ? "bearer_token_file" : "basic_auth_password_file",
 		      sfile, strerror(errno), nsamples);
 		curl_slist_free_all(h);
-		stat_add(&e->st->failed, nsamples);
+		stat_add(&e->st->failed[FAIL_NO_CREDENTIAL], nsamples);
 		return RW_RETRY;
 	}
 	if (e->o.token_file) {
@@ -520,8 +582,11 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 
 	dt = (double)(clock_monotonic_ns() - t0) / 1e9;
 	for (int i = 0; i < NBUCKETS; i++)
-		if (dt <= bucket_le[i])
-			stat_add(&e->st->by_duration[i], 1);
+		if (dt <= bucket_le[i]) {
+			stat_add(&e->st->dur_count[i], 1);
+			break;
+		}
+	stat_add(&e->st->dur_sum_us, (uint64_t)(dt * 1e6));
 	act = rw_classify(status, e->o.retry_429);
 	switch (act) {
 	case RW_DONE:
@@ -540,7 +605,10 @@ static enum rw_action ep_send(struct rw_ep *e, const uint8_t *body, size_t len,
 		      nsamples, e->body_head);
 		break;
 	case RW_RETRY:
-		stat_add(&e->st->failed, nsamples);
+		stat_add(&e->st->failed[status == 429	? FAIL_429
+					: status >= 500 ? FAIL_5XX
+							: FAIL_NO_ANSWER],
+			 nsamples);
 		if (status)
 			eplog(e, LOGL_WARN, "HTTP %ld, will retry: %.200s", status,
 			      e->body_head);
@@ -604,62 +672,226 @@ static void ep_queue(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsample
 	ep_spool_stats(e);
 }
 
-/* Send a fresh request now when nothing older waits, else queue it. */
-static void ep_submit(struct rw_ep *e, const struct rw_pos *pos, uint32_t nsamples,
-		      const uint8_t *body, size_t len)
+/* Move the inbox to the queue, in order (lk held): its requests were not
+ * sent within an interval, or one failed and waits for a retry; the
+ * spool keeps them from here on. */
+static void ep_inbox_flush(struct rw_ep *e)
 {
-	if (rw_spool_empty(e->q) && clock_monotonic_ns() >= e->retry_at_ns) {
-		enum rw_action a = ep_send(e, body, len, nsamples);
-		if (a != RW_RETRY) {
-			rw_spool_mark_sent(e->q, pos);
-			return;
-		}
-		ep_backoff(e);
+	struct rw_pos pos;
+	uint32_t ns;
+	const uint8_t *body;
+	size_t len;
+
+	while (rw_spool_peek(e->in, &pos, &ns, &body, &len) == 0) {
+		ep_queue(e, &pos, ns, body, len);
+		rw_spool_pop(e->in, 0);
 	}
-	ep_queue(e, pos, nsamples, body, len);
 }
 
-/* Send what is queued, oldest first, until it fails, is empty or the
- * next push is due. */
-static void ep_drain(struct rw_ep *e, int64_t until_ns)
+/* Hand a fresh request to the sender (the push thread; never waits for
+ * the network): behind what is queued, else in the inbox. */
+static void ep_enqueue(struct rw_ep *e, const struct rw_pos *pos, uint32_t ns,
+		       const uint8_t *body, size_t len)
 {
-	int64_t now;
+	pthread_mutex_lock(&e->lk);
+	if (!rw_spool_empty(e->q) || rw_spool_push(e->in, pos, ns, body, len) < 0) {
+		ep_inbox_flush(e); /* keeps the order when the add failed */
+		ep_queue(e, pos, ns, body, len);
+	}
+	pthread_cond_signal(&e->scv);
+	pthread_mutex_unlock(&e->lk);
+}
 
-	/* until_ns is the next push: a long backlog never delays one (its
-	 * samples would get a late timestamp); the push is queued behind. */
-	while (!atomic_load(&e->stop) && !rw_spool_empty(e->q) &&
-	       (now = clock_monotonic_ns()) >= e->retry_at_ns && now < until_ns) {
-		struct rw_pos pos, sent = rw_spool_sent(e->q);
-		uint32_t ns;
+/* Remove the oldest request (lk held): from the queue when it has one
+ * (the inbox is then empty), else from the inbox. */
+static void ep_pop(struct rw_ep *e, int from_q, int sent)
+{
+	if (from_q) {
+		rw_spool_pop(e->q, sent);
+		ep_spool_stats(e);
+		return;
+	}
+	struct rw_pos pos;
+	if (sent && rw_spool_head(e->in, &pos) == 0)
+		rw_spool_mark_sent(e->q, &pos);
+	rw_spool_pop(e->in, 0);
+}
+
+/* The oldest request, copied to e->sbuf (the push thread may move or drop
+ * it while it is in flight): 1, or 0 when there is none to send now.
+ * Requests already sent, unreadable or older than max_sample_age are
+ * removed on the way and counted. lk held. */
+static int ep_take(struct rw_ep *e, struct rw_pos *pos, uint32_t *ns, size_t *len)
+{
+	for (;;) {
+		struct rw_pos sent = rw_spool_sent(e->q);
 		const uint8_t *body;
-		size_t len;
-		int rc = rw_spool_peek(e->q, &pos, &ns, &body, &len);
+		int from_q = !rw_spool_empty(e->q);
 
-		if (rc < 0) {
-			eplog(e, LOGL_ERROR, "a spooled request cannot be read back: %s",
-			      strerror(-rc));
-			stat_add(&e->st->dropped[DROP_SPOOL_ERROR], ns);
-			rw_spool_pop(e->q, 0);
+		if (from_q) {
+			int rc = rw_spool_peek(e->q, pos, ns, &body, len);
+			if (rc == -ENOMEM)
+				goto later;
+			if (rc < 0) {
+				eplog(e, LOGL_ERROR,
+				      "a spooled request cannot be read back: %s",
+				      strerror(-rc));
+				stat_add(&e->st->dropped[DROP_SPOOL_ERROR], *ns);
+				ep_pop(e, 1, 0);
+				continue;
+			}
+		} else if (rw_spool_peek(e->in, pos, ns, &body, len) < 0) {
+			return 0; /* empty (a memory queue has nothing to read) */
+		}
+		if (rw_pos_cmp(pos, &sent) <= 0) {
+			ep_pop(e, from_q, 0);
 			continue;
 		}
-		if (rw_pos_cmp(&pos, &sent) <= 0) {
-			rw_spool_pop(e->q, 0);
-			continue;
-		}
-		if ((double)(clock_wall_ms() - pos.ts_ms) > e->o.max_age_s * 1000) {
-			stat_add(&e->st->dropped[DROP_TOO_OLD], ns);
+		if ((double)(clock_wall_ms() - pos->ts_ms) > e->o.max_age_s * 1000) {
+			stat_add(&e->st->dropped[DROP_TOO_OLD], *ns);
 			eplog(e, LOGL_WARN,
 			      "dropping queued samples older than max_sample_age");
-			rw_spool_pop(e->q, 1);
+			ep_pop(e, from_q, 1);
 			continue;
 		}
-		if (ep_send(e, body, len, ns) == RW_RETRY) {
-			ep_backoff(e);
-			break;
+		if (*len > e->scap) {
+			uint8_t *b = realloc(e->sbuf, *len);
+			if (!b)
+				goto later;
+			e->sbuf = b;
+			e->scap = *len;
 		}
-		rw_spool_pop(e->q, 1);
+		memcpy(e->sbuf, body, *len);
+		return 1;
 	}
-	ep_spool_stats(e);
+later:
+	e->retry_at_ns = clock_monotonic_ns() + NS_PER_S; /* out of memory */
+	return 0;
+}
+
+/* After the answer to the request at pos (lk held). A request to retry
+ * stays first, and the inbox goes to the spool while it waits. Else it is
+ * removed, unless the push thread dropped it from a full queue meanwhile. */
+static void ep_answered(struct rw_ep *e, const struct rw_pos *pos, enum rw_action act)
+{
+	int from_q = !rw_spool_empty(e->q);
+	struct rw_pos head;
+
+	if (act == RW_RETRY) {
+		ep_backoff(e);
+		ep_inbox_flush(e);
+		return;
+	}
+	if (rw_spool_head(from_q ? e->q : e->in, &head) == 0 && !rw_pos_cmp(&head, pos)) {
+		ep_pop(e, from_q, 1);
+		return;
+	}
+	rw_spool_mark_sent(e->q, pos);
+}
+
+/* The sender: oldest request first, one at a time (remote write 1.0 wants
+ * the samples of a series in order), backing off after a failure. */
+static void *ep_sender(void *arg)
+{
+	struct rw_ep *e = arg;
+
+	pthread_mutex_lock(&e->lk);
+	while (!atomic_load(&e->stop)) {
+		struct rw_pos pos;
+		uint32_t ns;
+		size_t len;
+		int queued = !rw_spool_empty(e->q) || !rw_spool_empty(e->in);
+
+		if (queued && clock_monotonic_ns() < e->retry_at_ns) {
+			struct timespec t = {e->retry_at_ns / NS_PER_S,
+					     e->retry_at_ns % NS_PER_S};
+			pthread_cond_timedwait(&e->scv, &e->lk, &t);
+			continue;
+		}
+		if (!queued || !ep_take(e, &pos, &ns, &len)) {
+			if (clock_monotonic_ns() >= e->retry_at_ns)
+				pthread_cond_wait(&e->scv, &e->lk);
+			continue;
+		}
+		pthread_mutex_unlock(&e->lk);
+		enum rw_action act = ep_send(e, e->sbuf, len, ns);
+		pthread_mutex_lock(&e->lk);
+		ep_answered(e, &pos, act);
+	}
+	pthread_mutex_unlock(&e->lk);
+	return NULL;
+}
+
+static void selfset_free(struct selfset *ss)
+{
+	free(ss->keys);
+	free(ss->buf);
+	free(ss->lab);
+	free(ss->ptr);
+	free(ss->it);
+	memset(ss, 0, sizeof(*ss));
+}
+
+/* Parse the self block (text, len) of a snapshot into ss. */
+static int selfset_build(struct rw_ep *e, const char *text, size_t len,
+			 struct selfset *ss)
+{
+	size_t lines = 1;
+
+	memset(ss, 0, sizeof(*ss));
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	ss->keys = malloc(len + 1);
+	ss->buf = malloc(len + 1);
+	ss->it = calloc(lines, sizeof(*ss->it));
+	ss->lab = calloc(lines * RW_MAX_LABELS, sizeof(*ss->lab));
+	ss->ptr = calloc(lines * RW_MAX_LABELS, sizeof(*ss->ptr));
+	if (!ss->keys || !ss->buf || !ss->it || !ss->lab || !ss->ptr) {
+		selfset_free(ss);
+		return -ENOMEM;
+	}
+	memcpy(ss->keys, text, len);
+	memcpy(ss->buf, text, len);
+	ss->keys[len] = ss->buf[len] = '\0';
+	for (size_t off = 0; off < len;) {
+		char *line = ss->buf + off, *key = ss->keys + off,
+		     *eol = strchr(line, '\n');
+		const char *metric, *names[RW_MAX_LABELS], *values[RW_MAX_LABELS];
+		struct rw_label tmp[RW_MAX_LABELS];
+		unsigned nlab = 0;
+		double v;
+		int k;
+
+		if (eol) {
+			*eol = '\0';
+			key[eol - line] = '\0';
+		}
+		off += strlen(line) + 1;
+		if (line[0] == '#' || !line[0])
+			continue;
+		if (rw_parse_sample_line(line, &metric, names, values, RW_MAX_LABELS,
+					 &nlab, &v) < 0 ||
+		    (k = rw_labels_build(metric, nlab, names, values, e->o.ext, e->o.next,
+					 tmp, RW_MAX_LABELS)) < 0) {
+			stat_add(&e->st->dropped[DROP_LABELS], 1);
+			continue;
+		}
+		*strrchr(key, ' ') = '\0'; /* parsed: there is a blank */
+		struct selfitem *it = &ss->it[ss->n];
+		Prometheus__Label *lab = ss->lab + ss->n * RW_MAX_LABELS;
+		it->ptr = ss->ptr + ss->n * RW_MAX_LABELS;
+		for (int j = 0; j < k; j++) {
+			prometheus__label__init(&lab[j]);
+			lab[j].name = (char *)tmp[j].name;
+			lab[j].value = (char *)tmp[j].value;
+			it->ptr[j] = &lab[j];
+		}
+		it->key = key;
+		it->n = (unsigned)k;
+		it->v = v;
+		ss->n++;
+	}
+	return 0;
 }
 
 /* One push: the current snapshot's values (and stale markers for series
@@ -671,12 +903,21 @@ static void ep_drain(struct rw_ep *e, int64_t until_ns)
 static void ep_tick(struct rw_ep *e)
 {
 	struct snapshot *s = snapshot_acquire();
+	struct selfset self = {0};
 	uint32_t nser = series_count();
 	size_t n = 0, nstale = 0;
 	int64_t ts, mono = clock_monotonic_ns();
 
 	if (!s)
 		return;
+	/* What the sender has not finished since the last push goes to the
+	 * spool: the receiver is slower than the interval (or failing). */
+	pthread_mutex_lock(&e->lk);
+	if (!rw_spool_empty(e->in)) {
+		eplog(e, LOGL_DEBUG, "requests not sent within the interval: queued");
+		ep_inbox_flush(e);
+	}
+	pthread_mutex_unlock(&e->lk);
 	ts = clock_wall_ms();
 	if (e->last_ts && ts <= e->last_ts) {
 		if (!e->clock_back)
@@ -721,6 +962,10 @@ static void ep_tick(struct rw_ep *e)
 		e->ids[n] = id;
 		e->vals[n++] = s->values[i].value;
 	}
+	if (e->o.self_metrics && s->text_self < s->text_len &&
+	    selfset_build(e, s->text + s->text_self, s->text_len - s->text_self, &self) <
+		0)
+		eplog(e, LOGL_WARN, "out of memory: the agent's own series not pushed");
 	snapshot_release(s);
 	/* Series of the last push that are gone get a stale marker (their
 	 * labels may not be built yet when the set came from the endpoint
@@ -736,64 +981,85 @@ static void ep_tick(struct rw_ep *e)
 			nstale++;
 		}
 	memcpy(e->prev, e->cur, (nser + 7) / 8);
+	/* The agent's own series of the last push that are gone (a collector
+	 * a reload removed): stale markers, after this push's own. */
+	size_t nself = self.n, ngone = 0;
+	size_t *gone = e->sprev.n ? calloc(e->sprev.n, sizeof(*gone)) : NULL;
+	for (size_t i = 0; gone && i < e->sprev.n; i++) {
+		size_t j;
+		for (j = 0; j < self.n && strcmp(self.it[j].key, e->sprev.it[i].key); j++)
+			;
+		if (j == self.n)
+			gone[ngone++] = i;
+	}
 	e->last_ts = ts;
 	e->last_mono = mono;
-	for (size_t off = 0, chunk = 0; off < n; off += e->o.max_samples, chunk++) {
-		size_t k = n - off < e->o.max_samples ? n - off : e->o.max_samples;
+	size_t total = n + nself + ngone;
+	for (size_t off = 0, chunk = 0; off < total; off += e->o.max_samples, chunk++) {
+		size_t k =
+		    total - off < e->o.max_samples ? total - off : e->o.max_samples;
 		const uint8_t *body;
 		size_t len;
 
 		if (rw_enc_begin(&e->enc, k) < 0)
-			return;
+			break;
 		for (size_t i = off; i < off + k; i++) {
-			const struct lcache *c = &e->lc[e->ids[i]];
-			rw_enc_add(&e->enc, c->ptr, c->n, e->vals[i], ts);
+			if (i < n) {
+				const struct lcache *c = &e->lc[e->ids[i]];
+				rw_enc_add(&e->enc, c->ptr, c->n, e->vals[i], ts);
+			} else if (i < n + nself) {
+				const struct selfitem *it = &self.it[i - n];
+				rw_enc_add(&e->enc, it->ptr, it->n, it->v, ts);
+			} else {
+				const struct selfitem *it =
+				    &e->sprev.it[gone[i - n - nself]];
+				rw_enc_add(&e->enc, it->ptr, it->n, rw_stale_nan(), ts);
+			}
 		}
 		if (rw_enc_finish(&e->enc, &body, &len) < 0)
-			return;
-		ep_submit(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
-			  len);
+			break;
+		ep_enqueue(e, &(struct rw_pos){ts, (uint32_t)chunk}, (uint32_t)k, body,
+			   len);
 	}
-	if (nstale)
-		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent", nstale);
+	free(gone);
+	selfset_free(&e->sprev);
+	e->sprev = self;
+	if (nstale + ngone)
+		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent",
+		      nstale + ngone);
 }
 
+/* The push thread: one push per interval; sending is the sender's, so a
+ * slow receiver never delays or skips a push. */
 static void *ep_thread(void *arg)
 {
 	struct rw_ep *e = arg;
-	int64_t next = clock_monotonic_ns() + (int64_t)(e->o.interval_s * 1e9);
+	int64_t iv = (int64_t)(e->o.interval_s * 1e9);
+	int64_t next = clock_monotonic_ns() + iv;
 
 	pthread_mutex_lock(&e->lk);
 	while (!atomic_load(&e->stop)) {
-		int64_t wake = next;
-		struct timespec t;
+		struct timespec t = {next / NS_PER_S, next % NS_PER_S};
+		int64_t now;
 
-		if (!rw_spool_empty(e->q) && e->retry_at_ns < wake)
-			wake = e->retry_at_ns;
-		t.tv_sec = wake / NS_PER_S;
-		t.tv_nsec = wake % NS_PER_S;
-		while (!atomic_load(&e->stop) && clock_monotonic_ns() < wake &&
-		       pthread_cond_timedwait(&e->cv, &e->lk, &t) != ETIMEDOUT)
-			;
+		/* Until the monotonic clock says so: a timed wait may end early
+		 * (libfaketime's does, when the wall clock is moved). */
+		while (!atomic_load(&e->stop) && clock_monotonic_ns() < next)
+			pthread_cond_timedwait(&e->cv, &e->lk, &t);
 		if (atomic_load(&e->stop))
 			break;
 		pthread_mutex_unlock(&e->lk);
-		int64_t now = clock_monotonic_ns(), iv = (int64_t)(e->o.interval_s * 1e9);
-		if (now >= next) {
-			ep_tick(e); /* queued behind older requests, if any */
-			now = clock_monotonic_ns();
-			next += iv;
-			if (next <= now) {
-				/* A request blocked past the interval (timeout
-				 * longer than interval): those pushes are lost. */
-				eplog(e, LOGL_WARN,
-				      "%" PRId64 " pushes skipped: a request took longer "
-				      "than the interval (lower `timeout`)",
-				      (now - next) / iv + 1);
-				next = now + iv;
-			}
+		ep_tick(e);
+		now = clock_monotonic_ns();
+		next += iv;
+		if (next <= now) {
+			/* Only encoding (or a spool write) runs here. */
+			eplog(e, LOGL_WARN,
+			      "%" PRId64 " pushes skipped: making a push took longer "
+			      "than the interval",
+			      (now - next) / iv + 1);
+			next = now + iv;
 		}
-		ep_drain(e, next);
 		pthread_mutex_lock(&e->lk);
 	}
 	pthread_mutex_unlock(&e->lk);
@@ -856,6 +1122,8 @@ static int ep_take_set(struct rw_ep *e)
 	return rc;
 }
 
+static void opts_free(struct rw_opts *o);
+
 static void ep_free(struct rw_ep *e)
 {
 	if (!e)
@@ -864,6 +1132,8 @@ static void ep_free(struct rw_ep *e)
 		ep_save_set(e);
 	if (e->q) {
 		struct rw_spool_stats s;
+		if (e->in) /* the spool keeps what the sender had not done */
+			ep_inbox_flush(e);
 		rw_spool_stats(e->q, &s);
 		if (s.records && !e->o.spool_dir)
 			eplog(e, LOGL_WARN,
@@ -879,13 +1149,18 @@ static void ep_free(struct rw_ep *e)
 		free(e->lc[i].ptr);
 	}
 	free(e->lc);
+	selfset_free(&e->sprev);
 	free(e->prev);
 	free(e->cur);
 	free(e->ids);
 	free(e->vals);
-	free(e->url);
+	opts_free(&e->o); /* e->url is e->o.url */
 	free(e->shown);
 	free(e->spool_path);
+	if (e->in)
+		rw_spool_close(e->in);
+	free(e->sbuf);
+	pthread_mutex_destroy(&e->loglk);
 	free(e);
 }
 
@@ -894,27 +1169,7 @@ static void ep_free(struct rw_ep *e)
 struct rw_exp {
 	struct rw_ep *ep[RW_MAX_ENDPOINTS];
 	size_t n;
-	struct rw_label ext[RW_MAX_LABELS];
-	char *ext_buf[RW_MAX_LABELS];
-	char *strs[8]; /* copies of the string options the threads read */
-	char *hdr[RW_MAX_HEADERS];
 };
-
-/* Own a copy of a string option: the threads must not depend on how long
- * the config tree lives. */
-static int keep(struct rw_exp *x, const char **s)
-{
-	size_t i;
-
-	if (!*s)
-		return 0;
-	for (i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]) && x->strs[i]; i++)
-		;
-	if (i == sizeof(x->strs) / sizeof(x->strs[0]) || !(x->strs[i] = strdup(*s)))
-		return -ENOMEM;
-	*s = x->strs[i];
-	return 0;
-}
 
 /* A URL may carry user:password@ (curl takes it): keep that out of logs,
  * the url label and the spool directory. */
@@ -1046,105 +1301,541 @@ static int check_spool_dir(struct rw_err *er, const char *dir)
  * stay readable, and no buffer on the way cuts it. */
 #define RW_URL_MAX 2048
 
-/* Everything that can be checked without starting: run when the config is
- * loaded (FILE:LINE, exit 2 at startup, a reload refused) and again by
- * start. No side effects. */
-static int rw_check_opts(const struct am_config *cfg, struct rw_err *er)
+/* ---- per-endpoint settings ----
+ * An endpoint is a URL of the section's `url` (all of the section's
+ * settings), or an item of `endpoints` (a map, or a list of maps) whose
+ * keys override the section's. The same code reads both, for the check at
+ * config load and for start, so that they cannot disagree. */
+
+/* Longest key path of an error ("endpoints[15].external_labels.NAME"). */
+#define RW_KEY_MAX 96
+
+/* Keys an `endpoints` item may have. */
+static const char *const ep_keys[] = {
+    "url",
+    "interval",
+    "timeout",
+    "external_labels",
+    "max_samples_per_request",
+    "max_sample_age",
+    "min_backoff",
+    "max_backoff",
+    "retry_on_http_429",
+    "spool_dir",
+    "spool_max_size",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "insecure_skip_verify",
+    "basic_auth",
+    "bearer_token_file",
+    "headers",
+    "self_metrics",
+    NULL,
+};
+
+/* Where one endpoint's settings come from. */
+struct rw_src {
+	const struct am_config *cfg;
+	const struct am_node *ep; /* its `endpoints` map, or NULL */
+	const char *url;	  /* from the section's url list, or NULL */
+	char pfx[24];		  /* "endpoints[1].", "endpoints." or "" */
+	char urlkey[32];	  /* key of the url for errors */
+	struct rw_err *er;
+};
+
+static const char *kind_name(const struct am_node *n)
 {
-	const char *sz = am_cfg_string(cfg, "spool_max_size", "256MiB");
-	const char *user = am_cfg_string(cfg, "basic_auth_username", NULL),
-		   *pw = am_cfg_string(cfg, "basic_auth_password_file", NULL),
-		   *tok = am_cfg_string(cfg, "bearer_token_file", NULL),
-		   *cert = am_cfg_string(cfg, "cert_file", NULL),
-		   *keyf = am_cfg_string(cfg, "key_file", NULL);
-	size_t nurl = am_cfg_list_len(cfg, "url");
-	uint64_t max;
-	char key[64];
+	return am_node_kind(n) == AM_NODE_LIST ? "list" : "map";
+}
 
-	if (!nurl)
-		return bad(er, "url", "the remote_write exporter needs `url`");
-	if (nurl > RW_MAX_ENDPOINTS)
-		return bad(er, "url", "at most %d URLs", RW_MAX_ENDPOINTS);
-	for (size_t i = 0; i < nurl; i++) {
-		const char *url = am_cfg_list_at(cfg, "url", i);
-		char *shown = url_shown(url);
-		int rc = 0;
+/* The endpoint's own value of key; NULL when the section's applies. */
+static const struct am_node *own(const struct rw_src *s, const char *key)
+{
+	return am_node_get(s->ep, key);
+}
 
-		snprintf(key, sizeof(key), "url[%zu]", i);
-		if (!shown)
-			return -ENOMEM;
-		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-			rc = bad(er, key, "'%.200s' is not an http:// or https:// URL",
-				 shown);
-		else if (strlen(url) > RW_URL_MAX)
-			rc = bad(er, key, "longer than %d bytes", RW_URL_MAX);
-		for (size_t j = 0; !rc && j < i; j++)
-			if (!strcmp(url, am_cfg_list_at(cfg, "url", j)))
-				rc = bad(er, key, "%.200s is listed twice", shown);
-		free(shown);
-		if (rc)
-			return rc;
+static int src_bad(const struct rw_src *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int src_bad(const struct rw_src *s, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(s->er->key, s->er->keylen, "%s%s", s->pfx, key);
+	va_start(ap, fmt);
+	vsnprintf(s->er->why, s->er->whylen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A scalar of the endpoint's map; an empty one (`key:` or null) means
+ * "none" for this endpoint, not the section's. */
+static int own_str(const struct rw_src *s, const char *key, const struct am_node *n,
+		   const char **out)
+{
+	if (!(*out = am_node_str(n)))
+		return src_bad(s, key, "expected a value, not a %s", kind_name(n));
+	if (!**out)
+		*out = NULL;
+	return 0;
+}
+
+static int get_str(const struct rw_src *s, const char *key, const char **out)
+{
+	const struct am_node *n = own(s, key);
+
+	if (!n) {
+		*out = am_cfg_string(s->cfg, key, NULL);
+		return 0;
 	}
-	if (rec_parse_size(sz, &max) < 0 || max < 65536)
-		return bad(er, "spool_max_size", "'%s' is not a size of at least 64KiB",
-			   sz);
-	if (am_cfg_duration(cfg, "min_backoff", 0.1) >
-	    am_cfg_duration(cfg, "max_backoff", 5))
-		return bad(er, "min_backoff", "larger than max_backoff");
-	if ((user != NULL) != (pw != NULL))
-		return bad(er, "basic_auth_username",
-			   "basic auth needs both basic_auth_username and "
-			   "basic_auth_password_file");
-	if (user && tok)
-		return bad(er, "bearer_token_file",
-			   "use basic auth or a bearer token, not both");
-	if ((cert != NULL) != (keyf != NULL))
-		return bad(er, "cert_file",
-			   "a client certificate needs cert_file and key_file");
-	if (check_file(er, "ca_file", am_cfg_string(cfg, "ca_file", NULL)) ||
-	    check_file(er, "cert_file", cert) || check_file(er, "key_file", keyf) ||
-	    check_file(er, "basic_auth_password_file", pw) ||
-	    check_file(er, "bearer_token_file", tok) ||
-	    check_spool_dir(er, am_cfg_string(cfg, "spool_dir", NULL)))
-		return -EINVAL;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
-		const char *l = am_cfg_list_at(cfg, "external_labels", i);
-		const char *eq = strchr(l, '=');
-		char name[128];
+	return own_str(s, key, n, out);
+}
 
-		snprintf(key, sizeof(key), "external_labels[%zu]", i);
-		if (i == RW_MAX_LABELS - 1)
-			return bad(er, key, "too many external labels");
-		if (!eq || !eq[1])
-			return bad(er, key, "'%.200s' is not name=value", l);
-		snprintf(name, sizeof(name), "%.*s", (int)(eq - l), l);
-		if ((size_t)(eq - l) >= sizeof(name) || !rw_label_name_ok(name))
-			return bad(er, key, "'%.100s' is not a label name", name);
-		for (size_t j = 0; j < i; j++) {
-			const char *o = am_cfg_list_at(cfg, "external_labels", j);
-			if (!strncmp(o, l, (size_t)(eq - l) + 1))
-				return bad(er, key, "label %s given twice", name);
+static int get_bool(const struct rw_src *s, const char *key, bool def, int *out)
+{
+	const struct am_node *n = own(s, key);
+	const char *v;
+	bool b;
+
+	if (!n) {
+		*out = am_cfg_bool(s->cfg, key, def);
+		return 0;
+	}
+	if (own_str(s, key, n, &v) < 0)
+		return -EINVAL;
+	if (!v || config_parse_bool(v, &b) < 0)
+		return src_bad(s, key, "expected a boolean (true or false), got '%.40s'",
+			       v ? v : "");
+	*out = b;
+	return 0;
+}
+
+/* A duration or an integer within [min, max] (the option table's range). */
+static int get_num(const struct rw_src *s, const char *key, int is_int, double def,
+		   double min, double max, double *out)
+{
+	const struct am_node *n = own(s, key);
+	const char *v;
+	uint64_t u;
+
+	if (!n) {
+		*out = is_int ? (double)am_cfg_int(s->cfg, key, (long)def)
+			      : am_cfg_duration(s->cfg, key, def);
+		return 0;
+	}
+	if (own_str(s, key, n, &v) < 0)
+		return -EINVAL;
+	if (!v)
+		return src_bad(s, key, "expected %s",
+			       is_int ? "an integer" : "a duration");
+	if (is_int ? am_parse_u64(v, strlen(v), &u) < 0
+		   : config_parse_duration(v, out) < 0)
+		return src_bad(s, key, "'%.40s' is not %s", v,
+			       is_int ? "an integer" : "a duration (e.g. 250ms, 1s, 2m)");
+	if (is_int)
+		*out = (double)u;
+	if (*out < min || *out > max)
+		return src_bad(s, key, "'%.40s' is out of range [%.10g, %.10g]%s", v, min,
+			       max, is_int ? "" : " seconds");
+	return 0;
+}
+
+static const struct am_option *opt_find(const char *name)
+{
+	for (const struct am_option *o = rw_options; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o;
+	return NULL;
+}
+
+static int get_opt_num(const struct rw_src *s, const char *key, double def, double *out)
+{
+	const struct am_option *o = opt_find(key);
+
+	return get_num(s, key, o->type == AM_OPT_INT, def, o->min, o->max, out);
+}
+
+/* A list of "name=value" (sep '=') or "Name: value" (sep ':'): the
+ * section's STRLIST, or the endpoint's list, one string or map (name:
+ * value). Each item in out[] (malloc'd), its key for errors in keys[]; at
+ * most max (what: the error's words). */
+static int get_pairs(const struct rw_src *s, const char *key, char sep, char **out,
+		     char (*keys)[RW_KEY_MAX], unsigned max, const char *what,
+		     unsigned *n)
+{
+	const struct am_node *nd = own(s, key);
+	enum am_node_kind kind = am_node_kind(nd);
+	size_t len = !nd		      ? am_cfg_list_len(s->cfg, key)
+		     : kind == AM_NODE_SCALAR ? 1
+					      : am_node_len(nd);
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		const struct am_node *it =
+		    kind == AM_NODE_SCALAR ? nd : am_node_at(nd, i);
+		const char *name = am_node_key(nd, i);
+		const char *v = nd ? am_node_str(it) : am_cfg_list_at(s->cfg, key, i);
+		char *k = keys[i < max ? i : max];
+
+		if (!nd)
+			snprintf(k, RW_KEY_MAX, "%s[%zu]", key, i);
+		else if (kind == AM_NODE_MAP)
+			snprintf(k, RW_KEY_MAX, "%s%s.%.40s", s->pfx, key, name);
+		else if (kind == AM_NODE_LIST)
+			snprintf(k, RW_KEY_MAX, "%s%s[%zu]", s->pfx, key, i);
+		else
+			snprintf(k, RW_KEY_MAX, "%s%s", s->pfx, key);
+		if (i == max)
+			return bad(s->er, k, "at most %u %s", max, what);
+		if (!v)
+			return bad(s->er, k, "expected a value, not a %s", kind_name(it));
+		if (kind == AM_NODE_MAP) {
+			size_t l = strlen(name) + strlen(v) + 3;
+			if ((out[i] = malloc(l)))
+				snprintf(out[i], l, sep == '=' ? "%s=%s" : "%s: %s", name,
+					 v);
+		} else {
+			out[i] = strdup(v);
+		}
+		if (!out[i])
+			return -ENOMEM;
+		*n = (unsigned)i + 1;
+	}
+	return 0;
+}
+
+/* basic_auth: {username, password_file} (a map, in an endpoint or the
+ * section). */
+static int basic_auth_map(const struct rw_src *s, const char *pfx,
+			  const struct am_node *n, const char **user, const char **pw)
+{
+	char key[96];
+
+	for (size_t i = 0; i < am_node_len(n); i++) {
+		const char *k = am_node_key(n, i);
+		if (strcmp(k, "username") && strcmp(k, "password_file")) {
+			snprintf(key, sizeof(key), "%sbasic_auth.%s", pfx, k);
+			return bad(s->er, key,
+				   "unknown key (basic_auth takes username and "
+				   "password_file)");
 		}
 	}
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
-		int rc;
+	*user = am_node_str(am_node_get(n, "username"));
+	*pw = am_node_str(am_node_get(n, "password_file"));
+	snprintf(key, sizeof(key), "%sbasic_auth", pfx);
+	if (am_node_kind(n) != AM_NODE_MAP)
+		return bad(s->er, key, "expected a map {username, password_file}");
+	if (!*user || !**user || !*pw || !**pw)
+		return bad(s->er, key, "basic auth needs username and password_file");
+	return 0;
+}
 
-		snprintf(key, sizeof(key), "headers[%zu]", i);
-		if (i == RW_MAX_HEADERS)
-			return bad(er, key, "at most %d headers", RW_MAX_HEADERS);
-		if ((rc = header_check(er, key, am_cfg_list_at(cfg, "headers", i),
-				       user || tok)) < 0)
+static void opts_free(struct rw_opts *o)
+{
+	char **strs[] = {&o->url,      &o->spool_dir, &o->ca_file,	 &o->cert_file,
+			 &o->key_file, &o->user,      &o->password_file, &o->token_file};
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+	for (unsigned i = 0; i < o->next; i++)
+		free((char *)o->ext[i].name); /* value points into the same block */
+	for (unsigned i = 0; i < o->nheaders; i++)
+		free(o->headers[i]);
+	o->next = o->nheaders = 0;
+}
+
+static int dup_to(char **dst, const char *s)
+{
+	return s && !(*dst = strdup(s)) ? -ENOMEM : 0;
+}
+
+/* The checks of one endpoint's label and header lists. */
+static int check_pairs(const struct rw_src *s, struct rw_opts *o, char **lab,
+		       char (*lkeys)[RW_KEY_MAX], unsigned nlab,
+		       char (*hkeys)[RW_KEY_MAX])
+{
+	for (unsigned i = 0; i < nlab; i++) {
+		char *eq = strchr(lab[i], '=');
+		char name[128];
+
+		if (!eq || !eq[1])
+			return bad(s->er, lkeys[i], "'%.200s' is not name=value", lab[i]);
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - lab[i]), lab[i]);
+		if ((size_t)(eq - lab[i]) >= sizeof(name) || !rw_label_name_ok(name))
+			return bad(s->er, lkeys[i], "'%.100s' is not a label name", name);
+		for (unsigned j = 0; j < i; j++)
+			if (!strncmp(lab[j], lab[i], (size_t)(eq - lab[i]) + 1))
+				return bad(s->er, lkeys[i], "label %s given twice", name);
+	}
+	for (unsigned i = 0; i < o->nheaders; i++) {
+		int rc = header_check(s->er, hkeys[i], o->headers[i],
+				      o->user || o->token_file);
+		if (rc < 0)
 			return rc;
 	}
 	return 0;
+}
+
+/* Read and check one endpoint into o (owned copies; opts_free). */
+static int opts_build(const struct rw_src *s, struct rw_opts *o)
+{
+	const char *url = s->url, *sz = NULL, *user = NULL, *pw = NULL, *tok = NULL,
+		   *cert = NULL, *keyf = NULL, *ca = NULL, *dir = NULL;
+	const struct am_node *auth_ba = own(s, "basic_auth"),
+			     *auth_tok = own(s, "bearer_token_file");
+	char *lab[RW_MAX_LABELS] = {0};
+	char lkeys[RW_MAX_LABELS][RW_KEY_MAX], hkeys[RW_MAX_HEADERS + 1][RW_KEY_MAX];
+	unsigned nlab = 0;
+	double d;
+	int rc = 0;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; s->ep && i < am_node_len(s->ep); i++) {
+		const char *k = am_node_key(s->ep, i);
+		size_t j;
+		for (j = 0; ep_keys[j] && strcmp(ep_keys[j], k); j++)
+			;
+		if (!ep_keys[j])
+			return src_bad(s, k, "unknown key of an endpoint%s",
+				       !strncmp(k, "basic_auth_", 11)
+					   ? " (use basic_auth: {username, "
+					     "password_file})"
+					   : "");
+	}
+	if (s->ep && (rc = get_str(s, "url", &url)) < 0)
+		return rc;
+	if (!url)
+		return src_bad(s, "url", "an endpoint needs `url`");
+	char *shown = url_shown(url);
+	if (!shown)
+		return -ENOMEM;
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		rc = bad(s->er, s->urlkey, "'%.200s' is not an http:// or https:// URL",
+			 shown);
+	else if (strlen(url) > RW_URL_MAX)
+		rc = bad(s->er, s->urlkey, "longer than %d bytes", RW_URL_MAX);
+	free(shown);
+	if (rc < 0)
+		return rc;
+	if ((rc = get_num(s, "interval", 0, 15, 0.1, 86400, &o->interval_s)) < 0 ||
+	    (rc = get_num(s, "timeout", 0, 10, 0.001, 86400, &o->timeout_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_sample_age", 3600, &o->max_age_s)) < 0 ||
+	    (rc = get_opt_num(s, "min_backoff", 0.1, &o->min_backoff_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_backoff", 5, &o->max_backoff_s)) < 0 ||
+	    (rc = get_opt_num(s, "max_samples_per_request", 2000, &d)) < 0 ||
+	    (rc = get_bool(s, "retry_on_http_429", true, &o->retry_429)) < 0 ||
+	    (rc = get_bool(s, "insecure_skip_verify", false, &o->insecure)) < 0 ||
+	    (rc = get_bool(s, "self_metrics", false, &o->self_metrics)) < 0 ||
+	    (rc = get_str(s, "spool_dir", &dir)) < 0 ||
+	    (rc = get_str(s, "spool_max_size", &sz)) < 0 ||
+	    (rc = get_str(s, "ca_file", &ca)) < 0)
+		return rc;
+	o->max_samples = (unsigned)d;
+	if (!sz)
+		sz = "256MiB";
+	if (rec_parse_size(sz, &o->spool_max) < 0 || o->spool_max < 65536)
+		return own(s, "spool_max_size")
+			   ? src_bad(s, "spool_max_size",
+				     "'%.40s' is not a size of at least 64KiB", sz)
+			   : bad(s->er, "spool_max_size",
+				 "'%.40s' is not a size of at least 64KiB", sz);
+	if (o->min_backoff_s > o->max_backoff_s)
+		return bad(s->er, own(s, "min_backoff") ? "min_backoff" : "max_backoff",
+			   "min_backoff is larger than max_backoff");
+	/* Credentials and the client certificate come as a whole: an
+	 * endpoint that sets any of them replaces the section's. */
+	if (s->ep && (auth_ba || auth_tok)) {
+		if (auth_ba && (rc = basic_auth_map(s, s->pfx, auth_ba, &user, &pw)) < 0)
+			return rc;
+		if (auth_tok && (rc = get_str(s, "bearer_token_file", &tok)) < 0)
+			return rc;
+		if (user && tok)
+			return src_bad(s, "bearer_token_file",
+				       "use basic_auth or a bearer token, not both");
+	} else {
+		const struct am_node *ba = am_cfg_tree(s->cfg, "basic_auth");
+		user = am_cfg_string(s->cfg, "basic_auth_username", NULL);
+		pw = am_cfg_string(s->cfg, "basic_auth_password_file", NULL);
+		tok = am_cfg_string(s->cfg, "bearer_token_file", NULL);
+		if (ba && (user || pw))
+			return bad(s->er, "basic_auth",
+				   "basic_auth and basic_auth_username/"
+				   "basic_auth_password_file: give one");
+		if (ba && (rc = basic_auth_map(s, "", ba, &user, &pw)) < 0)
+			return rc;
+		if ((user != NULL) != (pw != NULL))
+			return bad(s->er, "basic_auth_username",
+				   "basic auth needs both basic_auth_username and "
+				   "basic_auth_password_file");
+		if (user && tok)
+			return bad(s->er, "bearer_token_file",
+				   "use basic auth or a bearer token, not both");
+	}
+	if (s->ep && (own(s, "cert_file") || own(s, "key_file"))) {
+		if ((rc = get_str(s, "cert_file", &cert)) < 0 ||
+		    (rc = get_str(s, "key_file", &keyf)) < 0)
+			return rc;
+	} else {
+		cert = am_cfg_string(s->cfg, "cert_file", NULL);
+		keyf = am_cfg_string(s->cfg, "key_file", NULL);
+	}
+	if ((cert != NULL) != (keyf != NULL))
+		return bad(s->er, s->ep && own(s, "cert_file") ? "cert_file" : "key_file",
+			   "a client certificate needs cert_file and key_file");
+	/* Files: the key of the file at fault is the endpoint's when it
+	 * set it. */
+	struct {
+		const char *key, *path;
+	} files[] = {{"ca_file", ca},
+		     {"cert_file", cert},
+		     {"key_file", keyf},
+		     {"bearer_token_file", tok},
+		     {auth_ba || am_cfg_tree(s->cfg, "basic_auth")
+			  ? "basic_auth.password_file"
+			  : "basic_auth_password_file",
+		      pw}};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char key[96];
+		snprintf(key, sizeof(key), "%s%s",
+			 s->ep && (own(s, files[i].key) || (i == 4 && auth_ba)) ? s->pfx
+										: "",
+			 files[i].key);
+		if ((rc = check_file(s->er, key, files[i].path)) < 0)
+			return rc;
+	}
+	if ((rc = check_spool_dir(s->er, dir)) < 0) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", s->er->why);
+		if (own(s, "spool_dir"))
+			src_bad(s, "spool_dir", "%s", why);
+		return rc;
+	}
+	if ((rc = dup_to(&o->url, url)) < 0 || (rc = dup_to(&o->spool_dir, dir)) < 0 ||
+	    (rc = dup_to(&o->ca_file, ca)) < 0 ||
+	    (rc = dup_to(&o->cert_file, cert)) < 0 ||
+	    (rc = dup_to(&o->key_file, keyf)) < 0 || (rc = dup_to(&o->user, user)) < 0 ||
+	    (rc = dup_to(&o->password_file, pw)) < 0 ||
+	    (rc = dup_to(&o->token_file, tok)) < 0)
+		goto out;
+	/* __name__ and the series' own labels need room within 30. */
+	if ((rc = get_pairs(s, "headers", ':', o->headers, hkeys, RW_MAX_HEADERS,
+			    "headers", &o->nheaders)) < 0 ||
+	    (rc = get_pairs(s, "external_labels", '=', lab, lkeys, RW_MAX_LABELS - 1,
+			    "external labels", &nlab)) < 0 ||
+	    (rc = check_pairs(s, o, lab, lkeys, nlab, hkeys)) < 0)
+		goto out;
+	for (unsigned i = 0; i < nlab; i++) {
+		char *eq = strchr(lab[i], '=');
+		*eq = '\0';
+		o->ext[o->next++] = (struct rw_label){lab[i], eq + 1};
+		lab[i] = NULL;
+	}
+out:
+	for (unsigned i = 0; i < RW_MAX_LABELS; i++)
+		free(lab[i]);
+	if (rc < 0)
+		opts_free(o);
+	return rc;
+}
+
+/* The section's endpoints: its url list, then `endpoints`. */
+static size_t rw_nendpoints(const struct am_config *cfg)
+{
+	const struct am_node *t = am_cfg_tree(cfg, "endpoints");
+
+	return am_cfg_list_len(cfg, "url") + (am_node_kind(t) == AM_NODE_LIST
+						  ? am_node_len(t)
+					      : t ? 1
+						  : 0);
+}
+
+static int rw_src_at(const struct am_config *cfg, size_t i, struct rw_err *er,
+		     struct rw_src *s)
+{
+	const struct am_node *t = am_cfg_tree(cfg, "endpoints");
+	size_t nurl = am_cfg_list_len(cfg, "url");
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->er = er;
+	if (i < nurl) {
+		s->url = am_cfg_list_at(cfg, "url", i);
+		snprintf(s->urlkey, sizeof(s->urlkey), "url[%zu]", i);
+		return 0;
+	}
+	i -= nurl;
+	if (am_node_kind(t) == AM_NODE_LIST) {
+		s->ep = am_node_at(t, i);
+		snprintf(s->pfx, sizeof(s->pfx), "endpoints[%zu].", i);
+	} else {
+		s->ep = t;
+		snprintf(s->pfx, sizeof(s->pfx), "endpoints.");
+	}
+	snprintf(s->urlkey, sizeof(s->urlkey), "%surl", s->pfx);
+	if (am_node_kind(s->ep) != AM_NODE_MAP) {
+		s->pfx[strlen(s->pfx) - 1] = '\0';
+		return bad(er, s->pfx,
+			   "expected a map (url: ..., and the keys that differ from "
+			   "the section's), or a list of them");
+	}
+	return 0;
+}
+
+/* Every endpoint read and checked into o[] (opts_free each); *n set. No
+ * side effects: run when the config is loaded (FILE:LINE, exit 2 at
+ * startup, a reload refused) and again by start. */
+static int rw_build_all(const struct am_config *cfg, struct rw_err *er, struct rw_opts *o,
+			size_t *n)
+{
+	size_t total = rw_nendpoints(cfg);
+	int rc = 0;
+
+	*n = 0;
+	if (!total)
+		return bad(er, "url",
+			   "the remote_write exporter needs `url` or `endpoints`");
+	if (total > RW_MAX_ENDPOINTS)
+		return bad(er, am_cfg_tree(cfg, "endpoints") ? "endpoints" : "url",
+			   "at most %d endpoints", RW_MAX_ENDPOINTS);
+	for (size_t i = 0; i < total && !rc; i++) {
+		struct rw_src s;
+
+		if ((rc = rw_src_at(cfg, i, er, &s)) < 0 ||
+		    (rc = opts_build(&s, &o[i])) < 0)
+			break;
+		(*n)++;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o[i].url, o[j].url)) {
+				char *shown = url_shown(o[i].url);
+				rc = shown ? bad(er, s.urlkey, "%.200s is listed twice",
+						 shown)
+					   : -ENOMEM;
+				free(shown);
+				break;
+			}
+	}
+	if (rc < 0) {
+		for (size_t i = 0; i < *n; i++)
+			opts_free(&o[i]);
+		*n = 0;
+	}
+	return rc;
 }
 
 static int rw_check(const struct am_config *cfg, char *key, size_t keylen, char *why,
 		    size_t whylen)
 {
 	struct rw_err er = {key, why, keylen, whylen};
+	struct rw_opts o[RW_MAX_ENDPOINTS];
+	size_t n;
+	int rc = rw_build_all(cfg, &er, o, &n);
 
-	return rw_check_opts(cfg, &er);
+	for (size_t i = 0; i < n; i++)
+		opts_free(&o[i]);
+	return rc;
 }
 
 /* A failure of start, logged as the config loader words it. */
@@ -1167,99 +1858,73 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		    void **state)
 {
 	static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+	struct rw_opts all[RW_MAX_ENDPOINTS];
 	struct rw_exp *x;
-	struct rw_opts o = {
-	    .interval_s = am_cfg_duration(cfg, "interval", 15),
-	    .timeout_s = am_cfg_duration(cfg, "timeout", 10),
-	    .max_age_s = am_cfg_duration(cfg, "max_sample_age", 3600),
-	    .min_backoff_s = am_cfg_duration(cfg, "min_backoff", 0.1),
-	    .max_backoff_s = am_cfg_duration(cfg, "max_backoff", 5),
-	    .max_samples = (unsigned)am_cfg_int(cfg, "max_samples_per_request", 2000),
-	    .retry_429 = am_cfg_bool(cfg, "retry_on_http_429", true),
-	    .spool_dir = am_cfg_string(cfg, "spool_dir", NULL),
-	    .ca_file = am_cfg_string(cfg, "ca_file", NULL),
-	    .cert_file = am_cfg_string(cfg, "cert_file", NULL),
-	    .key_file = am_cfg_string(cfg, "key_file", NULL),
-	    .insecure = am_cfg_bool(cfg, "insecure_skip_verify", false),
-	    .user = am_cfg_string(cfg, "basic_auth_username", NULL),
-	    .password_file = am_cfg_string(cfg, "basic_auth_password_file", NULL),
-	    .token_file = am_cfg_string(cfg, "bearer_token_file", NULL),
-	};
-	size_t nurl = am_cfg_list_len(cfg, "url");
-	char ekey[64], why[512];
+	char ekey[96], why[512];
+	struct rw_err er = {ekey, why, sizeof(ekey), sizeof(why)};
+	size_t n;
 	int rc;
 
 	(void)agent;
 	/* Checked when the config was loaded; a file may have gone since. */
-	if ((rc = rw_check(cfg, ekey, sizeof(ekey), why, sizeof(why))) < 0)
+	if ((rc = rw_build_all(cfg, &er, all, &n)) < 0)
 		return rc == -EINVAL ? start_bad(ekey, "%s", why) : rc;
-	rec_parse_size(am_cfg_string(cfg, "spool_max_size", "256MiB"), &o.spool_max);
-	if (!(x = calloc(1, sizeof(*x))))
+	if (!(x = calloc(1, sizeof(*x)))) {
+		for (size_t i = 0; i < n; i++)
+			opts_free(&all[i]);
 		return -ENOMEM;
-	rc = -ENOMEM;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "external_labels"); i++) {
-		char *eq;
-
-		if (!(x->ext_buf[o.next] =
-			  strdup(am_cfg_list_at(cfg, "external_labels", i))))
-			goto fail;
-		eq = strchr(x->ext_buf[o.next], '=');
-		*eq = '\0';
-		x->ext[o.next] = (struct rw_label){x->ext_buf[o.next], eq + 1};
-		o.next++;
 	}
-	o.ext = x->ext;
-	for (size_t i = 0; i < am_cfg_list_len(cfg, "headers"); i++) {
-		if (!(x->hdr[i] = strdup(am_cfg_list_at(cfg, "headers", i))))
-			goto fail;
-		o.nheaders++;
-	}
-	o.headers = x->hdr;
-	if (keep(x, &o.spool_dir) || keep(x, &o.ca_file) || keep(x, &o.cert_file) ||
-	    keep(x, &o.key_file) || keep(x, &o.user) || keep(x, &o.password_file) ||
-	    keep(x, &o.token_file))
-		goto fail;
 	pthread_once(&curl_once, curl_init_once);
-	for (size_t i = 0; i < nurl; i++) {
-		const char *url = am_cfg_list_at(cfg, "url", i);
-		struct rw_ep *e;
+	for (size_t i = 0; i < n; i++) {
+		struct rw_ep *e = calloc(1, sizeof(*e));
 
-		if (!(e = calloc(1, sizeof(*e)))) {
+		if (!e) {
+			for (size_t j = i; j < n; j++)
+				opts_free(&all[j]);
 			rc = -ENOMEM;
 			goto fail;
 		}
 		x->ep[x->n++] = e;
-		e->o = o;
-		e->url = strdup(url);
-		e->shown = url_shown(url);
+		pthread_mutex_init(&e->loglk, NULL);
+		e->o = all[i]; /* e owns it from here */
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		struct rw_ep *e = x->ep[i];
+		const struct rw_opts *o = &e->o;
+
+		e->url = e->o.url;
+		e->shown = url_shown(e->url);
 		e->st = e->shown ? stats_get(e->shown) : NULL;
-		if (!e->url || !e->st) {
+		if (!e->st) {
 			rc = -ENOMEM;
 			goto fail;
 		}
 		rw_enc_init(&e->enc);
 		if (ep_take_set(e) < 0)
 			goto fail;
-		if (o.spool_dir) {
+		if (o->spool_dir) {
 			char p[PATH_MAX];
 
-			if (mkdir(o.spool_dir, 0750) < 0 && errno != EEXIST) {
-				rc = start_bad("spool_dir", "%s: %s", o.spool_dir,
+			if (mkdir(o->spool_dir, 0750) < 0 && errno != EEXIST) {
+				rc = start_bad("spool_dir", "%s: %s", o->spool_dir,
 					       strerror(errno));
 				goto fail;
 			}
 			/* One directory per URL without its credentials (a
 			 * new password keeps the spool); the URL is written
 			 * beside the segments for whoever looks. */
-			snprintf(p, sizeof(p), "%s/%016" PRIx64, o.spool_dir,
+			snprintf(p, sizeof(p), "%s/%016" PRIx64, o->spool_dir,
 				 fnv1a(e->shown));
-			spool_migrate(o.spool_dir, url, p);
+			spool_migrate(o->spool_dir, e->url, p);
 			if (!(e->spool_path = strdup(p))) {
 				rc = -ENOMEM;
 				goto fail;
 			}
 		}
-		if ((rc = rw_spool_open(e->spool_path, o.spool_max, &e->q)) < 0) {
+		/* Unbounded: it holds at most one push (see struct rw_ep). */
+		if ((rc = rw_spool_open(NULL, UINT64_MAX / 2, &e->in)) < 0)
+			goto fail;
+		if ((rc = rw_spool_open(e->spool_path, o->spool_max, &e->q)) < 0) {
 			if (rc == -EBUSY)
 				start_bad("spool_dir", "%s is in use by another agent",
 					  e->spool_path);
@@ -1276,12 +1941,12 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 				fprintf(f, "%s\n", e->shown);
 				fclose(f);
 			}
-			struct rw_spool_stats s;
-			rw_spool_stats(e->q, &s);
-			if (s.records)
+			struct rw_spool_stats st;
+			rw_spool_stats(e->q, &st);
+			if (st.records)
 				log_msg(LOGL_INFO, RW,
 					"%s: %" PRIu64 " spooled requests to replay",
-					e->shown, s.records);
+					e->shown, st.records);
 		}
 		/* The last sent time bounds what may be sent (a wall clock that
 		 * went back must not rewrite history). */
@@ -1298,16 +1963,24 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&e->cv, &ca);
+		pthread_cond_init(&e->scv, &ca);
 		pthread_condattr_destroy(&ca);
+		e->started = 1; /* stop destroys lk, cv and scv */
+		if ((rc = pthread_create(&e->sth, NULL, ep_sender, e)) != 0) {
+			rc = -rc;
+			goto fail;
+		}
+		e->sstarted = 1;
 		if ((rc = pthread_create(&e->th, NULL, ep_thread, e)) != 0) {
 			rc = -rc;
 			goto fail;
 		}
-		e->started = 1;
-		/* "top -H" and the benchmark tell the push threads apart. */
-		pthread_setname_np(e->th, "am-remote-write");
+		e->tstarted = 1;
+		/* "top -H" and the benchmark tell the threads apart. */
+		pthread_setname_np(e->th, "am-rw-push");
+		pthread_setname_np(e->sth, "am-rw-send");
 		log_msg(LOGL_INFO, RW, "pushing to %s every %gs%s%s", e->shown,
-			o.interval_s, e->spool_path ? ", spool " : "",
+			e->o.interval_s, e->spool_path ? ", spool " : "",
 			e->spool_path ? e->spool_path : "");
 	}
 	*state = x;
@@ -1330,19 +2003,18 @@ static void rw_stop(void *state)
 		pthread_mutex_lock(&e->lk);
 		atomic_store(&e->stop, 1);
 		pthread_cond_signal(&e->cv);
+		pthread_cond_signal(&e->scv);
 		pthread_mutex_unlock(&e->lk);
-		pthread_join(e->th, NULL);
+		if (e->tstarted)
+			pthread_join(e->th, NULL);
+		if (e->sstarted)
+			pthread_join(e->sth, NULL);
 		pthread_cond_destroy(&e->cv);
+		pthread_cond_destroy(&e->scv);
 		pthread_mutex_destroy(&e->lk);
 	}
 	for (size_t i = 0; i < x->n; i++)
 		ep_free(x->ep[i]);
-	for (size_t i = 0; i < RW_MAX_LABELS; i++)
-		free(x->ext_buf[i]);
-	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
-		free(x->strs[i]);
-	for (size_t i = 0; i < RW_MAX_HEADERS; i++)
-		free(x->hdr[i]);
 	free(x);
 }
 
@@ -1377,6 +2049,11 @@ static int rw_keep(void *state, const struct agent_config *old,
 			case AM_OPT_BOOL:
 				if (am_cfg_bool(old_cfg, k, false) !=
 				    am_cfg_bool(new_cfg, k, false))
+					return 0;
+				break;
+			case AM_OPT_TREE:
+				if (!am_node_equal(am_cfg_tree(old_cfg, k),
+						   am_cfg_tree(new_cfg, k)))
 					return 0;
 				break;
 			case AM_OPT_STRLIST:

@@ -42,6 +42,9 @@ int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 		return -E2BIG;
 	out[k++] = (struct rw_label){"__name__", metric};
 	for (unsigned i = 0; i < n; i++) {
+		/* A label of that name would give the series two names. */
+		if (!strcmp(names[i], "__name__"))
+			return -EINVAL;
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(names[i], names[j]))
 				return -EINVAL;
@@ -65,6 +68,78 @@ int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 	}
 	qsort(out, k, sizeof(*out), label_cmp);
 	return (int)k;
+}
+
+static int name_char(char c, int first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+int rw_parse_sample_line(char *line, const char **metric, const char **names,
+			 const char **values, unsigned max, unsigned *n, double *value)
+{
+	char *p = line, *end;
+
+	*n = 0;
+	if (!name_char(*p, 1))
+		return -EINVAL;
+	*metric = p;
+	while (name_char(*p, 0))
+		p++;
+	if (*p == '{') {
+		*p++ = '\0';
+		while (*p != '}') {
+			char *w;
+
+			if (*n == max)
+				return -E2BIG;
+			if (!name_char(*p, 1))
+				return -EINVAL;
+			names[*n] = p;
+			while (name_char(*p, 0))
+				p++;
+			if (p[0] != '=' || p[1] != '"')
+				return -EINVAL;
+			*p = '\0';
+			p += 2;
+			values[*n] = w = p;
+			for (; *p != '"'; p++) { /* unescape onto itself */
+				if (!*p)
+					return -EINVAL;
+				if (*p == '\\') {
+					p++;
+					if (*p == 'n')
+						*w++ = '\n';
+					else if (*p == '\\' || *p == '"')
+						*w++ = *p;
+					else
+						return -EINVAL;
+				} else {
+					*w++ = *p;
+				}
+			}
+			*w = '\0';
+			p++;
+			(*n)++;
+			if (*p == ',')
+				p++;
+			else if (*p != '}')
+				return -EINVAL;
+		}
+		p++;
+	} else if (*p != ' ') {
+		return -EINVAL;
+	}
+	if (*p != ' ')
+		return -EINVAL;
+	*p++ = '\0';
+	if (!*p)
+		return -EINVAL;
+	*value = strtod(p, &end); /* NaN, +Inf, -Inf too */
+	if (end == p || *end)
+		return -EINVAL;
+	return 0;
 }
 
 double rw_stale_nan(void)

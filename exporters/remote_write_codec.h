@@ -27,13 +27,21 @@ struct rw_label {
  * label wins, as in Prometheus). Labels with an empty value are left out
  * (an empty value means "no such label"). Sorted by name into out[max].
  * Returns the count, -E2BIG beyond max labels, -EINVAL for a duplicate
- * name in names[] or an empty metric name. */
+ * name in names[], a name "__name__" or an empty metric name. */
 int rw_labels_build(const char *metric, unsigned n, const char *const *names,
 		    const char *const *values, const struct rw_label *ext, unsigned next,
 		    struct rw_label *out, unsigned max);
 
 /* A name valid for a label ([a-zA-Z_][a-zA-Z0-9_]*, not starting "__"). */
 int rw_label_name_ok(const char *s);
+
+/* One sample line of the agent's text exposition, `name{a="x",b="y"} 1.5`
+ * or `name 1.5` (no timestamp), parsed in place: label values are
+ * unescaped (\\, \", \n) and everything is cut with NULs. At most max
+ * labels into names[]/values[]. 0, -EINVAL for a line that is not such a
+ * sample (a comment, a bad label list or value), -E2BIG past max labels. */
+int rw_parse_sample_line(char *line, const char **metric, const char **names,
+			 const char **values, unsigned max, unsigned *n, double *value);
 
 /* Stale marker value. */
 double rw_stale_nan(void);

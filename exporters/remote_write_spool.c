@@ -618,6 +618,14 @@ void rw_spool_pop(struct rw_spool *q, int sent)
 	pop_head(q);
 }
 
+int rw_spool_head(const struct rw_spool *q, struct rw_pos *pos)
+{
+	if (!q->n)
+		return -ENOENT;
+	*pos = q->q[q->head].pos;
+	return 0;
+}
+
 int rw_spool_empty(const struct rw_spool *q)
 {
 	return q->n == 0;

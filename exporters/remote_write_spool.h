@@ -64,6 +64,8 @@ int rw_spool_peek(struct rw_spool *q, struct rw_pos *pos, uint32_t *nsamples,
 /* Remove the oldest record; sent says the receiver took it (saves the
  * position). */
 void rw_spool_pop(struct rw_spool *q, int sent);
+/* Position of the oldest record, without reading it: 0 or -ENOENT. */
+int rw_spool_head(const struct rw_spool *q, struct rw_pos *pos);
 int rw_spool_empty(const struct rw_spool *q);
 void rw_spool_stats(const struct rw_spool *q, struct rw_spool_stats *out);
 

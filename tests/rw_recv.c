@@ -3,9 +3,9 @@
  * a connection reset), then 204, and logs one line per request:
  *   SEQ ARRIVAL_MS ANSWER NSERIES NSAMPLES MIN_TS MAX_TS STALE WATCHED PROBLEMS
  * STALE counts stale markers, WATCHED the other samples of series with a
- * label value equal to --watch's; PROBLEMS is "ok" or what was wrong with
- * the request (headers, body, unsorted or empty labels, more than 30
- * labels, samples out of order).
+ * label value equal to --watch's (--watch NAME=VALUE: that label and value);
+ * PROBLEMS is "ok" or what was wrong with the request (headers, body,
+ * unsorted or empty labels, more than 30 labels, samples out of order).
  *
  *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [--tls CERT KEY]
  *           [--auth AUTHORIZATION] [--header "NAME: VALUE"] [STEP...]
@@ -98,6 +98,18 @@ static const char *check(struct MHD_Connection *c, const Prometheus__WriteReques
 	return "ok";
 }
 
+/* --watch VALUE: any label with that value; --watch NAME=VALUE: that label. */
+static int watched(const Prometheus__Label *l)
+{
+	const char *eq = strchr(watch, '=');
+
+	if (!eq)
+		return !strcmp(l->value, watch);
+	return strlen(l->name) == (size_t)(eq - watch) &&
+	       !strncmp(l->name, watch, (size_t)(eq - watch)) &&
+	       !strcmp(l->value, eq + 1);
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *data,
 			      size_t *size, void **ctx)
@@ -141,8 +153,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 				for (size_t l = 0;
 				     watch && !stale && l < r->timeseries[i]->n_labels;
 				     l++)
-					nwatch += !strcmp(
-					    r->timeseries[i]->labels[l]->value, watch);
+					nwatch += watched(r->timeseries[i]->labels[l]);
 				if (!nsamples || ts < mn)
 					mn = ts;
 				if (!nsamples || ts > mx)

@@ -242,6 +242,53 @@ START_TEST(test_check_words)
 }
 END_TEST
 
+/* The agent's own lines of /metrics, read back for self_metrics: escapes
+ * undone, values of every form, anything else refused. */
+START_TEST(test_sample_line)
+{
+	const char *m, *nm[4], *vl[4];
+	unsigned n;
+	double v;
+	char l1[] = "accelmon_collector_up{collector=\"a\\\"b\\\\c\\nd\",x=\"\"} 1";
+	char l2[] = "process_cpu_seconds_total 0.25";
+	char l3[] = "accelmon_x{a=\"1\"} NaN";
+	char l4[] = "accelmon_x{a=\"1\",b=\"2\",c=\"3\"} +Inf";
+	const char *bad[] = {
+	    "# HELP x y",     "x",     "x{a=\"1} 2",  "x{a=1} 2", "x{a=\"1\"}2",
+	    "x{a=\"\\q\"} 2", "x 2 3", "x{a=\"1\"} ", "9x 1",	  "x{9a=\"1\"} 1"};
+
+	ck_assert_int_eq(rw_parse_sample_line(l1, &m, nm, vl, 4, &n, &v), 0);
+	ck_assert_str_eq(m, "accelmon_collector_up");
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(nm[0], "collector");
+	ck_assert_str_eq(vl[0], "a\"b\\c\nd");
+	ck_assert_str_eq(nm[1], "x");
+	ck_assert_str_eq(vl[1], "");
+	ck_assert(v == 1);
+	ck_assert_int_eq(rw_parse_sample_line(l2, &m, nm, vl, 4, &n, &v), 0);
+	ck_assert_str_eq(m, "process_cpu_seconds_total");
+	ck_assert_uint_eq(n, 0);
+	ck_assert(v == 0.25);
+	ck_assert_int_eq(rw_parse_sample_line(l3, &m, nm, vl, 4, &n, &v), 0);
+	ck_assert(isnan(v));
+	ck_assert_int_eq(rw_parse_sample_line(l4, &m, nm, vl, 2, &n, &v), -E2BIG);
+	{
+		/* A line that names a label __name__ (found by fuzz-rw-line):
+		 * parsed, but no label set with two names is built. */
+		char l5[] = "accelmon_x{__name__=\"y\"} 1";
+		struct rw_label out[4];
+		ck_assert_int_eq(rw_parse_sample_line(l5, &m, nm, vl, 4, &n, &v), 0);
+		ck_assert_int_eq(rw_labels_build(m, n, nm, vl, NULL, 0, out, 4), -EINVAL);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char b[64];
+		snprintf(b, sizeof(b), "%s", bad[i]);
+		ck_assert_msg(rw_parse_sample_line(b, &m, nm, vl, 4, &n, &v) < 0, "%s",
+			      bad[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_backoff)
 {
 	/* upper end (rnd -> 1): doubles from min, capped at max */
@@ -566,6 +613,7 @@ static Suite *rw_suite(void)
 	tcase_add_test(tc, test_retry_table);
 	tcase_add_test(tc, test_backoff);
 	tcase_add_test(tc, test_check_words);
+	tcase_add_test(tc, test_sample_line);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_stale_nan);
 	tcase_add_test(tc, test_spool_memory);

@@ -91,9 +91,20 @@ done
   fail "http_409 drops: $(echo "$m" | grep dropped)"
 [ "$(val "accelmon_remote_write_retries_total{$u}")" = 5 ] || fail "retries: $(echo "$m" | grep retries)"
 want_failed=$(( $(f 0 5) + $(f 1 5) + $(f 2 5) + $(f 5 5) + $(f 6 5) ))
-[ "$(val "accelmon_remote_write_samples_failed_total{$u}")" = "$want_failed" ] ||
-  fail "failed samples: $(echo "$m" | grep failed), want $want_failed"
-ok "self metrics: drops by status ($(f 3 5) at 400, $(f 4 5) at 409), 5 retries, $want_failed failed samples"
+fv() { val "accelmon_remote_write_samples_failed_total{$u,reason=\"$1\"}"; }
+[ "$(fv http_5xx)" = $(( $(f 0 5) + $(f 1 5) )) ] && [ "$(fv http_429)" = "$(f 2 5)" ] &&
+  [ "$(fv no_answer)" = $(( $(f 5 5) + $(f 6 5) )) ] && [ "$(fv credential_unreadable)" = 0 ] ||
+  fail "failed samples by reason: $(echo "$m" | grep failed), want 500+503, 429, slow+reset"
+# The request durations: one per request, the slow one (timeout 1s) among
+# the longer ones.
+h=accelmon_remote_write_request_duration_seconds
+n=$(wc -l < "$WORK/req.log")
+cnt=$(val "${h}_count{$u}"); inf=$(val "${h}_bucket{$u,le=\"+Inf\"}")
+fast=$(val "${h}_bucket{$u,le=\"0.5\"}"); sum=$(val "${h}_sum{$u}")
+[ "$cnt" = "$inf" ] && [ "$cnt" -ge 8 ] && [ "$cnt" -le "$n" ] && [ "$fast" -lt "$cnt" ] &&
+  awk -v s="$sum" 'BEGIN { exit !(s >= 0.9) }' ||
+  fail "duration histogram: count $cnt, +Inf $inf, <=0.5s $fast, sum $sum ($n requests seen)"
+ok "self metrics: drops by status ($(f 3 5) at 400, $(f 4 5) at 409), 5 retries, $want_failed failed samples by reason (5xx, 429, no answer); $cnt request durations, sum ${sum}s"
 
 # An interface disappears: stale markers, then it is not sent again.
 [ "$(awk 'END { print $9 }' "$WORK/req.log")" -gt 0 ] || fail "no ib0 series pushed"
