@@ -2,9 +2,10 @@
  * dlopen()ed at init so the agent runs without it) and emits the
  * vendor-neutral accel_* families plus a few ascend_* ones (health, active
  * error codes, RoCE network health, isolated HBM pages). Every metric is
- * probed once per chip: a missing symbol or -8255 leaves it absent. A chip
- * that is gone (-8007/-8008, or no longer listed) reads accel_up 0 and is
- * found again by its logic id when it is back.
+ * probed per chip: a missing symbol or a first -8255 leaves it absent (until
+ * the chip is re-acquired). A chip that is gone (-8007/-8008, or no longer
+ * listed) reads accel_up 0 and is found again by its logic id when it is
+ * back; identity is committed only from answers (success or -8255).
  */
 #include <dlfcn.h>
 #include <errno.h>
