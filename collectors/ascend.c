@@ -417,6 +417,15 @@ static bool ascend_ok(struct ascend_state *st, struct ascend_dev *d, int cap, in
 	}
 }
 
+/* A call answered with a value that cannot be right: a read error, the
+ * value dropped. */
+static void ascend_bad(struct ascend_state *st, struct ascend_dev *d, const char *what,
+		       const char *why)
+{
+	am_read_error(st->ctx);
+	am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; dropped", d->name, what, why);
+}
+
 /* Whether to call for capability cap: the symbol exists and no probe said
  * the chip lacks it. */
 static bool ascend_want(struct ascend_dev *d, int cap, bool have_symbol)
@@ -926,9 +935,17 @@ static void ascend_poll_mem(struct ascend_state *st, struct ascend_dev *d)
 		if (ascend_ok(st, d, C_HBM,
 			      DCMI(st, get_device_hbm_info, d->card, d->chip, &h),
 			      "HBM info")) {
-			ascend_put(st, d, S_MEM_USED, (double)h.memory_usage, -1);
-			ascend_put(st, d, S_MEM_TOTAL, (double)h.memory_size, -1);
-			ascend_put(st, d, S_TEMP_HBM, h.temp, -1);
+			/* values no HBM can have are dropped, not exported */
+			if (h.memory_usage <= h.memory_size) {
+				ascend_put(st, d, S_MEM_USED, (double)h.memory_usage, -1);
+				ascend_put(st, d, S_MEM_TOTAL, (double)h.memory_size, -1);
+			} else {
+				ascend_bad(st, d, "HBM info", "usage above size");
+			}
+			if (h.temp >= 0)
+				ascend_put(st, d, S_TEMP_HBM, h.temp, -1);
+			else
+				ascend_bad(st, d, "HBM info", "temperature below 0");
 		}
 		if (d->cap[C_HBM] != CAP_NO)
 			return;
@@ -943,8 +960,11 @@ static void ascend_poll_mem(struct ascend_state *st, struct ascend_dev *d)
 		memset(&u, 0, sizeof(u));
 		if (ascend_ok(st, d, C_MEMV3,
 			      DCMI(st, get_device_memory_info_v3, d->card, d->chip, &u.m),
-			      "memory info") &&
-		    u.m.memory_available <= u.m.memory_size) {
+			      "memory info")) {
+			if (u.m.memory_available > u.m.memory_size) {
+				ascend_bad(st, d, "memory info", "available above size");
+				return;
+			}
 			ascend_put(st, d, S_MEM_USED,
 				   (double)(u.m.memory_size - u.m.memory_available), -1);
 			ascend_put(st, d, S_MEM_TOTAL, (double)u.m.memory_size, -1);

@@ -845,6 +845,34 @@ START_TEST(test_enumeration_error)
 }
 END_TEST
 
+/* HBM usage above its size, an HBM temperature below 0, DDR available
+ * above its size: dropped with a read error each, the chip still up. */
+START_TEST(test_bad_values)
+{
+	void *st = start(FAKE_LIB, "bad_values.ini");
+
+	poll_once(st);
+	ABSENT(get("accel_memory_used_bytes", "ascend0", NULL));
+	ABSENT(get("accel_memory_total_bytes", "ascend0", NULL));
+	ABSENT(get("accel_temperature_celsius", "ascend0", "sensor=\"hbm\""));
+	ABSENT(get("accel_memory_used_bytes", "ascend1", NULL));
+	ABSENT(get("accel_memory_total_bytes", "ascend1", NULL));
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_up", "ascend1", NULL), 1);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 3);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: HBM info: usage above size; "
+						 "dropped"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: HBM info: temperature below "
+						 "0; dropped"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend1: memory info: available above "
+						 "size; dropped"),
+			  1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
 static Suite *ascend_suite(void)
 {
 	Suite *s = suite_create("ascend");
@@ -874,6 +902,7 @@ static Suite *ascend_suite(void)
 	tcase_add_test(tc, test_renumbered);
 	tcase_add_test(tc, test_swapped_at_rescan);
 	tcase_add_test(tc, test_enumeration_error);
+	tcase_add_test(tc, test_bad_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
