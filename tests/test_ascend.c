@@ -873,6 +873,32 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* The chip count of a card answers -8006 in a poll that enumerates (another
+ * card's chip dropped): its chip keeps its place and is polled; a read
+ * error. */
+START_TEST(test_enumeration_error_card)
+{
+	void *st = start(FAKE_LIB, "enum_card.ini");
+
+	poll_once(st); /* tick 2 */
+	poll_once(st); /* tick 3: card 1 gone, card 0 not listed */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.1);
+	EQ(get("accel_up", "ascend1", NULL), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "card 0: chips not listed: DCMI error "
+						 "-8006; placement kept"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: no longer listed"), 0);
+	poll_once(st); /* tick 4: card 1 back */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_up", "ascend1", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend1", NULL), 0.2);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
 static Suite *ascend_suite(void)
 {
 	Suite *s = suite_create("ascend");
@@ -902,6 +928,7 @@ static Suite *ascend_suite(void)
 	tcase_add_test(tc, test_renumbered);
 	tcase_add_test(tc, test_swapped_at_rescan);
 	tcase_add_test(tc, test_enumeration_error);
+	tcase_add_test(tc, test_enumeration_error_card);
 	tcase_add_test(tc, test_bad_values);
 	suite_add_tcase(s, tc);
 	return s;

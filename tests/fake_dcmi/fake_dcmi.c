@@ -28,7 +28,8 @@
  * lookup: the chip is still listed); answer_<symbol> =
  * CODE@FROM-TO (one call); not_ready_<symbol> = N (its first N calls answer
  * -8012); hang = SYMBOL@FROM sleeps hang_seconds ([global], default 3600).
- * [global] init = CODE makes dcmi_init fail.
+ * [global] init = CODE makes dcmi_init fail; card_list_fault and
+ * num_in_card_fault = CODE@FROM-TO make those calls fail in those ticks.
  * Tests read call counts with the exported fake_dcmi_calls("symbol").
  */
 #include <errno.h>
@@ -248,11 +249,14 @@ FAKE_EXPORT int dcmi_get_card_list(int *card_num, int *card_list, int list_len)
 
 FAKE_EXPORT int dcmi_get_device_num_in_card(int card_id, int *device_num)
 {
-	int n = 0;
+	int n = 0, r;
 
 	fake_scn_count("dcmi_get_device_num_in_card");
 	if (fake_nsec < 0)
 		return -8005;
+	r = fake_window(fake_global, "num_in_card_fault");
+	if (r)
+		return r;
 	for (int i = 0; i < fake_nsec; i++)
 		if (fake_is_chip(&fake_sec[i]) && fake_sec[i].card == card_id &&
 		    fake_present(&fake_sec[i]) && fake_sec[i].chip + 1 > n)
