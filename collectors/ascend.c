@@ -2,9 +2,10 @@
  * dlopen()ed at init so the agent runs without it) and emits the
  * vendor-neutral accel_* families plus a few ascend_* ones (health, active
  * error codes, RoCE network health, isolated HBM pages). Every metric is
- * probed once per chip: a missing symbol or -8255 leaves it absent. A chip
- * that is gone (-8007/-8008, or no longer listed) reads accel_up 0 and is
- * found again by its logic id when it is back.
+ * probed per chip: a missing symbol or a first -8255 leaves it absent (until
+ * the chip is re-acquired). A chip that is gone (-8007/-8008, or no longer
+ * listed) reads accel_up 0 and is found again by its logic id when it is
+ * back; identity is committed only from answers (success or -8255).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -297,19 +298,28 @@ struct ascend_errcode {
 	am_series_t series;
 };
 
-struct ascend_dev {
-	int logic;	/* the chip's logic id: its identity across rediscovery */
-	int card, chip; /* where DCMI has it now */
-	int nchips;	/* chips on its card */
-	char name[24];	/* "ascend<logic id>" */
+/* What the identity calls said: read into a scratch copy and committed
+ * whole, only when every call answered or said -8255. */
+struct ascend_ident {
 	char uuid[AM_LABEL_VALUE_MAX + 1];
 	char model[40];
 	char serial[AM_LABEL_VALUE_MAX + 1];
 	char bus_id[32];
 	char numa[16];
-	bool up;     /* answered this poll */
-	bool lost;   /* to be found again */
-	bool probed; /* identity read */
+};
+
+struct ascend_dev {
+	int logic;	/* the chip's logic id: its identity across rediscovery */
+	int card, chip; /* where DCMI has it now */
+	int nchips;	/* chips on its card */
+	char name[24];	/* "ascend<logic id>" */
+	struct ascend_ident id;
+	bool up;       /* listed, polled */
+	bool lost;     /* to be found again */
+	bool probed;   /* identity read */
+	bool moved;    /* found again under another logic id: to be dropped */
+	bool asked;    /* a metric call was made this poll */
+	bool answered; /* and at least one succeeded: accel_up 1 */
 	unsigned char cap[C_COUNT];
 	am_series_t s[S_COUNT];
 	am_series_t s_info;
@@ -377,17 +387,25 @@ static void ascend_mark_down(struct ascend_state *st, struct ascend_dev *d, int 
 static bool ascend_ok(struct ascend_state *st, struct ascend_dev *d, int cap, int r,
 		      const char *what)
 {
+	d->asked = true;
 	switch (ascend_classify(r)) {
 	case V_OK:
 		d->cap[cap] = CAP_YES;
+		d->answered = true;
 		return true;
 	case V_ABSENT:
-		if (d->cap[cap] != CAP_NO) {
+		/* only a first answer says the chip lacks the metric: one that
+		 * answered before and now says -8255 is failing for the moment */
+		if (d->cap[cap] == CAP_UNKNOWN) {
 			d->cap[cap] = CAP_NO;
 			am_log(st->ctx, AM_LOG_DEBUG,
 			       "%s: %s: not supported (-8255); metric omitted", d->name,
 			       what);
+			return false;
 		}
+		am_read_error(st->ctx);
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: DCMI error %d (it answered before)",
+		       d->name, what, r);
 		return false;
 	case V_GONE:
 		ascend_mark_down(st, d, r, what);
@@ -397,6 +415,15 @@ static bool ascend_ok(struct ascend_state *st, struct ascend_dev *d, int cap, in
 		am_log(st->ctx, AM_LOG_WARN, "%s: %s: DCMI error %d", d->name, what, r);
 		return false;
 	}
+}
+
+/* A call answered with a value that cannot be right: a read error, the
+ * value dropped. */
+static void ascend_bad(struct ascend_state *st, struct ascend_dev *d, const char *what,
+		       const char *why)
+{
+	am_read_error(st->ctx);
+	am_log(st->ctx, AM_LOG_WARN, "%s: %s: %s; dropped", d->name, what, why);
 }
 
 /* Whether to call for capability cap: the symbol exists and no probe said
@@ -417,7 +444,7 @@ static am_series_t ascend_slot_series(struct ascend_state *st, struct ascend_dev
 static am_series_t ascend_derived(struct ascend_state *st, struct ascend_dev *d, int slot,
 				  int in, int fam, const char *extra)
 {
-	const char *lv[3] = {d->name, d->uuid, extra};
+	const char *lv[3] = {d->name, d->id.uuid, extra};
 	struct am_derive dv = {.op = AM_DERIVE_INTEGRAL,
 			       .a = ascend_slot_series(st, d, in),
 			       .b = AM_SERIES_INVALID,
@@ -432,7 +459,7 @@ static am_series_t ascend_derived(struct ascend_state *st, struct ascend_dev *d,
 static am_series_t ascend_slot_series(struct ascend_state *st, struct ascend_dev *d,
 				      int slot)
 {
-	const char *lv[4] = {d->name, d->uuid, NULL, NULL};
+	const char *lv[4] = {d->name, d->id.uuid, NULL, NULL};
 	int fam;
 
 	if (d->s[slot] != AM_SERIES_INVALID)
@@ -517,105 +544,172 @@ static void ascend_str(char *dst, size_t cap, const void *src, size_t n)
 	dst[len] = '\0';
 }
 
-/* Whether an identity call found the chip gone (then it is not acquired:
- * a fallback uuid would rename its series). */
-static bool ascend_gone(int r, bool *gone)
+/* Whether an identity call's answer may be committed: 0 for success or
+ * -8255 (the field stays empty), -ENODEV when the chip is gone, -EAGAIN
+ * for anything else (a passing -8006, -8012 after its tries): a read error,
+ * and the chip stays lost until the next poll instead of coming back under
+ * another uuid or with empty labels. */
+static int ascend_ident_rc(struct ascend_state *st, const struct ascend_dev *d, int r,
+			   const char *what)
 {
-	if (ascend_classify(r) == V_GONE)
-		*gone = true;
-	return r == DCMI_OK;
+	switch (ascend_classify(r)) {
+	case V_OK:
+	case V_ABSENT:
+		return 0;
+	case V_GONE:
+		return -ENODEV;
+	default:
+		am_read_error(st->ctx);
+		am_log(st->ctx, AM_LOG_WARN, "%s: %s: DCMI error %d; identity not taken",
+		       d->name, what, r);
+		return -EAGAIN;
+	}
 }
 
-/* Model, board serial, PCI address and NUMA node, and the uuid from the
- * first of: the die id, the board serial (with -chip<d> on a card of more
- * than one chip), the PCI address, card<c>-chip<d>.
- * -ENODEV when a call says the chip is gone. */
-static int ascend_probe_info(struct ascend_state *st, struct ascend_dev *d, char *uuid,
-			     size_t uuidlen)
+/* Model, board serial, PCI address and NUMA node of d into *id, and the
+ * uuid from the first of: the die id, the board serial (with -chip<d> on a
+ * card of more than one chip), the PCI address, card<c>-chip<d>. 0, or the
+ * first failing call's ascend_ident_rc: then *id is not to be committed. */
+static int ascend_probe_info(struct ascend_state *st, struct ascend_dev *d,
+			     struct ascend_ident *id)
 {
 	struct dcmi_chip_info ci;
 	struct dcmi_pcie_info_all pci;
 	struct dcmi_die_id die;
 	struct dcmi_elabel_info *el;
-	struct am_pci_id id;
+	struct am_pci_id pid;
 	char path[512];
-	bool gone = false;
+	int r, rc;
 
-	d->model[0] = d->serial[0] = d->bus_id[0] = d->numa[0] = '\0';
-	uuid[0] = '\0';
+	memset(id, 0, sizeof(*id));
 	memset(&ci, 0, sizeof(ci));
-	if (st->lib.get_device_chip_info &&
-	    ascend_gone(DCMI(st, get_device_chip_info, d->card, d->chip, &ci), &gone))
-		ascend_str(d->model, sizeof(d->model), ci.chip_name,
-			   sizeof(ci.chip_name));
-	/* 1.3 KiB: on the heap, only when a chip is (re)found */
-	el = st->lib.get_card_elabel_v2 ? calloc(1, sizeof(*el)) : NULL;
-	if (el && ascend_gone(DCMI(st, get_card_elabel_v2, d->card, el), &gone))
-		ascend_str(d->serial, sizeof(d->serial), el->serial_number,
-			   sizeof(el->serial_number));
-	free(el);
+	if (st->lib.get_device_chip_info) {
+		r = DCMI(st, get_device_chip_info, d->card, d->chip, &ci);
+		if ((rc = ascend_ident_rc(st, d, r, "chip info")) < 0)
+			return rc;
+		if (r == DCMI_OK)
+			ascend_str(id->model, sizeof(id->model), ci.chip_name,
+				   sizeof(ci.chip_name));
+	}
+	if (st->lib.get_card_elabel_v2) {
+		/* 1.3 KiB: on the heap, only when a chip is (re)found */
+		el = calloc(1, sizeof(*el));
+		if (!el)
+			return -EAGAIN;
+		r = DCMI(st, get_card_elabel_v2, d->card, el);
+		if (r == DCMI_OK)
+			ascend_str(id->serial, sizeof(id->serial), el->serial_number,
+				   sizeof(el->serial_number));
+		free(el);
+		if ((rc = ascend_ident_rc(st, d, r, "electronic label")) < 0)
+			return rc;
+	}
 	memset(&pci, 0, sizeof(pci));
-	if (st->lib.get_device_pcie_info_v2 &&
-	    ascend_gone(DCMI(st, get_device_pcie_info_v2, d->card, d->chip, &pci),
-			&gone)) {
-		snprintf(d->bus_id, sizeof(d->bus_id), "%04x:%02x:%02x.%x",
-			 (unsigned)pci.domain & 0xffffu, pci.bdf_busid & 0xffu,
-			 pci.bdf_deviceid & 0x1fu, pci.bdf_funcid & 0x7u);
-		snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", am_sysfs(st->ctx),
-			 d->bus_id);
-		if (am_pci_identity(path, &id) == 0 && id.numa_node >= 0)
-			snprintf(d->numa, sizeof(d->numa), "%d", id.numa_node);
+	if (st->lib.get_device_pcie_info_v2) {
+		r = DCMI(st, get_device_pcie_info_v2, d->card, d->chip, &pci);
+		if ((rc = ascend_ident_rc(st, d, r, "PCIe info")) < 0)
+			return rc;
+		if (r == DCMI_OK) {
+			snprintf(id->bus_id, sizeof(id->bus_id), "%04x:%02x:%02x.%x",
+				 (unsigned)pci.domain & 0xffffu, pci.bdf_busid & 0xffu,
+				 pci.bdf_deviceid & 0x1fu, pci.bdf_funcid & 0x7u);
+			snprintf(path, sizeof(path), "%s/bus/pci/devices/%s",
+				 am_sysfs(st->ctx), id->bus_id);
+			if (am_pci_identity(path, &pid) == 0 && pid.numa_node >= 0)
+				snprintf(id->numa, sizeof(id->numa), "%d", pid.numa_node);
+		}
 	}
 	memset(&die, 0, sizeof(die));
-	if (st->lib.get_device_die_v2 &&
-	    ascend_gone(
-		DCMI(st, get_device_die_v2, d->card, d->chip, DCMI_DIE_VDIE, &die),
-		&gone) &&
-	    (die.soc_die[0] | die.soc_die[1] | die.soc_die[2] | die.soc_die[3] |
+	if (st->lib.get_device_die_v2) {
+		r = DCMI(st, get_device_die_v2, d->card, d->chip, DCMI_DIE_VDIE, &die);
+		if ((rc = ascend_ident_rc(st, d, r, "die id")) < 0)
+			return rc;
+		if (r != DCMI_OK)
+			memset(&die, 0, sizeof(die));
+	}
+	if ((die.soc_die[0] | die.soc_die[1] | die.soc_die[2] | die.soc_die[3] |
 	     die.soc_die[4]) != 0)
-		snprintf(uuid, uuidlen, "%08X-%08X-%08X-%08X-%08X", die.soc_die[0],
-			 die.soc_die[1], die.soc_die[2], die.soc_die[3], die.soc_die[4]);
-	else if (d->serial[0] && d->nchips > 1) /* the board's: one per card */
-		snprintf(uuid, uuidlen, "%.200s-chip%d", d->serial, d->chip);
-	else if (d->serial[0])
-		snprintf(uuid, uuidlen, "%s", d->serial);
-	else if (d->bus_id[0])
-		snprintf(uuid, uuidlen, "%s", d->bus_id);
+		snprintf(id->uuid, sizeof(id->uuid), "%08X-%08X-%08X-%08X-%08X",
+			 die.soc_die[0], die.soc_die[1], die.soc_die[2], die.soc_die[3],
+			 die.soc_die[4]);
+	else if (id->serial[0] && d->nchips > 1) /* the board's: one per card */
+		snprintf(id->uuid, sizeof(id->uuid), "%.200s-chip%d", id->serial,
+			 d->chip);
+	else if (id->serial[0])
+		snprintf(id->uuid, sizeof(id->uuid), "%s", id->serial);
+	else if (id->bus_id[0])
+		snprintf(id->uuid, sizeof(id->uuid), "%s", id->bus_id);
 	else
-		snprintf(uuid, uuidlen, "card%d-chip%d", d->card, d->chip);
-	return gone ? -ENODEV : 0;
+		snprintf(id->uuid, sizeof(id->uuid), "card%d-chip%d", d->card, d->chip);
+	return 0;
+}
+
+static void ascend_retire_all(struct ascend_state *st, struct ascend_dev *d);
+static void ascend_reset_series(struct ascend_dev *d);
+
+/* d took the uuid of another chip that is lost (the driver renumbered it):
+ * that one's series leave the exposition, and it is dropped at the end of
+ * the remap, so no accel_up 0 stays behind for a chip that is here. */
+static void ascend_take_over(struct ascend_state *st, struct ascend_dev *d)
+{
+	for (int i = 0; i < st->ndev; i++) {
+		struct ascend_dev *o = &st->dev[i];
+
+		if (o == d || o->moved || !o->probed || !o->lost ||
+		    strcmp(o->id.uuid, d->id.uuid) != 0)
+			continue;
+		am_log(st->ctx, AM_LOG_WARN,
+		       "%s: now %s (same uuid %s); its series retired", o->name, d->name,
+		       d->id.uuid);
+		ascend_retire_all(st, o);
+		o->moved = true;
+	}
 }
 
 /* d was found at loc: read its identity; a different uuid is another chip
- * (its series get new labels). False when it is gone again meanwhile. */
+ * (its series get new labels), other changed labels a new accel_info
+ * series. False when it is gone again meanwhile, or a call failed. */
 static bool ascend_acquire(struct ascend_state *st, struct ascend_dev *d,
 			   const struct ascend_loc *loc)
 {
-	char uuid[AM_LABEL_VALUE_MAX + 1];
+	struct ascend_ident id;
 
 	d->card = loc->card;
 	d->chip = loc->chip;
 	d->nchips = loc->nchips;
-	if (ascend_probe_info(st, d, uuid, sizeof(uuid)) < 0) {
+	if (ascend_probe_info(st, d, &id) < 0) {
 		d->up = false;
 		d->lost = true;
+		st->remap = true; /* asked again next poll */
 		return false;
 	}
-	if (!d->probed || strcmp(uuid, d->uuid) != 0) {
+	if (!d->probed || strcmp(id.uuid, d->id.uuid) != 0) {
 		if (d->probed) {
 			am_log(st->ctx, AM_LOG_WARN, "%s: uuid changed from %s to %s",
-			       d->name, d->uuid, uuid);
+			       d->name, d->id.uuid, id.uuid);
 			ascend_retire_all(st, d);
 		}
-		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
 		ascend_reset_series(d);
-	} else if (d->lost) {
-		am_log(st->ctx, AM_LOG_INFO, "%s: available again (card %d chip %d)",
-		       d->name, d->card, d->chip);
+	} else {
+		if (memcmp(&id, &d->id, sizeof(id)) != 0 &&
+		    d->s_info != AM_SERIES_INVALID) {
+			/* a model or serial missed before, or moved PCI */
+			am_series_retire(st->ctx, d->s_info);
+			d->s_info = AM_SERIES_INVALID;
+		}
+		if (d->lost) {
+			am_log(st->ctx, AM_LOG_INFO,
+			       "%s: available again (card %d chip %d)", d->name, d->card,
+			       d->chip);
+			/* a new probe of what it supports (firmware may differ) */
+			memset(d->cap, 0, sizeof(d->cap));
+		}
 	}
+	d->id = id;
 	d->probed = true;
 	d->up = true;
 	d->lost = false;
+	ascend_take_over(st, d);
 	return true;
 }
 
@@ -623,8 +717,9 @@ static void ascend_emit_info(struct ascend_state *st, struct ascend_dev *d)
 {
 	if (d->s_info == AM_SERIES_INVALID && st->fam[F_INFO] >= 0) {
 		/* DCMI's driver and firmware versions are not read */
-		const char *lv[9] = {d->name,	d->uuid, "huawei", d->model, d->serial,
-				     d->bus_id, d->numa, "",	   ""};
+		const char *lv[9] = {d->name,	  d->id.uuid,	"huawei",
+				     d->id.model, d->id.serial, d->id.bus_id,
+				     d->id.numa,  "",		""};
 
 		d->s_info = am_series(st->ctx, st->fam[F_INFO], lv);
 	}
@@ -636,34 +731,59 @@ static void ascend_emit_info(struct ascend_state *st, struct ascend_dev *d)
 
 /* Every chip DCMI lists now on the cards of st's last card list: chips per
  * card and their logic ids, into out (up to max). The number found. A card
- * whose chips cannot be listed is skipped (logged unless it is gone). */
+ * whose chips cannot be listed, or a chip whose logic id cannot be read,
+ * for a passing error (not -8007/-8008) is an entry of logic -1 (chip -1:
+ * the whole card): a read error, and the chips there keep their place. */
 static int ascend_enumerate(struct ascend_state *st, struct ascend_loc *out, int max)
 {
 	int n = 0;
 
-	for (int i = 0; i < st->ncards; i++) {
+	for (int i = 0; i < st->ncards && n < max; i++) {
 		int nchips = 0, r;
 
 		r = DCMI(st, get_device_num_in_card, st->cards[i], &nchips);
 		if (r != DCMI_OK) {
-			if (ascend_classify(r) == V_ERROR)
+			if (ascend_classify(r) == V_ERROR) {
+				am_read_error(st->ctx);
 				am_log(st->ctx, AM_LOG_WARN,
 				       "card %d: chips not listed: DCMI "
-				       "error %d",
+				       "error %d; placement kept",
 				       st->cards[i], r);
+				out[n++] = (struct ascend_loc){st->cards[i], -1, -1, 0};
+			}
 			continue;
 		}
 		for (int c = 0; c < nchips && c < 16 && n < max; c++) {
 			int logic = -1;
 
-			if (DCMI(st, get_device_logic_id, &logic, st->cards[i], c) !=
-				DCMI_OK ||
-			    logic < 0)
+			r = DCMI(st, get_device_logic_id, &logic, st->cards[i], c);
+			if (r != DCMI_OK && ascend_classify(r) == V_ERROR) {
+				am_read_error(st->ctx);
+				am_log(st->ctx, AM_LOG_WARN,
+				       "card %d chip %d: logic id: DCMI error %d; "
+				       "placement kept",
+				       st->cards[i], c, r);
+				out[n++] =
+				    (struct ascend_loc){st->cards[i], c, -1, nchips};
+				continue;
+			}
+			if (r != DCMI_OK || logic < 0)
 				continue;
 			out[n++] = (struct ascend_loc){st->cards[i], c, logic, nchips};
 		}
 	}
 	return n;
+}
+
+/* Whether enumeration could not say what is at d's place (see above). */
+static bool ascend_unknown_place(const struct ascend_dev *d, const struct ascend_loc *loc,
+				 int n)
+{
+	for (int k = 0; k < n; k++)
+		if (loc[k].logic < 0 && loc[k].card == d->card &&
+		    (loc[k].chip < 0 || loc[k].chip == d->chip))
+			return true;
+	return false;
 }
 
 /* The card list, kept in st; true when it differs from the last one. */
@@ -732,9 +852,13 @@ static int ascend_remap(struct ascend_state *st, enum ascend_remap_mode mode)
 		struct ascend_dev *d = &st->dev[i];
 		int k;
 
+		if (d->moved)
+			continue;
 		for (k = 0; k < n && loc[k].logic != d->logic; k++)
 			;
-		if (k == n) {
+		if (k == n && d->probed && ascend_unknown_place(d, loc, n)) {
+			continue; /* as it was: asked again next time */
+		} else if (k == n) {
 			if (d->up)
 				am_log(st->ctx, AM_LOG_WARN,
 				       "%s: no longer listed; reporting "
@@ -747,7 +871,7 @@ static int ascend_remap(struct ascend_state *st, enum ascend_remap_mode mode)
 		}
 	}
 	for (int k = 0; mode != REMAP_KNOWN && k < n; k++) {
-		if (ascend_find(st, loc[k].logic))
+		if (loc[k].logic < 0 || ascend_find(st, loc[k].logic))
 			continue;
 		if (mode == REMAP_RESCAN)
 			am_log(st->ctx, AM_LOG_INFO,
@@ -757,6 +881,13 @@ static int ascend_remap(struct ascend_state *st, enum ascend_remap_mode mode)
 			return -ENOMEM;
 	}
 	st->remap = false;
+	for (int i = 0; i < st->ndev; i++)
+		if (st->dev[i].moved) {
+			memmove(&st->dev[i], &st->dev[i + 1],
+				(size_t)(st->ndev - i - 1) * sizeof(st->dev[0]));
+			st->ndev--;
+			i--;
+		}
 	return 0;
 }
 
@@ -804,9 +935,17 @@ static void ascend_poll_mem(struct ascend_state *st, struct ascend_dev *d)
 		if (ascend_ok(st, d, C_HBM,
 			      DCMI(st, get_device_hbm_info, d->card, d->chip, &h),
 			      "HBM info")) {
-			ascend_put(st, d, S_MEM_USED, (double)h.memory_usage, -1);
-			ascend_put(st, d, S_MEM_TOTAL, (double)h.memory_size, -1);
-			ascend_put(st, d, S_TEMP_HBM, h.temp, -1);
+			/* values no HBM can have are dropped, not exported */
+			if (h.memory_usage <= h.memory_size) {
+				ascend_put(st, d, S_MEM_USED, (double)h.memory_usage, -1);
+				ascend_put(st, d, S_MEM_TOTAL, (double)h.memory_size, -1);
+			} else {
+				ascend_bad(st, d, "HBM info", "usage above size");
+			}
+			if (h.temp >= 0)
+				ascend_put(st, d, S_TEMP_HBM, h.temp, -1);
+			else
+				ascend_bad(st, d, "HBM info", "temperature below 0");
 		}
 		if (d->cap[C_HBM] != CAP_NO)
 			return;
@@ -821,8 +960,11 @@ static void ascend_poll_mem(struct ascend_state *st, struct ascend_dev *d)
 		memset(&u, 0, sizeof(u));
 		if (ascend_ok(st, d, C_MEMV3,
 			      DCMI(st, get_device_memory_info_v3, d->card, d->chip, &u.m),
-			      "memory info") &&
-		    u.m.memory_available <= u.m.memory_size) {
+			      "memory info")) {
+			if (u.m.memory_available > u.m.memory_size) {
+				ascend_bad(st, d, "memory info", "available above size");
+				return;
+			}
 			ascend_put(st, d, S_MEM_USED,
 				   (double)(u.m.memory_size - u.m.memory_available), -1);
 			ascend_put(st, d, S_MEM_TOTAL, (double)u.m.memory_size, -1);
@@ -910,7 +1052,7 @@ static void ascend_poll_errcodes(struct ascend_state *st, struct ascend_dev *d)
 			}
 		if (s == AM_SERIES_INVALID && st->fam[F_ERRCODE] >= 0) {
 			char hex[16];
-			const char *lv[3] = {d->name, d->uuid, hex};
+			const char *lv[3] = {d->name, d->id.uuid, hex};
 
 			snprintf(hex, sizeof(hex), "0x%08X", code);
 			s = am_series(st->ctx, st->fam[F_ERRCODE], lv);
@@ -985,16 +1127,20 @@ static int ascend_poll(struct am_ctx *ctx, void *state)
 			lost |= st->dev[i].lost;
 		if (changed || lost || st->remap)
 			ascend_remap(st, REMAP_KNOWN);
-		for (int i = 0; i < st->ndev; i++)
+		for (int i = 0; i < st->ndev; i++) {
+			st->dev[i].asked = st->dev[i].answered = false;
 			if (st->dev[i].up)
 				ascend_poll_device(st, &st->dev[i]);
+		}
 	}
 	for (int i = 0; i < st->ndev; i++) {
 		struct ascend_dev *d = &st->dev[i];
 
 		if (!d->probed) /* gone before its identity was read */
 			continue;
-		ascend_put(st, d, S_UP, d->up ? 1 : 0, -1);
+		/* up: answered this poll (a call succeeded, or none is left to
+		 * ask); a chip whose every call fails reads 0 */
+		ascend_put(st, d, S_UP, d->up && (d->answered || !d->asked) ? 1 : 0, -1);
 		ascend_emit_info(st, d);
 	}
 	return 0;
@@ -1112,7 +1258,7 @@ static int ascend_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 		up += st->dev[i].up;
 	am_found(ctx, "%d Ascend chip(s) on %d card(s) (%d answering, model %s), via %s",
 		 st->ndev, st->ncards, up,
-		 st->dev[0].model[0] ? st->dev[0].model : "unknown", st->library);
+		 st->dev[0].id.model[0] ? st->dev[0].id.model : "unknown", st->library);
 	*state = st;
 	return 0;
 fail:

@@ -603,6 +603,302 @@ START_TEST(test_rescan)
 }
 END_TEST
 
+/* ---- identity only from an answer; accel_up only when answered ---- */
+
+/* Number of accel_info series of dev not retired. */
+static int live_infos(const char *dev)
+{
+	char want[64];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "device=\"%s\",", dev);
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
+
+		if (!strcmp(fake_am_view(ctx, s->view)->name, "accel_info") &&
+		    strstr(s->label_text, want) && !s->retired)
+			n++;
+	}
+	return n;
+}
+
+#define DIE_11 "00000011-00000022-00000033-00000044-00000055"
+
+/* The die id call times out once when the chip is re-acquired: the chip
+ * stays lost for that poll (a read error) and keeps its uuid and series,
+ * rather than coming back under its serial. */
+START_TEST(test_identity_transient)
+{
+	void *st = start(FAKE_LIB, "uuid_transient.ini");
+	const struct fake_series *up;
+
+	poll_once(st); /* tick 2 */
+	ck_assert_str_eq(info("ascend0", "uuid"), DIE_11);
+	up = find("accel_up", "ascend0", NULL);
+	poll_once(st); /* tick 3: the card list fails */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	poll_once(st); /* tick 4: -8006 from the die id call */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	ck_assert_str_eq(info("ascend0", "uuid"), DIE_11);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 2);
+	ck_assert_uint_eq(
+	    fake_am_log_count(ctx,
+			      "ascend0: die id: DCMI error -8006; identity not taken"),
+	    1);
+	poll_once(st); /* tick 5: back, the same chip */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_power_watts", "ascend0", NULL), 200);
+	ck_assert_ptr_eq(find("accel_up", "ascend0", NULL), up);
+	ck_assert(!up->retired);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "uuid changed"), 0);
+	ck_assert_str_eq(info("ascend0", "serial"), "102244618000");
+	ck_assert_int_eq(live_infos("ascend0"), 1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* chip_info times out at init: nothing empty is committed; the chip is
+ * taken at the first poll, with its model. */
+START_TEST(test_identity_transient_init)
+{
+	void *st = start(FAKE_LIB, "model_transient.ini");
+
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	poll_once(st); /* tick 2 */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	ck_assert_str_eq(info("ascend0", "model"), "910B3");
+	ck_assert_str_eq(info("ascend0", "uuid"), DIE_11);
+	ck_assert_int_eq(live_infos("ascend0"), 1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* A model that said -8255 at init and answers when the chip is re-acquired
+ * (same uuid): accel_info is interned again with it, the old one retired. */
+START_TEST(test_info_refreshed)
+{
+	void *st = start(FAKE_LIB, "model_late.ini");
+	const struct fake_series *old;
+
+	poll_once(st); /* tick 2 */
+	ck_assert_str_eq(info("ascend0", "model"), "");
+	old = find("accel_info", "ascend0", NULL);
+	poll_once(st); /* tick 3: the card list fails */
+	poll_once(st); /* tick 4: re-acquired */
+	ck_assert(old->retired);
+	ck_assert_int_eq(live_infos("ascend0"), 1);
+	EQ(fake_am_scaled(ctx, fake_am_match(ctx, "accel_info", "model=\"910B3\"")), 1);
+	ck_assert_str_eq(
+	    fake_am_label(ctx, fake_am_match(ctx, "accel_info", "model=\"910B3\""),
+			  "uuid"),
+	    DIE_11);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* -8255 from a metric that answered before is a read error, asked again;
+ * a re-acquired chip is probed afresh (temperature, -8255 from the start,
+ * is asked once more after the chip is back). */
+START_TEST(test_not_supported_after_answer)
+{
+	void *st = start(FAKE_LIB, "ns_transient.ini");
+
+	poll_once(st); /* tick 2 */
+	EQ(get("accel_power_watts", "ascend0", NULL), 200);
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.4);
+	ck_assert_int_eq(calls(FAKE_LIB, "dcmi_get_device_temperature"), 1);
+	poll_once(st); /* tick 3: -8255 from both */
+	ABSENT(get("accel_power_watts", "ascend0", NULL));
+	ABSENT(get("accel_utilization_ratio", "ascend0", NULL));
+	/* still listed, but nothing it was asked answered */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 2);
+	poll_once(st); /* tick 4: answering again */
+	EQ(get("accel_power_watts", "ascend0", NULL), 200);
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.4);
+	ck_assert_int_eq(calls(FAKE_LIB, "dcmi_get_device_temperature"), 1);
+	poll_once(st); /* tick 5: gone */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	poll_once(st); /* tick 6: back, probed again */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_power_watts", "ascend0", NULL), 200);
+	ck_assert_int_eq(calls(FAKE_LIB, "dcmi_get_device_temperature"), 2);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 2);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* A chip still listed whose every call fails has not answered the poll:
+ * accel_up 0 (and read errors), 1 again once it answers. */
+START_TEST(test_up_means_answered)
+{
+	void *st = start(FAKE_LIB, "allfail.ini");
+
+	poll_once(st); /* tick 2 */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	poll_once(st); /* tick 3: -8005 from every call */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	ABSENT(get("accel_power_watts", "ascend0", NULL));
+	ck_assert_int_gt(fake_am_read_errors(ctx), 0);
+	poll_once(st);
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	ascend_collector.fini(ctx, st);
+
+	/* a chip with nothing left to ask still answers its listing: up */
+	teardown();
+	setup();
+	st = start(FAKE_LIB, "unsupported.ini");
+	for (int p = 0; p < 3; p++)
+		poll_once(st);
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* The chip of ascend0 comes back as logic id 4 (same die id), found by the
+ * rescan: it is ascend4 now, and ascend0's series leave the exposition
+ * (no phantom accel_up 0 for it). */
+START_TEST(test_renumbered)
+{
+	void *st = start(FAKE_LIB, "renumber.ini");
+	const struct fake_series *up0;
+
+	poll_once(st); /* tick 2 */
+	up0 = find("accel_up", "ascend0", NULL);
+	poll_once(st); /* tick 3: gone */
+	EQ(get("accel_up", "ascend0", NULL), 0);
+	poll_once(st); /* tick 4: listed as logic id 4 */
+	ck_assert_int_eq(ascend_collector.rescan(ctx, st), 0);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: now ascend4 (same uuid " DIE_11
+						 "); its series retired"),
+			  1);
+	poll_once(st); /* tick 5 */
+	ck_assert(up0->retired);
+	ck_assert_int_eq(live_infos("ascend0"), 0);
+	EQ(get("accel_up", "ascend4", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend4", NULL), 0.4);
+	ck_assert_str_eq(info("ascend4", "uuid"), DIE_11);
+	EQ(get("accel_up", "ascend1", NULL), 1);
+	/* later polls and rescans do not bring ascend0 back */
+	ck_assert_int_eq(ascend_collector.rescan(ctx, st), 0);
+	poll_once(st);
+	ABSENT(get("accel_up", "ascend0", NULL));
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* Logic ids swapped (a driver reload, the card list the same): polls keep
+ * reading the chips at their card and chip; the rescan notices, and each
+ * name takes the chip its logic id has now (a new uuid: new series). */
+START_TEST(test_swapped_at_rescan)
+{
+	void *st = start(FAKE_LIB, "swap.ini");
+
+	poll_once(st); /* tick 2 */
+	ck_assert_str_eq(info("ascend0", "uuid"),
+			 "0000000A-00000000-00000000-00000000-00000000");
+	poll_once(st);
+	poll_once(st); /* tick 4: swapped, not noticed yet */
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.1);
+	ck_assert_int_eq(ascend_collector.rescan(ctx, st), 0);
+	poll_once(st);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "uuid changed"), 2);
+	EQ(fake_am_scaled(
+	       ctx, fake_am_match(ctx, "accel_utilization_ratio",
+				  "device=\"ascend0\",uuid=\"0000000B-00000000-00000000-"
+				  "00000000-00000000\"")),
+	   0.2);
+	EQ(fake_am_scaled(
+	       ctx, fake_am_match(ctx, "accel_utilization_ratio",
+				  "device=\"ascend1\",uuid=\"0000000A-00000000-00000000-"
+				  "00000000-00000000\"")),
+	   0.1);
+	EQ(fake_am_scaled(ctx, fake_am_match(ctx, "accel_up",
+					     "device=\"ascend0\",uuid=\"0000000B-")),
+	   1);
+	EQ(fake_am_scaled(ctx, fake_am_match(ctx, "accel_up",
+					     "device=\"ascend1\",uuid=\"0000000A-")),
+	   1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* A passing error listing the logic ids keeps the placement: a read error,
+ * not a chip reported down and taken again. */
+START_TEST(test_enumeration_error)
+{
+	void *st = start(FAKE_LIB, "enum_transient.ini");
+
+	poll_once(st); /* tick 2 */
+	poll_once(st); /* tick 3 */
+	ck_assert_int_eq(ascend_collector.rescan(ctx, st), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "card 0 chip 0: logic id: DCMI error "
+						 "-8006; placement kept"),
+			  1);
+	poll_once(st); /* tick 4 */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "no longer listed"), 0);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "available again"), 0);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* HBM usage above its size, an HBM temperature below 0, DDR available
+ * above its size: dropped with a read error each, the chip still up. */
+START_TEST(test_bad_values)
+{
+	void *st = start(FAKE_LIB, "bad_values.ini");
+
+	poll_once(st);
+	ABSENT(get("accel_memory_used_bytes", "ascend0", NULL));
+	ABSENT(get("accel_memory_total_bytes", "ascend0", NULL));
+	ABSENT(get("accel_temperature_celsius", "ascend0", "sensor=\"hbm\""));
+	ABSENT(get("accel_memory_used_bytes", "ascend1", NULL));
+	ABSENT(get("accel_memory_total_bytes", "ascend1", NULL));
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_up", "ascend1", NULL), 1);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 3);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: HBM info: usage above size; "
+						 "dropped"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: HBM info: temperature below "
+						 "0; dropped"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend1: memory info: available above "
+						 "size; dropped"),
+			  1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
+/* The chip count of a card answers -8006 in a poll that enumerates (another
+ * card's chip dropped): its chip keeps its place and is polled; a read
+ * error. */
+START_TEST(test_enumeration_error_card)
+{
+	void *st = start(FAKE_LIB, "enum_card.ini");
+
+	poll_once(st); /* tick 2 */
+	poll_once(st); /* tick 3: card 1 gone, card 0 not listed */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend0", NULL), 0.1);
+	EQ(get("accel_up", "ascend1", NULL), 0);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "card 0: chips not listed: DCMI error "
+						 "-8006; placement kept"),
+			  1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "ascend0: no longer listed"), 0);
+	poll_once(st); /* tick 4: card 1 back */
+	EQ(get("accel_up", "ascend0", NULL), 1);
+	EQ(get("accel_up", "ascend1", NULL), 1);
+	EQ(get("accel_utilization_ratio", "ascend1", NULL), 0.2);
+	ck_assert_int_eq(fake_am_read_errors(ctx), 1);
+	ascend_collector.fini(ctx, st);
+}
+END_TEST
+
 static Suite *ascend_suite(void)
 {
 	Suite *s = suite_create("ascend");
@@ -624,6 +920,16 @@ static Suite *ascend_suite(void)
 	tcase_add_test(tc, test_fault_codes);
 	tcase_add_test(tc, test_error_codes);
 	tcase_add_test(tc, test_rescan);
+	tcase_add_test(tc, test_identity_transient);
+	tcase_add_test(tc, test_identity_transient_init);
+	tcase_add_test(tc, test_info_refreshed);
+	tcase_add_test(tc, test_not_supported_after_answer);
+	tcase_add_test(tc, test_up_means_answered);
+	tcase_add_test(tc, test_renumbered);
+	tcase_add_test(tc, test_swapped_at_rescan);
+	tcase_add_test(tc, test_enumeration_error);
+	tcase_add_test(tc, test_enumeration_error_card);
+	tcase_add_test(tc, test_bad_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

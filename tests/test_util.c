@@ -1024,6 +1024,36 @@ START_TEST(t_dl_open)
 			      "err: %s", err);
 		unlink(link);
 	}
+	/* a file that cannot be opened for another reason than being absent
+	 * (a folder that is a file: Not a directory; unreadable: Permission
+	 * denied, unless root) is the error, not the later misses */
+	{
+		const char *const lib[] = {"libaccelmon-x.so.1", NULL};
+		char notdir[PATH_MAX];
+		const char *const dirs2[] = {notdir, "/nonexistent", NULL};
+		const char *const dirs3[] = {tdir, "/nonexistent", NULL};
+		FILE *f;
+
+		snprintf(notdir, sizeof(notdir), "%s/plainfile", tdir);
+		f = fopen(notdir, "w");
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+		ck_assert_ptr_null(am_dl_open(lib, dirs2, err, sizeof(err)));
+		ck_assert_msg(strstr(err, "plainfile/libaccelmon-x.so.1") &&
+				  strstr(err, "Not a directory"),
+			      "err: %s", err);
+		unlink(notdir);
+		if (geteuid() != 0) {
+			snprintf(link, sizeof(link), "%s/libaccelmon-x.so.1", tdir);
+			f = fopen(link, "w");
+			ck_assert_ptr_nonnull(f);
+			fclose(f);
+			ck_assert_int_eq(chmod(link, 0), 0);
+			ck_assert_ptr_null(am_dl_open(lib, dirs3, err, sizeof(err)));
+			ck_assert_msg(strstr(err, "Permission denied"), "err: %s", err);
+			unlink(link);
+		}
+	}
 }
 END_TEST
 

@@ -14,10 +14,12 @@
 #include "accelmon/util.h"
 
 /* Whether dlopen's message says only that `file` itself is not there
- * ("FILE: cannot open shared object file: ..."). */
+ * ("FILE: cannot open shared object file: No such file or directory").
+ * Any other reason to fail opening it (Permission denied, Not a directory)
+ * says more than the misses of the folders tried after it. */
 static bool dl_absent(const char *file, const char *why)
 {
-	static const char miss[] = ": cannot open shared object file";
+	static const char miss[] = ": cannot open shared object file: No such file";
 	size_t n = strlen(file);
 
 	return strncmp(why, file, n) == 0 &&

@@ -18,7 +18,9 @@
  * answers when hbm_total_mb is set); ddr_total_mb, ddr_available_mb
  * (memory_info_v3); power (0.1 W), temp, freq_7 (AI Core MHz); ecc_sbe,
  * ecc_dbe, ecc_iso_sbe, ecc_iso_dbe (the ECC call answers when ecc_sbe is
- * set) and ecc_size = 28 (an older driver's smaller struct; default 36);
+ * set) and ecc_size = 28 (an older driver's smaller struct; default 36;
+ * more than 36: a newer driver's larger one, the bytes past 36 a canary
+ * 0xA5, up to 256); mem_size likewise for memory_info_v3 (default 112);
  * health; errors = CODE[@FROM-TO],... (active codes; empty: none); procs;
  * net_health. Faults: present = FROM-TO,... (FROM alone: from then on): the
  * chip is listed only in those ticks, outside them every call on it answers
@@ -26,7 +28,8 @@
  * lookup: the chip is still listed); answer_<symbol> =
  * CODE@FROM-TO (one call); not_ready_<symbol> = N (its first N calls answer
  * -8012); hang = SYMBOL@FROM sleeps hang_seconds ([global], default 3600).
- * [global] init = CODE makes dcmi_init fail.
+ * [global] init = CODE makes dcmi_init fail; card_list_fault and
+ * num_in_card_fault = CODE@FROM-TO make those calls fail in those ticks.
  * Tests read call counts with the exported fake_dcmi_calls("symbol").
  */
 #include <errno.h>
@@ -246,11 +249,14 @@ FAKE_EXPORT int dcmi_get_card_list(int *card_num, int *card_list, int list_len)
 
 FAKE_EXPORT int dcmi_get_device_num_in_card(int card_id, int *device_num)
 {
-	int n = 0;
+	int n = 0, r;
 
 	fake_scn_count("dcmi_get_device_num_in_card");
 	if (fake_nsec < 0)
 		return -8005;
+	r = fake_window(fake_global, "num_in_card_fault");
+	if (r)
+		return r;
 	for (int i = 0; i < fake_nsec; i++)
 		if (fake_is_chip(&fake_sec[i]) && fake_sec[i].card == card_id &&
 		    fake_present(&fake_sec[i]) && fake_sec[i].chip + 1 > n)
@@ -446,23 +452,36 @@ FAKE_EXPORT int dcmi_get_device_hbm_info(int card_id, int device_id,
 	return DCMI_OK;
 }
 
+/* A newer driver's larger struct: the bytes of `size` past the `have` of
+ * ours are written too (0xA5), so the caller's room for them is used and a
+ * caller without it is caught by ASan. */
+static void fake_canary(void *info, size_t have, double size)
+{
+	size_t n = size > 256 ? 256 : (size_t)size;
+
+	if (n > have)
+		memset((unsigned char *)info + have, 0xA5, n - have);
+}
+
 FAKE_EXPORT int dcmi_get_device_memory_info_v3(int card_id, int device_id,
 					       struct dcmi_memory_info_v3 *info)
 {
 	struct fake_chip *g;
 	int r = fake_enter("dcmi_get_device_memory_info_v3", card_id, device_id, &g);
-	double total, avail = 0;
+	double total, avail = 0, size = (double)sizeof(*info);
 
 	if (r)
 		return r;
 	if (!fake_num(g, "ddr_total_mb", &total))
 		return DCMI_ERR_NOT_SUPPORTED;
 	fake_num(g, "ddr_available_mb", &avail);
+	fake_num(g, "mem_size", &size);
 	memset(info, 0, sizeof(*info));
 	info->memory_size = (unsigned long long)total;
 	info->memory_available = (unsigned long long)avail;
 	info->freq = 3200;
 	info->hugepagesize = 2048;
+	fake_canary(info, sizeof(*info), size);
 	return DCMI_OK;
 }
 
@@ -511,6 +530,7 @@ FAKE_EXPORT int dcmi_get_device_ecc_info(int card_id, int device_id, int mem_typ
 	e.double_bit_next_isolated_pages_cnt = 7;
 	/* an older driver writes the 28 bytes of its smaller struct */
 	memcpy(info, &e, size < (double)sizeof(e) ? (size_t)size : sizeof(e));
+	fake_canary(info, sizeof(e), size);
 	return DCMI_OK;
 }
 

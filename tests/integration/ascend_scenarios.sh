@@ -128,6 +128,13 @@ has lost 'accel_up{device="ascend1",uuid="00000011-00000022-00000033-00000044-00
 has lost 'accel_up{device="ascend2",uuid="00000011-00000022-00000033-00000044-00000077"} 0'
 has lost 'accelmon_collector_up{collector="ascend"} 1'
 
+# ---- listed, but every call fails from the 2nd poll: not answering ----
+once allfail allfail.ini "$LIB"
+has allfail 'accel_up{device="ascend0",uuid="00000011-00000022-00000033-00000044-00000055"} 0'
+grep -Eq '^accelmon_collector_read_errors_total\{collector="ascend"\} [1-9]' "$WORK/allfail.prom" ||
+	fail "allfail: no read errors: $(grep read_errors "$WORK/allfail.prom")"
+ok "allfail: read errors counted"
+
 # ---- no library: one line, nothing else ----
 config /nonexistent/libdcmi.so
 "$ACCELMON" --once --config "$WORK/cfg.yaml" > "$WORK/nolib.prom" 2> "$WORK/nolib.err" ||
