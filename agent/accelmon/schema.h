@@ -57,6 +57,12 @@ enum am_std {
 	AM_STD_PORT_STAT_SATURATED, /* fabric_port_stat_saturated{counter} */
 	AM_STD_NVLINK_TRANSMIT_BYTES, /* fabric_nvlink_transmit_bytes_total{link} */
 	AM_STD_NVLINK_RECEIVE_BYTES,  /* fabric_nvlink_receive_bytes_total{link} */
+	/* jobs on a device (issue 17, accelmon/attrib.h): device, uuid, job,
+	 * kind; accel_job_info adds user, step, container */
+	AM_STD_JOB_BUSY_SECONDS,    /* accel_job_busy_seconds_total */
+	AM_STD_JOB_MEMORY_USED,     /* accel_job_memory_used_bytes */
+	AM_STD_JOB_ENERGY,          /* accel_job_energy_joules_total */
+	AM_STD_JOB_INFO,            /* accel_job_info */
 	AM_STD__COUNT
 };
 
