@@ -603,6 +603,129 @@ START_TEST(t_split_no_privilege)
 }
 END_TEST
 
+/* ---- a DRM collector: amdgpu on the radeon sysfs fixture ---- */
+
+extern const struct am_collector amdgpu_collector;
+
+static void put_amd_client(const char *root, const char *pid, const char *rel,
+			   unsigned id, unsigned long gfx)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "pos:\t0\ndrm-driver:\tamdgpu\ndrm-pdev:\t0000:03:00.0\n"
+		 "drm-client-id:\t%u\ndrm-memory-vram:\t%s\ndrm-engine-gfx:\t%lu ns\n",
+		 id, id == 17 ? "1048576 KiB" : "524288 KiB", gfx);
+	fixture_put(fixture_file(root, pid, rel), text);
+}
+
+/* amdgpu on the radeon sysfs with procfs at root, started; its state. */
+static void *amdgpu_start(struct am_ctx *ctx, const char *root, const char *yaml)
+{
+	const struct am_config *cfg;
+	char err[256] = "";
+	void *st = NULL;
+
+	fake_am_set_procfs(ctx, root);
+	cfg = fake_am_config(ctx, &amdgpu_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(amdgpu_collector.init(ctx, cfg, &st), 0);
+	return st;
+}
+
+/* radeon's card0 (0000:03:00.0, 23 % busy) runs client 17 of the Slurm job
+ * (pids 2001 and its child 2007) and client 18 of the pod (pid 2002): the
+ * busy seconds go 3:1 by their engine time between the polls, and add up
+ * to the card's. */
+START_TEST(t_amdgpu_drm_split)
+{
+	char *root = fixture_tree("procfs/node");
+	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
+	void *st = amdgpu_start(ctx, root, "{pcie_interval: 0s}");
+	const struct fake_series *s;
+	double slurm, pod;
+
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	/* 3 ms and 1 ms more engine time (client 17 had 6 ms, 18 3 ms) */
+	put_amd_client(root, "2001", "fdinfo/5", 17, 6000000 + 3000000);
+	put_amd_client(root, "2001", "fdinfo/6", 17, 6000000 + 3000000);
+	put_amd_client(root, "2007", "fdinfo/5", 17, 6000000 + 3000000);
+	put_amd_client(root, "2002", "fdinfo/7", 18, 3000000 + 1000000);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "job=\"4242\",kind=\"slurm\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(fake_am_label(ctx, s, "device"), "amdgpu0");
+	slurm = fake_am_scaled(ctx, s);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total", "job=\"" POD1 "\"");
+	ck_assert_ptr_nonnull(s);
+	pod = fake_am_scaled(ctx, s);
+	ck_assert_double_eq_tol(slurm, 0.1725, 1e-9);
+	ck_assert_double_eq_tol(pod, 0.0575, 1e-9);
+	ck_assert_double_eq_tol(slurm + pod, 0.23, 1e-9);
+	s = fake_am_match(ctx, "accel_job_memory_used_bytes", "job=\"4242\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_double_eq(s->last, 1073741824.0); /* one client, three fds */
+	/* the other card has no client; the i915 and xe clients are not on
+	 * an amdgpu card */
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "device=\"amdgpu1\""));
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "kind=\"systemd\""));
+	/* the pod's process exits */
+	{
+		char cmd[4200];
+
+		snprintf(cmd, sizeof(cmd), "rm -r '%s/2002'", root);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total", "job=\"" POD1 "\"");
+	ck_assert(s && s->retired);
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+	fixture_tree_remove(root);
+}
+END_TEST
+
+START_TEST(t_amdgpu_drm_refused)
+{
+	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
+	void *st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
+				"{pcie_interval: 0s}");
+
+	fake_open_fail("/2002/fd", EACCES, true);
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "attribution off"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "CAP_DAC_READ_SEARCH"), 1);
+	/* device-level figures go on */
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_busy_seconds_total", "amdgpu0"));
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "job=\"4242\""));
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+}
+END_TEST
+
+/* the attribution off: no scan of /proc at all */
+START_TEST(t_amdgpu_attribution_off)
+{
+	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
+	void *st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
+				"{pcie_interval: 0s, attribution: false}");
+
+	fake_open_watch("/fdinfo/");
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	ck_assert_uint_eq(fake_open_watched(), 0);
+	ck_assert_ptr_null(fake_am_family(ctx, "accel_job_info"));
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+}
+END_TEST
+
 /* Built once, before the forked tests (fixture_tree.h). */
 static void trees_build(void)
 {
@@ -641,6 +764,9 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_jobs_end_and_cap);
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);
+	tcase_add_test(x, t_amdgpu_drm_split);
+	tcase_add_test(x, t_amdgpu_drm_refused);
+	tcase_add_test(x, t_amdgpu_attribution_off);
 	tcase_set_timeout(x, 30);
 	suite_add_tcase(s, x);
 	return s;

@@ -97,6 +97,29 @@ int am_drm_fdinfo_parse(const char *text, size_t n, struct am_drm_client *out);
  * are still returned); -ENOMEM. */
 int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t *cap);
 
+struct am_attrib_proc;
+
+/* What a device's clients read at the previous poll (the caller keeps one
+ * per device, zeroed at first). */
+struct am_drm_prev {
+	struct am_drm_seen {
+		uint64_t id, engine_ns, cycles, total_cycles;
+		bool have, seen;
+	} * e;
+	size_t n, cap;
+};
+
+/* The clients of scan v[0..n) on the device at bus_id (normalised, as
+ * sysfs names it) as processes for am_attrib_update, into out[0..cap): the
+ * weight is the client's engine time since the previous call (xe: its
+ * share of the GPU timestamp's cycles, in the same unit for all of a
+ * device's clients), 0 the first time a client is seen; memory where the
+ * driver says. prev is updated (clients gone are dropped). Returns the
+ * count, or -ENOMEM. */
+ssize_t am_drm_procs(const struct am_drm_client *v, size_t n, const char *bus_id,
+		     struct am_drm_prev *prev, struct am_attrib_proc *out, size_t cap);
+void am_drm_prev_free(struct am_drm_prev *prev);
+
 /* ---- the split ---- */
 
 struct am_attrib;
@@ -120,13 +143,17 @@ struct am_attrib_proc {
 };
 
 /* The device this poll: its busy share over the interval since the last
- * poll (0..1, NAN when unknown), its energy counter in joules (NAN when
- * none), or else its power in watts (NAN when none). */
+ * poll (0..1, NAN when unknown) or, with have_busy_s, its busy seconds in
+ * that interval from a counter of its own (what its
+ * accel_busy_seconds_total grew by); its energy counter in joules (NAN
+ * when none), or else its power in watts (NAN when none). */
 struct am_attrib_dev {
 	const char *device, *uuid;
 	double busy_ratio;
 	double energy_j;
 	double power_w;
+	bool have_busy_s;
+	double busy_s;
 };
 
 /* Attribute one device's poll (see collectors/attribution.md for the
@@ -141,6 +168,11 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *d,
 /* The device is gone or down: retire its job series and forget its
  * interval (the next update starts a new one). */
 void am_attrib_forget(struct am_attrib *a, const char *device);
+
+/* A read the collector made for attribution was refused (err -EACCES or
+ * -EPERM; what: the files, "/proc/<pid>/fdinfo"): said once, as in
+ * am_attrib_update, and attribution is off from then on. */
+void am_attrib_refused(struct am_attrib *a, const char *what, int err);
 
 /* False once attribution was turned off for lack of privileges. */
 bool am_attrib_enabled(const struct am_attrib *a);

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,13 +341,15 @@ static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 		am_emit(a->ctx, j->s_info, 1);
 }
 
-static void att_disable(struct am_attrib *a, pid_t pid, int err)
+void am_attrib_refused(struct am_attrib *a, const char *what, int err)
 {
+	if (!a || !a->enabled)
+		return;
 	am_log(a->ctx, AM_LOG_WARN,
-	       "attribution off: cannot read %s/%d: %s; reading other users' "
+	       "attribution off: cannot read %s: %s; reading other users' "
 	       "processes needs CAP_SYS_PTRACE (DRM fdinfo also CAP_DAC_READ_SEARCH), "
 	       "see collectors/attribution.md; exporting device-level figures only",
-	       am_procfs(a->ctx), (int)pid, strerror(-err));
+	       what, strerror(-err));
 	a->enabled = false;
 	for (size_t i = 0; i < a->ndev; i++)
 		att_retire_dev(a, &a->devs[i]);
@@ -404,7 +407,11 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 		int rc = att_workload(a, procs[i].pid, now, &wl);
 
 		if (rc == -EACCES || rc == -EPERM) {
-			att_disable(a, procs[i].pid, rc);
+			char what[PATH_MAX];
+
+			snprintf(what, sizeof(what), "%s/%d", am_procfs(a->ctx),
+				 (int)procs[i].pid);
+			am_attrib_refused(a, what, rc);
 			return -EACCES;
 		}
 		if (rc == -ENOMEM)
@@ -454,7 +461,10 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 		unit[nu++] = &d->other;
 
 	busy_dev = 0;
-	if (isfinite(in->busy_ratio) && in->busy_ratio > 0)
+	if (in->have_busy_s) {
+		if (isfinite(in->busy_s) && in->busy_s > 0 && d->have_prev)
+			busy_dev = (uint64_t)llround(in->busy_s * 1e9);
+	} else if (isfinite(in->busy_ratio) && in->busy_ratio > 0)
 		busy_dev = (uint64_t)llround((in->busy_ratio > 1 ? 1 : in->busy_ratio) *
 					     (double)dt);
 	energy_dev = att_energy(d, in, dt);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,4 +298,74 @@ int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t 
 	closedir(dir);
 	am_call_end(NULL);
 	return rc;
+}
+
+void am_drm_prev_free(struct am_drm_prev *prev)
+{
+	free(prev->e);
+	prev->e = NULL;
+	prev->n = prev->cap = 0;
+}
+
+static struct am_drm_seen *drm_prev_find(struct am_drm_prev *prev, uint64_t id)
+{
+	for (size_t i = 0; i < prev->n; i++)
+		if (prev->e[i].id == id)
+			return &prev->e[i];
+	return NULL;
+}
+
+ssize_t am_drm_procs(const struct am_drm_client *v, size_t n, const char *bus_id,
+		     struct am_drm_prev *prev, struct am_attrib_proc *out, size_t cap)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < prev->n; i++)
+		prev->e[i].seen = false;
+	for (size_t i = 0; i < n && k < cap; i++) {
+		const struct am_drm_client *c = &v[i];
+		struct am_drm_seen *p;
+		double w = 0;
+
+		if (strcmp(c->pdev, bus_id) != 0)
+			continue;
+		p = drm_prev_find(prev, c->id);
+		if (!p) {
+			if (prev->n == prev->cap) {
+				size_t nc = prev->cap ? prev->cap * 2 : 16;
+				struct am_drm_seen *ne =
+				    realloc(prev->e, nc * sizeof(*ne));
+
+				if (!ne)
+					return -ENOMEM;
+				prev->e = ne;
+				prev->cap = nc;
+			}
+			p = &prev->e[prev->n++];
+			memset(p, 0, sizeof(*p));
+			p->id = c->id;
+		} else if (p->have && c->have_engine && c->engine_ns >= p->engine_ns) {
+			w = (double)(c->engine_ns - p->engine_ns);
+		} else if (p->have && c->have_cycles && c->cycles >= p->cycles &&
+			   c->total_cycles > p->total_cycles) {
+			/* busy share of the GPU clock, as ns of a second */
+			w = (double)(c->cycles - p->cycles) /
+			    (double)(c->total_cycles - p->total_cycles) * 1e9;
+		}
+		p->engine_ns = c->engine_ns;
+		p->cycles = c->cycles;
+		p->total_cycles = c->total_cycles;
+		p->have = c->have_engine || c->have_cycles;
+		p->seen = true;
+		out[k++] = (struct am_attrib_proc){
+		    .pid = c->pid,
+		    .weight = p->have ? w : NAN,
+		    .mem_bytes = c->have_mem ? (double)c->mem_bytes : NAN};
+	}
+	for (size_t i = 0; i < prev->n;)
+		if (!prev->e[i].seen)
+			prev->e[i] = prev->e[--prev->n];
+		else
+			i++;
+	return (ssize_t)k;
 }
