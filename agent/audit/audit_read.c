@@ -1072,10 +1072,12 @@ static int audit_finish_jobs(struct audit *a)
 	struct audit_device **v;
 	int rc;
 
+	if (a->njdev == 0)
+		return 0; /* records without jobs (a->jdev is NULL) */
 	qsort(a->jdev, a->njdev, sizeof(*a->jdev), job_cmp);
 	if ((rc = group_by(a->jdev, a->njdev, jobkey_of, &a->jobs, &a->njobs)) < 0)
 		return rc;
-	v = malloc((a->njdev ? a->njdev : 1) * sizeof(*v));
+	v = malloc(a->njdev * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, a->jdev, a->njdev * sizeof(*v));
