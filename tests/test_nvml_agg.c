@@ -242,6 +242,44 @@ START_TEST(test_attrib_shared_gpu)
 }
 END_TEST
 
+/* The same GPU when the driver says no process used it since the last
+ * poll (nvmlDeviceGetProcessUtilization answers NOT_FOUND) although the
+ * device reads 80 % busy: equal shares of the two jobs, still adding up. */
+START_TEST(test_attrib_no_process_samples)
+{
+	char path[] = "/tmp/nvml_attnf_XXXXXX", line[256];
+	int fd = mkstemp(path);
+	FILE *in = fopen(TEST_SRCDIR "/fixtures/procfs/nvml_shared.ini", "r"), *out;
+	const char *slurm = SH0 ",job=\"4242\",kind=\"slurm\"}";
+	const char *pod = SH0 ",job=\"" POD "\",kind=\"kubernetes\"}";
+	struct harness *h;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(in);
+	out = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(out);
+	while (fgets(line, sizeof(line), in))
+		fputs(strncmp(line, "process_sm_util", 15) == 0
+			  ? "process_sm_util = 0,0,0\n"
+			  : line,
+		      out);
+	fclose(in);
+	fclose(out);
+	h = attrib_harness(path, "");
+	for (int p = 1; p <= 3; p++)
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+	ck_assert_double_eq_tol(value(h, "accel_job_busy_seconds_total", slurm), 0.8,
+				1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_busy_seconds_total", pod), 0.8, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", slurm), 300,
+				1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_busy_seconds_total", SH0 "}"), 1.6, 1e-9);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+	unlink(path);
+}
+END_TEST
+
 /* A 535.43.02 driver's 32-byte process entries, read at their stride (a
  * 24-byte stride would take garbage for the second pid and overrun the
  * buffer, which ASan reports); and attribution: false turns it off. */
@@ -257,9 +295,10 @@ START_TEST(test_attrib_535_entries)
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "[global]\ndriver_version = 535.43.02\nprocess_entry_size = 32\n"
-		   "[gpu0]\nuuid = GPU-535\nutil_gpu = 50\nutil_memory = 10\nprocesses = 3\n"
-		   "process_pids = 1008,1001,1008\nprocess_memory = 100,200,300\n");
+	fprintf(f,
+		"[global]\ndriver_version = 535.43.02\nprocess_entry_size = 32\n"
+		"[gpu0]\nuuid = GPU-535\nutil_gpu = 50\nutil_memory = 10\nprocesses = 3\n"
+		"process_pids = 1008,1001,1008\nprocess_memory = 100,200,300\n");
 	fclose(f);
 	h = attrib_harness(path, "");
 	ck_assert_int_eq(harness_poll(h, S(1)), 0);
@@ -300,6 +339,7 @@ static Suite *nvml_agg_suite(void)
 	tcase_add_test(tc, test_busy_square_wave);
 	tcase_add_test(tc, test_attrib_shared_gpu);
 	tcase_add_test(tc, test_attrib_535_entries);
+	tcase_add_test(tc, test_attrib_no_process_samples);
 	suite_add_tcase(s, tc);
 	return s;
 }
