@@ -292,6 +292,7 @@ struct amdgpu_dev {
 	 * energy counter or power (NAN: none), its DRM clients' last readings */
 	double att_util, att_energy_j, att_power_w;
 	int att_on;
+	char devnum[16]; /* class/drm/cardN/dev ("226:0"): cgroup device lists */
 	struct am_drm_prev att_prev;
 };
 
@@ -747,6 +748,7 @@ static void amdgpu_close_dev(struct amdgpu_state *st, struct amdgpu_dev *d)
 	if (d->ras_fd >= 0)
 		close(d->ras_fd);
 	d->dev_fd = d->hwmon_fd = d->ras_fd = -1;
+	am_drm_prev_free(&d->att_prev); /* a re-probe starts from zero */
 }
 
 /* Is class/drm/<name> a card of ours? Fills *d when it is (0); -ENODEV when
@@ -814,6 +816,9 @@ static int amdgpu_probe_card(struct am_ctx *ctx, struct amdgpu_state *st,
 
 	d->card = card;
 	snprintf(d->name, sizeof(d->name), "amdgpu%d", card);
+	snprintf(path, sizeof(path), "%s/dev", name);
+	if (amdgpu_text_at(st->drm_fd, path, d->devnum, sizeof(d->devnum)) < 0)
+		d->devnum[0] = '\0';
 	/* PCI address: the device link's resolved path, else uevent
 	 * PCI_SLOT_NAME. */
 	amdgpu_copy(d->pci, sizeof(d->pci), pci.bus_id);
@@ -1093,10 +1098,8 @@ static void amdgpu_fini(struct am_ctx *ctx, void *state)
 	(void)ctx;
 	if (!st)
 		return;
-	for (int i = 0; i < st->ndevs; i++) {
+	for (int i = 0; i < st->ndevs; i++)
 		amdgpu_close_dev(st, &st->devs[i]);
-		am_drm_prev_free(&st->devs[i].att_prev);
-	}
 	am_files_free(st->files);
 	am_attrib_free(st->att);
 	free(st->cl);
@@ -1593,7 +1596,8 @@ static void amdgpu_attribute(struct am_ctx *ctx, struct amdgpu_state *st,
 				    .uuid = d->uuid,
 				    .busy_ratio = d->att_util,
 				    .energy_j = d->att_energy_j,
-				    .power_w = d->att_power_w};
+				    .power_w = d->att_power_w,
+				    .devnum = d->devnum};
 	ssize_t n;
 
 	(void)ctx;

@@ -42,7 +42,7 @@ struct nvml_lib {
 	nvml_dev_string_fn name, uuid, serial;
 	nvml_pci_info_fn pci_info;
 	nvml_pci_info_legacy_fn pci_info_v2;
-	nvml_dev_uint_fn numa_node;
+	nvml_dev_uint_fn numa_node, minor;
 	nvml_utilization_fn utilization;
 	nvml_samples_fn samples;
 	nvml_memory_v2_fn memory_v2;
@@ -121,6 +121,8 @@ static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], s
 	S(false, pci_info, "nvmlDeviceGetPciInfo_v3");
 	S(false, pci_info_v2, "nvmlDeviceGetPciInfo_v2");
 	S(false, numa_node, "nvmlDeviceGetNumaNodeId");
+	/* /dev/nvidia<minor>: the device of cgroup device lists */
+	S(false, minor, "nvmlDeviceGetMinorNumber");
 	S(false, utilization, "nvmlDeviceGetUtilizationRates");
 	S(false, samples, "nvmlDeviceGetSamples");
 	S(false, memory_v2, "nvmlDeviceGetMemoryInfo_v2");
@@ -425,6 +427,7 @@ struct nvml_dev {
 	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
 	char serial[NVML_DEVICE_SERIAL_BUFFER_SIZE + 2];
 	char numa[16];
+	char devnum[16]; /* "195:<minor>", "" when unknown */
 	bool up;     /* answered this poll */
 	bool lost;   /* handle must be re-acquired */
 	bool probed; /* identity strings read once */
@@ -709,6 +712,14 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 				   NVML_DEVICE_SERIAL_BUFFER_SIZE) != NVML_SUCCESS)
 		d->serial[0] = '\0';
 	nvml_probe_numa(st, d);
+	{
+		unsigned minor;
+
+		/* 195 is the NVIDIA character major (nvidia.ko, fixed) */
+		d->devnum[0] = '\0';
+		if (st->lib.minor && NVML(st, minor, d->h, &minor) == NVML_SUCCESS)
+			snprintf(d->devnum, sizeof(d->devnum), "195:%u", minor);
+	}
 }
 
 static void nvml_sampler_free(struct nvml_sampler *sp)
@@ -1254,7 +1265,8 @@ static bool nvml_attribute(struct nvml_state *st, struct nvml_dev *d)
 				    .energy_j = d->att_energy_j,
 				    .power_w = d->att_power_w,
 				    .have_busy_s = d->att_have_busy,
-				    .busy_s = d->att_busy_s};
+				    .busy_s = d->att_busy_s,
+				    .devnum = d->devnum};
 	nvmlReturn_t r;
 
 	r = NVML(st, processes, d->h, &count,

@@ -603,6 +603,117 @@ START_TEST(t_split_no_privilege)
 }
 END_TEST
 
+/* ---- allocations: cgroup v1 device lists (tests/fixtures/cgroup_v1) ---- */
+
+#define CGV1 TEST_SRCDIR "/fixtures/cgroup_v1"
+
+static const struct am_alloc *find_alloc(const struct am_alloc *v, size_t n,
+					 const char *job)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].wl.job, job) == 0)
+			return &v[i];
+	return NULL;
+}
+
+START_TEST(t_alloc_scan)
+{
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	size_t n = 0, cap = 0;
+
+	ck_assert_int_eq(am_alloc_scan(CGV1, &v, &n, &cap), 0);
+	/* two Slurm jobs and a pod; not the docker container, nor the
+	 * cgroups that allow everything */
+	ck_assert_uint_eq(n, 3);
+	a = find_alloc(v, n, "4242");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->wl.kind, AM_JOB_SLURM);
+	ck_assert_str_eq(a->wl.user, "1000");
+	ck_assert_str_eq(a->wl.step, ""); /* the step folded into its job */
+	/* 195:255 (nvidiactl), 195:254, 195:0, /dev/null; not the block device */
+	ck_assert_uint_eq(a->ndevs, 4);
+	ck_assert_str_eq(a->devs[2], "195:0");
+	a = find_alloc(v, n, "4343");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->wl.user, "1001");
+	a = find_alloc(v, n, POD1);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->wl.kind, AM_JOB_K8S);
+	ck_assert_str_eq(a->wl.container, "");
+	ck_assert_uint_eq(a->ndevs, 2); /* the wildcard line allocates nothing */
+	free(v);
+	v = NULL;
+	cap = 0;
+	ck_assert_int_eq(am_alloc_scan("/nonexistent", &v, &n, &cap), 0);
+	ck_assert_uint_eq(n, 0);
+	free(v);
+}
+END_TEST
+
+/* GPU 0 runs job 4242, which also holds it; GPU 1 is held by job 4343 and
+ * a pod, which run nothing: both get busy and energy series, with the idle
+ * GPU's energy in equal shares, and accel_job_allocated. */
+START_TEST(t_split_allocated_idle)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", CGV1);
+	struct am_attrib *a;
+	struct am_attrib_proc p[1] = {{1001, 1, NAN}};
+	struct am_attrib_dev d0 = {"gpu0", "U0", 0.5, 0, NAN};
+	struct am_attrib_dev d1 = {"gpu1", "U1", 0, 0, NAN};
+	const struct fake_series *s;
+
+	d0.devnum = "195:0";
+	d1.devnum = "195:1";
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	ck_assert_int_eq(am_attrib_update(a, &d0, p, 1), 0);
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	fake_am_advance(ctx, S(1));
+	d0.energy_j = 100;
+	d1.energy_j = 60;
+	ck_assert_int_eq(am_attrib_update(a, &d0, p, 1), 0);
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"gpu0\",uuid=\"U0\",job=\"4242\"");
+	ck_assert(s && s->nsamples && s->last == 1);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "device=\"gpu0\",uuid=\"U0\",job=\"4242\"");
+	ck_assert(s && s->last_u64 == 500000000);
+	/* gpu1: held, idle */
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
+	ck_assert(s && s->last == 1);
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"" POD1 "\"");
+	ck_assert(s && s->last == 1);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
+	ck_assert(s && s->last_u64 == 0);
+	s = fake_am_match(ctx, "accel_job_energy_joules_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
+	ck_assert(s && s->last_u64 == 30000);
+	s = fake_am_match(ctx, "accel_job_energy_joules_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"" POD1 "\"");
+	ck_assert(s && s->last_u64 == 30000);
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_info",
+					    "job=\"4343\",kind=\"slurm\",user=\"1001\""));
+	/* 4242 is not on gpu1, the docker container nowhere */
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info",
+					 "device=\"gpu1\",uuid=\"U1\",job=\"4242\""));
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "kind=\"docker\""));
+	/* without a device number: no allocation read */
+	d1.devnum = NULL;
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
+	ck_assert(s && s->retired);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
 /* ---- a DRM collector: amdgpu on the radeon sysfs fixture ---- */
 
 extern const struct am_collector amdgpu_collector;
@@ -688,6 +799,41 @@ START_TEST(t_amdgpu_drm_split)
 }
 END_TEST
 
+/* amdgpu's card0 (226:0) in the device list of Slurm job 4343, which runs
+ * nothing on it: allocated, beside the jobs that run there. */
+START_TEST(t_amdgpu_allocated)
+{
+	char tmp[] = "/tmp/attrib_amd_XXXXXX", cmd[1024];
+	struct am_ctx *ctx;
+	const struct fake_series *s;
+	void *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(cmd, sizeof(cmd),
+		 "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/fixtures/cgroup_v1/.' '%s/' && "
+		 "chmod -R u+w '%s' && printf 'c 226:0 rw\\n' > "
+		 "'%s/fs/cgroup/devices/slurm/uid_1001/job_4343/devices.list'",
+		 TEST_SRCDIR, TEST_SRCDIR, tmp, tmp, tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ctx = fake_am_new("amdgpu", tmp);
+	st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
+			  "{pcie_interval: 0s}");
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"amdgpu0\",uuid=\"0000:03:00.0\",job=\"4343\"");
+	ck_assert(s && s->nsamples && s->last == 1);
+	/* the job that runs there is not in a list: not allocated */
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated", "job=\"" POD1 "\""));
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_info", "job=\"" POD1 "\""));
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(t_amdgpu_drm_refused)
 {
 	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
@@ -764,8 +910,11 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_jobs_end_and_cap);
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);
+	tcase_add_test(x, t_alloc_scan);
+	tcase_add_test(x, t_split_allocated_idle);
 	tcase_add_test(x, t_amdgpu_drm_split);
 	tcase_add_test(x, t_amdgpu_drm_refused);
+	tcase_add_test(x, t_amdgpu_allocated);
 	tcase_add_test(x, t_amdgpu_attribution_off);
 	tcase_set_timeout(x, 30);
 	suite_add_tcase(s, x);

@@ -280,6 +280,53 @@ START_TEST(test_attrib_no_process_samples)
 }
 END_TEST
 
+/* Allocations from cgroup v1 device lists (tests/fixtures/cgroup_v1): the
+ * idle GPU 1 held by a Slurm job and a pod shares its energy between them,
+ * and accel_job_allocated says who holds what. */
+START_TEST(test_attrib_allocated)
+{
+	const char *g1 =
+	    "{device=\"nvidia1\",uuid=\"GPU-a110c000-0000-4000-8000-000000000001\"";
+	char yaml[512], err[512] = "", l1[256], l2[256];
+	struct harness *h;
+	double e0, e1;
+
+	setenv("FAKE_NVML_SCENARIO", TEST_SRCDIR "/fixtures/procfs/nvml_alloc.ini", 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms, pcie: false}",
+		 FAKE_NVML_DIR "/libnvidia-ml.so.1");
+	series_reset();
+	h = harness_new(&nvml_collector, yaml, TEST_SRCDIR "/fixtures/cgroup_v1", PROCFS,
+			S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_int_eq(harness_init_rc(h), 0);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	snprintf(l1, sizeof(l1), "%s}", g1);
+	e0 = value(h, "accel_energy_joules_total", l1);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	e1 = value(h, "accel_energy_joules_total", l1);
+	snprintf(l1, sizeof(l1), "%s,job=\"4343\",kind=\"slurm\"}", g1);
+	snprintf(l2, sizeof(l2), "%s,job=\"" POD "\",kind=\"kubernetes\"}", g1);
+	ck_assert_double_eq(value(h, "accel_job_allocated", l1), 1);
+	ck_assert_double_eq(value(h, "accel_job_allocated", l2), 1);
+	ck_assert_double_eq(value(h, "accel_job_busy_seconds_total", l1), 0);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l1), 70, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l2), 70, 1e-9);
+	ck_assert_double_eq_tol(e1 - e0, 140, 1e-9);
+	ck_assert_double_eq(
+	    value(h, "accel_job_allocated",
+		  "{device=\"nvidia0\",uuid=\"GPU-a110c000-0000-4000-8000-"
+		  "000000000000\",job=\"4242\",kind=\"slurm\"}"),
+	    1);
+	ck_assert_double_eq_tol(
+	    value(h, "accel_job_busy_seconds_total",
+		  "{device=\"nvidia0\",uuid=\"GPU-a110c000-0000-4000-8000-"
+		  "000000000000\",job=\"4242\",kind=\"slurm\"}"),
+	    1.0, 1e-9);
+	harness_free(h);
+}
+END_TEST
+
 /* A 535.43.02 driver's 32-byte process entries, read at their stride (a
  * 24-byte stride would take garbage for the second pid and overrun the
  * buffer, which ASan reports); and attribution: false turns it off. */
@@ -340,6 +387,7 @@ static Suite *nvml_agg_suite(void)
 	tcase_add_test(tc, test_attrib_shared_gpu);
 	tcase_add_test(tc, test_attrib_535_entries);
 	tcase_add_test(tc, test_attrib_no_process_samples);
+	tcase_add_test(tc, test_attrib_allocated);
 	suite_add_tcase(s, tc);
 	return s;
 }

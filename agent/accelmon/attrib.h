@@ -120,6 +120,26 @@ ssize_t am_drm_procs(const struct am_drm_client *v, size_t n, const char *bus_id
 		     struct am_drm_prev *prev, struct am_attrib_proc *out, size_t cap);
 void am_drm_prev_free(struct am_drm_prev *prev);
 
+/* ---- allocations (cgroup v1 device lists) ---- */
+
+#define AM_ALLOC_MAX_DEVS 16
+
+/* A job's cgroup that lists devices: the job (Slurm uid from the path) and
+ * the character devices it may open ("195:0"). */
+struct am_alloc {
+	struct am_workload wl;
+	char devs[AM_ALLOC_MAX_DEVS][16];
+	unsigned ndevs;
+};
+
+/* The Slurm jobs and Kubernetes pods under sysfs/fs/cgroup/devices (the
+ * cgroup v1 devices controller) with the devices each may use, from
+ * devices.list ("c 195:0 rwm"; "a *:* rwm" and wildcards, which allow
+ * everything, allocate nothing). A job's step and container cgroups are
+ * folded into the job. Reuses *v (capacity *cap); *n gets the count. 0 (no
+ * such hierarchy: none), or -ENOMEM. */
+int am_alloc_scan(const char *sysfs, struct am_alloc **v, size_t *n, size_t *cap);
+
 /* ---- the split ---- */
 
 struct am_attrib;
@@ -154,6 +174,10 @@ struct am_attrib_dev {
 	double power_w;
 	bool have_busy_s;
 	double busy_s;
+	/* Its character device ("195:0" for /dev/nvidia0, "226:128" for a
+	 * render node), for the allocations of cgroup v1 device lists; NULL
+	 * or "" when not known. */
+	const char *devnum;
 };
 
 /* Attribute one device's poll (see collectors/attribution.md for the

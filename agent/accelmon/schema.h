@@ -63,6 +63,7 @@ enum am_std {
 	AM_STD_JOB_MEMORY_USED,     /* accel_job_memory_used_bytes */
 	AM_STD_JOB_ENERGY,          /* accel_job_energy_joules_total */
 	AM_STD_JOB_INFO,            /* accel_job_info */
+	AM_STD_JOB_ALLOCATED,       /* accel_job_allocated */
 	AM_STD__COUNT
 };
 

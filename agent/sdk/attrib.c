@@ -27,14 +27,17 @@
 /* A cached workload is dropped once its pid was not asked about for this
  * long (poll time). */
 #define ATT_PID_TTL_NS (60LL * 1000000000LL)
+/* The cgroup device lists are read again this often (poll time). */
+#define ATT_ALLOC_SCAN_NS (30LL * 1000000000LL)
 
 struct att_job {
 	enum am_job_kind kind;
 	char job[AM_JOB_ID_MAX];
 	char user[16], step[32], container[80];
-	bool to_other; /* past max_jobs: counted in the device's "other" */
-	bool seen;     /* had a process this poll */
-	am_series_t s_busy, s_mem, s_energy, s_info;
+	bool to_other;	/* past max_jobs: counted in the device's "other" */
+	bool seen;	/* had a process this poll, or holds the device */
+	bool allocated; /* the device is in its cgroup's device list */
+	am_series_t s_busy, s_mem, s_energy, s_info, s_alloc;
 	uint64_t busy_ns, energy_mj; /* exported totals */
 	/* this poll */
 	double w, mem;
@@ -64,7 +67,11 @@ struct am_attrib {
 	struct am_ctx *ctx;
 	unsigned max_jobs;
 	bool enabled;
-	am_family_t f_busy, f_mem, f_energy, f_info;
+	am_family_t f_busy, f_mem, f_energy, f_info, f_alloc;
+	struct am_alloc *al; /* cgroup v1 allocations, read every 30 s */
+	size_t nal, alcap;
+	int64_t al_next_ns;
+	bool al_scanned;
 	struct att_dev *devs;
 	size_t ndev, devcap;
 	struct att_pid *pids;
@@ -89,7 +96,7 @@ static void *att_grow(void *v, size_t n, size_t *cap, size_t elem)
 static void att_job_init(struct att_job *j)
 {
 	memset(j, 0, sizeof(*j));
-	j->s_busy = j->s_mem = j->s_energy = j->s_info = AM_SERIES_INVALID;
+	j->s_busy = j->s_mem = j->s_energy = j->s_info = j->s_alloc = AM_SERIES_INVALID;
 }
 
 struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs)
@@ -111,7 +118,9 @@ struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs)
 	a->f_mem = am_std_family(ctx, AM_STD_JOB_MEMORY_USED, NULL);
 	a->f_energy = am_std_family(ctx, AM_STD_JOB_ENERGY, &energy);
 	a->f_info = am_std_family(ctx, AM_STD_JOB_INFO, NULL);
-	if (a->f_busy < 0 || a->f_mem < 0 || a->f_energy < 0 || a->f_info < 0) {
+	a->f_alloc = am_std_family(ctx, AM_STD_JOB_ALLOCATED, NULL);
+	if (a->f_busy < 0 || a->f_mem < 0 || a->f_energy < 0 || a->f_info < 0 ||
+	    a->f_alloc < 0) {
 		am_log(ctx, AM_LOG_ERROR, "attribution: job families not registered");
 		free(a);
 		return NULL;
@@ -127,6 +136,7 @@ void am_attrib_free(struct am_attrib *a)
 		free(a->devs[i].jobs);
 	free(a->devs);
 	free(a->pids);
+	free(a->al);
 	free(a);
 }
 
@@ -137,9 +147,10 @@ bool am_attrib_enabled(const struct am_attrib *a)
 
 static void att_retire_job(struct am_attrib *a, struct att_job *j)
 {
-	am_series_t *s[4] = {&j->s_busy, &j->s_mem, &j->s_energy, &j->s_info};
+	am_series_t *s[5] = {&j->s_busy, &j->s_mem, &j->s_energy, &j->s_info,
+			     &j->s_alloc};
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (*s[i] != AM_SERIES_INVALID) {
 			am_series_retire(a->ctx, *s[i]);
 			*s[i] = AM_SERIES_INVALID;
@@ -339,6 +350,46 @@ static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 		am_emit(a->ctx, j->s_mem, j->mem);
 	if (j->s_info != AM_SERIES_INVALID)
 		am_emit(a->ctx, j->s_info, 1);
+	if (j->allocated) {
+		if (j->s_alloc == AM_SERIES_INVALID)
+			j->s_alloc = am_series(a->ctx, a->f_alloc, lv);
+		if (j->s_alloc != AM_SERIES_INVALID)
+			am_emit(a->ctx, j->s_alloc, 1);
+	} else if (j->s_alloc != AM_SERIES_INVALID) {
+		am_series_retire(a->ctx, j->s_alloc);
+		j->s_alloc = AM_SERIES_INVALID;
+	}
+}
+
+/* The jobs whose cgroup device list holds the device (devnum "195:0"):
+ * present on it whether or not they run anything there. */
+static int att_allocated(struct am_attrib *a, struct att_dev *d, const char *devnum,
+			 int64_t now)
+{
+	if (!a->al_scanned || now >= a->al_next_ns) {
+		int rc = am_alloc_scan(am_sysfs(a->ctx), &a->al, &a->nal, &a->alcap);
+
+		if (rc < 0)
+			return rc;
+		a->al_scanned = true;
+		a->al_next_ns = now + ATT_ALLOC_SCAN_NS;
+	}
+	for (size_t i = 0; i < a->nal; i++) {
+		struct att_job *j;
+		bool held = false;
+
+		for (unsigned k = 0; k < a->al[i].ndevs; k++)
+			held |= strcmp(a->al[i].devs[k], devnum) == 0;
+		if (!held)
+			continue;
+		j = att_job(d, &a->al[i].wl, a->max_jobs);
+		if (!j)
+			return -ENOMEM;
+		j->seen = j->allocated = true;
+		if (j->to_other)
+			d->other_seen = d->other.allocated = true;
+	}
+	return 0;
 }
 
 void am_attrib_refused(struct am_attrib *a, const char *what, int err)
@@ -394,12 +445,12 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	if (dt < 0)
 		dt = 0;
 	for (size_t i = 0; i < d->njobs; i++) {
-		d->jobs[i].seen = false;
+		d->jobs[i].seen = d->jobs[i].allocated = false;
 		d->jobs[i].w = d->jobs[i].mem = 0;
 		d->jobs[i].have_mem = false;
 	}
 	d->other.w = d->other.mem = 0;
-	d->other.have_mem = false;
+	d->other.have_mem = d->other.allocated = false;
 	d->other_seen = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct am_workload *wl;
@@ -442,6 +493,12 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 			j->mem += procs[i].mem_bytes;
 			j->have_mem = true;
 		}
+	}
+	if (in->devnum && *in->devnum) {
+		int rc = att_allocated(a, d, in->devnum, now);
+
+		if (rc < 0)
+			return rc;
 	}
 	/* Jobs that ended: their series go now. */
 	for (size_t i = 0; i < d->njobs;) {

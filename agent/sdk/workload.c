@@ -8,10 +8,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -350,4 +352,137 @@ int am_workload_of_pid(const char *procfs, pid_t pid, struct am_workload *out,
 	if (out->kind == AM_JOB_USER && !out->job[0])
 		snprintf(out->job, sizeof(out->job), "%s", out->user);
 	return out->job[0] ? 0 : -EINVAL;
+}
+
+/* ---- allocations: cgroup v1 device lists ---- */
+
+#define ALLOC_MAX_DEPTH 8
+
+/* The "c MAJ:MIN ..." entries of a devices.list into a; wildcards and
+ * block devices allocate nothing. */
+static void alloc_parse_list(const char *text, struct am_alloc *a)
+{
+	const char *p = text;
+
+	while (*p) {
+		unsigned maj, min;
+		char type;
+		int used = 0;
+
+		if (sscanf(p, "%c %u:%u %n", &type, &maj, &min, &used) == 3 && used > 0 &&
+		    type == 'c') {
+			char dev[16];
+			bool have = false;
+
+			snprintf(dev, sizeof(dev), "%u:%u", maj, min);
+			for (unsigned i = 0; i < a->ndevs; i++)
+				have |= strcmp(a->devs[i], dev) == 0;
+			if (!have && a->ndevs < AM_ALLOC_MAX_DEVS)
+				snprintf(a->devs[a->ndevs++], sizeof(a->devs[0]), "%s",
+					 dev);
+		}
+		p = strchr(p, '\n');
+		if (!p)
+			break;
+		p++;
+	}
+}
+
+static int alloc_add(struct am_alloc **v, size_t *n, size_t *cap,
+		     const struct am_workload *wl, const char *list)
+{
+	struct am_alloc *a = NULL;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].wl.kind == wl->kind && strcmp((*v)[i].wl.job, wl->job) == 0)
+			a = &(*v)[i];
+	if (!a) {
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 8;
+			struct am_alloc *nv = realloc(*v, nc * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			*v = nv;
+			*cap = nc;
+		}
+		a = &(*v)[(*n)++];
+		memset(a, 0, sizeof(*a));
+		a->wl = *wl;
+		a->wl.step[0] = a->wl.container[0] = '\0';
+	}
+	alloc_parse_list(list, a);
+	return 0;
+}
+
+/* The cgroup at sub (below root): a Slurm job's or a pod's (or below one)
+ * with a devices.list adds to its job. */
+static int alloc_dir(const char *root, const char *sub, struct am_alloc **v, size_t *n,
+		     size_t *cap)
+{
+	char path[PATH_MAX], text[4096], cg[PATH_MAX + 16];
+	struct am_workload wl;
+	const char *u;
+
+	if (snprintf(path, sizeof(path), "%s%s/devices.list", root, sub) >=
+		(int)sizeof(path) ||
+	    am_read_text_at(AT_FDCWD, path, text, sizeof(text)) < 0)
+		return 0; /* not a cgroup (or one a test tree leaves out) */
+	memset(&wl, 0, sizeof(wl));
+	snprintf(cg, sizeof(cg), "1:devices:%s\n", sub);
+	if (am_workload_parse_cgroup(cg, strlen(cg), &wl) < 0 ||
+	    (wl.kind != AM_JOB_SLURM && wl.kind != AM_JOB_K8S))
+		return 0;
+	/* slurm's v1 hierarchy names the owner: /slurm/uid_N/job_M */
+	u = strstr(sub, "/uid_");
+	if (u) {
+		size_t d = strspn(u + 5, WL_DIGITS);
+
+		if (d > 0 && d < sizeof(wl.user))
+			wl_copy(wl.user, sizeof(wl.user), u + 5, d);
+	}
+	return alloc_add(v, n, cap, &wl, text);
+}
+
+/* Walk the directories below root + rel for job cgroups; a directory
+ * without a list may still hold some. */
+static int alloc_walk(const char *root, const char *rel, int depth, struct am_alloc **v,
+		      size_t *n, size_t *cap)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s", root, rel);
+	if (!(dir = opendir(path)))
+		return 0;
+	while (rc == 0 && (de = readdir(dir))) {
+		char sub[PATH_MAX];
+
+		if (de->d_name[0] == '.' ||
+		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(sub))
+			continue;
+		rc = alloc_dir(root, sub, v, n, cap);
+		if (rc == 0 && depth < ALLOC_MAX_DEPTH)
+			rc = alloc_walk(root, sub, depth + 1, v, n, cap);
+	}
+	closedir(dir);
+	return rc;
+}
+
+int am_alloc_scan(const char *sysfs, struct am_alloc **v, size_t *n, size_t *cap)
+{
+	char root[PATH_MAX];
+	int rc;
+
+	*n = 0;
+	snprintf(root, sizeof(root), "%s/fs/cgroup/devices", sysfs);
+	am_call_begin(NULL, "fs/cgroup/devices (allocations)");
+	rc = alloc_walk(root, "", 0, v, n, cap);
+	am_call_end(NULL);
+	return rc;
 }

@@ -511,6 +511,12 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *
 	return NVML_SUCCESS;
 }
 
+/* minor_number: /dev/nvidia<N> (cgroup device lists); absent: NOT_SUPPORTED */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t d, unsigned *n)
+{
+	return fake_uint(d, "nvmlDeviceGetMinorNumber", "minor_number", n);
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t d, unsigned *n)
 {
 	return fake_uint(d, "nvmlDeviceGetNumaNodeId", "numa_node", n);
@@ -1291,6 +1297,7 @@ FAKE_SAME(nvmlDeviceGetCount_v2, nvml_count_fn);
 FAKE_SAME(nvmlDeviceGetHandleByIndex_v2, nvml_handle_by_index_fn);
 FAKE_SAME(nvmlDeviceGetPciInfo_v3, nvml_pci_info_fn);
 FAKE_SAME(nvmlDeviceGetNumaNodeId, nvml_dev_uint_fn);
+FAKE_SAME(nvmlDeviceGetMinorNumber, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetMemoryInfo_v2, nvml_memory_v2_fn);
 FAKE_SAME(nvmlDeviceGetTotalEnergyConsumption, nvml_dev_ull_fn);
 FAKE_SAME(nvmlDeviceGetCurrentClocksEventReasons, nvml_dev_ull_fn);
