@@ -309,6 +309,7 @@ struct amdgpu_state {
 	uint8_t *gm_buf; /* AMDGPU_GM_MAX_BYTES + 1, shared: polls are serial */
 	/* attribution (NULL: off) and this poll's DRM clients (am_drm_scan) */
 	struct am_attrib *att;
+	struct am_drm_skip_set drm_skip; /* processes without a DRM fd */
 	struct am_drm_client *cl;
 	size_t ncl, clcap;
 	struct am_attrib_proc *procs;
@@ -1067,6 +1068,8 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 	}
 	if (am_cfg_bool(cfg, "attribution", true))
 		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
+	/* a process that opens a card later is found up to 30 s late */
+	st->drm_skip.skip_ns = 30LL * 1000000000LL;
 	/* allocated even without gpu_metrics: it also marks init as done for
 	 * amdgpu_scan's "new card" line */
 	st->gm_buf = malloc(AMDGPU_GM_MAX_BYTES + 1);
@@ -1102,6 +1105,7 @@ static void amdgpu_fini(struct am_ctx *ctx, void *state)
 		amdgpu_close_dev(st, &st->devs[i]);
 	am_files_free(st->files);
 	am_attrib_free(st->att);
+	am_drm_skip_free(&st->drm_skip);
 	free(st->cl);
 	free(st->procs);
 	if (st->drm_fd >= 0)
@@ -1642,7 +1646,8 @@ static int amdgpu_poll(struct am_ctx *ctx, void *state)
 		}
 	}
 	if (am_attrib_enabled(st->att)) {
-		int rc = am_drm_scan(am_procfs(ctx), &st->cl, &st->ncl, &st->clcap);
+		int rc = am_drm_scan(am_procfs(ctx), &st->drm_skip, am_poll_time_ns(ctx),
+				     &st->cl, &st->ncl, &st->clcap);
 
 		if (rc == -EACCES) {
 			char what[PATH_MAX];

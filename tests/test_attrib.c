@@ -213,7 +213,7 @@ START_TEST(t_drm_scan_fixture)
 	const struct am_drm_client *c;
 	size_t n = 0, cap = 0;
 
-	ck_assert_int_eq(am_drm_scan(root, &v, &n, &cap), 0);
+	ck_assert_int_eq(am_drm_scan(root, NULL, 0, &v, &n, &cap), 0);
 	/* 17 (two fds of 2001 and one of its child 2007), 18, i915's 7,
 	 * xe's 3; not the vanished fd of 2005 nor the garbage of 2006 */
 	ck_assert_uint_eq(n, 4);
@@ -244,7 +244,7 @@ START_TEST(t_drm_scan_fixture)
 	ck_assert_uint_eq(c->total_cycles, 7655183225ull);
 	ck_assert_uint_eq(c->mem_bytes, 64ull << 20);
 	/* again into the same buffer: the same answer, no growth */
-	ck_assert_int_eq(am_drm_scan(root, &v, &n, &cap), 0);
+	ck_assert_int_eq(am_drm_scan(root, NULL, 0, &v, &n, &cap), 0);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_uint_eq(cap, 16);
 	free(v);
@@ -259,15 +259,62 @@ START_TEST(t_drm_scan_refused)
 
 	/* another user's process: the fdinfo read is refused */
 	fake_open_fail("/2002/fdinfo/7", EACCES, true);
-	ck_assert_int_eq(am_drm_scan(root, &v, &n, &cap), -EACCES);
+	ck_assert_int_eq(am_drm_scan(root, NULL, 0, &v, &n, &cap), -EACCES);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_ptr_null(find_client(v, n, "0000:03:00.0", 18));
 	fake_open_reset();
 	fake_open_fail("/2003/fd", EACCES, true);
-	ck_assert_int_eq(am_drm_scan(root, &v, &n, &cap), -EACCES);
+	ck_assert_int_eq(am_drm_scan(root, NULL, 0, &v, &n, &cap), -EACCES);
 	ck_assert_uint_eq(n, 3);
 	free(v);
-	ck_assert_int_eq(am_drm_scan("/nonexistent/proc", &v, &n, &cap), -ENOENT);
+	ck_assert_int_eq(am_drm_scan("/nonexistent/proc", NULL, 0, &v, &n, &cap),
+			 -ENOENT);
+}
+END_TEST
+
+/* Processes without a DRM fd are left out for skip_ns: a process that
+ * opens the GPU later is found after that, and meanwhile its /proc/<pid>/fd
+ * is not listed at every scan. */
+START_TEST(t_drm_scan_skips)
+{
+	char *root = fixture_tree("procfs/node"), path[4200];
+	struct am_drm_skip_set sk = {.skip_ns = S(30)};
+	struct am_drm_client *v = NULL;
+	size_t n = 0, cap = 0;
+
+	ck_assert_int_eq(am_drm_scan(root, &sk, S(0), &v, &n, &cap), 0);
+	ck_assert_uint_eq(n, 4);
+	/* 1003 starts using the card */
+	snprintf(path, sizeof(path),
+		 "mkdir -p '%s/1003/fd' '%s/1003/fdinfo' && ln -s "
+		 "/dev/dri/renderD128 '%s/1003/fd/9'",
+		 root, root, root);
+	ck_assert_int_eq(system(path), 0);
+	snprintf(path, sizeof(path), "%s/1003/fdinfo/9", root);
+	fixture_put(path, "drm-driver:\tamdgpu\ndrm-pdev:\t0000:03:00.0\n"
+			  "drm-client-id:\t99\ndrm-engine-gfx:\t1 ns\n");
+	fake_open_watch("/1003/");
+	ck_assert_int_eq(am_drm_scan(root, &sk, S(1), &v, &n, &cap), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(fake_open_watched(), 0); /* not even listed */
+	/* the clients' processes are scanned every time */
+	ck_assert_ptr_nonnull(find_client(v, n, "0000:03:00.0", 18));
+	/* without the set, it is */
+	{
+		struct am_drm_client *w = NULL;
+		size_t wn = 0, wcap = 0;
+
+		ck_assert_int_eq(am_drm_scan(root, NULL, S(1), &w, &wn, &wcap), 0);
+		ck_assert_uint_eq(wn, 5);
+		ck_assert_uint_gt(fake_open_watched(), 0);
+		free(w);
+	}
+	ck_assert_int_eq(am_drm_scan(root, &sk, S(31), &v, &n, &cap), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_ptr_nonnull(find_client(v, n, "0000:03:00.0", 99));
+	am_drm_skip_free(&sk);
+	free(v);
+	fixture_tree_remove(root);
 }
 END_TEST
 
@@ -899,6 +946,7 @@ static Suite *attrib_suite(void)
 	tcase_add_checked_fixture(d, setup, teardown);
 	tcase_add_test(d, t_drm_scan_fixture);
 	tcase_add_test(d, t_drm_scan_refused);
+	tcase_add_test(d, t_drm_scan_skips);
 	tcase_add_loop_test(d, t_fdinfo_table, 0,
 			    sizeof(fdinfo_rows) / sizeof(fdinfo_rows[0]));
 	tcase_add_test(d, t_pci_norm);

@@ -89,13 +89,31 @@ struct am_drm_client {
  * has a number that does not parse. */
 int am_drm_fdinfo_parse(const char *text, size_t n, struct am_drm_client *out);
 
+/* Processes without a DRM fd, left out of scans for a while: listing the
+ * fds of every process of a busy node at every poll costs more than the
+ * attribution is worth (a process that opens the GPU later is seen up to
+ * skip_ns late). Zero it and set skip_ns; am_drm_skip_free releases it. */
+struct am_drm_skip {
+	pid_t pid;
+	int64_t until_ns;
+};
+struct am_drm_skip_set {
+	int64_t skip_ns;
+	struct am_drm_skip *old, *cur;
+	size_t nold, ncur, capold, capcur;
+};
+void am_drm_skip_free(struct am_drm_skip_set *sk);
+
 /* The DRM clients of every process under procfs: /proc/<pid>/fd links to
- * /dev/dri/ are read through /proc/<pid>/fdinfo/<fd>. Reuses *v (grown with
- * realloc, capacity *cap); *n gets the count, deduplicated by (pdev, client
- * id). A process or fd that vanishes is skipped. 0; -EACCES when other
- * users' processes cannot be read (the first one refused; the clients seen
- * are still returned); -ENOMEM. */
-int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t *cap);
+ * /dev/dri/ are read through /proc/<pid>/fdinfo/<fd>. sk (NULL: scan every
+ * process) and now_ns (poll time) leave out the processes that had no DRM
+ * fd at a scan within sk->skip_ns. Reuses *v (grown with realloc, capacity
+ * *cap); *n gets the count, deduplicated by (pdev, client id). A process or
+ * fd that vanishes is skipped. 0; -EACCES when other users' processes
+ * cannot be read (the first one refused; the clients seen are still
+ * returned); -ENOMEM. */
+int am_drm_scan(const char *procfs, struct am_drm_skip_set *sk, int64_t now_ns,
+		struct am_drm_client **v, size_t *n, size_t *cap);
 
 struct am_attrib_proc;
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,8 @@ static bool drm_is_pid(const char *s)
 	return true;
 }
 
-/* The DRM clients of one process. -EACCES/-EPERM when refused. */
+/* The DRM clients of one process: 1 when it has an fd on /dev/dri (a
+ * client or not), 0 when none; -EACCES/-EPERM when refused. */
 static int drm_scan_pid(const char *procfs, const char *pid, struct am_drm_client **v,
 			size_t *n, size_t *cap)
 {
@@ -219,6 +221,7 @@ static int drm_scan_pid(const char *procfs, const char *pid, struct am_drm_clien
 	struct dirent *de;
 	DIR *dir;
 	int fd, rc = 0;
+	bool dri = false;
 
 	snprintf(path, sizeof(path), "%s/%s/fd", procfs, pid);
 	fd = openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -246,6 +249,7 @@ static int drm_scan_pid(const char *procfs, const char *pid, struct am_drm_clien
 		link[len] = '\0';
 		if (strncmp(link, "/dev/dri/", 9) != 0)
 			continue;
+		dri = true;
 		snprintf(path, sizeof(path), "%s/%s/fdinfo/%s", procfs, pid, de->d_name);
 		len = am_read_text_at(AT_FDCWD, path, buf, sizeof(buf));
 		if (len == -EACCES || len == -EPERM) {
@@ -263,16 +267,50 @@ static int drm_scan_pid(const char *procfs, const char *pid, struct am_drm_clien
 		}
 	}
 	closedir(dir);
-	return rc;
+	return rc < 0 ? rc : dri;
 }
 
-int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t *cap)
+static int skip_cmp(const void *x, const void *y)
+{
+	pid_t a = ((const struct am_drm_skip *)x)->pid,
+	      b = ((const struct am_drm_skip *)y)->pid;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Keep pid out of the scans until until_ns (it had no DRM fd). */
+static int skip_add(struct am_drm_skip_set *sk, pid_t pid, int64_t until_ns)
+{
+	if (sk->ncur == sk->capcur) {
+		size_t nc = sk->capcur ? sk->capcur * 2 : 256;
+		struct am_drm_skip *ne = realloc(sk->cur, nc * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		sk->cur = ne;
+		sk->capcur = nc;
+	}
+	sk->cur[sk->ncur++] = (struct am_drm_skip){pid, until_ns};
+	return 0;
+}
+
+void am_drm_skip_free(struct am_drm_skip_set *sk)
+{
+	free(sk->old);
+	free(sk->cur);
+	memset(sk, 0, sizeof(*sk));
+}
+
+int am_drm_scan(const char *procfs, struct am_drm_skip_set *sk, int64_t now_ns,
+		struct am_drm_client **v, size_t *n, size_t *cap)
 {
 	struct dirent *de;
 	DIR *dir;
 	int rc = 0, fd;
 
 	*n = 0;
+	if (sk)
+		sk->ncur = 0;
 	am_call_begin(NULL, "/proc/<pid>/fdinfo (DRM clients)");
 	fd = openat(AT_FDCWD, procfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
@@ -287,7 +325,22 @@ int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t 
 
 		if (!drm_is_pid(de->d_name))
 			continue;
+		if (sk && sk->nold) {
+			struct am_drm_skip key = {(pid_t)atoi(de->d_name), 0}, *hit;
+
+			hit = bsearch(&key, sk->old, sk->nold, sizeof(key), skip_cmp);
+			if (hit && hit->until_ns > now_ns) {
+				if (skip_add(sk, hit->pid, hit->until_ns) < 0) {
+					rc = -ENOMEM;
+					break;
+				}
+				continue;
+			}
+		}
 		r = drm_scan_pid(procfs, de->d_name, v, n, cap);
+		if (r == 0 && sk &&
+		    skip_add(sk, (pid_t)atoi(de->d_name), now_ns + sk->skip_ns) < 0)
+			r = -ENOMEM;
 		if (r == -ENOMEM) {
 			rc = r;
 			break;
@@ -297,6 +350,19 @@ int am_drm_scan(const char *procfs, struct am_drm_client **v, size_t *n, size_t 
 	}
 	closedir(dir);
 	am_call_end(NULL);
+	if (sk) {
+		struct am_drm_skip *t = sk->old;
+		size_t tc = sk->capold;
+
+		/* /proc lists pids in order; sorted anyway for bsearch */
+		qsort(sk->cur, sk->ncur, sizeof(*sk->cur), skip_cmp);
+		sk->old = sk->cur;
+		sk->nold = sk->ncur;
+		sk->capold = sk->capcur;
+		sk->cur = t;
+		sk->capcur = tc;
+		sk->ncur = 0;
+	}
 	return rc;
 }
 
