@@ -12,6 +12,7 @@
 #define DEV "device", "uuid"
 #define PORT "device", "port"
 #define PEER "device", "peer"
+#define JOB "device", "uuid", "job", "kind"
 
 /* clang-format off */
 #define STD(n, k, u, h, ...) { .name = n, .help = h, .kind = k, .unit = u, \
@@ -224,6 +225,36 @@ static const struct am_family_def std_defs[AM_STD__COUNT] = {
 	    "One of this node's own addresses (constant 1), on a captured "
 	    "device: joins another node's peer label to this node.",
 	    "device", "address", "node"),
+    /* jobs on a device (issue 17): the split rule is in
+     * collectors/attribution.md; accel_job_info carries the rest. */
+    [AM_STD_JOB_BUSY_SECONDS] =
+	STD("accel_job_busy_seconds_total", AM_COUNTER, "seconds",
+	    "The device's busy seconds attributed to a job (Slurm job, "
+	    "Kubernetes pod, container, systemd unit or user) by its "
+	    "processes' share of the device's use in each poll interval; "
+	    "the jobs of a device add up to its accel_busy_seconds_total "
+	    "over the intervals in which any job ran.",
+	    JOB),
+    [AM_STD_JOB_MEMORY_USED] = STD("accel_job_memory_used_bytes", AM_GAUGE, "bytes",
+				   "Device memory held by a job's processes.", JOB),
+    [AM_STD_JOB_ENERGY] = STD("accel_job_energy_joules_total", AM_COUNTER, "joules",
+			      "The device's energy attributed to a job by its share of "
+			      "the device's busy seconds in each poll interval (equal "
+			      "shares of the jobs present when the device was idle).",
+			      JOB),
+    [AM_STD_JOB_INFO] = STD("accel_job_info", AM_INFO, NULL,
+			    "A job running on the device (constant 1): kind (slurm, "
+			    "kubernetes, docker, podman, systemd, user, other: jobs "
+			    "past the per-device cap), the real uid of its first "
+			    "process, Slurm step, container id; \"\" where none.",
+			    JOB, "user", "step", "container"),
+    [AM_STD_JOB_ALLOCATED] =
+	STD("accel_job_allocated", AM_GAUGE, NULL,
+	    "1 while the device is in the job's cgroup device list (cgroup v1 "
+	    "devices controller: Slurm, Kubernetes), whether or not the job "
+	    "runs anything on it; a job allocated but idle still gets busy and "
+	    "energy series (its share of the idle device's energy).",
+	    JOB),
 };
 
 #undef STD

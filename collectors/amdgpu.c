@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accelmon/attrib.h"
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
 #include "accelmon/util.h"
@@ -286,6 +287,13 @@ struct amdgpu_dev {
 	int pcie_valid;
 	int64_t pcie_next_ns;
 	double pcie_rx_rate, pcie_tx_rate; /* bytes/s at the last reading */
+
+	/* attribution (collectors/attribution.md): this poll's busy ratio,
+	 * energy counter or power (NAN: none), its DRM clients' last readings */
+	double att_util, att_energy_j, att_power_w;
+	int att_on;
+	char devnum[16]; /* class/drm/cardN/dev ("226:0"): cgroup device lists */
+	struct am_drm_prev att_prev;
 };
 
 struct amdgpu_state {
@@ -299,6 +307,13 @@ struct amdgpu_state {
 	double pcie_interval_s;
 	int pcie_rr;	 /* next device to offer the pcie_bw read to */
 	uint8_t *gm_buf; /* AMDGPU_GM_MAX_BYTES + 1, shared: polls are serial */
+	/* attribution (NULL: off) and this poll's DRM clients (am_drm_scan) */
+	struct am_attrib *att;
+	struct am_drm_skip_set drm_skip; /* processes without a DRM fd */
+	struct am_drm_client *cl;
+	size_t ncl, clcap;
+	struct am_attrib_proc *procs;
+	size_t nprocs_cap;
 };
 
 static const struct am_option amdgpu_options[] = {
@@ -308,6 +323,11 @@ static const struct am_option amdgpu_options[] = {
     {"gpu_metrics", AM_OPT_BOOL,
      "read the binary gpu_metrics table (energy, throttling, XGMI; "
      "default true)"},
+    {"attribution", AM_OPT_BOOL,
+     "accel_job_* per Slurm job, pod, container, unit or user from DRM fdinfo "
+     "(default true; collectors/attribution.md)"},
+    {"max_jobs", AM_OPT_INT, "jobs per card with series of their own (default 16)", 1,
+     62},
     {NULL, 0, NULL},
 };
 
@@ -729,6 +749,7 @@ static void amdgpu_close_dev(struct amdgpu_state *st, struct amdgpu_dev *d)
 	if (d->ras_fd >= 0)
 		close(d->ras_fd);
 	d->dev_fd = d->hwmon_fd = d->ras_fd = -1;
+	am_drm_prev_free(&d->att_prev); /* a re-probe starts from zero */
 }
 
 /* Is class/drm/<name> a card of ours? Fills *d when it is (0); -ENODEV when
@@ -796,6 +817,9 @@ static int amdgpu_probe_card(struct am_ctx *ctx, struct amdgpu_state *st,
 
 	d->card = card;
 	snprintf(d->name, sizeof(d->name), "amdgpu%d", card);
+	snprintf(path, sizeof(path), "%s/dev", name);
+	if (amdgpu_text_at(st->drm_fd, path, d->devnum, sizeof(d->devnum)) < 0)
+		d->devnum[0] = '\0';
 	/* PCI address: the device link's resolved path, else uevent
 	 * PCI_SLOT_NAME. */
 	amdgpu_copy(d->pci, sizeof(d->pci), pci.bus_id);
@@ -1042,6 +1066,10 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 			goto fail;
 		}
 	}
+	if (am_cfg_bool(cfg, "attribution", true))
+		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
+	/* a process that opens a card later is found up to 30 s late */
+	st->drm_skip.skip_ns = 30LL * 1000000000LL;
 	/* allocated even without gpu_metrics: it also marks init as done for
 	 * amdgpu_scan's "new card" line */
 	st->gm_buf = malloc(AMDGPU_GM_MAX_BYTES + 1);
@@ -1076,6 +1104,10 @@ static void amdgpu_fini(struct am_ctx *ctx, void *state)
 	for (int i = 0; i < st->ndevs; i++)
 		amdgpu_close_dev(st, &st->devs[i]);
 	am_files_free(st->files);
+	am_attrib_free(st->att);
+	am_drm_skip_free(&st->drm_skip);
+	free(st->cl);
+	free(st->procs);
 	if (st->drm_fd >= 0)
 		close(st->drm_fd);
 	free(st->devs);
@@ -1226,9 +1258,13 @@ static void amdgpu_emit_power_energy(struct am_ctx *ctx, struct amdgpu_state *st
 	if (raw_power >= 0)
 		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_power, st->fam[F_POWER], lv),
 			    raw_power);
-	if (d->energy_src == ENERGY_GM && have_gm && (gm->have & AMDGPU_GM_HAVE_ENERGY))
+	if (d->energy_src == ENERGY_GM && have_gm && (gm->have & AMDGPU_GM_HAVE_ENERGY)) {
 		amdgpu_emit_u64(ctx, amdgpu_ser(ctx, &d->s_energy, st->fam[F_ENERGY], lv),
 				gm->energy_raw);
+		d->att_energy_j = (double)gm->energy_raw / 65536.0;
+	} else if (d->energy_src == ENERGY_POWER && raw_power >= 0) {
+		d->att_power_w = watts;
+	}
 }
 
 static void amdgpu_emit_gm(struct am_ctx *ctx, struct amdgpu_state *st,
@@ -1479,6 +1515,7 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 	}
 
 	have_gm = amdgpu_poll_gm(ctx, st, d, &gm) == 0;
+	d->att_util = d->att_energy_j = d->att_power_w = NAN;
 
 	rc =
 	    amdgpu_read_percent(d, AF_GPU_BUSY, have_gm && (gm.have & AMDGPU_GM_HAVE_GFX),
@@ -1489,6 +1526,7 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 			    (double)v);
 		amdgpu_emit(ctx, amdgpu_ser(ctx, &d->s_busy, st->fam[F_BUSY], lv),
 			    (double)v);
+		d->att_util = (double)v / 100.0;
 	}
 	rc =
 	    amdgpu_read_percent(d, AF_MEM_BUSY, have_gm && (gm.have & AMDGPU_GM_HAVE_UMC),
@@ -1553,6 +1591,43 @@ static void amdgpu_poll_dev(struct am_ctx *ctx, struct amdgpu_state *st,
 		    ok || have_gm ? 1 : 0);
 }
 
+/* The card's DRM clients and their share of it (collectors/attribution.md):
+ * engine time since the last poll from fdinfo, split by the SDK. */
+static void amdgpu_attribute(struct am_ctx *ctx, struct amdgpu_state *st,
+			     struct amdgpu_dev *d)
+{
+	struct am_attrib_dev dev = {.device = d->name,
+				    .uuid = d->uuid,
+				    .busy_ratio = d->att_util,
+				    .energy_j = d->att_energy_j,
+				    .power_w = d->att_power_w,
+				    .devnum = d->devnum};
+	ssize_t n;
+
+	(void)ctx;
+	if (!am_attrib_enabled(st->att))
+		return;
+	if (d->gone || !d->pci[0]) {
+		if (d->att_on)
+			am_attrib_forget(st->att, d->name);
+		d->att_on = 0;
+		am_drm_prev_free(&d->att_prev);
+		return;
+	}
+	if (st->nprocs_cap < st->ncl) {
+		struct am_attrib_proc *np = realloc(st->procs, st->ncl * sizeof(*np));
+
+		if (!np)
+			return;
+		st->procs = np;
+		st->nprocs_cap = st->ncl;
+	}
+	n = am_drm_procs(st->cl, st->ncl, d->pci, &d->att_prev, st->procs,
+			 st->nprocs_cap);
+	if (n >= 0 && am_attrib_update(st->att, &dev, st->procs, (size_t)n) == 0)
+		d->att_on = 1;
+}
+
 static int amdgpu_poll(struct am_ctx *ctx, void *state)
 {
 	struct amdgpu_state *st = state;
@@ -1570,8 +1645,21 @@ static int amdgpu_poll(struct am_ctx *ctx, void *state)
 			break;
 		}
 	}
-	for (int i = 0; i < st->ndevs; i++)
+	if (am_attrib_enabled(st->att)) {
+		int rc = am_drm_scan(am_procfs(ctx), &st->drm_skip, am_poll_time_ns(ctx),
+				     &st->cl, &st->ncl, &st->clcap);
+
+		if (rc == -EACCES) {
+			char what[PATH_MAX];
+
+			snprintf(what, sizeof(what), "%s/<pid>/fdinfo", am_procfs(ctx));
+			am_attrib_refused(st->att, what, rc);
+		}
+	}
+	for (int i = 0; i < st->ndevs; i++) {
 		amdgpu_poll_dev(ctx, st, &st->devs[i], i == pcie);
+		amdgpu_attribute(ctx, st, &st->devs[i]);
+	}
 	return 0;
 }
 

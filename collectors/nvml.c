@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accelmon/attrib.h"
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
 #include "accelmon/util.h"
@@ -41,7 +42,7 @@ struct nvml_lib {
 	nvml_dev_string_fn name, uuid, serial;
 	nvml_pci_info_fn pci_info;
 	nvml_pci_info_legacy_fn pci_info_v2;
-	nvml_dev_uint_fn numa_node;
+	nvml_dev_uint_fn numa_node, minor;
 	nvml_utilization_fn utilization;
 	nvml_samples_fn samples;
 	nvml_memory_v2_fn memory_v2;
@@ -52,6 +53,7 @@ struct nvml_lib {
 	nvml_dev_ull_fn clock_reasons;
 	nvml_ecc_fn ecc;
 	nvml_processes_fn processes;
+	nvml_proc_util_fn proc_util;
 	nvml_field_values_fn field_values;
 	nvml_event_set_create_fn event_set_create;
 	nvml_register_events_fn register_events;
@@ -119,6 +121,8 @@ static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], s
 	S(false, pci_info, "nvmlDeviceGetPciInfo_v3");
 	S(false, pci_info_v2, "nvmlDeviceGetPciInfo_v2");
 	S(false, numa_node, "nvmlDeviceGetNumaNodeId");
+	/* /dev/nvidia<minor>: the device of cgroup device lists */
+	S(false, minor, "nvmlDeviceGetMinorNumber");
 	S(false, utilization, "nvmlDeviceGetUtilizationRates");
 	S(false, samples, "nvmlDeviceGetSamples");
 	S(false, memory_v2, "nvmlDeviceGetMemoryInfo_v2");
@@ -132,11 +136,12 @@ static void nvml_sym_table(struct nvml_lib *l, struct am_dl_sym t[NVML_NSYMS], s
 	S(false, clock_reasons, "nvmlDeviceGetCurrentClocksEventReasons",
 	  "nvmlDeviceGetCurrentClocksThrottleReasons");
 	S(false, ecc, "nvmlDeviceGetTotalEccErrors");
-	/* Only the count is asked (infos NULL), so the entry size of each
-	 * version (16, 24, or 32 bytes on 535.43-535.86) never matters. */
+	/* The entry size differs by version (16, 24, or 32 bytes on
+	 * 535.43-535.86): nvml_proc_stride. */
 	S(false, processes, "nvmlDeviceGetComputeRunningProcesses_v3",
 	  "nvmlDeviceGetComputeRunningProcesses_v2",
 	  "nvmlDeviceGetComputeRunningProcesses");
+	S(false, proc_util, "nvmlDeviceGetProcessUtilization");
 	S(false, field_values, "nvmlDeviceGetFieldValues");
 	S(false, event_set_create, "nvmlEventSetCreate");
 	S(false, register_events, "nvmlDeviceRegisterEvents");
@@ -379,6 +384,7 @@ enum nvml_cap {
 	C_FIELDS,
 	C_EVENTS,
 	C_GPM,
+	C_PROC_UTIL, /* nvmlDeviceGetProcessUtilization */
 	C_COUNT
 };
 
@@ -421,6 +427,7 @@ struct nvml_dev {
 	char bus_id[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
 	char serial[NVML_DEVICE_SERIAL_BUFFER_SIZE + 2];
 	char numa[16];
+	char devnum[16]; /* "195:<minor>", "" when unknown */
 	bool up;     /* answered this poll */
 	bool lost;   /* handle must be re-acquired */
 	bool probed; /* identity strings read once */
@@ -441,6 +448,16 @@ struct nvml_dev {
 	bool ev_registered;
 	struct nvml_event_count ev[NVML_MAX_EVENT_CODES];
 	int nev;
+	/* attribution (collectors/attribution.md): this poll's device figures
+	 * (NAN: none), the process list and per-process samples */
+	double att_util, att_energy_j, att_power_w, att_busy_s;
+	bool att_have_busy, att_have_prev_busy, att_on;
+	uint64_t att_prev_busy;
+	unsigned char *pbuf; /* process entries, nvml_proc_stride bytes each */
+	unsigned pcap;
+	nvmlProcessUtilizationSample_t *ubuf;
+	unsigned ucap;
+	unsigned long long u_last_ts;
 };
 
 struct nvml_state {
@@ -459,6 +476,10 @@ struct nvml_state {
 	unsigned ngpu;		 /* top-level GPUs known (NVML indices 0..ngpu-1) */
 	unsigned last_count;	 /* nvmlDeviceGetCount at the latest poll */
 	nvmlGpmMetricsGet_t *mg; /* 13 KiB: allocated once */
+	struct am_attrib *att;	 /* NULL: attribution off */
+	size_t proc_stride;	 /* bytes per running-process entry */
+	struct am_attrib_proc *procs;
+	unsigned procs_cap;
 };
 
 static const struct am_option nvml_options[] = {
@@ -467,6 +488,13 @@ static const struct am_option nvml_options[] = {
      "how long each poll waits for NVML critical events (default 10ms)"},
     {"pcie", AM_OPT_BOOL,
      "read PCIe throughput (each read blocks 20 ms per direction and GPU; default true)"},
+    {"attribution", AM_OPT_BOOL,
+     "accel_job_* per Slurm job, pod, container, unit or user (default true; "
+     "collectors/attribution.md)"},
+    {"max_jobs", AM_OPT_INT,
+     "jobs per GPU with series of their own; more are \"other\" "
+     "(default 16)",
+     1, 62},
     {NULL, 0, NULL},
 };
 
@@ -684,6 +712,14 @@ static void nvml_probe_info(struct nvml_state *st, struct nvml_dev *d)
 				   NVML_DEVICE_SERIAL_BUFFER_SIZE) != NVML_SUCCESS)
 		d->serial[0] = '\0';
 	nvml_probe_numa(st, d);
+	{
+		unsigned minor;
+
+		/* 195 is the NVIDIA character major (nvidia.ko, fixed) */
+		d->devnum[0] = '\0';
+		if (st->lib.minor && NVML(st, minor, d->h, &minor) == NVML_SUCCESS)
+			snprintf(d->devnum, sizeof(d->devnum), "195:%u", minor);
+	}
 }
 
 static void nvml_sampler_free(struct nvml_sampler *sp)
@@ -968,6 +1004,16 @@ static bool nvml_poll_sampler(struct nvml_state *st, struct nvml_dev *d, int whi
 	nvml_sampler_take(st, d, which, n > sp->cap ? sp->cap : n, vt);
 	if (which == 0)
 		nvml_put_u64(st, d, S_BUSY_SMP, sp->busy);
+	if (which == 0) {
+		/* the busy time of this poll, exactly as accel_busy_seconds_total
+		 * grows (percent x us) */
+		if (d->att_have_prev_busy && sp->busy >= d->att_prev_busy) {
+			d->att_busy_s = (double)(sp->busy - d->att_prev_busy) * 1e-8;
+			d->att_have_busy = true;
+		}
+		d->att_prev_busy = sp->busy;
+		d->att_have_prev_busy = true;
+	}
 	if (sp->have_mean)
 		nvml_put(st, d, which == 0 ? S_UTIL : S_MEMUTIL, sp->mean);
 	return true;
@@ -989,6 +1035,7 @@ static void nvml_poll_util(struct nvml_state *st, struct nvml_dev *d)
 		if (!gpu) {
 			nvml_put(st, d, S_UTIL, u.gpu / 100.0);
 			nvml_put(st, d, S_BUSY, u.gpu / 100.0);
+			d->att_util = u.gpu / 100.0;
 		}
 		if (!mem)
 			nvml_put(st, d, S_MEMUTIL, u.memory / 100.0);
@@ -1051,12 +1098,16 @@ static void nvml_poll_power(struct nvml_state *st, struct nvml_dev *d)
 	unsigned mw;
 
 	if (nvml_want(d, C_ENERGY, st->lib.energy != NULL) &&
-	    nvml_ok(st, d, C_ENERGY, NVML(st, energy, d->h, &mj), "energy"))
+	    nvml_ok(st, d, C_ENERGY, NVML(st, energy, d->h, &mj), "energy")) {
 		nvml_put_u64(st, d, S_ENERGY, mj);
+		d->att_energy_j = (double)mj / 1000.0;
+	}
 	if (nvml_want(d, C_POWER, st->lib.power != NULL) &&
 	    nvml_ok(st, d, C_POWER, NVML(st, power, d->h, &mw), "power")) {
-		if (d->cap[C_ENERGY] == CAP_NO)
+		if (d->cap[C_ENERGY] == CAP_NO) {
 			nvml_energy_from_power(st, d);
+			d->att_power_w = mw / 1000.0;
+		}
 		nvml_put(st, d, S_POWER, mw);
 	}
 	if (nvml_want(d, C_PLIMIT, st->lib.power_limit != NULL) &&
@@ -1123,24 +1174,158 @@ static void nvml_poll_pcie_ecc(struct nvml_state *st, struct nvml_dev *d)
 		nvml_put_u64(st, d, S_ECC_U, n);
 }
 
+/* Bytes per entry of the running-process list under the symbol bound: v1
+ * (no suffix) 16, _v2 and _v3 24, except the _v3 of drivers 535.43.02 to
+ * 535.86.05, which writes 32 (usedGpuCcProtectedMemory, dropped again in
+ * 535.98). pid and usedGpuMemory are at offsets 0 and 8 in all of them. */
+static size_t nvml_proc_stride(const struct nvml_state *st)
+{
+	const char *name = st->lib.called[NVML_FN_INDEX(processes)];
+	unsigned a, b, c;
+	size_t n;
+
+	if (!name)
+		return 0;
+	n = strlen(name);
+	if (n < 3 || name[n - 3] != '_')
+		return 16;
+	if (strcmp(name + n - 3, "_v3") == 0 &&
+	    sscanf(st->driver, "%u.%u.%u", &a, &b, &c) == 3 && a == 535 &&
+	    (b > 43 || (b == 43 && c >= 2)) && (b < 86 || (b == 86 && c <= 5)))
+		return 32;
+	return 24;
+}
+
+/* Grow *buf to hold n elements of elem bytes (a new process showed up);
+ * false when out of memory (the buffer is kept). */
+static bool nvml_grow(void **buf, unsigned *cap, unsigned n, size_t elem)
+{
+	void *nb;
+
+	if (n <= *cap)
+		return true;
+	nb = realloc(*buf, (size_t)n * elem);
+	if (!nb)
+		return false;
+	*buf = nb;
+	*cap = n;
+	return true;
+}
+
+/* Each listed process's SM percent since the last poll, summed over the
+ * driver's samples (weights for the split; left NAN when the device does
+ * not say). A process without a sample was idle: 0. */
+static void nvml_proc_weights(struct nvml_state *st, struct nvml_dev *d, unsigned n)
+{
+	unsigned long long newest = d->u_last_ts;
+	unsigned un;
+	nvmlReturn_t r;
+
+	if (n == 0 || !nvml_want(d, C_PROC_UTIL, st->lib.proc_util != NULL))
+		return;
+	if (!nvml_grow((void **)&d->ubuf, &d->ucap, n + 8, sizeof(*d->ubuf)))
+		return;
+	un = d->ucap;
+	r = NVML(st, proc_util, d->h, d->ubuf, &un, d->u_last_ts);
+	if (r == NVML_ERROR_NOT_FOUND) { /* nobody used it since last_ts */
+		un = 0;
+	} else if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+		nvml_grow((void **)&d->ubuf, &d->ucap, un + 8, sizeof(*d->ubuf));
+		return; /* unknown this poll */
+	} else if (!nvml_ok(st, d, C_PROC_UTIL, r, "process utilization")) {
+		return;
+	}
+	d->cap[C_PROC_UTIL] = CAP_YES;
+	for (unsigned i = 0; i < n; i++)
+		st->procs[i].weight = 0;
+	for (unsigned k = 0; k < un && k < d->ucap; k++) {
+		const nvmlProcessUtilizationSample_t *u = &d->ubuf[k];
+
+		if (u->timeStamp <= d->u_last_ts)
+			continue;
+		if (u->timeStamp > newest)
+			newest = u->timeStamp;
+		for (unsigned i = 0; i < n; i++)
+			if ((unsigned)st->procs[i].pid == u->pid)
+				st->procs[i].weight += u->smUtil > 100 ? 100 : u->smUtil;
+	}
+	d->u_last_ts = newest;
+}
+
+/* The processes on d and their share of it (collectors/attribution.md).
+ * False when the list could not be read this poll (then only the count
+ * path runs). */
+static bool nvml_attribute(struct nvml_state *st, struct nvml_dev *d)
+{
+	size_t stride = st->proc_stride;
+	unsigned count = d->pcap;
+	struct am_attrib_dev dev = {.device = d->name,
+				    .uuid = d->uuid,
+				    .busy_ratio = d->att_util,
+				    .energy_j = d->att_energy_j,
+				    .power_w = d->att_power_w,
+				    .have_busy_s = d->att_have_busy,
+				    .busy_s = d->att_busy_s,
+				    .devnum = d->devnum};
+	nvmlReturn_t r;
+
+	r = NVML(st, processes, d->h, &count,
+		 count ? (nvmlProcessInfo_t *)d->pbuf : NULL);
+	if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+		/* room for the answer and a few that start meanwhile */
+		if (!nvml_grow((void **)&d->pbuf, &d->pcap, count + 8, stride))
+			return false;
+		count = d->pcap;
+		r = NVML(st, processes, d->h, &count, (nvmlProcessInfo_t *)d->pbuf);
+		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
+			return false;
+	}
+	if (!nvml_ok(st, d, C_PROCS, r, "running processes"))
+		return true;
+	nvml_put(st, d, S_PROCS, count);
+	if (count > d->pcap)
+		count = d->pcap;
+	if (!nvml_grow((void **)&st->procs, &st->procs_cap, count, sizeof(*st->procs)))
+		return true;
+	for (unsigned i = 0; i < count; i++) {
+		const unsigned char *e = d->pbuf + (size_t)i * stride;
+		unsigned pid;
+		unsigned long long mem;
+
+		memcpy(&pid, e, sizeof(pid));
+		memcpy(&mem, e + 8, sizeof(mem));
+		st->procs[i] = (struct am_attrib_proc){
+		    .pid = (pid_t)pid,
+		    .weight = NAN,
+		    .mem_bytes = mem == NVML_VALUE_NOT_AVAILABLE_ULL ? NAN : (double)mem};
+	}
+	nvml_proc_weights(st, d, count);
+	if (am_attrib_update(st->att, &dev, st->procs, count) == 0)
+		d->att_on = true;
+	return true;
+}
+
 static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned count;
 	nvmlReturn_t r;
 
-	if (nvml_want(d, C_PROCS, st->lib.processes != NULL)) {
-		/* The count alone, as the header documents (*infoCount 0, infos
-		 * NULL): SUCCESS with 0 when none run, INSUFFICIENT_SIZE with
-		 * the count otherwise. No entries are written, so their size
-		 * (24 bytes, 32 in the _v3 of 535.43-535.86, 16 in v1) never
-		 * matters; attribution would size them by this answer. */
-		count = 0;
-		r = NVML(st, processes, d->h, &count, NULL);
-		if (r == NVML_ERROR_INSUFFICIENT_SIZE)
-			r = NVML_SUCCESS;
-		if (nvml_ok(st, d, C_PROCS, r, "running processes"))
-			nvml_put(st, d, S_PROCS, count);
-	}
+	if (!nvml_want(d, C_PROCS, st->lib.processes != NULL))
+		return;
+	/* MIG instances: not attributed (collectors/attribution.md) */
+	if (am_attrib_enabled(st->att) && d->parent < 0 && st->proc_stride &&
+	    nvml_attribute(st, d))
+		return;
+	/* The count alone, as the header documents (*infoCount 0, infos
+	 * NULL): SUCCESS with 0 when none run, INSUFFICIENT_SIZE with the
+	 * count otherwise. No entries are written, so their size never
+	 * matters. */
+	count = 0;
+	r = NVML(st, processes, d->h, &count, NULL);
+	if (r == NVML_ERROR_INSUFFICIENT_SIZE)
+		r = NVML_SUCCESS;
+	if (nvml_ok(st, d, C_PROCS, r, "running processes"))
+		nvml_put(st, d, S_PROCS, count);
 }
 
 static bool nvml_field_double(const nvmlFieldValue_t *f, double *out)
@@ -1479,6 +1664,8 @@ static void nvml_poll_device(struct nvml_state *st, struct nvml_dev *d, int64_t 
 {
 	bool mig = d->parent >= 0;
 
+	d->att_util = d->att_energy_j = d->att_power_w = NAN;
+	d->att_have_busy = false;
 	if (!mig) {
 		nvml_poll_util(st, d);
 		nvml_poll_power(st, d);
@@ -1583,6 +1770,12 @@ static int nvml_poll(struct am_ctx *ctx, void *state)
 		}
 		if (d->up)
 			nvml_poll_device(st, d, now);
+		if (!d->up && d->att_on) {
+			/* its jobs' series go; a new interval when it is back */
+			am_attrib_forget(st->att, d->name);
+			d->att_on = false;
+			d->att_have_prev_busy = false;
+		}
 	}
 	if (st->lib_ok && !st->need_reinit)
 		nvml_drain_events(st);
@@ -1606,6 +1799,8 @@ static void nvml_unload(struct nvml_state *st)
 				nvml_gpm_free(st, &st->dev[i]);
 			free(st->dev[i].fv);
 			free(st->dev[i].fmeta);
+			free(st->dev[i].pbuf);
+			free(st->dev[i].ubuf);
 			for (int k = 0; k < 2; k++)
 				nvml_sampler_free(&st->dev[i].smp[k]);
 		}
@@ -1616,6 +1811,8 @@ static void nvml_unload(struct nvml_state *st)
 	}
 	free(st->dev);
 	free(st->mg);
+	free(st->procs);
+	am_attrib_free(st->att);
 	if (st->lib.dl)
 		dlclose(st->lib.dl);
 	free(st);
@@ -1840,6 +2037,10 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 			       "elsewhere; omitted",
 			       u->std ? am_std_def(u->which)->name : nvml_fams[f].name,
 			       strerror(-st->fam[f]));
+	}
+	if (am_cfg_bool(cfg, "attribution", true)) {
+		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
+		st->proc_stride = nvml_proc_stride(st);
 	}
 	nvml_events_open(st);
 	/* Each GPU, then its MIG instances; GPUs found later are appended. */

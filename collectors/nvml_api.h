@@ -96,14 +96,28 @@ _Static_assert(sizeof(nvmlPciInfoLegacy_t) == 52, "nvmlPciInfoLegacy_t");
 
 /* Element of the v2/v3 running-process lists of most drivers (v1's is a
  * 16-byte prefix of it; drivers 535.43.02-535.86.05 write 32-byte entries
- * with an extra usedGpuCcProtectedMemory). The collector asks for the count
- * only (infos NULL), so no entry size is assumed. */
+ * with an extra usedGpuCcProtectedMemory). pid and usedGpuMemory sit at
+ * the same offsets in all three; the collector steps through the list by
+ * the entry size of the symbol and driver it has (nvml_proc_stride). */
 typedef struct {
 	unsigned int pid;
 	unsigned long long usedGpuMemory;
 	unsigned int gpuInstanceId, computeInstanceId;
 } nvmlProcessInfo_t;
 _Static_assert(sizeof(nvmlProcessInfo_t) == 24, "nvmlProcessInfo_t");
+
+/* nvmlDeviceGetProcessUtilization: each process's share of the device
+ * (percent) in the driver's latest sample period. */
+typedef struct {
+	unsigned int pid;
+	unsigned long long timeStamp; /* CPU time, us */
+	unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+_Static_assert(sizeof(nvmlProcessUtilizationSample_t) == 32,
+	       "nvmlProcessUtilizationSample_t");
+
+/* usedGpuMemory when the driver cannot tell (Windows WDDM, some vGPUs). */
+#define NVML_VALUE_NOT_AVAILABLE_ULL (~0ull)
 
 /* nvmlValueType_t */
 #define NVML_VALUE_TYPE_DOUBLE 0
@@ -248,6 +262,10 @@ typedef nvmlReturn_t (*nvml_samples_fn)(nvmlDevice_t dev, int type,
 					unsigned int *count, nvmlSample_t *samples);
 typedef nvmlReturn_t (*nvml_processes_fn)(nvmlDevice_t dev, unsigned int *count,
 					  nvmlProcessInfo_t *infos);
+typedef nvmlReturn_t (*nvml_proc_util_fn)(nvmlDevice_t dev,
+					  nvmlProcessUtilizationSample_t *samples,
+					  unsigned int *count,
+					  unsigned long long last_seen);
 typedef nvmlReturn_t (*nvml_field_values_fn)(nvmlDevice_t dev, int count,
 					     nvmlFieldValue_t *values);
 typedef nvmlReturn_t (*nvml_event_set_create_fn)(nvmlEventSet_t *set);

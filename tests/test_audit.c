@@ -714,6 +714,200 @@ START_TEST(test_outputs)
 }
 END_TEST
 
+/* ---- jobs (accel_job_*, collectors/attribution.md) ---- */
+
+/* The four series of a job on a device; refs ascending. */
+struct tjob {
+	uint32_t busy, energy, mem, info;
+	double vbusy, venergy;
+};
+
+static void def_job(struct recgen *g, struct tjob *j, const char *dev, const char *kind,
+		    const char *job, const char *user)
+{
+	char dl[64], ul[64], jl[96], kl[64], usl[32];
+	snprintf(dl, sizeof(dl), "device=%s", dev);
+	snprintf(ul, sizeof(ul), "uuid=GPU-%s", dev);
+	snprintf(jl, sizeof(jl), "job=%s", job);
+	snprintf(kl, sizeof(kl), "kind=%s", kind);
+	snprintf(usl, sizeof(usl), "user=%s", user);
+	const char *l[] = {dl, ul, jl, kl, NULL};
+	const char *info[] = {dl, ul, jl, kl, usl, "step=", "container=", NULL};
+	memset(j, 0, sizeof(*j));
+	j->busy = recgen_series(g, "accel_job_busy_seconds_total",
+				AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
+	j->energy = recgen_series(g, "accel_job_energy_joules_total",
+				  AMREC__SERIES_TYPE__SERIES_COUNTER, "joules", l);
+	j->mem = recgen_series(g, "accel_job_memory_used_bytes",
+			       AMREC__SERIES_TYPE__SERIES_GAUGE, "bytes", l);
+	j->info = recgen_series(g, "accel_job_info", AMREC__SERIES_TYPE__SERIES_INFO,
+				NULL, info);
+}
+
+static size_t put_job(const struct tjob *j, double mem, uint32_t *refs, double *vals,
+		      size_t k)
+{
+	uint32_t r[] = {j->busy, j->energy, j->mem, j->info};
+	double v[] = {j->vbusy, j->venergy, mem, 1};
+	for (int i = 0; i < 4; i++) {
+		refs[k] = r[i];
+		vals[k++] = v[i];
+	}
+	return k;
+}
+
+/* Node "jobs", one hour: Slurm job 4242 (uid 1000) on both GPUs for the
+ * first half hour (40 % and 20 % busy, 200 W and 50 W), then gone; a pod
+ * (uid 0) on nvidia0 from 15 min on, 10 % busy for 15 min, then held but
+ * idle for the last 30 min (50 W). */
+static void write_jobs(const char *path)
+{
+	struct recgen g;
+	struct tdev d[2];
+	struct tjob a0, a1, b;
+	uint32_t refs[64];
+	double vals[64];
+
+	ck_assert_int_eq(recgen_open(&g, path, "jobs", T0, IV, 0), 0);
+	def_dev(&g, &d[0], "nvidia0", "NVIDIA H100 80GB HBM3");
+	def_dev(&g, &d[1], "nvidia1", "NVIDIA H100 80GB HBM3");
+	def_job(&g, &a0, "nvidia0", "slurm", "4242", "1000");
+	def_job(&g, &a1, "nvidia1", "slurm", "4242", "1000");
+	def_job(&g, &b, "nvidia0", "kubernetes", "pod-b", "0");
+	for (int k = 0; k <= 240; k++) {
+		size_t n = 0;
+
+		if (k > 0) {
+			d[0].vbusy += 7.5;
+			d[0].venergy += 300 * 15;
+			d[1].vbusy += 3;
+			d[1].venergy += 100 * 15;
+			a0.vbusy += 6;
+			a0.venergy += 200 * 15;
+			a1.vbusy += 3;
+			a1.venergy += 50 * 15;
+		}
+		if (k > 60) {
+			b.vbusy += k <= 120 ? 1.5 : 0;
+			b.venergy += 50 * 15;
+		}
+		n = put_dev(&d[0], 1e9, refs, vals, n);
+		n = put_dev(&d[1], 1e9, refs, vals, n);
+		if (k <= 120) {
+			n = put_job(&a0, 4e9, refs, vals, n);
+			n = put_job(&a1, 2e9, refs, vals, n);
+		}
+		if (k >= 60)
+			n = put_job(&b, 1e9, refs, vals, n);
+		ck_assert_int_eq(recgen_batch(&g, T0 + (int64_t)k * IV, refs, vals, n),
+				 0);
+	}
+	ck_assert_int_gt(recgen_close(&g), 0);
+}
+
+static const struct audit_group *group(const struct audit_group *g, size_t n,
+				       const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(g[i].name, name) == 0)
+			return &g[i];
+	ck_abort_msg("no group %s", name);
+	return NULL;
+}
+
+START_TEST(test_jobs)
+{
+	char p1[128], p2[128], *paths[1] = {p1}, *old[1] = {p2};
+	const struct audit_group *j;
+	struct audit a;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	mkdir_tmp();
+	snprintf(p1, sizeof(p1), "%s/jobs.amrec", dir);
+	write_jobs(p1);
+	run_audit(&a, &dflt, paths, 1);
+	ck_assert(!a.skipped);
+	/* the devices as without jobs */
+	ck_assert_uint_eq(a.ndev, 2);
+	NEAR(dev(&a, "jobs", "nvidia0")->t.observed_s, 3600);
+	NEAR(dev(&a, "jobs", "nvidia0")->t.busy_s, 1800);
+	NEAR(audit_period_s(&a), 3600);
+	NEAR(a.total.t.busy_s, 1800 + 720);
+	/* the Slurm job: two GPUs for half an hour */
+	ck_assert_uint_eq(a.njobs, 2);
+	j = group(a.jobs, a.njobs, "slurm/4242");
+	ck_assert_uint_eq(j->t.devices, 2);
+	NEAR(j->t.observed_s / 3600, 1.0); /* accelerator-hours held */
+	NEAR(j->t.busy_s / 3600, 0.3);
+	NEAR(j->t.busy_s / j->t.observed_s, 0.3); /* mean utilization */
+	NEAR(j->t.idle_s, 0);
+	NEAR(j->t.energy_j, 120 * 15 * 250.0);
+	NEAR(j->t.peak_mem, 4e9);
+	/* the pod: held 45 min, 30 of them idle */
+	j = group(a.jobs, a.njobs, "kubernetes/pod-b");
+	ck_assert_uint_eq(j->t.devices, 1);
+	NEAR(j->t.observed_s, 180 * 15);
+	NEAR(j->t.busy_s, 90);
+	NEAR(j->t.idle_s, 1800);
+	NEAR(j->t.energy_j, 180 * 750);
+	NEAR(j->t.idle_energy_j, 120 * 750);
+	ck_assert_uint_eq(j->t.gaps, 0);
+	ck_assert_uint_eq(j->t.resets, 0);
+	/* per user (uid) */
+	ck_assert_uint_eq(a.nusers, 2);
+	NEAR(group(a.users, a.nusers, "1000")->t.busy_s, 1080);
+	NEAR(group(a.users, a.nusers, "0")->t.idle_s, 1800);
+	/* every format carries them */
+	static const struct {
+		enum audit_format f;
+		const char *must[3];
+	} cases[] = {
+	    {AUDIT_JSON,
+	     {"\"jobs\": [",
+	      "{\"job\": \"slurm/4242\", \"devices\": 2, \"observed_hours\": 1,",
+	      "\"device\": \"nvidia1\", \"job\": \"4242\", \"kind\": \"slurm\", "
+	      "\"user\": "
+	      "\"1000\""}},
+	    {AUDIT_CSV,
+	     {"job,,slurm/4242,,,2,1,0.3,0.3,", "user,,0,,,1,0.75,0.025,", "total,"}},
+	    {AUDIT_TABLE, {"JOB (obs h = held)", "kubernetes/pod-b", "USER (uid)"}},
+	    {AUDIT_HTML, {"<h2>Jobs", "slurm/4242", "<h2>Users"}},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		f = open_memstream(&buf, &len);
+		ck_assert_int_eq(audit_write(&a, cases[c].f, f), 0);
+		fclose(f);
+		for (int m = 0; m < 3; m++)
+			ck_assert_msg(strstr(buf, cases[c].must[m]),
+				      "format %d lacks %s:\n%s", cases[c].f,
+				      cases[c].must[m], buf);
+		free(buf);
+		buf = NULL;
+	}
+	audit_free(&a);
+	/* records without jobs: no job section in any format */
+	snprintf(p2, sizeof(p2), "%s/truth.amrec", dir);
+	write_truth(p2);
+	run_audit(&a, &dflt, old, 1);
+	ck_assert_uint_eq(a.njobs, 0);
+	for (int fmt = AUDIT_TABLE; fmt <= AUDIT_HTML; fmt++) {
+		f = open_memstream(&buf, &len);
+		ck_assert_int_eq(audit_write(&a, (enum audit_format)fmt, f), 0);
+		fclose(f);
+		ck_assert_ptr_null(strstr(buf, "JOB"));
+		ck_assert_ptr_null(strstr(buf, "\"jobs\""));
+		ck_assert_ptr_null(strstr(buf, "job,"));
+		ck_assert_ptr_null(strstr(buf, "<h2>Jobs"));
+		free(buf);
+		buf = NULL;
+	}
+	audit_free(&a);
+	rm_dir();
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
 	Suite *s = suite_create("audit");
@@ -727,6 +921,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_far_series_ref);
 	tcase_add_test(tc, test_outputs);
+	tcase_add_test(tc, test_jobs);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -5,6 +5,7 @@
  * seconds) that test_nvml's recording stub cannot see.
  */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,221 @@ START_TEST(test_busy_square_wave)
 }
 END_TEST
 
+/* ---- attribution (collectors/attribution.md) ---- */
+
+#define PROCFS TEST_SRCDIR "/fixtures/procfs/node"
+#define SH0 "{device=\"nvidia0\",uuid=\"GPU-5a4ed000-0000-4000-8000-000000000000\""
+#define POD "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+
+static double value(struct harness *h, const char *fam, const char *labels)
+{
+	double v = NAN;
+
+	ck_assert_msg(harness_value(h, fam, labels, &v) == 0, "missing %s%s", fam,
+		      labels);
+	return v;
+}
+
+static struct harness *attrib_harness(const char *scenario, const char *extra)
+{
+	char yaml[512], err[512] = "";
+	struct harness *h;
+
+	setenv("FAKE_NVML_SCENARIO", scenario, 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms, pcie: false%s}",
+		 FAKE_NVML_DIR "/libnvidia-ml.so.1", extra);
+	series_reset();
+	h = harness_new(&nvml_collector, yaml, NULL, PROCFS, S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_msg(harness_init_rc(h) == 0, "init: %s", harness_found(h));
+	return h;
+}
+
+/* A GPU shared by a Slurm job and a Kubernetes pod with known utilization:
+ * busy seconds split 60:20, energy by those busy seconds, and the shares
+ * add up to the device's own exported counters. */
+START_TEST(test_attrib_shared_gpu)
+{
+	struct harness *h =
+	    attrib_harness(TEST_SRCDIR "/fixtures/procfs/nvml_shared.ini", "");
+	const char *slurm = SH0 ",job=\"4242\",kind=\"slurm\"}";
+	const char *pod = SH0 ",job=\"" POD "\",kind=\"kubernetes\"}";
+	double e0, busy, jb_slurm, jb_pod, je_slurm, je_pod, de;
+
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	e0 = value(h, "accel_energy_joules_total", SH0 "}");
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	busy = value(h, "accel_busy_seconds_total", SH0 "}");
+	de = value(h, "accel_energy_joules_total", SH0 "}") - e0;
+	jb_slurm = value(h, "accel_job_busy_seconds_total", slurm);
+	jb_pod = value(h, "accel_job_busy_seconds_total", pod);
+	je_slurm = value(h, "accel_job_energy_joules_total", slurm);
+	je_pod = value(h, "accel_job_energy_joules_total", pod);
+	printf("shared GPU, 2 s at 80 %%: device busy %.9f s, energy %.3f J; slurm 4242 "
+	       "%.9f s %.3f J, pod %.9f s %.3f J\n",
+	       busy, de, jb_slurm, je_slurm, jb_pod, je_pod);
+	ck_assert_double_eq_tol(busy, 1.6, 1e-9);
+	ck_assert_double_eq_tol(jb_slurm, 1.2, 1e-9);
+	ck_assert_double_eq_tol(jb_pod, 0.4, 1e-9);
+	ck_assert_double_eq_tol(jb_slurm + jb_pod, busy, 1e-9);
+	ck_assert_double_eq_tol(de, 600, 1e-9);
+	ck_assert_double_eq_tol(je_slurm, 450, 1e-9);
+	ck_assert_double_eq_tol(je_pod, 150, 1e-9);
+	ck_assert_double_eq_tol(je_slurm + je_pod, de, 1e-9);
+	/* memory: the pod's two processes together */
+	ck_assert_double_eq(value(h, "accel_job_memory_used_bytes", slurm), 8589934592.0);
+	ck_assert_double_eq(value(h, "accel_job_memory_used_bytes", pod), 6442450944.0);
+	ck_assert_double_eq(value(h, "accel_job_info",
+				  SH0 ",job=\"4242\",kind=\"slurm\",user=\"1000\","
+				      "step=\"0\",container=\"\"}"),
+			    1);
+	/* the idle GPU has no job */
+	ck_assert_int_eq(
+	    harness_value(h, "accel_job_busy_seconds_total",
+			  "{device=\"nvidia1\",uuid=\"GPU-5a4ed000-0000-4000-"
+			  "8000-000000000001\",job=\"4242\",kind=\"slurm\"}",
+			  &de),
+	    -ENOENT);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+}
+END_TEST
+
+/* The same GPU when the driver says no process used it since the last
+ * poll (nvmlDeviceGetProcessUtilization answers NOT_FOUND) although the
+ * device reads 80 % busy: equal shares of the two jobs, still adding up. */
+START_TEST(test_attrib_no_process_samples)
+{
+	char path[] = "/tmp/nvml_attnf_XXXXXX", line[256];
+	int fd = mkstemp(path);
+	FILE *in = fopen(TEST_SRCDIR "/fixtures/procfs/nvml_shared.ini", "r"), *out;
+	const char *slurm = SH0 ",job=\"4242\",kind=\"slurm\"}";
+	const char *pod = SH0 ",job=\"" POD "\",kind=\"kubernetes\"}";
+	struct harness *h;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(in);
+	out = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(out);
+	while (fgets(line, sizeof(line), in))
+		fputs(strncmp(line, "process_sm_util", 15) == 0
+			  ? "process_sm_util = 0,0,0\n"
+			  : line,
+		      out);
+	fclose(in);
+	fclose(out);
+	h = attrib_harness(path, "");
+	for (int p = 1; p <= 3; p++)
+		ck_assert_int_eq(harness_poll(h, S(p)), 0);
+	ck_assert_double_eq_tol(value(h, "accel_job_busy_seconds_total", slurm), 0.8,
+				1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_busy_seconds_total", pod), 0.8, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", slurm), 300,
+				1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_busy_seconds_total", SH0 "}"), 1.6, 1e-9);
+	ck_assert_uint_eq(harness_read_errors(h), 0);
+	harness_free(h);
+	unlink(path);
+}
+END_TEST
+
+/* Allocations from cgroup v1 device lists (tests/fixtures/cgroup_v1): the
+ * idle GPU 1 held by a Slurm job and a pod shares its energy between them,
+ * and accel_job_allocated says who holds what. */
+START_TEST(test_attrib_allocated)
+{
+	const char *g1 =
+	    "{device=\"nvidia1\",uuid=\"GPU-a110c000-0000-4000-8000-000000000001\"";
+	char yaml[512], err[512] = "", l1[256], l2[256];
+	struct harness *h;
+	double e0, e1;
+
+	setenv("FAKE_NVML_SCENARIO", TEST_SRCDIR "/fixtures/procfs/nvml_alloc.ini", 1);
+	snprintf(yaml, sizeof(yaml), "{library: '%s', event_wait: 1ms, pcie: false}",
+		 FAKE_NVML_DIR "/libnvidia-ml.so.1");
+	series_reset();
+	h = harness_new(&nvml_collector, yaml, TEST_SRCDIR "/fixtures/cgroup_v1", PROCFS,
+			S(0), err, sizeof(err));
+	ck_assert_msg(h != NULL, "harness: %s", err);
+	ck_assert_int_eq(harness_init_rc(h), 0);
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	snprintf(l1, sizeof(l1), "%s}", g1);
+	e0 = value(h, "accel_energy_joules_total", l1);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(harness_poll(h, S(3)), 0);
+	e1 = value(h, "accel_energy_joules_total", l1);
+	snprintf(l1, sizeof(l1), "%s,job=\"4343\",kind=\"slurm\"}", g1);
+	snprintf(l2, sizeof(l2), "%s,job=\"" POD "\",kind=\"kubernetes\"}", g1);
+	ck_assert_double_eq(value(h, "accel_job_allocated", l1), 1);
+	ck_assert_double_eq(value(h, "accel_job_allocated", l2), 1);
+	ck_assert_double_eq(value(h, "accel_job_busy_seconds_total", l1), 0);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l1), 70, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l2), 70, 1e-9);
+	ck_assert_double_eq_tol(e1 - e0, 140, 1e-9);
+	ck_assert_double_eq(
+	    value(h, "accel_job_allocated",
+		  "{device=\"nvidia0\",uuid=\"GPU-a110c000-0000-4000-8000-"
+		  "000000000000\",job=\"4242\",kind=\"slurm\"}"),
+	    1);
+	ck_assert_double_eq_tol(
+	    value(h, "accel_job_busy_seconds_total",
+		  "{device=\"nvidia0\",uuid=\"GPU-a110c000-0000-4000-8000-"
+		  "000000000000\",job=\"4242\",kind=\"slurm\"}"),
+	    1.0, 1e-9);
+	harness_free(h);
+}
+END_TEST
+
+/* A 535.43.02 driver's 32-byte process entries, read at their stride (a
+ * 24-byte stride would take garbage for the second pid and overrun the
+ * buffer, which ASan reports); and attribution: false turns it off. */
+START_TEST(test_attrib_535_entries)
+{
+	char path[] = "/tmp/nvml_att535_XXXXXX";
+	int fd = mkstemp(path);
+	const char *dev = "{device=\"nvidia0\",uuid=\"GPU-535\"";
+	char labels[256];
+	struct harness *h;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"[global]\ndriver_version = 535.43.02\nprocess_entry_size = 32\n"
+		"[gpu0]\nuuid = GPU-535\nutil_gpu = 50\nutil_memory = 10\nprocesses = 3\n"
+		"process_pids = 1008,1001,1008\nprocess_memory = 100,200,300\n");
+	fclose(f);
+	h = attrib_harness(path, "");
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	snprintf(labels, sizeof(labels), "%s,job=\"4242\",kind=\"slurm\"}", dev);
+	ck_assert_double_eq(value(h, "accel_job_memory_used_bytes", labels), 200);
+	snprintf(labels, sizeof(labels), "%s,job=\"ollama.service\",kind=\"systemd\"}",
+		 dev);
+	ck_assert_double_eq(value(h, "accel_job_memory_used_bytes", labels), 400);
+	/* no per-process utilization: equal shares of 0.5 s */
+	ck_assert_double_eq_tol(value(h, "accel_job_busy_seconds_total", labels), 0.25,
+				1e-9);
+	ck_assert_double_eq(
+	    value(h, "accel_compute_processes", "{device=\"nvidia0\",uuid=\"GPU-535\"}"),
+	    3);
+	harness_free(h);
+	h = attrib_harness(path, ", attribution: false");
+	ck_assert_int_eq(harness_poll(h, S(1)), 0);
+	ck_assert_int_eq(harness_poll(h, S(2)), 0);
+	ck_assert_int_eq(
+	    harness_value(h, "accel_job_memory_used_bytes", labels, &(double){0}),
+	    -ENOENT);
+	ck_assert_double_eq(
+	    value(h, "accel_compute_processes", "{device=\"nvidia0\",uuid=\"GPU-535\"}"),
+	    3);
+	harness_free(h);
+	unlink(path);
+}
+END_TEST
+
 static Suite *nvml_agg_suite(void)
 {
 	Suite *s = suite_create("nvml_agg");
@@ -168,6 +384,10 @@ static Suite *nvml_agg_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_agg_values, 0, sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_busy_square_wave);
+	tcase_add_test(tc, test_attrib_shared_gpu);
+	tcase_add_test(tc, test_attrib_535_entries);
+	tcase_add_test(tc, test_attrib_no_process_samples);
+	tcase_add_test(tc, test_attrib_allocated);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -66,6 +66,13 @@ enum am_std {
 	AM_STD_PEER_CNP_PACKETS,      /* fabric_peer_cnp_packets_total{direction} */
 	AM_STD_PEER_ECN_CE_PACKETS,   /* fabric_peer_ecn_ce_packets_total{direction} */
 	AM_STD_PEER_ADDRESS_INFO,     /* fabric_peer_address_info{device,address,node} */
+	/* jobs on a device (issue 17, accelmon/attrib.h): device, uuid, job,
+	 * kind; accel_job_info adds user, step, container */
+	AM_STD_JOB_BUSY_SECONDS,    /* accel_job_busy_seconds_total */
+	AM_STD_JOB_MEMORY_USED,     /* accel_job_memory_used_bytes */
+	AM_STD_JOB_ENERGY,          /* accel_job_energy_joules_total */
+	AM_STD_JOB_INFO,            /* accel_job_info */
+	AM_STD_JOB_ALLOCATED,       /* accel_job_allocated */
 	AM_STD__COUNT
 };
 

@@ -129,6 +129,12 @@ int am_pci_identity(const char *device_dir, struct am_pci_id *out);
 int am_pci_nearest_accel(struct am_ctx *ctx, const char *device_dir,
 			 char *out, size_t outlen);
 
+/* Normalise a PCI bus id to the kernel's form (lower-case hex, a 4-digit
+ * domain unless it is wider: "00000000:18:00.0" -> "0000:18:00.0"), so ids
+ * from NVML, sysfs and DRM fdinfo compare equal. 0, -EINVAL when in is not
+ * a PCI address, -ERANGE when out is too small. */
+int am_pci_norm_bus_id(const char *in, char *out, size_t cap);
+
 /* ---- vendor libraries ---- */
 
 /* Open the first of candidates (NULL-terminated names or paths) that

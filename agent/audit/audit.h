@@ -33,6 +33,9 @@ struct audit_totals {
 
 struct audit_device {
 	char *node, *device, *uuid, *model;
+	/* a job on a device (accel_job_* series, collectors/attribution.md):
+	 * device is then "<device>/<kind>/<job>"; NULL for devices */
+	char *job, *kind, *user, *jobkey; /* jobkey: "<kind>/<job>" */
 	struct audit_totals t;
 	/* accounting state */
 	int64_t last_ms; /* time of the previous sample, INT64_MIN: none */
@@ -90,6 +93,14 @@ struct audit {
 	struct audit_group total;
 	struct audit_group *nodes, *models;
 	size_t nnodes, nmodels;
+	/* jobs on devices, from the accel_job_* series: observed is the time
+	 * held, idle the held time below idle_below; rolled up per job
+	 * ("<kind>/<job>") and per user (uid) */
+	struct audit_device **jdev;
+	size_t njdev, jdevcap;
+	void *jindex;
+	struct audit_group *jobs, *users;
+	size_t njobs, nusers;
 };
 
 void audit_init(struct audit *a, const struct audit_opts *o);

@@ -181,6 +181,9 @@ static void json_groups(FILE *f, const struct audit *a, const char *key,
 	}
 }
 
+static void json_devices(FILE *f, const struct audit *a, struct audit_device *const *v,
+			 size_t n);
+
 static int write_json(const struct audit *a, FILE *f)
 {
 	char from[32], to[32];
@@ -230,23 +233,55 @@ static int write_json(const struct audit *a, FILE *f)
 	fputs("\n  ],\n  \"nodes\": [", f);
 	json_groups(f, a, "node", a->nodes, a->nnodes);
 	fputs("\n  ],\n  \"devices\": [", f);
-	for (size_t i = 0; i < a->ndev; i++) {
-		const struct audit_device *d = a->dev[i];
-		fprintf(f, "%s\n    {\"node\": ", i ? "," : "");
-		json_str(f, d->node);
-		fputs(", \"device\": ", f);
-		json_str(f, d->device);
-		fputs(", \"uuid\": ", f);
-		json_str(f, d->uuid);
-		fputs(", \"model\": ", f);
-		json_str(f, d->model ? d->model : "unknown");
-		fputs(", ", f);
-		json_totals(f, a, &d->t);
-		fputc('}', f);
+	json_devices(f, a, a->dev, a->ndev);
+	if (a->njobs) {
+		/* only where the records hold jobs: older reports stay as
+		 * they were */
+		fputs("\n  ],\n  \"jobs\": [", f);
+		json_groups(f, a, "job", a->jobs, a->njobs);
+		fputs("\n  ],\n  \"users\": [", f);
+		json_groups(f, a, "user", a->users, a->nusers);
+		fputs("\n  ],\n  \"job_devices\": [", f);
+		json_devices(f, a, a->jdev, a->njdev);
 	}
 	fputs("\n  ]\n}\n", f);
 	free(least);
 	return ferror(f) ? -1 : 0;
+}
+
+/* Device records (or a job's on each device: job, kind, user too). */
+static void json_devices(FILE *f, const struct audit *a, struct audit_device *const *v,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_device *d = v[i];
+		fprintf(f, "%s\n    {\"node\": ", i ? "," : "");
+		json_str(f, d->node);
+		fputs(", \"device\": ", f);
+		if (d->job) {
+			/* the device's own name: the record's key less the job */
+			const char *e =
+			    d->device + strlen(d->device) - strlen(d->jobkey) - 1;
+			fprintf(f, "\"%.*s\"", (int)(e - d->device), d->device);
+			fputs(", \"job\": ", f);
+			json_str(f, d->job);
+			fputs(", \"kind\": ", f);
+			json_str(f, d->kind);
+			fputs(", \"user\": ", f);
+			json_str(f, d->user ? d->user : "unknown");
+		} else {
+			json_str(f, d->device);
+		}
+		fputs(", \"uuid\": ", f);
+		json_str(f, d->uuid);
+		if (!d->job) {
+			fputs(", \"model\": ", f);
+			json_str(f, d->model ? d->model : "unknown");
+		}
+		fputs(", ", f);
+		json_totals(f, a, &d->t);
+		fputc('}', f);
+	}
 }
 
 /* ---- CSV: one table, a `level` column says what a row is ---- */
@@ -305,6 +340,11 @@ static int write_csv(const struct audit *a, FILE *f)
 	for (size_t i = 0; i < a->nmodels; i++)
 		csv_row(f, a, "model", "", "", "", a->models[i].name, &a->models[i].t);
 	csv_row(f, a, "total", "", "", "", "", &a->total.t);
+	/* jobs: the device column holds "<kind>/<job>", or the uid */
+	for (size_t i = 0; i < a->njobs; i++)
+		csv_row(f, a, "job", "", a->jobs[i].name, "", "", &a->jobs[i].t);
+	for (size_t i = 0; i < a->nusers; i++)
+		csv_row(f, a, "user", "", a->users[i].name, "", "", &a->users[i].t);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -382,6 +422,17 @@ static int write_table(const struct audit *a, FILE *f)
 	for (size_t i = 0; i < a->ndev; i++) {
 		snprintf(name, sizeof(name), "%s/%s", a->dev[i]->node, a->dev[i]->device);
 		table_row(f, a, name, w, &a->dev[i]->t);
+	}
+	if (a->njobs) {
+		/* for jobs: obs h is the time held, idle h held but idle */
+		fputc('\n', f);
+		table_head(f, "JOB (obs h = held)", w);
+		for (size_t i = 0; i < a->njobs; i++)
+			table_row(f, a, a->jobs[i].name, w, &a->jobs[i].t);
+		fputc('\n', f);
+		table_head(f, "USER (uid)", w);
+		for (size_t i = 0; i < a->nusers; i++)
+			table_row(f, a, a->users[i].name, w, &a->users[i].t);
 	}
 	free(least);
 	return ferror(f) ? -1 : 0;
@@ -581,6 +632,21 @@ static void html_table(FILE *f, const struct audit *a, const char *what,
 	fputs("</table>\n", f);
 }
 
+/* A titled table of groups, nothing when there are none. */
+static void html_groups(FILE *f, const struct audit *a, const char *title,
+			const char *what, const struct audit_group *g, size_t n)
+{
+	const struct audit_group **v;
+
+	if (!n || !(v = malloc(n * sizeof(*v))))
+		return;
+	for (size_t i = 0; i < n; i++)
+		v[i] = &g[i];
+	fprintf(f, "<h2>%s</h2>\n", title);
+	html_table(f, a, what, v, n);
+	free(v);
+}
+
 static int write_html(const struct audit *a, FILE *f)
 {
 	char from[32], to[32];
@@ -629,6 +695,9 @@ static int write_html(const struct audit *a, FILE *f)
 		fprintf(f, "<h2>Least-used nodes</h2>\n");
 		html_table(f, a, "Node", least, nl < a->o.top ? nl : a->o.top);
 	}
+	html_groups(f, a, "Jobs (observed = held, idle = held but idle)", "Job", a->jobs,
+		    a->njobs);
+	html_groups(f, a, "Users", "User (uid)", a->users, a->nusers);
 	fputs("</body></html>\n", f);
 	free(least);
 	free(models);

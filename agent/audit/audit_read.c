@@ -26,6 +26,16 @@ static const char *const metric_family[] = {
     [AUDIT_INFO] = "accel_info",
 };
 
+/* The job families (collectors/attribution.md), in the same slots. */
+static const char *const job_family[] = {
+    [AUDIT_BUSY] = "accel_job_busy_seconds_total",
+    [AUDIT_SM] = NULL,
+    [AUDIT_TENSOR] = NULL,
+    [AUDIT_ENERGY] = "accel_job_energy_joules_total",
+    [AUDIT_MEM] = "accel_job_memory_used_bytes",
+    [AUDIT_INFO] = "accel_job_info",
+};
+
 /* ---- (node, device) index: open addressing, grows at half full ---- */
 
 struct dev_index {
@@ -163,6 +173,7 @@ void audit_init(struct audit *a, const struct audit_opts *o)
 	if (a->o.gap_intervals <= 0)
 		a->o.gap_intervals = 3;
 	a->index = calloc(1, sizeof(struct dev_index));
+	a->jindex = calloc(1, sizeof(struct dev_index));
 	a->seen = calloc(1, sizeof(struct seen_set));
 	a->heat_origin_ms = o->from_ms != INT64_MIN ? o->from_ms : INT64_MIN;
 	a->heat_w_ms = 60000;
@@ -181,20 +192,35 @@ static void group_free(struct audit_group *g, size_t n)
 	free(g);
 }
 
+static void dev_free(struct audit_device *d)
+{
+	free(d->node);
+	free(d->device);
+	free(d->uuid);
+	free(d->model);
+	free(d->job);
+	free(d->kind);
+	free(d->user);
+	free(d->jobkey);
+	free(d);
+}
+
 void audit_free(struct audit *a)
 {
-	for (size_t i = 0; i < a->ndev; i++) {
-		struct audit_device *d = a->dev[i];
-		free(d->node);
-		free(d->device);
-		free(d->uuid);
-		free(d->model);
-		free(d);
-	}
+	for (size_t i = 0; i < a->ndev; i++)
+		dev_free(a->dev[i]);
+	for (size_t i = 0; i < a->njdev; i++)
+		dev_free(a->jdev[i]);
 	free(a->dev);
+	free(a->jdev);
 	if (a->index)
 		free(((struct dev_index *)a->index)->slot);
+	if (a->jindex)
+		free(((struct dev_index *)a->jindex)->slot);
 	free(a->index);
+	free(a->jindex);
+	group_free(a->jobs, a->njobs);
+	group_free(a->users, a->nusers);
 	seen_free(a->seen);
 	free(a->touched);
 	free(a->total.name);
@@ -220,19 +246,21 @@ static void warnf(struct audit *a, const char *path, uint64_t off, const char *f
 	fputc('\n', a->warn);
 }
 
-static struct audit_device *device_get(struct audit *a, const char *node,
-				       const char *device)
+/* The record of (node, device) in the list v (devices or jobs) and its
+ * index; created when new. */
+static struct audit_device *record_get(struct audit_device ***v, size_t *n, size_t *cap,
+				       void *index, const char *node, const char *device)
 {
-	struct audit_device *d = index_get(a->index, node, device);
+	struct audit_device *d = index_get(index, node, device);
 	if (d)
 		return d;
-	if (a->ndev == a->devcap) {
-		size_t cap = a->devcap ? 2 * a->devcap : 64;
-		struct audit_device **v = realloc(a->dev, cap * sizeof(*v));
-		if (!v)
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		struct audit_device **nv = realloc(*v, nc * sizeof(*nv));
+		if (!nv)
 			return NULL;
-		a->dev = v;
-		a->devcap = cap;
+		*v = nv;
+		*cap = nc;
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -241,13 +269,50 @@ static struct audit_device *device_get(struct audit *a, const char *node,
 	d->device = strdup(device);
 	d->last_ms = INT64_MIN;
 	d->t.devices = 1;
-	if (!d->node || !d->device || index_put(a->index, d) < 0) {
+	if (!d->node || !d->device || index_put(index, d) < 0) {
 		free(d->node);
 		free(d->device);
 		free(d);
 		return NULL;
 	}
-	a->dev[a->ndev++] = d;
+	(*v)[(*n)++] = d;
+	return d;
+}
+
+static struct audit_device *device_get(struct audit *a, const char *node,
+				       const char *device)
+{
+	return record_get(&a->dev, &a->ndev, &a->devcap, a->index, node, device);
+}
+
+static char *join3(const char *x, const char *y, const char *z)
+{
+	size_t n = strlen(x) + strlen(y) + (z ? strlen(z) : 0) + 3;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, z ? "%s/%s/%s" : "%s/%s", x, y, z ? z : "");
+	return s;
+}
+
+/* A job on a device: the record of (node, "<device>/<kind>/<job>"). */
+static struct audit_device *job_get(struct audit *a, const char *node, const char *device,
+				    const char *kind, const char *job)
+{
+	char *key = join3(device, kind, job);
+	struct audit_device *d;
+
+	if (!key)
+		return NULL;
+	d = record_get(&a->jdev, &a->njdev, &a->jdevcap, a->jindex, node, key);
+	free(key);
+	if (d && !d->job) {
+		d->job = strdup(job);
+		d->kind = strdup(kind);
+		d->jobkey = join3(kind, job, NULL);
+		if (!d->job || !d->kind || !d->jobkey)
+			return NULL;
+	}
 	return d;
 }
 
@@ -471,11 +536,15 @@ static void account(struct audit *a, struct audit_device *d, int64_t t,
 		d->t.idle_s += dts;
 		d->t.idle_energy_j += energy;
 	}
-	if (d->last_ms < a->first_ms)
-		a->first_ms = d->last_ms;
-	if (t > a->last_ms)
-		a->last_ms = t;
-	heat_add(a, d, d->last_ms + dt / 2, busy, dts);
+	if (!d->job) {
+		/* a job's time lies within its device's: the period and the
+		 * heat map are the devices' */
+		if (d->last_ms < a->first_ms)
+			a->first_ms = d->last_ms;
+		if (t > a->last_ms)
+			a->last_ms = t;
+		heat_add(a, d, d->last_ms + dt / 2, busy, dts);
+	}
 	rebase(d, t);
 }
 
@@ -513,19 +582,32 @@ static const char *label(const Amrec__SeriesDef *s, const char *name)
 static int on_series(struct file_ctx *fc, const Amrec__SeriesDef *s)
 {
 	int metric = -1;
+	bool is_job = false;
 	struct audit_device *dev = NULL;
 
-	for (int m = 0; m <= AUDIT_INFO && s->family; m++)
+	for (int m = 0; m <= AUDIT_INFO && s->family; m++) {
 		if (strcmp(s->family, metric_family[m]) == 0)
 			metric = m;
+		else if (job_family[m] && strcmp(s->family, job_family[m]) == 0)
+			metric = m, is_job = true;
+	}
 	const char *device = metric >= 0 ? label(s, "device") : NULL;
-	if (!device || !*device)
+	const char *job = is_job ? label(s, "job") : NULL, *kind = label(s, "kind");
+	if (!device || !*device || (is_job && (!job || !*job)))
 		metric = -1;
 	/* the decoder checks the ref first: a bad definition names no device */
 	int rc = rec_dec_series(&fc->dec, s, metric >= 0 && metric != AUDIT_INFO);
 	if (rc < 0)
 		return rc;
-	if (metric >= 0) {
+	if (metric >= 0 && is_job) {
+		dev = job_get(fc->a, fc->node, device, kind && *kind ? kind : "unknown",
+			      job);
+		if (!dev)
+			return -ENOMEM;
+		set_str(&dev->uuid, label(s, "uuid"));
+		if (metric == AUDIT_INFO)
+			set_str(&dev->user, label(s, "user"));
+	} else if (metric >= 0) {
 		dev = device_get(fc->a, fc->node, device);
 		if (!dev)
 			return -ENOMEM;
@@ -933,6 +1015,8 @@ static const char *node_of(const struct audit_device *d)
 	return d->node;
 }
 
+static int audit_finish_jobs(struct audit *a);
+
 int audit_finish(struct audit *a)
 {
 	struct audit_device **v;
@@ -954,6 +1038,54 @@ int audit_finish(struct audit *a)
 		qsort(v, a->ndev, sizeof(*v), dev_model_cmp);
 	}
 	rc = group_by(v, a->ndev, model_of, &a->models, &a->nmodels);
+	free(v);
+	return rc < 0 ? rc : audit_finish_jobs(a);
+}
+
+static const char *jobkey_of(const struct audit_device *d)
+{
+	return d->jobkey;
+}
+
+static const char *user_of(const struct audit_device *d)
+{
+	return d->user ? d->user : "unknown";
+}
+
+static int job_cmp(const void *x, const void *y)
+{
+	const struct audit_device *a = *(struct audit_device *const *)x;
+	const struct audit_device *b = *(struct audit_device *const *)y;
+	int c = strverscmp(a->jobkey, b->jobkey);
+	if (!c)
+		c = strverscmp(a->node, b->node);
+	return c ? c : strverscmp(a->device, b->device);
+}
+
+static int user_cmp(const void *x, const void *y)
+{
+	const struct audit_device *a = *(struct audit_device *const *)x;
+	const struct audit_device *b = *(struct audit_device *const *)y;
+	return strverscmp(user_of(a), user_of(b));
+}
+
+/* Jobs per "<kind>/<job>" and per user, from the job records. */
+static int audit_finish_jobs(struct audit *a)
+{
+	struct audit_device **v;
+	int rc;
+
+	if (a->njdev == 0)
+		return 0; /* records without jobs (a->jdev is NULL) */
+	qsort(a->jdev, a->njdev, sizeof(*a->jdev), job_cmp);
+	if ((rc = group_by(a->jdev, a->njdev, jobkey_of, &a->jobs, &a->njobs)) < 0)
+		return rc;
+	v = malloc(a->njdev * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, a->jdev, a->njdev * sizeof(*v));
+	qsort(v, a->njdev, sizeof(*v), user_cmp);
+	rc = group_by(v, a->njdev, user_of, &a->users, &a->nusers);
 	free(v);
 	return rc;
 }

@@ -214,3 +214,28 @@ int am_pci_nearest_accel(struct am_ctx *ctx, const char *device_dir, char *out,
 	}
 	return 0;
 }
+
+/* Bus ids from different sources name the same function differently: NVML
+ * writes an 8-digit upper-case domain ("00000000:18:00.0"), sysfs and DRM
+ * fdinfo a 4-digit lower-case one ("0000:18:00.0"). */
+int am_pci_norm_bus_id(const char *in, char *out, size_t cap)
+{
+	size_t n = strlen(in), dom = 0, skip = 0;
+	char buf[32];
+
+	while (dom < n && pci_hex(in[dom]))
+		dom++;
+	if (!pci_is_addr(in, n) || n >= sizeof(buf))
+		return -EINVAL;
+	/* leading zeros of the domain beyond four digits */
+	while (dom - skip > 4 && in[skip] == '0')
+		skip++;
+	for (size_t i = skip; i < n; i++)
+		buf[i - skip] =
+		    (in[i] >= 'A' && in[i] <= 'F') ? (char)(in[i] - 'A' + 'a') : in[i];
+	buf[n - skip] = '\0';
+	if (n - skip >= cap)
+		return -ERANGE;
+	memcpy(out, buf, n - skip + 1);
+	return 0;
+}

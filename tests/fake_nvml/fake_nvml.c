@@ -17,7 +17,11 @@
  * xid = 79@3,48@4 delivers each Xid once from its tick on;
  * memory_v2 = CODE makes nvmlDeviceGetMemoryInfo_v2 answer CODE;
  * process_entry_size = 32 (in [global]) makes the _v3 process list write
- * 535.43-style 32-byte entries; processes = N is the count.
+ * 535.43-style 32-byte entries; processes = N is the count, of pids
+ * process_pids = P,P,... (default: 4194304 + i, no real process) holding
+ * process_memory = B,B,... bytes (default 1 GiB each);
+ * process_sm_util = U,U,... is each one's SM percent for
+ * nvmlDeviceGetProcessUtilization (absent: NOT_SUPPORTED).
  * Driver samples (nvmlDeviceGetSamples, GPU and memory utilization): a
  * device with sample_period_ms = P samples every P ms of fake time (a tick
  * is tick_ms, in [global], default 1000 ms; timestamps are us since the
@@ -407,6 +411,12 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *
 	return NVML_SUCCESS;
 }
 
+/* minor_number: /dev/nvidia<N> (cgroup device lists); absent: NOT_SUPPORTED */
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t d, unsigned *n)
+{
+	return fake_uint(d, "nvmlDeviceGetMinorNumber", "minor_number", n);
+}
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t d, unsigned *n)
 {
 	return fake_uint(d, "nvmlDeviceGetNumaNodeId", "numa_node", n);
@@ -691,9 +701,37 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type,
 			n);
 }
 
+/* Item i of a comma-separated list key ("4242,4343"), else dflt. */
+static unsigned long long fake_list_ull(const struct fake_gpu *g, const char *key,
+					unsigned i, unsigned long long dflt)
+{
+	const char *s = fake_str(g, key);
+
+	for (unsigned k = 0; s && *s; k++) {
+		char *e;
+		unsigned long long v = strtoull(s, &e, 10);
+
+		if (e == s)
+			break;
+		if (k == i)
+			return v;
+		s = *e == ',' ? e + 1 : e + strlen(e);
+	}
+	return dflt;
+}
+
+/* The pid of process i: process_pids, else one above the kernel's
+ * PID_MAX_LIMIT (2^22), which no real process has, so a collector that
+ * looks the pid up in the real /proc finds nothing. */
+static unsigned fake_pid(const struct fake_gpu *g, unsigned i)
+{
+	return (unsigned)fake_list_ull(g, "process_pids", i, 4194304ull + i);
+}
+
 static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 			       void *infos, size_t elem)
 {
+	struct fake_gpu *g = fake_dev(d);
 	unsigned n;
 	nvmlReturn_t r = fake_uint(d, fn, "processes", &n);
 
@@ -707,7 +745,9 @@ static nvmlReturn_t fake_procs(const char *fn, nvmlDevice_t d, unsigned *count,
 		/* room for the 32-byte entry of 535.43: the 24-byte one and
 		 * usedGpuCcProtectedMemory */
 		unsigned char e[32] = {0};
-		nvmlProcessInfo_t p = {.pid = 1000 + i, .usedGpuMemory = 1ull << 30};
+		nvmlProcessInfo_t p = {
+		    .pid = fake_pid(g, i),
+		    .usedGpuMemory = fake_list_ull(g, "process_memory", i, 1ull << 30)};
 
 		memcpy(e, &p, sizeof(p));
 		memcpy((char *)infos + i * elem, e, elem);
@@ -739,6 +779,50 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t d,
 {
 	return fake_procs("nvmlDeviceGetComputeRunningProcesses", d, count, infos, 16);
 }
+
+#ifndef FAKE_OLD_DRIVER
+/* Per-process utilization: one sample per listed process whose
+ * process_sm_util (a list in the order of process_pids) is not 0, stamped
+ * with the current fake time; NOT_FOUND when none is newer than
+ * lastSeen, as the driver answers. */
+FAKE_EXPORT nvmlReturn_t
+nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *u,
+				unsigned *count, unsigned long long last_seen)
+{
+	struct fake_gpu *g = fake_dev(d);
+	nvmlReturn_t r = fake_enter(g, "nvmlDeviceGetProcessUtilization");
+	unsigned long long now = fake_now_us();
+	double procs = 0;
+	unsigned n = 0;
+
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!fake_str(g, "process_sm_util") || !fake_num(g, "processes", &procs))
+		return NVML_ERROR_NOT_SUPPORTED;
+	for (unsigned i = 0; i < (unsigned)procs; i++)
+		n += fake_list_ull(g, "process_sm_util", i, 0) != 0;
+	if (n == 0 || now <= last_seen)
+		return NVML_ERROR_NOT_FOUND;
+	if (!u || *count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	n = 0;
+	for (unsigned i = 0; i < (unsigned)procs; i++) {
+		unsigned long long sm = fake_list_ull(g, "process_sm_util", i, 0);
+
+		if (!sm)
+			continue;
+		u[n] = (nvmlProcessUtilizationSample_t){.pid = fake_pid(g, i),
+							.timeStamp = now,
+							.smUtil = (unsigned)sm,
+							.memUtil = (unsigned)sm / 2};
+		n++;
+	}
+	*count = n;
+	return NVML_SUCCESS;
+}
+#endif
 
 #ifndef FAKE_OLD_DRIVER
 /* ---- field values: memory temperature and NVLink data counters ---- */
@@ -1113,10 +1197,12 @@ FAKE_SAME(nvmlDeviceGetCount_v2, nvml_count_fn);
 FAKE_SAME(nvmlDeviceGetHandleByIndex_v2, nvml_handle_by_index_fn);
 FAKE_SAME(nvmlDeviceGetPciInfo_v3, nvml_pci_info_fn);
 FAKE_SAME(nvmlDeviceGetNumaNodeId, nvml_dev_uint_fn);
+FAKE_SAME(nvmlDeviceGetMinorNumber, nvml_dev_uint_fn);
 FAKE_SAME(nvmlDeviceGetMemoryInfo_v2, nvml_memory_v2_fn);
 FAKE_SAME(nvmlDeviceGetTotalEnergyConsumption, nvml_dev_ull_fn);
 FAKE_SAME(nvmlDeviceGetCurrentClocksEventReasons, nvml_dev_ull_fn);
 FAKE_SAME(nvmlDeviceGetComputeRunningProcesses_v3, nvml_processes_fn);
+FAKE_SAME(nvmlDeviceGetProcessUtilization, nvml_proc_util_fn);
 FAKE_SAME(nvmlDeviceGetFieldValues, nvml_field_values_fn);
 FAKE_SAME(nvmlEventSetCreate, nvml_event_set_create_fn);
 FAKE_SAME(nvmlDeviceRegisterEvents, nvml_register_events_fn);

@@ -1,0 +1,225 @@
+/* accelmon attribution helpers (issue 17): who uses an accelerator. Part of
+ * the collector SDK (agent/sdk/), public so plugins attribute the same way.
+ *  - workloads: a process's job from /proc/<pid>/cgroup (Slurm, Kubernetes,
+ *    docker/podman, systemd, else the user), the one set of parsing rules;
+ *  - DRM clients: per-process engine time and memory from the standard DRM
+ *    fdinfo keys (amdgpu, i915, xe), deduplicated by client id;
+ *  - the split: a device's busy seconds, memory and energy per job, as the
+ *    accel_job_* families, with one rule for every collector
+ *    (collectors/attribution.md).
+ */
+#ifndef ACCELMON_ATTRIB_H
+#define ACCELMON_ATTRIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "accelmon/collector.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- workloads ---- */
+
+/* Ranked by how specific they are: where cgroup v1 hierarchies disagree,
+ * the most specific one wins (a Slurm step's freezer over its systemd
+ * scope). */
+enum am_job_kind {
+	AM_JOB_USER = 0, /* none of the below: the process's real uid */
+	AM_JOB_SYSTEMD,	 /* a system unit: job = "ollama.service" */
+	AM_JOB_PODMAN,	 /* libpod-<id>.scope: job = container id */
+	AM_JOB_DOCKER,	 /* docker-<id>.scope or /docker/<id>: container id */
+	AM_JOB_K8S,	 /* a Kubernetes pod: job = pod UID */
+	AM_JOB_SLURM,	 /* a Slurm job: job = job id, step = the step */
+	AM_JOB__COUNT
+};
+
+#define AM_JOB_ID_MAX 128
+
+struct am_workload {
+	enum am_job_kind kind;
+	char job[AM_JOB_ID_MAX]; /* the `job` label */
+	char step[32];		 /* Slurm: "0", "batch", "extern"; else "" */
+	char container[80];	 /* Kubernetes, docker, podman: container id */
+	char user[16];		 /* real uid in decimal; "" when unknown */
+};
+
+/* "user", "systemd", "podman", "docker", "kubernetes", "slurm". */
+const char *am_job_kind_name(enum am_job_kind k);
+
+/* Classify the text of a /proc/<pid>/cgroup file (n bytes; cgroup v2
+ * "0::/path", v1 "ID:controllers:/path" lines, or both). Sets kind, job,
+ * step and container (user is left as it is; kind AM_JOB_USER leaves job
+ * empty unless the path names the user's slice). 0, or -EINVAL when no
+ * line has the ID:controllers:/path shape. */
+int am_workload_parse_cgroup(const char *text, size_t n, struct am_workload *out);
+
+/* The workload of pid under procfs ("/proc" or --procfs): cgroup, then the
+ * real uid from status (the job of a plain process is its uid). 0;
+ * -ENOENT or -ESRCH when the process is gone; -EACCES or -EPERM when the
+ * agent may not read it (see collectors/attribution.md); -EINVAL for a
+ * file that does not parse. start (may be NULL) gets the process's start
+ * time in clock ticks (/proc/<pid>/stat field 22), which tells a reused
+ * pid from the old one. */
+int am_workload_of_pid(const char *procfs, pid_t pid, struct am_workload *out,
+		       uint64_t *start);
+
+/* Start time (clock ticks after boot) of pid; 0 or as above. */
+int am_proc_start_time(const char *procfs, pid_t pid, uint64_t *start);
+
+/* ---- DRM clients (fdinfo) ---- */
+
+struct am_drm_client {
+	pid_t pid;	       /* lowest pid holding the client's file */
+	uint64_t id;	       /* drm-client-id: unique per device */
+	char driver[16];       /* drm-driver */
+	char pdev[32];	       /* drm-pdev, normalised (am_pci_norm_bus_id) */
+	uint64_t engine_ns;    /* sum of drm-engine-<name> (ns) over engines */
+	uint64_t cycles;       /* xe: sum of drm-cycles-<class> */
+	uint64_t total_cycles; /* xe: largest drm-total-cycles-<class> */
+	uint64_t mem_bytes;    /* device memory: resident vram / local regions */
+	bool have_engine, have_cycles, have_mem;
+};
+
+/* Parse one fdinfo file. 0; -ENOENT when it is not a DRM file (no
+ * drm-driver); -EINVAL when a DRM file lacks drm-client-id or drm-pdev or
+ * has a number that does not parse. */
+int am_drm_fdinfo_parse(const char *text, size_t n, struct am_drm_client *out);
+
+/* Processes without a DRM fd, left out of scans for a while: listing the
+ * fds of every process of a busy node at every poll costs more than the
+ * attribution is worth (a process that opens the GPU later is seen up to
+ * skip_ns late). Zero it and set skip_ns; am_drm_skip_free releases it. */
+struct am_drm_skip {
+	pid_t pid;
+	int64_t until_ns;
+};
+struct am_drm_skip_set {
+	int64_t skip_ns;
+	struct am_drm_skip *old, *cur;
+	size_t nold, ncur, capold, capcur;
+};
+void am_drm_skip_free(struct am_drm_skip_set *sk);
+
+/* The DRM clients of every process under procfs: /proc/<pid>/fd links to
+ * /dev/dri/ are read through /proc/<pid>/fdinfo/<fd>. sk (NULL: scan every
+ * process) and now_ns (poll time) leave out the processes that had no DRM
+ * fd at a scan within sk->skip_ns. Reuses *v (grown with realloc, capacity
+ * *cap); *n gets the count, deduplicated by (pdev, client id). A process or
+ * fd that vanishes is skipped. 0; -EACCES when other users' processes
+ * cannot be read (the first one refused; the clients seen are still
+ * returned); -ENOMEM. */
+int am_drm_scan(const char *procfs, struct am_drm_skip_set *sk, int64_t now_ns,
+		struct am_drm_client **v, size_t *n, size_t *cap);
+
+struct am_attrib_proc;
+
+/* What a device's clients read at the previous poll (the caller keeps one
+ * per device, zeroed at first). */
+struct am_drm_prev {
+	struct am_drm_seen {
+		uint64_t id, engine_ns, cycles, total_cycles;
+		bool have, seen;
+	} * e;
+	size_t n, cap;
+};
+
+/* The clients of scan v[0..n) on the device at bus_id (normalised, as
+ * sysfs names it) as processes for am_attrib_update, into out[0..cap): the
+ * weight is the client's engine time since the previous call (xe: its
+ * share of the GPU timestamp's cycles, in the same unit for all of a
+ * device's clients), 0 the first time a client is seen; memory where the
+ * driver says. prev is updated (clients gone are dropped). Returns the
+ * count, or -ENOMEM. */
+ssize_t am_drm_procs(const struct am_drm_client *v, size_t n, const char *bus_id,
+		     struct am_drm_prev *prev, struct am_attrib_proc *out, size_t cap);
+void am_drm_prev_free(struct am_drm_prev *prev);
+
+/* ---- allocations (cgroup v1 device lists) ---- */
+
+#define AM_ALLOC_MAX_DEVS 16
+
+/* A job's cgroup that lists devices: the job (Slurm uid from the path) and
+ * the character devices it may open ("195:0"). */
+struct am_alloc {
+	struct am_workload wl;
+	char devs[AM_ALLOC_MAX_DEVS][16];
+	unsigned ndevs;
+};
+
+/* The Slurm jobs and Kubernetes pods under sysfs/fs/cgroup/devices (the
+ * cgroup v1 devices controller) with the devices each may use, from
+ * devices.list ("c 195:0 rwm"; "a *:* rwm" and wildcards, which allow
+ * everything, allocate nothing). A job's step and container cgroups are
+ * folded into the job. Reuses *v (capacity *cap); *n gets the count. 0 (no
+ * such hierarchy: none), or -ENOMEM. */
+int am_alloc_scan(const char *sysfs, struct am_alloc **v, size_t *n, size_t *cap);
+
+/* ---- the split ---- */
+
+struct am_attrib;
+
+/* Registers accel_job_busy_seconds_total, accel_job_memory_used_bytes,
+ * accel_job_energy_joules_total and accel_job_info for the calling
+ * collector instance (call from init). max_jobs: jobs per device with
+ * their own series (0: 16); more go to job="other". NULL on failure
+ * (logged). */
+struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs);
+void am_attrib_free(struct am_attrib *a);
+
+/* One process on a device this poll. weight: its use of the device in the
+ * interval in any unit shared by the device's processes (engine ns, a
+ * utilization percent); 0 when idle, NAN when unknown. mem_bytes: device
+ * memory it holds, NAN when unknown. */
+struct am_attrib_proc {
+	pid_t pid;
+	double weight;
+	double mem_bytes;
+};
+
+/* The device this poll: its busy share over the interval since the last
+ * poll (0..1, NAN when unknown) or, with have_busy_s, its busy seconds in
+ * that interval from a counter of its own (what its
+ * accel_busy_seconds_total grew by); its energy counter in joules (NAN
+ * when none), or else its power in watts (NAN when none). */
+struct am_attrib_dev {
+	const char *device, *uuid;
+	double busy_ratio;
+	double energy_j;
+	double power_w;
+	bool have_busy_s;
+	double busy_s;
+	/* Its character device ("195:0" for /dev/nvidia0, "226:128" for a
+	 * render node), for the allocations of cgroup v1 device lists; NULL
+	 * or "" when not known. */
+	const char *devnum;
+};
+
+/* Attribute one device's poll (see collectors/attribution.md for the
+ * rule): jobs gain busy seconds and energy, memory is the sum of their
+ * processes', a job without a process on the device any more has its
+ * series retired. 0; -EACCES when /proc cannot be read for another user's
+ * process: said once, every job series is retired and the instance
+ * exports device-level figures only from then on; -ENOMEM. */
+int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *d,
+		     const struct am_attrib_proc *procs, size_t n);
+
+/* The device is gone or down: retire its job series and forget its
+ * interval (the next update starts a new one). */
+void am_attrib_forget(struct am_attrib *a, const char *device);
+
+/* A read the collector made for attribution was refused (err -EACCES or
+ * -EPERM; what: the files, "/proc/<pid>/fdinfo"): said once, as in
+ * am_attrib_update, and attribution is off from then on. */
+void am_attrib_refused(struct am_attrib *a, const char *what, int err);
+
+/* False once attribution was turned off for lack of privileges. */
+bool am_attrib_enabled(const struct am_attrib *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACCELMON_ATTRIB_H */

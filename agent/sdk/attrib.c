@@ -1,0 +1,551 @@
+/* The split of a device among its jobs (accelmon/attrib.h), one rule for
+ * every collector (collectors/attribution.md): in each poll interval the
+ * device's busy seconds go to its jobs by their processes' weights (engine
+ * time, utilization), its energy by the busy seconds just given, with
+ * equal shares where no weight is known; integer nanoseconds and
+ * millijoules apportioned by largest remainder, so the jobs' counters add
+ * up to the device's figures exactly. A job's series are retired as soon
+ * as it has no process on the device.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accelmon/attrib.h"
+#include "accelmon/schema.h"
+#include "accelmon/util.h"
+
+#define ATT_DEFAULT_MAX_JOBS 16
+/* Jobs per device with series of their own at most (the split's arrays). */
+#define ATT_MAX_JOBS 62
+/* A cached workload is dropped once its pid was not asked about for this
+ * long (poll time). */
+#define ATT_PID_TTL_NS (60LL * 1000000000LL)
+/* The cgroup device lists are read again this often (poll time). */
+#define ATT_ALLOC_SCAN_NS (30LL * 1000000000LL)
+
+struct att_job {
+	enum am_job_kind kind;
+	char job[AM_JOB_ID_MAX];
+	char user[16], step[32], container[80];
+	bool to_other;	/* past max_jobs: counted in the device's "other" */
+	bool seen;	/* had a process this poll, or holds the device */
+	bool allocated; /* the device is in its cgroup's device list */
+	am_series_t s_busy, s_mem, s_energy, s_info, s_alloc;
+	uint64_t busy_ns, energy_mj; /* exported totals */
+	/* this poll */
+	double w, mem;
+	bool have_mem;
+	uint64_t d_busy;
+};
+
+struct att_dev {
+	char device[64], uuid[AM_LABEL_VALUE_MAX + 1];
+	bool have_prev, have_energy;
+	int64_t prev_ns;
+	uint64_t prev_mj;
+	struct att_job *jobs;
+	size_t njobs, cap;
+	struct att_job other; /* s_* INVALID until some job overflows */
+	bool other_seen;
+};
+
+struct att_pid {
+	pid_t pid;
+	uint64_t start;
+	int64_t seen_ns;
+	struct am_workload wl;
+};
+
+struct am_attrib {
+	struct am_ctx *ctx;
+	unsigned max_jobs;
+	bool enabled;
+	am_family_t f_busy, f_mem, f_energy, f_info, f_alloc;
+	struct am_alloc *al; /* cgroup v1 allocations, read every 30 s */
+	size_t nal, alcap;
+	int64_t al_next_ns;
+	bool al_scanned;
+	struct att_dev *devs;
+	size_t ndev, devcap;
+	struct att_pid *pids;
+	size_t npid, pidcap;
+};
+
+/* v with room for one more element (n used of *cap, doubling from 8), or
+ * NULL when out of memory (v is then unchanged). */
+static void *att_grow(void *v, size_t n, size_t *cap, size_t elem)
+{
+	size_t nc = *cap ? *cap * 2 : 8;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	nv = realloc(v, nc * elem);
+	if (nv)
+		*cap = nc;
+	return nv;
+}
+
+static void att_job_init(struct att_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->s_busy = j->s_mem = j->s_energy = j->s_info = j->s_alloc = AM_SERIES_INVALID;
+}
+
+struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs)
+{
+	static const struct am_std_use busy = {.kind = AM_COUNTER, .scale = 1e-9};
+	static const struct am_std_use energy = {.kind = AM_COUNTER, .scale = 1e-3};
+	struct am_attrib *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		am_log(ctx, AM_LOG_ERROR, "attribution: out of memory");
+		return NULL;
+	}
+	a->ctx = ctx;
+	a->max_jobs = max_jobs ? max_jobs : ATT_DEFAULT_MAX_JOBS;
+	if (a->max_jobs > ATT_MAX_JOBS)
+		a->max_jobs = ATT_MAX_JOBS;
+	a->enabled = true;
+	a->f_busy = am_std_family(ctx, AM_STD_JOB_BUSY_SECONDS, &busy);
+	a->f_mem = am_std_family(ctx, AM_STD_JOB_MEMORY_USED, NULL);
+	a->f_energy = am_std_family(ctx, AM_STD_JOB_ENERGY, &energy);
+	a->f_info = am_std_family(ctx, AM_STD_JOB_INFO, NULL);
+	a->f_alloc = am_std_family(ctx, AM_STD_JOB_ALLOCATED, NULL);
+	if (a->f_busy < 0 || a->f_mem < 0 || a->f_energy < 0 || a->f_info < 0 ||
+	    a->f_alloc < 0) {
+		am_log(ctx, AM_LOG_ERROR, "attribution: job families not registered");
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void am_attrib_free(struct am_attrib *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->ndev; i++)
+		free(a->devs[i].jobs);
+	free(a->devs);
+	free(a->pids);
+	free(a->al);
+	free(a);
+}
+
+bool am_attrib_enabled(const struct am_attrib *a)
+{
+	return a && a->enabled;
+}
+
+static void att_retire_job(struct am_attrib *a, struct att_job *j)
+{
+	am_series_t *s[5] = {&j->s_busy, &j->s_mem, &j->s_energy, &j->s_info,
+			     &j->s_alloc};
+
+	for (int i = 0; i < 5; i++)
+		if (*s[i] != AM_SERIES_INVALID) {
+			am_series_retire(a->ctx, *s[i]);
+			*s[i] = AM_SERIES_INVALID;
+		}
+	j->busy_ns = j->energy_mj = 0;
+}
+
+static void att_retire_dev(struct am_attrib *a, struct att_dev *d)
+{
+	for (size_t i = 0; i < d->njobs; i++)
+		att_retire_job(a, &d->jobs[i]);
+	att_retire_job(a, &d->other);
+	d->njobs = 0;
+	d->have_prev = d->have_energy = false;
+}
+
+void am_attrib_forget(struct am_attrib *a, const char *device)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->ndev; i++)
+		if (strcmp(a->devs[i].device, device) == 0)
+			att_retire_dev(a, &a->devs[i]);
+}
+
+static struct att_dev *att_dev(struct am_attrib *a, const struct am_attrib_dev *in)
+{
+	struct att_dev *d;
+
+	for (size_t i = 0; i < a->ndev; i++)
+		if (strcmp(a->devs[i].device, in->device) == 0)
+			return &a->devs[i];
+	{
+		void *nv = att_grow(a->devs, a->ndev, &a->devcap, sizeof(*a->devs));
+
+		if (!nv)
+			return NULL;
+		a->devs = nv;
+	}
+	d = &a->devs[a->ndev++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->device, sizeof(d->device), "%s", in->device);
+	snprintf(d->uuid, sizeof(d->uuid), "%s", in->uuid ? in->uuid : "");
+	att_job_init(&d->other);
+	d->other.kind = AM_JOB__COUNT; /* "other" */
+	snprintf(d->other.job, sizeof(d->other.job), "other");
+	return d;
+}
+
+/* The workload of pid: cached while its start time stays the same. */
+static int att_workload(struct am_attrib *a, pid_t pid, int64_t now,
+			const struct am_workload **out)
+{
+	const char *procfs = am_procfs(a->ctx);
+	struct att_pid *p = NULL;
+	uint64_t start;
+	int rc;
+
+	for (size_t i = 0; i < a->npid; i++)
+		if (a->pids[i].pid == pid) {
+			p = &a->pids[i];
+			break;
+		}
+	if (p) {
+		rc = am_proc_start_time(procfs, pid, &start);
+		if (rc < 0)
+			return rc;
+		if (start == p->start) {
+			p->seen_ns = now;
+			*out = &p->wl;
+			return 0;
+		}
+	} else {
+		void *nv = att_grow(a->pids, a->npid, &a->pidcap, sizeof(*a->pids));
+
+		if (!nv)
+			return -ENOMEM;
+		a->pids = nv;
+		p = &a->pids[a->npid];
+		memset(p, 0, sizeof(*p));
+	}
+	rc = am_workload_of_pid(procfs, pid, &p->wl, &p->start);
+	if (rc < 0) {
+		/* not cached: a failed entry in the middle would be kept */
+		if (p != &a->pids[a->npid]) {
+			*p = a->pids[--a->npid];
+		}
+		return rc;
+	}
+	if (p == &a->pids[a->npid])
+		a->npid++;
+	p->pid = pid;
+	p->seen_ns = now;
+	*out = &p->wl;
+	return 0;
+}
+
+static void att_sweep_pids(struct am_attrib *a, int64_t now)
+{
+	for (size_t i = 0; i < a->npid;)
+		if (now - a->pids[i].seen_ns > ATT_PID_TTL_NS)
+			a->pids[i] = a->pids[--a->npid];
+		else
+			i++;
+}
+
+static struct att_job *att_job(struct att_dev *d, const struct am_workload *wl,
+			       unsigned max_jobs)
+{
+	struct att_job *j;
+	size_t named = 0;
+
+	for (size_t i = 0; i < d->njobs; i++) {
+		j = &d->jobs[i];
+		if (j->kind == wl->kind && strcmp(j->job, wl->job) == 0)
+			return j;
+		named += !j->to_other;
+	}
+	{
+		void *nv = att_grow(d->jobs, d->njobs, &d->cap, sizeof(*d->jobs));
+
+		if (!nv)
+			return NULL;
+		d->jobs = nv;
+	}
+	j = &d->jobs[d->njobs++];
+	att_job_init(j);
+	j->kind = wl->kind;
+	snprintf(j->job, sizeof(j->job), "%s", wl->job);
+	snprintf(j->user, sizeof(j->user), "%s", wl->user);
+	snprintf(j->step, sizeof(j->step), "%s", wl->step);
+	snprintf(j->container, sizeof(j->container), "%s", wl->container);
+	/* First come, first served: a job keeps its bucket while it runs. */
+	j->to_other = named >= max_jobs;
+	return j;
+}
+
+/* Split total (integer units) by weights w[0..n) (sum > 0) into out[],
+ * summing to total exactly: floors, then the remainder one unit each to
+ * the largest fractional parts (ties: the earlier entry). */
+static void att_apportion(uint64_t total, const double *w, size_t n, uint64_t *out)
+{
+	double sum = 0, frac[ATT_MAX_JOBS + 2];
+	uint64_t given = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += w[i];
+	for (size_t i = 0; i < n; i++) {
+		double exact = sum > 0 ? (double)total * (w[i] / sum) : 0;
+
+		out[i] = (uint64_t)floor(exact);
+		if (out[i] > total - given)
+			out[i] = total - given;
+		given += out[i];
+		frac[i] = exact - floor(exact);
+	}
+	/* The remainder is below n (each floor loses under one unit); a
+	 * rounding error beyond that goes round again. */
+	while (given < total && n > 0) {
+		size_t best = 0;
+
+		for (size_t i = 1; i < n; i++)
+			if (frac[i] > frac[best])
+				best = i;
+		if (frac[best] < 0) {
+			for (size_t i = 0; i < n; i++)
+				frac[i] = 0;
+			continue;
+		}
+		out[best]++;
+		frac[best] = -1;
+		given++;
+	}
+}
+
+static const char *att_kind_name(enum am_job_kind k)
+{
+	return k == AM_JOB__COUNT ? "other" : am_job_kind_name(k);
+}
+
+static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
+{
+	const char *lv[7] = {d->device, d->uuid, j->job,      att_kind_name(j->kind),
+			     j->user,	j->step, j->container};
+
+	if (j->s_busy == AM_SERIES_INVALID) {
+		j->s_busy = am_series(a->ctx, a->f_busy, lv);
+		j->s_mem = am_series(a->ctx, a->f_mem, lv);
+		j->s_energy = am_series(a->ctx, a->f_energy, lv);
+		j->s_info = am_series(a->ctx, a->f_info, lv);
+	}
+	if (j->s_busy != AM_SERIES_INVALID)
+		am_emit_u64(a->ctx, j->s_busy, j->busy_ns);
+	if (j->s_energy != AM_SERIES_INVALID)
+		am_emit_u64(a->ctx, j->s_energy, j->energy_mj);
+	if (j->s_mem != AM_SERIES_INVALID && j->have_mem)
+		am_emit(a->ctx, j->s_mem, j->mem);
+	if (j->s_info != AM_SERIES_INVALID)
+		am_emit(a->ctx, j->s_info, 1);
+	if (j->allocated) {
+		if (j->s_alloc == AM_SERIES_INVALID)
+			j->s_alloc = am_series(a->ctx, a->f_alloc, lv);
+		if (j->s_alloc != AM_SERIES_INVALID)
+			am_emit(a->ctx, j->s_alloc, 1);
+	} else if (j->s_alloc != AM_SERIES_INVALID) {
+		am_series_retire(a->ctx, j->s_alloc);
+		j->s_alloc = AM_SERIES_INVALID;
+	}
+}
+
+/* The jobs whose cgroup device list holds the device (devnum "195:0"):
+ * present on it whether or not they run anything there. */
+static int att_allocated(struct am_attrib *a, struct att_dev *d, const char *devnum,
+			 int64_t now)
+{
+	if (!a->al_scanned || now >= a->al_next_ns) {
+		int rc = am_alloc_scan(am_sysfs(a->ctx), &a->al, &a->nal, &a->alcap);
+
+		if (rc < 0)
+			return rc;
+		a->al_scanned = true;
+		a->al_next_ns = now + ATT_ALLOC_SCAN_NS;
+	}
+	for (size_t i = 0; i < a->nal; i++) {
+		struct att_job *j;
+		bool held = false;
+
+		for (unsigned k = 0; k < a->al[i].ndevs; k++)
+			held |= strcmp(a->al[i].devs[k], devnum) == 0;
+		if (!held)
+			continue;
+		j = att_job(d, &a->al[i].wl, a->max_jobs);
+		if (!j)
+			return -ENOMEM;
+		j->seen = j->allocated = true;
+		if (j->to_other)
+			d->other_seen = d->other.allocated = true;
+	}
+	return 0;
+}
+
+void am_attrib_refused(struct am_attrib *a, const char *what, int err)
+{
+	if (!a || !a->enabled)
+		return;
+	am_log(a->ctx, AM_LOG_WARN,
+	       "attribution off: cannot read %s: %s; reading other users' "
+	       "processes needs CAP_SYS_PTRACE (DRM fdinfo also CAP_DAC_READ_SEARCH), "
+	       "see collectors/attribution.md; exporting device-level figures only",
+	       what, strerror(-err));
+	a->enabled = false;
+	for (size_t i = 0; i < a->ndev; i++)
+		att_retire_dev(a, &a->devs[i]);
+}
+
+/* The device's energy in this interval, in mJ. */
+static uint64_t att_energy(struct att_dev *d, const struct am_attrib_dev *in, int64_t dt)
+{
+	uint64_t mj, de = 0;
+
+	if (isfinite(in->energy_j) && in->energy_j >= 0) {
+		mj = (uint64_t)llround(in->energy_j * 1000.0);
+		/* a counter that went back was reset: nothing for this one */
+		if (d->have_energy && mj >= d->prev_mj)
+			de = mj - d->prev_mj;
+		d->prev_mj = mj;
+		d->have_energy = true;
+		return d->have_prev ? de : 0;
+	}
+	d->have_energy = false;
+	if (isfinite(in->power_w) && in->power_w > 0 && dt > 0)
+		return (uint64_t)llround(in->power_w * (double)dt * 1e-6);
+	return 0;
+}
+
+int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
+		     const struct am_attrib_proc *procs, size_t n)
+{
+	int64_t now = am_poll_time_ns(a->ctx), dt;
+	struct att_job *unit[ATT_MAX_JOBS + 2];
+	double w[ATT_MAX_JOBS + 2], sumw = 0;
+	uint64_t share[ATT_MAX_JOBS + 2], busy_dev, energy_dev, busy_sum = 0;
+	size_t nu = 0;
+	struct att_dev *d;
+
+	if (!a->enabled)
+		return -EACCES;
+	d = att_dev(a, in);
+	if (!d)
+		return -ENOMEM;
+	dt = d->have_prev ? now - d->prev_ns : 0;
+	if (dt < 0)
+		dt = 0;
+	for (size_t i = 0; i < d->njobs; i++) {
+		d->jobs[i].seen = d->jobs[i].allocated = false;
+		d->jobs[i].w = d->jobs[i].mem = 0;
+		d->jobs[i].have_mem = false;
+	}
+	d->other.w = d->other.mem = 0;
+	d->other.have_mem = d->other.allocated = false;
+	d->other_seen = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct am_workload *wl;
+		struct att_job *j;
+		int rc = att_workload(a, procs[i].pid, now, &wl);
+
+		if (rc == -EACCES || rc == -EPERM) {
+			char what[PATH_MAX];
+
+			snprintf(what, sizeof(what), "%s/%d", am_procfs(a->ctx),
+				 (int)procs[i].pid);
+			am_attrib_refused(a, what, rc);
+			return -EACCES;
+		}
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0) {
+			/* gone since the device listed it (ENOENT, ESRCH),
+			 * or its files do not parse: not attributed */
+			if (rc != -ENOENT && rc != -ESRCH) {
+				am_read_error(a->ctx);
+				am_log(a->ctx, AM_LOG_DEBUG,
+				       "attribution: %s/%d: %s; process skipped",
+				       am_procfs(a->ctx), (int)procs[i].pid,
+				       strerror(-rc));
+			}
+			continue;
+		}
+		j = att_job(d, wl, a->max_jobs);
+		if (!j)
+			return -ENOMEM;
+		j->seen = true;
+		if (j->to_other) {
+			d->other_seen = true;
+			j = &d->other;
+		}
+		if (isfinite(procs[i].weight) && procs[i].weight > 0)
+			j->w += procs[i].weight;
+		if (isfinite(procs[i].mem_bytes) && procs[i].mem_bytes >= 0) {
+			j->mem += procs[i].mem_bytes;
+			j->have_mem = true;
+		}
+	}
+	if (in->devnum && *in->devnum) {
+		int rc = att_allocated(a, d, in->devnum, now);
+
+		if (rc < 0)
+			return rc;
+	}
+	/* Jobs that ended: their series go now. */
+	for (size_t i = 0; i < d->njobs;) {
+		if (!d->jobs[i].seen) {
+			att_retire_job(a, &d->jobs[i]);
+			d->jobs[i] = d->jobs[--d->njobs];
+		} else {
+			i++;
+		}
+	}
+	if (!d->other_seen)
+		att_retire_job(a, &d->other);
+	for (size_t i = 0; i < d->njobs && nu < ATT_MAX_JOBS; i++)
+		if (!d->jobs[i].to_other)
+			unit[nu++] = &d->jobs[i];
+	if (d->other_seen)
+		unit[nu++] = &d->other;
+
+	busy_dev = 0;
+	if (in->have_busy_s) {
+		if (isfinite(in->busy_s) && in->busy_s > 0 && d->have_prev)
+			busy_dev = (uint64_t)llround(in->busy_s * 1e9);
+	} else if (isfinite(in->busy_ratio) && in->busy_ratio > 0)
+		busy_dev = (uint64_t)llround((in->busy_ratio > 1 ? 1 : in->busy_ratio) *
+					     (double)dt);
+	energy_dev = att_energy(d, in, dt);
+	if (nu > 0) {
+		for (size_t i = 0; i < nu; i++)
+			sumw += unit[i]->w;
+		for (size_t i = 0; i < nu; i++)
+			w[i] = sumw > 0 ? unit[i]->w : 1;
+		att_apportion(busy_dev, w, nu, share);
+		for (size_t i = 0; i < nu; i++) {
+			unit[i]->d_busy = share[i];
+			unit[i]->busy_ns += share[i];
+			busy_sum += share[i];
+		}
+		for (size_t i = 0; i < nu; i++)
+			w[i] = busy_sum > 0 ? (double)unit[i]->d_busy : 1;
+		att_apportion(energy_dev, w, nu, share);
+		for (size_t i = 0; i < nu; i++) {
+			unit[i]->energy_mj += share[i];
+			att_emit(a, d, unit[i]);
+		}
+	}
+	d->prev_ns = now;
+	d->have_prev = true;
+	att_sweep_pids(a, now);
+	return 0;
+}
