@@ -8,6 +8,7 @@ extern const struct am_collector nvml_collector;
 extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
 extern const struct am_collector infiniband_collector;
+extern const struct am_collector smi_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
@@ -15,6 +16,7 @@ const struct am_collector *const builtin_collectors[] = {
 	&amdgpu_collector,
 	&infiniband_collector,
 	&nvml_collector,
+	&smi_collector,
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

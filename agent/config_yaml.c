@@ -485,6 +485,39 @@ static int tree_build(struct tree_build *tb, const yaml_node_t *v,
 	return 0;
 }
 
+/* YAML text (one document) as a tree, by the rules of AM_OPT_TREE values:
+ * for data compiled into the agent in the format users write (the smi
+ * collector's built-in profiles). Lines are kept. */
+int cfg_tree_parse(const char *text, size_t len, const char *source,
+		   struct am_node **out, char *err, size_t errlen)
+{
+	struct cfg_parse p = {.source = source, .err = err, .errlen = errlen};
+	struct tree_build tb = {&p, 0, true};
+	yaml_parser_t ps;
+	yaml_document_t doc;
+	const yaml_node_t *root;
+	int rc;
+
+	*out = NULL;
+	if (!yaml_parser_initialize(&ps))
+		return oom(&p);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&ps, &doc)) {
+		config_err(err, errlen, "%s:%lu: %s", source,
+			   (unsigned long)ps.problem_mark.line + 1,
+			   ps.problem ? ps.problem : "bad YAML");
+		yaml_parser_delete(&ps);
+		return -EINVAL;
+	}
+	p.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	rc = root ? tree_build(&tb, root, "", 0, out)
+		  : (config_err(err, errlen, "%s: empty", source), -EINVAL);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&ps);
+	return rc;
+}
+
 /* Store one option of a section (generic or the component's own). */
 static int set_option(struct cfg_parse *p, struct am_config *opts,
 		      const char *path, const char *key, enum am_opt_type type,
@@ -1284,14 +1317,19 @@ static int check_instances(struct cfg_parse *p, const char *source)
 	return 0;
 }
 
-static void finish_sections(struct cfg_section *s, size_t n, bool coll)
+static void finish_sections(struct cfg_section *s, size_t n, bool coll,
+			    const struct cfg_component *comps, size_t ncomps)
 {
 	for (size_t i = 0; i < n; i++) {
 		bool dflt = !(s[i].needs_config && !s[i].present);
+		double interval = CFG_DEFAULT_INTERVAL_S;
 
+		/* a component's own default (vendor tools: 5 s) */
+		for (size_t c = 0; c < ncomps; c++)
+			if (!strcmp(comps[c].name, s[i].component) && comps[c].interval_s > 0)
+				interval = comps[c].interval_s;
 		s[i].enabled = am_cfg_bool(s[i].opts, "enabled", dflt);
-		s[i].interval_s = am_cfg_duration(s[i].opts, "interval",
-						  CFG_DEFAULT_INTERVAL_S);
+		s[i].interval_s = am_cfg_duration(s[i].opts, "interval", interval);
 		/* The watchdog deadline of one poll. Twice the interval, and
 		 * at least 2 s: some sysfs reads sleep in the driver for a
 		 * second (amdgpu pcie_bw), which is slow, not hung. */
@@ -1418,8 +1456,10 @@ int config_parse_schema(const char *yaml, size_t len, const char *source,
 			goto fail;
 		}
 	}
-	finish_sections(cfg->collectors, cfg->ncollectors, true);
-	finish_sections(cfg->exporters, cfg->nexporters, false);
+	finish_sections(cfg->collectors, cfg->ncollectors, true, p.collectors,
+			p.ncollectors);
+	finish_sections(cfg->exporters, cfg->nexporters, false, p.exporters,
+			p.nexporters);
 	if ((rc = check_instances(&p, source)))
 		goto fail;
 	if ((rc = check_sections(&p, cfg->collectors, cfg->ncollectors,
