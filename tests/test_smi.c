@@ -440,7 +440,7 @@ static int inst_start(struct inst *in, const char *name, const char *extra)
 	snprintf(yaml, sizeof(yaml), "{search_path: [%s]%s%s}", tooldir,
 		 extra ? ", " : "", extra ? extra : "");
 	in->ctx = fake_am_new(full, NULL);
-	fake_am_set_interval(in->ctx, 5);
+	fake_am_set_interval(in->ctx, 20); /* a roomy poll budget under load */
 	fake_am_on_violation(violation);
 	cfg = fake_am_config(in->ctx, &smi_collector, yaml, err, sizeof(err));
 	ck_assert_msg(cfg != NULL, "%s", err);
