@@ -831,12 +831,18 @@ static int run_all(struct smi_state *st, int64_t deadline)
 			continue;
 		while (end < p->nqueries && p->queries[end].fallback)
 			end++;
-		for (size_t k = 0; k < end - g && got <= 0; k++) {
-			size_t qi = st->pinned[g] >= 0 ? (size_t)st->pinned[g] : g + k;
+		size_t order[SMI_MAX_QUERIES], n = 0;
 
-			if (st->pinned[g] >= 0 && k > 0)
-				qi = g + k - 1 + (g + k - 1 >= (size_t)st->pinned[g]);
-			if (qi >= end || !st->path[qi][0])
+		/* the one that answered last time first, then the others */
+		if (st->pinned[g] >= 0)
+			order[n++] = (size_t)st->pinned[g];
+		for (size_t qi = g; qi < end; qi++)
+			if ((int)qi != st->pinned[g])
+				order[n++] = qi;
+		for (size_t k = 0; k < n && got <= 0; k++) {
+			size_t qi = order[k];
+
+			if (!st->path[qi][0])
 				continue;
 			if (p->queries[qi].per_device) {
 				got = 0;

@@ -396,6 +396,13 @@ int smi_profile_load(const char *name, const struct am_node *n, struct smi_profi
 		p->has_enum = true;
 		if ((rc = load_query(&l, v, "enumerate", &p->enumerate, true)))
 			goto out;
+		for (size_t i = 0; i < p->enumerate.nfields; i++)
+			if (p->enumerate.fields[i].var && i >= SMI_MAX_VARS) {
+				rc = fail(&l, v, "enumerate.fields",
+					  "variables are the first %d fields",
+					  SMI_MAX_VARS);
+				goto out;
+			}
 	}
 	if ((v = am_node_get(n, "queries"))) {
 		if (am_node_get(n, "command")) {
