@@ -26,6 +26,7 @@
  * before the watchdog's default deadline (2 x interval, at least 2 s). */
 #define SMI_POLL_BUDGET(iv) (0.9 * ((iv) > 2 ? (iv) : 2))
 #define SMI_MIN_RUN_NS (200 * 1000000LL)
+#define SMI_SYSTEM_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const struct am_option smi_options[] = {
     {"tools", AM_OPT_STRLIST,
@@ -639,7 +640,7 @@ static int run_query(struct smi_state *st, size_t qi, const struct smi_query *q,
 		     int64_t poll_deadline)
 {
 	const char *argv[SMI_MAX_ARGS + 1];
-	char buf[4096];
+	char buf[4096], pathenv[PATH_MAX + 80];
 	struct smi_run_result r;
 	struct smi_run_opts o = {.out_cap = SMI_OUT_CAP};
 	struct parse_arg a = {st, q, qi, enumerate};
@@ -662,6 +663,12 @@ static int run_query(struct smi_state *st, size_t qi, const struct smi_query *q,
 		return -E2BIG;
 	o.timeout_s =
 	    st->timeout_s < (double)left / NS ? st->timeout_s : (double)left / NS;
+	/* the tool's own folder first (vendor tools run helpers beside them),
+	 * then the system's; never the agent's PATH */
+	snprintf(pathenv, sizeof(pathenv), "PATH=%.*s:%s",
+		 (int)(strrchr(path, '/') ? strrchr(path, '/') - path : 0), path,
+		 SMI_SYSTEM_PATH);
+	o.path_env = pathenv;
 	if (!(lk = tool_acquire(path, now_ns() + (int64_t)(o.timeout_s * NS)))) {
 		am_log(st->ctx, AM_LOG_WARN,
 		       "%s: another run of it is still going; "
