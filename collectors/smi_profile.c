@@ -323,10 +323,10 @@ static int load_query(struct load *l, const struct am_node *n, const char *path,
 		char pf[400];
 
 		path_fmt(pf, sizeof(pf), "%s.%s", p, am_node_key(v, i));
+		q->nfields = i + 1; /* freed with the profile, even half-read */
 		if ((rc = load_field(l, am_node_key(v, i), am_node_at(v, i), pf,
 				     q->format, &q->fields[i])))
 			return rc;
-		q->nfields = i + 1;
 	}
 	return 0;
 }
@@ -469,7 +469,8 @@ void smi_profile_free(struct smi_profile *p)
 	if (!p)
 		return;
 	query_free(&p->enumerate);
-	for (size_t i = 0; i < p->nqueries; i++)
+	/* every slot: a query that failed to load holds what it read so far */
+	for (size_t i = 0; i < SMI_MAX_QUERIES; i++)
 		query_free(&p->queries[i]);
 	for (size_t i = 0; i < 4; i++)
 		free(p->dirs[i]);
