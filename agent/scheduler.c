@@ -421,12 +421,21 @@ static int slot_index(struct sched *s, const struct agent_config *cfg,
 	return i;
 }
 
-/* Start instance `name` of section sec (its own name, or one the
- * collector's instances hook made of it). 1 started, 0 not (logged),
- * -ENOMEM. */
+/* Instances made by one sched_start_collectors call, whose threads start
+ * once every one of them is there (so each is "starting" for
+ * am_collector_running before any init or poll runs). */
+struct launch {
+	int idx[SCHED_MAX_SLOTS];
+	int n;
+};
+
+/* Set up instance `name` of section sec (its own name, or one the
+ * collector's instances hook made of it); its thread starts at
+ * slots_launch. 1 made, 0 not (logged), -ENOMEM. */
 static int slot_start(struct sched *s, const struct agent_config *cfg,
 		      const struct cfg_section *sec,
-		      const struct am_collector *desc, const char *name, int once)
+		      const struct am_collector *desc, const char *name, int once,
+		      struct launch *l)
 {
 	struct slot *sl;
 	pthread_condattr_t ca;
@@ -484,29 +493,46 @@ static int slot_start(struct sched *s, const struct agent_config *cfg,
 	/* "starting" before any instance's thread runs, so one that defers
 	 * to this collector (am_collector_running) waits for its init */
 	ctx_running_set(sl, sl->name, 0);
-	if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
-		log_msg(LOGL_ERROR, sl->name, "cannot start thread");
-		ctx_running_set(sl, NULL, -1);
-		pthread_mutex_lock(&s->lock);
-		s->slots[i] = NULL;
-		pthread_mutex_unlock(&s->lock);
-		slot_free(sl);
-		return 0;
-	}
+	l->idx[l->n++] = i;
 	return 1;
+}
+
+/* Start the threads of the instances slot_start made; returns how many
+ * run. */
+static int slots_launch(struct sched *s, const struct launch *l)
+{
+	int started = 0;
+
+	for (int k = 0; k < l->n; k++) {
+		int i = l->idx[k];
+		struct slot *sl = s->slots[i];
+
+		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
+			log_msg(LOGL_ERROR, sl->name, "cannot start thread");
+			ctx_running_set(sl, NULL, -1);
+			pthread_mutex_lock(&s->lock);
+			s->slots[i] = NULL;
+			pthread_mutex_unlock(&s->lock);
+			slot_free(sl);
+			continue;
+		}
+		started++;
+	}
+	return started;
 }
 
 /* The instances a plain section stands for (the collector's instances
  * hook): NAME/X for each X, less those the config has a section of.
- * Returns how many were started (*as_self: none listed, the section runs
+ * Returns how many were made (*as_self: none listed, the section runs
  * as itself) or -ENOMEM. */
 static int start_expanded(struct sched *s, const struct agent_config *cfg,
 			  const struct cfg_section *sec,
-			  const struct am_collector *desc, int once, bool *as_self)
+			  const struct am_collector *desc, int once, bool *as_self,
+			  struct launch *l)
 {
 	static char names[CFG_MAX_INSTANCES][AM_INSTANCE_NAME_MAX + 1];
 	char full[64 + AM_INSTANCE_NAME_MAX + 2];
-	int n = desc->instances(sec->opts, names, CFG_MAX_INSTANCES), started = 0;
+	int n = desc->instances(sec->opts, names, CFG_MAX_INSTANCES), made = 0;
 
 	if (n < 0)
 		log_msg(LOGL_WARN, sec->name, "cannot list its instances: %s",
@@ -523,17 +549,17 @@ static int start_expanded(struct sched *s, const struct agent_config *cfg,
 			continue;
 		if (config_collector(cfg, full))
 			continue; /* its own section runs it (or keeps it off) */
-		if ((rc = slot_start(s, cfg, sec, desc, full, once)) < 0)
+		if ((rc = slot_start(s, cfg, sec, desc, full, once, l)) < 0)
 			return rc;
-		started += rc;
+		made += rc;
 	}
-	return started;
+	return made;
 }
 
 int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			   int once)
 {
-	int started = 0;
+	struct launch l = {.n = 0};
 
 	pthread_mutex_lock(&s->lock);
 	s->once = once;
@@ -556,14 +582,15 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			continue;
 		}
 		if (desc->instances && !sec->instance)
-			rc = start_expanded(s, cfg, sec, desc, once, &as_self);
+			rc = start_expanded(s, cfg, sec, desc, once, &as_self, &l);
 		if (rc >= 0 && as_self)
-			rc = slot_start(s, cfg, sec, desc, sec->name, once);
-		if (rc < 0)
+			rc = slot_start(s, cfg, sec, desc, sec->name, once, &l);
+		if (rc < 0) {
+			slots_launch(s, &l); /* those made so far run, as before */
 			return rc;
-		started += rc;
+		}
 	}
-	return started;
+	return slots_launch(s, &l);
 }
 
 /* Ingest what sl's ring holds (s->lock held). */

@@ -104,11 +104,20 @@ cat >"$WORK/run.yaml" <<YAML
 collectors:
   netdev: {enabled: false}
   infiniband: {enabled: false}
+  sim: {devices: 1}
   smi:
     search_path: [$tools]
     tools: [efsmi, cnmon]
     interval: 1s
     profiles:
+      # the same tool, deferring to a collector that reports devices (sim
+      # stands for a vendor's library collector): it stays off
+      shadow:
+        command: [$WORK/mychip-smi]
+        format: columns
+        device_prefix: shadow
+        defer_to: sim
+        fields: {"0": {index: true}, "1": {metric: utilization, unit: "%"}}
       mychip:
         command: [$WORK/mychip-smi, --all]
         format: columns
@@ -131,6 +140,8 @@ has "$WORK/run.prom" '^accel_memory_used_bytes\{device="mychip1",uuid=""\} 26843
 hasnt "$WORK/run.prom" 'accel_utilization_ratio\{device="mychip1"' "user profile N/A"
 has "$WORK/run.prom" '^accel_info\{device="mychip0",uuid="",vendor="acme"' "user profile vendor"
 lint "$WORK/run.prom" "user profile"
+hasnt "$WORK/run.prom" 'device="shadow' "a profile deferring to a running collector"
+has "$WORK/agent.log" 'smi/shadow: off: the sim collector (reports|is starting for) these devices' "defer_to logged"
 fds0=$(ls "/proc/$AGENT_PID/fd" | wc -l)
 # Four seconds of scrapes while every efsmi and cnmon run hangs until it
 # is killed: each scrape answers within 500 ms.
