@@ -16,11 +16,4 @@ void cfg_tree_free(struct am_node *n);
  * "[0]"), or of the deepest node of it that exists; 0 if none has one. */
 unsigned long cfg_tree_path_line(const struct am_node *n, const char *path);
 
-/* Parse YAML text into a tree (the rules of AM_OPT_TREE values; lines
- * kept), for data compiled in that users could also write (the smi
- * collector's built-in profiles). 0, or -EINVAL / -ENOMEM with
- * "SOURCE:LINE: problem" in err. */
-int cfg_tree_parse(const char *text, size_t len, const char *source,
-		   struct am_node **out, char *err, size_t errlen);
-
 #endif

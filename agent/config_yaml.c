@@ -485,39 +485,6 @@ static int tree_build(struct tree_build *tb, const yaml_node_t *v,
 	return 0;
 }
 
-/* YAML text (one document) as a tree, by the rules of AM_OPT_TREE values:
- * for data compiled into the agent in the format users write (the smi
- * collector's built-in profiles). Lines are kept. */
-int cfg_tree_parse(const char *text, size_t len, const char *source,
-		   struct am_node **out, char *err, size_t errlen)
-{
-	struct cfg_parse p = {.source = source, .err = err, .errlen = errlen};
-	struct tree_build tb = {&p, 0, true};
-	yaml_parser_t ps;
-	yaml_document_t doc;
-	const yaml_node_t *root;
-	int rc;
-
-	*out = NULL;
-	if (!yaml_parser_initialize(&ps))
-		return oom(&p);
-	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&ps, &doc)) {
-		config_err(err, errlen, "%s:%lu: %s", source,
-			   (unsigned long)ps.problem_mark.line + 1,
-			   ps.problem ? ps.problem : "bad YAML");
-		yaml_parser_delete(&ps);
-		return -EINVAL;
-	}
-	p.doc = &doc;
-	root = yaml_document_get_root_node(&doc);
-	rc = root ? tree_build(&tb, root, "", 0, out)
-		  : (config_err(err, errlen, "%s: empty", source), -EINVAL);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&ps);
-	return rc;
-}
-
 /* Store one option of a section (generic or the component's own). */
 static int set_option(struct cfg_parse *p, struct am_config *opts,
 		      const char *path, const char *key, enum am_opt_type type,

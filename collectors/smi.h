@@ -125,6 +125,15 @@ int smi_profile_load(const char *name, const struct am_node *n, struct smi_profi
 		     unsigned long *line);
 void smi_profile_free(struct smi_profile *p);
 
+/* Profiles as YAML text (a mapping: name -> profile), read by the agent's
+ * config parser as the `profiles` option of an smi section. The tree lives
+ * in *holder (smi_profiles_free). A node's line is SMI_PROFILES_LINE0 more
+ * than its line in text. 0, or -EINVAL with "SOURCE:LINE: problem" in err. */
+#define SMI_PROFILES_LINE0 3
+int smi_profiles_parse(const char *text, void **holder, const struct am_node **tree,
+		       char *err, size_t errlen);
+void smi_profiles_free(void *holder);
+
 /* The built-in profiles, as YAML text, and loaded. */
 extern const char smi_builtin_yaml[];
 /* Names in order, NULL-terminated. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg_tree.h"
+#include "config.h"
 #include "smi.h"
 
 /* ---- loading a profile ---- */
@@ -483,17 +483,63 @@ void smi_profile_free(struct smi_profile *p)
 
 /* ---- built-ins ---- */
 
-static struct am_node *builtin_root;
+/* Profiles text is read by the agent's own config parser, as the
+ * `profiles` option of an smi section, so built-in profiles obey exactly
+ * the rules a user's do (tree bounds, duplicate keys, lines). */
+static const struct am_option profiles_opt[] = {{"profiles", AM_OPT_TREE, ""}, {NULL}};
+
+int smi_profiles_parse(const char *text, void **holder, const struct am_node **tree,
+		       char *err, size_t errlen)
+{
+	static const char head[] = "collectors:\n  smi:\n    profiles:\n";
+	const struct cfg_component comp = {.name = "smi", .options = profiles_opt};
+	struct agent_config *cfg = NULL;
+	size_t n = strlen(head) + 1, o;
+	char *doc;
+	int rc;
+
+	for (const char *c = text; *c; c++)
+		n += 1 + (*c == '\n') * 6;
+	if (!(doc = malloc(n + 6)))
+		return -ENOMEM;
+	memcpy(doc, head, strlen(head));
+	o = strlen(head);
+	/* every line indented under `profiles:` (SMI_PROFILES_LINE0 lines
+	 * above it) */
+	for (const char *c = text; *c; c++) {
+		if (c == text || c[-1] == '\n') {
+			memcpy(doc + o, "      ", 6);
+			o += 6;
+		}
+		doc[o++] = *c;
+	}
+	doc[o] = '\0';
+	rc = config_parse(doc, o, "smi profiles", &comp, 1, NULL, 0, &cfg, err, errlen);
+	free(doc);
+	if (rc)
+		return rc;
+	*tree = am_cfg_tree(config_collector(cfg, "smi")->opts, "profiles");
+	*holder = cfg;
+	return 0;
+}
+
+void smi_profiles_free(void *holder)
+{
+	config_free(holder);
+}
+
+static const struct am_node *builtin_root;
 
 static void builtin_parse(void)
 {
 	char err[256];
+	void *holder; /* kept for the life of the process */
 
 	/* The text is part of the program: a failure is a bug, caught by the
 	 * unit suite, which loads every built-in profile. */
-	if (cfg_tree_parse(smi_builtin_yaml, strlen(smi_builtin_yaml),
-			   "smi built-in profiles", &builtin_root, err, sizeof(err)))
-		fprintf(stderr, "accelmon: %s\n", err);
+	if (smi_profiles_parse(smi_builtin_yaml, &holder, &builtin_root, err,
+			       sizeof(err)))
+		fprintf(stderr, "accelmon: smi built-in profiles: %s\n", err);
 }
 
 /* Parsed once, kept for the life of the process. */

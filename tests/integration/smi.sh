@@ -27,6 +27,17 @@ hasnt() {
   return 0
 }
 
+# ---- config errors: FILE:LINE: path, exit 2 ----
+printf 'collectors:\n  smi:\n    profiles:\n      mychip:\n        command: [x]\n        format: csv\n        device_prefix: m\n        fields:\n          power.draw: {metric: power, unit: MiB}\n' >"$WORK/bad1.yaml"
+"$ACCELMON" --config "$WORK/bad1.yaml" --once >/dev/null 2>"$WORK/bad1.err"; rc=$?
+[ "$rc" = 2 ] || fail "a bad profile: exit $rc"
+has "$WORK/bad1.err" "^accelmon: $WORK/bad1.yaml:9: collectors.smi.profiles.mychip.fields.power.draw.unit: 'MiB' is not a unit of power$" "bad profile line"
+printf 'collectors:\n  smi:\n    tools: [ixsmi, nosuch]\n' >"$WORK/bad2.yaml"
+"$ACCELMON" --config "$WORK/bad2.yaml" --once >/dev/null 2>"$WORK/bad2.err"; rc=$?
+[ "$rc" = 2 ] || fail "an unknown tool: exit $rc"
+has "$WORK/bad2.err" "^accelmon: $WORK/bad2.yaml:3: collectors.smi.tools\[1\]: no profile named 'nosuch'" "unknown tool line"
+ok "config errors at their lines"
+
 # ---- every built-in profile, one --once ----
 cat >"$WORK/all.yaml" <<YAML
 collectors:
