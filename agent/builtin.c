@@ -12,6 +12,7 @@ extern const struct am_collector ascend_collector;
 #ifdef HAVE_PCAP
 extern const struct am_collector pcap_collector;
 #endif
+extern const struct am_collector smi_collector;
 
 const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
@@ -23,6 +24,7 @@ const struct am_collector *const builtin_collectors[] = {
 #ifdef HAVE_PCAP
 	&pcap_collector,
 #endif
+	&smi_collector,
 };
 const size_t builtin_ncollectors =
 	sizeof(builtin_collectors) / sizeof(builtin_collectors[0]);

@@ -30,6 +30,7 @@ struct cfg_component {
 	const struct am_option *options; /* {NULL}-terminated, may be NULL */
 	bool needs_config; /* off unless its section exists (AM_COLLECTOR_NEEDS_CONFIG) */
 	cfg_check_fn *check; /* am_exporter.check or am_collector.check; may be NULL */
+	double interval_s;   /* default `interval`; 0: CFG_DEFAULT_INTERVAL_S */
 };
 
 /* One section under `collectors:` or `exporters:`. A collector section

@@ -1392,14 +1392,19 @@ static int check_instances(struct cfg_parse *p, const char *source)
 	return 0;
 }
 
-static void finish_sections(struct cfg_section *s, size_t n, bool coll)
+static void finish_sections(struct cfg_section *s, size_t n, bool coll,
+			    const struct cfg_component *comps, size_t ncomps)
 {
 	for (size_t i = 0; i < n; i++) {
 		bool dflt = !(s[i].needs_config && !s[i].present);
+		double interval = CFG_DEFAULT_INTERVAL_S;
 
+		/* a component's own default (vendor tools: 5 s) */
+		for (size_t c = 0; c < ncomps; c++)
+			if (!strcmp(comps[c].name, s[i].component) && comps[c].interval_s > 0)
+				interval = comps[c].interval_s;
 		s[i].enabled = am_cfg_bool(s[i].opts, "enabled", dflt);
-		s[i].interval_s = am_cfg_duration(s[i].opts, "interval",
-						  CFG_DEFAULT_INTERVAL_S);
+		s[i].interval_s = am_cfg_duration(s[i].opts, "interval", interval);
 		/* The watchdog deadline of one poll. Twice the interval, and
 		 * at least 2 s: some sysfs reads sleep in the driver for a
 		 * second (amdgpu pcie_bw), which is slow, not hung. */
@@ -1526,8 +1531,10 @@ int config_parse_schema(const char *yaml, size_t len, const char *source,
 			goto fail;
 		}
 	}
-	finish_sections(cfg->collectors, cfg->ncollectors, true);
-	finish_sections(cfg->exporters, cfg->nexporters, false);
+	finish_sections(cfg->collectors, cfg->ncollectors, true, p.collectors,
+			p.ncollectors);
+	finish_sections(cfg->exporters, cfg->nexporters, false, p.exporters,
+			p.nexporters);
 	if ((rc = check_instances(&p, source)))
 		goto fail;
 	if ((rc = check_sections(&p, cfg->collectors, cfg->ncollectors,

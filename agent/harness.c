@@ -47,7 +47,8 @@ struct harness *harness_new(const struct am_collector *c, const char *section_ya
 	struct harness *h = calloc(1, sizeof(*h));
 	struct cfg_component comp = {c->name, c->options,
 				     (c->flags & AM_COLLECTOR_NEEDS_CONFIG) != 0,
-				     c->check};
+				     c->check,
+				     c->defaults ? c->defaults->interval_s : 0};
 	struct agg_opts ao = {NULL, harness_interval, NULL, 0};
 	char *yaml;
 	size_t len;

@@ -495,3 +495,53 @@ const char *am_instance_name(const struct am_ctx *ctx)
 {
 	return ctx->name;
 }
+
+/* ---- which collectors run (am_collector_running) ---- */
+
+/* One entry per started instance, keyed by its owner (a scheduler slot, so
+ * a reload's new instance and the old one never share an entry). */
+#define RUNNING_MAX 128
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	const void *owner;
+	char name[OWNER_NAME_MAX + AM_INSTANCE_NAME_MAX + 2];
+	int state;
+} running[RUNNING_MAX];
+
+void ctx_running_set(const void *owner, const char *name, int state)
+{
+	size_t i, free_i = RUNNING_MAX;
+
+	pthread_mutex_lock(&running_lock);
+	for (i = 0; i < RUNNING_MAX; i++) {
+		if (running[i].owner == owner)
+			break;
+		if (!running[i].owner && free_i == RUNNING_MAX)
+			free_i = i;
+	}
+	if (i == RUNNING_MAX && state >= 0 && free_i < RUNNING_MAX) {
+		i = free_i;
+		running[i].owner = owner;
+		snprintf(running[i].name, sizeof(running[i].name), "%s", name);
+	}
+	if (i < RUNNING_MAX) {
+		if (state < 0)
+			running[i].owner = NULL;
+		else
+			running[i].state = state;
+	}
+	pthread_mutex_unlock(&running_lock);
+}
+
+int am_collector_running(const char *name)
+{
+	int best = -ENOENT;
+
+	pthread_mutex_lock(&running_lock);
+	for (size_t i = 0; i < RUNNING_MAX; i++)
+		if (running[i].owner && !strcmp(running[i].name, name) &&
+		    running[i].state > best)
+			best = running[i].state;
+	pthread_mutex_unlock(&running_lock);
+	return best;
+}

@@ -43,6 +43,9 @@ void ctx_bind_thread(struct am_ctx *ctx);
  * holds a '/') or "in <call>", then " within <outer>" when nested; "" when
  * in none. Returns the length. Safe from any thread. */
 size_t ctx_where(struct am_ctx *ctx, char *buf, size_t cap);
+/* What am_collector_running answers for instance `name` started by owner:
+ * 0 starting (init running), 1 polling; a negative state removes it. */
+void ctx_running_set(const void *owner, const char *name, int state);
 /* Name the instance ("smi/ixsmi"); the string must outlive the context. */
 void ctx_set_instance(struct am_ctx *ctx, const char *full_name);
 

@@ -83,6 +83,10 @@ static void comps_build(void)
 		comps[ncomps].options = d->options;
 		comps[ncomps].needs_config = (d->flags & AM_COLLECTOR_NEEDS_CONFIG) != 0;
 		comps[ncomps].check = d->check;
+		comps[ncomps].interval_s =
+			d->defaults && d->defaults->interval_s >= 0.1
+				? d->defaults->interval_s
+				: 0;
 		ncomps++;
 	}
 }

@@ -310,6 +310,7 @@ static void *slot_thread(void *arg)
 	 * what the previous instance emitted. */
 	registered = series_count() - registered;
 	slot_fit_ring(sl, registered > sl->ring_hint ? registered : sl->ring_hint);
+	ctx_running_set(sl, name, rc == 0 ? 1 : -1);
 	if (rc != 0) {
 		if (rc == -ENODEV)
 			log_msg(LOGL_INFO, name, "nothing found: %s",
@@ -381,6 +382,7 @@ static void *slot_thread(void *arg)
 			next += ((real_now() - next) / interval + 1) * interval;
 		slot_sleep_until(sl, next);
 	}
+	ctx_running_set(sl, name, -1);
 	if (sl->desc->fini)
 		sl->desc->fini(&sl->ctx, sl->state);
 	sl->state = NULL;
@@ -419,10 +421,145 @@ static int slot_index(struct sched *s, const struct agent_config *cfg,
 	return i;
 }
 
+/* Instances made by one sched_start_collectors call, whose threads start
+ * once every one of them is there (so each is "starting" for
+ * am_collector_running before any init or poll runs). */
+struct launch {
+	int idx[SCHED_MAX_SLOTS];
+	int n;
+};
+
+/* Set up instance `name` of section sec (its own name, or one the
+ * collector's instances hook made of it); its thread starts at
+ * slots_launch. 1 made, 0 not (logged), -ENOMEM. */
+static int slot_start(struct sched *s, const struct agent_config *cfg,
+		      const struct cfg_section *sec,
+		      const struct am_collector *desc, const char *name, int once,
+		      struct launch *l)
+{
+	struct slot *sl;
+	pthread_condattr_t ca;
+	int i = slot_index(s, cfg, name);
+
+	if (i < 0) {
+		log_msg(LOGL_ERROR, name,
+			"not started: more than %d collector instances",
+			SCHED_MAX_SLOTS);
+		return 0;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return -ENOMEM;
+	sl->name = strdup(name);
+	sl->cfg = opts_dup(sec->opts);
+	sl->sysfs = strdup(s->sysfs);
+	sl->procfs = strdup(s->procfs);
+	if (!sl->name || !sl->cfg || !sl->sysfs || !sl->procfs) {
+		opts_free(sl->cfg);
+		free(sl->name);
+		free(sl->sysfs);
+		free(sl->procfs);
+		free(sl);
+		return -ENOMEM;
+	}
+	sl->desc = desc;
+	sl->interval_s = sec->interval_s;
+	sl->timeout_s = sec->timeout_s > 0 ? sec->timeout_s : sec->interval_s;
+	sl->rescan_ns = desc->rescan && sec->rescan_s > 0
+				? (int64_t)(sec->rescan_s * NS_PER_S)
+				: 0;
+	sl->once = once;
+	pthread_mutex_init(&sl->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sl->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&s->lock);
+	sl->ring_hint = s->ring_demand[i];
+	pthread_mutex_unlock(&s->lock);
+	ctx_init(&sl->ctx, (int)i, desc, ring_create(ring_fit(sl->ring_hint)),
+		 sl->sysfs, sl->procfs, sl->interval_s);
+	ctx_set_instance(&sl->ctx, sl->name);
+	if (!sl->ctx.ring) {
+		slot_free(sl);
+		return -ENOMEM;
+	}
+	ring_set_wake(sl->ctx.ring, sched_wake, (void *)(intptr_t)s->wake_fd);
+	pthread_mutex_lock(&s->lock);
+	if (s->slots[i]) /* left over from before a reload */
+		slot_free(s->slots[i]);
+	s->slots[i] = sl;
+	pthread_mutex_unlock(&s->lock);
+	/* "starting" before any instance's thread runs, so one that defers
+	 * to this collector (am_collector_running) waits for its init */
+	ctx_running_set(sl, sl->name, 0);
+	l->idx[l->n++] = i;
+	return 1;
+}
+
+/* Start the threads of the instances slot_start made; returns how many
+ * run. */
+static int slots_launch(struct sched *s, const struct launch *l)
+{
+	int started = 0;
+
+	for (int k = 0; k < l->n; k++) {
+		int i = l->idx[k];
+		struct slot *sl = s->slots[i];
+
+		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
+			log_msg(LOGL_ERROR, sl->name, "cannot start thread");
+			ctx_running_set(sl, NULL, -1);
+			pthread_mutex_lock(&s->lock);
+			s->slots[i] = NULL;
+			pthread_mutex_unlock(&s->lock);
+			slot_free(sl);
+			continue;
+		}
+		started++;
+	}
+	return started;
+}
+
+/* The instances a plain section stands for (the collector's instances
+ * hook): NAME/X for each X, less those the config has a section of.
+ * Returns how many were made (*as_self: none listed, the section runs
+ * as itself) or -ENOMEM. */
+static int start_expanded(struct sched *s, const struct agent_config *cfg,
+			  const struct cfg_section *sec,
+			  const struct am_collector *desc, int once, bool *as_self,
+			  struct launch *l)
+{
+	static char names[CFG_MAX_INSTANCES][AM_INSTANCE_NAME_MAX + 1];
+	char full[64 + AM_INSTANCE_NAME_MAX + 2];
+	int n = desc->instances(sec->opts, names, CFG_MAX_INSTANCES), made = 0;
+
+	if (n < 0)
+		log_msg(LOGL_WARN, sec->name, "cannot list its instances: %s",
+			strerror(-n));
+	*as_self = n <= 0;
+	if (n <= 0)
+		return 0;
+	for (int k = 0; k < n && k < CFG_MAX_INSTANCES; k++) {
+		int rc;
+
+		names[k][AM_INSTANCE_NAME_MAX] = '\0';
+		if (snprintf(full, sizeof(full), "%.63s/%s", sec->name, names[k]) >=
+		    (int)sizeof(full))
+			continue;
+		if (config_collector(cfg, full))
+			continue; /* its own section runs it (or keeps it off) */
+		if ((rc = slot_start(s, cfg, sec, desc, full, once, l)) < 0)
+			return rc;
+		made += rc;
+	}
+	return made;
+}
+
 int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 			   int once)
 {
-	int started = 0;
+	struct launch l = {.n = 0};
 
 	pthread_mutex_lock(&s->lock);
 	s->once = once;
@@ -432,9 +569,8 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 		/* The runtime list (built-ins and plugins) checked every
 		 * descriptor when it was added. */
 		const struct am_collector *desc = collectors_find(sec->component);
-		struct slot *sl;
-		pthread_condattr_t ca;
-		int i;
+		bool as_self = true;
+		int rc = 0;
 
 		if (!desc)
 			continue;
@@ -445,67 +581,16 @@ int sched_start_collectors(struct sched *s, const struct agent_config *cfg,
 					: "disabled in config");
 			continue;
 		}
-		i = slot_index(s, cfg, sec->name);
-		if (i < 0) {
-			log_msg(LOGL_ERROR, sec->name,
-				"not started: more than %d collector instances",
-				SCHED_MAX_SLOTS);
-			continue;
+		if (desc->instances && !sec->instance)
+			rc = start_expanded(s, cfg, sec, desc, once, &as_self, &l);
+		if (rc >= 0 && as_self)
+			rc = slot_start(s, cfg, sec, desc, sec->name, once, &l);
+		if (rc < 0) {
+			slots_launch(s, &l); /* those made so far run, as before */
+			return rc;
 		}
-		sl = calloc(1, sizeof(*sl));
-		if (!sl)
-			return -ENOMEM;
-		sl->name = strdup(sec->name);
-		sl->cfg = opts_dup(sec->opts);
-		sl->sysfs = strdup(s->sysfs);
-		sl->procfs = strdup(s->procfs);
-		if (!sl->name || !sl->cfg || !sl->sysfs || !sl->procfs) {
-			opts_free(sl->cfg);
-			free(sl->name);
-			free(sl->sysfs);
-			free(sl->procfs);
-			free(sl);
-			return -ENOMEM;
-		}
-		sl->desc = desc;
-		sl->interval_s = sec->interval_s;
-		sl->timeout_s = sec->timeout_s > 0 ? sec->timeout_s : sec->interval_s;
-		sl->rescan_ns = desc->rescan && sec->rescan_s > 0
-					? (int64_t)(sec->rescan_s * NS_PER_S)
-					: 0;
-		sl->once = once;
-		pthread_mutex_init(&sl->lock, NULL);
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&sl->cond, &ca);
-		pthread_condattr_destroy(&ca);
-		pthread_mutex_lock(&s->lock);
-		sl->ring_hint = s->ring_demand[i];
-		pthread_mutex_unlock(&s->lock);
-		ctx_init(&sl->ctx, (int)i, desc, ring_create(ring_fit(sl->ring_hint)),
-			 sl->sysfs, sl->procfs, sl->interval_s);
-		ctx_set_instance(&sl->ctx, sl->name);
-		if (!sl->ctx.ring) {
-			slot_free(sl);
-			return -ENOMEM;
-		}
-		ring_set_wake(sl->ctx.ring, sched_wake, (void *)(intptr_t)s->wake_fd);
-		pthread_mutex_lock(&s->lock);
-		if (s->slots[i]) /* left over from before a reload */
-			slot_free(s->slots[i]);
-		s->slots[i] = sl;
-		pthread_mutex_unlock(&s->lock);
-		if (pthread_create(&sl->thr, NULL, slot_thread, sl) != 0) {
-			log_msg(LOGL_ERROR, sl->name, "cannot start thread");
-			pthread_mutex_lock(&s->lock);
-			s->slots[i] = NULL;
-			pthread_mutex_unlock(&s->lock);
-			slot_free(sl);
-			continue;
-		}
-		started++;
 	}
-	return started;
+	return slots_launch(s, &l);
 }
 
 /* Ingest what sl's ring holds (s->lock held). */
@@ -589,6 +674,7 @@ void sched_stop_collectors(struct sched *s, double grace_s)
 			log_msg(LOGL_WARN, sl->name,
 				"did not stop within %gs (stuck in a poll); abandoned",
 				grace_s);
+			ctx_running_set(sl, NULL, -1);
 			pthread_mutex_lock(&s->lock);
 			s->orphans++;
 			pthread_mutex_unlock(&s->lock);

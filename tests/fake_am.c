@@ -658,6 +658,39 @@ const char *am_instance_name(const struct am_ctx *ctx)
 	return ctx->name;
 }
 
+/* am_collector_running: what the test said (fake_am_set_running). */
+static struct {
+	char name[64];
+	int state;
+} fake_running[16];
+
+void fake_am_set_running(const char *name, int state)
+{
+	size_t i, free_i = 16;
+
+	for (i = 0; i < 16; i++) {
+		if (!strcmp(fake_running[i].name, name))
+			break;
+		if (!fake_running[i].name[0] && free_i == 16)
+			free_i = i;
+	}
+	if (i == 16)
+		i = free_i;
+	if (i == 16)
+		return;
+	snprintf(fake_running[i].name, sizeof(fake_running[i].name), "%s",
+		 state >= 0 ? name : "");
+	fake_running[i].state = state;
+}
+
+int am_collector_running(const char *name)
+{
+	for (size_t i = 0; i < 16; i++)
+		if (fake_running[i].name[0] && !strcmp(fake_running[i].name, name))
+			return fake_running[i].state;
+	return -ENOENT;
+}
+
 int64_t am_poll_time_ns(const struct am_ctx *ctx)
 {
 	return ctx->now_ns;

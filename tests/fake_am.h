@@ -63,6 +63,10 @@ void fake_am_refuse_family(struct am_ctx *ctx, const char *name);
  * print it and abort(). Check suites pass a function calling ck_abort_msg. */
 void fake_am_on_violation(void (*fn)(const char *msg));
 
+/* What am_collector_running(name) answers from now on (1 running, 0
+ * starting; negative: not running, the default). Process-wide. */
+void fake_am_set_running(const char *name, int state);
+
 /* ---- lookups ---- */
 
 size_t fake_am_nfamilies(const struct am_ctx *ctx);

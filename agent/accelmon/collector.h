@@ -106,6 +106,15 @@ struct am_option {
 	double min, max;
 };
 
+/* Longest instance name ("ixsmi" of "smi/ixsmi"). */
+#define AM_INSTANCE_NAME_MAX 64
+
+/* Defaults of a collector's generic section keys (0: the agent's own). */
+struct am_collector_defaults {
+	double interval_s; /* `interval` (agent: 1 s); vendor tools: 5 s */
+	void *reserved[3]; /* zero */
+};
+
 /* Flags of a collector descriptor. */
 #define AM_COLLECTOR_NEEDS_CONFIG 0x1u /* stays off until its section exists */
 
@@ -149,7 +158,22 @@ struct am_collector {
 	 * keeps the running one). Called for every enabled instance. */
 	int (*check)(const struct am_config *cfg, char *key, size_t keylen,
 		     char *why, size_t whylen);
-	void *reserved[7]; /* zero: room to grow without a new ABI version */
+	/* Optional: the instances a plain section stands for. A plain
+	 * section NAME (no /INSTANCE) then runs as one instance NAME/X for
+	 * each name X written into names[0..max) (letters, digits, '_', '-',
+	 * '.'), each with the section's options, interval and timeout;
+	 * am_instance() gives X. A NAME/X section of the config runs as
+	 * itself and takes X out of the list. Called on the main thread when
+	 * collectors start (startup, reload). Returns the count; 0 runs the
+	 * plain section as one instance (am_instance() NULL), as without the
+	 * hook; a negative errno is logged and counts as 0. (smi: one
+	 * instance per vendor tool.) */
+	int (*instances)(const struct am_config *cfg,
+			 char (*names)[AM_INSTANCE_NAME_MAX + 1], size_t max);
+	/* Optional: defaults of the generic section keys that differ from the
+	 * agent's (NULL: none). */
+	const struct am_collector_defaults *defaults;
+	void *reserved[5]; /* zero: room to grow without a new ABI version */
 };
 
 /* ---- calls a collector makes into the agent ---- */
@@ -272,6 +296,15 @@ const char *am_procfs(const struct am_ctx *ctx);
  * the `collector` label of its self-metrics. */
 const char *am_instance(const struct am_ctx *ctx);
 const char *am_instance_name(const struct am_ctx *ctx);
+
+/* Whether collector `name` (a plain section: "ascend", "kunlunxin") runs
+ * in this agent and reports devices: 1 when its init found some (it is
+ * polling), 0 while its init is still running, -ENOENT when it is not
+ * loaded, off, found nothing or failed. For collectors that read devices
+ * another one may report too (an smi profile of a vendor with a library
+ * collector), so no device is reported twice. Cheap (a lock and a few
+ * string compares); any thread. */
+int am_collector_running(const char *name);
 
 /* Time of the current poll (monotonic ns; the agent's clock, fake in tests)
  * and this instance's interval. */
