@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -417,14 +418,22 @@ static void conn_shut(struct prom *p, struct pconn *pc, _Atomic uint64_t *why)
 
 /* GnuTLS calls this on the client's certificate chain (only where the
  * client_auth_type verifies): a chain that does not verify against
- * client_ca_file fails the handshake, as in Go. */
+ * client_ca_file, or is not for client authentication, fails the handshake,
+ * as in Go. */
 static int verify_client(gnutls_session_t session)
 {
 	unsigned status = 0, n = 0;
 
 	if (!gnutls_certificate_get_peers(session, &n) || n == 0)
 		return 0; /* none given: GNUTLS_CERT_REQUIRE decides */
-	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+	/* As Go's ExtKeyUsageClientAuth: a certificate whose extended key
+	 * usage leaves out TLS client authentication (a server-only one) does
+	 * not pass; one without the extension is for any purpose. */
+	gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+					 .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT};
+
+	if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 ||
+	    status != 0)
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	return 0;
 }
