@@ -981,6 +981,19 @@ static int cache_hit(struct web_config *w, const unsigned char key[32])
 	return hit;
 }
 
+void web_auth_cache_carry(struct web_config *w, struct web_config *from)
+{
+	if (!w || !from || w == from)
+		return;
+	pthread_mutex_lock(&from->cache_lock);
+	pthread_mutex_lock(&w->cache_lock);
+	memcpy(w->cache, from->cache, sizeof(w->cache));
+	w->ncache = from->ncache;
+	w->next = from->next;
+	pthread_mutex_unlock(&w->cache_lock);
+	pthread_mutex_unlock(&from->cache_lock);
+}
+
 int web_auth_cached(struct web_config *w, const char *user, const char *password)
 {
 	const struct web_user *u = w->nusers ? find_user(w, user) : NULL;

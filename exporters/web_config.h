@@ -97,6 +97,9 @@ void web_config_files_seen(struct web_config *w);
  * the same credentials skips bcrypt. 0 otherwise (and when the config has
  * no users: callers check nusers first). */
 int web_auth_check(struct web_config *w, const char *user, const char *password);
+/* Carry the success cache of from over to w (a reload): its keys hold the
+ * hash, so an entry of a user whose hash changed never matches again. */
+void web_auth_cache_carry(struct web_config *w, struct web_config *from);
 /* 1 when these credentials passed a recent check (the cache above): no
  * bcrypt needed, so callers may let them through a rate limit on checks. */
 int web_auth_cached(struct web_config *w, const char *user, const char *password);

@@ -133,7 +133,8 @@ static const struct {
     {"basic_auth_users:\n  alice: "
      "$2b$31$NOt/39FIZWHJnl70MekTceBP.00av9srTLx1hv7m8g6hSIkW.BkRG\n",
      "w.yml:2: basic_auth_users.alice: bcrypt cost 31 is outside 4..12"},
-    {"basic_auth_users:\n  alice: $2b$13$NOt/39FIZWHJnl70MekTceBP.00av9srTLx1hv7m8g6hSIkW.BkRG\n",
+    {"basic_auth_users:\n  alice: "
+     "$2b$13$NOt/39FIZWHJnl70MekTceBP.00av9srTLx1hv7m8g6hSIkW.BkRG\n",
      "w.yml:2: basic_auth_users.alice: bcrypt cost 13 is outside 4..12"},
     {"basic_auth_users:\n  alice: " HASH4 "\n  alice: " HASH4 "\n",
      "w.yml:3: basic_auth_users.alice: user given twice"},
@@ -271,10 +272,10 @@ START_TEST(basic_auth)
 	printf("bcrypt, file's highest cost 10: bob (cost 10) %.1f ms, alice (cost 4) "
 	       "%.1f ms, unknown user %.1f ms\n",
 	       known * 1e3, alice * 1e3, unknown * 1e3);
-	ck_assert_msg(unknown > known / 1.5 && unknown < known * 1.5, "known %f unknown %f",
-		      known, unknown);
-	ck_assert_msg(alice > known / 1.5 && alice < known * 1.5, "bob %f alice %f", known,
-		      alice);
+	ck_assert_msg(unknown > known / 1.5 && unknown < known * 1.5,
+		      "known %f unknown %f", known, unknown);
+	ck_assert_msg(alice > known / 1.5 && alice < known * 1.5, "bob %f alice %f",
+		      known, alice);
 	/* a wrong password of a cost-4 user is still refused, a right one
 	 * still accepted after the padding */
 	ck_assert(!web_auth_check(w, "alice", "wrong"));
