@@ -882,17 +882,73 @@ void prom_set_web_config_file(const char *path)
 	prom_cli_web_config = path ? strdup(path) : NULL;
 }
 
+/* A SIGHUP reads the web config for the config check, for keep and for
+ * the reload: the last file loaded is kept, and handed out again while the
+ * file (inode, size, mtime) and the files it names are as they were, so a
+ * reload reads and builds it once. The reaper's rotation reads afresh. */
+static struct {
+	pthread_mutex_t lock;
+	char *path;
+	struct stat st;
+	struct web_config *w;
+} prom_memo = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int web_load_once(const char *path, struct web_config **out, char *err,
+			 size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	pthread_mutex_lock(&prom_memo.lock);
+	if (stat(path, &st) == 0 && prom_memo.w && !strcmp(prom_memo.path, path) &&
+	    same_stat(&st, &prom_memo.st) && !web_config_files_changed(prom_memo.w)) {
+		*out = web_config_ref(prom_memo.w);
+		pthread_mutex_unlock(&prom_memo.lock);
+		return 0;
+	}
+	rc = web_config_load(path, out, err, errlen);
+	if (rc == 0) {
+		char *cp = strdup(path);
+
+		web_config_unref(prom_memo.w);
+		free(prom_memo.path);
+		prom_memo.w = cp ? web_config_ref(*out) : NULL;
+		prom_memo.path = cp;
+		prom_memo.st = st;
+		log_msg(LOGL_DEBUG, PROM, "web config read from %s", path);
+	}
+	pthread_mutex_unlock(&prom_memo.lock);
+	return rc;
+}
+
+/* After a failed rotation the running config takes the files as seen:
+ * the kept one must not hide them from the next SIGHUP's check. */
+static void web_memo_forget(void)
+{
+	pthread_mutex_lock(&prom_memo.lock);
+	web_config_unref(prom_memo.w);
+	prom_memo.w = NULL;
+	pthread_mutex_unlock(&prom_memo.lock);
+}
+
 int prom_web_config_check(const char *path, char *err, size_t errlen)
 {
 	struct web_config *w = NULL;
-	int rc = web_config_load(path, &w, err, errlen);
+	int rc = web_load_once(path, &w, err, errlen);
 
 	web_config_unref(w);
 	return rc;
 }
 
 /* Re-read the web config; a bad one leaves the running one. */
-static int web_reload(struct prom *p, const char *why)
+static int web_reload(struct prom *p, const char *why, bool fresh)
 {
 	struct web_config *w = NULL, *old;
 	char err[1024];
@@ -900,7 +956,14 @@ static int web_reload(struct prom *p, const char *why)
 
 	if (!p->web_path)
 		return 0;
-	rc = web_config_load(p->web_path, &w, err, sizeof(err));
+	rc = fresh ? web_config_load(p->web_path, &w, err, sizeof(err))
+		   : web_load_once(p->web_path, &w, err, sizeof(err));
+	if (rc == 0 && w == p->web) { /* the running one, unchanged */
+		web_config_unref(w);
+		log_msg(LOGL_INFO, PROM, "web config reloaded from %s (%s, unchanged)",
+			p->web_path, why);
+		return 0;
+	}
 	if (rc == 0 && w->tls != p->tls) {
 		snprintf(err, sizeof(err),
 			 "%s: TLS is turned %s; that takes a restart of the HTTP server "
@@ -950,10 +1013,12 @@ static void *reaper_main(void *arg)
 		}
 		if (rotate) {
 			pthread_mutex_unlock(&p->lock);
-			rotate = web_reload(p, "certificate files changed");
+			rotate = web_reload(p, "certificate files changed", true);
 			pthread_mutex_lock(&p->lock);
-			if (rotate < 0 && p->web) /* logged once per change */
+			if (rotate < 0 && p->web) { /* logged once per change */
+				web_memo_forget();
 				web_config_files_seen(p->web);
+			}
 			continue;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -1124,7 +1189,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 			prom_free(p);
 			return -ENOMEM;
 		}
-		rc = web_config_load(path, &p->web, err, sizeof(err));
+		rc = web_load_once(path, &p->web, err, sizeof(err));
 		if (rc < 0) {
 			log_msg(LOGL_ERROR, PROM, "%s", err);
 			prom_free(p);
@@ -1264,7 +1329,7 @@ static int prom_keep(void *state, const struct agent_config *old,
 
 		/* A file that does not load now is reported by prom_reload,
 		 * which keeps the running server and its config. */
-		if (web_config_load(path, &w, err, sizeof(err)) == 0)
+		if (web_load_once(path, &w, err, sizeof(err)) == 0)
 			same = w->tls == p->tls;
 		web_config_unref(w);
 		return same;
@@ -1275,7 +1340,7 @@ static int prom_keep(void *state, const struct agent_config *old,
 /* SIGHUP on a kept server: the web config file is read again. */
 static int prom_reload(void *state)
 {
-	return web_reload(state, "SIGHUP");
+	return web_reload(state, "SIGHUP", false);
 }
 
 /* At config load: the web config in effect must load (FILE:LINE errors),

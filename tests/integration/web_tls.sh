@@ -52,7 +52,7 @@ port=$(free_port)
 url="https://localhost:$port"
 web NoClientCert
 printf 'collectors:\n  netdev: {enabled: false}\n  sim: {devices: 2, interval: 200ms}\n' > "$WORK/a.yaml"
-start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port" --web.config.file "$WORK/web.yml"
+start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port" --web.config.file "$WORK/web.yml" --log-level debug
 ok_start=""
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null --cacert "$C/ca.crt" "$url/-/healthy" 2>/dev/null && { ok_start=1; break; }
@@ -88,7 +88,16 @@ expect() { # expect TYPE none good bad: the codes wanted
   ok "$1: no/trusted/untrusted client certificate: $got"
 }
 expect NoClientCert 200 200 200
+# A SIGHUP reads the web config once (for the check, keep and the reload),
+# and not at all when it did not change.
+reads() { grep -c "web config read from" "$WORK/agent.log"; }
+r0=$(reads)
+hup
+[ "$(reads)" = "$r0" ] || fail "an unchanged web config was read again on SIGHUP: $((r0)) -> $(reads)"
+grep -q "web config reloaded from .*(SIGHUP, unchanged)" "$WORK/agent.log" || fail "no unchanged line"
 web RequestClientCert; hup
+[ "$(reads)" = $((r0 + 1)) ] || fail "a changed web config was read $(($(reads) - r0)) times on SIGHUP"
+ok "SIGHUP reads the web config once, unchanged not at all"
 expect RequestClientCert 200 200 200
 web RequireAnyClientCert; hup
 expect RequireAnyClientCert 000 200 200
