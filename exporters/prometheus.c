@@ -958,11 +958,19 @@ static int web_reload(struct prom *p, const char *why, bool fresh)
 		return 0;
 	rc = fresh ? web_config_load(p->web_path, &w, err, sizeof(err))
 		   : web_load_once(p->web_path, &w, err, sizeof(err));
-	if (rc == 0 && w == p->web) { /* the running one, unchanged */
-		web_config_unref(w);
-		log_msg(LOGL_INFO, PROM, "web config reloaded from %s (%s, unchanged)",
-			p->web_path, why);
-		return 0;
+	if (rc == 0) {
+		bool same;
+
+		pthread_mutex_lock(&p->lock); /* the reaper may swap it */
+		same = w == p->web;
+		pthread_mutex_unlock(&p->lock);
+		if (same) { /* the running one, unchanged */
+			web_config_unref(w);
+			log_msg(LOGL_INFO, PROM,
+				"web config reloaded from %s (%s, unchanged)",
+				p->web_path, why);
+			return 0;
+		}
 	}
 	if (rc == 0 && w->tls != p->tls) {
 		snprintf(err, sizeof(err),
