@@ -262,9 +262,11 @@ def auth_flood(port, n, good, wrong, bound_s):
     print("scrape latency with the right password meanwhile: n=%d min=%.1f ms "
           "median=%.1f ms max=%.1f ms, failed=%d"
           % (len(lat), lat[0] * 1e3, lat[len(lat) // 2] * 1e3, lat[-1] * 1e3, bad))
-    if bad or lat[-1] > bound_s or not codes.get(429):
-        print("FAIL: a scrape failed or took over %.1f s, or nothing was "
-              "rate limited" % bound_s)
+    # the median too: unlimited, every scrape waited (median 0.77 s), while
+    # a slow build (sanitizers) may stretch the one bcrypt a scrape meets
+    if bad or lat[-1] > bound_s or lat[len(lat) // 2] > 0.1 or not codes.get(429):
+        print("FAIL: a scrape failed or took over %.1f s, the median over "
+              "100 ms, or nothing was rate limited" % bound_s)
         return 1
     return 0
 
