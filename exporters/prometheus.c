@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -63,6 +64,24 @@ static const struct am_option prom_options[] = {
     {NULL, 0, NULL, 0, 0},
 };
 
+/* Failed basic auth checks: a wrong password costs a bcrypt on the HTTP
+ * thread, so an address gets AUTH_ADDR_RATE per second (bursts of
+ * AUTH_ADDR_BURST), and all addresses together AUTH_CPU_RATE seconds of
+ * bcrypt per second; past that a request is answered 429 with no bcrypt.
+ * Addresses with no failure in the last AUTH_CLEAN_S seconds draw on a pool
+ * of their own (as large), so wrong-password clients cannot starve a
+ * scraper's first check after a reload. A check that succeeds is not
+ * charged, and one the success cache answers needs no token: a scraper with
+ * the right password is not limited. The table is direct-mapped by address
+ * (IPv6 by its /64): a colliding address takes the slot over; the two pools
+ * still bound the bcrypt time to 2 * AUTH_CPU_RATE. */
+#define AUTH_SLOTS 256
+#define AUTH_ADDR_RATE 1.0
+#define AUTH_ADDR_BURST 3.0
+#define AUTH_CPU_RATE 0.15
+#define AUTH_CPU_BURST 0.1
+#define AUTH_CLEAN_S 60.0
+
 /* One HTTP connection, from MHD's "started" to its "closed". While it waits
  * for a request (no request yet, or between keep-alive requests) it sits in
  * the waiting list, oldest first: the deadline and the eviction take from
@@ -95,12 +114,21 @@ struct prom {
 	pthread_t reaper;
 	pthread_cond_t wake;
 	bool stop;
+	/* Failed basic auth checks, rate limited (auth_take): per address,
+	 * and in all as seconds of bcrypt (under auth_lock). */
+	pthread_mutex_t auth_lock;
+	struct auth_bucket {
+		unsigned char addr[16];
+		bool used;
+		double tokens, at, last_fail;
+	} ab[AUTH_SLOTS];
+	double pool[2], pool_at; /* seconds of bcrypt: [1] for clean addresses */
 };
 
 /* Process-wide, so they survive a restart on reload and stay registered. */
 static _Atomic uint64_t prom_requests, prom_bad_requests;
 static _Atomic uint64_t prom_header_timeouts, prom_evictions, prom_unauthorized,
-    prom_web_reload_failures;
+    prom_web_reload_failures, prom_auth_limited;
 /* --web.config.file, which wins over the config's web_config_file. */
 static char *prom_cli_web_config;
 static pthread_once_t prom_stats_once = PTHREAD_ONCE_INIT;
@@ -110,7 +138,7 @@ static void prom_stats_register(void)
 	agg_stat_register("accelmon_http_requests_total", "Scrapes of /metrics answered.",
 			  1, "", &prom_requests);
 	agg_stat_register("accelmon_http_bad_requests_total",
-			  "HTTP requests answered 400, 404 or 405.", 1, "",
+			  "HTTP requests answered 400, 404, 405 or 413.", 1, "",
 			  &prom_bad_requests);
 	agg_stat_register("accelmon_http_connections_closed_total",
 			  "HTTP connections closed by the limits.", 1,
@@ -121,6 +149,10 @@ static void prom_stats_register(void)
 	agg_stat_register("accelmon_http_unauthorized_total",
 			  "HTTP requests answered 401 (basic auth).", 1, "",
 			  &prom_unauthorized);
+	agg_stat_register("accelmon_http_auth_limited_total",
+			  "HTTP requests answered 429: too many failed basic auth "
+			  "checks (no bcrypt run).",
+			  1, "", &prom_auth_limited);
 	agg_stat_register("accelmon_http_web_config_reload_failures_total",
 			  "Web config reloads refused (the running one stayed).", 1, "",
 			  &prom_web_reload_failures);
@@ -417,14 +449,22 @@ static void conn_shut(struct prom *p, struct pconn *pc, _Atomic uint64_t *why)
 
 /* GnuTLS calls this on the client's certificate chain (only where the
  * client_auth_type verifies): a chain that does not verify against
- * client_ca_file fails the handshake, as in Go. */
+ * client_ca_file, or is not for client authentication, fails the handshake,
+ * as in Go. */
 static int verify_client(gnutls_session_t session)
 {
 	unsigned status = 0, n = 0;
 
 	if (!gnutls_certificate_get_peers(session, &n) || n == 0)
 		return 0; /* none given: GNUTLS_CERT_REQUIRE decides */
-	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+	/* As Go's ExtKeyUsageClientAuth: a certificate whose extended key
+	 * usage leaves out TLS client authentication (a server-only one) does
+	 * not pass; one without the extension is for any purpose. */
+	gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+					 .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT};
+
+	if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 ||
+	    status != 0)
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	return 0;
 }
@@ -603,7 +643,95 @@ static void mhd_log(void *cls, const char *fm, va_list ap)
 }
 #pragma GCC diagnostic pop
 
-/* Basic auth, when the web config has users: 1 to go on. */
+/* The rate-limit key of a client: its IPv4 address, or an IPv6 /64. */
+static void addr_key(struct MHD_Connection *c, unsigned char key[16])
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(key, 0, 16);
+	if (sa && sa->sa_family == AF_INET)
+		memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else if (sa && sa->sa_family == AF_INET6) {
+		const unsigned char *a =
+		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		static const unsigned char v4map[12] = {[10] = 0xff, [11] = 0xff};
+
+		if (!memcmp(a, v4map, 12))
+			memcpy(key, a + 12, 4);
+		else {
+			memcpy(key + 4, a, 8);
+			key[15] = 6;
+		}
+	}
+}
+
+static struct auth_bucket *auth_bucket(struct prom *p, const unsigned char key[16],
+				       double now)
+{
+	unsigned h = 2166136261u;
+	struct auth_bucket *b;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	b = &p->ab[h % AUTH_SLOTS];
+	if (!b->used || memcmp(b->addr, key, 16) != 0) {
+		memcpy(b->addr, key, 16);
+		b->used = true;
+		b->tokens = AUTH_ADDR_BURST;
+		b->at = now;
+		b->last_fail = now - 2 * AUTH_CLEAN_S;
+	}
+	b->tokens += (now - b->at) * AUTH_ADDR_RATE;
+	if (b->tokens > AUTH_ADDR_BURST)
+		b->tokens = AUTH_ADDR_BURST;
+	b->at = now;
+	return b;
+}
+
+/* May this address run a bcrypt check now? The pool it draws on, or -1. */
+static int auth_take(struct prom *p, const unsigned char key[16])
+{
+	double now = now_s();
+	struct auth_bucket *b;
+	int pool = -1;
+
+	pthread_mutex_lock(&p->auth_lock);
+	for (int i = 0; i < 2; i++) {
+		p->pool[i] += (now - p->pool_at) * AUTH_CPU_RATE;
+		if (p->pool[i] > AUTH_CPU_BURST)
+			p->pool[i] = AUTH_CPU_BURST;
+	}
+	p->pool_at = now;
+	b = auth_bucket(p, key, now);
+	if (b->tokens >= 1.0) {
+		int i = now - b->last_fail > AUTH_CLEAN_S;
+
+		if (p->pool[i] > 0)
+			pool = i;
+	}
+	pthread_mutex_unlock(&p->auth_lock);
+	return pool;
+}
+
+/* A failed check is charged: one to its address, its time to its pool. */
+static void auth_charge(struct prom *p, const unsigned char key[16], int pool,
+			double spent)
+{
+	double now = now_s();
+	struct auth_bucket *b;
+
+	pthread_mutex_lock(&p->auth_lock);
+	b = auth_bucket(p, key, now);
+	b->tokens -= 1.0;
+	b->last_fail = now;
+	p->pool[pool] -= spent;
+	pthread_mutex_unlock(&p->auth_lock);
+}
+
+/* Basic auth, when the web config has users: 1 to go on, 0 for 401, -1
+ * for 429 (too many failed checks from there, or in all). */
 static int authorized(struct prom *p, struct MHD_Connection *c)
 {
 	struct web_config *w = web_get(p);
@@ -611,8 +739,24 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 	int ok = 1;
 
 	if (w && w->nusers) {
+		unsigned char key[16];
+		int pool;
+
+		addr_key(c, key);
 		user = MHD_basic_auth_get_username_password(c, &pass);
-		ok = user && pass && web_auth_check(w, user, pass);
+		if (!user || !pass)
+			ok = 0;
+		else if (web_auth_cached(w, user, pass))
+			ok = 1;
+		else if ((pool = auth_take(p, key)) < 0)
+			ok = -1;
+		else {
+			double t0 = now_s();
+
+			ok = web_auth_check(w, user, pass);
+			if (!ok)
+				auth_charge(p, key, pool, now_s() - t0);
+		}
 		if (pass) {
 			explicit_bzero(pass, strlen(pass));
 			MHD_free(pass);
@@ -622,6 +766,58 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 	}
 	web_config_unref(w);
 	return ok;
+}
+
+/* A request with a body: a non-zero Content-Length (MHD has checked its
+ * syntax before our handler runs) or any Transfer-Encoding (chunked). */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	if (te)
+		return true;
+	if (!cl)
+		return false;
+	cl += strspn(cl, " \t0");
+	return *cl != '\0' && *cl != ' ' && *cl != '\t';
+}
+
+/* Everything refused is refused on the first call, before any body is
+ * read: MHD sends a response queued then and closes the connection, so a
+ * client trickling a body holds nothing once its headers are in. */
+static enum MHD_Result refuse_early(struct prom *p, struct MHD_Connection *c,
+				    const char *method, bool *refused)
+{
+	int a;
+
+	*refused = true;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
+		return send_static(p, c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+				   "method not allowed\n");
+	}
+	if (has_body(c)) {
+		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
+		return send_static(p, c, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain",
+				   "a request body is not accepted\n");
+	}
+	a = authorized(p, c);
+	if (a == 0) {
+		atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
+		return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
+				   "Unauthorized\n");
+	}
+	if (a < 0) {
+		atomic_fetch_add_explicit(&prom_auth_limited, 1, memory_order_relaxed);
+		return send_static(p, c, MHD_HTTP_TOO_MANY_REQUESTS, "text/plain",
+				   "too many failed authentications\n");
+	}
+	*refused = false;
+	return MHD_YES;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -634,9 +830,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 	/* Answer on the second call, once MHD knows the request has no body
 	 * left: a response queued on the first call makes MHD close the
-	 * connection, and keep-alive is most of a fast scrape. */
+	 * connection, and keep-alive is most of a fast scrape. What is
+	 * refused (another method, a body, basic auth) is refused on the
+	 * first call, which closes. */
 	if (*con_cls == NULL) {
 		struct pconn *pc = conn_of(c);
+		enum MHD_Result ret;
+		bool refused;
 
 		*con_cls = &seen;
 		if (pc) { /* headers in: off the deadline */
@@ -645,22 +845,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			list_del(p, pc);
 			pthread_mutex_unlock(&p->lock);
 		}
-		return MHD_YES;
+		ret = refuse_early(p, c, method, &refused);
+		return refused ? ret : MHD_YES;
 	}
-	if (*upload_size) { /* a body we do not want: swallow it */
+	if (*upload_size) { /* not reached: a body is refused above */
 		*upload_size = 0;
 		return MHD_YES;
-	}
-	if (!authorized(p, c)) {
-		atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
-		return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
-				   "Unauthorized\n");
-	}
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-		atomic_fetch_add_explicit(&prom_bad_requests, 1, memory_order_relaxed);
-		return send_static(p, c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
-				   "method not allowed\n");
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return send_metrics(p, c);
@@ -692,17 +882,73 @@ void prom_set_web_config_file(const char *path)
 	prom_cli_web_config = path ? strdup(path) : NULL;
 }
 
+/* A SIGHUP reads the web config for the config check, for keep and for
+ * the reload: the last file loaded is kept, and handed out again while the
+ * file (inode, size, mtime) and the files it names are as they were, so a
+ * reload reads and builds it once. The reaper's rotation reads afresh. */
+static struct {
+	pthread_mutex_t lock;
+	char *path;
+	struct stat st;
+	struct web_config *w;
+} prom_memo = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int web_load_once(const char *path, struct web_config **out, char *err,
+			 size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	pthread_mutex_lock(&prom_memo.lock);
+	if (stat(path, &st) == 0 && prom_memo.w && !strcmp(prom_memo.path, path) &&
+	    same_stat(&st, &prom_memo.st) && !web_config_files_changed(prom_memo.w)) {
+		*out = web_config_ref(prom_memo.w);
+		pthread_mutex_unlock(&prom_memo.lock);
+		return 0;
+	}
+	rc = web_config_load(path, out, err, errlen);
+	if (rc == 0) {
+		char *cp = strdup(path);
+
+		web_config_unref(prom_memo.w);
+		free(prom_memo.path);
+		prom_memo.w = cp ? web_config_ref(*out) : NULL;
+		prom_memo.path = cp;
+		prom_memo.st = st;
+		log_msg(LOGL_DEBUG, PROM, "web config read from %s", path);
+	}
+	pthread_mutex_unlock(&prom_memo.lock);
+	return rc;
+}
+
+/* After a failed rotation the running config takes the files as seen:
+ * the kept one must not hide them from the next SIGHUP's check. */
+static void web_memo_forget(void)
+{
+	pthread_mutex_lock(&prom_memo.lock);
+	web_config_unref(prom_memo.w);
+	prom_memo.w = NULL;
+	pthread_mutex_unlock(&prom_memo.lock);
+}
+
 int prom_web_config_check(const char *path, char *err, size_t errlen)
 {
 	struct web_config *w = NULL;
-	int rc = web_config_load(path, &w, err, errlen);
+	int rc = web_load_once(path, &w, err, errlen);
 
 	web_config_unref(w);
 	return rc;
 }
 
 /* Re-read the web config; a bad one leaves the running one. */
-static int web_reload(struct prom *p, const char *why)
+static int web_reload(struct prom *p, const char *why, bool fresh)
 {
 	struct web_config *w = NULL, *old;
 	char err[1024];
@@ -710,7 +956,22 @@ static int web_reload(struct prom *p, const char *why)
 
 	if (!p->web_path)
 		return 0;
-	rc = web_config_load(p->web_path, &w, err, sizeof(err));
+	rc = fresh ? web_config_load(p->web_path, &w, err, sizeof(err))
+		   : web_load_once(p->web_path, &w, err, sizeof(err));
+	if (rc == 0) {
+		bool same;
+
+		pthread_mutex_lock(&p->lock); /* the reaper may swap it */
+		same = w == p->web;
+		pthread_mutex_unlock(&p->lock);
+		if (same) { /* the running one, unchanged */
+			web_config_unref(w);
+			log_msg(LOGL_INFO, PROM,
+				"web config reloaded from %s (%s, unchanged)",
+				p->web_path, why);
+			return 0;
+		}
+	}
 	if (rc == 0 && w->tls != p->tls) {
 		snprintf(err, sizeof(err),
 			 "%s: TLS is turned %s; that takes a restart of the HTTP server "
@@ -729,6 +990,8 @@ static int web_reload(struct prom *p, const char *why)
 	}
 	pthread_mutex_lock(&p->lock);
 	old = p->web;
+	/* a scraper's cached check stays good (not one bcrypt per reload) */
+	web_auth_cache_carry(w, old);
 	p->web = w;
 	pthread_mutex_unlock(&p->lock);
 	web_config_unref(old);
@@ -758,10 +1021,12 @@ static void *reaper_main(void *arg)
 		}
 		if (rotate) {
 			pthread_mutex_unlock(&p->lock);
-			rotate = web_reload(p, "certificate files changed");
+			rotate = web_reload(p, "certificate files changed", true);
 			pthread_mutex_lock(&p->lock);
-			if (rotate < 0 && p->web) /* logged once per change */
+			if (rotate < 0 && p->web) { /* logged once per change */
+				web_memo_forget();
 				web_config_files_seen(p->web);
+			}
 			continue;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -826,6 +1091,7 @@ static void prom_free(struct prom *p)
 	free(p->web_path);
 	pthread_cond_destroy(&p->wake);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->auth_lock);
 	prom_gz_cache_fini(&p->gz);
 	free(p);
 }
@@ -917,6 +1183,9 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		return -ENOMEM;
 	prom_gz_cache_init(&p->gz);
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->auth_lock, NULL);
+	p->pool[0] = p->pool[1] = AUTH_CPU_BURST;
+	p->pool_at = now_s();
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
@@ -928,7 +1197,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 			prom_free(p);
 			return -ENOMEM;
 		}
-		rc = web_config_load(path, &p->web, err, sizeof(err));
+		rc = web_load_once(path, &p->web, err, sizeof(err));
 		if (rc < 0) {
 			log_msg(LOGL_ERROR, PROM, "%s", err);
 			prom_free(p);
@@ -1068,7 +1337,7 @@ static int prom_keep(void *state, const struct agent_config *old,
 
 		/* A file that does not load now is reported by prom_reload,
 		 * which keeps the running server and its config. */
-		if (web_config_load(path, &w, err, sizeof(err)) == 0)
+		if (web_load_once(path, &w, err, sizeof(err)) == 0)
 			same = w->tls == p->tls;
 		web_config_unref(w);
 		return same;
@@ -1079,7 +1348,7 @@ static int prom_keep(void *state, const struct agent_config *old,
 /* SIGHUP on a kept server: the web config file is read again. */
 static int prom_reload(void *state)
 {
-	return web_reload(state, "SIGHUP");
+	return web_reload(state, "SIGHUP", false);
 }
 
 /* At config load: the web config in effect must load (FILE:LINE errors),

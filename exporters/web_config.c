@@ -23,9 +23,6 @@
 #define WEB_MAX_BYTES (1 << 20)
 /* Every key of the format is at most three levels deep. */
 #define WEB_MAX_DEPTH 16
-/* bcrypt doubles its work per cost step: 16 is about 5 s per check here
- * already, and an auth check runs on the HTTP thread. */
-#define WEB_MAX_COST 16
 
 struct wparse {
 	const char *source;
@@ -670,22 +667,22 @@ static int parse_users(struct wparse *p, const yaml_node_t *map, int *max_cost)
 	return 0;
 }
 
-/* An unknown user is checked against this hash of the highest cost in the
- * file, so a wrong name takes as long as a wrong password. */
+/* The bcrypt settings ("$2b$NN$" and a random salt) that make every check
+ * cost the file's highest cost (see struct web_config). Salts only: no
+ * bcrypt runs here, so a reload costs no hashing. */
 static int make_dummy(struct web_config *w, int cost)
 {
 	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	struct crypt_data *cd;
-	const char *h;
 
-	if (!crypt_gensalt_rn("$2b$", (unsigned long)cost, NULL, 0, salt, sizeof(salt)))
-		return -errno;
-	cd = calloc(1, sizeof(*cd));
-	if (!cd)
-		return -ENOMEM;
-	h = crypt_r("accelmon: no such user", salt, cd);
-	w->dummy_hash = h && h[0] == '$' ? strdup(h) : NULL;
-	free(cd);
+	w->max_cost = cost;
+	for (int k = 4; k <= cost; k++) {
+		if (!crypt_gensalt_rn("$2b$", (unsigned long)k, NULL, 0, salt,
+				      sizeof(salt)))
+			return errno ? -errno : -EINVAL;
+		if (!(w->pad[k] = strdup(salt)))
+			return -ENOMEM;
+	}
+	w->dummy_hash = strdup(w->pad[cost]);
 	return w->dummy_hash ? 0 : -ENOMEM;
 }
 
@@ -887,6 +884,8 @@ void web_config_unref(struct web_config *w)
 	}
 	free(w->users);
 	free(w->dummy_hash);
+	for (size_t i = 0; i <= WEB_MAX_COST; i++)
+		free(w->pad[i]);
 	free(w->source);
 	explicit_bzero(w->cache, sizeof(w->cache));
 	pthread_mutex_destroy(&w->cache_lock);
@@ -955,39 +954,87 @@ static int auth_key(const char *user, const char *password, const char *hash,
 	return rc < 0 ? -EIO : 0;
 }
 
+static const struct web_user *find_user(const struct web_config *w, const char *user)
+{
+	const struct web_user *u = NULL;
+
+	for (size_t i = 0; i < w->nusers; i++)
+		if (!strcmp(w->users[i].name, user))
+			u = &w->users[i];
+	return u;
+}
+
+/* 1 when key is in the cache of recent successes (every entry compared). */
+static int cache_hit(struct web_config *w, const unsigned char key[32])
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&w->cache_lock);
+	for (unsigned i = 0; i < w->ncache; i++) {
+		unsigned char d = 0;
+
+		for (size_t j = 0; j < 32; j++)
+			d |= (unsigned char)(w->cache[i][j] ^ key[j]);
+		hit |= d == 0;
+	}
+	pthread_mutex_unlock(&w->cache_lock);
+	return hit;
+}
+
+void web_auth_cache_carry(struct web_config *w, struct web_config *from)
+{
+	if (!w || !from || w == from)
+		return;
+	pthread_mutex_lock(&from->cache_lock);
+	pthread_mutex_lock(&w->cache_lock);
+	memcpy(w->cache, from->cache, sizeof(w->cache));
+	w->ncache = from->ncache;
+	w->next = from->next;
+	pthread_mutex_unlock(&w->cache_lock);
+	pthread_mutex_unlock(&from->cache_lock);
+}
+
+int web_auth_cached(struct web_config *w, const char *user, const char *password)
+{
+	const struct web_user *u = w->nusers ? find_user(w, user) : NULL;
+	unsigned char key[32];
+	int hit;
+
+	if (!u || auth_key(user, password, u->hash, key) < 0)
+		return 0;
+	hit = cache_hit(w, key);
+	explicit_bzero(key, sizeof(key));
+	return hit;
+}
+
 int web_auth_check(struct web_config *w, const char *user, const char *password)
 {
 	const struct web_user *u = NULL;
 	struct crypt_data *cd;
 	const char *hash, *out;
 	unsigned char key[32];
-	int ok, keyed, hit = 0;
+	int ok, keyed, cost;
 
 	if (!w->nusers)
 		return 0;
-	for (size_t i = 0; i < w->nusers; i++)
-		if (!strcmp(w->users[i].name, user))
-			u = &w->users[i];
+	u = find_user(w, user);
 	hash = u ? u->hash : w->dummy_hash ? w->dummy_hash : w->users[0].hash;
 	keyed = u && auth_key(user, password, hash, key) == 0;
-	if (keyed) {
-		pthread_mutex_lock(&w->cache_lock);
-		for (unsigned i = 0; i < w->ncache; i++) {
-			unsigned char d = 0;
-
-			for (size_t j = 0; j < sizeof(key); j++)
-				d |= (unsigned char)(w->cache[i][j] ^ key[j]);
-			hit |= d == 0;
-		}
-		pthread_mutex_unlock(&w->cache_lock);
-		if (hit)
-			return 1;
+	if (keyed && cache_hit(w, key)) {
+		explicit_bzero(key, sizeof(key));
+		return 1;
 	}
 	cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return 0;
 	out = crypt_r(password, hash, cd);
 	ok = out && out[0] == '$' && equal_ct(out, hash) && u != NULL;
+	/* Up to the file's highest cost, whatever the outcome, so a user of
+	 * a low cost looks like any other user and like an unknown one. */
+	cost = u ? bcrypt_cost(u->hash) : w->max_cost;
+	for (int k = cost < 4 ? 4 : cost; k < w->max_cost && k <= WEB_MAX_COST; k++)
+		if (w->pad[k])
+			crypt_r(password, w->pad[k], cd);
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	if (ok && keyed) {

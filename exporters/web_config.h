@@ -31,6 +31,10 @@ struct web_file {
 };
 
 #define WEB_AUTH_CACHE 16
+/* bcrypt doubles its work per cost step: 12 is about 250 ms per check here
+ * already, and a check runs on the HTTP thread (bounded in rate by the
+ * exporter, see prometheus.c). */
+#define WEB_MAX_COST 12
 
 struct web_user {
 	char *name;
@@ -54,7 +58,14 @@ struct web_config {
 	size_t nheaders;
 	struct web_user *users;
 	size_t nusers;
-	char *dummy_hash; /* unknown users are checked against it (same work) */
+	/* Every check costs the file's highest bcrypt cost: an unknown user is
+	 * checked against dummy_hash (a bcrypt setting of that cost), a user
+	 * of a lower cost c gets settings pad[c]..pad[max_cost - 1] run after
+	 * the real check (2^c + 2^c + ... + 2^(max-1) = 2^max). No bcrypt runs
+	 * at load: these are salts, not hashes. */
+	char *dummy_hash;
+	char *pad[WEB_MAX_COST + 1];
+	int max_cost;
 	/* SHA-256 of user, password and hash of recent successful checks: a
 	 * scraper that sends the same credentials every 15 s costs one bcrypt
 	 * per reload, not one per scrape (as exporter-toolkit caches). */
@@ -86,5 +97,11 @@ void web_config_files_seen(struct web_config *w);
  * the same credentials skips bcrypt. 0 otherwise (and when the config has
  * no users: callers check nusers first). */
 int web_auth_check(struct web_config *w, const char *user, const char *password);
+/* Carry the success cache of from over to w (a reload): its keys hold the
+ * hash, so an entry of a user whose hash changed never matches again. */
+void web_auth_cache_carry(struct web_config *w, struct web_config *from);
+/* 1 when these credentials passed a recent check (the cache above): no
+ * bcrypt needed, so callers may let them through a rate limit on checks. */
+int web_auth_cached(struct web_config *w, const char *user, const char *password);
 
 #endif

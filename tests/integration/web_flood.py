@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 # Hostile HTTP clients for web_limits.sh: idle and slow-header connections
 # from many loopback addresses while a normal scrape is timed, a per-address
-# flood, the header deadline, and raw requests (bad Content-Length).
+# flood, the header deadline, raw requests (bad Content-Length), slow
+# request bodies, and wrong-password clients against basic auth.
+import base64
 import resource
 import socket
 import sys
+import threading
 import time
 
 
@@ -14,11 +17,16 @@ def raise_nofile(n):
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def scrape(port, timeout=5.0):
-    """One GET /metrics on a new connection: (status, seconds)."""
+def scrape(port, timeout=5.0, auth=None, src=None):
+    """One GET /metrics on a new connection: (status, seconds, bytes)."""
     t0 = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(src, 0) if src else None)
+    hdr = b""
+    if auth:
+        hdr = b"Authorization: Basic " + base64.b64encode(auth.encode()) + b"\r\n"
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\n" + hdr +
+              b"Connection: close\r\n\r\n")
     data = b""
     while True:
         c = s.recv(1 << 16)
@@ -151,6 +159,118 @@ def deadline(port, expect_s):
     return 0 if expect_s * 0.8 <= dt <= expect_s * 4 + 2 else 1
 
 
+def timed_scrapes(port, seconds, every, auth=None, tick=None):
+    """Scrape for seconds; tick() runs before each. (latencies, failed)."""
+    lat, bad = [], 0
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        if tick:
+            tick()
+        try:
+            st, dt, _ = scrape(port, auth=auth)
+        except OSError as e:
+            st, dt = 0, 99.0
+            print("scrape error: %s" % e)
+        if st != 200:
+            if bad < 3:
+                print("scrape answered %d" % st)
+            bad += 1
+        lat.append(dt)
+        time.sleep(every)
+    lat.sort()
+    return lat, bad
+
+
+def slow_body(port, n, n_ips, bound_s):
+    """n connections from n_ips addresses send a request with a 100 MB
+    Content-Length, then trickle its body a byte at a time: they must hold
+    nothing (refused at once), and scrapes go on answering."""
+    raise_nofile(n + 256)
+    ips = ["127.0.0.%d" % (2 + i) for i in range(n_ips)]
+    conns = [connect_from(ips[i % n_ips], port) for i in range(n)]
+    time.sleep(0.3)  # connected
+    for s in conns:
+        try:
+            s.send(b"POST /x HTTP/1.1\r\nHost: a\r\n"
+                   b"Content-Length: 100000000\r\n\r\nA")
+        except OSError:
+            pass
+    last = [time.monotonic()]
+
+    def trickle():  # one more body byte a second
+        if time.monotonic() - last[0] >= 1.0:
+            last[0] = time.monotonic()
+            for s in conns:
+                try:
+                    s.send(b"A")
+                except OSError:
+                    pass
+    lat, bad = timed_scrapes(port, 3.0, 0.1, tick=trickle)
+    refused = 0
+    for s in conns:
+        try:
+            refused += s.recv(64, socket.MSG_DONTWAIT).startswith(b"HTTP/1.1 405")
+        except OSError:
+            pass
+    held = server_held(port)
+    for s in conns:
+        s.close()
+    print("slow bodies: %d connections from %d addresses, %d answered 405, the "
+          "server held %d at the end" % (n, n_ips, refused, held))
+    print("scrape latency under slow bodies: n=%d min=%.1f ms median=%.1f ms "
+          "max=%.1f ms, failed=%d"
+          % (len(lat), lat[0] * 1e3, lat[len(lat) // 2] * 1e3, lat[-1] * 1e3, bad))
+    if bad or lat[-1] > bound_s or held > 16:
+        print("FAIL: a scrape failed or took over %.1f s, or the slow bodies "
+              "were held" % bound_s)
+        return 1
+    return 0
+
+
+def auth_flood(port, n, good, wrong, bound_s):
+    """n clients (one address each) send wrong passwords as fast as they
+    are answered while a client with the right ones scrapes."""
+    stop = threading.Event()
+    codes = {}
+    lock = threading.Lock()
+
+    def attacker(ip):
+        while not stop.is_set():
+            try:
+                st, _, _ = scrape(port, auth=wrong, src=ip)
+            except OSError:
+                st = 0
+            with lock:
+                codes[st] = codes.get(st, 0) + 1
+    # the scraper's credentials passed before (as a running Prometheus's
+    # have): its checks are cached, the attack's stall is what is measured
+    st, _, _ = scrape(port, auth=good)
+    if st != 200:
+        print("FAIL: the right password got %d" % st)
+        return 1
+    ts = [threading.Thread(target=attacker, args=("127.0.0.%d" % (2 + i),))
+          for i in range(n)]
+    for t in ts:
+        t.start()
+    time.sleep(0.5)  # the attack is on
+    lat, bad = timed_scrapes(port, 3.0, 0.1, auth=good)
+    stop.set()
+    for t in ts:
+        t.join()
+    print("wrong passwords: %d clients, answers %s" %
+          (n, " ".join("%d: %d" % kv for kv in sorted(codes.items()))))
+    print("scrape latency with the right password meanwhile: n=%d min=%.1f ms "
+          "median=%.1f ms max=%.1f ms, failed=%d"
+          % (len(lat), lat[0] * 1e3, lat[len(lat) // 2] * 1e3, lat[-1] * 1e3, bad))
+    # the median too: unlimited, every scrape waited (median 0.77 s), while
+    # a slow build (sanitizers) may stretch the one bcrypt a scrape meets
+    if bad or lat[-1] > bound_s or lat[len(lat) // 2] > 0.1 or not codes.get(429):
+        print("FAIL: a scrape failed or took over %.1f s, the median over "
+              "100 ms, or nothing was rate limited" % bound_s)
+        return 1
+    return 0
+
+
 def raw(port, request):
     """Send request bytes as they are; print what comes back (repr)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -179,8 +299,12 @@ def main():
         return deadline(port, float(a[0]))
     if mode == "raw":
         return raw(port, a[0])
+    if mode == "body":
+        return slow_body(port, int(a[0]), int(a[1]), float(a[2]))
+    if mode == "auth":
+        return auth_flood(port, int(a[0]), a[1], a[2], float(a[3]))
     if mode == "scrape":
-        st, dt, n = scrape(port)
+        st, dt, n = scrape(port, auth=a[0] if a else None)
         print("status %d, %.1f ms, %d bytes" % (st, dt * 1e3, n))
         return 0 if st == 200 else 1
     return 2

@@ -2,7 +2,8 @@
 # The web config end to end (issue 16), with certificates made here by
 # openssl: each client_auth_type with no, a trusted and an untrusted client
 # certificate; min/max_version; basic auth (good, bad, unknown user: 401 and
-# WWW-Authenticate: Basic); errors at start (exit 2, FILE:LINE) from the
+# WWW-Authenticate: Basic); a serverAuth-only client certificate refused;
+# errors at start (exit 2, FILE:LINE) from the
 # command line and from the config key; SIGHUP with a good and a bad web
 # config; a rotated certificate served without a signal; TLS turned off by
 # SIGHUP; and a real Prometheus scraping over TLS with basic auth.
@@ -27,6 +28,8 @@ mkcert srv localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
 mkcert srv2 localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
 mkcert good client ca
 mkcert bad client other
+# signed by the trusted CA, but for servers only (extendedKeyUsage)
+mkcert srvonly client ca "extendedKeyUsage=serverAuth"
 cp "$C/srv.crt" "$C/live.crt"
 cp "$C/srv.key" "$C/live.key"
 
@@ -49,7 +52,7 @@ port=$(free_port)
 url="https://localhost:$port"
 web NoClientCert
 printf 'collectors:\n  netdev: {enabled: false}\n  sim: {devices: 2, interval: 200ms}\n' > "$WORK/a.yaml"
-start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port" --web.config.file "$WORK/web.yml"
+start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port" --web.config.file "$WORK/web.yml" --log-level debug
 ok_start=""
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null --cacert "$C/ca.crt" "$url/-/healthy" 2>/dev/null && { ok_start=1; break; }
@@ -85,7 +88,16 @@ expect() { # expect TYPE none good bad: the codes wanted
   ok "$1: no/trusted/untrusted client certificate: $got"
 }
 expect NoClientCert 200 200 200
+# A SIGHUP reads the web config once (for the check, keep and the reload),
+# and not at all when it did not change.
+reads() { grep -c "web config read from" "$WORK/agent.log"; }
+r0=$(reads)
+hup
+[ "$(reads)" = "$r0" ] || fail "an unchanged web config was read again on SIGHUP: $((r0)) -> $(reads)"
+grep -q "web config reloaded from .*(SIGHUP, unchanged)" "$WORK/agent.log" || fail "no unchanged line"
 web RequestClientCert; hup
+[ "$(reads)" = $((r0 + 1)) ] || fail "a changed web config was read $(($(reads) - r0)) times on SIGHUP"
+ok "SIGHUP reads the web config once, unchanged not at all"
 expect RequestClientCert 200 200 200
 web RequireAnyClientCert; hup
 expect RequireAnyClientCert 000 200 200
@@ -93,6 +105,10 @@ web VerifyClientCertIfGiven; hup
 expect VerifyClientCertIfGiven 200 200 000
 web RequireAndVerifyClientCert; hup
 expect RequireAndVerifyClientCert 000 200 000
+# A certificate from the trusted CA whose extended key usage is serverAuth
+# only is refused, as Go refuses it (ExtKeyUsageClientAuth).
+[ "$(code srvonly)" = 000 ] || fail "RequireAndVerifyClientCert: a serverAuth-only certificate got $(code srvonly)"
+ok "RequireAndVerifyClientCert: a serverAuth-only certificate from the CA is refused"
 
 # Versions: curl --tlsv1.3 asks for at least 1.3, --tls-max 1.2 for at most 1.2.
 web NoClientCert "max_version: TLS12"; hup
