@@ -84,6 +84,7 @@ struct pc {
 	size_t nifs;
 	struct pc_info info[64];
 	size_t ninfo;
+	bool warned_local; /* the local address set overflowed once */
 };
 
 static const struct am_option pc_options[] = {
@@ -300,6 +301,22 @@ static bool pc_if_owns(struct pc *pc, const struct pc_if *ifp, const char *netde
 	return stat(path, &st) == 0;
 }
 
+/* One local address into an interface's table; said once when the set is
+ * full (the addresses past PP_MAX_LOCAL decide no direction). */
+static void pc_add_local(struct pc *pc, struct pc_if *ifp, const struct pp_addr *a)
+{
+	int rc = pp_table_add_local(&ifp->t, a);
+
+	if (rc < 0 && !pc->warned_local) {
+		pc->warned_local = true;
+		am_log(
+		    pc->ctx, AM_LOG_WARN,
+		    "%s: local addresses past %zu left out (%s): traffic to them counts "
+		    "as not_local",
+		    ifp->name, ifp->t.max_local, strerror(-rc));
+	}
+}
+
 /* Local addresses (direction) from getifaddrs and local_addresses; info
  * series for those of captured interfaces; info series of addresses gone
  * since the last call are retired. */
@@ -323,7 +340,7 @@ static int pc_addresses(struct pc *pc)
 			return -EINVAL;
 		}
 		for (size_t k = 0; k < pc->nifs; k++) {
-			pp_table_add_local(&pc->ifs[k].t, &a);
+			pc_add_local(pc, &pc->ifs[k], &a);
 			if (!pc_loopback(&a))
 				pc_info_add(pc, pc->ifs[k].name, &a);
 		}
@@ -335,33 +352,42 @@ static int pc_addresses(struct pc *pc)
 			am_log(pc->ctx, AM_LOG_ERROR, "getifaddrs: %s", strerror(-rc));
 			return rc;
 		}
-		for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-			struct pp_addr a = {0};
+		/* two passes: the captured interfaces' own addresses first, so
+		 * that they are never the ones left out past the bound */
+		for (int pass = 0; pass < 2; pass++)
+			for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+				struct pp_addr a = {0};
 
-			if (!i->ifa_addr)
-				continue;
-			if (i->ifa_addr->sa_family == AF_INET) {
-				a.af = 4;
-				memcpy(a.a,
-				       &((struct sockaddr_in *)(void *)i->ifa_addr)
-					    ->sin_addr,
-				       4);
-			} else if (i->ifa_addr->sa_family == AF_INET6) {
-				a.af = 6;
-				memcpy(a.a,
-				       &((struct sockaddr_in6 *)(void *)i->ifa_addr)
-					    ->sin6_addr,
-				       16);
-			} else
-				continue;
-			for (size_t k = 0; k < pc->nifs; k++) {
-				/* every address of the host decides direction */
-				pp_table_add_local(&pc->ifs[k].t, &a);
-				if (!pc_loopback(&a) &&
-				    pc_if_owns(pc, &pc->ifs[k], i->ifa_name))
-					pc_info_add(pc, pc->ifs[k].name, &a);
+				if (!i->ifa_addr)
+					continue;
+				if (i->ifa_addr->sa_family == AF_INET) {
+					a.af = 4;
+					memcpy(
+					    a.a,
+					    &((struct sockaddr_in *)(void *)i->ifa_addr)
+						 ->sin_addr,
+					    4);
+				} else if (i->ifa_addr->sa_family == AF_INET6) {
+					a.af = 6;
+					memcpy(
+					    a.a,
+					    &((struct sockaddr_in6 *)(void *)i->ifa_addr)
+						 ->sin6_addr,
+					    16);
+				} else
+					continue;
+				for (size_t k = 0; k < pc->nifs; k++) {
+					bool own =
+					    pc_if_owns(pc, &pc->ifs[k], i->ifa_name);
+
+					if (own != (pass == 0))
+						continue;
+					/* every address of the host decides direction */
+					pc_add_local(pc, &pc->ifs[k], &a);
+					if (own && !pc_loopback(&a))
+						pc_info_add(pc, pc->ifs[k].name, &a);
+				}
 			}
-		}
 		freeifaddrs(ifa);
 	}
 	for (size_t i = 0; i < pc->ninfo;) {

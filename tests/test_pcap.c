@@ -461,6 +461,149 @@ START_TEST(table_full_goes_to_other_and_idle_peers_leave)
 }
 END_TEST
 
+/* A named peer retired at the end of its linger keeps its entry one more
+ * linger (a tombstone): back, it continues from its value, not from 0. */
+START_TEST(retired_peer_returns_and_continues)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	struct pp_peer *a;
+
+	ck_assert_int_eq(pp_table_init(&t, 1, 16), 0);
+	t.on_drop = count_drop;
+	drops = 0;
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	feed(&t, "10.0.0.2", 100, 1);
+	pp_fold(&t, 0.001, 1); /* 1: A named, 100 */
+	feed(&t, "10.0.0.3", 10000, 1);
+	pp_fold(&t, 0.001, 1); /* 2: B named, A lingers */
+	feed(&t, "10.0.0.3", 10000, 1);
+	pp_fold(&t, 0.001, 1); /* 3: A retired, its score below 1 byte */
+	a = peer_of(&t, "10.0.0.2");
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!a->exported);
+	ck_assert_uint_eq(tx(&a->exp), 100);
+	ck_assert_uint_eq(drops, 0);
+	feed(&t, "10.0.0.2", 60, 1);
+	pp_fold(&t, 0.001, 1); /* 4: A back, named again */
+	a = peer_of(&t, "10.0.0.2");
+	ck_assert(a->exported && a->top);
+	ck_assert_uint_eq(tx(&a->exp), 160);
+	/* gone for good: retired again, then the tombstone leaves a linger later */
+	for (int i = 0; i < 4; i++) {
+		feed(&t, "10.0.0.3", 10000, 1);
+		pp_fold(&t, 0.001, 1);
+	}
+	ck_assert_ptr_null(peer_of(&t, "10.0.0.2"));
+	ck_assert_uint_eq(drops, 1);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* Full table: a new peer takes the place of the lowest-score entry without
+ * series (at most max_peers / 2 between folds), so a heavy newcomer is named
+ * at the next fold instead of staying in "other" behind a scan. */
+START_TEST(full_table_evicts_the_lowest_entry_without_series)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	uint64_t sent = 0;
+
+	ck_assert_int_eq(pp_table_init(&t, 1, 4), 0);
+	t.on_drop = count_drop;
+	drops = 0;
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	feed(&t, "10.0.0.2", 1000, 10);
+	pp_fold(&t, 0.5, 100);
+	feed(&t, "10.0.1.1", 60, 3);
+	feed(&t, "10.0.1.2", 60, 1);
+	feed(&t, "10.0.1.3", 60, 2);
+	sent = 10000 + 360;
+	pp_fold(&t, 0.5, 100);
+	ck_assert_uint_eq(t.used, 4);
+	/* the heavy one arrives: 10.0.1.2 (lowest score) leaves for it */
+	feed(&t, "10.0.0.9", 1500, 20);
+	sent += 30000;
+	ck_assert_uint_eq(t.overflow_pkts, 0);
+	ck_assert_ptr_nonnull(peer_of(&t, "10.0.0.9"));
+	ck_assert_ptr_null(peer_of(&t, "10.0.1.2"));
+	ck_assert_uint_eq(drops, 1);
+	/* one more eviction allowed before the next fold, then overflow */
+	feed(&t, "10.0.2.1", 60, 1);
+	feed(&t, "10.0.2.2", 60, 1);
+	sent += 120;
+	ck_assert_uint_eq(t.evictions, 2);
+	ck_assert_uint_eq(t.overflow_pkts, 1);
+	ck_assert_uint_eq(t.used, 4);
+	/* admitted by eviction: on probation at its first fold (a scan's
+	 * one-packet addresses get no series), named at the next */
+	pp_fold(&t, 0.5, 100);
+	ck_assert(!peer_of(&t, "10.0.0.9")->exported);
+	ck_assert(peer_of(&t, "10.0.0.2")->top);
+	feed(&t, "10.0.0.9", 1500, 20);
+	sent += 30000;
+	pp_fold(&t, 0.5, 100);
+	ck_assert(peer_of(&t, "10.0.0.9")->top);
+	ck_assert(peer_of(&t, "10.0.0.9")->exported);
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.9")->exp), 30000);
+	/* nothing lost, nothing counted twice */
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.9")->exp) +
+			      tx(&peer_of(&t, "10.0.0.2")->exp) + tx(&t.other.exp),
+			  sent);
+	/* the table still finds every entry after the rehash */
+	feed(&t, "10.0.2.1", 60, 1);
+	ck_assert_uint_eq(t.overflow_pkts, 1);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* Thousands of local addresses (IPVS service IPs): all decide direction. */
+START_TEST(many_local_addresses)
+{
+	struct pp_table t;
+	struct pp_addr a;
+	char text[48];
+
+	ck_assert_int_eq(pp_table_init(&t, 4, 16), 0);
+	for (int i = 4999; i >= 0; i--) {
+		snprintf(text, sizeof(text), "10.96.%d.%d", i / 250, i % 250 + 1);
+		pp_addr_parse(text, &a);
+		ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+		snprintf(text, sizeof(text), "fd00::%x", i + 1);
+		pp_addr_parse(text, &a);
+		ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+	}
+	ck_assert_uint_eq(t.nlocal, 10000);
+	ck_assert_uint_eq(t.nlocal4, 5000);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(text, sizeof(text), "10.96.%d.%d", i / 250, i % 250 + 1);
+		pp_addr_parse(text, &a);
+		ck_assert(pp_is_local(&t, &a));
+		snprintf(text, sizeof(text), "fd00::%x", i + 1);
+		pp_addr_parse(text, &a);
+		ck_assert(pp_is_local(&t, &a));
+	}
+	pp_addr_parse("10.96.0.0", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_addr_parse("10.96.20.1", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_addr_parse("fd00::0", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	/* past the bound: refused and counted, the rest still there */
+	t.max_local = 10000;
+	pp_addr_parse("192.168.0.1", &a);
+	ck_assert_int_eq(pp_table_add_local(&t, &a), -ENOSPC);
+	ck_assert_uint_eq(t.local_left_out, 1);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_table_clear_local(&t);
+	ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+	ck_assert(pp_is_local(&t, &a));
+	pp_table_free(&t);
+}
+END_TEST
+
 /* ---- the collector on a written file ---- */
 
 static void w_frame(struct pf_writer *w, const struct pf_spec *s, uint32_t caplen,
@@ -834,6 +977,9 @@ int main(void)
 	tcase_add_test(tt, top_k_folds_the_rest);
 	tcase_add_test(tt, leaving_the_top_k_is_monotonic);
 	tcase_add_test(tt, table_full_goes_to_other_and_idle_peers_leave);
+	tcase_add_test(tt, retired_peer_returns_and_continues);
+	tcase_add_test(tt, full_table_evicts_the_lowest_entry_without_series);
+	tcase_add_test(tt, many_local_addresses);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, replay_exact_figures);
 	tcase_add_test(tc, replay_top_k_and_filter);
