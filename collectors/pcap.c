@@ -57,6 +57,10 @@ struct pc_if {
 	/* pcap_stats of closed windows, and of the current handle */
 	uint64_t recv_acc, drop_acc, ifdrop_acc;
 	struct pcap_stat st;
+	/* a live handle that died (the interface went away): closed, reopened
+	 * at a later poll with a back-off */
+	bool dead;
+	int64_t reopen_ns, reopen_backoff_ns;
 	am_series_t s_recv, s_drop, s_ifdrop, s_capturing, s_capture_s;
 	am_series_t s_skip[PP_NSKIP];
 	struct pc_series other;
@@ -229,12 +233,14 @@ static int pc_open_file(struct pc *pc, struct pc_if *ifp)
 	return 0;
 }
 
-/* Close a live handle, keeping its statistics for the counters. */
+/* Close a live handle, keeping its statistics for the counters (the last
+ * ones read when the handle can no longer say). */
 static void pc_close(struct pc_if *ifp)
 {
 	if (!ifp->h)
 		return;
-	if (!ifp->offline && pcap_stats(ifp->h, &ifp->st) == 0) {
+	if (!ifp->offline) {
+		pcap_stats(ifp->h, &ifp->st);
 		ifp->recv_acc += ifp->st.ps_recv;
 		ifp->drop_acc += ifp->st.ps_drop;
 		ifp->ifdrop_acc += ifp->st.ps_ifdrop;
@@ -754,6 +760,44 @@ static void pc_window(struct pc *pc, struct pc_if *ifp, int64_t now)
 	}
 }
 
+/* Back-off of the reopening of a dead handle: 1 s doubling to 60 s. */
+#define PC_REOPEN_MIN_NS 1000000000LL
+#define PC_REOPEN_MAX_NS 60000000000LL
+
+/* A live handle that failed (PCAP_ERROR: "The interface disappeared"):
+ * closed, its statistics kept, capturing 0 until it reopens. */
+static void pc_dead(struct pc *pc, struct pc_if *ifp, int64_t now)
+{
+	am_log(pc->ctx, AM_LOG_WARN, "%s: capture failed (%s); reopening it", ifp->name,
+	       pcap_geterr(ifp->h));
+	am_read_error(pc->ctx);
+	pc_close(ifp);
+	ifp->capture_ns += (uint64_t)(now - ifp->capture_start_ns);
+	ifp->capturing = false;
+	ifp->dead = true;
+	ifp->reopen_backoff_ns = PC_REOPEN_MIN_NS;
+	ifp->reopen_ns = now + ifp->reopen_backoff_ns;
+}
+
+/* Reopen a dead handle when its back-off is over (needs CAP_NET_RAW
+ * still: agent/privileges.c keeps it for pcap). */
+static void pc_reopen(struct pc *pc, struct pc_if *ifp, int64_t now)
+{
+	if (now < ifp->reopen_ns)
+		return;
+	if (pc_open_live(pc, ifp) < 0) {
+		ifp->reopen_backoff_ns *= 2;
+		if (ifp->reopen_backoff_ns > PC_REOPEN_MAX_NS)
+			ifp->reopen_backoff_ns = PC_REOPEN_MAX_NS;
+		ifp->reopen_ns = now + ifp->reopen_backoff_ns;
+		return;
+	}
+	am_log(pc->ctx, AM_LOG_INFO, "%s: capturing again", ifp->name);
+	ifp->dead = false;
+	ifp->capturing = true;
+	ifp->capture_start_ns = now;
+}
+
 static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 {
 	int64_t now = am_poll_time_ns(pc->ctx);
@@ -762,6 +806,8 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 
 	if (ifp->rdma)
 		pc_window(pc, ifp, now);
+	else if (ifp->dead)
+		pc_reopen(pc, ifp, now);
 	cap_ns = ifp->capture_ns;
 	if (ifp->h && !ifp->eof) {
 		am_call_begin(pc->ctx, "pcap_dispatch");
@@ -778,13 +824,15 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 					break;
 		}
 		am_call_end(pc->ctx);
-		if (n < 0) {
+		if (n == PCAP_ERROR && !ifp->offline && !ifp->rdma) {
+			pc_dead(pc, ifp, now);
+		} else if (n < 0) {
 			/* a truncated file ends here: what came before counts */
 			am_log(pc->ctx, AM_LOG_WARN, "%s: %s", ifp->name,
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
 		}
-		if (!ifp->offline && pcap_stats(ifp->h, &ifp->st) < 0) {
+		if (ifp->h && !ifp->offline && pcap_stats(ifp->h, &ifp->st) < 0) {
 			am_log(pc->ctx, AM_LOG_WARN, "%s: pcap_stats: %s", ifp->name,
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
