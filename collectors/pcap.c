@@ -126,6 +126,33 @@ static bool pc_is_rdma(struct am_ctx *ctx, const char *name)
 	return strncmp(name, "mlx", 3) == 0 && strchr(name, '_') && !strchr(name, '.');
 }
 
+/* A captured netdev stacked on another captured one (a VLAN on its parent,
+ * a bridge or bond on a port: sysfs class/net/UPPER/lower_LOWER) sees the
+ * same frames twice. Said with am_found; -EINVAL. */
+static int pc_stacked(struct pc *pc)
+{
+	for (size_t i = 0; i < pc->nifs; i++)
+		for (size_t j = 0; j < pc->nifs; j++) {
+			char path[4096];
+			struct stat st;
+
+			if (i == j || pc->ifs[i].offline || pc->ifs[j].offline)
+				continue;
+			snprintf(path, sizeof(path), "%s/class/net/%s/lower_%s",
+				 am_sysfs(pc->ctx), pc->ifs[i].name, pc->ifs[j].name);
+			if (stat(path, &st) == 0) {
+				am_found(
+				    pc->ctx,
+				    "%s is stacked on %s (VLAN, bridge or bond): "
+				    "capturing both counts its traffic twice; capture "
+				    "one of them",
+				    pc->ifs[i].name, pc->ifs[j].name);
+				return -EINVAL;
+			}
+		}
+	return 0;
+}
+
 /* Open and activate the live handle: the privileged step (CAP_NET_RAW), done
  * at init, before the agent drops privileges (RDMA windows reopen: pcap.md).
  * 0, or a negative errno with am_found saying what and why. */
@@ -668,6 +695,8 @@ static int pc_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		rc = pc_add_if(pc, NULL, file);
 	for (size_t i = 0; rc == 0 && i < nif; i++)
 		rc = pc_add_if(pc, am_cfg_list_at(cfg, "interfaces", i), NULL);
+	if (rc == 0)
+		rc = pc_stacked(pc);
 	for (size_t i = 0; rc == 0 && i < pc->nifs; i++) {
 		struct pc_if *ifp = &pc->ifs[i];
 		const char *lv[2] = {ifp->name, NULL};
@@ -920,6 +949,18 @@ static int pc_check(const struct am_config *cfg, char *key, size_t keylen, char 
 		snprintf(why, whylen, "nothing to capture: set interfaces (or file)");
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < nif; i++)
+		if (strcmp(am_cfg_list_at(cfg, "interfaces", i), "any") == 0) {
+			/* "any" is every netdev at once: a stacked device and its
+			 * lower device would count twice, and no device owns the
+			 * addresses the info series need */
+			snprintf(key, keylen, "interfaces[%zu]", i);
+			snprintf(why, whylen,
+				 "\"any\" is not supported (stacked devices would count "
+				 "twice, and it has no addresses of its own): name the "
+				 "netdevs to capture");
+			return -EINVAL;
+		}
 	if (file && !am_cfg_list_len(cfg, "local_addresses")) {
 		snprintf(key, keylen, "local_addresses");
 		snprintf(why, whylen,

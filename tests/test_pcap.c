@@ -867,6 +867,49 @@ START_TEST(config_errors)
 }
 END_TEST
 
+/* "any" is refused at config load (check hook): it would count a stacked
+ * device and its lower device twice and owns no addresses. */
+START_TEST(any_refused_at_load)
+{
+	char err[256] = "";
+	const struct am_config *cfg =
+	    fake_am_config(C, PC, "{interfaces: [lo, any]}", err, sizeof(err));
+	char key[64] = "", why[256] = "";
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_nonnull(PC->check);
+	ck_assert_int_eq(PC->check(cfg, key, sizeof(key), why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(key, "interfaces[1]");
+	ck_assert_msg(strstr(why, "\"any\" is not supported"), "%s", why);
+	cfg = fake_am_config(C, PC, "{interfaces: [lo]}", err, sizeof(err));
+	ck_assert_int_eq(PC->check(cfg, key, sizeof(key), why, sizeof(why)), 0);
+}
+END_TEST
+
+/* A netdev stacked on another captured one (sysfs lower_X): refused. */
+START_TEST(stacked_devices_refused)
+{
+	char sys[128], p[256];
+	static const char *const mk[] = {"", "/class", "/class/net", "/class/net/vlan7",
+					 "/class/net/vlan7/lower_lo"};
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	for (size_t i = 0; i < sizeof(mk) / sizeof(mk[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", sys, mk[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	}
+	fake_am_set_sysfs(C, sys);
+	ck_assert_int_eq(start("{interfaces: [lo, vlan7]}"), -EINVAL);
+	ck_assert_str_eq(fake_am_found(C),
+			 "vlan7 is stacked on lo (VLAN, bridge or bond): capturing both "
+			 "counts its traffic twice; capture one of them");
+	for (size_t i = sizeof(mk) / sizeof(mk[0]); i-- > 0;) {
+		snprintf(p, sizeof(p), "%s%s", sys, mk[i]);
+		rmdir(p);
+	}
+}
+END_TEST
+
 /* Without CAP_NET_RAW: one clear line, -EPERM (the agent goes on). Run as
  * nobody in a child, so the suite itself keeps its privileges. */
 START_TEST(no_cap_net_raw)
@@ -986,6 +1029,8 @@ int main(void)
 	tcase_add_test(tc, replay_truncated_file);
 	tcase_add_test(tc, replay_other_link_types);
 	tcase_add_test(tc, config_errors);
+	tcase_add_test(tc, any_refused_at_load);
+	tcase_add_test(tc, stacked_devices_refused);
 	tcase_add_test(tc, no_cap_net_raw);
 	tcase_add_test(tc, rdma_windows_on_a_live_handle);
 	suite_add_tcase(s, tp);
