@@ -196,24 +196,31 @@ static enum pp_skip pp_l3(uint16_t ethertype, const uint8_t *p, uint32_t n,
 	}
 }
 
-static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+/* The frame behind a link header: `et` is the header's EtherType (or
+ * cooked protocol) and p the bytes after the header. A VLAN tag there is the
+ * 2-byte TCI and the next EtherType, the same behind Ethernet and behind
+ * Linux cooked v1/v2 (libpcap puts an offloaded tag back that way). */
+static enum pp_skip pp_tagged(uint16_t et, const uint8_t *p, uint32_t n,
+			      struct pp_pkt *out)
 {
-	uint32_t off = 12;
-	uint16_t et;
+	uint32_t off = 0;
 
-	if (n < 14)
-		return PP_SKIP_TRUNCATED;
-	et = rd16(p + off);
 	for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
 		if (i == PP_MAX_VLAN)
 			return PP_SKIP_NOT_IP;
-		off += 4;
-		if (off + 2 > n)
+		if (off + 4 > n)
 			return PP_SKIP_TRUNCATED;
-		et = rd16(p + off);
+		et = rd16(p + off + 2);
+		off += 4;
 	}
-	off += 2;
 	return pp_l3(et, p + off, n - off, out);
+}
+
+static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	if (n < 14)
+		return PP_SKIP_TRUNCATED;
+	return pp_tagged(rd16(p + 12), p + 14, n - 14, out);
 }
 
 /* Raw IP (no link header): the version nibble says which. */
@@ -251,11 +258,11 @@ enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32
 		break;
 	case PP_LINK_SLL: /* 16 bytes, protocol at 14 */
 		s = caplen < 16 ? PP_SKIP_TRUNCATED
-				: pp_l3(rd16(data + 14), data + 16, caplen - 16, out);
+				: pp_tagged(rd16(data + 14), data + 16, caplen - 16, out);
 		break;
 	case PP_LINK_SLL2: /* 20 bytes, protocol first */
 		s = caplen < 20 ? PP_SKIP_TRUNCATED
-				: pp_l3(rd16(data), data + 20, caplen - 20, out);
+				: pp_tagged(rd16(data), data + 20, caplen - 20, out);
 		break;
 	case PP_LINK_NULL: /* a host-order AF_ value: 2 is IPv4 everywhere */
 		s = caplen < 4 ? PP_SKIP_TRUNCATED : pp_raw(data + 4, caplen - 4, out);

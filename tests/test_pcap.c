@@ -326,6 +326,50 @@ START_TEST(link_types)
 }
 END_TEST
 
+/* VLAN tags behind Linux cooked headers: the same tag walk as Ethernet
+ * (libpcap puts an offloaded tag back as protocol 0x8100, TCI, EtherType). */
+START_TEST(vlan_behind_cooked_headers)
+{
+	uint8_t ip[9000], f[9000];
+	struct pf_spec s = {
+	    .src = "10.1.0.1", .dst = "10.1.0.2", .proto = 6, .payload = 10, .raw = true};
+	size_t n = frame(ip, &s);
+	struct pp_pkt p;
+
+	/* SLL v1: protocol 0x8100 at 14, then TCI 0x0007 and 0x8100 (QinQ),
+	 * TCI, 0x0800, the IP packet at 24 */
+	memset(f, 0, 24);
+	f[14] = 0x81;
+	f[17] = 0x07;
+	f[18] = 0x81;
+	f[20] = 0x00;
+	f[21] = 0x09;
+	f[22] = 0x08;
+	memcpy(f + 24, ip, n);
+	pp_parse(PP_LINK_SLL, f, (uint32_t)n + 24, (uint32_t)n + 24, &p);
+	ck_assert_int_eq(p.skip, PP_SKIP_NONE);
+	ck_assert_int_eq(p.proto, PP_TCP);
+	ck_assert_uint_eq(p.dst.a[3], 2);
+	/* cut inside the second tag */
+	ck_assert_int_eq(pp_parse(PP_LINK_SLL, f, 21, 21, &p), PP_SKIP_TRUNCATED);
+	/* SLL v2: protocol 0x8100 first, the tag after the 20-byte header */
+	memset(f, 0, 24);
+	f[0] = 0x81;
+	f[21] = 0x07;
+	f[22] = 0x08;
+	memcpy(f + 24, ip, n);
+	pp_parse(PP_LINK_SLL2, f, (uint32_t)n + 24, (uint32_t)n + 24, &p);
+	ck_assert_int_eq(p.skip, PP_SKIP_NONE);
+	ck_assert_int_eq(p.proto, PP_TCP);
+	/* five tags: past PP_MAX_VLAN, not IP */
+	memset(f, 0, 40);
+	f[0] = 0x81;
+	for (int i = 0; i < 5; i++)
+		f[20 + 4 * i + 2] = 0x81;
+	ck_assert_int_eq(pp_parse(PP_LINK_SLL2, f, 60, 60, &p), PP_SKIP_NOT_IP);
+}
+END_TEST
+
 /* ---- the top-K table ---- */
 
 static void feed(struct pp_table *t, const char *peer, uint32_t bytes, int n)
@@ -827,6 +871,29 @@ START_TEST(replay_other_link_types)
 	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.9,udp"), 100);
 	PC->fini(C, S);
 	S = NULL;
+	/* Linux cooked v1 ("any"-style capture) with a VLAN tag: parsed */
+	{
+		uint8_t ip[256], f[256];
+		size_t n = frame(ip, &(struct pf_spec){.src = "10.0.0.1",
+						       .dst = "10.0.0.8",
+						       .proto = 17,
+						       .payload = 50,
+						       .raw = true});
+
+		memset(f, 0, 20);
+		f[14] = 0x81;
+		f[17] = 0x05;
+		f[18] = 0x08;
+		memcpy(f + 20, ip, n);
+		ck_assert_int_eq(pf_open(&w, path, DLT_LINUX_SLL, 128), 0);
+		pf_write(&w, f, n + 20, 0, 0);
+		pf_close(&w);
+	}
+	ck_assert_int_eq(start_file(""), 0);
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.8,udp"), 20 + 20 + 8 + 50);
+	PC->fini(C, S);
+	S = NULL;
 	/* 802.11: refused at init with the link type named */
 	ck_assert_int_eq(pf_open(&w, path, DLT_IEEE802_11, 128), 0);
 	pf_write(&w, (const uint8_t *)"0123456789abcdefghijklmn", 24, 0, 0);
@@ -1017,6 +1084,7 @@ int main(void)
 	tcase_add_test(tp, ipv6_extension_headers);
 	tcase_add_test(tp, truncated_and_lying);
 	tcase_add_test(tp, link_types);
+	tcase_add_test(tp, vlan_behind_cooked_headers);
 	tcase_add_test(tt, top_k_folds_the_rest);
 	tcase_add_test(tt, leaving_the_top_k_is_monotonic);
 	tcase_add_test(tt, table_full_goes_to_other_and_idle_peers_leave);
