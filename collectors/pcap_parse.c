@@ -603,6 +603,17 @@ static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp
 		c->ecn_ce[d]++;
 }
 
+/* A multicast destination (224.0.0.0/4, ff00::/8) or the limited
+ * broadcast 255.255.255.255. A subnet-directed broadcast needs the netmask
+ * and stays not_local. */
+static bool pp_group(const struct pp_addr *a)
+{
+	if (a->af == 4)
+		return (a->a[0] & 0xf0) == 0xe0 || (a->a[0] == 255 && a->a[1] == 255 &&
+						    a->a[2] == 255 && a->a[3] == 255);
+	return a->a[0] == 0xff;
+}
+
 enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 {
 	const struct pp_addr *peer;
@@ -618,7 +629,10 @@ enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 	if (pp_is_local(t, &p->src)) {
 		d = PP_TX;
 		peer = &p->dst;
-	} else if (pp_is_local(t, &p->dst)) {
+	} else if (pp_is_local(t, &p->dst) || pp_group(&p->dst)) {
+		/* to a group (multicast, limited broadcast) from elsewhere:
+		 * received from its source, as this node's own group traffic
+		 * counts as transmit to the group */
 		d = PP_RX;
 		peer = &p->src;
 	} else {

@@ -603,6 +603,47 @@ START_TEST(full_table_evicts_the_lowest_entry_without_series)
 }
 END_TEST
 
+/* Group destinations: this node's own multicast/broadcast is transmit to
+ * the group address; another node's is receive from its source (not
+ * not_local); a subnet-directed broadcast stays not_local. */
+START_TEST(multicast_and_broadcast_direction)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	struct pp_pkt p = {.proto = PP_UDP, .bytes = 100};
+	static const char *const groups[] = {"239.1.2.3", "224.0.0.251",
+					     "255.255.255.255", "ff02::1"};
+
+	ck_assert_int_eq(pp_table_init(&t, 8, 32), 0);
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	pp_addr_parse("fd00::1", &me);
+	pp_table_add_local(&t, &me);
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		bool v6 = strchr(groups[i], ':') != NULL;
+
+		/* sent by this node: transmit, peer = the group */
+		pp_addr_parse(v6 ? "fd00::1" : "10.0.0.1", &p.src);
+		pp_addr_parse(groups[i], &p.dst);
+		ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NONE);
+		/* from another node to the group: receive from that node */
+		pp_addr_parse(v6 ? "fd00::7" : "10.0.0.7", &p.src);
+		ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NONE);
+	}
+	pp_addr_parse("10.0.0.7", &p.src);
+	pp_addr_parse("10.0.0.255", &p.dst);
+	ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NOT_LOCAL);
+	pp_fold(&t, 1.0, 10);
+	ck_assert_uint_eq(tx(&peer_of(&t, "239.1.2.3")->exp), 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "255.255.255.255")->exp), 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "ff02::1")->exp), 100);
+	ck_assert_uint_eq(peer_of(&t, "10.0.0.7")->exp.f[PP_UDP][PP_RX].bytes, 300);
+	ck_assert_uint_eq(peer_of(&t, "fd00::7")->exp.f[PP_UDP][PP_RX].bytes, 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.7")->exp), 0);
+	pp_table_free(&t);
+}
+END_TEST
+
 /* Thousands of local addresses (IPVS service IPs): all decide direction. */
 START_TEST(many_local_addresses)
 {
@@ -1091,6 +1132,7 @@ int main(void)
 	tcase_add_test(tt, retired_peer_returns_and_continues);
 	tcase_add_test(tt, full_table_evicts_the_lowest_entry_without_series);
 	tcase_add_test(tt, many_local_addresses);
+	tcase_add_test(tt, multicast_and_broadcast_direction);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, replay_exact_figures);
 	tcase_add_test(tc, replay_top_k_and_filter);
