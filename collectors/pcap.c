@@ -54,7 +54,8 @@ struct pc_if {
 	bool capturing;
 	int64_t win_end_ns, next_win_ns, capture_start_ns;
 	uint64_t capture_ns; /* time spent capturing, all windows */
-	/* pcap_stats of closed windows, and of the current handle */
+	/* 64-bit totals (pcap_stats deltas of every handle; a replay: records
+	 * read), and the last pcap_stats reading of the current handle */
 	uint64_t recv_acc, drop_acc, ifdrop_acc;
 	struct pcap_stat st;
 	/* a live handle that died (the interface went away): closed, reopened
@@ -260,18 +261,30 @@ static int pc_open_file(struct pc *pc, struct pc_if *ifp)
 	return 0;
 }
 
+/* pcap_stats of a live handle into 64-bit totals: its fields are 32-bit
+ * counters that wrap, so the difference from the last reading (modulo 2^32)
+ * is added; the totals never go backwards. -1 when the handle cannot say. */
+static int pc_stats(struct pc_if *ifp)
+{
+	struct pcap_stat now;
+
+	if (pcap_stats(ifp->h, &now) < 0)
+		return -1;
+	ifp->recv_acc += (uint32_t)(now.ps_recv - ifp->st.ps_recv);
+	ifp->drop_acc += (uint32_t)(now.ps_drop - ifp->st.ps_drop);
+	ifp->ifdrop_acc += (uint32_t)(now.ps_ifdrop - ifp->st.ps_ifdrop);
+	ifp->st = now;
+	return 0;
+}
+
 /* Close a live handle, keeping its statistics for the counters (the last
  * ones read when the handle can no longer say). */
 static void pc_close(struct pc_if *ifp)
 {
 	if (!ifp->h)
 		return;
-	if (!ifp->offline) {
-		pcap_stats(ifp->h, &ifp->st);
-		ifp->recv_acc += ifp->st.ps_recv;
-		ifp->drop_acc += ifp->st.ps_drop;
-		ifp->ifdrop_acc += ifp->st.ps_ifdrop;
-	}
+	if (!ifp->offline)
+		pc_stats(ifp);
 	memset(&ifp->st, 0, sizeof(ifp->st));
 	pcap_close(ifp->h);
 	ifp->h = NULL;
@@ -282,6 +295,10 @@ static void pc_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char 
 	struct pc_if *ifp = (struct pc_if *)user;
 	struct pp_pkt pkt;
 
+	/* a replay's "received" is the records read, also those before a
+	 * truncated file's error (pcap_dispatch then returns -1, not a count) */
+	if (ifp->offline)
+		ifp->recv_acc++;
 	pp_parse(ifp->linktype, bytes, hdr->caplen, hdr->len, &pkt);
 	pp_account(&ifp->t, &pkt);
 }
@@ -844,8 +861,6 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 			/* the whole file at the first poll: --once prints it all */
 			n = pcap_dispatch(ifp->h, -1, pc_packet, (u_char *)ifp);
 			ifp->eof = true;
-			if (n > 0)
-				ifp->recv_acc += (uint64_t)n;
 		} else {
 			for (int r = 0; r < PC_MAX_ROUNDS; r++)
 				if ((n = pcap_dispatch(ifp->h, -1, pc_packet,
@@ -861,7 +876,7 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
 		}
-		if (ifp->h && !ifp->offline && pcap_stats(ifp->h, &ifp->st) < 0) {
+		if (ifp->h && !ifp->offline && pc_stats(ifp) < 0) {
 			am_log(pc->ctx, AM_LOG_WARN, "%s: pcap_stats: %s", ifp->name,
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
@@ -872,9 +887,9 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 	pc_export(pc, ifp);
 	/* a replay reads every record (received: the records read, after
 	 * the filter) and drops none */
-	am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc + ifp->st.ps_recv);
-	am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc + ifp->st.ps_drop);
-	am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc + ifp->st.ps_ifdrop);
+	am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc);
+	am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc);
+	am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc);
 	if (!ifp->offline)
 		am_emit_u64(pc->ctx, ifp->s_capture_s, cap_ns);
 	am_emit(pc->ctx, ifp->s_capturing, ifp->capturing && !ifp->eof);

@@ -886,6 +886,8 @@ START_TEST(replay_truncated_file)
 	ck_assert_int_eq(start_file(""), 0);
 	ck_assert_int_eq(PC->poll(C, S), 0);
 	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.2,rocev2"), 1148);
+	/* the 17 records before the cut one count as received */
+	ck_assert_uint_eq(val("fabric_pcap_received_packets_total", "t.pcap"), 17);
 	ck_assert_uint_eq(
 	    val("fabric_pcap_unattributed_packets_total", "t.pcap,not_local"), 1);
 	ck_assert_uint_eq(fake_am_log_count(C, "truncated"), 1);
