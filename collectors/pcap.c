@@ -54,9 +54,14 @@ struct pc_if {
 	bool capturing;
 	int64_t win_end_ns, next_win_ns, capture_start_ns;
 	uint64_t capture_ns; /* time spent capturing, all windows */
-	/* pcap_stats of closed windows, and of the current handle */
+	/* 64-bit totals (pcap_stats deltas of every handle; a replay: records
+	 * read), and the last pcap_stats reading of the current handle */
 	uint64_t recv_acc, drop_acc, ifdrop_acc;
 	struct pcap_stat st;
+	/* a live handle that died (the interface went away): closed, reopened
+	 * at a later poll with a back-off */
+	bool dead;
+	int64_t reopen_ns, reopen_backoff_ns;
 	am_series_t s_recv, s_drop, s_ifdrop, s_capturing, s_capture_s;
 	am_series_t s_skip[PP_NSKIP];
 	struct pc_series other;
@@ -84,6 +89,7 @@ struct pc {
 	size_t nifs;
 	struct pc_info info[64];
 	size_t ninfo;
+	bool warned_local; /* the local address set overflowed once */
 };
 
 static const struct am_option pc_options[] = {
@@ -119,6 +125,33 @@ static bool pc_is_rdma(struct am_ctx *ctx, const char *name)
 	if (stat(path, &st) == 0)
 		return true;
 	return strncmp(name, "mlx", 3) == 0 && strchr(name, '_') && !strchr(name, '.');
+}
+
+/* A captured netdev stacked on another captured one (a VLAN on its parent,
+ * a bridge or bond on a port: sysfs class/net/UPPER/lower_LOWER) sees the
+ * same frames twice. Said with am_found; -EINVAL. */
+static int pc_stacked(struct pc *pc)
+{
+	for (size_t i = 0; i < pc->nifs; i++)
+		for (size_t j = 0; j < pc->nifs; j++) {
+			char path[4096];
+			struct stat st;
+
+			if (i == j || pc->ifs[i].offline || pc->ifs[j].offline)
+				continue;
+			snprintf(path, sizeof(path), "%s/class/net/%s/lower_%s",
+				 am_sysfs(pc->ctx), pc->ifs[i].name, pc->ifs[j].name);
+			if (stat(path, &st) == 0) {
+				am_found(
+				    pc->ctx,
+				    "%s is stacked on %s (VLAN, bridge or bond): "
+				    "capturing both counts its traffic twice; capture "
+				    "one of them",
+				    pc->ifs[i].name, pc->ifs[j].name);
+				return -EINVAL;
+			}
+		}
+	return 0;
 }
 
 /* Open and activate the live handle: the privileged step (CAP_NET_RAW), done
@@ -228,16 +261,30 @@ static int pc_open_file(struct pc *pc, struct pc_if *ifp)
 	return 0;
 }
 
-/* Close a live handle, keeping its statistics for the counters. */
+/* pcap_stats of a live handle into 64-bit totals: its fields are 32-bit
+ * counters that wrap, so the difference from the last reading (modulo 2^32)
+ * is added; the totals never go backwards. -1 when the handle cannot say. */
+static int pc_stats(struct pc_if *ifp)
+{
+	struct pcap_stat now;
+
+	if (pcap_stats(ifp->h, &now) < 0)
+		return -1;
+	ifp->recv_acc += (uint32_t)(now.ps_recv - ifp->st.ps_recv);
+	ifp->drop_acc += (uint32_t)(now.ps_drop - ifp->st.ps_drop);
+	ifp->ifdrop_acc += (uint32_t)(now.ps_ifdrop - ifp->st.ps_ifdrop);
+	ifp->st = now;
+	return 0;
+}
+
+/* Close a live handle, keeping its statistics for the counters (the last
+ * ones read when the handle can no longer say). */
 static void pc_close(struct pc_if *ifp)
 {
 	if (!ifp->h)
 		return;
-	if (!ifp->offline && pcap_stats(ifp->h, &ifp->st) == 0) {
-		ifp->recv_acc += ifp->st.ps_recv;
-		ifp->drop_acc += ifp->st.ps_drop;
-		ifp->ifdrop_acc += ifp->st.ps_ifdrop;
-	}
+	if (!ifp->offline)
+		pc_stats(ifp);
 	memset(&ifp->st, 0, sizeof(ifp->st));
 	pcap_close(ifp->h);
 	ifp->h = NULL;
@@ -248,6 +295,10 @@ static void pc_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char 
 	struct pc_if *ifp = (struct pc_if *)user;
 	struct pp_pkt pkt;
 
+	/* a replay's "received" is the records read, also those before a
+	 * truncated file's error (pcap_dispatch then returns -1, not a count) */
+	if (ifp->offline)
+		ifp->recv_acc++;
 	pp_parse(ifp->linktype, bytes, hdr->caplen, hdr->len, &pkt);
 	pp_account(&ifp->t, &pkt);
 }
@@ -300,6 +351,22 @@ static bool pc_if_owns(struct pc *pc, const struct pc_if *ifp, const char *netde
 	return stat(path, &st) == 0;
 }
 
+/* One local address into an interface's table; said once when the set is
+ * full (the addresses past PP_MAX_LOCAL decide no direction). */
+static void pc_add_local(struct pc *pc, struct pc_if *ifp, const struct pp_addr *a)
+{
+	int rc = pp_table_add_local(&ifp->t, a);
+
+	if (rc < 0 && !pc->warned_local) {
+		pc->warned_local = true;
+		am_log(
+		    pc->ctx, AM_LOG_WARN,
+		    "%s: local addresses past %zu left out (%s): traffic to them counts "
+		    "as not_local",
+		    ifp->name, ifp->t.max_local, strerror(-rc));
+	}
+}
+
 /* Local addresses (direction) from getifaddrs and local_addresses; info
  * series for those of captured interfaces; info series of addresses gone
  * since the last call are retired. */
@@ -323,7 +390,7 @@ static int pc_addresses(struct pc *pc)
 			return -EINVAL;
 		}
 		for (size_t k = 0; k < pc->nifs; k++) {
-			pp_table_add_local(&pc->ifs[k].t, &a);
+			pc_add_local(pc, &pc->ifs[k], &a);
 			if (!pc_loopback(&a))
 				pc_info_add(pc, pc->ifs[k].name, &a);
 		}
@@ -335,33 +402,42 @@ static int pc_addresses(struct pc *pc)
 			am_log(pc->ctx, AM_LOG_ERROR, "getifaddrs: %s", strerror(-rc));
 			return rc;
 		}
-		for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-			struct pp_addr a = {0};
+		/* two passes: the captured interfaces' own addresses first, so
+		 * that they are never the ones left out past the bound */
+		for (int pass = 0; pass < 2; pass++)
+			for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+				struct pp_addr a = {0};
 
-			if (!i->ifa_addr)
-				continue;
-			if (i->ifa_addr->sa_family == AF_INET) {
-				a.af = 4;
-				memcpy(a.a,
-				       &((struct sockaddr_in *)(void *)i->ifa_addr)
-					    ->sin_addr,
-				       4);
-			} else if (i->ifa_addr->sa_family == AF_INET6) {
-				a.af = 6;
-				memcpy(a.a,
-				       &((struct sockaddr_in6 *)(void *)i->ifa_addr)
-					    ->sin6_addr,
-				       16);
-			} else
-				continue;
-			for (size_t k = 0; k < pc->nifs; k++) {
-				/* every address of the host decides direction */
-				pp_table_add_local(&pc->ifs[k].t, &a);
-				if (!pc_loopback(&a) &&
-				    pc_if_owns(pc, &pc->ifs[k], i->ifa_name))
-					pc_info_add(pc, pc->ifs[k].name, &a);
+				if (!i->ifa_addr)
+					continue;
+				if (i->ifa_addr->sa_family == AF_INET) {
+					a.af = 4;
+					memcpy(
+					    a.a,
+					    &((struct sockaddr_in *)(void *)i->ifa_addr)
+						 ->sin_addr,
+					    4);
+				} else if (i->ifa_addr->sa_family == AF_INET6) {
+					a.af = 6;
+					memcpy(
+					    a.a,
+					    &((struct sockaddr_in6 *)(void *)i->ifa_addr)
+						 ->sin6_addr,
+					    16);
+				} else
+					continue;
+				for (size_t k = 0; k < pc->nifs; k++) {
+					bool own =
+					    pc_if_owns(pc, &pc->ifs[k], i->ifa_name);
+
+					if (own != (pass == 0))
+						continue;
+					/* every address of the host decides direction */
+					pc_add_local(pc, &pc->ifs[k], &a);
+					if (own && !pc_loopback(&a))
+						pc_info_add(pc, pc->ifs[k].name, &a);
+				}
 			}
-		}
 		freeifaddrs(ifa);
 	}
 	for (size_t i = 0; i < pc->ninfo;) {
@@ -636,6 +712,8 @@ static int pc_init(struct am_ctx *ctx, const struct am_config *cfg, void **state
 		rc = pc_add_if(pc, NULL, file);
 	for (size_t i = 0; rc == 0 && i < nif; i++)
 		rc = pc_add_if(pc, am_cfg_list_at(cfg, "interfaces", i), NULL);
+	if (rc == 0)
+		rc = pc_stacked(pc);
 	for (size_t i = 0; rc == 0 && i < pc->nifs; i++) {
 		struct pc_if *ifp = &pc->ifs[i];
 		const char *lv[2] = {ifp->name, NULL};
@@ -728,6 +806,44 @@ static void pc_window(struct pc *pc, struct pc_if *ifp, int64_t now)
 	}
 }
 
+/* Back-off of the reopening of a dead handle: 1 s doubling to 60 s. */
+#define PC_REOPEN_MIN_NS 1000000000LL
+#define PC_REOPEN_MAX_NS 60000000000LL
+
+/* A live handle that failed (PCAP_ERROR: "The interface disappeared"):
+ * closed, its statistics kept, capturing 0 until it reopens. */
+static void pc_dead(struct pc *pc, struct pc_if *ifp, int64_t now)
+{
+	am_log(pc->ctx, AM_LOG_WARN, "%s: capture failed (%s); reopening it", ifp->name,
+	       pcap_geterr(ifp->h));
+	am_read_error(pc->ctx);
+	pc_close(ifp);
+	ifp->capture_ns += (uint64_t)(now - ifp->capture_start_ns);
+	ifp->capturing = false;
+	ifp->dead = true;
+	ifp->reopen_backoff_ns = PC_REOPEN_MIN_NS;
+	ifp->reopen_ns = now + ifp->reopen_backoff_ns;
+}
+
+/* Reopen a dead handle when its back-off is over (needs CAP_NET_RAW
+ * still: agent/privileges.c keeps it for pcap). */
+static void pc_reopen(struct pc *pc, struct pc_if *ifp, int64_t now)
+{
+	if (now < ifp->reopen_ns)
+		return;
+	if (pc_open_live(pc, ifp) < 0) {
+		ifp->reopen_backoff_ns *= 2;
+		if (ifp->reopen_backoff_ns > PC_REOPEN_MAX_NS)
+			ifp->reopen_backoff_ns = PC_REOPEN_MAX_NS;
+		ifp->reopen_ns = now + ifp->reopen_backoff_ns;
+		return;
+	}
+	am_log(pc->ctx, AM_LOG_INFO, "%s: capturing again", ifp->name);
+	ifp->dead = false;
+	ifp->capturing = true;
+	ifp->capture_start_ns = now;
+}
+
 static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 {
 	int64_t now = am_poll_time_ns(pc->ctx);
@@ -736,6 +852,8 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 
 	if (ifp->rdma)
 		pc_window(pc, ifp, now);
+	else if (ifp->dead)
+		pc_reopen(pc, ifp, now);
 	cap_ns = ifp->capture_ns;
 	if (ifp->h && !ifp->eof) {
 		am_call_begin(pc->ctx, "pcap_dispatch");
@@ -743,8 +861,6 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 			/* the whole file at the first poll: --once prints it all */
 			n = pcap_dispatch(ifp->h, -1, pc_packet, (u_char *)ifp);
 			ifp->eof = true;
-			if (n > 0)
-				ifp->recv_acc += (uint64_t)n;
 		} else {
 			for (int r = 0; r < PC_MAX_ROUNDS; r++)
 				if ((n = pcap_dispatch(ifp->h, -1, pc_packet,
@@ -752,13 +868,15 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 					break;
 		}
 		am_call_end(pc->ctx);
-		if (n < 0) {
+		if (n == PCAP_ERROR && !ifp->offline && !ifp->rdma) {
+			pc_dead(pc, ifp, now);
+		} else if (n < 0) {
 			/* a truncated file ends here: what came before counts */
 			am_log(pc->ctx, AM_LOG_WARN, "%s: %s", ifp->name,
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
 		}
-		if (!ifp->offline && pcap_stats(ifp->h, &ifp->st) < 0) {
+		if (ifp->h && !ifp->offline && pc_stats(ifp) < 0) {
 			am_log(pc->ctx, AM_LOG_WARN, "%s: pcap_stats: %s", ifp->name,
 			       pcap_geterr(ifp->h));
 			am_read_error(pc->ctx);
@@ -769,9 +887,9 @@ static void pc_poll_if(struct pc *pc, struct pc_if *ifp)
 	pc_export(pc, ifp);
 	/* a replay reads every record (received: the records read, after
 	 * the filter) and drops none */
-	am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc + ifp->st.ps_recv);
-	am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc + ifp->st.ps_drop);
-	am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc + ifp->st.ps_ifdrop);
+	am_emit_u64(pc->ctx, ifp->s_recv, ifp->recv_acc);
+	am_emit_u64(pc->ctx, ifp->s_drop, ifp->drop_acc);
+	am_emit_u64(pc->ctx, ifp->s_ifdrop, ifp->ifdrop_acc);
 	if (!ifp->offline)
 		am_emit_u64(pc->ctx, ifp->s_capture_s, cap_ns);
 	am_emit(pc->ctx, ifp->s_capturing, ifp->capturing && !ifp->eof);
@@ -846,6 +964,18 @@ static int pc_check(const struct am_config *cfg, char *key, size_t keylen, char 
 		snprintf(why, whylen, "nothing to capture: set interfaces (or file)");
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < nif; i++)
+		if (strcmp(am_cfg_list_at(cfg, "interfaces", i), "any") == 0) {
+			/* "any" is every netdev at once: a stacked device and its
+			 * lower device would count twice, and no device owns the
+			 * addresses the info series need */
+			snprintf(key, keylen, "interfaces[%zu]", i);
+			snprintf(why, whylen,
+				 "\"any\" is not supported (stacked devices would count "
+				 "twice, and it has no addresses of its own): name the "
+				 "netdevs to capture");
+			return -EINVAL;
+		}
 	if (file && !am_cfg_list_len(cfg, "local_addresses")) {
 		snprintf(key, keylen, "local_addresses");
 		snprintf(why, whylen,

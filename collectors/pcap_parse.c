@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,24 +196,31 @@ static enum pp_skip pp_l3(uint16_t ethertype, const uint8_t *p, uint32_t n,
 	}
 }
 
-static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+/* The frame behind a link header: `et` is the header's EtherType (or
+ * cooked protocol) and p the bytes after the header. A VLAN tag there is the
+ * 2-byte TCI and the next EtherType, the same behind Ethernet and behind
+ * Linux cooked v1/v2 (libpcap puts an offloaded tag back that way). */
+static enum pp_skip pp_tagged(uint16_t et, const uint8_t *p, uint32_t n,
+			      struct pp_pkt *out)
 {
-	uint32_t off = 12;
-	uint16_t et;
+	uint32_t off = 0;
 
-	if (n < 14)
-		return PP_SKIP_TRUNCATED;
-	et = rd16(p + off);
 	for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
 		if (i == PP_MAX_VLAN)
 			return PP_SKIP_NOT_IP;
-		off += 4;
-		if (off + 2 > n)
+		if (off + 4 > n)
 			return PP_SKIP_TRUNCATED;
-		et = rd16(p + off);
+		et = rd16(p + off + 2);
+		off += 4;
 	}
-	off += 2;
 	return pp_l3(et, p + off, n - off, out);
+}
+
+static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+{
+	if (n < 14)
+		return PP_SKIP_TRUNCATED;
+	return pp_tagged(rd16(p + 12), p + 14, n - 14, out);
 }
 
 /* Raw IP (no link header): the version nibble says which. */
@@ -250,11 +258,11 @@ enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32
 		break;
 	case PP_LINK_SLL: /* 16 bytes, protocol at 14 */
 		s = caplen < 16 ? PP_SKIP_TRUNCATED
-				: pp_l3(rd16(data + 14), data + 16, caplen - 16, out);
+				: pp_tagged(rd16(data + 14), data + 16, caplen - 16, out);
 		break;
 	case PP_LINK_SLL2: /* 20 bytes, protocol first */
 		s = caplen < 20 ? PP_SKIP_TRUNCATED
-				: pp_l3(rd16(data), data + 20, caplen - 20, out);
+				: pp_tagged(rd16(data), data + 20, caplen - 20, out);
 		break;
 	case PP_LINK_NULL: /* a host-order AF_ value: 2 is IPv4 everywhere */
 		s = caplen < 4 ? PP_SKIP_TRUNCATED : pp_raw(data + 4, caplen - 4, out);
@@ -350,8 +358,14 @@ void pp_table_free(struct pp_table *t)
 	free(t->rank);
 	free(t->key);
 	free(t->spare_key);
+	free(t->evict);
+	free(t->local);
+	free(t->local4);
+	t->local = NULL;
+	t->local4 = NULL;
+	t->nlocal = t->nlocal4 = t->cap_local = t->cap_local4 = 0;
 	t->slot = t->spare = NULL;
-	t->rank = NULL;
+	t->rank = t->evict = NULL;
 	t->key = t->spare_key = NULL;
 }
 
@@ -371,25 +385,102 @@ int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers)
 	t->rank = calloc(max_peers, sizeof(*t->rank));
 	t->key = calloc(cap, sizeof(*t->key));
 	t->spare_key = calloc(cap, sizeof(*t->spare_key));
-	if (!t->slot || !t->spare || !t->rank || !t->key || !t->spare_key) {
+	t->evict = calloc(max_peers, sizeof(*t->evict));
+	if (!t->slot || !t->spare || !t->rank || !t->key || !t->spare_key || !t->evict) {
 		pp_table_free(t);
 		return -ENOMEM;
 	}
 	t->cap = cap;
 	t->max_used = max_peers;
 	t->top_k = top_k;
+	t->max_local = PP_MAX_LOCAL;
+	return 0;
+}
+
+static int pp_addr_cmp(const struct pp_addr *a, const struct pp_addr *b)
+{
+	if (a->af != b->af)
+		return a->af < b->af ? -1 : 1;
+	return memcmp(a->a, b->a, 16);
+}
+
+/* Index of the first element not below the key (binary search). */
+static size_t pp_local_pos(const struct pp_table *t, const struct pp_addr *a)
+{
+	size_t lo = 0, hi = t->nlocal;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pp_addr_cmp(&t->local[mid], a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t pp_local4_pos(const struct pp_table *t, uint32_t w)
+{
+	size_t lo = 0, hi = t->nlocal4;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->local4[mid] < w)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Room for one more element in a growing array. */
+static int pp_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
 	return 0;
 }
 
 int pp_table_add_local(struct pp_table *t, const struct pp_addr *a)
 {
+	size_t i;
+
 	if (pp_is_local(t, a))
 		return 0;
-	if (t->nlocal == sizeof(t->local) / sizeof(t->local[0]))
+	if (t->nlocal >= t->max_local) {
+		t->local_left_out++;
 		return -ENOSPC;
-	t->local[t->nlocal++] = *a;
-	if (a->af == 4)
-		memcpy(&t->local4[t->nlocal4++], a->a, 4);
+	}
+	if (pp_grow((void **)&t->local, &t->cap_local, t->nlocal, sizeof(*t->local)) < 0)
+		return -ENOMEM;
+	if (a->af == 4 && pp_grow((void **)&t->local4, &t->cap_local4, t->nlocal4,
+				  sizeof(*t->local4)) < 0)
+		return -ENOMEM;
+	i = pp_local_pos(t, a);
+	memmove(&t->local[i + 1], &t->local[i], (t->nlocal - i) * sizeof(*t->local));
+	t->local[i] = *a;
+	t->nlocal++;
+	if (a->af == 4) {
+		uint32_t w;
+
+		memcpy(&w, a->a, 4);
+		i = pp_local4_pos(t, w);
+		memmove(&t->local4[i + 1], &t->local4[i],
+			(t->nlocal4 - i) * sizeof(*t->local4));
+		t->local4[i] = w;
+		t->nlocal4++;
+	}
 	return 0;
 }
 
@@ -400,25 +491,62 @@ void pp_table_clear_local(struct pp_table *t)
 
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 {
+	size_t i;
+
 	if (a->af == 4) {
 		uint32_t w;
 
 		memcpy(&w, a->a, 4);
-		for (size_t i = 0; i < t->nlocal4; i++)
-			if (t->local4[i] == w)
-				return true;
-		return false;
+		/* the common case, one or two addresses: no search */
+		if (t->nlocal4 <= 2) {
+			for (i = 0; i < t->nlocal4; i++)
+				if (t->local4[i] == w)
+					return true;
+			return false;
+		}
+		i = pp_local4_pos(t, w);
+		return i < t->nlocal4 && t->local4[i] == w;
 	}
-	for (size_t i = 0; i < t->nlocal; i++)
-		if (pp_addr_eq(&t->local[i], a))
-			return true;
+	i = pp_local_pos(t, a);
+	return i < t->nlocal && pp_addr_eq(&t->local[i], a);
+}
+
+/* Key tag of a slot emptied by an eviction: real tags are odd. Probes go
+ * past it; pp_fold's rehash clears it. */
+#define PP_TAG_GONE 2u
+
+static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d);
+static void pp_add(struct pp_counts *to, struct pp_counts *from);
+
+/* Make room in a full table: the next entry of the eviction list still
+ * without series leaves; what it collected since the fold goes to "other"
+ * (it has no series of its own, so no exported counter changes). Bounded
+ * per fold so that emptied slots never fill the (half-empty) table. */
+static bool pp_evict_one(struct pp_table *t)
+{
+	while (t->evict_next < t->nevict && t->evicted_since_fold < t->max_used / 2) {
+		struct pp_peer *p = t->evict[t->evict_next++];
+
+		/* a slot emptied here may hold a newcomer since: skip it */
+		if (!p->used || p->top || p->exported || p->admitted_fold == t->folds)
+			continue;
+		pp_add(&t->other_pend, &p->pend);
+		if (t->on_drop)
+			t->on_drop(p, t->on_drop_arg);
+		p->used = false;
+		t->key[p - t->slot].tag = PP_TAG_GONE;
+		t->used--;
+		t->evicted_since_fold++;
+		t->evictions++;
+		return true;
+	}
 	return false;
 }
 
 /* The peer's entry, added when new; NULL when the table is full. */
 static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
 {
-	size_t mask = t->cap - 1, i;
+	size_t mask = t->cap - 1, i, gone = SIZE_MAX;
 	uint64_t h;
 	uint32_t tag;
 
@@ -431,13 +559,28 @@ static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
 
 		struct pp_key *k = &t->key[i];
 
+		if (k->tag == PP_TAG_GONE) {
+			if (gone == SIZE_MAX)
+				gone = i;
+			continue;
+		}
 		if (k->tag == 0) {
-			if (t->used >= t->max_used)
-				return NULL;
+			bool evicted = false;
+
+			if (t->used >= t->max_used) {
+				if (!pp_evict_one(t))
+					return NULL;
+				evicted = true;
+			}
+			if (gone != SIZE_MAX)
+				i = gone;
+			k = &t->key[i];
 			p = &t->slot[i];
 			memset(p, 0, sizeof(*p));
 			p->addr = k->addr = *a;
 			p->used = true;
+			p->probation = evicted;
+			p->admitted_fold = t->folds;
 			k->tag = tag;
 			t->used++;
 			return t->last = p;
@@ -460,6 +603,17 @@ static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp
 		c->ecn_ce[d]++;
 }
 
+/* A multicast destination (224.0.0.0/4, ff00::/8) or the limited
+ * broadcast 255.255.255.255. A subnet-directed broadcast needs the netmask
+ * and stays not_local. */
+static bool pp_group(const struct pp_addr *a)
+{
+	if (a->af == 4)
+		return (a->a[0] & 0xf0) == 0xe0 || (a->a[0] == 255 && a->a[1] == 255 &&
+						    a->a[2] == 255 && a->a[3] == 255);
+	return a->a[0] == 0xff;
+}
+
 enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 {
 	const struct pp_addr *peer;
@@ -475,7 +629,10 @@ enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 	if (pp_is_local(t, &p->src)) {
 		d = PP_TX;
 		peer = &p->dst;
-	} else if (pp_is_local(t, &p->dst)) {
+	} else if (pp_is_local(t, &p->dst) || pp_group(&p->dst)) {
+		/* to a group (multicast, limited broadcast) from elsewhere:
+		 * received from its source, as this node's own group traffic
+		 * counts as transmit to the group */
 		d = PP_RX;
 		peer = &p->src;
 	} else {
@@ -534,6 +691,20 @@ static int pp_linger_cmp(const void *x, const void *y)
 	return pp_rank_cmp(x, y);
 }
 
+/* Eviction order: the lowest score first; at equal scores plain entries
+ * before tombstones (a tombstone keeps a returning peer's counters). */
+static int pp_evict_cmp(const void *x, const void *y)
+{
+	const struct pp_peer *a = *(const struct pp_peer *const *)x;
+	const struct pp_peer *b = *(const struct pp_peer *const *)y;
+
+	if (a->score != b->score)
+		return a->score < b->score ? -1 : 1;
+	if (!a->retired_fold != !b->retired_fold)
+		return a->retired_fold ? 1 : -1;
+	return -pp_rank_cmp(x, y);
+}
+
 /* Re-insert every used entry of a table in which some were dropped (linear
  * probing cannot just clear a slot) into the spare array, which becomes the
  * table. At fold time only: a few thousand entries at most. */
@@ -569,7 +740,7 @@ static void pp_rehash(struct pp_table *t)
 void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
 {
 	struct pp_peer **v = t->rank;
-	size_t n = 0, nlinger = 0, dropped = 0;
+	size_t n = 0, nlinger = 0, dropped = 0, nnamed = 0;
 
 	t->folds++;
 	t->last = NULL;
@@ -584,13 +755,18 @@ void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
 	qsort(v, n, sizeof(*v), pp_rank_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct pp_peer *p = v[i];
-		bool top = i < t->top_k && p->score >= 1.0;
+		/* on probation, it takes no place in the top K */
+		bool top = nnamed < t->top_k && p->score >= 1.0 && !p->probation;
 
+		nnamed += top;
+		p->probation = false;
 		if (p->top && !top)
 			p->left_fold = t->folds;
 		p->top = top;
-		if (top)
+		if (top) {
 			p->exported = true;
+			p->retired_fold = 0;
+		}
 		pp_add(top ? &p->exp : &t->other.exp, &p->pend);
 	}
 	pp_add(&t->other.exp, &t->other_pend);
@@ -598,25 +774,39 @@ void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
 	 * gone longer than linger_folds, and all but the top_k most recent. */
 	for (size_t i = 0; i < n; i++)
 		if (v[i]->exported && !v[i]->top) {
-			if (t->folds - v[i]->left_fold >= linger_folds)
+			if (t->folds - v[i]->left_fold >= linger_folds) {
 				v[i]->exported = false;
-			else
+				v[i]->retired_fold = t->folds;
+			} else
 				v[nlinger++] = v[i];
 		}
 	qsort(v, nlinger, sizeof(*v), pp_linger_cmp);
-	for (size_t i = t->top_k; i < nlinger; i++)
+	for (size_t i = t->top_k; i < nlinger; i++) {
 		v[i]->exported = false;
-	/* Idle entries leave the table, so new peers find room. */
+		v[i]->retired_fold = t->folds;
+	}
+	/* Idle entries leave the table, so new peers find room; a retired
+	 * one (tombstone) only a linger after its retirement. */
 	for (size_t i = 0; i < t->cap; i++) {
 		struct pp_peer *p = &t->slot[i];
 
-		if (p->used && !p->top && !p->exported && p->score < 1.0) {
+		if (p->used && !p->top && !p->exported && p->score < 1.0 &&
+		    (!p->retired_fold || t->folds - p->retired_fold >= linger_folds)) {
 			if (t->on_drop)
 				t->on_drop(p, t->on_drop_arg);
 			p->used = false;
 			dropped++;
 		}
 	}
-	if (dropped)
+	if (dropped || t->evicted_since_fold)
 		pp_rehash(t);
+	/* the eviction list for the next interval, from the rehashed table */
+	t->nevict = t->evict_next = t->evicted_since_fold = 0;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct pp_peer *p = &t->slot[i];
+
+		if (p->used && !p->top && !p->exported)
+			t->evict[t->nevict++] = p;
+	}
+	qsort(t->evict, t->nevict, sizeof(*t->evict), pp_evict_cmp);
 }

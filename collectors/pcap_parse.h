@@ -102,7 +102,15 @@ struct pp_peer {
 	bool top;	    /* among the top K at the last fold */
 	bool exported;	    /* its series exist (top now, or lingering) */
 	uint64_t left_fold; /* fold at which it last left the top K */
-	double score;	    /* decayed bytes, the ranking key */
+	/* fold at which its series were retired (0: never, or named again
+	 * since): the entry stays one more linger, so a peer that returns
+	 * continues its counters instead of restarting them from 0 */
+	uint64_t retired_fold;
+	/* admitted by evicting another entry: not named at its first fold,
+	 * so a scan's one-packet addresses do not each get series */
+	bool probation;
+	uint64_t admitted_fold; /* the table's fold count when it came in */
+	double score;		/* decayed bytes, the ranking key */
 	struct pp_counts pend, exp;
 	void *user; /* the collector's series ids; moved with the entry */
 };
@@ -113,18 +121,28 @@ struct pp_key {
 };
 
 struct pp_table {
-	struct pp_addr local[64];
-	size_t nlocal;
-	uint32_t local4[64]; /* the IPv4 ones as words: one compare each */
-	size_t nlocal4;
-	struct pp_peer *slot; /* open addressing, linear probing */
+	/* local addresses, sorted (binary search): a node may carry
+	 * thousands (Kubernetes IPVS puts every service IP on kube-ipvs0) */
+	struct pp_addr *local;
+	size_t nlocal, cap_local;
+	uint32_t *local4; /* the IPv4 ones as words, sorted */
+	size_t nlocal4, cap_local4;
+	size_t max_local;	 /* at most this many (PP_MAX_LOCAL) */
+	uint64_t local_left_out; /* add_local calls refused past max_local */
+	struct pp_peer *slot;	 /* open addressing, linear probing */
 	/* per slot, its key: tag 0 free, else the upper hash bits | 1, and
 	 * the address; probes read this compact array (24 bytes a slot) and
 	 * touch the large slot only for the counters of a match */
 	struct pp_key *key, *spare_key;
 	struct pp_peer *spare; /* same size: pp_fold rehashes into it */
 	struct pp_peer **rank; /* max_used entries: pp_fold's ranking */
-	size_t cap;	       /* power of two */
+	/* entries without series, lowest score first (tombstones last):
+	 * when the table is full a new peer takes the place of the next one
+	 * (space saving), so a heavy new peer is not kept out by a scan */
+	struct pp_peer **evict;
+	size_t nevict, evict_next, evicted_since_fold;
+	uint64_t evictions;
+	size_t cap; /* power of two */
 	size_t used, max_used;
 	size_t top_k;
 	struct pp_peer other; /* peer="other": folded and overflow traffic */
@@ -138,10 +156,15 @@ struct pp_table {
 };
 
 /* A table for up to max_peers tracked peers (exported: at most 2 x top_k).
+ * When it is full, a new peer evicts the lowest-score entry that has no
+ * series (its pending counts go to "other"), at most max_peers / 2 between
+ * two folds; with none to evict the new peer's traffic goes to "other".
  * 0 or -ENOMEM. */
 int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers);
 void pp_table_free(struct pp_table *t);
-/* Add a local address (direction is decided by them); -ENOSPC past 64. */
+#define PP_MAX_LOCAL 65536
+/* Add a local address (direction is decided by them); -ENOSPC past
+ * max_local (PP_MAX_LOCAL; local_left_out counts them), -ENOMEM. */
 int pp_table_add_local(struct pp_table *t, const struct pp_addr *a);
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a);
 /* Forget the local addresses (before adding the current ones again). */
@@ -158,9 +181,12 @@ enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p);
  * else "other"; nothing is ever moved between series. A peer that leaves the
  * top K keeps its series (frozen, still exported) for `linger_folds` folds,
  * then the series is retired (at most top_k lingering: the longest gone go
- * first); back in the top K it continues from its frozen value. Peers whose
- * score decayed below 1 byte, outside the top K and without series, leave the
- * table (on_drop is called for every entry that leaves). */
+ * first); back in the top K it continues from its frozen value. A retired
+ * entry stays in the table (a tombstone) at least linger_folds more folds,
+ * so a peer that comes back continues from its value rather than 0. Peers
+ * whose score decayed below 1 byte, outside the top K, without series and
+ * not a tombstone, leave the table (on_drop is called for every entry that
+ * leaves, and for an evicted one). */
 void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds);
 
 #endif

@@ -326,6 +326,50 @@ START_TEST(link_types)
 }
 END_TEST
 
+/* VLAN tags behind Linux cooked headers: the same tag walk as Ethernet
+ * (libpcap puts an offloaded tag back as protocol 0x8100, TCI, EtherType). */
+START_TEST(vlan_behind_cooked_headers)
+{
+	uint8_t ip[9000], f[9000];
+	struct pf_spec s = {
+	    .src = "10.1.0.1", .dst = "10.1.0.2", .proto = 6, .payload = 10, .raw = true};
+	size_t n = frame(ip, &s);
+	struct pp_pkt p;
+
+	/* SLL v1: protocol 0x8100 at 14, then TCI 0x0007 and 0x8100 (QinQ),
+	 * TCI, 0x0800, the IP packet at 24 */
+	memset(f, 0, 24);
+	f[14] = 0x81;
+	f[17] = 0x07;
+	f[18] = 0x81;
+	f[20] = 0x00;
+	f[21] = 0x09;
+	f[22] = 0x08;
+	memcpy(f + 24, ip, n);
+	pp_parse(PP_LINK_SLL, f, (uint32_t)n + 24, (uint32_t)n + 24, &p);
+	ck_assert_int_eq(p.skip, PP_SKIP_NONE);
+	ck_assert_int_eq(p.proto, PP_TCP);
+	ck_assert_uint_eq(p.dst.a[3], 2);
+	/* cut inside the second tag */
+	ck_assert_int_eq(pp_parse(PP_LINK_SLL, f, 21, 21, &p), PP_SKIP_TRUNCATED);
+	/* SLL v2: protocol 0x8100 first, the tag after the 20-byte header */
+	memset(f, 0, 24);
+	f[0] = 0x81;
+	f[21] = 0x07;
+	f[22] = 0x08;
+	memcpy(f + 24, ip, n);
+	pp_parse(PP_LINK_SLL2, f, (uint32_t)n + 24, (uint32_t)n + 24, &p);
+	ck_assert_int_eq(p.skip, PP_SKIP_NONE);
+	ck_assert_int_eq(p.proto, PP_TCP);
+	/* five tags: past PP_MAX_VLAN, not IP */
+	memset(f, 0, 40);
+	f[0] = 0x81;
+	for (int i = 0; i < 5; i++)
+		f[20 + 4 * i + 2] = 0x81;
+	ck_assert_int_eq(pp_parse(PP_LINK_SLL2, f, 60, 60, &p), PP_SKIP_NOT_IP);
+}
+END_TEST
+
 /* ---- the top-K table ---- */
 
 static void feed(struct pp_table *t, const char *peer, uint32_t bytes, int n)
@@ -457,6 +501,190 @@ START_TEST(table_full_goes_to_other_and_idle_peers_leave)
 	ck_assert_uint_eq(drops, 4);
 	feed(&t, "10.0.2.2", 10, 1);
 	ck_assert_uint_eq(t.used, 1);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* A named peer retired at the end of its linger keeps its entry one more
+ * linger (a tombstone): back, it continues from its value, not from 0. */
+START_TEST(retired_peer_returns_and_continues)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	struct pp_peer *a;
+
+	ck_assert_int_eq(pp_table_init(&t, 1, 16), 0);
+	t.on_drop = count_drop;
+	drops = 0;
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	feed(&t, "10.0.0.2", 100, 1);
+	pp_fold(&t, 0.001, 1); /* 1: A named, 100 */
+	feed(&t, "10.0.0.3", 10000, 1);
+	pp_fold(&t, 0.001, 1); /* 2: B named, A lingers */
+	feed(&t, "10.0.0.3", 10000, 1);
+	pp_fold(&t, 0.001, 1); /* 3: A retired, its score below 1 byte */
+	a = peer_of(&t, "10.0.0.2");
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!a->exported);
+	ck_assert_uint_eq(tx(&a->exp), 100);
+	ck_assert_uint_eq(drops, 0);
+	feed(&t, "10.0.0.2", 60, 1);
+	pp_fold(&t, 0.001, 1); /* 4: A back, named again */
+	a = peer_of(&t, "10.0.0.2");
+	ck_assert(a->exported && a->top);
+	ck_assert_uint_eq(tx(&a->exp), 160);
+	/* gone for good: retired again, then the tombstone leaves a linger later */
+	for (int i = 0; i < 4; i++) {
+		feed(&t, "10.0.0.3", 10000, 1);
+		pp_fold(&t, 0.001, 1);
+	}
+	ck_assert_ptr_null(peer_of(&t, "10.0.0.2"));
+	ck_assert_uint_eq(drops, 1);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* Full table: a new peer takes the place of the lowest-score entry without
+ * series (at most max_peers / 2 between folds), so a heavy newcomer is named
+ * at the next fold instead of staying in "other" behind a scan. */
+START_TEST(full_table_evicts_the_lowest_entry_without_series)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	uint64_t sent = 0;
+
+	ck_assert_int_eq(pp_table_init(&t, 1, 4), 0);
+	t.on_drop = count_drop;
+	drops = 0;
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	feed(&t, "10.0.0.2", 1000, 10);
+	pp_fold(&t, 0.5, 100);
+	feed(&t, "10.0.1.1", 60, 3);
+	feed(&t, "10.0.1.2", 60, 1);
+	feed(&t, "10.0.1.3", 60, 2);
+	sent = 10000 + 360;
+	pp_fold(&t, 0.5, 100);
+	ck_assert_uint_eq(t.used, 4);
+	/* the heavy one arrives: 10.0.1.2 (lowest score) leaves for it */
+	feed(&t, "10.0.0.9", 1500, 20);
+	sent += 30000;
+	ck_assert_uint_eq(t.overflow_pkts, 0);
+	ck_assert_ptr_nonnull(peer_of(&t, "10.0.0.9"));
+	ck_assert_ptr_null(peer_of(&t, "10.0.1.2"));
+	ck_assert_uint_eq(drops, 1);
+	/* one more eviction allowed before the next fold, then overflow */
+	feed(&t, "10.0.2.1", 60, 1);
+	feed(&t, "10.0.2.2", 60, 1);
+	sent += 120;
+	ck_assert_uint_eq(t.evictions, 2);
+	ck_assert_uint_eq(t.overflow_pkts, 1);
+	ck_assert_uint_eq(t.used, 4);
+	/* admitted by eviction: on probation at its first fold (a scan's
+	 * one-packet addresses get no series), named at the next */
+	pp_fold(&t, 0.5, 100);
+	ck_assert(!peer_of(&t, "10.0.0.9")->exported);
+	ck_assert(peer_of(&t, "10.0.0.2")->top);
+	feed(&t, "10.0.0.9", 1500, 20);
+	sent += 30000;
+	pp_fold(&t, 0.5, 100);
+	ck_assert(peer_of(&t, "10.0.0.9")->top);
+	ck_assert(peer_of(&t, "10.0.0.9")->exported);
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.9")->exp), 30000);
+	/* nothing lost, nothing counted twice */
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.9")->exp) +
+			      tx(&peer_of(&t, "10.0.0.2")->exp) + tx(&t.other.exp),
+			  sent);
+	/* the table still finds every entry after the rehash */
+	feed(&t, "10.0.2.1", 60, 1);
+	ck_assert_uint_eq(t.overflow_pkts, 1);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* Group destinations: this node's own multicast/broadcast is transmit to
+ * the group address; another node's is receive from its source (not
+ * not_local); a subnet-directed broadcast stays not_local. */
+START_TEST(multicast_and_broadcast_direction)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	struct pp_pkt p = {.proto = PP_UDP, .bytes = 100};
+	static const char *const groups[] = {"239.1.2.3", "224.0.0.251",
+					     "255.255.255.255", "ff02::1"};
+
+	ck_assert_int_eq(pp_table_init(&t, 8, 32), 0);
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	pp_addr_parse("fd00::1", &me);
+	pp_table_add_local(&t, &me);
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		bool v6 = strchr(groups[i], ':') != NULL;
+
+		/* sent by this node: transmit, peer = the group */
+		pp_addr_parse(v6 ? "fd00::1" : "10.0.0.1", &p.src);
+		pp_addr_parse(groups[i], &p.dst);
+		ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NONE);
+		/* from another node to the group: receive from that node */
+		pp_addr_parse(v6 ? "fd00::7" : "10.0.0.7", &p.src);
+		ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NONE);
+	}
+	pp_addr_parse("10.0.0.7", &p.src);
+	pp_addr_parse("10.0.0.255", &p.dst);
+	ck_assert_int_eq(pp_account(&t, &p), PP_SKIP_NOT_LOCAL);
+	pp_fold(&t, 1.0, 10);
+	ck_assert_uint_eq(tx(&peer_of(&t, "239.1.2.3")->exp), 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "255.255.255.255")->exp), 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "ff02::1")->exp), 100);
+	ck_assert_uint_eq(peer_of(&t, "10.0.0.7")->exp.f[PP_UDP][PP_RX].bytes, 300);
+	ck_assert_uint_eq(peer_of(&t, "fd00::7")->exp.f[PP_UDP][PP_RX].bytes, 100);
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.0.7")->exp), 0);
+	pp_table_free(&t);
+}
+END_TEST
+
+/* Thousands of local addresses (IPVS service IPs): all decide direction. */
+START_TEST(many_local_addresses)
+{
+	struct pp_table t;
+	struct pp_addr a;
+	char text[48];
+
+	ck_assert_int_eq(pp_table_init(&t, 4, 16), 0);
+	for (int i = 4999; i >= 0; i--) {
+		snprintf(text, sizeof(text), "10.96.%d.%d", i / 250, i % 250 + 1);
+		pp_addr_parse(text, &a);
+		ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+		snprintf(text, sizeof(text), "fd00::%x", i + 1);
+		pp_addr_parse(text, &a);
+		ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+	}
+	ck_assert_uint_eq(t.nlocal, 10000);
+	ck_assert_uint_eq(t.nlocal4, 5000);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(text, sizeof(text), "10.96.%d.%d", i / 250, i % 250 + 1);
+		pp_addr_parse(text, &a);
+		ck_assert(pp_is_local(&t, &a));
+		snprintf(text, sizeof(text), "fd00::%x", i + 1);
+		pp_addr_parse(text, &a);
+		ck_assert(pp_is_local(&t, &a));
+	}
+	pp_addr_parse("10.96.0.0", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_addr_parse("10.96.20.1", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_addr_parse("fd00::0", &a);
+	ck_assert(!pp_is_local(&t, &a));
+	/* past the bound: refused and counted, the rest still there */
+	t.max_local = 10000;
+	pp_addr_parse("192.168.0.1", &a);
+	ck_assert_int_eq(pp_table_add_local(&t, &a), -ENOSPC);
+	ck_assert_uint_eq(t.local_left_out, 1);
+	ck_assert(!pp_is_local(&t, &a));
+	pp_table_clear_local(&t);
+	ck_assert_int_eq(pp_table_add_local(&t, &a), 0);
+	ck_assert(pp_is_local(&t, &a));
 	pp_table_free(&t);
 }
 END_TEST
@@ -658,6 +886,8 @@ START_TEST(replay_truncated_file)
 	ck_assert_int_eq(start_file(""), 0);
 	ck_assert_int_eq(PC->poll(C, S), 0);
 	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.2,rocev2"), 1148);
+	/* the 17 records before the cut one count as received */
+	ck_assert_uint_eq(val("fabric_pcap_received_packets_total", "t.pcap"), 17);
 	ck_assert_uint_eq(
 	    val("fabric_pcap_unattributed_packets_total", "t.pcap,not_local"), 1);
 	ck_assert_uint_eq(fake_am_log_count(C, "truncated"), 1);
@@ -682,6 +912,29 @@ START_TEST(replay_other_link_types)
 	ck_assert_int_eq(start_file(""), 0);
 	ck_assert_int_eq(PC->poll(C, S), 0);
 	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.9,udp"), 100);
+	PC->fini(C, S);
+	S = NULL;
+	/* Linux cooked v1 ("any"-style capture) with a VLAN tag: parsed */
+	{
+		uint8_t ip[256], f[256];
+		size_t n = frame(ip, &(struct pf_spec){.src = "10.0.0.1",
+						       .dst = "10.0.0.8",
+						       .proto = 17,
+						       .payload = 50,
+						       .raw = true});
+
+		memset(f, 0, 20);
+		f[14] = 0x81;
+		f[17] = 0x05;
+		f[18] = 0x08;
+		memcpy(f + 20, ip, n);
+		ck_assert_int_eq(pf_open(&w, path, DLT_LINUX_SLL, 128), 0);
+		pf_write(&w, f, n + 20, 0, 0);
+		pf_close(&w);
+	}
+	ck_assert_int_eq(start_file(""), 0);
+	ck_assert_int_eq(PC->poll(C, S), 0);
+	ck_assert_uint_eq(val(TXB, "t.pcap,10.0.0.8,udp"), 20 + 20 + 8 + 50);
 	PC->fini(C, S);
 	S = NULL;
 	/* 802.11: refused at init with the link type named */
@@ -721,6 +974,49 @@ START_TEST(config_errors)
 	ck_assert_int_eq(start("{interfaces: [no-such-if0]}"), -ENOENT);
 	ck_assert_msg(strstr(fake_am_found(C), "no-such-if0: no such device"), "%s",
 		      fake_am_found(C));
+}
+END_TEST
+
+/* "any" is refused at config load (check hook): it would count a stacked
+ * device and its lower device twice and owns no addresses. */
+START_TEST(any_refused_at_load)
+{
+	char err[256] = "";
+	const struct am_config *cfg =
+	    fake_am_config(C, PC, "{interfaces: [lo, any]}", err, sizeof(err));
+	char key[64] = "", why[256] = "";
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_nonnull(PC->check);
+	ck_assert_int_eq(PC->check(cfg, key, sizeof(key), why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(key, "interfaces[1]");
+	ck_assert_msg(strstr(why, "\"any\" is not supported"), "%s", why);
+	cfg = fake_am_config(C, PC, "{interfaces: [lo]}", err, sizeof(err));
+	ck_assert_int_eq(PC->check(cfg, key, sizeof(key), why, sizeof(why)), 0);
+}
+END_TEST
+
+/* A netdev stacked on another captured one (sysfs lower_X): refused. */
+START_TEST(stacked_devices_refused)
+{
+	char sys[128], p[256];
+	static const char *const mk[] = {"", "/class", "/class/net", "/class/net/vlan7",
+					 "/class/net/vlan7/lower_lo"};
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	for (size_t i = 0; i < sizeof(mk) / sizeof(mk[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", sys, mk[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	}
+	fake_am_set_sysfs(C, sys);
+	ck_assert_int_eq(start("{interfaces: [lo, vlan7]}"), -EINVAL);
+	ck_assert_str_eq(fake_am_found(C),
+			 "vlan7 is stacked on lo (VLAN, bridge or bond): capturing both "
+			 "counts its traffic twice; capture one of them");
+	for (size_t i = sizeof(mk) / sizeof(mk[0]); i-- > 0;) {
+		snprintf(p, sizeof(p), "%s%s", sys, mk[i]);
+		rmdir(p);
+	}
 }
 END_TEST
 
@@ -831,15 +1127,22 @@ int main(void)
 	tcase_add_test(tp, ipv6_extension_headers);
 	tcase_add_test(tp, truncated_and_lying);
 	tcase_add_test(tp, link_types);
+	tcase_add_test(tp, vlan_behind_cooked_headers);
 	tcase_add_test(tt, top_k_folds_the_rest);
 	tcase_add_test(tt, leaving_the_top_k_is_monotonic);
 	tcase_add_test(tt, table_full_goes_to_other_and_idle_peers_leave);
+	tcase_add_test(tt, retired_peer_returns_and_continues);
+	tcase_add_test(tt, full_table_evicts_the_lowest_entry_without_series);
+	tcase_add_test(tt, many_local_addresses);
+	tcase_add_test(tt, multicast_and_broadcast_direction);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, replay_exact_figures);
 	tcase_add_test(tc, replay_top_k_and_filter);
 	tcase_add_test(tc, replay_truncated_file);
 	tcase_add_test(tc, replay_other_link_types);
 	tcase_add_test(tc, config_errors);
+	tcase_add_test(tc, any_refused_at_load);
+	tcase_add_test(tc, stacked_devices_refused);
 	tcase_add_test(tc, no_cap_net_raw);
 	tcase_add_test(tc, rdma_windows_on_a_live_handle);
 	suite_add_tcase(s, tp);

@@ -130,3 +130,34 @@ fi
 promtool check metrics < "$WORK/final.prom" >/dev/null 2>&1 || [ -z "$(command -v promtool)" ] ||
   fail "promtool check metrics"
 ok "veth capture: UDP in $rxp x 1042 B, out $txp x 542 B, TCP in $tb B / $tp packets, $ta ACK packets out, drops $d"
+
+# ---- the interface goes away and comes back: the dead handle is closed
+# (capturing 0, the counters kept) and reopened with a back-off ----
+ip -n "$A" link del va$$ || fail "cannot delete va$$"
+deadline=$(( $(date +%s) + 15 ))
+until scrape | grep -q "^fabric_pcap_capturing{device=\"va$$\"} 0$"; do
+  [ "$(date +%s)" -le "$deadline" ] || fail "fabric_pcap_capturing stays 1 after va$$ is gone"
+  sleep 0.2
+done
+before=$(value "^fabric_peer_receive_packets_total\\{$P,protocol=\"udp\"\\}")
+[ "$before" = "$rxp" ] || fail "UDP in went from $rxp to $before while va$$ was gone"
+ip link add va$$ netns "$A" type veth peer name vb$$ netns "$B" &&
+  ip -n "$A" addr add 10.77.0.1/24 dev va$$ && ip -n "$A" link set va$$ up &&
+  ip -n "$B" addr add 10.77.0.2/24 dev vb$$ && ip -n "$B" link set vb$$ up ||
+  fail "cannot recreate the veth pair"
+wait_for "^fabric_pcap_capturing\\{device=\"va$$\"\\}" 1 20 ||
+  fail "the capture on va$$ was not reopened: $(tail -3 "$WORK/agent.log")"
+grep -q "va$$: capture failed" "$WORK/agent.log" || fail "no log line for the dead capture"
+# ARP first (ping), then 50 datagrams in
+inB ping -c 1 -W 2 10.77.0.1 >/dev/null 2>&1 || true
+inB python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50): u.sendto(b"x" * 1000, ("10.77.0.1", 9999))' || fail "sending from $B again"
+wait_for "^fabric_peer_receive_packets_total\\{$P,protocol=\"udp\"\\}" $((rxp + 50)) 15
+after=$(value "^fabric_peer_receive_packets_total\\{$P,protocol=\"udp\"\\}")
+d2=$(drops)
+[ "$after" -le $((rxp + 50)) ] && [ "$after" -ge $((rxp + 50 - d2)) ] ||
+  fail "after the reopen: UDP in $after, want $((rxp + 50)) (drops: $d2)"
+[ "$(drops)" -ge "$d" ] || fail "drop counters went backwards across the reopen"
+ok "interface deleted and recreated: capturing 0 then 1, UDP in $rxp -> $after"
