@@ -693,6 +693,14 @@ static int run_query(struct smi_state *st, size_t qi, const struct smi_query *q,
 	if (r.truncated)
 		am_log(st->ctx, AM_LOG_WARN, "%s: output beyond %u bytes dropped", tool,
 		       SMI_OUT_CAP);
+	/* A killed or cut-off tool's last line may be half written ("5" of
+	 * "512"): only whole lines are read. */
+	if (r.timed_out || r.truncated) {
+		while (r.len > 0 && r.out[r.len - 1] != '\n')
+			r.len--;
+		if (r.out)
+			r.out[r.len] = '\0';
+	}
 	ndev = smi_parse(q, r.out, r.len, d && !enumerate ? (int)(d - st->dev) : -1,
 			 on_value, &a, &skipped, st->why, sizeof(st->why));
 	if (ndev < 0 && !r.timed_out)

@@ -230,7 +230,9 @@ int smi_value(const struct smi_field *f, const char *s, size_t n, double *out, c
 	if (v < 0 && mi->dim != SMI_D_CELSIUS)
 		return -ENODATA;
 	v *= uf * (f->scale ? f->scale : 1);
-	if (!isfinite(v) || (mi->dim == SMI_D_RATIO && v > 1.5)) {
+	/* A share of time is at most 1 (rounding aside): more would make
+	 * busy seconds grow faster than the clock. */
+	if (!isfinite(v) || (mi->dim == SMI_D_RATIO && v > 1.001)) {
 		snprintf(why, whylen, "'%.*s' is out of range for a %s",
 			 (int)(n > 32 ? 32 : n), s, mi->name);
 		return -EINVAL;

@@ -795,6 +795,63 @@ static void *amdgpu_start(struct am_ctx *ctx, const char *root, const char *yaml
  * (pids 2001 and its child 2007) and client 18 of the pod (pid 2002): the
  * busy seconds go 3:1 by their engine time between the polls, and add up
  * to the card's. */
+/* A job that only holds the device gets none of its busy time, also when
+ * the running job's weight is unknown (NVML without per-process samples);
+ * one failed energy read loses nothing: the next good one covers it. */
+START_TEST(t_split_held_idle_no_busy)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", CGV1);
+	struct am_attrib *a;
+	struct am_attrib_proc p[1] = {{1001, NAN, NAN}}; /* runs, no weight known */
+	struct am_attrib_dev d1 = {"gpu1", "U1", 0.9, 0, NAN};
+	const struct fake_series *s;
+
+	d1.devnum = "195:1";
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	ck_assert_int_eq(am_attrib_update(a, &d1, p, 1), 0);
+	fake_am_advance(ctx, S(1));
+	d1.energy_j = 90;
+	ck_assert_int_eq(am_attrib_update(a, &d1, p, 1), 0);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4242\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->last_u64, 900000000);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->last_u64, 0);
+	s = fake_am_match(ctx, "accel_job_busy_seconds_total",
+			  "device=\"gpu1\",uuid=\"U1\",job=\"" POD1 "\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->last_u64, 0);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
+START_TEST(t_split_energy_gap)
+{
+	const char *root = fixture_set_get(&trees, "procfs/node");
+	struct am_ctx *ctx = split_ctx(root);
+	struct am_attrib *a = am_attrib_new(ctx, 0);
+	struct am_attrib_proc p[1] = {{1001, 1, NAN}};
+	struct am_attrib_dev d = {"gpu0", "U0", 0.5, 100, NAN};
+	const double e[] = {200, NAN, 400, 500};
+
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		fake_am_advance(ctx, S(1));
+		d.energy_j = e[i];
+		ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	}
+	/* the device grew 400 J while the job ran: all of it is the job's */
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_energy_joules_total", "4242"), 400000);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
 START_TEST(t_amdgpu_drm_split)
 {
 	char *root = fixture_tree("procfs/node");
@@ -959,6 +1016,8 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);
 	tcase_add_test(x, t_alloc_scan);
+	tcase_add_test(x, t_split_held_idle_no_busy);
+	tcase_add_test(x, t_split_energy_gap);
 	tcase_add_test(x, t_split_allocated_idle);
 	tcase_add_test(x, t_amdgpu_drm_split);
 	tcase_add_test(x, t_amdgpu_drm_refused);

@@ -42,6 +42,7 @@ struct att_job {
 	/* this poll */
 	double w, mem;
 	bool have_mem;
+	bool has_proc; /* a process of it is on the device this poll */
 	uint64_t d_busy;
 };
 
@@ -420,7 +421,10 @@ static uint64_t att_energy(struct att_dev *d, const struct am_attrib_dev *in, in
 		d->have_energy = true;
 		return d->have_prev ? de : 0;
 	}
-	d->have_energy = false;
+	/* A counter that failed once: the next good reading covers this
+	 * interval too (its delta from the last good one). */
+	if (d->have_energy)
+		return 0;
 	if (isfinite(in->power_w) && in->power_w > 0 && dt > 0)
 		return (uint64_t)llround(in->power_w * (double)dt * 1e-6);
 	return 0;
@@ -447,10 +451,10 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	for (size_t i = 0; i < d->njobs; i++) {
 		d->jobs[i].seen = d->jobs[i].allocated = false;
 		d->jobs[i].w = d->jobs[i].mem = 0;
-		d->jobs[i].have_mem = false;
+		d->jobs[i].have_mem = d->jobs[i].has_proc = false;
 	}
 	d->other.w = d->other.mem = 0;
-	d->other.have_mem = d->other.allocated = false;
+	d->other.have_mem = d->other.allocated = d->other.has_proc = false;
 	d->other_seen = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct am_workload *wl;
@@ -487,6 +491,7 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 			d->other_seen = true;
 			j = &d->other;
 		}
+		j->has_proc = true;
 		if (isfinite(procs[i].weight) && procs[i].weight > 0)
 			j->w += procs[i].weight;
 		if (isfinite(procs[i].mem_bytes) && procs[i].mem_bytes >= 0) {
@@ -526,11 +531,19 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 					     (double)dt);
 	energy_dev = att_energy(d, in, dt);
 	if (nu > 0) {
-		for (size_t i = 0; i < nu; i++)
+		size_t nproc = 0;
+
+		for (size_t i = 0; i < nu; i++) {
 			sumw += unit[i]->w;
+			nproc += unit[i]->has_proc;
+		}
+		/* Busy time goes to the jobs running something: by weight, or
+		 * in equal shares among them where nothing tells them apart; a
+		 * job that only holds the device gets none of it (it is idle
+		 * but held). No process at all: the busy time is nobody's. */
 		for (size_t i = 0; i < nu; i++)
-			w[i] = sumw > 0 ? unit[i]->w : 1;
-		att_apportion(busy_dev, w, nu, share);
+			w[i] = sumw > 0 ? unit[i]->w : unit[i]->has_proc ? 1 : 0;
+		att_apportion(nproc ? busy_dev : 0, w, nu, share);
 		for (size_t i = 0; i < nu; i++) {
 			unit[i]->d_busy = share[i];
 			unit[i]->busy_ns += share[i];

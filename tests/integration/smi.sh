@@ -99,6 +99,41 @@ has "$WORK/bad.err" 'smi/mx-smi: mx-smi said on stderr: mx-smi: cannot open the 
 ok "bad output: N/A, units, short rows, garbage, partial, broken JSON, 10 MB, failure"
 rm -f "$tools/fake_smi.mode"
 
+# ---- a tool killed at its timeout mid-line; a share above 1 ----
+cat >"$WORK/part-smi" <<'SH'
+#!/bin/sh
+# device 0 whole, device 1 cut in the middle of its last number, then hung
+echo "0 81 512"
+echo "2 140 64"
+printf '1 90 5'
+exec sleep 30
+SH
+chmod +x "$WORK/part-smi"
+cat >"$WORK/part.yaml" <<YAML
+collectors:
+  netdev: {enabled: false}
+  infiniband: {enabled: false}
+  smi:
+    tools: []
+    interval: 2s
+    profiles:
+      part:
+        command: [$WORK/part-smi]
+        format: columns
+        device_prefix: part
+        timeout: 1
+        fields:
+          "0": {index: true}
+          "1": {metric: utilization, unit: "%"}
+          "2": {metric: memory_used, unit: MiB}
+YAML
+"$ACCELMON" --once --config "$WORK/part.yaml" --sysfs "$WORK" >"$WORK/part.prom" 2>"$WORK/part.err"
+has "$WORK/part.prom" '^accel_memory_used_bytes\{device="part0",uuid=""\} 536870912$' "whole line of a killed tool"
+hasnt "$WORK/part.prom" 'device="part1"' "half line of a killed tool"
+hasnt "$WORK/part.prom" 'accel_utilization_ratio\{device="part2"' "a share of 1.4"
+has "$WORK/part.prom" '^accel_memory_used_bytes\{device="part2",uuid=""\} 67108864$' "the rest of that line"
+lint "$WORK/part.prom" "killed tool"
+
 # ---- a user profile from YAML only; a slow and a hung tool meanwhile ----
 cat >"$WORK/mychip-smi" <<'SH'
 #!/bin/sh
