@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,12 @@
 #include <unistd.h>
 
 #include "smi.h"
+
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
+/* How long output of a tool that has exited is still read (a background
+ * child of it may hold the pipes open for good). */
+#define SMI_EXIT_GRACE_NS (100 * NS_PER_MS)
 
 static int64_t mono_ns(void)
 {
@@ -87,20 +94,57 @@ static int drain(int fd, char *buf, size_t cap, size_t *len, bool *trunc)
 	}
 }
 
+/* Children killed but not dead yet (a tool in uninterruptible sleep in a
+ * driver call on a card that fell off the bus dies only when that call
+ * returns): reaped later, so no thread waits on them and none is left a
+ * zombie for good. */
+#define SMI_PENDING_MAX 64
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t pending[SMI_PENDING_MAX];
+
+static void pending_reap(void)
+{
+	pthread_mutex_lock(&pending_lock);
+	for (size_t i = 0; i < SMI_PENDING_MAX; i++)
+		if (pending[i] > 0 && waitpid(pending[i], NULL, WNOHANG) != 0)
+			pending[i] = 0; /* reaped, or not ours any more */
+	pthread_mutex_unlock(&pending_lock);
+}
+
+static void pending_add(pid_t pid)
+{
+	pthread_mutex_lock(&pending_lock);
+	for (size_t i = 0; i < SMI_PENDING_MAX; i++)
+		if (pending[i] <= 0) {
+			pending[i] = pid;
+			break;
+		}
+	pthread_mutex_unlock(&pending_lock);
+}
+
+static bool leader_exited(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       si.si_pid == pid;
+}
+
+/* A killed child that has not died within this is left to pending_reap. */
+#define SMI_REAP_WAIT_NS (2 * NS_PER_S)
+
 /* Wait for pid until deadline; kill the group at the deadline. Before
  * reaping the leader (a zombie still holds the group id, so it cannot be
  * reused meanwhile) the rest of its group goes too: a background child left
  * by the tool is never left running. */
 static int reap(pid_t pid, int64_t deadline, bool *timed_out)
 {
-	siginfo_t si;
+	int64_t give_up;
 	int st = 0;
+	pid_t r;
 
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == pid)
-			break;
+	while (!leader_exited(pid)) {
 		if (mono_ns() >= deadline) {
 			*timed_out = true;
 			kill(-pid, SIGKILL);
@@ -110,8 +154,16 @@ static int reap(pid_t pid, int64_t deadline, bool *timed_out)
 		poll(NULL, 0, 5);
 	}
 	kill(-pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	give_up = mono_ns() + SMI_REAP_WAIT_NS;
+	while ((r = waitpid(pid, &st, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
+		if (mono_ns() >= give_up) {
+			pending_add(pid);
+			return 255;
+		}
+		poll(NULL, 0, 5);
+	}
+	if (r < 0)
+		return 255;
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	if (WIFSIGNALED(st))
@@ -129,9 +181,11 @@ int smi_run(const char *const *argv, const struct smi_run_opts *o,
 	int64_t deadline;
 	pid_t pid;
 	size_t cap = o->out_cap ? o->out_cap : SMI_OUT_CAP;
+	int64_t exited_at = 0;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
+	pending_reap();
 	res->out = malloc(cap + 1);
 	if (!res->out)
 		return -ENOMEM;
@@ -167,14 +221,28 @@ int smi_run(const char *const *argv, const struct smi_run_opts *o,
 	while (!out_eof || !err_eof) {
 		struct pollfd pfd[2];
 		nfds_t n = 0;
-		int64_t left = deadline - mono_ns();
+		int64_t now = mono_ns(), left = deadline - now;
 		int pr;
 
 		if (left <= 0) {
+			/* the tool itself exited: a background child of it
+			 * holding the pipes open is no reason to wait more */
+			if (exited_at)
+				break;
 			res->timed_out = true;
 			kill(-pid, SIGKILL);
 			break;
 		}
+		/* Once the tool has exited, what it wrote is read for a short
+		 * grace and the run ends (reap kills what it left behind). */
+		if (!exited_at && leader_exited(pid)) {
+			exited_at = now;
+			if (deadline > now + SMI_EXIT_GRACE_NS)
+				deadline = now + SMI_EXIT_GRACE_NS;
+			left = deadline - now;
+		}
+		if (left > 50 * NS_PER_MS)
+			left = 50 * NS_PER_MS; /* look at the leader again soon */
 		if (!out_eof)
 			pfd[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
 		if (!err_eof)

@@ -968,6 +968,41 @@ START_TEST(runner_env_and_no_shell)
 }
 END_TEST
 
+/* A tool that exits at once but leaves a background child holding stdout:
+ * the run ends soon after the tool does (not at the timeout), its output is
+ * kept, and the child is killed with the group. */
+START_TEST(runner_exit_leaves_child)
+{
+	char script[] = "/tmp/test_smi_bg.XXXXXX";
+	const char *argv[] = {script, NULL};
+	struct smi_run_opts o = {.timeout_s = 5};
+	struct smi_run_result r;
+	int fd = mkstemp(script), st;
+	FILE *f = fdopen(fd, "w");
+	unsigned fds;
+	double t0, took;
+
+	fputs("#!/bin/sh\necho '0 45 512'\nsleep 30 &\nexit 0\n", f);
+	fclose(f);
+	fds = open_fds();
+	chmod(script, 0700);
+	t0 = now_s();
+	ck_assert_int_eq(smi_run(argv, &o, &r), 0);
+	took = now_s() - t0;
+	ck_assert(!r.timed_out);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "0 45 512\n");
+	ck_assert_double_lt(took, 3); /* the timeout is 5 s */
+	for (int i = 0; i < 200 && group_alive(r.pid); i++)
+		usleep(10000);
+	ck_assert_uint_eq(group_alive(r.pid), 0);
+	ck_assert_int_eq(waitpid(-1, &st, WNOHANG), -1);
+	ck_assert_uint_eq(open_fds(), fds);
+	smi_run_result_free(&r);
+	unlink(script);
+}
+END_TEST
+
 static Suite *smi_suite(void)
 {
 	Suite *s = suite_create("smi");
@@ -988,6 +1023,7 @@ static Suite *smi_suite(void)
 	tcase_add_test(t, builtin_details);
 	tcase_add_test(t, generations_and_modes);
 	tcase_add_test(t, bad_output);
+	tcase_add_test(t, runner_exit_leaves_child);
 	tcase_add_test(t, partial_exit_backoff_missing);
 	tcase_add_test(t, defer_to_library_collector);
 	tcase_add_test(t, user_profile_and_instances);
