@@ -471,8 +471,7 @@ void pp_table_clear_local(struct pp_table *t)
 	t->nlocal = t->nlocal4 = 0;
 }
 
-/* pp_is_local's body, inlined into pp_account (two calls a packet). */
-static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
+bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 {
 	size_t i;
 
@@ -487,13 +486,29 @@ static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
 		i = pp_local4_pos(t, w);
 		return i < t->nlocal4 && t->local4[i] == w;
 	}
+	/* a few addresses: compares for equality beat the ordered memcmp
+	 * calls of a search */
+	if (t->nlocal <= 4) {
+		for (i = 0; i < t->nlocal; i++)
+			if (pp_addr_eq(&t->local[i], a))
+				return true;
+		return false;
+	}
 	i = pp_local_pos(t, a);
 	return i < t->nlocal && pp_addr_eq(&t->local[i], a);
 }
 
-bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
+/* pp_is_local for pp_account (two checks a packet): the common IPv4 case,
+ * one or two local IPv4 addresses, inline; the rest calls pp_is_local. */
+static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
 {
-	return pp_local(t, a);
+	uint32_t w;
+
+	if (a->af != 4 || t->nlocal4 > 2)
+		return pp_is_local(t, a);
+	memcpy(&w, a->a, 4);
+	return (t->nlocal4 > 0 && t->local4[0] == w) ||
+	       (t->nlocal4 > 1 && t->local4[1] == w);
 }
 
 /* Key tag of a slot emptied by an eviction: real tags are odd. Probes go
@@ -528,16 +543,15 @@ static bool pp_evict_one(struct pp_table *t)
 	return false;
 }
 
-/* The peer's entry, added when new; NULL when the table is full. */
-static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+/* pp_lookup past its cache: probe the table, add the peer when new. Out of
+ * line, so that a cache hit does not pay for this path's registers. */
+static __attribute__((noinline)) struct pp_peer *pp_probe(struct pp_table *t,
+							  const struct pp_addr *a)
 {
 	size_t mask = t->cap - 1, i, gone = SIZE_MAX;
 	uint64_t h;
 	uint32_t tag;
 
-	/* the copy in the table: no load from the entry's address line */
-	if (t->last && pp_addr_eq(&t->last_addr, a))
-		return t->last;
 	h = pp_hash(a);
 	tag = pp_tag(h);
 	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -577,6 +591,16 @@ static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
 			return t->last = &t->slot[i];
 		}
 	}
+}
+
+/* The peer's entry, added when new; NULL when the table is full. The
+ * previous packet's peer is compared first against the copy of its address
+ * in the table (no load from the entry's address line). */
+static inline struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+{
+	if (t->last && pp_addr_eq(&t->last_addr, a))
+		return t->last;
+	return pp_probe(t, a);
 }
 
 static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d)
