@@ -471,6 +471,14 @@ void pp_table_clear_local(struct pp_table *t)
 	t->nlocal = t->nlocal4 = 0;
 }
 
+/* The common case, one or two local IPv4 addresses (nlocal4 <= 2): no
+ * search. */
+static inline bool pp_local4_few(const struct pp_table *t, uint32_t w)
+{
+	return (t->nlocal4 > 0 && t->local4[0] == w) ||
+	       (t->nlocal4 > 1 && t->local4[1] == w);
+}
+
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 {
 	size_t i;
@@ -479,10 +487,8 @@ bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 		uint32_t w;
 
 		memcpy(&w, a->a, 4);
-		/* the common case, one or two addresses: no search */
 		if (t->nlocal4 <= 2)
-			return (t->nlocal4 > 0 && t->local4[0] == w) ||
-			       (t->nlocal4 > 1 && t->local4[1] == w);
+			return pp_local4_few(t, w);
 		i = pp_local4_pos(t, w);
 		return i < t->nlocal4 && t->local4[i] == w;
 	}
@@ -507,8 +513,7 @@ static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
 	if (a->af != 4 || t->nlocal4 > 2)
 		return pp_is_local(t, a);
 	memcpy(&w, a->a, 4);
-	return (t->nlocal4 > 0 && t->local4[0] == w) ||
-	       (t->nlocal4 > 1 && t->local4[1] == w);
+	return pp_local4_few(t, w);
 }
 
 /* Key tag of a slot emptied by an eviction: real tags are odd. Probes go
