@@ -42,33 +42,15 @@ bool pp_linktype_ok(int linktype)
 /* UDP payload at p (n captured bytes) to port 4791: the 12-byte BTH. */
 static void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 {
+	/* the class is the top 3 bits: 0-5 are named, 6 and 7 are not */
+	static const enum pp_opclass cls[8] = {
+	    PP_RC, PP_UC, PP_RD, PP_UD, PP_CNP, PP_XRC, PP_OPC_OTHER, PP_OPC_OTHER};
+
 	if (n < 12)
 		return;
 	out->has_bth = true;
 	out->opcode = p[0];
-	switch (p[0] >> 5) {
-	case 0:
-		out->opclass = PP_RC;
-		break;
-	case 1:
-		out->opclass = PP_UC;
-		break;
-	case 2:
-		out->opclass = PP_RD;
-		break;
-	case 3:
-		out->opclass = PP_UD;
-		break;
-	case 4:
-		out->opclass = PP_CNP;
-		break;
-	case 5:
-		out->opclass = PP_XRC;
-		break;
-	default:
-		out->opclass = PP_OPC_OTHER;
-		break;
-	}
+	out->opclass = cls[p[0] >> 5];
 	out->fecn = (p[4] & 0x80) != 0;
 	out->becn = (p[4] & 0x40) != 0;
 	out->dest_qp = (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
@@ -489,6 +471,14 @@ void pp_table_clear_local(struct pp_table *t)
 	t->nlocal = t->nlocal4 = 0;
 }
 
+/* The common case, one or two local IPv4 addresses (nlocal4 <= 2): no
+ * search. */
+static inline bool pp_local4_few(const struct pp_table *t, uint32_t w)
+{
+	return (t->nlocal4 > 0 && t->local4[0] == w) ||
+	       (t->nlocal4 > 1 && t->local4[1] == w);
+}
+
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 {
 	size_t i;
@@ -497,18 +487,33 @@ bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
 		uint32_t w;
 
 		memcpy(&w, a->a, 4);
-		/* the common case, one or two addresses: no search */
-		if (t->nlocal4 <= 2) {
-			for (i = 0; i < t->nlocal4; i++)
-				if (t->local4[i] == w)
-					return true;
-			return false;
-		}
+		if (t->nlocal4 <= 2)
+			return pp_local4_few(t, w);
 		i = pp_local4_pos(t, w);
 		return i < t->nlocal4 && t->local4[i] == w;
 	}
+	/* a few addresses: compares for equality beat the ordered memcmp
+	 * calls of a search */
+	if (t->nlocal <= 4) {
+		for (i = 0; i < t->nlocal; i++)
+			if (pp_addr_eq(&t->local[i], a))
+				return true;
+		return false;
+	}
 	i = pp_local_pos(t, a);
 	return i < t->nlocal && pp_addr_eq(&t->local[i], a);
+}
+
+/* pp_is_local for pp_account (two checks a packet): the common IPv4 case,
+ * one or two local IPv4 addresses, inline; the rest calls pp_is_local. */
+static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
+{
+	uint32_t w;
+
+	if (a->af != 4 || t->nlocal4 > 2)
+		return pp_is_local(t, a);
+	memcpy(&w, a->a, 4);
+	return pp_local4_few(t, w);
 }
 
 /* Key tag of a slot emptied by an eviction: real tags are odd. Probes go
@@ -543,15 +548,15 @@ static bool pp_evict_one(struct pp_table *t)
 	return false;
 }
 
-/* The peer's entry, added when new; NULL when the table is full. */
-static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+/* pp_lookup past its cache: probe the table, add the peer when new. Out of
+ * line, so that a cache hit does not pay for this path's registers. */
+static __attribute__((noinline)) struct pp_peer *pp_probe(struct pp_table *t,
+							  const struct pp_addr *a)
 {
 	size_t mask = t->cap - 1, i, gone = SIZE_MAX;
 	uint64_t h;
 	uint32_t tag;
 
-	if (t->last && pp_addr_eq(&t->last->addr, a))
-		return t->last;
 	h = pp_hash(a);
 	tag = pp_tag(h);
 	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -583,11 +588,24 @@ static struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
 			p->admitted_fold = t->folds;
 			k->tag = tag;
 			t->used++;
+			t->last_addr = *a;
 			return t->last = p;
 		}
-		if (k->tag == tag && pp_addr_eq(&k->addr, a))
+		if (k->tag == tag && pp_addr_eq(&k->addr, a)) {
+			t->last_addr = *a;
 			return t->last = &t->slot[i];
+		}
 	}
+}
+
+/* The peer's entry, added when new; NULL when the table is full. The
+ * previous packet's peer is compared first against the copy of its address
+ * in the table (no load from the entry's address line). */
+static inline struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+{
+	if (t->last && pp_addr_eq(&t->last_addr, a))
+		return t->last;
+	return pp_probe(t, a);
 }
 
 static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d)
@@ -626,10 +644,10 @@ enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 	}
 	/* Both local (a capture of traffic between two of this node's
 	 * addresses): counted once, as transmit to the destination. */
-	if (pp_is_local(t, &p->src)) {
+	if (pp_local(t, &p->src)) {
 		d = PP_TX;
 		peer = &p->dst;
-	} else if (pp_is_local(t, &p->dst) || pp_group(&p->dst)) {
+	} else if (pp_local(t, &p->dst) || pp_group(&p->dst)) {
 		/* to a group (multicast, limited broadcast) from elsewhere:
 		 * received from its source, as this node's own group traffic
 		 * counts as transmit to the group */

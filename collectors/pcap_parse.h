@@ -149,8 +149,9 @@ struct pp_table {
 	struct pp_counts other_pend;
 	uint64_t skipped[PP_NSKIP];
 	uint64_t folds;
-	uint64_t overflow_pkts; /* packets of new peers while the table was full */
-	struct pp_peer *last;	/* lookup cache: the previous packet's peer */
+	uint64_t overflow_pkts;	  /* packets of new peers while the table was full */
+	struct pp_peer *last;	  /* lookup cache: the previous packet's peer */
+	struct pp_addr last_addr; /* its address (valid while last is set) */
 	void (*on_drop)(struct pp_peer *p, void *arg); /* entry leaves the table */
 	void *on_drop_arg;
 };
