@@ -1270,11 +1270,13 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 
 /* A quiesced server accepts no more; the requests it has accepted are
  * answered before it stops (an idle keep-alive connection is closed after
- * a second), while new connections wait in the socket's backlog for the
- * next server. */
+ * 3 s), while new connections wait in the socket's backlog for the next
+ * server. 3 s, not 1: on a slow or loaded machine (a sanitizer build in
+ * CI) a scrape accepted just before the quiesce took longer than a second
+ * to answer and was cut off. */
 static void prom_drain(struct MHD_Daemon *d)
 {
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 300; i++) {
 		const union MHD_DaemonInfo *in =
 			MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 

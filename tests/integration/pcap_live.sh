@@ -119,11 +119,13 @@ txp=$(get fabric_peer_transmit_packets_total udp); txb=$(get fabric_peer_transmi
 [ "$txp" -le 100 ] && [ "$txp" -ge $((100 - d)) ] || fail "UDP out: $txp packets of 100 (drops: $d)"
 [ "$txb" = $((txp * 542)) ] || fail "UDP out: $txb bytes for $txp packets"
 # TCP: the payload plus 54-100 bytes of headers (Ethernet, IP, TCP with
-# options) per captured segment; ACKs go out
+# options) per captured segment; ACKs go out. A slow run (a sanitizer
+# build) may retransmit segments, which are traffic too: up to twice the
+# payload then.
 tb=$(get fabric_peer_receive_bytes_total tcp); tp=$(get fabric_peer_receive_packets_total tcp)
 ta=$(get fabric_peer_transmit_packets_total tcp)
 if [ "$d" = 0 ]; then
-  [ "$tb" -ge $((1000000 + 54 * tp)) ] && [ "$tb" -le $((1000000 + 100 * tp)) ] ||
+  [ "$tb" -ge $((1000000 + 54 * tp)) ] && [ "$tb" -le $((2000000 + 100 * tp)) ] ||
     fail "TCP in: $tb bytes in $tp packets for 1,000,000 bytes of payload"
 fi
 [ "$ta" -ge 1 ] || fail "TCP out: no ACKs counted"
