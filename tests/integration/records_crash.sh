@@ -47,7 +47,11 @@ torn=$(jnum torn_tails "$work/a.json")
 [ "$corrupt" = 0 ] || fail "$corrupt damaged regions after kill -9"
 [ "$batches" -ge 15 ] || fail "only $batches batches read back"
 if [ "$st" = 1 ] && [ "$torn" = 0 ]; then fail "exit 1 without a reason"; fi
-# Figures: utilization per device against the fixture's gpu_busy_percent.
+# Figures: utilization per device against the fixture's gpu_busy_percent,
+# within 0.1: each of the five 1.7-2.6 s runs loses its first interval
+# (an integral needs two readings) and up to one more at the kill, and a
+# loaded machine (distcheck beside other builds) starts the agent slowly:
+# 0.95 for a fixture of 1.0 was seen there, 0.968 on a quiet one.
 grep '"device": "amdgpu' "$work/a.json" |
 	sed 's/.*"device": "\([^"]*\)".*"utilization": \([^,]*\),.*"idle_hours": \([^,]*\),.*/\1 \2/' \
 	>"$work/util.txt"
@@ -55,7 +59,7 @@ grep '"device": "amdgpu' "$work/a.json" |
 awk 'BEGIN { split("0 0.07 0.13 0.42 0.58 0.77 0.99 1.0", want, " ") }
 	{ i = substr($1, 7) + 1; d = $2 - want[i]; if (d < 0) d = -d
 	  printf "records_crash: %s utilization %.3f (fixture %s)\n", $1, $2, want[i]
-	  if ($2 == "null" || d > 0.05) bad = 1 }
+	  if ($2 == "null" || d > 0.1) bad = 1 }
 	END { exit bad }' "$work/util.txt" || fail "utilization does not match the fixture"
 echo "records_crash: 5 x kill -9: $nfiles files, $batches batches, $corrupt damaged regions, $torn torn tails (audit exit $st)"
 
