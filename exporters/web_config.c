@@ -53,6 +53,11 @@ perr(struct wparse *p, const yaml_node_t *n, const char *key, const char *fmt, .
 			 (unsigned long)n->start_mark.line + 1, key, why);
 	else
 		snprintf(p->err, p->errlen, "%s: %s: %s", p->source, key, why);
+	/* One line whatever the quoted value held (a line break inside a
+	 * flow scalar, found by fuzz_web_config). */
+	for (char *c = p->err; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
 	return -EINVAL;
 }
 
