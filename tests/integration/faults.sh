@@ -3,9 +3,13 @@
 # under records (a small tmpfs, where the test may mount one). Each time the
 # agent keeps serving a valid exposition, reports the fault in its own
 # metrics, and loses nothing beyond the documented bound (the batches
-# counted in accelmon_records_dropped_batches_total). A hung collector is
-# tests/integration/watchdog.sh, SIGHUP with broken configs reload_safe.sh,
-# a full spool remote_write_disk_full.sh.
+# counted in accelmon_records_dropped_batches_total). The other faults of
+# issue 16 have their own tests, each with the same three assertions: a hung
+# collector is watchdog.sh, a GPU lost mid-run (and back) nvml_scenarios.sh
+# and ascend_scenarios.sh, SIGHUP with each broken config reload_safe.sh, a
+# receiver that is down remote_write_outage.sh, one that resets connections
+# or answers too slowly remote_write_errors.sh, a full spool
+# remote_write_disk_full.sh.
 . "$(dirname "$0")/lib.sh"
 need curl
 
