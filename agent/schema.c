@@ -246,12 +246,13 @@ static const struct am_family_def std_defs[AM_STD__COUNT] = {
 			    "A job running on the device (constant 1): kind (slurm, "
 			    "kubernetes, docker, podman, systemd, user, other: jobs "
 			    "past the per-device cap), the real uid of its first "
-			    "process, Slurm step, container id; \"\" where none.",
-			    JOB, "user", "step", "container"),
+			    "process, Slurm step, container id, a pod's namespace and "
+			    "name; \"\" where none.",
+			    JOB, "user", "step", "container", "namespace", "pod"),
     [AM_STD_JOB_ALLOCATED] =
 	STD("accel_job_allocated", AM_GAUGE, NULL,
-	    "1 while the device is in the job's cgroup device list (cgroup v1 "
-	    "devices controller: Slurm, Kubernetes), whether or not the job "
+	    "1 while the job holds the device (a cgroup v1 device list, the "
+	    "kubelet's pod-resources, Slurm's job environment), whether or not the job "
 	    "runs anything on it; a job allocated but idle still gets busy and "
 	    "energy series (its share of the idle device's energy).",
 	    JOB),

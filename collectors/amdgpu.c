@@ -328,6 +328,7 @@ static const struct am_option amdgpu_options[] = {
      "(default true; collectors/attribution.md)"},
     {"max_jobs", AM_OPT_INT, "jobs per card with series of their own (default 16)", 1,
      62},
+    AM_ATTRIB_OPTIONS,
     {NULL, 0, NULL},
 };
 
@@ -1066,8 +1067,10 @@ static int amdgpu_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 			goto fail;
 		}
 	}
-	if (am_cfg_bool(cfg, "attribution", true))
+	if (am_cfg_bool(cfg, "attribution", true)) {
 		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
+		am_attrib_configure(st->att, cfg);
+	}
 	/* a process that opens a card later is found up to 30 s late */
 	st->drm_skip.skip_ns = 30LL * 1000000000LL;
 	/* allocated even without gpu_metrics: it also marks init as done for
@@ -1601,7 +1604,10 @@ static void amdgpu_attribute(struct am_ctx *ctx, struct amdgpu_state *st,
 				    .busy_ratio = d->att_util,
 				    .energy_j = d->att_energy_j,
 				    .power_w = d->att_power_w,
-				    .devnum = d->devnum};
+				    .devnum = d->devnum,
+				    .bus_id = d->pci,
+				    .have_index = true,
+				    .index = (unsigned)d->card};
 	ssize_t n;
 
 	(void)ctx;

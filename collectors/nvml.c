@@ -495,6 +495,7 @@ static const struct am_option nvml_options[] = {
      "jobs per GPU with series of their own; more are \"other\" "
      "(default 16)",
      1, 62},
+    AM_ATTRIB_OPTIONS,
     {NULL, 0, NULL},
 };
 
@@ -1266,7 +1267,10 @@ static bool nvml_attribute(struct nvml_state *st, struct nvml_dev *d)
 				    .power_w = d->att_power_w,
 				    .have_busy_s = d->att_have_busy,
 				    .busy_s = d->att_busy_s,
-				    .devnum = d->devnum};
+				    .devnum = d->devnum,
+				    .bus_id = d->bus_id,
+				    .have_index = d->parent < 0,
+				    .index = d->index};
 	nvmlReturn_t r;
 
 	r = NVML(st, processes, d->h, &count,
@@ -2040,6 +2044,7 @@ static int nvml_init(struct am_ctx *ctx, const struct am_config *cfg, void **sta
 	}
 	if (am_cfg_bool(cfg, "attribution", true)) {
 		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
+		am_attrib_configure(st->att, cfg);
 		st->proc_stride = nvml_proc_stride(st);
 	}
 	nvml_events_open(st);

@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "accelmon/attrib.h"
 #include "accelmon/util.h"
 #include "fake_am.h"
 #include "fake_open.h"
 #include "fixture_tree.h"
+#include "agent/sdk/podresources.pb-c.h"
 
 #define S(x) ((int64_t)((x)*1e9))
 #define CID "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
@@ -654,11 +658,11 @@ END_TEST
 
 #define CGV1 TEST_SRCDIR "/fixtures/cgroup_v1"
 
-static const struct am_alloc *find_alloc(const struct am_alloc *v, size_t n,
-					 const char *job)
+static const struct am_alloc *find_held(const struct am_alloc *v, size_t n,
+					enum am_job_kind kind, const char *job)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].wl.job, job) == 0)
+		if (v[i].wl.kind == kind && strcmp(v[i].wl.job, job) == 0)
 			return &v[i];
 	return NULL;
 }
@@ -673,7 +677,7 @@ START_TEST(t_alloc_scan)
 	/* two Slurm jobs and a pod; not the docker container, nor the
 	 * cgroups that allow everything */
 	ck_assert_uint_eq(n, 3);
-	a = find_alloc(v, n, "4242");
+	a = find_held(v, n, AM_JOB_SLURM, "4242");
 	ck_assert_ptr_nonnull(a);
 	ck_assert_int_eq(a->wl.kind, AM_JOB_SLURM);
 	ck_assert_str_eq(a->wl.user, "1000");
@@ -681,10 +685,10 @@ START_TEST(t_alloc_scan)
 	/* 195:255 (nvidiactl), 195:254, 195:0, /dev/null; not the block device */
 	ck_assert_uint_eq(a->ndevs, 4);
 	ck_assert_str_eq(a->devs[2], "195:0");
-	a = find_alloc(v, n, "4343");
+	a = find_held(v, n, AM_JOB_SLURM, "4343");
 	ck_assert_ptr_nonnull(a);
 	ck_assert_str_eq(a->wl.user, "1001");
-	a = find_alloc(v, n, POD1);
+	a = find_held(v, n, AM_JOB_K8S, POD1);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_int_eq(a->wl.kind, AM_JOB_K8S);
 	ck_assert_str_eq(a->wl.container, "");
@@ -756,6 +760,420 @@ START_TEST(t_split_allocated_idle)
 	s = fake_am_match(ctx, "accel_job_allocated",
 			  "device=\"gpu1\",uuid=\"U1\",job=\"4343\"");
 	ck_assert(s && s->retired);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
+/* ---- allocations: Slurm's job environment, the kubelet ---- */
+
+extern const struct am_collector amdgpu_collector;
+
+static const struct am_alloc_ref *find_ref(const struct am_alloc *a, enum am_alloc_by by,
+					   const char *id)
+{
+	for (unsigned k = 0; k < a->nrefs; k++)
+		if (a->refs[k].by == by && strcmp(a->refs[k].id, id) == 0)
+			return &a->refs[k];
+	return NULL;
+}
+
+#define ENV(lit) lit, sizeof(lit) - 1
+static const struct {
+	const char *env;
+	size_t n;
+	int rc;
+	const char *job;
+	enum am_alloc_by by;
+	const char *ids; /* space-separated, "" none */
+} env_rows[] = {
+    /* the job's GRES indexes win over the step's and the runtime's list */
+    {ENV("SLURM_JOB_ID=7\0SLURM_JOB_GPUS=2,3\0SLURM_STEP_GPUS=3\0"
+	 "CUDA_VISIBLE_DEVICES=0,1\0"),
+     0, "7", AM_ALLOC_BY_INDEX, "2 3"},
+    {ENV("SLURM_JOB_ID=8\0SLURM_STEP_GPUS=5\0CUDA_VISIBLE_DEVICES=0\0"), 0, "8",
+     AM_ALLOC_BY_INDEX, "5"},
+    /* ranges */
+    {ENV("SLURM_JOB_GPUS=0-2,6\0SLURM_JOB_ID=9\0"), 0, "9", AM_ALLOC_BY_INDEX, "0 1 2 6"},
+    /* indexes of CUDA_VISIBLE_DEVICES are not the host's: UUIDs only */
+    {ENV("SLURM_JOB_ID=10\0CUDA_VISIBLE_DEVICES=1,GPU-aa,MIG-bb\0"
+	 "ROCR_VISIBLE_DEVICES=GPU-5f0e7c,0\0"),
+     0, "10", AM_ALLOC_BY_UUID, "GPU-aa MIG-bb GPU-5f0e7c"},
+    {ENV("SLURM_JOB_ID=11\0CUDA_VISIBLE_DEVICES=0,1\0"), 0, "11", AM_ALLOC_BY_INDEX, ""},
+    /* no job id, or one that is not a number: not Slurm's */
+    {ENV("SLURM_JOB_GPUS=0\0"), -ENOENT, "", AM_ALLOC_BY_INDEX, ""},
+    {ENV("SLURM_JOB_ID=12x\0SLURM_JOB_GPUS=0\0"), -ENOENT, "", AM_ALLOC_BY_INDEX, ""},
+    /* a variable's name inside another's value, garbage in the list, and
+     * an environment cut without its last NUL */
+    {ENV("X=SLURM_JOB_GPUS=4\0SLURM_JOB_ID=13\0SLURM_JOB_GPUS=a,,1-,3-1,4\0"), 0, "13",
+     AM_ALLOC_BY_INDEX, "4"},
+    {ENV("SLURM_JOB_ID=14\0SLURM_JOB_GPUS=1"), 0, "14", AM_ALLOC_BY_INDEX, "1"},
+};
+
+START_TEST(t_slurm_env_table)
+{
+	struct am_alloc a;
+	char job[32] = "", ids[256] = "";
+
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(
+	    am_slurm_env_parse(env_rows[_i].env, env_rows[_i].n, job, sizeof(job), &a),
+	    env_rows[_i].rc);
+	if (env_rows[_i].rc < 0)
+		return;
+	ck_assert_str_eq(job, env_rows[_i].job);
+	for (unsigned k = 0; k < a.nrefs; k++) {
+		ck_assert_int_eq(a.refs[k].by, env_rows[_i].by);
+		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s",
+			 k ? " " : "", a.refs[k].id);
+	}
+	ck_assert_str_eq(ids, env_rows[_i].ids);
+}
+END_TEST
+
+/* The fixture: 4242 (pid 1001) holds GPU 0 by SLURM_JOB_GPUS, 4545 (1014)
+ * GPU 1, 4646 (1015) a GPU by UUID; 1009 has Slurm variables but is a
+ * login session. Each environ is read once per process start; one that
+ * is refused is said and skipped. */
+START_TEST(t_slurm_env_scan)
+{
+	const char *root = fixture_set_get(&trees, "procfs/node");
+	struct am_env_cache c = {0};
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	size_t n = 0, cap = 0;
+	char refused[256];
+
+	fake_open_watch("/environ");
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_str_eq(refused, "");
+	/* the Slurm processes' only: 1001, 1014, 1015, 1002 (job 4343, no
+	 * environ file) and the DRM fixture's 2001 and 2007 (job 4242, none) */
+	ck_assert_uint_eq(fake_open_watched(), 6);
+	ck_assert_uint_eq(n, 3);
+	a = find_held(v, n, AM_JOB_SLURM, "4242");
+	ck_assert(a && a->nrefs == 1 && find_ref(a, AM_ALLOC_BY_INDEX, "0"));
+	ck_assert_str_eq(a->wl.user, "1000");
+	a = find_held(v, n, AM_JOB_SLURM, "4545");
+	ck_assert(a && a->nrefs == 1 && find_ref(a, AM_ALLOC_BY_INDEX, "1"));
+	a = find_held(v, n, AM_JOB_SLURM, "4646");
+	ck_assert(
+	    a && a->nrefs == 1 &&
+	    find_ref(a, AM_ALLOC_BY_UUID, "GPU-a110c000-0000-4000-8000-000000000001"));
+	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "9999"));
+	/* the next scan reads no environ again, and gives the same */
+	fake_open_reset();
+	fake_open_watch("/environ");
+	n = 0;
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_uint_eq(fake_open_watched(), 0);
+	ck_assert_uint_eq(n, 3);
+	am_env_cache_free(&c);
+	/* without ptrace access to 1014: said, and its job is not read */
+	fake_open_reset();
+	fake_open_fail("/1014/environ", EACCES, true);
+	n = 0; /* the scan appends */
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_str_eq(refused, fixture_file(root, "1014", "environ"));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "4545"));
+	am_env_cache_free(&c);
+	free(v);
+}
+END_TEST
+
+#define PODS_DIR TEST_SRCDIR "/fixtures/procfs/pods"
+
+START_TEST(t_pod_names)
+{
+	struct am_pod_name *v = NULL;
+	const struct am_pod_name *p;
+	size_t n = 0, cap = 0;
+
+	ck_assert_int_eq(am_pod_names_scan(PODS_DIR, &v, &n, &cap), 0);
+	ck_assert_uint_eq(n, 2);
+	p = am_pod_name_by_uid(v, n, POD1);
+	ck_assert(p && strcmp(p->ns, "team-a") == 0 && strcmp(p->name, "train-0") == 0);
+	p = am_pod_name_by_uid(v, n, "11112222-3333-4444-5555-666677778888");
+	ck_assert(p && strcmp(p->ns, "ml-serving") == 0 &&
+		  strcmp(p->name, "llm-7d9f-x2x") == 0);
+	ck_assert_int_eq(am_pod_names_scan(PODS_DIR "/none", &v, &n, &cap), -ENOENT);
+	ck_assert_uint_eq(n, 0);
+	free(v);
+}
+END_TEST
+
+static void pr_devs(V1__ContainerDevices *d, char *res, char **ids, size_t n)
+{
+	d->resource_name = res;
+	d->device_ids = ids;
+	d->n_device_ids = n;
+}
+
+static void pr_ctr(V1__ContainerResources *c, char *name, V1__ContainerDevices **d,
+		   size_t n)
+{
+	c->name = name;
+	c->devices = d;
+	c->n_devices = n;
+}
+
+/* A List answer packed with protobuf-c from the same .proto, as the
+ * kubelet's would be on the wire. */
+static uint8_t *podres_msg(size_t *len)
+{
+	char *nv_ids[] = {"GPU-a110c000-0000-4000-8000-000000000000::1",
+			  "GPU-a110c000-0000-4000-8000-000000000000::2"};
+	char *amd_ids[] = {"0000:03:00.0"},
+	     *asc_ids[] = {"Ascend910-3", "Ascend910-2c-100-5"};
+	char *orphan_ids[] = {"GPU-ffff"};
+	V1__ContainerDevices d_nv = V1__CONTAINER_DEVICES__INIT,
+			     d_amd = V1__CONTAINER_DEVICES__INIT,
+			     d_asc = V1__CONTAINER_DEVICES__INIT,
+			     d_orphan = V1__CONTAINER_DEVICES__INIT;
+	V1__ContainerDevices *c1devs[] = {&d_nv, &d_amd}, *c2devs[] = {&d_asc},
+			     *c3devs[] = {&d_orphan};
+	V1__ContainerResources c1 = V1__CONTAINER_RESOURCES__INIT,
+			       c2 = V1__CONTAINER_RESOURCES__INIT,
+			       c3 = V1__CONTAINER_RESOURCES__INIT,
+			       c4 = V1__CONTAINER_RESOURCES__INIT;
+	V1__ContainerResources *p1c[] = {&c1, &c2}, *p2c[] = {&c4}, *p3c[] = {&c3};
+	V1__PodResources p1 = V1__POD_RESOURCES__INIT, p2 = V1__POD_RESOURCES__INIT,
+			 p3 = V1__POD_RESOURCES__INIT;
+	V1__PodResources *pods[] = {&p1, &p2, &p3};
+	V1__ListPodResourcesResponse r = V1__LIST_POD_RESOURCES_RESPONSE__INIT;
+	uint8_t *buf;
+
+	pr_devs(&d_nv, "nvidia.com/gpu", nv_ids, 2);
+	pr_devs(&d_amd, "amd.com/gpu", amd_ids, 1);
+	pr_devs(&d_asc, "huawei.com/Ascend910", asc_ids, 2);
+	pr_devs(&d_orphan, "nvidia.com/gpu", orphan_ids, 1);
+	pr_ctr(&c1, "trainer", c1devs, 2);
+	pr_ctr(&c2, "sidecar", c2devs, 1);
+	pr_ctr(&c3, "x", c3devs, 1);
+	pr_ctr(&c4, "web", NULL, 0); /* no devices */
+	p1.name = "train-0";
+	p1.namespace_ = "team-a";
+	p1.n_containers = 2;
+	p1.containers = p1c;
+	p2.name = "llm-7d9f-x2x";
+	p2.namespace_ = "ml-serving";
+	p2.n_containers = 1;
+	p2.containers = p2c;
+	p3.name = "gone-1"; /* no log directory */
+	p3.namespace_ = "team-a";
+	p3.n_containers = 1;
+	p3.containers = p3c;
+	r.n_pod_resources = 3;
+	r.pod_resources = pods;
+	*len = v1__list_pod_resources_response__get_packed_size(&r);
+	buf = malloc(*len + 1);
+	ck_assert_ptr_nonnull(buf);
+	v1__list_pod_resources_response__pack(&r, buf);
+	return buf;
+}
+
+START_TEST(t_podres_decode)
+{
+	struct am_pod_name *names = NULL;
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	size_t nn = 0, ncap = 0, n = 0, cap = 0, len, unjoined = 9;
+	uint8_t *msg = podres_msg(&len);
+
+	ck_assert_int_eq(am_pod_names_scan(PODS_DIR, &names, &nn, &ncap), 0);
+	ck_assert_int_eq(am_podres_decode(msg, len, names, nn, &v, &n, &cap, &unjoined),
+			 0);
+	/* the pod with devices only; the one without a log directory counted */
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(unjoined, 1);
+	a = find_held(v, n, AM_JOB_K8S, POD1);
+	ck_assert_ptr_nonnull(a);
+	/* two replicas of one shared GPU: one uuid */
+	ck_assert_uint_eq(a->nrefs, 4);
+	ck_assert_ptr_nonnull(
+	    find_ref(a, AM_ALLOC_BY_UUID, "GPU-a110c000-0000-4000-8000-000000000000"));
+	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_BUS_ID, "0000:03:00.0"));
+	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "3"));
+	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "5"));
+	/* a message cut short, and garbage */
+	ck_assert_int_eq(am_podres_decode(msg, len - 3, names, nn, &v, &n, &cap, NULL),
+			 -EINVAL);
+	msg[0] = 0xff;
+	ck_assert_int_eq(am_podres_decode(msg, len, names, nn, &v, &n, &cap, NULL),
+			 -EINVAL);
+	free(msg);
+	free(names);
+	free(v);
+}
+END_TEST
+
+START_TEST(t_alloc_holds)
+{
+	struct am_alloc a;
+	struct am_attrib_dev d = {"nvidia1", "GPU-b", 0, NAN, NAN};
+
+	memset(&a, 0, sizeof(a));
+	ck_assert(!am_alloc_holds(&a, &d));
+	am_alloc_add_ref(&a, AM_ALLOC_BY_INDEX, "1");
+	ck_assert(!am_alloc_holds(&a, &d)); /* index not known */
+	d.have_index = true;
+	d.index = 1;
+	ck_assert(am_alloc_holds(&a, &d));
+	d.index = 0;
+	ck_assert(!am_alloc_holds(&a, &d));
+	am_alloc_add_ref(&a, AM_ALLOC_BY_BUS_ID, "0000:2a:00.0");
+	d.bus_id = "00000000:2A:00.0"; /* NVML's shape */
+	ck_assert(am_alloc_holds(&a, &d));
+	d.bus_id = "0000:2b:00.0";
+	ck_assert(!am_alloc_holds(&a, &d));
+	am_alloc_add_ref(&a, AM_ALLOC_BY_UUID, "GPU-b");
+	ck_assert(am_alloc_holds(&a, &d));
+	/* duplicates are one */
+	am_alloc_add_ref(&a, AM_ALLOC_BY_UUID, "GPU-b");
+	ck_assert_uint_eq(a.nrefs, 3);
+}
+END_TEST
+
+/* A cgroup v2 node (no device lists): Slurm's job environments say that
+ * 4545 and 4646 hold GPU 1, which runs nothing: idle but held, its energy
+ * theirs; 4242 holds GPU 0, where it runs. Pods get their namespace and
+ * name from the log directory. */
+START_TEST(t_split_env_allocated)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", TEST_SRCDIR "/fixtures/procfs");
+	struct am_attrib *a;
+	struct am_attrib_proc p[2] = {{1001, 1, NAN}, {1003, 1, NAN}};
+	struct am_attrib_dev d0 = {"nvidia0", "GPU-a110c000-0000-4000-8000-000000000000",
+				   0.5, 0, NAN};
+	struct am_attrib_dev d1 = {"nvidia1", "GPU-a110c000-0000-4000-8000-000000000001",
+				   0, 0, NAN};
+	const struct fake_series *s;
+	const struct am_config *cfg;
+	char err[256];
+
+	d0.have_index = d1.have_index = true;
+	d1.index = 1;
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	cfg = fake_am_config(ctx, &amdgpu_collector,
+			     "{pod_resources: '', pod_logs: " PODS_DIR "}", err,
+			     sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	am_attrib_configure(a, cfg);
+	ck_assert_int_eq(am_attrib_update(a, &d0, p, 2), 0);
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	fake_am_advance(ctx, S(1));
+	d0.energy_j = 100;
+	d1.energy_j = 60;
+	ck_assert_int_eq(am_attrib_update(a, &d0, p, 2), 0);
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	s = fake_am_match(ctx, "accel_job_allocated",
+			  "device=\"nvidia0\",uuid=\"GPU-a110c000-0000-4000-8000-"
+			  "000000000000\",job=\"4242\"");
+	ck_assert(s && s->last == 1);
+	/* the pod runs on GPU 0 without holding it by any source read */
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated", "job=\"" POD1 "\""));
+	s = fake_am_match(ctx, "accel_job_info", "job=\"" POD1 "\"");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(fake_am_label(ctx, s, "namespace"), "team-a");
+	ck_assert_str_eq(fake_am_label(ctx, s, "pod"), "train-0");
+	s = fake_am_match(ctx, "accel_job_info", "job=\"4242\"");
+	ck_assert(s && strcmp(fake_am_label(ctx, s, "namespace"), "") == 0);
+	for (int k = 0; k < 2; k++) {
+		const char *job = k ? "4646" : "4545";
+		char sel[160];
+
+		snprintf(sel, sizeof(sel), "device=\"nvidia1\",uuid=\"%s\",job=\"%s\"",
+			 d1.uuid, job);
+		s = fake_am_match(ctx, "accel_job_allocated", sel);
+		ck_assert_msg(s && s->last == 1, "%s not held", job);
+		s = fake_am_match(ctx, "accel_job_busy_seconds_total", sel);
+		ck_assert(s && s->last_u64 == 0);
+		s = fake_am_match(ctx, "accel_job_energy_joules_total", sel);
+		ck_assert(s && s->last_u64 == 30000);
+	}
+	/* the login session with Slurm variables holds nothing */
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "job=\"9999\""));
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info",
+					 "device=\"nvidia1\",uuid=\"GPU-a110c000-0000-"
+					 "4000-8000-000000000001\",job=\"4242\""));
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
+/* The environ of a job's process refused: said once, the rest goes on. */
+START_TEST(t_split_env_refused)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", TEST_SRCDIR "/fixtures/procfs");
+	struct am_attrib *a;
+	struct am_attrib_dev d1 = {"nvidia1", "U1", 0, 0, NAN};
+
+	d1.have_index = true;
+	d1.index = 1;
+	fake_open_fail("/1014/environ", EACCES, true);
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+		fake_am_advance(ctx, S(31));
+	}
+	ck_assert_uint_eq(fake_am_log_count(ctx, "1014/environ: Permission denied"), 1);
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated", "job=\"4545\""));
+	ck_assert(am_attrib_enabled(a));
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
+/* A kubelet socket that refuses (bound, not listening): said once over
+ * scans, no allocation from it, the other sources go on; once it is gone,
+ * that is said and nothing more. */
+START_TEST(t_podres_failing)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", TEST_SRCDIR "/fixtures/procfs");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct am_attrib_dev d1 = {"nvidia1", "U1", 0, 0, NAN};
+	const struct am_config *cfg;
+	char yaml[256], err[256];
+	struct am_attrib *a;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/attrib_kubelet_%d.sock",
+		 (int)getpid());
+	unlink(sa.sun_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	d1.have_index = true;
+	d1.index = 1;
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	snprintf(yaml, sizeof(yaml), "{pod_resources: %s, pod_logs: %s}", sa.sun_path,
+		 PODS_DIR);
+	cfg = fake_am_config(ctx, &amdgpu_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	am_attrib_configure(a, cfg);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+		fake_am_advance(ctx, S(31));
+	}
+	ck_assert_uint_eq(fake_am_log_count(ctx, "kubelet pod-resources"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "until it answers"), 1);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 3);
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_info", "kind=\"kubernetes\""));
+	/* Slurm's environment still says who holds GPU 1 */
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_allocated", "job=\"4545\""));
+	close(fd);
+	unlink(sa.sun_path);
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	fake_am_advance(ctx, S(31));
+	ck_assert_int_eq(am_attrib_update(a, &d1, NULL, 0), 0);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "is gone"), 1);
+	ck_assert_uint_eq(fake_am_read_errors(ctx), 3);
 	am_attrib_free(a);
 	fake_am_free(ctx);
 }
@@ -1019,6 +1437,15 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_held_idle_no_busy);
 	tcase_add_test(x, t_split_energy_gap);
 	tcase_add_test(x, t_split_allocated_idle);
+	tcase_add_loop_test(x, t_slurm_env_table, 0,
+			    sizeof(env_rows) / sizeof(env_rows[0]));
+	tcase_add_test(x, t_slurm_env_scan);
+	tcase_add_test(x, t_pod_names);
+	tcase_add_test(x, t_podres_decode);
+	tcase_add_test(x, t_alloc_holds);
+	tcase_add_test(x, t_split_env_allocated);
+	tcase_add_test(x, t_split_env_refused);
+	tcase_add_test(x, t_podres_failing);
 	tcase_add_test(x, t_amdgpu_drm_split);
 	tcase_add_test(x, t_amdgpu_drm_refused);
 	tcase_add_test(x, t_amdgpu_allocated);

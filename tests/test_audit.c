@@ -725,14 +725,16 @@ struct tjob {
 static void def_job(struct recgen *g, struct tjob *j, const char *dev, const char *kind,
 		    const char *job, const char *user)
 {
-	char dl[64], ul[64], jl[96], kl[64], usl[32];
+	char dl[64], ul[64], jl[96], kl[64], usl[32], nsl[80];
 	snprintf(dl, sizeof(dl), "device=%s", dev);
 	snprintf(ul, sizeof(ul), "uuid=GPU-%s", dev);
 	snprintf(jl, sizeof(jl), "job=%s", job);
 	snprintf(kl, sizeof(kl), "kind=%s", kind);
 	snprintf(usl, sizeof(usl), "user=%s", user);
+	/* a pod's namespace: its tenant */
+	snprintf(nsl, sizeof(nsl), "namespace=%s", strcmp(kind, "kubernetes") ? "" : "team-b");
 	const char *l[] = {dl, ul, jl, kl, NULL};
-	const char *info[] = {dl, ul, jl, kl, usl, "step=", "container=", NULL};
+	const char *info[] = {dl, ul, jl, kl, usl, "step=", "container=", nsl, "pod=", NULL};
 	memset(j, 0, sizeof(*j));
 	j->busy = recgen_series(g, "accel_job_busy_seconds_total",
 				AMREC__SERIES_TYPE__SERIES_COUNTER, "seconds", l);
@@ -859,27 +861,35 @@ START_TEST(test_jobs)
 	ck_assert_uint_eq(a.nusers, 2);
 	NEAR(group(a.users, a.nusers, "1000")->t.busy_s, 1080);
 	NEAR(group(a.users, a.nusers, "0")->t.idle_s, 1800);
+	/* per tenant: the pod's namespace; the Slurm job's user */
+	ck_assert_uint_eq(a.ntenants, 2);
+	NEAR(group(a.tenants, a.ntenants, "team-b")->t.idle_s, 1800);
+	NEAR(group(a.tenants, a.ntenants, "team-b")->t.energy_j, 180 * 750);
+	NEAR(group(a.tenants, a.ntenants, "user:1000")->t.busy_s, 1080);
 	/* every format carries them */
 	static const struct {
 		enum audit_format f;
-		const char *must[3];
+		const char *must[4];
 	} cases[] = {
 	    {AUDIT_JSON,
 	     {"\"jobs\": [",
 	      "{\"job\": \"slurm/4242\", \"devices\": 2, \"observed_hours\": 1,",
 	      "\"device\": \"nvidia1\", \"job\": \"4242\", \"kind\": \"slurm\", "
 	      "\"user\": "
-	      "\"1000\""}},
+	      "\"1000\"",
+	      "\"tenants\": [\n    {\"tenant\": \"team-b\""}},
 	    {AUDIT_CSV,
-	     {"job,,slurm/4242,,,2,1,0.3,0.3,", "user,,0,,,1,0.75,0.025,", "total,"}},
-	    {AUDIT_TABLE, {"JOB (obs h = held)", "kubernetes/pod-b", "USER (uid)"}},
-	    {AUDIT_HTML, {"<h2>Jobs", "slurm/4242", "<h2>Users"}},
+	     {"job,,slurm/4242,,,2,1,0.3,0.3,", "user,,0,,,1,0.75,0.025,", "total,",
+	      "tenant,,team-b,,,1,0.75,0.025,"}},
+	    {AUDIT_TABLE,
+	     {"JOB (obs h = held)", "kubernetes/pod-b", "USER (uid)", "TENANT (namespace)"}},
+	    {AUDIT_HTML, {"<h2>Jobs", "slurm/4242", "<h2>Users", "<h2>Tenants"}},
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		f = open_memstream(&buf, &len);
 		ck_assert_int_eq(audit_write(&a, cases[c].f, f), 0);
 		fclose(f);
-		for (int m = 0; m < 3; m++)
+		for (int m = 0; m < 4; m++)
 			ck_assert_msg(strstr(buf, cases[c].must[m]),
 				      "format %d lacks %s:\n%s", cases[c].f,
 				      cases[c].must[m], buf);

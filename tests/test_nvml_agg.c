@@ -228,7 +228,7 @@ START_TEST(test_attrib_shared_gpu)
 	ck_assert_double_eq(value(h, "accel_job_memory_used_bytes", pod), 6442450944.0);
 	ck_assert_double_eq(value(h, "accel_job_info",
 				  SH0 ",job=\"4242\",kind=\"slurm\",user=\"1000\","
-				      "step=\"0\",container=\"\"}"),
+				      "step=\"0\",container=\"\",namespace=\"\",pod=\"\"}"),
 			    1);
 	/* the idle GPU has no job */
 	ck_assert_int_eq(
@@ -280,9 +280,11 @@ START_TEST(test_attrib_no_process_samples)
 }
 END_TEST
 
-/* Allocations from cgroup v1 device lists (tests/fixtures/cgroup_v1): the
- * idle GPU 1 held by a Slurm job and a pod shares its energy between them,
- * and accel_job_allocated says who holds what. */
+/* Allocations from cgroup v1 device lists (tests/fixtures/cgroup_v1) and
+ * Slurm's job environments (the procfs fixture's 1014 names GPU 1 by its
+ * index in SLURM_JOB_GPUS, 1015 by its UUID in CUDA_VISIBLE_DEVICES): the
+ * idle GPU 1 held by three Slurm jobs and a pod shares its energy between
+ * them, and accel_job_allocated says who holds what. */
 START_TEST(test_attrib_allocated)
 {
 	const char *g1 =
@@ -310,8 +312,15 @@ START_TEST(test_attrib_allocated)
 	ck_assert_double_eq(value(h, "accel_job_allocated", l1), 1);
 	ck_assert_double_eq(value(h, "accel_job_allocated", l2), 1);
 	ck_assert_double_eq(value(h, "accel_job_busy_seconds_total", l1), 0);
-	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l1), 70, 1e-9);
-	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l2), 70, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l1), 35, 1e-9);
+	ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l2), 35, 1e-9);
+	for (int k = 0; k < 2; k++) {
+		snprintf(l1, sizeof(l1), "%s,job=\"%s\",kind=\"slurm\"}", g1,
+			 k ? "4646" : "4545");
+		ck_assert_double_eq(value(h, "accel_job_allocated", l1), 1);
+		ck_assert_double_eq_tol(value(h, "accel_job_energy_joules_total", l1), 35,
+					1e-9);
+	}
 	ck_assert_double_eq_tol(e1 - e0, 140, 1e-9);
 	ck_assert_double_eq(
 	    value(h, "accel_job_allocated",

@@ -138,17 +138,42 @@ ssize_t am_drm_procs(const struct am_drm_client *v, size_t n, const char *bus_id
 		     struct am_drm_prev *prev, struct am_attrib_proc *out, size_t cap);
 void am_drm_prev_free(struct am_drm_prev *prev);
 
-/* ---- allocations (cgroup v1 device lists) ---- */
+/* ---- allocations (cgroup v1 device lists, the kubelet, Slurm's env) ---- */
 
 #define AM_ALLOC_MAX_DEVS 16
 
-/* A job's cgroup that lists devices: the job (Slurm uid from the path) and
- * the character devices it may open ("195:0"). */
+/* How an allocation names a device, besides a character device number:
+ * what a device plugin or a Slurm variable gives (collectors/attribution.md
+ * lists which source uses which). */
+enum am_alloc_by {
+	AM_ALLOC_BY_UUID = 1, /* the device's uuid label ("GPU-...") */
+	AM_ALLOC_BY_BUS_ID,   /* its PCI address, normalised (am_pci_norm_bus_id) */
+	AM_ALLOC_BY_INDEX,    /* its index as the collector numbers it (nvidia<i>) */
+};
+struct am_alloc_ref {
+	enum am_alloc_by by;
+	char id[96];
+};
+
+/* A job that holds devices: the job (Slurm uid from the path), the
+ * character devices its cgroup may open ("195:0") and the devices other
+ * sources name. */
 struct am_alloc {
 	struct am_workload wl;
 	char devs[AM_ALLOC_MAX_DEVS][16];
 	unsigned ndevs;
+	struct am_alloc_ref refs[AM_ALLOC_MAX_DEVS];
+	unsigned nrefs;
 };
+
+/* The entry of job wl (kind and job; step and container are dropped) in
+ * v[0..*n), added when missing (v grown with realloc, capacity *cap).
+ * NULL when out of memory. */
+struct am_alloc *am_alloc_add(struct am_alloc **v, size_t *n, size_t *cap,
+			      const struct am_workload *wl);
+/* Add one device reference to a (duplicates and refs past
+ * AM_ALLOC_MAX_DEVS are dropped; an id too long is dropped). */
+void am_alloc_add_ref(struct am_alloc *a, enum am_alloc_by by, const char *id);
 
 /* The Slurm jobs and Kubernetes pods under sysfs/fs/cgroup/devices (the
  * cgroup v1 devices controller) with the devices each may use, from
@@ -157,6 +182,61 @@ struct am_alloc {
  * folded into the job. Reuses *v (capacity *cap); *n gets the count. 0 (no
  * such hierarchy: none), or -ENOMEM. */
 int am_alloc_scan(const char *sysfs, struct am_alloc **v, size_t *n, size_t *cap);
+
+/* Kubernetes pod names from the kubelet's log layout: a directory
+ * <namespace>_<pod>_<uid> per pod under dir (/var/log/pods). */
+struct am_pod_name {
+	char uid[64];
+	char ns[64];
+	char name[254];
+};
+/* Reads dir into *v (capacity *cap, reused); *n gets the count. 0, or
+ * -errno of opendir (-ENOENT: no pods, or no kubelet) or -ENOMEM. Names
+ * that do not have the shape are skipped. */
+int am_pod_names_scan(const char *dir, struct am_pod_name **v, size_t *n, size_t *cap);
+const struct am_pod_name *am_pod_name_by_uid(const struct am_pod_name *v, size_t n,
+					     const char *uid);
+
+/* The kubelet's pod-resources API (v1): one List call over the unix socket
+ * (gRPC over HTTP/2, libcurl), at most timeout_ms. On success *msg (malloc,
+ * the caller frees) holds the ListPodResourcesResponse message and 0 is
+ * returned; else a negative errno and err says what failed (one line). */
+int am_podres_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *len,
+		   char *err, size_t errcap);
+/* The pods of a ListPodResourcesResponse (msg[0..len)) that hold devices,
+ * as Kubernetes jobs (job = the pod UID, found in names by namespace and
+ * name) appended to v[0..*n): nvidia.com/... ids are uuids ("::<replica>"
+ * of shared GPUs dropped), amd.com/... ids PCI addresses, huawei.com/Ascend...
+ * ids ("Ascend910-3") the trailing index, other resources' ids uuids.
+ * *unjoined (may be NULL) gets the count of pods holding devices whose UID
+ * is not in names (left out). 0, -EINVAL for a message that does not
+ * parse, -ENOMEM. */
+int am_podres_decode(const uint8_t *msg, size_t len, const struct am_pod_name *names,
+		     size_t nnames, struct am_alloc **v, size_t *n, size_t *cap,
+		     size_t *unjoined);
+
+/* Slurm's job environment: SLURM_JOB_ID and the job's GPUs from the NUL
+ * separated text of /proc/<pid>/environ (n bytes): SLURM_JOB_GPUS, else
+ * SLURM_STEP_GPUS (GRES indexes on the node: AM_ALLOC_BY_INDEX), else the
+ * UUID entries of CUDA_VISIBLE_DEVICES and ROCR_VISIBLE_DEVICES (their
+ * plain indexes are not the host's: see collectors/attribution.md). job
+ * gets the id. 0; -ENOENT without SLURM_JOB_ID. */
+int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
+		       struct am_alloc *out);
+
+/* Every process under procfs in a Slurm job (by its cgroup), its environ
+ * read once per process start (cached in *c), as allocations appended to
+ * v[0..*n). *refused (may be NULL) gets the first environ the agent may not
+ * read (CAP_SYS_PTRACE or the same uid needed), "" when none. 0 or
+ * -ENOMEM. */
+struct am_env_cache {
+	struct am_env_proc *p;
+	size_t n, cap;
+	unsigned gen;
+};
+int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_alloc **v,
+		      size_t *n, size_t *cap, char *refused, size_t refcap);
+void am_env_cache_free(struct am_env_cache *c);
 
 /* ---- the split ---- */
 
@@ -169,6 +249,19 @@ struct am_attrib;
  * (logged). */
 struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs);
 void am_attrib_free(struct am_attrib *a);
+
+/* The options every attributing collector takes besides attribution and
+ * max_jobs (put AM_ATTRIB_OPTIONS in its option table, call
+ * am_attrib_configure from init): the kubelet's pod-resources socket and
+ * pod log directory. */
+#define AM_ATTRIB_OPTIONS                                                          \
+	{"pod_resources", AM_OPT_STRING,                                           \
+	 "kubelet pod-resources socket read for allocations while it exists "      \
+	 "(default /var/lib/kubelet/pod-resources/kubelet.sock; \"\" turns it off)"}, \
+	{"pod_logs", AM_OPT_STRING,                                                \
+	 "the kubelet's pod log directory, UID to namespace and pod (default "     \
+	 "/var/log/pods)"}
+void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg);
 
 /* One process on a device this poll. weight: its use of the device in the
  * interval in any unit shared by the device's processes (engine ns, a
@@ -196,7 +289,18 @@ struct am_attrib_dev {
 	 * render node), for the allocations of cgroup v1 device lists; NULL
 	 * or "" when not known. */
 	const char *devnum;
+	/* For allocations that name devices otherwise (pod-resources, Slurm's
+	 * environment): its PCI address (any case, domain optional; NULL when
+	 * not known) and its index in the collector's numbering (nvidia<i>),
+	 * with have_index. */
+	const char *bus_id;
+	bool have_index;
+	unsigned index;
 };
+
+/* Whether allocation al holds device d (its device number, uuid, bus id or
+ * index, as al names it). */
+bool am_alloc_holds(const struct am_alloc *al, const struct am_attrib_dev *d);
 
 /* Attribute one device's poll (see collectors/attribution.md for the
  * rule): jobs gain busy seconds and energy, memory is the sum of their

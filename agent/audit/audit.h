@@ -36,6 +36,8 @@ struct audit_device {
 	/* a job on a device (accel_job_* series, collectors/attribution.md):
 	 * device is then "<device>/<kind>/<job>"; NULL for devices */
 	char *job, *kind, *user, *jobkey; /* jobkey: "<kind>/<job>" */
+	char *ns; /* a pod's namespace (accel_job_info), NULL otherwise */
+	char *tenant_user; /* "user:<uid>": the tenant of a job not a pod */
 	struct audit_totals t;
 	/* accounting state */
 	int64_t last_ms; /* time of the previous sample, INT64_MIN: none */
@@ -95,12 +97,13 @@ struct audit {
 	size_t nnodes, nmodels;
 	/* jobs on devices, from the accel_job_* series: observed is the time
 	 * held, idle the held time below idle_below; rolled up per job
-	 * ("<kind>/<job>") and per user (uid) */
+	 * ("<kind>/<job>"), per user (uid) and per tenant (a pod's
+	 * namespace, else "user:<uid>") */
 	struct audit_device **jdev;
 	size_t njdev, jdevcap;
 	void *jindex;
-	struct audit_group *jobs, *users;
-	size_t njobs, nusers;
+	struct audit_group *jobs, *users, *tenants;
+	size_t njobs, nusers, ntenants;
 };
 
 void audit_init(struct audit *a, const struct audit_opts *o);

@@ -241,6 +241,8 @@ static int write_json(const struct audit *a, FILE *f)
 		json_groups(f, a, "job", a->jobs, a->njobs);
 		fputs("\n  ],\n  \"users\": [", f);
 		json_groups(f, a, "user", a->users, a->nusers);
+		fputs("\n  ],\n  \"tenants\": [", f);
+		json_groups(f, a, "tenant", a->tenants, a->ntenants);
 		fputs("\n  ],\n  \"job_devices\": [", f);
 		json_devices(f, a, a->jdev, a->njdev);
 	}
@@ -340,11 +342,13 @@ static int write_csv(const struct audit *a, FILE *f)
 	for (size_t i = 0; i < a->nmodels; i++)
 		csv_row(f, a, "model", "", "", "", a->models[i].name, &a->models[i].t);
 	csv_row(f, a, "total", "", "", "", "", &a->total.t);
-	/* jobs: the device column holds "<kind>/<job>", or the uid */
+	/* jobs: the device column holds "<kind>/<job>", the uid or the tenant */
 	for (size_t i = 0; i < a->njobs; i++)
 		csv_row(f, a, "job", "", a->jobs[i].name, "", "", &a->jobs[i].t);
 	for (size_t i = 0; i < a->nusers; i++)
 		csv_row(f, a, "user", "", a->users[i].name, "", "", &a->users[i].t);
+	for (size_t i = 0; i < a->ntenants; i++)
+		csv_row(f, a, "tenant", "", a->tenants[i].name, "", "", &a->tenants[i].t);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -433,6 +437,10 @@ static int write_table(const struct audit *a, FILE *f)
 		table_head(f, "USER (uid)", w);
 		for (size_t i = 0; i < a->nusers; i++)
 			table_row(f, a, a->users[i].name, w, &a->users[i].t);
+		fputc('\n', f);
+		table_head(f, "TENANT (namespace)", w);
+		for (size_t i = 0; i < a->ntenants; i++)
+			table_row(f, a, a->tenants[i].name, w, &a->tenants[i].t);
 	}
 	free(least);
 	return ferror(f) ? -1 : 0;
@@ -698,6 +706,8 @@ static int write_html(const struct audit *a, FILE *f)
 	html_groups(f, a, "Jobs (observed = held, idle = held but idle)", "Job", a->jobs,
 		    a->njobs);
 	html_groups(f, a, "Users", "User (uid)", a->users, a->nusers);
+	html_groups(f, a, "Tenants", "Tenant (namespace, else user:uid)", a->tenants,
+		    a->ntenants);
 	fputs("</body></html>\n", f);
 	free(least);
 	free(models);

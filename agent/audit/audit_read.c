@@ -201,6 +201,8 @@ static void dev_free(struct audit_device *d)
 	free(d->job);
 	free(d->kind);
 	free(d->user);
+	free(d->ns);
+	free(d->tenant_user);
 	free(d->jobkey);
 	free(d);
 }
@@ -221,6 +223,7 @@ void audit_free(struct audit *a)
 	free(a->jindex);
 	group_free(a->jobs, a->njobs);
 	group_free(a->users, a->nusers);
+	group_free(a->tenants, a->ntenants);
 	seen_free(a->seen);
 	free(a->touched);
 	free(a->total.name);
@@ -605,8 +608,11 @@ static int on_series(struct file_ctx *fc, const Amrec__SeriesDef *s)
 		if (!dev)
 			return -ENOMEM;
 		set_str(&dev->uuid, label(s, "uuid"));
-		if (metric == AUDIT_INFO)
+		if (metric == AUDIT_INFO) {
 			set_str(&dev->user, label(s, "user"));
+			if (strcmp(dev->kind, "kubernetes") == 0)
+				set_str(&dev->ns, label(s, "namespace"));
+		}
 	} else if (metric >= 0) {
 		dev = device_get(fc->a, fc->node, device);
 		if (!dev)
@@ -1052,6 +1058,21 @@ static const char *user_of(const struct audit_device *d)
 	return d->user ? d->user : "unknown";
 }
 
+/* A pod's namespace; any other job's user, as "user:<uid>" (a namespace
+ * has no ':'), so every job has one tenant and the tenants add up to the
+ * jobs. The names are kept in the device record (built once). */
+static const char *tenant_of(const struct audit_device *d)
+{
+	return d->ns ? d->ns : d->tenant_user;
+}
+
+static int tenant_cmp(const void *x, const void *y)
+{
+	const struct audit_device *a = *(struct audit_device *const *)x;
+	const struct audit_device *b = *(struct audit_device *const *)y;
+	return strverscmp(tenant_of(a), tenant_of(b));
+}
+
 static int job_cmp(const void *x, const void *y)
 {
 	const struct audit_device *a = *(struct audit_device *const *)x;
@@ -1086,6 +1107,19 @@ static int audit_finish_jobs(struct audit *a)
 	memcpy(v, a->jdev, a->njdev * sizeof(*v));
 	qsort(v, a->njdev, sizeof(*v), user_cmp);
 	rc = group_by(v, a->njdev, user_of, &a->users, &a->nusers);
+	for (size_t i = 0; rc >= 0 && i < a->njdev; i++) {
+		struct audit_device *d = a->jdev[i];
+
+		if (!d->ns && !d->tenant_user &&
+		    asprintf(&d->tenant_user, "user:%s", user_of(d)) < 0) {
+			d->tenant_user = NULL;
+			rc = -ENOMEM;
+		}
+	}
+	if (rc >= 0) {
+		qsort(v, a->njdev, sizeof(*v), tenant_cmp);
+		rc = group_by(v, a->njdev, tenant_of, &a->tenants, &a->ntenants);
+	}
 	free(v);
 	return rc;
 }

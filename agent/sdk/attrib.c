@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "accelmon/attrib.h"
 #include "accelmon/schema.h"
@@ -27,16 +28,24 @@
 /* A cached workload is dropped once its pid was not asked about for this
  * long (poll time). */
 #define ATT_PID_TTL_NS (60LL * 1000000000LL)
-/* The cgroup device lists are read again this often (poll time). */
+/* The allocations (cgroup device lists, the kubelet, Slurm's job
+ * environments) are read again this often (poll time). */
 #define ATT_ALLOC_SCAN_NS (30LL * 1000000000LL)
+/* The kubelet's pod-resources socket: where it is, and how long a List
+ * may take: the collector's poll waits for it, and the watchdog's deadline
+ * of a 1 s collector's poll is 2 s. A kubelet answers in milliseconds. */
+#define ATT_PODRES_SOCKET "/var/lib/kubelet/pod-resources/kubelet.sock"
+#define ATT_POD_LOGS "/var/log/pods"
+#define ATT_PODRES_TIMEOUT_MS 1000L
 
 struct att_job {
 	enum am_job_kind kind;
 	char job[AM_JOB_ID_MAX];
 	char user[16], step[32], container[80];
-	bool to_other;	/* past max_jobs: counted in the device's "other" */
-	bool seen;	/* had a process this poll, or holds the device */
-	bool allocated; /* the device is in its cgroup's device list */
+	char ns[64], pod[254]; /* Kubernetes: from the pod log directory */
+	bool to_other;	       /* past max_jobs: counted in the device's "other" */
+	bool seen;	       /* had a process this poll, or holds the device */
+	bool allocated;	       /* the device is in its cgroup's device list */
 	am_series_t s_busy, s_mem, s_energy, s_info, s_alloc;
 	uint64_t busy_ns, energy_mj; /* exported totals */
 	/* this poll */
@@ -69,10 +78,19 @@ struct am_attrib {
 	unsigned max_jobs;
 	bool enabled;
 	am_family_t f_busy, f_mem, f_energy, f_info, f_alloc;
-	struct am_alloc *al; /* cgroup v1 allocations, read every 30 s */
+	struct am_alloc *al; /* allocations of every source, read every 30 s */
 	size_t nal, alcap;
 	int64_t al_next_ns;
 	bool al_scanned;
+	/* the kubelet: socket ("" off), pod log directory, its pod names */
+	char podres[PATH_MAX], pod_logs[PATH_MAX];
+	bool podres_failing, unjoined_said;
+	struct am_pod_name *pods;
+	size_t npods, podcap;
+	int64_t pods_read_ns;
+	/* Slurm's job environments */
+	struct am_env_cache envc;
+	bool env_refused_said;
 	struct att_dev *devs;
 	size_t ndev, devcap;
 	struct att_pid *pids;
@@ -115,6 +133,9 @@ struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs)
 	if (a->max_jobs > ATT_MAX_JOBS)
 		a->max_jobs = ATT_MAX_JOBS;
 	a->enabled = true;
+	snprintf(a->podres, sizeof(a->podres), "%s", ATT_PODRES_SOCKET);
+	snprintf(a->pod_logs, sizeof(a->pod_logs), "%s", ATT_POD_LOGS);
+	a->pods_read_ns = INT64_MIN;
 	a->f_busy = am_std_family(ctx, AM_STD_JOB_BUSY_SECONDS, &busy);
 	a->f_mem = am_std_family(ctx, AM_STD_JOB_MEMORY_USED, NULL);
 	a->f_energy = am_std_family(ctx, AM_STD_JOB_ENERGY, &energy);
@@ -138,7 +159,19 @@ void am_attrib_free(struct am_attrib *a)
 	free(a->devs);
 	free(a->pids);
 	free(a->al);
+	free(a->pods);
+	am_env_cache_free(&a->envc);
 	free(a);
+}
+
+void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg)
+{
+	if (!a)
+		return;
+	snprintf(a->podres, sizeof(a->podres), "%s",
+		 am_cfg_string(cfg, "pod_resources", ATT_PODRES_SOCKET));
+	snprintf(a->pod_logs, sizeof(a->pod_logs), "%s",
+		 am_cfg_string(cfg, "pod_logs", ATT_POD_LOGS));
 }
 
 bool am_attrib_enabled(const struct am_attrib *a)
@@ -258,9 +291,12 @@ static void att_sweep_pids(struct am_attrib *a, int64_t now)
 			i++;
 }
 
-static struct att_job *att_job(struct att_dev *d, const struct am_workload *wl,
-			       unsigned max_jobs)
+static void att_read_pods(struct am_attrib *a, int64_t now);
+
+static struct att_job *att_job(struct am_attrib *a, struct att_dev *d,
+			       const struct am_workload *wl)
 {
+	unsigned max_jobs = a->max_jobs;
 	struct att_job *j;
 	size_t named = 0;
 
@@ -284,6 +320,22 @@ static struct att_job *att_job(struct att_dev *d, const struct am_workload *wl,
 	snprintf(j->user, sizeof(j->user), "%s", wl->user);
 	snprintf(j->step, sizeof(j->step), "%s", wl->step);
 	snprintf(j->container, sizeof(j->container), "%s", wl->container);
+	if (wl->kind == AM_JOB_K8S) {
+		const struct am_pod_name *pn =
+		    am_pod_name_by_uid(a->pods, a->npods, wl->job);
+
+		/* a pod newer than the last read: read the directory again
+		 * (once per poll), so its series get their names from the
+		 * start and keep them */
+		if (!pn) {
+			att_read_pods(a, am_poll_time_ns(a->ctx));
+			pn = am_pod_name_by_uid(a->pods, a->npods, wl->job);
+		}
+		if (pn) {
+			snprintf(j->ns, sizeof(j->ns), "%s", pn->ns);
+			snprintf(j->pod, sizeof(j->pod), "%s", pn->name);
+		}
+	}
 	/* First come, first served: a job keeps its bucket while it runs. */
 	j->to_other = named >= max_jobs;
 	return j;
@@ -334,8 +386,9 @@ static const char *att_kind_name(enum am_job_kind k)
 
 static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 {
-	const char *lv[7] = {d->device, d->uuid, j->job,      att_kind_name(j->kind),
-			     j->user,	j->step, j->container};
+	const char *lv[9] = {d->device, d->uuid, j->job,       att_kind_name(j->kind),
+			     j->user,	j->step, j->container, j->ns,
+			     j->pod};
 
 	if (j->s_busy == AM_SERIES_INVALID) {
 		j->s_busy = am_series(a->ctx, a->f_busy, lv);
@@ -362,28 +415,146 @@ static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 	}
 }
 
-/* The jobs whose cgroup device list holds the device (devnum "195:0"):
- * present on it whether or not they run anything there. */
-static int att_allocated(struct am_attrib *a, struct att_dev *d, const char *devnum,
-			 int64_t now)
+bool am_alloc_holds(const struct am_alloc *al, const struct am_attrib_dev *d)
 {
-	if (!a->al_scanned || now >= a->al_next_ns) {
-		int rc = am_alloc_scan(am_sysfs(a->ctx), &a->al, &a->nal, &a->alcap);
+	char bus[32] = "", idx[16] = "";
 
-		if (rc < 0)
-			return rc;
-		a->al_scanned = true;
-		a->al_next_ns = now + ATT_ALLOC_SCAN_NS;
+	if (d->devnum && *d->devnum)
+		for (unsigned k = 0; k < al->ndevs; k++)
+			if (strcmp(al->devs[k], d->devnum) == 0)
+				return true;
+	if (al->nrefs == 0)
+		return false;
+	if (d->bus_id && am_pci_norm_bus_id(d->bus_id, bus, sizeof(bus)) < 0)
+		bus[0] = '\0';
+	if (d->have_index)
+		snprintf(idx, sizeof(idx), "%u", d->index);
+	for (unsigned k = 0; k < al->nrefs; k++) {
+		const char *mine = al->refs[k].by == AM_ALLOC_BY_UUID	  ? d->uuid
+				   : al->refs[k].by == AM_ALLOC_BY_BUS_ID ? bus
+									  : idx;
+
+		if (mine && *mine && strcmp(al->refs[k].id, mine) == 0)
+			return true;
 	}
+	return false;
+}
+
+/* The pod names of the kubelet's log directory, read at most once per
+ * poll. */
+static void att_read_pods(struct am_attrib *a, int64_t now)
+{
+	int rc;
+
+	if (now == a->pods_read_ns || !a->pod_logs[0])
+		return;
+	a->pods_read_ns = now;
+	rc = am_pod_names_scan(a->pod_logs, &a->pods, &a->npods, &a->podcap);
+	if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR)
+		am_log(a->ctx, AM_LOG_DEBUG, "attribution: %s: %s", a->pod_logs,
+		       strerror(-rc));
+}
+
+/* The kubelet's pod-resources answer into a->al, while its socket
+ * exists. A failure is said once; its allocations are gone until it
+ * answers again. */
+static int att_podres(struct am_attrib *a)
+{
+	char err[256];
+	struct stat st;
+	uint8_t *msg;
+	size_t len, unjoined = 0;
+	int rc;
+
+	if (!a->podres[0] || stat(a->podres, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		if (a->podres_failing && a->podres[0])
+			am_log(
+			    a->ctx, AM_LOG_INFO,
+			    "attribution: kubelet socket %s is gone; not read until it "
+			    "is back",
+			    a->podres);
+		a->podres_failing = false;
+		return 0;
+	}
+	rc = am_podres_list(a->podres, ATT_PODRES_TIMEOUT_MS, &msg, &len, err,
+			    sizeof(err));
+	if (rc == 0) {
+		rc = am_podres_decode(msg, len, a->pods, a->npods, &a->al, &a->nal,
+				      &a->alcap, &unjoined);
+		free(msg);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0)
+			snprintf(err, sizeof(err), "the answer does not parse");
+	}
+	if (rc < 0) {
+		am_read_error(a->ctx);
+		if (!a->podres_failing)
+			am_log(a->ctx, AM_LOG_WARN,
+			       "attribution: kubelet pod-resources %s: %s; no Kubernetes "
+			       "allocations from it until it answers",
+			       a->podres, err);
+		a->podres_failing = true;
+		return 0;
+	}
+	if (a->podres_failing)
+		am_log(a->ctx, AM_LOG_INFO,
+		       "attribution: kubelet pod-resources %s answers again", a->podres);
+	a->podres_failing = false;
+	if (unjoined && !a->unjoined_said) {
+		am_log(a->ctx, AM_LOG_WARN,
+		       "attribution: %zu pod(s) holding devices have no directory in %s "
+		       "(their UID is not known): not counted as allocations",
+		       unjoined, a->pod_logs);
+		a->unjoined_said = true;
+	}
+	return 0;
+}
+
+/* Every allocation source into a->al, every ATT_ALLOC_SCAN_NS. */
+static int att_scan(struct am_attrib *a, int64_t now)
+{
+	char refused[PATH_MAX];
+	int rc;
+
+	if (a->al_scanned && now < a->al_next_ns)
+		return 0;
+	rc = am_alloc_scan(am_sysfs(a->ctx), &a->al, &a->nal, &a->alcap);
+	if (rc < 0)
+		return rc;
+	att_read_pods(a, now);
+	rc = att_podres(a);
+	if (rc < 0)
+		return rc;
+	rc = am_slurm_env_scan(am_procfs(a->ctx), &a->envc, &a->al, &a->nal, &a->alcap,
+			       refused, sizeof(refused));
+	if (rc < 0)
+		return rc;
+	if (refused[0] && !a->env_refused_said) {
+		am_log(a->ctx, AM_LOG_WARN,
+		       "attribution: cannot read %s: Permission denied; Slurm job "
+		       "environments (SLURM_JOB_GPUS) need CAP_SYS_PTRACE or the job's "
+		       "uid, see collectors/attribution.md; those jobs' allocations are "
+		       "not read",
+		       refused);
+		a->env_refused_said = true;
+	}
+	a->al_scanned = true;
+	a->al_next_ns = now + ATT_ALLOC_SCAN_NS;
+	return 0;
+}
+
+/* The jobs that hold the device by any source: present on it whether or
+ * not they run anything there. */
+static int att_allocated(struct am_attrib *a, struct att_dev *d,
+			 const struct am_attrib_dev *in)
+{
 	for (size_t i = 0; i < a->nal; i++) {
 		struct att_job *j;
-		bool held = false;
 
-		for (unsigned k = 0; k < a->al[i].ndevs; k++)
-			held |= strcmp(a->al[i].devs[k], devnum) == 0;
-		if (!held)
+		if (!am_alloc_holds(&a->al[i], in))
 			continue;
-		j = att_job(d, &a->al[i].wl, a->max_jobs);
+		j = att_job(a, d, &a->al[i].wl);
 		if (!j)
 			return -ENOMEM;
 		j->seen = j->allocated = true;
@@ -456,6 +627,12 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	d->other.w = d->other.mem = 0;
 	d->other.have_mem = d->other.allocated = d->other.has_proc = false;
 	d->other_seen = false;
+	{
+		int rc = att_scan(a, now);
+
+		if (rc < 0)
+			return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct am_workload *wl;
 		struct att_job *j;
@@ -483,7 +660,7 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 			}
 			continue;
 		}
-		j = att_job(d, wl, a->max_jobs);
+		j = att_job(a, d, wl);
 		if (!j)
 			return -ENOMEM;
 		j->seen = true;
@@ -499,8 +676,8 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 			j->have_mem = true;
 		}
 	}
-	if (in->devnum && *in->devnum) {
-		int rc = att_allocated(a, d, in->devnum, now);
+	{
+		int rc = att_allocated(a, d, in);
 
 		if (rc < 0)
 			return rc;

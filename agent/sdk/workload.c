@@ -388,29 +388,51 @@ static void alloc_parse_list(const char *text, struct am_alloc *a)
 	}
 }
 
-static int alloc_add(struct am_alloc **v, size_t *n, size_t *cap,
-		     const struct am_workload *wl, const char *list)
+struct am_alloc *am_alloc_add(struct am_alloc **v, size_t *n, size_t *cap,
+			      const struct am_workload *wl)
 {
-	struct am_alloc *a = NULL;
+	struct am_alloc *a;
 
 	for (size_t i = 0; i < *n; i++)
 		if ((*v)[i].wl.kind == wl->kind && strcmp((*v)[i].wl.job, wl->job) == 0)
-			a = &(*v)[i];
-	if (!a) {
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 8;
-			struct am_alloc *nv = realloc(*v, nc * sizeof(*nv));
+			return &(*v)[i];
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct am_alloc *nv = realloc(*v, nc * sizeof(*nv));
 
-			if (!nv)
-				return -ENOMEM;
-			*v = nv;
-			*cap = nc;
-		}
-		a = &(*v)[(*n)++];
-		memset(a, 0, sizeof(*a));
-		a->wl = *wl;
-		a->wl.step[0] = a->wl.container[0] = '\0';
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = nc;
 	}
+	a = &(*v)[(*n)++];
+	memset(a, 0, sizeof(*a));
+	a->wl = *wl;
+	a->wl.step[0] = a->wl.container[0] = '\0';
+	return a;
+}
+
+void am_alloc_add_ref(struct am_alloc *a, enum am_alloc_by by, const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len >= sizeof(a->refs[0].id) || a->nrefs >= AM_ALLOC_MAX_DEVS)
+		return;
+	for (unsigned i = 0; i < a->nrefs; i++)
+		if (a->refs[i].by == by && strcmp(a->refs[i].id, id) == 0)
+			return;
+	a->refs[a->nrefs].by = by;
+	memcpy(a->refs[a->nrefs].id, id, len + 1);
+	a->nrefs++;
+}
+
+static int alloc_add(struct am_alloc **v, size_t *n, size_t *cap,
+		     const struct am_workload *wl, const char *list)
+{
+	struct am_alloc *a = am_alloc_add(v, n, cap, wl);
+
+	if (!a)
+		return -ENOMEM;
 	alloc_parse_list(list, a);
 	return 0;
 }

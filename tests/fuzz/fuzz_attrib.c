@@ -1,8 +1,10 @@
 /* libFuzzer target for the attribution parsers (agent/sdk/workload.c,
- * drm.c): the input is split at its first NUL byte into a /proc/<pid>/cgroup
- * text and a DRM fdinfo text, each parsed from an exact-size heap copy, so a
- * read past the end is reported; whatever parses must hold NUL-terminated
- * labels within their buffers and a known kind.
+ * drm.c, slurmenv.c, podres.c): the input is split at its first NUL byte
+ * into a /proc/<pid>/cgroup text and a DRM fdinfo text, each parsed from an
+ * exact-size heap copy, so a read past the end is reported; whatever parses
+ * must hold NUL-terminated labels within their buffers and a known kind.
+ * The whole input is also a /proc/<pid>/environ (NUL-separated) and a
+ * kubelet List answer, whose allocations must stay within their arrays.
  * Built only by `make fuzz-attrib` (clang -fsanitize=fuzzer,address,undefined).
  */
 #include <stdint.h>
@@ -53,5 +55,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(a);
 	free(b);
+	{
+		static const struct am_pod_name pn = {"u1", "ns", "pod"};
+		struct am_alloc al, *v = NULL;
+		size_t nv = 0, cap = 0;
+		char job[32], *e = malloc(size ? size : 1);
+
+		if (!e)
+			return 0;
+		memcpy(e, data, size);
+		memset(&al, 0, sizeof(al));
+		if (am_slurm_env_parse(e, size, job, sizeof(job), &al) == 0) {
+			check_str(job, sizeof(job));
+			if (al.nrefs > AM_ALLOC_MAX_DEVS)
+				abort();
+			for (unsigned k = 0; k < al.nrefs; k++)
+				check_str(al.refs[k].id, sizeof(al.refs[k].id));
+		}
+		if (am_podres_decode((const uint8_t *)e, size, &pn, 1, &v, &nv, &cap,
+				     NULL) == 0)
+			for (size_t i = 0; i < nv; i++)
+				if (v[i].nrefs > AM_ALLOC_MAX_DEVS)
+					abort();
+		free(v);
+		free(e);
+	}
 	return 0;
 }

@@ -40,7 +40,7 @@ fi
 D='device="nvidia0",uuid="GPU-5a4ed000-0000-4000-8000-000000000000"'
 POD=0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b
 for line in \
-	"accel_job_info{$D,job=\"4242\",kind=\"slurm\",user=\"1000\",step=\"0\",container=\"\"} 1" \
+	"accel_job_info{$D,job=\"4242\",kind=\"slurm\",user=\"1000\",step=\"0\",container=\"\",namespace=\"\",pod=\"\"} 1" \
 	"accel_job_memory_used_bytes{$D,job=\"4242\",kind=\"slurm\"} 8589934592" \
 	"accel_job_memory_used_bytes{$D,job=\"$POD\",kind=\"kubernetes\"} 6442450944"; do
 	if grep -Fxq -- "$line" "$TMP/out.prom"; then ok "$line"; else fail "missing: $line"; fi

@@ -1,0 +1,295 @@
+/* Slurm allocations from the job environment (accelmon/attrib.h): for each
+ * process whose cgroup puts it in a Slurm job, /proc/<pid>/environ is read
+ * once per process start and its GPU variables name the devices the job
+ * holds. This is what tells a held device on cgroup v2 nodes, where the
+ * device controller has no list to read (collectors/attribution.md says
+ * which variable wins and why).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accelmon/attrib.h"
+#include "accelmon/util.h"
+
+/* An environment is read up to this much (the kernel allows far more; the
+ * Slurm variables sit among a few KiB in practice). */
+#define ENV_MAX (256u << 10)
+
+struct am_env_proc {
+	pid_t pid;
+	uint64_t start;
+	unsigned gen; /* the scan that last saw it */
+	bool slurm;   /* in a Slurm job with its env read and GPUs in it */
+	struct am_alloc al;
+};
+
+/* The value of NAME= in env[0..n) (NUL-separated), or NULL; *vlen its
+ * length. */
+static const char *env_get(const char *env, size_t n, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name), i = 0;
+
+	while (i < n) {
+		const char *e = memchr(env + i, '\0', n - i);
+		size_t len = e ? (size_t)(e - (env + i)) : n - i;
+
+		if (len > nl && memcmp(env + i, name, nl) == 0 && env[i + nl] == '=') {
+			*vlen = len - nl - 1;
+			return env + i + nl + 1;
+		}
+		i += len + 1;
+	}
+	return NULL;
+}
+
+/* "0,1,4-6": GRES indexes (ranges as Slurm may write them). */
+static void env_indexes(const char *v, size_t n, struct am_alloc *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t e = i;
+		unsigned long lo, hi;
+		char tok[32], *end;
+
+		while (e < n && v[e] != ',')
+			e++;
+		if (e - i > 0 && e - i < sizeof(tok)) {
+			memcpy(tok, v + i, e - i);
+			tok[e - i] = '\0';
+			errno = 0;
+			lo = strtoul(tok, &end, 10);
+			hi = lo;
+			if (end != tok && *end == '-')
+				hi = strtoul(end + 1, &end, 10);
+			if (errno == 0 && end != tok && *end == '\0' && tok[0] >= '0' &&
+			    tok[0] <= '9' && hi >= lo && hi - lo < AM_ALLOC_MAX_DEVS)
+				for (unsigned long k = lo; k <= hi; k++) {
+					char id[24];
+
+					snprintf(id, sizeof(id), "%lu", k);
+					am_alloc_add_ref(out, AM_ALLOC_BY_INDEX, id);
+				}
+		}
+		i = e + 1;
+	}
+}
+
+/* The UUID entries of a *_VISIBLE_DEVICES list ("GPU-...", "MIG-..."). */
+static void env_uuids(const char *v, size_t n, struct am_alloc *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t e = i;
+		char tok[96];
+
+		while (e < n && v[e] != ',')
+			e++;
+		if (e - i > 4 && e - i < sizeof(tok) &&
+		    (memcmp(v + i, "GPU-", 4) == 0 || memcmp(v + i, "MIG-", 4) == 0)) {
+			memcpy(tok, v + i, e - i);
+			tok[e - i] = '\0';
+			am_alloc_add_ref(out, AM_ALLOC_BY_UUID, tok);
+		}
+		i = e + 1;
+	}
+}
+
+int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
+		       struct am_alloc *out)
+{
+	static const char *const vis[] = {"CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"};
+	const char *v;
+	size_t vl;
+
+	v = env_get(env, n, "SLURM_JOB_ID", &vl);
+	if (!v || vl == 0 || vl >= jobcap || strspn(v, "0123456789") < vl)
+		return -ENOENT;
+	memcpy(job, v, vl);
+	job[vl] = '\0';
+	/* The job's GRES indexes on the node (host numbering) win; a step's
+	 * are a subset of them, for steps that only have those. */
+	if ((v = env_get(env, n, "SLURM_JOB_GPUS", &vl)) && vl > 0) {
+		env_indexes(v, vl, out);
+		return 0;
+	}
+	if ((v = env_get(env, n, "SLURM_STEP_GPUS", &vl)) && vl > 0) {
+		env_indexes(v, vl, out);
+		return 0;
+	}
+	/* The runtimes' lists: with ConstrainDevices Slurm numbers them from
+	 * 0 inside the job, so only UUIDs name a host device. */
+	for (size_t i = 0; i < sizeof(vis) / sizeof(vis[0]); i++)
+		if ((v = env_get(env, n, vis[i], &vl)))
+			env_uuids(v, vl, out);
+	return 0;
+}
+
+static ssize_t env_read(const char *path, char *buf, size_t cap)
+{
+	size_t got = 0;
+	int fd;
+
+	am_call_begin(NULL, path);
+	fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		am_call_end(NULL);
+		return -e;
+	}
+	while (got < cap) {
+		ssize_t r = read(fd, buf + got, cap - got);
+
+		if (r < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			close(fd);
+			am_call_end(NULL);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	am_call_end(NULL);
+	return (ssize_t)got;
+}
+
+static struct am_env_proc *env_entry(struct am_env_cache *c, pid_t pid, uint64_t start,
+				     bool *fresh)
+{
+	struct am_env_proc *p;
+
+	*fresh = false;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->p[i].pid == pid) {
+			p = &c->p[i];
+			if (p->start != start) {
+				memset(p, 0, sizeof(*p));
+				p->pid = pid;
+				p->start = start;
+				*fresh = true;
+			}
+			return p;
+		}
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 64;
+		struct am_env_proc *nv = realloc(c->p, nc * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		c->p = nv;
+		c->cap = nc;
+	}
+	p = &c->p[c->n++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->start = start;
+	*fresh = true;
+	return p;
+}
+
+/* A new process: its job by cgroup, then (Slurm only) its environment. */
+static void env_classify(const char *procfs, struct am_env_proc *p, char *buf,
+			 char *refused, size_t refcap)
+{
+	struct am_workload wl;
+	char path[PATH_MAX];
+	ssize_t n;
+
+	if (am_workload_of_pid(procfs, p->pid, &wl, NULL) < 0 || wl.kind != AM_JOB_SLURM)
+		return;
+	snprintf(path, sizeof(path), "%s/%d/environ", procfs, (int)p->pid);
+	n = env_read(path, buf, ENV_MAX);
+	if (n == -EACCES || n == -EPERM) {
+		if (refused && !refused[0])
+			snprintf(refused, refcap, "%s", path);
+		return;
+	}
+	if (n <= 0)
+		return;
+	p->al.wl = wl;
+	p->al.wl.step[0] = p->al.wl.container[0] = '\0';
+	if (am_slurm_env_parse(buf, (size_t)n, p->al.wl.job, sizeof(p->al.wl.job),
+			       &p->al) == 0 &&
+	    p->al.nrefs > 0)
+		p->slurm = true;
+}
+
+int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_alloc **v,
+		      size_t *n, size_t *cap, char *refused, size_t refcap)
+{
+	struct dirent *de;
+	char *buf = NULL;
+	DIR *d;
+	int rc = 0;
+
+	if (refused && refcap)
+		refused[0] = '\0';
+	c->gen++;
+	if (!(d = opendir(procfs)))
+		return 0;
+	while ((de = readdir(d))) {
+		struct am_env_proc *p;
+		uint64_t start;
+		bool fresh;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 ||
+		    am_proc_start_time(procfs, (pid_t)pid, &start) < 0)
+			continue;
+		p = env_entry(c, (pid_t)pid, start, &fresh);
+		if (!p) {
+			rc = -ENOMEM;
+			break;
+		}
+		p->gen = c->gen;
+		if (fresh) {
+			if (!buf && !(buf = malloc(ENV_MAX))) {
+				rc = -ENOMEM;
+				break;
+			}
+			env_classify(procfs, p, buf, refused, refcap);
+		}
+		if (p->slurm) {
+			struct am_alloc *a = am_alloc_add(v, n, cap, &p->al.wl);
+
+			if (!a) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (unsigned k = 0; k < p->al.nrefs; k++)
+				am_alloc_add_ref(a, p->al.refs[k].by, p->al.refs[k].id);
+		}
+	}
+	closedir(d);
+	free(buf);
+	/* processes gone */
+	for (size_t i = 0; i < c->n;)
+		if (c->p[i].gen != c->gen)
+			c->p[i] = c->p[--c->n];
+		else
+			i++;
+	return rc;
+}
+
+void am_env_cache_free(struct am_env_cache *c)
+{
+	free(c->p);
+	memset(c, 0, sizeof(*c));
+}
