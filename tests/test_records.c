@@ -17,7 +17,10 @@
 #include "exporters/records.h"
 #include "exporters/records_format/records_codec.h"
 #include "exporters/records_format/records_frame.h"
+#include "agg.h"
+#include "clock.h"
 #include "fixture_tree.h"
+#include "ring.h"
 #include "series.h"
 #include "snapshot.h"
 
@@ -851,6 +854,110 @@ START_TEST(test_writer_label_names_per_registration)
 }
 END_TEST
 
+/* A job's series retired between two record frames: the file still holds
+ * its last value, exactly what the aggregator counted (issue 17), and the
+ * series is gone from the batch after. */
+START_TEST(test_writer_final_value_of_retired_series)
+{
+	char *dir = fixture_tmpdir("amrec-test");
+	struct am_family_def busy = {
+	    .name = "accel_job_busy_seconds_total",
+	    .help = "busy",
+	    .kind = AM_INTEGRAL,
+	    .unit = "seconds",
+	    .labels = {"job"},
+	};
+	struct rec_opts o = {.dir = dir, .interval_s = 15, .keyframe_every = 10};
+	struct rec_writer *w;
+	struct snapshot *snap;
+	double counted = -1;
+
+	series_reset();
+	int fv = series_family_register(&busy, -1);
+	ck_assert_int_ge(fv, 0);
+	const char *job[] = {"slurm/42"};
+	uint32_t id = series_intern(fv, job, -1);
+	ck_assert_uint_ne(id, AM_SERIES_INVALID);
+	struct agg *a = agg_new(NULL);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	/* 0.5 busy, one sample a second: 0.5 s per second after the first. */
+	for (int sec = 0; sec <= 30; sec++) {
+		struct am_sample sm = {id, 0, (int64_t)sec * NS_PER_S, 0.5};
+		agg_ingest(a, &sm, 1);
+		if (sec == 10) { /* a record frame while the job runs */
+			ck_assert_ptr_nonnull(snap = agg_render(a, sm.t_ns));
+			ck_assert_uint_eq(snap->nvalues, 1);
+			ck_assert_int_eq(rec_writer_write(w, snap, 1764000000000LL), 0);
+			snapshot_release(snap);
+		} else if (sec % 5 == 0) { /* renders the records writer skips */
+			ck_assert_ptr_nonnull(snap = agg_render(a, sm.t_ns));
+			snapshot_release(snap);
+		}
+	}
+	ck_assert_int_eq(agg_value(a, id, &counted), 0);
+	ck_assert(fabs(counted - 15) < 1e-9);
+	struct am_sample ret = {id, SAMPLE_RETIRE, 31 * NS_PER_S, 0};
+	agg_ingest(a, &ret, 1);
+	/* the job has ended: a scrape no longer shows it, records still must */
+	for (int k = 0; k < 2; k++) {
+		ck_assert_ptr_nonnull(snap = agg_render(a, 32 * NS_PER_S));
+		ck_assert_uint_eq(snap->nvalues, 0);
+		ck_assert(!strstr(snap->text, "slurm/42"));
+		snapshot_release(snap);
+	}
+	ck_assert_ptr_nonnull(snap = agg_render(a, 45 * NS_PER_S));
+	ck_assert_int_eq(rec_writer_write(w, snap, 1764000015000LL), 0);
+	snapshot_release(snap);
+	/* seen by the one consumer: not carried further */
+	ck_assert_ptr_nonnull(snap = agg_render(a, 60 * NS_PER_S));
+	ck_assert_uint_eq(snap->nfinals, 0);
+	ck_assert_int_eq(rec_writer_write(w, snap, 1764000030000LL), 0);
+	snapshot_release(snap);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", rec_writer_path(w));
+	rec_writer_free(w);
+	agg_free(a);
+
+	int fd = open(path, O_RDONLY), batches = 0;
+	double last = -1;
+	struct rec_frame_reader r;
+	struct rec_decoder dec;
+	const uint8_t *p;
+	size_t len;
+	uint64_t off;
+	size_t live[3];
+	ck_assert_int_eq(rec_frame_reader_fd(&r, fd), 0);
+	rec_dec_init(&dec);
+	while (rec_frame_next(&r, &p, &len, &off) == REC_FRAME_OK) {
+		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
+		ck_assert_ptr_nonnull(rec);
+		if (rec->body_case == AMREC__RECORD__BODY_SERIES)
+			ck_assert_int_eq(rec_dec_series(&dec, rec->series, true), 0);
+		if (rec->body_case == AMREC__RECORD__BODY_BATCH) {
+			ck_assert_int_eq(rec_dec_batch(&dec, rec->batch), 0);
+			ck_assert_int_lt(batches, 3);
+			live[batches] = dec.nlive;
+			if (dec.nlive)
+				last = rec_dec_value(&dec, dec.live[0]);
+			batches++;
+		}
+		amrec__record__free_unpacked(rec, NULL);
+	}
+	ck_assert_int_eq(batches, 3);
+	ck_assert_uint_eq(live[0], 1);
+	ck_assert_uint_eq(live[1], 1); /* its final value */
+	ck_assert_uint_eq(live[2], 0); /* then gone */
+	ck_assert_msg(fabs(last - counted) < 1e-3, "recorded %g, counted %g", last,
+		      counted);
+	rec_dec_free(&dec);
+	rec_frame_reader_free(&r);
+	close(fd);
+	fixture_rmdir_files(dir);
+	free(dir);
+}
+END_TEST
+
 /* Rotation by age (the snapshots' wall clock) and retention by age (file
  * modification times against the writer's clock). */
 START_TEST(test_writer_age_limits)
@@ -1047,6 +1154,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, test_writer_retention_shared_dir);
 	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_label_names_per_registration);
+	tcase_add_test(tc, test_writer_final_value_of_retired_series);
 	tcase_add_test(tc, test_writer_disk_full);
 	tcase_add_test(tc, test_writer_nearly_full_no_empty_files);
 	suite_add_tcase(s, tc);
