@@ -80,6 +80,14 @@ struct agg {
 	uint32_t scanned;
 	struct agg_counts counts;
 	uint64_t generation;
+	/* Last values of retired series, kept for the final-value consumers
+	 * (snapshot.h) until all have seen a snapshot that holds them: gen is
+	 * the first snapshot generation that carries the entry. */
+	struct pending_final {
+		struct snap_value v;
+		uint64_t gen;
+	} *finals;
+	size_t nfinals, capfinals;
 	struct agg_collector_status *status_buf;
 	size_t status_cap;
 };
@@ -110,6 +118,7 @@ void agg_free(struct agg *a)
 	free(a->st);
 	free(a->fams);
 	free(a->deps);
+	free(a->finals);
 	free(a->status_buf);
 	free(a);
 }
@@ -371,6 +380,13 @@ static void retire(struct agg *a, uint32_t id, int depth)
 			}
 		}
 	}
+	/* Its last value goes to the final-value consumers (records): up to
+	 * a records interval of a job that ended would otherwise be lost. */
+	if (st->seen && st->vlen &&
+	    grow((void **)&a->finals, &a->capfinals, a->nfinals + 1,
+		 sizeof(*a->finals)) == 0)
+		a->finals[a->nfinals++] = (struct pending_final){
+		    {id, st->value}, a->generation + 1};
 	free(st->win);
 	free(st->d);
 	disc = st->disc + 1;
@@ -968,6 +984,27 @@ static int series_live(const struct agg *a, const struct series *s,
 	return now - st->last_t <= (int64_t)(3 * iv * NS_PER_S);
 }
 
+/* Drop the finals every consumer has seen; the rest go into snap. */
+static int render_finals(struct agg *a, struct snapshot *snap)
+{
+	uint64_t horizon = snapshot_final_horizon();
+	size_t k = 0;
+
+	for (size_t i = 0; i < a->nfinals; i++)
+		if (a->finals[i].gen > horizon)
+			a->finals[k++] = a->finals[i];
+	a->nfinals = k;
+	if (!k)
+		return 0;
+	snap->finals = malloc(k * sizeof(*snap->finals));
+	if (!snap->finals)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		snap->finals[i] = a->finals[i].v;
+	snap->nfinals = k;
+	return 0;
+}
+
 struct snapshot *agg_render(struct agg *a, int64_t now)
 {
 	struct snapshot *snap = snapshot_new();
@@ -1002,6 +1039,13 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 				nvals++;
 			}
 		}
+	}
+	if (render_finals(a, snap) < 0) {
+		buf_free(&t);
+		buf_free(&o);
+		free(vals);
+		snapshot_release(snap);
+		return NULL;
 	}
 	size_t self_off = t.len;
 	if (a->opts.self_metrics)

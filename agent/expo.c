@@ -125,7 +125,10 @@ char *expo_label_text(unsigned nlabels, const char *const *names,
 		buf_free(&b);
 		return NULL;
 	}
-	return b.p;
+	/* Kept for the series' lifetime: its size, not the buffer's 4 KiB
+	 * minimum (every series paid 4 KiB for some 60 bytes of text). */
+	char *fit = realloc(b.p, b.len + 1);
+	return fit ? fit : b.p;
 }
 
 int expo_format_double(char *buf, size_t cap, double v)

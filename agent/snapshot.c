@@ -5,6 +5,7 @@
  * collector or on rendering). What an exporter derives from a snapshot (the
  * Prometheus exporter's gzip bodies) is the exporter's own.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -34,6 +35,7 @@ static void snapshot_free(struct snapshot *s)
 	free(s->text);
 	free(s->om);
 	free(s->values);
+	free(s->finals);
 	free(s);
 }
 
@@ -73,4 +75,56 @@ void snapshot_publish(struct snapshot *s)
 void snapshot_shutdown(void)
 {
 	snapshot_publish(NULL);
+}
+
+/* Final-value consumers: a few slots (one per records writer). seen[i] is
+ * the generation slot i has handled; used[i] says the slot is taken. The
+ * aggregator reads them with acquire, so a consumer's "seen" is never read
+ * before its registration. */
+#define FINAL_SLOTS 16
+static _Atomic int final_used[FINAL_SLOTS];
+static _Atomic uint64_t final_seen[FINAL_SLOTS];
+
+int snapshot_final_consumer_add(void)
+{
+	/* A free slot's seen is 0 (remove clears it before freeing the slot):
+	 * a new consumer has seen nothing yet. */
+	for (int i = 0; i < FINAL_SLOTS; i++) {
+		int zero = 0;
+
+		if (atomic_compare_exchange_strong_explicit(&final_used[i], &zero, 1,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return i;
+	}
+	return -ENOSPC;
+}
+
+void snapshot_final_consumer_remove(int slot)
+{
+	if (slot >= 0 && slot < FINAL_SLOTS) {
+		atomic_store_explicit(&final_seen[slot], 0, memory_order_relaxed);
+		atomic_store_explicit(&final_used[slot], 0, memory_order_release);
+	}
+}
+
+void snapshot_final_seen(int slot, uint64_t generation)
+{
+	if (slot >= 0 && slot < FINAL_SLOTS &&
+	    generation > atomic_load_explicit(&final_seen[slot], memory_order_relaxed))
+		atomic_store_explicit(&final_seen[slot], generation, memory_order_release);
+}
+
+uint64_t snapshot_final_horizon(void)
+{
+	uint64_t h = UINT64_MAX;
+
+	for (int i = 0; i < FINAL_SLOTS; i++) {
+		if (!atomic_load_explicit(&final_used[i], memory_order_acquire))
+			continue;
+		uint64_t g = atomic_load_explicit(&final_seen[i], memory_order_acquire);
+		if (g < h)
+			h = g;
+	}
+	return h;
 }

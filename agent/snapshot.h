@@ -32,7 +32,25 @@ struct snapshot {
 	size_t om_len;
 	struct snap_value *values;  /* live series, in exposition order */
 	size_t nvalues;
+	/* Last values of series retired (am_series_retire) that some final-value
+	 * consumer has not seen yet: never in the exposition, only for the
+	 * consumers that must record how a series ended (records). A series
+	 * also live in values has come back: its entry here is its old run. */
+	struct snap_value *finals;
+	size_t nfinals;
 };
+
+/* Final-value consumers: an exporter that must see every retired series'
+ * last value registers, and tells after each snapshot it has handled that
+ * it has seen that generation. The aggregator keeps a retired series in
+ * finals until every registered consumer has seen a snapshot holding it.
+ * add returns a slot >= 0 or -ENOSPC. */
+int snapshot_final_consumer_add(void);
+void snapshot_final_consumer_remove(int slot);
+void snapshot_final_seen(int slot, uint64_t generation);
+/* The newest generation every registered consumer has seen; UINT64_MAX
+ * when none is registered (finals are then not kept). */
+uint64_t snapshot_final_horizon(void);
 
 /* Current snapshot with a reference held (never NULL after agg start). */
 struct snapshot *snapshot_acquire(void);

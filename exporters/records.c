@@ -103,6 +103,7 @@ struct rec_writer {
 	struct snap_value *sorted;
 	size_t vcap;
 	struct log_ratelimit rl;
+	int final_slot; /* snapshot_final_consumer_add(), or < 0 */
 };
 
 int rec_parse_size(const char *s, uint64_t *out)
@@ -197,6 +198,7 @@ int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 	if (!w)
 		return -ENOMEM;
 	w->o = *o;
+	w->final_slot = -1;
 	w->dir = strdup(o->dir);
 	if (!w->dir) {
 		free(w);
@@ -218,6 +220,9 @@ int rec_writer_new(const struct rec_opts *o, struct rec_writer **out)
 			    (uint64_t)clock_wall_ms();
 	rec_enc_init(&w->enc, o->keyframe_every);
 	w->fd = -1;
+	/* Without a slot (all taken) this writer may miss a retired series'
+	 * last value, as before final values existed. */
+	w->final_slot = snapshot_final_consumer_add();
 	*out = w;
 	return 0;
 }
@@ -260,6 +265,7 @@ void rec_writer_free(struct rec_writer *w)
 	if (!w)
 		return;
 	rec_writer_close(w);
+	snapshot_final_consumer_remove(w->final_slot);
 	rec_enc_free(&w->enc);
 	free(w->wbuf);
 	free(w->refs);
@@ -532,8 +538,10 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 	size_t n, nv = 0;
 	int rc;
 
-	if (s->nvalues > w->vcap) {
-		size_t cap = s->nvalues * 2;
+	size_t nall = s->nvalues + s->nfinals, ns;
+
+	if (nall > w->vcap) {
+		size_t cap = nall * 2;
 		uint32_t *r = realloc(w->refs, cap * sizeof(*r));
 		if (r)
 			w->refs = r;
@@ -553,7 +561,18 @@ static int encode(struct rec_writer *w, const struct snapshot *s)
 		memcpy(w->sorted, s->values, s->nvalues * sizeof(*w->sorted));
 		qsort(w->sorted, s->nvalues, sizeof(*w->sorted), snap_value_cmp);
 	}
-	for (size_t i = 0; i < s->nvalues; i++) {
+	/* A series retired since the last batch is listed once more with its
+	 * last value (and is gone from the next batch), so the file holds
+	 * everything the agent counted for it. One that came back since is
+	 * live: its live value wins. */
+	ns = s->nvalues;
+	for (size_t i = 0; i < s->nfinals; i++)
+		if (!bsearch(&s->finals[i], w->sorted, s->nvalues, sizeof(*w->sorted),
+			     snap_value_cmp))
+			w->sorted[ns++] = s->finals[i];
+	if (ns > s->nvalues)
+		qsort(w->sorted, ns, sizeof(*w->sorted), snap_value_cmp);
+	for (size_t i = 0; i < ns; i++) {
 		uint32_t id = w->sorted[i].series;
 		if (nv && id == w->refs[nv - 1])
 			continue; /* a series listed twice: keep the first */
@@ -596,6 +615,9 @@ int rec_writer_write(struct rec_writer *w, const struct snapshot *s, int64_t now
 	if (!s || (w->last_gen && s->generation == w->last_gen))
 		return 0;
 	w->last_gen = s->generation;
+	/* Handled, written or not (a dropped batch is counted): the aggregator
+	 * need not keep this snapshot's finals for us any longer. */
+	snapshot_final_seen(w->final_slot, s->generation);
 	if (w->fd >= 0 && ((w->o.max_file_size && w->size >= w->o.max_file_size) ||
 			   (w->o.max_file_age_s > 0 && (double)(now_ms - w->opened_ms) >=
 							   w->o.max_file_age_s * 1000))) {

@@ -17,7 +17,11 @@
 #include "exporters/records.h"
 #include "exporters/records_format/records_codec.h"
 #include "exporters/records_format/records_frame.h"
+#include "agent/audit/audit.h"
+#include "agg.h"
+#include "clock.h"
 #include "fixture_tree.h"
+#include "ring.h"
 #include "series.h"
 #include "snapshot.h"
 
@@ -851,6 +855,142 @@ START_TEST(test_writer_label_names_per_registration)
 }
 END_TEST
 
+/* A job's series retired between two record frames: the file still holds
+ * their last values, and accelmon-audit's reading of it gives the job
+ * exactly the busy seconds and joules the aggregator counted (issue 17);
+ * the series are gone from the batch after. */
+START_TEST(test_writer_final_value_of_retired_series)
+{
+	char *dir = fixture_tmpdir("amrec-test");
+	struct am_family_def busy = {
+	    .name = "accel_job_busy_seconds_total",
+	    .help = "busy",
+	    .kind = AM_INTEGRAL,
+	    .unit = "seconds",
+	    .labels = {"device", "uuid", "job", "kind"},
+	};
+	struct am_family_def energy = {
+	    .name = "accel_job_energy_joules_total",
+	    .help = "energy",
+	    .kind = AM_INTEGRAL,
+	    .unit = "joules",
+	    .labels = {"device", "uuid", "job", "kind"},
+	};
+	struct rec_opts o = {.dir = dir, .interval_s = 15, .keyframe_every = 10};
+	struct rec_writer *w;
+	struct snapshot *snap;
+	double counted[2] = {-1, -1}, first[2] = {-1, -1};
+	const int64_t t0 = 1764000000000LL;
+
+	series_reset();
+	int fb = series_family_register(&busy, -1);
+	int fe = series_family_register(&energy, -1);
+	ck_assert_int_ge(fb, 0);
+	ck_assert_int_ge(fe, 0);
+	const char *job[] = {"nvidia0", "GPU-1", "42", "slurm"};
+	uint32_t id[2] = {series_intern(fb, job, -1), series_intern(fe, job, -1)};
+	ck_assert_uint_ne(id[0], AM_SERIES_INVALID);
+	ck_assert_uint_ne(id[1], AM_SERIES_INVALID);
+	struct agg *a = agg_new(NULL);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(rec_writer_new(&o, &w), 0);
+	/* 0.5 busy and 300 W, one sample a second, from second 0 to 25;
+	 * record frames at 0 (the job starts) and at 15; the job ends at 25,
+	 * before the frame at 30. */
+	for (int sec = 0; sec <= 25; sec++) {
+		struct am_sample sm[2] = {{id[0], 0, (int64_t)sec * NS_PER_S, 0.5},
+					  {id[1], 0, (int64_t)sec * NS_PER_S, 300}};
+		agg_ingest(a, sm, 2);
+		ck_assert_ptr_nonnull(snap = agg_render(a, sm[0].t_ns));
+		if (sec % 15 == 0) {
+			ck_assert_uint_eq(snap->nvalues, 2);
+			snap->wall_ms = t0 + (int64_t)sec * 1000;
+			ck_assert_int_eq(rec_writer_write(w, snap, snap->wall_ms), 0);
+		}
+		snapshot_release(snap); /* others: renders the writer skips */
+		if (sec == 0)
+			for (int k = 0; k < 2; k++)
+				ck_assert_int_eq(agg_value(a, id[k], &first[k]), 0);
+	}
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(agg_value(a, id[k], &counted[k]), 0);
+		struct am_sample ret = {id[k], SAMPLE_RETIRE, 25 * NS_PER_S, 0};
+		agg_ingest(a, &ret, 1);
+	}
+	ck_assert(fabs(counted[0] - 12.5) < 1e-9 && fabs(counted[1] - 7500) < 1e-6);
+	/* the job has ended: a scrape no longer shows it, records still must */
+	ck_assert_ptr_nonnull(snap = agg_render(a, 26 * NS_PER_S));
+	ck_assert_uint_eq(snap->nvalues, 0);
+	ck_assert(!strstr(snap->text, "job=\"42\""));
+	snapshot_release(snap);
+	ck_assert_ptr_nonnull(snap = agg_render(a, 30 * NS_PER_S));
+	snap->wall_ms = t0 + 30000;
+	ck_assert_int_eq(rec_writer_write(w, snap, snap->wall_ms), 0);
+	snapshot_release(snap);
+	/* seen by the one consumer: not carried further */
+	ck_assert_ptr_nonnull(snap = agg_render(a, 45 * NS_PER_S));
+	ck_assert_uint_eq(snap->nfinals, 0);
+	snap->wall_ms = t0 + 45000;
+	ck_assert_int_eq(rec_writer_write(w, snap, snap->wall_ms), 0);
+	snapshot_release(snap);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", rec_writer_path(w));
+	rec_writer_free(w);
+	agg_free(a);
+
+	/* the batches: the job, the job, its final values, nothing */
+	int fd = open(path, O_RDONLY), batches = 0;
+	struct rec_frame_reader r;
+	struct rec_decoder dec;
+	const uint8_t *p;
+	size_t len;
+	uint64_t off;
+	size_t live[4];
+	ck_assert_int_eq(rec_frame_reader_fd(&r, fd), 0);
+	rec_dec_init(&dec);
+	while (rec_frame_next(&r, &p, &len, &off) == REC_FRAME_OK) {
+		Amrec__Record *rec = amrec__record__unpack(NULL, len, p);
+		ck_assert_ptr_nonnull(rec);
+		if (rec->body_case == AMREC__RECORD__BODY_SERIES)
+			ck_assert_int_eq(rec_dec_series(&dec, rec->series, true), 0);
+		if (rec->body_case == AMREC__RECORD__BODY_BATCH) {
+			ck_assert_int_eq(rec_dec_batch(&dec, rec->batch), 0);
+			ck_assert_int_lt(batches, 4);
+			live[batches++] = dec.nlive;
+		}
+		amrec__record__free_unpacked(rec, NULL);
+	}
+	rec_dec_free(&dec);
+	rec_frame_reader_free(&r);
+	close(fd);
+	ck_assert_int_eq(batches, 4);
+	ck_assert_uint_eq(live[0], 2);
+	ck_assert_uint_eq(live[1], 2);
+	ck_assert_uint_eq(live[2], 2); /* its final values */
+	ck_assert_uint_eq(live[3], 0); /* then gone */
+
+	/* what the audit makes of it: everything counted after the first
+	 * frame (which the audit sees as the job's start) */
+	struct audit au;
+	struct audit_opts ao = {.from_ms = INT64_MIN, .to_ms = INT64_MAX,
+				.idle_below = 0.05, .gap_intervals = 3};
+	audit_init(&au, &ao);
+	au.warn = NULL;
+	ck_assert_int_eq(audit_file(&au, path), 0);
+	ck_assert_int_eq(audit_finish(&au), 0);
+	ck_assert_uint_eq(au.njobs, 1);
+	ck_assert_msg(fabs(au.jobs[0].t.busy_s - (counted[0] - first[0])) < 1e-3,
+		      "audit: %g busy seconds, agent counted %g", au.jobs[0].t.busy_s,
+		      counted[0] - first[0]);
+	ck_assert_msg(fabs(au.jobs[0].t.energy_j - (counted[1] - first[1])) < 1e-3,
+		      "audit: %g J, agent counted %g", au.jobs[0].t.energy_j,
+		      counted[1] - first[1]);
+	audit_free(&au);
+	fixture_rmdir_files(dir);
+	free(dir);
+}
+END_TEST
+
 /* Rotation by age (the snapshots' wall clock) and retention by age (file
  * modification times against the writer's clock). */
 START_TEST(test_writer_age_limits)
@@ -1047,6 +1187,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, test_writer_retention_shared_dir);
 	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_label_names_per_registration);
+	tcase_add_test(tc, test_writer_final_value_of_retired_series);
 	tcase_add_test(tc, test_writer_disk_full);
 	tcase_add_test(tc, test_writer_nearly_full_no_empty_files);
 	suite_add_tcase(s, tc);
