@@ -5,6 +5,8 @@
  * SDK (collectors/drm.md, collectors/attribution.md). Reads sysfs and
  * /proc only; no vendor library.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -104,11 +106,11 @@ static struct drm_card *drm_find(struct drm_state *st, int card)
 	return NULL;
 }
 
-static void drm_retire(struct drm_state *st, struct drm_card *c, bool keep_up)
+/* The card is no longer ours: all its series go. */
+static void drm_retire(struct drm_state *st, struct drm_card *c)
 {
 	for (int f = 0; f < F_COUNT; f++)
-		if (c->s[f] != AM_SERIES_INVALID &&
-		    !(keep_up && (f == F_UP || f == F_INFO))) {
+		if (c->s[f] != AM_SERIES_INVALID) {
 			am_series_retire(st->ctx, c->s[f]);
 			c->s[f] = AM_SERIES_INVALID;
 		}
@@ -130,16 +132,27 @@ static int drm_scan_cards(struct drm_state *st)
 
 	for (size_t i = 0; i < st->ncards; i++)
 		st->cards[i].up = false;
-	for (int card = 0; card < 256; card++) {
-		char driver[16], path[PATH_MAX + 16];
+	DIR *dh;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/class/drm", sysfs);
+	dh = opendir(dir);
+	while (dh && (de = readdir(dh)) != NULL) {
+		char driver[16], path[PATH_MAX + 16], *end;
 		struct drm_card *c;
 		struct am_pci_id pci;
+		long card;
 
-		snprintf(dir, sizeof(dir), "%s/class/drm/card%d", sysfs, card);
-		if (access(dir, F_OK) != 0)
+		/* cardN only: not renderD128, card0-DP-1 (a connector) */
+		if (strncmp(de->d_name, "card", 4) != 0 ||
+		    !isdigit((unsigned char)de->d_name[4]))
 			continue;
-		drm_driver_of(sysfs, card, driver, sizeof(driver));
-		c = drm_find(st, card);
+		card = strtol(de->d_name + 4, &end, 10);
+		if (*end || card > INT_MAX)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/class/drm/card%ld", sysfs, card);
+		drm_driver_of(sysfs, (int)card, driver, sizeof(driver));
+		c = drm_find(st, (int)card);
 		if (c && strcmp(c->driver, driver) == 0) {
 			c->up = drm_wanted(st, driver);
 			up += c->up;
@@ -154,16 +167,18 @@ static int drm_scan_cards(struct drm_state *st)
 			size_t nc = st->cap ? st->cap * 2 : 4;
 			struct drm_card *nv = realloc(st->cards, nc * sizeof(*nv));
 
-			if (!nv)
+			if (!nv) {
+				closedir(dh);
 				return -ENOMEM;
+			}
 			st->cards = nv;
 			st->cap = nc;
 		}
 		c = &st->cards[st->ncards++];
 		memset(c, 0, sizeof(*c));
-		c->card = card;
+		c->card = (int)card;
 		snprintf(c->driver, sizeof(c->driver), "%s", driver);
-		snprintf(c->name, sizeof(c->name), "%s-card%d", driver, card);
+		snprintf(c->name, sizeof(c->name), "%s-card%ld", driver, card);
 		c->pci = pci;
 		am_pci_norm_bus_id(pci.bus_id, c->pci.bus_id, sizeof(c->pci.bus_id));
 		snprintf(path, sizeof(path), "%s/dev", dir);
@@ -174,6 +189,8 @@ static int drm_scan_cards(struct drm_state *st)
 		c->up = true;
 		up++;
 	}
+	if (dh)
+		closedir(dh);
 	for (size_t i = 0; i < st->ncards; i++) {
 		struct drm_card *c = &st->cards[i];
 
@@ -182,7 +199,7 @@ static int drm_scan_cards(struct drm_state *st)
 			c->att_on = false;
 		}
 		if (!drm_wanted(st, c->driver)) { /* claimed by its own collector */
-			drm_retire(st, c, false);
+			drm_retire(st, c);
 			st->cards[i--] = st->cards[--st->ncards];
 		}
 	}
