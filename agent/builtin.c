@@ -7,6 +7,7 @@ extern const struct am_collector netdev_collector;
 extern const struct am_collector nvml_collector;
 extern const struct am_collector sim_collector;
 extern const struct am_collector amdgpu_collector;
+extern const struct am_collector drm_collector;
 extern const struct am_collector infiniband_collector;
 extern const struct am_collector ascend_collector;
 #ifdef HAVE_PCAP
@@ -18,6 +19,7 @@ const struct am_collector *const builtin_collectors[] = {
 	&netdev_collector,
 	&sim_collector,
 	&amdgpu_collector,
+	&drm_collector,
 	&infiniband_collector,
 	&nvml_collector,
 	&ascend_collector,

@@ -9,6 +9,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accelmon/attrib.h"
 #include "accelmon/collector.h"
 #include "accelmon/schema.h"
 #include "accelmon/util.h"
@@ -325,6 +327,10 @@ struct ascend_dev {
 	am_series_t s_info;
 	struct ascend_errcode err[ASCEND_ERRCODES_TRACK];
 	int nerr;
+	/* attribution (collectors/attribution.md): this poll's AI Core busy
+	 * ratio and power (NAN: none); att_on: it has job series */
+	double att_util, att_power_w;
+	bool att_on;
 };
 
 /* Where enumeration found a chip. */
@@ -344,12 +350,19 @@ struct ascend_state {
 	int ndev, cap;
 	unsigned codes[ASCEND_ERRCODES_ASK]; /* scratch of the error code call */
 	struct dcmi_proc_mem_info procs[ASCEND_PROCS_MAX];
+	struct am_attrib *att; /* NULL: attribution off */
+	struct am_attrib_proc aprocs[ASCEND_PROCS_MAX];
 };
 
 static const struct am_option ascend_options[] = {
     {"library", AM_OPT_STRING,
      "DCMI library to dlopen, a path or a name (default libdcmi.so, then "
      "/usr/local/dcmi and /usr/local/Ascend/driver/lib64{,/driver,/common})"},
+    {"attribution", AM_OPT_BOOL,
+     "accel_job_* per Slurm job, pod, container, unit or user from the chip's "
+     "processes (default true; collectors/attribution.md)"},
+    {"max_jobs", AM_OPT_INT,
+     "jobs per chip with series of their own; more are \"other\" (default 16)", 1, 62},
     {NULL, 0, NULL},
 };
 
@@ -519,6 +532,9 @@ static void ascend_retire_all(struct ascend_state *st, struct ascend_dev *d)
 	for (int k = 0; k < d->nerr; k++)
 		if (d->err[k].series != AM_SERIES_INVALID)
 			am_series_retire(st->ctx, d->err[k].series);
+	if (d->att_on)
+		am_attrib_forget(st->att, d->name);
+	d->att_on = false;
 }
 
 /* New series and fresh probes (a new chip, or another under this name). */
@@ -912,8 +928,10 @@ static void ascend_poll_util(struct ascend_state *st, struct ascend_dev *d)
 {
 	unsigned pct;
 
-	if (ascend_util(st, d, C_UTIL, DCMI_UTIL_AICORE, "AI Core utilization", &pct))
+	if (ascend_util(st, d, C_UTIL, DCMI_UTIL_AICORE, "AI Core utilization", &pct)) {
 		ascend_put(st, d, S_UTIL, pct / 100.0, S_BUSY);
+		d->att_util = pct / 100.0;
+	}
 	for (int e = 0; e < ASCEND_NENG; e++)
 		if (ascend_util(st, d, C_ENG0 + e, ascend_engines[e].type,
 				ascend_engines[e].engine, &pct))
@@ -980,8 +998,10 @@ static void ascend_poll_power(struct ascend_state *st, struct ascend_dev *d)
 	if (ascend_want(d, C_POWER, st->lib.get_device_power_info != NULL) &&
 	    ascend_ok(st, d, C_POWER,
 		      DCMI(st, get_device_power_info, d->card, d->chip, &v), "power") &&
-	    v >= 0)
+	    v >= 0) {
 		ascend_put(st, d, S_POWER, v / 10.0, S_ENERGY);
+		d->att_power_w = v / 10.0;
+	}
 	if (ascend_want(d, C_TEMP, st->lib.get_device_temperature != NULL) &&
 	    ascend_ok(st, d, C_TEMP,
 		      DCMI(st, get_device_temperature, d->card, d->chip, &v),
@@ -1068,6 +1088,34 @@ static void ascend_poll_errcodes(struct ascend_state *st, struct ascend_dev *d)
 	d->nerr = nkeep;
 }
 
+/* The chip's processes and their share of it (collectors/attribution.md):
+ * DCMI gives each process's device memory but no per-process utilization,
+ * so the chip's AI Core busy time (and with it the energy) goes to its jobs
+ * in equal shares. */
+static void ascend_attribute(struct ascend_state *st, struct ascend_dev *d, int nproc)
+{
+	struct am_attrib_dev dev = {.device = d->name,
+				    .uuid = d->id.uuid,
+				    .busy_ratio = d->att_util,
+				    .energy_j = NAN,
+				    .power_w = d->att_power_w};
+	size_t n = 0;
+
+	if (!am_attrib_enabled(st->att))
+		return;
+	/* the driver fills at most 32 entries and may count more */
+	for (int i = 0; i < nproc && i < ASCEND_PROCS_MAX; i++) {
+		if (st->procs[i].proc_id <= 0)
+			continue; /* not a pid: skipped, never a job of pid 0 */
+		st->aprocs[n++] = (struct am_attrib_proc){
+		    .pid = (pid_t)st->procs[i].proc_id,
+		    .weight = NAN,
+		    .mem_bytes = (double)st->procs[i].proc_mem_usage};
+	}
+	if (am_attrib_update(st->att, &dev, st->aprocs, n) == 0)
+		d->att_on = true;
+}
+
 static void ascend_poll_state(struct ascend_state *st, struct ascend_dev *d)
 {
 	unsigned health = 0;
@@ -1084,8 +1132,10 @@ static void ascend_poll_state(struct ascend_state *st, struct ascend_dev *d)
 		st, d, C_PROCS,
 		DCMI(st, get_device_resource_info, d->card, d->chip, st->procs, &nproc),
 		"processes") &&
-	    nproc >= 0)
+	    nproc >= 0) {
 		ascend_put(st, d, S_PROCS, nproc, -1);
+		ascend_attribute(st, d, nproc);
+	}
 	if (ascend_want(d, C_NET, st->lib.get_device_network_health != NULL) &&
 	    ascend_ok(st, d, C_NET,
 		      DCMI(st, get_device_network_health, d->card, d->chip, &net),
@@ -1096,6 +1146,7 @@ static void ascend_poll_state(struct ascend_state *st, struct ascend_dev *d)
 static void ascend_poll_device(struct ascend_state *st, struct ascend_dev *d)
 {
 	/* each step stops asking once the chip is found gone */
+	d->att_util = d->att_power_w = NAN;
 	ascend_poll_util(st, d);
 	ascend_poll_mem(st, d);
 	ascend_poll_power(st, d);
@@ -1136,6 +1187,10 @@ static int ascend_poll(struct am_ctx *ctx, void *state)
 	for (int i = 0; i < st->ndev; i++) {
 		struct ascend_dev *d = &st->dev[i];
 
+		if (!d->up && d->att_on) { /* its jobs go with it */
+			am_attrib_forget(st->att, d->name);
+			d->att_on = false;
+		}
 		if (!d->probed) /* gone before its identity was read */
 			continue;
 		/* up: answered this poll (a call succeeded, or none is left to
@@ -1163,6 +1218,7 @@ static void ascend_unload(struct ascend_state *st)
 	if (!st)
 		return;
 	/* DCMI has no shutdown call: closing the library is all there is */
+	am_attrib_free(st->att);
 	if (st->lib.dl)
 		dlclose(st->lib.dl);
 	free(st->dev);
@@ -1245,6 +1301,8 @@ static int ascend_init(struct am_ctx *ctx, const struct am_config *cfg, void **s
 			       u->std ? am_std_def(u->which)->name : ascend_fams[f].name,
 			       strerror(-st->fam[f]));
 	}
+	if (am_cfg_bool(cfg, "attribution", true))
+		st->att = am_attrib_new(ctx, (unsigned)am_cfg_int(cfg, "max_jobs", 16));
 	if (ascend_remap(st, REMAP_INIT) < 0) {
 		ascend_unload(st);
 		return -ENOMEM;

@@ -1309,6 +1309,30 @@ static bool nvml_attribute(struct nvml_state *st, struct nvml_dev *d)
 	return true;
 }
 
+/* A GPU in MIG mode (MIG instances known under it): its process list is
+ * the instances' together, which are attributed on the instances. */
+static bool nvml_has_mig(const struct nvml_state *st, const struct nvml_dev *d)
+{
+	int slot = (int)(d - st->dev);
+
+	for (int i = 0; i < st->ndev; i++)
+		if (st->dev[i].parent == slot)
+			return true;
+	return false;
+}
+
+/* A MIG instance alone in its GPU instance: the GPU instance's GPM SM
+ * activity is its own (with several compute instances it is theirs
+ * together, and NVML does not say how much is whose). */
+static bool nvml_gi_alone(const struct nvml_state *st, const struct nvml_dev *d)
+{
+	for (int i = 0; i < st->ndev; i++)
+		if (&st->dev[i] != d && st->dev[i].parent == d->parent &&
+		    st->dev[i].gi == d->gi)
+			return false;
+	return true;
+}
+
 static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 {
 	unsigned count;
@@ -1316,9 +1340,15 @@ static void nvml_poll_procs(struct nvml_state *st, struct nvml_dev *d)
 
 	if (!nvml_want(d, C_PROCS, st->lib.processes != NULL))
 		return;
-	/* MIG instances: not attributed (collectors/attribution.md) */
-	if (am_attrib_enabled(st->att) && d->parent < 0 && st->proc_stride &&
-	    nvml_attribute(st, d))
+	/* MIG: each instance's processes on the instance; none on the GPU
+	 * (collectors/attribution.md) */
+	if (am_attrib_enabled(st->att) && d->parent < 0 && d->att_on &&
+	    nvml_has_mig(st, d)) {
+		am_attrib_forget(st->att, d->name);
+		d->att_on = false;
+	}
+	if (am_attrib_enabled(st->att) && st->proc_stride &&
+	    (d->parent >= 0 || !nvml_has_mig(st, d)) && nvml_attribute(st, d))
 		return;
 	/* The count alone, as the header documents (*infoCount 0, infos
 	 * NULL): SUCCESS with 0 when none run, INSUFFICIENT_SIZE with the
@@ -1545,6 +1575,12 @@ static void nvml_poll_gpm(struct nvml_state *st, struct nvml_dev *d, int64_t now
 		if (mg->metrics[i].nvmlReturn != NVML_SUCCESS)
 			continue;
 		v = v < 0 ? 0 : v > 1 ? 1 : v;
+		/* a MIG instance's busy figure for attribution: its GPU
+		 * instance's SM activity, where it is the only compute
+		 * instance (NVML gives no per-instance utilization) */
+		if (nvml_gpm_want[i].slot == S_SM_ACTIVE && d->parent >= 0 &&
+		    nvml_gi_alone(st, d))
+			d->att_util = v;
 		nvml_put(st, d, nvml_gpm_want[i].slot, v);
 		if (nvml_gpm_want[i].slot_s >= 0)
 			nvml_put(st, d, nvml_gpm_want[i].slot_s, v);

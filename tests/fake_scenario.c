@@ -151,3 +151,21 @@ long fake_scn_calls(const char *fn)
 			return scn_calls[i].n;
 	return 0;
 }
+
+unsigned long long fake_scn_list_ull(const struct fake_scn *sc, const char *key,
+				     unsigned i, unsigned long long dflt)
+{
+	const char *s = fake_scn_str(sc, key);
+
+	for (unsigned k = 0; s && *s; k++) {
+		char *e;
+		unsigned long long v = strtoull(s, &e, 10);
+
+		if (e == s)
+			break;
+		if (k == i)
+			return v;
+		s = *e == ',' ? e + 1 : e + strlen(e);
+	}
+	return dflt;
+}

@@ -46,6 +46,10 @@ const char *fake_scn_str(const struct fake_scn *s, const char *key);
  * decimal or 0x hex. 1 with *out set, or 0 when the key is missing. */
 int fake_scn_num(const struct fake_scn *s, const char *key, long tick, double *out);
 
+/* Item i of key's comma-separated list ("4242,4343") in s, else dflt. */
+unsigned long long fake_scn_list_ull(const struct fake_scn *s, const char *key,
+				     unsigned i, unsigned long long dflt);
+
 /* Whether tick is in a list "FROM[-TO],..." (FROM alone: from then on). */
 int fake_scn_in_ticks(const char *list, long tick);
 

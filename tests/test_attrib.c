@@ -487,6 +487,36 @@ START_TEST(t_split_shared_gpu)
 }
 END_TEST
 
+/* A device without a busy figure or without any energy figure (a MIG
+ * instance): its jobs have no busy or energy series, never a made-up 0;
+ * a busy series once the device gives a figure. */
+START_TEST(t_split_no_figures)
+{
+	const char *root = fixture_set_get(&trees, "procfs/node");
+	struct am_ctx *ctx = split_ctx(root);
+	struct am_attrib *a = am_attrib_new(ctx, 0);
+	struct am_attrib_proc p[1] = {{1001, NAN, 3e9}};
+	struct am_attrib_dev d = {"gpu0", "U0", NAN, NAN, NAN};
+
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	ck_assert_ptr_nonnull(job_series(ctx, "accel_job_info", "4242"));
+	ck_assert_double_eq(job_series(ctx, "accel_job_memory_used_bytes", "4242")->last,
+			    3e9);
+	ck_assert_ptr_null(job_series(ctx, "accel_job_busy_seconds_total", "4242"));
+	ck_assert_ptr_null(job_series(ctx, "accel_job_energy_joules_total", "4242"));
+	d.busy_ratio = 0.5;
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"),
+			  500000000);
+	ck_assert_ptr_null(job_series(ctx, "accel_job_energy_joules_total", "4242"));
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
 START_TEST(t_split_idle_and_unknown)
 {
 	const char *root = fixture_set_get(&trees, "procfs/node");
@@ -1430,6 +1460,7 @@ static Suite *attrib_suite(void)
 	tcase_add_checked_fixture(x, setup, teardown);
 	tcase_add_test(x, t_split_shared_gpu);
 	tcase_add_test(x, t_split_idle_and_unknown);
+	tcase_add_test(x, t_split_no_figures);
 	tcase_add_test(x, t_split_jobs_end_and_cap);
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);

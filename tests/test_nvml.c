@@ -559,6 +559,60 @@ START_TEST(test_mig_info)
 }
 END_TEST
 
+/* The value of job's series of fam on dev emitted in the latest poll (as
+ * the core scales it); NAN when absent. */
+static double job(const char *fam, const char *dev, const char *jobid)
+{
+	for (size_t i = 0; i < fake_am_nseries(ctx); i++) {
+		const struct fake_series *s = fake_am_series(ctx, (am_series_t)i);
+
+		if (strcmp(fake_am_view(ctx, s->view)->name, fam) != 0 ||
+		    strcmp(s->values[0], dev) != 0 || s->nlabels < 3 ||
+		    (jobid && strcmp(s->values[2], jobid) != 0) || !s->nsamples ||
+		    s->last_ns != fake_am_now(ctx))
+			continue;
+		return fake_am_scaled(ctx, s);
+	}
+	return NAN;
+}
+
+/* MIG attribution (collectors/attribution.md): each instance's processes
+ * on the instance; busy time from the GPU instance's GPM SM activity where
+ * it is the only compute instance, else none; no energy (the GPU's is not
+ * per instance); nothing on the parent GPU, whose list is the aggregate. */
+START_TEST(test_mig_attribution)
+{
+	const char *pod = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+	const char *gi1 = "nvidia0-gi1-ci0", *gi2c1 = "nvidia0-gi2-ci1";
+	void *st;
+
+	fake_am_set_procfs(ctx, TEST_SRCDIR "/fixtures/procfs/node");
+	st = start(FAKE_LIB, TEST_SRCDIR "/fixtures/procfs/nvml_mig.ini");
+	poll_once(st);
+	/* jobs and memory from the first poll; busy once GPM has an interval */
+	EQ(job("accel_job_memory_used_bytes", gi1, "4242"), 8589934592.0);
+	EQ(job("accel_job_memory_used_bytes", gi1, pod), 4294967296.0);
+	ABSENT(job("accel_job_busy_seconds_total", gi1, NULL));
+	poll_once(st);
+	poll_once(st);
+	/* two 1 s intervals at 50 % SM activity: 1 s, half each */
+	EQ(get("accel_sm_active_ratio", gi1, NULL), 0.5);
+	EQ(job("accel_job_busy_seconds_total", gi1, "4242"), 0.5);
+	EQ(job("accel_job_busy_seconds_total", gi1, pod), 0.5);
+	ABSENT(job("accel_job_energy_joules_total", gi1, NULL));
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_info", "job=\"4242\""));
+	/* GPU instance 2 has two compute instances: memory, no busy figure */
+	EQ(job("accel_job_memory_used_bytes", gi2c1, pod), 2147483648.0);
+	ABSENT(job("accel_job_busy_seconds_total", gi2c1, NULL));
+	ABSENT(job("accel_job_energy_joules_total", gi2c1, NULL));
+	/* the parent's aggregate list is not attributed a second time */
+	ABSENT(job("accel_job_memory_used_bytes", "nvidia0", NULL));
+	ABSENT(job("accel_job_info", "nvidia0", NULL));
+	ck_assert_int_eq(fake_am_read_errors(ctx), 0);
+	nvml_collector.fini(ctx, st);
+}
+END_TEST
+
 /* rescan.ini: devices come and go; desc->rescan runs before every poll from
  * the second on (a rescan interval of one poll). New ones are reported from
  * the poll after the rescan that finds them; gone ones read accel_up 0,
@@ -811,6 +865,7 @@ static Suite *nvml_suite(void)
 	tcase_add_test(tc, test_gpu_lost_and_back);
 	tcase_add_test(tc, test_driver_fault_reinit);
 	tcase_add_test(tc, test_mig_info);
+	tcase_add_test(tc, test_mig_attribution);
 	tcase_add_test(tc, test_rescan);
 	tcase_add_loop_test(tc, test_samples_shapes, 0,
 			    sizeof(smp_cases) / sizeof(smp_cases[0]));

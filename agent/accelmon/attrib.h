@@ -277,7 +277,9 @@ struct am_attrib_proc {
  * poll (0..1, NAN when unknown) or, with have_busy_s, its busy seconds in
  * that interval from a counter of its own (what its
  * accel_busy_seconds_total grew by); its energy counter in joules (NAN
- * when none), or else its power in watts (NAN when none). */
+ * when none), or else its power in watts (NAN when none). A job's busy
+ * series exists once its device gave a busy figure, its energy series once
+ * it gave an energy or power figure (none for a device without one). */
 struct am_attrib_dev {
 	const char *device, *uuid;
 	double busy_ratio;

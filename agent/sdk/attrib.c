@@ -58,6 +58,10 @@ struct att_job {
 struct att_dev {
 	char device[64], uuid[AM_LABEL_VALUE_MAX + 1];
 	bool have_prev, have_energy;
+	/* the device gave a busy figure, an energy or power figure: its jobs
+	 * have busy, energy series from then on (none for a device that has
+	 * no such figure, a MIG instance's energy: never a made-up 0) */
+	bool busy_src, energy_src;
 	int64_t prev_ns;
 	uint64_t prev_mj;
 	struct att_job *jobs;
@@ -198,7 +202,7 @@ static void att_retire_dev(struct am_attrib *a, struct att_dev *d)
 		att_retire_job(a, &d->jobs[i]);
 	att_retire_job(a, &d->other);
 	d->njobs = 0;
-	d->have_prev = d->have_energy = false;
+	d->have_prev = d->have_energy = d->busy_src = d->energy_src = false;
 }
 
 void am_attrib_forget(struct am_attrib *a, const char *device)
@@ -390,12 +394,14 @@ static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 			     j->user,	j->step, j->container, j->ns,
 			     j->pod};
 
-	if (j->s_busy == AM_SERIES_INVALID) {
-		j->s_busy = am_series(a->ctx, a->f_busy, lv);
+	if (j->s_info == AM_SERIES_INVALID) {
 		j->s_mem = am_series(a->ctx, a->f_mem, lv);
-		j->s_energy = am_series(a->ctx, a->f_energy, lv);
 		j->s_info = am_series(a->ctx, a->f_info, lv);
 	}
+	if (d->busy_src && j->s_busy == AM_SERIES_INVALID)
+		j->s_busy = am_series(a->ctx, a->f_busy, lv);
+	if (d->energy_src && j->s_energy == AM_SERIES_INVALID)
+		j->s_energy = am_series(a->ctx, a->f_energy, lv);
 	if (j->s_busy != AM_SERIES_INVALID)
 		am_emit_u64(a->ctx, j->s_busy, j->busy_ns);
 	if (j->s_energy != AM_SERIES_INVALID)
@@ -619,6 +625,10 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	dt = d->have_prev ? now - d->prev_ns : 0;
 	if (dt < 0)
 		dt = 0;
+	if (in->have_busy_s ? isfinite(in->busy_s) : isfinite(in->busy_ratio))
+		d->busy_src = true;
+	if (isfinite(in->energy_j) || isfinite(in->power_w))
+		d->energy_src = true;
 	for (size_t i = 0; i < d->njobs; i++) {
 		d->jobs[i].seen = d->jobs[i].allocated = false;
 		d->jobs[i].w = d->jobs[i].mem = 0;

@@ -21,7 +21,10 @@
  * set) and ecc_size = 28 (an older driver's smaller struct; default 36;
  * more than 36: a newer driver's larger one, the bytes past 36 a canary
  * 0xA5, up to 256); mem_size likewise for memory_info_v3 (default 112);
- * health; errors = CODE[@FROM-TO],... (active codes; empty: none); procs;
+ * health; errors = CODE[@FROM-TO],... (active codes; empty: none); procs
+ * (the process count), proc_pids = P,P,... (default 4194304 + i, above the
+ * kernel's PID_MAX_LIMIT: no real process) holding
+ * proc_mem = B,B,... bytes (default 1 GiB each);
  * net_health. Faults: present = FROM-TO,... (FROM alone: from then on): the
  * chip is listed only in those ticks, outside them every call on it answers
  * -8008; fault = CODE@FROM-TO (every call on the chip but the logic id
@@ -589,8 +592,10 @@ FAKE_EXPORT int dcmi_get_device_resource_info(int card_id, int device_id,
 		return r;
 	/* the driver fills at most 32 entries */
 	for (int i = 0; i < (int)v && i < 32; i++) {
-		procs[i].proc_id = 1000 + i;
-		procs[i].proc_mem_usage = 1ul << 30;
+		procs[i].proc_id = (int)fake_scn_list_ull(
+		    &g->scn, "proc_pids", (unsigned)i, 4194304ull + (unsigned)i);
+		procs[i].proc_mem_usage = (unsigned long)fake_scn_list_ull(
+		    &g->scn, "proc_mem", (unsigned)i, 1ull << 30);
 	}
 	*proc_num = (int)v;
 	return DCMI_OK;

@@ -705,19 +705,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type,
 static unsigned long long fake_list_ull(const struct fake_gpu *g, const char *key,
 					unsigned i, unsigned long long dflt)
 {
-	const char *s = fake_str(g, key);
-
-	for (unsigned k = 0; s && *s; k++) {
-		char *e;
-		unsigned long long v = strtoull(s, &e, 10);
-
-		if (e == s)
-			break;
-		if (k == i)
-			return v;
-		s = *e == ',' ? e + 1 : e + strlen(e);
-	}
-	return dflt;
+	return g ? fake_scn_list_ull(&g->scn, key, i, dflt) : dflt;
 }
 
 /* The pid of process i: process_pids, else one above the kernel's

@@ -10,6 +10,7 @@ PROMTOOL=${PROMTOOL:-$(command -v promtool || true)}
 cat >"$WORK/accelmon.yml" <<YML
 collectors:
   netdev: {enabled: false}
+  drm: {enabled: false}
   amdgpu: {}
 YML
 ID='device="amdgpu0",uuid="0000:03:00.0"'

@@ -31,7 +31,7 @@ once() {
 	local name=$1 scen=$2 lib=$3
 	config "$lib"
 	FAKE_DCMI_SCENARIO=$FIX/$scen "$ACCELMON" --once --config "$WORK/cfg.yaml" \
-		--sysfs "$FIX/sysfs" > "$WORK/$name.prom" 2> "$WORK/$name.err" ||
+		--sysfs "$FIX/sysfs" ${PROCFS:+--procfs "$PROCFS"} > "$WORK/$name.prom" 2> "$WORK/$name.err" ||
 		fail "$name: accelmon --once exited $? ($(cat "$WORK/$name.err"))"
 	"$PROMTOOL" check metrics < "$WORK/$name.prom" > "$WORK/$name.lint" 2>&1 ||
 		fail "$name: promtool check metrics: $(cat "$WORK/$name.lint")"
@@ -99,6 +99,33 @@ lacks p310 'sensor="hbm"'
 lacks p310 "accel_ecc_errors_total"
 lacks p310 "ascend_network_health"
 lacks p310 'engine="npu"'
+
+# ---- attribution: one chip shared by a Slurm job and a Kubernetes pod ----
+# (collectors/attribution.md) DCMI gives process memory but no per-process
+# utilization: busy seconds and energy go to the two jobs in equal shares,
+# and the shares add up to what the chip's counters grew by.
+PROCFS=$FIXTURES/procfs/node once att ../procfs/ascend_shared.ini "$LIB"
+A0='device="ascend0",uuid="102244618000"'
+POD=0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b
+has att "accel_job_info{$A0,job=\"4242\",kind=\"slurm\",user=\"1000\",step=\"0\",container=\"\"} 1"
+has att "accel_job_memory_used_bytes{$A0,job=\"4242\",kind=\"slurm\"} 8589934592"
+has att "accel_job_memory_used_bytes{$A0,job=\"$POD\",kind=\"kubernetes\"} 6442450944"
+lacks att 'accel_job_info{device="ascend1"'
+[ "$(grep -c "^accel_job_info{$A0," "$WORK/att.prom")" -eq 2 ] || fail "att: not 2 jobs on ascend0"
+# jobsum FAMILY: the jobs' values on ascend0, summed; devval FAMILY: the chip's
+jobsum() { grep -F "$1{$A0," "$WORK/att.prom" | awk '{s += $NF} END {printf "%.9f", s}'; }
+devval() { grep -F "$1{$A0}" "$WORK/att.prom" | awk '{printf "%.9f", $NF}'; }
+slurm() { grep -F "$1{$A0,job=\"4242\"" "$WORK/att.prom" | awk '{print $NF}'; }
+for fam in busy_seconds energy_joules; do
+	# to a unit of the split (ns, mJ): an odd one goes to one of the two
+	tol=1e-8
+	[ "$fam" = energy_joules ] && tol=1e-3
+	dev=$(devval "accel_${fam}_total") jobs=$(jobsum "accel_job_${fam}_total") s=$(slurm "accel_job_${fam}_total")
+	awk -v a="$dev" -v b="$jobs" -v s="$s" -v t="$tol" \
+		'BEGIN { d = a - b; h = s - b / 2; exit !(a > 0 && d < t && -d < t && h < t && -h < t) }' ||
+		fail "att: $fam: jobs $jobs, chip $dev, slurm 4242 $s (want the chip's, half each)"
+	ok "att: job $fam $jobs = the chip's $dev, slurm 4242 has half"
+done
 
 # ---- an old driver: dcmi_get_card_num_list and few symbols ----
 once old old.ini "$OLDLIB"

@@ -60,7 +60,7 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 config() {
 	{
 		echo "collectors:"
-		for c in netdev sim amdgpu infiniband nvml ascend; do
+		for c in netdev sim amdgpu drm infiniband nvml ascend; do
 			[ "$c" = "$1" ] || echo "  $c: {enabled: false}"
 		done
 		echo "  $1: {interval: 200ms${2:+, $2}}"
