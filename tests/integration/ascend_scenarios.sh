@@ -107,7 +107,7 @@ lacks p310 'engine="npu"'
 PROCFS=$FIXTURES/procfs/node once att ../procfs/ascend_shared.ini "$LIB"
 A0='device="ascend0",uuid="102244618000"'
 POD=0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b
-has att "accel_job_info{$A0,job=\"4242\",kind=\"slurm\",user=\"1000\",step=\"0\",container=\"\"} 1"
+has att "accel_job_info{$A0,job=\"4242\",kind=\"slurm\",user=\"1000\",step=\"0\",container=\"\",namespace=\"\",pod=\"\"} 1"
 has att "accel_job_memory_used_bytes{$A0,job=\"4242\",kind=\"slurm\"} 8589934592"
 has att "accel_job_memory_used_bytes{$A0,job=\"$POD\",kind=\"kubernetes\"} 6442450944"
 lacks att 'accel_job_info{device="ascend1"'
