@@ -122,16 +122,36 @@ static int load_config(const struct opts *o, struct agent_config **out,
 static int drop_privileges(struct opts *o, const struct agent_config *cfg)
 {
 	char why[512], names[128], err[512];
-	uint64_t keep = priv_needed(cfg, why, sizeof(why));
-	int rc = priv_drop(o->user, keep, err, sizeof(err));
+	uint64_t kept, keep = priv_needed(cfg, why, sizeof(why));
+	int rc;
 
-	if (rc < 0) {
+	if (!o->user) {
+		/* Not root and no --user: what it was given shrinks too. */
+		char msg[512];
+
+		rc = priv_reduce(keep, msg, sizeof(msg), err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "accelmon: %s\n", err);
+			return 1;
+		}
+		if (rc > 0)
+			log_msg(LOGL_INFO, NULL, "%s%s%s%s", msg, *why ? " (needed: " : "",
+				why, *why ? ")" : "");
+		return 0;
+	}
+	if ((rc = priv_drop(o->user, keep, &kept, err, sizeof(err))) < 0) {
 		fprintf(stderr, "accelmon: %s\n", err);
 		return rc == -ENOENT ? 2 : 1;
 	}
-	o->caps_kept = keep;
-	log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s", o->user,
-		*why ? why : priv_names(keep, names, sizeof(names)));
+	o->caps_kept = kept;
+	if (kept == keep)
+		log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s",
+			o->user, *why ? why : priv_names(keep, names, sizeof(names)));
+	else
+		log_msg(LOGL_INFO, NULL,
+			"running as user %s; capabilities kept: %s (needed: %s; not "
+			"held when it started)",
+			o->user, priv_names(kept, names, sizeof(names)), why);
 	return 0;
 }
 
@@ -375,6 +395,15 @@ out:
 	return rc;
 }
 
+/* A config error at startup; with --user it was found as that user. */
+static void config_error(const struct opts *o, const char *err)
+{
+	if (o->user)
+		fprintf(stderr, "accelmon: %s (checked as --user %s)\n", err, o->user);
+	else
+		fprintf(stderr, "accelmon: %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -396,6 +425,7 @@ int main(int argc, char **argv)
 	struct agent_config *cfg = NULL;
 	struct sched *s;
 	sigset_t sigs;
+	struct priv_saved saved = {0};
 	char err[1024];
 	int c, rc;
 
@@ -457,23 +487,33 @@ int main(int argc, char **argv)
 	 * loads too. */
 	if (o.log_level)
 		log_set_level(log_level_parse(o.log_level));
+	/* With --user, the config (the files it names, the records folder) is
+	 * read and checked as that user: what the agent could not use once it
+	 * has switched is refused now, not at its first write. */
+	if (o.user && (rc = priv_assume(o.user, &saved, err, sizeof(err))) < 0) {
+		fprintf(stderr, "accelmon: %s\n", err);
+		return rc == -ENOENT ? 2 : 1;
+	}
 	if (o.web_config) {
 		/* Checked like the config (exit 2, FILE:LINE), and it wins over
 		 * the config's web_config_file. */
 		if (prom_web_config_check(o.web_config, err, sizeof(err)) < 0) {
-			fprintf(stderr, "accelmon: %s\n", err);
+			priv_resume(&saved);
+			config_error(&o, err);
 			return 2;
 		}
 		prom_set_web_config_file(o.web_config);
 	}
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0 ||
 	    (!o.once && check_listen(cfg, &o, err, sizeof(err)) < 0)) {
+		priv_resume(&saved);
 		config_free(cfg);
-		fprintf(stderr, "accelmon: %s\n", err);
+		config_error(&o, err);
 		return 2;
 	}
+	priv_resume(&saved);
 	log_set_level(cfg->log_level);
-	if (o.user && (rc = drop_privileges(&o, cfg)) != 0) {
+	if ((o.user || geteuid() != 0) && (rc = drop_privileges(&o, cfg)) != 0) {
 		config_free(cfg);
 		return rc;
 	}

@@ -70,3 +70,60 @@ done
 [ -n "$low" ] && check_run "$low" 0000000000000400
 grep -q "running as user nobody; capabilities kept: cap_net_bind_service (listen 127.0.0.1:$low)" \
   "$WORK/agent.log" || fail "kept capabilities not logged: $(cat "$WORK/agent.log")"
+
+# Load-time checks are made as the --user: a records folder only root may
+# write is refused at startup (exit 2, FILE:LINE), not at the first write.
+chmod 711 "$WORK"
+mkdir -p "$WORK/rootonly"; chmod 700 "$WORK/rootonly"
+printf 'listen: 127.0.0.1:%s\ncollectors:\n  sim: {devices: 1}\nexporters:\n  records:\n    dir: %s\n' \
+  "$(free_port)" "$WORK/rootonly" >"$WORK/rec.yaml"
+chmod 644 "$WORK/rec.yaml"
+timeout 10 "$ACCELMON" --user nobody --config "$WORK/rec.yaml" >/dev/null 2>"$WORK/err"; rc=$?
+[ "$rc" = 2 ] || fail "records dir only root may write, --user nobody: exit $rc, not 2: $(cat "$WORK/err")"
+grep -qF "accelmon: $WORK/rec.yaml:6: exporters.records.dir: $WORK/rootonly: Permission denied (checked as --user nobody)" \
+  "$WORK/err" || fail "records dir message: $(cat "$WORK/err")"
+ok "--user nobody, records dir only root may write: exit 2 with FILE:LINE"
+
+# Started as nobody with capabilities given (systemd's AmbientCapabilities,
+# setpriv): they shrink to what the config needs, none ambient, one log line.
+if command -v setpriv >/dev/null 2>&1; then
+  extra=+net_raw,+sys_admin,+dac_override
+  as_nobody_caps() { # as_nobody_caps ARGS...: the agent as nobody, given $extra
+    setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps="$extra" \
+      --ambient-caps="$extra" "$ACCELMON" "$@" >"$WORK/agent.out" 2>"$WORK/agent.log" &
+    AGENT_PID=$!; PIDS="$PIDS $AGENT_PID"
+  }
+  check_caps() { # check_caps WHAT WANT-CAPEFF
+    for t in /proc/"$AGENT_PID"/task/*; do
+      for f in CapEff CapPrm; do
+        v=$(grep "^$f:" "$t/status" | cut -f2)
+        [ "$v" = "$2" ] || fail "$1: thread $t: $f $v, not $2"
+      done
+      v=$(grep '^CapAmb:' "$t/status" | cut -f2)
+      [ "$v" = 0000000000000000 ] || fail "$1: thread $t: CapAmb $v"
+    done
+    [ "$(status NoNewPrivs)" = 1 ] || fail "$1: NoNewPrivs $(status NoNewPrivs)"
+  }
+  p=$(free_port)
+  as_nobody_caps --listen "127.0.0.1:$p" --simulate 1
+  wait_http "http://127.0.0.1:$p/metrics" || fail "no answer as nobody with caps: $(cat "$WORK/agent.log")"
+  check_caps "no capture" 0000000000000000
+  [ "$(grep -c 'running as uid 65534 (not root); capabilities kept: none; dropped: permitted 0x202002, ambient 0x202002' "$WORK/agent.log")" = 1 ] ||
+    fail "not one line saying what was kept: $(cat "$WORK/agent.log")"
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
+  ok "as nobody given $extra, no capture: nothing kept, nothing ambient"
+  if ldd "$ACCELMON" 2>/dev/null | grep -q libpcap; then # built with pcap
+    p=$(free_port)
+    printf 'listen: 127.0.0.1:%s\ncollectors:\n  pcap: {interfaces: [lo]}\n' "$p" >"$WORK/lo.yaml"
+    chmod 644 "$WORK/lo.yaml"
+    as_nobody_caps --config "$WORK/lo.yaml"
+    wait_http "http://127.0.0.1:$p/metrics" || fail "no answer capturing as nobody: $(cat "$WORK/agent.log")"
+    check_caps "capture on lo" 0000000000002000
+    grep -q 'capabilities kept: cap_net_raw; dropped: permitted 0x200002, ambient 0x202002 (needed: cap_net_raw (collectors.pcap))' \
+      "$WORK/agent.log" || fail "capture: kept line: $(cat "$WORK/agent.log")"
+    kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
+    ok "as nobody given $extra, capture on lo: cap_net_raw kept, nothing else"
+  fi
+else
+  echo "SKIP part: setpriv is not installed"
+fi
