@@ -2,7 +2,10 @@
 # --user: the agent started as root runs as the user in every thread, with
 # no capabilities (or only CAP_NET_BIND_SERVICE for a port below 1024), an
 # empty bounding set and no_new_privs, and still serves; an unknown user is
-# a usage error. The shipped systemd unit passes systemd-analyze security.
+# a usage error; the config is checked as the user (a records folder it
+# cannot write: exit 2). Started as nobody with capabilities given, the agent
+# keeps only those the config needs. The shipped systemd unit passes
+# systemd-analyze security.
 . "$(dirname "$0")/lib.sh"
 need curl
 
@@ -112,6 +115,15 @@ if command -v setpriv >/dev/null 2>&1; then
     fail "not one line saying what was kept: $(cat "$WORK/agent.log")"
   kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
   ok "as nobody given $extra, no capture: nothing kept, nothing ambient"
+  # The same with --user nobody (already that user).
+  p=$(free_port)
+  as_nobody_caps --user nobody --listen "127.0.0.1:$p" --simulate 1
+  wait_http "http://127.0.0.1:$p/metrics" || fail "no answer as --user nobody with caps: $(cat "$WORK/agent.log")"
+  check_caps "--user nobody, already nobody" 0000000000000000
+  grep -q 'running as user nobody; capabilities kept: none' "$WORK/agent.log" ||
+    fail "--user nobody, already nobody: $(cat "$WORK/agent.log")"
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
+  ok "as nobody given $extra, --user nobody: nothing kept, nothing ambient"
   if ldd "$ACCELMON" 2>/dev/null | grep -q libpcap; then # built with pcap
     p=$(free_port)
     printf 'listen: 127.0.0.1:%s\ncollectors:\n  pcap: {interfaces: [lo]}\n' "$p" >"$WORK/lo.yaml"
