@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "builtin.h"
@@ -32,6 +33,8 @@ struct opts {
 	const char *web_config;
 	int once;
 	uint64_t caps_kept; /* with --user: the capabilities kept at the switch */
+	bool keep_raw;      /* CAP_NET_RAW needed after the capture handles opened */
+	bool raw_dropped;   /* CAP_NET_RAW given up once they were */
 };
 
 static void usage(FILE *f)
@@ -121,10 +124,20 @@ static int load_config(const struct opts *o, struct agent_config **out,
  * 0, or the exit status. */
 static int drop_privileges(struct opts *o, const struct agent_config *cfg)
 {
-	char why[512], names[128], err[512];
-	uint64_t kept, keep = priv_needed(cfg, why, sizeof(why));
+	char why[512], names[128], err[512], also[160] = "";
+	uint64_t kept, need = priv_needed(cfg, why, sizeof(why)), keep = need;
 	int rc;
 
+	/* The capture handles are open (builtin_preopen): CAP_NET_RAW goes
+	 * too, unless an RDMA window opens one each time. */
+	if ((need & (1ull << CAP_NET_RAW)) && !o->keep_raw) {
+		keep &= ~(1ull << CAP_NET_RAW);
+		snprintf(why, sizeof(why), "%s",
+			 priv_names(keep, names, sizeof(names)));
+		snprintf(also, sizeof(also),
+			 "; cap_net_raw dropped, the capture handles being open "
+			 "(a new capture interface needs a restart)");
+	}
 	if (!o->user) {
 		/* Not root and no --user: what it was given shrinks too. */
 		char msg[512];
@@ -134,9 +147,11 @@ static int drop_privileges(struct opts *o, const struct agent_config *cfg)
 			fprintf(stderr, "accelmon: %s\n", err);
 			return 1;
 		}
-		if (rc > 0)
-			log_msg(LOGL_INFO, NULL, "%s%s%s%s", msg, *why ? " (needed: " : "",
-				why, *why ? ")" : "");
+		if (rc > 0) {
+			o->raw_dropped = keep != need;
+			log_msg(LOGL_INFO, NULL, "%s (needed: %s)%s", msg,
+				*why ? why : "none", also);
+		}
 		return 0;
 	}
 	if ((rc = priv_drop(o->user, keep, &kept, err, sizeof(err))) < 0) {
@@ -144,14 +159,16 @@ static int drop_privileges(struct opts *o, const struct agent_config *cfg)
 		return rc == -ENOENT ? 2 : 1;
 	}
 	o->caps_kept = kept;
+	o->raw_dropped = keep != need;
 	if (kept == keep)
-		log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s",
-			o->user, *why ? why : priv_names(keep, names, sizeof(names)));
+		log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s%s",
+			o->user, *why ? why : priv_names(keep, names, sizeof(names)),
+			also);
 	else
 		log_msg(LOGL_INFO, NULL,
 			"running as user %s; capabilities kept: %s (needed: %s; not "
-			"held when it started)",
-			o->user, priv_names(kept, names, sizeof(names)), why);
+			"held when it started)%s",
+			o->user, priv_names(kept, names, sizeof(names)), why, also);
 	return 0;
 }
 
@@ -161,6 +178,9 @@ static void warn_caps(const struct opts *o, const struct agent_config *cfg)
 {
 	char why[512], names[128];
 	uint64_t need = o->user ? priv_needed(cfg, why, sizeof(why)) : 0;
+
+	if (o->raw_dropped) /* builtin_preopen refused what needs it */
+		need &= ~(1ull << CAP_NET_RAW);
 
 	if (need & ~o->caps_kept)
 		log_msg(LOGL_WARN, NULL,
@@ -307,8 +327,12 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 	struct agent_config *ncfg = NULL;
 	char err[1024], failed[256];
 
+	bool keep_raw;
+
 	if (load_config(o, &ncfg, err, sizeof(err)) < 0 ||
 	    check_listen(ncfg, o, err, sizeof(err)) < 0 ||
+	    builtin_preopen(ncfg, o->sysfs ? o->sysfs : "/sys", o->raw_dropped,
+			    &keep_raw, err, sizeof(err)) < 0 ||
 	    (exporters_plan(rx, *cfgp, ncfg),
 	     exporters_prepare(ncfg, rx, err, sizeof(err)) < 0)) {
 		memset(rx->kept, 0, sizeof(rx->kept));
@@ -513,6 +537,9 @@ int main(int argc, char **argv)
 	}
 	priv_resume(&saved);
 	log_set_level(cfg->log_level);
+	/* What needs a capability to open is opened now, before the drop. */
+	builtin_preopen(cfg, o.sysfs ? o.sysfs : "/sys", false, &o.keep_raw, err,
+			sizeof(err));
 	if ((o.user || geteuid() != 0) && (rc = drop_privileges(&o, cfg)) != 0) {
 		config_free(cfg);
 		return rc;

@@ -29,7 +29,9 @@ static const struct {
 	const char *collector;
 	int cap;
 } collector_caps[] = {
-    {"pcap", CAP_NET_RAW}, /* a capture handle (AF_PACKET), reopened at reload */
+    /* a capture handle (AF_PACKET): agent/main.c opens them before the
+     * switch and keeps CAP_NET_RAW only for RDMA windows (pcap.md) */
+    {"pcap", CAP_NET_RAW},
 };
 
 static const struct {
