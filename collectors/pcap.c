@@ -150,7 +150,8 @@ static size_t pc_nheld;
 static pthread_mutex_t pc_held_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The privileged step: create and activate. NULL with *rc (a PCAP_ERROR_*)
- * and the words in err (or *hout the failed handle, for pcap_geterr). */
+ * and the words in err (or in *failed the handle that failed, for
+ * pcap_geterr, which the caller closes). */
 static pcap_t *pc_activate(const char *name, int *rc, char *err, pcap_t **failed)
 {
 	pcap_t *h = pcap_create(name, err);
