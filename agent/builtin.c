@@ -1,6 +1,8 @@
 /* Built-in collectors and exporters, in the order they start and render.
  * A new collector adds one extern line and one table entry here (or is
  * built as a .so plugin: agent/plugins.c puts both in one runtime list). */
+#include <string.h>
+
 #include "builtin.h"
 
 extern const struct am_collector netdev_collector;
@@ -12,6 +14,10 @@ extern const struct am_collector infiniband_collector;
 extern const struct am_collector ascend_collector;
 #ifdef HAVE_PCAP
 extern const struct am_collector pcap_collector;
+/* collectors/pcap.c: its capture handles, opened on main */
+int pcap_preopen(size_t n, const char *const *names,
+		 const struct am_config *const *cfgs, const char *sysfs,
+		 bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
 #endif
 extern const struct am_collector smi_collector;
 
@@ -57,4 +63,27 @@ const struct cfg_component *builtin_exporter_components(void)
 		comp[i].check = builtin_exporters[i]->check;
 	}
 	return comp;
+}
+
+int builtin_preopen(const struct agent_config *cfg, const char *sysfs,
+		    bool raw_dropped, bool *keep_raw, char *err, size_t errlen)
+{
+#ifdef HAVE_PCAP
+	const struct am_config *cfgs[64];
+	const char *names[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->ncollectors && n < 64; i++)
+		if (cfg->collectors[i].enabled &&
+		    !strcmp(cfg->collectors[i].component, "pcap")) {
+			names[n] = cfg->collectors[i].name;
+			cfgs[n++] = cfg->collectors[i].opts;
+		}
+	return pcap_preopen(n, names, cfgs, sysfs, raw_dropped, keep_raw, err,
+			    errlen);
+#else
+	(void)cfg, (void)sysfs, (void)raw_dropped, (void)err, (void)errlen;
+	*keep_raw = false;
+	return 0;
+#endif
 }

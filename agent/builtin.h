@@ -3,6 +3,7 @@
 #ifndef ACCELMON_BUILTIN_H
 #define ACCELMON_BUILTIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "accelmon/collector.h"
@@ -17,5 +18,15 @@ extern const size_t builtin_nexporters;
 /* The exporters as config components (the collectors' table, with the
  * plugins, is agent/plugins.c's). */
 const struct cfg_component *builtin_exporter_components(void);
+
+/* On main, at startup before the privilege drop and at a reload before the
+ * switch: the built-in collectors that need a capability to open what they
+ * use (pcap's capture handles, CAP_NET_RAW) open it for the enabled sections
+ * of cfg, for their instances to take. *keep_raw: CAP_NET_RAW is needed
+ * after that too (an RDMA window opens a handle each time). raw_dropped:
+ * the agent has dropped CAP_NET_RAW, so what is not open yet cannot be:
+ * -EPERM with the section and interface in err ("needs a restart"). */
+int builtin_preopen(const struct agent_config *cfg, const char *sysfs,
+		    bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
 
 #endif

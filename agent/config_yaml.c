@@ -17,6 +17,7 @@
 #include "config.h"
 #include "hostport.h"
 #include "options.h"
+#include "yaml_depth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1260,37 +1261,21 @@ static void yaml_error(struct cfg_parse *p, const yaml_parser_t *ps,
 
 /* libyaml composes documents of any depth, and its scanner spends time in
  * proportion to the flow depth on every token: a 100,000-deep list took
- * 45 s to reject. One pass over the events first stops at the first node
- * deeper than CFG_MAX_DEPTH, in time linear in the text. Syntax errors are
- * left to the load that follows, which words them. */
+ * 45 s to reject. One pass over the events first (agent/yaml_depth.c) stops
+ * at the first node deeper than CFG_MAX_DEPTH, in time linear in the text.
+ * Syntax errors are left to the load that follows, which words them. */
 static int depth_check(struct cfg_parse *p, const char *text, size_t len)
 {
-	yaml_parser_t ps;
-	yaml_event_t ev;
-	int depth = 0, rc = 0;
+	unsigned long line;
+	int rc = yaml_depth_check(text, len, CFG_MAX_DEPTH, &line, NULL, 0);
 
-	if (!yaml_parser_initialize(&ps))
+	if (rc == -ENOMEM)
 		return oom(p);
-	yaml_parser_set_input_string(&ps, (const unsigned char *)(text ? text : ""), len);
-	while (yaml_parser_parse(&ps, &ev)) {
-		yaml_event_type_t t = ev.type;
-
-		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
-			if (++depth > CFG_MAX_DEPTH) {
-				config_err(
-				    p->err, p->errlen,
-				    "%s:%lu: nested deeper than %d levels", p->source,
-				    (unsigned long)ev.start_mark.line + 1, CFG_MAX_DEPTH);
-				rc = -EINVAL;
-			}
-		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT)
-			depth--;
-		yaml_event_delete(&ev);
-		if (rc || t == YAML_STREAM_END_EVENT)
-			break;
-	}
-	yaml_parser_delete(&ps);
-	return rc;
+	if (rc != 1)
+		return 0;
+	config_err(p->err, p->errlen, "%s:%lu: nested deeper than %d levels",
+		   p->source, line, CFG_MAX_DEPTH);
+	return -EINVAL;
 }
 
 /* Apply one YAML text on top of p->cfg. */
@@ -1578,7 +1563,13 @@ int config_load_file_schema(const char *path, const struct cfg_schema *schema,
 		config_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		config_err(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		if (rc == -EISDIR)
 			config_err(err, errlen, "%s: cannot read: %s", path,

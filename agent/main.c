@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "builtin.h"
@@ -32,6 +33,8 @@ struct opts {
 	const char *web_config;
 	int once;
 	uint64_t caps_kept; /* with --user: the capabilities kept at the switch */
+	bool keep_raw;      /* CAP_NET_RAW needed after the capture handles opened */
+	bool raw_dropped;   /* CAP_NET_RAW given up once they were */
 };
 
 static void usage(FILE *f)
@@ -121,17 +124,51 @@ static int load_config(const struct opts *o, struct agent_config **out,
  * 0, or the exit status. */
 static int drop_privileges(struct opts *o, const struct agent_config *cfg)
 {
-	char why[512], names[128], err[512];
-	uint64_t keep = priv_needed(cfg, why, sizeof(why));
-	int rc = priv_drop(o->user, keep, err, sizeof(err));
+	char why[512], names[128], err[512], also[160] = "";
+	uint64_t kept, need = priv_needed(cfg, why, sizeof(why)), keep = need;
+	int rc;
 
-	if (rc < 0) {
+	/* The capture handles are open (builtin_preopen): CAP_NET_RAW goes
+	 * too, unless an RDMA window opens one each time. */
+	if ((need & (1ull << CAP_NET_RAW)) && !o->keep_raw) {
+		keep &= ~(1ull << CAP_NET_RAW);
+		snprintf(why, sizeof(why), "%s",
+			 priv_names(keep, names, sizeof(names)));
+		snprintf(also, sizeof(also),
+			 "; cap_net_raw dropped, the capture handles being open "
+			 "(a new capture interface needs a restart)");
+	}
+	if (!o->user) {
+		/* Not root and no --user: what it was given shrinks too. */
+		char msg[512];
+
+		rc = priv_reduce(keep, msg, sizeof(msg), err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "accelmon: %s\n", err);
+			return 1;
+		}
+		if (rc > 0) {
+			o->raw_dropped = keep != need;
+			log_msg(LOGL_INFO, NULL, "%s (needed: %s)%s", msg,
+				*why ? why : "none", also);
+		}
+		return 0;
+	}
+	if ((rc = priv_drop(o->user, keep, &kept, err, sizeof(err))) < 0) {
 		fprintf(stderr, "accelmon: %s\n", err);
 		return rc == -ENOENT ? 2 : 1;
 	}
-	o->caps_kept = keep;
-	log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s", o->user,
-		*why ? why : priv_names(keep, names, sizeof(names)));
+	o->caps_kept = kept;
+	o->raw_dropped = keep != need;
+	if (kept == keep)
+		log_msg(LOGL_INFO, NULL, "running as user %s; capabilities kept: %s%s",
+			o->user, *why ? why : priv_names(keep, names, sizeof(names)),
+			also);
+	else
+		log_msg(LOGL_INFO, NULL,
+			"running as user %s; capabilities kept: %s (needed: %s; not "
+			"held when it started)%s",
+			o->user, priv_names(kept, names, sizeof(names)), why, also);
 	return 0;
 }
 
@@ -141,6 +178,9 @@ static void warn_caps(const struct opts *o, const struct agent_config *cfg)
 {
 	char why[512], names[128];
 	uint64_t need = o->user ? priv_needed(cfg, why, sizeof(why)) : 0;
+
+	if (o->raw_dropped) /* builtin_preopen refused what needs it */
+		need &= ~(1ull << CAP_NET_RAW);
 
 	if (need & ~o->caps_kept)
 		log_msg(LOGL_WARN, NULL,
@@ -287,8 +327,12 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 	struct agent_config *ncfg = NULL;
 	char err[1024], failed[256];
 
+	bool keep_raw;
+
 	if (load_config(o, &ncfg, err, sizeof(err)) < 0 ||
 	    check_listen(ncfg, o, err, sizeof(err)) < 0 ||
+	    builtin_preopen(ncfg, o->sysfs ? o->sysfs : "/sys", o->raw_dropped,
+			    &keep_raw, err, sizeof(err)) < 0 ||
 	    (exporters_plan(rx, *cfgp, ncfg),
 	     exporters_prepare(ncfg, rx, err, sizeof(err)) < 0)) {
 		memset(rx->kept, 0, sizeof(rx->kept));
@@ -375,6 +419,15 @@ out:
 	return rc;
 }
 
+/* A config error at startup; with --user it was found as that user. */
+static void config_error(const struct opts *o, const char *err)
+{
+	if (o->user)
+		fprintf(stderr, "accelmon: %s (checked as --user %s)\n", err, o->user);
+	else
+		fprintf(stderr, "accelmon: %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -396,6 +449,7 @@ int main(int argc, char **argv)
 	struct agent_config *cfg = NULL;
 	struct sched *s;
 	sigset_t sigs;
+	struct priv_saved saved = {0};
 	char err[1024];
 	int c, rc;
 
@@ -457,23 +511,36 @@ int main(int argc, char **argv)
 	 * loads too. */
 	if (o.log_level)
 		log_set_level(log_level_parse(o.log_level));
+	/* With --user, the config (the files it names, the records folder) is
+	 * read and checked as that user: what the agent could not use once it
+	 * has switched is refused now, not at its first write. */
+	if (o.user && (rc = priv_assume(o.user, &saved, err, sizeof(err))) < 0) {
+		fprintf(stderr, "accelmon: %s\n", err);
+		return rc == -ENOENT ? 2 : 1;
+	}
 	if (o.web_config) {
 		/* Checked like the config (exit 2, FILE:LINE), and it wins over
 		 * the config's web_config_file. */
 		if (prom_web_config_check(o.web_config, err, sizeof(err)) < 0) {
-			fprintf(stderr, "accelmon: %s\n", err);
+			priv_resume(&saved);
+			config_error(&o, err);
 			return 2;
 		}
 		prom_set_web_config_file(o.web_config);
 	}
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0 ||
 	    (!o.once && check_listen(cfg, &o, err, sizeof(err)) < 0)) {
+		priv_resume(&saved);
 		config_free(cfg);
-		fprintf(stderr, "accelmon: %s\n", err);
+		config_error(&o, err);
 		return 2;
 	}
+	priv_resume(&saved);
 	log_set_level(cfg->log_level);
-	if (o.user && (rc = drop_privileges(&o, cfg)) != 0) {
+	/* What needs a capability to open is opened now, before the drop. */
+	builtin_preopen(cfg, o.sysfs ? o.sysfs : "/sys", false, &o.keep_raw, err,
+			sizeof(err));
+	if ((o.user || geteuid() != 0) && (rc = drop_privileges(&o, cfg)) != 0) {
 		config_free(cfg);
 		return rc;
 	}

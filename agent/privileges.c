@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -28,7 +29,9 @@ static const struct {
 	const char *collector;
 	int cap;
 } collector_caps[] = {
-    {"pcap", CAP_NET_RAW}, /* a capture handle (AF_PACKET), reopened at reload */
+    /* a capture handle (AF_PACKET): agent/main.c opens them before the
+     * switch and keeps CAP_NET_RAW only for RDMA windows (pcap.md) */
+    {"pcap", CAP_NET_RAW},
 };
 
 static const struct {
@@ -107,6 +110,19 @@ uint64_t priv_needed(const struct agent_config *cfg, char *why, size_t whylen)
 	return caps;
 }
 
+static int get_caps(uint64_t *permitted, uint64_t *effective)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	*permitted = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	*effective = d[0].effective | (uint64_t)d[1].effective << 32;
+	return 0;
+}
+
 static int set_caps(uint64_t keep)
 {
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -118,20 +134,149 @@ static int set_caps(uint64_t keep)
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
-int priv_drop(const char *user, uint64_t keep, char *err, size_t errlen)
+/* Not root: the capabilities it was given (systemd's AmbientCapabilities,
+ * setpriv, capsh) shrink to keep & what it holds, none inheritable or
+ * ambient; the bounding set too where CAP_SETPCAP allows. */
+static int reduce_caps(uint64_t keep, uint64_t *kept, uint64_t *dropped, char *err,
+		       size_t errlen)
 {
-	struct passwd pw, *res = NULL;
-	char buf[4096];
+	uint64_t prm, eff;
 	int rc;
 
-	rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if ((rc = get_caps(&prm, &eff)) < 0) {
+		snprintf(err, errlen, "cannot read the capabilities: %s", strerror(-rc));
+		return rc;
+	}
+	*kept = keep & prm;
+	*dropped = prm & ~keep;
+	if (eff & CAPBIT(CAP_SETPCAP))
+		for (int c = 0; c <= 63; c++)
+			if (!(keep & CAPBIT(c)))
+				prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot clear the ambient capabilities: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	if ((rc = set_caps(*kept)) < 0) {
+		snprintf(err, errlen, "cannot set capabilities: %s", strerror(-rc));
+		return rc;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int priv_reduce(uint64_t keep, char *msg, size_t msglen, char *err, size_t errlen)
+{
+	uint64_t prm, eff, kept, dropped, amb = 0;
+	char names[128];
+	int rc;
+
+	if (msglen)
+		msg[0] = '\0';
+	if (geteuid() == 0)
+		return 0;
+	if ((rc = get_caps(&prm, &eff)) < 0) {
+		snprintf(err, errlen, "cannot read the capabilities: %s", strerror(-rc));
+		return rc;
+	}
+	for (int c = 0; c <= 63; c++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) == 1)
+			amb |= CAPBIT(c);
+	if (!prm && !amb)
+		return 0; /* an ordinary user: nothing to give up */
+	if ((rc = reduce_caps(keep, &kept, &dropped, err, errlen)) < 0)
+		return rc;
+	snprintf(msg, msglen,
+		 "running as uid %u (not root); capabilities kept: %s; dropped: "
+		 "permitted 0x%llx, ambient 0x%llx",
+		 (unsigned)geteuid(), priv_names(kept, names, sizeof(names)),
+		 (unsigned long long)dropped, (unsigned long long)amb);
+	return 1;
+}
+
+static int lookup(const char *user, struct passwd *pw, char *buf, size_t len,
+		  char *err, size_t errlen)
+{
+	struct passwd *res = NULL;
+	int rc = getpwnam_r(user, pw, buf, len, &res);
+
 	if (rc || !res) {
 		snprintf(err, errlen, "--user %s: %s", user,
 			 rc ? strerror(rc) : "no such user");
 		return rc ? -rc : -ENOENT;
 	}
+	return 0;
+}
+
+int priv_assume(const char *user, struct priv_saved *sv, char *err, size_t errlen)
+{
+	struct passwd pw;
+	char buf[4096];
+	int rc;
+
+	memset(sv, 0, sizeof(*sv));
+	if ((rc = lookup(user, &pw, buf, sizeof(buf), err, errlen)) < 0)
+		return rc;
+	if (geteuid() != 0)
+		return 0;
+	sv->ngroups = getgroups(sizeof(sv->groups) / sizeof(sv->groups[0]), sv->groups);
+	if (sv->ngroups < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "--user %s: getgroups: %s", user, strerror(-rc));
+		return rc;
+	}
+	sv->gid = getegid();
+	sv->active = 1;
+	/* Real and effective ids (access() checks the real ones); the saved
+	 * uid stays 0, which is the way back. */
+	if (initgroups(pw.pw_name, pw.pw_gid) < 0 ||
+	    setresgid(pw.pw_gid, pw.pw_gid, (gid_t)-1) < 0 ||
+	    setresuid(pw.pw_uid, pw.pw_uid, (uid_t)-1) < 0) {
+		rc = -errno;
+		priv_resume(sv);
+		snprintf(err, errlen, "--user %s: cannot act as uid %u gid %u: %s", user,
+			 (unsigned)pw.pw_uid, (unsigned)pw.pw_gid, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+void priv_resume(struct priv_saved *sv)
+{
+	if (!sv->active)
+		return;
+	sv->active = 0;
+	if (setresuid(0, 0, (uid_t)-1) < 0 || setresgid(sv->gid, sv->gid, (gid_t)-1) < 0 ||
+	    setgroups((size_t)sv->ngroups, sv->groups) < 0) {
+		fprintf(stderr, "accelmon: cannot become root again after the checks "
+				"as --user: %s\n",
+			strerror(errno));
+		abort();
+	}
+}
+
+int priv_drop(const char *user, uint64_t keep, uint64_t *kept, char *err,
+	      size_t errlen)
+{
+	struct passwd pw;
+	char buf[4096];
+	int rc;
+
+	if ((rc = lookup(user, &pw, buf, sizeof(buf), err, errlen)) < 0)
+		return rc;
+	*kept = 0;
 	if (geteuid() != 0) {
-		/* Already unprivileged: fine when it is that user. */
+		uint64_t dropped;
+
+		/* Already unprivileged: fine when it is that user, with only
+		 * the capabilities needed (it may have been given more). */
 		if (geteuid() != pw.pw_uid) {
 			snprintf(err, errlen,
 				 "--user %s: the agent must start as root to switch "
@@ -139,7 +284,10 @@ int priv_drop(const char *user, uint64_t keep, char *err, size_t errlen)
 				 user, (unsigned)geteuid());
 			return -EPERM;
 		}
-		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if ((rc = reduce_caps(keep, kept, &dropped, buf, sizeof(buf))) < 0) {
+			snprintf(err, errlen, "--user %s: %s", user, buf);
+			return rc;
+		}
 		return 0;
 	}
 	/* The bounding set first, while CAP_SETPCAP is still effective: a
@@ -171,6 +319,7 @@ int priv_drop(const char *user, uint64_t keep, char *err, size_t errlen)
 			 strerror(-rc));
 		return rc;
 	}
+	*kept = keep;
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		rc = -errno;

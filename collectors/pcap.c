@@ -14,6 +14,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,15 +118,179 @@ static const struct am_option pc_options[] = {
 
 /* An RDMA device (mlx5_0): capturing there sends the device's RoCE traffic
  * through a sniffer flow, which slows it. */
-static bool pc_is_rdma(struct am_ctx *ctx, const char *name)
+static bool pc_is_rdma_at(const char *sysfs, const char *name)
 {
 	char path[4096];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/class/infiniband/%s", am_sysfs(ctx), name);
+	snprintf(path, sizeof(path), "%s/class/infiniband/%s", sysfs, name);
 	if (stat(path, &st) == 0)
 		return true;
 	return strncmp(name, "mlx", 3) == 0 && strchr(name, '_') && !strchr(name, '.');
+}
+
+static bool pc_is_rdma(struct am_ctx *ctx, const char *name)
+{
+	return pc_is_rdma_at(am_sysfs(ctx), name);
+}
+
+/* ---- live handles opened on the agent's main thread (pcap_preopen) ----
+ * The agent opens the capture handles of its config before it drops
+ * privileges and then drops CAP_NET_RAW too (unless an RDMA window needs
+ * it: each window opens its handle); an instance takes its handles from
+ * here, and gives them back at fini, so that a reload that keeps an
+ * interface keeps its handle (no CAP_NET_RAW needed, no capture gap). */
+#define PC_MAX_HELD 64
+static struct pc_held {
+	char name[IF_NAMESIZE];
+	pcap_t *h;
+	bool claimed, wanted;
+} pc_held[PC_MAX_HELD];
+static size_t pc_nheld;
+static pthread_mutex_t pc_held_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The privileged step: create and activate. NULL with *rc (a PCAP_ERROR_*)
+ * and the words in err (or in *failed the handle that failed, for
+ * pcap_geterr, which the caller closes). */
+static pcap_t *pc_activate(const char *name, int *rc, char *err, pcap_t **failed)
+{
+	pcap_t *h = pcap_create(name, err);
+
+	*failed = NULL;
+	if (!h) {
+		*rc = PCAP_ERROR;
+		return NULL;
+	}
+	pcap_set_snaplen(h, PC_SNAPLEN);
+	pcap_set_promisc(h, 0);
+	/* immediate mode would make libpcap use the older per-packet ring */
+	pcap_set_immediate_mode(h, 0);
+	pcap_set_buffer_size(h, PC_BUFFER);
+	pcap_set_timeout(h, PC_TIMEOUT_MS);
+	*rc = pcap_activate(h);
+	if (*rc < 0) {
+		*failed = h;
+		return NULL;
+	}
+	return h;
+}
+
+/* A handle pcap_preopen opened for NAME, now this caller's; or NULL. */
+static pcap_t *pc_claim(const char *name)
+{
+	pcap_t *h = NULL;
+
+	pthread_mutex_lock(&pc_held_lock);
+	for (size_t k = 0; k < pc_nheld && !h; k++)
+		if (!pc_held[k].claimed && !strcmp(pc_held[k].name, name)) {
+			pc_held[k].claimed = true;
+			h = pc_held[k].h;
+		}
+	pthread_mutex_unlock(&pc_held_lock);
+	return h;
+}
+
+static void pc_held_remove(size_t k)
+{
+	pcap_close(pc_held[k].h);
+	pc_held[k] = pc_held[--pc_nheld];
+}
+
+/* Done with h: a held handle the latest config still wants goes back (open,
+ * for the next instance); any other is closed. broken: closed whatever. */
+static void pc_release(pcap_t *h, bool broken)
+{
+	pthread_mutex_lock(&pc_held_lock);
+	for (size_t k = 0; k < pc_nheld; k++)
+		if (pc_held[k].h == h) {
+			if (pc_held[k].wanted && !broken)
+				pc_held[k].claimed = false;
+			else
+				pc_held_remove(k);
+			pthread_mutex_unlock(&pc_held_lock);
+			return;
+		}
+	pthread_mutex_unlock(&pc_held_lock);
+	pcap_close(h);
+}
+
+int pcap_preopen(size_t n, const char *const *names,
+		 const struct am_config *const *cfgs, const char *sysfs,
+		 bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
+
+int pcap_preopen(size_t n, const char *const *names,
+		 const struct am_config *const *cfgs, const char *sysfs,
+		 bool raw_dropped, bool *keep_raw, char *err, size_t errlen)
+{
+	bool want[PC_MAX_HELD] = {false};
+	size_t start;
+
+	*keep_raw = false;
+	pthread_mutex_lock(&pc_held_lock);
+	start = pc_nheld;
+	for (size_t i = 0; i < n; i++) {
+		size_t nif = am_cfg_list_len(cfgs[i], "interfaces");
+
+		for (size_t j = 0; j < nif; j++) {
+			const char *name = am_cfg_list_at(cfgs[i], "interfaces", j);
+			char perr[PCAP_ERRBUF_SIZE] = "";
+			pcap_t *h, *failed;
+			size_t k;
+			int rc;
+
+			if (!name || !*name || strlen(name) >= IF_NAMESIZE)
+				continue; /* the instance's init says what is wrong */
+			if (pc_is_rdma_at(sysfs, name)) {
+				/* each sampled window opens a handle */
+				*keep_raw = true;
+				if (raw_dropped)
+					goto dropped;
+				continue;
+			}
+			for (k = 0; k < pc_nheld && strcmp(pc_held[k].name, name); k++)
+				;
+			if (k < pc_nheld) {
+				want[k] = true;
+				continue;
+			}
+			if (pc_nheld == PC_MAX_HELD)
+				continue;
+			h = pc_activate(name, &rc, perr, &failed);
+			if (failed)
+				pcap_close(failed);
+			if (!h) {
+				/* A missing device, or no CAP_NET_RAW before any was
+				 * dropped: the instance's init says so (collector down). */
+				if (raw_dropped && rc != PCAP_ERROR_NO_SUCH_DEVICE)
+					goto dropped;
+				continue;
+			}
+			k = pc_nheld++;
+			snprintf(pc_held[k].name, sizeof(pc_held[k].name), "%s", name);
+			pc_held[k].h = h;
+			pc_held[k].claimed = false;
+			want[k] = true;
+			continue;
+		dropped:
+			snprintf(err, errlen,
+				 "collectors.%s: interfaces: %s: a new capture "
+				 "interface needs a restart: CAP_NET_RAW was dropped",
+				 names[i], name);
+			while (pc_nheld > start)
+				pc_held_remove(pc_nheld - 1);
+			pthread_mutex_unlock(&pc_held_lock);
+			return -EPERM;
+		}
+	}
+	/* What the config no longer names is closed now, or at the release
+	 * by the running instance. */
+	for (size_t k = pc_nheld; k-- > 0;) {
+		pc_held[k].wanted = want[k];
+		if (!want[k] && !pc_held[k].claimed)
+			pc_held_remove(k);
+	}
+	pthread_mutex_unlock(&pc_held_lock);
+	return 0;
 }
 
 /* A captured netdev stacked on another captured one (a VLAN on its parent,
@@ -154,34 +320,32 @@ static int pc_stacked(struct pc *pc)
 	return 0;
 }
 
-/* Open and activate the live handle: the privileged step (CAP_NET_RAW), done
- * at init, before the agent drops privileges (RDMA windows reopen: pcap.md).
- * 0, or a negative errno with am_found saying what and why. */
+/* Take the live handle opened on main (pcap_preopen), or open and activate
+ * it: the privileged step (CAP_NET_RAW), which after the agent dropped it
+ * only an RDMA window does (pcap.md). 0, or a negative errno with am_found
+ * saying what and why. */
 static int pc_open_live(struct pc *pc, struct pc_if *ifp)
 {
 	char err[PCAP_ERRBUF_SIZE] = "";
 	struct bpf_program prog;
-	pcap_t *h;
-	int rc;
+	pcap_t *h, *failed = NULL;
+	bool claimed = false;
+	int rc = 0;
 
 	am_call_begin(pc->ctx, "pcap_activate");
-	h = pcap_create(ifp->name, err);
-	if (!h) {
-		am_call_end(pc->ctx);
+	if (!ifp->rdma && (h = pc_claim(ifp->name)) != NULL)
+		claimed = true;
+	else
+		h = pc_activate(ifp->name, &rc, err, &failed);
+	am_call_end(pc->ctx);
+	if (!h && !failed) {
 		am_found(pc->ctx, "%s: %s", ifp->name, err);
 		return -EIO;
 	}
-	pcap_set_snaplen(h, PC_SNAPLEN);
-	pcap_set_promisc(h, 0);
-	/* immediate mode would make libpcap use the older per-packet ring */
-	pcap_set_immediate_mode(h, 0);
-	pcap_set_buffer_size(h, PC_BUFFER);
-	pcap_set_timeout(h, PC_TIMEOUT_MS);
-	rc = pcap_activate(h);
-	am_call_end(pc->ctx);
-	if (rc < 0) {
+	if (!h) {
 		int e = -EIO;
 
+		h = failed;
 		if (rc == PCAP_ERROR_PERM_DENIED) {
 			am_found(pc->ctx,
 				 "cannot capture on %s: permission denied (needs "
@@ -205,7 +369,7 @@ static int pc_open_live(struct pc *pc, struct pc_if *ifp)
 		am_log(pc->ctx, AM_LOG_WARN, "%s: %s", ifp->name, pcap_statustostr(rc));
 	if (pcap_setnonblock(h, 1, err) < 0) {
 		am_found(pc->ctx, "%s: non-blocking mode: %s", ifp->name, err);
-		pcap_close(h);
+		pc_release(h, false);
 		return -EIO;
 	}
 	ifp->linktype = pcap_datalink(h);
@@ -213,15 +377,16 @@ static int pc_open_live(struct pc *pc, struct pc_if *ifp)
 		am_found(pc->ctx, "%s: link type %d (%s) is not one the parser reads",
 			 ifp->name, ifp->linktype,
 			 pcap_datalink_val_to_name(ifp->linktype));
-		pcap_close(h);
+		pc_release(h, false);
 		return -EINVAL;
 	}
-	if (pc->filter[0]) {
+	/* a held handle may carry the filter of the config before a reload */
+	if (pc->filter[0] || claimed) {
 		if (pcap_compile(h, &prog, pc->filter, 1, PCAP_NETMASK_UNKNOWN) < 0 ||
 		    pcap_setfilter(h, &prog) < 0) {
 			am_found(pc->ctx, "filter \"%s\": %s", pc->filter,
 				 pcap_geterr(h));
-			pcap_close(h);
+			pc_release(h, false);
 			return -EINVAL;
 		}
 		pcap_freecode(&prog);
@@ -279,14 +444,17 @@ static int pc_stats(struct pc_if *ifp)
 
 /* Close a live handle, keeping its statistics for the counters (the last
  * ones read when the handle can no longer say). */
-static void pc_close(struct pc_if *ifp)
+static void pc_close(struct pc_if *ifp, bool broken)
 {
 	if (!ifp->h)
 		return;
 	if (!ifp->offline)
 		pc_stats(ifp);
 	memset(&ifp->st, 0, sizeof(ifp->st));
-	pcap_close(ifp->h);
+	if (ifp->offline)
+		pcap_close(ifp->h);
+	else
+		pc_release(ifp->h, broken);
 	ifp->h = NULL;
 }
 
@@ -783,14 +951,14 @@ static void pc_window(struct pc *pc, struct pc_if *ifp, int64_t now)
 					break;
 			am_call_end(pc->ctx);
 		}
-		pc_close(ifp);
+		pc_close(ifp, true);
 		ifp->capture_ns += (uint64_t)(now - ifp->capture_start_ns);
 		ifp->capturing = false;
 		if (!ifp->next_win_ns)
 			ifp->next_win_ns =
 			    ifp->capture_start_ns + (int64_t)(pc->every_s * 1e9);
 	} else if (!ifp->capturing && now >= ifp->next_win_ns) {
-		/* Reopening needs CAP_NET_RAW still (pcap.md). */
+		/* Needs CAP_NET_RAW, which the agent keeps for RDMA (pcap.md). */
 		if (pc_open_live(pc, ifp) < 0) {
 			am_log(pc->ctx, AM_LOG_WARN, "%s: window not captured: %s",
 			       ifp->name, "cannot reopen the capture");
@@ -817,7 +985,7 @@ static void pc_dead(struct pc *pc, struct pc_if *ifp, int64_t now)
 	am_log(pc->ctx, AM_LOG_WARN, "%s: capture failed (%s); reopening it", ifp->name,
 	       pcap_geterr(ifp->h));
 	am_read_error(pc->ctx);
-	pc_close(ifp);
+	pc_close(ifp, true);
 	ifp->capture_ns += (uint64_t)(now - ifp->capture_start_ns);
 	ifp->capturing = false;
 	ifp->dead = true;
@@ -825,8 +993,8 @@ static void pc_dead(struct pc *pc, struct pc_if *ifp, int64_t now)
 	ifp->reopen_ns = now + ifp->reopen_backoff_ns;
 }
 
-/* Reopen a dead handle when its back-off is over (needs CAP_NET_RAW
- * still: agent/privileges.c keeps it for pcap). */
+/* Reopen a dead handle when its back-off is over (needs CAP_NET_RAW, which
+ * an agent that dropped it lacks: then it stays down until a restart). */
 static void pc_reopen(struct pc *pc, struct pc_if *ifp, int64_t now)
 {
 	if (now < ifp->reopen_ns)
@@ -926,8 +1094,10 @@ static void pc_fini(struct am_ctx *ctx, void *state)
 	for (size_t i = 0; i < pc->nifs; i++) {
 		struct pc_if *ifp = &pc->ifs[i];
 
-		if (ifp->h)
+		if (ifp->h && ifp->offline)
 			pcap_close(ifp->h);
+		else if (ifp->h)
+			pc_release(ifp->h, false); /* held: open for the next instance */
 		for (size_t k = 0; ifp->t.slot && k < ifp->t.cap; k++)
 			free(ifp->t.slot[k].user);
 		pp_table_free(&ifp->t);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "agent/yaml_depth.h"
 #include "exporters/web_config.h"
 
 /* A web config is a few lines; anything bigger is not one. */
@@ -692,46 +693,23 @@ static int make_dummy(struct web_config *w, int cost)
 }
 
 /* libyaml's loader recurses per level: bound the depth with the event
- * parser first, so a hostile file fails fast and in little stack. */
+ * parser first (agent/yaml_depth.c), so a hostile file fails fast and in
+ * little stack. */
 static int check_depth(struct wparse *p, const char *yaml, size_t len)
 {
-	yaml_parser_t ps;
-	yaml_event_t ev;
-	int depth = 0, rc = 0;
+	char problem[128];
+	unsigned long line;
+	int rc = yaml_depth_check(yaml, len, WEB_MAX_DEPTH, &line, problem,
+				  sizeof(problem));
 
-	if (!yaml_parser_initialize(&ps))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&ps, (const unsigned char *)yaml, len);
-	for (;;) {
-		if (!yaml_parser_parse(&ps, &ev)) {
-			snprintf(p->err, p->errlen, "%s:%lu: %s", p->source,
-				 (unsigned long)ps.problem_mark.line + 1,
-				 ps.problem ? ps.problem : "YAML error");
-			rc = -EINVAL;
-			break;
-		}
-		if (ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_MAPPING_START_EVENT)
-			depth++;
-		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
-			 ev.type == YAML_MAPPING_END_EVENT)
-			depth--;
-		if (depth > WEB_MAX_DEPTH) {
-			snprintf(p->err, p->errlen,
-				 "%s:%lu: nested deeper than %d levels", p->source,
-				 (unsigned long)ev.start_mark.line + 1, WEB_MAX_DEPTH);
-			yaml_event_delete(&ev);
-			rc = -EINVAL;
-			break;
-		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&ps);
-	return rc;
+	if (rc <= 0)
+		return rc;
+	if (rc == 1)
+		snprintf(p->err, p->errlen, "%s:%lu: nested deeper than %d levels",
+			 p->source, line, WEB_MAX_DEPTH);
+	else
+		snprintf(p->err, p->errlen, "%s:%lu: %s", p->source, line, problem);
+	return -EINVAL;
 }
 
 static int parse_doc(struct wparse *p, const char *yaml, size_t len)

@@ -4,9 +4,19 @@
 # and writing what it finds to a scratch corpus, never into the source tree.
 # Prints "PASS fuzz_x: N runs" or "FAIL fuzz_x" with the crash, then
 # "fuzz: N passed, M failed"; exits 1 when any failed or none was built.
-# usage: run.sh SEEDS BINDIR
+# The targets expected are those the `fuzz` aggregate builds, read from
+# MAKEFILE (the Makefile automake made from Makefile.am: each target's
+# recipe says "-o tests/fuzz/fuzz_x"; a configure-disabled one is commented
+# out there): one missing from BINDIR is a FAIL "not built".
+# usage: run.sh SEEDS BINDIR MAKEFILE
 set -u
-seeds=$1 bindir=$2
+seeds=$1 bindir=$2 makefile=$3
+expected=$(sed -n 's|^[^#].*-o tests/fuzz/\(fuzz_[A-Za-z0-9_]*\).*|\1|p' \
+  "$makefile" | sort -u)
+if [ -z "$expected" ]; then
+  echo "FAIL fuzz: no fuzz target found in $makefile"
+  exit 1
+fi
 secs=${FUZZ_SECONDS:-20}
 work=$(mktemp -d /tmp/accelmon-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -16,7 +26,16 @@ passed=0 failed=0
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 for bin in "$bindir"/fuzz_*; do
   [ -x "$bin" ] && [ -f "$bin" ] || continue
-  name=$(basename "$bin"); short=${name#fuzz_}
+  grep -qx "$(basename "$bin")" <<<"$expected" ||
+    echo "note: $bin is not a target of $makefile; not run"
+done
+for name in $expected; do
+  bin=$bindir/$name short=${name#fuzz_}
+  if ! [ -x "$bin" ] || ! [ -f "$bin" ]; then
+    echo "FAIL $name: not built ($bin missing)"
+    failed=$((failed + 1))
+    continue
+  fi
   mkdir -p "$work/$short/corpus" "$work/$short/crash"
   set -- "$work/$short/corpus"
   [ -d "$seeds/$short" ] && set -- "$@" "$seeds/$short"
