@@ -70,8 +70,44 @@ for cl in abc -1 99999999999999999999999; do
   body=$(printf '%s' "$resp" | sed '1,/^\r$/d')
   [ "$((${#body} + 1))" = "$len" ] || fail "Content-Length: $cl: body ${#body}+1 bytes, header $len"
 done
+# The answer goes to the connection whose headers MHD rejected, and to no
+# other: a second client on the same thread, its request line in and the
+# same bad header sent but its headers not ended, gets nothing meanwhile.
+resp=$(python3 - "$port" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+a = socket.create_connection(("127.0.0.1", port), timeout=5)
+a.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n")
+time.sleep(0.3)
+b = socket.create_connection(("127.0.0.1", port), timeout=5)
+b.sendall(b"GET /metrics HTTP/1.1\r\nHost: b\r\nContent-Length: abc\r\n\r\n")
+data = b""
+while True:
+    c = b.recv(65536)
+    if not c:
+        break
+    data += c
+a.settimeout(0.3)
+try:
+    early = a.recv(65536)
+except socket.timeout:
+    early = b"(nothing)"
+a.sendall(b"\r\n")
+a.settimeout(5)
+later = b""
+while True:
+    c = a.recv(65536)
+    if not c:
+        break
+    later += c
+print("B:", data.count(b"HTTP/1.1 "), "A-early:", early.count(b"HTTP/1.1 "),
+      "A:", later.count(b"HTTP/1.1 400 "), later.count(b"HTTP/1.1 "))
+PY
+)
+[ "$resp" = "B: 1 A-early: 0 A: 1 1" ] ||
+  fail "a bad Content-Length beside a client with its headers unfinished: $resp (want B: 1 A-early: 0 A: 1 1)"
 curl -fsS -o /dev/null "$url/metrics" || fail "no scrape after bad Content-Length"
-ok "bad Content-Length: one 400 or 413"
+ok "bad Content-Length: one 400 or 413, to that connection only"
 
 # Only GET and HEAD without a body are served; the rest is answered at
 # once, before any body is read, and closed.
