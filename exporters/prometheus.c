@@ -83,6 +83,10 @@ static const struct am_option prom_options[] = {
 #define AUTH_CPU_RATE 0.15
 #define AUTH_CPU_BURST 0.1
 #define AUTH_CLEAN_S 60.0
+/* Checks waiting for the auth worker, at most (past that: 429). */
+#define AUTH_QUEUE_MAX 8
+
+enum { AUTH_NONE, AUTH_OK, AUTH_DENY };
 
 /* One HTTP connection, from MHD's "started" to its "closed". While it waits
  * for a request (no request yet, or between keep-alive requests) it sits in
@@ -101,6 +105,14 @@ struct pconn {
 	pthread_t owner;	/* the MHD thread that serves it */
 	double since;		/* when it began to wait */
 	struct web_config *web; /* what its TLS session was set up with */
+	/* A basic auth check handed to the auth worker (auth_queue): the
+	 * connection is suspended until the worker has set auth. */
+	struct pconn *job_next;
+	char *user, *pass; /* MHD's, freed by the worker */
+	struct web_config *job_web;
+	unsigned char key[16];
+	int pool;
+	int auth; /* AUTH_*: the worker's answer, read once resumed */
 };
 
 struct prom {
@@ -127,6 +139,12 @@ struct prom {
 		double tokens, at, last_fail;
 	} ab[AUTH_SLOTS];
 	double pool[2], pool_at; /* seconds of bcrypt: [1] for clean addresses */
+	/* The auth worker's queue (under auth_lock). */
+	struct pconn *jobs, *jobs_tail;
+	unsigned njobs;
+	bool auth_stop, auth_running;
+	pthread_cond_t auth_wake;
+	pthread_t auth_thread;
 };
 
 /* Process-wide, so they survive a restart on reload and stay registered. */
@@ -571,6 +589,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	pthread_mutex_lock(&p->lock);
 	pc->uri_seen = pc->handled = false;
+	pc->auth = AUTH_NONE;
 	if (!pc->closing)
 		list_add(p, pc, now_s());
 	pthread_mutex_unlock(&p->lock);
@@ -761,11 +780,105 @@ static void auth_charge(struct prom *p, const unsigned char key[16], int pool,
 	pthread_mutex_unlock(&p->auth_lock);
 }
 
+/* ---- bcrypt off the HTTP thread ----
+ * A check the success cache cannot answer costs a bcrypt (tens of ms at
+ * cost 10). One epoll thread serves every connection, so run there it
+ * would hold up every other client's request meanwhile, a scraper's too.
+ * The connection is suspended and the check handed to the auth worker,
+ * which answers it and resumes the connection; the handler then answers
+ * 200 or 401. The rate limits above still bound the worker's bcrypt time,
+ * and at most AUTH_QUEUE_MAX checks wait (past that: 429). */
+static void *auth_main(void *arg)
+{
+	struct prom *p = arg;
+
+	pthread_mutex_lock(&p->auth_lock);
+	for (;;) {
+		struct pconn *pc;
+		bool stop;
+		int ok = 0;
+
+		while (!p->jobs && !p->auth_stop)
+			pthread_cond_wait(&p->auth_wake, &p->auth_lock);
+		if (!(pc = p->jobs))
+			break;
+		p->jobs = pc->job_next;
+		if (!p->jobs)
+			p->jobs_tail = NULL;
+		p->njobs--;
+		stop = p->auth_stop;
+		pthread_mutex_unlock(&p->auth_lock);
+		if (!stop) { /* stopping: the rest are refused unchecked */
+			double t0 = now_s();
+
+			ok = web_auth_check(pc->job_web, pc->user, pc->pass);
+			if (!ok)
+				auth_charge(p, pc->key, pc->pool, now_s() - t0);
+		}
+		explicit_bzero(pc->pass, strlen(pc->pass));
+		MHD_free(pc->pass);
+		MHD_free(pc->user);
+		pc->user = pc->pass = NULL;
+		web_config_unref(pc->job_web);
+		pc->job_web = NULL;
+		pc->auth = ok ? AUTH_OK : AUTH_DENY;
+		MHD_resume_connection(pc->c);
+		pthread_mutex_lock(&p->auth_lock);
+	}
+	pthread_mutex_unlock(&p->auth_lock);
+	return NULL;
+}
+
+/* Hand the check to the worker (taking user and pass): 0, the connection
+ * suspended; -1 when the queue is full or the worker stops. */
+static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
+		      char *user, char *pass, const unsigned char key[16], int pool)
+{
+	pthread_mutex_lock(&p->auth_lock);
+	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX) {
+		pthread_mutex_unlock(&p->auth_lock);
+		return -1;
+	}
+	pc->user = user;
+	pc->pass = pass;
+	pc->job_web = web_config_ref(w);
+	memcpy(pc->key, key, 16);
+	pc->pool = pool;
+	pc->auth = AUTH_NONE;
+	pc->job_next = NULL;
+	/* suspended before the worker can see it, so its resume follows */
+	MHD_suspend_connection(pc->c);
+	if (p->jobs_tail)
+		p->jobs_tail->job_next = pc;
+	else
+		p->jobs = pc;
+	p->jobs_tail = pc;
+	p->njobs++;
+	pthread_cond_signal(&p->auth_wake);
+	pthread_mutex_unlock(&p->auth_lock);
+	return 0;
+}
+
+/* Every queued check answered and the connection resumed (MHD may not stop
+ * with a connection suspended). */
+static void auth_worker_stop(struct prom *p)
+{
+	pthread_mutex_lock(&p->auth_lock);
+	p->auth_stop = true;
+	pthread_cond_signal(&p->auth_wake);
+	pthread_mutex_unlock(&p->auth_lock);
+	if (p->auth_running)
+		pthread_join(p->auth_thread, NULL);
+	p->auth_running = false;
+}
+
 /* Basic auth, when the web config has users: 1 to go on, 0 for 401, -1
- * for 429 (too many failed checks from there, or in all). */
+ * for 429 (too many failed checks from there, or in all), 2 when the check
+ * went to the auth worker (the connection is suspended until it answers). */
 static int authorized(struct prom *p, struct MHD_Connection *c)
 {
 	struct web_config *w = web_get(p);
+	struct pconn *pc = conn_of(c);
 	char *user, *pass = NULL;
 	int ok = 1;
 
@@ -781,6 +894,11 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 			ok = 1;
 		else if ((pool = auth_take(p, key)) < 0)
 			ok = -1;
+		else if (pc && auth_queue(p, pc, w, user, pass, key, pool) == 0) {
+			ok = 2;
+			user = pass = NULL; /* the worker's now */
+		} else if (pc)
+			ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
 		else {
 			double t0 = now_s();
 
@@ -837,6 +955,8 @@ static enum MHD_Result refuse_early(struct prom *p, struct MHD_Connection *c,
 				   "a request body is not accepted\n");
 	}
 	a = authorized(p, c);
+	if (a == 2) /* suspended: the worker answers, the next call acts */
+		return MHD_YES;
 	if (a == 0) {
 		atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
 		return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
@@ -882,6 +1002,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (*upload_size) { /* not reached: a body is refused above */
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	{ /* resumed by the auth worker: its answer */
+		struct pconn *pc = conn_of(c);
+		int a = pc ? pc->auth : AUTH_NONE;
+
+		if (pc)
+			pc->auth = AUTH_NONE;
+		if (a == AUTH_DENY) {
+			atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
+			return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
+					   "Unauthorized\n");
+		}
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return send_metrics(p, c);
@@ -1176,6 +1308,7 @@ static void prom_free(struct prom *p)
 	web_config_unref(p->web);
 	free(p->web_path);
 	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->auth_wake);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->auth_lock);
 	prom_gz_cache_fini(&p->gz);
@@ -1283,7 +1416,8 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	const char *path = web_path_of(cfg);
 	unsigned flags =
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-	    MHD_USE_ITC; /* MHD_quiesce_daemon needs it with an internal thread */
+	    MHD_USE_ITC | /* MHD_quiesce_daemon needs it with an internal thread */
+	    MHD_ALLOW_SUSPEND_RESUME; /* for the auth worker */
 	struct MHD_OptionItem tls_opts[4];
 	pthread_condattr_t ca;
 	bool auth, shared = false;
@@ -1305,6 +1439,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&p->auth_wake, NULL);
 	p->limit = (unsigned)(limit < 1 ? 1 : limit);
 	p->header_timeout = am_cfg_duration(cfg, "header_timeout", 5);
 	if (path) {
@@ -1372,8 +1507,15 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	}
 	/* Read before the reaper runs: it may swap p->web from now on. */
 	auth = p->web && p->web->nusers;
-	if ((rc = pthread_create(&p->reaper, NULL, reaper_main, p)) != 0) {
+	/* before any request can want it (a reload may add users) */
+	rc = pthread_create(&p->auth_thread, NULL, auth_main, p);
+	pthread_mutex_lock(&p->auth_lock);
+	p->auth_running = rc == 0;
+	pthread_mutex_unlock(&p->auth_lock);
+	if (rc != 0 || (rc = pthread_create(&p->reaper, NULL, reaper_main, p)) != 0) {
 		int fd = MHD_quiesce_daemon(p->d);
+
+		auth_worker_stop(p);
 
 		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s: %s",
 			agent->listen, strerror(rc));
@@ -1422,6 +1564,7 @@ static void prom_stop(void *state)
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->reaper, NULL);
 	if (prom_sock.cur == p) { /* the last one: MHD closes its socket */
+		auth_worker_stop(p);
 		MHD_stop_daemon(p->d);
 		prom_sock.cur = NULL;
 		live_page_stop();
@@ -1430,6 +1573,7 @@ static void prom_stop(void *state)
 
 		if (fd != MHD_INVALID_SOCKET)
 			prom_drain(p->d);
+		auth_worker_stop(p);
 		MHD_stop_daemon(p->d); /* quiesced, it leaves the socket open */
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
