@@ -3,7 +3,10 @@
 # address, an unresolvable host, bad records options, a FIFO in place of the
 # file) is refused with a log line saying so, and the running port, config
 # and record file go on; a reload that changes nothing in records keeps its
-# file, one that changes an option but not the address keeps the port open.
+# file, one that changes an option but not the address keeps the port open;
+# the same address by another name or another host on the same port
+# switches without a refused scrape; a new server that fails to start (no
+# descriptors) leaves the running one serving and its socket closed.
 . "$(dirname "$0")/lib.sh"
 need curl
 need python3
@@ -171,26 +174,25 @@ free = [n for n in range(max(used) + 4) if n not in used]
 print(free[2])')
   prlimit --pid "$AGENT_PID" --nofile="$lim":
 }
+# failed_start LISTEN [SED-EXTRA] LOG-LINE: squeezed, a reload to LISTEN
+# fails to start; the log says LOG-LINE, $url serves, no descriptor leaks.
+failed_start() {
+  squeeze
+  sed -i "s|^listen: .*|listen: \"$1\"|${2:+; $2}" "$cfg"
+  hup_wait "did not start"
+  prlimit --pid "$AGENT_PID" --nofile=4096:
+  grep -q "$3" "$WORK/agent.log" || fail "no '$3': $(tail -4 "$WORK/agent.log")"
+  curl -fsS -o /dev/null --max-time 2 "$url" || fail "$1: the running port closed when the new server failed"
+  [ "$(nfd)" = "$fd0" ] || fail "$1: descriptors $fd0 -> $(nfd) after the failed start"
+}
 fd0=$(nfd)
 move=$(free_port)
-squeeze
-sed -i "s|^listen: .*|listen: \"127.0.0.1:$move\"|" "$cfg"
-hup_wait "did not start"
-prlimit --pid "$AGENT_PID" --nofile=4096:
-grep -q "the new server on 127.0.0.1:$move did not start: its new socket is closed; the running one goes on serving 127.0.0.1:$np" \
-  "$WORK/agent.log" || fail "no line for the failed start: $(tail -4 "$WORK/agent.log")"
-curl -fsS -o /dev/null --max-time 2 "$url" || fail "the running port closed when the new server failed"
+failed_start "127.0.0.1:$move" "" \
+  "the new server on 127.0.0.1:$move did not start: its new socket is closed; the running one goes on serving 127.0.0.1:$np"
 curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$move/metrics" 2>/dev/null &&
   fail "the new socket on $move was left open"
-[ "$(nfd)" = "$fd0" ] || fail "descriptors $fd0 -> $(nfd) after the failed start"
-squeeze
-sed -i "s|^listen: .*|listen: \"127.0.0.1:$np\"|; s|connection_limit: [0-9]*|connection_limit: 77|" "$cfg"
-hup_wait "did not start"
-prlimit --pid "$AGENT_PID" --nofile=4096:
-grep -q "the new server on 127.0.0.1:$np did not start: the running one goes on serving its socket, which stays open" \
-  "$WORK/agent.log" || fail "no line for the failed start on the shared socket: $(tail -4 "$WORK/agent.log")"
-curl -fsS -o /dev/null --max-time 2 "$url" || fail "the shared port closed when the new server failed"
-[ "$(nfd)" = "$fd0" ] || fail "descriptors $fd0 -> $(nfd) after the failed start on the shared socket"
+failed_start "127.0.0.1:$np" "s/connection_limit: [0-9]*/connection_limit: 77/" \
+  "the new server on 127.0.0.1:$np did not start: the running one goes on serving its socket, which stays open"
 # The next reload, with room, starts the new config's server.
 sed -i "s|^listen: .*|listen: \"127.0.0.1:$move\"|" "$cfg"
 hup_wait "configuration reloaded"

@@ -81,12 +81,14 @@ a.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n")
 time.sleep(0.3)
 b = socket.create_connection(("127.0.0.1", port), timeout=5)
 b.sendall(b"GET /metrics HTTP/1.1\r\nHost: b\r\nContent-Length: abc\r\n\r\n")
-data = b""
-while True:
-    c = b.recv(65536)
-    if not c:
-        break
-    data += c
+def drain(s):  # all until the server closes
+    out = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return out
+        out += c
+data = drain(b)
 a.settimeout(0.3)
 try:
     early = a.recv(65536)
@@ -94,12 +96,7 @@ except socket.timeout:
     early = b"(nothing)"
 a.sendall(b"\r\n")
 a.settimeout(5)
-later = b""
-while True:
-    c = a.recv(65536)
-    if not c:
-        break
-    later += c
+later = drain(a)
 print("B:", data.count(b"HTTP/1.1 "), "A-early:", early.count(b"HTTP/1.1 "),
       "A:", later.count(b"HTTP/1.1 400 "), later.count(b"HTTP/1.1 "))
 PY
