@@ -1209,8 +1209,11 @@ static void *reaper_main(void *arg)
  * one (0.0.0.0:P -> 127.0.0.1:P) overlaps it, and Linux refuses that bind
  * unless both sockets have SO_REUSEPORT: it is set on both for the bind and
  * cleared once the new one listens, so the new socket is open before the
- * old one closes (the switch stays all or nothing). Only sockets of our own
- * user may join a port so (the kernel checks the uid). */
+ * old one closes (the switch stays all or nothing). Only a socket of our
+ * own user may join a port so (the kernel checks the uid); the kernel's
+ * bind bucket remembers the option, so until the new socket closes such a
+ * process could still bind its address with SO_REUSEPORT. A plain second
+ * agent on the port is refused as before. */
 static int listen_on(const char *addr, int beside, char *err, size_t errlen)
 {
 	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
