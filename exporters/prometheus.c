@@ -143,6 +143,7 @@ struct prom {
 	struct pconn *jobs, *jobs_tail;
 	unsigned njobs;
 	bool auth_stop, auth_running;
+	bool suspend; /* with a web config: MHD may suspend, the worker runs */
 	pthread_cond_t auth_wake;
 	pthread_t auth_thread;
 };
@@ -894,12 +895,13 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 			ok = 1;
 		else if ((pool = auth_take(p, key)) < 0)
 			ok = -1;
-		else if (pc && auth_queue(p, pc, w, user, pass, key, pool) == 0) {
-			ok = 2;
-			user = pass = NULL; /* the worker's now */
-		} else if (pc)
-			ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
-		else {
+		else if (pc && p->suspend) {
+			if (auth_queue(p, pc, w, user, pass, key, pool) == 0) {
+				ok = 2;
+				user = pass = NULL; /* the worker's now */
+			} else
+				ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
+		} else {
 			double t0 = now_s();
 
 			ok = web_auth_check(w, user, pass);
@@ -1419,8 +1421,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	const char *path = web_path_of(cfg);
 	unsigned flags =
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
-	    MHD_USE_ITC | /* MHD_quiesce_daemon needs it with an internal thread */
-	    MHD_ALLOW_SUSPEND_RESUME; /* for the auth worker */
+	    MHD_USE_ITC; /* MHD_quiesce_daemon needs it with an internal thread */
 	struct MHD_OptionItem tls_opts[4];
 	pthread_condattr_t ca;
 	bool auth, shared = false;
@@ -1459,6 +1460,13 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 			return rc;
 		}
 		p->tls = p->web->tls;
+		/* the auth worker suspends connections; MHD then checks for
+		 * resumed ones at each turn of its loop, a cost only paid with
+		 * a web config (whose users a SIGHUP may add: the server is
+		 * kept, its file the same) */
+		p->suspend = true;
+		if (p->suspend)
+			flags |= MHD_ALLOW_SUSPEND_RESUME;
 	}
 	p->fd = prom_take_socket(agent->listen, &shared, err, sizeof(err));
 	if (p->fd < 0) {
@@ -1510,10 +1518,10 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	}
 	/* Read before the reaper runs: it may swap p->web from now on. */
 	auth = p->web && p->web->nusers;
-	/* before any request can want it (a reload may add users) */
-	rc = pthread_create(&p->auth_thread, NULL, auth_main, p);
+	/* before any request can want it */
+	rc = p->suspend ? pthread_create(&p->auth_thread, NULL, auth_main, p) : 0;
 	pthread_mutex_lock(&p->auth_lock);
-	p->auth_running = rc == 0;
+	p->auth_running = p->suspend && rc == 0;
 	pthread_mutex_unlock(&p->auth_lock);
 	if (rc != 0 || (rc = pthread_create(&p->reaper, NULL, reaper_main, p)) != 0) {
 		int fd = MHD_quiesce_daemon(p->d);
