@@ -10,9 +10,15 @@
 
 struct agent_config;
 
+/* flags: on reload the new instance starts while the running one serves,
+ * which is stopped only once the new one runs; a new one that fails to
+ * start leaves the running one as it was (until the next reload). */
+#define AM_EXPORTER_START_FIRST 0x100u
+
 struct am_exporter {
 	const char *name;            /* key under `exporters:` */
-	uint32_t flags;              /* AM_COLLECTOR_NEEDS_CONFIG: off until configured */
+	uint32_t flags;              /* AM_COLLECTOR_NEEDS_CONFIG: off until configured;
+					 * AM_EXPORTER_START_FIRST */
 	const struct am_option *options;
 	/* Start (threads, sockets); cfg is this exporter's section, agent the
 	 * whole config (listen address etc.). 0 or a negative errno. */

@@ -195,6 +195,7 @@ struct running_exporters {
 	int started[16];
 	int kept[16];    /* left running through the reload in progress */
 	int prepared[16]; /* prepare() done for the start to come */
+	int stale[16];    /* runs under an older config: its new one did not start */
 };
 
 /* The listen address resolves (an unknown host is a config error, exit 2
@@ -237,6 +238,31 @@ static int exporters_start(const struct agent_config *cfg,
 		}
 		if (!sec || !sec->enabled)
 			continue;
+		if (rx->started[i] && (e->flags & AM_EXPORTER_START_FIRST)) {
+			/* the running one stops once its successor runs */
+			void *next = NULL;
+
+			rc = e->start(cfg, sec->opts, &next);
+			if (rc == 0) {
+				e->stop(rx->state[i]);
+				rx->state[i] = next;
+				rx->stale[i] = 0;
+				continue;
+			}
+			rx->stale[i] = 1;
+			log_msg(LOGL_ERROR, e->name,
+				"cannot start under the new config: %s; the running one "
+				"goes on under the previous config until the next reload",
+				strerror(-rc));
+			if (flen) {
+				size_t l = strlen(failed);
+
+				snprintf(failed + l, flen - l, "%s%s", l ? ", " : "", e->name);
+			}
+			if (!err)
+				err = rc;
+			continue;
+		}
 		rc = e->start(cfg, sec->opts, &rx->state[i]);
 		if (rc < 0) {
 			size_t l = flen ? strlen(failed) : 0;
@@ -267,7 +293,8 @@ static void exporters_plan(struct running_exporters *rx,
 		const struct cfg_section *a = config_exporter(old, e->name);
 		const struct cfg_section *b = config_exporter(new, e->name);
 
-		rx->kept[i] = rx->started[i] && e->keep && a && b && b->enabled &&
+		rx->kept[i] = rx->started[i] && !rx->stale[i] && e->keep && a && b &&
+			      b->enabled &&
 			      e->keep(rx->state[i], old, a->opts, new, b->opts);
 	}
 }
@@ -305,13 +332,22 @@ static int exporters_prepare(const struct agent_config *cfg,
 	return 0;
 }
 
-/* Stop the exporters; on reload those exporters_plan kept go on. */
-static void exporters_stop(struct running_exporters *rx)
+/* Stop the exporters; on reload (next: the new config) those exporters_plan
+ * kept go on, and those to be replaced by a successor started first stay. */
+static void exporters_stop(struct running_exporters *rx,
+			   const struct agent_config *next)
 {
 	for (size_t i = 0; i < builtin_nexporters && i < 16; i++) {
+		const struct am_exporter *e = builtin_exporters[i];
+		const struct cfg_section *sec = next ? config_exporter(next, e->name) : NULL;
+
 		if (!rx->started[i] || rx->kept[i])
 			continue;
-		builtin_exporters[i]->stop(rx->state[i]);
+		/* to be replaced by a successor started first (exporters_start) */
+		if ((e->flags & AM_EXPORTER_START_FIRST) && sec && sec->enabled)
+			continue;
+		e->stop(rx->state[i]);
+		rx->stale[i] = 0;
 		rx->started[i] = 0;
 		rx->state[i] = NULL;
 	}
@@ -349,7 +385,7 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 	 * collectors' series. The new ones start before the collectors are
 	 * restarted (which may take the stop grace), so the endpoint is back
 	 * at once; they serve the old collectors' series meanwhile. */
-	exporters_stop(rx);
+	exporters_stop(rx, ncfg);
 	if (exporters_start(ncfg, rx, failed, sizeof(failed)) < 0)
 		log_msg(LOGL_ERROR, NULL,
 			"configuration reloaded from %s, but exporter(s) %s did not "
@@ -415,7 +451,7 @@ out:
 	sched_stop_collectors(s, STOP_GRACE_S); /* their series stay fresh... */
 	sched_stop_aggregator(s); /* ...in the final snapshot it publishes */
 	memset(rx.kept, 0, sizeof(rx.kept));
-	exporters_stop(&rx); /* which the exporters flush */
+	exporters_stop(&rx, NULL); /* which the exporters flush */
 	return rc;
 }
 

@@ -12,6 +12,7 @@
  * from the current config, basic auth, reloaded on SIGHUP and on rotation.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
@@ -75,12 +76,17 @@ static const struct am_option prom_options[] = {
  * the right password is not limited. The table is direct-mapped by address
  * (IPv6 by its /64): a colliding address takes the slot over; the two pools
  * still bound the bcrypt time to 2 * AUTH_CPU_RATE. */
+#define PROM_ADDR_MAX (HOSTPORT_HOST_MAX + HOSTPORT_PORT_MAX + 4)
 #define AUTH_SLOTS 256
 #define AUTH_ADDR_RATE 1.0
 #define AUTH_ADDR_BURST 3.0
 #define AUTH_CPU_RATE 0.15
 #define AUTH_CPU_BURST 0.1
 #define AUTH_CLEAN_S 60.0
+/* Checks waiting for the auth worker, at most (past that: 429). */
+#define AUTH_QUEUE_MAX 8
+
+enum { AUTH_NONE, AUTH_OK, AUTH_DENY };
 
 /* One HTTP connection, from MHD's "started" to its "closed". While it waits
  * for a request (no request yet, or between keep-alive requests) it sits in
@@ -89,6 +95,7 @@ static const struct am_option prom_options[] = {
 struct pconn {
 	struct pconn *prev, *next;
 	struct prom *p;
+	struct MHD_Connection *c;
 	int fd;
 	bool waiting;  /* in the list */
 	bool uri_seen; /* this request's line is parsed (URI log callback) */
@@ -98,11 +105,20 @@ struct pconn {
 	pthread_t owner;	/* the MHD thread that serves it */
 	double since;		/* when it began to wait */
 	struct web_config *web; /* what its TLS session was set up with */
+	/* A basic auth check handed to the auth worker (auth_queue): the
+	 * connection is suspended until the worker has set auth. */
+	struct pconn *job_next;
+	char *user, *pass; /* MHD's, freed by the worker */
+	struct web_config *job_web;
+	unsigned char key[16];
+	int pool;
+	int auth; /* AUTH_*: the worker's answer, read once resumed */
 };
 
 struct prom {
 	struct MHD_Daemon *d;
-	int fd;
+	int fd; /* its listening socket, its own descriptor */
+	char listen[PROM_ADDR_MAX];
 	struct prom_gz_cache gz;
 	pthread_mutex_t lock; /* guards the list, nconn, web */
 	struct pconn *head, *tail;
@@ -123,6 +139,13 @@ struct prom {
 		double tokens, at, last_fail;
 	} ab[AUTH_SLOTS];
 	double pool[2], pool_at; /* seconds of bcrypt: [1] for clean addresses */
+	/* The auth worker's queue (under auth_lock). */
+	struct pconn *jobs, *jobs_tail;
+	unsigned njobs;
+	bool auth_stop, auth_running;
+	bool suspend; /* with a web config: MHD may suspend, the worker runs */
+	pthread_cond_t auth_wake;
+	pthread_t auth_thread;
 };
 
 /* Process-wide, so they survive a restart on reload and stay registered. */
@@ -520,6 +543,7 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 			return;
 		}
 		pc->p = p;
+		pc->c = c;
 		pc->fd = ci ? ci->connect_fd : -1;
 		pc->owner = pthread_self();
 		*socket_context = pc;
@@ -566,6 +590,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	pthread_mutex_lock(&p->lock);
 	pc->uri_seen = pc->handled = false;
+	pc->auth = AUTH_NONE;
 	if (!pc->closing)
 		list_add(p, pc, now_s());
 	pthread_mutex_unlock(&p->lock);
@@ -588,11 +613,33 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
  * 413) for a bad Content-Length twice: its header parser queues the error,
  * then resumes the request as if none were queued. No application callback
  * runs in between, but the parser logs first, on the connection's own
- * thread, and that connection is the one of this thread whose request line
- * is parsed and whose request our handler has not seen. Where that is
- * exactly one connection, the one right answer is written here and the
- * socket shut for writing, so the broken second copy fails with EPIPE and
- * MHD closes the connection. TLS connections are closed without an answer. */
+ * thread, with its state at "headers received": the connection is the one
+ * of this thread whose headers are all in (MHD tells their size from that
+ * state on), whose request our handler has not seen, and whose
+ * Content-Length is one MHD rejects. MHD parses one connection at a time
+ * per thread and calls the handler in the same pass, so no other one is in
+ * that state; where there is not exactly one, nothing is done. The one
+ * right answer is written here and the socket shut for writing, so the
+ * broken second copy fails with EPIPE and MHD closes the connection. TLS
+ * connections are closed without an answer. */
+
+/* A Content-Length MHD rejects: no digits, another character, or past
+ * 64 bits (too_large: all digits). MHD has trimmed the value. */
+static bool bad_length(const char *v, int too_large)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (!v)
+		return false;
+	for (i = 0; v[i] >= '0' && v[i] <= '9'; i++) {
+		if (n > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+			return too_large && v[i + strspn(v + i, "0123456789")] == '\0';
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	return !too_large && (i == 0 || v[i] != '\0');
+}
+
 static void fix_bad_length(struct prom *p, int too_large)
 {
 	static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
@@ -608,7 +655,11 @@ static void fix_bad_length(struct prom *p, int too_large)
 	pthread_mutex_lock(&p->lock);
 	for (struct pconn *pc = p->head; pc; pc = pc->next)
 		if (pthread_equal(pc->owner, pthread_self()) && pc->uri_seen &&
-		    !pc->handled && !pc->closing) {
+		    !pc->handled && !pc->closing &&
+		    MHD_get_connection_info(pc->c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) &&
+		    bad_length(MHD_lookup_connection_value(pc->c, MHD_HEADER_KIND,
+							   MHD_HTTP_HEADER_CONTENT_LENGTH),
+			       too_large)) {
 			hit = pc;
 			n++;
 		}
@@ -730,11 +781,105 @@ static void auth_charge(struct prom *p, const unsigned char key[16], int pool,
 	pthread_mutex_unlock(&p->auth_lock);
 }
 
+/* ---- bcrypt off the HTTP thread ----
+ * A check the success cache cannot answer costs a bcrypt (tens of ms at
+ * cost 10). One epoll thread serves every connection, so run there it
+ * would hold up every other client's request meanwhile, a scraper's too.
+ * The connection is suspended and the check handed to the auth worker,
+ * which answers it and resumes the connection; the handler then answers
+ * 200 or 401. The rate limits above still bound the worker's bcrypt time,
+ * and at most AUTH_QUEUE_MAX checks wait (past that: 429). */
+static void *auth_main(void *arg)
+{
+	struct prom *p = arg;
+
+	pthread_mutex_lock(&p->auth_lock);
+	for (;;) {
+		struct pconn *pc;
+		bool stop;
+		int ok = 0;
+
+		while (!p->jobs && !p->auth_stop)
+			pthread_cond_wait(&p->auth_wake, &p->auth_lock);
+		if (!(pc = p->jobs))
+			break;
+		p->jobs = pc->job_next;
+		if (!p->jobs)
+			p->jobs_tail = NULL;
+		p->njobs--;
+		stop = p->auth_stop;
+		pthread_mutex_unlock(&p->auth_lock);
+		if (!stop) { /* stopping: the rest are refused unchecked */
+			double t0 = now_s();
+
+			ok = web_auth_check(pc->job_web, pc->user, pc->pass);
+			if (!ok)
+				auth_charge(p, pc->key, pc->pool, now_s() - t0);
+		}
+		explicit_bzero(pc->pass, strlen(pc->pass));
+		MHD_free(pc->pass);
+		MHD_free(pc->user);
+		pc->user = pc->pass = NULL;
+		web_config_unref(pc->job_web);
+		pc->job_web = NULL;
+		pc->auth = ok ? AUTH_OK : AUTH_DENY;
+		MHD_resume_connection(pc->c);
+		pthread_mutex_lock(&p->auth_lock);
+	}
+	pthread_mutex_unlock(&p->auth_lock);
+	return NULL;
+}
+
+/* Hand the check to the worker (taking user and pass): 0, the connection
+ * suspended; -1 when the queue is full or the worker stops. */
+static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
+		      char *user, char *pass, const unsigned char key[16], int pool)
+{
+	pthread_mutex_lock(&p->auth_lock);
+	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX) {
+		pthread_mutex_unlock(&p->auth_lock);
+		return -1;
+	}
+	pc->user = user;
+	pc->pass = pass;
+	pc->job_web = web_config_ref(w);
+	memcpy(pc->key, key, 16);
+	pc->pool = pool;
+	pc->auth = AUTH_NONE;
+	pc->job_next = NULL;
+	/* suspended before the worker can see it, so its resume follows */
+	MHD_suspend_connection(pc->c);
+	if (p->jobs_tail)
+		p->jobs_tail->job_next = pc;
+	else
+		p->jobs = pc;
+	p->jobs_tail = pc;
+	p->njobs++;
+	pthread_cond_signal(&p->auth_wake);
+	pthread_mutex_unlock(&p->auth_lock);
+	return 0;
+}
+
+/* Every queued check answered and the connection resumed (MHD may not stop
+ * with a connection suspended). */
+static void auth_worker_stop(struct prom *p)
+{
+	pthread_mutex_lock(&p->auth_lock);
+	p->auth_stop = true;
+	pthread_cond_signal(&p->auth_wake);
+	pthread_mutex_unlock(&p->auth_lock);
+	if (p->auth_running)
+		pthread_join(p->auth_thread, NULL);
+	p->auth_running = false;
+}
+
 /* Basic auth, when the web config has users: 1 to go on, 0 for 401, -1
- * for 429 (too many failed checks from there, or in all). */
+ * for 429 (too many failed checks from there, or in all), 2 when the check
+ * went to the auth worker (the connection is suspended until it answers). */
 static int authorized(struct prom *p, struct MHD_Connection *c)
 {
 	struct web_config *w = web_get(p);
+	struct pconn *pc = conn_of(c);
 	char *user, *pass = NULL;
 	int ok = 1;
 
@@ -750,7 +895,13 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 			ok = 1;
 		else if ((pool = auth_take(p, key)) < 0)
 			ok = -1;
-		else {
+		else if (pc && p->suspend) {
+			if (auth_queue(p, pc, w, user, pass, key, pool) == 0) {
+				ok = 2;
+				user = pass = NULL; /* the worker's now */
+			} else
+				ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
+		} else {
 			double t0 = now_s();
 
 			ok = web_auth_check(w, user, pass);
@@ -806,6 +957,8 @@ static enum MHD_Result refuse_early(struct prom *p, struct MHD_Connection *c,
 				   "a request body is not accepted\n");
 	}
 	a = authorized(p, c);
+	if (a == 2) /* suspended: the worker answers, the next call acts */
+		return MHD_YES;
 	if (a == 0) {
 		atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
 		return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
@@ -851,6 +1004,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (*upload_size) { /* not reached: a body is refused above */
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	{ /* resumed by the auth worker: its answer */
+		struct pconn *pc = conn_of(c);
+		int a = pc ? pc->auth : AUTH_NONE;
+
+		if (pc)
+			pc->auth = AUTH_NONE;
+		if (a == AUTH_DENY) {
+			atomic_fetch_add_explicit(&prom_unauthorized, 1, memory_order_relaxed);
+			return send_static(p, c, MHD_HTTP_UNAUTHORIZED, "text/plain",
+					   "Unauthorized\n");
+		}
 	}
 	if (strcmp(url, "/metrics") == 0)
 		return send_metrics(p, c);
@@ -1041,13 +1206,22 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. */
-static int listen_on(const char *addr, char *err, size_t errlen)
+/* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. beside: the
+ * running server's socket, or -1. A new address on the port of the running
+ * one (0.0.0.0:P -> 127.0.0.1:P) overlaps it, and Linux refuses that bind
+ * unless both sockets have SO_REUSEPORT: it is set on both for the bind and
+ * cleared once the new one listens, so the new socket is open before the
+ * old one closes (the switch stays all or nothing). Only a socket of our
+ * own user may join a port so (the kernel checks the uid); the kernel's
+ * bind bucket remembers the option, so until the new socket closes such a
+ * process could still bind its address with SO_REUSEPORT. A plain second
+ * agent on the port is refused as before. */
+static int listen_on(const char *addr, int beside, char *err, size_t errlen)
 {
 	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
 	const char *why = hostport_split(addr, host, sizeof(host), port, sizeof(port));
 	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, one = 1, rc;
+	int fd = -1, one = 1, zero = 0, rc;
 
 	if (why) {
 		snprintf(err, errlen, "listen address %s: %s (expected HOST:PORT)", addr,
@@ -1062,27 +1236,76 @@ static int listen_on(const char *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "listen address %s: %s", addr, gai_strerror(rc));
 		return -EINVAL;
 	}
+	if (beside >= 0)
+		setsockopt(beside, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	rc = -EADDRNOTAVAIL;
 	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		/* non-blocking: through a reload two servers poll it */
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
 			rc = -errno;
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (beside >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		/* A deep accept queue: in a flood of connects a full one drops
 		 * the scraper's handshake too, which then waits out a SYN
 		 * retransmit (1 s); the kernel caps it at net.core.somaxconn. */
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
 			break;
+		}
 		rc = -errno;
 		close(fd);
 		fd = -1;
 	}
+	if (beside >= 0)
+		setsockopt(beside, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
 	freeaddrinfo(res);
 	if (fd < 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(-rc));
 	return fd < 0 ? rc : fd;
+}
+
+/* Is fd bound to an address addr resolves to (port included)? Then a reload
+ * to addr needs no new socket (127.0.0.1:P and localhost:P, say). */
+static bool listens_at(int fd, const char *addr)
+{
+	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo hints, *res = NULL;
+	bool same = false;
+
+	if (fd < 0 || hostport_split(addr, host, sizeof(host), port, sizeof(port)) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return false;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return false;
+	for (struct addrinfo *ai = res; ai && !same; ai = ai->ai_next) {
+		const struct sockaddr *a = ai->ai_addr;
+
+		if (a->sa_family != ss.ss_family)
+			continue;
+		if (a->sa_family == AF_INET) {
+			const struct sockaddr_in *x = (const void *)a, *y = (const void *)&ss;
+
+			same = x->sin_port == y->sin_port &&
+			       x->sin_addr.s_addr == y->sin_addr.s_addr;
+		} else if (a->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)&ss;
+
+			same = x->sin6_port == y->sin6_port &&
+			       x->sin6_scope_id == y->sin6_scope_id &&
+			       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+		}
+	}
+	freeaddrinfo(res);
+	return same;
 }
 
 static void prom_free(struct prom *p)
@@ -1090,6 +1313,7 @@ static void prom_free(struct prom *p)
 	web_config_unref(p->web);
 	free(p->web_path);
 	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->auth_wake);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->auth_lock);
 	prom_gz_cache_fini(&p->gz);
@@ -1097,24 +1321,26 @@ static void prom_free(struct prom *p)
 }
 
 /* ---- the listening socket across reloads ----
- * The socket outlives the server when a reload restarts the server on the
- * same address (an option changed): the old one is quiesced and the new
- * one takes its socket, so no scrape meets a refused connection. A socket
- * for a new address is opened by prom_prepare while the running server
- * still serves, so a reload that cannot listen changes nothing. Only the
- * main thread prepares, starts and stops. */
-#define PROM_ADDR_MAX (HOSTPORT_HOST_MAX + HOSTPORT_PORT_MAX + 4)
+ * A reload starts the new server before the running one stops (the
+ * exporter has AM_EXPORTER_START_FIRST). prom_prepare, while the running
+ * server still serves, gets the new server its socket: a dup of the running
+ * one's where the new address resolves to the one it is bound to, else a
+ * new socket (listen_on, beside the running one). The new server then
+ * starts on it; only once it runs is the old one quiesced (no more
+ * accepts; the new one takes the connections waiting in a shared socket's
+ * backlog), drained and stopped. If the new one fails to start, its socket
+ * is closed and the running server goes on as it was. Each server owns its
+ * socket (its own descriptor). Only the main thread prepares, starts and
+ * stops. */
 static struct {
-	char addr[PROM_ADDR_MAX]; /* of fd */
-	int fd;                   /* the running server's socket; -1: none */
-	bool hold;                /* the next stop keeps fd for the next start */
+	struct prom *cur; /* the newest running server; NULL: none */
 	char next_addr[PROM_ADDR_MAX];
 	int next_fd; /* opened by prepare for the next start; -1: none */
-} prom_sock = {.fd = -1, .next_fd = -1};
+	bool next_shared; /* next_fd is a dup of cur's socket */
+} prom_sock = {.next_fd = -1};
 
 static void prom_unprepare(void)
 {
-	prom_sock.hold = false;
 	if (prom_sock.next_fd >= 0)
 		close(prom_sock.next_fd);
 	prom_sock.next_fd = -1;
@@ -1123,41 +1349,63 @@ static void prom_unprepare(void)
 static int prom_prepare(const struct agent_config *agent, const struct am_config *cfg,
 			char *err, size_t errlen)
 {
-	int fd;
+	int cur = prom_sock.cur ? prom_sock.cur->fd : -1, fd;
 
 	(void)cfg;
 	prom_unprepare();
-	if (prom_sock.fd >= 0 && !strcmp(prom_sock.addr, agent->listen)) {
-		prom_sock.hold = true;
-		return 0;
-	}
-	if ((fd = listen_on(agent->listen, err, errlen)) < 0)
+	prom_sock.next_shared = listens_at(cur, agent->listen);
+	if (prom_sock.next_shared) {
+		fd = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			fd = -errno;
+			snprintf(err, errlen, "listen address %s: cannot share the running socket: %s",
+				 agent->listen, strerror(errno));
+			return fd;
+		}
+	} else if ((fd = listen_on(agent->listen, cur, err, errlen)) < 0)
 		return fd;
 	prom_sock.next_fd = fd;
 	snprintf(prom_sock.next_addr, sizeof(prom_sock.next_addr), "%s", agent->listen);
 	return 0;
 }
 
-/* The socket for addr: the prepared one, the held one, or a new one. */
-static int prom_take_socket(const char *addr, char *err, size_t errlen)
+/* The socket for addr: the prepared one, or a new one (at startup). */
+static int prom_take_socket(const char *addr, bool *shared, char *err, size_t errlen)
 {
 	int fd;
 
+	*shared = false;
 	if (prom_sock.next_fd >= 0 && !strcmp(prom_sock.next_addr, addr)) {
 		fd = prom_sock.next_fd;
+		*shared = prom_sock.next_shared;
 		prom_sock.next_fd = -1;
-	} else if (prom_sock.hold && prom_sock.fd >= 0 &&
-		   !strcmp(prom_sock.addr, addr)) {
-		prom_sock.hold = false;
-		return prom_sock.fd;
-	} else if ((fd = listen_on(addr, err, errlen)) < 0)
 		return fd;
+	}
 	prom_unprepare();
-	if (prom_sock.fd >= 0)
-		close(prom_sock.fd); /* the old address's, its server stopped */
-	prom_sock.fd = fd;
-	snprintf(prom_sock.addr, sizeof(prom_sock.addr), "%s", addr);
-	return fd;
+	return listen_on(addr, prom_sock.cur ? prom_sock.cur->fd : -1, err, errlen);
+}
+
+/* A start that failed: while a server runs (a reload), say that it goes on
+ * and what became of the socket prepared for the new one. */
+static void prom_start_failed(const char *addr, int fd, bool shared)
+{
+	struct prom *cur = prom_sock.cur;
+
+	if (fd >= 0)
+		close(fd);
+	if (!cur)
+		return;
+	if (shared)
+		log_msg(LOGL_ERROR, PROM,
+			"the new server on %s did not start: the running one goes on "
+			"serving its socket, which stays open; the new server's copy of it "
+			"is closed",
+			addr);
+	else
+		log_msg(LOGL_ERROR, PROM,
+			"the new server on %s did not start: its new socket is closed; the "
+			"running one goes on serving %s",
+			addr, cur->listen);
 }
 
 static int prom_start(const struct agent_config *agent, const struct am_config *cfg,
@@ -1176,11 +1424,17 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	    MHD_USE_ITC; /* MHD_quiesce_daemon needs it with an internal thread */
 	struct MHD_OptionItem tls_opts[4];
 	pthread_condattr_t ca;
-	bool auth;
+	bool auth, shared = false;
 	int rc;
 
-	if (!p)
+	if (!p) {
+		prom_start_failed(agent->listen, prom_take_socket(agent->listen, &shared,
+								  err, sizeof(err)),
+				  shared);
 		return -ENOMEM;
+	}
+	p->fd = -1;
+	snprintf(p->listen, sizeof(p->listen), "%s", agent->listen);
 	prom_gz_cache_init(&p->gz);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->auth_lock, NULL);
@@ -1189,26 +1443,36 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&p->auth_wake, NULL);
 	p->limit = (unsigned)(limit < 1 ? 1 : limit);
 	p->header_timeout = am_cfg_duration(cfg, "header_timeout", 5);
 	if (path) {
 		p->web_path = strdup(path);
-		if (!p->web_path) {
-			prom_free(p);
-			return -ENOMEM;
-		}
-		rc = web_load_once(path, &p->web, err, sizeof(err));
+		rc = p->web_path ? web_load_once(path, &p->web, err, sizeof(err)) : -ENOMEM;
 		if (rc < 0) {
-			log_msg(LOGL_ERROR, PROM, "%s", err);
+			if (p->web_path)
+				log_msg(LOGL_ERROR, PROM, "%s", err);
+			prom_start_failed(agent->listen,
+					  prom_take_socket(agent->listen, &shared, err,
+							   sizeof(err)),
+					  shared);
 			prom_free(p);
 			return rc;
 		}
 		p->tls = p->web->tls;
+		/* the auth worker suspends connections; MHD then checks for
+		 * resumed ones at each turn of its loop, a cost only paid with
+		 * a web config (whose users a SIGHUP may add: the server is
+		 * kept, its file the same) */
+		p->suspend = true;
+		if (p->suspend)
+			flags |= MHD_ALLOW_SUSPEND_RESUME;
 	}
-	p->fd = prom_take_socket(agent->listen, err, sizeof(err));
+	p->fd = prom_take_socket(agent->listen, &shared, err, sizeof(err));
 	if (p->fd < 0) {
 		rc = p->fd;
 		log_msg(LOGL_ERROR, PROM, "%s", err);
+		prom_start_failed(agent->listen, -1, false);
 		prom_free(p);
 		return rc;
 	}
@@ -1244,21 +1508,34 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 	    threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)threads,
 	    MHD_OPTION_END);
 	if (!p->d) {
-		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s",
-			agent->listen);
-		close(p->fd);
-		prom_sock.fd = -1;
+		rc = errno ? -errno : -EIO;
+		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s: %s",
+			agent->listen, strerror(-rc));
+		/* MHD leaves a socket it was given open when it fails */
+		prom_start_failed(agent->listen, p->fd, shared);
 		prom_free(p);
-		return -EIO;
+		return rc;
 	}
 	/* Read before the reaper runs: it may swap p->web from now on. */
 	auth = p->web && p->web->nusers;
-	if (pthread_create(&p->reaper, NULL, reaper_main, p) != 0) {
-		MHD_stop_daemon(p->d); /* closes the socket */
-		prom_sock.fd = -1;
+	/* before any request can want it */
+	rc = p->suspend ? pthread_create(&p->auth_thread, NULL, auth_main, p) : 0;
+	pthread_mutex_lock(&p->auth_lock);
+	p->auth_running = p->suspend && rc == 0;
+	pthread_mutex_unlock(&p->auth_lock);
+	if (rc != 0 || (rc = pthread_create(&p->reaper, NULL, reaper_main, p)) != 0) {
+		int fd = MHD_quiesce_daemon(p->d);
+
+		auth_worker_stop(p);
+
+		log_msg(LOGL_ERROR, PROM, "cannot start HTTP server on %s: %s",
+			agent->listen, strerror(rc));
+		MHD_stop_daemon(p->d); /* quiesced, it leaves the socket open */
+		prom_start_failed(agent->listen, fd, shared);
 		prom_free(p);
-		return -EAGAIN;
+		return -rc;
 	}
+	prom_sock.cur = p;
 	pthread_once(&prom_stats_once, prom_stats_register);
 	if (live_page_start() < 0) /* the page still answers, without history */
 		log_msg(LOGL_WARN, PROM, "live page: no history sampler");
@@ -1297,15 +1574,21 @@ static void prom_stop(void *state)
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->reaper, NULL);
-	/* MHD closes the listening socket it was given. */
-	/* MHD closes the listening socket it was given, unless a reload holds
-	 * it for the next server: quiesced, MHD lets go of it. */
-	if (!prom_sock.hold || MHD_quiesce_daemon(p->d) == MHD_INVALID_SOCKET)
-		prom_sock.fd = -1;
-	else
-		prom_drain(p->d);
-	MHD_stop_daemon(p->d);
-	live_page_stop();
+	if (prom_sock.cur == p) { /* the last one: MHD closes its socket */
+		auth_worker_stop(p);
+		MHD_stop_daemon(p->d);
+		prom_sock.cur = NULL;
+		live_page_stop();
+	} else { /* replaced by a reload: the new server already serves */
+		int fd = MHD_quiesce_daemon(p->d);
+
+		if (fd != MHD_INVALID_SOCKET)
+			prom_drain(p->d);
+		auth_worker_stop(p);
+		MHD_stop_daemon(p->d); /* quiesced, it leaves the socket open */
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
 	prom_free(p);
 }
 
@@ -1319,7 +1602,9 @@ static int prom_keep(void *state, const struct agent_config *old,
 	struct prom *p = state;
 	const char *path = web_path_of(new_cfg);
 
-	if (strcmp(old->listen, new->listen) != 0)
+	(void)old;
+	/* the same address by another name (localhost for 127.0.0.1) */
+	if (strcmp(p->listen, new->listen) != 0 && !listens_at(p->fd, new->listen))
 		return 0;
 	for (const struct am_option *o = prom_options; o->name; o++) {
 		if (o->type == AM_OPT_INT &&
@@ -1377,7 +1662,7 @@ static int prom_check(const struct am_config *cfg, char *key, size_t keylen, cha
 
 const struct am_exporter prometheus_exporter = {
     .name = PROM,
-    .flags = 0,
+    .flags = AM_EXPORTER_START_FIRST,
     .options = prom_options,
     .start = prom_start,
     .stop = prom_stop,

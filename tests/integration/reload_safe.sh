@@ -3,7 +3,10 @@
 # address, an unresolvable host, bad records options, a FIFO in place of the
 # file) is refused with a log line saying so, and the running port, config
 # and record file go on; a reload that changes nothing in records keeps its
-# file, one that changes an option but not the address keeps the port open.
+# file, one that changes an option but not the address keeps the port open;
+# the same address by another name or another host on the same port
+# switches without a refused scrape; a new server that fails to start (no
+# descriptors) leaves the running one serving and its socket closed.
 . "$(dirname "$0")/lib.sh"
 need curl
 need python3
@@ -130,6 +133,73 @@ hup_wait "configuration reloaded"
 wait_http "http://127.0.0.1:$np/metrics" 5 || fail "new port $np does not serve"
 curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && fail "old port still open after the move"
 url="http://127.0.0.1:$np/metrics"
+
+# 7. The same address by another name: the server goes on, the port open.
+scrape_loop() { # scrape_loop SECONDS URL...: failures counted into $WORK/bad
+  local end=$(( $(date +%s) + $1 )) bad=0 u; shift
+  while [ "$(date +%s)" -lt "$end" ]; do
+    for u in "$@"; do curl -fsS -o /dev/null --max-time 2 "$u" || bad=$((bad + 1)); done
+  done; echo "$bad" > "$WORK/bad"
+}
+relisten() { sed -i "s|^listen: .*|listen: \"$1\"|" "$cfg"; hup_wait "configuration reloaded"; }
+relisten "localhost:$np"
+curl -fsS -o /dev/null --max-time 2 "$url" || fail "localhost:$np: 127.0.0.1:$np closed"
+ok "127.0.0.1:$np -> localhost:$np: reloaded, the port serves"
+
+# 8. Only the host changes, on the same port (0.0.0.0 and 127.0.0.1 overlap):
+#    the new socket opens beside the old one, which closes after the switch;
+#    scrapes meanwhile all answer.
+scrape_loop 3 "$url" & scraper=$!
+relisten "0.0.0.0:$np"
+wait_http "http://127.0.0.2:$np/metrics" 5 || fail "0.0.0.0:$np does not serve 127.0.0.2"
+relisten "127.0.0.1:$np"
+wait "$scraper"
+[ "$(cat "$WORK/bad")" = 0 ] || fail "$(cat "$WORK/bad") scrapes failed through the host changes"
+curl -fsS -o /dev/null --max-time 1 "http://127.0.0.2:$np/metrics" 2>/dev/null &&
+  fail "0.0.0.0:$np still open after the move to 127.0.0.1:$np"
+ok "0.0.0.0:$np <-> 127.0.0.1:$np: switched, no scrape failed"
+
+# 9. The new server fails to start after its socket is prepared (two free
+#    descriptors: the config load needs both, then the socket takes one and
+#    the server needs two): the running one serves on, the new socket is
+#    closed, the log says so.
+need prlimit
+nfd() { ls "/proc/$AGENT_PID/fd" | wc -l; }
+squeeze() { # squeeze: two descriptor numbers free (what loading the config needs at once)
+  local lim
+  lim=$(ls "/proc/$AGENT_PID/fd" | python3 -c '
+import sys
+used = {int(l) for l in sys.stdin}
+free = [n for n in range(max(used) + 4) if n not in used]
+print(free[2])')
+  prlimit --pid "$AGENT_PID" --nofile="$lim":
+}
+# failed_start LISTEN [SED-EXTRA] LOG-LINE: squeezed, a reload to LISTEN
+# fails to start; the log says LOG-LINE, $url serves, no descriptor leaks.
+failed_start() {
+  squeeze
+  sed -i "s|^listen: .*|listen: \"$1\"|${2:+; $2}" "$cfg"
+  hup_wait "did not start"
+  prlimit --pid "$AGENT_PID" --nofile=4096:
+  grep -q "$3" "$WORK/agent.log" || fail "no '$3': $(tail -4 "$WORK/agent.log")"
+  curl -fsS -o /dev/null --max-time 2 "$url" || fail "$1: the running port closed when the new server failed"
+  [ "$(nfd)" = "$fd0" ] || fail "$1: descriptors $fd0 -> $(nfd) after the failed start"
+}
+fd0=$(nfd)
+move=$(free_port)
+failed_start "127.0.0.1:$move" "" \
+  "the new server on 127.0.0.1:$move did not start: its new socket is closed; the running one goes on serving 127.0.0.1:$np"
+curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$move/metrics" 2>/dev/null &&
+  fail "the new socket on $move was left open"
+failed_start "127.0.0.1:$np" "s/connection_limit: [0-9]*/connection_limit: 77/" \
+  "the new server on 127.0.0.1:$np did not start: the running one goes on serving its socket, which stays open"
+# The next reload, with room, starts the new config's server.
+sed -i "s|^listen: .*|listen: \"127.0.0.1:$move\"|" "$cfg"
+hup_wait "configuration reloaded"
+wait_http "http://127.0.0.1:$move/metrics" 5 || fail "the next reload did not start the new server"
+curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && fail "old port $np open after the next reload"
+url="http://127.0.0.1:$move/metrics"
+ok "a new server that fails to start: the running one serves on, its socket closed"
 
 # SIGTERM is honoured.
 kill -TERM "$AGENT_PID"
