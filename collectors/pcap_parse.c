@@ -39,8 +39,13 @@ bool pp_linktype_ok(int linktype)
 	}
 }
 
+/* The parse below is one function: every helper is inlined, so a frame
+ * walks link header -> VLAN tags -> IPv4/IPv6 -> L4 -> BTH without a call
+ * (this runs once per captured frame, next to libpcap's own read loop). */
+#define PP_INLINE static inline __attribute__((always_inline))
+
 /* UDP payload at p (n captured bytes) to port 4791: the 12-byte BTH. */
-static void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+PP_INLINE void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 {
 	/* the class is the top 3 bits: 0-5 are named, 6 and 7 are not */
 	static const enum pp_opclass cls[8] = {
@@ -58,27 +63,20 @@ static void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 
 /* Layer 4 at p (n captured bytes); proto is the IP protocol number. A header
  * cut short still classes the frame by its IP protocol. */
-static void pp_l4(uint8_t proto, const uint8_t *p, uint32_t n, bool first_frag,
-		  struct pp_pkt *out)
+PP_INLINE void pp_l4(uint8_t proto, const uint8_t *p, uint32_t n, bool first_frag,
+		     struct pp_pkt *out)
 {
-	switch (proto) {
-	case 6:
-		out->proto = PP_TCP;
-		break;
-	case 17:
+	if (proto == 17) {
 		out->proto = PP_UDP;
 		if (first_frag && n >= 8 && rd16(p + 2) == PP_ROCEV2_PORT) {
 			out->proto = PP_ROCEV2;
 			pp_bth(p + 8, n - 8, out);
 		}
-		break;
-	default:
-		out->proto = PP_OTHER;
-		break;
-	}
+	} else
+		out->proto = proto == 6 ? PP_TCP : PP_OTHER;
 }
 
-static enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+PP_INLINE enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 {
 	uint32_t ihl, tot;
 	uint16_t frag;
@@ -99,15 +97,16 @@ static enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 	memcpy(out->dst.a, p + 16, 4);
 	out->ecn_ce = (p[1] & 3) == 3;
 	frag = rd16(p + 6) & 0x1fff;
-	if (n < ihl) { /* options cut off: the protocol is still known */
+	if (n < ihl) /* options cut off: the protocol is still known */
 		pp_l4(p[9], p, 0, false, out);
-		return PP_SKIP_NONE;
-	}
-	pp_l4(p[9], p + ihl, n - ihl, frag == 0, out);
+	else
+		pp_l4(p[9], p + ihl, n - ihl, frag == 0, out);
 	return PP_SKIP_NONE;
 }
 
-static enum pp_skip pp_ipv6(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+/* IPv6 is out of line: the common frame, IPv4, keeps a short function. */
+static __attribute__((noinline)) enum pp_skip pp_ipv6(const uint8_t *p, uint32_t n,
+						      struct pp_pkt *out)
 {
 	uint8_t nh;
 	uint32_t off = 40;
@@ -165,58 +164,61 @@ cut:
 	return PP_SKIP_NONE;
 }
 
-static enum pp_skip pp_l3(uint16_t ethertype, const uint8_t *p, uint32_t n,
-			  struct pp_pkt *out)
+/* The frame behind a link header: `et` is the header's EtherType (or cooked
+ * protocol) and p the bytes after the header. A VLAN tag there is the 2-byte
+ * TCI and the next EtherType, the same behind Ethernet and behind Linux
+ * cooked v1/v2 (libpcap puts an offloaded tag back that way). */
+PP_INLINE enum pp_skip pp_l3(uint16_t et, const uint8_t *p, uint32_t n,
+			     struct pp_pkt *out)
 {
-	switch (ethertype) {
-	case 0x0800:
-		return pp_ipv4(p, n, out);
-	case 0x86dd:
-		return pp_ipv6(p, n, out);
-	default:
-		return PP_SKIP_NOT_IP;
-	}
-}
-
-/* The frame behind a link header: `et` is the header's EtherType (or
- * cooked protocol) and p the bytes after the header. A VLAN tag there is the
- * 2-byte TCI and the next EtherType, the same behind Ethernet and behind
- * Linux cooked v1/v2 (libpcap puts an offloaded tag back that way). */
-static enum pp_skip pp_tagged(uint16_t et, const uint8_t *p, uint32_t n,
-			      struct pp_pkt *out)
-{
-	uint32_t off = 0;
-
-	for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
-		if (i == PP_MAX_VLAN)
+	if (__builtin_expect(et != 0x0800, 0)) {
+		for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
+			if (i == PP_MAX_VLAN)
+				return PP_SKIP_NOT_IP;
+			if (n < 4)
+				return PP_SKIP_TRUNCATED;
+			et = rd16(p + 2);
+			p += 4;
+			n -= 4;
+		}
+		if (et == 0x86dd)
+			return pp_ipv6(p, n, out);
+		if (et != 0x0800)
 			return PP_SKIP_NOT_IP;
-		if (off + 4 > n)
-			return PP_SKIP_TRUNCATED;
-		et = rd16(p + off + 2);
-		off += 4;
 	}
-	return pp_l3(et, p + off, n - off, out);
+	return pp_ipv4(p, n, out);
 }
 
-static enum pp_skip pp_ether(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+/* The link types other than Ethernet. */
+static __attribute__((noinline)) enum pp_skip pp_link(int linktype, const uint8_t *p,
+						      uint32_t n, struct pp_pkt *out)
 {
-	if (n < 14)
+	switch (linktype) {
+	case PP_LINK_EN10MB: /* cut short: pp_parse took the rest */
 		return PP_SKIP_TRUNCATED;
-	return pp_tagged(rd16(p + 12), p + 14, n - 14, out);
-}
-
-/* Raw IP (no link header): the version nibble says which. */
-static enum pp_skip pp_raw(const uint8_t *p, uint32_t n, struct pp_pkt *out)
-{
-	if (n < 1)
-		return PP_SKIP_TRUNCATED;
-	switch (p[0] >> 4) {
-	case 4:
-		return pp_ipv4(p, n, out);
-	case 6:
-		return pp_ipv6(p, n, out);
-	default:
+	case PP_LINK_SLL: /* 16 bytes, protocol at 14 */
+		return n < 16 ? PP_SKIP_TRUNCATED
+			      : pp_l3(rd16(p + 14), p + 16, n - 16, out);
+	case PP_LINK_SLL2: /* 20 bytes, protocol first */
+		return n < 20 ? PP_SKIP_TRUNCATED : pp_l3(rd16(p), p + 20, n - 20, out);
+	case PP_LINK_NULL: /* a host-order AF_ value: 2 is IPv4 everywhere */
+		if (n < 4)
+			return PP_SKIP_TRUNCATED;
+		p += 4;
+		n -= 4;
+		/* fall through */
+	case PP_LINK_RAW:
+	case PP_LINK_DLT_RAW:
+		/* raw IP (no link header): the version nibble says which */
+		if (n < 1)
+			return PP_SKIP_TRUNCATED;
+		if (p[0] >> 4 == 4)
+			return pp_ipv4(p, n, out);
+		if (p[0] >> 4 == 6)
+			return pp_ipv6(p, n, out);
 		return PP_SKIP_NOT_IP;
+	default:
+		return PP_SKIP_LINKTYPE;
 	}
 }
 
@@ -230,29 +232,10 @@ enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32
 	/* A record whose wire length is below what was captured lies about one
 	 * of them: the bytes are there, so count them. */
 	out->bytes = len < caplen ? caplen : len;
-	switch (linktype) {
-	case PP_LINK_EN10MB:
-		s = pp_ether(data, caplen, out);
-		break;
-	case PP_LINK_RAW:
-	case PP_LINK_DLT_RAW:
-		s = pp_raw(data, caplen, out);
-		break;
-	case PP_LINK_SLL: /* 16 bytes, protocol at 14 */
-		s = caplen < 16 ? PP_SKIP_TRUNCATED
-				: pp_tagged(rd16(data + 14), data + 16, caplen - 16, out);
-		break;
-	case PP_LINK_SLL2: /* 20 bytes, protocol first */
-		s = caplen < 20 ? PP_SKIP_TRUNCATED
-				: pp_tagged(rd16(data), data + 20, caplen - 20, out);
-		break;
-	case PP_LINK_NULL: /* a host-order AF_ value: 2 is IPv4 everywhere */
-		s = caplen < 4 ? PP_SKIP_TRUNCATED : pp_raw(data + 4, caplen - 4, out);
-		break;
-	default:
-		s = PP_SKIP_LINKTYPE;
-		break;
-	}
+	if (__builtin_expect(linktype == PP_LINK_EN10MB && caplen >= 14, 1))
+		s = pp_l3(rd16(data + 12), data + 14, caplen - 14, out);
+	else
+		s = pp_link(linktype, data, caplen, out);
 	out->skip = s;
 	return s;
 }
@@ -337,6 +320,7 @@ void pp_table_free(struct pp_table *t)
 {
 	free(t->slot);
 	free(t->spare);
+	free(t->hot);
 	free(t->rank);
 	free(t->key);
 	free(t->spare_key);
@@ -347,6 +331,7 @@ void pp_table_free(struct pp_table *t)
 	t->local4 = NULL;
 	t->nlocal = t->nlocal4 = t->cap_local = t->cap_local4 = 0;
 	t->slot = t->spare = NULL;
+	t->hot = NULL;
 	t->rank = t->evict = NULL;
 	t->key = t->spare_key = NULL;
 }
@@ -364,14 +349,17 @@ int pp_table_init(struct pp_table *t, size_t top_k, size_t max_peers)
 	/* everything pp_fold needs is allocated here: folding allocates nothing */
 	t->slot = calloc(cap, sizeof(*t->slot));
 	t->spare = calloc(cap, sizeof(*t->spare));
+	t->hot = aligned_alloc(64, cap * sizeof(*t->hot));
 	t->rank = calloc(max_peers, sizeof(*t->rank));
 	t->key = calloc(cap, sizeof(*t->key));
 	t->spare_key = calloc(cap, sizeof(*t->spare_key));
 	t->evict = calloc(max_peers, sizeof(*t->evict));
-	if (!t->slot || !t->spare || !t->rank || !t->key || !t->spare_key || !t->evict) {
+	if (!t->slot || !t->spare || !t->hot || !t->rank || !t->key || !t->spare_key ||
+	    !t->evict) {
 		pp_table_free(t);
 		return -ENOMEM;
 	}
+	memset(t->hot, 0, cap * sizeof(*t->hot));
 	t->cap = cap;
 	t->max_used = max_peers;
 	t->top_k = top_k;
@@ -520,8 +508,21 @@ static inline bool pp_local(const struct pp_table *t, const struct pp_addr *a)
  * past it; pp_fold's rehash clears it. */
 #define PP_TAG_GONE 2u
 
-static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d);
 static void pp_add(struct pp_counts *to, struct pp_counts *from);
+
+/* Move slot i's 32-bit counts into its entry's pend. */
+static void pp_flush(struct pp_table *t, size_t i)
+{
+	struct pp_hot *h = &t->hot[i];
+	struct pp_counts *c = &t->slot[i].pend;
+
+	for (int pr = 0; pr < PP_NPROTO; pr++)
+		for (int d = 0; d < PP_NDIR; d++) {
+			c->f[pr][d].bytes += h->f[pr][d].bytes;
+			c->f[pr][d].pkts += h->f[pr][d].pkts;
+		}
+	memset(h, 0, sizeof(*h));
+}
 
 /* Make room in a full table: the next entry of the eviction list still
  * without series leaves; what it collected since the fold goes to "other"
@@ -535,6 +536,7 @@ static bool pp_evict_one(struct pp_table *t)
 		/* a slot emptied here may hold a newcomer since: skip it */
 		if (!p->used || p->top || p->exported || p->admitted_fold == t->folds)
 			continue;
+		pp_flush(t, (size_t)(p - t->slot));
 		pp_add(&t->other_pend, &p->pend);
 		if (t->on_drop)
 			t->on_drop(p, t->on_drop_arg);
@@ -550,8 +552,8 @@ static bool pp_evict_one(struct pp_table *t)
 
 /* pp_lookup past its cache: probe the table, add the peer when new. Out of
  * line, so that a cache hit does not pay for this path's registers. */
-static __attribute__((noinline)) struct pp_peer *pp_probe(struct pp_table *t,
-							  const struct pp_addr *a)
+static __attribute__((noinline)) size_t pp_probe(struct pp_table *t,
+						 const struct pp_addr *a)
 {
 	size_t mask = t->cap - 1, i, gone = SIZE_MAX;
 	uint64_t h;
@@ -573,8 +575,14 @@ static __attribute__((noinline)) struct pp_peer *pp_probe(struct pp_table *t,
 			bool evicted = false;
 
 			if (t->used >= t->max_used) {
-				if (!pp_evict_one(t))
-					return NULL;
+				if (!pp_evict_one(t)) {
+					/* no room until the next fold (pp_evict_one
+					 * fails from now on): the cache remembers
+					 * that this peer goes to "other" */
+					t->last_addr = *a;
+					t->last_valid = true;
+					return t->last = SIZE_MAX;
+				}
 				evicted = true;
 			}
 			if (gone != SIZE_MAX)
@@ -589,25 +597,28 @@ static __attribute__((noinline)) struct pp_peer *pp_probe(struct pp_table *t,
 			k->tag = tag;
 			t->used++;
 			t->last_addr = *a;
-			return t->last = p;
+			t->last_valid = true;
+			return t->last = i;
 		}
 		if (k->tag == tag && pp_addr_eq(&k->addr, a)) {
 			t->last_addr = *a;
-			return t->last = &t->slot[i];
+			t->last_valid = true;
+			return t->last = i;
 		}
 	}
 }
 
-/* The peer's entry, added when new; NULL when the table is full. The
+/* The peer's slot, added when new; SIZE_MAX when the table is full. The
  * previous packet's peer is compared first against the copy of its address
  * in the table (no load from the entry's address line). */
-static inline struct pp_peer *pp_lookup(struct pp_table *t, const struct pp_addr *a)
+static inline size_t pp_lookup(struct pp_table *t, const struct pp_addr *a)
 {
-	if (t->last && pp_addr_eq(&t->last_addr, a))
+	if (t->last_valid && pp_addr_eq(&t->last_addr, a))
 		return t->last;
 	return pp_probe(t, a);
 }
 
+/* One packet into 64-bit counters ("other"). */
 static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp_dir d)
 {
 	struct pp_flow *f = &c->f[p->proto][d];
@@ -619,6 +630,27 @@ static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp
 		c->cnp[d]++;
 	if (__builtin_expect(p->ecn_ce, 0))
 		c->ecn_ce[d]++;
+}
+
+/* One packet into tracked slot i: the 32-bit line, moved into the entry's
+ * pend first when a count would wrap. pkts is checked too: a hand-made
+ * pp_pkt may carry 0 bytes (a parsed one has at least its IP header). */
+static inline void pp_count_slot(struct pp_table *t, size_t i, const struct pp_pkt *p,
+				 enum pp_dir d)
+{
+	uint32_t *f = &t->hot[i].f[p->proto][d].bytes, b;
+
+	if (__builtin_expect(
+		__builtin_add_overflow(f[0], p->bytes, &b) || f[1] == UINT32_MAX, 0)) {
+		pp_flush(t, i);
+		b = p->bytes;
+	}
+	f[0] = b;
+	f[1]++;
+	if (__builtin_expect(p->has_bth && p->opcode == PP_OPCODE_CNP, 0))
+		t->slot[i].pend.cnp[d]++;
+	if (__builtin_expect(p->ecn_ce, 0))
+		t->slot[i].pend.ecn_ce[d]++;
 }
 
 /* A multicast destination (224.0.0.0/4, ff00::/8) or the limited
@@ -635,8 +667,8 @@ static bool pp_group(const struct pp_addr *a)
 enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 {
 	const struct pp_addr *peer;
-	struct pp_peer *e;
 	enum pp_dir d;
+	size_t i;
 
 	if (p->skip != PP_SKIP_NONE) {
 		t->skipped[p->skip < PP_NSKIP ? p->skip : 0]++;
@@ -657,13 +689,13 @@ enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
 		t->skipped[PP_SKIP_NOT_LOCAL]++;
 		return PP_SKIP_NOT_LOCAL;
 	}
-	e = pp_lookup(t, peer);
-	if (!e) {
+	i = pp_lookup(t, peer);
+	if (__builtin_expect(i == SIZE_MAX, 0)) {
 		t->overflow_pkts++;
 		pp_count(&t->other_pend, p, d);
 		return PP_SKIP_NONE;
 	}
-	pp_count(&e->pend, p, d);
+	pp_count_slot(t, i, p, d);
 	return PP_SKIP_NONE;
 }
 
@@ -725,7 +757,9 @@ static int pp_evict_cmp(const void *x, const void *y)
 
 /* Re-insert every used entry of a table in which some were dropped (linear
  * probing cannot just clear a slot) into the spare array, which becomes the
- * table. At fold time only: a few thousand entries at most. */
+ * table. At fold time only: a few thousand entries at most. pp_fold has
+ * moved every slot's hot counts into its pend already: the hot lines are all
+ * zero and stay with no slot. */
 static void pp_rehash(struct pp_table *t)
 {
 	size_t mask = t->cap - 1, n = 0;
@@ -761,12 +795,13 @@ void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
 	size_t n = 0, nlinger = 0, dropped = 0, nnamed = 0;
 
 	t->folds++;
-	t->last = NULL;
+	t->last_valid = false;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct pp_peer *p = &t->slot[i];
 
 		if (!p->used)
 			continue;
+		pp_flush(t, i);
 		p->score = p->score * decay + (double)pp_total_bytes(&p->pend);
 		v[n++] = p;
 	}

@@ -94,8 +94,9 @@ struct pp_counts {
 	uint64_t ecn_ce[PP_NDIR]; /* packets marked congestion experienced */
 };
 
-/* One tracked peer. `pend` collects what arrived since the last pp_fold;
- * `exp` is what the peer's own series export (only grows). */
+/* One tracked peer. `pend` (with the slot's pp_hot) collects what arrived
+ * since the last pp_fold; `exp` is what the peer's own series export (only
+ * grows). */
 struct pp_peer {
 	struct pp_addr addr;
 	bool used;
@@ -113,6 +114,17 @@ struct pp_peer {
 	double score;		/* decayed bytes, the ranking key */
 	struct pp_counts pend, exp;
 	void *user; /* the collector's series ids; moved with the entry */
+};
+
+/* What packets add to one tracked peer until the next fold, by protocol and
+ * direction: 32-bit counts in one cache line per slot (hot[i] beside
+ * slot[i]), so that a packet, or the first of a train, touches one line of
+ * counters; a count that would pass 32 bits first moves the line into the
+ * entry's 64-bit `pend` (pp_fold and an eviction take both). */
+struct pp_hot {
+	struct {
+		uint32_t bytes, pkts;
+	} f[PP_NPROTO][PP_NDIR];
 };
 
 struct pp_key {
@@ -135,6 +147,7 @@ struct pp_table {
 	 * touch the large slot only for the counters of a match */
 	struct pp_key *key, *spare_key;
 	struct pp_peer *spare; /* same size: pp_fold rehashes into it */
+	struct pp_hot *hot;    /* per slot, 64-byte aligned; zero after a fold */
 	struct pp_peer **rank; /* max_used entries: pp_fold's ranking */
 	/* entries without series, lowest score first (tombstones last):
 	 * when the table is full a new peer takes the place of the next one
@@ -149,9 +162,13 @@ struct pp_table {
 	struct pp_counts other_pend;
 	uint64_t skipped[PP_NSKIP];
 	uint64_t folds;
-	uint64_t overflow_pkts;	  /* packets of new peers while the table was full */
-	struct pp_peer *last;	  /* lookup cache: the previous packet's peer */
-	struct pp_addr last_addr; /* its address (valid while last is set) */
+	uint64_t overflow_pkts; /* packets of new peers while the table was full */
+	/* lookup cache: the previous lookup's address and its slot, SIZE_MAX
+	 * when it went to "other" (a full table stays full until the next
+	 * fold) */
+	bool last_valid;
+	size_t last;
+	struct pp_addr last_addr;
 	void (*on_drop)(struct pp_peer *p, void *arg); /* entry leaves the table */
 	void *on_drop_arg;
 };

@@ -475,6 +475,47 @@ static void count_drop(struct pp_peer *p, void *arg)
 	drops++;
 }
 
+/* A slot counts in 32 bits between folds (collectors/pcap_parse.h, struct
+ * pp_hot) and moves them to 64 bits before one would wrap; a train of a peer
+ * with no room goes to "other" packet after packet (the lookup cache
+ * remembers it), and after the next fold the same peer gets its place. */
+START_TEST(counts_past_32_bits_and_trains_without_room)
+{
+	struct pp_table t;
+	struct pp_addr me;
+	char peer[32];
+
+	ck_assert_int_eq(pp_table_init(&t, 2, 4), 0);
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&t, &me);
+	feed(&t, "10.0.1.2", 0xf0000000u, 3);
+	pp_fold(&t, 1.0, 1);
+	ck_assert_uint_eq(tx(&peer_of(&t, "10.0.1.2")->exp), 3 * 0xf0000000ull);
+	ck_assert_uint_eq(peer_of(&t, "10.0.1.2")->exp.f[PP_UDP][PP_TX].pkts, 3);
+	for (int i = 0; i < 3; i++) {
+		snprintf(peer, sizeof(peer), "10.0.1.%d", i + 3);
+		feed(&t, peer, 10, 1);
+	}
+	/* full: a train of a fifth peer, a tracked peer, the fifth again */
+	feed(&t, "10.0.2.9", 7, 5);
+	feed(&t, "10.0.1.3", 10, 1);
+	feed(&t, "10.0.2.9", 7, 2);
+	ck_assert_uint_eq(t.overflow_pkts, 7);
+	ck_assert_ptr_null(peer_of(&t, "10.0.2.9"));
+	pp_fold(&t, 1.0, 1);
+	ck_assert_uint_eq(tx(&t.other.exp), 7 * 7 + 10 + 10); /* 10.0.1.4, .5 */
+	/* room again: it takes the place of an entry without series */
+	feed(&t, "10.0.2.9", 7, 3);
+	ck_assert_uint_eq(t.overflow_pkts, 7);
+	ck_assert_uint_eq(t.evictions, 1);
+	pp_fold(&t, 1.0, 1);
+	ck_assert_uint_eq(tx(&t.other.exp) + tx(&peer_of(&t, "10.0.1.2")->exp) +
+			      tx(&peer_of(&t, "10.0.1.3")->exp),
+			  3 * 0xf0000000ull + 10 + 10 + 10 + 10 + 7 * 7 + 3 * 7);
+	pp_table_free(&t);
+}
+END_TEST
+
 START_TEST(table_full_goes_to_other_and_idle_peers_leave)
 {
 	struct pp_table t;
@@ -1131,6 +1172,7 @@ int main(void)
 	tcase_add_test(tt, top_k_folds_the_rest);
 	tcase_add_test(tt, leaving_the_top_k_is_monotonic);
 	tcase_add_test(tt, table_full_goes_to_other_and_idle_peers_leave);
+	tcase_add_test(tt, counts_past_32_bits_and_trains_without_room);
 	tcase_add_test(tt, retired_peer_returns_and_continues);
 	tcase_add_test(tt, full_table_evicts_the_lowest_entry_without_series);
 	tcase_add_test(tt, many_local_addresses);
