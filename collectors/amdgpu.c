@@ -1606,9 +1606,13 @@ static void amdgpu_attribute(struct am_ctx *ctx, struct amdgpu_state *st,
 				    .power_w = d->att_power_w,
 				    .devnum = d->devnum,
 				    .bus_id = d->pci,
-				    .have_index = true,
-				    .index = (unsigned)d->card};
+				    .have_index = true};
 	ssize_t n;
+
+	/* Slurm's GRES index: the card's ordinal among the amdgpu cards by
+	 * PCI address, not its DRM number (card0 may be a BMC's VGA) */
+	for (int k = 0; k < st->ndevs; k++)
+		dev.index += strcmp(st->devs[k].pci, d->pci) < 0;
 
 	(void)ctx;
 	if (!am_attrib_enabled(st->att))

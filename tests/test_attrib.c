@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -828,7 +829,15 @@ static const struct {
     /* indexes of CUDA_VISIBLE_DEVICES are not the host's: UUIDs only */
     {ENV("SLURM_JOB_ID=10\0CUDA_VISIBLE_DEVICES=1,GPU-aa,MIG-bb\0"
 	 "ROCR_VISIBLE_DEVICES=GPU-5f0e7c,0\0"),
-     0, "10", AM_ALLOC_BY_UUID, "GPU-aa MIG-bb GPU-5f0e7c"},
+     0, "10", AM_ALLOC_BY_UUID, "GPU-aa MIG-bb 00000000005f0e7c"},
+    /* ROCR's GPU-<hex> is amdgpu's uuid label, the bare unique_id (16
+     * lower-case hex digits); not hex, or too long: nothing */
+    {ENV("SLURM_JOB_ID=15\0ROCR_VISIBLE_DEVICES=GPU-C1B4C44A1E0B4C93,GPU-xyz,"
+	 "GPU-11112222333344445\0"),
+     0, "15", AM_ALLOC_BY_UUID, "c1b4c44a1e0b4c93"},
+    /* the job id ends the buffer (no NUL after it): read within it */
+    {ENV("A=1\0SLURM_JOB_ID=123"), 0, "123", AM_ALLOC_BY_INDEX, ""},
+    {ENV("A=1\0SLURM_JOB_ID=12a"), -ENOENT, "", AM_ALLOC_BY_INDEX, ""},
     {ENV("SLURM_JOB_ID=11\0CUDA_VISIBLE_DEVICES=0,1\0"), 0, "11", AM_ALLOC_BY_INDEX, ""},
     /* no job id, or one that is not a number: not Slurm's */
     {ENV("SLURM_JOB_GPUS=0\0"), -ENOENT, "", AM_ALLOC_BY_INDEX, ""},
@@ -844,11 +853,15 @@ START_TEST(t_slurm_env_table)
 {
 	struct am_alloc a;
 	char job[32] = "", ids[256] = "";
+	/* an exact-size heap copy: a read past the end is ASan's */
+	char *env = malloc(env_rows[_i].n);
 
+	ck_assert_ptr_nonnull(env);
+	memcpy(env, env_rows[_i].env, env_rows[_i].n);
 	memset(&a, 0, sizeof(a));
-	ck_assert_int_eq(
-	    am_slurm_env_parse(env_rows[_i].env, env_rows[_i].n, job, sizeof(job), &a),
-	    env_rows[_i].rc);
+	ck_assert_int_eq(am_slurm_env_parse(env, env_rows[_i].n, job, sizeof(job), &a),
+			 env_rows[_i].rc);
+	free(env);
 	if (env_rows[_i].rc < 0)
 		return;
 	ck_assert_str_eq(job, env_rows[_i].job);
@@ -912,6 +925,78 @@ START_TEST(t_slurm_env_scan)
 	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "4545"));
 	am_env_cache_free(&c);
 	free(v);
+}
+END_TEST
+
+/* A process tree of pids under root: pid's cgroup text and environ
+ * (n bytes, NULs in it), with the stat and status of fixture pid 1015. */
+static void put_proc(const char *root, const char *pid, const char *cgroup,
+		     const char *env, size_t n)
+{
+	char path[512], cmd[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, pid);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cp '%s/fixtures/procfs/node/1015/stat' "
+		 "'%s/fixtures/procfs/node/1015/status' '%s/'",
+		 TEST_SRCDIR, TEST_SRCDIR, path);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/%s/cgroup", root, pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(cgroup, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s/environ", root, pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(env, 1, n, f), n);
+	fclose(f);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The cgroup (slurmstepd's) says the job; an environ whose SLURM_JOB_ID is
+ * another job claims nothing, and is said (its cgroup job named). */
+START_TEST(t_slurm_env_cgroup_wins)
+{
+	char *root = fixture_tmpdir("attrib_env");
+	struct am_env_cache c = {0};
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	size_t n = 0, cap = 0;
+	char refused[256];
+
+	put_proc(root, "3001",
+		 "0::/system.slice/slurmstepd.scope/job_5000/step_0/user/task_0\n",
+		 ENV("SLURM_JOB_ID=5001\0SLURM_JOB_GPUS=0\0"));
+	put_proc(root, "3002",
+		 "0::/system.slice/slurmstepd.scope/job_5002/step_0/user/task_0\n",
+		 ENV("SLURM_JOB_ID=5002\0SLURM_JOB_GPUS=1\0"));
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "5001"));
+	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "5000"));
+	a = find_held(v, n, AM_JOB_SLURM, "5002");
+	ck_assert(a && a->nrefs == 1 && find_ref(a, AM_ALLOC_BY_INDEX, "1"));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(c.mismatch_job, "5000");
+	ck_assert_ptr_nonnull(strstr(c.mismatch, "3001/environ says SLURM_JOB_ID=5001"));
+	/* read once per process: the next scan says nothing again */
+	n = 0;
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_str_eq(c.mismatch, "");
+	ck_assert_uint_eq(n, 1);
+	am_env_cache_free(&c);
+	free(v);
+	rm_rf(root);
+	free(root);
 }
 END_TEST
 
@@ -1015,8 +1100,8 @@ START_TEST(t_podres_decode)
 	uint8_t *msg = podres_msg(&len);
 
 	ck_assert_int_eq(am_pod_names_scan(PODS_DIR, &names, &nn, &ncap), 0);
-	ck_assert_int_eq(am_podres_decode(msg, len, names, nn, &v, &n, &cap, &unjoined),
-			 0);
+	ck_assert_int_eq(
+	    am_podres_decode(msg, len, names, nn, &v, &n, &cap, &unjoined, NULL), 0);
 	/* the pod with devices only; the one without a log directory counted */
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(unjoined, 1);
@@ -1030,14 +1115,254 @@ START_TEST(t_podres_decode)
 	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "3"));
 	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "5"));
 	/* a message cut short, and garbage */
-	ck_assert_int_eq(am_podres_decode(msg, len - 3, names, nn, &v, &n, &cap, NULL),
-			 -EINVAL);
+	ck_assert_int_eq(
+	    am_podres_decode(msg, len - 3, names, nn, &v, &n, &cap, NULL, NULL), -EINVAL);
 	msg[0] = 0xff;
-	ck_assert_int_eq(am_podres_decode(msg, len, names, nn, &v, &n, &cap, NULL),
+	ck_assert_int_eq(am_podres_decode(msg, len, names, nn, &v, &n, &cap, NULL, NULL),
 			 -EINVAL);
 	free(msg);
 	free(names);
 	free(v);
+}
+END_TEST
+
+/* train-0 of team-a re-created: two log directories (an old UID's left
+ * behind), a file and a dangling link of the same shape. The one with a
+ * live pod cgroup is the pod; with neither live, the pod is left out and
+ * counted ambiguous. */
+#define OLD_UID "aaaaaaaa-0000-4000-8000-000000000001"
+#define NEW_UID "bbbbbbbb-0000-4000-8000-000000000002"
+START_TEST(t_podres_recreated)
+{
+	char *pods = fixture_tmpdir("attrib_pods"), *cg = fixture_tmpdir("attrib_cg");
+	char path[600];
+	struct am_pod_name *names = NULL;
+	struct am_alloc *v = NULL;
+	size_t nn = 0, ncap = 0, n = 0, cap = 0, len, unjoined, ambiguous;
+	uint8_t *msg = podres_msg(&len);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/team-a_train-0_" OLD_UID, pods);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/team-a_train-0_" NEW_UID, pods);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path),
+		 "%s/team-a_train-0_cccccccc-0000-4000-8000-000000000003", pods);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	snprintf(path, sizeof(path),
+		 "%s/team-a_train-0_dddddddd-0000-4000-8000-000000000004", pods);
+	ck_assert_int_eq(symlink("/nonexistent", path), 0);
+	ck_assert_int_eq(am_pod_names_scan(pods, &names, &nn, &ncap), 0);
+	ck_assert_uint_eq(nn, 2); /* directories only */
+	/* the new UID's pod cgroup (systemd driver, v2) */
+	snprintf(path, sizeof(path), "%s/kubepods.slice", cg);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-besteffort.slice", cg);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path),
+		 "%s/kubepods.slice/kubepods-besteffort.slice/"
+		 "kubepods-besteffort-podbbbbbbbb_0000_4000_8000_000000000002.slice",
+		 cg);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	am_pod_names_live(cg, names, nn);
+	ck_assert_int_eq(
+	    am_podres_decode(msg, len, names, nn, &v, &n, &cap, &unjoined, &ambiguous),
+	    0);
+	ck_assert_uint_eq(ambiguous, 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_nonnull(find_held(v, n, AM_JOB_K8S, NEW_UID));
+	/* no live cgroup for either: neither is taken */
+	ck_assert_int_eq(rmdir(path), 0);
+	am_pod_names_live(cg, names, nn);
+	n = 0;
+	ck_assert_int_eq(
+	    am_podres_decode(msg, len, names, nn, &v, &n, &cap, &unjoined, &ambiguous),
+	    0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(ambiguous, 1);
+	ck_assert_uint_eq(unjoined, 1); /* gone-1, as before */
+	free(msg);
+	free(names);
+	free(v);
+	rm_rf(pods);
+	rm_rf(cg);
+	free(pods);
+	free(cg);
+}
+END_TEST
+
+/* NVIDIA's plugin with deviceIDStrategy=index names GPUs by NVML index:
+ * ids of digits only are indexes, others uuids. */
+START_TEST(t_podres_index_ids)
+{
+	char *ids[] = {"1", "GPU-a110c000-0000-4000-8000-000000000000", "2::1"};
+	V1__ContainerDevices d = V1__CONTAINER_DEVICES__INIT, *cd[] = {&d};
+	V1__ContainerResources c = V1__CONTAINER_RESOURCES__INIT, *pc[] = {&c};
+	V1__PodResources p = V1__POD_RESOURCES__INIT, *pods[] = {&p};
+	V1__ListPodResourcesResponse r = V1__LIST_POD_RESOURCES_RESPONSE__INIT;
+	struct am_pod_name *names = NULL;
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	size_t nn = 0, ncap = 0, n = 0, cap = 0, len;
+	uint8_t *buf;
+
+	pr_devs(&d, "nvidia.com/gpu", ids, 3);
+	pr_ctr(&c, "trainer", cd, 1);
+	p.name = "train-0";
+	p.namespace_ = "team-a";
+	p.n_containers = 1;
+	p.containers = pc;
+	r.n_pod_resources = 1;
+	r.pod_resources = pods;
+	len = v1__list_pod_resources_response__get_packed_size(&r);
+	ck_assert_ptr_nonnull(buf = malloc(len));
+	v1__list_pod_resources_response__pack(&r, buf);
+	ck_assert_int_eq(am_pod_names_scan(PODS_DIR, &names, &nn, &ncap), 0);
+	ck_assert_int_eq(am_podres_decode(buf, len, names, nn, &v, &n, &cap, NULL, NULL),
+			 0);
+	a = find_held(v, n, AM_JOB_K8S, POD1);
+	ck_assert(a && a->nrefs == 3);
+	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "1"));
+	ck_assert_ptr_nonnull(find_ref(a, AM_ALLOC_BY_INDEX, "2"));
+	ck_assert_ptr_nonnull(
+	    find_ref(a, AM_ALLOC_BY_UUID, "GPU-a110c000-0000-4000-8000-000000000000"));
+	free(buf);
+	free(names);
+	free(v);
+}
+END_TEST
+
+/* grpc-status strictly a number; a unary answer exactly one uncompressed
+ * message. */
+START_TEST(t_grpc_frames)
+{
+	static const uint8_t one[] = {0, 0, 0, 0, 2, 0x0a, 0x00};
+	static const uint8_t two[] = {0, 0, 0, 0, 2, 0x0a, 0x00, 0, 0, 0, 0, 0};
+	static const uint8_t junk[] = {0, 0, 0, 0, 2, 0x0a, 0x00, 'x'};
+	static const uint8_t zipped[] = {1, 0, 0, 0, 2, 0x0a, 0x00};
+	static const uint8_t cut[] = {0, 0, 0, 0, 3, 0x0a, 0x00};
+	char err[128];
+	size_t len = 99;
+
+	ck_assert_int_eq(am_grpc_status_parse(" 0\r\n", 4), 0);
+	ck_assert_int_eq(am_grpc_status_parse("14", 2), 14);
+	ck_assert_int_eq(am_grpc_status_parse(" abc\r\n", 6), -EINVAL);
+	ck_assert_int_eq(am_grpc_status_parse("0x", 2), -EINVAL);
+	ck_assert_int_eq(am_grpc_status_parse("", 0), -EINVAL);
+	ck_assert_int_eq(am_grpc_status_parse(" \r\n", 3), -EINVAL);
+	ck_assert_int_eq(am_grpc_status_parse("99999", 5), -EINVAL);
+	ck_assert_int_eq(am_grpc_unframe(one, sizeof(one), &len, err, sizeof(err)), 0);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(am_grpc_unframe(two, sizeof(two), &len, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "after the message"));
+	ck_assert_int_eq(am_grpc_unframe(junk, sizeof(junk), &len, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(am_grpc_unframe(zipped, sizeof(zipped), &len, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "compressed"));
+	ck_assert_int_eq(am_grpc_unframe(cut, sizeof(cut), &len, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(am_grpc_unframe(one, 4, &len, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+/* A List answer over the limits is refused whole. */
+START_TEST(t_podres_too_many)
+{
+	V1__PodResources p = V1__POD_RESOURCES__INIT, **pods;
+	V1__ListPodResourcesResponse r = V1__LIST_POD_RESOURCES_RESPONSE__INIT;
+	struct am_alloc *v = NULL;
+	size_t n = 0, cap = 0, len;
+	uint8_t *buf;
+
+	pods = calloc(2049, sizeof(*pods));
+	ck_assert_ptr_nonnull(pods);
+	p.name = "x";
+	p.namespace_ = "y";
+	for (int i = 0; i < 2049; i++)
+		pods[i] = &p;
+	r.n_pod_resources = 2049;
+	r.pod_resources = pods;
+	len = v1__list_pod_resources_response__get_packed_size(&r);
+	ck_assert_ptr_nonnull(buf = malloc(len));
+	v1__list_pod_resources_response__pack(&r, buf);
+	ck_assert_int_eq(am_podres_decode(buf, len, NULL, 0, &v, &n, &cap, NULL, NULL),
+			 -EFBIG);
+	r.n_pod_resources = 2048;
+	len = v1__list_pod_resources_response__get_packed_size(&r);
+	v1__list_pod_resources_response__pack(&r, buf);
+	ck_assert_int_eq(am_podres_decode(buf, len, NULL, 0, &v, &n, &cap, NULL, NULL),
+			 0);
+	free(buf);
+	free(pods);
+	free(v);
+}
+END_TEST
+
+/* The kubelet's answers for t_podres_keep_one: good, then failing. */
+static int keep_calls;
+static int keep_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *len,
+		     char *err, size_t errcap)
+{
+	(void)socket;
+	(void)timeout_ms;
+	if (keep_calls++ == 0) {
+		*msg = podres_msg(len);
+		return 0;
+	}
+	snprintf(err, errcap, "gRPC status 14: test");
+	return -EIO;
+}
+
+/* One failed List keeps the last good answer's allocations (no churn);
+ * the second drops them. */
+START_TEST(t_podres_keep_one)
+{
+	struct am_ctx *ctx = fake_am_new("nvml", TEST_SRCDIR "/fixtures/procfs");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct am_attrib_dev d0 = {"nvidia0", "GPU-a110c000-0000-4000-8000-000000000000",
+				   0, 0, NAN};
+	const struct fake_series *s;
+	const struct am_config *cfg;
+	char yaml[256], err[256];
+	struct am_attrib *a;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	const char *want = "job=\"" POD1 "\"";
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/attrib_keep_%d.sock",
+		 (int)getpid());
+	unlink(sa.sun_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	snprintf(yaml, sizeof(yaml), "{pod_resources: %s, pod_logs: %s}", sa.sun_path,
+		 PODS_DIR);
+	cfg = fake_am_config(ctx, &amdgpu_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	am_attrib_configure(a, cfg);
+	keep_calls = 0;
+	am_attrib_set_podres_list(a, keep_list);
+	ck_assert_int_eq(am_attrib_update(a, &d0, NULL, 0), 0);
+	s = fake_am_match(ctx, "accel_job_allocated", want);
+	ck_assert(s && !s->retired && s->last == 1);
+	fake_am_advance(ctx, S(31));
+	ck_assert_int_eq(am_attrib_update(a, &d0, NULL, 0), 0);
+	ck_assert_int_eq(keep_calls, 2);
+	s = fake_am_match(ctx, "accel_job_allocated", want);
+	ck_assert_msg(s && !s->retired, "one failed List dropped the pod's allocation");
+	fake_am_advance(ctx, S(31));
+	ck_assert_int_eq(am_attrib_update(a, &d0, NULL, 0), 0);
+	ck_assert_int_eq(keep_calls, 3);
+	s = fake_am_match(ctx, "accel_job_allocated", want);
+	ck_assert(s && s->retired);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "kubelet pod-resources"), 1);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+	close(fd);
+	unlink(sa.sun_path);
 }
 END_TEST
 
@@ -1386,6 +1711,40 @@ START_TEST(t_amdgpu_allocated)
 }
 END_TEST
 
+/* card0 a non-amdgpu device (here the fixture's i915, as a BMC's VGA
+ * would be) and the AMD GPU card1: its Slurm GRES index is 0, its ordinal
+ * among the amdgpu cards, not its DRM number. Job 4242's environ holds
+ * GRES index 0, 4545's index 1. */
+START_TEST(t_amdgpu_gres_index)
+{
+	char tmp[] = "/tmp/attrib_amdidx_XXXXXX", cmd[1024];
+	struct am_ctx *ctx;
+	void *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/' && chmod -R u+w '%s' && "
+	    "cd '%s/class/drm' && mv card0 cardX && mv card1 card0 && mv cardX card1",
+	    TEST_SRCDIR, tmp, tmp, tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ctx = fake_am_new("amdgpu", tmp);
+	st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
+			  "{pcie_interval: 0s}");
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	ck_assert_ptr_nonnull(
+	    fake_am_match(ctx, "accel_job_allocated", "job=\"4242\",kind=\"slurm\""));
+	ck_assert_ptr_null(
+	    fake_am_match(ctx, "accel_job_allocated", "job=\"4545\",kind=\"slurm\""));
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(t_amdgpu_drm_refused)
 {
 	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
@@ -1473,6 +1832,12 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_slurm_env_scan);
 	tcase_add_test(x, t_pod_names);
 	tcase_add_test(x, t_podres_decode);
+	tcase_add_test(x, t_podres_recreated);
+	tcase_add_test(x, t_grpc_frames);
+	tcase_add_test(x, t_podres_index_ids);
+	tcase_add_test(x, t_podres_too_many);
+	tcase_add_test(x, t_podres_keep_one);
+	tcase_add_test(x, t_slurm_env_cgroup_wins);
 	tcase_add_test(x, t_alloc_holds);
 	tcase_add_test(x, t_split_env_allocated);
 	tcase_add_test(x, t_split_env_refused);
@@ -1480,6 +1845,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_amdgpu_drm_split);
 	tcase_add_test(x, t_amdgpu_drm_refused);
 	tcase_add_test(x, t_amdgpu_allocated);
+	tcase_add_test(x, t_amdgpu_gres_index);
 	tcase_add_test(x, t_amdgpu_attribution_off);
 	tcase_set_timeout(x, 30);
 	suite_add_tcase(s, x);

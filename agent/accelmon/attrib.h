@@ -11,6 +11,7 @@
 #ifndef ACCELMON_ATTRIB_H
 #define ACCELMON_ATTRIB_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -189,50 +190,78 @@ struct am_pod_name {
 	char uid[64];
 	char ns[64];
 	char name[254];
+	bool live; /* its UID has a cgroup (am_pod_names_live) */
 };
 /* Reads dir into *v (capacity *cap, reused); *n gets the count. 0, or
  * -errno of opendir (-ENOENT: no pods, or no kubelet) or -ENOMEM. Names
- * that do not have the shape are skipped. */
+ * that do not have the shape, and entries that are not directories
+ * (files, symbolic links), are skipped. */
 int am_pod_names_scan(const char *dir, struct am_pod_name **v, size_t *n, size_t *cap);
+/* Marks live the names whose UID has a pod cgroup (kubepods...pod<uid>)
+ * under cgroot (sysfs/fs/cgroup: v2, or any v1 controller in it). */
+void am_pod_names_live(const char *cgroot, struct am_pod_name *v, size_t n);
 const struct am_pod_name *am_pod_name_by_uid(const struct am_pod_name *v, size_t n,
 					     const char *uid);
 
 /* The kubelet's pod-resources API (v1): one List call over the unix socket
  * (gRPC over HTTP/2, libcurl), at most timeout_ms. On success *msg (malloc,
  * the caller frees) holds the ListPodResourcesResponse message and 0 is
- * returned; else a negative errno and err says what failed (one line). */
+ * returned; else a negative errno and err says what failed (one line):
+ * also for a grpc-status that is not a number, an answer with anything
+ * but exactly one uncompressed message (am_grpc_unframe). */
 int am_podres_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *len,
 		   char *err, size_t errcap);
+typedef int am_podres_list_fn(const char *socket, long timeout_ms, uint8_t **msg,
+			      size_t *len, char *err, size_t errcap);
+/* A grpc-status value (v[0..n), blanks and CRLF around it): its code, or
+ * -EINVAL unless it is all digits. */
+int am_grpc_status_parse(const char *v, size_t n);
+/* The one message of a unary gRPC answer body b[0..n): 0 and *len its
+ * length (it starts at b + 5); -EINVAL (err says why) for a body shorter
+ * than its frame, a compressed flag, or bytes after the message. */
+int am_grpc_unframe(const uint8_t *b, size_t n, size_t *len, char *err, size_t errcap);
 /* The pods of a ListPodResourcesResponse (msg[0..len)) that hold devices,
  * as Kubernetes jobs (job = the pod UID, found in names by namespace and
  * name) appended to v[0..*n): nvidia.com/... ids are uuids ("::<replica>"
  * of shared GPUs dropped), amd.com/... ids PCI addresses, huawei.com/Ascend...
  * ids ("Ascend910-3") the trailing index, other resources' ids uuids.
+ * nvidia.com ids all digits (deviceIDStrategy=index) are indexes.
  * *unjoined (may be NULL) gets the count of pods holding devices whose UID
- * is not in names (left out). 0, -EINVAL for a message that does not
- * parse, -ENOMEM. */
+ * is not in names (left out); *ambiguous (may be NULL) of those with more
+ * than one directory (a pod re-created under the same name) where the
+ * live cgroups do not tell which UID (left out too). 0, -EINVAL for a
+ * message that does not parse, -EFBIG for one over 1 MiB or with more
+ * than 2048 pods or 16384 device entries (nothing of it taken), -ENOMEM. */
 int am_podres_decode(const uint8_t *msg, size_t len, const struct am_pod_name *names,
 		     size_t nnames, struct am_alloc **v, size_t *n, size_t *cap,
-		     size_t *unjoined);
+		     size_t *unjoined, size_t *ambiguous);
 
 /* Slurm's job environment: SLURM_JOB_ID and the job's GPUs from the NUL
  * separated text of /proc/<pid>/environ (n bytes): SLURM_JOB_GPUS, else
  * SLURM_STEP_GPUS (GRES indexes on the node: AM_ALLOC_BY_INDEX), else the
  * UUID entries of CUDA_VISIBLE_DEVICES and ROCR_VISIBLE_DEVICES (their
- * plain indexes are not the host's: see collectors/attribution.md). job
- * gets the id. 0; -ENOENT without SLURM_JOB_ID. */
+ * plain indexes are not the host's: see collectors/attribution.md;
+ * ROCR's "GPU-<hex>" as the bare hex, amdgpu's uuid label). job gets the
+ * environ's SLURM_JOB_ID, which the caller must check against the
+ * cgroup's job. 0; -ENOENT without SLURM_JOB_ID (or one not a number). */
 int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
 		       struct am_alloc *out);
 
 /* Every process under procfs in a Slurm job (by its cgroup), its environ
- * read once per process start (cached in *c), as allocations appended to
- * v[0..*n). *refused (may be NULL) gets the first environ the agent may not
- * read (CAP_SYS_PTRACE or the same uid needed), "" when none. 0 or
- * -ENOMEM. */
+ * read once per process start (pid and start time: an exec keeps both, so
+ * an environ replaced by exec is not read again; cached in *c), as
+ * allocations appended to v[0..*n). The job is always the cgroup's: an
+ * environ whose SLURM_JOB_ID is another job is refused, and c->mismatch
+ * says the first such environ read in this scan (c->mismatch_job its
+ * cgroup job; both "" when none). *refused (may be NULL) gets the first
+ * environ the agent may not read (another user's: CAP_SYS_PTRACE and
+ * CAP_DAC_READ_SEARCH needed), "" when none. 0 or -ENOMEM. */
 struct am_env_cache {
 	struct am_env_proc *p;
 	size_t n, cap;
 	unsigned gen;
+	char mismatch[PATH_MAX + 2 * AM_JOB_ID_MAX + 64];
+	char mismatch_job[AM_JOB_ID_MAX];
 };
 int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_alloc **v,
 		      size_t *n, size_t *cap, char *refused, size_t refcap);
@@ -262,6 +291,9 @@ void am_attrib_free(struct am_attrib *a);
 	 "the kubelet's pod log directory, UID to namespace and pod (default "     \
 	 "/var/log/pods)"}
 void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg);
+/* The List call a uses (NULL: am_podres_list): for tests, which answer
+ * without a kubelet. */
+void am_attrib_set_podres_list(struct am_attrib *a, am_podres_list_fn *fn);
 
 /* One process on a device this poll. weight: its use of the device in the
  * interval in any unit shared by the device's processes (engine ns, a

@@ -88,13 +88,19 @@ struct am_attrib {
 	bool al_scanned;
 	/* the kubelet: socket ("" off), pod log directory, its pod names */
 	char podres[PATH_MAX], pod_logs[PATH_MAX];
-	bool podres_failing, unjoined_said;
+	bool podres_failing, unjoined_said, ambiguous_said;
+	/* its last good answer's allocations, kept for one failed scan */
+	struct am_alloc *pr_al;
+	size_t pr_n, pr_cap;
+	unsigned pr_fails;
+	am_podres_list_fn *list; /* am_podres_list; tests put theirs */
 	struct am_pod_name *pods;
 	size_t npods, podcap;
 	int64_t pods_read_ns;
 	/* Slurm's job environments */
 	struct am_env_cache envc;
 	bool env_refused_said;
+	char env_mismatch_said[AM_JOB_ID_MAX];
 	struct att_dev *devs;
 	size_t ndev, devcap;
 	struct att_pid *pids;
@@ -140,6 +146,7 @@ struct am_attrib *am_attrib_new(struct am_ctx *ctx, unsigned max_jobs)
 	snprintf(a->podres, sizeof(a->podres), "%s", ATT_PODRES_SOCKET);
 	snprintf(a->pod_logs, sizeof(a->pod_logs), "%s", ATT_POD_LOGS);
 	a->pods_read_ns = INT64_MIN;
+	a->list = am_podres_list;
 	a->f_busy = am_std_family(ctx, AM_STD_JOB_BUSY_SECONDS, &busy);
 	a->f_mem = am_std_family(ctx, AM_STD_JOB_MEMORY_USED, NULL);
 	a->f_energy = am_std_family(ctx, AM_STD_JOB_ENERGY, &energy);
@@ -163,6 +170,7 @@ void am_attrib_free(struct am_attrib *a)
 	free(a->devs);
 	free(a->pids);
 	free(a->al);
+	free(a->pr_al);
 	free(a->pods);
 	am_env_cache_free(&a->envc);
 	free(a);
@@ -176,6 +184,12 @@ void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg)
 		 am_cfg_string(cfg, "pod_resources", ATT_PODRES_SOCKET));
 	snprintf(a->pod_logs, sizeof(a->pod_logs), "%s",
 		 am_cfg_string(cfg, "pod_logs", ATT_POD_LOGS));
+}
+
+void am_attrib_set_podres_list(struct am_attrib *a, am_podres_list_fn *fn)
+{
+	if (a)
+		a->list = fn ? fn : am_podres_list;
 }
 
 bool am_attrib_enabled(const struct am_attrib *a)
@@ -461,15 +475,32 @@ static void att_read_pods(struct am_attrib *a, int64_t now)
 		       strerror(-rc));
 }
 
+/* The kubelet's last good allocations appended to a->al. */
+static int att_podres_add(struct am_attrib *a)
+{
+	for (size_t i = 0; i < a->pr_n; i++) {
+		struct am_alloc *al =
+		    am_alloc_add(&a->al, &a->nal, &a->alcap, &a->pr_al[i].wl);
+
+		if (!al)
+			return -ENOMEM;
+		for (unsigned k = 0; k < a->pr_al[i].nrefs; k++)
+			am_alloc_add_ref(al, a->pr_al[i].refs[k].by,
+					 a->pr_al[i].refs[k].id);
+	}
+	return 0;
+}
+
 /* The kubelet's pod-resources answer into a->al, while its socket
- * exists. A failure is said once; its allocations are gone until it
- * answers again. */
+ * exists. A failure is said once; the last good answer's allocations
+ * stand for that one scan (so a hiccup does not flip the series), then
+ * they are gone until it answers again. */
 static int att_podres(struct am_attrib *a)
 {
 	char err[256];
 	struct stat st;
 	uint8_t *msg;
-	size_t len, unjoined = 0;
+	size_t len, unjoined = 0, ambiguous = 0;
 	int rc;
 
 	if (!a->podres[0] || stat(a->podres, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -480,33 +511,49 @@ static int att_podres(struct am_attrib *a)
 			    "is back",
 			    a->podres);
 		a->podres_failing = false;
+		a->pr_n = 0;
+		a->pr_fails = 0;
 		return 0;
 	}
-	rc = am_podres_list(a->podres, ATT_PODRES_TIMEOUT_MS, &msg, &len, err,
-			    sizeof(err));
+	rc = a->list(a->podres, ATT_PODRES_TIMEOUT_MS, &msg, &len, err, sizeof(err));
 	if (rc == 0) {
-		rc = am_podres_decode(msg, len, a->pods, a->npods, &a->al, &a->nal,
-				      &a->alcap, &unjoined);
+		char cg[PATH_MAX];
+
+		/* a pod re-created under its name leaves the old UID's
+		 * directory a while: the live cgroups tell which is which */
+		snprintf(cg, sizeof(cg), "%s/fs/cgroup", am_sysfs(a->ctx));
+		am_pod_names_live(cg, a->pods, a->npods);
+		a->pr_n = 0;
+		rc = am_podres_decode(msg, len, a->pods, a->npods, &a->pr_al, &a->pr_n,
+				      &a->pr_cap, &unjoined, &ambiguous);
 		free(msg);
 		if (rc == -ENOMEM)
 			return rc;
-		if (rc < 0)
+		if (rc == -EFBIG)
+			snprintf(err, sizeof(err), "the answer is larger than accepted");
+		else if (rc < 0)
 			snprintf(err, sizeof(err), "the answer does not parse");
+		if (rc < 0)
+			a->pr_n = 0; /* a partial decode is not kept */
 	}
 	if (rc < 0) {
 		am_read_error(a->ctx);
 		if (!a->podres_failing)
 			am_log(a->ctx, AM_LOG_WARN,
-			       "attribution: kubelet pod-resources %s: %s; no Kubernetes "
-			       "allocations from it until it answers",
+			       "attribution: kubelet pod-resources %s: %s; its last "
+			       "allocations kept for one scan, then none until it "
+			       "answers",
 			       a->podres, err);
 		a->podres_failing = true;
-		return 0;
+		if (a->pr_fails++ > 0)
+			a->pr_n = 0;
+		return att_podres_add(a);
 	}
 	if (a->podres_failing)
 		am_log(a->ctx, AM_LOG_INFO,
 		       "attribution: kubelet pod-resources %s answers again", a->podres);
 	a->podres_failing = false;
+	a->pr_fails = 0;
 	if (unjoined && !a->unjoined_said) {
 		am_log(a->ctx, AM_LOG_WARN,
 		       "attribution: %zu pod(s) holding devices have no directory in %s "
@@ -514,7 +561,15 @@ static int att_podres(struct am_attrib *a)
 		       unjoined, a->pod_logs);
 		a->unjoined_said = true;
 	}
-	return 0;
+	if (ambiguous && !a->ambiguous_said) {
+		am_log(a->ctx, AM_LOG_WARN,
+		       "attribution: %zu pod(s) holding devices have several directories "
+		       "in %s (re-created pods) and no single one has a live cgroup: "
+		       "not counted as allocations",
+		       ambiguous, a->pod_logs);
+		a->ambiguous_said = true;
+	}
+	return att_podres_add(a);
 }
 
 /* Every allocation source into a->al, every ATT_ALLOC_SCAN_NS. */
@@ -538,12 +593,22 @@ static int att_scan(struct am_attrib *a, int64_t now)
 		return rc;
 	if (refused[0] && !a->env_refused_said) {
 		am_log(a->ctx, AM_LOG_WARN,
-		       "attribution: cannot read %s: Permission denied; Slurm job "
-		       "environments (SLURM_JOB_GPUS) need CAP_SYS_PTRACE or the job's "
-		       "uid, see collectors/attribution.md; those jobs' allocations are "
-		       "not read",
+		       "attribution: cannot read %s: Permission denied; another user's "
+		       "Slurm job environment (SLURM_JOB_GPUS) needs CAP_SYS_PTRACE and "
+		       "CAP_DAC_READ_SEARCH, see collectors/attribution.md; those jobs' "
+		       "allocations are not read",
 		       refused);
 		a->env_refused_said = true;
+	}
+	/* said once per job (the cache reads each process's environ once) */
+	if (a->envc.mismatch[0] &&
+	    strcmp(a->envc.mismatch_job, a->env_mismatch_said) != 0) {
+		am_log(a->ctx, AM_LOG_WARN,
+		       "attribution: %s: its environment is not the job's and claims "
+		       "no device",
+		       a->envc.mismatch);
+		snprintf(a->env_mismatch_said, sizeof(a->env_mismatch_said), "%s",
+			 a->envc.mismatch_job);
 	}
 	a->al_scanned = true;
 	a->al_next_ns = now + ATT_ALLOC_SCAN_NS;

@@ -12,17 +12,25 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "accelmon/attrib.h"
 #include "accelmon/util.h"
 #include "agent/sdk/podresources.pb-c.h"
 
 /* A List answer larger than this is refused (a node runs ~110 pods; each
- * takes a few hundred bytes). */
-#define PODRES_MAX_BODY (8u << 20)
+ * takes a few hundred bytes): protobuf-c's decode of it takes a small
+ * multiple of it (every repeated string its own allocation). */
+#define PODRES_MAX_BODY (1u << 20)
+/* A decoded answer with more than these is refused as a whole. */
+#define PODRES_MAX_PODS 2048u
+#define PODRES_MAX_IDS 16384u
 
 /* ---- pod names from the log directory ---- */
 
@@ -54,8 +62,15 @@ int am_pod_names_scan(const char *dir, struct am_pod_name **v, size_t *n, size_t
 		const char *s = de->d_name, *u1 = strchr(s, '_'), *u2 = strrchr(s, '_');
 		struct am_pod_name *p;
 		size_t nsn, podn, uidn;
+		struct stat st;
 
 		if (!u1 || u1 == u2)
+			continue;
+		/* directories only: not files, not links (dangling or not) */
+		if (de->d_type != DT_DIR &&
+		    (de->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), s, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		     !S_ISDIR(st.st_mode)))
 			continue;
 		nsn = (size_t)(u1 - s);
 		podn = (size_t)(u2 - u1 - 1);
@@ -76,6 +91,7 @@ int am_pod_names_scan(const char *dir, struct am_pod_name **v, size_t *n, size_t
 			*cap = nc;
 		}
 		p = &(*v)[(*n)++];
+		p->live = false;
 		memcpy(p->ns, s, nsn);
 		p->ns[nsn] = '\0';
 		memcpy(p->name, u1 + 1, podn);
@@ -95,12 +111,120 @@ const struct am_pod_name *am_pod_name_by_uid(const struct am_pod_name *v, size_t
 	return NULL;
 }
 
-static const struct am_pod_name *pn_by_name(const struct am_pod_name *v, size_t n,
-					    const char *ns, const char *name)
+/* Pod UIDs with a cgroup on the node: walk up to three levels below each
+ * kubepods* directory of the cgroup root (v2) and of its controllers'
+ * (v1), the paths parsed by the one cgroup parser (workload.c). */
+static void pl_walk(int dfd, char *rel, size_t rlen, int depth, struct am_pod_name *v,
+		    size_t n)
 {
+	struct dirent *de;
+	DIR *d = fdopendir(dfd);
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct am_workload wl;
+		size_t l = strlen(de->d_name);
+		char text[PATH_MAX + 8];
+		int sub;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+		    rlen + l + 2 >= PATH_MAX)
+			continue;
+		rel[rlen] = '/';
+		memcpy(rel + rlen + 1, de->d_name, l + 1);
+		snprintf(text, sizeof(text), "0::%s\n", rel);
+		if (am_workload_parse_cgroup(text, strlen(text), &wl) == 0 &&
+		    wl.kind == AM_JOB_K8S) {
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(v[i].uid, wl.job) == 0)
+					v[i].live = true;
+		} else if (depth > 1 && (sub = openat(dirfd(d), de->d_name,
+						      O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+							  O_NOFOLLOW)) >= 0) {
+			pl_walk(sub, rel, rlen + 1 + l, depth - 1, v, n);
+		}
+		rel[rlen] = '\0';
+	}
+	closedir(d);
+}
+
+void am_pod_names_live(const char *cgroot, struct am_pod_name *v, size_t n)
+{
+	char rel[PATH_MAX];
+	struct dirent *de, *de2;
+	DIR *root, *ctl;
+	int fd;
+
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].ns, ns) == 0 && strcmp(v[i].name, name) == 0)
-			return &v[i];
+		v[i].live = false;
+	am_call_begin(NULL, cgroot);
+	root = opendir(cgroot);
+	while (root && (de = readdir(root))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (strncmp(de->d_name, "kubepods", 8) == 0) {
+			fd = openat(dirfd(root), de->d_name,
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			snprintf(rel, sizeof(rel), "/%s", de->d_name);
+			if (fd >= 0)
+				pl_walk(fd, rel, strlen(rel), 3, v, n);
+			continue;
+		}
+		/* a v1 controller (its kubepods* below it) */
+		fd = openat(dirfd(root), de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || !(ctl = fdopendir(fd))) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((de2 = readdir(ctl))) {
+			int sub;
+
+			if (de2->d_type != DT_DIR ||
+			    strncmp(de2->d_name, "kubepods", 8) != 0)
+				continue;
+			sub = openat(dirfd(ctl), de2->d_name,
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			snprintf(rel, sizeof(rel), "/%s", de2->d_name);
+			if (sub >= 0)
+				pl_walk(sub, rel, strlen(rel), 3, v, n);
+		}
+		closedir(ctl);
+	}
+	if (root)
+		closedir(root);
+	am_call_end(NULL);
+}
+
+/* The directory of pod ns/name: the only one, else the only one of those
+ * with a live cgroup; NULL when none (*ambiguous false) or when that does
+ * not decide (*ambiguous true). */
+static const struct am_pod_name *pn_by_name(const struct am_pod_name *v, size_t n,
+					    const char *ns, const char *name,
+					    bool *ambiguous)
+{
+	const struct am_pod_name *one = NULL, *live = NULL;
+	size_t matches = 0, nlive = 0;
+
+	*ambiguous = false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].ns, ns) == 0 && strcmp(v[i].name, name) == 0) {
+			one = &v[i];
+			matches++;
+			if (v[i].live) {
+				live = &v[i];
+				nlive++;
+			}
+		}
+	if (matches <= 1)
+		return one;
+	if (nlive == 1)
+		return live;
+	*ambiguous = true;
 	return NULL;
 }
 
@@ -121,13 +245,18 @@ static void pr_add_id(struct am_alloc *a, const char *res, const char *id)
 	if (pr_has_prefix(res, "nvidia.com/")) {
 		/* NVIDIA's plugin names a GPU (or MIG instance) by its UUID; a
 		 * GPU shared by time-slicing or MPS is offered as replicas
-		 * "<uuid>::<n>". */
+		 * "<uuid>::<n>"; with deviceIDStrategy=index the id is the
+		 * GPU's NVML index ("0", "1"). */
 		const char *r = strstr(id, "::");
 		size_t len = r ? (size_t)(r - id) : strlen(id);
 
 		memcpy(buf, id, len);
 		buf[len] = '\0';
-		am_alloc_add_ref(a, AM_ALLOC_BY_UUID, buf);
+		am_alloc_add_ref(a,
+				 len > 0 && strspn(buf, "0123456789") == len
+				     ? AM_ALLOC_BY_INDEX
+				     : AM_ALLOC_BY_UUID,
+				 buf);
 	} else if (pr_has_prefix(res, "amd.com/")) {
 		/* ROCm's plugin names a GPU by its PCI address. */
 		if (am_pci_norm_bus_id(id, buf, sizeof(buf)) == 0)
@@ -148,31 +277,52 @@ static void pr_add_id(struct am_alloc *a, const char *res, const char *id)
 
 int am_podres_decode(const uint8_t *msg, size_t len, const struct am_pod_name *names,
 		     size_t nnames, struct am_alloc **v, size_t *n, size_t *cap,
-		     size_t *unjoined)
+		     size_t *unjoined, size_t *ambiguous)
 {
-	V1__ListPodResourcesResponse *r =
-	    v1__list_pod_resources_response__unpack(NULL, len, msg);
+	V1__ListPodResourcesResponse *r;
+	size_t ids = 0;
 	int rc = 0;
 
 	if (unjoined)
 		*unjoined = 0;
+	if (ambiguous)
+		*ambiguous = 0;
+	if (len > PODRES_MAX_BODY)
+		return -EFBIG;
+	r = v1__list_pod_resources_response__unpack(NULL, len, msg);
 	if (!r)
 		return -EINVAL;
+	/* sane sizes, or nothing of it */
+	if (r->n_pod_resources > PODRES_MAX_PODS)
+		rc = -EFBIG;
+	for (size_t i = 0; i < r->n_pod_resources && rc == 0; i++)
+		for (size_t c = 0; c < r->pod_resources[i]->n_containers && rc == 0; c++)
+			for (size_t k = 0;
+			     k < r->pod_resources[i]->containers[c]->n_devices; k++)
+				if ((ids += 1 + r->pod_resources[i]
+						    ->containers[c]
+						    ->devices[k]
+						    ->n_device_ids) > PODRES_MAX_IDS) {
+					rc = -EFBIG;
+					break;
+				}
 	for (size_t i = 0; i < r->n_pod_resources && rc == 0; i++) {
 		const V1__PodResources *p = r->pod_resources[i];
 		const struct am_pod_name *pn;
 		struct am_workload wl;
 		struct am_alloc *a;
-		bool devs = false;
+		bool devs = false, amb;
 
 		for (size_t c = 0; c < p->n_containers; c++)
 			for (size_t k = 0; k < p->containers[c]->n_devices; k++)
 				devs |= p->containers[c]->devices[k]->n_device_ids > 0;
 		if (!devs)
 			continue;
-		pn = pn_by_name(names, nnames, p->namespace_, p->name);
+		pn = pn_by_name(names, nnames, p->namespace_, p->name, &amb);
 		if (!pn) {
-			if (unjoined)
+			if (amb && ambiguous)
+				(*ambiguous)++;
+			else if (!amb && unjoined)
 				(*unjoined)++;
 			continue;
 		}
@@ -237,6 +387,57 @@ static size_t pr_body(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+int am_grpc_status_parse(const char *v, size_t n)
+{
+	size_t i = 0, e;
+	int st = 0;
+
+	while (i < n && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	e = n;
+	while (e > i && (v[e - 1] == '\r' || v[e - 1] == '\n' || v[e - 1] == ' ' ||
+			 v[e - 1] == '\t'))
+		e--;
+	/* the codes are 0..16; a few digits at most */
+	if (e == i || e - i > 3)
+		return -EINVAL;
+	for (; i < e; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -EINVAL;
+		st = st * 10 + (v[i] - '0');
+	}
+	return st;
+}
+
+int am_grpc_unframe(const uint8_t *b, size_t n, size_t *len, char *err, size_t errcap)
+{
+	uint32_t flen;
+
+	if (n < 5) {
+		snprintf(err, errcap, "no message in the answer");
+		return -EINVAL;
+	}
+	if (b[0] != 0) {
+		snprintf(err, errcap, "compressed message (flag %u, not asked for)",
+			 (unsigned)b[0]);
+		return -EINVAL;
+	}
+	flen = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+	if ((size_t)flen > n - 5) {
+		snprintf(err, errcap, "message of %u bytes cut at %zu", flen, n - 5);
+		return -EINVAL;
+	}
+	if ((size_t)flen < n - 5) {
+		/* a unary call answers one message: a second one, or bytes
+		 * after it, are an error */
+		snprintf(err, errcap, "%zu bytes after the message of %u", n - 5 - flen,
+			 flen);
+		return -EINVAL;
+	}
+	*len = flen;
+	return 0;
+}
+
 /* Headers and trailers alike (libcurl hands HTTP/2 trailers to the same
  * callback): grpc-status and grpc-message. */
 static size_t pr_header(char *data, size_t size, size_t nmemb, void *arg)
@@ -246,8 +447,11 @@ static size_t pr_header(char *data, size_t size, size_t nmemb, void *arg)
 	const char *v;
 
 	if (len > 12 && strncasecmp(data, "grpc-status:", 12) == 0) {
-		v = data + 12;
-		b->grpc_status = atoi(v + strspn(v, " \t"));
+		int st = am_grpc_status_parse(data + 12, len - 12);
+
+		/* one that does not parse stays the answer's status */
+		if (b->grpc_status != -2)
+			b->grpc_status = st < 0 ? -2 : st;
 	} else if (len > 13 && strncasecmp(data, "grpc-message:", 13) == 0) {
 		v = data + 13;
 		v += strspn(v, " \t");
@@ -273,7 +477,7 @@ int am_podres_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *l
 	struct curl_slist *h = NULL, *h2;
 	char cerr[CURL_ERROR_SIZE] = "";
 	long code = 0;
-	uint32_t flen;
+	size_t flen;
 	CURLcode cc;
 	CURL *c;
 	int rc = -EIO;
@@ -323,20 +527,14 @@ int am_podres_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *l
 	} else if (code != 200) {
 		snprintf(err, errcap, "HTTP status %ld", code);
 	} else if (b.grpc_status != 0) {
-		if (b.grpc_status < 0)
+		if (b.grpc_status == -1)
 			snprintf(err, errcap, "no grpc-status in the answer");
+		else if (b.grpc_status == -2)
+			snprintf(err, errcap, "grpc-status not a number");
 		else
 			snprintf(err, errcap, "gRPC status %d%s%s", b.grpc_status,
 				 b.grpc_message[0] ? ": " : "", b.grpc_message);
-	} else if (b.n < 5 || b.p[0] != 0) {
-		snprintf(err, errcap,
-			 b.n < 5 ? "no message in the answer"
-				 : "compressed message (not asked for)");
-		rc = -EINVAL;
-	} else if ((flen = (uint32_t)b.p[1] << 24 | (uint32_t)b.p[2] << 16 |
-			   (uint32_t)b.p[3] << 8 | b.p[4]),
-		   (size_t)flen > b.n - 5) {
-		snprintf(err, errcap, "message of %u bytes cut at %zu", flen, b.n - 5);
+	} else if (am_grpc_unframe(b.p, b.n, &flen, err, errcap) < 0) {
 		rc = -EINVAL;
 	} else {
 		memmove(b.p, b.p + 5, flen);

@@ -4,6 +4,13 @@
  * holds. This is what tells a held device on cgroup v2 nodes, where the
  * device controller has no list to read (collectors/attribution.md says
  * which variable wins and why).
+ *
+ * Trust: the job comes from the cgroup path (slurmstepd makes it; the
+ * job's user cannot move a process out of it), never from the environ.
+ * The environ's variables are set by Slurm but the job's user may change
+ * them, so what they name is the job's own claim on devices: it only ever
+ * counts for the job of the cgroup, and an environ whose SLURM_JOB_ID is
+ * not that job is refused.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -84,8 +91,31 @@ static void env_indexes(const char *v, size_t n, struct am_alloc *out)
 	}
 }
 
-/* The UUID entries of a *_VISIBLE_DEVICES list ("GPU-...", "MIG-..."). */
-static void env_uuids(const char *v, size_t n, struct am_alloc *out)
+/* ROCR's "GPU-<hex>" names the board by its unique id, which amdgpu
+ * labels uuid as the kernel's unique_id file gives it: 16 lower-case hex
+ * digits, zero-padded. tok (len bytes after "GPU-") into that form in
+ * out[17]; false when it is not hex of at most 16 digits. */
+static bool env_rocr_uuid(const char *tok, size_t len, char out[17])
+{
+	if (len == 0 || len > 16)
+		return false;
+	memset(out, '0', 16 - len);
+	for (size_t i = 0; i < len; i++) {
+		char ch = tok[i];
+
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return false;
+		out[16 - len + i] = ch;
+	}
+	out[16] = '\0';
+	return true;
+}
+
+/* The UUID entries of a *_VISIBLE_DEVICES list ("GPU-...", "MIG-..."; for
+ * ROCR, rocr, the bare unique id). */
+static void env_uuids(const char *v, size_t n, bool rocr, struct am_alloc *out)
 {
 	size_t i = 0;
 
@@ -95,8 +125,12 @@ static void env_uuids(const char *v, size_t n, struct am_alloc *out)
 
 		while (e < n && v[e] != ',')
 			e++;
-		if (e - i > 4 && e - i < sizeof(tok) &&
-		    (memcmp(v + i, "GPU-", 4) == 0 || memcmp(v + i, "MIG-", 4) == 0)) {
+		if (rocr && e - i > 4 && memcmp(v + i, "GPU-", 4) == 0) {
+			if (env_rocr_uuid(v + i + 4, e - i - 4, tok))
+				am_alloc_add_ref(out, AM_ALLOC_BY_UUID, tok);
+		} else if (!rocr && e - i > 4 && e - i < sizeof(tok) &&
+			   (memcmp(v + i, "GPU-", 4) == 0 ||
+			    memcmp(v + i, "MIG-", 4) == 0)) {
 			memcpy(tok, v + i, e - i);
 			tok[e - i] = '\0';
 			am_alloc_add_ref(out, AM_ALLOC_BY_UUID, tok);
@@ -113,8 +147,13 @@ int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
 	size_t vl;
 
 	v = env_get(env, n, "SLURM_JOB_ID", &vl);
-	if (!v || vl == 0 || vl >= jobcap || strspn(v, "0123456789") < vl)
+	if (!v || vl == 0 || vl >= jobcap)
 		return -ENOENT;
+	/* v is not NUL-terminated (the environment's last variable may end
+	 * the buffer): every scan is bounded by vl */
+	for (size_t i = 0; i < vl; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return -ENOENT;
 	memcpy(job, v, vl);
 	job[vl] = '\0';
 	/* The job's GRES indexes on the node (host numbering) win; a step's
@@ -131,42 +170,8 @@ int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
 	 * 0 inside the job, so only UUIDs name a host device. */
 	for (size_t i = 0; i < sizeof(vis) / sizeof(vis[0]); i++)
 		if ((v = env_get(env, n, vis[i], &vl)))
-			env_uuids(v, vl, out);
+			env_uuids(v, vl, i == 1, out);
 	return 0;
-}
-
-static ssize_t env_read(const char *path, char *buf, size_t cap)
-{
-	size_t got = 0;
-	int fd;
-
-	am_call_begin(NULL, path);
-	fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		am_call_end(NULL);
-		return -e;
-	}
-	while (got < cap) {
-		ssize_t r = read(fd, buf + got, cap - got);
-
-		if (r < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			close(fd);
-			am_call_end(NULL);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	am_call_end(NULL);
-	return (ssize_t)got;
 }
 
 static struct am_env_proc *env_entry(struct am_env_cache *c, pid_t pid, uint64_t start,
@@ -204,9 +209,10 @@ static struct am_env_proc *env_entry(struct am_env_cache *c, pid_t pid, uint64_t
 }
 
 /* A new process: its job by cgroup, then (Slurm only) its environment. */
-static void env_classify(const char *procfs, struct am_env_proc *p, char *buf,
-			 char *refused, size_t refcap)
+static void env_classify(const char *procfs, struct am_env_cache *c,
+			 struct am_env_proc *p, char *buf, char *refused, size_t refcap)
 {
+	char envjob[AM_JOB_ID_MAX];
 	struct am_workload wl;
 	char path[PATH_MAX];
 	ssize_t n;
@@ -214,7 +220,9 @@ static void env_classify(const char *procfs, struct am_env_proc *p, char *buf,
 	if (am_workload_of_pid(procfs, p->pid, &wl, NULL) < 0 || wl.kind != AM_JOB_SLURM)
 		return;
 	snprintf(path, sizeof(path), "%s/%d/environ", procfs, (int)p->pid);
-	n = env_read(path, buf, ENV_MAX);
+	/* the shared reader (O_NONBLOCK|O_NOCTTY); an environ of ENV_MAX or
+	 * more is not read (-EFBIG) */
+	n = am_read_text_at(AT_FDCWD, path, buf, ENV_MAX);
 	if (n == -EACCES || n == -EPERM) {
 		if (refused && !refused[0])
 			snprintf(refused, refcap, "%s", path);
@@ -224,9 +232,23 @@ static void env_classify(const char *procfs, struct am_env_proc *p, char *buf,
 		return;
 	p->al.wl = wl;
 	p->al.wl.step[0] = p->al.wl.container[0] = '\0';
-	if (am_slurm_env_parse(buf, (size_t)n, p->al.wl.job, sizeof(p->al.wl.job),
-			       &p->al) == 0 &&
-	    p->al.nrefs > 0)
+	if (am_slurm_env_parse(buf, (size_t)n, envjob, sizeof(envjob), &p->al) != 0) {
+		p->al.nrefs = 0;
+		return;
+	}
+	/* The cgroup's job is the authority: an environ that names another
+	 * job claims nothing (said by the caller, once per job). */
+	if (strcmp(envjob, wl.job) != 0) {
+		p->al.nrefs = 0;
+		if (!c->mismatch[0]) {
+			snprintf(c->mismatch_job, sizeof(c->mismatch_job), "%s", wl.job);
+			snprintf(c->mismatch, sizeof(c->mismatch),
+				 "%s says SLURM_JOB_ID=%s but its cgroup is job %s", path,
+				 envjob, wl.job);
+		}
+		return;
+	}
+	if (p->al.nrefs > 0)
 		p->slurm = true;
 }
 
@@ -240,6 +262,7 @@ int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_allo
 
 	if (refused && refcap)
 		refused[0] = '\0';
+	c->mismatch[0] = c->mismatch_job[0] = '\0';
 	c->gen++;
 	if (!(d = opendir(procfs)))
 		return 0;
@@ -264,7 +287,7 @@ int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_allo
 				rc = -ENOMEM;
 				break;
 			}
-			env_classify(procfs, p, buf, refused, refcap);
+			env_classify(procfs, c, p, buf, refused, refcap);
 		}
 		if (p->slurm) {
 			struct am_alloc *a = am_alloc_add(v, n, cap, &p->al.wl);

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check_str(al.refs[k].id, sizeof(al.refs[k].id));
 		}
 		if (am_podres_decode((const uint8_t *)e, size, &pn, 1, &v, &nv, &cap,
-				     NULL) == 0)
+				     NULL, NULL) == 0)
 			for (size_t i = 0; i < nv; i++)
 				if (v[i].nrefs > AM_ALLOC_MAX_DEVS)
 					abort();

@@ -71,8 +71,11 @@ has "$WORK/out.prom" "accel_job_info{$G0,job=\"$LLM\",kind=\"kubernetes\",user=\
 has "$WORK/out.prom" "accel_job_allocated{$G0,job=\"4242\",kind=\"slurm\"} 1"
 has "$WORK/out.prom" "accel_job_allocated{$G1,job=\"4545\",kind=\"slurm\"} 1"
 has "$WORK/out.prom" "accel_job_allocated{$G1,job=\"4646\",kind=\"slurm\"} 1"
-# gone-1 has no log directory (no UID): left out, and said once
-hasnt "$WORK/out.prom" 'pod="gone-1"'
+# gone-1 has no log directory (no UID): left out, and said once. It holds
+# GPU 0 by UUID: GPU 0's only Kubernetes holder is llm-7d9f-x2x.
+n=$(grep -F "accel_job_allocated{$G0," "$WORK/out.prom" | grep -c 'kind="kubernetes"')
+[ "$n" = 1 ] || fail "GPU 0's Kubernetes holders: $n, want 1 (gone-1 left out): $(grep -F "accel_job_allocated{$G0," "$WORK/out.prom")"
+ok "GPU 0's one Kubernetes holder: gone-1 left out"
 [ "$(grep -c 'have no directory in' "$WORK/out.prom.err")" = 1 ] ||
 	fail "the pod without a log directory was not said once: $(cat "$WORK/out.prom.err")"
 ok "the pod without a log directory is said once"
