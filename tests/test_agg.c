@@ -1,6 +1,7 @@
 /* Aggregator tests on fake time: counter wrap, reset and saturation, time
  * integration of ratios, windowed gauges, staleness, rendering of both
- * exposition formats from the same state. */
+ * exposition formats from the same state; released series (am_series_release)
+ * reclaimed only when no snapshot or final-value consumer can refer to them. */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "agg.h"
 #include "clock.h"
 #include "series.h"
+#include "snapshot.h"
 
 #define S(x) ((int64_t)((x) * 1e9))
 
@@ -433,6 +435,159 @@ START_TEST(test_unknown_series_counted)
 }
 END_TEST
 
+/* What am_series_release does (plugin_api.c): out of the hash, then the
+ * release through the ring. */
+static void release(struct agg *a, uint32_t id, int64_t t)
+{
+	struct am_sample r = {id, SAMPLE_RETIRE | SAMPLE_RELEASE, t, 0};
+
+	ck_assert_int_eq(series_release(id, 0), 0);
+	agg_ingest(a, &r, 1);
+}
+
+/* 100,000 jobs of two series each, started and released: the registry
+ * holds the live ones only. */
+START_TEST(test_release_churn_bounded)
+{
+	struct agg *a = new_agg();
+	struct am_family_def g = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	struct am_family_def c = {.name = "job_busy_seconds_total", .help = "h",
+				  .kind = AM_INTEGRAL, .labels = {"job"}};
+	int fg = series_family_register(&g, 0), fc = series_family_register(&c, 0);
+	uint32_t most = 0;
+
+	ck_assert_int_ge(fg, 0);
+	ck_assert_int_ge(fc, 0);
+	for (long j = 1; j <= 100000; j++) {
+		char job[24];
+		const char *v[1] = {job};
+		uint32_t ids[2];
+
+		snprintf(job, sizeof(job), "%ld", j);
+		ids[0] = series_intern(fg, v, 0);
+		ids[1] = series_intern(fc, v, 0);
+		ck_assert_uint_ne(ids[0], AM_SERIES_INVALID);
+		ck_assert_uint_ne(ids[1], AM_SERIES_INVALID);
+		feed(a, ids[0], S(j), 1);
+		feed(a, ids[1], S(j), 0.5);
+		snapshot_release(agg_render(a, S(j)));
+		release(a, ids[0], S(j));
+		release(a, ids[1], S(j));
+		if (series_live_count() > most)
+			most = series_live_count();
+	}
+	ck_assert_uint_eq(series_count(), 200000);
+	/* The last job's two, and the two before them (reclaimed at the
+	 * render after their release). */
+	ck_assert_uint_le(most, 4);
+	snapshot_release(agg_render(a, S(100001)));
+	ck_assert_uint_eq(series_live_count(), 0);
+	agg_free(a);
+}
+END_TEST
+
+/* A released series' entry stays while a snapshot that holds it is live or
+ * a final-value consumer has not seen its last value; its labels intern a
+ * new series at once, and a scrape never shows the old one again. */
+START_TEST(test_release_waits_for_readers)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	int f = series_family_register(&d, 0);
+	const char *v[1] = {"7"};
+	uint32_t old, neu;
+	struct snapshot *held, *s;
+	uint64_t gen = 0;
+	int slot = snapshot_final_consumer_add();
+
+	ck_assert_int_ge(slot, 0);
+	old = series_intern(f, v, 0);
+	feed(a, old, S(1), 41);
+	held = agg_render(a, S(1)); /* a reader holds it (a slow scrape) */
+	ck_assert_ptr_nonnull(strstr(held->text, "job_mem_bytes{job=\"7\"} 41"));
+	release(a, old, S(2));
+	/* Same labels: a new series, the old one is out of the hash. */
+	neu = series_intern(f, v, 0);
+	ck_assert_uint_ne(neu, old);
+	ck_assert_uint_ne(neu, AM_SERIES_INVALID);
+	/* A late sample for the released id is dropped, not exported. */
+	feed(a, old, S(2), 99);
+	feed(a, neu, S(2), 5);
+	s = agg_render(a, S(2));
+	ck_assert_ptr_nonnull(strstr(s->text, "job_mem_bytes{job=\"7\"} 5\n"));
+	ck_assert_ptr_null(strstr(s->text, " 41\n"));
+	ck_assert_ptr_null(strstr(s->text, " 99\n"));
+	/* Its last value is in the finals for the consumer. */
+	ck_assert_uint_eq(s->nfinals, 1);
+	ck_assert_uint_eq(s->finals[0].series, old);
+	ck_assert(s->finals[0].value == 41);
+	snapshot_release(s);
+	/* Not seen by the consumer, and held: kept. */
+	snapshot_release(agg_render(a, S(3)));
+	ck_assert_ptr_nonnull(series_get(old));
+	snapshot_final_seen(slot, 2);
+	snapshot_release(agg_render(a, S(4)));
+	/* Seen, but the first snapshot is still held by its reader. */
+	ck_assert_ptr_nonnull(series_get(old));
+	ck_assert_str_eq(series_get(old)->label_text, "{job=\"7\"}");
+	snapshot_release(held);
+	s = agg_render(a, S(5));
+	ck_assert_ptr_null(series_get(old));
+	ck_assert_ptr_nonnull(series_get(neu));
+	ck_assert_ptr_nonnull(strstr(s->text, "job_mem_bytes{job=\"7\"} 5\n"));
+	snapshot_release(s);
+	/* Nothing holds the next one's snapshots: its final value alone,
+	 * not seen by the consumer, keeps it. */
+	release(a, neu, S(6));
+	for (int k = 0; k < 3; k++) {
+		s = agg_render(a, S(6 + k));
+		gen = s->generation;
+		snapshot_release(s);
+		ck_assert_ptr_nonnull(series_get(neu));
+	}
+	snapshot_final_seen(slot, gen);
+	snapshot_release(agg_render(a, S(9)));
+	ck_assert_ptr_null(series_get(neu));
+	neu = series_intern(f, v, 0);
+	/* Released twice, or by another owner: refused. */
+	ck_assert_int_eq(series_release(old, 0), -ENOENT);
+	ck_assert_int_eq(series_release(neu, 1), -EPERM);
+	snapshot_final_consumer_remove(slot);
+	agg_free(a);
+}
+END_TEST
+
+/* A derived series' input keeps its id (the derived series reads its state
+ * by id): series_release refuses it, am_series_release retires it. */
+START_TEST(test_release_refuses_derived_input)
+{
+	struct agg *a = new_agg();
+	struct am_family_def c = {.name = "busy_total", .help = "h",
+				  .kind = AM_COUNTER, .labels = {"dev"}};
+	struct am_family_def r = {.name = "util_ratio", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"dev"}};
+	int fc = series_family_register(&c, 0), fr = series_family_register(&r, 0);
+	const char *v[1] = {"0"};
+	uint32_t in = series_intern(fc, v, 0), plain;
+	struct series_derive d = {AM_DERIVE_RATIO, in, AM_SERIES_INVALID,
+				  AM_SERIES_INVALID};
+	uint32_t ratio = series_intern_derived(fr, v, 0, &d);
+
+	ck_assert_uint_ne(ratio, AM_SERIES_INVALID);
+	ck_assert_int_eq(series_release(in, 0), -EBUSY);
+	ck_assert_int_eq(series_release(ratio, 0), -EBUSY);
+	v[0] = "1";
+	plain = series_intern(fc, v, 0);
+	ck_assert_int_eq(series_release(plain, 0), 0);
+	/* A released series cannot become an input. */
+	d.a = plain;
+	ck_assert_uint_eq(series_intern_derived(fr, v, 0, &d), AM_SERIES_INVALID);
+	agg_free(a);
+}
+END_TEST
+
 static Suite *agg_suite(void)
 {
 	Suite *s = suite_create("agg");
@@ -451,6 +606,9 @@ static Suite *agg_suite(void)
 	tcase_add_test(tc, test_staleness);
 	tcase_add_test(tc, test_render_both_formats);
 	tcase_add_test(tc, test_unknown_series_counted);
+	tcase_add_test(tc, test_release_churn_bounded);
+	tcase_add_test(tc, test_release_waits_for_readers);
+	tcase_add_test(tc, test_release_refuses_derived_input);
 	suite_add_tcase(s, tc);
 	return s;
 }
