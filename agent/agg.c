@@ -424,12 +424,14 @@ static void retire(struct agg *a, uint32_t id, int depth)
  * up any more (reclaim_due). The registry took it out of its hash. */
 static void release(struct agg *a, uint32_t id)
 {
-	if (grow((void **)&a->st, &a->nst, (size_t)id + 1, sizeof(*a->st)) < 0 ||
-	    grow((void **)&a->reclaim, &a->capreclaim, a->nreclaim + 1,
-		 sizeof(*a->reclaim)) < 0)
-		return; /* stays retired-like: listed nowhere, never reclaimed */
 	retire(a, id, 0);
+	/* Out of memory: retired all the same; its entry is never freed. */
+	if (grow((void **)&a->st, &a->nst, (size_t)id + 1, sizeof(*a->st)) < 0)
+		return;
 	a->st[id].released = 1;
+	if (grow((void **)&a->reclaim, &a->capreclaim, a->nreclaim + 1,
+		 sizeof(*a->reclaim)) < 0)
+		return;
 	a->reclaim[a->nreclaim++] = (struct pending_reclaim){id, UINT64_MAX};
 }
 

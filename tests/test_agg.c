@@ -3,6 +3,8 @@
  * exposition formats from the same state; released series (am_series_release)
  * reclaimed only when no snapshot or final-value consumer can refer to them. */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,10 +14,37 @@
 
 #include "agg.h"
 #include "clock.h"
+#include "ring.h"
 #include "series.h"
 #include "snapshot.h"
 
 #define S(x) ((int64_t)((x) * 1e9))
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define AGG_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define AGG_SANITIZED 1
+#endif
+#endif
+
+#ifdef AGG_SANITIZED
+/* Sanitizer builds check memory and thread safety, not scale: fewer churn
+ * cycles, the same bound. */
+#define CHURN_JOBS 10000
+#else
+#define CHURN_JOBS 100000
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+/* Check runs each test in a forked child whose TSan report would otherwise
+ * not fail the test: stop at the first race so the test errors out. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "halt_on_error=1";
+}
+#endif
 
 static double test_interval = 1.0;
 
@@ -446,7 +475,7 @@ static void release(struct agg *a, uint32_t id, int64_t t)
 }
 
 /* 100,000 jobs of two series each, started and released: the registry
- * holds the live ones only. */
+ * holds the live ones only (CHURN_JOBS). */
 START_TEST(test_release_churn_bounded)
 {
 	struct agg *a = new_agg();
@@ -459,7 +488,7 @@ START_TEST(test_release_churn_bounded)
 
 	ck_assert_int_ge(fg, 0);
 	ck_assert_int_ge(fc, 0);
-	for (long j = 1; j <= 100000; j++) {
+	for (long j = 1; j <= CHURN_JOBS; j++) {
 		char job[24];
 		const char *v[1] = {job};
 		uint32_t ids[2];
@@ -477,11 +506,11 @@ START_TEST(test_release_churn_bounded)
 		if (series_live_count() > most)
 			most = series_live_count();
 	}
-	ck_assert_uint_eq(series_count(), 200000);
+	ck_assert_uint_eq(series_count(), 2 * CHURN_JOBS);
 	/* The last job's two, and the two before them (reclaimed at the
 	 * render after their release). */
 	ck_assert_uint_le(most, 4);
-	snapshot_release(agg_render(a, S(100001)));
+	snapshot_release(agg_render(a, S(CHURN_JOBS + 1)));
 	ck_assert_uint_eq(series_live_count(), 0);
 	agg_free(a);
 }
@@ -588,6 +617,110 @@ START_TEST(test_release_refuses_derived_input)
 }
 END_TEST
 
+/* Threads as in the agent: a collector interning job series and releasing
+ * them through its ring, the aggregator publishing snapshots, a reader (a
+ * records writer: a final-value consumer) looking up every series its
+ * snapshot holds. A released entry is never freed under the reader (ASan,
+ * TSan builds) and a lookup never fails. */
+struct churn {
+	struct ring *ring;
+	int view;
+	atomic_int done, stop;
+	long looked_up, missing;
+};
+
+static void *churn_collector(void *arg)
+{
+	struct churn *c = arg;
+
+	for (long j = 1; j <= 5000; j++) {
+		char job[24];
+		const char *v[1] = {job};
+		uint32_t id;
+
+		snprintf(job, sizeof(job), "%ld", j);
+		id = series_intern(c->view, v, 0);
+		if (id == AM_SERIES_INVALID)
+			break;
+		struct am_sample s = {id, 0, S(j), (double)j};
+		while (!ring_push(c->ring, &s))
+			;
+		if (series_release(id, 0) < 0)
+			break;
+		s.flags = SAMPLE_RETIRE | SAMPLE_RELEASE;
+		while (!ring_push(c->ring, &s))
+			;
+	}
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void *churn_reader(void *arg)
+{
+	struct churn *c = arg;
+	int slot = snapshot_final_consumer_add();
+
+	while (!atomic_load(&c->stop)) {
+		struct snapshot *s = snapshot_acquire();
+
+		if (!s)
+			continue;
+		for (size_t i = 0; i < s->nvalues + s->nfinals; i++) {
+			const struct snap_value *v = i < s->nvalues ? &s->values[i]
+								    : &s->finals[i - s->nvalues];
+			const struct series *se = series_get(v->series);
+
+			if (!se || strncmp(se->label_text, "{job=\"", 6) != 0)
+				c->missing++;
+			c->looked_up++;
+		}
+		snapshot_final_seen(slot, s->generation);
+		snapshot_release(s);
+	}
+	snapshot_final_consumer_remove(slot);
+	return NULL;
+}
+
+START_TEST(test_release_threads)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	struct churn c = {.ring = ring_create(1024)};
+	struct am_sample buf[256];
+	pthread_t col, rd;
+	int64_t t = S(1);
+
+	c.view = series_family_register(&d, 0);
+	ck_assert_int_ge(c.view, 0);
+	ck_assert_ptr_nonnull(c.ring);
+	ck_assert_int_eq(pthread_create(&rd, NULL, churn_reader, &c), 0);
+	ck_assert_int_eq(pthread_create(&col, NULL, churn_collector, &c), 0);
+	for (;;) {
+		int done = atomic_load(&c.done);
+		size_t n = ring_pop_batch(c.ring, buf, 256);
+
+		agg_ingest(a, buf, n);
+		snapshot_publish(agg_render(a, t += S(1)));
+		if (done && n == 0)
+			break;
+	}
+	atomic_store(&c.stop, 1);
+	pthread_join(col, NULL);
+	pthread_join(rd, NULL);
+	ck_assert_uint_eq(series_count(), 5000);
+	ck_assert_int_eq(c.missing, 0);
+	ck_assert_int_gt(c.looked_up, 0);
+	/* The reader is gone: the next renders free what is left. */
+	snapshot_publish(agg_render(a, t += S(1)));
+	snapshot_publish(agg_render(a, t += S(1)));
+	ck_assert_uint_eq(series_live_count(), 0);
+	snapshot_shutdown();
+	ring_destroy(c.ring);
+	agg_free(a);
+}
+END_TEST
+
 static Suite *agg_suite(void)
 {
 	Suite *s = suite_create("agg");
@@ -606,9 +739,13 @@ static Suite *agg_suite(void)
 	tcase_add_test(tc, test_staleness);
 	tcase_add_test(tc, test_render_both_formats);
 	tcase_add_test(tc, test_unknown_series_counted);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("release");
+	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_release_churn_bounded);
 	tcase_add_test(tc, test_release_waits_for_readers);
 	tcase_add_test(tc, test_release_refuses_derived_input);
+	tcase_add_test(tc, test_release_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
