@@ -781,22 +781,34 @@ const struct fake_series *fake_am_series(const struct am_ctx *ctx, am_series_t i
 const struct fake_series *fake_am_find(const struct am_ctx *ctx, const char *fam,
 				       const char *key)
 {
-	/* The newest: a released series' labels may have a new series. */
-	for (size_t i = ctx->nseries; i-- > 0;)
+	const struct fake_series *gone = NULL;
+
+	/* The first not released; else the newest released (its labels may
+	 * have had several series, am_series_release). */
+	for (size_t i = 0; i < ctx->nseries; i++)
 		if (strcmp(ctx->views[ctx->series[i].view].def.name, fam) == 0 &&
-		    strcmp(ctx->series[i].key, key) == 0)
-			return &ctx->series[i];
-	return NULL;
+		    strcmp(ctx->series[i].key, key) == 0) {
+			if (!ctx->series[i].released)
+				return &ctx->series[i];
+			gone = &ctx->series[i];
+		}
+	return gone;
 }
 
 const struct fake_series *fake_am_match(const struct am_ctx *ctx, const char *fam,
 					const char *labels)
 {
-	for (size_t i = ctx->nseries; i-- > 0;)
+	const struct fake_series *gone = NULL;
+
+	/* As fake_am_find: the first not released, else the newest released. */
+	for (size_t i = 0; i < ctx->nseries; i++)
 		if (strcmp(ctx->views[ctx->series[i].view].def.name, fam) == 0 &&
-		    strstr(ctx->series[i].label_text, labels))
-			return &ctx->series[i];
-	return NULL;
+		    strstr(ctx->series[i].label_text, labels)) {
+			if (!ctx->series[i].released)
+				return &ctx->series[i];
+			gone = &ctx->series[i];
+		}
+	return gone;
 }
 
 double fake_am_scaled(const struct am_ctx *ctx, const struct fake_series *s)
