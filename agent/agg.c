@@ -49,7 +49,12 @@ struct sstate {
 	 * until am_series_derived names it again (series.revive moves past
 	 * revive_seen) or its input a is retired and comes back. */
 	uint8_t retired;
+	/* Released (am_series_release): its id is given up; samples that
+	 * still name it are dropped. Kept when its entry is reclaimed. */
+	uint8_t released;
 	uint32_t revive_seen;
+	/* Entries of it in the agg's finals list (pending_final). */
+	uint32_t nfinal;
 	/* Counts readings a delta cannot span (reset, saturated, retired):
 	 * a derived ratio compares it with its own copy. Kept on retire. */
 	uint32_t disc;
@@ -88,6 +93,14 @@ struct agg {
 		uint64_t gen;
 	} *finals;
 	size_t nfinals, capfinals;
+	/* Released series whose registry entry is not reclaimed yet: out_gen
+	 * is the last snapshot generation that may hold it (UINT64_MAX while
+	 * a final of it is still pending). */
+	struct pending_reclaim {
+		uint32_t id;
+		uint64_t out_gen;
+	} *reclaim;
+	size_t nreclaim, capreclaim;
 	struct agg_collector_status *status_buf;
 	size_t status_cap;
 };
@@ -119,6 +132,7 @@ void agg_free(struct agg *a)
 	free(a->fams);
 	free(a->deps);
 	free(a->finals);
+	free(a->reclaim);
 	free(a->status_buf);
 	free(a);
 }
@@ -364,7 +378,7 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	struct sstate *st;
 	struct famlist *fl;
 	const struct series *se = series_get(id);
-	uint32_t disc;
+	uint32_t disc, nfinal;
 
 	if (!se || id >= a->nst)
 		return;
@@ -384,14 +398,18 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	 * a records interval of a job that ended would otherwise be lost. */
 	if (st->seen && st->vlen &&
 	    grow((void **)&a->finals, &a->capfinals, a->nfinals + 1,
-		 sizeof(*a->finals)) == 0)
+		 sizeof(*a->finals)) == 0) {
 		a->finals[a->nfinals++] = (struct pending_final){
 		    {id, st->value}, a->generation + 1};
+		st->nfinal++;
+	}
 	free(st->win);
 	free(st->d);
 	disc = st->disc + 1;
+	nfinal = st->nfinal;
 	memset(st, 0, sizeof(*st));
 	st->disc = disc;
+	st->nfinal = nfinal;
 	if (depth == 0 && se->derive.op) {
 		st->retired = 1;
 		st->revive_seen = atomic_load_explicit(&se->revive, memory_order_acquire);
@@ -399,6 +417,44 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	if (depth == 0 && id < a->ndeps)
 		for (size_t i = 0; i < a->deps[id].n; i++)
 			retire(a, a->deps[id].ids[i], 1);
+}
+
+/* am_series_release: retired (its last value goes to the final-value
+ * consumers), then its registry entry is reclaimed once nothing can look it
+ * up any more (reclaim_due). The registry took it out of its hash. */
+static void release(struct agg *a, uint32_t id)
+{
+	retire(a, id, 0);
+	/* Out of memory: retired all the same; its entry is never freed. */
+	if (grow((void **)&a->st, &a->nst, (size_t)id + 1, sizeof(*a->st)) < 0)
+		return;
+	a->st[id].released = 1;
+	if (grow((void **)&a->reclaim, &a->capreclaim, a->nreclaim + 1,
+		 sizeof(*a->reclaim)) < 0)
+		return;
+	a->reclaim[a->nreclaim++] = (struct pending_reclaim){id, UINT64_MAX};
+}
+
+/* At a render of generation gen (finals already pruned): a released series
+ * whose finals are all gone is in no snapshot from gen on; once every
+ * snapshot up to then is released, no reader can look it up. */
+static void reclaim_due(struct agg *a, uint64_t gen)
+{
+	uint64_t oldest = snapshot_oldest_live();
+	size_t k = 0;
+
+	for (size_t i = 0; i < a->nreclaim; i++) {
+		struct pending_reclaim *r = &a->reclaim[i];
+
+		if (r->out_gen == UINT64_MAX && a->st[r->id].nfinal == 0)
+			r->out_gen = gen - 1;
+		if (r->out_gen != UINT64_MAX && oldest > r->out_gen) {
+			series_reclaim(r->id);
+			continue;
+		}
+		a->reclaim[k++] = *r;
+	}
+	a->nreclaim = k;
 }
 
 /* List the derived series registered since the last call under their
@@ -415,7 +471,7 @@ static void scan_derived(struct agg *a)
 		const struct series *se = series_get(a->scanned);
 		struct famlist *dl;
 
-		if (!se->derive.op)
+		if (!se || !se->derive.op)
 			continue;
 		if (grow((void **)&a->deps, &a->ndeps, (size_t)se->derive.a + 1,
 			 sizeof(*a->deps)) < 0)
@@ -554,8 +610,12 @@ void agg_ingest(struct agg *a, const struct am_sample *smp, size_t n)
 		int had_prev;
 		double v;
 
-		if (!se) {
+		if (!se || (s->series < a->nst && a->st[s->series].released)) {
 			a->counts.unknown_series++;
+			continue;
+		}
+		if ((s->flags & SAMPLE_RETIRE) && (s->flags & SAMPLE_RELEASE)) {
+			release(a, s->series);
 			continue;
 		}
 		if (s->flags & SAMPLE_RETIRE) {
@@ -990,9 +1050,15 @@ static int render_finals(struct agg *a, struct snapshot *snap)
 	uint64_t horizon = snapshot_final_horizon();
 	size_t k = 0;
 
-	for (size_t i = 0; i < a->nfinals; i++)
-		if (a->finals[i].gen > horizon)
+	for (size_t i = 0; i < a->nfinals; i++) {
+		if (a->finals[i].gen > horizon) {
 			a->finals[k++] = a->finals[i];
+			continue;
+		}
+		uint32_t id = a->finals[i].v.series;
+		if (id < a->nst && a->st[id].nfinal)
+			a->st[id].nfinal--;
+	}
 	a->nfinals = k;
 	if (!k)
 		return 0;
@@ -1067,5 +1133,7 @@ struct snapshot *agg_render(struct agg *a, int64_t now)
 	snap->nvalues = nvals;
 	snap->generation = ++a->generation;
 	snap->wall_ms = clock_wall_ms();
+	snapshot_track(snap);
+	reclaim_due(a, snap->generation);
 	return snap;
 }

@@ -139,7 +139,8 @@ int harness_value(struct harness *h, const char *family, const char *labels,
 	for (uint32_t id = 0; id < n; id++) {
 		const struct series *s = series_get(id);
 
-		if (strcmp(s->fam->name, family) == 0 &&
+		if (s && !atomic_load(&s->released) &&
+		    strcmp(s->fam->name, family) == 0 &&
 		    strcmp(s->label_text, labels) == 0)
 			return agg_value(h->agg, id, out);
 	}

@@ -353,6 +353,33 @@ void am_series_retire(struct am_ctx *ctx, am_series_t series)
 	ring_push(ctx->ring, &s);
 }
 
+void am_series_release(struct am_ctx *ctx, am_series_t series)
+{
+	struct am_sample s = {series, SAMPLE_RETIRE | SAMPLE_RELEASE, ctx->poll_ns, 0};
+	int rc;
+
+	if (series == AM_SERIES_INVALID)
+		return;
+	/* Out of the registry's hash now, before any later am_series of
+	 * the same labels in this poll; checked to be this instance's. */
+	rc = series_release(series, ctx->slot);
+	if (rc == -EBUSY) {
+		am_series_retire(ctx, series); /* derived or an input: keeps its id */
+		return;
+	}
+	if (rc < 0) {
+		const struct series *se = series_get(series);
+
+		log_limitedf(&ctx->rl, LOGL_ERROR, ctx->name,
+			     "cannot release series %u%s%s: %s", series,
+			     se ? " " : "", se ? se->fam->name : "",
+			     rc == -EPERM ? "it belongs to another collector instance"
+					  : "no such series (or released already)");
+		return;
+	}
+	ring_push(ctx->ring, &s);
+}
+
 static int is_gauge_kind(enum am_kind k)
 {
 	return k == AM_GAUGE || k == AM_WINDOW_MAX || k == AM_WINDOW_MEAN;

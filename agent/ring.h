@@ -30,6 +30,8 @@ struct am_sample {
 /* am_series_retire: no value; the aggregator drops the series' state. It
  * travels in the ring so it is ordered with the samples of the same poll. */
 #define SAMPLE_RETIRE 0x2u
+/* With SAMPLE_RETIRE: am_series_release, the id is given up for good. */
+#define SAMPLE_RELEASE 0x4u
 
 /* Largest capacity: tail - head must stay below 2^32. */
 #define RING_MAX_CAPACITY (UINT32_C(1) << 31)

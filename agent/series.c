@@ -4,6 +4,9 @@
  * The tables are append-only and chunked, so a pointer handed out never moves;
  * the published counts are stored with release order after the entry is
  * complete, and readers (aggregator, exporters) load them with acquire.
+ * A released series (series_release) leaves the hash at once and its entry
+ * is freed later (series_reclaim, by the aggregator once no reader can still
+ * look it up); its id is not handed out again.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,8 +28,9 @@ static struct family *families[FAMILY_MAX];
 static atomic_int nfamilies;
 static struct famview *views[FAMILY_MAX];
 static atomic_int nviews;
-static struct series **chunks[CHUNK_MAX];
+static _Atomic(struct series *) *chunks[CHUNK_MAX];
 static atomic_uint nseries;
+static atomic_uint nlive; /* entries allocated (not reclaimed) */
 
 /* Open-addressing hash of series ids, keyed by (family, values). */
 static uint32_t *htab;
@@ -280,7 +284,8 @@ static uint64_t series_hash(int fam, const char *const *values, unsigned n)
 
 static struct series *series_at(uint32_t id)
 {
-	return chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
+	return atomic_load_explicit(&chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)],
+				    memory_order_acquire);
 }
 
 /* Same family, same label names and same values: the same series, whichever
@@ -308,6 +313,9 @@ static int htab_grow(void)
 	memset(n, 0xff, ncap * sizeof(*n));
 	for (uint32_t id = 0; id < count; id++) {
 		const struct series *s = series_at(id);
+
+		if (!s || atomic_load_explicit(&s->released, memory_order_relaxed))
+			continue; /* out of the hash */
 		size_t i = series_hash(s->fam->id, (const char *const *)s->values,
 				       s->view->nlabels) & (ncap - 1);
 
@@ -396,7 +404,8 @@ uint32_t series_intern_noted(int view, const char *const *raw, int owner,
 	}
 	pthread_mutex_lock(&reg_lock);
 	count = atomic_load_explicit(&nseries, memory_order_relaxed);
-	if ((count + 1) * 2 > hcap && htab_grow() < 0)
+	if ((atomic_load_explicit(&nlive, memory_order_relaxed) + 1) * 2 > hcap &&
+	    htab_grow() < 0)
 		goto out;
 	i = series_hash(fam, values, fv->nlabels) & (hcap - 1);
 	for (; htab[i] != UINT32_MAX; i = (i + 1) & (hcap - 1)) {
@@ -421,16 +430,40 @@ uint32_t series_intern_noted(int view, const char *const *raw, int owner,
 	}
 	if ((count >> CHUNK_BITS) >= CHUNK_MAX)
 		goto out;
+	/* A derived series' inputs keep their ids (series_release refuses
+	 * them); one already released cannot be an input. */
+	if (d) {
+		uint32_t in[3] = {d->a, d->b, d->capacity};
+
+		for (int k = 0; k < 3; k++) {
+			struct series *x;
+
+			if (in[k] == AM_SERIES_INVALID)
+				continue;
+			x = in[k] < count ? series_at(in[k]) : NULL;
+			if (!x || atomic_load_explicit(&x->released, memory_order_relaxed))
+				goto out;
+		}
+	}
 	if (!chunks[count >> CHUNK_BITS]) {
 		chunks[count >> CHUNK_BITS] =
-			calloc(CHUNK_SIZE, sizeof(struct series *));
+			calloc(CHUNK_SIZE, sizeof(*chunks[0]));
 		if (!chunks[count >> CHUNK_BITS])
 			goto out;
 	}
 	s = series_build(fv, values, count, owner, d);
 	if (!s)
 		goto out;
-	chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)] = s;
+	if (d) {
+		uint32_t in[3] = {d->a, d->b, d->capacity};
+
+		for (int k = 0; k < 3; k++)
+			if (in[k] != AM_SERIES_INVALID)
+				series_at(in[k])->derive_input = 1;
+	}
+	atomic_store_explicit(&chunks[count >> CHUNK_BITS][count & (CHUNK_SIZE - 1)],
+			      s, memory_order_release);
+	atomic_fetch_add_explicit(&nlive, 1, memory_order_relaxed);
 	htab[i] = count;
 	id = count;
 	if (note)
@@ -451,6 +484,94 @@ uint32_t series_intern_derived(int view, const char *const *values, int owner,
 			       const struct series_derive *d)
 {
 	return series_intern_noted(view, values, owner, d, NULL);
+}
+
+/* Under reg_lock: take the entry at slot i out of the hash, moving later
+ * entries of its probe run back (linear probing keeps no tombstones). */
+static void htab_delete(size_t i)
+{
+	size_t mask = hcap - 1, j = i;
+
+	htab[i] = UINT32_MAX;
+	for (;;) {
+		const struct series *s;
+		size_t k;
+
+		j = (j + 1) & mask;
+		if (htab[j] == UINT32_MAX)
+			return;
+		s = series_at(htab[j]);
+		k = series_hash(s->fam->id, (const char *const *)s->values,
+				s->view->nlabels) & mask;
+		/* Home k cyclically in (i, j]: the entry is still reachable. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		htab[i] = htab[j];
+		htab[j] = UINT32_MAX;
+		i = j;
+	}
+}
+
+int series_release(uint32_t id, int owner)
+{
+	struct series *s;
+	int rc = 0;
+	size_t i;
+
+	pthread_mutex_lock(&reg_lock);
+	s = id < atomic_load_explicit(&nseries, memory_order_relaxed) ? series_at(id)
+								      : NULL;
+	if (!s || atomic_load_explicit(&s->released, memory_order_relaxed)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (s->owner != owner) {
+		rc = -EPERM;
+		goto out;
+	}
+	if (s->derive.op || s->derive_input) {
+		rc = -EBUSY;
+		goto out;
+	}
+	i = series_hash(s->fam->id, (const char *const *)s->values,
+			s->view->nlabels) & (hcap - 1);
+	while (htab[i] != id && htab[i] != UINT32_MAX)
+		i = (i + 1) & (hcap - 1);
+	if (htab[i] == id)
+		htab_delete(i);
+	atomic_store_explicit(&s->released, 1, memory_order_release);
+out:
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
+static void series_free(struct series *s)
+{
+	for (unsigned i = 0; i < s->view->nlabels; i++)
+		free(s->values[i]);
+	free(s->label_text);
+	free(s);
+}
+
+void series_reclaim(uint32_t id)
+{
+	struct series *s;
+
+	pthread_mutex_lock(&reg_lock);
+	s = id < atomic_load_explicit(&nseries, memory_order_relaxed) ? series_at(id)
+								      : NULL;
+	if (s && atomic_load_explicit(&s->released, memory_order_relaxed)) {
+		atomic_store_explicit(&chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)],
+				      NULL, memory_order_release);
+		atomic_fetch_sub_explicit(&nlive, 1, memory_order_relaxed);
+		series_free(s);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+uint32_t series_live_count(void)
+{
+	return atomic_load_explicit(&nlive, memory_order_relaxed);
 }
 
 const struct series *series_get(uint32_t id)
@@ -482,10 +603,8 @@ void series_reset(void)
 	for (uint32_t id = 0; id < count; id++) {
 		struct series *s = series_at(id);
 
-		for (unsigned i = 0; i < s->view->nlabels; i++)
-			free(s->values[i]);
-		free(s->label_text);
-		free(s);
+		if (s)
+			series_free(s);
 	}
 	for (unsigned c = 0; c < CHUNK_MAX; c++) {
 		free(chunks[c]);
@@ -506,5 +625,6 @@ void series_reset(void)
 	htab = NULL;
 	hcap = 0;
 	atomic_store(&nseries, 0);
+	atomic_store(&nlive, 0);
 	atomic_store(&nfamilies, 0);
 }

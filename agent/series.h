@@ -1,8 +1,10 @@
 /* Series registry: metric families and interned series (family + label
  * values -> a dense 32-bit id). Collectors register on their first poll
- * (under a mutex); afterwards they only pass ids through the rings. The
- * registry is append-only, so the aggregator and exporters read definitions
- * by id without locking once they have seen the published count.
+ * (under a mutex); afterwards they only pass ids through the rings. Ids are
+ * handed out in order and never again, so the aggregator and exporters read
+ * definitions by id without locking once they have seen the published
+ * count. A released series' entry is freed (series_get gives NULL) only when
+ * the aggregator knows no reader can still look it up.
  */
 #ifndef ACCELMON_SERIES_H
 #define ACCELMON_SERIES_H
@@ -63,6 +65,12 @@ struct series {
 	_Atomic uint32_t revive;
 	/* Under the registry lock: a refusal for another owner was noted. */
 	uint8_t foreign_noted;
+	/* Under the registry lock: an input of some derived series (its id
+	 * is then never given up: series_release refuses). */
+	uint8_t derive_input;
+	/* Set once by series_release: out of the hash, so the same labels
+	 * intern a new series; freed later by series_reclaim. */
+	_Atomic uint8_t released;
 };
 
 /* Register a family (or find it) and return a view id >= 0 carrying this
@@ -104,6 +112,19 @@ uint32_t series_intern_noted(int view, const char *const *values, int owner,
 const struct series *series_get(uint32_t id);
 /* The owner named derived series id again: let it back after a retire. */
 void series_revive(uint32_t id);
+/* Give up series id (am_series_release): out of the hash at once, so the
+ * same family and labels intern a new series with a new id. Its entry stays
+ * readable until series_reclaim. 0, or -EPERM (another owner's), -ENOENT,
+ * -EBUSY (a derived series or an input of one: they keep their id; the
+ * caller retires it instead). */
+int series_release(uint32_t id, int owner);
+/* Free a released series' entry: series_get(id) is NULL from then on. The
+ * caller (the aggregator) makes sure nothing can still look it up: no live
+ * snapshot holds it and every final-value consumer has seen its end. The
+ * id is not handed out again. */
+void series_reclaim(uint32_t id);
+/* Series entries allocated now (ids handed out less those reclaimed). */
+uint32_t series_live_count(void);
 /* Number of series published so far (acquire: definitions up to it are
  * fully visible). */
 uint32_t series_count(void);

@@ -30,8 +30,47 @@ struct snapshot *snapshot_new(void)
 	return s;
 }
 
+/* Live tracked snapshots: a handful (current, and what a scrape, the
+ * records writer or a remote-write push still holds). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *live_head;
+
+void snapshot_track(struct snapshot *s)
+{
+	pthread_mutex_lock(&live_lock);
+	s->live_prev = NULL;
+	s->live_next = live_head;
+	if (live_head)
+		live_head->live_prev = s;
+	live_head = s;
+	s->tracked = 1;
+	pthread_mutex_unlock(&live_lock);
+}
+
+uint64_t snapshot_oldest_live(void)
+{
+	uint64_t g = UINT64_MAX;
+
+	pthread_mutex_lock(&live_lock);
+	for (const struct snapshot *s = live_head; s; s = s->live_next)
+		if (s->generation < g)
+			g = s->generation;
+	pthread_mutex_unlock(&live_lock);
+	return g;
+}
+
 static void snapshot_free(struct snapshot *s)
 {
+	if (s->tracked) {
+		pthread_mutex_lock(&live_lock);
+		if (s->live_prev)
+			s->live_prev->live_next = s->live_next;
+		else
+			live_head = s->live_next;
+		if (s->live_next)
+			s->live_next->live_prev = s->live_prev;
+		pthread_mutex_unlock(&live_lock);
+	}
 	free(s->text);
 	free(s->om);
 	free(s->values);

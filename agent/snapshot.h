@@ -38,6 +38,9 @@ struct snapshot {
 	 * also live in values has come back: its entry here is its old run. */
 	struct snap_value *finals;
 	size_t nfinals;
+	/* In the list of live snapshots (snapshot_track), under its lock. */
+	struct snapshot *live_prev, *live_next;
+	int tracked;
 };
 
 /* Final-value consumers: an exporter that must see every retired series'
@@ -51,6 +54,13 @@ void snapshot_final_seen(int slot, uint64_t generation);
 /* The newest generation every registered consumer has seen; UINT64_MAX
  * when none is registered (finals are then not kept). */
 uint64_t snapshot_final_horizon(void);
+
+/* The aggregator tracks each snapshot it renders (generation set) until
+ * its last reference goes; oldest_live is the lowest generation of those
+ * still held (UINT64_MAX when none), so the aggregator knows when no reader
+ * can still look up a series that it holds (series_reclaim). */
+void snapshot_track(struct snapshot *s);
+uint64_t snapshot_oldest_live(void);
 
 /* Current snapshot with a reference held (never NULL after agg start). */
 struct snapshot *snapshot_acquire(void);

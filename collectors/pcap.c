@@ -613,7 +613,7 @@ static int pc_addresses(struct pc *pc)
 			i++;
 			continue;
 		}
-		am_series_retire(pc->ctx, pc->info[i].s);
+		am_series_release(pc->ctx, pc->info[i].s);
 		pc->info[i] = pc->info[--pc->ninfo];
 	}
 	return 0;
@@ -633,7 +633,7 @@ static void pc_series_init(struct pc_series *s)
 static void pc_retire1(struct am_ctx *ctx, am_series_t *s)
 {
 	if (*s != AM_SERIES_INVALID)
-		am_series_retire(ctx, *s);
+		am_series_release(ctx, *s);
 	*s = AM_SERIES_INVALID;
 }
 

@@ -482,6 +482,11 @@ static struct fake_series *fake_emit_target(struct am_ctx *ctx, am_series_t id)
 		return NULL;
 	}
 	s = &ctx->series[id];
+	if (s->released) {
+		fake_violation("%s: sample for series %u (%s%s) after am_series_release",
+			       ctx->name, id, ctx->views[s->view].def.name, s->label_text);
+		return NULL;
+	}
 	if (s->derived) {
 		fake_violation("%s: sample for derived series %s%s", ctx->name,
 			       ctx->views[s->view].def.name, s->label_text);
@@ -534,6 +539,48 @@ void am_series_retire(struct am_ctx *ctx, am_series_t series)
 	}
 	ctx->series[series].retires++;
 	ctx->series[series].retired = true;
+}
+
+void am_series_release(struct am_ctx *ctx, am_series_t series)
+{
+	struct fake_series *s;
+	char *gone;
+
+	if (series == AM_SERIES_INVALID)
+		return;
+	if (series >= ctx->nseries) {
+		fake_violation("%s: release of series %u, never interned", ctx->name,
+			       series);
+		return;
+	}
+	s = &ctx->series[series];
+	if (s->released) {
+		fake_violation("%s: release of series %u, already released", ctx->name,
+			       series);
+		return;
+	}
+	s->retires++;
+	s->retired = true;
+	/* Derived series and their inputs keep their ids (collector.h). */
+	if (s->derived)
+		return;
+	for (size_t i = 0; i < ctx->nseries; i++) {
+		const struct am_derive *d = &ctx->series[i].derive;
+
+		if (ctx->series[i].derived &&
+		    (d->a == series || d->b == series || d->capacity == series))
+			return;
+	}
+	s->released = true;
+	/* Out of the lookup: the same labels intern a new series. An ident
+	 * that starts with 0x01 matches none (fake_ident never writes it). */
+	gone = malloc(strlen(ctx->ident[series]) + 2);
+	if (!gone)
+		abort();
+	gone[0] = '\x01';
+	strcpy(gone + 1, ctx->ident[series]);
+	free(ctx->ident[series]);
+	ctx->ident[series] = gone;
 }
 
 /* The kind of the view series s was interned with; -1 when s is not one. */
@@ -734,21 +781,34 @@ const struct fake_series *fake_am_series(const struct am_ctx *ctx, am_series_t i
 const struct fake_series *fake_am_find(const struct am_ctx *ctx, const char *fam,
 				       const char *key)
 {
+	const struct fake_series *gone = NULL;
+
+	/* The first not released; else the newest released (its labels may
+	 * have had several series, am_series_release). */
 	for (size_t i = 0; i < ctx->nseries; i++)
 		if (strcmp(ctx->views[ctx->series[i].view].def.name, fam) == 0 &&
-		    strcmp(ctx->series[i].key, key) == 0)
-			return &ctx->series[i];
-	return NULL;
+		    strcmp(ctx->series[i].key, key) == 0) {
+			if (!ctx->series[i].released)
+				return &ctx->series[i];
+			gone = &ctx->series[i];
+		}
+	return gone;
 }
 
 const struct fake_series *fake_am_match(const struct am_ctx *ctx, const char *fam,
 					const char *labels)
 {
+	const struct fake_series *gone = NULL;
+
+	/* As fake_am_find: the first not released, else the newest released. */
 	for (size_t i = 0; i < ctx->nseries; i++)
 		if (strcmp(ctx->views[ctx->series[i].view].def.name, fam) == 0 &&
-		    strstr(ctx->series[i].label_text, labels))
-			return &ctx->series[i];
-	return NULL;
+		    strstr(ctx->series[i].label_text, labels)) {
+			if (!ctx->series[i].released)
+				return &ctx->series[i];
+			gone = &ctx->series[i];
+		}
+	return gone;
 }
 
 double fake_am_scaled(const struct am_ctx *ctx, const struct fake_series *s)

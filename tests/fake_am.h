@@ -27,7 +27,8 @@ struct fake_series {
 	uint64_t last_u64; /* last am_emit_u64 value */
 	int64_t last_ns;   /* poll time of the last sample */
 	am_family_t view;  /* the registration it was first interned with */
-	unsigned retires;  /* am_series_retire calls */
+	unsigned retires;  /* am_series_retire and am_series_release calls */
+	bool released;	   /* am_series_release: the id is given up */
 	unsigned nlabels;
 	char *values[AM_MAX_LABELS];
 	char *key;	  /* values joined with ',' ("mlx5_0,1") */

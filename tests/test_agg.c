@@ -1,7 +1,10 @@
 /* Aggregator tests on fake time: counter wrap, reset and saturation, time
  * integration of ratios, windowed gauges, staleness, rendering of both
- * exposition formats from the same state. */
+ * exposition formats from the same state; released series (am_series_release)
+ * reclaimed only when no snapshot or final-value consumer can refer to them. */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -11,9 +14,37 @@
 
 #include "agg.h"
 #include "clock.h"
+#include "ring.h"
 #include "series.h"
+#include "snapshot.h"
 
 #define S(x) ((int64_t)((x) * 1e9))
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define AGG_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define AGG_SANITIZED 1
+#endif
+#endif
+
+#ifdef AGG_SANITIZED
+/* Sanitizer builds check memory and thread safety, not scale: fewer churn
+ * cycles, the same bound. */
+#define CHURN_JOBS 10000
+#else
+#define CHURN_JOBS 100000
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+/* Check runs each test in a forked child whose TSan report would otherwise
+ * not fail the test: stop at the first race so the test errors out. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "halt_on_error=1";
+}
+#endif
 
 static double test_interval = 1.0;
 
@@ -433,6 +464,263 @@ START_TEST(test_unknown_series_counted)
 }
 END_TEST
 
+/* What am_series_release does (plugin_api.c): out of the hash, then the
+ * release through the ring. */
+static void release(struct agg *a, uint32_t id, int64_t t)
+{
+	struct am_sample r = {id, SAMPLE_RETIRE | SAMPLE_RELEASE, t, 0};
+
+	ck_assert_int_eq(series_release(id, 0), 0);
+	agg_ingest(a, &r, 1);
+}
+
+/* 100,000 jobs of two series each, started and released: the registry
+ * holds the live ones only (CHURN_JOBS). */
+START_TEST(test_release_churn_bounded)
+{
+	struct agg *a = new_agg();
+	struct am_family_def g = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	struct am_family_def c = {.name = "job_busy_seconds_total", .help = "h",
+				  .kind = AM_INTEGRAL, .labels = {"job"}};
+	int fg = series_family_register(&g, 0), fc = series_family_register(&c, 0);
+	uint32_t most = 0;
+
+	ck_assert_int_ge(fg, 0);
+	ck_assert_int_ge(fc, 0);
+	for (long j = 1; j <= CHURN_JOBS; j++) {
+		char job[24];
+		const char *v[1] = {job};
+		uint32_t ids[2];
+
+		snprintf(job, sizeof(job), "%ld", j);
+		ids[0] = series_intern(fg, v, 0);
+		ids[1] = series_intern(fc, v, 0);
+		ck_assert_uint_ne(ids[0], AM_SERIES_INVALID);
+		ck_assert_uint_ne(ids[1], AM_SERIES_INVALID);
+		feed(a, ids[0], S(j), 1);
+		feed(a, ids[1], S(j), 0.5);
+		snapshot_release(agg_render(a, S(j)));
+		release(a, ids[0], S(j));
+		release(a, ids[1], S(j));
+		if (series_live_count() > most)
+			most = series_live_count();
+	}
+	ck_assert_uint_eq(series_count(), 2 * CHURN_JOBS);
+	/* The last job's two, and the two before them (reclaimed at the
+	 * render after their release). */
+	ck_assert_uint_le(most, 4);
+	snapshot_release(agg_render(a, S(CHURN_JOBS + 1)));
+	ck_assert_uint_eq(series_live_count(), 0);
+	agg_free(a);
+}
+END_TEST
+
+/* A released series' entry stays while a snapshot that holds it is live or
+ * a final-value consumer has not seen its last value; its labels intern a
+ * new series at once, and a scrape never shows the old one again. */
+START_TEST(test_release_waits_for_readers)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	int f = series_family_register(&d, 0);
+	const char *v[1] = {"7"};
+	uint32_t old, neu;
+	struct snapshot *held, *s;
+	uint64_t gen = 0;
+	int slot = snapshot_final_consumer_add();
+
+	ck_assert_int_ge(slot, 0);
+	old = series_intern(f, v, 0);
+	feed(a, old, S(1), 41);
+	held = agg_render(a, S(1)); /* a reader holds it (a slow scrape) */
+	ck_assert_ptr_nonnull(strstr(held->text, "job_mem_bytes{job=\"7\"} 41"));
+	release(a, old, S(2));
+	/* Same labels: a new series, the old one is out of the hash. */
+	neu = series_intern(f, v, 0);
+	ck_assert_uint_ne(neu, old);
+	ck_assert_uint_ne(neu, AM_SERIES_INVALID);
+	/* A late sample for the released id is dropped, not exported. */
+	feed(a, old, S(2), 99);
+	feed(a, neu, S(2), 5);
+	s = agg_render(a, S(2));
+	ck_assert_ptr_nonnull(strstr(s->text, "job_mem_bytes{job=\"7\"} 5\n"));
+	ck_assert_ptr_null(strstr(s->text, " 41\n"));
+	ck_assert_ptr_null(strstr(s->text, " 99\n"));
+	/* Its last value is in the finals for the consumer. */
+	ck_assert_uint_eq(s->nfinals, 1);
+	ck_assert_uint_eq(s->finals[0].series, old);
+	ck_assert(s->finals[0].value == 41);
+	snapshot_release(s);
+	/* Not seen by the consumer, and held: kept. */
+	snapshot_release(agg_render(a, S(3)));
+	ck_assert_ptr_nonnull(series_get(old));
+	snapshot_final_seen(slot, 2);
+	snapshot_release(agg_render(a, S(4)));
+	/* Seen, but the first snapshot is still held by its reader. */
+	ck_assert_ptr_nonnull(series_get(old));
+	ck_assert_str_eq(series_get(old)->label_text, "{job=\"7\"}");
+	snapshot_release(held);
+	s = agg_render(a, S(5));
+	ck_assert_ptr_null(series_get(old));
+	ck_assert_ptr_nonnull(series_get(neu));
+	ck_assert_ptr_nonnull(strstr(s->text, "job_mem_bytes{job=\"7\"} 5\n"));
+	snapshot_release(s);
+	/* Nothing holds the next one's snapshots: its final value alone,
+	 * not seen by the consumer, keeps it. */
+	release(a, neu, S(6));
+	for (int k = 0; k < 3; k++) {
+		s = agg_render(a, S(6 + k));
+		gen = s->generation;
+		snapshot_release(s);
+		ck_assert_ptr_nonnull(series_get(neu));
+	}
+	snapshot_final_seen(slot, gen);
+	snapshot_release(agg_render(a, S(9)));
+	ck_assert_ptr_null(series_get(neu));
+	neu = series_intern(f, v, 0);
+	/* Released twice, or by another owner: refused. */
+	ck_assert_int_eq(series_release(old, 0), -ENOENT);
+	ck_assert_int_eq(series_release(neu, 1), -EPERM);
+	snapshot_final_consumer_remove(slot);
+	agg_free(a);
+}
+END_TEST
+
+/* A derived series' input keeps its id (the derived series reads its state
+ * by id): series_release refuses it, am_series_release retires it. */
+START_TEST(test_release_refuses_derived_input)
+{
+	struct agg *a = new_agg();
+	struct am_family_def c = {.name = "busy_total", .help = "h",
+				  .kind = AM_COUNTER, .labels = {"dev"}};
+	struct am_family_def r = {.name = "util_ratio", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"dev"}};
+	int fc = series_family_register(&c, 0), fr = series_family_register(&r, 0);
+	const char *v[1] = {"0"};
+	uint32_t in = series_intern(fc, v, 0), plain;
+	struct series_derive d = {AM_DERIVE_RATIO, in, AM_SERIES_INVALID,
+				  AM_SERIES_INVALID};
+	uint32_t ratio = series_intern_derived(fr, v, 0, &d);
+
+	ck_assert_uint_ne(ratio, AM_SERIES_INVALID);
+	ck_assert_int_eq(series_release(in, 0), -EBUSY);
+	ck_assert_int_eq(series_release(ratio, 0), -EBUSY);
+	v[0] = "1";
+	plain = series_intern(fc, v, 0);
+	ck_assert_int_eq(series_release(plain, 0), 0);
+	/* A released series cannot become an input. */
+	d.a = plain;
+	ck_assert_uint_eq(series_intern_derived(fr, v, 0, &d), AM_SERIES_INVALID);
+	agg_free(a);
+}
+END_TEST
+
+/* Threads as in the agent: a collector interning job series and releasing
+ * them through its ring, the aggregator publishing snapshots, a reader (a
+ * records writer: a final-value consumer) looking up every series its
+ * snapshot holds. A released entry is never freed under the reader (ASan,
+ * TSan builds) and a lookup never fails. */
+struct churn {
+	struct ring *ring;
+	int view;
+	atomic_int done, stop;
+	long looked_up, missing;
+};
+
+static void *churn_collector(void *arg)
+{
+	struct churn *c = arg;
+
+	for (long j = 1; j <= 5000; j++) {
+		char job[24];
+		const char *v[1] = {job};
+		uint32_t id;
+
+		snprintf(job, sizeof(job), "%ld", j);
+		id = series_intern(c->view, v, 0);
+		if (id == AM_SERIES_INVALID)
+			break;
+		struct am_sample s = {id, 0, S(j), (double)j};
+		while (!ring_push(c->ring, &s))
+			;
+		if (series_release(id, 0) < 0)
+			break;
+		s.flags = SAMPLE_RETIRE | SAMPLE_RELEASE;
+		while (!ring_push(c->ring, &s))
+			;
+	}
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void *churn_reader(void *arg)
+{
+	struct churn *c = arg;
+	int slot = snapshot_final_consumer_add();
+
+	while (!atomic_load(&c->stop)) {
+		struct snapshot *s = snapshot_acquire();
+
+		if (!s)
+			continue;
+		for (size_t i = 0; i < s->nvalues + s->nfinals; i++) {
+			const struct snap_value *v = i < s->nvalues ? &s->values[i]
+								    : &s->finals[i - s->nvalues];
+			const struct series *se = series_get(v->series);
+
+			if (!se || strncmp(se->label_text, "{job=\"", 6) != 0)
+				c->missing++;
+			c->looked_up++;
+		}
+		snapshot_final_seen(slot, s->generation);
+		snapshot_release(s);
+	}
+	snapshot_final_consumer_remove(slot);
+	return NULL;
+}
+
+START_TEST(test_release_threads)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "job_mem_bytes", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	struct churn c = {.ring = ring_create(1024)};
+	struct am_sample buf[256];
+	pthread_t col, rd;
+	int64_t t = S(1);
+
+	c.view = series_family_register(&d, 0);
+	ck_assert_int_ge(c.view, 0);
+	ck_assert_ptr_nonnull(c.ring);
+	ck_assert_int_eq(pthread_create(&rd, NULL, churn_reader, &c), 0);
+	ck_assert_int_eq(pthread_create(&col, NULL, churn_collector, &c), 0);
+	for (;;) {
+		int done = atomic_load(&c.done);
+		size_t n = ring_pop_batch(c.ring, buf, 256);
+
+		agg_ingest(a, buf, n);
+		snapshot_publish(agg_render(a, t += S(1)));
+		if (done && n == 0)
+			break;
+	}
+	atomic_store(&c.stop, 1);
+	pthread_join(col, NULL);
+	pthread_join(rd, NULL);
+	ck_assert_uint_eq(series_count(), 5000);
+	ck_assert_int_eq(c.missing, 0);
+	ck_assert_int_gt(c.looked_up, 0);
+	/* The reader is gone: the next renders free what is left. */
+	snapshot_publish(agg_render(a, t += S(1)));
+	snapshot_publish(agg_render(a, t += S(1)));
+	ck_assert_uint_eq(series_live_count(), 0);
+	snapshot_shutdown();
+	ring_destroy(c.ring);
+	agg_free(a);
+}
+END_TEST
+
 static Suite *agg_suite(void)
 {
 	Suite *s = suite_create("agg");
@@ -451,6 +739,13 @@ static Suite *agg_suite(void)
 	tcase_add_test(tc, test_staleness);
 	tcase_add_test(tc, test_render_both_formats);
 	tcase_add_test(tc, test_unknown_series_counted);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("release");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_release_churn_bounded);
+	tcase_add_test(tc, test_release_waits_for_readers);
+	tcase_add_test(tc, test_release_refuses_derived_input);
+	tcase_add_test(tc, test_release_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -591,9 +591,10 @@ START_TEST(t_split_jobs_end_and_cap)
 	fake_am_advance(ctx, S(1));
 	ck_assert_int_eq(am_attrib_update(a, &d, p, 3), 0);
 	s = job_series(ctx, "accel_job_busy_seconds_total", POD1);
-	ck_assert(s && s->retired);
+	/* released: the ids are given up, their memory freed (job churn) */
+	ck_assert(s && s->retired && s->released);
 	s = job_series(ctx, "accel_job_info", POD1);
-	ck_assert(s && s->retired);
+	ck_assert(s && s->retired && s->released);
 	ck_assert_ptr_null(job_series(ctx, "accel_job_busy_seconds_total", CID2));
 	sum = job_u64(ctx, "accel_job_busy_seconds_total", "4242") +
 	      job_u64(ctx, "accel_job_busy_seconds_total", "other");
@@ -603,7 +604,7 @@ START_TEST(t_split_jobs_end_and_cap)
 	fake_am_advance(ctx, S(1));
 	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
 	s = job_series(ctx, "accel_job_busy_seconds_total", "other");
-	ck_assert(s && s->retired);
+	ck_assert(s && s->retired && s->released);
 	/* the device goes: all of it */
 	am_attrib_forget(a, "gpu0");
 	s = job_series(ctx, "accel_job_busy_seconds_total", "4242");

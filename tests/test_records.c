@@ -858,7 +858,9 @@ END_TEST
 /* A job's series retired between two record frames: the file still holds
  * their last values, and accelmon-audit's reading of it gives the job
  * exactly the busy seconds and joules the aggregator counted (issue 17);
- * the series are gone from the batch after. */
+ * the series are gone from the batch after. Loop 1 releases them
+ * (am_series_release, as agent/sdk/attrib.c does): the same file, and their
+ * registry entries are freed once the writer has seen their final values. */
 START_TEST(test_writer_final_value_of_retired_series)
 {
 	char *dir = fixture_tmpdir("amrec-test");
@@ -915,6 +917,10 @@ START_TEST(test_writer_final_value_of_retired_series)
 	for (int k = 0; k < 2; k++) {
 		ck_assert_int_eq(agg_value(a, id[k], &counted[k]), 0);
 		struct am_sample ret = {id[k], SAMPLE_RETIRE, 25 * NS_PER_S, 0};
+		if (_i) {
+			ck_assert_int_eq(series_release(id[k], -1), 0);
+			ret.flags |= SAMPLE_RELEASE;
+		}
 		agg_ingest(a, &ret, 1);
 	}
 	ck_assert(fabs(counted[0] - 12.5) < 1e-9 && fabs(counted[1] - 7500) < 1e-6);
@@ -923,6 +929,9 @@ START_TEST(test_writer_final_value_of_retired_series)
 	ck_assert_uint_eq(snap->nvalues, 0);
 	ck_assert(!strstr(snap->text, "job=\"42\""));
 	snapshot_release(snap);
+	/* the writer has not seen the final values yet: still there */
+	for (int k = 0; k < 2; k++)
+		ck_assert_ptr_nonnull(series_get(id[k]));
 	ck_assert_ptr_nonnull(snap = agg_render(a, 30 * NS_PER_S));
 	snap->wall_ms = t0 + 30000;
 	ck_assert_int_eq(rec_writer_write(w, snap, snap->wall_ms), 0);
@@ -930,6 +939,9 @@ START_TEST(test_writer_final_value_of_retired_series)
 	/* seen by the one consumer: not carried further */
 	ck_assert_ptr_nonnull(snap = agg_render(a, 45 * NS_PER_S));
 	ck_assert_uint_eq(snap->nfinals, 0);
+	/* released: nothing can look them up any more, freed */
+	for (int k = 0; k < 2; k++)
+		ck_assert(_i ? series_get(id[k]) == NULL : series_get(id[k]) != NULL);
 	snap->wall_ms = t0 + 45000;
 	ck_assert_int_eq(rec_writer_write(w, snap, snap->wall_ms), 0);
 	snapshot_release(snap);
@@ -1187,7 +1199,7 @@ static Suite *records_suite(void)
 	tcase_add_test(tc, test_writer_retention_shared_dir);
 	tcase_add_test(tc, test_writer_age_limits);
 	tcase_add_test(tc, test_writer_label_names_per_registration);
-	tcase_add_test(tc, test_writer_final_value_of_retired_series);
+	tcase_add_loop_test(tc, test_writer_final_value_of_retired_series, 0, 2);
 	tcase_add_test(tc, test_writer_disk_full);
 	tcase_add_test(tc, test_writer_nearly_full_no_empty_files);
 	suite_add_tcase(s, tc);

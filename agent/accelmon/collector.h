@@ -228,6 +228,16 @@ void am_emit_u64(struct am_ctx *ctx, am_series_t series, uint64_t raw);
  * retired and comes back; it then starts afresh. */
 void am_series_retire(struct am_ctx *ctx, am_series_t series);
 
+/* Retire a series for good and give up its id (a job that ended): as
+ * am_series_retire (its last value still reaches the records), but the id
+ * is not the collector's any more. Never emit to it or retire it again;
+ * naming the same labels later (am_series) interns a new series with a new
+ * id, which starts afresh. The agent frees the series' memory once no
+ * exporter can still refer to it, so series that come and go (per-job,
+ * per-peer) cost no memory after they end. A derived series and the inputs
+ * of one keep their ids: for them this is am_series_retire. */
+void am_series_release(struct am_ctx *ctx, am_series_t series);
+
 /* ---- derived series: values the aggregator computes from others ----
  *
  * A derived series belongs to a family like any other and gets no samples

@@ -204,7 +204,7 @@ static void att_retire_job(struct am_attrib *a, struct att_job *j)
 
 	for (int i = 0; i < 5; i++)
 		if (*s[i] != AM_SERIES_INVALID) {
-			am_series_retire(a->ctx, *s[i]);
+			am_series_release(a->ctx, *s[i]);
 			*s[i] = AM_SERIES_INVALID;
 		}
 	j->busy_ns = j->energy_mj = 0;
@@ -430,7 +430,7 @@ static void att_emit(struct am_attrib *a, struct att_dev *d, struct att_job *j)
 		if (j->s_alloc != AM_SERIES_INVALID)
 			am_emit(a->ctx, j->s_alloc, 1);
 	} else if (j->s_alloc != AM_SERIES_INVALID) {
-		am_series_retire(a->ctx, j->s_alloc);
+		am_series_release(a->ctx, j->s_alloc);
 		j->s_alloc = AM_SERIES_INVALID;
 	}
 }
