@@ -125,13 +125,19 @@ static void pl_walk(int dfd, char *rel, size_t rlen, int depth, struct am_pod_na
 		return;
 	}
 	while ((de = readdir(d))) {
-		struct am_workload wl;
+		struct am_workload wl = {0}; /* the parser keeps out->user */
 		size_t l = strlen(de->d_name);
 		char text[PATH_MAX + 8];
+		struct stat st;
 		int sub;
 
-		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
-		    rlen + l + 2 >= PATH_MAX)
+		if (de->d_name[0] == '.' || rlen + l + 2 >= PATH_MAX)
+			continue;
+		/* directories only (a file system without d_type: by fstatat) */
+		if (de->d_type != DT_DIR &&
+		    (de->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		     !S_ISDIR(st.st_mode)))
 			continue;
 		rel[rlen] = '/';
 		memcpy(rel + rlen + 1, de->d_name, l + 1);
