@@ -14,4 +14,10 @@ rc=$?
 grep -q '^fabric_netdev_up{device="eth0"} 1$' "$WORK/out" || fail "no output under valgrind"
 grep -q '^fabric_port_stat_saturated{device="simhca3",port="1",counter="port_rcv_errors"} 1$' "$WORK/out" ||
   fail "no simulated ports under valgrind"
+# the attribution unit tests in one process (cgroup, pod and Slurm parsers):
+# no read of uninitialised memory (leaks of the test harness not judged)
+T="${ABS_BUILDDIR:?}/tests/test_attrib"
+[ -x "$T" ] || fail "no $T (make check builds it)"
+CK_FORK=no valgrind --quiet --error-exitcode=99 "$T" >"$WORK/ta" 2>&1 ||
+  fail "valgrind test_attrib exit $?: $(grep '^==' "$WORK/ta" | head -40)"
 ok "valgrind memcheck: clean"
