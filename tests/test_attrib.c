@@ -1001,6 +1001,61 @@ START_TEST(t_slurm_env_cgroup_wins)
 }
 END_TEST
 
+/* A job with a cgroup v1 devices.list: the list is trusted, what its
+ * processes' environment claims is not read into it. A job without one
+ * (cgroup v2) is believed, but never on a device another source gives to
+ * a different job. */
+START_TEST(t_slurm_env_other_sources_win)
+{
+	char *root = fixture_tmpdir("attrib_env2");
+	struct am_env_cache c = {0};
+	struct am_alloc *v = NULL;
+	struct am_workload wl = {0};
+	struct am_attrib_dev g0 = {"nvidia0", "GPU-0", 0, NAN, NAN};
+	struct am_attrib_dev g1 = {"nvidia1", "GPU-1", 0, NAN, NAN};
+	const struct am_alloc *a;
+	size_t n = 0, cap = 0;
+	char refused[256];
+	struct am_alloc *l;
+
+	g0.devnum = "195:0";
+	g1.devnum = "195:1";
+	g0.have_index = g1.have_index = true;
+	g1.index = 1;
+	/* job 6000's devices.list: GPU 1 */
+	wl.kind = AM_JOB_SLURM;
+	snprintf(wl.job, sizeof(wl.job), "6000");
+	ck_assert_ptr_nonnull(l = am_alloc_add(&v, &n, &cap, &wl));
+	snprintf(l->devs[0], sizeof(l->devs[0]), "195:1");
+	l->ndevs = 1;
+	put_proc(root, "3101",
+		 "0::/system.slice/slurmstepd.scope/job_6000/step_0/user/task_0\n",
+		 ENV("SLURM_JOB_ID=6000\0SLURM_JOB_GPUS=0\0"));
+	put_proc(root, "3102",
+		 "0::/system.slice/slurmstepd.scope/job_6001/step_0/user/task_0\n",
+		 ENV("SLURM_JOB_ID=6001\0SLURM_JOB_GPUS=1\0"));
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_uint_eq(n, 2);
+	a = find_held(v, n, AM_JOB_SLURM, "6000");
+	ck_assert(a && a->nrefs == 0 && !a->env);
+	ck_assert(!am_alloc_counts(v, n, (size_t)(a - v), &g0));
+	ck_assert(am_alloc_counts(v, n, (size_t)(a - v), &g1));
+	a = find_held(v, n, AM_JOB_SLURM, "6001");
+	ck_assert(a && a->env && find_ref(a, AM_ALLOC_BY_INDEX, "1"));
+	/* its claim names GPU 1, which 6000's list holds: it does not count */
+	ck_assert(am_alloc_holds(a, &g1));
+	ck_assert(!am_alloc_counts(v, n, (size_t)(a - v), &g1));
+	/* nobody else's: believed */
+	v[0].ndevs = 0;
+	ck_assert(am_alloc_counts(v, n, (size_t)(a - v), &g1));
+	am_env_cache_free(&c);
+	free(v);
+	rm_rf(root);
+	free(root);
+}
+END_TEST
+
 #define PODS_DIR TEST_SRCDIR "/fixtures/procfs/pods"
 
 START_TEST(t_pod_names)
@@ -1839,6 +1894,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_podres_too_many);
 	tcase_add_test(x, t_podres_keep_one);
 	tcase_add_test(x, t_slurm_env_cgroup_wins);
+	tcase_add_test(x, t_slurm_env_other_sources_win);
 	tcase_add_test(x, t_alloc_holds);
 	tcase_add_test(x, t_split_env_allocated);
 	tcase_add_test(x, t_split_env_refused);

@@ -165,6 +165,7 @@ struct am_alloc {
 	unsigned ndevs;
 	struct am_alloc_ref refs[AM_ALLOC_MAX_DEVS];
 	unsigned nrefs;
+	bool env; /* claimed by its processes' environment only (Slurm) */
 };
 
 /* The entry of job wl (kind and job; step and container are dropped) in
@@ -250,7 +251,9 @@ int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
 /* Every process under procfs in a Slurm job (by its cgroup), its environ
  * read once per process start (pid and start time: an exec keeps both, so
  * an environ replaced by exec is not read again; cached in *c), as
- * allocations appended to v[0..*n). The job is always the cgroup's: an
+ * allocations appended to v[0..*n) (marked env). A job that has an entry
+ * in v[0..*n) already (its cgroup v1 devices.list) gets nothing from its
+ * environment. The job is always the cgroup's: an
  * environ whose SLURM_JOB_ID is another job is refused, and c->mismatch
  * says the first such environ read in this scan (c->mismatch_job its
  * cgroup job; both "" when none). *refused (may be NULL) gets the first
@@ -335,6 +338,11 @@ struct am_attrib_dev {
 /* Whether allocation al holds device d (its device number, uuid, bus id or
  * index, as al names it). */
 bool am_alloc_holds(const struct am_alloc *al, const struct am_attrib_dev *d);
+/* Whether v[i] of the allocations v[0..n) holds d and counts: an
+ * environment claim (env) does not when another source (a device list,
+ * pod-resources) gives d to a different job. */
+bool am_alloc_counts(const struct am_alloc *v, size_t n, size_t i,
+		     const struct am_attrib_dev *d);
 
 /* Attribute one device's poll (see collectors/attribution.md for the
  * rule): jobs gain busy seconds and energy, memory is the sum of their

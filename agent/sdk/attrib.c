@@ -460,6 +460,21 @@ bool am_alloc_holds(const struct am_alloc *al, const struct am_attrib_dev *d)
 	return false;
 }
 
+bool am_alloc_counts(const struct am_alloc *v, size_t n, size_t i,
+		     const struct am_attrib_dev *d)
+{
+	if (!am_alloc_holds(&v[i], d))
+		return false;
+	if (!v[i].env)
+		return true;
+	for (size_t k = 0; k < n; k++)
+		if (!v[k].env && (v[k].wl.kind != v[i].wl.kind ||
+				  strcmp(v[k].wl.job, v[i].wl.job) != 0) &&
+		    am_alloc_holds(&v[k], d))
+			return false;
+	return true;
+}
+
 /* The pod names of the kubelet's log directory, read at most once per
  * poll. */
 static void att_read_pods(struct am_attrib *a, int64_t now)
@@ -623,7 +638,7 @@ static int att_allocated(struct am_attrib *a, struct att_dev *d,
 	for (size_t i = 0; i < a->nal; i++) {
 		struct att_job *j;
 
-		if (!am_alloc_holds(&a->al[i], in))
+		if (!am_alloc_counts(a->al, a->nal, i, in))
 			continue;
 		j = att_job(a, d, &a->al[i].wl);
 		if (!j)

@@ -252,6 +252,17 @@ static void env_classify(const char *procfs, struct am_env_cache *c,
 		p->slurm = true;
 }
 
+/* Whether job wl has an entry of another source in v[0..n0): a cgroup v1
+ * devices.list, the record trusted over what its processes' environment
+ * claims. */
+static bool env_listed(const struct am_alloc *v, size_t n0, const struct am_workload *wl)
+{
+	for (size_t i = 0; i < n0; i++)
+		if (v[i].wl.kind == wl->kind && strcmp(v[i].wl.job, wl->job) == 0)
+			return true;
+	return false;
+}
+
 int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_alloc **v,
 		      size_t *n, size_t *cap, char *refused, size_t refcap)
 {
@@ -259,6 +270,7 @@ int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_allo
 	char *buf = NULL;
 	DIR *d;
 	int rc = 0;
+	size_t n0 = *n; /* the other sources' entries */
 
 	if (refused && refcap)
 		refused[0] = '\0';
@@ -289,13 +301,14 @@ int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_allo
 			}
 			env_classify(procfs, c, p, buf, refused, refcap);
 		}
-		if (p->slurm) {
+		if (p->slurm && !env_listed(*v, n0, &p->al.wl)) {
 			struct am_alloc *a = am_alloc_add(v, n, cap, &p->al.wl);
 
 			if (!a) {
 				rc = -ENOMEM;
 				break;
 			}
+			a->env = true;
 			for (unsigned k = 0; k < p->al.nrefs; k++)
 				am_alloc_add_ref(a, p->al.refs[k].by, p->al.refs[k].id);
 		}
