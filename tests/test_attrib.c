@@ -1358,7 +1358,7 @@ START_TEST(t_podres_too_many)
 END_TEST
 
 /* The kubelet's answers for t_podres_keep_one: good, then failing. */
-static int keep_calls;
+static int keep_calls, keep_bad;
 static int keep_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *len,
 		     char *err, size_t errcap)
 {
@@ -1368,12 +1368,20 @@ static int keep_list(const char *socket, long timeout_ms, uint8_t **msg, size_t 
 		*msg = podres_msg(len);
 		return 0;
 	}
+	if (keep_bad) {
+		/* an answer that does not parse (a truncated field) */
+		ck_assert_ptr_nonnull(*msg = malloc(3));
+		memcpy(*msg, "\x0a\x7f\x01", 3);
+		*len = 3;
+		return 0;
+	}
 	snprintf(err, errcap, "gRPC status 14: test");
 	return -EIO;
 }
 
 /* One failed List keeps the last good answer's allocations (no churn);
- * the second drops them. */
+ * the second drops them. _i 1: the List answers, but with bytes that do
+ * not parse. */
 START_TEST(t_podres_keep_one)
 {
 	struct am_ctx *ctx = fake_am_new("nvml", TEST_SRCDIR "/fixtures/procfs");
@@ -1400,6 +1408,7 @@ START_TEST(t_podres_keep_one)
 	ck_assert_msg(cfg != NULL, "%s", err);
 	am_attrib_configure(a, cfg);
 	keep_calls = 0;
+	keep_bad = _i;
 	am_attrib_set_podres_list(a, keep_list);
 	ck_assert_int_eq(am_attrib_update(a, &d0, NULL, 0), 0);
 	s = fake_am_match(ctx, "accel_job_allocated", want);
@@ -1892,7 +1901,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_grpc_frames);
 	tcase_add_test(x, t_podres_index_ids);
 	tcase_add_test(x, t_podres_too_many);
-	tcase_add_test(x, t_podres_keep_one);
+	tcase_add_loop_test(x, t_podres_keep_one, 0, 2);
 	tcase_add_test(x, t_slurm_env_cgroup_wins);
 	tcase_add_test(x, t_slurm_env_other_sources_win);
 	tcase_add_test(x, t_alloc_holds);

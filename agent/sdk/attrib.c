@@ -90,8 +90,8 @@ struct am_attrib {
 	char podres[PATH_MAX], pod_logs[PATH_MAX];
 	bool podres_failing, unjoined_said, ambiguous_said;
 	/* its last good answer's allocations, kept for one failed scan */
-	struct am_alloc *pr_al;
-	size_t pr_n, pr_cap;
+	struct am_alloc *pr_al, *pr_tmp; /* the last good answer; decoding */
+	size_t pr_n, pr_cap, pr_tmpcap;
 	unsigned pr_fails;
 	am_podres_list_fn *list; /* am_podres_list; tests put theirs */
 	struct am_pod_name *pods;
@@ -171,6 +171,7 @@ void am_attrib_free(struct am_attrib *a)
 	free(a->pids);
 	free(a->al);
 	free(a->pr_al);
+	free(a->pr_tmp);
 	free(a->pods);
 	am_env_cache_free(&a->envc);
 	free(a);
@@ -533,14 +534,15 @@ static int att_podres(struct am_attrib *a)
 	rc = a->list(a->podres, ATT_PODRES_TIMEOUT_MS, &msg, &len, err, sizeof(err));
 	if (rc == 0) {
 		char cg[PATH_MAX];
+		size_t tn = 0;
 
 		/* a pod re-created under its name leaves the old UID's
 		 * directory a while: the live cgroups tell which is which */
 		snprintf(cg, sizeof(cg), "%s/fs/cgroup", am_sysfs(a->ctx));
 		am_pod_names_live(cg, a->pods, a->npods);
-		a->pr_n = 0;
-		rc = am_podres_decode(msg, len, a->pods, a->npods, &a->pr_al, &a->pr_n,
-				      &a->pr_cap, &unjoined, &ambiguous);
+		/* decoded aside: only a whole answer replaces the last good one */
+		rc = am_podres_decode(msg, len, a->pods, a->npods, &a->pr_tmp, &tn,
+				      &a->pr_tmpcap, &unjoined, &ambiguous);
 		free(msg);
 		if (rc == -ENOMEM)
 			return rc;
@@ -548,8 +550,16 @@ static int att_podres(struct am_attrib *a)
 			snprintf(err, sizeof(err), "the answer is larger than accepted");
 		else if (rc < 0)
 			snprintf(err, sizeof(err), "the answer does not parse");
-		if (rc < 0)
-			a->pr_n = 0; /* a partial decode is not kept */
+		if (rc == 0) {
+			struct am_alloc *t = a->pr_al;
+			size_t tc = a->pr_cap;
+
+			a->pr_al = a->pr_tmp;
+			a->pr_cap = a->pr_tmpcap;
+			a->pr_n = tn;
+			a->pr_tmp = t;
+			a->pr_tmpcap = tc;
+		}
 	}
 	if (rc < 0) {
 		am_read_error(a->ctx);
