@@ -1609,10 +1609,12 @@ static void amdgpu_attribute(struct am_ctx *ctx, struct amdgpu_state *st,
 				    .have_index = true};
 	ssize_t n;
 
-	/* Slurm's GRES index: the card's ordinal among the amdgpu cards by
-	 * PCI address, not its DRM number (card0 may be a BMC's VGA) */
+	/* Slurm's GRES index: the card's ordinal among the amdgpu cards
+	 * present, by PCI address, not its DRM number (card0 may be a BMC's
+	 * VGA); a card gone (or the record of one replaced) is not counted */
 	for (int k = 0; k < st->ndevs; k++)
-		dev.index += strcmp(st->devs[k].pci, d->pci) < 0;
+		dev.index += !st->devs[k].gone && st->devs[k].pci[0] &&
+			     strcmp(st->devs[k].pci, d->pci) < 0;
 
 	(void)ctx;
 	if (!am_attrib_enabled(st->att))

@@ -1810,6 +1810,47 @@ START_TEST(t_amdgpu_gres_index)
 }
 END_TEST
 
+/* The GRES index counts the cards present: the card below it by PCI
+ * address gone, 0000:03:00.0 is GRES 0 (job 4242's), no longer 1. */
+START_TEST(t_amdgpu_gres_index_gone)
+{
+	char tmp[] = "/tmp/attrib_amdgone_XXXXXX", cmd[1024];
+	struct am_ctx *ctx;
+	void *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(cmd, sizeof(cmd),
+		 "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/' && chmod -R u+w '%s' && "
+		 "cd '%s/devices/pci0000:00' && cp -R 0000:03:00.0 0000:02:00.0 && "
+		 "sed -i s/03:00.0/02:00.0/ 0000:02:00.0/uevent && "
+		 "mkdir ../../class/drm/card2 && echo 226:2 > ../../class/drm/card2/dev && "
+		 "ln -s ../../../devices/pci0000:00/0000:02:00.0 ../../class/drm/card2/device",
+		 TEST_SRCDIR, tmp, tmp, tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ctx = fake_am_new("amdgpu", tmp);
+	st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
+			  "{pcie_interval: 0s}");
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_allocated",
+					    "uuid=\"0000:03:00.0\",job=\"4545\""));
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated",
+					 "uuid=\"0000:03:00.0\",job=\"4242\""));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/class/drm/card2'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_ge(amdgpu_collector.rescan(ctx, st), 0);
+	fake_am_advance(ctx, S(31));
+	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
+	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_allocated",
+					    "uuid=\"0000:03:00.0\",job=\"4242\""));
+	amdgpu_collector.fini(ctx, st);
+	fake_am_free(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(t_amdgpu_drm_refused)
 {
 	struct am_ctx *ctx = fake_am_new("amdgpu", TEST_SRCDIR "/fixtures/amdgpu/radeon");
@@ -1912,6 +1953,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_amdgpu_drm_refused);
 	tcase_add_test(x, t_amdgpu_allocated);
 	tcase_add_test(x, t_amdgpu_gres_index);
+	tcase_add_test(x, t_amdgpu_gres_index_gone);
 	tcase_add_test(x, t_amdgpu_attribution_off);
 	tcase_set_timeout(x, 30);
 	suite_add_tcase(s, x);
