@@ -1056,6 +1056,50 @@ START_TEST(t_slurm_env_other_sources_win)
 }
 END_TEST
 
+/* An environment of 300 KiB (a big one, the Slurm variables at its end)
+ * is read whole; one over 1 MiB is not read, and that is said (its path). */
+START_TEST(t_slurm_env_large)
+{
+	char *root = fixture_tmpdir("attrib_env3");
+	size_t big = 300u << 10, huge = (1u << 20) + 16, n = 0, cap = 0;
+	char *env = malloc(huge + 64);
+	struct am_env_cache c = {0};
+	struct am_alloc *v = NULL;
+	const struct am_alloc *a;
+	char refused[256];
+	int len;
+
+	ck_assert_ptr_nonnull(env);
+	memset(env, 'x', huge);
+	memcpy(env, "PAD=", 4);
+	len = snprintf(env + big, 64, "%cSLURM_JOB_ID=7001%cSLURM_JOB_GPUS=1%c", 0, 0, 0);
+	put_proc(root, "3201",
+		 "0::/system.slice/slurmstepd.scope/job_7001/step_0/user/task_0\n", env,
+		 big + (size_t)len);
+	memset(env + big, 'x', (size_t)len);
+	len = snprintf(env + huge, 64, "%cSLURM_JOB_ID=7002%cSLURM_JOB_GPUS=0%c", 0, 0, 0);
+	put_proc(root, "3202",
+		 "0::/system.slice/slurmstepd.scope/job_7002/step_0/user/task_0\n", env,
+		 huge + (size_t)len);
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	a = find_held(v, n, AM_JOB_SLURM, "7001");
+	ck_assert(a && find_ref(a, AM_ALLOC_BY_INDEX, "1"));
+	ck_assert_ptr_null(find_held(v, n, AM_JOB_SLURM, "7002"));
+	ck_assert_ptr_nonnull(strstr(c.too_big, "3202/environ"));
+	/* said by the scan that read it, not again */
+	n = 0;
+	ck_assert_int_eq(
+	    am_slurm_env_scan(root, &c, &v, &n, &cap, refused, sizeof(refused)), 0);
+	ck_assert_str_eq(c.too_big, "");
+	free(env);
+	am_env_cache_free(&c);
+	free(v);
+	rm_rf(root);
+	free(root);
+}
+END_TEST
+
 #define PODS_DIR TEST_SRCDIR "/fixtures/procfs/pods"
 
 START_TEST(t_pod_names)
@@ -1945,6 +1989,7 @@ static Suite *attrib_suite(void)
 	tcase_add_loop_test(x, t_podres_keep_one, 0, 2);
 	tcase_add_test(x, t_slurm_env_cgroup_wins);
 	tcase_add_test(x, t_slurm_env_other_sources_win);
+	tcase_add_test(x, t_slurm_env_large);
 	tcase_add_test(x, t_alloc_holds);
 	tcase_add_test(x, t_split_env_allocated);
 	tcase_add_test(x, t_split_env_refused);

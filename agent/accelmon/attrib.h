@@ -256,7 +256,8 @@ int am_slurm_env_parse(const char *env, size_t n, char *job, size_t jobcap,
  * environment. The job is always the cgroup's: an
  * environ whose SLURM_JOB_ID is another job is refused, and c->mismatch
  * says the first such environ read in this scan (c->mismatch_job its
- * cgroup job; both "" when none). *refused (may be NULL) gets the first
+ * cgroup job; both "" when none); c->too_big the first environ of the
+ * scan not read for being 1 MiB or more. *refused (may be NULL) gets the first
  * environ the agent may not read (another user's: CAP_SYS_PTRACE and
  * CAP_DAC_READ_SEARCH needed), "" when none. 0 or -ENOMEM. */
 struct am_env_cache {
@@ -265,6 +266,7 @@ struct am_env_cache {
 	unsigned gen;
 	char mismatch[PATH_MAX + 2 * AM_JOB_ID_MAX + 64];
 	char mismatch_job[AM_JOB_ID_MAX];
+	char too_big[PATH_MAX]; /* the first environ of this scan over 1 MiB */
 };
 int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_alloc **v,
 		      size_t *n, size_t *cap, char *refused, size_t refcap);

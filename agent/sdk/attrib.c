@@ -99,7 +99,7 @@ struct am_attrib {
 	int64_t pods_read_ns;
 	/* Slurm's job environments */
 	struct am_env_cache envc;
-	bool env_refused_said;
+	bool env_refused_said, env_big_said;
 	char env_mismatch_said[AM_JOB_ID_MAX];
 	struct att_dev *devs;
 	size_t ndev, devcap;
@@ -634,6 +634,13 @@ static int att_scan(struct am_attrib *a, int64_t now)
 		       a->envc.mismatch);
 		snprintf(a->env_mismatch_said, sizeof(a->env_mismatch_said), "%s",
 			 a->envc.mismatch_job);
+	}
+	if (a->envc.too_big[0] && !a->env_big_said) {
+		am_log(a->ctx, AM_LOG_WARN,
+		       "attribution: %s is over 1 MiB: not read, that process's Slurm "
+		       "GPUs (SLURM_JOB_GPUS) are not counted (said once)",
+		       a->envc.too_big);
+		a->env_big_said = true;
 	}
 	a->al_scanned = true;
 	a->al_next_ns = now + ATT_ALLOC_SCAN_NS;

@@ -28,8 +28,9 @@
 #include "accelmon/util.h"
 
 /* An environment is read up to this much (the kernel allows far more; the
- * Slurm variables sit among a few KiB in practice). */
-#define ENV_MAX (256u << 10)
+ * Slurm variables sit among a few KiB in practice); a larger one is said
+ * (am_env_cache.too_big) and claims nothing. */
+#define ENV_MAX (1u << 20)
 
 struct am_env_proc {
 	pid_t pid;
@@ -228,6 +229,8 @@ static void env_classify(const char *procfs, struct am_env_cache *c,
 			snprintf(refused, refcap, "%s", path);
 		return;
 	}
+	if (n == -EFBIG && !c->too_big[0])
+		snprintf(c->too_big, sizeof(c->too_big), "%s", path);
 	if (n <= 0)
 		return;
 	p->al.wl = wl;
@@ -274,7 +277,7 @@ int am_slurm_env_scan(const char *procfs, struct am_env_cache *c, struct am_allo
 
 	if (refused && refcap)
 		refused[0] = '\0';
-	c->mismatch[0] = c->mismatch_job[0] = '\0';
+	c->mismatch[0] = c->mismatch_job[0] = c->too_big[0] = '\0';
 	c->gen++;
 	if (!(d = opendir(procfs)))
 		return 0;
