@@ -1475,6 +1475,62 @@ START_TEST(t_podres_keep_one)
 }
 END_TEST
 
+static int amb_list(const char *socket, long timeout_ms, uint8_t **msg, size_t *len,
+		    char *err, size_t errcap)
+{
+	(void)socket;
+	(void)timeout_ms;
+	(void)err;
+	(void)errcap;
+	*msg = podres_msg(len);
+	return 0;
+}
+
+/* A re-created pod (two log directories) on a node where no pod cgroup is
+ * found at all: the warning says where they were looked for, and that a
+ * non-default kubelet cgroup root is not searched. */
+START_TEST(t_podres_ambiguous_no_cgroups)
+{
+	char *pods = fixture_tmpdir("attrib_amb_pods"), *sys = fixture_tmpdir("attrib_amb_sys");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct am_attrib_dev d0 = {"nvidia0", "GPU-a110c000-0000-4000-8000-000000000000",
+				   0, 0, NAN};
+	struct am_ctx *ctx = fake_am_new("nvml", sys);
+	const struct am_config *cfg;
+	char yaml[1024], err[256], path[600];
+	struct am_attrib *a;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(path, sizeof(path), "%s/team-a_train-0_" OLD_UID, pods);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/team-a_train-0_" NEW_UID, pods);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/attrib_amb_%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fake_am_set_procfs(ctx, fixture_set_get(&trees, "procfs/node"));
+	a = am_attrib_new(ctx, 0);
+	snprintf(yaml, sizeof(yaml), "{pod_resources: %s, pod_logs: %s}", sa.sun_path, pods);
+	cfg = fake_am_config(ctx, &amdgpu_collector, yaml, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	am_attrib_configure(a, cfg);
+	am_attrib_set_podres_list(a, amb_list);
+	ck_assert_int_eq(am_attrib_update(a, &d0, NULL, 0), 0);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "several directories"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "kubelet cgroup root"), 1);
+	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated", "job=\"" NEW_UID "\""));
+	am_attrib_free(a);
+	fake_am_free(ctx);
+	close(fd);
+	unlink(sa.sun_path);
+	rm_rf(pods);
+	rm_rf(sys);
+	free(pods);
+	free(sys);
+}
+END_TEST
+
 START_TEST(t_alloc_holds)
 {
 	struct am_alloc a;
@@ -1987,6 +2043,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_podres_index_ids);
 	tcase_add_test(x, t_podres_too_many);
 	tcase_add_loop_test(x, t_podres_keep_one, 0, 2);
+	tcase_add_test(x, t_podres_ambiguous_no_cgroups);
 	tcase_add_test(x, t_slurm_env_cgroup_wins);
 	tcase_add_test(x, t_slurm_env_other_sources_win);
 	tcase_add_test(x, t_slurm_env_large);

@@ -587,11 +587,19 @@ static int att_podres(struct am_attrib *a)
 		a->unjoined_said = true;
 	}
 	if (ambiguous && !a->ambiguous_said) {
+		bool live = false;
+
+		for (size_t i = 0; i < a->npods; i++)
+			live |= a->pods[i].live;
 		am_log(a->ctx, AM_LOG_WARN,
 		       "attribution: %zu pod(s) holding devices have several directories "
 		       "in %s (re-created pods) and no single one has a live cgroup: "
-		       "not counted as allocations",
-		       ambiguous, a->pod_logs);
+		       "not counted as allocations%s%s%s",
+		       ambiguous, a->pod_logs,
+		       live ? "" : "; no pod cgroup was found under kubepods* of ",
+		       live ? "" : am_sysfs(a->ctx),
+		       live ? "" : "/fs/cgroup: a kubelet cgroup root other than the "
+				   "default (--cgroup-root) is not searched");
 		a->ambiguous_said = true;
 	}
 	return att_podres_add(a);

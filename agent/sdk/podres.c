@@ -111,6 +111,18 @@ const struct am_pod_name *am_pod_name_by_uid(const struct am_pod_name *v, size_t
 	return NULL;
 }
 
+/* Whether entry de of d is a directory (not a link); a file system
+ * without d_type (DT_UNKNOWN) is asked by fstatat. */
+static bool pl_is_dir(DIR *d, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
 /* Pod UIDs with a cgroup on the node: walk up to three levels below each
  * kubepods* directory of the cgroup root (v2) and of its controllers'
  * (v1), the paths parsed by the one cgroup parser (workload.c). */
@@ -128,16 +140,9 @@ static void pl_walk(int dfd, char *rel, size_t rlen, int depth, struct am_pod_na
 		struct am_workload wl = {0}; /* the parser keeps out->user */
 		size_t l = strlen(de->d_name);
 		char text[PATH_MAX + 8];
-		struct stat st;
 		int sub;
 
-		if (de->d_name[0] == '.' || rlen + l + 2 >= PATH_MAX)
-			continue;
-		/* directories only (a file system without d_type: by fstatat) */
-		if (de->d_type != DT_DIR &&
-		    (de->d_type != DT_UNKNOWN ||
-		     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		     !S_ISDIR(st.st_mode)))
+		if (de->d_name[0] == '.' || rlen + l + 2 >= PATH_MAX || !pl_is_dir(d, de))
 			continue;
 		rel[rlen] = '/';
 		memcpy(rel + rlen + 1, de->d_name, l + 1);
@@ -169,7 +174,7 @@ void am_pod_names_live(const char *cgroot, struct am_pod_name *v, size_t n)
 	am_call_begin(NULL, cgroot);
 	root = opendir(cgroot);
 	while (root && (de = readdir(root))) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || !pl_is_dir(root, de))
 			continue;
 		if (strncmp(de->d_name, "kubepods", 8) == 0) {
 			fd = openat(dirfd(root), de->d_name,
@@ -190,8 +195,7 @@ void am_pod_names_live(const char *cgroot, struct am_pod_name *v, size_t n)
 		while ((de2 = readdir(ctl))) {
 			int sub;
 
-			if (de2->d_type != DT_DIR ||
-			    strncmp(de2->d_name, "kubepods", 8) != 0)
+			if (strncmp(de2->d_name, "kubepods", 8) != 0 || !pl_is_dir(ctl, de2))
 				continue;
 			sub = openat(dirfd(ctl), de2->d_name,
 				     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
