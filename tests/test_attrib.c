@@ -1876,6 +1876,29 @@ START_TEST(t_amdgpu_allocated)
 }
 END_TEST
 
+/* The radeon sysfs copied into tmp (a mkdtemp template), then changed by
+ * shell command then (run in it); amdgpu started there and polled twice,
+ * a second apart. Its state; *ctx the context. */
+static void *amdgpu_copy_start(char *tmp, const char *then, struct am_ctx **ctx)
+{
+	char cmd[1024];
+	void *st;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(cmd, sizeof(cmd),
+		 "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/' && chmod -R u+w '%s' && "
+		 "cd '%s' && %s",
+		 TEST_SRCDIR, tmp, tmp, tmp, then);
+	ck_assert_int_eq(system(cmd), 0);
+	*ctx = fake_am_new("amdgpu", tmp);
+	st = amdgpu_start(*ctx, fixture_set_get(&trees, "procfs/node"),
+			  "{pcie_interval: 0s}");
+	ck_assert_int_eq(amdgpu_collector.poll(*ctx, st), 0);
+	fake_am_advance(*ctx, S(1));
+	ck_assert_int_eq(amdgpu_collector.poll(*ctx, st), 0);
+	return st;
+}
+
 /* card0 a non-amdgpu device (here the fixture's i915, as a BMC's VGA
  * would be) and the AMD GPU card1: its Slurm GRES index is 0, its ordinal
  * among the amdgpu cards, not its DRM number. Job 4242's environ holds
@@ -1884,21 +1907,9 @@ START_TEST(t_amdgpu_gres_index)
 {
 	char tmp[] = "/tmp/attrib_amdidx_XXXXXX", cmd[1024];
 	struct am_ctx *ctx;
-	void *st;
+	void *st = amdgpu_copy_start(
+	    tmp, "cd class/drm && mv card0 cardX && mv card1 card0 && mv cardX card1", &ctx);
 
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/' && chmod -R u+w '%s' && "
-	    "cd '%s/class/drm' && mv card0 cardX && mv card1 card0 && mv cardX card1",
-	    TEST_SRCDIR, tmp, tmp, tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	ctx = fake_am_new("amdgpu", tmp);
-	st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
-			  "{pcie_interval: 0s}");
-	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
-	fake_am_advance(ctx, S(1));
-	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
 	ck_assert_ptr_nonnull(
 	    fake_am_match(ctx, "accel_job_allocated", "job=\"4242\",kind=\"slurm\""));
 	ck_assert_ptr_null(
@@ -1916,23 +1927,14 @@ START_TEST(t_amdgpu_gres_index_gone)
 {
 	char tmp[] = "/tmp/attrib_amdgone_XXXXXX", cmd[1024];
 	struct am_ctx *ctx;
-	void *st;
+	void *st = amdgpu_copy_start(
+	    tmp,
+	    "cd devices/pci0000:00 && cp -R 0000:03:00.0 0000:02:00.0 && "
+	    "sed -i s/03:00.0/02:00.0/ 0000:02:00.0/uevent && "
+	    "mkdir ../../class/drm/card2 && echo 226:2 > ../../class/drm/card2/dev && "
+	    "ln -s ../../../devices/pci0000:00/0000:02:00.0 ../../class/drm/card2/device",
+	    &ctx);
 
-	ck_assert_ptr_nonnull(mkdtemp(tmp));
-	snprintf(cmd, sizeof(cmd),
-		 "cp -R '%s/fixtures/amdgpu/radeon/.' '%s/' && chmod -R u+w '%s' && "
-		 "cd '%s/devices/pci0000:00' && cp -R 0000:03:00.0 0000:02:00.0 && "
-		 "sed -i s/03:00.0/02:00.0/ 0000:02:00.0/uevent && "
-		 "mkdir ../../class/drm/card2 && echo 226:2 > ../../class/drm/card2/dev && "
-		 "ln -s ../../../devices/pci0000:00/0000:02:00.0 ../../class/drm/card2/device",
-		 TEST_SRCDIR, tmp, tmp, tmp);
-	ck_assert_int_eq(system(cmd), 0);
-	ctx = fake_am_new("amdgpu", tmp);
-	st = amdgpu_start(ctx, fixture_set_get(&trees, "procfs/node"),
-			  "{pcie_interval: 0s}");
-	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
-	fake_am_advance(ctx, S(1));
-	ck_assert_int_eq(amdgpu_collector.poll(ctx, st), 0);
 	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_allocated",
 					    "uuid=\"0000:03:00.0\",job=\"4545\""));
 	ck_assert_ptr_null(fake_am_match(ctx, "accel_job_allocated",

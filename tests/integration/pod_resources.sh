@@ -56,7 +56,8 @@ ok "promtool check metrics"
 grep -q '^List .*"user-agent": "accelmon' "$WORK/kubelet.log" || fail "the kubelet was not called: $(cat "$WORK/kubelet.log")"
 ok "the kubelet answered $(grep -c '^List ' "$WORK/kubelet.log") List call(s)"
 # train-0 holds GPU 1 and runs nothing: idle but held, the idle GPU's
-# energy shared with the Slurm jobs holding it by their environment
+# energy all its own (the Slurm jobs' environment claims on it do not
+# count against the kubelet's record)
 has "$WORK/out.prom" "accel_job_allocated{$G1,job=\"$TRAIN\",kind=\"kubernetes\"} 1"
 has "$WORK/out.prom" "accel_job_info{$G1,job=\"$TRAIN\",kind=\"kubernetes\",user=\"\",step=\"\",container=\"\",namespace=\"team-a\",pod=\"train-0\"} 1"
 has "$WORK/out.prom" "accel_job_busy_seconds_total{$G1,job=\"$TRAIN\",kind=\"kubernetes\"} 0"
@@ -66,11 +67,15 @@ ok "train-0 has $e J of the idle GPU 1"
 # the replica of the shared GPU 0 (uuid::3) is GPU 0
 has "$WORK/out.prom" "accel_job_allocated{$G0,job=\"$LLM\",kind=\"kubernetes\"} 1"
 has "$WORK/out.prom" "accel_job_info{$G0,job=\"$LLM\",kind=\"kubernetes\",user=\"\",step=\"\",container=\"\",namespace=\"ml-serving\",pod=\"llm-7d9f-x2x\"} 1"
-# Slurm's environments: 4242 holds GPU 0 (SLURM_JOB_GPUS=0) and runs there,
-# 4545 GPU 1 by index, 4646 GPU 1 by UUID
-has "$WORK/out.prom" "accel_job_allocated{$G0,job=\"4242\",kind=\"slurm\"} 1"
-has "$WORK/out.prom" "accel_job_allocated{$G1,job=\"4545\",kind=\"slurm\"} 1"
-has "$WORK/out.prom" "accel_job_allocated{$G1,job=\"4646\",kind=\"slurm\"} 1"
+# Slurm's environments claim GPU 0 for 4242 (SLURM_JOB_GPUS=0, it runs
+# there), GPU 1 for 4545 (by index) and 4646 (by UUID); the kubelet gives
+# both GPUs to pods, so those claims do not count (4242 still runs on 0)
+for j in "$G0,job=\"4242\"" "$G1,job=\"4545\"" "$G1,job=\"4646\""; do
+	hasnt "$WORK/out.prom" "accel_job_allocated{$j,kind=\"slurm\"}"
+done
+grep -qF "accel_job_info{$G0,job=\"4242\",kind=\"slurm\"," "$WORK/out.prom" ||
+	fail "4242 no longer seen running on GPU 0"
+ok "4242 still runs on GPU 0"
 # gone-1 has no log directory (no UID): left out, and said once. It holds
 # GPU 0 by UUID: GPU 0's only Kubernetes holder is llm-7d9f-x2x.
 n=$(grep -F "accel_job_allocated{$G0," "$WORK/out.prom" | grep -c 'kind="kubernetes"')
@@ -79,13 +84,13 @@ ok "GPU 0's one Kubernetes holder: gone-1 left out"
 [ "$(grep -c 'have no directory in' "$WORK/out.prom.err")" = 1 ] ||
 	fail "the pod without a log directory was not said once: $(cat "$WORK/out.prom.err")"
 ok "the pod without a log directory is said once"
-# the energy of the idle GPU 1 goes to its three holders, all of it
+# the energy of the idle GPU 1 goes to its one holder, all of it
 sum=$(grep -F "accel_job_energy_joules_total{$G1," "$WORK/out.prom" | awk '{s += $NF} END {printf "%.6f", s}')
 n=$(grep -cF "accel_job_allocated{$G1," "$WORK/out.prom")
-[ "$n" = 3 ] || fail "GPU 1 holders: $n, want 3"
+[ "$n" = 1 ] || fail "GPU 1 holders: $n, want 1"
 awk -v s="$sum" 'BEGIN { exit !(s - 70 < 1e-6 && 70 - s < 1e-6) }' ||
-	fail "GPU 1's holders' energy $sum J, want the 70 J of the interval"
-ok "GPU 1's 70 J go to its 3 holders"
+	fail "GPU 1's holder's energy $sum J, want the 70 J of the interval"
+ok "GPU 1's 70 J go to its one holder"
 
 # The kubelet failing: said once, no Kubernetes allocation; Slurm's stay.
 printf '{"fail": "pod resources unavailable (test)"}\n' > "$WORK/pods.json"
