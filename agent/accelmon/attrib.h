@@ -296,9 +296,11 @@ void am_attrib_free(struct am_attrib *a);
 	 "the kubelet's pod log directory, UID to namespace and pod (default "     \
 	 "/var/log/pods)"}
 void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg);
+#ifdef AM_TEST_HOOKS
 /* The List call a uses (NULL: am_podres_list): for tests, which answer
- * without a kubelet. */
+ * without a kubelet (only test_attrib's own build of attrib.c has it). */
 void am_attrib_set_podres_list(struct am_attrib *a, am_podres_list_fn *fn);
+#endif
 
 /* One process on a device this poll. weight: its use of the device in the
  * interval in any unit shared by the device's processes (engine ns, a

@@ -187,11 +187,13 @@ void am_attrib_configure(struct am_attrib *a, const struct am_config *cfg)
 		 am_cfg_string(cfg, "pod_logs", ATT_POD_LOGS));
 }
 
+#ifdef AM_TEST_HOOKS
 void am_attrib_set_podres_list(struct am_attrib *a, am_podres_list_fn *fn)
 {
 	if (a)
 		a->list = fn ? fn : am_podres_list;
 }
+#endif
 
 bool am_attrib_enabled(const struct am_attrib *a)
 {
