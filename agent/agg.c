@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accelmon/util.h"
 #include "agg.h"
 #include "clock.h"
 #include "expo.h"
@@ -346,7 +347,7 @@ static void apply_value(struct agg *a, const struct series *se, struct sstate *s
 
 			/* A gap longer than the staleness horizon is time
 			 * nobody observed: integrate nothing over it. */
-			if (iv <= 0 || dt <= 3 * iv)
+			if (am_gap_observed(dt, iv))
 				set_text_double(st, st->value + v * dt);
 		}
 		break;
@@ -587,7 +588,7 @@ static void derive_from(struct agg *a, uint32_t ida, int64_t t, int64_t prev_t,
 				double dt = (double)(t - prev_t) / NS_PER_S;
 				double iv = owner_interval(a, ds->owner);
 
-				if (iv <= 0 || dt <= 3 * iv)
+				if (am_gap_observed(dt, iv))
 					set_text_double(st, st->value + sa->value * dt);
 			}
 			break;

@@ -510,6 +510,18 @@ START_TEST(t_split_no_figures)
 	d.busy_ratio = 0.5;
 	fake_am_advance(ctx, S(1));
 	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	/* the first figure covers nothing (the aggregator's integral of it
+	 * starts at 0): a busy series at 0 */
+	ck_assert_ptr_nonnull(job_series(ctx, "accel_job_busy_seconds_total", "4242"));
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"),
+			  500000000);
+	/* a stall past the horizon (3 intervals): nothing over it, as the
+	 * aggregator integrates nothing */
+	fake_am_advance(ctx, S(10));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
 	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"),
 			  500000000);
 	ck_assert_ptr_null(job_series(ctx, "accel_job_energy_joules_total", "4242"));
