@@ -666,6 +666,26 @@ START_TEST(t_split_pids_vanish)
 }
 END_TEST
 
+/* drm: the card's busy figure is read from the refused fdinfo too: the
+ * line says so, not "device-level figures only". */
+START_TEST(t_refused_device)
+{
+	const char *root = fixture_set_get(&trees, "procfs/node");
+	struct am_ctx *ctx = split_ctx(root);
+	struct am_attrib *a = am_attrib_new(ctx, 0);
+
+	am_attrib_refused_device(a, "/proc/<pid>/fdinfo", -EACCES);
+	ck_assert(!am_attrib_enabled(a));
+	ck_assert_uint_eq(fake_am_log_count(ctx, "attribution off"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "are unavailable too"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "device-level figures only"), 0);
+	am_attrib_refused_device(a, "/proc/<pid>/fdinfo", -EACCES);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "attribution off"), 1);
+	am_attrib_free(a);
+	fake_am_free(ctx);
+}
+END_TEST
+
 START_TEST(t_split_no_privilege)
 {
 	const char *root = fixture_set_get(&trees, "procfs/node");
@@ -1836,6 +1856,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_jobs_end_and_cap);
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);
+	tcase_add_test(x, t_refused_device);
 	tcase_add_test(x, t_alloc_scan);
 	tcase_add_test(x, t_split_held_idle_no_busy);
 	tcase_add_test(x, t_split_energy_gap);

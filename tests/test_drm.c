@@ -308,6 +308,7 @@ START_TEST(t_amdgpu_unclaimed)
 
 	fake_am_set_running("amdgpu", -ENOENT);
 	st = start();
+	fake_am_set_interval(ctx, 0.1); /* waits on a starting init 50 ms */
 	fake_am_set_time(ctx, 1000000000LL);
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	EQ(val("accel_up", "amdgpu-card2", NULL), 1);
@@ -323,6 +324,20 @@ START_TEST(t_amdgpu_unclaimed)
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	ABSENT(val("accel_up", "amdgpu-card2", NULL));
 	ck_assert(fake_am_match(ctx, "accel_up", "device=\"amdgpu-card2\"")->retired);
+	/* its init failed (found nothing): the card is ours again */
+	fake_am_set_running("amdgpu", -ENOENT);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	EQ(val("accel_up", "amdgpu-card2", NULL), 1);
+	/* it runs: its cards are its own for good (it stops after --once) */
+	fake_am_set_running("amdgpu", 1);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	ABSENT(val("accel_up", "amdgpu-card2", NULL));
+	fake_am_set_running("amdgpu", -ENOENT);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	ABSENT(val("accel_up", "amdgpu-card2", NULL));
 	drm_collector.fini(ctx, st);
 }
 END_TEST

@@ -641,18 +641,32 @@ static int att_allocated(struct am_attrib *a, struct att_dev *d,
 	return 0;
 }
 
-void am_attrib_refused(struct am_attrib *a, const char *what, int err)
+/* Refused: said once; then: what the instance exports from then on. */
+static void att_refused(struct am_attrib *a, const char *what, int err,
+			const char *then)
 {
 	if (!a || !a->enabled)
 		return;
 	am_log(a->ctx, AM_LOG_WARN,
 	       "attribution off: cannot read %s: %s; reading other users' "
 	       "processes needs CAP_SYS_PTRACE (DRM fdinfo also CAP_DAC_READ_SEARCH), "
-	       "see collectors/attribution.md; exporting device-level figures only",
-	       what, strerror(-err));
+	       "see collectors/attribution.md; %s",
+	       what, strerror(-err), then);
 	a->enabled = false;
 	for (size_t i = 0; i < a->ndev; i++)
 		att_retire_dev(a, &a->devs[i]);
+}
+
+void am_attrib_refused(struct am_attrib *a, const char *what, int err)
+{
+	att_refused(a, what, err, "exporting device-level figures only");
+}
+
+void am_attrib_refused_device(struct am_attrib *a, const char *what, int err)
+{
+	att_refused(a, what, err,
+		    "the device figures read from the same files (utilization, busy "
+		    "time) are unavailable too: exporting accel_info and accel_up only");
 }
 
 /* A rate (per ns) sampled now, integrated as the aggregator integrates a
