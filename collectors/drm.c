@@ -234,7 +234,7 @@ static int drm_scan_cards(struct drm_state *st)
 
 static am_series_t drm_series(struct drm_state *st, struct drm_card *c, int f)
 {
-	char numa[16], model[16];
+	char numa[16], model[32];
 	const char *vendor;
 	char vbuf[16];
 
@@ -246,14 +246,19 @@ static am_series_t drm_series(struct drm_state *st, struct drm_card *c, int f)
 		c->s[f] = am_series(st->ctx, st->fam[f], lv);
 		return c->s[f];
 	}
-	vendor = c->pci.vendor == 0x8086   ? "intel"
-		 : c->pci.vendor == 0x1002 ? "amd"
+	/* the amdgpu collector's convention: vendor "AMD" (any other known
+	 * vendor capitalised the same way), model "<vendor> vvvv:dddd" from
+	 * the PCI ids where no name is known (sysfs gives i915/xe none) */
+	vendor = c->pci.vendor == 0x8086   ? "Intel"
+		 : c->pci.vendor == 0x1002 ? "AMD"
+		 : c->pci.vendor == 0x1d94 ? "Hygon"
 					   : NULL;
 	if (!vendor) {
 		snprintf(vbuf, sizeof(vbuf), "0x%04x", (unsigned)c->pci.vendor);
 		vendor = vbuf;
 	}
-	snprintf(model, sizeof(model), "0x%04x", (unsigned)c->pci.device);
+	snprintf(model, sizeof(model), "%s %04x:%04x", vendor, (unsigned)c->pci.vendor,
+		 (unsigned)c->pci.device);
 	if (c->pci.numa_node >= 0)
 		snprintf(numa, sizeof(numa), "%d", c->pci.numa_node);
 	else
@@ -423,7 +428,7 @@ static int drm_init(struct am_ctx *ctx, const struct am_config *cfg, void **stat
 const struct am_collector drm_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
     .size = sizeof(struct am_collector),
-    .flags = 0,
+    .flags = AM_COLLECTOR_NEEDS_CONFIG,
     .name = "drm",
     .description = "i915, xe (and amdgpu without its collector) cards: engine time "
 		   "and jobs from DRM fdinfo",

@@ -163,8 +163,8 @@ START_TEST(t_cards)
 	ABSENT(val("accel_up", "nvidia-card3", NULL));
 	s = fake_am_match(ctx, "accel_info", "device=\"i915-card0\"");
 	ck_assert_ptr_nonnull(s);
-	ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "intel");
-	ck_assert_str_eq(fake_am_label(ctx, s, "model"), "0x56a0");
+	ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "Intel");
+	ck_assert_str_eq(fake_am_label(ctx, s, "model"), "Intel 8086:56a0");
 	ck_assert_str_eq(fake_am_label(ctx, s, "pci_bus_id"), "0000:00:02.0");
 	ck_assert_str_eq(fake_am_label(ctx, s, "numa_node"), "0");
 	/* nor when it stops (--once: after its polls) */
@@ -317,7 +317,7 @@ START_TEST(t_amdgpu_unclaimed)
 		    fake_am_match(ctx, "accel_info", "device=\"amdgpu-card2\"");
 
 		ck_assert_ptr_nonnull(s);
-		ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "amd");
+		ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "AMD");
 	}
 	fake_am_set_running("amdgpu", 0);
 	fake_am_advance(ctx, 1000000000LL);
