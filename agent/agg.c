@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accelmon/util.h"
 #include "agg.h"
 #include "clock.h"
 #include "expo.h"
@@ -105,9 +106,14 @@ struct agg {
 	size_t status_cap;
 };
 
+static pthread_once_t finals_stat_once = PTHREAD_ONCE_INIT;
+static void finals_stat_register(void);
+
 struct agg *agg_new(const struct agg_opts *opts)
 {
 	struct agg *a = calloc(1, sizeof(*a));
+
+	pthread_once(&finals_stat_once, finals_stat_register);
 
 	if (!a)
 		return NULL;
@@ -346,7 +352,7 @@ static void apply_value(struct agg *a, const struct series *se, struct sstate *s
 
 			/* A gap longer than the staleness horizon is time
 			 * nobody observed: integrate nothing over it. */
-			if (iv <= 0 || dt <= 3 * iv)
+			if (am_gap_observed(dt, iv))
 				set_text_double(st, st->value + v * dt);
 		}
 		break;
@@ -368,6 +374,45 @@ static void mark_seen(struct sstate *st, int64_t t)
 	st->seen = 1;
 	if (t > st->last_t || !st->last_t)
 		st->last_t = t;
+}
+
+
+/* The finals dropped past max_finals, all aggregators (a self metric). */
+static _Atomic uint64_t finals_dropped_total;
+
+static void finals_stat_register(void)
+{
+	agg_stat_register("accelmon_records_final_values_dropped_total",
+			  "Last values of retired series not kept for the records "
+			  "exporter because a records writer lagged past the bound.",
+			  1, "", &finals_dropped_total);
+}
+
+/* Keep series id's last value for the final-value consumers: the latest
+ * one where an earlier run of it (retired, back, retired again) is still
+ * pending, so a consumer never writes the older; none past the bound,
+ * counted. */
+static void add_final(struct agg *a, struct sstate *st, uint32_t id)
+{
+	size_t max = a->opts.max_finals ? a->opts.max_finals : AGG_MAX_FINALS;
+
+	if (st->nfinal)
+		for (size_t i = a->nfinals; i-- > 0;)
+			if (a->finals[i].v.series == id) {
+				a->finals[i].v.value = st->value;
+				a->finals[i].gen = a->generation + 1;
+				return;
+			}
+	if (a->nfinals >= max ||
+	    grow((void **)&a->finals, &a->capfinals, a->nfinals + 1,
+		 sizeof(*a->finals)) != 0) {
+		a->counts.finals_dropped++;
+		atomic_fetch_add_explicit(&finals_dropped_total, 1, memory_order_relaxed);
+		return;
+	}
+	a->finals[a->nfinals++] = (struct pending_final){{id, st->value},
+							 a->generation + 1};
+	st->nfinal++;
 }
 
 /* Forget a series (am_series_retire): out of its family's list, so it is
@@ -396,13 +441,8 @@ static void retire(struct agg *a, uint32_t id, int depth)
 	}
 	/* Its last value goes to the final-value consumers (records): up to
 	 * a records interval of a job that ended would otherwise be lost. */
-	if (st->seen && st->vlen &&
-	    grow((void **)&a->finals, &a->capfinals, a->nfinals + 1,
-		 sizeof(*a->finals)) == 0) {
-		a->finals[a->nfinals++] = (struct pending_final){
-		    {id, st->value}, a->generation + 1};
-		st->nfinal++;
-	}
+	if (st->seen && st->vlen)
+		add_final(a, st, id);
 	free(st->win);
 	free(st->d);
 	disc = st->disc + 1;
@@ -587,7 +627,7 @@ static void derive_from(struct agg *a, uint32_t ida, int64_t t, int64_t prev_t,
 				double dt = (double)(t - prev_t) / NS_PER_S;
 				double iv = owner_interval(a, ds->owner);
 
-				if (iv <= 0 || dt <= 3 * iv)
+				if (am_gap_observed(dt, iv))
 					set_text_double(st, st->value + sa->value * dt);
 			}
 			break;

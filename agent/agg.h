@@ -33,7 +33,13 @@ struct agg_opts {
 	double (*interval)(void *arg, int owner);
 	void *arg;
 	int self_metrics; /* render accelmon_* and process_* families */
+	/* Most last values of retired series kept for the final-value
+	 * consumers (records) while one lags (a stalled writer); past it a
+	 * retired series' last value is dropped and counted
+	 * (accelmon_records_final_values_dropped_total). 0: AGG_MAX_FINALS. */
+	size_t max_finals;
 };
+#define AGG_MAX_FINALS 65536
 
 struct agg *agg_new(const struct agg_opts *opts);
 void agg_free(struct agg *a);
@@ -49,6 +55,7 @@ int agg_value(const struct agg *a, uint32_t series, double *out);
 int agg_saturated(const struct agg *a, uint32_t series);
 struct agg_counts {
 	uint64_t samples, resets, wraps, saturations, unknown_series, bad_values;
+	uint64_t finals_dropped; /* past max_finals */
 };
 void agg_counts(const struct agg *a, struct agg_counts *out);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accelmon/attrib.h"
@@ -50,7 +51,8 @@ struct drm_state {
 	size_t nprocs_cap;
 	int64_t prev_ns;
 	bool have_prev;
-	bool amdgpu_claims; /* the amdgpu collector was seen: its cards are its */
+	bool amdgpu_claims;   /* the amdgpu collector runs: its cards are its */
+	bool amdgpu_starting; /* its init still running at this scan */
 };
 
 static const struct am_option drm_options[] = {
@@ -82,20 +84,43 @@ static void drm_driver_of(const char *sysfs, int card, char *out, size_t cap)
 		memcpy(out, base, strlen(base) + 1);
 }
 
-/* Whether cards of this driver are ours: i915 and xe always; amdgpu until
- * the amdgpu collector is seen starting or running in this agent (then
- * never again: with --once it stops after its polls, and its cards are
- * still its own); nothing else (nvidia-drm has no engine time in fdinfo,
- * display-only drivers are no accelerators). */
+/* Whether the amdgpu collector has its cards, once per scan: running
+ * (its init found cards), from then on for good (with --once it stops
+ * after its polls, and its cards are still its own); while its init is
+ * still running, its answer is waited for, bounded well inside this
+ * poll's deadline (as smi's defer_to waits), and if none comes the cards
+ * are left out of this scan only: an init that then fails (no library,
+ * nothing found) leaves them to us. */
+static void drm_amdgpu_check(struct drm_state *st)
+{
+	double iv = am_interval_s(st->ctx);
+	double wait_s = iv / 2 < 2.0 ? iv / 2 : 2.0;
+	int r;
+
+	if (st->amdgpu_claims)
+		return;
+	r = am_collector_running("amdgpu");
+	for (int i = 0; r == 0 && i < (int)(wait_s * 100); i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+		r = am_collector_running("amdgpu");
+	}
+	st->amdgpu_claims = r > 0;
+	st->amdgpu_starting = r == 0;
+}
+
+/* Whether cards of this driver are ours: i915 and xe always; amdgpu while
+ * the amdgpu collector neither runs nor is starting (drm_amdgpu_check);
+ * nothing else (nvidia-drm has no engine time in fdinfo, display-only
+ * drivers are no accelerators). */
 static bool drm_wanted(struct drm_state *st, const char *driver)
 {
 	if (strcmp(driver, "i915") == 0 || strcmp(driver, "xe") == 0)
 		return true;
 	if (strcmp(driver, "amdgpu") != 0)
 		return false;
-	if (!st->amdgpu_claims && am_collector_running("amdgpu") >= 0)
-		st->amdgpu_claims = true;
-	return !st->amdgpu_claims;
+	return !st->amdgpu_claims && !st->amdgpu_starting;
 }
 
 static struct drm_card *drm_find(struct drm_state *st, int card)
@@ -130,6 +155,7 @@ static int drm_scan_cards(struct drm_state *st)
 	char dir[PATH_MAX];
 	int up = 0;
 
+	drm_amdgpu_check(st);
 	for (size_t i = 0; i < st->ncards; i++)
 		st->cards[i].up = false;
 	DIR *dh;
@@ -208,7 +234,7 @@ static int drm_scan_cards(struct drm_state *st)
 
 static am_series_t drm_series(struct drm_state *st, struct drm_card *c, int f)
 {
-	char numa[16], model[16];
+	char numa[16], model[32];
 	const char *vendor;
 	char vbuf[16];
 
@@ -220,14 +246,19 @@ static am_series_t drm_series(struct drm_state *st, struct drm_card *c, int f)
 		c->s[f] = am_series(st->ctx, st->fam[f], lv);
 		return c->s[f];
 	}
-	vendor = c->pci.vendor == 0x8086   ? "intel"
-		 : c->pci.vendor == 0x1002 ? "amd"
+	/* the amdgpu collector's convention: vendor "AMD" (any other known
+	 * vendor capitalised the same way), model "<vendor> vvvv:dddd" from
+	 * the PCI ids where no name is known (sysfs gives i915/xe none) */
+	vendor = c->pci.vendor == 0x8086   ? "Intel"
+		 : c->pci.vendor == 0x1002 ? "AMD"
+		 : c->pci.vendor == 0x1d94 ? "Hygon"
 					   : NULL;
 	if (!vendor) {
 		snprintf(vbuf, sizeof(vbuf), "0x%04x", (unsigned)c->pci.vendor);
 		vendor = vbuf;
 	}
-	snprintf(model, sizeof(model), "0x%04x", (unsigned)c->pci.device);
+	snprintf(model, sizeof(model), "%s %04x:%04x", vendor, (unsigned)c->pci.vendor,
+		 (unsigned)c->pci.device);
 	if (c->pci.numa_node >= 0)
 		snprintf(numa, sizeof(numa), "%d", c->pci.numa_node);
 	else
@@ -309,7 +340,7 @@ static int drm_poll(struct am_ctx *ctx, void *state)
 			char what[PATH_MAX];
 
 			snprintf(what, sizeof(what), "%s/<pid>/fdinfo", am_procfs(ctx));
-			am_attrib_refused(st->att, what, rc);
+			am_attrib_refused_device(st->att, what, rc);
 		}
 		if (st->nprocs_cap < st->ncl) {
 			struct am_attrib_proc *np =
@@ -397,7 +428,7 @@ static int drm_init(struct am_ctx *ctx, const struct am_config *cfg, void **stat
 const struct am_collector drm_collector = {
     .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
     .size = sizeof(struct am_collector),
-    .flags = 0,
+    .flags = AM_COLLECTOR_NEEDS_CONFIG,
     .name = "drm",
     .description = "i915, xe (and amdgpu without its collector) cards: engine time "
 		   "and jobs from DRM fdinfo",

@@ -516,6 +516,76 @@ START_TEST(test_release_churn_bounded)
 }
 END_TEST
 
+/* A series retired, back and retired again before the records writer saw
+ * the first: one final, the latest value (a writer keeps the first of an
+ * id listed twice). */
+START_TEST(test_finals_latest)
+{
+	struct agg *a = new_agg();
+	struct am_family_def d = {.name = "job_busy_s", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	uint32_t id = one_series(&d, "7");
+	struct am_sample r = {id, SAMPLE_RETIRE, S(2), 0};
+	int slot = snapshot_final_consumer_add();
+	struct snapshot *s;
+
+	ck_assert_int_ge(slot, 0);
+	feed(a, id, S(1), 10);
+	agg_ingest(a, &r, 1);
+	feed(a, id, S(3), 20);
+	r.t_ns = S(4);
+	agg_ingest(a, &r, 1);
+	s = agg_render(a, S(4));
+	ck_assert_uint_eq(s->nfinals, 1);
+	ck_assert_uint_eq(s->finals[0].series, id);
+	ck_assert(s->finals[0].value == 20);
+	snapshot_release(s);
+	snapshot_final_consumer_remove(slot);
+	agg_free(a);
+}
+END_TEST
+
+/* A records writer that never catches up (a hung disk): the finals stop at
+ * max_finals, and the ones past it are counted. */
+START_TEST(test_finals_bounded)
+{
+	struct agg_opts o = {NULL, interval_cb, NULL, 0, 3};
+	struct am_family_def d = {.name = "job_mem_b", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	int slot = snapshot_final_consumer_add();
+	struct agg_counts c;
+	struct snapshot *s;
+	struct agg *a;
+	int f;
+
+	ck_assert_int_ge(slot, 0);
+	test_interval = 1.0;
+	series_reset();
+	a = agg_new(&o);
+	f = series_family_register(&d, 0);
+	for (int i = 0; i < 5; i++) {
+		char job[8];
+		const char *v[1] = {job};
+		uint32_t id;
+		struct am_sample r = {0, SAMPLE_RETIRE, S(2), 0};
+
+		snprintf(job, sizeof(job), "%d", i);
+		id = series_intern(f, v, 0);
+		feed(a, id, S(1), i);
+		r.series = id;
+		agg_ingest(a, &r, 1);
+		snapshot_release(agg_render(a, S(2 + i)));
+	}
+	s = agg_render(a, S(9));
+	ck_assert_uint_eq(s->nfinals, 3);
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.finals_dropped, 2);
+	snapshot_release(s);
+	snapshot_final_consumer_remove(slot);
+	agg_free(a);
+}
+END_TEST
+
 /* A released series' entry stays while a snapshot that holds it is live or
  * a final-value consumer has not seen its last value; its labels intern a
  * new series at once, and a scrape never shows the old one again. */
@@ -744,6 +814,8 @@ static Suite *agg_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_release_churn_bounded);
 	tcase_add_test(tc, test_release_waits_for_readers);
+	tcase_add_test(tc, test_finals_latest);
+	tcase_add_test(tc, test_finals_bounded);
 	tcase_add_test(tc, test_release_refuses_derived_input);
 	tcase_add_test(tc, test_release_threads);
 	suite_add_tcase(s, tc);

@@ -510,6 +510,18 @@ START_TEST(t_split_no_figures)
 	d.busy_ratio = 0.5;
 	fake_am_advance(ctx, S(1));
 	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	/* the first figure covers nothing (the aggregator's integral of it
+	 * starts at 0): a busy series at 0 */
+	ck_assert_ptr_nonnull(job_series(ctx, "accel_job_busy_seconds_total", "4242"));
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"), 0);
+	fake_am_advance(ctx, S(1));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
+	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"),
+			  500000000);
+	/* a stall past the horizon (3 intervals): nothing over it, as the
+	 * aggregator integrates nothing */
+	fake_am_advance(ctx, S(10));
+	ck_assert_int_eq(am_attrib_update(a, &d, p, 1), 0);
 	ck_assert_uint_eq(job_u64(ctx, "accel_job_busy_seconds_total", "4242"),
 			  500000000);
 	ck_assert_ptr_null(job_series(ctx, "accel_job_energy_joules_total", "4242"));
@@ -651,6 +663,26 @@ START_TEST(t_split_pids_vanish)
 	am_attrib_free(a);
 	fake_am_free(ctx);
 	fixture_tree_remove(root);
+}
+END_TEST
+
+/* drm: the card's busy figure is read from the refused fdinfo too: the
+ * line says so, not "device-level figures only". */
+START_TEST(t_refused_device)
+{
+	const char *root = fixture_set_get(&trees, "procfs/node");
+	struct am_ctx *ctx = split_ctx(root);
+	struct am_attrib *a = am_attrib_new(ctx, 0);
+
+	am_attrib_refused_device(a, "/proc/<pid>/fdinfo", -EACCES);
+	ck_assert(!am_attrib_enabled(a));
+	ck_assert_uint_eq(fake_am_log_count(ctx, "attribution off"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "are unavailable too"), 1);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "device-level figures only"), 0);
+	am_attrib_refused_device(a, "/proc/<pid>/fdinfo", -EACCES);
+	ck_assert_uint_eq(fake_am_log_count(ctx, "attribution off"), 1);
+	am_attrib_free(a);
+	fake_am_free(ctx);
 }
 END_TEST
 
@@ -2031,6 +2063,7 @@ static Suite *attrib_suite(void)
 	tcase_add_test(x, t_split_jobs_end_and_cap);
 	tcase_add_test(x, t_split_pids_vanish);
 	tcase_add_test(x, t_split_no_privilege);
+	tcase_add_test(x, t_refused_device);
 	tcase_add_test(x, t_alloc_scan);
 	tcase_add_test(x, t_split_held_idle_no_busy);
 	tcase_add_test(x, t_split_energy_gap);

@@ -163,8 +163,8 @@ START_TEST(t_cards)
 	ABSENT(val("accel_up", "nvidia-card3", NULL));
 	s = fake_am_match(ctx, "accel_info", "device=\"i915-card0\"");
 	ck_assert_ptr_nonnull(s);
-	ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "intel");
-	ck_assert_str_eq(fake_am_label(ctx, s, "model"), "0x56a0");
+	ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "Intel");
+	ck_assert_str_eq(fake_am_label(ctx, s, "model"), "Intel 8086:56a0");
 	ck_assert_str_eq(fake_am_label(ctx, s, "pci_bus_id"), "0000:00:02.0");
 	ck_assert_str_eq(fake_am_label(ctx, s, "numa_node"), "0");
 	/* nor when it stops (--once: after its polls) */
@@ -257,10 +257,13 @@ START_TEST(t_split)
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	EQ(val("accel_utilization_ratio", "i915-card0", NULL), 0.4);
 	EQ(val("accel_busy_seconds_total", "i915-card0", NULL), 0.4);
-	EQ(val("accel_job_busy_seconds_total", "i915-card0", "1000"), 0.3);
-	EQ(val("accel_job_busy_seconds_total", "i915-card0", "4242"), 0.1);
+	/* the card's first busy figure: the aggregator's integral
+	 * (accel_busy_seconds_total) starts at 0 here, so the jobs get no
+	 * time for it either; their shares are by the engine time */
+	EQ(val("accel_job_busy_seconds_total", "i915-card0", "1000"), 0);
+	EQ(val("accel_job_busy_seconds_total", "i915-card0", "4242"), 0);
 	EQ(val("accel_utilization_ratio", "xe-card1", NULL), 0.5);
-	EQ(val("accel_job_busy_seconds_total", "xe-card1", "ollama.service"), 0.5);
+	EQ(val("accel_job_busy_seconds_total", "xe-card1", "ollama.service"), 0);
 	/* no energy figure is read: no energy series */
 	ABSENT(val("accel_job_energy_joules_total", "i915-card0", "4242"));
 	ck_assert_ptr_nonnull(fake_am_match(
@@ -271,9 +274,27 @@ START_TEST(t_split)
 	fake_am_advance(ctx, 1000000000LL);
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	EQ(val("accel_utilization_ratio", "i915-card0", NULL), 1);
+	/* the card's integral: 1 × 1 s; the jobs' sum the same */
 	EQ(val("accel_job_busy_seconds_total", "i915-card0", "1000") +
 	       val("accel_job_busy_seconds_total", "i915-card0", "4242"),
-	   1.4);
+	   1.0);
+	/* a stall past the staleness horizon (3 intervals): the aggregator
+	 * integrates nothing over it, and the jobs get nothing either */
+	i915_client("2003/fdinfo/4", 7, 7300000000ull, 0, 16);
+	i915_client("1001/fdinfo/5", 8, 5560000000ull, 540000000ull, 256);
+	fake_am_advance(ctx, 5000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	EQ(val("accel_utilization_ratio", "i915-card0", NULL), 1);
+	EQ(val("accel_job_busy_seconds_total", "i915-card0", "1000") +
+	       val("accel_job_busy_seconds_total", "i915-card0", "4242"),
+	   1.0);
+	/* and the next interval counts again */
+	i915_client("2003/fdinfo/4", 7, 7800000000ull, 0, 16);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	EQ(val("accel_job_busy_seconds_total", "i915-card0", "1000") +
+	       val("accel_job_busy_seconds_total", "i915-card0", "4242"),
+	   1.5);
 	ck_assert_uint_eq(fake_am_read_errors(ctx), 0);
 	drm_collector.fini(ctx, st);
 }
@@ -287,6 +308,7 @@ START_TEST(t_amdgpu_unclaimed)
 
 	fake_am_set_running("amdgpu", -ENOENT);
 	st = start();
+	fake_am_set_interval(ctx, 0.1); /* waits on a starting init 50 ms */
 	fake_am_set_time(ctx, 1000000000LL);
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	EQ(val("accel_up", "amdgpu-card2", NULL), 1);
@@ -295,13 +317,27 @@ START_TEST(t_amdgpu_unclaimed)
 		    fake_am_match(ctx, "accel_info", "device=\"amdgpu-card2\"");
 
 		ck_assert_ptr_nonnull(s);
-		ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "amd");
+		ck_assert_str_eq(fake_am_label(ctx, s, "vendor"), "AMD");
 	}
 	fake_am_set_running("amdgpu", 0);
 	fake_am_advance(ctx, 1000000000LL);
 	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
 	ABSENT(val("accel_up", "amdgpu-card2", NULL));
 	ck_assert(fake_am_match(ctx, "accel_up", "device=\"amdgpu-card2\"")->retired);
+	/* its init failed (found nothing): the card is ours again */
+	fake_am_set_running("amdgpu", -ENOENT);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	EQ(val("accel_up", "amdgpu-card2", NULL), 1);
+	/* it runs: its cards are its own for good (it stops after --once) */
+	fake_am_set_running("amdgpu", 1);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	ABSENT(val("accel_up", "amdgpu-card2", NULL));
+	fake_am_set_running("amdgpu", -ENOENT);
+	fake_am_advance(ctx, 1000000000LL);
+	ck_assert_int_eq(drm_collector.poll(ctx, st), 0);
+	ABSENT(val("accel_up", "amdgpu-card2", NULL));
 	drm_collector.fini(ctx, st);
 }
 END_TEST

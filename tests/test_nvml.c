@@ -594,11 +594,21 @@ START_TEST(test_mig_attribution)
 	EQ(job("accel_job_memory_used_bytes", gi1, pod), 4294967296.0);
 	ABSENT(job("accel_job_busy_seconds_total", gi1, NULL));
 	poll_once(st);
-	poll_once(st);
-	/* two 1 s intervals at 50 % SM activity: 1 s, half each */
+	/* the first GPM figure: accel_sm_active_seconds_total, the
+	 * aggregator's integral of it, starts at 0 here; the jobs get no time
+	 * the instance did not count */
 	EQ(get("accel_sm_active_ratio", gi1, NULL), 0.5);
-	EQ(job("accel_job_busy_seconds_total", gi1, "4242"), 0.5);
-	EQ(job("accel_job_busy_seconds_total", gi1, pod), 0.5);
+	EQ(job("accel_job_busy_seconds_total", gi1, "4242"), 0);
+	EQ(job("accel_job_busy_seconds_total", gi1, pod), 0);
+	poll_once(st);
+	/* one 1 s interval at 50 % SM activity: the seconds total is
+	 * 0.5 s, the jobs' sum the same, half each */
+	EQ(get("accel_sm_active_ratio", gi1, NULL), 0.5);
+	EQ(job("accel_job_busy_seconds_total", gi1, "4242") +
+	       job("accel_job_busy_seconds_total", gi1, pod),
+	   0.5 * 1.0);
+	EQ(job("accel_job_busy_seconds_total", gi1, "4242"), 0.25);
+	EQ(job("accel_job_busy_seconds_total", gi1, pod), 0.25);
 	ABSENT(job("accel_job_energy_joules_total", gi1, NULL));
 	ck_assert_ptr_nonnull(fake_am_match(ctx, "accel_job_info", "job=\"4242\""));
 	/* GPU instance 2 has two compute instances: memory, no busy figure */

@@ -366,6 +366,11 @@ void am_attrib_forget(struct am_attrib *a, const char *device);
  * am_attrib_update, and attribution is off from then on. */
 void am_attrib_refused(struct am_attrib *a, const char *what, int err);
 
+/* As am_attrib_refused, for a collector whose device figures come from the
+ * refused files too (drm: a card's busy time is its clients' fdinfo
+ * engine time): the line says they are unavailable as well. */
+void am_attrib_refused_device(struct am_attrib *a, const char *what, int err);
+
 /* False once attribution was turned off for lack of privileges. */
 bool am_attrib_enabled(const struct am_attrib *a);
 

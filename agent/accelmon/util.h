@@ -26,6 +26,16 @@ extern "C" {
 
 /* ---- numbers ---- */
 
+/* The staleness horizon, the one rule for time integrals (the aggregator's
+ * integral kinds, attribution's split): a gap of dt_s seconds between two
+ * samples of a source polled every iv_s seconds was observed, and is
+ * integrated, only when it is at most 3 intervals (iv_s <= 0: not known,
+ * every gap counts). */
+static inline bool am_gap_observed(double dt_s, double iv_s)
+{
+	return iv_s <= 0 || dt_s <= 3 * iv_s;
+}
+
 /* Parse an unsigned 64-bit integer from s[0..n) (n = (size_t)-1: up to the
  * NUL). The one rule: optional ASCII white space, then decimal digits, or
  * "0x"/"0X" and hex digits, then optional white space (a sysfs newline)

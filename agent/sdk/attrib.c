@@ -63,6 +63,11 @@ struct att_dev {
 	 * no such figure, a MIG instance's energy: never a made-up 0) */
 	bool busy_src, energy_src;
 	int64_t prev_ns;
+	/* when the device last gave a busy ratio, a power figure (have_*:
+	 * it did): the interval a ratio or a power covers runs from there, as
+	 * the aggregator integrates them; the first figure covers nothing */
+	int64_t busy_t, power_t;
+	bool have_busy_t, have_power_t;
 	uint64_t prev_mj;
 	struct att_job *jobs;
 	size_t njobs, cap;
@@ -220,6 +225,7 @@ static void att_retire_dev(struct am_attrib *a, struct att_dev *d)
 	att_retire_job(a, &d->other);
 	d->njobs = 0;
 	d->have_prev = d->have_energy = d->busy_src = d->energy_src = false;
+	d->have_busy_t = d->have_power_t = false;
 }
 
 void am_attrib_forget(struct am_attrib *a, const char *device)
@@ -677,22 +683,53 @@ static int att_allocated(struct am_attrib *a, struct att_dev *d,
 	return 0;
 }
 
-void am_attrib_refused(struct am_attrib *a, const char *what, int err)
+/* Refused: said once; then: what the instance exports from then on. */
+static void att_refused(struct am_attrib *a, const char *what, int err,
+			const char *then)
 {
 	if (!a || !a->enabled)
 		return;
 	am_log(a->ctx, AM_LOG_WARN,
 	       "attribution off: cannot read %s: %s; reading other users' "
 	       "processes needs CAP_SYS_PTRACE (DRM fdinfo also CAP_DAC_READ_SEARCH), "
-	       "see collectors/attribution.md; exporting device-level figures only",
-	       what, strerror(-err));
+	       "see collectors/attribution.md; %s",
+	       what, strerror(-err), then);
 	a->enabled = false;
 	for (size_t i = 0; i < a->ndev; i++)
 		att_retire_dev(a, &a->devs[i]);
 }
 
+void am_attrib_refused(struct am_attrib *a, const char *what, int err)
+{
+	att_refused(a, what, err, "exporting device-level figures only");
+}
+
+void am_attrib_refused_device(struct am_attrib *a, const char *what, int err)
+{
+	att_refused(a, what, err,
+		    "the device figures read from the same files (utilization, busy "
+		    "time) are unavailable too: exporting accel_info and accel_up only");
+}
+
+/* A rate (per ns) sampled now, integrated as the aggregator integrates a
+ * gauge: over the time since its last sample (*t), nothing for the first
+ * sample or after a gap past the staleness horizon. Rounded. */
+static uint64_t att_span(struct am_attrib *a, int64_t *t, bool *have, int64_t now,
+			 double rate)
+{
+	uint64_t out = 0;
+
+	if (*have && now > *t &&
+	    am_gap_observed((double)(now - *t) * 1e-9, am_interval_s(a->ctx)))
+		out = (uint64_t)llround(rate * (double)(now - *t));
+	*t = now;
+	*have = true;
+	return out;
+}
+
 /* The device's energy in this interval, in mJ. */
-static uint64_t att_energy(struct att_dev *d, const struct am_attrib_dev *in, int64_t dt)
+static uint64_t att_energy(struct am_attrib *a, struct att_dev *d,
+			   const struct am_attrib_dev *in, int64_t now)
 {
 	uint64_t mj, de = 0;
 
@@ -709,15 +746,15 @@ static uint64_t att_energy(struct att_dev *d, const struct am_attrib_dev *in, in
 	 * interval too (its delta from the last good one). */
 	if (d->have_energy)
 		return 0;
-	if (isfinite(in->power_w) && in->power_w > 0 && dt > 0)
-		return (uint64_t)llround(in->power_w * (double)dt * 1e-6);
-	return 0;
+	return isfinite(in->power_w) && in->power_w >= 0
+		   ? att_span(a, &d->power_t, &d->have_power_t, now, in->power_w * 1e-6)
+		   : 0;
 }
 
 int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 		     const struct am_attrib_proc *procs, size_t n)
 {
-	int64_t now = am_poll_time_ns(a->ctx), dt;
+	int64_t now = am_poll_time_ns(a->ctx);
 	struct att_job *unit[ATT_MAX_JOBS + 2];
 	double w[ATT_MAX_JOBS + 2], sumw = 0;
 	uint64_t share[ATT_MAX_JOBS + 2], busy_dev, energy_dev, busy_sum = 0;
@@ -729,9 +766,6 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	d = att_dev(a, in);
 	if (!d)
 		return -ENOMEM;
-	dt = d->have_prev ? now - d->prev_ns : 0;
-	if (dt < 0)
-		dt = 0;
 	if (in->have_busy_s ? isfinite(in->busy_s) : isfinite(in->busy_ratio))
 		d->busy_src = true;
 	if (isfinite(in->energy_j) || isfinite(in->power_w))
@@ -820,10 +854,10 @@ int am_attrib_update(struct am_attrib *a, const struct am_attrib_dev *in,
 	if (in->have_busy_s) {
 		if (isfinite(in->busy_s) && in->busy_s > 0 && d->have_prev)
 			busy_dev = (uint64_t)llround(in->busy_s * 1e9);
-	} else if (isfinite(in->busy_ratio) && in->busy_ratio > 0)
-		busy_dev = (uint64_t)llround((in->busy_ratio > 1 ? 1 : in->busy_ratio) *
-					     (double)dt);
-	energy_dev = att_energy(d, in, dt);
+	} else if (isfinite(in->busy_ratio) && in->busy_ratio >= 0)
+		busy_dev = att_span(a, &d->busy_t, &d->have_busy_t, now,
+				    in->busy_ratio > 1 ? 1 : in->busy_ratio);
+	energy_dev = att_energy(a, d, in, now);
 	if (nu > 0) {
 		size_t nproc = 0;
 

@@ -10,7 +10,6 @@ PROMTOOL=${PROMTOOL:-$(command -v promtool || true)}
 cat >"$WORK/accelmon.yml" <<YML
 collectors:
   netdev: {enabled: false}
-  drm: {enabled: false}
   amdgpu: {}
 YML
 ID='device="amdgpu0",uuid="0000:03:00.0"'
@@ -78,6 +77,10 @@ mkdir -p "$T/module/amdgpu" && echo 6.7.0 >"$T/module/amdgpu/version"
 run module
 grep -q "^accel_info{$ID,.*,driver_version=\"6.7.0\"," "$WORK/module.prom" || fail "module: no driver_version"
 ok "driver_version from module/amdgpu/version"
+# the tree's i915 Alder Lake iGPU (0x4680) is no accelerator by default
+lacks module 'device="i915-card'
+logged module "drm: off (needs a config section)"
+ok "drm off without its section: the iGPU is not in accel_info"
 
 tree radeon
 ln -sfn ../../../bus/pci/drivers/radeon "$DEV/driver"
@@ -86,4 +89,14 @@ run radeon
 lacks radeon "^accel_up{"
 logged radeon "card0: AMD card (vendor 0x1002) with driver radeon is not an amdgpu device; skipped"
 ok "a radeon-driver card is not an amdgpu device"
+# with its section drm reports the iGPU, labelled as amdgpu labels a card
+tree drm
+printf 'collectors:\n  netdev: {enabled: false}\n  amdgpu: {}\n  drm: {}\n' >"$WORK/drm.yml"
+"$ACCELMON" --once --sysfs "$T" --procfs "$FIXTURES/procfs/node" --config "$WORK/drm.yml" \
+  >"$WORK/drm.prom" 2>"$WORK/drm.log" || { cat "$WORK/drm.log"; fail "drm: accelmon --once failed"; }
+grep -q '^accel_info{device="i915-card1",uuid="",vendor="Intel",model="Intel 8086:4680",' "$WORK/drm.prom" ||
+  { grep '^accel_info' "$WORK/drm.prom"; fail "drm: i915-card1 labels"; }
+grep -q '^accel_info{device="amdgpu0",uuid="0000:03:00.0",vendor="AMD",model="AMD 1002:744c",' "$WORK/drm.prom" ||
+  fail "drm: amdgpu0 labels"
+ok "drm: section on; vendor Intel, model from the PCI ids"
 echo "PASS: amdgpu shapes"
