@@ -127,6 +127,11 @@ struct rw_stats {
 	uint8_t *last_set;
 	size_t last_len;
 	char *last_ext;
+	/* Its label caches of those series, strings copied (lcache_own):
+	 * the registry may free a series once the stopped endpoint is no
+	 * final-value consumer, before the next one registers. */
+	struct lcache *last_lc;
+	size_t last_lccap;
 	struct rw_stats *next;
 };
 
@@ -266,7 +271,8 @@ struct selfset {
  * entry only once every final-value consumer has seen its end: the
  * endpoint is one (final_slot), and tells so only after a push has sent
  * the series' stale marker. Without a slot (all taken) the strings are
- * copied into buf. */
+ * copied into buf, as they are when a stopped endpoint hands its last
+ * push's caches to its replacement (ep_save_set). */
 struct lcache {
 	Prometheus__Label *lab;
 	Prometheus__Label **ptr;
@@ -343,6 +349,29 @@ static void lcache_free(struct lcache *c)
 	free(c->ptr);
 	free(c->buf);
 	*c = (struct lcache){0};
+}
+
+/* Make c's strings its own (copied into buf): 0, or -ENOMEM (c freed). */
+static int lcache_own(struct lcache *c)
+{
+	size_t blen = 0;
+	char *p;
+
+	if (c->state != 1 || c->buf)
+		return 0;
+	for (unsigned i = 0; i < c->n; i++)
+		blen += strlen(c->lab[i].name) + strlen(c->lab[i].value) + 2;
+	if (!(p = c->buf = malloc(blen))) {
+		lcache_free(c);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		size_t ln = strlen(c->lab[i].name) + 1, lv = strlen(c->lab[i].value) + 1;
+		c->lab[i].name = memcpy(p, c->lab[i].name, ln);
+		c->lab[i].value = memcpy(p + ln, c->lab[i].value, lv);
+		p += ln + lv;
+	}
+	return 0;
 }
 
 static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
@@ -1121,13 +1150,28 @@ static void ep_save_set(struct rw_ep *e)
 
 	if (!e->st || !e->prev || !(sig = ext_sig(&e->o)))
 		return;
+	/* The set's label caches go with it, owning their strings (neither
+	 * the registry's nor this endpoint's external labels outlive it for
+	 * sure); the others are freed. */
+	for (size_t i = 0; i < e->lccap; i++)
+		if (i < e->bmcap * 8 && bit(e->prev, (uint32_t)i))
+			lcache_own(&e->lc[i]); /* out of memory: built again */
+		else
+			lcache_free(&e->lc[i]);
 	pthread_mutex_lock(&stats_lock);
 	free(e->st->last_set);
 	free(e->st->last_ext);
+	for (size_t i = 0; i < e->st->last_lccap; i++)
+		lcache_free(&e->st->last_lc[i]);
+	free(e->st->last_lc);
 	e->st->last_set = e->prev;
 	e->st->last_len = e->bmcap;
 	e->st->last_ext = sig;
+	e->st->last_lc = e->lc;
+	e->st->last_lccap = e->lccap;
 	e->prev = NULL;
+	e->lc = NULL;
+	e->lccap = 0;
 	pthread_mutex_unlock(&stats_lock);
 }
 
@@ -1146,6 +1190,10 @@ static int ep_take_set(struct rw_ep *e)
 		e->prev = e->st->last_set;
 		e->bmcap = e->st->last_len;
 		e->st->last_set = NULL;
+		e->lc = e->st->last_lc;
+		e->lccap = e->st->last_lccap;
+		e->st->last_lc = NULL;
+		e->st->last_lccap = 0;
 		rc = 1;
 	}
 	pthread_mutex_unlock(&stats_lock);
