@@ -3,8 +3,14 @@
  * (under a mutex); afterwards they only pass ids through the rings. Ids are
  * handed out in order and never again, so the aggregator and exporters read
  * definitions by id without locking once they have seen the published
- * count. A released series' entry is freed (series_get gives NULL) only when
- * the aggregator knows no reader can still look it up.
+ * count, as long as the series cannot have been freed: a released series'
+ * entry (labels included) is freed (series_get gives NULL) once no live
+ * snapshot holds its id and every final-value consumer has reported a
+ * generation past its end (agent/snapshot.h). So a reader may keep using a
+ * definition, or pointers into it, only while it holds a snapshot that
+ * contains the id, or as a registered final-value consumer that has not
+ * yet reported the snapshot in which the series ended (remote write's
+ * label caches and records do).
  */
 #ifndef ACCELMON_SERIES_H
 #define ACCELMON_SERIES_H

@@ -181,13 +181,15 @@ static void prom_stats_register(void)
 			  &prom_web_reload_failures);
 }
 
-/* Gzip bodies of one snapshot. The cache holds one reference, every response
- * in flight another; the last one frees the bodies and releases the snapshot.
+/* Gzip bodies of one snapshot, known by its generation: the entry holds no
+ * snapshot, so one kept while gzip scrapes stop keeps no released series
+ * from being freed. The cache holds one reference, every response in
+ * flight another; the last one frees the bodies.
  * body[] is written only under the cache lock, before the pointer is handed
  * out, and never changes after. */
 struct prom_gz {
 	atomic_int refs;
-	struct snapshot *snap;
+	uint64_t gen;
 	char *body[2];
 	size_t len[2];
 };
@@ -196,7 +198,6 @@ void prom_gz_release(struct prom_gz *e)
 {
 	if (!e || atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	snapshot_release(e->snap);
 	free(e->body[0]);
 	free(e->body[1]);
 	free(e);
@@ -265,8 +266,7 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 		pthread_mutex_unlock(&c->lock);
 		return -EAGAIN;
 	}
-	if (c->cur && c->cur->snap == s) {
-		snapshot_release(s); /* the entry holds it */
+	if (c->cur && c->cur->gen == s->generation) {
 		e = c->cur;
 	} else {
 		e = calloc(1, sizeof(*e));
@@ -276,7 +276,7 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 			return -ENOMEM;
 		}
 		atomic_init(&e->refs, 1);
-		e->snap = s;
+		e->gen = s->generation;
 		prom_gz_release(c->cur);
 		c->cur = e;
 	}
@@ -286,10 +286,12 @@ int prom_gz_get(struct prom_gz_cache *c, int om, struct prom_gz **ref, const cha
 		if (rc < 0) {
 			/* Left unmade: the next scrape tries again. */
 			pthread_mutex_unlock(&c->lock);
+			snapshot_release(s);
 			return rc;
 		}
 		c->made++;
 	}
+	snapshot_release(s);
 	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 	*ref = e;
 	*body = e->body[om];

@@ -127,6 +127,11 @@ struct rw_stats {
 	uint8_t *last_set;
 	size_t last_len;
 	char *last_ext;
+	/* Its label caches of those series, strings copied (lcache_own):
+	 * the registry may free a series once the stopped endpoint is no
+	 * final-value consumer, before the next one registers. */
+	struct lcache *last_lc;
+	size_t last_lccap;
 	struct rw_stats *next;
 };
 
@@ -261,10 +266,17 @@ struct selfset {
 	size_t n;
 };
 
-/* A series' label set, built once (the registry is append-only). */
+/* A series' label set, built once and kept while the series is pushed.
+ * The strings point into the registry, which frees a released series'
+ * entry only once every final-value consumer has seen its end: the
+ * endpoint is one (final_slot), and tells so only after a push has sent
+ * the series' stale marker. Without a slot (all taken) the strings are
+ * copied into buf, as they are when a stopped endpoint hands its last
+ * push's caches to its replacement (ep_save_set). */
 struct lcache {
 	Prometheus__Label *lab;
 	Prometheus__Label **ptr;
+	char *buf; /* the copied strings, when the endpoint has no slot */
 	unsigned n;
 	int state; /* 0 not built, 1 ok, -1 cannot be sent (counted every push) */
 };
@@ -284,6 +296,7 @@ struct rw_ep {
 	struct rw_encoder enc;
 	struct lcache *lc;
 	size_t lccap;
+	int final_slot; /* snapshot_final_consumer_add(), or < 0 */
 	uint8_t *prev, *cur;  /* series bitmaps of the last two pushes */
 	struct selfset sprev; /* the agent's own series of the last push */
 	size_t bmcap;
@@ -330,6 +343,37 @@ static void eplog(struct rw_ep *e, int level, const char *fmt, ...)
 	pthread_mutex_unlock(&e->loglk);
 }
 
+static void lcache_free(struct lcache *c)
+{
+	free(c->lab);
+	free(c->ptr);
+	free(c->buf);
+	*c = (struct lcache){0};
+}
+
+/* Make c's strings its own (copied into buf): 0, or -ENOMEM (c freed). */
+static int lcache_own(struct lcache *c)
+{
+	size_t blen = 0;
+	char *p;
+
+	if (c->state != 1 || c->buf)
+		return 0;
+	for (unsigned i = 0; i < c->n; i++)
+		blen += strlen(c->lab[i].name) + strlen(c->lab[i].value) + 2;
+	if (!(p = c->buf = malloc(blen))) {
+		lcache_free(c);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		size_t ln = strlen(c->lab[i].name) + 1, lv = strlen(c->lab[i].value) + 1;
+		c->lab[i].name = memcpy(p, c->lab[i].name, ln);
+		c->lab[i].value = memcpy(p + ln, c->lab[i].value, lv);
+		p += ln + lv;
+	}
+	return 0;
+}
+
 static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
 {
 	const struct series *se = series_get(id);
@@ -351,20 +395,30 @@ static int lcache_build(struct rw_ep *e, uint32_t id, struct lcache *c)
 		c->state = -1;
 		return n;
 	}
+	size_t blen = 0;
+	if (e->final_slot < 0)
+		for (int i = 0; i < n; i++)
+			blen += strlen(tmp[i].name) + strlen(tmp[i].value) + 2;
 	c->lab = calloc((size_t)n, sizeof(*c->lab));
 	c->ptr = calloc((size_t)n, sizeof(*c->ptr));
-	if (!c->lab || !c->ptr) {
-		free(c->lab);
-		free(c->ptr);
-		c->lab = NULL;
-		c->ptr = NULL;
+	c->buf = blen ? malloc(blen) : NULL;
+	if (!c->lab || !c->ptr || (blen && !c->buf)) {
+		lcache_free(c);
 		return -ENOMEM; /* try again next time */
 	}
+	char *p = c->buf;
 	for (int i = 0; i < n; i++) {
 		prometheus__label__init(&c->lab[i]);
-		/* The strings live in the registry or in e->o.ext. */
+		/* The strings live in the registry (kept for us: final_slot)
+		 * or in e->o.ext, else in buf. */
 		c->lab[i].name = (char *)tmp[i].name;
 		c->lab[i].value = (char *)tmp[i].value;
+		if (p) {
+			size_t ln = strlen(tmp[i].name) + 1, lv = strlen(tmp[i].value) + 1;
+			c->lab[i].name = memcpy(p, tmp[i].name, ln);
+			c->lab[i].value = memcpy(p + ln, tmp[i].value, lv);
+			p += ln + lv;
+		}
 		c->ptr[i] = &c->lab[i];
 	}
 	c->n = (unsigned)n;
@@ -966,7 +1020,6 @@ static void ep_tick(struct rw_ep *e)
 	    selfset_build(e, s->text + s->text_self, s->text_len - s->text_self, &self) <
 		0)
 		eplog(e, LOGL_WARN, "out of memory: the agent's own series not pushed");
-	snapshot_release(s);
 	/* Series of the last push that are gone get a stale marker (their
 	 * labels may not be built yet when the set came from the endpoint
 	 * this one replaced). */
@@ -1024,6 +1077,13 @@ static void ep_tick(struct rw_ep *e)
 	free(gone);
 	selfset_free(&e->sprev);
 	e->sprev = self;
+	/* A series that got its stale marker is in no push until it comes
+	 * back: its labels go (built again then), and the registry may free a
+	 * released one now that this endpoint has seen it end. */
+	for (size_t i = n - nstale; i < n; i++)
+		lcache_free(&e->lc[e->ids[i]]);
+	snapshot_final_seen(e->final_slot, s->generation);
+	snapshot_release(s);
 	if (nstale + ngone)
 		eplog(e, LOGL_DEBUG, "%zu series gone: stale markers sent",
 		      nstale + ngone);
@@ -1090,13 +1150,28 @@ static void ep_save_set(struct rw_ep *e)
 
 	if (!e->st || !e->prev || !(sig = ext_sig(&e->o)))
 		return;
+	/* The set's label caches go with it, owning their strings (neither
+	 * the registry's nor this endpoint's external labels outlive it for
+	 * sure); the others are freed. */
+	for (size_t i = 0; i < e->lccap; i++)
+		if (i < e->bmcap * 8 && bit(e->prev, (uint32_t)i))
+			lcache_own(&e->lc[i]); /* out of memory: built again */
+		else
+			lcache_free(&e->lc[i]);
 	pthread_mutex_lock(&stats_lock);
 	free(e->st->last_set);
 	free(e->st->last_ext);
+	for (size_t i = 0; i < e->st->last_lccap; i++)
+		lcache_free(&e->st->last_lc[i]);
+	free(e->st->last_lc);
 	e->st->last_set = e->prev;
 	e->st->last_len = e->bmcap;
 	e->st->last_ext = sig;
+	e->st->last_lc = e->lc;
+	e->st->last_lccap = e->lccap;
 	e->prev = NULL;
+	e->lc = NULL;
+	e->lccap = 0;
 	pthread_mutex_unlock(&stats_lock);
 }
 
@@ -1115,6 +1190,10 @@ static int ep_take_set(struct rw_ep *e)
 		e->prev = e->st->last_set;
 		e->bmcap = e->st->last_len;
 		e->st->last_set = NULL;
+		e->lc = e->st->last_lc;
+		e->lccap = e->st->last_lccap;
+		e->st->last_lc = NULL;
+		e->st->last_lccap = 0;
 		rc = 1;
 	}
 	pthread_mutex_unlock(&stats_lock);
@@ -1144,11 +1223,10 @@ static void ep_free(struct rw_ep *e)
 	if (e->curl)
 		curl_easy_cleanup(e->curl);
 	rw_enc_free(&e->enc);
-	for (size_t i = 0; i < e->lccap; i++) {
-		free(e->lc[i].lab);
-		free(e->lc[i].ptr);
-	}
+	for (size_t i = 0; i < e->lccap; i++)
+		lcache_free(&e->lc[i]);
 	free(e->lc);
+	snapshot_final_consumer_remove(e->final_slot);
 	selfset_free(&e->sprev);
 	free(e->prev);
 	free(e->cur);
@@ -1886,6 +1964,9 @@ static int rw_start(const struct agent_config *agent, const struct am_config *cf
 		}
 		x->ep[x->n++] = e;
 		pthread_mutex_init(&e->loglk, NULL);
+		/* Before the set of the endpoint this one replaces is taken:
+		 * no slot (all taken) means its labels are copied instead. */
+		e->final_slot = snapshot_final_consumer_add();
 		e->o = all[i]; /* e owns it from here */
 	}
 	for (size_t i = 0; i < x->n; i++) {

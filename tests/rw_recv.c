@@ -7,7 +7,10 @@
  * PROBLEMS is "ok" or what was wrong with the request (headers, body,
  * unsorted or empty labels, more than 30 labels, samples out of order).
  *
- *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [--tls CERT KEY]
+ * --stale-log FILE writes each stale marker's labels there, one line each
+ * (name=value,name=value in the order sent).
+ *
+ *   rw_recv PORT LOG [--no-decode] [--watch VALUE] [--stale-log FILE] [--tls CERT KEY]
  *           [--auth AUTHORIZATION] [--header "NAME: VALUE"] [STEP...]
  * STEP: NNN (a status), NNN:ra=S (with Retry-After: S), slow=S (answer 204
  * after S seconds), reset (close with RST, no answer). --tls serves https
@@ -41,6 +44,7 @@ static struct step *steps;
 static int nsteps;
 static int decode = 1;
 static const char *watch;
+static FILE *stalelog; /* --stale-log, under lk */
 static const char *auth;	     /* expected Authorization header, or NULL */
 static char *want_name, *want_value; /* --header: required header */
 static FILE *reqlog;
@@ -150,6 +154,17 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 				int stale =
 				    rw_is_stale_nan(r->timeseries[i]->samples[k]->value);
 				nstale += stale;
+				pthread_mutex_lock(&lk);
+				for (size_t l = 0;
+				     stalelog && stale && l < r->timeseries[i]->n_labels; l++)
+					fprintf(stalelog, "%s%s=%s", l ? "," : "",
+						r->timeseries[i]->labels[l]->name,
+						r->timeseries[i]->labels[l]->value);
+				if (stalelog && stale) {
+					fputc('\n', stalelog);
+					fflush(stalelog);
+				}
+				pthread_mutex_unlock(&lk);
 				for (size_t l = 0;
 				     watch && !stale && l < r->timeseries[i]->n_labels;
 				     l++)
@@ -266,7 +281,7 @@ int main(int argc, char **argv)
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: rw_recv PORT LOG [--no-decode] [--watch VALUE] "
+		fprintf(stderr, "usage: rw_recv PORT LOG [--no-decode] [--watch VALUE] [--stale-log FILE] "
 				"[--tls CERT KEY] [--auth AUTHORIZATION] [--header "
 				"\"NAME: VALUE\"] [STEP...]\n");
 		return 2;
@@ -277,6 +292,12 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--no-decode")) {
 			decode = 0;
 			i++;
+		} else if (!strcmp(argv[i], "--stale-log") && i + 1 < argc) {
+			if (!(stalelog = fopen(argv[i + 1], "w"))) {
+				perror(argv[i + 1]);
+				return 2;
+			}
+			i += 2;
 		} else if (!strcmp(argv[i], "--watch") && i + 1 < argc) {
 			watch = argv[i + 1];
 			i += 2;

@@ -232,9 +232,11 @@ void am_series_retire(struct am_ctx *ctx, am_series_t series);
  * am_series_retire (its last value still reaches the records), but the id
  * is not the collector's any more. Never emit to it or retire it again;
  * naming the same labels later (am_series) interns a new series with a new
- * id, which starts afresh. The agent frees the series' memory once no
- * exporter can still refer to it, so series that come and go (per-job,
- * per-peer) cost no memory after they end. A derived series and the inputs
+ * id, which starts afresh. The agent frees the series' labels and registry
+ * entry once no snapshot holds it and the exporters that must see how it
+ * ended (records, remote write's stale marker) have; a few bytes of per-id
+ * state stay (ids are not reused), so series that come and go (per-job,
+ * per-peer) cost little memory after they end. A derived series and the inputs
  * of one keep their ids: for them this is am_series_retire. */
 void am_series_release(struct am_ctx *ctx, am_series_t series);
 

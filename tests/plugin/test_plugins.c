@@ -12,6 +12,9 @@
  *                 options again (an abandoned instance outliving its
  *                 config); each poll emits hung_value then waits while the
  *                 file of option poll_flag exists.
+ *  PLUGIN_CHURN   "churn": a job that ends every poll: poll N emits
+ *                 churn_job_value{job="N"} = N and releases job N-1's
+ *                 series (am_series_release), as attribution does.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -110,6 +113,69 @@ const struct am_collector accelmon_collector = {
     .poll = rc_poll,
     .rescan = rc_rescan,
     .fini = rc_fini,
+};
+
+#elif defined(PLUGIN_CHURN)
+#include <stdio.h>
+
+struct ch_state {
+	am_family_t f;
+	am_series_t last;
+	unsigned n;
+};
+
+static int ch_init(struct am_ctx *ctx, const struct am_config *cfg, void **state)
+{
+	struct ch_state *s = calloc(1, sizeof(*s));
+
+	(void)cfg;
+	if (!s)
+		return -ENOMEM;
+	s->f = am_family(ctx, &(struct am_family_def){.name = "churn_job_value",
+						      .help = "The job's number.",
+						      .kind = AM_GAUGE,
+						      .labels = {"job"}});
+	if (s->f < 0) {
+		int rc = s->f;
+		free(s);
+		return rc;
+	}
+	s->last = AM_SERIES_INVALID;
+	am_found(ctx, "churning");
+	*state = s;
+	return 0;
+}
+
+static int ch_poll(struct am_ctx *ctx, void *state)
+{
+	struct ch_state *s = state;
+	char job[16];
+	am_series_t cur;
+
+	snprintf(job, sizeof(job), "%u", ++s->n);
+	cur = am_series(ctx, s->f, (const char *const[]){job, NULL});
+	if (cur != AM_SERIES_INVALID)
+		am_emit(ctx, cur, s->n);
+	if (s->last != AM_SERIES_INVALID)
+		am_series_release(ctx, s->last);
+	s->last = cur;
+	return 0;
+}
+
+static void ch_fini(struct am_ctx *ctx, void *state)
+{
+	(void)ctx;
+	free(state);
+}
+
+const struct am_collector accelmon_collector = {
+    .abi_version = ACCELMON_COLLECTOR_ABI_VERSION,
+    .size = sizeof(struct am_collector),
+    .name = "churn",
+    .once_polls = 2,
+    .init = ch_init,
+    .poll = ch_poll,
+    .fini = ch_fini,
 };
 
 #elif defined(PLUGIN_ABI1)
