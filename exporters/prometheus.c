@@ -83,8 +83,12 @@ static const struct am_option prom_options[] = {
 #define AUTH_CPU_RATE 0.15
 #define AUTH_CPU_BURST 0.1
 #define AUTH_CLEAN_S 60.0
-/* Checks waiting for the auth worker, at most (past that: 429). */
+/* Checks waiting for the auth worker, at most (past that: 429); of those,
+ * AUTH_QUEUE_CLEAN are kept for addresses with no recent failure (pool 1),
+ * whose checks also go ahead of the others', so that clients sending wrong
+ * passwords cannot fill the queue before a scraper's first check. */
 #define AUTH_QUEUE_MAX 8
+#define AUTH_QUEUE_CLEAN 2
 
 enum { AUTH_NONE, AUTH_OK, AUTH_DENY };
 
@@ -141,7 +145,8 @@ struct prom {
 	double pool[2], pool_at; /* seconds of bcrypt: [1] for clean addresses */
 	/* The auth worker's queue (under auth_lock). */
 	struct pconn *jobs, *jobs_tail;
-	unsigned njobs;
+	struct pconn *jobs_clean; /* the last clean (pool 1) job; NULL: none */
+	unsigned njobs, njobs_dirty;
 	bool auth_stop, auth_running;
 	bool suspend; /* with a web config: MHD may suspend, the worker runs */
 	pthread_cond_t auth_wake;
@@ -788,7 +793,8 @@ static void auth_charge(struct prom *p, const unsigned char key[16], int pool,
  * The connection is suspended and the check handed to the auth worker,
  * which answers it and resumes the connection; the handler then answers
  * 200 or 401. The rate limits above still bound the worker's bcrypt time,
- * and at most AUTH_QUEUE_MAX checks wait (past that: 429). */
+ * and at most AUTH_QUEUE_MAX checks wait (past that: 429), AUTH_QUEUE_CLEAN
+ * of them kept for addresses with no recent failure. */
 static void *auth_main(void *arg)
 {
 	struct prom *p = arg;
@@ -806,7 +812,11 @@ static void *auth_main(void *arg)
 		p->jobs = pc->job_next;
 		if (!p->jobs)
 			p->jobs_tail = NULL;
+		if (p->jobs_clean == pc)
+			p->jobs_clean = NULL;
 		p->njobs--;
+		if (pc->pool == 0)
+			p->njobs_dirty--;
 		stop = p->auth_stop;
 		pthread_mutex_unlock(&p->auth_lock);
 		if (!stop) { /* stopping: the rest are refused unchecked */
@@ -836,7 +846,8 @@ static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
 		      char *user, char *pass, const unsigned char key[16], int pool)
 {
 	pthread_mutex_lock(&p->auth_lock);
-	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX) {
+	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX ||
+	    (pool == 0 && p->njobs_dirty >= AUTH_QUEUE_MAX - AUTH_QUEUE_CLEAN)) {
 		pthread_mutex_unlock(&p->auth_lock);
 		return -1;
 	}
@@ -849,11 +860,22 @@ static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
 	pc->job_next = NULL;
 	/* suspended before the worker can see it, so its resume follows */
 	MHD_suspend_connection(pc->c);
-	if (p->jobs_tail)
-		p->jobs_tail->job_next = pc;
-	else
-		p->jobs = pc;
-	p->jobs_tail = pc;
+	if (pool == 0) { /* after every other */
+		if (p->jobs_tail)
+			p->jobs_tail->job_next = pc;
+		else
+			p->jobs = pc;
+		p->jobs_tail = pc;
+		p->njobs_dirty++;
+	} else { /* after the clean ones, ahead of the others */
+		struct pconn **at = p->jobs_clean ? &p->jobs_clean->job_next : &p->jobs;
+
+		pc->job_next = *at;
+		*at = pc;
+		if (!pc->job_next)
+			p->jobs_tail = pc;
+		p->jobs_clean = pc;
+	}
 	p->njobs++;
 	pthread_cond_signal(&p->auth_wake);
 	pthread_mutex_unlock(&p->auth_lock);
@@ -900,7 +922,7 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 				ok = 2;
 				user = pass = NULL; /* the worker's now */
 			} else
-				ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
+				ok = -1; /* the queue is full (for this pool) */
 		} else {
 			double t0 = now_s();
 
