@@ -18,6 +18,7 @@ extern const struct am_collector pcap_collector;
 int pcap_preopen(size_t n, const char *const *names,
 		 const struct am_config *const *cfgs, const char *sysfs,
 		 bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
+void pcap_preopen_done(bool keep);
 #endif
 extern const struct am_collector smi_collector;
 
@@ -85,5 +86,14 @@ int builtin_preopen(const struct agent_config *cfg, const char *sysfs,
 	(void)cfg, (void)sysfs, (void)raw_dropped, (void)err, (void)errlen;
 	*keep_raw = false;
 	return 0;
+#endif
+}
+
+void builtin_preopen_done(bool keep)
+{
+#ifdef HAVE_PCAP
+	pcap_preopen_done(keep);
+#else
+	(void)keep;
 #endif
 }

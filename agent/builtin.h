@@ -28,5 +28,9 @@ const struct cfg_component *builtin_exporter_components(void);
  * -EPERM with the section and interface in err ("needs a restart"). */
 int builtin_preopen(const struct agent_config *cfg, const char *sysfs,
 		    bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
+/* After a builtin_preopen that returned 0: keep, its config is taken (what
+ * it no longer names is closed); else the reload was refused, and what was
+ * opened for it is closed, the running config's handles kept as they were. */
+void builtin_preopen_done(bool keep);
 
 #endif

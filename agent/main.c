@@ -362,15 +362,16 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 {
 	struct agent_config *ncfg = NULL;
 	char err[1024], failed[256];
-
-	bool keep_raw;
+	bool keep_raw, preopened = false;
 
 	if (load_config(o, &ncfg, err, sizeof(err)) < 0 ||
 	    check_listen(ncfg, o, err, sizeof(err)) < 0 ||
 	    builtin_preopen(ncfg, o->sysfs ? o->sysfs : "/sys", o->raw_dropped,
 			    &keep_raw, err, sizeof(err)) < 0 ||
-	    (exporters_plan(rx, *cfgp, ncfg),
+	    (preopened = true, exporters_plan(rx, *cfgp, ncfg),
 	     exporters_prepare(ncfg, rx, err, sizeof(err)) < 0)) {
+		if (preopened) /* the handles opened for ncfg close */
+			builtin_preopen_done(false);
 		memset(rx->kept, 0, sizeof(rx->kept));
 		log_msg(LOGL_ERROR, NULL,
 			"reload failed, keeping the running config: nothing changed "
@@ -379,6 +380,7 @@ static void reload(struct sched *s, struct agent_config **cfgp, const struct opt
 		config_free(ncfg);
 		return;
 	}
+	builtin_preopen_done(true);
 	log_set_level(ncfg->log_level);
 	warn_caps(o, ncfg);
 	/* Exporters first: they flush a snapshot that still holds the old
@@ -574,8 +576,11 @@ int main(int argc, char **argv)
 	priv_resume(&saved);
 	log_set_level(cfg->log_level);
 	/* What needs a capability to open is opened now, before the drop. */
-	builtin_preopen(cfg, o.sysfs ? o.sysfs : "/sys", false, &o.keep_raw, err,
-			sizeof(err));
+	if (builtin_preopen(cfg, o.sysfs ? o.sysfs : "/sys", false, &o.keep_raw, err,
+			    sizeof(err)) < 0)
+		log_msg(LOGL_ERROR, NULL, "%s", err);
+	else
+		builtin_preopen_done(true);
 	if ((o.user || geteuid() != 0) && (rc = drop_privileges(&o, cfg)) != 0) {
 		config_free(cfg);
 		return rc;

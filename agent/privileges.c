@@ -226,9 +226,17 @@ int priv_assume(const char *user, struct priv_saved *sv, char *err, size_t errle
 		return rc;
 	if (geteuid() != 0)
 		return 0;
-	sv->ngroups = getgroups(sizeof(sv->groups) / sizeof(sv->groups[0]), sv->groups);
+	/* as many as root has (NGROUPS_MAX is 65536 on Linux) */
+	sv->ngroups = getgroups(0, NULL);
+	if (sv->ngroups >= 0 &&
+	    !(sv->groups = calloc((size_t)sv->ngroups + 1, sizeof(*sv->groups))))
+		errno = ENOMEM, sv->ngroups = -1;
+	if (sv->ngroups >= 0)
+		sv->ngroups = getgroups(sv->ngroups, sv->groups);
 	if (sv->ngroups < 0) {
 		rc = -errno;
+		free(sv->groups);
+		sv->groups = NULL;
 		snprintf(err, errlen, "--user %s: getgroups: %s", user, strerror(-rc));
 		return rc;
 	}
@@ -260,6 +268,8 @@ void priv_resume(struct priv_saved *sv)
 			strerror(errno));
 		abort();
 	}
+	free(sv->groups);
+	sv->groups = NULL;
 }
 
 int priv_drop(const char *user, uint64_t keep, uint64_t *kept, char *err,

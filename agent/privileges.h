@@ -40,7 +40,7 @@ int priv_reduce(uint64_t keep, char *msg, size_t msglen, char *err, size_t errle
  * no such user) with one line in err. Before any thread starts. */
 struct priv_saved {
 	int active, ngroups;
-	gid_t gid, groups[256];
+	gid_t gid, *groups; /* root's supplementary groups (freed at resume) */
 };
 int priv_assume(const char *user, struct priv_saved *sv, char *err, size_t errlen);
 void priv_resume(struct priv_saved *sv);

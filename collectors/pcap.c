@@ -145,6 +145,9 @@ static struct pc_held {
 	char name[IF_NAMESIZE];
 	pcap_t *h;
 	bool claimed, wanted;
+	/* until pcap_preopen_done: opened by the latest pcap_preopen, and
+	 * wanted as it was before it (a refused reload goes back) */
+	bool fresh, was_wanted;
 } pc_held[PC_MAX_HELD];
 static size_t pc_nheld;
 static pthread_mutex_t pc_held_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -217,6 +220,7 @@ static void pc_release(pcap_t *h, bool broken)
 int pcap_preopen(size_t n, const char *const *names,
 		 const struct am_config *const *cfgs, const char *sysfs,
 		 bool raw_dropped, bool *keep_raw, char *err, size_t errlen);
+void pcap_preopen_done(bool keep);
 
 int pcap_preopen(size_t n, const char *const *names,
 		 const struct am_config *const *cfgs, const char *sysfs,
@@ -269,6 +273,8 @@ int pcap_preopen(size_t n, const char *const *names,
 			snprintf(pc_held[k].name, sizeof(pc_held[k].name), "%s", name);
 			pc_held[k].h = h;
 			pc_held[k].claimed = false;
+			pc_held[k].wanted = false;
+			pc_held[k].fresh = true;
 			want[k] = true;
 			continue;
 		dropped:
@@ -282,15 +288,32 @@ int pcap_preopen(size_t n, const char *const *names,
 			return -EPERM;
 		}
 	}
-	/* What the config no longer names is closed now, or at the release
-	 * by the running instance. */
-	for (size_t k = pc_nheld; k-- > 0;) {
+	/* What the config no longer names is closed at pcap_preopen_done, or
+	 * at the release by the running instance. */
+	for (size_t k = 0; k < pc_nheld; k++) {
+		pc_held[k].was_wanted = pc_held[k].wanted;
 		pc_held[k].wanted = want[k];
-		if (!want[k] && !pc_held[k].claimed)
-			pc_held_remove(k);
 	}
 	pthread_mutex_unlock(&pc_held_lock);
 	return 0;
+}
+
+/* After a pcap_preopen that returned 0: keep, the config it was given is
+ * taken (what it no longer names and no instance holds is closed); else it
+ * was refused, and the handles opened for it are closed, the wanted flags
+ * back as they were. */
+void pcap_preopen_done(bool keep)
+{
+	pthread_mutex_lock(&pc_held_lock);
+	for (size_t k = pc_nheld; k-- > 0;) {
+		if (!keep)
+			pc_held[k].wanted = pc_held[k].was_wanted;
+		if ((!keep && pc_held[k].fresh) || (!pc_held[k].wanted && !pc_held[k].claimed))
+			pc_held_remove(k);
+		else
+			pc_held[k].fresh = false;
+	}
+	pthread_mutex_unlock(&pc_held_lock);
 }
 
 /* A captured netdev stacked on another captured one (a VLAN on its parent,

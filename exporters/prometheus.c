@@ -83,8 +83,12 @@ static const struct am_option prom_options[] = {
 #define AUTH_CPU_RATE 0.15
 #define AUTH_CPU_BURST 0.1
 #define AUTH_CLEAN_S 60.0
-/* Checks waiting for the auth worker, at most (past that: 429). */
+/* Checks waiting for the auth worker, at most (past that: 429); of those,
+ * AUTH_QUEUE_CLEAN are kept for addresses with no recent failure (pool 1),
+ * whose checks also go ahead of the others', so that clients sending wrong
+ * passwords cannot fill the queue before a scraper's first check. */
 #define AUTH_QUEUE_MAX 8
+#define AUTH_QUEUE_CLEAN 2
 
 enum { AUTH_NONE, AUTH_OK, AUTH_DENY };
 
@@ -141,7 +145,8 @@ struct prom {
 	double pool[2], pool_at; /* seconds of bcrypt: [1] for clean addresses */
 	/* The auth worker's queue (under auth_lock). */
 	struct pconn *jobs, *jobs_tail;
-	unsigned njobs;
+	struct pconn *jobs_clean; /* the last clean (pool 1) job; NULL: none */
+	unsigned njobs, njobs_dirty;
 	bool auth_stop, auth_running;
 	bool suspend; /* with a web config: MHD may suspend, the worker runs */
 	pthread_cond_t auth_wake;
@@ -790,7 +795,8 @@ static void auth_charge(struct prom *p, const unsigned char key[16], int pool,
  * The connection is suspended and the check handed to the auth worker,
  * which answers it and resumes the connection; the handler then answers
  * 200 or 401. The rate limits above still bound the worker's bcrypt time,
- * and at most AUTH_QUEUE_MAX checks wait (past that: 429). */
+ * and at most AUTH_QUEUE_MAX checks wait (past that: 429), AUTH_QUEUE_CLEAN
+ * of them kept for addresses with no recent failure. */
 static void *auth_main(void *arg)
 {
 	struct prom *p = arg;
@@ -808,7 +814,11 @@ static void *auth_main(void *arg)
 		p->jobs = pc->job_next;
 		if (!p->jobs)
 			p->jobs_tail = NULL;
+		if (p->jobs_clean == pc)
+			p->jobs_clean = NULL;
 		p->njobs--;
+		if (pc->pool == 0)
+			p->njobs_dirty--;
 		stop = p->auth_stop;
 		pthread_mutex_unlock(&p->auth_lock);
 		if (!stop) { /* stopping: the rest are refused unchecked */
@@ -838,7 +848,8 @@ static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
 		      char *user, char *pass, const unsigned char key[16], int pool)
 {
 	pthread_mutex_lock(&p->auth_lock);
-	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX) {
+	if (!p->auth_running || p->auth_stop || p->njobs >= AUTH_QUEUE_MAX ||
+	    (pool == 0 && p->njobs_dirty >= AUTH_QUEUE_MAX - AUTH_QUEUE_CLEAN)) {
 		pthread_mutex_unlock(&p->auth_lock);
 		return -1;
 	}
@@ -851,11 +862,22 @@ static int auth_queue(struct prom *p, struct pconn *pc, struct web_config *w,
 	pc->job_next = NULL;
 	/* suspended before the worker can see it, so its resume follows */
 	MHD_suspend_connection(pc->c);
-	if (p->jobs_tail)
-		p->jobs_tail->job_next = pc;
-	else
-		p->jobs = pc;
-	p->jobs_tail = pc;
+	if (pool == 0) { /* after every other */
+		if (p->jobs_tail)
+			p->jobs_tail->job_next = pc;
+		else
+			p->jobs = pc;
+		p->jobs_tail = pc;
+		p->njobs_dirty++;
+	} else { /* after the clean ones, ahead of the others */
+		struct pconn **at = p->jobs_clean ? &p->jobs_clean->job_next : &p->jobs;
+
+		pc->job_next = *at;
+		*at = pc;
+		if (!pc->job_next)
+			p->jobs_tail = pc;
+		p->jobs_clean = pc;
+	}
 	p->njobs++;
 	pthread_cond_signal(&p->auth_wake);
 	pthread_mutex_unlock(&p->auth_lock);
@@ -902,7 +924,7 @@ static int authorized(struct prom *p, struct MHD_Connection *c)
 				ok = 2;
 				user = pass = NULL; /* the worker's now */
 			} else
-				ok = -1; /* the worker has AUTH_QUEUE_MAX waiting */
+				ok = -1; /* the queue is full (for this pool) */
 		} else {
 			double t0 = now_s();
 
@@ -1208,22 +1230,18 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. beside: the
- * running server's socket, or -1. A new address on the port of the running
- * one (0.0.0.0:P -> 127.0.0.1:P) overlaps it, and Linux refuses that bind
- * unless both sockets have SO_REUSEPORT: it is set on both for the bind and
- * cleared once the new one listens, so the new socket is open before the
- * old one closes (the switch stays all or nothing). Only a socket of our
- * own user may join a port so (the kernel checks the uid); the kernel's
- * bind bucket remembers the option, so until the new socket closes such a
- * process could still bind its address with SO_REUSEPORT. A plain second
- * agent on the port is refused as before. */
-static int listen_on(const char *addr, int beside, char *err, size_t errlen)
+/* "HOST:PORT" or "[V6]:PORT" -> a listening socket, or -errno. SO_REUSEPORT
+ * is never set: the kernel's bind bucket would remember it for as long as
+ * the socket lives, and any process of our user could then bind the same
+ * address with it and take a share of the connections. A new address on
+ * the port of the running server is handled by prom_prepare (a brief gap,
+ * see there). */
+static int listen_on(const char *addr, char *err, size_t errlen)
 {
 	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
 	const char *why = hostport_split(addr, host, sizeof(host), port, sizeof(port));
 	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, one = 1, zero = 0, rc;
+	int fd = -1, one = 1, rc;
 
 	if (why) {
 		snprintf(err, errlen, "listen address %s: %s (expected HOST:PORT)", addr,
@@ -1238,8 +1256,6 @@ static int listen_on(const char *addr, int beside, char *err, size_t errlen)
 		snprintf(err, errlen, "listen address %s: %s", addr, gai_strerror(rc));
 		return -EINVAL;
 	}
-	if (beside >= 0)
-		setsockopt(beside, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	rc = -EADDRNOTAVAIL;
 	for (ai = res; ai; ai = ai->ai_next) {
 		/* non-blocking: through a reload two servers poll it */
@@ -1249,21 +1265,15 @@ static int listen_on(const char *addr, int beside, char *err, size_t errlen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (beside >= 0)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		/* A deep accept queue: in a flood of connects a full one drops
 		 * the scraper's handshake too, which then waits out a SYN
 		 * retransmit (1 s); the kernel caps it at net.core.somaxconn. */
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
-			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
 			break;
-		}
 		rc = -errno;
 		close(fd);
 		fd = -1;
 	}
-	if (beside >= 0)
-		setsockopt(beside, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof(zero));
 	freeaddrinfo(res);
 	if (fd < 0)
 		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(-rc));
@@ -1327,25 +1337,80 @@ static void prom_free(struct prom *p)
  * exporter has AM_EXPORTER_START_FIRST). prom_prepare, while the running
  * server still serves, gets the new server its socket: a dup of the running
  * one's where the new address resolves to the one it is bound to, else a
- * new socket (listen_on, beside the running one). The new server then
- * starts on it; only once it runs is the old one quiesced (no more
- * accepts; the new one takes the connections waiting in a shared socket's
- * backlog), drained and stopped. If the new one fails to start, its socket
- * is closed and the running server goes on as it was. Each server owns its
- * socket (its own descriptor). Only the main thread prepares, starts and
- * stops. */
+ * new socket (listen_on). The new server then starts on it; only once it
+ * runs is the old one quiesced (no more accepts; the new one takes the
+ * connections waiting in a shared socket's backlog), drained and stopped.
+ * If the new one fails to start, its socket is closed and the running
+ * server goes on as it was. Each server owns its socket (its own
+ * descriptor). Only the main thread prepares, starts and stops.
+ *
+ * Another host on the same port (0.0.0.0:P -> 127.0.0.1:P) overlaps the
+ * running socket, and Linux refuses that bind while the old one listens
+ * (SO_REUSEPORT would allow it, and let any process of our user join the
+ * port later: not used). So the running socket stops listening
+ * (shutdown: it keeps its address, so going back cannot lose it; the
+ * connections waiting in its backlog are reset), the new one binds and
+ * listens, and the old one listens again when that bind fails or the
+ * reload is refused later. Until the new server runs (milliseconds, the
+ * rest of the reload's starts) a connect to the port is refused, and
+ * another process could bind the new address first: the reload then fails
+ * and the old socket listens again (if even that fails, an error says the
+ * agent no longer serves). */
 static struct {
 	struct prom *cur; /* the newest running server; NULL: none */
 	char next_addr[PROM_ADDR_MAX];
 	int next_fd; /* opened by prepare for the next start; -1: none */
 	bool next_shared; /* next_fd is a dup of cur's socket */
-} prom_sock = {.next_fd = -1};
+	int paused; /* cur's socket, shut for next_fd's bind; -1: none */
+} prom_sock = {.next_fd = -1, .paused = -1};
+
+/* The running socket listens again (a host switch that did not happen). */
+static void prom_resume_old(void)
+{
+	if (prom_sock.paused < 0)
+		return;
+	if (listen(prom_sock.paused, 4096) < 0)
+		log_msg(LOGL_ERROR, PROM,
+			"the running server on %s cannot listen again: %s; it accepts no "
+			"connections until the agent is restarted or a reload succeeds",
+			prom_sock.cur ? prom_sock.cur->listen : "?", strerror(errno));
+	else
+		log_msg(LOGL_INFO, PROM, "the running server on %s listens again",
+			prom_sock.cur ? prom_sock.cur->listen : "?");
+	prom_sock.paused = -1;
+}
 
 static void prom_unprepare(void)
 {
 	if (prom_sock.next_fd >= 0)
 		close(prom_sock.next_fd);
 	prom_sock.next_fd = -1;
+	prom_resume_old();
+}
+
+/* The port of fd, or -1. */
+static int sock_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port);
+	return -1;
+}
+
+/* Does addr name the port cur is bound to (another host on it)? */
+static bool same_port(int cur, const char *addr)
+{
+	char host[HOSTPORT_HOST_MAX], port[HOSTPORT_PORT_MAX];
+
+	if (cur < 0 || hostport_split(addr, host, sizeof(host), port, sizeof(port)))
+		return false;
+	return sock_port(cur) == atoi(port);
 }
 
 static int prom_prepare(const struct agent_config *agent, const struct am_config *cfg,
@@ -1364,7 +1429,17 @@ static int prom_prepare(const struct agent_config *agent, const struct am_config
 				 agent->listen, strerror(errno));
 			return fd;
 		}
-	} else if ((fd = listen_on(agent->listen, cur, err, errlen)) < 0)
+	} else if ((fd = listen_on(agent->listen, err, errlen)) == -EADDRINUSE &&
+		   same_port(cur, agent->listen) && shutdown(cur, SHUT_RD) == 0) {
+		/* another host on the running port: see above */
+		prom_sock.paused = cur;
+		if ((fd = listen_on(agent->listen, err, errlen)) < 0) {
+			prom_resume_old();
+			return fd;
+		}
+		log_msg(LOGL_INFO, PROM, "%s stopped listening for %s on the same port",
+			prom_sock.cur->listen, agent->listen);
+	} else if (fd < 0)
 		return fd;
 	prom_sock.next_fd = fd;
 	snprintf(prom_sock.next_addr, sizeof(prom_sock.next_addr), "%s", agent->listen);
@@ -1384,7 +1459,7 @@ static int prom_take_socket(const char *addr, bool *shared, char *err, size_t er
 		return fd;
 	}
 	prom_unprepare();
-	return listen_on(addr, prom_sock.cur ? prom_sock.cur->fd : -1, err, errlen);
+	return listen_on(addr, err, errlen);
 }
 
 /* A start that failed: while a server runs (a reload), say that it goes on
@@ -1395,6 +1470,7 @@ static void prom_start_failed(const char *addr, int fd, bool shared)
 
 	if (fd >= 0)
 		close(fd);
+	prom_resume_old(); /* a host switch on the same port goes back */
 	if (!cur)
 		return;
 	if (shared)
@@ -1467,8 +1543,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		 * a web config (whose users a SIGHUP may add: the server is
 		 * kept, its file the same) */
 		p->suspend = true;
-		if (p->suspend)
-			flags |= MHD_ALLOW_SUSPEND_RESUME;
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
 	}
 	p->fd = prom_take_socket(agent->listen, &shared, err, sizeof(err));
 	if (p->fd < 0) {
@@ -1538,6 +1613,7 @@ static int prom_start(const struct agent_config *agent, const struct am_config *
 		return -rc;
 	}
 	prom_sock.cur = p;
+	prom_sock.paused = -1; /* a switched-from socket stops with its server */
 	pthread_once(&prom_stats_once, prom_stats_register);
 	if (live_page_start() < 0) /* the page still answers, without history */
 		log_msg(LOGL_WARN, PROM, "live page: no history sampler");

@@ -2,6 +2,9 @@
  * switch itself, which needs root, is tested by
  * tests/integration/privileges.sh). */
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <linux/capability.h>
 #include <stdint.h>
 #include <string.h>
@@ -58,6 +61,29 @@ START_TEST(test_needed)
 }
 END_TEST
 
+/* Root with more supplementary groups than a fixed array holds: the checks
+ * as --user still run, and resume gives all of them back. Needs root (the
+ * test runs in Check's forked child, so the groups set here stay there). */
+START_TEST(test_many_groups)
+{
+	gid_t set[300], got[400];
+	struct priv_saved sv = {0};
+	char err[256] = "";
+
+	if (geteuid() != 0)
+		return;
+	for (int i = 0; i < 300; i++)
+		set[i] = (gid_t)(20000 + i);
+	ck_assert_int_eq(setgroups(300, set), 0);
+	ck_assert_msg(priv_assume("nobody", &sv, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq((int)getuid(), (int)getpwnam("nobody")->pw_uid);
+	priv_resume(&sv);
+	ck_assert_int_eq(getgroups(400, got), 300);
+	for (int i = 0; i < 300; i++)
+		ck_assert_int_eq((int)got[i], (int)set[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("privileges");
@@ -66,6 +92,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_needed);
+	tcase_add_test(tc, test_many_groups);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -53,8 +53,8 @@ collectors:
   netdev: {enabled: false}
   pcap: {interfaces: [va$$], interval: 250ms, node: node-a}
 EOC
-inA "$ACCELMON" --config "$WORK/agent.yaml" >"$WORK/agent.out" 2>"$WORK/agent.log" &
-PIDS="$PIDS $!"
+ip netns exec "$A" "$ACCELMON" --config "$WORK/agent.yaml" >"$WORK/agent.out" 2>"$WORK/agent.log" &
+APID=$!; PIDS="$PIDS $APID"
 scrape() { inA curl -fsS --max-time 2 "http://127.0.0.1:$PORT/metrics" 2>/dev/null; }
 # metric VALUE of the first line matching a regex (0 when absent)
 value() { scrape | grep -E "$1" | head -1 | awk '{ print $2 }' | grep . || echo 0; }
@@ -163,3 +163,26 @@ d2=$(drops)
   fail "after the reopen: UDP in $after, want $((rxp + 50)) (drops: $d2)"
 [ "$(drops)" -ge "$d" ] || fail "drop counters went backwards across the reopen"
 ok "interface deleted and recreated: capturing 0 then 1, UDP in $rxp -> $after"
+
+# ---- a reload refused after the capture handles were opened (its listen
+# address is taken): the handles opened for it close, the running capture
+# goes on. The namespace's packet sockets are all the agent's. ----
+psocks() { inA cat /proc/net/packet | tail -n +2 | wc -l; }
+before=$(psocks)
+inA python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",9465)); s.listen(1); time.sleep(30)' &
+taker=$!; PIDS="$PIDS $taker"
+until inA python3 -c 'import socket; socket.create_connection(("127.0.0.1",9465),1)' 2>/dev/null; do sleep 0.05; done
+sed -i "s|^listen: .*|listen: 127.0.0.1:9465|; s|interfaces: \[va$$\]|interfaces: [va$$, lo]|" "$WORK/agent.yaml"
+for n in 1 2 3; do
+  kill -HUP "$APID"
+  deadline=$(( $(date +%s) + 10 ))
+  until [ "$(grep -c 'reload failed' "$WORK/agent.log")" -ge "$n" ]; do
+    [ "$(date +%s)" -le "$deadline" ] || fail "reload $n was not refused: $(tail -2 "$WORK/agent.log")"
+    sleep 0.05
+  done
+done
+[ "$(psocks)" = "$before" ] ||
+  fail "packet sockets $before -> $(psocks) after 3 refused reloads adding lo"
+kill "$taker" 2>/dev/null
+[ "$(value "^fabric_pcap_capturing\\{device=\"va$$\"\\}")" = 1 ] || fail "va$$ stopped capturing"
+ok "3 refused reloads adding lo: packet sockets stay $before, va$$ captures on"

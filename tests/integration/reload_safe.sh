@@ -5,8 +5,10 @@
 # and record file go on; a reload that changes nothing in records keeps its
 # file, one that changes an option but not the address keeps the port open;
 # the same address by another name or another host on the same port
-# switches without a refused scrape; a new server that fails to start (no
-# descriptors) leaves the running one serving and its socket closed.
+# switches (a connect in the brief gap of a host switch is retried), and no
+# process may then join the port with SO_REUSEPORT; a new server that fails
+# to start (no descriptors) leaves the running one serving and its socket
+# closed.
 . "$(dirname "$0")/lib.sh"
 need curl
 need python3
@@ -147,17 +149,42 @@ curl -fsS -o /dev/null --max-time 2 "$url" || fail "localhost:$np: 127.0.0.1:$np
 ok "127.0.0.1:$np -> localhost:$np: reloaded, the port serves"
 
 # 8. Only the host changes, on the same port (0.0.0.0 and 127.0.0.1 overlap):
-#    the new socket opens beside the old one, which closes after the switch;
-#    scrapes meanwhile all answer.
-scrape_loop 3 "$url" & scraper=$!
+#    the old socket stops listening, the new one binds, the old one closes
+#    after the switch. A connect in that gap (milliseconds) is refused, so
+#    the scrapes here retry once; none may fail. After each switch no other
+#    process of our user may join the port with SO_REUSEPORT (the agent
+#    never sets it: the kernel would remember it for the socket's life).
+thief() { # thief HOST: binding HOST:$np with SO_REUSEPORT must be refused
+  python3 - "$1" "$np" <<'PY' || fail "$1:$np: another process joined the agent's port with SO_REUSEPORT"
+import errno, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EADDRINUSE else 2)
+sys.exit(1)
+PY
+}
+scrape_loop_retry() { # as scrape_loop, one retry for the switch's gap
+  local end=$(( $(date +%s) + $1 )) bad=0 u; shift
+  while [ "$(date +%s)" -lt "$end" ]; do
+    for u in "$@"; do
+      curl -fsS -o /dev/null --max-time 2 --retry 1 --retry-all-errors --retry-delay 1 "$u" ||
+        bad=$((bad + 1))
+    done
+  done; echo "$bad" > "$WORK/bad"
+}
+scrape_loop_retry 3 "$url" & scraper=$!
 relisten "0.0.0.0:$np"
 wait_http "http://127.0.0.2:$np/metrics" 5 || fail "0.0.0.0:$np does not serve 127.0.0.2"
+thief 0.0.0.0
 relisten "127.0.0.1:$np"
 wait "$scraper"
 [ "$(cat "$WORK/bad")" = 0 ] || fail "$(cat "$WORK/bad") scrapes failed through the host changes"
 curl -fsS -o /dev/null --max-time 1 "http://127.0.0.2:$np/metrics" 2>/dev/null &&
   fail "0.0.0.0:$np still open after the move to 127.0.0.1:$np"
-ok "0.0.0.0:$np <-> 127.0.0.1:$np: switched, no scrape failed"
+thief 127.0.0.1
+ok "0.0.0.0:$np <-> 127.0.0.1:$np: switched, no scrape failed, no SO_REUSEPORT joiner"
 
 # 9. The new server fails to start after its socket is prepared (two free
 #    descriptors: the config load needs both, then the socket takes one and

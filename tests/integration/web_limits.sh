@@ -149,3 +149,46 @@ sleep 0.5 # the next snapshot carries the counter
 lim=$(curl -fsS -u bob:other "$url/metrics" | sed -n 's/^accelmon_http_auth_limited_total //p')
 [ "${lim:-0}" -gt 0 ] || fail "accelmon_http_auth_limited_total: $lim"
 ok "wrong passwords: scrapes answer, $lim checks refused 429 without bcrypt"
+
+# A scraper's first check (not cached yet, from an address with no failure)
+# is not crowded out by an address that has failed: 16 wrong passwords at
+# once from 127.0.0.2 (failed once, a second ago) fill at most 6 of the 8
+# queue places, so bob's right password from 127.0.0.3 is checked, 200
+# (without the reserve: 429).
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+port=$(free_port)
+start_agent --config "$WORK/a.yaml" --listen "127.0.0.1:$port" --web.config.file "$WORK/web.yml"
+wait_for_401() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics" 2>/dev/null; }
+for _ in $(seq 1 100); do [ "$(wait_for_401)" = 401 ] && break; sleep 0.1; done
+out=$(python3 - "$port" <<'PY'
+import base64, socket, sys, time
+port = int(sys.argv[1])
+def req(src, cred):
+    s = socket.create_connection(("127.0.0.1", port), 5, (src, 0))
+    a = base64.b64encode(cred.encode()).decode()
+    s.sendall(("GET /metrics HTTP/1.1\r\nHost: a\r\nAuthorization: Basic %s\r\n"
+               "Connection: close\r\n\r\n" % a).encode())
+    return s
+def status(s):
+    s.settimeout(10)
+    d = b""
+    while b"\r\n" not in d:
+        c = s.recv(100)
+        if not c: break
+        d += c
+    return d.split(b" ")[1].decode() if b" " in d else "none"
+print("dirtying:", status(req("127.0.0.2", "bob:wrong")))
+time.sleep(1.5)  # the clean pool refills
+flood = [req("127.0.0.2", "bob:wrong%d" % i) for i in range(12)]
+time.sleep(0.05)  # the worker has taken one: 4 more fill that place again
+flood += [req("127.0.0.2", "bob:late%d" % i) for i in range(4)]
+time.sleep(0.05)
+good = status(req("127.0.0.3", "bob:other"))
+codes = [status(s) for s in flood]
+print("flood:", " ".join(sorted(codes)), "good:", good)
+PY
+) || fail "auth queue: $out"
+echo "$out"
+case "$out" in *"good: 200") ;; *) fail "a fresh scraper's check behind a failed address's flood: $out (want good: 200)" ;; esac
+ok "16 checks from a failed address leave a queue place for a scraper's first check"
