@@ -94,12 +94,13 @@ struct agg {
 		uint64_t gen;
 	} *finals;
 	size_t nfinals, capfinals;
-	/* Released series whose registry entry is not reclaimed yet: out_gen
-	 * is the last snapshot generation that may hold it (UINT64_MAX while
-	 * a final of it is still pending). */
+	/* Released series whose registry entry is not reclaimed yet: rel_gen
+	 * is the first generation rendered without it, out_gen the last
+	 * snapshot generation that may hold it (UINT64_MAX while a final of
+	 * it is pending or a consumer has not seen rel_gen yet). */
 	struct pending_reclaim {
 		uint32_t id;
-		uint64_t out_gen;
+		uint64_t rel_gen, out_gen;
 	} *reclaim;
 	size_t nreclaim, capreclaim;
 	struct agg_collector_status *status_buf;
@@ -472,21 +473,27 @@ static void release(struct agg *a, uint32_t id)
 	if (grow((void **)&a->reclaim, &a->capreclaim, a->nreclaim + 1,
 		 sizeof(*a->reclaim)) < 0)
 		return;
-	a->reclaim[a->nreclaim++] = (struct pending_reclaim){id, UINT64_MAX};
+	a->reclaim[a->nreclaim++] =
+	    (struct pending_reclaim){id, a->generation + 1, UINT64_MAX};
 }
 
 /* At a render of generation gen (finals already pruned): a released series
- * whose finals are all gone is in no snapshot from gen on; once every
- * snapshot up to then is released, no reader can look it up. */
+ * whose finals are all gone, and past which every final-value consumer has
+ * reported (remote write keeps ids and label pointers from one push to the
+ * next: its stale marker for the series is sent from them), is in no
+ * snapshot from gen on; once every snapshot up to then is released, no
+ * reader can look it up. A final dropped past max_finals does not shorten
+ * that wait. */
 static void reclaim_due(struct agg *a, uint64_t gen)
 {
-	uint64_t oldest = snapshot_oldest_live();
+	uint64_t oldest = snapshot_oldest_live(), horizon = snapshot_final_horizon();
 	size_t k = 0;
 
 	for (size_t i = 0; i < a->nreclaim; i++) {
 		struct pending_reclaim *r = &a->reclaim[i];
 
-		if (r->out_gen == UINT64_MAX && a->st[r->id].nfinal == 0)
+		if (r->out_gen == UINT64_MAX && a->st[r->id].nfinal == 0 &&
+		    horizon >= r->rel_gen)
 			r->out_gen = gen - 1;
 		if (r->out_gen != UINT64_MAX && oldest > r->out_gen) {
 			series_reclaim(r->id);

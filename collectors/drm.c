@@ -65,7 +65,27 @@ static const struct am_option drm_options[] = {
     {NULL, 0, NULL},
 };
 
-/* The driver of cardN ("" when none is bound). */
+/* KEY=value of cardN's device/uevent into out ("" when absent). */
+static void drm_uevent(const char *sysfs, int card, const char *key, char *out, size_t cap)
+{
+	char path[PATH_MAX], text[1024];
+	size_t kl = strlen(key);
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/class/drm/card%d/device/uevent", sysfs, card);
+	if (am_read_text_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
+		return;
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+		if (strncmp(l, key, kl) == 0 && l[kl] == '=') {
+			if (strlen(l + kl + 1) < cap)
+				memcpy(out, l + kl + 1, strlen(l + kl + 1) + 1);
+			return;
+		}
+}
+
+/* The driver of cardN ("" when none is bound): the device/driver link's
+ * target name, else uevent's DRIVER= (as amdgpu reads it: a fixture tree
+ * copied without symlinks, as `make dist`'s tar -h does, has only that). */
 static void drm_driver_of(const char *sysfs, int card, char *out, size_t cap)
 {
 	char path[PATH_MAX], link[PATH_MAX];
@@ -75,13 +95,38 @@ static void drm_driver_of(const char *sysfs, int card, char *out, size_t cap)
 	out[0] = '\0';
 	snprintf(path, sizeof(path), "%s/class/drm/card%d/device/driver", sysfs, card);
 	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
+	if (n <= 0) {
+		drm_uevent(sysfs, card, "DRIVER", out, cap);
 		return;
+	}
 	link[n] = '\0';
 	base = strrchr(link, '/');
 	base = base ? base + 1 : link;
 	if (strlen(base) < cap) /* a longer name is no driver of ours */
 		memcpy(out, base, strlen(base) + 1);
+}
+
+/* cardN's PCI identity; where its device link is a copied directory (a
+ * fixture from the dist tarball), uevent's PCI_SLOT_NAME and PCI_ID, as
+ * the amdgpu collector reads them. 0, or -1 when it is no PCI device. */
+static int drm_pci_of(const char *sysfs, int card, const char *devdir, struct am_pci_id *pci)
+{
+	char buf[32];
+	unsigned v, d;
+
+	if (am_pci_identity(devdir, pci) == 0 && pci->bus_id[0])
+		return 0;
+	memset(pci, 0, sizeof(*pci));
+	pci->numa_node = -1;
+	drm_uevent(sysfs, card, "PCI_SLOT_NAME", pci->bus_id, sizeof(pci->bus_id));
+	if (!pci->bus_id[0])
+		return -1;
+	drm_uevent(sysfs, card, "PCI_ID", buf, sizeof(buf));
+	if (sscanf(buf, "%x:%x", &v, &d) == 2) {
+		pci->vendor = v;
+		pci->device = d;
+	}
+	return 0;
 }
 
 /* Whether the amdgpu collector has its cards, once per scan: running
@@ -187,7 +232,7 @@ static int drm_scan_cards(struct drm_state *st)
 		if (c || !drm_wanted(st, driver))
 			continue; /* another driver now: down, kept as it was */
 		snprintf(path, sizeof(path), "%s/device", dir);
-		if (am_pci_identity(path, &pci) != 0 || !pci.bus_id[0])
+		if (drm_pci_of(sysfs, (int)card, path, &pci) != 0)
 			continue; /* not a PCI device: no drm-pdev to match */
 		if (st->ncards == st->cap) {
 			size_t nc = st->cap ? st->cap * 2 : 4;

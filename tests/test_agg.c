@@ -586,6 +586,51 @@ START_TEST(test_finals_bounded)
 }
 END_TEST
 
+/* A released series whose final was dropped past max_finals still waits
+ * for every final-value consumer to report past its release (remote write
+ * sends its stale marker from ids and labels kept since the last push):
+ * before, it was freed at the next render, and a consumer read freed
+ * labels. */
+START_TEST(test_release_dropped_final_waits)
+{
+	struct agg_opts o = {NULL, interval_cb, NULL, 0, 1};
+	struct am_family_def d = {.name = "job_mem_d", .help = "h",
+				  .kind = AM_GAUGE, .labels = {"job"}};
+	int slot = snapshot_final_consumer_add();
+	const char *v1[1] = {"1"}, *v2[1] = {"2"};
+	struct agg_counts c;
+	uint32_t kept, dropped;
+	struct agg *a;
+	int f;
+
+	ck_assert_int_ge(slot, 0);
+	test_interval = 1.0;
+	series_reset();
+	a = agg_new(&o);
+	f = series_family_register(&d, 0);
+	kept = series_intern(f, v1, 0);
+	dropped = series_intern(f, v2, 0);
+	feed(a, kept, S(1), 1);
+	feed(a, dropped, S(1), 2);
+	snapshot_release(agg_render(a, S(1)));
+	release(a, kept, S(2));
+	release(a, dropped, S(2)); /* past max_finals 1: its final is dropped */
+	agg_counts(a, &c);
+	ck_assert_uint_eq(c.finals_dropped, 1);
+	for (int i = 0; i < 3; i++)
+		snapshot_release(agg_render(a, S(3 + i)));
+	ck_assert_ptr_nonnull(series_get(dropped));
+	ck_assert_ptr_nonnull(series_get(kept));
+	snapshot_final_seen(slot, 100);
+	snapshot_release(agg_render(a, S(7)));
+	snapshot_release(agg_render(a, S(8)));
+	ck_assert_ptr_null(series_get(dropped));
+	ck_assert_ptr_null(series_get(kept));
+	snapshot_final_consumer_remove(slot);
+	agg_free(a);
+}
+END_TEST
+
 /* A released series' entry stays while a snapshot that holds it is live or
  * a final-value consumer has not seen its last value; its labels intern a
  * new series at once, and a scrape never shows the old one again. */
@@ -816,6 +861,7 @@ static Suite *agg_suite(void)
 	tcase_add_test(tc, test_release_waits_for_readers);
 	tcase_add_test(tc, test_finals_latest);
 	tcase_add_test(tc, test_finals_bounded);
+	tcase_add_test(tc, test_release_dropped_final_waits);
 	tcase_add_test(tc, test_release_refuses_derived_input);
 	tcase_add_test(tc, test_release_threads);
 	suite_add_tcase(s, tc);

@@ -210,7 +210,9 @@ failed_start() {
   prlimit --pid "$AGENT_PID" --nofile=4096:
   grep -q "$3" "$WORK/agent.log" || fail "no '$3': $(tail -4 "$WORK/agent.log")"
   curl -fsS -o /dev/null --max-time 2 "$url" || fail "$1: the running port closed when the new server failed"
-  [ "$(nfd)" = "$fd0" ] || fail "$1: descriptors $fd0 -> $(nfd) after the failed start"
+  # (the scrape's own connection may still be closing: up to 2 s)
+  for _ in $(seq 20); do [ "$(nfd)" = "$fd0" ] && break; sleep 0.1; done
+  [ "$(nfd)" = "$fd0" ] || fail "$1: descriptors $fd0 -> $(nfd) after the failed start: $(ls -l "/proc/$AGENT_PID/fd" | tail -n +2 | awk '{print $NF}' | tr '\n' ' ')"
 }
 fd0=$(nfd)
 move=$(free_port)
