@@ -1351,8 +1351,10 @@ static void prom_free(struct prom *p)
  * (shutdown: it keeps its address, so going back cannot lose it; the
  * connections waiting in its backlog are reset), the new one binds and
  * listens, and the old one listens again when that bind fails or the
- * reload is refused later. Until the new server runs (milliseconds, the
- * rest of the reload's starts) a connect to the port is refused, and
+ * reload is refused later. Until the new server runs (the rest of the
+ * reload's stops and starts: 0.73 s measured with remote write; the old
+ * daemon's thread spins on the stopped socket meanwhile) a connect to the
+ * port is refused, and
  * another process could bind the new address first: the reload then fails
  * and the old socket listens again (if even that fails, an error says the
  * agent no longer serves). */

@@ -150,7 +150,7 @@ ok "127.0.0.1:$np -> localhost:$np: reloaded, the port serves"
 
 # 8. Only the host changes, on the same port (0.0.0.0 and 127.0.0.1 overlap):
 #    the old socket stops listening, the new one binds, the old one closes
-#    after the switch. A connect in that gap (milliseconds) is refused, so
+#    after the switch. A connect in that gap (the rest of the reload) is refused, so
 #    the scrapes here retry once; none may fail. After each switch no other
 #    process of our user may join the port with SO_REUSEPORT (the agent
 #    never sets it: the kernel would remember it for the socket's life).
