@@ -484,14 +484,12 @@ static void pc_close(struct pc_if *ifp, bool broken)
 static void pc_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes)
 {
 	struct pc_if *ifp = (struct pc_if *)user;
-	struct pp_pkt pkt;
 
 	/* a replay's "received" is the records read, also those before a
 	 * truncated file's error (pcap_dispatch then returns -1, not a count) */
 	if (ifp->offline)
 		ifp->recv_acc++;
-	pp_parse(ifp->linktype, bytes, hdr->caplen, hdr->len, &pkt);
-	pp_account(&ifp->t, &pkt);
+	pp_frame(&ifp->t, ifp->linktype, bytes, hdr->caplen, hdr->len);
 }
 
 /* ---- this node's addresses ---- */

@@ -44,39 +44,41 @@ bool pp_linktype_ok(int linktype)
  * (this runs once per captured frame, next to libpcap's own read loop). */
 #define PP_INLINE static inline __attribute__((always_inline))
 
-/* UDP payload at p (n captured bytes) to port 4791: the 12-byte BTH. */
-PP_INLINE void pp_bth(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+/* Read in place of header bytes a frame did not capture: all zero, so no
+ * port or opcode matches (pp_l4 selects a pointer instead of branching). */
+static const uint8_t pp_zero[20];
+
+/* Layer 4 at p (n captured bytes); proto is the IP protocol number. A header
+ * cut short still classes the frame by its IP protocol. UDP to port 4791 is
+ * RoCEv2, and its 12-byte BTH (when captured) gives the opcode; full (a
+ * constant) false: the opcode only, what pp_account reads (pp_frame). The
+ * class and the opcode are selected without branches: the protocol changes
+ * from one train of frames to the next, and a branch on it would often be
+ * mispredicted there. */
+PP_INLINE void pp_l4(uint8_t proto, const uint8_t *p, uint32_t n, bool first_frag,
+		     struct pp_pkt *out, bool full)
 {
 	/* the class is the top 3 bits: 0-5 are named, 6 and 7 are not */
 	static const enum pp_opclass cls[8] = {
 	    PP_RC, PP_UC, PP_RD, PP_UD, PP_CNP, PP_XRC, PP_OPC_OTHER, PP_OPC_OTHER};
+	const uint8_t *udp = n >= 8 ? p : pp_zero, *bth;
+	bool roce = (proto == 17) & first_frag & (rd16(udp + 2) == PP_ROCEV2_PORT);
 
-	if (n < 12)
+	/* other 3, tcp 1, udp 2, rocev2 0 (enum pp_proto), by arithmetic */
+	out->proto = (enum pp_proto)(PP_OTHER - 2 * (proto == 6) - (proto == 17) - 2 * roce);
+	out->has_bth = roce & (n >= 20);
+	bth = out->has_bth ? p + 8 : pp_zero;
+	out->opcode = bth[0];
+	if (!full || !out->has_bth)
 		return;
-	out->has_bth = true;
-	out->opcode = p[0];
-	out->opclass = cls[p[0] >> 5];
-	out->fecn = (p[4] & 0x80) != 0;
-	out->becn = (p[4] & 0x40) != 0;
-	out->dest_qp = (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+	out->opclass = cls[bth[0] >> 5];
+	out->fecn = (bth[4] & 0x80) != 0;
+	out->becn = (bth[4] & 0x40) != 0;
+	out->dest_qp = (uint32_t)bth[5] << 16 | (uint32_t)bth[6] << 8 | bth[7];
 }
 
-/* Layer 4 at p (n captured bytes); proto is the IP protocol number. A header
- * cut short still classes the frame by its IP protocol. */
-PP_INLINE void pp_l4(uint8_t proto, const uint8_t *p, uint32_t n, bool first_frag,
-		     struct pp_pkt *out)
-{
-	if (proto == 17) {
-		out->proto = PP_UDP;
-		if (first_frag && n >= 8 && rd16(p + 2) == PP_ROCEV2_PORT) {
-			out->proto = PP_ROCEV2;
-			pp_bth(p + 8, n - 8, out);
-		}
-	} else
-		out->proto = proto == 6 ? PP_TCP : PP_OTHER;
-}
-
-PP_INLINE enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
+PP_INLINE enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out,
+			       bool full)
 {
 	uint32_t ihl, tot;
 	uint16_t frag;
@@ -98,9 +100,9 @@ PP_INLINE enum pp_skip pp_ipv4(const uint8_t *p, uint32_t n, struct pp_pkt *out)
 	out->ecn_ce = (p[1] & 3) == 3;
 	frag = rd16(p + 6) & 0x1fff;
 	if (n < ihl) /* options cut off: the protocol is still known */
-		pp_l4(p[9], p, 0, false, out);
+		pp_l4(p[9], p, 0, false, out, full);
 	else
-		pp_l4(p[9], p + ihl, n - ihl, frag == 0, out);
+		pp_l4(p[9], p + ihl, n - ihl, frag == 0, out, full);
 	return PP_SKIP_NONE;
 }
 
@@ -149,7 +151,7 @@ static __attribute__((noinline)) enum pp_skip pp_ipv6(const uint8_t *p, uint32_t
 			len = ((uint32_t)p[off + 1] + 2) * 4;
 			break;
 		default:
-			pp_l4(nh, p + off, off <= n ? n - off : 0, first_frag, out);
+			pp_l4(nh, p + off, off <= n ? n - off : 0, first_frag, out, true);
 			return PP_SKIP_NONE;
 		}
 		nh = p[off];
@@ -164,12 +166,18 @@ cut:
 	return PP_SKIP_NONE;
 }
 
+/* pp_l3_in's answer, with full false, for an IPv6 frame: the caller parses
+ * it again on the general path (pp_frame). */
+#define PP_SKIP_V6 PP_NSKIP
+
 /* The frame behind a link header: `et` is the header's EtherType (or cooked
  * protocol) and p the bytes after the header. A VLAN tag there is the 2-byte
  * TCI and the next EtherType, the same behind Ethernet and behind Linux
- * cooked v1/v2 (libpcap puts an offloaded tag back that way). */
-PP_INLINE enum pp_skip pp_l3(uint16_t et, const uint8_t *p, uint32_t n,
-			     struct pp_pkt *out)
+ * cooked v1/v2 (libpcap puts an offloaded tag back that way). full (a
+ * constant) false, pp_frame's IPv4 path: IPv6 returns PP_SKIP_V6 instead of
+ * being parsed, and of a BTH only the opcode is read. */
+PP_INLINE enum pp_skip pp_l3_in(uint16_t et, const uint8_t *p, uint32_t n,
+				struct pp_pkt *out, bool full)
 {
 	if (__builtin_expect(et != 0x0800, 0)) {
 		for (int i = 0; et == 0x8100 || et == 0x88a8 || et == 0x9100; i++) {
@@ -182,11 +190,17 @@ PP_INLINE enum pp_skip pp_l3(uint16_t et, const uint8_t *p, uint32_t n,
 			n -= 4;
 		}
 		if (et == 0x86dd)
-			return pp_ipv6(p, n, out);
+			return full ? pp_ipv6(p, n, out) : PP_SKIP_V6;
 		if (et != 0x0800)
 			return PP_SKIP_NOT_IP;
 	}
-	return pp_ipv4(p, n, out);
+	return pp_ipv4(p, n, out, full);
+}
+
+PP_INLINE enum pp_skip pp_l3(uint16_t et, const uint8_t *p, uint32_t n,
+			     struct pp_pkt *out)
+{
+	return pp_l3_in(et, p, n, out, true);
 }
 
 /* The link types other than Ethernet. */
@@ -213,7 +227,7 @@ static __attribute__((noinline)) enum pp_skip pp_link(int linktype, const uint8_
 		if (n < 1)
 			return PP_SKIP_TRUNCATED;
 		if (p[0] >> 4 == 4)
-			return pp_ipv4(p, n, out);
+			return pp_ipv4(p, n, out, true);
 		if (p[0] >> 4 == 6)
 			return pp_ipv6(p, n, out);
 		return PP_SKIP_NOT_IP;
@@ -222,22 +236,33 @@ static __attribute__((noinline)) enum pp_skip pp_link(int linktype, const uint8_
 	}
 }
 
-enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32_t len,
-		      struct pp_pkt *out)
+PP_INLINE void pp_pkt_init(struct pp_pkt *out, uint32_t caplen, uint32_t len)
 {
-	enum pp_skip s;
-
 	memset(out, 0, sizeof(*out));
 	out->proto = PP_OTHER;
 	/* A record whose wire length is below what was captured lies about one
 	 * of them: the bytes are there, so count them. */
 	out->bytes = len < caplen ? caplen : len;
+}
+
+PP_INLINE enum pp_skip pp_parse_in(int linktype, const uint8_t *data, uint32_t caplen,
+				   uint32_t len, struct pp_pkt *out)
+{
+	enum pp_skip s;
+
+	pp_pkt_init(out, caplen, len);
 	if (__builtin_expect(linktype == PP_LINK_EN10MB && caplen >= 14, 1))
 		s = pp_l3(rd16(data + 12), data + 14, caplen - 14, out);
 	else
 		s = pp_link(linktype, data, caplen, out);
 	out->skip = s;
 	return s;
+}
+
+enum pp_skip pp_parse(int linktype, const uint8_t *data, uint32_t caplen, uint32_t len,
+		      struct pp_pkt *out)
+{
+	return pp_parse_in(linktype, data, caplen, len, out);
 }
 
 const char *pp_proto_name(enum pp_proto p)
@@ -314,6 +339,14 @@ static inline uint64_t pp_hash(const struct pp_addr *a)
 static inline uint32_t pp_tag(uint64_t h)
 {
 	return (uint32_t)(h >> 32) | 1u;
+}
+
+/* Empty the pair cache and the frame cache: the table changed in a way
+ * that can move a peer to another slot or direction. */
+static inline void pp_cache_clear(struct pp_table *t)
+{
+	t->pair_af = 0;
+	t->sig_ok = false;
 }
 
 void pp_table_free(struct pp_table *t)
@@ -437,6 +470,7 @@ int pp_table_add_local(struct pp_table *t, const struct pp_addr *a)
 	if (a->af == 4 && pp_grow((void **)&t->local4, &t->cap_local4, t->nlocal4,
 				  sizeof(*t->local4)) < 0)
 		return -ENOMEM;
+	pp_cache_clear(t); /* a cached direction may change */
 	i = pp_local_pos(t, a);
 	memmove(&t->local[i + 1], &t->local[i], (t->nlocal - i) * sizeof(*t->local));
 	t->local[i] = *a;
@@ -457,14 +491,17 @@ int pp_table_add_local(struct pp_table *t, const struct pp_addr *a)
 void pp_table_clear_local(struct pp_table *t)
 {
 	t->nlocal = t->nlocal4 = 0;
+	pp_cache_clear(t);
 }
 
 /* The common case, one or two local IPv4 addresses (nlocal4 <= 2): no
  * search. */
 static inline bool pp_local4_few(const struct pp_table *t, uint32_t w)
 {
-	return (t->nlocal4 > 0 && t->local4[0] == w) ||
-	       (t->nlocal4 > 1 && t->local4[1] == w);
+	/* one branch, on the count (the same for every packet): which of the
+	 * two matches, if any, changes from packet to packet */
+	return t->nlocal4 > 0 &&
+	       ((t->local4[0] == w) | (t->local4[t->nlocal4 > 1] == w));
 }
 
 bool pp_is_local(const struct pp_table *t, const struct pp_addr *a)
@@ -542,6 +579,7 @@ static bool pp_evict_one(struct pp_table *t)
 			t->on_drop(p, t->on_drop_arg);
 		p->used = false;
 		t->key[p - t->slot].tag = PP_TAG_GONE;
+		pp_cache_clear(t); /* it may have named this slot */
 		t->used--;
 		t->evicted_since_fold++;
 		t->evictions++;
@@ -561,6 +599,9 @@ static __attribute__((noinline)) size_t pp_probe(struct pp_table *t,
 
 	h = pp_hash(a);
 	tag = pp_tag(h);
+	/* the home slot's counters are the likely ones: their line comes in
+	 * while the key is compared */
+	__builtin_prefetch(&t->hot[(size_t)h & mask], 1);
 	for (i = (size_t)h & mask;; i = (i + 1) & mask) {
 		struct pp_peer *p;
 
@@ -625,8 +666,9 @@ static inline void pp_count(struct pp_counts *c, const struct pp_pkt *p, enum pp
 
 	f->bytes += p->bytes;
 	f->pkts++;
-	/* rare: branches keep the common packet off these cache lines */
-	if (__builtin_expect(p->has_bth && p->opcode == PP_OPCODE_CNP, 0))
+	/* rare: branches keep the common packet off these cache lines (one
+	 * branch each: has_bth differs from train to train) */
+	if (__builtin_expect(p->has_bth & (p->opcode == PP_OPCODE_CNP), 0))
 		c->cnp[d]++;
 	if (__builtin_expect(p->ecn_ce, 0))
 		c->ecn_ce[d]++;
@@ -647,55 +689,315 @@ static inline void pp_count_slot(struct pp_table *t, size_t i, const struct pp_p
 	}
 	f[0] = b;
 	f[1]++;
-	if (__builtin_expect(p->has_bth && p->opcode == PP_OPCODE_CNP, 0))
+	if (__builtin_expect(p->has_bth & (p->opcode == PP_OPCODE_CNP), 0))
 		t->slot[i].pend.cnp[d]++;
 	if (__builtin_expect(p->ecn_ce, 0))
 		t->slot[i].pend.ecn_ce[d]++;
 }
 
+/* One packet to tracked slot i, or to "other" (SIZE_MAX: no room). */
+PP_INLINE void pp_count_peer(struct pp_table *t, size_t i, const struct pp_pkt *p,
+			     enum pp_dir d)
+{
+	if (__builtin_expect(i == SIZE_MAX, 0)) {
+		t->overflow_pkts++;
+		pp_count(&t->other_pend, p, d);
+		return;
+	}
+	pp_count_slot(t, i, p, d);
+}
+
 /* A multicast destination (224.0.0.0/4, ff00::/8) or the limited
  * broadcast 255.255.255.255. A subnet-directed broadcast needs the netmask
  * and stays not_local. */
-static bool pp_group(const struct pp_addr *a)
+static inline bool pp_group(const struct pp_addr *a)
 {
-	if (a->af == 4)
-		return (a->a[0] & 0xf0) == 0xe0 || (a->a[0] == 255 && a->a[1] == 255 &&
-						    a->a[2] == 255 && a->a[3] == 255);
+	uint32_t w;
+
+	if (a->af == 4) {
+		memcpy(&w, a->a, 4);
+		return ((a->a[0] & 0xf0) == 0xe0) | (w == 0xffffffffu);
+	}
 	return a->a[0] == 0xff;
 }
 
-enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
+/* The slot and direction of the previous frame's address pair; false when
+ * this frame's pair is another. The pair decides both: the local checks,
+ * the group check and the lookup are skipped for the rest of a train of
+ * frames between the same two addresses. key: the IPv4 pair as one word. */
+PP_INLINE bool pp_pair_get(const struct pp_table *t, const struct pp_pkt *p,
+			   uint64_t *key, size_t *slot, enum pp_dir *d)
+{
+	if (__builtin_expect(p->src.af == 4, 1)) {
+		uint32_t s, x;
+
+		memcpy(&s, p->src.a, 4);
+		memcpy(&x, p->dst.a, 4);
+		*key = (uint64_t)s << 32 | x;
+		/* one branch: it goes one way for a train, the other at its
+		 * end */
+		if (((t->pair_key ^ *key) | (t->pair_af ^ 4u)) != 0)
+			return false;
+	} else if (t->pair_af != p->src.af || memcmp(t->pair_src, p->src.a, 16) != 0 ||
+		   memcmp(t->pair_dst, p->dst.a, 16) != 0)
+		return false;
+	*slot = t->pair_slot;
+	*d = t->pair_dir;
+	return true;
+}
+
+PP_INLINE void pp_pair_set(struct pp_table *t, const struct pp_pkt *p, uint64_t key,
+			   size_t slot, enum pp_dir d)
+{
+	t->pair_af = p->src.af;
+	if (p->src.af == 4)
+		t->pair_key = key;
+	else {
+		memcpy(t->pair_src, p->src.a, 16);
+		memcpy(t->pair_dst, p->dst.a, 16);
+	}
+	t->pair_slot = slot;
+	t->pair_dir = d;
+}
+
+PP_INLINE enum pp_skip pp_account_in(struct pp_table *t, const struct pp_pkt *p)
 {
 	const struct pp_addr *peer;
 	enum pp_dir d;
+	uint64_t key = 0;
+	bool ls, ld;
 	size_t i;
 
 	if (p->skip != PP_SKIP_NONE) {
 		t->skipped[p->skip < PP_NSKIP ? p->skip : 0]++;
 		return p->skip;
 	}
+	if (pp_pair_get(t, p, &key, &i, &d)) {
+		if (__builtin_expect(d == PP_NDIR, 0))
+			goto not_local;
+		goto count;
+	}
 	/* Both local (a capture of traffic between two of this node's
-	 * addresses): counted once, as transmit to the destination. */
-	if (pp_local(t, &p->src)) {
-		d = PP_TX;
-		peer = &p->dst;
-	} else if (pp_local(t, &p->dst) || pp_group(&p->dst)) {
-		/* to a group (multicast, limited broadcast) from elsewhere:
-		 * received from its source, as this node's own group traffic
-		 * counts as transmit to the group */
-		d = PP_RX;
-		peer = &p->src;
+	 * addresses): counted once, as transmit to the destination. To a
+	 * group (multicast, limited broadcast) from elsewhere: received from
+	 * its source, as this node's own group traffic counts as transmit to
+	 * the group. Both checks are made, and the direction selected without
+	 * a branch: it changes from one train of frames to the next. */
+	ls = pp_local(t, &p->src);
+	ld = pp_local(t, &p->dst) | pp_group(&p->dst);
+	if (__builtin_expect(!(ls | ld), 0)) {
+		/* PP_NDIR: the cached pair is neither node's */
+		pp_pair_set(t, p, key, SIZE_MAX, PP_NDIR);
+		goto not_local;
+	}
+	d = ls ? PP_TX : PP_RX;
+	peer = ls ? &p->dst : &p->src;
+	i = pp_lookup(t, peer);
+	/* after the lookup: an eviction in it clears the cache */
+	pp_pair_set(t, p, key, i, d);
+count:
+	pp_count_peer(t, i, p, d);
+	return PP_SKIP_NONE;
+not_local:
+	t->skipped[PP_SKIP_NOT_LOCAL]++;
+	return PP_SKIP_NOT_LOCAL;
+}
+
+enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p)
+{
+	return pp_account_in(t, p);
+}
+
+/* pp_frame's general path: any link type, IPv6 */
+static __attribute__((noinline)) enum pp_skip
+pp_frame_all(struct pp_table *t, int linktype, const uint8_t *data, uint32_t caplen,
+	     uint32_t len)
+{
+	struct pp_pkt p;
+
+	pp_parse_in(linktype, data, caplen, len, &p);
+	return pp_account_in(t, &p);
+}
+
+/* ---- the frame cache ----
+ * A train of frames of one flow (a bulk transfer, a RoCE queue pair) differs
+ * from frame to frame only in bytes that decide nothing here: lengths, IP
+ * id, TTL, checksums, TCP ports, sequence numbers. The cache keeps two
+ * windows of the previous IPv4 Ethernet frame, under a mask of the bytes
+ * pp_parse and pp_account decided by: bytes 12-27 (the EtherType and up to
+ * three VLAN tags, compared whole) and the 32 bytes from the IP header on
+ * (version and IHL 5, ECN, fragment offset, protocol, addresses, the UDP
+ * destination port, the BTH opcode of RoCEv2). A frame equal to it under
+ * the mask, with at least sig_min bytes captured (past every length pp_parse
+ * checks: IP + 20 + UDP 8 + BTH 12), and whose total length is not a lie,
+ * is counted where the cached one was (a tracked peer, or "other" while
+ * the table has no room), without parsing. Every change of the table that
+ * can move a peer or its direction (pp_fold, an eviction, the local
+ * addresses) empties it (pp_cache_clear). tests/test_pcap.c and the fuzz target check
+ * that pp_frame counts exactly what pp_parse + pp_account do. */
+#define PP_SIG_TAGS 3 /* VLAN tags window 12-27 holds */
+
+/* The two windows under the cache's mask equal the cached ones (16 bytes
+ * at a time, pp_v2). */
+
+PP_INLINE bool pp_sig_match(const struct pp_table *t, const uint8_t *data)
+{
+	pp_v2 a, b, c, x;
+
+	memcpy(&a, data + 12, 16);
+	memcpy(&b, data + t->sig_ip, 16);
+	memcpy(&c, data + t->sig_ip + 16, 16);
+	x = ((a & t->sig_mask[0]) ^ t->sig[0]) | ((b & t->sig_mask[1]) ^ t->sig[1]) |
+	    ((c & t->sig_mask[2]) ^ t->sig[2]);
+	return (x[0] | x[1]) == 0;
+}
+
+/* The masks: bytes 12-27 by VLAN tags (the EtherType and the tags), the 32
+ * from the IP header by class (bit 0: UDP, its destination port; bit 1: a
+ * BTH, its opcode). */
+static const uint8_t pp_sig_mask_l2[PP_SIG_TAGS + 1][16]
+    __attribute__((aligned(16))) = {
+	{[0 ... 1] = 0xff}, {[0 ... 5] = 0xff}, {[0 ... 9] = 0xff}, {[0 ... 13] = 0xff}};
+#define PP_SIG_IP_MASK                                                                    \
+	[0] = 0xff,	     /* version and IHL */                                        \
+	    [1] = 0x03,	     /* ECN (the rest of the TOS byte: no) */                     \
+	    [6] = 0x1f,	     /* fragment offset, 13 bits */                               \
+	    [7] = 0xff, [9] = 0xff, /* protocol */                                         \
+	    [12 ... 19] = 0xff	    /* source and destination */
+static const uint8_t pp_sig_mask_ip[4][32] __attribute__((aligned(16))) = {
+    {PP_SIG_IP_MASK},
+    {PP_SIG_IP_MASK, [22 ... 23] = 0xff},
+    {PP_SIG_IP_MASK, [28] = 0xff},
+    {PP_SIG_IP_MASK, [22 ... 23] = 0xff, [28] = 0xff}};
+
+/* Cache a frame that pp_frame_parse counted to slot i, direction d, if it
+ * is one the cache can take. */
+PP_INLINE void pp_sig_set(struct pp_table *t, const uint8_t *data, uint32_t caplen,
+			  const struct pp_pkt *p, size_t i, enum pp_dir d)
+{
+	uint32_t off = 14, tags = 0;
+	uint16_t et = rd16(data + 12);
+	struct pp_counts *c;
+	const uint8_t *mi;
+	pp_v2 v, m;
+
+	if (d == PP_NDIR)
+		return;
+	while ((et == 0x8100 || et == 0x88a8 || et == 0x9100) && tags < PP_SIG_TAGS &&
+	       off + 4 <= caplen) {
+		off += 4;
+		tags++;
+		et = rd16(data + off - 2);
+	}
+	/* the IP header at off; past every length pp_parse checks: IP 20 +
+	 * UDP 8 + BTH 12 */
+	if (et != 0x0800 || caplen < off + 40 || data[off] != 0x45)
+		return;
+	mi = pp_sig_mask_ip[(data[off + 9] == 17) | (p->has_bth << 1)];
+	memcpy(&m, pp_sig_mask_l2[tags], 16);
+	memcpy(&v, data + 12, 16);
+	t->sig_mask[0] = m;
+	t->sig[0] = v & m;
+	memcpy(&m, mi, 16);
+	memcpy(&v, data + off, 16);
+	t->sig_mask[1] = m;
+	t->sig[1] = v & m;
+	memcpy(&m, mi + 16, 16);
+	memcpy(&v, data + off + 16, 16);
+	t->sig_mask[2] = m;
+	t->sig[2] = v & m;
+	t->sig_ip = off;
+	t->sig_min = off + 40;
+	t->sig_slot = i;
+	if (i == SIZE_MAX) { /* no room: "other", 64-bit counters */
+		c = &t->other_pend;
+		t->sig_count = NULL;
+		t->sig_other = &c->f[p->proto][d];
 	} else {
+		c = &t->slot[i].pend;
+		t->sig_count = &t->hot[i].f[p->proto][d].bytes;
+		t->sig_other = NULL;
+	}
+	t->sig_ecn = p->ecn_ce ? &c->ecn_ce[d] : NULL;
+	t->sig_cnp = (p->has_bth & (p->opcode == PP_OPCODE_CNP)) ? &c->cnp[d] : NULL;
+	t->sig_ok = true;
+}
+
+/* A frame the frame cache did not take: Ethernet (tagged or not) with IPv4
+ * between the addresses of the previous frame without a call; a frame the
+ * pair cache does not know goes to pp_account, IPv6 and other link types to
+ * the general path. Of a BTH only the opcode is read: the other fields are
+ * pp_parse's, pp_account reads none of them. */
+static __attribute__((noinline)) enum pp_skip
+pp_frame_parse(struct pp_table *t, int linktype, const uint8_t *data, uint32_t caplen,
+	       uint32_t len)
+{
+	struct pp_pkt p;
+	enum pp_skip s;
+	enum pp_dir d;
+	uint64_t key;
+	size_t i;
+
+	if (__builtin_expect(linktype != PP_LINK_EN10MB || caplen < 14, 0))
+		return pp_frame_all(t, linktype, data, caplen, len);
+	pp_pkt_init(&p, caplen, len);
+	s = pp_l3_in(rd16(data + 12), data + 14, caplen - 14, &p, false);
+	if (__builtin_expect(s != PP_SKIP_NONE, 0)) {
+		if (s == PP_SKIP_V6)
+			return pp_frame_all(t, linktype, data, caplen, len);
+		t->skipped[s]++;
+		return s;
+	}
+	if (__builtin_expect(!pp_pair_get(t, &p, &key, &i, &d), 0)) {
+		struct pp_pkt copy = p;
+
+		s = pp_account(t, &copy);
+		/* the pair cache now holds this frame's slot and direction */
+		if (s == PP_SKIP_NONE)
+			pp_sig_set(t, data, caplen, &p, t->pair_slot, t->pair_dir);
+		return s;
+	}
+	if (__builtin_expect(d == PP_NDIR, 0)) {
 		t->skipped[PP_SKIP_NOT_LOCAL]++;
 		return PP_SKIP_NOT_LOCAL;
 	}
-	i = pp_lookup(t, peer);
-	if (__builtin_expect(i == SIZE_MAX, 0)) {
+	pp_count_peer(t, i, &p, d);
+	pp_sig_set(t, data, caplen, &p, i, d);
+	return PP_SKIP_NONE;
+}
+
+/* A frame the frame cache takes costs a compare and two adds, in a function
+ * that saves no register; any other goes to pp_frame_parse. */
+enum pp_skip pp_frame(struct pp_table *t, int linktype, const uint8_t *data,
+		      uint32_t caplen, uint32_t len)
+{
+	uint32_t *f = t->sig_count, b, n = len < caplen ? caplen : len;
+
+	if (__builtin_expect(!(t->sig_ok & (linktype == PP_LINK_EN10MB) &
+			       (caplen >= t->sig_min)),
+			     0) ||
+	    !pp_sig_match(t, data) ||
+	    /* a total length of 1-19, below the header, is malformed */
+	    __builtin_expect((uint32_t)rd16(data + t->sig_ip + 2) - 1u < 19u, 0))
+		return pp_frame_parse(t, linktype, data, caplen, len);
+	if (__builtin_expect(f == NULL, 0)) {
+		/* to "other" (no room in the table until the next fold) */
+		t->sig_other->bytes += n;
+		t->sig_other->pkts++;
 		t->overflow_pkts++;
-		pp_count(&t->other_pend, p, d);
-		return PP_SKIP_NONE;
+	} else {
+		/* a count that would pass 32 bits: pp_count_slot moves it */
+		if (__builtin_expect(__builtin_add_overflow(f[0], n, &b) || f[1] == UINT32_MAX,
+				     0))
+			return pp_frame_parse(t, linktype, data, caplen, len);
+		f[0] = b;
+		f[1]++;
 	}
-	pp_count_slot(t, i, p, d);
+	/* the cached frame's ECN-CE mark and CNP opcode are this one's */
+	if (__builtin_expect(t->sig_ecn != NULL, 0))
+		(*t->sig_ecn)++;
+	if (__builtin_expect(t->sig_cnp != NULL, 0))
+		(*t->sig_cnp)++;
 	return PP_SKIP_NONE;
 }
 
@@ -796,6 +1098,7 @@ void pp_fold(struct pp_table *t, double decay, uint64_t linger_folds)
 
 	t->folds++;
 	t->last_valid = false;
+	pp_cache_clear(t);
 	for (size_t i = 0; i < t->cap; i++) {
 		struct pp_peer *p = &t->slot[i];
 

@@ -127,6 +127,9 @@ struct pp_hot {
 	} f[PP_NPROTO][PP_NDIR];
 };
 
+/* 16 bytes compared at a time (GCC's vector extension: SSE2 on x86-64) */
+typedef uint64_t pp_v2 __attribute__((vector_size(16)));
+
 struct pp_key {
 	uint32_t tag;
 	struct pp_addr addr;
@@ -169,6 +172,28 @@ struct pp_table {
 	bool last_valid;
 	size_t last;
 	struct pp_addr last_addr;
+	/* pair cache: the previous frame's source and destination (IPv4: one
+	 * word, pair_key; IPv6: pair_src, pair_dst) with the slot and direction
+	 * pp_account found for them (direction PP_NDIR: not local); pair_af 0
+	 * (empty) after pp_fold, an eviction and a change of the local
+	 * addresses */
+	uint32_t pair_af;
+	enum pp_dir pair_dir;
+	uint64_t pair_key;
+	size_t pair_slot;
+	uint8_t pair_src[16], pair_dst[16];
+	/* frame cache (pp_frame): the previous frame's bytes 12-27 and the 32
+	 * from its IP header (at sig_ip) under a mask of those that decide its
+	 * accounting, and where it was counted (its 32-bit counts in slot
+	 * sig_slot's hot line; its ECN-CE and CNP counters when it had them);
+	 * emptied with the pair cache */
+	bool sig_ok;
+	uint32_t sig_ip, sig_min;
+	pp_v2 sig[3], sig_mask[3];
+	size_t sig_slot;	     /* SIZE_MAX: "other" */
+	uint32_t *sig_count;	     /* NULL for "other" */
+	struct pp_flow *sig_other; /* "other": its 64-bit counters */
+	uint64_t *sig_ecn, *sig_cnp;
 	void (*on_drop)(struct pp_peer *p, void *arg); /* entry leaves the table */
 	void *on_drop_arg;
 };
@@ -191,6 +216,11 @@ void pp_table_clear_local(struct pp_table *t);
 /* Account one parsed frame; returns its skip reason (NOT_LOCAL when neither
  * address is local). */
 enum pp_skip pp_account(struct pp_table *t, const struct pp_pkt *p);
+
+/* pp_parse and pp_account of one frame in one call: the collector's
+ * per-packet path (the same results as the two calls). */
+enum pp_skip pp_frame(struct pp_table *t, int linktype, const uint8_t *data,
+		      uint32_t caplen, uint32_t len);
 
 /* Fold what arrived since the last fold into the exported counters, with
  * `decay` (0..1) applied to the ranking scores first. The rule that keeps

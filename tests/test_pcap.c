@@ -686,6 +686,291 @@ START_TEST(multicast_and_broadcast_direction)
 END_TEST
 
 /* Thousands of local addresses (IPVS service IPs): all decide direction. */
+/* ---- pp_frame (the collector's path, with its pair and frame caches)
+ * against pp_parse + pp_account, frame by frame ---- */
+
+/* What an entry collected: exported, pending and its slot's 32-bit hot
+ * counts, summed. */
+static struct pp_counts entry_sum(const struct pp_table *t, size_t i)
+{
+	struct pp_counts c = t->slot[i].pend;
+	const uint64_t *e = (const uint64_t *)&t->slot[i].exp;
+	uint64_t *o = (uint64_t *)&c;
+
+	for (size_t k = 0; k < sizeof(c) / sizeof(uint64_t); k++)
+		o[k] += e[k];
+	for (int pr = 0; pr < PP_NPROTO; pr++)
+		for (int d = 0; d < PP_NDIR; d++) {
+			c.f[pr][d].bytes += t->hot[i].f[pr][d].bytes;
+			c.f[pr][d].pkts += t->hot[i].f[pr][d].pkts;
+		}
+	return c;
+}
+
+static void same_tables(const struct pp_table *a, const struct pp_table *b, unsigned long at)
+{
+	ck_assert_msg(a->used == b->used, "frame %lu: %zu entries, %zu", at, a->used, b->used);
+	ck_assert_msg(memcmp(a->skipped, b->skipped, sizeof(a->skipped)) == 0,
+		      "frame %lu: skips differ", at);
+	ck_assert_msg(a->overflow_pkts == b->overflow_pkts && a->evictions == b->evictions,
+		      "frame %lu: overflow %llu/%llu evictions %llu/%llu", at,
+		      (unsigned long long)a->overflow_pkts,
+		      (unsigned long long)b->overflow_pkts, (unsigned long long)a->evictions,
+		      (unsigned long long)b->evictions);
+	ck_assert_msg(memcmp(&a->other.exp, &b->other.exp, sizeof(a->other.exp)) == 0 &&
+			  memcmp(&a->other_pend, &b->other_pend, sizeof(a->other_pend)) == 0,
+		      "frame %lu: \"other\" differs", at);
+	for (size_t i = 0; i < a->cap; i++) {
+		size_t j;
+
+		if (!a->slot[i].used)
+			continue;
+		for (j = 0; j < b->cap; j++)
+			if (b->slot[j].used &&
+			    memcmp(&b->slot[j].addr, &a->slot[i].addr, sizeof(a->slot[i].addr)) == 0)
+				break;
+		ck_assert_msg(j < b->cap, "frame %lu: an entry only pp_frame has", at);
+		struct pp_counts x = entry_sum(a, i), y = entry_sum(b, j);
+
+		ck_assert_msg(memcmp(&x, &y, sizeof(x)) == 0 &&
+				  memcmp(&a->slot[i].exp, &b->slot[j].exp, sizeof(x)) == 0,
+			      "frame %lu: an entry's counts differ", at);
+		ck_assert(a->slot[i].top == b->slot[j].top &&
+			  a->slot[i].exported == b->slot[j].exported &&
+			  a->slot[i].score == b->slot[j].score);
+	}
+}
+
+/* One frame both ways: pp_frame into a, pp_parse + pp_account into b with
+ * b's lookup caches emptied first (b is the reference without any cache);
+ * the skip reasons equal. */
+static void both(struct pp_table *a, struct pp_table *b, const uint8_t *f, uint32_t caplen,
+		 uint32_t len, unsigned long at)
+{
+	struct pp_pkt p;
+	enum pp_skip x = pp_frame(a, PP_LINK_EN10MB, f, caplen, len), y;
+
+	pp_parse(PP_LINK_EN10MB, f, caplen, len, &p);
+	b->last_valid = false;
+	b->pair_af = 0;
+	y = pp_account(b, &p);
+	ck_assert_msg(x == y, "frame %lu: pp_frame %s, pp_account %s", at, pp_skip_name(x),
+		      pp_skip_name(y));
+}
+
+/* The IP header of an Ethernet frame behind its VLAN tags; 0 when none. */
+static uint32_t ip_at(const uint8_t *f, uint32_t n)
+{
+	for (uint32_t o = 12; o + 2 <= n; o += 4) {
+		unsigned et = (unsigned)f[o] << 8 | f[o + 1];
+
+		if (et == 0x0800)
+			return o + 2;
+		if (et != 0x8100 && et != 0x88a8 && et != 0x9100)
+			return 0;
+	}
+	return 0;
+}
+
+/* The mix both ways through tables of top_k / max_peers, folded every
+ * fold_every frames. */
+static void frame_path_run(const char *file, size_t top_k, size_t max_peers,
+			   unsigned long fold_every)
+{
+	/* offsets from the IP header the frame cache decides by, and one
+	 * beside each that it must not */
+	static const uint8_t field[] = {0, 1, 6, 7, 9, 12, 15, 16, 19, 22, 23, 28,
+					2, 3, 5, 8, 10, 20, 21, 24, 29};
+	char err[PCAP_ERRBUF_SIZE];
+	struct pp_table a, b;
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned long at = 0, cached = 0;
+	uint8_t prev[256];
+	uint32_t prev_n = 0, prev_len = 0;
+	pcap_t *pc = pcap_open_offline(file, err);
+
+	ck_assert_msg(pc, "%s", err);
+	ck_assert_int_eq(pp_table_init(&a, top_k, max_peers), 0);
+	ck_assert_int_eq(pp_table_init(&b, top_k, max_peers), 0);
+	for (int k = 0; k < 2; k++) {
+		struct pp_addr l;
+
+		pp_addr_parse(k ? "fd00::1" : "10.0.0.1", &l);
+		pp_table_add_local(&a, &l);
+		pp_table_add_local(&b, &l);
+	}
+	while (pcap_next_ex(pc, &h, &data) == 1) {
+		uint8_t f[256], g[256];
+		uint32_t n = h->caplen < sizeof(f) ? h->caplen : (uint32_t)sizeof(f);
+		uint32_t ip = ip_at(data, n);
+
+		memcpy(f, data, n);
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		both(&a, &b, f, n, h->len, at++);
+		if (x % 3 == 0 && n > 12) {
+			/* one byte of the headers changed: anywhere in the
+			 * first 64, or a field (and its neighbours) */
+			uint32_t o = 12 + (uint32_t)(x >> 8) % ((n < 64 ? n : 64) - 12);
+
+			if ((x >> 50) % 2 && ip)
+				o = ip + field[(x >> 52) % sizeof(field)];
+			if (o < n) {
+				memcpy(g, f, n);
+				g[o] = (x >> 20) % 4 == 0   ? (uint8_t)(x >> 32)
+				       : (x >> 20) % 4 == 1 ? 0x81 /* CNP */
+				       : (x >> 20) % 4 == 2 ? (uint8_t)(g[o] | 3) /* ECN-CE */
+							    : (uint8_t)(g[o] ^ (1u << ((x >> 40) % 8)));
+				both(&a, &b, g, n, h->len, at++);
+			}
+		}
+		if (x % 8 == 1)
+			both(&a, &b, f, 14 + (uint32_t)(x >> 12) % (n > 14 ? n - 14 : 1), h->len, at++);
+		if (x % 64 == 2)
+			for (int k = 0; k < 3; k++)
+				both(&a, &b, f, n, 0xf0000000u, at++);
+		/* flows interleaved: the previous frame (its train) between two
+		 * of this one; the table may have evicted its peer meanwhile */
+		if (x % 4 == 3 && prev_n)
+			both(&a, &b, prev, prev_n, prev_len, at++);
+		/* this frame's source becomes local, without clearing the
+		 * others: its next frame goes the other way */
+		if (x % 3000 == 8 && ip && data[ip] == 0x45) {
+			struct pp_addr l = {.af = 4};
+
+			memcpy(l.a, data + ip + 12, 4);
+			pp_table_add_local(&a, &l);
+			pp_table_add_local(&b, &l);
+		}
+		both(&a, &b, f, n, h->len, at++);
+		cached += a.sig_ok;
+		memcpy(prev, f, n);
+		prev_n = n;
+		prev_len = h->len;
+		if (at % fold_every < 6) {
+			same_tables(&a, &b, at);
+			pp_fold(&a, 0.5, 2);
+			pp_fold(&b, 0.5, 2);
+			same_tables(&a, &b, at);
+		}
+		if (at % 15000 < 6) {
+			/* a peer of the mix becomes local, then is not again */
+			struct pp_addr l;
+			static const char *const set[] = {"10.1.0.5", "10.1.0.9"};
+
+			pp_table_clear_local(&a);
+			pp_table_clear_local(&b);
+			for (int k = 0; k < 3; k++) {
+				pp_addr_parse(k == 2 ? set[(at / 15000) % 2] : k ? "fd00::1" : "10.0.0.1",
+					      &l);
+				pp_table_add_local(&a, &l);
+				pp_table_add_local(&b, &l);
+			}
+		}
+	}
+	same_tables(&a, &b, at);
+	pp_fold(&a, 0.5, 2);
+	pp_fold(&b, 0.5, 2);
+	same_tables(&a, &b, at);
+	/* the frame cache held a frame after most, the table filled up */
+	ck_assert_uint_gt(cached, 20000);
+	ck_assert_uint_gt(a.evictions, 0);
+	ck_assert_uint_gt(a.overflow_pkts, 0);
+	pcap_close(pc);
+	pp_table_free(&a);
+	pp_table_free(&b);
+}
+
+/* The frame cache forgets a peer the table evicted, and a direction a
+ * change of the local addresses changes: the same frame again is counted as
+ * pp_parse + pp_account count it without caches (seen failing without each
+ * of the three pp_cache_clear calls). */
+START_TEST(frame_cache_forgets_evicted_peers_and_old_directions)
+{
+	struct pp_table a, b;
+	struct pp_addr me, p1;
+	uint8_t f1[256], f2[256], f3[256];
+	size_t n1, n2, n3;
+	struct pf_spec s1 = {.src = "10.9.0.1", .dst = "10.0.0.1", .proto = 17,
+			     .sport = 40000, .dport = 9000, .payload = 100};
+	struct pf_spec s2 = s1, s3 = {.src = "fd00::9", .dst = "fd00::1", .proto = 17,
+				      .sport = 40000, .dport = 9000, .payload = 100};
+	unsigned long at = 0;
+
+	s2.src = "10.9.0.2";
+	n1 = frame(f1, &s1);
+	n2 = frame(f2, &s2);
+	n3 = frame(f3, &s3);
+	ck_assert_int_eq(pp_table_init(&a, 1, 2), 0);
+	ck_assert_int_eq(pp_table_init(&b, 1, 2), 0);
+	pp_addr_parse("10.0.0.1", &me);
+	pp_table_add_local(&a, &me);
+	pp_table_add_local(&b, &me);
+	pp_addr_parse("fd00::1", &me);
+	pp_table_add_local(&a, &me);
+	pp_table_add_local(&b, &me);
+	/* P2 the top peer, P1 an entry without series */
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	for (int k = 0; k < 3; k++)
+		both(&a, &b, f2, (uint32_t)n2, (uint32_t)n2, at++);
+	pp_fold(&a, 0.5, 2);
+	pp_fold(&b, 0.5, 2);
+	/* P1 cached; a new IPv6 peer (not cached) evicts P1's entry */
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	ck_assert(a.sig_ok);
+	both(&a, &b, f3, (uint32_t)n3, (uint32_t)n3, at++);
+	ck_assert_uint_eq(a.evictions, 1);
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	same_tables(&a, &b, at);
+	pp_fold(&a, 0.5, 2);
+	pp_fold(&b, 0.5, 2);
+	same_tables(&a, &b, at);
+	/* P1 cached again; then it becomes local: both ends local, counted
+	 * as transmit to 10.0.0.1 */
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	ck_assert(a.sig_ok);
+	pp_addr_parse("10.9.0.1", &p1);
+	pp_table_add_local(&a, &p1);
+	pp_table_add_local(&b, &p1);
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	same_tables(&a, &b, at);
+	/* no local address left: not local */
+	pp_table_clear_local(&a);
+	pp_table_clear_local(&b);
+	both(&a, &b, f1, (uint32_t)n1, (uint32_t)n1, at++);
+	ck_assert_uint_eq(a.skipped[PP_SKIP_NOT_LOCAL], 1);
+	same_tables(&a, &b, at);
+	pp_table_free(&a);
+	pp_table_free(&b);
+}
+END_TEST
+
+/* The generated mix (trains of one flow: the caches hit), each frame
+ * followed now and then by a copy with one header byte changed (a field
+ * the cache must compare, or one it must not), cut short, or with a wire
+ * length that passes 32 bits in three frames, and by the previous frame
+ * (flows interleaved); a table that fills up (evictions, "other"), folds,
+ * and local addresses that change (a peer becomes local). Every count
+ * equals what pp_parse + pp_account make. */
+START_TEST(frame_path_counts_what_parse_and_account_count)
+{
+	char file[] = "/tmp/test_pcap_mix.XXXXXX";
+	int fd = mkstemp(file);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(pf_mix(file, 40000, 500, 16), 0);
+	frame_path_run(file, 16, 256, 4000);
+	/* a table of 8 folded every 50 frames: evictions all the time */
+	frame_path_run(file, 2, 8, 50);
+	unlink(file);
+}
+END_TEST
+
 START_TEST(many_local_addresses)
 {
 	struct pp_table t;
@@ -1177,6 +1462,8 @@ int main(void)
 	tcase_add_test(tt, full_table_evicts_the_lowest_entry_without_series);
 	tcase_add_test(tt, many_local_addresses);
 	tcase_add_test(tt, multicast_and_broadcast_direction);
+	tcase_add_test(tt, frame_cache_forgets_evicted_peers_and_old_directions);
+	tcase_add_test(tt, frame_path_counts_what_parse_and_account_count);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, replay_exact_figures);
 	tcase_add_test(tc, replay_top_k_and_filter);
