@@ -738,7 +738,7 @@ PP_INLINE bool pp_pair_get(const struct pp_table *t, const struct pp_pkt *p,
 		 * end */
 		if (((t->pair_key ^ *key) | (t->pair_af ^ 4u)) != 0)
 			return false;
-	} else if (t->pair_af != p->src.af || memcmp(t->pair_src, p->src.a, 16) != 0 ||
+	} else if (p->src.af != 6 || t->pair_af != 6 || memcmp(t->pair_src, p->src.a, 16) != 0 ||
 		   memcmp(t->pair_dst, p->dst.a, 16) != 0)
 		return false;
 	*slot = t->pair_slot;
