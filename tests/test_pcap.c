@@ -707,6 +707,15 @@ static struct pp_counts entry_sum(const struct pp_table *t, size_t i)
 	return c;
 }
 
+static bool same_addr(const uint8_t *x, const uint8_t *y)
+{
+	uint8_t d = 0;
+
+	for (int k = 0; k < 16; k++)
+		d |= x[k] ^ y[k];
+	return d == 0;
+}
+
 static void same_tables(const struct pp_table *a, const struct pp_table *b, unsigned long at)
 {
 	ck_assert_msg(a->used == b->used, "frame %lu: %zu entries, %zu", at, a->used, b->used);
@@ -725,9 +734,11 @@ static void same_tables(const struct pp_table *a, const struct pp_table *b, unsi
 
 		if (!a->slot[i].used)
 			continue;
+		/* the same address in b (without memcmp: a sanitizer intercepts every
+		 * call) */
 		for (j = 0; j < b->cap; j++)
-			if (b->slot[j].used &&
-			    memcmp(&b->slot[j].addr, &a->slot[i].addr, sizeof(a->slot[i].addr)) == 0)
+			if (b->slot[j].used && b->slot[j].addr.af == a->slot[i].addr.af &&
+			    same_addr(b->slot[j].addr.a, a->slot[i].addr.a))
 				break;
 		ck_assert_msg(j < b->cap, "frame %lu: an entry only pp_frame has", at);
 		struct pp_counts x = entry_sum(a, i), y = entry_sum(b, j);
@@ -876,7 +887,7 @@ static void frame_path_run(const char *file, size_t top_k, size_t max_peers,
 	pp_fold(&b, 0.5, 2);
 	same_tables(&a, &b, at);
 	/* the frame cache held a frame after most, the table filled up */
-	ck_assert_uint_gt(cached, 20000);
+	ck_assert_uint_gt(cached, 3000);
 	ck_assert_uint_gt(a.evictions, 0);
 	ck_assert_uint_gt(a.overflow_pkts, 0);
 	pcap_close(pc);
@@ -963,7 +974,7 @@ START_TEST(frame_path_counts_what_parse_and_account_count)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(pf_mix(file, 40000, 500, 16), 0);
+	ck_assert_int_eq(pf_mix(file, 6000, 500, 16), 0);
 	frame_path_run(file, 16, 256, 4000);
 	/* a table of 8 folded every 50 frames: evictions all the time */
 	frame_path_run(file, 2, 8, 50);
@@ -1442,6 +1453,9 @@ END_TEST
 
 int main(void)
 {
+	/* the frame-path comparisons take seconds under a sanitizer (read
+	 * by tcase_create; a value given outside wins) */
+	setenv("CK_DEFAULT_TIMEOUT", "120", 0);
 	Suite *s = suite_create("pcap");
 	TCase *tp = tcase_create("parser"), *tt = tcase_create("table"),
 	      *tc = tcase_create("collector");
